@@ -1,0 +1,1 @@
+"""Rewards that score steps: vote agreement, the process preference model (PPM)."""

@@ -1,0 +1,1 @@
+"""Search algorithms over one MCTS core (rStar-Math, CPL) and a best-first prover (LIPS)."""

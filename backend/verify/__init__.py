@@ -1,0 +1,1 @@
+"""Verification: sandboxed Python execution, answer equivalence, SMT helpers."""

@@ -1,0 +1,1 @@
+"""Canopy web UI (Gradio). Consumes backend events only."""
