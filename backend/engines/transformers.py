@@ -1,0 +1,323 @@
+"""Hugging Face transformers engine: any HF id, local directory or GGUF file, CPU or GPU.
+
+This is the slow-but-general path and the one training (PPM, Step-APO) builds on,
+so the loaded ``.model`` and ``.tokenizer`` are public.
+
+- GGUF files load through transformers' GGUF support (``gguf_file=``), which
+  dequantises every weight to full precision: slow (tens of seconds for 0.5B on
+  2 cores). After the first load a ``save_pretrained`` copy is kept under
+  ``$CANOPY_CACHE/models/hf/<name>`` and later loads read that instead.
+- On CPU the torch thread count is set deliberately: on 2 cores, oversubscribed
+  intra-op threads cost 10x or more (docs/MODELS.md). ``torch.set_num_threads``
+  is process-wide; the last engine loaded wins.
+- Sampling: one ``generate`` call per chunk with ``num_return_sequences=n`` (and
+  left padding when several prompts share a call). Stop strings use transformers'
+  ``stop_strings`` (token-aware), and the decoded text is then cut with
+  ``cut_at_stop``. Seeds run inside ``torch.random.fork_rng`` so they do not
+  disturb the caller's global RNG.
+- ``Completion.logprob`` is the sum of log-softmax of the model's raw logits
+  (temperature 1, before top-p) at each sampled token, the same definition the
+  llama.cpp engine uses. It is recorded by a logits processor that keeps one
+  step of log-probabilities, not ``output_scores`` (which would hold
+  batch x vocab floats for every step: gigabytes for a 150k vocabulary).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from backend._optional import require
+from backend.engines.base import Completion, EngineInfo, check_sampling, cut_at_stop, plain_chat_prompt
+from backend.engines.embedded import models_dir, resolve_model
+
+log = logging.getLogger(__name__)
+
+
+def default_threads() -> int:
+    """Cores this process may use (affinity-aware), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _set_torch_threads(torch: Any, threads: int) -> None:
+    torch.set_num_threads(threads)
+    try:
+        # Inter-op parallelism only helps graphs with independent branches; a decoder has none,
+        # and extra pools compete with the intra-op threads on small machines.
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # may only be set once, before any parallel work has run
+        pass
+
+
+class _LogprobRecorder:
+    """A logits processor that sums log p(sampled token) under the raw logits.
+
+    At step t it sees the raw logits (custom processors run before temperature
+    and top-p) and the tokens sampled so far; the token sampled at step t-1 is
+    the last column of ``input_ids``. Only one step of log-softmax is kept.
+    """
+
+    def __init__(self, torch: Any):
+        self.torch = torch
+        self.prev = None  # log-softmax from the previous step, (batch, vocab)
+        self.steps: list[Any] = []  # per generated token: (batch,) log-probabilities
+
+    def __call__(self, input_ids, scores):
+        if self.prev is not None:
+            self.steps.append(self.prev.gather(1, input_ids[:, -1:]).squeeze(1))
+        self.prev = self.torch.log_softmax(scores.float(), dim=-1)
+        return scores
+
+    def finish(self, sequences) -> Any:
+        """(batch, generated) log-probabilities, given the final sequences."""
+        if self.prev is not None:
+            self.steps.append(self.prev.gather(1, sequences[:, -1:]).squeeze(1))
+            self.prev = None
+        return self.torch.stack(self.steps, dim=1) if self.steps else None
+
+
+class TransformersEngine:
+    """Batched sampling with transformers' ``generate``; see the module docstring."""
+
+    def __init__(self, model: Any, tokenizer: Any, info: EngineInfo, *, max_batch: int = 16):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.info = info
+        self.max_batch = max_batch
+        self._lock = threading.Lock()
+        import torch  # already imported by load()
+
+        self._torch = torch
+        eos = model.generation_config.eos_token_id
+        eos = [eos] if isinstance(eos, int) else list(eos or [])
+        if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in eos:
+            eos.append(tokenizer.eos_token_id)
+        self._eos = set(eos)
+        self._pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos[0]
+
+    @classmethod
+    def load(
+        cls,
+        model: str | None = None,
+        *,
+        device: str | None = None,
+        dtype: str | None = None,
+        threads: int | None = None,
+        trust_remote_code: bool = False,
+        max_batch: int = 16,
+        cache_converted: bool = True,
+    ) -> TransformersEngine:
+        """Load ``model`` (HF id, local dir, ``.gguf`` path, or None for the embedded model).
+
+        device: "cpu" or "cuda" (default: cuda when available). dtype: "float32",
+        "bfloat16", "float16" (default: float32 on CPU, bfloat16 on GPU). threads:
+        torch intra-op threads on CPU (default: the cores this process may use).
+        max_batch: most sequences in one generate call. cache_converted: keep a
+        save_pretrained copy of a GGUF's dequantised weights for faster later loads.
+        """
+        torch = require("torch", extra="hf")
+        transformers = require("transformers", extra="hf")
+        t0 = time.perf_counter()
+        source = resolve_model(model)
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        if dtype is None:
+            dtype = "float32" if device == "cpu" else "bfloat16"
+        torch_dtype = getattr(torch, dtype)
+        if device == "cpu":
+            threads = threads or default_threads()
+            _set_torch_threads(torch, threads)
+        kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
+        where, converted = source, None
+        if source.lower().endswith(".gguf") and Path(source).is_file():
+            where, converted = _load_gguf_source(source, cache_converted)
+            if converted is None:  # no cached copy: load from the GGUF itself
+                require("gguf", extra="hf")
+                kwargs["gguf_file"] = Path(source).name
+                where = str(Path(source).parent)
+        tok = transformers.AutoTokenizer.from_pretrained(where, **kwargs)
+        mdl = transformers.AutoModelForCausalLM.from_pretrained(where, dtype=torch_dtype, **kwargs)
+        mdl.to(device).eval()
+        if "gguf_file" in kwargs and cache_converted:
+            converted = _save_converted(source, mdl, tok)
+        tok.padding_side = "left"  # decoder-only batches pad on the left so every row ends at its prompt
+        info = EngineInfo(
+            name="transformers",
+            model=source,
+            details={
+                "device": device,
+                "dtype": dtype,
+                "threads": threads if device == "cpu" else None,
+                "converted_copy": str(converted) if converted else None,
+                "load_s": round(time.perf_counter() - t0, 2),
+            },
+        )
+        return cls(mdl, tok, info, max_batch=max_batch)
+
+    def chat_prompt(self, messages: Sequence[dict[str, str]], *, add_generation_prompt: bool = True) -> str:
+        if getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(
+                list(messages), tokenize=False, add_generation_prompt=add_generation_prompt
+            )
+        return plain_chat_prompt(messages, add_generation_prompt=add_generation_prompt)
+
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        n: int = 1,
+        max_tokens: int = 256,
+        temperature: float = 0.7,
+        top_p: float = 1.0,
+        stop: Sequence[str] = (),
+        seed: int | None = None,
+    ) -> list[list[Completion]]:
+        check_sampling(n, max_tokens, temperature, top_p)
+        prompts = list(prompts)
+        out: list[list[Completion]] = [[] for _ in prompts]
+        greedy = temperature == 0
+        # greedy gives one answer per prompt; copies fill n (transformers refuses n > 1 without sampling)
+        per_prompt = 1 if greedy else n
+        per_call = min(per_prompt, self.max_batch)
+        group = max(1, self.max_batch // per_call)
+        with self._lock:
+            chunk_index = 0
+            for g in range(0, len(prompts), group):
+                idx = list(range(g, min(g + group, len(prompts))))
+                done = 0
+                while done < per_prompt:
+                    k = min(per_call, per_prompt - done)
+                    chunk_seed = None if seed is None else seed + chunk_index
+                    rows = self._generate_chunk([prompts[i] for i in idx], k, max_tokens, temperature, top_p,
+                                                list(stop), chunk_seed)
+                    for j, i in enumerate(idx):
+                        out[i].extend(rows[j * k : (j + 1) * k])
+                    done += k
+                    chunk_index += 1
+        if greedy:
+            out = [c * n for c in out]
+        return out
+
+    def _generate_chunk(self, prompts, k, max_tokens, temperature, top_p, stop, seed) -> list[Completion]:
+        torch = self._torch
+        enc = self.tokenizer(prompts, return_tensors="pt", padding=len(prompts) > 1, add_special_tokens=False)
+        enc = {key: v.to(self.model.device) for key, v in enc.items()}
+        recorder = _LogprobRecorder(torch)
+        sampling = temperature > 0
+        gen_kwargs: dict[str, Any] = dict(
+            max_new_tokens=max_tokens,
+            do_sample=sampling,
+            num_return_sequences=k,
+            pad_token_id=self._pad,
+            eos_token_id=sorted(self._eos),
+            logits_processor=[recorder],
+            repetition_penalty=1.0,
+            return_dict_in_generate=True,
+        )
+        if sampling:
+            # top_k=0: no top-k cut (transformers' default is 50), like the other engines
+            gen_kwargs.update(temperature=temperature, top_p=top_p, top_k=0)
+        else:
+            gen_kwargs.update(temperature=None, top_p=None, top_k=None)
+        if stop:
+            gen_kwargs.update(stop_strings=stop, tokenizer=self.tokenizer)
+        t0 = time.perf_counter()
+        with torch.random.fork_rng(devices=[]), torch.inference_mode():
+            if seed is not None:
+                torch.manual_seed(seed)
+            result = self.model.generate(**enc, **gen_kwargs)
+        gen_ms = (time.perf_counter() - t0) * 1000
+        seqs = result.sequences[:, enc["input_ids"].shape[1] :]
+        logprobs = recorder.finish(result.sequences)
+        rows = []
+        for r in range(seqs.shape[0]):
+            ids = seqs[r].tolist()
+            rows.append(self._completion(ids, None if logprobs is None else logprobs[r], stop, gen_ms))
+        return rows
+
+    def _completion(self, ids: list[int], logprobs: Any, stop: Sequence[str], gen_ms: float) -> Completion:
+        """One row of generate's output -> Completion, trimming padding after the row finished."""
+        length = len(ids)
+        ended_eos = False
+        for i, t in enumerate(ids):
+            if t in self._eos:
+                length, ended_eos = i + 1, True
+                break
+        else:
+            while length and ids[length - 1] == self._pad:  # rows that stopped early are padded
+                length -= 1
+        text = self.tokenizer.decode(ids[:length], skip_special_tokens=True)
+        text, hit = cut_at_stop(text, stop)
+        if hit is not None or ended_eos:
+            finish = "stop"
+        else:
+            finish = "length"
+        lp = float(logprobs[:length].sum()) if logprobs is not None and length else None
+        return Completion(text, length, lp, finish, hit, gen_ms)
+
+    def close(self) -> None:
+        self.model = None
+        self.tokenizer = None
+
+
+def _source_key(path: Path) -> dict[str, Any]:
+    st = path.stat()
+    return {"source": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _converted_dir(source: str) -> Path:
+    return models_dir() / "hf" / Path(source).stem
+
+
+def _load_gguf_source(source: str, use_cache: bool) -> tuple[str, Path | None]:
+    """Where to load a GGUF from: its cached converted copy when one matches, else the file."""
+    conv = _converted_dir(source)
+    if use_cache and (conv / "config.json").is_file():
+        try:
+            stamp = json.loads((conv / "canopy-source.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            stamp = None
+        if stamp == _source_key(Path(source)):
+            return str(conv), conv
+    return source, None
+
+
+def _save_converted(source: str, model: Any, tokenizer: Any) -> Path | None:
+    """Write a save_pretrained copy next to the cache atomically (temp dir + rename)."""
+    conv = _converted_dir(source)
+    tmp = conv.with_name(conv.name + f".tmp{os.getpid()}")
+    quantizer = getattr(model, "hf_quantizer", None)
+    if getattr(quantizer, "packed_modules", None):  # weights kept in GGUF blocks: nothing plain to save
+        return None
+    qconfig = getattr(model.config, "quantization_config", None)
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        # The weights are already dequantised to plain tensors; transformers still marks the model
+        # "quantized with gguf" and refuses to save it, so detach the marker for the save only.
+        model.hf_quantizer = None
+        if qconfig is not None:
+            del model.config.quantization_config
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "canopy-source.json").write_text(json.dumps(_source_key(Path(source))))
+        shutil.rmtree(conv, ignore_errors=True)
+        os.replace(tmp, conv)
+        log.info("saved a converted copy of %s to %s", source, conv)
+        return conv
+    except OSError as exc:  # a full disk must not fail the load itself
+        log.warning("could not cache a converted copy of %s: %s", source, exc)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return None
+    finally:
+        model.hf_quantizer = quantizer
+        if qconfig is not None:
+            model.config.quantization_config = qconfig

@@ -1,0 +1,157 @@
+"""Problem sets: the shipped benchmarks (GSM8K, MATH-500) and any JSONL file of problems.
+
+The CLI, the UI's problem picker and the bench all load problems through ``load_problems``,
+so one place decides ids, gold answers and error messages. File format and licenses:
+docs/PROBLEMS.md and assets/problems/LICENSES.md.
+
+Registering a set is one ``DATASETS`` entry: a file under ``assets/problems/`` plus, when
+its records are not ``{"problem"|"question", "answer", ...}`` JSON lines, a record parser
+and/or a reader (e.g. one that turns Lean theorems into records).
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backend.verify.answers import gold_answer
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem to search on; ``meta`` carries everything else the record held."""
+
+    id: str  # "<dataset>/<unique_id or id or line index>", e.g. "gsm8k/0"
+    dataset: str
+    question: str
+    answer: str | None  # the gold final answer ("#### 18" -> "18"); None when unknown
+    meta: dict[str, Any] = field(default_factory=dict, hash=False)  # solution, subject, level ...
+
+
+# (record, dataset name, 0-based index among records) -> Problem
+RecordParser = Callable[[Mapping[str, Any], str, int], Problem]
+# file -> (1-based line number, record) pairs; raises ValueError with file:line on bad input
+RecordReader = Callable[[Path], Iterator[tuple[int, Any]]]
+
+_QUESTION_FIELDS = ("problem", "question")
+_ID_FIELDS = ("unique_id", "id")
+
+
+def parse_record(record: Mapping[str, Any], dataset: str, index: int) -> Problem:
+    """The default parser: ``problem`` or ``question``, optional ``answer``, rest -> meta.
+
+    A GSM8K-style answer (worked solution ending in ``#### N``) becomes the gold ``N`` and
+    the full text is kept as ``meta["solution"]``. The id uses ``unique_id`` or ``id`` when
+    the record has one (MATH-500's ``test/precalculus/807.json``), else the record index.
+    Raises ValueError (without the file position; the loader adds it).
+    """
+    key = next((k for k in _QUESTION_FIELDS if k in record), None)
+    if key is None:
+        raise ValueError(f"record has neither 'problem' nor 'question' (fields: {', '.join(record)})")
+    question = record[key]
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError(f"'{key}' is empty or not a string")
+    meta = {k: v for k, v in record.items() if k not in (key, "answer")}
+    raw_answer = record.get("answer")
+    answer: str | None = None
+    if raw_answer is not None and str(raw_answer).strip():
+        answer = gold_answer(str(raw_answer), dataset)
+        if "####" in str(raw_answer):
+            meta.setdefault("solution", str(raw_answer))
+    local_id = next((str(record[k]) for k in _ID_FIELDS if record.get(k) not in (None, "")), str(index))
+    return Problem(id=f"{dataset}/{local_id}", dataset=dataset, question=question, answer=answer, meta=meta)
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
+    """Yield (line number, JSON value) for each non-blank line; malformed JSON -> ValueError."""
+    with path.open(encoding="utf-8") as lines:
+        for lineno, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield lineno, json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ValueError(f"{path}:{lineno}: invalid JSON: {err.msg} (column {err.colno})") from None
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Where a registered set lives and how to read it."""
+
+    filename: str  # relative to assets/problems/
+    about: str = ""  # one line for --help and the UI picker
+    parse: RecordParser = parse_record
+    read: RecordReader = read_jsonl
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "gsm8k": DatasetSpec("gsm8k_test.jsonl", "GSM8K test: 1,319 grade-school word problems (MIT)"),
+    "math500": DatasetSpec("math500_test.jsonl", "MATH-500: 500 competition problems, levels 1-5 (MIT)"),
+}
+
+
+def assets_dir() -> Path:
+    """The ``assets/`` folder: ``<repo root>/assets``, next to the ``backend`` package.
+
+    This holds in a source checkout and in an editable install. A wheel must ship
+    ``assets/`` at that same place relative to ``backend/`` (pyproject's job); nothing else
+    is searched, so a missing folder fails loudly in ``load_problems``.
+    """
+    return Path(__file__).resolve().parents[1] / "assets"
+
+
+def dataset_names() -> list[str]:
+    """Registered dataset names, sorted."""
+    return sorted(DATASETS)
+
+
+def _unknown_dataset(name: str) -> ValueError:
+    names = dataset_names()
+    close = difflib.get_close_matches(name, names, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ";"
+    return ValueError(f"unknown dataset '{name}'{hint} choices: {', '.join(names)}")
+
+
+def _looks_like_path(name_or_path: str) -> bool:
+    return name_or_path.endswith(".jsonl") or "/" in name_or_path or "\\" in name_or_path
+
+
+def _resolve(name_or_path: str) -> tuple[str, Path, DatasetSpec]:
+    spec = DATASETS.get(name_or_path)
+    if spec is not None:
+        return name_or_path, assets_dir() / "problems" / spec.filename, spec
+    path = Path(name_or_path).expanduser()
+    if not _looks_like_path(name_or_path) and not path.is_file():
+        raise _unknown_dataset(name_or_path)
+    return path.stem, path, DatasetSpec(filename=str(path))
+
+
+def load_problems(name_or_path: str, limit: int | None = None) -> list[Problem]:
+    """Load a registered set (``dataset_names()``) or a ``.jsonl`` file, in file order.
+
+    ``limit`` keeps the first N problems (reading stops there). Every failure is a
+    ValueError that says what is wrong and where: unknown names (with a close match and
+    the choices), missing files, malformed JSON and bad records (``file:line``).
+    """
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must be >= 0 or None, got {limit}")
+    dataset, path, spec = _resolve(name_or_path)
+    if not path.is_file():
+        raise ValueError(f"problem file not found: {path}")
+    problems: list[Problem] = []
+    if limit == 0:
+        return problems
+    for lineno, record in spec.read(path):
+        if not isinstance(record, Mapping):
+            raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
+        try:
+            problems.append(spec.parse(record, dataset, len(problems)))
+        except ValueError as err:
+            raise ValueError(f"{path}:{lineno}: {err}") from None
+        if limit is not None and len(problems) >= limit:
+            break
+    return problems

@@ -1,0 +1,89 @@
+import io
+import json
+
+import pytest
+
+from backend import events as ev
+from backend.events import EventError, EventLog, read_jsonl, write_jsonl
+from tests.factories import small_run
+
+
+def test_jsonl_round_trip_is_lossless(tmp_path):
+    events = small_run()
+    path = tmp_path / "run.jsonl"
+    assert write_jsonl(events, path, run_id="r1") == len(events)
+    header, back = read_jsonl(path)
+    assert header["format"] == "canopy-events" and header["version"] == ev.SCHEMA_VERSION
+    assert header["run_id"] == "r1"
+    assert back == events
+    # and a second trip writes byte-identical lines
+    buf1, buf2 = io.StringIO(), io.StringIO()
+    write_jsonl(events, buf1)
+    write_jsonl(back, buf2)
+    assert buf1.getvalue().splitlines()[1:] == buf2.getvalue().splitlines()[1:]
+
+
+def test_unicode_and_nested_payloads_survive(tmp_path):
+    log = EventLog()
+    log.emit(ev.RunStarted, run_id="é", algorithm="lips", problem="a² + b² ≥ 2ab", config={"k": [1, {"x": None}]})
+    header, back = read_jsonl(_written(tmp_path, log.events))
+    assert back[0].problem == "a² + b² ≥ 2ab" and back[0].config == {"k": [1, {"x": None}]}
+
+
+def _written(tmp_path, events):
+    path = tmp_path / "e.jsonl"
+    write_jsonl(events, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"type": "node_grown", "seq": 0}', "unknown event type 'node_grown'"),
+        ('{"type": "node_added", "seq": 0, "id": 1, "kind": "step"}', "missing field(s) parent"),
+        ('{"type": "note", "seq": -1, "level": "info", "message": "x"}', "seq must be a non-negative integer"),
+        ('{"type": "note", "seq": 0, "level": "info", "message": "x", "colour": 1}', "unknown field(s) colour"),
+        ("[1, 2]", "must be a JSON object"),
+        ("{not json", "not JSON"),
+    ],
+)
+def test_malformed_events_get_clear_errors(line, message):
+    with pytest.raises(EventError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        ev.event_from_json(line)
+
+
+def test_reading_a_foreign_file_names_the_problem(tmp_path):
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"hello": 1}\n')
+    with pytest.raises(EventError, match="not a Canopy events file"):
+        read_jsonl(path)
+    path.write_text(json.dumps({"format": "canopy-events", "version": 99}) + "\n")
+    with pytest.raises(EventError, match="newer than this Canopy"):
+        read_jsonl(path)
+    path.write_text(json.dumps({"format": "canopy-events", "version": 1}) + '\n{"type":"x","seq":0}\n')
+    with pytest.raises(EventError, match="line 2: unknown event type"):
+        read_jsonl(path)
+    path.write_text("")
+    with pytest.raises(EventError, match="empty file"):
+        read_jsonl(path)
+
+
+def test_event_log_numbers_events_and_serves_a_cursor():
+    log = EventLog()
+    seen = []
+    log.subscribe(seen.append)
+    log.emit(ev.RunStarted, run_id="r", algorithm="a", problem="p")
+    log.emit(ev.Note, level="info", message="hi")
+    log.emit(ev.Note, level="info", message="again")
+    assert [e.seq for e in log.events] == [0, 1, 2]
+    assert seen == log.events
+    assert [e.seq for e in log.after(0)] == [1, 2]
+    assert [e.seq for e in log.after(0, limit=1)] == [1]
+    assert log.after(2) == []
+    assert all(b.t >= a.t for a, b in zip(log.events, log.events[1:], strict=False))
+
+
+def test_events_are_immutable():
+    e = ev.Note(seq=0, level="info", message="x")
+    with pytest.raises(AttributeError):
+        e.message = "y"  # type: ignore[misc]
