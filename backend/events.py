@@ -207,13 +207,19 @@ EVENT_TYPES: dict[str, type[Event]] = {
     )
 }
 
-_FIELDS: dict[str, dict[str, dataclasses.Field]] = {
-    name: {f.name: f for f in dataclasses.fields(cls)} for name, cls in EVENT_TYPES.items()
-}
-
-
 def _required(f: dataclasses.Field) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+
+
+# Per type: (allowed field names incl. "type", required field names); computed once
+# because decoding is on the replay and import hot path.
+_SCHEMA: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {
+    name: (
+        frozenset(f.name for f in dataclasses.fields(cls)) | {"type"},
+        tuple(f.name for f in dataclasses.fields(cls) if _required(f)),
+    )
+    for name, cls in EVENT_TYPES.items()
+}
 
 
 def event_from_dict(data: Any) -> Event:
@@ -224,21 +230,18 @@ def event_from_dict(data: Any) -> Event:
     cls = EVENT_TYPES.get(kind)  # type: ignore[arg-type]
     if cls is None:
         raise EventError(f"unknown event type {kind!r}; known: {', '.join(sorted(EVENT_TYPES))}")
-    fields = _FIELDS[kind]
-    unknown = set(data) - set(fields) - {"type"}
-    if unknown:
-        raise EventError(f"{kind}: unknown field(s) {', '.join(sorted(unknown))}")
-    missing = [n for n, f in fields.items() if _required(f) and n not in data]
+    allowed, required = _SCHEMA[kind]  # type: ignore[index]
+    if not allowed.issuperset(data):
+        raise EventError(f"{kind}: unknown field(s) {', '.join(sorted(set(data) - allowed))}")
+    missing = [n for n in required if n not in data]
     if missing:
         raise EventError(f"{kind}: missing field(s) {', '.join(missing)}")
     seq = data["seq"]
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+    if type(seq) is not int or seq < 0:
         raise EventError(f"{kind}: seq must be a non-negative integer, got {seq!r}")
-    kwargs = {k: v for k, v in data.items() if k != "type"}
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:  # pragma: no cover - guarded above; keeps the message clear
-        raise EventError(f"{kind}: {exc}") from exc
+    kwargs = dict(data)
+    del kwargs["type"]
+    return cls(**kwargs)
 
 
 def event_from_json(line: str) -> Event:

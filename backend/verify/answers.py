@@ -43,12 +43,15 @@ _ANSWER_MARKER_RE = re.compile(
 )
 # A period that ends a sentence: followed by whitespace or the end, so "0.5" survives.
 _SENTENCE_END_RE = re.compile(r"\.(?=\s|$)")
+# "18, because ..." ends at the comma; "1, 2, and 3" keeps its list.
+_CLAUSE_END_RE = re.compile(r",\s+(?!and\b|or\b)(?=[A-Za-z]{3,})")
+# A leading math span: "$\frac{1}{2}$, since ..." -> "$\frac{1}{2}$".
+_MATH_SPAN_RE = re.compile(r"\$\$.+?\$\$|\$[^$]+\$|\\\(.+?\\\)|\\\[.+?\\\]")
 _NUMBER_IN_TEXT_RE = re.compile(r"(?:(?<![\w)])-)?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)")
-_WORD_RE = re.compile(r"[A-Za-z]{3,}")
+_WORD_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{3,}")  # words, not LaTeX commands
 # Words that may appear in a printed answer line without making it prose ("sqrt(13)*3").
 _MATH_WORDS = frozenset(
-    "sqrt pi sin cos tan cot sec csc log exp frac dfrac tfrac infty left right cdot times circ "
-    "text mathrm true false none oo".split()
+    {"sqrt", "sin", "cos", "tan", "cot", "sec", "csc", "log", "exp", "inf", "true", "false", "none"}
 )
 
 
@@ -92,10 +95,14 @@ def _last_boxed(text: str) -> str | None:
 
 def _trim_answer(raw: str) -> str:
     """Cut a marker's tail ("18. I hope it is correct.") down to the answer itself."""
-    cut = _SENTENCE_END_RE.search(raw)
-    ans = raw[: cut.start()] if cut else raw
-    ans = ans.strip().strip("*").strip()
-    return _unwrap_math(ans).rstrip(".,;").strip()
+    raw = raw.strip().strip("*").strip()
+    span = _MATH_SPAN_RE.match(raw)
+    if span and not _is_prose(span.group(0)):  # "$18 and $5" is currency, not a math span
+        return _unwrap_math(span.group(0))
+    for pattern in (_SENTENCE_END_RE, _CLAUSE_END_RE):
+        cut = pattern.search(raw)
+        raw = raw[: cut.start()] if cut else raw
+    return _unwrap_math(raw.strip().strip("*").strip()).rstrip(".,;").strip()
 
 
 def _unwrap_math(ans: str) -> str:
@@ -140,6 +147,7 @@ def extract_answer(text: str) -> str | None:
 _TEXT_CMD_RE = re.compile(r"\\(?:text|textbf|textit|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}")
 # Spacing commands (``\,``, ``\!``, ``\quad``); not the ``\\ `` that separates matrix rows.
 _SPACING_RE = re.compile(r"(?<!\\)\\(?:[,;:! ]|q?quad\b)")
+_SIZING_RE = re.compile(r"\\(?:left|right|big|Big|bigg|Bigg|displaystyle)(?![A-Za-z])")  # not \rightarrow
 _DEGREE_RE = re.compile(r"\^\s*\{?\\circ\}?|°")
 _PERCENT_WORD_RE = re.compile(r"\s*(?:percent(?:age)?|pct)\b\.?", re.IGNORECASE)
 _NUMBER = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?"
@@ -176,7 +184,7 @@ def _strip_outer(ans: str) -> str:
 def _strip_decorations(s: str) -> str:
     """LaTeX and currency noise that never changes the value: ``\\left``, ``\\$``, ``^\\circ``."""
     s = s.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
-    s = s.replace("\\left", "").replace("\\right", "").replace("\\displaystyle", "")
+    s = _SIZING_RE.sub("", s)
     s = _SPACING_RE.sub(" ", s)
     s = _DEGREE_RE.sub("", s)
     s = s.replace("\\$", "").replace("$", "").replace("\\%", "%")

@@ -1,0 +1,349 @@
+"""Associative-commutative matching of a lemma input `k * CORE + l` against a whole goal side.
+
+The official LIPS matcher (`egg_matching/src/lib.rs`) puts the side into an e-graph saturated
+with commutativity, associativity, `x <=> x + 0`, `x <=> x * 1`, `sqrt x <=> x^(1/2)` and
+`x^2 <=> x * x`, then e-matches the lemma input at the ROOT of the side. Canopy gets the same
+effect without an e-graph by matching over sympy's canonical (flattened, sorted) Add/Mul:
+
+* Add: every non-absorber pattern term takes one side term (or, for `k*(u + v)`-shaped terms,
+  a block of as many terms as the inner sum has); what is left goes to the absorber `l`/`j`
+  (possibly 0).
+* Mul: every non-absorber pattern factor takes a group of the side's factors (a bare variable
+  or a collapsible sum like `i1*u + j1` may take several, so `u := c*a` is found); the rest and
+  the numeric coefficient go to the absorber `k`/`i` (possibly 1). Integer powers of atoms may be
+  split (`a^2*b` -> a, a, b) so `u*v*w` finds u = v = a, w = b.
+* Pow: `base^n` also matches through n-th roots (`u^2` vs `4*a^2` gives u = 2a; `1/(i*u*v+j)`
+  vs `1/(a*b)` gives u*v = a*b); exponent variables bind numbers only.
+
+The enumeration is bounded by a step budget; every match is re-instantiated and checked to
+reproduce the side exactly before it is returned, so heuristics can miss matches but never
+produce a wrong one.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import combinations
+
+import sympy as sp
+
+from backend.search.lips.lemmas import (
+    ADDITIVE_ABSORBERS,
+    EXPONENT_VARS,
+    MULTIPLICATIVE_ABSORBERS,
+    Lemma,
+    var_name,
+)
+
+log = logging.getLogger(__name__)
+
+Binding = dict[sp.Symbol, sp.Expr]
+
+
+@dataclass(frozen=True)
+class MatchConfig:
+    max_steps: int = 20000  # recursion steps per (lemma, side); ~0.1-0.5 s of sympy work
+    max_pool: int = 7  # most factors one Mul match distributes (2^7 groups per pattern factor)
+    split_powers: bool = True  # a^2 -> a, a (needed for AM_GM_cubic with u = v = a)
+    limit: int = 128  # matches kept per lemma, as the official --scale_limit
+
+
+class _OutOfBudget(Exception):
+    pass
+
+
+def _frac_pows(e: sp.Expr) -> int:
+    """Number of powers with a non-integer exponent (sqrt, cube roots...)."""
+    return sum(1 for p in sp.preorder_traversal(e) if p.is_Pow and not p.exp.is_Integer)
+
+
+def same(x: sp.Expr, y: sp.Expr) -> bool:
+    """Exact equality, trying structural, then expansion on small expressions."""
+    if x == y:
+        return True
+    d = x - y
+    if d == 0:
+        return True
+    if sp.count_ops(d) <= 60:
+        d = sp.expand(d)
+        if d == 0:
+            return True
+        return sp.cancel(sp.together(d)) == 0
+    return False
+
+
+def numerically_same(x: sp.Expr, y: sp.Expr, trials: int = 3, seed: int = 0) -> bool:
+    """Equal at a few random positive points (used to guard matcher output, not to prove)."""
+    rng = random.Random(seed)
+    syms = sorted(x.free_symbols | y.free_symbols, key=str)
+    for _ in range(trials):
+        point = {s: sp.Rational(rng.randint(11, 97), rng.randint(7, 31)) for s in syms}
+        try:
+            vx, vy = complex(x.evalf(30, subs=point)), complex(y.evalf(30, subs=point))
+        except (TypeError, ValueError, ZeroDivisionError):
+            return False
+        if abs(vx - vy) > 1e-9 * (1 + abs(vx) + abs(vy)):
+            return False
+    return True
+
+
+class Matcher:
+    """Enumerate bindings of pattern symbols W_<var> such that pattern(binding) == expression."""
+
+    def __init__(self, wilds: tuple[sp.Symbol, ...], config: MatchConfig = MatchConfig()):
+        self.wild = frozenset(wilds)
+        self.add_abs = frozenset(w for w in wilds if var_name(w) in ADDITIVE_ABSORBERS)
+        self.mul_abs = frozenset(w for w in wilds if var_name(w) in MULTIPLICATIVE_ABSORBERS)
+        self.exp_vars = frozenset(w for w in wilds if var_name(w) in EXPONENT_VARS)
+        self.config = config
+        self.steps = 0
+
+    def all_matches(self, pattern: sp.Expr, expr: sp.Expr) -> list[Binding]:
+        """Distinct bindings, at most `config.limit`, in a deterministic order."""
+        self.steps = 0
+        out: list[Binding] = []
+        seen: set[tuple] = set()
+        try:
+            for b in self.match(pattern, expr, {}):
+                key = tuple(sorted((k.name, sp.srepr(v)) for k, v in b.items()))
+                if key not in seen:
+                    seen.add(key)
+                    out.append(b)
+                    if len(out) >= self.config.limit:
+                        break
+        except _OutOfBudget:
+            log.debug("match budget (%d steps) used up for %s", self.config.max_steps, pattern)
+        return out
+
+    def _tick(self) -> None:
+        self.steps += 1
+        if self.steps > self.config.max_steps:
+            raise _OutOfBudget
+
+    def _unbound(self, p: sp.Expr, b: Binding) -> set[sp.Symbol]:
+        return {s for s in p.free_symbols if s in self.wild and s not in b}
+
+    def match(self, p: sp.Expr, e: sp.Expr, b: Binding) -> Iterator[Binding]:
+        self._tick()
+        unbound = self._unbound(p, b)
+        if not unbound:
+            if same(p.xreplace(b), e):
+                yield b
+            return
+        if p in self.wild:
+            yield from self._bind(p, e, b)
+        elif e.is_Number and unbound <= (self.exp_vars | self.mul_abs | self.add_abs):
+            yield from self._solve(p, e, b, unbound)
+        elif p.is_Add:
+            yield from self._match_add(p, e, b)
+        elif p.is_Mul:
+            yield from self._match_mul(p, e, b)
+        elif p.is_Pow:
+            yield from self._match_pow(p, e, b)
+        elif type(p) is type(e) and len(p.args) == len(e.args):
+            yield from self._match_seq(list(p.args), list(e.args), b)
+
+    def _bind(self, w: sp.Symbol, e: sp.Expr, b: Binding) -> Iterator[Binding]:
+        if w in self.exp_vars and not e.is_Rational:
+            return
+        if w not in self.add_abs and e == 0:
+            return  # official filter: only k, l and the j's may be zero
+        if e.has(sp.zoo, sp.nan, sp.oo):
+            return
+        yield {**b, w: e}
+
+    def _solve(self, p: sp.Expr, e: sp.Expr, b: Binding, unbound: set[sp.Symbol]) -> Iterator[Binding]:
+        """Numeric target, one unknown exponent/absorber: solve p(w) = e (e.g. 1/r = 1/2 -> r = 2)."""
+        if len(unbound) != 1:
+            return
+        (w,) = unbound
+        try:
+            sols = sp.solve(sp.Eq(p.xreplace(b), e), w, dict=False)
+        except (NotImplementedError, ValueError, TypeError):
+            return
+        for s in sols:
+            if s.is_real and s.is_Rational or (s.is_real and w not in self.exp_vars):
+                yield from self._bind(w, s, b)
+
+    def _match_seq(self, ps: list, es: list, b: Binding) -> Iterator[Binding]:
+        if not ps:
+            yield b
+            return
+        for b2 in self.match(ps[0], es[0], b):
+            yield from self._match_seq(ps[1:], es[1:], b2)
+
+    # ---- sums ---------------------------------------------------------------------------
+    def _group_sizes(self, pt: sp.Expr) -> tuple[int, ...]:
+        """A `k*(u + v + w)`-shaped pattern term may take a block of side terms."""
+        if pt.is_Mul:
+            adds = [f for f in pt.args if f.is_Add]
+            rest = [f for f in pt.args if not f.is_Add]
+            if len(adds) == 1 and all(f.is_Number or f in self.mul_abs for f in rest):
+                n = sum(1 for t in adds[0].args if t not in self.add_abs)
+                return (1, n) if n > 1 else (1,)
+        return (1,)
+
+    def _match_add(self, p: sp.Expr, e: sp.Expr, b: Binding) -> Iterator[Binding]:
+        terms = list(sp.Add.make_args(p))
+        bound = [t for t in terms if not self._unbound(t, b)]
+        rest_e = e - sp.Add(*[t.xreplace(b) for t in bound]) if bound else e
+        free = [t for t in terms if self._unbound(t, b)]
+        absorbers = [t for t in free if t in self.add_abs]
+        others = sorted((t for t in free if t not in self.add_abs), key=lambda t: -sp.count_ops(t))
+        e_terms = list(sp.Add.make_args(rest_e)) if rest_e != 0 else []
+        if len(e_terms) < len(others) or (not absorbers and len(e_terms) > sum(
+                max(self._group_sizes(t)) for t in others)):
+            return
+        yield from self._assign_add(others, absorbers, e_terms, tuple(range(len(e_terms))), b)
+
+    def _assign_add(self, others: list, absorbers: list, e_terms: list, remaining: tuple,
+                    b: Binding) -> Iterator[Binding]:
+        if not others:
+            leftover = sp.Add(*[e_terms[j] for j in remaining])
+            if absorbers:
+                yield from self._bind_absorbers(absorbers, leftover, sp.S.Zero, b)
+            elif not remaining:
+                yield b
+            return
+        pt = others[0]
+        for size in self._group_sizes(pt):
+            if size > len(remaining):
+                continue
+            for combo in combinations(remaining, size):
+                group = sp.Add(*[e_terms[j] for j in combo])
+                left = tuple(j for j in remaining if j not in combo)
+                for b2 in self.match(pt, group, b):
+                    yield from self._assign_add(others[1:], absorbers, e_terms, left, b2)
+
+    def _bind_absorbers(self, absorbers: list, value: sp.Expr, unit: sp.Expr, b: Binding) -> Iterator[Binding]:
+        b2 = dict(b)
+        for i, a in enumerate(absorbers):
+            v = value if i == 0 else unit
+            if a.is_Symbol and a in self.wild:
+                b2[a] = v
+            else:
+                return
+        yield b2
+
+    # ---- products -----------------------------------------------------------------------
+    def _mul_views(self, e: sp.Expr) -> list[tuple[sp.Expr, tuple]]:
+        """(coefficient, factors) readings of e: as is, powers split, common factor pulled out."""
+        views = []
+        c, facs = e.as_coeff_mul()
+        views.append((c, facs))
+        if self.config.split_powers:
+            split: list = []
+            for f in facs:
+                if f.is_Pow and f.exp.is_Integer and 2 <= abs(int(f.exp)) <= 4 and f.base.is_Atom:
+                    split += [f.base ** int(sp.sign(f.exp))] * abs(int(f.exp))
+                else:
+                    split.append(f)
+            if len(split) != len(facs) and len(split) <= self.config.max_pool:
+                views.append((c, tuple(split)))
+        if e.is_Add:
+            cont, prim = e.as_content_primitive()
+            if cont != 1:
+                views.append((cont, (prim,)))
+            ft = sp.factor_terms(e)
+            if ft.is_Mul and ft != e:
+                c2, f2 = ft.as_coeff_mul()
+                if (c2, f2) not in views:
+                    views.append((c2, f2))
+        return views
+
+    def _match_mul(self, p: sp.Expr, e: sp.Expr, b: Binding) -> Iterator[Binding]:
+        p_coeff, p_facs = p.as_coeff_mul()
+        bound = [f for f in p_facs if not self._unbound(f, b)]
+        if bound:
+            e = e / sp.Mul(*[f.xreplace(b) for f in bound])
+        free = [f for f in p_facs if self._unbound(f, b)]
+        absorbers = [f for f in free if f in self.mul_abs]
+        others = sorted((f for f in free if f not in self.mul_abs), key=lambda f: (f in self.wild, -sp.count_ops(f)))
+        for c, facs in self._mul_views(e):
+            coeff = c / p_coeff
+            pool = list(facs) + ([coeff] if coeff != 1 else [])
+            if len(pool) > self.config.max_pool or len(pool) < len(others):
+                continue
+            yield from self._assign_mul(others, absorbers, pool, tuple(range(len(pool))), b)
+
+    def _groups(self, pf: sp.Expr, pool: list, remaining: tuple) -> Iterator[tuple]:
+        """Index groups of `pool` that pattern factor `pf` may take."""
+        multi = pf in self.wild or pf.is_Add
+        sizes = range(1, len(remaining) + 1) if multi else (1,)
+        seen = set()
+        for size in sizes:
+            for combo in combinations(remaining, size):
+                items = [pool[j] for j in combo]
+                if all(x.is_Number for x in items) and (pf in self.wild) and len(remaining) > 1:
+                    continue  # a bare variable gets a non-constant part of a product
+                key = (tuple(sorted(map(sp.srepr, items))),
+                       tuple(sorted(sp.srepr(pool[j]) for j in remaining if j not in combo)))
+                if key not in seen:
+                    seen.add(key)
+                    yield combo
+
+    def _assign_mul(self, others: list, absorbers: list, pool: list, remaining: tuple,
+                    b: Binding) -> Iterator[Binding]:
+        if not others:
+            leftover = sp.Mul(*[pool[j] for j in remaining])
+            if absorbers:
+                yield from self._bind_absorbers(absorbers, leftover, sp.S.One, b)
+            elif not remaining:
+                yield b
+            return
+        pf = others[0]
+        for combo in self._groups(pf, pool, remaining):
+            group = sp.Mul(*[pool[j] for j in combo])
+            left = tuple(j for j in remaining if j not in combo)
+            for b2 in self.match(pf, group, b):
+                yield from self._assign_mul(others[1:], absorbers, pool, left, b2)
+
+    # ---- powers -------------------------------------------------------------------------
+    def _match_pow(self, p: sp.Expr, e: sp.Expr, b: Binding) -> Iterator[Binding]:
+        pb, pe = p.base, p.exp
+        cands: list[tuple[sp.Expr, sp.Expr]] = []
+        if e.is_Pow:
+            cands.append((e.base, e.exp))
+        n = pe.xreplace(b) if not self._unbound(pe, b) else None
+        if n is not None and n.is_Rational and n != 0:
+            root = self._root(e, n)
+            if root is not None:
+                cands.append((root, n))
+        seen = set()
+        for base, ex in cands:
+            if (base, ex) in seen:
+                continue
+            seen.add((base, ex))
+            for b2 in self.match(pe, ex, b):
+                yield from self.match(pb, base, b2)
+
+    def _root(self, e: sp.Expr, n: sp.Rational) -> sp.Expr | None:
+        """e^(1/n) when it is clean (no new radicals): 4a^2 -> 2a for n=2, 1/(ab) -> ab for n=-1."""
+        if not n.is_Integer and _frac_pows(e) == 0:
+            return None  # a sqrt pattern needs a radical in the side
+        if e.is_Number:
+            r = e ** (1 / n)
+            return r if r.is_Rational else None
+        r = sp.powdenest(sp.expand_power_base(e ** (1 / n), force=True), force=True)
+        if r.has(sp.zoo, sp.nan) or _frac_pows(r) > _frac_pows(e):
+            return None
+        return r
+
+
+def match_lemma_side(lemma: Lemma, side: sp.Expr, config: MatchConfig = MatchConfig()) -> list[Binding]:
+    """Bindings of every lemma variable with lemma.input(binding) == side, checked exactly."""
+    matcher = Matcher(lemma.wilds, config)
+    out = []
+    needed = lemma.output.free_symbols | lemma.input.free_symbols
+    for b in matcher.all_matches(lemma.input, side):
+        if not needed <= set(b):
+            continue
+        inst = lemma.input.xreplace(b)
+        if not (same(inst, side) or numerically_same(inst, side)):
+            log.debug("dropping inexact match of %s: %s != %s", lemma.name, inst, side)
+            continue
+        out.append(b)
+    return out

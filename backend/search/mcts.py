@@ -1,0 +1,353 @@
+"""The MCTS core shared by rStar-Math (and later CPL): it knows nothing of prompts or problems.
+
+One iteration is one rollout, as in rStar-Math's ``solver.py``: start at the root and
+repeatedly expand (if the node has no children yet) and select a child, until the chosen
+node is terminal, every child of a node is terminal, or the depth limit is reached. So each
+rollout completes a whole path. Per node:
+
+- **expand** (``_expand``): all candidates of an expansion come from ONE engine call with
+  ``n = children`` (the policy's ``propose``); the candidates are added, then verified
+  together (``verify``: e.g. run their code in the sandbox), then terminal ones are rewarded.
+- **select** (``select_child``): UCT ``Q + c·sqrt(ln N_parent / N)`` with the official
+  treatment of unvisited children (Q and U are 0, so an unvisited child scores 0, not ∞)
+  and ties to the first child (official ``nodes/mcts_node.py: puct`` and
+  ``agents/mcts.py: select_child``); PUCT ``Q + c·prior·sqrt(N_parent)/(1+N)`` (CPL) when
+  ``selection = "puct"``. Terminal children are never selected.
+- **backpropagate**: a valid terminal's reward is added to every node from it up to the root
+  (N += 1, W += r, Q = W/N; official ``update_recursive``); an invalid terminal (code error,
+  no answer, too deep) gets the negative reward on itself only (official ``eval_final_answer``).
+
+Problem-specific work lives in a :class:`Policy`: ``root()``, ``propose()`` (one batched
+generation) and ``verify()``. rStar-Math is ``backend/search/rstar.py``; CPL can be another
+small policy over this core.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from backend import events as ev
+from backend.search.base import Outcome, Search
+from backend.search.config import check_config, knob
+from backend.search.rewards import Candidate, choose_answer
+from backend.verify.answers import normalize_answer
+
+# --- nodes and what a policy hands the core ------------------------------------------------
+
+
+@dataclass(eq=False, slots=True)
+class MNode:
+    """A node of the live search tree (the event stream is its public face)."""
+
+    id: int
+    parent: MNode | None
+    depth: int
+    kind: str
+    prior: float | None = None
+    n: int = 0
+    value_sum: float = 0.0
+    terminal: bool = False
+    #: every child is terminal: nothing below can be selected (official sets is_terminal)
+    dead: bool = False
+    expanded: bool = False
+    #: the final answer this node states (raw text), when it is a valid terminal
+    answer: str | None = None
+    #: why an invalid terminal ended: "error", "timeout", "no_answer", "too_deep", ...
+    reason: str | None = None
+    children: list[MNode] = field(default_factory=list)
+    #: the policy's own payload (text, code, output, ...)
+    state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def q(self) -> float:
+        return self.value_sum / self.n if self.n else 0.0
+
+    def path(self) -> list[MNode]:
+        out: list[MNode] = []
+        node: MNode | None = self
+        while node is not None:
+            out.append(node)
+            node = node.parent
+        return out[::-1]
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """A proposed node before it joins the tree."""
+
+    kind: str
+    text: str
+    code: str | None = None
+    tokens: int = 0
+    gen_ms: float = 0.0
+    prior: float | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A policy's judgement of a new node; becomes its node_verified event."""
+
+    status: str
+    method: str
+    output: str = ""
+    ms: float = 0.0
+    answer: str | None = None
+    terminal: bool = False
+    reason: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class Policy(Protocol):
+    """The problem-specific half of a tree search."""
+
+    def root(self) -> NodeSpec: ...
+
+    def propose(self, search: MCTSSearch, node: MNode, n: int, seed: int) -> list[NodeSpec]:
+        """Candidate children of ``node`` from one batched engine call (``search.generate``)."""
+        ...
+
+    def verify(self, search: MCTSSearch, nodes: Sequence[MNode]) -> list[Verdict]:
+        """Judge new sibling nodes (run code, read answers), one verdict each, in order."""
+        ...
+
+
+# --- selection --------------------------------------------------------------------------
+
+
+def uct_terms(parent_n: int, n: int, q: float, c: float) -> tuple[float, float]:
+    """(Q term, exploration term) of UCT with the official zero for unvisited nodes."""
+    if n == 0:
+        return 0.0, 0.0
+    if parent_n == 0:
+        return q, 0.0
+    return q, c * math.sqrt(math.log(parent_n) / n)
+
+
+def puct_terms(parent_n: int, n: int, q: float, prior: float, c: float) -> tuple[float, float]:
+    """(Q term, exploration term) of PUCT: ``Q + c·prior·sqrt(N_parent)/(1+N)`` (CPL)."""
+    return (q if n else 0.0), c * prior * math.sqrt(parent_n) / (1 + n)
+
+
+def selection_scores(node: MNode, c: float, rule: str) -> list[dict[str, Any]]:
+    """Scores of every selectable (non-terminal, live) child, in child order."""
+    live = [k for k in node.children if not (k.terminal or k.dead)]
+    uniform = 1.0 / len(live) if live else 0.0
+    rows = []
+    for kid in live:
+        prior = kid.prior if kid.prior is not None else uniform
+        if rule == "puct":
+            q_term, u_term = puct_terms(node.n, kid.n, kid.q, prior, c)
+        else:
+            q_term, u_term = uct_terms(node.n, kid.n, kid.q, c)
+        rows.append(
+            {
+                "id": kid.id,
+                "n": kid.n,
+                "q": round(kid.q, 6),
+                "prior": None if kid.prior is None else round(kid.prior, 6),
+                "q_term": round(q_term, 6),
+                "u_term": round(u_term, 6),
+                "score": round(q_term + u_term, 6),
+            }
+        )
+    return rows
+
+
+def pick(rows: Sequence[dict[str, Any]]) -> int | None:
+    """Index of the highest score; ties go to the first (official select_child)."""
+    best, best_i = -math.inf, None
+    for i, row in enumerate(rows):
+        if row["score"] > best:
+            best, best_i = row["score"], i
+    return best_i
+
+
+# --- config -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MCTSConfig:
+    rollouts: int = knob(8, "rollouts (iterations); each goes from the root to a terminal", min=1, max=10000)
+    children: int = knob(4, "candidates per expansion, generated in one batched call", min=1, max=64)
+    max_depth: int = knob(16, "deepest step; a deeper non-terminal step ends as too deep", min=1, max=64)
+    c: float = knob(2.0, "exploration constant (official c_puct = 2)", min=0.0, max=100.0)
+    selection: Literal["uct", "puct"] = knob("uct", "UCT (rStar-Math) or PUCT with priors (CPL)")
+    temperature: float = knob(0.7, "sampling temperature of each step", min=0.0, max=2.0)
+    top_p: float = knob(1.0, "nucleus sampling mass (official 1.0)", min=0.01, max=1.0)
+    max_step_tokens: int = knob(256, "most tokens one step may generate", min=1, max=8192)
+    token_budget: int = knob(0, "stop after this many generated tokens (0: no limit)", min=0)
+    time_limit_s: float = knob(0.0, "stop after this many seconds (0: no limit)", min=0.0)
+    negative_reward: float = knob(-1.0, "value of an invalid terminal, on itself only", min=-1.0, max=0.0)
+    dedup: bool = knob(True, "drop duplicate candidates of one expansion (official llm_generate)")
+    answer_choice: Literal["vote", "max_q"] = knob(
+        "vote", "final answer: most-voted answer group, or the highest-Q terminal (eval_output.py)"
+    )
+
+    def __post_init__(self) -> None:
+        check_config(self)
+
+
+# --- the search -------------------------------------------------------------------------
+
+
+class MCTSSearch(Search):
+    """MCTS over a :class:`Policy`; subclasses set ``Config`` and build ``self.policy``."""
+
+    name = "mcts"
+    Config = MCTSConfig
+    policy: Policy
+
+    def _start(self) -> None:
+        spec = self.policy.root()
+        self.root = self._add(None, spec)
+        self.nodes: dict[int, MNode] = {self.root.id: self.root}
+
+    def _add(self, parent: MNode | None, spec: NodeSpec) -> MNode:
+        node = MNode(
+            id=self.state.new_id(),
+            parent=parent,
+            depth=0 if parent is None else parent.depth + 1,
+            kind=spec.kind,
+            prior=spec.prior,
+            state=dict(spec.state),
+        )
+        if parent is not None:
+            parent.children.append(node)
+            self.nodes[node.id] = node
+        self.emit(
+            ev.NodeAdded,
+            id=node.id,
+            parent=None if parent is None else parent.id,
+            kind=spec.kind,
+            text=spec.text,
+            code=spec.code,
+            prior=spec.prior,
+            tokens=spec.tokens,
+            gen_ms=round(spec.gen_ms, 3),
+            meta=spec.meta,
+        )
+        return node
+
+    def _exhausted(self) -> str | None:
+        if self.state.started and (self.root.terminal or self.root.dead):
+            return "tree"
+        if self.state.iteration >= self.config.rollouts:
+            return "rollouts"
+        return None
+
+    # --- one rollout ------------------------------------------------------------------
+
+    def _iterate(self) -> None:
+        it = self.state.iteration
+        node, path, levels = self.root, [self.root.id], []
+        try:
+            for _ in range(self.config.max_depth + 2):
+                if node.terminal:
+                    break
+                if not node.expanded:
+                    self._expand(node)
+                rows = selection_scores(node, self.config.c, self.config.selection)
+                index = pick(rows)
+                if index is None:
+                    node.dead = True  # all children terminal: official marks the node terminal
+                    break
+                node = self.nodes[rows[index]["id"]]
+                path.append(node.id)
+                levels.append(rows)
+                self.emit(ev.NodeSelected, iteration=it, path=list(path), children=[list(r) for r in levels])
+        finally:
+            self.state.iteration += 1
+            out = self.outcome()
+            self.emit(
+                ev.IterationDone,
+                iteration=it,
+                best_answer=out.answer,
+                votes=out.votes,
+                tokens=self.state.tokens,
+            )
+
+    def _expand(self, node: MNode) -> None:
+        seed = self.state.call_seed(self.state.iteration, node.id)
+        specs = self.policy.propose(self, node, self.config.children, seed)
+        node.expanded = True
+        kids = [self._add(node, spec) for spec in specs]
+        if not kids:
+            node.dead = True
+            return
+        verdicts = self.policy.verify(self, kids)
+        for kid, verdict in zip(kids, verdicts, strict=True):
+            self._apply_verdict(kid, verdict)
+        self._reward_terminals(kids)
+
+    def _apply_verdict(self, kid: MNode, v: Verdict) -> None:
+        kid.terminal = v.terminal
+        kid.reason = v.reason
+        kid.answer = v.answer if v.terminal else None
+        if not kid.terminal and kid.depth > self.config.max_depth:
+            kid.terminal, kid.reason = True, "too_deep"  # official TOO_MANY_STEPS
+        detail = dict(v.detail)
+        if kid.reason:
+            detail["reason"] = kid.reason
+        if kid.answer is not None:
+            detail["raw_answer"] = kid.answer
+        self.emit(
+            ev.NodeVerified,
+            id=kid.id,
+            status=v.status,
+            method=v.method,
+            output=v.output,
+            ms=round(v.ms, 3),
+            answer=None if kid.answer is None else normalize_answer(kid.answer),
+            terminal=kid.terminal,
+            detail=detail,
+        )
+
+    def _reward_terminals(self, kids: Sequence[MNode]) -> None:
+        valid = [k for k in kids if k.terminal and k.answer is not None]
+        for kid in kids:
+            if kid.terminal and kid.answer is None:
+                self._backprop(kid, self.config.negative_reward, to_root=False)
+        if not valid:
+            return
+        values = self.reward.score([k.answer for k in valid])
+        for kid, value in zip(valid, values, strict=True):
+            self.emit(ev.NodeScored, id=kid.id, score=round(value, 6), source=self.reward.name)
+            self._backprop(kid, value, to_root=True)
+
+    def _backprop(self, node: MNode, value: float, *, to_root: bool) -> None:
+        chain = node.path() if to_root else [node]
+        for n in chain:
+            n.n += 1
+            n.value_sum += value
+        self.emit(
+            ev.Backprop,
+            iteration=self.state.iteration,
+            path=[n.id for n in chain],
+            reward=round(value, 6),
+            updated=[[n.id, n.n, round(n.q, 6)] for n in chain],
+        )
+
+    # --- the answer -------------------------------------------------------------------
+
+    def outcome(self) -> Outcome:
+        cands = [
+            Candidate(node=k.id, answer=k.answer, q=k.q, n=k.n)
+            for k in self.nodes.values()
+            if k.terminal and k.answer is not None
+        ]
+        best, votes = choose_answer(cands, self.config.answer_choice)
+        if best is None:
+            return Outcome(None, self._descend_by_q(), votes)
+        return Outcome(normalize_answer(best.answer), [n.id for n in self.nodes[best.node].path()], votes, best.node)
+
+    def _descend_by_q(self) -> list[int]:
+        path, node = [self.root.id], self.root
+        while node.children:
+            node = max(node.children, key=lambda k: (k.q, k.n, -k.id))
+            path.append(node.id)
+        return path
