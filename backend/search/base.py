@@ -18,6 +18,7 @@ checked between iterations and before every engine call.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -155,10 +156,8 @@ class Search:
         if self.done:
             return []
         before = len(self.state.log)
-        try:
+        with contextlib.suppress(Stopped):  # a stop or a budget cut the iteration short
             self._iterate()
-        except Stopped:
-            pass
         return self.state.log.after(before - 1)
 
     def request_stop(self) -> None:
@@ -240,7 +239,9 @@ class Search:
         if self.stopped or self.exhausted() in ("tokens", "time"):
             raise Stopped()
 
-    def generate(self, prompts: Sequence[str], *, n: int, seed: int, **sampling: Any) -> list[list[Completion]]:
+    def generate(
+        self, prompts: Sequence[str], *, n: int, seed: int, **sampling: Any
+    ) -> list[list[Completion]]:
         """One engine call, timed and counted; refuses to start once a stop is requested."""
         self.check_stop()
         t = time.monotonic()

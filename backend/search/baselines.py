@@ -93,7 +93,11 @@ class SampleSearch(Search):
         seed = self.state.call_seed(0, self.root)
         try:
             [outs] = self.generate(
-                [self.prefix], seed=seed, max_tokens=self.config.max_tokens, stop=list(SOLUTION_STOPS), **params
+                [self.prefix],
+                seed=seed,
+                max_tokens=self.config.max_tokens,
+                stop=list(SOLUTION_STOPS),
+                **params,
             )
         finally:
             self.state.iteration += 1
@@ -104,27 +108,45 @@ class SampleSearch(Search):
             text = c.text + (c.stop_reason or "")
             meta = {"finish_reason": c.finish_reason, "stop": c.stop_reason}
             self.emit(
-                ev.NodeAdded, id=node, parent=self.root, kind="answer", text=text, code=extract_code(text) or None,
-                tokens=c.tokens, gen_ms=round(c.gen_ms / max(len(outs), 1), 3), terminal=True, meta=meta,
+                ev.NodeAdded,
+                id=node,
+                parent=self.root,
+                kind="answer",
+                text=text,
+                code=extract_code(text) or None,
+                tokens=c.tokens,
+                gen_ms=round(c.gen_ms / max(len(outs), 1), 3),
+                terminal=True,
+                meta=meta,
             )
         self._verify(ids, [c.text + (c.stop_reason or "") for c in outs])
         out = self.outcome()
-        self.emit(ev.IterationDone, iteration=0, best_answer=out.answer, votes=out.votes, tokens=self.state.tokens)
+        self.emit(
+            ev.IterationDone, iteration=0, best_answer=out.answer, votes=out.votes, tokens=self.state.tokens
+        )
 
     def _verify(self, ids: list[int], texts: list[str]) -> None:
         codes = [extract_code(t.split("<answer>", 1)[0]) for t in texts]
         runnable = [i for i, code in enumerate(codes) if code.strip()]
         t = time.monotonic()
-        results = self.executor([codes[i] + "\n" for i in runnable], self.config.exec_timeout_s) if runnable else []
+        results = (
+            self.executor([codes[i] + "\n" for i in runnable], self.config.exec_timeout_s) if runnable else []
+        )
         self.state.exec_s += time.monotonic() - t
         by_index = dict(zip(runnable, results, strict=True))
         for i, node in enumerate(ids):
             status, output, ms, answer = self._judge(texts[i], by_index.get(i))
             self.samples.append(Sample(node, answer))
             self.emit(
-                ev.NodeVerified, id=node, status=status, method="python" if i in by_index else "answer",
-                output=output, ms=round(ms, 3), answer=None if answer is None else normalize_answer(answer),
-                terminal=True, detail={} if answer is None else {"raw_answer": answer},
+                ev.NodeVerified,
+                id=node,
+                status=status,
+                method="python" if i in by_index else "answer",
+                output=output,
+                ms=round(ms, 3),
+                answer=None if answer is None else normalize_answer(answer),
+                terminal=True,
+                detail={} if answer is None else {"raw_answer": answer},
             )
         valid = [s for s in self.samples if s.answer is not None]
         scores = self.reward.score([s.answer for s in valid]) if valid else []
@@ -133,8 +155,13 @@ class SampleSearch(Search):
             self.emit(ev.NodeScored, id=s.node, score=round(score, 6), source=self.reward.name)
         for s in self.samples:
             value = s.score if s.answer is not None else -1.0
-            self.emit(ev.Backprop, iteration=0, path=[self.root, s.node], reward=round(value, 6),
-                      updated=[[s.node, 1, round(value, 6)]])
+            self.emit(
+                ev.Backprop,
+                iteration=0,
+                path=[self.root, s.node],
+                reward=round(value, 6),
+                updated=[[s.node, 1, round(value, 6)]],
+            )
 
     @staticmethod
     def _judge(text: str, res: Any) -> tuple[str, str, float, str | None]:

@@ -118,8 +118,10 @@ def build_config(
     if preset is not None:
         if preset not in presets:
             close = difflib.get_close_matches(preset, list(presets), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ValueError(f"unknown preset '{preset}'{hint} choices: {', '.join(sorted(presets)) or 'none'}")
+            hint = f"; did you mean '{close[0]}'?" if close else ";"
+            raise ValueError(
+                f"unknown preset '{preset}'{hint} choices: {', '.join(sorted(presets)) or 'none'}"
+            )
         values.update(presets[preset])
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     hints = typing.get_type_hints(cls)
@@ -127,7 +129,7 @@ def build_config(
     for key in list(values):
         if key not in names:
             close = difflib.get_close_matches(key, names, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
+            hint = f"; did you mean '{close[0]}'?" if close else ";"
             raise ValueError(f"unknown option '{key}' for {cls.__name__}{hint} choices: {', '.join(names)}")
         values[key] = _coerce(key, hints[key], values[key])
     cfg = cls(**values)

@@ -24,7 +24,6 @@ small policy over this core.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -33,6 +32,7 @@ from backend import events as ev
 from backend.search.base import Outcome, Search
 from backend.search.config import check_config, knob
 from backend.search.rewards import Candidate, choose_answer
+from backend.search.selection import pick, selection_scores
 from backend.verify.answers import normalize_answer
 
 # --- nodes and what a policy hands the core ------------------------------------------------
@@ -116,57 +116,6 @@ class Policy(Protocol):
         ...
 
 
-# --- selection --------------------------------------------------------------------------
-
-
-def uct_terms(parent_n: int, n: int, q: float, c: float) -> tuple[float, float]:
-    """(Q term, exploration term) of UCT with the official zero for unvisited nodes."""
-    if n == 0:
-        return 0.0, 0.0
-    if parent_n == 0:
-        return q, 0.0
-    return q, c * math.sqrt(math.log(parent_n) / n)
-
-
-def puct_terms(parent_n: int, n: int, q: float, prior: float, c: float) -> tuple[float, float]:
-    """(Q term, exploration term) of PUCT: ``Q + c·prior·sqrt(N_parent)/(1+N)`` (CPL)."""
-    return (q if n else 0.0), c * prior * math.sqrt(parent_n) / (1 + n)
-
-
-def selection_scores(node: MNode, c: float, rule: str) -> list[dict[str, Any]]:
-    """Scores of every selectable (non-terminal, live) child, in child order."""
-    live = [k for k in node.children if not (k.terminal or k.dead)]
-    uniform = 1.0 / len(live) if live else 0.0
-    rows = []
-    for kid in live:
-        prior = kid.prior if kid.prior is not None else uniform
-        if rule == "puct":
-            q_term, u_term = puct_terms(node.n, kid.n, kid.q, prior, c)
-        else:
-            q_term, u_term = uct_terms(node.n, kid.n, kid.q, c)
-        rows.append(
-            {
-                "id": kid.id,
-                "n": kid.n,
-                "q": round(kid.q, 6),
-                "prior": None if kid.prior is None else round(kid.prior, 6),
-                "q_term": round(q_term, 6),
-                "u_term": round(u_term, 6),
-                "score": round(q_term + u_term, 6),
-            }
-        )
-    return rows
-
-
-def pick(rows: Sequence[dict[str, Any]]) -> int | None:
-    """Index of the highest score; ties go to the first (official select_child)."""
-    best, best_i = -math.inf, None
-    for i, row in enumerate(rows):
-        if row["score"] > best:
-            best, best_i = row["score"], i
-    return best_i
-
-
 # --- config -----------------------------------------------------------------------------
 
 
@@ -201,6 +150,8 @@ class MCTSSearch(Search):
     name = "mcts"
     Config = MCTSConfig
     policy: Policy
+
+    _forced: int | None = None
 
     def _start(self) -> None:
         spec = self.policy.root()
@@ -252,9 +203,11 @@ class MCTSSearch(Search):
                 if not node.expanded:
                     self._expand(node)
                 rows = selection_scores(node, self.config.c, self.config.selection)
-                index = pick(rows)
+                index = self._forced_index(node, rows)
                 if index is None:
-                    node.dead = True  # all children terminal: official marks the node terminal
+                    index = pick(rows)
+                if index is None:
+                    self._mark_dead(node)
                     break
                 node = self.nodes[rows[index]["id"]]
                 path.append(node.id)
@@ -271,18 +224,65 @@ class MCTSSearch(Search):
                 tokens=self.state.tokens,
             )
 
+    # --- user steering (backend/run.py calls steer between iterations) ----------------
+
+    def steer(self, action: str, node_id: int | None) -> None:
+        """``prune`` a node (never selected again), ``expand`` it now, or ``force`` the next
+        rollout through it. Impossible requests become a warning note, never an error."""
+        node = self.nodes.get(node_id) if node_id is not None else None
+        problem = None
+        if node is None:
+            problem = f"{action}: no node {node_id} in this tree"
+        elif action == "prune":
+            self._mark_dead(node)
+        elif action == "expand":
+            if node.terminal or node.dead or node.expanded:
+                problem = f"expand: node {node_id} is terminal or already expanded"
+            else:
+                self._expand(node)
+        elif action == "force":
+            if node.terminal or node.dead:
+                problem = f"force: node {node_id} is terminal or pruned"
+            else:
+                self._forced = node.id
+        if problem:
+            self.emit(ev.Note, level="warning", message=problem, node=node_id)
+
+    def _forced_index(self, node: MNode, rows: list[dict[str, Any]]) -> int | None:
+        """The row on the way to a forced node, while the rollout is still above it."""
+        if self._forced is None:
+            return None
+        target = self.nodes[self._forced]
+        chain = target.path()
+        if node not in chain or node is target:
+            self._forced = None
+            return None
+        nxt = chain[chain.index(node) + 1]
+        if nxt is target:
+            self._forced = None
+        return next((i for i, r in enumerate(rows) if r["id"] == nxt.id), None)
+
     def _expand(self, node: MNode) -> None:
         seed = self.state.call_seed(self.state.iteration, node.id)
         specs = self.policy.propose(self, node, self.config.children, seed)
         node.expanded = True
         kids = [self._add(node, spec) for spec in specs]
         if not kids:
-            node.dead = True
+            self._mark_dead(node)
             return
         verdicts = self.policy.verify(self, kids)
         for kid, verdict in zip(kids, verdicts, strict=True):
             self._apply_verdict(kid, verdict)
         self._reward_terminals(kids)
+
+    def _mark_dead(self, node: MNode | None) -> None:
+        """Nothing below ``node`` can be selected (official: a node whose children are all
+        terminal becomes terminal); the ancestors it leaves without live children follow."""
+        while node is not None:
+            node.dead = True
+            node = node.parent
+            if node is None or any(not (k.terminal or k.dead) for k in node.children):
+                return
 
     def _apply_verdict(self, kid: MNode, v: Verdict) -> None:
         kid.terminal = v.terminal
@@ -343,7 +343,9 @@ class MCTSSearch(Search):
         best, votes = choose_answer(cands, self.config.answer_choice)
         if best is None:
             return Outcome(None, self._descend_by_q(), votes)
-        return Outcome(normalize_answer(best.answer), [n.id for n in self.nodes[best.node].path()], votes, best.node)
+        return Outcome(
+            normalize_answer(best.answer), [n.id for n in self.nodes[best.node].path()], votes, best.node
+        )
 
     def _descend_by_q(self) -> list[int]:
         path, node = [self.root.id], self.root

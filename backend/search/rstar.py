@@ -52,7 +52,9 @@ _MAX_OUTPUT = 2000  # characters of stdout/stderr kept in an event
 @dataclass(frozen=True)
 class RStarConfig(MCTSConfig):
     # Defaults are the cpu-demo preset (the embedded 0.5B model on 2 CPU cores).
-    rollouts: int = knob(8, "rollouts; each goes from the root to a terminal (official 48 / 12)", min=1, max=10000)
+    rollouts: int = knob(
+        8, "rollouts; each goes from the root to a terminal (official 48 / 12)", min=1, max=10000
+    )
     children: int = knob(4, "candidates per expansion in one batched call (official 12 / 32)", min=1, max=64)
     max_depth: int = knob(8, "deepest step (official 16)", min=1, max=64)
     temperature: float = knob(0.7, "sampling temperature (official 0.7 round 1, 1.0 later)", min=0.0, max=2.0)
@@ -61,7 +63,9 @@ class RStarConfig(MCTSConfig):
     answer_from_output: bool = knob(
         True, "the step that prints the final answer is the terminal (off: the model writes <answer>)"
     )
-    exec_timeout_s: float = knob(10.0, "wall-clock limit of one program run (official 60 s)", min=0.1, max=120.0)
+    exec_timeout_s: float = knob(
+        10.0, "wall-clock limit of one program run (official 60 s)", min=0.1, max=120.0
+    )
 
     def __post_init__(self) -> None:
         check_config(self)
@@ -162,7 +166,11 @@ class RStarPolicy:
     def _spec(self, c: Completion, dups: int, share: float) -> NodeSpec:
         step = read_step(c)
         is_answer = step.kind == "answer" or (step.kind == "final_code" and self.cfg.answer_from_output)
-        meta: dict[str, Any] = {"finish_reason": c.finish_reason, "stop": c.stop_reason, "step_kind": step.kind}
+        meta: dict[str, Any] = {
+            "finish_reason": c.finish_reason,
+            "stop": c.stop_reason,
+            "step_kind": step.kind,
+        }
         if dups:
             meta["duplicates"] = dups
         if c.mean_logprob is not None:
@@ -204,14 +212,18 @@ class RStarPolicy:
     def _answer_verdict(step: Step) -> Verdict:
         answer = extract_answer(step.text)
         if answer is None:
-            return Verdict("unknown", "answer", output="no final answer found", terminal=True, reason="no_answer")
+            return Verdict(
+                "unknown", "answer", output="no final answer found", terminal=True, reason="no_answer"
+            )
         return Verdict("answered", "answer", output=answer, answer=answer, terminal=True)
 
     def _code_verdict(self, node: MNode, prog: str, res: Any) -> Verdict:
         stdout = (res.stdout or "")[-_MAX_OUTPUT:]
         detail = {"exec_status": res.status, "program_lines": prog.count("\n")}
         if res.status == "timeout":
-            return Verdict("timeout", "python", stdout, res.ms, terminal=True, reason="timeout", detail=detail)
+            return Verdict(
+                "timeout", "python", stdout, res.ms, terminal=True, reason="timeout", detail=detail
+            )
         if res.status != "ok":
             err = ((res.stderr or "").strip() or res.status)[-_MAX_OUTPUT:]
             return Verdict("error", "python", err, res.ms, terminal=True, reason="error", detail=detail)

@@ -19,6 +19,7 @@ own lets the pool find and kill everything the snippet left behind.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import secrets
@@ -27,6 +28,7 @@ import signal
 import site
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -65,12 +67,8 @@ class LaunchPlan:
     uid: int | None  # per-worker uid when root, else None
 
 
-def worker_source() -> str:
-    return _worker_source()
-
-
 @functools.cache
-def _worker_source() -> str:
+def worker_source() -> str:
     return (Path(__file__).with_name("_sandbox_worker.py")).read_text(encoding="utf-8")
 
 
@@ -113,7 +111,9 @@ def _bwrap_prefix(tmpfs_bytes: int, as_root: bool) -> list[str]:
         if os.path.exists(path):
             args += ["--ro-bind", path, path]
     args += ["--proc", "/proc", "--dev", "/dev",
-             "--perms", "1777", "--size", str(tmpfs_bytes), "--tmpfs", "/tmp"]
+             "--perms", "1777", "--size", str(tmpfs_bytes), "--tmpfs", "/tmp",
+             # multiprocessing's semaphores need a writable /dev/shm
+             "--perms", "1777", "--size", str(tmpfs_bytes), "--tmpfs", "/dev/shm"]
     made: set[str] = set()
     for path in _python_mounts():
         # bwrap would create missing parents (e.g. /root for a pyenv install) as
@@ -168,25 +168,31 @@ def choose_isolation(requested: IsolationRequest) -> str:
                            "unusable; install it (apt-get install bubblewrap)")
     log.warning("bubblewrap unavailable: sandbox falls back to rlimits only (no "
                 "filesystem isolation; see docs/SANDBOX.md)")
+    if os.geteuid() == 0 and not python_readable_by_others():
+        log.warning("the Python install under %s is not readable by other users: in the "
+                    "rlimits fallback snippets can import only preloaded modules",
+                    sys.base_prefix)
     return "rlimits"
 
 
-def plan_worker(isolation: str, limits: dict, preload: list[str]) -> LaunchPlan:
-    """Build the command line for one worker; creates its host workdir in fallback."""
+def plan_worker(isolation: str, limits: dict, preload: list[str], tag: str = "") -> LaunchPlan:
+    """Build the command line for one worker; creates its host workdir in fallback.
+
+    ``tag`` identifies the pool in the worker's command line (``ps``), which every
+    process the snippet forks inherits: operators and tests can find strays by it.
+    """
     as_root = os.geteuid() == 0
     uid = _UID_LOW + secrets.randbelow(_UID_HIGH - _UID_LOW) if as_root else None
     tmpfs_bytes = int(limits["memory_mb"]) << 20
     cfg = {"preload": preload, "paths": python_paths(), "limits": limits,
-           "uid": uid, "gid": uid, "marker": WORKER_MARKER}
+           "uid": uid, "gid": uid, "marker": WORKER_MARKER, "pool": tag,
+           # kill(-1) from the worker reaches only the snippet when the worker has a
+           # private uid or PID namespace; in a user-mode fallback it would not.
+           "kill_all": isolation == "bwrap" or uid is not None}
     if isolation == "bwrap":
-        import json
-
         cfg.update(workdir="/tmp", netns=False, nproc_relative=False)
         argv = bwrap_argv(tmpfs_bytes, _python_argv(json.dumps(cfg)))
         return LaunchPlan(argv, {**_ENV, "HOME": "/tmp"}, "bwrap", None, uid)
-    import json
-    import tempfile
-
     workdir = tempfile.mkdtemp(prefix="canopy-sandbox-")
     cfg.update(workdir=workdir, netns=True, nproc_relative=not as_root)
     env = {**_ENV, "HOME": workdir, "TMPDIR": workdir}
@@ -225,6 +231,39 @@ def _proc_uid(pid: int) -> int | None:
     except (OSError, ValueError):
         return None
     return None
+
+
+def remove_uid_files(uid: int, roots: tuple[str, ...] = ("/tmp", "/var/tmp", "/dev/shm")) -> None:
+    """Fallback, root: delete what the worker's private uid left in shared
+    world-writable directories, so the next run cannot see it."""
+    for root in roots:
+        try:
+            entries = list(os.scandir(root))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.stat(follow_symlinks=False).st_uid != uid:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                else:
+                    os.unlink(entry.path)
+            except OSError:
+                continue
+
+
+def python_readable_by_others() -> bool:
+    """Whether a uid-dropped fallback worker can import modules after set-up:
+    every directory above the interpreter's prefix must be world-searchable."""
+    for path in _python_mounts() or [sys.base_prefix]:
+        for parent in [Path(path), *Path(path).parents]:
+            try:
+                if not parent.stat().st_mode & 0o001:
+                    return False
+            except OSError:
+                return False
+    return True
 
 
 def remove_workdir(path: str) -> None:

@@ -12,6 +12,7 @@ stop (a byte on its stdin) the moment the cap is crossed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -21,14 +22,19 @@ import subprocess
 import time
 from dataclasses import dataclass
 
-from backend.verify._sandbox_launch import LaunchPlan, kill_uid, remove_workdir
+from backend.verify._sandbox_launch import (
+    LaunchPlan,
+    kill_uid,
+    remove_uid_files,
+    remove_workdir,
+)
 
 log = logging.getLogger(__name__)
 
 # After the worker reports, its pipes should hit EOF at once; wait this long at most.
 _DRAIN_GRACE_S = 0.5
 # The worker enforces the wall clock itself; the pool kills it this much later.
-_BACKSTOP_S = 2.0
+_BACKSTOP_S = 1.0
 _CHUNK = 1 << 16
 
 
@@ -39,6 +45,7 @@ class JobOutcome:
     stdout: bytes
     stderr: bytes
     report: dict | None  # the worker's result line; None if it died or was killed
+    accepted: bool  # the worker read the job; if not, the snippet never ran
     output_exceeded: bool
     backstop_fired: bool
     ms: float
@@ -51,6 +58,7 @@ class Worker:
     def __init__(self, plan: LaunchPlan) -> None:
         self.plan = plan
         self.ready_info: dict | None = None
+        self.reported = False  # the worker swept its own descendants and reported
         self.started = time.monotonic()
         self._ctl_buf = b""
         ctl_r, ctl_w = os.pipe()
@@ -74,6 +82,9 @@ class Worker:
         if self.ready_info and self.plan.isolation == "rlimits" and self.ready_info.get("netns"):
             return "rlimits+netns"
         return self.plan.isolation
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
 
     def poll_ready(self) -> bool | None:
         """Read what the control pipe has: True when ready, None if not yet,
@@ -109,33 +120,40 @@ class Worker:
         start = time.monotonic()
         loop = _JobLoop(self, pending, max_output, start + timeout_s + _BACKSTOP_S)
         loop.run()
-        report = None
-        if b"\n" in loop.ctl:
-            report = json.loads(loop.ctl.split(b"\n", 1)[0])
-        return JobOutcome(bytes(loop.out), bytes(loop.err), report, loop.exceeded,
+        lines = []
+        for raw in loop.ctl.split(b"\n")[:-1]:
+            try:
+                lines.append(json.loads(raw))
+            except ValueError:
+                log.warning("garbled sandbox control line: %r", raw[:200])
+        accepted = any(line.get("accepted") for line in lines)
+        report = next((line for line in lines if "reason" in line), None)
+        self.reported = report is not None
+        return JobOutcome(bytes(loop.out), bytes(loop.err), report, accepted, loop.exceeded,
                           loop.backstop_fired, (time.monotonic() - start) * 1000.0)
 
     def destroy(self) -> None:
         """Kill the worker's process group and everything it left; idempotent."""
         self._kill_group()
         if self.plan.uid is not None and self.plan.isolation == "rlimits":
-            kill_uid(self.plan.uid)  # escaped setsid() daemons; bwrap needs no sweep
+            # bwrap's PID namespace needs no sweep. In fallback, a worker that
+            # reported has already killed all its descendants (it is their
+            # subreaper); otherwise setsid() daemons may have escaped the group.
+            if not self.reported:
+                kill_uid(self.plan.uid)
+            remove_uid_files(self.plan.uid)
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if stream is not None:
-                try:
+                with contextlib.suppress(OSError):
                     stream.close()
-                except OSError:
-                    pass
         if self.ctl_fd >= 0:
             os.close(self.ctl_fd)
             self.ctl_fd = -1
         self._cleanup_files()
 
     def _kill_group(self) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -194,7 +212,7 @@ class _JobLoop:
             return
         if key.data == "ctl":
             self.ctl += data
-            if b"\n" in self.ctl:  # reported: pipes should close right away
+            if b'"reason"' in self.ctl and self.ctl.endswith(b"\n"):  # reported: pipes should close right away
                 self.kill_at = min(self.kill_at, time.monotonic() + _DRAIN_GRACE_S)
             return
         room = max(0, self.max_output - self.total)
@@ -221,7 +239,5 @@ class _JobLoop:
         self.kill_at = min(self.kill_at, time.monotonic() + _DRAIN_GRACE_S)
         if self.pending:
             return
-        try:
+        with contextlib.suppress(OSError):
             os.write(self.stdin_fd, b"K")
-        except OSError:
-            pass

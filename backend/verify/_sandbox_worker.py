@@ -25,6 +25,7 @@ imported-module state) can leak into the next job.
 """
 
 import atexit
+import builtins
 import contextlib
 import ctypes
 import faulthandler
@@ -51,6 +52,7 @@ PR_SET_NO_NEW_PRIVS = 38
 CLONE_NEWNET = 0x40000000
 CLONE_NEWUSER = 0x10000000
 MIB = 1024 * 1024
+_STREAMS = []
 
 
 def _libc():
@@ -76,7 +78,7 @@ def _preload(names):
         for name in names:
             try:
                 __import__(name)
-            except Exception as exc:  # noqa: BLE001 - any import failure is reportable
+            except Exception as exc:  # any import failure is reportable
                 failed.append(f"{name}: {type(exc).__name__}: {exc}")
     return failed
 
@@ -173,13 +175,33 @@ def _read_job():
     return json.loads(_read_exact(0, int(header)))
 
 
+def _write_fd(fd, text):
+    """Write straight to a descriptor: the snippet may have replaced sys.stderr."""
+    data = text.encode("utf-8", "backslashreplace")
+    with contextlib.suppress(OSError):
+        while data:
+            data = data[os.write(fd, data):]
+
+
+def _report(exc):
+    """Print the snippet's traceback without the worker's own frame."""
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    try:
+        tb = exc.__traceback__.tb_next if exc.__traceback__ else None
+        text = "".join(traceback.format_exception(type(exc), exc, tb))
+    except BaseException:  # e.g. MemoryError again, or a sabotaged traceback module
+        text = f"{type(exc).__name__}: <traceback unavailable>\n"
+    _write_fd(2, text)
+
+
 def _exit_code(exc):
     code = exc.code
     if code is None:
         return 0
     if isinstance(code, int):
         return code & 0xFF
-    print(code, file=sys.stderr)
+    _write_fd(2, f"{code}\n")
     return 1
 
 
@@ -188,24 +210,30 @@ def _run_snippet(source):
     try:
         code = compile(source, "<snippet>", "exec")
     except (SyntaxError, ValueError) as exc:
-        traceback.print_exception(type(exc), exc, None)
+        _write_fd(2, "".join(traceback.format_exception_only(type(exc), exc)))
         return 1
     # A fresh __main__ (as runpy does): the snippet sees none of the worker's names,
     # while the worker's own functions keep their original globals.
     main = types.ModuleType("__main__")
     main.__file__ = "<snippet>"
     sys.modules["__main__"] = main
+    saved_builtins = dict(builtins.__dict__)
+    failure = None
     try:
         exec(code, main.__dict__)
+        rc = 0
     except SystemExit as exc:
-        return _exit_code(exc)
-    except MemoryError as exc:
-        traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next)
-        return MEMORY_EXIT
-    except BaseException as exc:  # noqa: BLE001 - report everything the snippet raises
-        traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next)
-        return 1
-    return 0
+        rc = _exit_code(exc)
+    except BaseException as exc:  # report everything the snippet raises
+        failure = exc
+        rc = MEMORY_EXIT if isinstance(exc, MemoryError) else 1
+    finally:
+        # Our exit path (tracebacks, atexit, flushing) must not run patched builtins.
+        builtins.__dict__.clear()
+        builtins.__dict__.update(saved_builtins)
+    if failure is not None:
+        _report(failure)
+    return rc
 
 
 def _child(job, cfg, libc):
@@ -229,6 +257,7 @@ def _child(job, cfg, libc):
     sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115 - lives for the process
     sys.stdout.reconfigure(encoding="utf-8", errors="backslashreplace", line_buffering=True)
     sys.stderr.reconfigure(encoding="utf-8", errors="backslashreplace")
+    _STREAMS.extend((sys.stdout, sys.stderr))  # flushed at exit even if replaced
     sys.argv = ["<snippet>"]
     _exit_fast(_run_snippet(job["code"]))
 
@@ -242,14 +271,12 @@ def _exit_fast(code):
         if threading is not None:
             threading._shutdown()
         atexit._run_exitfuncs()
-    except BaseException:  # noqa: BLE001 - the snippet's exit handlers may raise anything
+    except BaseException:  # the snippet's exit handlers may raise anything
         traceback.print_exc()
         code = code or 1
-    for stream in (sys.stdout, sys.stderr):
-        try:
+    for stream in {sys.stdout, sys.stderr, *_STREAMS}:
+        with contextlib.suppress(Exception):
             stream.flush()
-        except (OSError, ValueError):
-            pass
     os._exit(code)
 
 
@@ -291,17 +318,28 @@ def _children():
         return []
 
 
-def _sweep():
-    """Kill everything re-parented to us (we are a subreaper) until none is left."""
+def _sweep(kill_all):
+    """Kill everything the snippet left, then reap what was re-parented to us.
+
+    ``kill_all``: we are alone with the snippet under our uid (a private uid, or a
+    PID namespace), so kill(-1) reaches exactly the snippet's processes, in one
+    pass the kernel makes atomic against concurrent forks. Otherwise (user-mode
+    fallback, where kill(-1) would hit the user's other programs) walk the
+    subreaper's children; a fork bomb busy on all CPUs slows that walk down.
+    """
+    if kill_all:
+        for _ in range(3):
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except ProcessLookupError:  # nothing left to signal
+                break
     for _ in range(1000):
         kids = _children()
         if not kids:
             return
         for pid in kids:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         for _ in kids:
             try:
                 os.waitpid(-1, 0)
@@ -316,6 +354,7 @@ def main():
     libc, ready = _setup(cfg)
     _write_ctl(ready)
     job = _read_job()
+    _write_ctl({"accepted": True})  # from here on the job counts as started
     pid = os.fork()
     if pid == 0:
         _child(job, cfg, libc)
@@ -323,7 +362,7 @@ def main():
     os.dup2(devnull, 1)  # only the snippet may hold the output pipes, so the
     os.dup2(devnull, 2)  # pool sees EOF once the snippet's process tree is gone
     reason, status, usage = _wait_child(pid, float(job["timeout_s"]))
-    _sweep()
+    _sweep(bool(cfg.get("kill_all")))
     _write_ctl({
         "reason": reason,
         "exit": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,

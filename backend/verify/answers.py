@@ -26,14 +26,10 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Sequence
-from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from decimal import Decimal
+from typing import Any
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-_INSTALL_HINT = 'pip install "math-verify[antlr4_13_2]"'
 
 # -- extraction -----------------------------------------------------------------------------
 
@@ -41,10 +37,12 @@ _BOX_RE = re.compile(r"\\(?:boxed|fbox)\s*")
 _ANSWER_MARKER_RE = re.compile(
     r"(?:\b(?:the\s+)?(?:final\s+)?answer\s*(?:is\s*:?|:)|####)[ \t]*(?P<rest>[^\n]*)", re.IGNORECASE
 )
+# rStar-Math's "<answer>...<end_of_answer>" block, or "<answer>...</answer>".
+_ANSWER_TAG_RE = re.compile(r"<answer>(?P<body>.*?)(?:</answer>|<end_of_answer>|$)", re.DOTALL)
 # A period that ends a sentence: followed by whitespace or the end, so "0.5" survives.
 _SENTENCE_END_RE = re.compile(r"\.(?=\s|$)")
 # "18, because ..." ends at the comma; "1, 2, and 3" keeps its list.
-_CLAUSE_END_RE = re.compile(r",\s+(?!and\b|or\b)(?=[A-Za-z]{3,})")
+_CLAUSE_END_RE = re.compile(r",\s+(?!and\b|or\b)(?=[A-Za-z]{2,})")
 # A leading math span: "$\frac{1}{2}$, since ..." -> "$\frac{1}{2}$".
 _MATH_SPAN_RE = re.compile(r"\$\$.+?\$\$|\$[^$]+\$|\\\(.+?\\\)|\\\[.+?\\\]")
 _NUMBER_IN_TEXT_RE = re.compile(r"(?:(?<![\w)])-)?(?:\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)")
@@ -61,8 +59,7 @@ def _brace_group(text: str, start: int) -> tuple[str, int] | None:
     Escaped braces (``\\{``) do not count, so ``\\boxed{\\{1,2\\}}`` keeps its set.
     Returns None when the group never closes (a truncated generation).
     """
-    depth = 0
-    i = start
+    depth, i = 0, start
     while i < len(text):
         ch = text[i]
         if ch == "\\":
@@ -120,8 +117,9 @@ def _is_prose(line: str) -> bool:
 def extract_answer(text: str) -> str | None:
     """The final answer in model output or program stdout, as the raw string written.
 
-    Priority: the last ``\\boxed{...}`` (nested braces matched); else the last "The answer is
-    X" / "final answer is X" / "Answer: X" / "#### X"; else the last printed line when it is a
+    Priority: the last ``\\boxed{...}`` (nested braces matched); else the last ``<answer>``
+    block (rStar-Math's format); else the last "The answer is X" / "final answer is X" /
+    "Answer: X" / "#### X"; else the last printed line when it is a
     bare expression (``18``, ``x = 5``, ``sqrt(13)*3``); else the last number in the text.
     Returns e.g. ``"\\frac{1}{2}"``, ``"18"``, ``"$18.00"``; None when nothing looks like one.
     """
@@ -130,6 +128,10 @@ def extract_answer(text: str) -> str | None:
     boxed = _last_boxed(text)
     if boxed is not None:
         return boxed
+    tags = [m.group("body").strip() for m in _ANSWER_TAG_RE.finditer(text)]
+    if tags and tags[-1]:
+        body = tags[-1]
+        return _unwrap_math(body.rstrip(".")) if not _is_prose(body) else extract_answer(body)
     for match in reversed(list(_ANSWER_MARKER_RE.finditer(text))):
         ans = _trim_answer(match.group("rest"))
         if ans:
@@ -198,11 +200,7 @@ def _canonical_number(s: str) -> str | None:
         s = s.replace(",", "")
     if not _PLAIN_NUMBER_RE.match(s):
         return None
-    try:
-        value = Decimal(s)
-    except InvalidOperation:
-        return None
-    text = format(value.normalize(), "f")
+    text = format(Decimal(s).normalize(), "f")  # the regex admits only valid decimals
     return "0" if text in ("-0", "+0") else text
 
 
@@ -241,6 +239,14 @@ def normalize_answer(ans: str) -> str:
 # -- equivalence ----------------------------------------------------------------------------
 
 
+_PYTHON_TO_LATEX = (
+    (re.compile(r"\*\*"), "^"),
+    (re.compile(r"\bpi\b"), r"\\pi"),
+    (re.compile(r"\boo\b"), r"\\infty"),
+    (re.compile(r"(?<=\d)\s*\*\s*I\b"), "i"),  # "2*i" would not parse as imaginary; "2i" does
+)
+
+
 def _to_latex(ans: str) -> str:
     """Prepare a bare answer for math-verify's LaTeX parser.
 
@@ -251,8 +257,13 @@ def _to_latex(ans: str) -> str:
     """
     s = _strip_decorations(_strip_outer(ans))
     s = _strip_units(s)
-    if "\\" not in s and not re.search(r"[\d+\-*/^=_]", s) and re.search(r"[A-Za-z]{4,}", s):
-        s = f"\\text{{{s}}}"
+    if "\\" in s:
+        return s
+    if not re.search(r"[\d+\-*/^=_]", s) and re.search(r"[A-Za-z]{4,}", s):
+        return f"\\text{{{s}}}"
+    # Printed Python/sympy values: "2**10", "pi/2", "3 + 2*I", "oo".
+    for pattern, latex in _PYTHON_TO_LATEX:
+        s = pattern.sub(latex, s)
     return s
 
 
@@ -261,33 +272,21 @@ def _math_verify() -> Any:
     """Import math-verify on first use (it pulls in sympy: about a second)."""
     from backend._optional import require
 
-    try:
-        module = require("math_verify", package=_INSTALL_HINT.removeprefix("pip install "))
-    except ImportError as err:
-        raise ImportError(f"answer checking needs math-verify; install it with: {_INSTALL_HINT}") from err
+    # ImportError names the install: pip install "math-verify[antlr4_13_2]"
+    module = require("math_verify", package='"math-verify[antlr4_13_2]"')
     # We disable math-verify's signal timeouts on purpose (see the module docstring); its
     # one-off "Timeout is disabled" warning would only mislead whoever reads our logs.
     for name in ("math_verify.parser", "math_verify.grader"):
-        logging.getLogger(name).addFilter(_DropTimeoutDisabled())
+        logging.getLogger(name).addFilter(lambda rec: not str(rec.msg).startswith("Timeout is disabled"))
     return module
-
-
-class _DropTimeoutDisabled(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("Timeout is disabled")
 
 
 @functools.lru_cache(maxsize=4096)
 def _parse(latex: str) -> tuple[Any, ...]:
     """math-verify's parse of one prepared answer; a tuple so the cache hands out no lists."""
     mv = _math_verify()
-    return tuple(
-        mv.parse(
-            f"\\boxed{{{latex}}}",
-            extraction_config=[mv.LatexExtractionConfig()],
-            parsing_timeout=None,
-        )
-    )
+    config = [mv.LatexExtractionConfig()]
+    return tuple(mv.parse(f"\\boxed{{{latex}}}", extraction_config=config, parsing_timeout=None))
 
 
 def _verify_both_ways(a: str, b: str) -> bool:
@@ -300,8 +299,8 @@ def _verify_both_ways(a: str, b: str) -> bool:
     return bool(mv.verify(pa, pb, timeout_seconds=None) or mv.verify(pb, pa, timeout_seconds=None))
 
 
-def _call_with_timeout(fn: Callable[[], T], timeout_s: float) -> tuple[bool, T | None]:
-    """Run ``fn`` in a daemon thread; (finished, result). Works from any thread.
+def _call_with_timeout(fn: Callable[[], bool], timeout_s: float) -> bool | None:
+    """Run ``fn`` in a daemon thread and return its result, or None if it is still running.
 
     A Python thread cannot be killed, so a runaway sympy simplification keeps running in
     the background after we give up; it is a daemon and cannot block interpreter exit, and
@@ -319,10 +318,10 @@ def _call_with_timeout(fn: Callable[[], T], timeout_s: float) -> tuple[bool, T |
     worker.start()
     worker.join(timeout_s)
     if worker.is_alive():
-        return False, None
+        return None
     if "error" in box:
         raise box["error"]
-    return True, box["value"]
+    return bool(box["value"])
 
 
 @functools.lru_cache(maxsize=65536)
@@ -331,16 +330,16 @@ def _equal_cached(a: str, b: str, timeout_s: float) -> bool:
         return True
     _math_verify()  # import here, so the first call's import does not eat the timeout
     try:
-        finished, result = _call_with_timeout(lambda: _verify_both_ways(a, b), timeout_s)
+        result = _call_with_timeout(lambda: _verify_both_ways(a, b), timeout_s)
     except Exception:
         # math-verify catches its own parse/compare errors; anything reaching here is a bug
         # in an edge case, and "not equal" is the safe verdict for a vote or a reward.
         logger.exception("answer comparison failed: %r vs %r", a, b)
         return False
-    if not finished:
+    if result is None:
         logger.warning("answer comparison timed out after %.1fs: %r vs %r", timeout_s, a, b)
         return False
-    return bool(result)
+    return result
 
 
 def answers_equal(a: str, b: str, *, timeout_s: float = 5) -> bool:

@@ -25,6 +25,7 @@ import collections
 import dataclasses
 import logging
 import os
+import secrets
 import select
 import signal
 import threading
@@ -47,6 +48,7 @@ DEFAULT_PRELOAD = ("math", "cmath", "fractions", "decimal", "itertools", "functo
 _MEMORY_EXIT = 86  # mirrors _sandbox_worker.MEMORY_EXIT
 _STARTUP_TIMEOUT_S = 60.0  # bwrap + interpreter + preloads; sympy alone is ~1 s
 _BROKEN_AFTER = 5  # consecutive start-up failures before run() raises
+_RETRIES = 3  # attempts when a taken worker turns out dead before it read the job
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,7 @@ class SandboxPool:
             raise ValueError(f"SandboxPool size must be >= 1, got {size}")
         self.size, self.limits, self.preload = size, limits, tuple(preload)
         self.isolation = choose_isolation(isolation)
+        self.tag = f"canopy-pool-{secrets.token_hex(6)}"  # in every worker's argv
         self._limits_cfg = dataclasses.asdict(limits)
         self._ready: collections.deque[Worker] = collections.deque()
         self._starting: list[Worker] = []  # owned by the spawner thread
@@ -129,11 +132,17 @@ class SandboxPool:
         if timeout <= 0:
             raise ValueError(f"timeout_s must be positive, got {timeout_s}")
         with self._slots:
-            worker = self._take()
-            try:
-                outcome = worker.execute(code, stdin, timeout, self.limits.max_output_bytes)
-            finally:
-                worker.destroy()
+            for _ in range(_RETRIES):
+                worker = self._take()
+                try:
+                    outcome = worker.execute(code, stdin, timeout, self.limits.max_output_bytes)
+                finally:
+                    worker.destroy()
+                if outcome.accepted:
+                    break
+                # Died while idle (OOM killer, an operator's kill): the snippet never
+                # started, so running it on a fresh worker is safe.
+                log.warning("sandbox worker died before accepting a job; retrying")
         return _classify(outcome, worker.isolation, timeout, self.limits)
 
     def map(self, codes: Sequence[str], *, timeout_s: float | None = None) -> list[ExecResult]:
@@ -170,16 +179,21 @@ class SandboxPool:
 
     # -- internals --------------------------------------------------------------
     def _take(self) -> Worker:
-        with self._cond:
-            while not self._ready:
-                if self._closed:
-                    raise RuntimeError("SandboxPool is closed")
-                if self._failures >= _BROKEN_AFTER:
-                    raise RuntimeError(f"sandbox workers keep failing to start: {self._last_error}")
-                self._cond.wait(timeout=1.0)
-            worker = self._ready.popleft()
-            self._cond.notify_all()  # wake the spawner to start a replacement
-            return worker
+        while True:
+            with self._cond:
+                while not self._ready:
+                    if self._closed:
+                        raise RuntimeError("SandboxPool is closed")
+                    if self._failures >= _BROKEN_AFTER:
+                        raise RuntimeError(
+                            f"sandbox workers keep failing to start: {self._last_error}")
+                    self._cond.wait(timeout=1.0)
+                worker = self._ready.popleft()
+                self._cond.notify_all()  # wake the spawner to start a replacement
+            if worker.alive():
+                return worker
+            log.warning("idle sandbox worker died (rc=%s); replacing it", worker.proc.returncode)
+            worker.destroy()
 
     def _spawn_loop(self) -> None:
         while True:
@@ -198,7 +212,7 @@ class SandboxPool:
 
     def _start_one(self) -> None:
         try:
-            plan = plan_worker(self.isolation, self._limits_cfg, list(self.preload))
+            plan = plan_worker(self.isolation, self._limits_cfg, list(self.preload), self.tag)
             self._starting.append(Worker(plan))
         except OSError as exc:
             self._record_failure(f"could not start worker: {exc}")

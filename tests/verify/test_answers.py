@@ -5,6 +5,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -24,7 +25,8 @@ pytest.importorskip("math_verify")
 def test_importing_loads_no_sympy():
     """math-verify (and sympy under it) costs about a second; it loads on first comparison."""
     code = "import sys, backend.problems, backend.verify.answers; print('sympy' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
     assert out.stdout.strip() == "False"
 
 
@@ -45,6 +47,12 @@ def test_importing_loads_no_sympy():
         (r"hence \boxed 5.", "5"),
         # a box beats a later "answer is"
         (r"\boxed{4}. The answer is 5", "4"),
+        # rStar-Math answer blocks
+        (r"<answer>Maria gets \boxed{28} dollars.<end_of_answer>", "28"),
+        ("<output>28<end_of_output>\n<answer>28<end_of_answer>", "28"),
+        ("<answer>$\\frac{1}{2}$</answer>", r"\frac{1}{2}"),
+        ("<answer>She gets 30 dollars.<end_of_answer>", "30"),
+        ("<answer>The answer is 3, so 4 is wrong.<end_of_answer>", "3"),
         # answer markers
         ("The answer is 18.", "18"),
         ("The answer is $18.00.", "$18.00"),
@@ -164,6 +172,14 @@ EQUAL = [
     (r"(0,9) \cup (9,36)", r"(9,36)\cup(0,9)"),
     ("x=5", "5"),
     ("y=2x+3", "2x+3"),
+    # printed Python / sympy values (program stdout)
+    ("sqrt(13)*3", r"3\sqrt{13}"),
+    ("pi/2", r"\frac{\pi}{2}"),
+    ("2**10", "1024"),
+    ("(3, pi/2)", r"\left( 3, \frac{\pi}{2} \right)"),
+    ("3 + 2*I", "3+2i"),
+    ("oo", r"\infty"),
+    ("4.666666666666667", r"\frac{14}{3}"),
     # words
     ("Evelyn", r"\text{Evelyn}"),
     (r"\text{(C)}", "C"),
@@ -184,6 +200,9 @@ NOT_EQUAL = [
     (r"\text{(E)}", "D"),
     ("Evelyn", "Evelny"),  # words are not products of symbols (anagrams would be equal)
     ("1,000", "1001"),
+    ("2**10", "1023"),
+    ("x**2 - 1", "x^2 + 1"),
+    ("3 - 2*I", "3+2i"),
     ("18", ""),
     ("", ""),
 ]

@@ -26,6 +26,7 @@ import logging
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import combinations
 
 import sympy as sp
@@ -34,6 +35,7 @@ from backend.search.lips.lemmas import (
     ADDITIVE_ABSORBERS,
     EXPONENT_VARS,
     MULTIPLICATIVE_ABSORBERS,
+    PATTERN_PREFIX,
     Lemma,
     var_name,
 )
@@ -49,6 +51,8 @@ class MatchConfig:
     max_pool: int = 7  # most factors one Mul match distributes (2^7 groups per pattern factor)
     split_powers: bool = True  # a^2 -> a, a (needed for AM_GM_cubic with u = v = a)
     limit: int = 128  # matches kept per lemma, as the official --scale_limit
+    max_sub_results: int = 256  # bindings kept per sub-pattern; stops cross-product blow-ups
+    max_inner_absorbed: int = 1  # non-numeric factors an inner coefficient (i, i1..) may take
 
 
 class _OutOfBudget(Exception):
@@ -61,18 +65,31 @@ def _frac_pows(e: sp.Expr) -> int:
 
 
 def same(x: sp.Expr, y: sp.Expr) -> bool:
-    """Exact equality, trying structural, then expansion on small expressions."""
+    """Exact equality: structural, then expansion when both sides are small.
+
+    No cancel/together here: the matcher calls this thousands of times and a rational-function
+    normal form costs milliseconds; the final check in `match_lemma_side` is the safety net.
+    """
     if x == y:
         return True
     d = x - y
     if d == 0:
         return True
-    if sp.count_ops(d) <= 60:
-        d = sp.expand(d)
-        if d == 0:
-            return True
-        return sp.cancel(sp.together(d)) == 0
-    return False
+    return _ops(d) <= 40 and sp.expand(d) == 0
+
+
+@lru_cache(maxsize=65536)
+def _ops(e: sp.Expr) -> int:
+    return int(sp.count_ops(e))
+
+
+@lru_cache(maxsize=65536)
+def _pattern_syms(e: sp.Expr) -> frozenset:
+    return frozenset(s for s in e.free_symbols if s.name.startswith(PATTERN_PREFIX))
+
+
+def _neg_pows(e: sp.Expr) -> int:
+    return sum(1 for p in sp.preorder_traversal(e) if p.is_Pow and p.exp.is_negative)
 
 
 def numerically_same(x: sp.Expr, y: sp.Expr, trials: int = 3, seed: int = 0) -> bool:
@@ -90,6 +107,33 @@ def numerically_same(x: sp.Expr, y: sp.Expr, trials: int = 3, seed: int = 0) -> 
     return True
 
 
+@lru_cache(maxsize=16384)
+def _mul_views(e: sp.Expr, split_powers: bool, max_pool: int) -> tuple[tuple[sp.Expr, tuple], ...]:
+    """(coefficient, factors) readings of e: as is, powers split, common factor pulled out."""
+    views = []
+    c, facs = e.as_coeff_mul()
+    views.append((c, facs))
+    if split_powers:
+        split: list = []
+        for f in facs:
+            if f.is_Pow and f.exp.is_Integer and 2 <= abs(int(f.exp)) <= 4 and f.base.is_Atom:
+                split += [f.base ** int(sp.sign(f.exp))] * abs(int(f.exp))
+            else:
+                split.append(f)
+        if len(split) != len(facs) and len(split) <= max_pool:
+            views.append((c, tuple(split)))
+    if e.is_Add:
+        cont, prim = e.as_content_primitive()
+        if cont != 1:
+            views.append((cont, (prim,)))
+        ft = sp.factor_terms(e)
+        if ft.is_Mul and ft != e:
+            c2, f2 = ft.as_coeff_mul()
+            if (c2, f2) not in views:
+                views.append((c2, f2))
+    return tuple(views)
+
+
 class Matcher:
     """Enumerate bindings of pattern symbols W_<var> such that pattern(binding) == expression."""
 
@@ -100,10 +144,12 @@ class Matcher:
         self.exp_vars = frozenset(w for w in wilds if var_name(w) in EXPONENT_VARS)
         self.config = config
         self.steps = 0
+        self.memo: dict = {}
 
     def all_matches(self, pattern: sp.Expr, expr: sp.Expr) -> list[Binding]:
         """Distinct bindings, at most `config.limit`, in a deterministic order."""
         self.steps = 0
+        self.memo = {}
         out: list[Binding] = []
         seen: set[tuple] = set()
         try:
@@ -124,9 +170,25 @@ class Matcher:
             raise _OutOfBudget
 
     def _unbound(self, p: sp.Expr, b: Binding) -> set[sp.Symbol]:
-        return {s for s in p.free_symbols if s in self.wild and s not in b}
+        return {s for s in _pattern_syms(p) if s in self.wild and s not in b}
 
     def match(self, p: sp.Expr, e: sp.Expr, b: Binding) -> Iterator[Binding]:
+        """All extensions of `b` matching p to e; sub-results are memoised per relevant binding."""
+        rel = tuple(sorted(((w.name, b[w]) for w in _pattern_syms(p) if w in b), key=lambda t: t[0]))
+        key = (p, e, rel)
+        exts = self.memo.get(key)
+        if exts is None:
+            exts = []
+            for r in self._match(p, e, b):
+                self._tick()
+                exts.append({w: v for w, v in r.items() if w not in b})
+                if len(exts) >= self.config.max_sub_results:
+                    break
+            self.memo[key] = exts
+        for ext in exts:
+            yield {**b, **ext}
+
+    def _match(self, p: sp.Expr, e: sp.Expr, b: Binding) -> Iterator[Binding]:
         self._tick()
         unbound = self._unbound(p, b)
         if not unbound:
@@ -165,7 +227,7 @@ class Matcher:
         except (NotImplementedError, ValueError, TypeError):
             return
         for s in sols:
-            if s.is_real and s.is_Rational or (s.is_real and w not in self.exp_vars):
+            if (s.is_real and s.is_Rational) or (s.is_real and w not in self.exp_vars):
                 yield from self._bind(w, s, b)
 
     def _match_seq(self, ps: list, es: list, b: Binding) -> Iterator[Binding]:
@@ -187,13 +249,11 @@ class Matcher:
         return (1,)
 
     def _match_add(self, p: sp.Expr, e: sp.Expr, b: Binding) -> Iterator[Binding]:
-        terms = list(sp.Add.make_args(p))
-        bound = [t for t in terms if not self._unbound(t, b)]
-        rest_e = e - sp.Add(*[t.xreplace(b) for t in bound]) if bound else e
-        free = [t for t in terms if self._unbound(t, b)]
-        absorbers = [t for t in free if t in self.add_abs]
-        others = sorted((t for t in free if t not in self.add_abs), key=lambda t: -sp.count_ops(t))
-        e_terms = list(sp.Add.make_args(rest_e)) if rest_e != 0 else []
+        terms = [t for t in sp.Add.make_args(p) if self._unbound(t, b) or t.xreplace(b) != 0]
+        absorbers = [t for t in terms if t in self.add_abs and t not in b]
+        others = sorted((t for t in terms if t not in absorbers),
+                        key=lambda t: (bool(self._unbound(t, b)), -_ops(t)))
+        e_terms = list(sp.Add.make_args(e)) if e != 0 else []
         if len(e_terms) < len(others) or (not absorbers and len(e_terms) > sum(
                 max(self._group_sizes(t)) for t in others)):
             return
@@ -229,49 +289,22 @@ class Matcher:
         yield b2
 
     # ---- products -----------------------------------------------------------------------
-    def _mul_views(self, e: sp.Expr) -> list[tuple[sp.Expr, tuple]]:
-        """(coefficient, factors) readings of e: as is, powers split, common factor pulled out."""
-        views = []
-        c, facs = e.as_coeff_mul()
-        views.append((c, facs))
-        if self.config.split_powers:
-            split: list = []
-            for f in facs:
-                if f.is_Pow and f.exp.is_Integer and 2 <= abs(int(f.exp)) <= 4 and f.base.is_Atom:
-                    split += [f.base ** int(sp.sign(f.exp))] * abs(int(f.exp))
-                else:
-                    split.append(f)
-            if len(split) != len(facs) and len(split) <= self.config.max_pool:
-                views.append((c, tuple(split)))
-        if e.is_Add:
-            cont, prim = e.as_content_primitive()
-            if cont != 1:
-                views.append((cont, (prim,)))
-            ft = sp.factor_terms(e)
-            if ft.is_Mul and ft != e:
-                c2, f2 = ft.as_coeff_mul()
-                if (c2, f2) not in views:
-                    views.append((c2, f2))
-        return views
-
     def _match_mul(self, p: sp.Expr, e: sp.Expr, b: Binding) -> Iterator[Binding]:
         p_coeff, p_facs = p.as_coeff_mul()
-        bound = [f for f in p_facs if not self._unbound(f, b)]
-        if bound:
-            e = e / sp.Mul(*[f.xreplace(b) for f in bound])
-        free = [f for f in p_facs if self._unbound(f, b)]
-        absorbers = [f for f in free if f in self.mul_abs]
-        others = sorted((f for f in free if f not in self.mul_abs), key=lambda f: (f in self.wild, -sp.count_ops(f)))
-        for c, facs in self._mul_views(e):
+        p_facs = tuple(f for f in p_facs if self._unbound(f, b) or f.xreplace(b) != 1)
+        absorbers = [f for f in p_facs if f in self.mul_abs and f not in b]
+        others = sorted((f for f in p_facs if f not in absorbers),
+                        key=lambda f: (bool(self._unbound(f, b)), f in self.wild, -_ops(f)))
+        for c, facs in _mul_views(e, self.config.split_powers, self.config.max_pool):
             coeff = c / p_coeff
             pool = list(facs) + ([coeff] if coeff != 1 else [])
             if len(pool) > self.config.max_pool or len(pool) < len(others):
                 continue
             yield from self._assign_mul(others, absorbers, pool, tuple(range(len(pool))), b)
 
-    def _groups(self, pf: sp.Expr, pool: list, remaining: tuple) -> Iterator[tuple]:
-        """Index groups of `pool` that pattern factor `pf` may take."""
-        multi = pf in self.wild or pf.is_Add
+    def _groups(self, pf: sp.Expr, pool: list, remaining: tuple, b: Binding) -> Iterator[tuple]:
+        """Index groups of `pool` that pattern factor `pf` may take (several only if it can absorb)."""
+        multi = pf in self.wild or pf.is_Add or not self._unbound(pf, b)
         sizes = range(1, len(remaining) + 1) if multi else (1,)
         seen = set()
         for size in sizes:
@@ -289,13 +322,16 @@ class Matcher:
                     b: Binding) -> Iterator[Binding]:
         if not others:
             leftover = sp.Mul(*[pool[j] for j in remaining])
+            inner = [a for a in absorbers if var_name(a) != "k"]
+            if inner and sum(1 for j in remaining if not pool[j].is_Number) > self.config.max_inner_absorbed:
+                return  # i1 := a is seen in the scripts, i1 := a*b/c only as noise
             if absorbers:
                 yield from self._bind_absorbers(absorbers, leftover, sp.S.One, b)
             elif not remaining:
                 yield b
             return
         pf = others[0]
-        for combo in self._groups(pf, pool, remaining):
+        for combo in self._groups(pf, pool, remaining, b):
             group = sp.Mul(*[pool[j] for j in combo])
             left = tuple(j for j in remaining if j not in combo)
             for b2 in self.match(pf, group, b):
@@ -328,8 +364,10 @@ class Matcher:
             r = e ** (1 / n)
             return r if r.is_Rational else None
         r = sp.powdenest(sp.expand_power_base(e ** (1 / n), force=True), force=True)
-        if r.has(sp.zoo, sp.nan) or _frac_pows(r) > _frac_pows(e):
-            return None
+        if r.has(sp.zoo, sp.nan) or _frac_pows(r) > _frac_pows(e) or _neg_pows(r) > _neg_pows(e):
+            return None  # e.g. no `v := 1/a` from matching 1/v against a
+        if n < 0 and _neg_pows(r) > 0:
+            return None  # 1/(...) matches a reciprocal, not a^3/(b+c) read as 1/((b+c)/a^3)
         return r
 
 

@@ -1,0 +1,259 @@
+"""``canopy solve`` and ``canopy eval``: the search from the command line.
+
+``backend/cli.py`` calls :func:`register` to add both commands. Options come from the
+algorithm registry: ``--rollouts``/``--children`` are shortcuts, and ``--set KEY=VALUE``
+reaches every field of the algorithm's config (``canopy solve --algo rstar --set c=1.5``).
+Bad input is one ``error: ...`` line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from backend import events as ev
+
+_ERRORS = (ValueError, TypeError, FileNotFoundError, ImportError, LookupError, OSError, RuntimeError)
+
+AlgoOpt = Annotated[str, typer.Option("--algo", "-a", help="Algorithm: rstar, greedy, sc, bon.")]
+RewardOpt = Annotated[
+    str, typer.Option("--reward", help="vote (default), truth (training data: uses --answer), ppm.")
+]
+PresetOpt = Annotated[
+    str | None, typer.Option("--preset", help="Config preset, e.g. cpu-demo, paper-inference.")
+]
+RolloutsOpt = Annotated[int | None, typer.Option("--rollouts", help="MCTS rollouts (rstar).")]
+ChildrenOpt = Annotated[int | None, typer.Option("--children", help="Candidates per expansion (rstar).")]
+SamplesOpt = Annotated[int | None, typer.Option("--samples", help="Samples (sc, bon).")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Any config field: KEY=VALUE (repeatable).")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Run seed (same seed, same tree).")]
+EngineOpt = Annotated[
+    str, typer.Option("--engine", help="Engine: llamacpp (embedded model), transformers, ...")
+]
+ModelOpt = Annotated[str | None, typer.Option("--model", help="Model path/id (scripted: a rules JSON file).")]
+
+
+def _fail(msg: str) -> typer.Exit:
+    typer.echo(f"error: {msg}", err=True)
+    return typer.Exit(2)
+
+
+def _overrides(
+    algo: str, rollouts: int | None, children: int | None, samples: int | None, sets: list[str] | None
+) -> dict[str, Any]:
+    from backend.search.registry import config_fields
+
+    names = {f["name"] for f in config_fields(algo)}
+    out: dict[str, Any] = {}
+    for flag, key, value in (
+        ("--rollouts", "rollouts", rollouts),
+        ("--children", "children", children),
+        ("--samples", "samples", samples),
+    ):
+        if value is None:
+            continue
+        if key not in names:
+            raise ValueError(f"{flag} does not apply to {algo} (its options: {', '.join(sorted(names))})")
+        out[key] = value
+    for item in sets or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set takes KEY=VALUE, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _engine(name: str, model: str | None) -> Any:
+    from backend.engines import load_engine
+
+    return load_engine(name, model)
+
+
+class ProgressLine:
+    """The live line: iterations, nodes, best answer, tokens/s (an EventLog subscriber)."""
+
+    def __init__(self, live: Any = None) -> None:
+        self.live = live
+        self.nodes = self.iterations = self.tokens = 0
+        self.best: str | None = None
+        self.t0 = time.monotonic()
+
+    def __call__(self, e: ev.Event) -> None:
+        if isinstance(e, ev.RunStarted):
+            self.nodes = self.iterations = self.tokens = 0
+            self.best, self.t0 = None, time.monotonic()
+        elif isinstance(e, ev.NodeAdded):
+            self.nodes += 1
+            self.tokens += e.tokens
+        elif isinstance(e, ev.IterationDone):
+            self.iterations, self.best = e.iteration + 1, e.best_answer
+        else:
+            return
+        if self.live is not None:
+            self.live.update(self.line())
+
+    def line(self) -> str:
+        rate = self.tokens / max(time.monotonic() - self.t0, 1e-6)
+        return (
+            f"iterations {self.iterations} · nodes {self.nodes} · best {self.best or '-'} · "
+            f"{self.tokens} tokens · {rate:.1f} tok/s"
+        )
+
+
+def _print_result(console: Any, res: Any) -> None:
+    verdict = ""
+    if res.correct is not None:
+        verdict = "  [green]correct[/]" if res.correct else f"  [red]wrong[/] (reference {res.reference})"
+    console.print(f"[bold]answer:[/] {res.answer if res.answer is not None else '(none)'}{verdict}")
+    console.print(f"{res.algorithm} · reward {res.reward} · status {res.status}")
+    if res.steps:
+        console.print("[bold]best path:[/]")
+    for i, st in enumerate(res.steps, 1):
+        console.print(f"  [{i}] {st['kind']} · {st['status'] or '-'} · N={st['n']} Q={st['q']:+.2f}")
+        body = (st["code"] or st["text"] or "").strip()
+        for line in body.splitlines()[:40]:
+            console.print(f"      {line}", markup=False, highlight=False)
+        if st["output"]:
+            console.print(f"      → {st['output'].strip()[-300:]}", markup=False, highlight=False)
+    if res.votes:
+        console.print(
+            "votes: " + ", ".join(f"{k} ×{v:g}" for k, v in list(res.votes.items())[:8]), markup=False
+        )
+    s = res.stats
+    console.print(
+        f"tokens {s.get('tokens', 0)} · {s.get('wall_s', 0):.1f} s · {s.get('tokens_per_s', 0):.1f} tok/s · "
+        f"{s.get('iterations', 0)} iterations · {s.get('nodes', 0)} nodes"
+    )
+
+
+def solve_cmd(
+    problem: Annotated[str, typer.Argument(help="The problem text.")],
+    algo: AlgoOpt = "rstar",
+    answer: Annotated[str | None, typer.Option("--answer", help="Known answer: grades the result.")] = None,
+    reward: RewardOpt = "vote",
+    preset: PresetOpt = None,
+    rollouts: RolloutsOpt = None,
+    children: ChildrenOpt = None,
+    samples: SamplesOpt = None,
+    sets: SetOpt = None,
+    seed: SeedOpt = 0,
+    events: Annotated[
+        Path | None, typer.Option("--events", help="Write the run's events (JSONL) here.")
+    ] = None,
+    engine: EngineOpt = "llamacpp",
+    model: ModelOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Solve one problem and show the answer, its grading and the best path."""
+    from rich.console import Console
+    from rich.live import Live
+
+    from backend.solve import resolve_config, solve
+
+    console = Console()
+    try:
+        cfg = resolve_config(algo, _overrides(algo, rollouts, children, samples, sets), preset)
+        eng = _engine(engine, model)
+        with Live("starting…", console=Console(stderr=True), transient=True, refresh_per_second=4) as live:
+            res = solve(
+                problem,
+                algorithm=algo,
+                engine=eng,
+                config=cfg,
+                reward=reward,
+                reference=answer,
+                on_event=ProgressLine(live),
+                seed=seed,
+            )
+        if events is not None:
+            ev.write_jsonl(res.events, events, algorithm=algo)
+    except _ERRORS as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(res.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _print_result(console, res)
+
+
+def eval_cmd(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="gsm8k, math500 or a PATH.jsonl.")],
+    limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="First N problems.")] = None,
+    algo: AlgoOpt = "rstar",
+    reward: RewardOpt = "vote",
+    preset: PresetOpt = None,
+    rollouts: RolloutsOpt = None,
+    children: ChildrenOpt = None,
+    samples: SamplesOpt = None,
+    sets: SetOpt = None,
+    seed: SeedOpt = 0,
+    report: Annotated[Path | None, typer.Option("--report", help="Write a JSON report here.")] = None,
+    engine: EngineOpt = "llamacpp",
+    model: ModelOpt = None,
+) -> None:
+    """Solve the first N problems of a set and report accuracy, tokens and time."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from backend.problems import load_problems
+    from backend.solve import evaluate, resolve_config
+
+    console = Console()
+    try:
+        problems = load_problems(dataset, limit)
+        if not problems:
+            raise ValueError(f"no problems in {dataset}")
+        graded = [p for p in problems if p.answer is not None]
+        if len(graded) < len(problems):
+            raise ValueError(
+                f"{len(problems) - len(graded)} problem(s) in {dataset} have no answer to grade against"
+            )
+        cfg = resolve_config(algo, _overrides(algo, rollouts, children, samples, sets), preset)
+        eng = _engine(engine, model)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as bar:
+            task = bar.add_task(f"{algo} on {dataset}", total=len(problems))
+            right = [0]
+
+            def on_result(i: int, prob: Any, res: Any) -> None:
+                right[0] += bool(res.correct)
+                mark = "[green]✓[/]" if res.correct else "[red]✗[/]"
+                bar.console.print(
+                    f"{mark} {prob.id}: answer {res.answer} · reference {prob.answer} · "
+                    f"{res.tokens} tokens · {res.wall_s:.1f} s"
+                )
+                bar.update(task, advance=1, description=f"{algo} on {dataset} · {right[0]}/{i + 1} right")
+
+            rep = evaluate(
+                problems,
+                algorithm=algo,
+                engine=eng,
+                config=cfg,
+                reward=reward,
+                seed=seed,
+                dataset=dataset,
+                on_result=on_result,
+            )
+        if report is not None:
+            report.write_text(json.dumps(rep.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+    except _ERRORS as exc:
+        raise _fail(str(exc)) from None
+    s = rep.summary()
+    console.print(
+        f"accuracy {s['accuracy']:.1%} ({s['correct']}/{s['total']}) · mean tokens {s['mean_tokens']:.0f} · "
+        f"mean time {s['mean_wall_s']:.1f} s · wall {s['wall_s']:.1f} s"
+    )
+    if report is not None:
+        console.print(f"report: {report}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``solve`` and ``eval`` to the ``canopy`` app (idempotent)."""
+    have = {c.name for c in app.registered_commands}
+    if "solve" not in have:
+        app.command("solve")(solve_cmd)
+    if "eval" not in have:
+        app.command("eval")(eval_cmd)

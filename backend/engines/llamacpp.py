@@ -1,0 +1,359 @@
+"""llama.cpp engine: the fast CPU path, with real batched decoding of n continuations.
+
+Built on llama-cpp-python's low-level ctypes bindings, because the high-level
+``Llama.create_completion`` has no ``n``: eight calls in a row give single-sequence
+throughput, while one decode step over eight sequences costs little more than one
+(memory bandwidth, not arithmetic, bounds a 0.5B model on CPU). So for each prompt:
+
+1. tokenize; find the longest token prefix already in the KV cache from the last
+   call (any of its sequences), keep just that in sequence 0, decode the rest;
+2. copy sequence 0's KV to sequences 1..k-1 (``llama_memory_seq_cp``; in the
+   unified cache this shares cells, it does not copy tensors);
+3. one ``llama_decode`` per step for all live sequences, each sampling with its
+   own numpy generator (``_sampling.py``) seeded from (seed, prompt index,
+   sequence index), so a sequence's text does not depend on the batch size.
+
+n > max_batch runs in chunks that reuse the prompt's logits. Greedy (temperature
+0) decodes one sequence and returns n copies, which the contract allows.
+
+Models load with ``use_extra_bufts=False``: on CPUs with AMX, llama.cpp's default
+weight repacking segfaults on the first multi-token prompt
+(``ggml_backend_amx_mul_mat``; /work/shared/MODELS.md, measured: no speed cost).
+tests/engines/test_llamacpp.py decodes a multi-token prompt to keep it that way.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from backend._optional import require
+from backend.engines._sampling import sample_rows
+from backend.engines.base import Completion, EngineInfo, check_sampling, cut_at_stop, plain_chat_prompt
+from backend.engines.embedded import resolve_model
+
+#: more threads than this gain little for small models and starve the verifier's sandbox workers
+MAX_DEFAULT_THREADS = 8
+
+
+def default_threads() -> int:
+    """Cores this process may use (affinity-aware), capped at MAX_DEFAULT_THREADS.
+
+    Not llama-cpp-python's ``cpu_count() // 2`` (meant to skip hyperthreads): on the
+    2-vCPU machines Canopy targets that would leave one core idle.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_DEFAULT_THREADS))
+
+
+@dataclass
+class _Seq:
+    seq_id: int
+    rng: np.random.Generator
+    tokens: list[int] = field(default_factory=list)  # sampled so far (all but the last are in the KV)
+    raw: bytearray = field(default_factory=bytearray)  # detokenised bytes (a UTF-8 char may span tokens)
+    text: str = ""
+    logprob: float = 0.0
+    finish: str | None = None
+    stop_reason: str | None = None
+
+
+def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+class LlamaCppEngine:
+    """Batched parallel sampling over llama.cpp; build it with :meth:`load`."""
+
+    def __init__(self, lib: Any, model: Any, ctx: Any, info: EngineInfo, *, n_ctx: int, max_batch: int,
+                 n_batch: int, seed: int):
+        self._lib, self._model, self._ctx = lib, model, ctx
+        self.info = info
+        self.n_ctx, self.max_batch, self._n_batch = n_ctx, max_batch, n_batch
+        self.kv_cells = lib.llama_n_ctx(ctx)
+        self._vocab = lib.llama_model_get_vocab(model)
+        self._n_vocab = lib.llama_vocab_n_tokens(self._vocab)
+        self._mem = lib.llama_get_memory(ctx)
+        self._batch = lib.llama_batch_init(max(n_batch, max_batch), 0, 1)
+        self._rng = np.random.default_rng(seed)  # seeds for calls with seed=None: a session replays from load's seed
+        self._pieces: dict[int, bytes] = {}
+        self._cache: dict[int, list[int]] = {}  # seq id -> tokens whose KV is held from the last call
+        self._chat: Any = None
+        self._lock = threading.Lock()
+        #: what the last generate() did: prompt/reused tokens and timings (for tests and bench)
+        self.last_stats: dict[str, Any] = {}
+
+    @classmethod
+    def load(cls, model: str | None = None, *, n_threads: int | None = None, n_ctx: int = 4096,
+             max_batch: int = 16, seed: int = 0, kv_cells: int | None = None, n_gpu_layers: int = 0,
+             verbose: bool = False) -> LlamaCppEngine:
+        """Load a GGUF (None or "embedded": the embedded model).
+
+        n_threads: default :func:`default_threads`. n_ctx: the longest prompt +
+        completion one sequence may use. max_batch: sequences decoded together
+        (n_seq_max). kv_cells: size of the KV cache all sequences share (default
+        4 * n_ctx; the shared prompt is stored once; ~12 KB a cell for the 0.5B
+        model). seed: seeds calls made with seed=None. verbose: llama.cpp's logs.
+        """
+        lib = require("llama_cpp", package="llama-cpp-python==0.3.36")
+        from llama_cpp import _logger
+
+        t0 = time.perf_counter()
+        path = resolve_model(model)
+        if not (path.lower().endswith(".gguf") and Path(path).is_file()):
+            raise ValueError(f"the llamacpp engine loads .gguf files; {model!r} is not one "
+                             "(for a Hugging Face id or directory use --engine transformers)")
+        if max_batch < 1 or n_ctx < 16:
+            raise ValueError(f"need max_batch >= 1 and n_ctx >= 16, got {max_batch} and {n_ctx}")
+        _logger.set_verbose(verbose)  # process-wide: llama.cpp has one log callback
+        lib.llama_backend_init()
+        threads = n_threads or default_threads()
+        mp = lib.llama_model_default_params()
+        mp.use_extra_bufts = False  # AMX repacking segfaults on multi-token prompts (module docstring)
+        mp.n_gpu_layers = n_gpu_layers
+        mdl = lib.llama_model_load_from_file(path.encode(), mp)
+        if not mdl:
+            raise RuntimeError(f"llama.cpp could not load {path} (run with verbose=True for its log)")
+        n_batch = max(512, max_batch)
+        cp = lib.llama_context_default_params()
+        cp.n_ctx = kv_cells or 4 * n_ctx
+        cp.n_batch = cp.n_ubatch = n_batch
+        cp.n_seq_max = max_batch
+        cp.kv_unified = True  # one cell pool: the shared prefix is held once for all sequences
+        cp.n_threads = cp.n_threads_batch = threads
+        ctx = lib.llama_init_from_model(mdl, cp)
+        if not ctx:
+            lib.llama_model_free(mdl)
+            raise RuntimeError(f"llama.cpp could not create a context (kv_cells={cp.n_ctx}, n_seq_max={max_batch})")
+        info = EngineInfo(
+            name="llamacpp",
+            model=path,
+            details={
+                "n_threads": threads,
+                "n_ctx": n_ctx,
+                "kv_cells": lib.llama_n_ctx(ctx),
+                "max_batch": max_batch,
+                "extra_bufts": False,
+                "llama_cpp_python": getattr(lib, "__version__", "?"),
+                "load_s": round(time.perf_counter() - t0, 3),
+            },
+        )
+        return cls(lib, mdl, ctx, info, n_ctx=n_ctx, max_batch=max_batch, n_batch=n_batch, seed=seed)
+
+    # -- text <-> tokens -------------------------------------------------------------------
+
+    def tokenize(self, text: str) -> list[int]:
+        """Prompt text -> tokens, special tokens parsed (chat markup), BOS as the model wants."""
+        lib, data = self._lib, text.encode("utf-8")
+        cap = len(data) + 8
+        buf = (lib.llama_token * cap)()
+        k = lib.llama_tokenize(self._vocab, data, len(data), buf, cap, True, True)
+        if k < 0:
+            cap = -k
+            buf = (lib.llama_token * cap)()
+            k = lib.llama_tokenize(self._vocab, data, len(data), buf, cap, True, True)
+        tokens = list(buf[:k])
+        bos = lib.llama_vocab_bos(self._vocab)
+        if len(tokens) > 1 and tokens[0] == tokens[1] == bos:  # a chat template that writes BOS itself
+            tokens = tokens[1:]
+        return tokens
+
+    def _piece(self, token: int, special: bool = False) -> bytes:
+        key = token if not special else -1 - token
+        piece = self._pieces.get(key)
+        if piece is None:
+            buf = ctypes.create_string_buffer(64)
+            k = self._lib.llama_token_to_piece(self._vocab, token, buf, 64, 0, special)
+            if k < 0:
+                buf = ctypes.create_string_buffer(-k)
+                k = self._lib.llama_token_to_piece(self._vocab, token, buf, -k, 0, special)
+            piece = self._pieces[key] = buf.raw[:k]
+        return piece
+
+    def chat_prompt(self, messages: Sequence[dict[str, str]], *, add_generation_prompt: bool = True) -> str:
+        """The GGUF's own chat template (``tokenizer.chat_template``), else ChatML."""
+        if self._chat is None:
+            template = self._lib.llama_model_chat_template(self._model, None)
+            self._chat = template.decode("utf-8") if template else ""
+        if not self._chat:
+            return plain_chat_prompt(messages, add_generation_prompt=add_generation_prompt)
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        v = self._vocab
+        fmt = Jinja2ChatFormatter(
+            self._chat,
+            eos_token=self._piece(self._lib.llama_vocab_eos(v), True).decode("utf-8", "replace"),
+            bos_token=self._piece(self._lib.llama_vocab_bos(v), True).decode("utf-8", "replace"),
+            add_generation_prompt=add_generation_prompt,
+        )
+        return fmt(messages=list(messages)).prompt
+
+    # -- decoding ----------------------------------------------------------------------------
+
+    def _decode(self, tokens: Sequence[int], positions: Sequence[int], seq_ids: Sequence[int],
+                all_logits: bool) -> None:
+        """One llama_decode; logits for every token (all_logits) or for the last only."""
+        b, m = self._batch, len(tokens)
+        for i in range(m):
+            b.token[i] = tokens[i]
+            b.pos[i] = positions[i]
+            b.n_seq_id[i] = 1
+            b.seq_id[i][0] = seq_ids[i]
+            b.logits[i] = all_logits or i == m - 1
+        b.n_tokens = m
+        rc = self._lib.llama_decode(self._ctx, b)
+        if rc != 0:
+            self._cache = {}
+            hint = " (KV cache full: load with a larger kv_cells or lower max_batch)" if rc == 1 else ""
+            raise RuntimeError(f"llama_decode failed with code {rc}{hint}")
+
+    def _logits(self, rows: int) -> np.ndarray:
+        ptr = self._lib.llama_get_logits(self._ctx)
+        return np.ctypeslib.as_array(ptr, shape=(rows, self._n_vocab))
+
+    def _prefill(self, tokens: list[int]) -> tuple[np.ndarray, int]:
+        """Put ``tokens`` in sequence 0, reusing the longest cached prefix; returns (last logits, reused)."""
+        lib, mem = self._lib, self._mem
+        best_seq, best = 0, 0
+        for s, cached in self._cache.items():
+            c = _common_prefix(cached, tokens)
+            if c > best:
+                best_seq, best = s, c
+        common = min(best, len(tokens) - 1)  # decode at least one token: its logits start generation
+        self._cache = {}  # until this call finishes, the KV holds nothing we can vouch for
+        if common == 0:
+            lib.llama_memory_clear(mem, True)
+        else:
+            if best_seq != 0:
+                lib.llama_memory_seq_rm(mem, 0, -1, -1)
+                lib.llama_memory_seq_cp(mem, best_seq, 0, -1, -1)
+            lib.llama_memory_seq_keep(mem, 0)
+            if not lib.llama_memory_seq_rm(mem, 0, common, -1):  # partial removal unsupported (recurrent)
+                lib.llama_memory_clear(mem, True)
+                common = 0
+        for start in range(common, len(tokens), self._n_batch):
+            chunk = tokens[start : start + self._n_batch]
+            self._decode(chunk, range(start, start + len(chunk)), [0] * len(chunk), all_logits=False)
+        return self._logits(1)[0].copy(), common
+
+    def _step(self, s: _Seq, token: int, lp: float, stop: Sequence[str], limit: int) -> None:
+        """Record one sampled token; decide whether the sequence is finished and why."""
+        s.tokens.append(token)
+        s.logprob += lp
+        if self._lib.llama_vocab_is_eog(self._vocab, token):
+            s.finish = "stop"  # end of sequence: not part of the text
+            return
+        s.raw += self._piece(token)
+        text = s.raw.decode("utf-8", errors="ignore")  # drops a multi-byte char until its last byte arrives
+        cut, hit = cut_at_stop(text, stop)  # on the whole text: a stop string may span tokens
+        s.text = cut
+        if hit is not None:
+            s.finish, s.stop_reason = "stop", hit
+        elif len(s.tokens) >= limit:
+            s.finish = "length"
+
+    def _run(self, seqs: list[_Seq], plen: int, first: np.ndarray, temperature: float, top_p: float,
+             stop: Sequence[str], limit: int) -> None:
+        """Sample all ``seqs`` to the end, one batched decode per step."""
+        live = seqs
+        rows: np.ndarray = np.broadcast_to(first, (len(seqs), first.shape[0]))
+        while live:
+            toks, lps = sample_rows(rows, temperature, top_p, [s.rng for s in live])
+            for s, t, lp in zip(live, toks.tolist(), lps.tolist(), strict=True):
+                self._step(s, t, lp, stop, limit)
+            live = [s for s in live if s.finish is None]
+            if live:
+                self._decode([s.tokens[-1] for s in live], [plen + len(s.tokens) - 1 for s in live],
+                             [s.seq_id for s in live], all_logits=True)
+                rows = self._logits(len(live))
+
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        n: int = 1,
+        max_tokens: int = 256,
+        temperature: float = 0.7,
+        top_p: float = 1.0,
+        stop: Sequence[str] = (),
+        seed: int | None = None,
+    ) -> list[list[Completion]]:
+        check_sampling(n, max_tokens, temperature, top_p)
+        stop = [s for s in stop if s]
+        with self._lock:
+            if self._ctx is None:
+                raise RuntimeError("this llamacpp engine is closed")
+            base = int(self._rng.integers(2**62)) if seed is None else seed
+            self.last_stats = {"prompt_tokens": 0, "reused_tokens": 0, "generated_tokens": 0,
+                               "prefill_ms": 0.0, "decode_ms": 0.0}
+            return [self._one(p, i, n, max_tokens, temperature, top_p, stop, base) for i, p in enumerate(prompts)]
+
+    def _one(self, prompt: str, index: int, n: int, max_tokens: int, temperature: float, top_p: float,
+             stop: list[str], base: int) -> list[Completion]:
+        tokens = self.tokenize(prompt)
+        plen = len(tokens)
+        if plen == 0:
+            raise ValueError("empty prompt: there is nothing to continue from")
+        if plen >= self.n_ctx:
+            raise ValueError(f"prompt has {plen} tokens; n_ctx is {self.n_ctx}: load with a larger n_ctx")
+        t0 = time.perf_counter()
+        first, reused = self._prefill(tokens)
+        t1 = time.perf_counter()
+        limit = min(max_tokens, self.n_ctx - plen)  # past n_ctx a sequence ends with "length"
+        fit = max(1, (self.kv_cells - plen) // limit)  # each live sequence needs `limit` cells of its own
+        distinct = 1 if temperature == 0 else n  # greedy: one sequence, n copies
+        chunk = min(self.max_batch, distinct, fit)
+        done: list[_Seq] = []
+        while len(done) < distinct:
+            k = min(chunk, distinct - len(done))
+            if done:  # back to just the prompt in sequence 0
+                self._lib.llama_memory_seq_keep(self._mem, 0)
+                self._lib.llama_memory_seq_rm(self._mem, 0, plen, -1)
+            for j in range(1, k):
+                self._lib.llama_memory_seq_cp(self._mem, 0, j, -1, -1)
+            seqs = [_Seq(j, np.random.default_rng([base, index, len(done) + j])) for j in range(k)]
+            self._run(seqs, plen, first, temperature, top_p, stop, limit)
+            done.extend(seqs)
+        # the KV now holds the prompt plus each of the last chunk's sequences: the next call may extend any
+        self._cache = {s.seq_id: tokens + s.tokens[:-1] for s in seqs}
+        t2 = time.perf_counter()
+        st = self.last_stats
+        st["prompt_tokens"] += plen
+        st["reused_tokens"] += reused
+        st["generated_tokens"] += sum(len(s.tokens) for s in done)
+        st["prefill_ms"] += (t1 - t0) * 1000
+        st["decode_ms"] += (t2 - t1) * 1000
+        gen_ms = (t2 - t0) * 1000
+        out = [Completion(s.text, len(s.tokens), s.logprob, s.finish or "length", s.stop_reason, gen_ms)
+               for s in done]
+        return out * n if distinct == 1 and n > 1 else out
+
+    def close(self) -> None:
+        with self._lock:
+            if self._ctx is not None:
+                self._lib.llama_batch_free(self._batch)
+                self._lib.llama_free(self._ctx)
+                self._lib.llama_model_free(self._model)
+                self._ctx = self._model = None
+                self._cache = {}
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: the library may already be gone
+            pass

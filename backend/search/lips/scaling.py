@@ -1,0 +1,114 @@
+"""Scaling tactics: apply a library lemma to one side of a goal to get a stronger goal (LIPS §3.1).
+
+For a "left" lemma (input <= output) the goal `k*in + l <= R` becomes `k*out + l <= R`; for a
+"right" lemma (input >= output) the goal `L <= k*in + l` becomes `L <= k*out + l`. The new goal
+implies the old one whenever the lemma holds for the instantiation and k >= 0; whether that is
+so for THIS problem is checked by `backend.search.lips.filter`, which never trusts the library.
+Each application is a `ScaleStep`: lemma name, instantiation (variable -> expression), old goal,
+new goal, and the instantiated lemma input/output, so the search can log and replay it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import sympy as sp
+
+from backend.search.lips.expr import to_lean, to_plain
+from backend.search.lips.lemmas import Lemma, load_lemmas, var_name
+from backend.search.lips.matching import MatchConfig, match_lemma_side, same
+from backend.search.lips.problem import Goal
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScaleStep:
+    """One lemma application; `side` says which side of the goal the lemma rewrote."""
+
+    lemma: str
+    direction: str  # the lemma type: "left" rewrites lhs (in <= out), "right" rewrites rhs (in >= out)
+    instantiation: tuple[tuple[str, sp.Expr], ...]
+    old: Goal
+    new: Goal
+    lemma_in: sp.Expr  # instantiated input: equals the old side exactly
+    lemma_out: sp.Expr  # instantiated output: the new side
+
+    @property
+    def side(self) -> str:
+        return "lhs" if self.direction == "left" else "rhs"
+
+    def binding(self) -> dict[str, sp.Expr]:
+        return dict(self.instantiation)
+
+    def tactic(self) -> str:
+        """Lean-style tactic text, as in the reference scripts (`scale NAME (u := a) ... (left := L)`)."""
+        args = " ".join(f"({k} := {to_lean(v)})" for k, v in self.instantiation)
+        fixed = f"(right := {to_lean(self.old.rhs)})" if self.direction == "left" else \
+            f"(left := {to_lean(self.old.lhs)})"
+        return f"scale {self.lemma} {args} {fixed}"
+
+    def __str__(self) -> str:
+        inst = ", ".join(f"{k}={to_plain(v)}" for k, v in self.instantiation)
+        return f"{self.lemma}[{inst}]: {self.old} ==> {self.new}"
+
+
+def instantiate(lemma: Lemma, binding: dict, old: Goal) -> ScaleStep:
+    """Build the step for a binding of pattern symbols (from the matcher) or of names (from a script)."""
+    b = {(lemma.wild(k) if isinstance(k, str) else k): sp.sympify(v) for k, v in binding.items()}
+    missing = [v for v in lemma.variables if lemma.wild(v) in (lemma.input.free_symbols |
+                                                               lemma.output.free_symbols) and lemma.wild(v) not in b]
+    if missing:
+        raise ValueError(f"{lemma.name}: no value for lemma variable(s) {missing}")
+    lin, lout = lemma.input.xreplace(b), lemma.output.xreplace(b)
+    new = Goal(lout, old.rhs) if lemma.direction == "left" else Goal(old.lhs, lout)
+    inst = tuple((var_name(w), b[w]) for w in lemma.wilds if w in b)
+    return ScaleStep(lemma.name, lemma.direction, inst, old, new, lin, lout)
+
+
+def apply_lemma(goal: Goal, lemma: Lemma, config: MatchConfig = MatchConfig()) -> list[ScaleStep]:
+    """All distinct, non-trivial applications of `lemma` to the matching side of `goal`."""
+    side = goal.lhs if lemma.direction == "left" else goal.rhs
+    steps, seen = [], set()
+    for b in match_lemma_side(lemma, side, config):
+        step = instantiate(lemma, b, goal)
+        if same(step.lemma_out, step.lemma_in):
+            continue  # official `check_by_test` cond2: a scaling that changes nothing
+        key = step.new.key()
+        if key in seen:
+            continue
+        seen.add(key)
+        steps.append(step)
+    return steps
+
+
+@dataclass(frozen=True)
+class ScaleReport:
+    """All steps for a goal plus per-lemma timing, for the UI and for measurements."""
+
+    steps: tuple[ScaleStep, ...]
+    ms_by_lemma: tuple[tuple[str, float], ...]
+    total_ms: float
+
+
+def scale_goal(goal: Goal, lemmas: Iterable[Lemma] | None = None,
+               config: MatchConfig = MatchConfig()) -> ScaleReport:
+    """Apply every lemma (default: the whole library) to `goal`; dedupe new goals across lemmas."""
+    t0 = time.perf_counter()
+    steps: list[ScaleStep] = []
+    seen: set[str] = set()
+    timing = []
+    for lemma in (load_lemmas() if lemmas is None else lemmas):
+        t = time.perf_counter()
+        for s in apply_lemma(goal, lemma, config):
+            k = s.new.key()
+            if k not in seen:
+                seen.add(k)
+                steps.append(s)
+        timing.append((lemma.name, (time.perf_counter() - t) * 1000))
+    total = (time.perf_counter() - t0) * 1000
+    log.info("scaling produced %d steps in %.0f ms", len(steps), total)
+    return ScaleReport(tuple(steps), tuple(timing), total)

@@ -1,0 +1,271 @@
+"""Headless solving: one problem (``solve``) or a problem set (``evaluate``).
+
+The CLI calls these now and the web app's Run will call ``solve`` in a worker thread. The
+known answer, when given, is used in exactly two places: to build the ``truth`` reward when
+``reward="truth"`` is asked for (a training-data run), and to grade the finished run
+(``RunFinished.reference`` / ``correct``). The search itself never receives it otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from backend import events as ev
+from backend.search.config import config_dict
+from backend.search.registry import algorithm_spec, create_search, make_config
+from backend.search.rewards import DEFAULT_REWARD, make_reward
+from backend.tree import Tree
+
+EventHook = Callable[[ev.Event], None]
+
+
+@dataclass
+class SolveResult:
+    run_id: str
+    algorithm: str
+    problem: str
+    reward: str
+    answer: str | None
+    reference: str | None
+    correct: bool | None
+    status: str
+    best_path: list[int]
+    steps: list[dict[str, Any]]  # the best path as readable steps
+    votes: dict[str, float]
+    stats: dict[str, Any]
+    config: dict[str, Any]
+    events: list[ev.Event] = field(repr=False, default_factory=list)
+
+    @property
+    def tokens(self) -> int:
+        return int(self.stats.get("tokens", 0))
+
+    @property
+    def wall_s(self) -> float:
+        return float(self.stats.get("wall_s", 0.0))
+
+    def to_dict(self, with_events: bool = False) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("events")
+        if with_events:
+            out["events"] = [e.to_dict() for e in self.events]
+        return out
+
+
+def resolve_config(algorithm: str, config: Any = None, preset: str | None = None) -> Any:
+    """A config object from a config, a dict of overrides, or nothing (+ an optional preset)."""
+    spec = algorithm_spec(algorithm)
+    if isinstance(config, spec.config_cls):
+        if preset is not None:
+            raise ValueError("give either a config object or a preset, not both")
+        return config
+    if config is not None and not isinstance(config, Mapping):
+        raise TypeError(f"config must be a {spec.config_cls.__name__} or a dict, got {type(config).__name__}")
+    return make_config(algorithm, preset, **dict(config or {}))
+
+
+def _grade(answer: str | None, reference: str | None) -> bool | None:
+    if reference is None:
+        return None
+    if answer is None:
+        return False
+    from backend.verify.answers import answers_equal
+
+    return answers_equal(answer, reference)
+
+
+def readable_steps(tree: Tree, path: list[int]) -> list[dict[str, Any]]:
+    """The nodes of ``path`` after the root: text, code, output, status, answer, N, Q."""
+    steps = []
+    for node_id in path[1:]:
+        n = tree.nodes[node_id]
+        steps.append(
+            {
+                "id": n.id,
+                "kind": n.kind,
+                "text": n.text,
+                "code": n.code,
+                "output": n.output,
+                "status": n.status,
+                "answer": n.answer,
+                "n": n.n,
+                "q": round(n.q, 4),
+            }
+        )
+    return steps
+
+
+def solve(
+    problem: str,
+    *,
+    algorithm: str = "rstar",
+    engine: Any,
+    config: Any = None,
+    preset: str | None = None,
+    reward: str = DEFAULT_REWARD,
+    reference: str | None = None,
+    on_event: EventHook | None = None,
+    seed: int = 0,
+    log: ev.EventLog | None = None,
+    run_id: str | None = None,
+    **search_options: Any,
+) -> SolveResult:
+    """Run ``algorithm`` on ``problem`` to the end and return its answer, graded if possible.
+
+    ``on_event`` sees every event as it is emitted (a progress line, a live tree).
+    ``search_options`` go to the search class (e.g. ``executor`` in tests).
+    """
+    cfg = resolve_config(algorithm, config, preset)
+    reference = None if reference is None or not str(reference).strip() else str(reference).strip()
+    spec = algorithm_spec(algorithm)
+    if reward not in spec.rewards:
+        raise ValueError(f"{algorithm} cannot use reward '{reward}'; choices: {', '.join(spec.rewards)}")
+    rew = make_reward(reward, reference if reward == "truth" else None)
+    log = log if log is not None else ev.EventLog()
+    if on_event is not None:
+        log.subscribe(on_event)
+    search = create_search(
+        algorithm,
+        problem,
+        engine=engine,
+        config=cfg,
+        reward=rew,
+        seed=seed,
+        log=log,
+        run_id=run_id,
+        **search_options,
+    )
+    try:
+        search.start()
+        while not search.done:
+            search.step()
+    except KeyboardInterrupt:
+        search.request_stop()
+        _finish(search, reference, status="stopped")
+        raise
+    except Exception as exc:
+        _finish(search, reference, status="error", error=f"{type(exc).__name__}: {exc}")
+        raise
+    finished = _finish(search, reference)
+    tree = Tree.from_events(log.events)
+    out = search.outcome()
+    return SolveResult(
+        run_id=search.state.run_id,
+        algorithm=algorithm,
+        problem=search.state.problem,
+        reward=reward,
+        answer=finished.answer,
+        reference=reference,
+        correct=finished.correct,
+        status=finished.status,
+        best_path=list(finished.best_path),
+        steps=readable_steps(tree, list(finished.best_path)),
+        votes=dict(out.votes),
+        stats=dict(finished.stats),
+        config=config_dict(cfg),
+        events=log.events,
+    )
+
+
+def _finish(
+    search: Any, reference: str | None, status: str | None = None, error: str | None = None
+) -> ev.RunFinished:
+    answer = search.outcome().answer if status != "error" else None
+    return search.finish(status=status, reference=reference, correct=_grade(answer, reference), error=error)
+
+
+@dataclass
+class EvalReport:
+    algorithm: str
+    dataset: str
+    reward: str
+    config: dict[str, Any]
+    results: list[dict[str, Any]]
+    wall_s: float
+
+    @property
+    def total(self) -> int:
+        return len(self.results)
+
+    @property
+    def correct(self) -> int:
+        return sum(1 for r in self.results if r.get("correct"))
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.total if self.total else 0.0
+
+    def summary(self) -> dict[str, Any]:
+        n = max(self.total, 1)
+        return {
+            "accuracy": round(self.accuracy, 4),
+            "correct": self.correct,
+            "total": self.total,
+            "answered": sum(1 for r in self.results if r.get("answer") is not None),
+            "mean_tokens": round(sum(r.get("tokens", 0) for r in self.results) / n, 1),
+            "mean_wall_s": round(sum(r.get("wall_s", 0.0) for r in self.results) / n, 3),
+            "wall_s": round(self.wall_s, 3),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.summary(),
+            "algorithm": self.algorithm,
+            "dataset": self.dataset,
+            "reward": self.reward,
+            "config": self.config,
+            "problems": self.results,
+        }
+
+
+def evaluate(
+    problems: Iterable[Any],
+    *,
+    algorithm: str = "rstar",
+    engine: Any,
+    config: Any = None,
+    preset: str | None = None,
+    reward: str = DEFAULT_REWARD,
+    seed: int = 0,
+    dataset: str = "",
+    on_result: Callable[[int, Any, SolveResult], None] | None = None,
+    on_event: EventHook | None = None,
+    **search_options: Any,
+) -> EvalReport:
+    """Solve each problem (``Problem`` objects from ``backend.problems``) and grade it."""
+    cfg = resolve_config(algorithm, config, preset)
+    results: list[dict[str, Any]] = []
+    t0 = time.monotonic()
+    for i, prob in enumerate(problems):
+        res = solve(
+            prob.question,
+            algorithm=algorithm,
+            engine=engine,
+            config=cfg,
+            reward=reward,
+            reference=prob.answer,
+            on_event=on_event,
+            seed=seed + i,
+            **search_options,
+        )
+        results.append(
+            {
+                "id": prob.id,
+                "question": prob.question,
+                "reference": prob.answer,
+                "answer": res.answer,
+                "correct": res.correct,
+                "status": res.status,
+                "votes": res.votes,
+                "tokens": res.tokens,
+                "wall_s": res.wall_s,
+                "iterations": res.stats.get("iterations", 0),
+                "nodes": res.stats.get("nodes", 0),
+            }
+        )
+        if on_result is not None:
+            on_result(i, prob, res)
+    return EvalReport(algorithm, dataset, reward, config_dict(cfg), results, time.monotonic() - t0)

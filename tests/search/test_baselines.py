@@ -1,0 +1,62 @@
+"""Greedy, self-consistency and best-of-N: same prompt family, one call, events like a tree."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend import events as ev
+from backend.engines.scripted import ScriptedEngine
+from backend.search.registry import create_search, make_config
+from backend.search.rewards import TruthReward
+from backend.tree import Tree
+
+P = "What is 6 times 7?"
+RIGHT = (
+    "<code>\n# Step 1: multiply\nx = 6 * 7\n<end_of_step>\n\n"
+    "# Now print the final answer\nprint(x)\n<end_of_code>"
+)
+WRONG = "<code>\n# Now print the final answer\nprint(6 + 7)\n<end_of_code>"
+BROKEN = "<code>\nprint(y)\n<end_of_code>"
+BOXED = "<answer>It is \\boxed{42}.<end_of_answer>"
+
+
+def run(algo, texts, reward=None, **cfg):
+    eng = ScriptedEngine([("Question: What is 6", texts)])
+    s = create_search(algo, P, engine=eng, config=make_config(algo, **cfg), reward=reward, seed=0)
+    s.run()
+    return s, Tree.from_events(s.log.events), eng
+
+
+def test_greedy_is_one_sample_at_temperature_zero():
+    _, tree, eng = run("greedy", [RIGHT])
+    assert len(eng.calls) == 1 and eng.calls[0]["n"] == 1
+    assert eng.calls[0]["stop"] == ["<end_of_code>", "<end_of_answer>"]
+    assert len(tree.nodes) == 2 and tree.finished.answer == "42"
+    leaf = tree.nodes[1]
+    assert leaf.kind == "answer" and leaf.status == "ok" and leaf.output.strip() == "42"
+
+
+def test_self_consistency_takes_the_majority_from_one_call():
+    s, tree, eng = run("sc", [WRONG, RIGHT, BROKEN, BOXED, RIGHT], samples=5)
+    assert len(eng.calls) == 1 and eng.calls[0]["n"] == 5
+    assert len(tree.nodes[0].children) == 5
+    assert tree.finished.answer == "42"
+    assert s.outcome().votes == {"42": 3.0, "13": 1.0}
+    statuses = sorted(n.status for n in tree.nodes.values() if n.parent is not None)
+    assert statuses == ["answered", "error", "ok", "ok", "ok"]
+
+
+def test_best_of_n_by_vote_and_by_truth():
+    _, tree, _ = run("bon", [WRONG, RIGHT, RIGHT], samples=3)
+    assert tree.finished.answer == "42"
+    scores = {n.id: n.scores["vote"] for n in tree.nodes.values() if n.scores}
+    # 3 answers: "13" alone (2 - 3 - 1)/3 = -2/3; "42" twice (4 - 3 - 1)/3 = 0
+    assert scores == {1: pytest.approx(-2 / 3, abs=1e-6), 2: 0.0, 3: 0.0}
+    _, tree, _ = run("bon", [WRONG, RIGHT, RIGHT], reward=TruthReward("13"), samples=3)
+    assert tree.finished.answer == "13" and tree.started.reward == "truth"
+
+
+def test_no_answer_is_exhausted():
+    s, tree, _ = run("sc", [BROKEN], samples=2)
+    assert tree.finished.answer is None and tree.finished.status == "exhausted"
+    assert any(isinstance(e, ev.Backprop) for e in s.log.events)

@@ -1,0 +1,157 @@
+"""rStar-Math over the core: step format, cumulative execution, failing steps, seeds, replay."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend import events as ev
+from backend.engines.base import Completion
+from backend.engines.scripted import Rule, ScriptedEngine
+from backend.search.registry import make_config
+from backend.search.rstar import RStarSearch
+from backend.search.rstar_format import extract_code, load_prompt, program, read_step
+from backend.tree import Tree
+from tests.search.helpers import SeededEngine
+
+PROBLEM = "Tom has 3 bags with 4 apples each. He eats 2. How many apples are left?"
+S1_OK = "<code>\n# Step 1: apples in the bags\napples = 3 * 4\n<end_of_step>"
+S1_BAD = "<code>\n# Step 1: apples\napples = bags * 4\n<end_of_step>"
+FINAL_10 = "\n\n# Now print the final answer\nprint(apples - 2)\n<end_of_code>"
+FINAL_12 = "\n\n# Now print the final answer\nprint(apples)\n<end_of_code>"
+
+
+def after(marker):
+    """Match prompts whose partial solution ends with ``marker``."""
+    return lambda prompt: prompt.endswith(marker)
+
+
+def engine():
+    return ScriptedEngine(
+        [
+            Rule(after("apples = 3 * 4\n<end_of_step>"), [FINAL_10, FINAL_12, FINAL_10]),
+            Rule(after("<|im_start|>assistant\n"), [S1_OK, S1_BAD, S1_OK]),
+        ]
+    )
+
+
+def run(cfg=None, seed=0, eng=None, **kw):
+    cfg = cfg or make_config("rstar", rollouts=4, children=3)
+    s = RStarSearch(PROBLEM, engine=eng or engine(), config=cfg, seed=seed, **kw)
+    s.run()
+    return s, Tree.from_events(s.log.events)
+
+
+def test_read_step_classifies_completions():
+    assert (
+        read_step(Completion("<code>\n# Step 1: x\nx = 1\n", 5, None, "stop", "<end_of_step>")).kind == "code"
+    )
+    final = read_step(Completion("\nprint(x)\n", 3, None, "stop", "<end_of_code>"))
+    assert final.kind == "final_code" and final.text.endswith("<end_of_code>") and final.code == "print(x)"
+    assert read_step(Completion("<answer>so \\boxed{4}", 5, None, "stop", "<end_of_answer>")).kind == "answer"
+    assert read_step(Completion("x = (1 +", 5, None, "length")).kind == "invalid"
+    assert read_step(Completion("  \n", 1, None, "stop", "<end_of_step>")).kind == "invalid"
+    # the end of the message after code ends the program (small models skip <end_of_code>)
+    assert read_step(Completion("```python\nprint(2)\n```", 5, None, "stop", None)).kind == "final_code"
+
+
+def test_extract_code_and_cumulative_program():
+    assert extract_code("<code>\n# Step 1: a\nx = 1\n<end_of_step>") == "# Step 1: a\nx = 1"
+    assert extract_code("```python\nprint(x)\n```\n<end_of_code>") == "print(x)"
+    assert program(["x = 1", "", "print(x)"]) == "x = 1\nprint(x)\n"
+
+
+def test_prompt_uses_the_chat_template_and_few_shots():
+    p = load_prompt()
+    msgs = p.messages(PROBLEM, 2)
+    assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert "<end_of_step>" in msgs[2]["content"] and msgs[-1]["content"].endswith(PROBLEM)
+    assert len(p.messages(PROBLEM, 0)) == 2
+
+
+def test_code_runs_cumulatively_and_answers_come_from_output():
+    _, tree = run()
+    answers = [n for n in tree.nodes.values() if n.answer is not None]
+    assert {n.answer for n in answers} == {"10", "12"}
+    ten = next(n for n in answers if n.answer == "10")
+    assert ten.status == "ok" and ten.method == "python" and ten.output.strip() == "10"
+    assert ten.kind == "answer" and ten.terminal
+    # the step itself only holds its own code; 10 needs the parent's `apples`
+    assert "apples = 3 * 4" not in ten.code
+
+
+def test_failing_step_kept_with_its_error_and_never_expanded():
+    s, tree = run()
+    bad = [n for n in tree.nodes.values() if n.status == "error"]
+    assert len(bad) == 1 and "NameError" in bad[0].output and bad[0].terminal
+    assert bad[0].detail["reason"] == "error"
+    assert not bad[0].children
+    assert not any("bags * 4" in c["prompts"][0].split("Question: " + PROBLEM)[-1] for c in s.engine.calls)
+
+
+def test_duplicates_dropped_and_votes_and_answer():
+    _, tree = run()
+    root_kids = tree.nodes[0].children
+    assert len(root_kids) == 2  # S1_OK twice: one node, the copy counted in meta
+    assert tree.nodes[root_kids[0]].meta.get("duplicates") == 1
+    fin = tree.finished
+    assert fin.answer in {"10", "12"} and fin.best_path[0] == 0
+    assert tree.nodes[fin.best_path[-1]].answer == fin.answer
+
+
+def test_one_call_per_expansion_with_the_step_stops():
+    s, _ = run()
+    assert all(c["n"] == 3 and len(c["prompts"]) == 1 for c in s.engine.calls)
+    assert all(c["stop"] == ["<end_of_step>", "<end_of_code>", "<end_of_answer>"] for c in s.engine.calls)
+
+
+def test_answer_step_written_by_the_model_when_answer_from_output_is_off():
+    eng = ScriptedEngine(
+        [
+            Rule(after("<end_of_output>\n"), ["<answer>There are \\boxed{10} apples left.<end_of_answer>"]),
+            Rule(after("apples = 3 * 4\n<end_of_step>"), [FINAL_10]),
+            Rule(after("<|im_start|>assistant\n"), [S1_OK]),
+        ]
+    )
+    cfg = make_config("rstar", rollouts=2, children=1, answer_from_output=False)
+    s, tree = run(cfg, eng=eng)
+    final = next(n for n in tree.nodes.values() if n.code and "print" in n.code)
+    assert not final.terminal and final.kind == "step"
+    ans = tree.nodes[final.children[0]]
+    assert ans.kind == "answer" and ans.answer == "10" and ans.status == "answered"
+    assert "<output>10<end_of_output>" in s.engine.calls[-1]["prompts"][0]
+
+
+def test_same_seed_same_tree_and_replay():
+    texts = [S1_OK, S1_BAD, FINAL_10, FINAL_12, "\n\n# Step 2: eaten\neaten = 2\n<end_of_step>"]
+    cfg = make_config("rstar", rollouts=3, children=2)
+
+    def shape(seed):
+        s, tree = run(cfg, seed=seed, eng=SeededEngine(texts))
+        return [(e.type, getattr(e, "id", None), getattr(e, "text", None)) for e in s.log.events], tree, s
+
+    a, tree_a, s_a = shape(7)
+    b, tree_b, _ = shape(7)
+    c, _, _ = shape(8)
+    assert a == b and a != c
+    assert {k: v.summary() for k, v in tree_a.nodes.items()} == {
+        k: v.summary() for k, v in tree_b.nodes.items()
+    }
+    for node in s_a.nodes.values():
+        assert tree_a.nodes[node.id].n == node.n
+        assert tree_a.nodes[node.id].q == pytest.approx(node.q, abs=1e-6)
+
+
+def test_presets_match_the_official_configs():
+    data = make_config("rstar", "paper-data")
+    assert (data.children, data.rollouts, data.max_depth, data.temperature, data.c) == (12, 48, 16, 0.7, 2.0)
+    inf = make_config("rstar", "paper-inference")
+    assert (inf.children, inf.rollouts, inf.temperature, inf.max_step_tokens) == (32, 12, 1.0, 2048)
+    assert make_config("rstar") == make_config("rstar", "cpu-demo")
+
+
+def test_run_started_states_config_engine_and_reward():
+    s, tree = run()
+    started = tree.started
+    assert started.algorithm == "rstar" and started.reward == "vote"
+    assert started.config["children"] == 3 and started.engine["name"] == "scripted"
+    assert isinstance(s.log.events[-1], ev.RunFinished)

@@ -1,0 +1,157 @@
+"""solve()/evaluate() and the `canopy solve` / `canopy eval` commands, on the scripted engine."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from backend import events as ev
+from backend.cli import app
+from backend.cli_search import register
+from backend.engines.scripted import ScriptedEngine
+from backend.solve import solve
+
+register(app)
+runner = CliRunner()
+
+PROGRAM = (
+    "<code>\n# Step 1: compute\nx = {expr}\n<end_of_step>\n\n"
+    "# Now print the final answer\nprint(x)\n<end_of_code>"
+)
+FINAL = "\n\n# Now print the final answer\nprint(x)\n<end_of_code>"
+RULES = {
+    "rules": [
+        # rstar stops at <end_of_step>: after the first step, the prompt holds it
+        {"match": f"x = {expr}\n<end_of_step>", "texts": [FINAL]}
+        for expr in ("2 + 3", "4 * 6", "15 - 4")
+    ]
+    + [
+        {"match": "Question: Add 2 and 3", "texts": [PROGRAM.format(expr="2 + 3")]},
+        {"match": "Question: Multiply 4 by 6", "texts": [PROGRAM.format(expr="4 * 6")]},
+        {"match": "Question: Subtract 5 from 15", "texts": [PROGRAM.format(expr="15 - 4")]},
+    ]
+}
+PROBLEMS = [
+    {"question": "Add 2 and 3.", "answer": "5"},
+    {"question": "Multiply 4 by 6.", "answer": "#### 24"},
+    {"problem": "Subtract 5 from 15.", "answer": "10"},
+]
+
+
+@pytest.fixture
+def files(tmp_path):
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps(RULES))
+    probs = tmp_path / "three.jsonl"
+    probs.write_text("\n".join(json.dumps(p) for p in PROBLEMS) + "\n")
+    return rules, probs
+
+
+@pytest.mark.parametrize("algo", ["rstar", "greedy", "sc"])
+def test_eval_on_three_problems_gives_exact_accuracy(files, tmp_path, algo):
+    rules, probs = files
+    report = tmp_path / "report.json"
+    args = [
+        "eval",
+        "--dataset",
+        str(probs),
+        "--algo",
+        algo,
+        "--engine",
+        "scripted",
+        "--model",
+        str(rules),
+        "--report",
+        str(report),
+    ]
+    if algo == "rstar":
+        args += ["--rollouts", "2", "--children", "2"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "accuracy 66.7% (2/3)" in res.output
+    data = json.loads(report.read_text())
+    assert data["accuracy"] == pytest.approx(2 / 3, abs=1e-4) and data["correct"] == 2 and data["total"] == 3
+    assert [p["correct"] for p in data["problems"]] == [True, True, False]
+    assert [p["answer"] for p in data["problems"]] == ["5", "24", "11"]
+    assert data["problems"][2]["reference"] == "10" and data["algorithm"] == algo
+
+
+def test_solve_prints_answer_grading_path_and_writes_events(files, tmp_path):
+    rules, _ = files
+    out = tmp_path / "run.jsonl"
+    res = runner.invoke(
+        app,
+        [
+            "solve",
+            "Add 2 and 3.",
+            "--answer",
+            "5",
+            "--engine",
+            "scripted",
+            "--model",
+            str(rules),
+            "--rollouts",
+            "1",
+            "--children",
+            "2",
+            "--events",
+            str(out),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "answer: 5" in res.output and "correct" in res.output
+    assert "x = 2 + 3" in res.output and "tokens" in res.output
+    header, events = ev.read_jsonl(out)
+    assert header["format"] == "canopy-events" and isinstance(events[-1], ev.RunFinished)
+    assert events[-1].correct is True and events[-1].reference == "5"
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--algo", "rstr"], "did you mean 'rstar'"),
+        (["--reward", "ppm"], "not available yet"),
+        (["--reward", "truth"], "needs the known answer"),
+        (["--set", "rollouts"], "--set takes KEY=VALUE"),
+        (["--set", "rolouts=3"], "did you mean 'rollouts'"),
+        (["--rollouts", "0"], "rollouts must be at least 1"),
+        (["--algo", "greedy", "--rollouts", "3"], "--rollouts does not apply to greedy"),
+        (["--preset", "gpu"], "unknown preset 'gpu'"),
+        (["--engine", "nope"], "unknown engine 'nope'"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(files, extra, needle):
+    rules, _ = files
+    res = runner.invoke(app, ["solve", "Add 2 and 3.", "--engine", "scripted", "--model", str(rules), *extra])
+    assert res.exit_code == 2, res.output
+    assert needle in res.output and "Traceback" not in res.output
+
+
+def test_eval_bad_dataset(files):
+    res = runner.invoke(app, ["eval", "--dataset", "gsm8", "--engine", "scripted", "--model", str(files[0])])
+    assert res.exit_code == 2 and "did you mean 'gsm8k'" in res.output
+
+
+def test_known_answer_only_grades_unless_truth_is_asked(files):
+    rules, _ = files
+    eng = ScriptedEngine.from_file(str(rules))
+    gold = "9973"  # a reference no event, prompt or config could contain by chance
+    res = solve("Subtract 5 from 15.", engine=eng, reference=gold, config={"rollouts": 1, "children": 2})
+    started = res.events[0]
+    assert started.reward == "vote" and res.answer == "11" and res.correct is False
+    for e in res.events[:-1]:  # the reference appears only in run_finished
+        assert gold not in e.to_json()
+    assert res.events[-1].reference == gold
+    assert all(gold not in call["prompts"][0] for call in eng.calls)
+    truth = solve(
+        "Subtract 5 from 15.",
+        engine=eng,
+        reference="10",
+        reward="truth",
+        config={"rollouts": 1, "children": 2},
+    )
+    assert truth.events[0].reward == "truth"
+    scored = [e for e in truth.events if isinstance(e, ev.NodeScored)]
+    assert scored and all(e.score == -1.0 and e.source == "truth" for e in scored)

@@ -1,0 +1,43 @@
+"""Start the real app in this process around the test-only demo search (for browser tests)."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from backend.search import registry
+from backend.store import MemoryStore
+from tests.ui.demo_search import demo_engine
+from ui.app import serve
+from ui.services import EngineSlot, Services
+
+DEMO = "demo"
+registry.ALGORITHMS.setdefault(DEMO, "tests.ui.demo_search:DemoSearch")  # test-only entry
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(store: Any = None, *, update_every_s: float = 0.5, port: int | None = None) -> tuple[Any, Services, str]:
+    services = Services(
+        store=store if store is not None else MemoryStore(),
+        engine=EngineSlot("scripted", "demo rules", loader=demo_engine),
+        algorithms=[DEMO, "greedy", "rstar"],
+        default_algorithm=DEMO,
+        update_every_s=update_every_s,
+    )
+    port = port or free_port()
+    demo = serve(services, port=port, block=False)
+    return demo, services, f"http://127.0.0.1:{port}/"
+
+
+if __name__ == "__main__":
+    import time
+
+    _, _, url = start(port=7861)
+    print(url, flush=True)
+    while True:
+        time.sleep(3600)

@@ -1,0 +1,3 @@
+# hostile: one enormous print
+# expect: output_limit
+print("x" * 50_000_000)

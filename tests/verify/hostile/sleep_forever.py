@@ -1,0 +1,6 @@
+# hostile: wait forever without using CPU (only the wall clock can stop it)
+# expect: timeout
+# timeout: 1
+import time
+
+time.sleep(10_000)

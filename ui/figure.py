@@ -1,0 +1,225 @@
+"""Plotly figures as plain dicts: the search tree and the convergence panel.
+
+The browser side (``ui/static/tree.js``) only picks the colour mode and calls
+``Plotly.react``; everything a test may want to check is decided here. Encodings:
+
+- position: tidy layout (``ui/layout.py``), root on top, one row per depth;
+- colour: Q by default (diverging, white at 0, with a colour bar); the page can switch to
+  PPM, visits or depth without asking the server (``colors`` carries every mode);
+- size: visits N (square root, capped);
+- symbol and outline: verification status (``STATUS_STYLE``); pruned nodes are greyed;
+- hover: id, N, Q, PPM, status and the first lines of the step;
+- the best path is a thick gold line, nodes added since the previous update get a ring
+  that the page fades out ("newest nodes flash").
+
+Big trees switch to WebGL (``scattergl``) past ``WEBGL_FROM`` nodes: SVG redraws of
+thousands of markers are what made full updates slow (issue 6: ~0.7 s at 10k nodes).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Any
+
+from backend.tree import Node, Tree
+from ui.layout import tidy_layout
+
+WEBGL_FROM = 1500
+HOVER_LINES = 3
+HOVER_WIDTH = 72
+
+# status -> (marker symbol, outline colour, legend label)
+GOOD, BAD, PLAIN, NONE = "#1a9850", "#d73027", "#444444", "#9e9e9e"
+STATUS_STYLE: dict[str, tuple[str, str, str]] = {
+    "ok": ("circle", PLAIN, "code ran"),
+    "error": ("x", BAD, "code failed"),
+    "timeout": ("x", BAD, "code timed out"),
+    "correct": ("star", GOOD, "answer correct"),
+    "incorrect": ("diamond-x", BAD, "answer wrong"),
+    "answered": ("diamond", PLAIN, "answer (ungraded)"),
+    "proved": ("star", GOOD, "proved"),
+    "refuted": ("triangle-down", BAD, "refuted"),
+    "counterexample": ("triangle-down", BAD, "counterexample"),
+    "equivalent": ("circle", GOOD, "equivalent rewrite"),
+    "rejected": ("circle-x", BAD, "rejected rewrite"),
+    "unknown": ("circle-dot", NONE, "unknown"),
+    None: ("circle", NONE, "unverified"),  # type: ignore[dict-item]
+}
+PRUNED_STYLE = ("circle-open", NONE, "pruned")
+
+DIVERGING = [[0.0, "#b2182b"], [0.25, "#ef8a62"], [0.5, "#f7f7f7"], [0.75, "#67a9cf"], [1.0, "#2166ac"]]
+SEQUENTIAL = "Viridis"
+
+
+def node_style(node: Node) -> tuple[str, str, str]:
+    if node.pruned:
+        return PRUNED_STYLE
+    return STATUS_STYLE.get(node.status, STATUS_STYLE[None])
+
+
+def marker_size(n: int) -> float:
+    return round(min(9 + 4 * math.sqrt(max(n, 0)), 30), 2)
+
+
+def hover_text(node: Node) -> str:
+    """The first lines of a step, escaped (Plotly hover labels understand a little HTML)."""
+    lines = [ln for ln in node.text.splitlines() if ln.strip()][:HOVER_LINES] or ["(no text)"]
+    if node.code and len(lines) < HOVER_LINES:
+        lines += [ln for ln in node.code.splitlines() if ln.strip()][: HOVER_LINES - len(lines)]
+    short = [ln if len(ln) <= HOVER_WIDTH else ln[: HOVER_WIDTH - 1] + "…" for ln in lines]
+    return "<br>".join(html.escape(s) for s in short)
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(float(v), 4)
+
+
+def tree_figure(tree: Tree, *, fresh_after: int | None = None, title: str = "") -> dict[str, Any]:
+    """The live tree as ``{data, layout, colors, ...}``; ``fresh_after`` marks newer nodes."""
+    run_id = tree.started.run_id if tree.started else ""
+    if tree.root_id is None:
+        return {"run": run_id, "rev": tree.last_seq, "count": 0, "data": [], "layout": _tree_layout(run_id, title)}
+    pos = tidy_layout(tree.root_id, {i: n.children for i, n in tree.nodes.items()})
+    order = list(pos)  # pre-order: parents before children
+    nodes = [tree.nodes[i] for i in order]
+    xs = [pos[i][0] for i in order]
+    ys = [-pos[i][1] for i in order]
+    kind = "scattergl" if len(nodes) >= WEBGL_FROM else "scatter"
+
+    ex: list[float | None] = []
+    ey: list[float | None] = []
+    for node in nodes:
+        if node.parent is not None:
+            (px, pd), (cx, cd) = pos[node.parent], pos[node.id]
+            ex += [px, cx, None]
+            ey += [-pd, -cd, None]
+    best = [i for i in tree.best_path() if i in pos]
+    styles = [node_style(n) for n in nodes]
+    customdata = [
+        [n.id, n.n, round(n.q, 4), _round(n.ppm), node_style(n)[2], n.kind] for n in nodes
+    ]
+    hover = "#%{customdata[0]} %{customdata[5]} · %{customdata[4]}<br>N=%{customdata[1]} Q=%{customdata[2]:.3f} PPM=%{customdata[3]}<br>%{text}<extra></extra>"  # noqa: E501
+    node_trace = {
+        "type": kind,
+        "name": "nodes",
+        "mode": "markers",
+        "x": xs,
+        "y": ys,
+        "customdata": customdata,
+        "text": [hover_text(n) for n in nodes],
+        "hovertemplate": hover,
+        "marker": {
+            "size": [marker_size(n.n) for n in nodes],
+            "symbol": [s[0] for s in styles],
+            "line": {"color": [s[1] for s in styles], "width": [2.5 if s[1] != NONE else 1 for s in styles]},
+            "opacity": [0.35 if n.pruned else 1.0 for n in nodes],
+            "colorbar": {"thickness": 12, "len": 0.8, "title": {"text": "Q"}},
+            "showscale": True,
+        },
+    }
+    data = [
+        {"type": kind, "name": "edges", "mode": "lines", "x": ex, "y": ey, "hoverinfo": "skip",
+         "line": {"color": "#b0b0b0", "width": 1}},
+        {"type": kind, "name": "best path", "mode": "lines", "hoverinfo": "skip",
+         "x": [pos[i][0] for i in best], "y": [-pos[i][1] for i in best],
+         "line": {"color": "#f2b705", "width": 5}},
+        node_trace,
+    ]
+    fresh = [n.id for n in nodes if fresh_after is not None and n.added_seq > fresh_after]
+    data.append(
+        {"type": kind, "name": "new", "mode": "markers", "hoverinfo": "skip",
+         "x": [pos[i][0] for i in fresh], "y": [-pos[i][1] for i in fresh],
+         "marker": {"size": 26, "symbol": "circle-open", "color": "#ff7f0e", "line": {"width": 3}}}
+    )
+    return {
+        "run": run_id,
+        "rev": tree.last_seq,
+        "count": len(nodes),
+        "node_trace": 2,
+        "fresh_trace": 3,
+        "fresh": fresh,
+        "best": best,
+        "data": data,
+        "layout": _tree_layout(run_id, title),
+        "colors": color_modes(nodes),
+    }
+
+
+def color_modes(nodes: list[Node]) -> dict[str, dict[str, Any]]:
+    """Colour values and scales for each mode the page offers."""
+    ppm = [n.ppm if n.ppm is not None else 0.0 for n in nodes]
+    visits = [n.n for n in nodes]
+    depth = [n.depth for n in nodes]
+    return {
+        "q": {"values": [round(n.q, 4) for n in nodes], "scale": DIVERGING, "cmin": -1, "cmax": 1, "title": "Q"},
+        "ppm": {"values": [round(v, 4) for v in ppm], "scale": DIVERGING, "cmin": -1, "cmax": 1, "title": "PPM"},
+        "visits": {"values": visits, "scale": SEQUENTIAL, "cmin": 0, "cmax": max(max(visits, default=1), 1),
+                   "title": "N"},
+        "depth": {"values": depth, "scale": SEQUENTIAL, "cmin": 0, "cmax": max(max(depth, default=1), 1),
+                  "title": "depth"},
+    }
+
+
+def _tree_layout(run_id: str, title: str) -> dict[str, Any]:
+    axis = {"visible": False, "zeroline": False, "showgrid": False}
+    return {
+        # same uirevision = Plotly keeps the user's zoom and pan across updates of one run
+        "uirevision": run_id or "empty",
+        "title": {"text": title, "font": {"size": 13}, "x": 0.01} if title else None,
+        "margin": {"l": 10, "r": 10, "t": 30 if title else 10, "b": 10},
+        "xaxis": axis,
+        "yaxis": axis,
+        "showlegend": False,
+        "hovermode": "closest",
+        "dragmode": "pan",
+        "height": 560,
+        "plot_bgcolor": "rgba(0,0,0,0)",
+        "paper_bgcolor": "rgba(0,0,0,0)",
+    }
+
+
+def convergence_figure(tree: Tree, max_children: int = 8) -> dict[str, Any]:
+    """Root children's N and Q, and answer votes, over iterations (two stacked panels)."""
+    its = tree.iterations
+    x = [r.iteration for r in its]
+    data: list[dict[str, Any]] = []
+    kids: list[int] = []
+    for r in its:
+        for cid, _, _ in r.root_children:
+            if cid not in kids:
+                kids.append(cid)
+    final = {cid: n for cid, n, _ in (its[-1].root_children if its else [])}
+    kids = sorted(kids, key=lambda c: -final.get(c, 0))[:max_children]
+    for cid in kids:
+        rows = [next(((n, q) for c, n, q in r.root_children if c == cid), (None, None)) for r in its]
+        data.append({"type": "scatter", "mode": "lines", "name": f"#{cid} N", "x": x, "y": [n for n, _ in rows],
+                     "xaxis": "x", "yaxis": "y", "legendgroup": str(cid)})
+        data.append({"type": "scatter", "mode": "lines", "name": f"#{cid} Q", "x": x, "y": [q for _, q in rows],
+                     "xaxis": "x", "yaxis": "y2", "line": {"dash": "dot"}, "legendgroup": str(cid),
+                     "showlegend": False})
+    answers: list[str] = []
+    for r in its:
+        for a in r.votes:
+            if a not in answers:
+                answers.append(a)
+    for a in answers[:max_children]:
+        data.append({"type": "scatter", "mode": "lines", "name": f"answer {a}", "x": x,
+                     "y": [r.votes.get(a, 0) for r in its], "xaxis": "x", "yaxis": "y3", "line": {"width": 3}})
+    return {
+        "run": tree.started.run_id if tree.started else "",
+        "rev": tree.last_seq,
+        "data": data,
+        "layout": {
+            "uirevision": "conv",
+            "height": 420,
+            "margin": {"l": 50, "r": 10, "t": 10, "b": 35},
+            "legend": {"orientation": "h", "y": -0.12, "font": {"size": 10}},
+            "xaxis": {"title": {"text": "iteration"}, "anchor": "y3"},
+            "yaxis": {"title": {"text": "root child N"}, "domain": [0.7, 1.0]},
+            "yaxis2": {"title": {"text": "Q"}, "domain": [0.38, 0.64], "range": [-1.05, 1.05]},
+            "yaxis3": {"title": {"text": "votes"}, "domain": [0.0, 0.32]},
+            "plot_bgcolor": "rgba(0,0,0,0)",
+            "paper_bgcolor": "rgba(0,0,0,0)",
+        },
+    }

@@ -1,0 +1,354 @@
+"""Screen logic as plain functions: data in, data out, no Gradio (tested directly).
+
+The Gradio wiring in ``ui/solve.py`` and ``ui/history.py`` only adapts these to
+components. Every function takes the ``Services`` bundle first.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from backend.tree import Tree
+from ui.figure import convergence_figure, tree_figure
+from ui.inspector import NodeView, answer_panel, node_view, stats_panel
+from ui.services import Services
+
+log = logging.getLogger(__name__)
+
+NO_PRESET = "(defaults)"
+
+
+# --- algorithm controls, generated from the registry --------------------------------------
+
+
+@dataclass(frozen=True)
+class Control:
+    """One config field of one algorithm, as the Solve screen shows it."""
+
+    algorithm: str
+    name: str
+    type: str  # "int", "float", "bool", "str", "choice"
+    default: Any
+    min: float | None = None
+    max: float | None = None
+    choices: tuple[Any, ...] | None = None
+    help: str = ""
+
+    @property
+    def widget(self) -> str:
+        """slider for small numeric ranges, number for wide ones, else by type."""
+        if self.type in ("int", "float") and self.min is not None and self.max is not None:
+            span = self.max - self.min
+            if (self.type == "float" and span <= 10) or (self.type == "int" and span <= 64):
+                return "slider"
+            return "number"
+        return {"bool": "checkbox", "choice": "dropdown"}.get(self.type, "number" if self.type in ("int", "float")
+                                                              else "text")
+
+
+def algorithm_controls(names: Sequence[str]) -> list[Control]:
+    from backend.search.registry import config_fields
+
+    out = []
+    for name in names:
+        for f in config_fields(name):
+            choices = tuple(f["choices"]) if f["choices"] else None
+            out.append(Control(name, f["name"], f["type"], f["default"], f["min"], f["max"], choices, f["help"]))
+    return out
+
+
+def algorithm_info(name: str) -> dict[str, Any]:
+    """Description, presets (default first) and rewards of an algorithm."""
+    from backend.search.registry import algorithm_spec
+
+    spec = algorithm_spec(name)
+    presets = list(spec.presets)
+    if spec.default_preset in presets:
+        presets.remove(spec.default_preset)
+        presets.insert(0, spec.default_preset)
+    return {
+        "description": spec.description,
+        "presets": presets or [NO_PRESET],
+        "default_preset": spec.default_preset or (presets[0] if presets else NO_PRESET),
+        "rewards": list(spec.rewards),
+    }
+
+
+def preset_values(algorithm: str, preset: str, controls: Sequence[Control]) -> list[Any]:
+    """The values the algorithm's controls take under ``preset`` (in ``controls`` order)."""
+    from backend.search.registry import make_config
+
+    cfg = make_config(algorithm, None if preset in (NO_PRESET, "", None) else preset)
+    return [getattr(cfg, c.name) for c in controls if c.algorithm == algorithm]
+
+
+def problem_preview(text: str) -> str:
+    return text if text.strip() else "_The problem, rendered with Markdown and LaTeX, shows here._"
+
+
+def example_choices(services: Services, dataset: str, limit: int = 60) -> list[tuple[str, str]]:
+    """(label, problem id) pairs for the examples picker."""
+    if not dataset:
+        return []
+    out = []
+    for p in services.problems(dataset, limit):
+        q = " ".join(p.question.split())
+        label = f"{p.id}: {q[:80]}{'…' if len(q) > 80 else ''}" + (f"  [answer: {p.answer}]" if p.answer else "")
+        out.append((label, p.id))
+    return out
+
+
+def pick_example(services: Services, dataset: str, problem_id: str, limit: int = 60) -> tuple[str, str]:
+    """(problem text, known answer or '') for a picked example."""
+    for p in services.problems(dataset, limit):
+        if p.id == problem_id:
+            return p.question, p.answer or ""
+    return "", ""
+
+
+# --- starting and controlling runs -------------------------------------------------------
+
+
+class UserFacingError(ValueError):
+    """Bad input or an unavailable resource; shown to the user as is."""
+
+
+def start_run(
+    services: Services,
+    controls: Sequence[Control],
+    problem: str,
+    algorithm: str,
+    reward: str,
+    reference: str,
+    seed: float | int | None,
+    values: Sequence[Any],
+    paused: bool = False,
+) -> str:
+    """Start a run and return its id; raises UserFacingError saying what to fix."""
+    from backend.search.registry import create_search, make_config
+    from backend.search.rewards import make_reward
+
+    if not problem or not problem.strip():
+        raise UserFacingError("Type a problem (or pick an example) first.")
+    if algorithm not in services.algorithm_names():
+        raise UserFacingError(f"Unknown algorithm {algorithm!r}.")
+    overrides = {
+        c.name: v for c, v in zip(controls, values, strict=True) if c.algorithm == algorithm and v is not None
+    }
+    reference = (reference or "").strip() or None
+    try:
+        config = make_config(algorithm, None, **overrides)
+        make_reward(reward or "vote", reference)  # fail now, not in the worker thread
+    except ValueError as exc:
+        raise UserFacingError(str(exc)) from exc
+    try:
+        engine = services.engine.get()
+    except RuntimeError as exc:
+        raise UserFacingError(str(exc)) from exc
+
+    def build(run_id: str) -> Any:
+        return create_search(
+            algorithm,
+            problem,
+            engine=engine,
+            config=config,
+            reward=make_reward(reward or "vote", reference),
+            seed=int(seed or 0),
+            run_id=run_id,
+        )
+
+    from backend.verify.answers import answers_equal
+
+    try:
+        run = services.runs.start(build, reference=reference, grade=answers_equal, paused=paused)
+    except (RuntimeError, ValueError) as exc:
+        raise UserFacingError(str(exc)) from exc
+    return run.run_id
+
+
+def control_run(services: Services, run_id: str | None, action: str) -> str:
+    """Pause / resume / toggle / step / stop; returns the run's status line."""
+    run = services.runs.get(run_id)
+    if run is None:
+        return "No live run to control." if not run_id else f"Run {run_id} is not running in this server."
+    if action == "toggle":
+        action = "resume" if run.state == "paused" else "pause"
+    {"pause": run.pause, "resume": run.resume, "step": run.step, "stop": run.stop}[action]()
+    return run_status(services, run_id)
+
+
+def pause_label(services: Services, run_id: str | None) -> str:
+    run = services.runs.get(run_id)
+    return "Resume" if run is not None and run.state == "paused" else "Pause"
+
+
+def run_status(services: Services, run_id: str | None, tree: Tree | None = None) -> str:
+    if not run_id:
+        return "No run yet: type a problem and press Run."
+    run = services.runs.get(run_id)
+    if tree is None:
+        tree = services.trees.view(run_id, lambda t: t)
+    state = run.state if run is not None else (tree.finished.status if tree.finished else "not running")
+    if tree.finished is not None:
+        state = f"finished ({tree.finished.status})"
+    algo = tree.started.algorithm if tree.started else "?"
+    parts = [f"Run `{run_id}` · {algo} · **{state}** · {len(tree.iterations)} iterations · {len(tree.nodes)} nodes"]
+    for note in tree.notes[-2:]:
+        parts.append(f"{note.level}: {note.message}")
+    if run is not None and run.store_error:
+        parts.append(f"⚠️ {run.store_error}")
+    return " · ".join(parts)
+
+
+# --- what the screens draw -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    tree: dict[str, Any]
+    convergence: dict[str, Any]
+    stats: str
+    answer: str
+    status: str
+    rev: int
+
+
+def snapshot(services: Services, run_id: str, fresh_after: int | None = None) -> Snapshot:
+    def draw(tree: Tree) -> Snapshot:
+        return Snapshot(
+            tree=tree_figure(tree, fresh_after=fresh_after),
+            convergence=convergence_figure(tree),
+            stats=stats_panel(tree),
+            answer=answer_panel(tree),
+            status=run_status(services, run_id, tree),
+            rev=tree.last_seq,
+        )
+
+    return services.trees.view(run_id, draw)
+
+
+def stream_run(
+    services: Services, run_id: str | None, *, idle_limit_s: float = 3600.0
+) -> Iterator[Snapshot]:
+    """Snapshots of a run at most every ``update_every_s``, newest state wins, until it ends.
+
+    Nothing is yielded while nothing changed (a paused run costs one cheap check per
+    period). The first snapshot has no "new" rings; later ones ring the nodes added since.
+    """
+    if not run_id:
+        return
+    shown = -1
+    idle_since = time.monotonic()
+    while True:
+        t = time.monotonic()
+        last = services.trees.view(run_id, lambda tree: (tree.last_seq, tree.finished is not None))
+        if last[0] != shown:
+            snap = snapshot(services, run_id, fresh_after=shown if shown >= 0 else None)
+            shown = snap.rev
+            idle_since = t
+            yield snap
+        elif last[1] or services.runs.get(run_id) is None:
+            return  # finished and fully shown, or nobody will ever add to it here
+        elif t - idle_since > idle_limit_s:
+            return
+        time.sleep(max(0.0, services.update_every_s - (time.monotonic() - t)))
+
+
+def inspect(services: Services, run_id: str | None, node_id: Any, upto: int | None = None) -> NodeView:
+    """The inspector for a clicked node, live or at replay position ``upto``."""
+    if not run_id or node_id is None:
+        return NodeView()
+    try:
+        nid = int(node_id)
+    except (TypeError, ValueError):
+        return NodeView(title=f"Not a node id: {html.escape(str(node_id))}")
+    if upto is None:
+        return services.trees.view(run_id, lambda tree: node_view(tree, nid))
+    return node_view(replay_tree(services, run_id, int(upto)), nid)
+
+
+# --- history -------------------------------------------------------------------------------
+
+HISTORY_HEADERS = ["id", "created", "problem", "algorithm", "model", "status", "answer", "correct", "nodes", "time s"]
+
+
+def history_rows(services: Services, text: str = "", algorithm: str = "", status: str = "") -> list[list[Any]]:
+    rows = []
+    for r in services.store.list_runs(text=text.strip(), algorithm=algorithm or "", status=status or ""):
+        problem = " ".join(r.problem.split())
+        rows.append(
+            [
+                r.id,
+                time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)),
+                problem[:90] + ("…" if len(problem) > 90 else ""),
+                r.algorithm,
+                r.model,
+                r.status,
+                r.answer or "",
+                {True: "yes", False: "no", None: ""}[r.correct],
+                r.nodes,
+                round(r.wall_s, 1),
+            ]
+        )
+    return rows
+
+
+class ReplayCache:
+    """The last replayed run's events and tree, so scrubbing forward only applies new events."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._run: str | None = None
+        self._events: list[Any] = []
+        self._tree = Tree()
+
+    def tree_at(self, services: Services, run_id: str, upto: int) -> Tree:
+        with self._lock:
+            if run_id != self._run or upto >= len(self._events):
+                self._run, self._events, self._tree = run_id, services.runs.events(run_id), Tree()
+            if upto < self._tree.last_seq:
+                self._tree = Tree()
+            for e in self._events[self._tree.last_seq + 1 : upto + 1]:
+                self._tree.apply(e)
+            return self._tree
+
+
+_replays = ReplayCache()
+
+
+def replay_tree(services: Services, run_id: str, upto: int) -> Tree:
+    return _replays.tree_at(services, run_id, upto)
+
+
+def event_caption(services: Services, run_id: str, upto: int) -> str:
+    events = services.runs.events(run_id, after=upto - 1, limit=1)
+    if not events:
+        return ""
+    e = events[0]
+    what = {k: v for k, v in e.to_dict().items() if k not in ("type", "seq", "t", "text", "code", "config", "children")}
+    brief = ", ".join(f"{k}={v}" for k, v in list(what.items())[:5])
+    return f"event {e.seq} at {e.t:.2f} s: **{e.type}** {html.escape(brief[:200])}"
+
+
+def replay(services: Services, run_id: str, upto: int) -> Snapshot:
+    tree = replay_tree(services, run_id, upto)
+    return Snapshot(
+        tree=tree_figure(tree, fresh_after=upto - 1),
+        convergence=convergence_figure(tree),
+        stats=stats_panel(tree),
+        answer=answer_panel(tree),
+        status=event_caption(services, run_id, upto),
+        rev=tree.last_seq,
+    )
+
+
+def run_length(services: Services, run_id: str) -> int:
+    """Number of events in a run (the replay slider's range)."""
+    return len(services.runs.events(run_id))

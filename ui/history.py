@@ -1,0 +1,143 @@
+"""The History screen: every stored run, filter, open → replay slider, delete, export, import.
+
+Replay uses the same tree view as the live screen: the slider picks an event number and
+the tree is the fold of the events up to it (``ui.handlers.replay``).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from backend.export import RunImportError, export_run, import_run
+from ui import handlers as h
+from ui.inspector import NodeView
+from ui.services import Services
+from ui.solve import LATEX, Inspector, build_inspector
+from ui.views import plot_view, tree_view
+
+STATUSES = ["", "running", "solved", "proved", "exhausted", "stopped", "error", "interrupted"]
+
+
+class HistoryHandlers:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+        self._export_dir: Path | None = None
+
+    def rows(self, text: str, algorithm: str, status: str) -> list[list[Any]]:
+        return h.history_rows(self.s, text or "", algorithm or "", status or "")
+
+    def select(self, evt: gr.SelectData) -> str:
+        row = getattr(evt, "row_value", None) or []
+        return str(row[0]) if row else gr.skip()
+
+    def open(self, run_id: str) -> tuple:
+        run_id = (run_id or "").strip()
+        n = h.run_length(self.s, run_id) if run_id else 0
+        if n == 0:
+            msg = "Pick a run in the list (or paste its id)." if not run_id else f"No run `{run_id}` in the history."
+            return (None, gr.Slider(minimum=0, maximum=1, value=0), msg, {}, {}, "", "",
+                    *Inspector.values(NodeView()))
+        snap = h.replay(self.s, run_id, n - 1)
+        return (run_id, gr.Slider(minimum=0, maximum=max(n - 1, 1), value=n - 1, step=1), snap.status, snap.tree,
+                snap.convergence, snap.stats, snap.answer, *Inspector.values(NodeView()))
+
+    def replay(self, run_id: str | None, upto: float) -> tuple:
+        if not run_id:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        snap = h.replay(self.s, run_id, int(upto))
+        return snap.status, snap.tree, snap.convergence, snap.stats, snap.answer
+
+    def click(self, run_id: str | None, upto: float, evt: gr.EventData) -> list[Any]:
+        data = getattr(evt, "_data", None) or {}
+        return Inspector.values(h.inspect(self.s, run_id, data.get("node_id"), upto=int(upto)))
+
+    def delete(self, run_id: str | None, text: str, algorithm: str, status: str) -> tuple:
+        if not run_id:
+            return "Open a run first.", gr.skip(), gr.skip()
+        if self.s.runs.get(run_id) is not None and not self.s.runs.get(run_id).finished:
+            return f"Run `{run_id}` is still going: stop it first.", gr.skip(), gr.skip()
+        self.s.store.delete(run_id)
+        self.s.trees.drop(run_id)
+        return f"Deleted run `{run_id}`.", self.rows(text, algorithm, status), None
+
+    def export(self, run_id: str | None) -> tuple[str, Any]:
+        if not run_id:
+            return "Open a run first.", None
+        if self._export_dir is None:
+            self._export_dir = Path(tempfile.mkdtemp(prefix="canopy-export-"))
+        path = self._export_dir / f"canopy-run-{run_id}.jsonl"
+        n = export_run(self.s.store, run_id, path)
+        return f"Exported {n} events of run `{run_id}`.", gr.File(value=str(path), visible=True)
+
+    def import_file(self, file: Any, text: str, algorithm: str, status: str) -> tuple:
+        path = getattr(file, "name", file)
+        if not path:
+            return "No file.", gr.skip(), gr.skip()
+        try:
+            run_id = import_run(self.s.store, path)
+        except RunImportError as exc:
+            return f"⚠️ Import failed: {exc}", gr.skip(), gr.skip()
+        except OSError as exc:
+            return f"⚠️ Import failed: cannot read the file ({exc})", gr.skip(), gr.skip()
+        return f"Imported as run `{run_id}`.", self.rows(text, algorithm, status), run_id
+
+
+@dataclass
+class HistoryScreen:
+    list: gr.Dataframe
+    refresh_inputs: list[gr.Component]
+    handlers: HistoryHandlers
+
+
+def build_history(services: Services) -> HistoryScreen:
+    hs = HistoryHandlers(services)
+    with gr.Row():
+        text = gr.Textbox(label="Filter (problem or answer contains)", scale=3, elem_id="hist-filter")
+        algorithm = gr.Dropdown(choices=["", *services.algorithm_names()], value="", label="Algorithm", scale=1)
+        status = gr.Dropdown(choices=STATUSES, value="", label="Status", scale=1)
+        refresh = gr.Button("Refresh", scale=0, elem_id="hist-refresh")
+    runs = gr.Dataframe(headers=h.HISTORY_HEADERS, value=h.history_rows(services), interactive=False, wrap=True,
+                        max_height=320, elem_id="hist-list")
+    with gr.Row():
+        run_id = gr.Textbox(label="Run id", scale=2, elem_id="hist-run-id")
+        open_btn = gr.Button("Open", scale=0, elem_id="hist-open")
+        delete = gr.Button("Delete", variant="stop", scale=0, elem_id="hist-delete")
+        export = gr.Button("Export JSONL", scale=0, elem_id="hist-export")
+        upload = gr.UploadButton("Import JSONL", file_types=[".jsonl", ".json", ".txt"], scale=0,
+                                 elem_id="hist-import")
+    message = gr.Markdown(elem_id="hist-message")
+    download = gr.File(label="Exported file", visible=False, elem_id="hist-download")
+    opened = gr.State(None)
+    slider = gr.Slider(minimum=0, maximum=1, step=1, value=0, label="Replay: event number", elem_id="hist-slider")
+    caption = gr.Markdown(elem_id="hist-caption")
+    tree = tree_view("hist-tree")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1):
+            inspector = build_inspector("hist-insp")
+        with gr.Column(scale=1):
+            answer = gr.Markdown(elem_id="hist-answer", latex_delimiters=LATEX)
+            convergence = plot_view("hist-convergence")
+            stats = gr.Markdown(elem_id="hist-stats")
+
+    fast = {"concurrency_limit": None, "show_progress": "hidden"}
+    filters = [text, algorithm, status]
+    for trigger in (refresh.click, text.submit, algorithm.change, status.change):
+        trigger(hs.rows, filters, runs, **fast)
+    view = [caption, tree, convergence, stats, answer]
+    runs.select(hs.select, None, run_id, **fast).then(
+        hs.open, run_id, [opened, slider, *view, *inspector.outputs], **fast
+    )
+    open_btn.click(hs.open, run_id, [opened, slider, *view, *inspector.outputs], **fast)
+    run_id.submit(hs.open, run_id, [opened, slider, *view, *inspector.outputs], **fast)
+    slider.input(hs.replay, [opened, slider], view, trigger_mode="always_last", **fast)
+    slider.release(hs.replay, [opened, slider], view, trigger_mode="always_last", **fast)
+    tree.node_click(hs.click, [opened, slider], inspector.outputs, **fast)  # type: ignore[attr-defined]
+    delete.click(hs.delete, [opened, *filters], [message, runs, opened], **fast)
+    export.click(hs.export, opened, [message, download], **fast)
+    upload.upload(hs.import_file, [upload, *filters], [message, runs, run_id], **fast)
+    return HistoryScreen(runs, filters, hs)

@@ -1,0 +1,150 @@
+"""What the inspector shows for one node, and the run summary panels, as plain data.
+
+Pure functions of a Tree, so they are tested without Gradio and reused by the Solve and
+History screens alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from backend.tree import Node, Tree
+from ui.figure import node_style
+
+UCT_HEADERS = ["node", "N", "Q", "prior", "Q term", "explore term", "score", "chosen?"]
+
+
+@dataclass(frozen=True)
+class NodeView:
+    """Inspector contents for one node."""
+
+    title: str = "Click a node in the tree to inspect it."
+    text: str = ""
+    code: str = ""
+    output: str = ""
+    verification: str = ""
+    numbers: str = ""
+    uct: list[list[Any]] = field(default_factory=list)
+    uct_note: str = ""
+    path: str = ""
+
+
+def _fmt(v: float | None, digits: int = 3) -> str:
+    return "–" if v is None else f"{v:.{digits}f}"
+
+
+def _first_line(node: Node, width: int = 90) -> str:
+    line = next((ln.strip() for ln in node.text.splitlines() if ln.strip()), "")
+    if not line and node.code:
+        line = node.code.strip().splitlines()[0]
+    line = line.replace("|", "\\|")
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def node_view(tree: Tree, node_id: int | None) -> NodeView:
+    """The inspector for ``node_id`` (a friendly message when it does not exist)."""
+    if node_id is None:
+        return NodeView()
+    node = tree.nodes.get(int(node_id))
+    if node is None:
+        return NodeView(title=f"Node {node_id} is not in this tree (yet).")
+    label = node_style(node)[2]
+    title = f"### Node #{node.id} · {node.kind} · depth {node.depth} · {label}"
+    if node.terminal:
+        title += " · terminal"
+    verification = "Not verified."
+    if node.status is not None:
+        verification = f"**{node.status}** by {node.method or '?'} in {_fmt(node.verify_ms, 1)} ms"
+        if node.answer is not None:
+            verification += f" · answer: **{node.answer}**"
+    if node.pruned:
+        verification += " · pruned by the user"
+    scores = ", ".join(f"{k} {_fmt(v)}" for k, v in sorted((node.scores or {}).items())) or "–"
+    numbers = (
+        f"| Q | N | PPM | prior | tokens | generation ms |\n|---|---|---|---|---|---|\n"
+        f"| {_fmt(node.q)} | {node.n} | {_fmt(node.ppm)} | {_fmt(node.prior)} | {node.tokens} | "
+        f"{_fmt(node.gen_ms, 1)} |\n\nScores: {scores}"
+    )
+    uct, note = uct_rows(node)
+    path = "\n".join(
+        f"{i}. #{nid} {_first_line(tree.nodes[nid])}" for i, nid in enumerate(tree.path_to(node.id))
+    )
+    return NodeView(
+        title=title,
+        text=node.text or "_(no text)_",
+        code=node.code or "",
+        output=node.output or "",
+        verification=verification,
+        numbers=numbers,
+        uct=uct,
+        uct_note=note,
+        path=path,
+    )
+
+
+def uct_rows(node: Node) -> tuple[list[list[Any]], str]:
+    """The siblings' selection terms when this node was last selected, as table rows."""
+    if not node.selection:
+        return [], "This node has not been chosen by a selection step yet (or the algorithm does not select)."
+    rows = []
+    for s in node.selection:
+        rows.append(
+            [
+                f"#{s.get('id')}",
+                s.get("n"),
+                _fmt(s.get("q")),
+                _fmt(s.get("prior")),
+                _fmt(s.get("q_term")),
+                _fmt(s.get("u_term")),
+                _fmt(s.get("score")),
+                "◀" if s.get("id") == node.id else "",
+            ]
+        )
+    return rows, "Siblings at the parent's last selection: score = Q term + exploration term."
+
+
+def answer_panel(tree: Tree) -> str:
+    """Final (or best-so-far) answer with its badge, and the best path as readable text."""
+    fin = tree.finished
+    best = tree.best_path()
+    votes = tree.answer_votes()
+    if fin is not None:
+        badge = {True: "✅ correct", False: "❌ wrong", None: "ungraded"}[fin.correct]
+        head = f"**Final answer: {fin.answer if fin.answer is not None else '(none)'}** · {badge} · run {fin.status}"
+        if fin.reference is not None:
+            head += f" · known answer {fin.reference}"
+        if fin.error:
+            head += f"\n\n⚠️ {fin.error}"
+    else:
+        live = tree.iterations[-1].best_answer if tree.iterations else None
+        head = f"**Best answer so far: {live if live is not None else '(none yet)'}**"
+    lines = [head]
+    if votes:
+        lines.append("Votes: " + ", ".join(f"{a}: {v:g}" for a, v in list(votes.items())[:6]))
+    if best:
+        lines.append("\n**Best path**")
+        for nid in best[1:]:
+            node = tree.nodes[nid]
+            body = node.text.strip() or (node.code or "").strip()
+            lines.append(f"- #{nid}: {body[:400]}")
+    return "\n".join(lines)
+
+
+def stats_panel(tree: Tree) -> str:
+    """Iterations, nodes, tokens, tokens/s and the time split, live or final."""
+    s = tree.stats()
+    fin = tree.finished.stats if tree.finished is not None else {}
+    wall = float(fin.get("wall_s", s["t"]) or 0)
+    gen_s = float(fin.get("gen_s", s["gen_ms"] / 1000))
+    verify_s = float(fin.get("verify_s", s["verify_ms"] / 1000))
+    exec_s = float(fin.get("exec_s", 0.0))
+    tokens = int(fin.get("tokens", s["tokens"]))
+    tps = tokens / gen_s if gen_s > 0 else 0.0
+    statuses = ", ".join(f"{k} {v}" for k, v in sorted(s["statuses"].items()))
+    return (
+        f"| iterations | nodes | depth | tokens | tokens/s | wall s | generation s | execution s | verification s |\n"
+        f"|---|---|---|---|---|---|---|---|---|\n"
+        f"| {s['iterations']} | {s['nodes']} | {s['depth']} | {tokens} | {tps:.1f} | {wall:.1f} | {gen_s:.1f} | "
+        f"{exec_s:.1f} | {verify_s:.1f} |\n\nNodes by status: {statuses}"
+    )

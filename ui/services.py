@@ -1,0 +1,179 @@
+"""What the screens need from the rest of Canopy, bundled so tests can swap any part.
+
+- ``EngineSlot``: the one engine of this server, loaded lazily on the first Run (loading
+  the embedded model takes seconds, and the page must come up even when the model is
+  missing: the status line says why instead). It hands out a ``LockedEngine``: llama.cpp
+  and friends are not safe to call from two threads, and two browser sessions may run
+  searches at once.
+- ``TreeCache``: the Tree of a run, folded incrementally from its events and shared by
+  every session watching that run (the tree is a pure fold, so sharing is safe under a lock).
+- ``Services``: store + run manager + engine + cache + the algorithm registry and the
+  problem sets, which are looked up by name, never imported at module import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from backend import events as ev
+from backend.run import RunManager
+from backend.tree import Tree
+
+log = logging.getLogger(__name__)
+
+
+class LockedEngine:
+    """Same interface as the engine it wraps; one ``generate`` at a time."""
+
+    def __init__(self, engine: Any) -> None:
+        self.inner = engine
+        self.info = engine.info
+        self._lock = threading.Lock()
+
+    def generate(self, prompts: Sequence[str], **kw: Any) -> Any:
+        with self._lock:
+            return self.inner.generate(prompts, **kw)
+
+    def chat_prompt(self, messages: Any, **kw: Any) -> str:
+        return self.inner.chat_prompt(messages, **kw)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class EngineSlot:
+    """Loads the server's engine on first use and reports where that stands."""
+
+    def __init__(self, name: str, model: str | None = None, loader: Callable[[], Any] | None = None) -> None:
+        self.name = name
+        self.model = model
+        self._loader = loader
+        self._engine: LockedEngine | None = None
+        self._error: str | None = None
+        self._loading = False
+        self._load_s = 0.0
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        if self._loader is not None:
+            return self._loader()
+        from backend.engines import load_engine
+
+        return load_engine(self.name, self.model)
+
+    def get(self) -> LockedEngine:
+        """The engine, loading it now if needed; raises RuntimeError with the reason."""
+        with self._lock:
+            if self._engine is not None:
+                return self._engine
+            self._loading = True
+            t = time.monotonic()
+            try:
+                self._engine = LockedEngine(self._load())
+                self._error = None
+                self._load_s = time.monotonic() - t
+                log.info("engine %s ready in %.1f s", self.name, self._load_s)
+                return self._engine
+            except Exception as exc:  # missing model, missing package, bad rules file ...
+                log.exception("engine %s could not be loaded", self.name)
+                self._error = f"{type(exc).__name__}: {exc}"
+                raise RuntimeError(f"the {self.name} engine could not be loaded: {exc}") from exc
+            finally:
+                self._loading = False
+
+    def status(self) -> str:
+        what = f"{self.name}" + (f" · {self.model}" if self.model else "")
+        if self._engine is not None:
+            info = self._engine.info
+            return f"Engine ready: {info.name} · {info.model} (loaded in {self._load_s:.1f} s)"
+        if self._loading:
+            return f"Loading engine {what}…"
+        if self._error:
+            return f"⚠️ Engine {what} unavailable: {self._error}"
+        return f"Engine {what}: loads on the first Run."
+
+
+class TreeCache:
+    """Trees of recently viewed runs, brought up to date from their events on demand."""
+
+    def __init__(self, events: Callable[[str, int], list[ev.Event]], size: int = 8) -> None:
+        self._events = events
+        self._size = size
+        self._trees: OrderedDict[str, tuple[Tree, threading.Lock]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _entry(self, run_id: str) -> tuple[Tree, threading.Lock]:
+        with self._lock:
+            entry = self._trees.get(run_id)
+            if entry is None:
+                entry = (Tree(), threading.Lock())
+                self._trees[run_id] = entry
+            self._trees.move_to_end(run_id)
+            while len(self._trees) > self._size:
+                self._trees.popitem(last=False)
+            return entry
+
+    def view(self, run_id: str, fn: Callable[[Tree], Any]) -> Any:
+        """Bring the run's tree up to date and call ``fn(tree)`` while holding its lock."""
+        tree, lock = self._entry(run_id)
+        with lock:
+            for e in self._events(run_id, tree.last_seq):
+                tree.apply(e)
+            return fn(tree)
+
+    def drop(self, run_id: str) -> None:
+        with self._lock:
+            self._trees.pop(run_id, None)
+
+
+def tree_at(events: list[ev.Event], upto: int) -> Tree:
+    """The tree after the events with seq <= ``upto`` (replay)."""
+    return Tree.from_events(e for e in events if e.seq <= upto)
+
+
+def _problems(name: str, limit: int | None = None) -> list[Any]:
+    from backend.problems import load_problems
+
+    return load_problems(name, limit)
+
+
+def _datasets() -> list[str]:
+    from backend.problems import dataset_names
+
+    return dataset_names()
+
+
+@dataclass
+class Services:
+    store: Any
+    engine: EngineSlot
+    runs: RunManager = field(init=False)
+    trees: TreeCache = field(init=False)
+    #: algorithms offered on the Solve screen (None: everything the registry has)
+    algorithms: list[str] | None = None
+    default_algorithm: str = "rstar"
+    problems: Callable[[str, int | None], list[Any]] = _problems
+    datasets: Callable[[], list[str]] = _datasets
+    #: seconds between screen updates while a run streams (about 2 per second)
+    update_every_s: float = 0.5
+    max_live_runs: int = 4
+
+    def __post_init__(self) -> None:
+        self.runs = RunManager(self.store, max_live=self.max_live_runs)
+        self.trees = TreeCache(self.runs.events)
+
+    def algorithm_names(self) -> list[str]:
+        from backend.search.registry import algorithm_names
+
+        names = algorithm_names()
+        return [n for n in (self.algorithms or names) if n in names]
+
+    def close(self) -> None:
+        self.runs.shutdown()
+        self.store.close()

@@ -1,0 +1,243 @@
+"""The Solve screen: problem, algorithm and its settings, controls, the live tree, inspector.
+
+Layout is built here and every event is wired at the end of ``build_solve``. The logic is
+in ``ui/handlers.py``; ``SolveHandlers`` only adapts it to Gradio (bound methods, because
+Gradio injects ``gr.EventData`` / ``gr.Request`` by type hint, which it cannot see through
+``functools.partial``). ``gr.State`` holds only the run id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from ui import handlers as h
+from ui.inspector import UCT_HEADERS, NodeView
+from ui.services import Services
+from ui.views import plot_view, tree_view
+
+LATEX = [
+    {"left": "$$", "right": "$$", "display": True},
+    {"left": "$", "right": "$", "display": False},
+    {"left": "\\(", "right": "\\)", "display": False},
+    {"left": "\\[", "right": "\\]", "display": True},
+]
+SET_URL_JS = """(run_id) => {
+  if (run_id) { const u = new URL(window.location); u.searchParams.set('run', run_id);
+                window.history.replaceState(null, '', u); }
+  return run_id;
+}"""
+
+
+@dataclass
+class Inspector:
+    title: gr.Markdown
+    text: gr.Markdown
+    code: gr.Code
+    output: gr.Code
+    verification: gr.Markdown
+    numbers: gr.Markdown
+    uct: gr.Dataframe
+    uct_note: gr.Markdown
+    path: gr.Markdown
+
+    @property
+    def outputs(self) -> list[gr.Component]:
+        return [self.title, self.text, self.code, self.output, self.verification, self.numbers, self.uct,
+                self.uct_note, self.path]
+
+    @staticmethod
+    def values(v: NodeView) -> list[Any]:
+        return [v.title, v.text, v.code, v.output, v.verification, v.numbers, v.uct, v.uct_note, v.path]
+
+
+def build_inspector(prefix: str) -> Inspector:
+    title = gr.Markdown(NodeView().title, elem_id=f"{prefix}-title")
+    text = gr.Markdown(latex_delimiters=LATEX, elem_id=f"{prefix}-text", label="step")
+    code = gr.Code(language="python", label="code", interactive=False, elem_id=f"{prefix}-code")
+    output = gr.Code(label="execution output (stdout / stderr)", interactive=False, elem_id=f"{prefix}-output")
+    verification = gr.Markdown(elem_id=f"{prefix}-verification")
+    numbers = gr.Markdown(elem_id=f"{prefix}-numbers")
+    uct_note = gr.Markdown()
+    uct = gr.Dataframe(headers=UCT_HEADERS, interactive=False, wrap=True, label="selection (UCT / PUCT)",
+                       elem_id=f"{prefix}-uct")
+    with gr.Accordion("Path from the root", open=False):
+        path = gr.Markdown(elem_id=f"{prefix}-path", latex_delimiters=LATEX)
+    return Inspector(title, text, code, output, verification, numbers, uct, uct_note, path)
+
+
+class SolveHandlers:
+    """Thin Gradio adapters over ``ui.handlers``."""
+
+    def __init__(self, services: Services, controls: Sequence[h.Control]) -> None:
+        self.s = services
+        self.controls = list(controls)
+
+    def start(self, old_run: str | None, problem: str, algorithm: str, reward: str, reference: str, seed: float,
+              *values: Any) -> tuple:
+        try:
+            run_id = h.start_run(self.s, self.controls, problem, algorithm, reward, reference, seed, values)
+        except h.UserFacingError as exc:
+            gr.Warning(str(exc))
+            return old_run, f"⚠️ {exc}", gr.skip(), self.s.engine.status(), *Inspector.values(NodeView())
+        return (run_id, h.run_status(self.s, run_id), "Pause", self.s.engine.status(),
+                *Inspector.values(NodeView()))
+
+    def stream(self, run_id: str | None) -> Iterator[tuple]:
+        for snap in h.stream_run(self.s, run_id):
+            yield snap.tree, snap.convergence, snap.stats, snap.answer, snap.status
+
+    def toggle(self, run_id: str | None) -> tuple[str, str]:
+        status = h.control_run(self.s, run_id, "toggle")
+        return status, h.pause_label(self.s, run_id)
+
+    def step(self, run_id: str | None) -> tuple[str, str]:
+        return h.control_run(self.s, run_id, "step"), "Resume"
+
+    def stop(self, run_id: str | None) -> tuple[str, str]:
+        return h.control_run(self.s, run_id, "stop"), "Pause"
+
+    def after_stream(self, run_id: str | None) -> str:
+        return h.pause_label(self.s, run_id)
+
+    def click(self, run_id: str | None, evt: gr.EventData) -> list[Any]:
+        data = getattr(evt, "_data", None) or {}
+        return Inspector.values(h.inspect(self.s, data.get("run_id") or run_id, data.get("node_id")))
+
+    def attach(self, request: gr.Request) -> tuple[str | None, str, str, str]:
+        """On page load: re-attach to ``?run=ID`` (a refresh keeps watching a live run)."""
+        run_id = (request.query_params.get("run") or "").strip() if request is not None else ""
+        status = self.s.engine.status()
+        if not run_id:
+            return None, h.run_status(self.s, None), "Pause", status
+        if self.s.runs.get(run_id) is None and self.s.store.get(run_id) is None:
+            return None, f"Run `{run_id}` is not in this server's history.", "Pause", status
+        return run_id, h.run_status(self.s, run_id), h.pause_label(self.s, run_id), status
+
+    def preview(self, text: str) -> str:
+        return h.problem_preview(text)
+
+    def examples(self, dataset: str) -> Any:
+        try:
+            return gr.Dropdown(choices=h.example_choices(self.s, dataset), value=None)
+        except ValueError as exc:
+            gr.Warning(str(exc))
+            return gr.Dropdown(choices=[], value=None)
+
+    def pick(self, dataset: str, problem_id: str) -> tuple[Any, Any]:
+        if not problem_id:
+            return gr.skip(), gr.skip()
+        return h.pick_example(self.s, dataset, problem_id)
+
+    def choose_algorithm(self, algorithm: str) -> list[Any]:
+        info = h.algorithm_info(algorithm)
+        groups = [gr.Group(visible=name == algorithm) for name in self.s.algorithm_names()]
+        return [info["description"], gr.Dropdown(choices=info["rewards"], value=info["rewards"][0]), *groups]
+
+    def preset(self, algorithm: str, preset: str) -> list[Any]:
+        return h.preset_values(algorithm, preset, self.controls)
+
+
+def _widget(c: h.Control, value: Any) -> gr.Component:
+    label, info = c.name.replace("_", " "), c.help or None
+    kind = c.widget
+    if kind == "slider":
+        step = 1 if c.type == "int" else 0.05
+        return gr.Slider(minimum=c.min, maximum=c.max, step=step, value=value, label=label, info=info)
+    if kind == "number":
+        return gr.Number(value=value, label=label, info=info, minimum=c.min, maximum=c.max,
+                         precision=0 if c.type == "int" else None)
+    if kind == "checkbox":
+        return gr.Checkbox(value=bool(value), label=label, info=info)
+    if kind == "dropdown":
+        return gr.Dropdown(choices=list(c.choices or ()), value=value, label=label, info=info)
+    return gr.Textbox(value="" if value is None else str(value), label=label, info=info)
+
+
+@dataclass
+class SolveScreen:
+    run: gr.State
+    tree: gr.HTML
+    status: gr.Markdown
+    engine: gr.Markdown
+    pause: gr.Button
+    stream_outputs: list[gr.Component]
+    handlers: SolveHandlers
+
+
+def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
+    """Lay out the Solve screen in the current Blocks context and wire its events."""
+    names = services.algorithm_names()
+    controls = h.algorithm_controls(names)
+    hs = SolveHandlers(services, controls)
+    default = services.default_algorithm if services.default_algorithm in names else names[0]
+    run = gr.State(None)
+    engine = gr.Markdown(services.engine.status(), elem_id="engine-status")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=320):
+            problem = gr.Textbox(label="Problem", lines=4, placeholder="Type a math problem…", elem_id="problem")
+            preview = gr.Markdown(h.problem_preview(""), latex_delimiters=LATEX, elem_id="problem-preview")
+            with gr.Accordion("Examples", open=False):
+                datasets = services.datasets()
+                dataset = gr.Dropdown(choices=datasets, value=None, label="Problem set", elem_id="dataset")
+                example = gr.Dropdown(choices=[], label="Problem", elem_id="example")
+            reference = gr.Textbox(label="Known answer (optional: grades the result)", elem_id="reference")
+            algorithm = gr.Dropdown(choices=names, value=default, label="Algorithm", elem_id="algorithm")
+            info = h.algorithm_info(default)
+            description = gr.Markdown(info["description"])
+            reward = gr.Dropdown(choices=info["rewards"], value=info["rewards"][0], label="Reward", elem_id="reward")
+            seed = gr.Number(value=0, precision=0, label="Seed", elem_id="seed")
+            groups, widgets, presets = [], [], {}
+            with gr.Accordion("Settings", open=False):
+                for name in names:
+                    ainfo = h.algorithm_info(name)
+                    with gr.Group(visible=name == default) as group:
+                        presets[name] = gr.Dropdown(choices=ainfo["presets"], value=ainfo["default_preset"],
+                                                    label=f"{name} preset", elem_id=f"preset-{name}")
+                        start = h.preset_values(name, ainfo["default_preset"], controls)
+                        mine = [c for c in controls if c.algorithm == name]
+                        widgets += [_widget(c, v) for c, v in zip(mine, start, strict=True)]
+                    groups.append(group)
+        with gr.Column(scale=3):
+            with gr.Row():
+                run_btn = gr.Button("Run", variant="primary", elem_id="run-btn")
+                pause = gr.Button("Pause", elem_id="pause-btn")
+                step = gr.Button("Step", elem_id="step-btn")
+                stop = gr.Button("Stop", variant="stop", elem_id="stop-btn")
+            status = gr.Markdown(h.run_status(services, None), elem_id="run-status")
+            tree = tree_view("tree")
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=1):
+                    inspector = build_inspector("insp")
+                with gr.Column(scale=1):
+                    answer = gr.Markdown(elem_id="answer", latex_delimiters=LATEX)
+                    convergence = plot_view("convergence")
+                    stats = gr.Markdown(elem_id="stats")
+
+    fast = {"concurrency_limit": None, "show_progress": "hidden"}
+    stream_outputs = [tree, convergence, stats, answer, status]
+    problem.change(hs.preview, problem, preview, trigger_mode="always_last", **fast)
+    dataset.change(hs.examples, dataset, example, **fast)
+    example.change(hs.pick, [dataset, example], [problem, reference], **fast)
+    algorithm.change(hs.choose_algorithm, algorithm, [description, reward, *groups], **fast)
+    for name, dd in presets.items():
+        mine = [w for c, w in zip(controls, widgets, strict=True) if c.algorithm == name]
+        dd.change(hs.preset, [gr.State(name), dd], mine, **fast)
+    started = run_btn.click(
+        hs.start, [run, problem, algorithm, reward, reference, seed, *widgets],
+        [run, status, pause, engine, *inspector.outputs], concurrency_limit=None,
+    )
+    started.then(None, run, run, js=SET_URL_JS).then(hs.stream, run, stream_outputs, **fast).then(
+        hs.after_stream, run, pause, **fast
+    )
+    pause.click(hs.toggle, run, [status, pause], **fast)
+    step.click(hs.step, run, [status, pause], **fast)
+    stop.click(hs.stop, run, [status, pause], **fast)
+    tree.node_click(hs.click, run, inspector.outputs, **fast)  # type: ignore[attr-defined]
+    demo.load(hs.attach, None, [run, status, pause, engine], **fast).then(
+        hs.stream, run, stream_outputs, **fast
+    ).then(hs.after_stream, run, pause, **fast)
+    return SolveScreen(run, tree, status, engine, pause, stream_outputs, hs)

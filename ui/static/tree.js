@@ -1,0 +1,99 @@
+// Canopy tree view: the body of gr.HTML's js_on_load (arguments: element, trigger, props,
+// server, upload, watch). Python sends {data, layout, colors, ...} (ui/figure.py); this
+// file only picks the colour mode, draws with Plotly and sends clicks back as 'node_click'.
+// Updates coalesce: while one draw runs, later values wait and only the newest is drawn.
+const config = {
+  doubleClick: 'autosize', // two quick clicks would otherwise reset the axes to an empty range
+  displaylogo: false, responsive: true, scrollZoom: true,
+  modeBarButtonsToRemove: ['select2d', 'lasso2d', 'autoScale2d'],
+};
+let plot = null, selected = null, busy = false, pending = false, flashTimer = null;
+let mode = 'q';
+const root = () => element.querySelector('.canopy-tree');
+
+function withMode(v) {
+  const data = v.data.slice();
+  const i = v.node_trace;
+  const c = v.colors[mode] || v.colors.q;
+  const t = Object.assign({}, data[i]);
+  t.marker = Object.assign({}, t.marker, {
+    color: c.values, colorscale: c.scale, cmin: c.cmin, cmax: c.cmax,
+    colorbar: Object.assign({}, t.marker.colorbar, {title: {text: c.title}}),
+  });
+  data[i] = t;
+  let sx = [], sy = [];
+  if (selected !== null) {
+    const k = t.customdata.findIndex((r) => r[0] === selected);
+    if (k >= 0) { sx = [t.x[k]]; sy = [t.y[k]]; }
+  }
+  data.push({type: t.type, name: 'selected', mode: 'markers', x: sx, y: sy, hoverinfo: 'skip',
+             marker: {size: 34, symbol: 'circle-open', color: '#7b2cbf', line: {width: 4}}});
+  return data;
+}
+
+function onClick(ev) {
+  const p = (ev.points || []).find((q) => q.data && q.data.name === 'nodes');
+  if (!p) return;
+  const row = p.customdata || p.data.customdata[p.pointIndex];
+  selected = row[0];
+  window.canopyClickAt = performance.now();
+  trigger('node_click', {node_id: selected, run_id: (props.value || {}).run, rev: (props.value || {}).rev});
+  draw();
+}
+
+function flash(el, v) {
+  if (flashTimer) clearTimeout(flashTimer);
+  if (!v.fresh || !v.fresh.length) return;
+  flashTimer = setTimeout(() => {
+    flashTimer = null;
+    if (plot === el) Plotly.restyle(el, {'marker.opacity': 0}, [v.fresh_trace]);
+  }, 900);
+}
+
+async function drawOnce() {
+  const r = root();
+  const v = props.value;
+  const el = r.querySelector('.canopy-plot');
+  const sel = r.querySelector('.canopy-mode');
+  if (sel && sel.value !== mode) sel.value = mode;
+  const empty = !v || !v.data || !v.count;
+  r.querySelector('.canopy-empty').style.display = empty ? 'block' : 'none';
+  if (empty) {
+    if (plot) { Plotly.purge(plot); plot = null; }
+    r.dataset.nodes = 0;
+    return;
+  }
+  if (v.run !== r.dataset.run) selected = null;
+  const t0 = performance.now();
+  if (plot !== el) {
+    plot = el;
+    await Plotly.newPlot(el, withMode(v), v.layout, config);
+    el.on('plotly_click', onClick);
+  } else {
+    await Plotly.react(el, withMode(v), v.layout, config);
+  }
+  const ms = performance.now() - t0;
+  Object.assign(r.dataset, {rev: v.rev, nodes: v.count, run: v.run, renderMs: ms.toFixed(1)});
+  window.canopyDraws = (window.canopyDraws || 0) + 1;
+  (window.canopyRenderMs = window.canopyRenderMs || []).push(ms);
+  flash(el, v);
+}
+
+async function draw() {
+  if (!window.Plotly) { setTimeout(draw, 50); return; }
+  if (busy) { pending = true; return; }
+  busy = true;
+  try {
+    do { pending = false; await drawOnce(); } while (pending);
+  } catch (e) {
+    console.error('canopy tree:', e);
+  } finally {
+    busy = false;
+  }
+}
+
+element.addEventListener('change', (e) => {
+  if (e.target && e.target.classList.contains('canopy-mode')) { mode = e.target.value; draw(); }
+});
+watch('value', draw);
+draw();

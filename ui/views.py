@@ -1,0 +1,91 @@
+"""The two Plotly views (tree, plain figure) as gr.HTML components, and where plotly.js lives.
+
+gr.Plot has only a ``change`` event, no click, so the tree is a gr.HTML whose value is the
+figure dict: ``js_on_load`` (ui/static/tree.js) draws it with Plotly, redraws on every new
+value (``watch('value', ...)``) and sends clicks back with ``trigger('node_click', ...)``,
+which Python receives through ``tree.node_click(fn)``. Gradio only creates that listener
+when the event name appears quoted in the js_on_load text (``HTML.__getattr__``).
+
+plotly.js is served from the installed plotly package's own copy (no CDN: the page works
+offline). Its file must be allowed in ``launch(allowed_paths=...)``; see ``ui/app.py``.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from urllib.parse import quote
+
+import gradio as gr
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+TREE_TEMPLATE = """
+<div class="canopy-tree" data-nodes="0">
+  <div class="canopy-toolbar">
+    <label>Colour by <select class="canopy-mode">
+      <option value="q">Q (value)</option><option value="ppm">PPM score</option>
+      <option value="visits">visits N</option><option value="depth">depth</option>
+    </select></label>
+    <span class="canopy-legend">size = visits N · ● code ran · ✕ code failed · ◆ answer ·
+      ★ correct · ◇ wrong (✕ inside) · ○ grey = unverified · faded = pruned ·
+      gold line = best path · orange ring = new · purple ring = selected</span>
+  </div>
+  <div class="canopy-empty">No tree yet: start a run (or open one in History).</div>
+  <div class="canopy-plot"></div>
+</div>
+"""
+
+PLOT_TEMPLATE = '<div class="canopy-simple-plot"></div>'
+
+CSS = """
+.canopy-tree .canopy-toolbar { display: flex; gap: 1em; align-items: center; font-size: 0.85em; flex-wrap: wrap; }
+.canopy-tree .canopy-legend { color: var(--body-text-color-subdued); }
+.canopy-tree .canopy-plot { height: 560px; width: 100%; }
+.canopy-tree .canopy-empty { padding: 3em; text-align: center; color: var(--body-text-color-subdued); }
+.canopy-simple-plot { height: 420px; width: 100%; }
+"""
+
+
+@cache
+def plotly_js_path() -> Path:
+    """The installed plotly package's own plotly.min.js."""
+    import plotly
+
+    path = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+    if not path.is_file():
+        raise FileNotFoundError(f"plotly.min.js not found at {path}: reinstall plotly (pip install plotly)")
+    return path
+
+
+def plotly_head() -> str:
+    return f'<script src="/gradio_api/file={quote(str(plotly_js_path()))}"></script>'
+
+
+@cache
+def _js(name: str) -> str:
+    return (STATIC / name).read_text(encoding="utf-8")
+
+
+def tree_view(elem_id: str) -> gr.HTML:
+    """The live tree (see module docstring); its click event is ``.node_click``."""
+    return gr.HTML(
+        value={},
+        html_template=TREE_TEMPLATE,
+        js_on_load=_js("tree.js"),
+        head=plotly_head(),
+        elem_id=elem_id,
+        min_height=600,
+        padding=False,
+    )
+
+
+def plot_view(elem_id: str) -> gr.HTML:
+    return gr.HTML(
+        value={},
+        html_template=PLOT_TEMPLATE,
+        js_on_load=_js("plot.js"),
+        head=plotly_head(),
+        elem_id=elem_id,
+        padding=False,
+    )
