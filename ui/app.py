@@ -20,7 +20,7 @@ from ui.views import CSS, plotly_js_path
 log = logging.getLogger(__name__)
 
 HEADER = (
-    "## 🌳 Canopy · watch LLM reasoning search grow\n"
+    "## Canopy · watch LLM reasoning search grow\n"
     "Type a problem, pick an algorithm, press **Run**; click any node to inspect it."
 )
 

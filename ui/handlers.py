@@ -71,10 +71,12 @@ def algorithm_info(name: str) -> dict[str, Any]:
     if spec.default_preset in presets:
         presets.remove(spec.default_preset)
         presets.insert(0, spec.default_preset)
+    if spec.default_preset is None:
+        presets.insert(0, NO_PRESET)
     return {
         "description": spec.description,
-        "presets": presets or [NO_PRESET],
-        "default_preset": spec.default_preset or (presets[0] if presets else NO_PRESET),
+        "presets": presets,
+        "default_preset": spec.default_preset or NO_PRESET,
         "rewards": list(spec.rewards),
     }
 

@@ -6,6 +6,7 @@ History screens alike.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,16 @@ class NodeView:
     uct: list[list[Any]] = field(default_factory=list)
     uct_note: str = ""
     path: str = ""
+
+
+_HEADING = re.compile(r"^(\s*)#", re.MULTILINE)
+_CURRENCY = re.compile(r"\$(?=\d)")
+
+
+def md_text(text: str) -> str:
+    """Model text for a Markdown+LaTeX view: "# Step 1" is a comment, not a heading, and
+    "$18" is money, not the start of a formula (GSM8K is full of both)."""
+    return _CURRENCY.sub(r"\\$", _HEADING.sub(r"\1\\#", text))
 
 
 def _fmt(v: float | None, digits: int = 3) -> str:
@@ -62,9 +73,8 @@ def node_view(tree: Tree, node_id: int | None) -> NodeView:
         verification += " · pruned by the user"
     scores = ", ".join(f"{k} {_fmt(v)}" for k, v in sorted((node.scores or {}).items())) or "–"
     numbers = (
-        f"| Q | N | PPM | prior | tokens | generation ms |\n|---|---|---|---|---|---|\n"
-        f"| {_fmt(node.q)} | {node.n} | {_fmt(node.ppm)} | {_fmt(node.prior)} | {node.tokens} | "
-        f"{_fmt(node.gen_ms, 1)} |\n\nScores: {scores}"
+        f"**Q** {_fmt(node.q)} · **N** {node.n} · **PPM** {_fmt(node.ppm)} · **prior** {_fmt(node.prior)} · "
+        f"**tokens** {node.tokens} · **generation** {_fmt(node.gen_ms, 1)} ms · scores: {scores}"
     )
     uct, note = uct_rows(node)
     path = "\n".join(
@@ -72,7 +82,7 @@ def node_view(tree: Tree, node_id: int | None) -> NodeView:
     )
     return NodeView(
         title=title,
-        text=node.text or "_(no text)_",
+        text=md_text(node.text) or "_(no text)_",
         code=node.code or "",
         output=node.output or "",
         verification=verification,
@@ -127,7 +137,7 @@ def answer_panel(tree: Tree) -> str:
         for nid in best[1:]:
             node = tree.nodes[nid]
             body = node.text.strip() or (node.code or "").strip()
-            lines.append(f"- #{nid}: {body[:400]}")
+            lines.append(f"- #{nid}: {md_text(body[:400])}")
     return "\n".join(lines)
 
 
@@ -143,8 +153,7 @@ def stats_panel(tree: Tree) -> str:
     tps = tokens / gen_s if gen_s > 0 else 0.0
     statuses = ", ".join(f"{k} {v}" for k, v in sorted(s["statuses"].items()))
     return (
-        f"| iterations | nodes | depth | tokens | tokens/s | wall s | generation s | execution s | verification s |\n"
-        f"|---|---|---|---|---|---|---|---|---|\n"
-        f"| {s['iterations']} | {s['nodes']} | {s['depth']} | {tokens} | {tps:.1f} | {wall:.1f} | {gen_s:.1f} | "
-        f"{exec_s:.1f} | {verify_s:.1f} |\n\nNodes by status: {statuses}"
+        f"**{s['iterations']}** iterations · **{s['nodes']}** nodes · depth {s['depth']} · {tokens} tokens · "
+        f"{tps:.1f} tokens/s · wall {wall:.1f} s (generation {gen_s:.1f} s, execution {exec_s:.1f} s, "
+        f"verification {verify_s:.1f} s)\n\nNodes by status: {statuses}"
     )

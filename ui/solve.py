@@ -100,6 +100,9 @@ class SolveHandlers:
     def stop(self, run_id: str | None) -> tuple[str, str]:
         return h.control_run(self.s, run_id, "stop"), "Pause"
 
+    def echo(self, run_id: str | None) -> str:
+        return run_id or ""
+
     def after_stream(self, run_id: str | None) -> str:
         return h.pause_label(self.s, run_id)
 
@@ -142,19 +145,19 @@ class SolveHandlers:
 
 
 def _widget(c: h.Control, value: Any) -> gr.Component:
-    label, info = c.name.replace("_", " "), c.help or None
+    common = {"label": c.name.replace("_", " "), "info": c.help or None, "elem_id": f"cfg-{c.algorithm}-{c.name}"}
     kind = c.widget
     if kind == "slider":
         step = 1 if c.type == "int" else 0.05
-        return gr.Slider(minimum=c.min, maximum=c.max, step=step, value=value, label=label, info=info)
+        return gr.Slider(minimum=c.min, maximum=c.max, step=step, value=value, **common)
     if kind == "number":
-        return gr.Number(value=value, label=label, info=info, minimum=c.min, maximum=c.max,
-                         precision=0 if c.type == "int" else None)
+        return gr.Number(value=value, minimum=c.min, maximum=c.max, precision=0 if c.type == "int" else None,
+                         **common)
     if kind == "checkbox":
-        return gr.Checkbox(value=bool(value), label=label, info=info)
+        return gr.Checkbox(value=bool(value), **common)
     if kind == "dropdown":
-        return gr.Dropdown(choices=list(c.choices or ()), value=value, label=label, info=info)
-    return gr.Textbox(value="" if value is None else str(value), label=label, info=info)
+        return gr.Dropdown(choices=list(c.choices or ()), value=value, **common)
+    return gr.Textbox(value="" if value is None else str(value), **common)
 
 
 @dataclass
@@ -175,6 +178,7 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
     hs = SolveHandlers(services, controls)
     default = services.default_algorithm if services.default_algorithm in names else names[0]
     run = gr.State(None)
+    run_box = gr.Textbox(visible=False)  # the id again, for the browser-side URL update (State stays server-side)
     engine = gr.Markdown(services.engine.status(), elem_id="engine-status")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=320):
@@ -191,7 +195,7 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
             reward = gr.Dropdown(choices=info["rewards"], value=info["rewards"][0], label="Reward", elem_id="reward")
             seed = gr.Number(value=0, precision=0, label="Seed", elem_id="seed")
             groups, widgets, presets = [], [], {}
-            with gr.Accordion("Settings", open=False):
+            with gr.Accordion("Settings", open=False, elem_id="settings"):
                 for name in names:
                     ainfo = h.algorithm_info(name)
                     with gr.Group(visible=name == default) as group:
@@ -230,7 +234,9 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
         hs.start, [run, problem, algorithm, reward, reference, seed, *widgets],
         [run, status, pause, engine, *inspector.outputs], concurrency_limit=None,
     )
-    started.then(None, run, run, js=SET_URL_JS).then(hs.stream, run, stream_outputs, **fast).then(
+    started.then(hs.echo, run, run_box, **fast).then(None, run_box, None, js=SET_URL_JS).then(
+        hs.stream, run, stream_outputs, **fast
+    ).then(
         hs.after_stream, run, pause, **fast
     )
     pause.click(hs.toggle, run, [status, pause], **fast)

@@ -155,6 +155,13 @@ class LlamaCppEngine:
         )
         return cls(lib, mdl, ctx, info, n_ctx=n_ctx, max_batch=max_batch, n_batch=n_batch, seed=seed)
 
+    def clear_cache(self) -> None:
+        """Forget the KV cache, so the next call decodes its prompt from scratch (tests, benchmarks)."""
+        with self._lock:
+            if self._ctx is not None:
+                self._lib.llama_memory_clear(self._mem, True)
+            self._cache = {}
+
     # -- text <-> tokens -------------------------------------------------------------------
 
     def tokenize(self, text: str) -> list[int]:

@@ -26,8 +26,8 @@ from backend.search.base import Outcome, Search
 from backend.search.config import check_config, knob
 from backend.search.rewards import Candidate, choose_answer
 from backend.search.rstar import Executor, sandbox_executor
-from backend.search.rstar_format import SOLUTION_STOPS, extract_code, load_prompt
-from backend.verify.answers import extract_answer, normalize_answer
+from backend.search.rstar_format import SOLUTION_STOPS, extract_code, final_answer, load_prompt
+from backend.verify.answers import normalize_answer
 
 _MAX_OUTPUT = 2000
 
@@ -166,7 +166,7 @@ class SampleSearch(Search):
     @staticmethod
     def _judge(text: str, res: Any) -> tuple[str, str, float, str | None]:
         """(status, output, ms, raw answer) of one sample."""
-        boxed = extract_answer(text) if ("boxed" in text or "<answer>" in text) else None
+        boxed = final_answer(text) if ("boxed" in text or "<answer>" in text) else None
         if res is None:
             return ("answered" if boxed else "unknown"), (boxed or "no code and no answer"), 0.0, boxed
         if res.status == "timeout":
@@ -174,7 +174,7 @@ class SampleSearch(Search):
         if res.status != "ok":
             return "error", ((res.stderr or "").strip() or res.status)[-_MAX_OUTPUT:], res.ms, None
         stdout = (res.stdout or "")[-_MAX_OUTPUT:]
-        return "ok", stdout, res.ms, extract_answer(stdout) or boxed
+        return "ok", stdout, res.ms, final_answer(stdout) or boxed
 
     def outcome(self) -> Outcome:
         cands = [Candidate(s.node, s.answer, s.score, 1) for s in self.samples if s.answer is not None]

@@ -37,12 +37,12 @@ from backend.search.rstar_format import (
     ANSWER_END,
     STEP_STOPS,
     Step,
+    final_answer,
     load_prompt,
     output_block,
     program,
     read_step,
 )
-from backend.verify.answers import extract_answer
 
 #: runs programs: (codes, timeout_s) -> results with .status, .stdout, .stderr, .ms
 Executor = Callable[[Sequence[str], float], Sequence[Any]]
@@ -210,7 +210,7 @@ class RStarPolicy:
 
     @staticmethod
     def _answer_verdict(step: Step) -> Verdict:
-        answer = extract_answer(step.text)
+        answer = final_answer(step.text)
         if answer is None:
             return Verdict(
                 "unknown", "answer", output="no final answer found", terminal=True, reason="no_answer"
@@ -233,7 +233,7 @@ class RStarPolicy:
         node.state["text"] = step.text + output_block(stdout)  # official obs_wrap
         if not self.cfg.answer_from_output:
             return Verdict("ok", "python", stdout, res.ms, detail=detail)
-        answer = extract_answer(stdout)
+        answer = final_answer(stdout)
         if answer is None:
             return Verdict("ok", "python", stdout, res.ms, terminal=True, reason="no_answer", detail=detail)
         return Verdict("ok", "python", stdout, res.ms, answer=answer, terminal=True, detail=detail)

@@ -122,6 +122,20 @@ def program(codes: Sequence[str]) -> str:
     return "\n".join(c for c in codes if c.strip()) + "\n"
 
 
+_NON_ANSWERS = frozenset({"none", "nan", "null", "inf", "-inf", "[]", "{}", "()"})
+
+
+def final_answer(text: str) -> str | None:
+    """``extract_answer``, minus what a program prints when it failed to compute anything
+    (``None``, ``nan``, an empty list): those would otherwise collect votes."""
+    from backend.verify.answers import extract_answer
+
+    answer = extract_answer(text)
+    if answer is None or answer.strip().lower() in _NON_ANSWERS:
+        return None
+    return answer
+
+
 def output_block(stdout: str) -> str:
     """What the official obs_wrap appends to a step that ends the code."""
     return f"\n{OUTPUT}{stdout.strip()}{OUTPUT_END}\n"

@@ -53,6 +53,8 @@ _ENV = {
     "OMP_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
+    # glibc reserves a 64 MB malloc arena per thread, which counts against RLIMIT_AS.
+    "MALLOC_ARENA_MAX": "2",
 }
 
 

@@ -31,7 +31,7 @@ from backend.verify._sandbox_launch import (
 
 log = logging.getLogger(__name__)
 
-# After the worker reports, its pipes should hit EOF at once; wait this long at most.
+# After the output cap is hit, how long the worker gets to stop the snippet and report.
 _DRAIN_GRACE_S = 0.5
 # The worker enforces the wall clock itself; the pool kills it this much later.
 _BACKSTOP_S = 1.0
@@ -173,10 +173,11 @@ class _JobLoop:
         self.deadline, self.kill_at = deadline, float("inf")
         self.out, self.err, self.ctl = bytearray(), bytearray(), b""
         self.total = 0
-        self.exceeded = self.backstop_fired = False
+        self.exceeded = self.backstop_fired = self.reported = False
         proc = worker.proc
         self.stdin_fd = proc.stdin.fileno()
-        os.set_blocking(self.stdin_fd, False)
+        for fd in (self.stdin_fd, proc.stdout.fileno(), proc.stderr.fileno()):
+            os.set_blocking(fd, False)
         self.sel = selectors.DefaultSelector()
         self.sel.register(proc.stdout.fileno(), selectors.EVENT_READ, self.out)
         self.sel.register(proc.stderr.fileno(), selectors.EVENT_READ, self.err)
@@ -185,7 +186,7 @@ class _JobLoop:
 
     def run(self) -> None:
         try:
-            while self._reading():
+            while self._reading() and not self.reported:
                 now = time.monotonic()
                 limit = min(self.deadline, self.kill_at)
                 if now >= limit:
@@ -193,34 +194,48 @@ class _JobLoop:
                     return
                 for key, _ in self.sel.select(limit - now):
                     self._handle(key)
+            if self.reported:
+                self._drain()
         finally:
             self.sel.close()
+
+    def _drain(self) -> None:
+        """After the report every snippet process is dead (the worker swept them),
+        so whatever they wrote is already in the pipes: read it without waiting
+        for EOF, which would also wait for bwrap to tear the namespace down."""
+        for key in list(self.sel.get_map().values()):
+            if isinstance(key.data, bytearray):
+                while key.fd in self.sel.get_map() and self._handle(key):
+                    pass
 
     def _reading(self) -> bool:
         return any(k.data != "stdin" for k in self.sel.get_map().values())
 
-    def _handle(self, key: selectors.SelectorKey) -> None:
+    def _handle(self, key: selectors.SelectorKey) -> bool:
+        """Serve one ready descriptor; True if it yielded data."""
         if key.data == "stdin":
             self._feed()
-            return
+            return False
         try:
             data = os.read(key.fd, _CHUNK)
+        except BlockingIOError:
+            return False
         except OSError:
             data = b""
         if not data:
             self.sel.unregister(key.fd)
-            return
+            return False
         if key.data == "ctl":
             self.ctl += data
-            if b'"reason"' in self.ctl and self.ctl.endswith(b"\n"):  # reported: pipes should close right away
-                self.kill_at = min(self.kill_at, time.monotonic() + _DRAIN_GRACE_S)
-            return
+            self.reported = b'"reason"' in self.ctl and self.ctl.endswith(b"\n")
+            return True
         room = max(0, self.max_output - self.total)
         key.data.extend(data[:room])
         self.total += len(data)
         if self.total > self.max_output and not self.exceeded:
             self.exceeded = True
             self._request_stop()
+        return True
 
     def _feed(self) -> None:
         try:

@@ -57,7 +57,7 @@ class SandboxLimits:
 
     timeout_s: float = 10.0  # wall clock; run(timeout_s=...) overrides per call
     cpu_s: float = 10.0  # RLIMIT_CPU per process, rounded up to whole seconds
-    memory_mb: int = 1024  # RLIMIT_AS (includes the ~30 MB interpreter and preloads);
+    memory_mb: int = 1024  # RLIMIT_AS (includes the ~15 MB interpreter and preloads);
     #                        also the size of the private /tmp under bwrap
     max_procs: int = 32  # RLIMIT_NPROC: processes + threads, the worker included
     max_output_bytes: int = 64_000  # stdout + stderr together; beyond it the run is killed
@@ -69,7 +69,7 @@ class SandboxLimits:
         if self.max_procs < 2:
             raise ValueError("SandboxLimits.max_procs must be >= 2 (the worker and the snippet)")
         if self.memory_mb < 64:
-            raise ValueError("SandboxLimits.memory_mb must be >= 64: the interpreter alone needs ~30 MB")
+            raise ValueError("SandboxLimits.memory_mb must be >= 64: the interpreter alone needs ~15 MB")
 
 
 @dataclass(frozen=True)
@@ -102,9 +102,11 @@ class ExecResult:
 class SandboxPool:
     """Keeps ``size`` sandboxes started and idle; runs at most ``size`` snippets at once.
 
-    Thread-safe. A background thread replaces each worker as soon as it is taken;
-    ``bwrap --die-with-parent`` ties workers to that thread, so it lives until
-    ``close()`` (which also kills in-flight runs).
+    Thread-safe. A background thread replaces each worker as soon as it is taken.
+    ``bwrap --die-with-parent`` ties workers to the thread that started them, so
+    that thread lives until ``close()``; runs still in flight at ``close()`` may
+    end as ``killed``. ``isolation``: "auto" (bwrap if it works, else rlimits with
+    a warning), "bwrap" (raise if unavailable) or "rlimits" (force the fallback).
     """
 
     def __init__(self, size: int = 2, limits: SandboxLimits = SandboxLimits(),
@@ -152,6 +154,18 @@ class SandboxPool:
         with ThreadPoolExecutor(max_workers=min(self.size, len(codes)),
                                 thread_name_prefix="sandbox-map") as pool:
             return list(pool.map(lambda code: self.run(code, timeout_s=timeout_s), codes))
+
+    def wait_ready(self, timeout_s: float = 30.0) -> bool:
+        """Block until all ``size`` workers are started and idle, e.g. to warm up
+        before the first request or a benchmark. False on timeout or close."""
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while len(self._ready) < self.size and not self._closed:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return len(self._ready) >= self.size
 
     @property
     def closed(self) -> bool:
@@ -283,7 +297,21 @@ def _signal_name(signum: int) -> str:
 
 
 _default: SandboxPool | None = None
+_default_kwargs: dict = {}
 _default_lock = threading.Lock()
+
+
+def configure_default_pool(*, size: int | None = None, limits: SandboxLimits | None = None,
+                           preload: Sequence[str] | None = None) -> None:
+    """Set how ``default_pool()`` builds its pool, e.g. ``preload=("sympy",)`` from an
+    entrypoint whose snippets use sympy. Closes the current default pool, if any."""
+    global _default
+    with _default_lock:
+        given = {"size": size, "limits": limits, "preload": preload}
+        _default_kwargs.update({k: v for k, v in given.items() if v is not None})
+        old, _default = _default, None
+    if old is not None:
+        old.close()
 
 
 def default_pool() -> SandboxPool:
@@ -291,8 +319,9 @@ def default_pool() -> SandboxPool:
     global _default
     with _default_lock:
         if _default is None or _default.closed:
-            size = max(2, min(4, os.cpu_count() or 2))
-            _default = SandboxPool(size=size, preload=DEFAULT_PRELOAD)
+            kwargs = {"size": max(2, min(4, os.cpu_count() or 2)), "preload": DEFAULT_PRELOAD,
+                      **_default_kwargs}
+            _default = SandboxPool(**kwargs)
             atexit.register(_default.close)
         return _default
 

@@ -9,7 +9,7 @@ from backend.engines.base import Completion
 from backend.engines.scripted import Rule, ScriptedEngine
 from backend.search.registry import make_config
 from backend.search.rstar import RStarSearch
-from backend.search.rstar_format import extract_code, load_prompt, program, read_step
+from backend.search.rstar_format import extract_code, final_answer, load_prompt, program, read_step
 from backend.tree import Tree
 from tests.search.helpers import SeededEngine
 
@@ -58,6 +58,12 @@ def test_extract_code_and_cumulative_program():
     assert extract_code("<code>\n# Step 1: a\nx = 1\n<end_of_step>") == "# Step 1: a\nx = 1"
     assert extract_code("```python\nprint(x)\n```\n<end_of_code>") == "print(x)"
     assert program(["x = 1", "", "print(x)"]) == "x = 1\nprint(x)\n"
+
+
+def test_final_answer_ignores_what_failed_programs_print():
+    assert final_answer("12\n10\n") == "10"
+    assert final_answer("None\n") is None and final_answer("nan") is None and final_answer("[]") is None
+    assert final_answer("so \\boxed{7}") == "7"
 
 
 def test_prompt_uses_the_chat_template_and_few_shots():

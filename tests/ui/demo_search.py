@@ -29,11 +29,11 @@ ANSWERS = ["18", "18", "9", "18"]
 
 @dataclass(frozen=True)
 class DemoConfig:
-    iterations: int = knob(12, "MCTS rollouts (iterations)", min=1, max=10_000)
+    iterations: int = knob(30, "MCTS rollouts (iterations)", min=1, max=100_000)
     width: int = knob(3, "children per expansion", min=1, max=16)
     depth: int = knob(3, "depth of an answer node", min=1, max=12)
     c: float = knob(2.0, "UCT exploration constant", min=0.0, max=10.0)
-    delay_s: float = knob(0.05, "pretend generation time per engine call (seconds)", min=0.0, max=5.0)
+    delay_s: float = knob(0.1, "pretend generation time per engine call (seconds)", min=0.0, max=5.0)
 
 
 def demo_engine() -> ScriptedEngine:

@@ -1,4 +1,8 @@
-"""Start the real app in this process around the test-only demo search (for browser tests)."""
+"""Start the real app in this process around the test-only demo search (for browser tests).
+
+The demo algorithm joins the registry only while a test server runs (``start`` adds the
+entry, ``stop`` removes it), so no other test ever sees it.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from ui.app import serve
 from ui.services import EngineSlot, Services
 
 DEMO = "demo"
-registry.ALGORITHMS.setdefault(DEMO, "tests.ui.demo_search:DemoSearch")  # test-only entry
+DEMO_ENTRY = "tests.ui.demo_search:DemoSearch"
 
 
 def free_port() -> int:
@@ -21,20 +25,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(store: Any = None, *, update_every_s: float = 0.5, port: int | None = None) -> tuple[Any, Services, str]:
-    services = Services(
+def demo_services(store: Any = None, *, update_every_s: float = 0.5) -> Services:
+    return Services(
         store=store if store is not None else MemoryStore(),
         engine=EngineSlot("scripted", "demo rules", loader=demo_engine),
         algorithms=[DEMO, "greedy", "rstar"],
         default_algorithm=DEMO,
         update_every_s=update_every_s,
     )
+
+
+def start(store: Any = None, *, update_every_s: float = 0.5, port: int | None = None) -> tuple[Any, Services, str]:
+    registry.ALGORITHMS[DEMO] = DEMO_ENTRY
+    services = demo_services(store, update_every_s=update_every_s)
     port = port or free_port()
     demo = serve(services, port=port, block=False)
     return demo, services, f"http://127.0.0.1:{port}/"
 
 
-if __name__ == "__main__":
+def stop(demo: Any, services: Services) -> None:
+    demo.close()
+    services.close()
+    registry.ALGORITHMS.pop(DEMO, None)
+
+
+if __name__ == "__main__":  # a manual look: python -m tests.ui.server
     import time
 
     _, _, url = start(port=7861)

@@ -9,6 +9,7 @@ their command line (forks keep the worker's argv) or the per-case marker (execs)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -226,10 +227,8 @@ def _idle_families(pool: SandboxPool) -> list[set[int]]:
 
 def _signal_all(pids: set[int], sig: int) -> None:
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
 
 
 def test_dead_idle_worker_is_replaced(pool):
@@ -351,3 +350,17 @@ def test_hostile_snippet_is_contained(pool, case, listener, secrets_planted):
 
 def _fallback_has_netns(pool: SandboxPool) -> bool:
     return pool.run("print(1)").isolation == "rlimits+netns"
+
+
+def test_configure_default_pool():
+    from backend.verify import sandbox
+
+    try:
+        sandbox.configure_default_pool(size=1, preload=("fractions",))
+        pool = default_pool()
+        assert pool.size == 1 and pool.preload == ("fractions",)
+        assert run_code("print(3)").stdout == "3\n"
+    finally:
+        sandbox._default_kwargs.clear()
+        sandbox.configure_default_pool()
+    assert default_pool().size >= 2

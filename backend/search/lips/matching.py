@@ -15,9 +15,9 @@ effect without an e-graph by matching over sympy's canonical (flattened, sorted)
 * Pow: `base^n` also matches through n-th roots (`u^2` vs `4*a^2` gives u = 2a; `1/(i*u*v+j)`
   vs `1/(a*b)` gives u*v = a*b); exponent variables bind numbers only.
 
-The enumeration is bounded by a step budget; every match is re-instantiated and checked to
-reproduce the side exactly before it is returned, so heuristics can miss matches but never
-produce a wrong one.
+Sub-results are memoised per (sub-pattern, sub-expression, relevant bindings) and the whole
+enumeration is bounded by a step budget. Every returned match is re-instantiated and compared
+with the side, so heuristics can miss matches but do not return a wrong one.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ Binding = dict[sp.Symbol, sp.Expr]
 
 @dataclass(frozen=True)
 class MatchConfig:
-    max_steps: int = 20000  # recursion steps per (lemma, side); ~0.1-0.5 s of sympy work
+    max_steps: int = 20000  # matcher steps per (lemma, side)
     max_pool: int = 7  # most factors one Mul match distributes (2^7 groups per pattern factor)
     split_powers: bool = True  # a^2 -> a, a (needed for AM_GM_cubic with u = v = a)
     limit: int = 128  # matches kept per lemma, as the official --scale_limit
@@ -59,23 +59,43 @@ class _OutOfBudget(Exception):
     pass
 
 
-def _frac_pows(e: sp.Expr) -> int:
-    """Number of powers with a non-integer exponent (sqrt, cube roots...)."""
-    return sum(1 for p in sp.preorder_traversal(e) if p.is_Pow and not p.exp.is_Integer)
+def same(x: sp.Expr, y: sp.Expr, numeric: bool = True) -> bool:
+    """Equality as the matcher needs it: structural, small expansions, else (optionally) numeric.
 
-
-def same(x: sp.Expr, y: sp.Expr) -> bool:
-    """Exact equality: structural, then expansion when both sides are small.
-
-    No cancel/together here: the matcher calls this thousands of times and a rational-function
-    normal form costs milliseconds; the final check in `match_lemma_side` is the safety net.
+    Like the official `sympy_equal` (random point, then `powsimp(...).equals`), this is a
+    heuristic; nothing downstream relies on it for soundness: the counterexample filter compares
+    the goal's actual old and new sides, not the lemma's instantiated input.
     """
     if x == y:
         return True
     d = x - y
     if d == 0:
         return True
-    return _ops(d) <= 40 and sp.expand(d) == 0
+    if d.is_Number or x.free_symbols != y.free_symbols:
+        return False
+    if _ops(d) <= 12 and sp.expand(d) == 0:
+        return True
+    return numeric and numerically_same(x, y, trials=2)
+
+
+def numerically_same(x: sp.Expr, y: sp.Expr, trials: int = 3, seed: int = 0) -> bool:
+    """Equal (to 1e-12 relative) at a few random positive rational points."""
+    syms = tuple(sorted(x.free_symbols | y.free_symbols, key=str))
+    for t in range(trials):
+        point = _point(syms, seed + t)
+        try:
+            vx, vy = complex(x.evalf(20, subs=point)), complex(y.evalf(20, subs=point))
+        except (TypeError, ValueError, ZeroDivisionError):
+            return False
+        if vx != vx or vy != vy or abs(vx - vy) > 1e-12 * (1 + abs(vx) + abs(vy)):
+            return False
+    return True
+
+
+@lru_cache(maxsize=1024)
+def _point(syms: tuple, seed: int) -> dict:
+    rng = random.Random(seed * 7919 + len(syms))
+    return {s: sp.Rational(rng.randint(11, 97), rng.randint(7, 31)) for s in syms}
 
 
 @lru_cache(maxsize=65536)
@@ -88,23 +108,13 @@ def _pattern_syms(e: sp.Expr) -> frozenset:
     return frozenset(s for s in e.free_symbols if s.name.startswith(PATTERN_PREFIX))
 
 
+def _frac_pows(e: sp.Expr) -> int:
+    """Number of powers with a non-integer exponent (sqrt, cube roots...)."""
+    return sum(1 for p in sp.preorder_traversal(e) if p.is_Pow and not p.exp.is_Integer)
+
+
 def _neg_pows(e: sp.Expr) -> int:
     return sum(1 for p in sp.preorder_traversal(e) if p.is_Pow and p.exp.is_negative)
-
-
-def numerically_same(x: sp.Expr, y: sp.Expr, trials: int = 3, seed: int = 0) -> bool:
-    """Equal at a few random positive points (used to guard matcher output, not to prove)."""
-    rng = random.Random(seed)
-    syms = sorted(x.free_symbols | y.free_symbols, key=str)
-    for _ in range(trials):
-        point = {s: sp.Rational(rng.randint(11, 97), rng.randint(7, 31)) for s in syms}
-        try:
-            vx, vy = complex(x.evalf(30, subs=point)), complex(y.evalf(30, subs=point))
-        except (TypeError, ValueError, ZeroDivisionError):
-            return False
-        if abs(vx - vy) > 1e-9 * (1 + abs(vx) + abs(vy)):
-            return False
-    return True
 
 
 @lru_cache(maxsize=16384)
@@ -137,11 +147,13 @@ def _mul_views(e: sp.Expr, split_powers: bool, max_pool: int) -> tuple[tuple[sp.
 class Matcher:
     """Enumerate bindings of pattern symbols W_<var> such that pattern(binding) == expression."""
 
-    def __init__(self, wilds: tuple[sp.Symbol, ...], config: MatchConfig = MatchConfig()):
+    def __init__(self, wilds: tuple[sp.Symbol, ...], config: MatchConfig = MatchConfig(),
+                 numeric: frozenset = frozenset()):
+        """`numeric`: variables that must bind numbers (those used in exponents, see below)."""
         self.wild = frozenset(wilds)
         self.add_abs = frozenset(w for w in wilds if var_name(w) in ADDITIVE_ABSORBERS)
         self.mul_abs = frozenset(w for w in wilds if var_name(w) in MULTIPLICATIVE_ABSORBERS)
-        self.exp_vars = frozenset(w for w in wilds if var_name(w) in EXPONENT_VARS)
+        self.exp_vars = frozenset(w for w in wilds if var_name(w) in EXPONENT_VARS) | numeric
         self.config = config
         self.steps = 0
         self.memo: dict = {}
@@ -154,7 +166,7 @@ class Matcher:
         seen: set[tuple] = set()
         try:
             for b in self.match(pattern, expr, {}):
-                key = tuple(sorted((k.name, sp.srepr(v)) for k, v in b.items()))
+                key = tuple(sorted(((k.name, v) for k, v in b.items()), key=lambda t: t[0]))
                 if key not in seen:
                     seen.add(key)
                     out.append(b)
@@ -192,7 +204,7 @@ class Matcher:
         self._tick()
         unbound = self._unbound(p, b)
         if not unbound:
-            if same(p.xreplace(b), e):
+            if same(p.xreplace(b), e, numeric=False):
                 yield b
             return
         if p in self.wild:
@@ -227,7 +239,7 @@ class Matcher:
         except (NotImplementedError, ValueError, TypeError):
             return
         for s in sols:
-            if (s.is_real and s.is_Rational) or (s.is_real and w not in self.exp_vars):
+            if s.is_real and (s.is_Rational or w not in self.exp_vars):
                 yield from self._bind(w, s, b)
 
     def _match_seq(self, ps: list, es: list, b: Binding) -> Iterator[Binding]:
@@ -236,6 +248,15 @@ class Matcher:
             return
         for b2 in self.match(ps[0], es[0], b):
             yield from self._match_seq(ps[1:], es[1:], b2)
+
+    def _bind_absorbers(self, absorbers: list, value: sp.Expr, unit: sp.Expr, b: Binding) -> Iterator[Binding]:
+        b2 = dict(b)
+        for i, a in enumerate(absorbers):
+            v = value if i == 0 else unit
+            if (a in self.exp_vars and not v.is_Rational) or v.has(sp.zoo, sp.nan, sp.oo):
+                return
+            b2[a] = v
+        yield b2
 
     # ---- sums ---------------------------------------------------------------------------
     def _group_sizes(self, pt: sp.Expr) -> tuple[int, ...]:
@@ -278,16 +299,6 @@ class Matcher:
                 for b2 in self.match(pt, group, b):
                     yield from self._assign_add(others[1:], absorbers, e_terms, left, b2)
 
-    def _bind_absorbers(self, absorbers: list, value: sp.Expr, unit: sp.Expr, b: Binding) -> Iterator[Binding]:
-        b2 = dict(b)
-        for i, a in enumerate(absorbers):
-            v = value if i == 0 else unit
-            if a.is_Symbol and a in self.wild:
-                b2[a] = v
-            else:
-                return
-        yield b2
-
     # ---- products -----------------------------------------------------------------------
     def _match_mul(self, p: sp.Expr, e: sp.Expr, b: Binding) -> Iterator[Binding]:
         p_coeff, p_facs = p.as_coeff_mul()
@@ -312,8 +323,8 @@ class Matcher:
                 items = [pool[j] for j in combo]
                 if all(x.is_Number for x in items) and (pf in self.wild) and len(remaining) > 1:
                     continue  # a bare variable gets a non-constant part of a product
-                key = (tuple(sorted(map(sp.srepr, items))),
-                       tuple(sorted(sp.srepr(pool[j]) for j in remaining if j not in combo)))
+                key = (tuple(sorted(map(hash, items))),
+                       tuple(sorted(hash(pool[j]) for j in remaining if j not in combo)))
                 if key not in seen:
                     seen.add(key)
                     yield combo
@@ -371,16 +382,30 @@ class Matcher:
         return r
 
 
+def exponent_vars(lemma: Lemma) -> frozenset:
+    """Lemma variables used inside an exponent, e.g. the weights i1, i2 of weighted AM-GM.
+
+    They must bind numbers: `u^i1` with i1 := 1/(b+c) is a variable power, which the official
+    prover discards (`has_var_power`) and no solver handles.
+    """
+    out = set()
+    for e in (lemma.input, lemma.output):
+        for node in sp.preorder_traversal(e):
+            if node.is_Pow:
+                out |= _pattern_syms(node.exp)
+    return frozenset(out)
+
+
 def match_lemma_side(lemma: Lemma, side: sp.Expr, config: MatchConfig = MatchConfig()) -> list[Binding]:
-    """Bindings of every lemma variable with lemma.input(binding) == side, checked exactly."""
-    matcher = Matcher(lemma.wilds, config)
+    """Bindings of every lemma variable with lemma.input(binding) == side (checked again here)."""
+    matcher = Matcher(lemma.wilds, config, exponent_vars(lemma))
     out = []
     needed = lemma.output.free_symbols | lemma.input.free_symbols
     for b in matcher.all_matches(lemma.input, side):
         if not needed <= set(b):
             continue
         inst = lemma.input.xreplace(b)
-        if not (same(inst, side) or numerically_same(inst, side)):
+        if not same(inst, side):
             log.debug("dropping inexact match of %s: %s != %s", lemma.name, inst, side)
             continue
         out.append(b)

@@ -29,6 +29,7 @@ _REL_SPLIT = re.compile(r"(<=|>=|==|!=|=|<|>|≤|≥|≠)")
 _REL_NORMAL = {"≤": "<=", "≥": ">=", "≠": "!=", "=": "=="}
 _GOAL_PREFIX = re.compile(r"^\s*(prove|show|goal\s*:|⊢)\s*", re.IGNORECASE)
 _VARS_PREFIX = re.compile(r"^\s*(variables|vars)\s*:?\s*", re.IGNORECASE)
+_REAL_DECL = re.compile(r"^\s*([A-Za-z_][\w\s,]*?)\s+(real|reals|in\s+R|∈\s*ℝ)\s*$", re.IGNORECASE)
 _FUNCTION_NAMES = {"sqrt", "cbrt", "Abs", "abs", "exp", "log", "Max", "Min", "Real"}
 
 
@@ -65,9 +66,13 @@ class Goal:
         """lhs - rhs: the goal holds iff this is <= 0."""
         return self.lhs - self.rhs
 
-    def key(self) -> str:
-        """Dedupe key: two goals with the same canonical `lhs - rhs` are the same proof state."""
-        return sp.srepr(self.diff)
+    def key(self) -> sp.Expr:
+        """Dedupe key: two goals with the same canonical `lhs - rhs` are the same proof state.
+
+        The sympy expression itself (hashable, structural equality); `srepr` strings cost more
+        than the matching that produces the goals.
+        """
+        return self.diff
 
     @staticmethod
     def from_difference(d: sp.Expr) -> Goal:
@@ -212,7 +217,11 @@ def _names_in(text: str) -> list[str]:
 
 
 def parse_problem(text: str, *, id: str = "", source: str = "") -> Inequality:
-    """Plain syntax: parts split by ';' or newlines, one part starting with 'prove'/'show'."""
+    """Plain syntax: parts split by ';' or newlines, one part starting with 'prove'/'show'.
+
+    Other parts are constraints ("a,b,c > 0", "0 < x <= 1", "a+b+c = 3") or declarations
+    ("variables a b c", "x, y real"); undeclared variables are the names the text uses.
+    """
     parts = [p.strip() for p in re.split(r"[;\n]", text) if p.strip()]
     goal_parts = [p for p in parts if _GOAL_PREFIX.match(p)]
     if len(goal_parts) != 1:
@@ -223,9 +232,12 @@ def parse_problem(text: str, *, id: str = "", source: str = "") -> Inequality:
     for p in parts:
         if _VARS_PREFIX.match(p):
             declared += [n for n in re.split(r"[\s,]+", _VARS_PREFIX.sub("", p)) if n]
+        elif _REAL_DECL.match(p):
+            declared += [n for n in re.split(r"[\s,]+", _REAL_DECL.match(p).group(1)) if n]  # type: ignore[union-attr]
         elif p not in goal_parts:
             cons_parts.append(p)
-    seen = declared + [n for p in parts if not _VARS_PREFIX.match(p) for n in _names_in(_GOAL_PREFIX.sub("", p))]
+    seen = declared + [n for p in parts if not (_VARS_PREFIX.match(p) or _REAL_DECL.match(p))
+                       for n in _names_in(_GOAL_PREFIX.sub("", p))]
     names = tuple(sorted(dict.fromkeys(seen)))
     symbols = make_symbols(names)
     constraints: list[Constraint] = []

@@ -99,7 +99,7 @@ def scale_goal(goal: Goal, lemmas: Iterable[Lemma] | None = None,
     """Apply every lemma (default: the whole library) to `goal`; dedupe new goals across lemmas."""
     t0 = time.perf_counter()
     steps: list[ScaleStep] = []
-    seen: set[str] = set()
+    seen: set[sp.Expr] = set()
     timing = []
     for lemma in (load_lemmas() if lemmas is None else lemmas):
         t = time.perf_counter()

@@ -2,8 +2,6 @@
 # expect: ok
 # modes: bwrap
 # stdout-has: CONTAINED
-import os
-
 block = b"\0" * (16 * 1024 * 1024)
 written = 0
 try:

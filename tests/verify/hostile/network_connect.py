@@ -5,7 +5,7 @@
 import socket
 
 try:
-    socket.create_connection(("127.0.0.1", {{PORT}}), timeout=1).close()
+    socket.create_connection(("127.0.0.1", int("{{PORT}}")), timeout=1).close()
     print("ESCAPED: connected to the host")
 except OSError as exc:
     print("CONTAINED", type(exc).__name__)

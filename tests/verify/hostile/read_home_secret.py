@@ -4,10 +4,12 @@
 # stdout-has: CONTAINED
 import os
 
-for path in ("{{HOME_FILE}}", "/proc/1/root{{HOME_FILE}}", os.path.expanduser("~/" + os.path.basename("{{HOME_FILE}}"))):
+home_copy = os.path.expanduser("~/" + os.path.basename("{{HOME_FILE}}"))
+for path in ("{{HOME_FILE}}", "/proc/1/root{{HOME_FILE}}", home_copy):
     try:
-        if "{{SECRET_VALUE}}" in open(path).read():
-            print("ESCAPED: read", path)
+        with open(path) as fh:
+            if "{{SECRET_VALUE}}" in fh.read():
+                print("ESCAPED: read", path)
     except OSError:
         pass
 print("CONTAINED")

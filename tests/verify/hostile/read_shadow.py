@@ -2,7 +2,7 @@
 # expect: ok
 # stdout-has: CONTAINED
 try:
-    data = open("/etc/shadow").read()
-    print("ESCAPED: read /etc/shadow", len(data))
+    with open("/etc/shadow") as fh:
+        print("ESCAPED: read /etc/shadow", len(fh.read()))
 except OSError:
     print("CONTAINED")

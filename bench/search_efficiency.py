@@ -1,0 +1,128 @@
+"""P1: how much of the engine's throughput survives the MCTS around it.
+
+    python bench/search_efficiency.py                     # 2 GSM8K problems, cpu-demo preset
+    python bench/search_efficiency.py --problems 3 --rollouts 4 --children 4
+
+P1 = (MCTS generated tokens / MCTS wall time) ÷ (the same engine's tokens / time when it
+replays exactly the same generate calls: same prompts, n, stops, seeds, in the same order,
+with nothing else in between). Target ≥ 0.9: the sandbox runs, answer checks, event
+emission and bookkeeping must be small next to generation. Prints one line per problem,
+the totals, and where the MCTS wall time went (generation, code execution, the rest).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from backend.engines import load_engine
+from backend.problems import load_problems
+from backend.solve import solve
+
+
+class Recording:
+    """Wraps an engine and records every generate call (arguments, tokens, seconds)."""
+
+    def __init__(self, engine):
+        self.engine, self.info, self.calls = engine, engine.info, []
+
+    def generate(self, prompts, **kw):
+        t = time.perf_counter()
+        out = self.engine.generate(prompts, **kw)
+        secs = time.perf_counter() - t
+        self.calls.append((list(prompts), dict(kw), sum(c.tokens for row in out for c in row), secs))
+        return out
+
+    def chat_prompt(self, messages, **kw):
+        return self.engine.chat_prompt(messages, **kw)
+
+    def close(self):
+        self.engine.close()
+
+
+def replay(engine, calls) -> tuple[int, float]:
+    tokens, secs = 0, 0.0
+    for prompts, kw, _, _ in calls:
+        t = time.perf_counter()
+        out = engine.generate(prompts, **kw)
+        secs += time.perf_counter() - t
+        tokens += sum(c.tokens for row in out for c in row)
+    return tokens, secs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--problems", type=int, default=2)
+    ap.add_argument("--preset", default="cpu-demo")
+    ap.add_argument("--rollouts", type=int, default=None)
+    ap.add_argument("--children", type=int, default=None)
+    ap.add_argument("--engine", default="llamacpp")
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    args = ap.parse_args()
+
+    engine = load_engine(args.engine, args.model)
+    overrides = {k: v for k, v in (("rollouts", args.rollouts), ("children", args.children)) if v is not None}
+    rows = []
+    for prob in load_problems("gsm8k", args.problems):
+        rec = Recording(engine)
+        res = solve(
+            prob.question, algorithm="rstar", engine=rec, config=overrides, preset=args.preset, seed=args.seed
+        )
+        mcts_tokens = sum(c[2] for c in rec.calls)
+        wall = res.stats["wall_s"]
+        plain_tokens, plain_s = replay(engine, rec.calls)
+        row = {
+            "id": prob.id,
+            "calls": len(rec.calls),
+            "mcts_tokens": mcts_tokens,
+            "mcts_wall_s": round(wall, 2),
+            "gen_s": res.stats["gen_s"],
+            "exec_s": res.stats["exec_s"],
+            "mcts_tok_s": round(mcts_tokens / wall, 2),
+            "plain_tokens": plain_tokens,
+            "plain_s": round(plain_s, 2),
+            "plain_tok_s": round(plain_tokens / plain_s, 2),
+        }
+        row["p1"] = round(row["mcts_tok_s"] / row["plain_tok_s"], 3)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    tot = {
+        k: sum(r[k] for r in rows)
+        for k in ("mcts_tokens", "mcts_wall_s", "gen_s", "exec_s", "plain_tokens", "plain_s")
+    }
+    mcts_tps = tot["mcts_tokens"] / tot["mcts_wall_s"]
+    plain_tps = tot["plain_tokens"] / tot["plain_s"]
+    other = tot["mcts_wall_s"] - tot["gen_s"] - tot["exec_s"]
+    summary = {
+        "engine": engine.info.name,
+        "model": engine.info.model,
+        "preset": args.preset,
+        "overrides": overrides,
+        "problems": len(rows),
+        "mcts_tok_s": round(mcts_tps, 2),
+        "plain_tok_s": round(plain_tps, 2),
+        "P1": round(mcts_tps / plain_tps, 3),
+        "wall_split": {
+            "generation": round(tot["gen_s"] / tot["mcts_wall_s"], 3),
+            "code_execution": round(tot["exec_s"] / tot["mcts_wall_s"], 3),
+            "other": round(other / tot["mcts_wall_s"], 3),
+        },
+    }
+    print(
+        f"P1 = {summary['P1']:.3f}  (MCTS {mcts_tps:.1f} tok/s, "
+        f"plain replay {plain_tps:.1f} tok/s; target >= 0.9)"
+    )
+    print(json.dumps(summary))
+    if args.json:
+        args.json.write_text(json.dumps({"summary": summary, "problems": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""The default engine on the real embedded model (Qwen2.5-Coder-0.5B GGUF).
+
+These run in the default suite on purpose: ``test_multi_token_prompt_decodes`` is
+the guard against llama.cpp's AMX weight repacking, which segfaults on the first
+multi-token prompt unless models load with ``use_extra_bufts=False``.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from tests.engines.conftest import requires_llamacpp
+from tests.engines.contract import EngineContract
+
+pytestmark = [pytest.mark.model, requires_llamacpp]
+
+FRUITS = [{"role": "user", "content": "List five fruits, one per line, nothing else."}]
+
+
+class TestLlamaCppContract(EngineContract):
+    @pytest.fixture
+    def engine(self, llama_engine):
+        return llama_engine
+
+
+def test_loads_without_extra_buffer_types(llama_engine):
+    details = llama_engine.info.details
+    assert details["extra_bufts"] is False
+    assert details["n_threads"] >= 1 and details["load_s"] < 30
+
+
+def test_multi_token_prompt_decodes(llama_engine):
+    """Would segfault on AMX CPUs with the default (repacking) load."""
+    prompt = "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n" * 8
+    assert len(llama_engine.tokenize(prompt)) > 100
+    llama_engine.clear_cache()
+    (c,) = llama_engine.generate([prompt], max_tokens=4, temperature=0)[0]
+    assert c.tokens >= 1
+
+
+def test_n_different_continuations_that_stop_at_the_stop_string(llama_engine):
+    prompt = llama_engine.chat_prompt([{"role": "user", "content": "Write one sentence about the sea."}])
+    comps = llama_engine.generate([prompt], n=6, max_tokens=48, temperature=0.8, seed=3, stop=["."])[0]
+    assert len(comps) == 6
+    assert len({c.text for c in comps}) >= 2, [c.text for c in comps]
+    stopped = [c for c in comps if c.stop_reason == "."]
+    assert len(stopped) >= 5, comps
+    for c in stopped:
+        assert c.finish_reason == "stop" and "." not in c.text and c.text
+        assert c.logprob is not None and c.logprob < 0
+
+
+def test_seeds_reproduce_and_differ(llama_engine):
+    prompt = [llama_engine.chat_prompt(FRUITS)]
+    a = llama_engine.generate(prompt, n=4, max_tokens=12, temperature=1.0, seed=11)[0]
+    b = llama_engine.generate(prompt, n=4, max_tokens=12, temperature=1.0, seed=11)[0]
+    c = llama_engine.generate(prompt, n=4, max_tokens=12, temperature=1.0, seed=12)[0]
+    assert [x.text for x in a] == [x.text for x in b]
+    assert [x.logprob for x in a] == pytest.approx([x.logprob for x in b], abs=1e-3)
+    assert [x.text for x in a] != [x.text for x in c]
+
+
+def test_prefix_reuse_matches_a_cold_call(llama_engine):
+    e = llama_engine
+    prompt = e.chat_prompt([{"role": "user", "content": "Write a Python function that reverses a string."}])
+    e.clear_cache()
+    (cold,) = e.generate([prompt], max_tokens=16, temperature=0)[0]
+    assert e.last_stats["reused_tokens"] == 0
+    (warm,) = e.generate([prompt], max_tokens=16, temperature=0)[0]
+    assert e.last_stats["reused_tokens"] == e.last_stats["prompt_tokens"] - 1
+    assert warm.text == cold.text
+
+    # a child prompt (prompt + part of the completion) reuses the completion's KV too
+    child = prompt + cold.text[: len(cold.text) // 2]
+    (warm_child,) = e.generate([child], max_tokens=12, temperature=0)[0]
+    reused = e.last_stats["reused_tokens"]
+    assert reused > len(e.tokenize(prompt))
+    e.clear_cache()
+    (cold_child,) = e.generate([child], max_tokens=12, temperature=0)[0]
+    assert warm_child.text == cold_child.text
+
+
+def test_more_sequences_than_max_batch_run_in_chunks():
+    from backend.engines.llamacpp import LlamaCppEngine
+
+    e = LlamaCppEngine.load(None, max_batch=2, n_ctx=1024)
+    try:
+        prompts = [e.chat_prompt(FRUITS), "def add(a, b):"]
+        out = e.generate(prompts, n=5, max_tokens=6, temperature=1.0, seed=5)
+        assert [len(r) for r in out] == [5, 5]
+        again = e.generate(prompts, n=5, max_tokens=6, temperature=1.0, seed=5)
+        assert [[c.text for c in r] for r in out] == [[c.text for c in r] for r in again]
+        assert len({c.text for c in out[0]}) >= 2
+    finally:
+        e.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        e.generate(["x"])
+
+
+def test_prompt_longer_than_the_context_is_refused(llama_engine):
+    with pytest.raises(ValueError, match="n_ctx"):
+        llama_engine.generate(["word " * 5000], max_tokens=2)
+
+
+def test_concurrent_callers_are_serialised(llama_engine):
+    prompt = llama_engine.chat_prompt(FRUITS)
+    expected = llama_engine.generate([prompt], max_tokens=6, temperature=0)[0][0].text
+    results: list[str] = []
+
+    def call():
+        results.append(llama_engine.generate([prompt], max_tokens=6, temperature=0)[0][0].text)
+
+    threads = [threading.Thread(target=call) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [expected] * 3

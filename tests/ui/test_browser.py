@@ -1,0 +1,261 @@
+"""The real page in a real browser (Debian's chromium driven by Playwright).
+
+One app server (in this process, SQLite history in a temp dir, the test-only demo search
+over the scripted engine) serves every test; each test gets a fresh browser context and
+fails if any request leaves 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+        "--disable-component-update"]
+
+pytestmark = [pytest.mark.browser]
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+if not CHROMIUM.exists():
+    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
+
+MEASURED: dict[str, object] = {}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from backend.store import SQLiteStore
+    from tests.ui import server as srv
+
+    store = SQLiteStore(tmp_path_factory.mktemp("hist") / "canopy.sqlite")
+    demo, services, url = srv.start(store)
+    yield url, services
+    srv.stop(demo, services)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    url, _ = server
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    requests: list[str] = []
+    pg.on("request", lambda r: requests.append(r.url))
+    pg.goto(url)
+    pg.wait_for_selector("#run-btn")
+    pg.wait_for_function("typeof window.Plotly === 'object'")  # served locally, not from a CDN
+    yield pg
+    context.close()
+    outside = [u for u in requests if not re.match(r"^(http://127\.0\.0\.1[:/]|data:|blob:|about:)", u)]
+    assert not outside, f"requests left the machine: {outside[:5]}"
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def nodes(pg, view="#tree") -> int:
+    return int(pg.eval_on_selector(f"{view} .canopy-tree", "e => e.dataset.nodes || 0"))
+
+
+def rev(pg, view="#tree") -> int:
+    return int(pg.eval_on_selector(f"{view} .canopy-tree", "e => e.dataset.rev || -1"))
+
+
+def status(pg) -> str:
+    return pg.inner_text("#run-status")
+
+
+def iterations(pg) -> int:
+    m = re.search(r"(\d+) iterations", status(pg))
+    return int(m.group(1)) if m else -1
+
+
+def wait_until(cond, timeout=20.0, every=0.1, what="condition"):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(every)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def run(pg, problem="Janet's ducks lay 16 eggs per day. How much does she make?", **settings) -> str:
+    """Type a problem, set demo settings (iterations, delay_s, ...), press Run; returns the run id."""
+    pg.fill("#problem textarea", problem)
+    if settings:
+        if not pg.is_visible("#cfg-demo-iterations"):
+            pg.locator("#settings").get_by_text("Settings", exact=True).click()
+        for name, value in settings.items():
+            box = pg.locator(f"#cfg-demo-{name} input[type=number]").first
+            box.fill(str(value))
+            box.press("Tab")
+    href = lambda: pg.evaluate("window.location.href")  # noqa: E731  (pg.url lags without a call)
+    before = href()
+    pg.click("#run-btn")
+    wait_until(lambda: "run=" in href() and href() != before, what="the run id in the URL")
+    return href().split("run=")[1]
+
+
+def node_points(pg, view="#tree"):
+    return pg.locator(f"{view} .scatterlayer .trace").nth(2).locator(".point")
+
+
+def click_node(pg, index: int, view="#tree") -> None:
+    box = node_points(pg, view).nth(index).bounding_box()
+    pg.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+
+# --- tests -----------------------------------------------------------------------------
+
+
+def test_a_run_grows_a_tree_live_at_a_bounded_rate(page):
+    run_id = run(page, iterations=30, delay_s=0.1)
+    seen, t0 = [], time.monotonic()
+    draws0 = page.evaluate("window.canopyDraws || 0")
+    while "finished" not in status(page) and time.monotonic() - t0 < 30:
+        seen.append(nodes(page))
+        time.sleep(0.4)
+    took = time.monotonic() - t0
+    draws = page.evaluate("window.canopyDraws || 0") - draws0
+    assert "finished (solved)" in status(page) and run_id in status(page)
+    grew = sorted(set(seen))
+    assert len(grew) >= 3 and seen == sorted(seen), seen  # node count rises across snapshots
+    assert draws / took <= 3.0, f"{draws} redraws in {took:.1f} s"
+    renders = page.evaluate("window.canopyRenderMs")
+    MEASURED["updates_per_s"] = round(draws / took, 2)
+    MEASURED["render_ms_median_small_tree"] = round(statistics.median(renders), 1)
+    assert "Final answer" in page.inner_text("#answer")
+
+
+def test_clicking_a_node_fills_the_inspector(page):
+    run(page, iterations=6, delay_s=0)
+    wait_until(lambda: "finished" in status(page), what="run end")
+    wait_until(lambda: node_points(page).count() == nodes(page) > 3, what="points drawn")
+    times = []
+    for i in (1, 2, 3, 4, 1):
+        hover = page.evaluate(
+            f"document.querySelector('#tree .canopy-plot').data[2].customdata[{i}][0]"
+        )
+        page.evaluate("document.querySelector('#insp-title').innerText = ''")
+        t = time.monotonic()
+        click_node(page, i)
+        wait_until(lambda h=hover: f"Node #{h} " in page.inner_text("#insp-title"), timeout=5, every=0.005,
+                   what="the inspector")
+        times.append((time.monotonic() - t) * 1000)
+    text = page.inner_text("#insp-text")
+    assert "Step" in text
+    assert page.inner_text("#insp-code")  # the step's code, highlighted
+    MEASURED["click_to_inspector_ms"] = {"median": round(statistics.median(times)), "max": round(max(times))}
+
+
+def test_pause_freezes_step_adds_one_iteration_and_stop_stops(page):
+    run(page, iterations=100000, delay_s=0.05)
+    wait_until(lambda: nodes(page) > 3, what="growth")
+    page.click("#pause-btn")
+    wait_until(lambda: "paused" in status(page), what="paused")
+    wait_until(lambda: page.inner_text("#pause-btn") == "Resume", what="the Resume label")
+    time.sleep(0.8)  # let the last update land
+    frozen, its = nodes(page), iterations(page)
+    time.sleep(1.2)
+    assert nodes(page) == frozen and iterations(page) == its
+    page.click("#step-btn")
+    wait_until(lambda: iterations(page) == its + 1, what="one more iteration")
+    time.sleep(1.0)
+    assert iterations(page) == its + 1
+    page.click("#stop-btn")
+    wait_until(lambda: "finished (stopped)" in status(page), what="stopped")
+    assert nodes(page) >= frozen  # the partial tree is kept
+
+
+def test_zoom_survives_updates(page):
+    run(page, iterations=100000, delay_s=0.05)
+    wait_until(lambda: nodes(page) > 5, what="growth")
+    box = page.locator("#tree .canopy-plot .nsewdrag").first.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.3)
+    for _ in range(3):
+        page.mouse.wheel(0, -300)
+        time.sleep(0.1)
+    time.sleep(0.3)
+    zoomed = page.evaluate("document.querySelector('#tree .canopy-plot')._fullLayout.xaxis.range.slice()")
+    r0 = rev(page)
+    wait_until(lambda: rev(page) > r0 + 20, what="more updates")
+    after = page.evaluate("document.querySelector('#tree .canopy-plot')._fullLayout.xaxis.range.slice()")
+    page.click("#stop-btn")
+    assert after == pytest.approx(zoomed), (zoomed, after)
+
+
+def test_refresh_reattaches_to_a_live_run(page):
+    run_id = run(page, iterations=100000, delay_s=0.05)
+    wait_until(lambda: nodes(page) > 3, what="growth")
+    page.reload()
+    page.wait_for_selector("#run-btn")
+    wait_until(lambda: run_id in status(page), what="re-attach")
+    n = nodes(page)
+    wait_until(lambda: nodes(page) > n, what="growth after refresh")
+    page.click("#stop-btn")
+    wait_until(lambda: "finished (stopped)" in status(page), what="stopped")
+
+
+def test_two_sessions_run_at_once_without_cross_talk(browser, server):
+    url, _ = server
+    pages = []
+    for _ in range(2):
+        ctx = browser.new_context(viewport={"width": 1300, "height": 900})
+        pg = ctx.new_page()
+        pg.goto(url)
+        pg.wait_for_selector("#run-btn")
+        pages.append(pg)
+    ids = [run(pg, problem=f"Problem number {i}: what is {i} + {i}?", iterations=20, delay_s=0.1)
+           for i, pg in enumerate(pages)]
+    assert ids[0] != ids[1]
+    for pg in pages:
+        wait_until(lambda pg=pg: "finished" in status(pg), what="both runs end")
+    for i, (pg, rid) in enumerate(zip(pages, ids, strict=True)):
+        assert rid in status(pg)
+        assert pg.eval_on_selector("#tree .canopy-tree", "e => e.dataset.run") == rid
+        root_hover = pg.evaluate("document.querySelector('#tree .canopy-plot').data[2].text[0]")
+        assert f"Problem number {i}" in root_hover
+        pg.context.close()
+
+
+def test_history_lists_the_run_and_the_slider_replays_it(page, server):
+    run_id = run(page, problem="History check problem", iterations=8, delay_s=0)
+    wait_until(lambda: "finished" in status(page), what="run end")
+    final = nodes(page)
+    page.get_by_role("tab", name="History").click()
+    wait_until(lambda: run_id in page.inner_text("#hist-list"), what="the run in the list")
+    page.fill("#hist-run-id textarea, #hist-run-id input", run_id)
+    page.click("#hist-open")
+    wait_until(lambda: nodes(page, "#hist-tree") == final, what="the replayed tree")
+    slider = page.locator("#hist-slider input[type=range]")
+    slider.fill("5")  # early in the run: run_started, the root and the first nodes only
+    wait_until(lambda: 0 < nodes(page, "#hist-tree") < final, what="scrubbing back")
+    assert "event 5" in page.inner_text("#hist-caption")
+    click_node(page, 0, "#hist-tree")
+    wait_until(lambda: "Node #0" in page.inner_text("#hist-insp-title"), what="the replay inspector")
+
+
+def test_importing_a_malformed_file_shows_an_error(page, tmp_path):
+    bad = tmp_path / "broken.jsonl"
+    bad.write_text('{"format": "canopy-events", "version": 1}\n{"type": "node_added", "seq": 0}\n')
+    page.get_by_role("tab", name="History").click()
+    page.set_input_files("#hist-import input[type=file], input[type=file]", str(bad))
+    wait_until(lambda: "Import failed" in page.inner_text("#hist-message"), what="the import error")
+    assert "broken.jsonl" in page.inner_text("#hist-message")
+
+
+def test_report_measurements():
+    """Print what the browser tests measured (shown with pytest -s)."""
+    print("\nUI measurements:", MEASURED)

@@ -1,0 +1,165 @@
+"""Screen logic without Gradio: controls from the registry, start/control/stream, history."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from backend import events as ev
+from backend.export import export_run
+from ui import handlers as h
+from ui.services import EngineSlot, TreeCache
+
+
+def wait_finished(services, run_id, timeout=20):
+    run = services.runs.get(run_id)
+    assert run.wait(timeout), "run did not finish"
+
+
+def controls_and_defaults(algorithm):
+    controls = h.algorithm_controls([algorithm])
+    info = h.algorithm_info(algorithm)
+    return controls, h.preset_values(algorithm, info["default_preset"], controls)
+
+
+def start_demo(services, problem="What is 16 - 7?", **overrides):
+    controls, values = controls_and_defaults("demo")
+    values = [overrides.get(c.name, v) for c, v in zip(controls, values, strict=True)]
+    return h.start_run(services, controls, problem, "demo", "vote", "", 0, values)
+
+
+def test_controls_come_from_the_registry_config_fields(demo_registered):
+    controls = h.algorithm_controls(["demo", "rstar"])
+    demo = {c.name: c for c in controls if c.algorithm == "demo"}
+    assert set(demo) == {"iterations", "width", "depth", "c", "delay_s"}
+    assert demo["width"].widget == "slider" and demo["iterations"].widget == "number"
+    assert demo["c"].widget == "slider" and demo["iterations"].help
+    rstar = [c for c in controls if c.algorithm == "rstar"]
+    assert {"rollouts", "children", "temperature"} <= {c.name for c in rstar}
+    assert any(c.widget == "checkbox" for c in rstar)
+
+
+def test_presets_fill_the_controls(demo_registered):
+    controls = h.algorithm_controls(["demo"])
+    info = h.algorithm_info("demo")
+    assert info["presets"][0] == h.NO_PRESET and "tiny" in info["presets"]
+    tiny = dict(zip([c.name for c in controls], h.preset_values("demo", "tiny", controls), strict=True))
+    assert (tiny["iterations"], tiny["width"], tiny["depth"]) == (4, 2, 2)
+    rstar = h.algorithm_info("rstar")
+    assert rstar["presets"][0] == rstar["default_preset"]
+
+
+def test_a_run_started_from_the_screen_streams_until_it_finishes(services):
+    run_id = start_demo(services, iterations=8, delay_s=0.02)
+    snaps = list(h.stream_run(services, run_id))
+    assert snaps, "nothing was streamed"
+    counts = [s.tree["count"] for s in snaps]
+    assert counts == sorted(counts) and counts[-1] > 1
+    last = snaps[-1]
+    assert "finished (solved)" in last.status and "Final answer" in last.answer
+    assert snaps[0].tree["fresh"] == []  # the first picture has no "new" rings
+    revs = [s.rev for s in snaps]
+    assert len(set(revs)) == len(revs)  # nothing is sent twice
+    assert services.store.get(run_id).status == "solved"
+
+
+def test_stream_is_rate_bounded(services):
+    services.update_every_s = 0.2
+    run_id = start_demo(services, iterations=30, delay_s=0.02)
+    t = time.monotonic()
+    snaps = list(h.stream_run(services, run_id))
+    took = time.monotonic() - t
+    assert len(snaps) <= took / 0.2 + 2
+
+
+def test_bad_input_gives_a_message_not_a_crash(services):
+    controls, values = controls_and_defaults("demo")
+    with pytest.raises(h.UserFacingError, match="Type a problem"):
+        h.start_run(services, controls, "  ", "demo", "vote", "", 0, values)
+    bad = [999_999 if c.name == "iterations" else v for c, v in zip(controls, values, strict=True)]
+    with pytest.raises(h.UserFacingError, match="iterations must be at most"):
+        h.start_run(services, controls, "1+1", "demo", "vote", "", 0, bad)
+    with pytest.raises(h.UserFacingError, match="Unknown algorithm"):
+        h.start_run(services, controls, "1+1", "nope", "vote", "", 0, values)
+
+
+def test_a_missing_model_is_reported_on_run_and_in_the_status(services):
+    def broken():
+        raise FileNotFoundError("model file qwen.gguf not found")
+
+    services.engine = EngineSlot("llamacpp", None, loader=broken)
+    assert "loads on the first Run" in services.engine.status()
+    with pytest.raises(h.UserFacingError, match="could not be loaded.*qwen.gguf"):
+        start_demo(services)
+    assert "unavailable" in services.engine.status() and "qwen.gguf" in services.engine.status()
+
+
+def test_controls_pause_step_stop_through_the_handlers(services):
+    run_id = start_demo(services, iterations=10_000, delay_s=0.02)
+    assert h.pause_label(services, run_id) == "Pause"
+    h.control_run(services, run_id, "toggle")  # pause
+    run = services.runs.get(run_id)
+    deadline = time.monotonic() + 5
+    while run.state != "paused" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert h.pause_label(services, run_id) == "Resume"
+    status = h.control_run(services, run_id, "stop")
+    assert run.wait(5)
+    assert "stopped" in h.run_status(services, run_id)
+    assert "not running" in h.control_run(services, "nope", "stop") or "No live" in h.control_run(services, None, "stop")
+    assert status
+
+
+def test_inspect_live_and_at_a_replay_position(services):
+    run_id = start_demo(services, iterations=5, delay_s=0)
+    wait_finished(services, run_id)
+    view = h.inspect(services, run_id, 1)
+    assert "Node #1" in view.title and view.text
+    n_events = h.run_length(services, run_id)
+    early = h.inspect(services, run_id, 1, upto=2)  # before node 1 existed
+    assert "not in this tree" in early.title
+    assert "Node #1" in h.inspect(services, run_id, "1", upto=n_events - 1).title
+    assert h.inspect(services, run_id, "x").title.startswith("Not a node id")
+
+
+def test_history_lists_replays_and_deletes(services, tmp_path):
+    a = start_demo(services, "problem alpha", iterations=4, delay_s=0)
+    wait_finished(services, a)
+    b = start_demo(services, "problem beta", iterations=3, delay_s=0)
+    wait_finished(services, b)
+    rows = h.history_rows(services)
+    assert [r[0] for r in rows] == [b, a] and rows[0][5] in ("solved", "exhausted")
+    assert [r[0] for r in h.history_rows(services, text="alpha")] == [a]
+    n = h.run_length(services, a)
+    counts = [h.replay(services, a, k).tree["count"] for k in (1, n // 2, n - 1, 3)]
+    assert counts[0] == 1 and counts[0] <= counts[1] <= counts[2] and counts[3] <= counts[1]
+    assert "event 3" in h.replay(services, a, 3).status
+    export_run(services.store, a, tmp_path / "a.jsonl")
+    services.store.delete(a)
+    assert [r[0] for r in h.history_rows(services)] == [b]
+
+
+def test_tree_cache_folds_only_new_events():
+    log = ev.EventLog()
+    calls = []
+
+    def events(run_id, after):
+        calls.append(after)
+        return log.after(after)
+
+    cache = TreeCache(events)
+    log.emit(ev.RunStarted, run_id="x", algorithm="a", problem="p")
+    log.emit(ev.NodeAdded, id=0, parent=None, kind="root")
+    assert cache.view("x", lambda t: len(t.nodes)) == 1
+    log.emit(ev.NodeAdded, id=1, parent=0, kind="step")
+    assert cache.view("x", lambda t: len(t.nodes)) == 2
+    assert calls == [-1, 1]
+
+
+def test_examples_come_from_the_problem_sets(services):
+    choices = h.example_choices(services, "gsm8k", limit=5)
+    assert len(choices) == 5 and choices[0][1] == "gsm8k/0" and "[answer: 18]" in choices[0][0]
+    text, answer = h.pick_example(services, "gsm8k", "gsm8k/0", limit=5)
+    assert "Janet" in text and answer == "18"
+    assert h.example_choices(services, "") == []
