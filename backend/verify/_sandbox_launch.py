@@ -5,8 +5,9 @@ Two isolation modes (see docs/SANDBOX.md):
 * ``"bwrap"``: bubblewrap gives each worker fresh PID, network, IPC, UTS, cgroup and
   mount namespaces; the filesystem is read-only ``/usr`` plus the Python install,
   with a private size-capped tmpfs ``/tmp`` as working directory. No home directory,
-  no repository, no ``/etc``. ``--die-with-parent`` and the PID namespace mean that
-  killing the bwrap process kills every process the snippet started.
+  no repository, nothing from ``/etc`` but the loader cache and the timezone.
+  ``--die-with-parent`` and the PID namespace mean that killing the bwrap process
+  kills every process the snippet started.
 * ``"rlimits"``: no bwrap (or it does not work here). The worker runs on the host
   filesystem in a throwaway directory, in its own session, with rlimits; it tries to
   enter a private network namespace (reported as ``"rlimits+netns"``).

@@ -145,7 +145,7 @@ def test_ok_error_stdin_and_result_shape(pool):
 
 
 def test_partial_output_survives_timeout(pool):
-    res = pool.run("print('step 1 done')\nwhile True: pass", timeout_s=0.5)
+    res = pool.run("print('step 1 done')\nwhile True: pass", timeout_s=1.0)
     assert res.status == "timeout" and res.stdout == "step 1 done\n"
     assert "wall-clock timeout" in res.stderr
 
@@ -240,6 +240,8 @@ def test_dead_idle_worker_is_replaced(pool):
 
 
 def test_wedged_worker_is_killed_and_replaced(pool):
+    if pool.mode != MODES[0]:
+        pytest.skip("pool logic, not isolation: one mode is enough (each run costs ~3 s)")
     for family in _idle_families(pool):  # frozen workers never accept the job
         _signal_all(family, signal.SIGSTOP)
     start = time.monotonic()

@@ -78,6 +78,10 @@ class _Translator:
             return self.z3.Product([self.term(a) for a in e.args])
         if e.is_Pow:
             return self._pow(e.base, e.exp)
+        if isinstance(e, sp.Abs):  # t >= 0 and t^2 = x^2 pins t = |x|
+            t, x = self.z3.FreshReal("abs"), self.term(e.args[0])
+            self.side += [t >= 0, t * t == x * x]
+            return t
         raise Unsupported(f"cannot encode {type(e).__name__}: {e}")
 
     def _ipow(self, base, n: int):

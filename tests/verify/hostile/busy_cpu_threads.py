@@ -1,6 +1,6 @@
 # hostile: burn CPU on several threads at once
 # expect: timeout
-# timeout: 1
+# timeout: 0.5
 import threading
 
 

@@ -1,5 +1,5 @@
 # hostile: a plain infinite loop
 # expect: timeout
-# timeout: 1
+# timeout: 0.5
 while True:
     pass

@@ -1,0 +1,140 @@
+"""Counterexample filter for candidate goals (LIPS scaler `check_by_test` + `check_by_verify`).
+
+A candidate step old -> new (a scaling or a rewrite) is kept only if
+  1. the new goal is not FALSE: it holds at every cached test point (earlier counterexamples
+     first, then the equality case and random feasible points), and z3 finds no feasible
+     point violating it. This is the official filter: a false goal can never be proved.
+  2. the step is SOUND: new implies old. The official code leaves this to Lean (the lemma is a
+     theorem; side conditions such as k >= 0 are discharged by `positivity`). Canopy has no
+     Lean, so it checks it: when one side is unchanged it suffices that the changed side moved
+     the right way (left side grew, right side shrank) at every feasible point; otherwise the
+     full implication is checked. Test points first, then z3.
+Status: "counterexample" (with the point and whether it refutes the new goal or the step),
+"passed" (z3 proved the implication and found no counterexample), or "unknown" (nothing
+refuted, but the implication was not proved in time: never counted as a pass). Counterexamples
+are added to the per-problem `PointCache`, as the official scaler extends `test_cases`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import sympy as sp
+
+from backend.search.lips.closing import is_nonneg, seed_points
+from backend.search.lips.numeric import PointCache, evaluate, feasible
+from backend.search.lips.problem import Goal, Inequality
+from backend.search.lips.smt import SmtResult, solve
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    n_points: int = 24  # random feasible points (plus the equality case and cached ones)
+    implication_timeout_s: float = 3.0  # z3 budget for "new implies old"
+    refute_timeout_s: float = 2.0  # z3 budget for "new goal has a counterexample" (official: 2 s)
+    refute_new_goal: bool = True  # the official solver check; off = numeric test points only
+    tol: float = 1e-9  # relative slack when comparing floats
+
+
+@dataclass(frozen=True)
+class FilterResult:
+    status: Literal["counterexample", "passed", "unknown"]
+    kind: Literal["new_goal_false", "step_unsound", ""]
+    counterexample: tuple[tuple[str, float], ...] | None
+    method: str  # "points", "z3", "positivity", or "" ; which check decided
+    ms: float
+    detail: str = ""
+    new_goal_proved: bool = False  # z3 showed the new goal itself holds: the search can close it
+
+    @property
+    def keep(self) -> bool:
+        return self.status != "counterexample"
+
+
+def _ms(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1000
+
+
+def implication_claim(old: Goal, new: Goal) -> sp.Expr | None:
+    """An expression whose non-negativity makes `new => old`, when one side is unchanged."""
+    if new.rhs == old.rhs:
+        return new.lhs - old.lhs  # left side grew
+    if new.lhs == old.lhs:
+        return old.rhs - new.rhs  # right side shrank
+    return None
+
+
+def _fails(problem: Inequality, expr: sp.Expr, point: dict, tol: float) -> bool:
+    """expr < 0 at point beyond rounding (undefined values do not count)."""
+    v = evaluate(expr, point, problem.variables)
+    return v is not None and v < -tol * (1 + abs(v) + max(abs(x) for x in point.values()))
+
+
+def check_points(problem: Inequality, old: Goal, new: Goal, cache: PointCache, tol: float) -> FilterResult | None:
+    t0 = time.perf_counter()
+    claim = implication_claim(old, new)
+    for p in cache.points:
+        if not feasible(problem, p):
+            continue
+        if _fails(problem, new.rhs - new.lhs, p, tol):
+            return FilterResult("counterexample", "new_goal_false", _freeze(p), "points", _ms(t0),
+                                "the new goal fails at a test point")
+        old_fails = _fails(problem, old.rhs - old.lhs, p, tol)
+        if (claim is not None and _fails(problem, claim, p, tol)) or old_fails:
+            return FilterResult("counterexample", "step_unsound", _freeze(p), "points", _ms(t0),
+                                "the step moves the changed side the wrong way at a test point")
+    return None
+
+
+def _freeze(p: dict) -> tuple[tuple[str, float], ...]:
+    return tuple(sorted((k, float(v)) for k, v in p.items()))
+
+
+def _z3(problem: Inequality, facts: list, timeout: float) -> SmtResult:
+    base = [(c.expr, c.rel) for c in problem.constraints]
+    return solve(problem.variables, base + facts, timeout)
+
+
+def check_step(problem: Inequality, old: Goal, new: Goal, cache: PointCache | None = None,
+               config: FilterConfig = FilterConfig()) -> FilterResult:
+    """Filter one candidate step; see the module docstring for the stages."""
+    t0 = time.perf_counter()
+    cache = cache if cache is not None else PointCache()
+    seed_points(problem, cache, config.n_points)
+    by_points = check_points(problem, old, new, cache, config.tol)
+    if by_points is not None:
+        return by_points
+    new_proved = False
+    if config.refute_new_goal:
+        r = _z3(problem, [(new.rhs - new.lhs, "<")], config.refute_timeout_s)
+        if r.status == "sat":
+            cache.add(r.point())
+            return FilterResult("counterexample", "new_goal_false", r.model, "z3", _ms(t0),
+                                "z3 found a feasible point where the new goal fails")
+        new_proved = r.status == "unsat"
+    return _check_implication(problem, old, new, cache, config, t0, new_proved)
+
+
+def _check_implication(problem: Inequality, old: Goal, new: Goal, cache: PointCache,
+                       config: FilterConfig, t0: float, new_proved: bool) -> FilterResult:
+    claim = implication_claim(old, new)
+    signs = {problem.symbols[n]: problem.sign_of(n) for n in problem.variables}
+    if claim is not None and (claim == 0 or is_nonneg(sp.factor(sp.together(claim)), signs)):
+        return FilterResult("passed", "", None, "positivity", _ms(t0), "changed side moved the right way",
+                            new_proved)
+    if claim is not None:
+        r = _z3(problem, [(claim, "<")], config.implication_timeout_s)
+    else:  # both sides changed: is there a point where new holds and old fails?
+        r = _z3(problem, [(new.rhs - new.lhs, ">="), (old.rhs - old.lhs, "<")], config.implication_timeout_s)
+    if r.status == "sat":
+        cache.add(r.point())
+        return FilterResult("counterexample", "step_unsound", r.model, "z3", _ms(t0),
+                            "z3 found a feasible point where the new goal does not imply the old", new_proved)
+    if r.status == "unsat":
+        return FilterResult("passed", "", None, "z3", _ms(t0), "z3 proved new => old", new_proved)
+    return FilterResult("unknown", "", None, "z3", _ms(t0), f"implication not proved: {r.reason}", new_proved)
