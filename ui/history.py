@@ -18,7 +18,7 @@ from ui import handlers as h
 from ui.inspector import NodeView
 from ui.services import Services
 from ui.solve import LATEX, Inspector, build_inspector
-from ui.views import plot_view, tree_view
+from ui.views import encode, plot_view, tree_view
 
 STATUSES = ["", "running", "solved", "proved", "exhausted", "stopped", "error", "interrupted"]
 
@@ -40,17 +40,18 @@ class HistoryHandlers:
         n = h.run_length(self.s, run_id) if run_id else 0
         if n == 0:
             msg = "Pick a run in the list (or paste its id)." if not run_id else f"No run `{run_id}` in the history."
-            return (None, gr.Slider(minimum=0, maximum=1, value=0), msg, {}, {}, "", "",
+            return (None, gr.Slider(minimum=0, maximum=1, value=0), msg, "", {}, "", "",
                     *Inspector.values(NodeView()))
         snap = h.replay(self.s, run_id, n - 1)
-        return (run_id, gr.Slider(minimum=0, maximum=max(n - 1, 1), value=n - 1, step=1), snap.status, snap.tree,
+        return (run_id, gr.Slider(minimum=0, maximum=max(n - 1, 1), value=n - 1, step=1), snap.status,
+                encode(snap.tree),
                 snap.convergence, snap.stats, snap.answer, *Inspector.values(NodeView()))
 
     def replay(self, run_id: str | None, upto: float) -> tuple:
         if not run_id:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         snap = h.replay(self.s, run_id, int(upto))
-        return snap.status, snap.tree, snap.convergence, snap.stats, snap.answer
+        return snap.status, encode(snap.tree), snap.convergence, snap.stats, snap.answer
 
     def click(self, run_id: str | None, upto: float, evt: gr.EventData) -> list[Any]:
         data = getattr(evt, "_data", None) or {}

@@ -17,7 +17,7 @@ import gradio as gr
 from ui import handlers as h
 from ui.inspector import UCT_HEADERS, NodeView
 from ui.services import Services
-from ui.views import plot_view, tree_view
+from ui.views import encode, plot_view, tree_view
 
 LATEX = [
     {"left": "$$", "right": "$$", "display": True},
@@ -88,7 +88,7 @@ class SolveHandlers:
 
     def stream(self, run_id: str | None) -> Iterator[tuple]:
         for snap in h.stream_run(self.s, run_id):
-            yield snap.tree, snap.convergence, snap.stats, snap.answer, snap.status
+            yield encode(snap.tree), snap.convergence, snap.stats, snap.answer, snap.status
 
     def toggle(self, run_id: str | None) -> tuple[str, str]:
         status = h.control_run(self.s, run_id, "toggle")

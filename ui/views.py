@@ -12,8 +12,10 @@ offline). Its file must be allowed in ``launch(allowed_paths=...)``; see ``ui/ap
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import gradio as gr
@@ -62,6 +64,17 @@ def plotly_head() -> str:
     return f'<script src="/gradio_api/file={quote(str(plotly_js_path()))}"></script>'
 
 
+def encode(figure: dict[str, Any]) -> str:
+    """The figure as the tree view's value: a JSON string, not a dict.
+
+    Gradio diffs successive values of a streaming output element by element in Python;
+    for a figure of a few thousand nodes that diff is slower and bigger than the figure
+    itself (measured: 41 ms and 0.73 MB vs 0.47 MB at 2,000 nodes), while two strings are
+    compared in C. "<" is escaped so no step text can look like markup.
+    """
+    return json.dumps(figure, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
+
+
 @cache
 def _js(name: str) -> str:
     return (STATIC / name).read_text(encoding="utf-8")
@@ -70,7 +83,7 @@ def _js(name: str) -> str:
 def tree_view(elem_id: str) -> gr.HTML:
     """The live tree (see module docstring); its click event is ``.node_click``."""
     return gr.HTML(
-        value={},
+        value="",
         html_template=TREE_TEMPLATE,
         js_on_load=_js("tree.js"),
         head=plotly_head(),

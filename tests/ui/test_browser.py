@@ -121,12 +121,12 @@ def click_node(pg, index: int, view="#tree") -> None:
 
 
 def test_a_run_grows_a_tree_live_at_a_bounded_rate(page):
-    run_id = run(page, iterations=30, delay_s=0.1)
+    run_id = run(page, iterations=40, delay_s=0.2)
     seen, t0 = [], time.monotonic()
     draws0 = page.evaluate("window.canopyDraws || 0")
     while "finished" not in status(page) and time.monotonic() - t0 < 30:
         seen.append(nodes(page))
-        time.sleep(0.4)
+        time.sleep(0.25)
     took = time.monotonic() - t0
     draws = page.evaluate("window.canopyDraws || 0") - draws0
     assert "finished (solved)" in status(page) and run_id in status(page)

@@ -9,7 +9,14 @@ const config = {
 };
 let plot = null, selected = null, busy = false, pending = false, flashTimer = null;
 let mode = 'q';
+let raw = null, parsed = null;
 const root = () => element.querySelector('.canopy-tree');
+function current() {  // the value is a JSON string (see ui/views.py: encode)
+  const v = props.value;
+  if (typeof v !== 'string') return v;
+  if (v !== raw) { raw = v; parsed = v ? JSON.parse(v) : null; }
+  return parsed;
+}
 
 function withMode(v) {
   const data = v.data.slice();
@@ -37,7 +44,8 @@ function onClick(ev) {
   const row = p.customdata || p.data.customdata[p.pointIndex];
   selected = row[0];
   window.canopyClickAt = performance.now();
-  trigger('node_click', {node_id: selected, run_id: (props.value || {}).run, rev: (props.value || {}).rev});
+  const v = current() || {};
+  trigger('node_click', {node_id: selected, run_id: v.run, rev: v.rev});
   draw();
 }
 
@@ -52,7 +60,7 @@ function flash(el, v) {
 
 async function drawOnce() {
   const r = root();
-  const v = props.value;
+  const v = current();
   const el = r.querySelector('.canopy-plot');
   const sel = r.querySelector('.canopy-mode');
   if (sel && sel.value !== mode) sel.value = mode;

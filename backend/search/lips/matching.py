@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import combinations
@@ -53,6 +53,7 @@ class MatchConfig:
     limit: int = 128  # matches kept per lemma, as the official --scale_limit
     max_sub_results: int = 256  # bindings kept per sub-pattern; stops cross-product blow-ups
     max_inner_absorbed: int = 1  # non-numeric factors an inner coefficient (i, i1..) may take
+    max_add_group: int = 3  # terms a bare variable may take in an absorber-free sum (v1 := b + c)
 
 
 class _OutOfBudget(Exception):
@@ -126,7 +127,7 @@ def _mul_views(e: sp.Expr, split_powers: bool, max_pool: int) -> tuple[tuple[sp.
     if split_powers:
         split: list = []
         for f in facs:
-            if f.is_Pow and f.exp.is_Integer and 2 <= abs(int(f.exp)) <= 4 and f.base.is_Atom:
+            if f.is_Pow and f.exp.is_Integer and 2 <= abs(int(f.exp)) <= 4:
                 split += [f.base ** int(sp.sign(f.exp))] * abs(int(f.exp))
             else:
                 split.append(f)
@@ -158,17 +159,18 @@ class Matcher:
         self.steps = 0
         self.memo: dict = {}
 
-    def all_matches(self, pattern: sp.Expr, expr: sp.Expr) -> list[Binding]:
-        """Distinct bindings, at most `config.limit`, in a deterministic order."""
+    def all_matches(self, pattern: sp.Expr, expr: sp.Expr,
+                    key: Callable[[Binding], object] | None = None) -> list[Binding]:
+        """Distinct bindings (distinct by `key`, default the binding), at most `config.limit`."""
         self.steps = 0
         self.memo = {}
         out: list[Binding] = []
-        seen: set[tuple] = set()
+        seen: set = set()
         try:
             for b in self.match(pattern, expr, {}):
-                key = tuple(sorted(((k.name, v) for k, v in b.items()), key=lambda t: t[0]))
-                if key not in seen:
-                    seen.add(key)
+                k = key(b) if key else tuple(sorted(((w.name, v) for w, v in b.items()), key=lambda t: t[0]))
+                if k not in seen:
+                    seen.add(k)
                     out.append(b)
                     if len(out) >= self.config.limit:
                         break
@@ -259,8 +261,11 @@ class Matcher:
         yield b2
 
     # ---- sums ---------------------------------------------------------------------------
-    def _group_sizes(self, pt: sp.Expr) -> tuple[int, ...]:
-        """A `k*(u + v + w)`-shaped pattern term may take a block of side terms."""
+    def _group_sizes(self, pt: sp.Expr, grouping: bool = False) -> tuple[int, ...]:
+        """A `k*(u + v + w)`-shaped pattern term may take a block of side terms; a bare variable
+        in a sum without absorber (`u1 + v1` inside a denominator) may take a few terms."""
+        if grouping and pt in self.wild:
+            return tuple(range(1, self.config.max_add_group + 1))
         if pt.is_Mul:
             adds = [f for f in pt.args if f.is_Add]
             rest = [f for f in pt.args if not f.is_Add]
@@ -275,13 +280,14 @@ class Matcher:
         others = sorted((t for t in terms if t not in absorbers),
                         key=lambda t: (bool(self._unbound(t, b)), -_ops(t)))
         e_terms = list(sp.Add.make_args(e)) if e != 0 else []
+        grouping = not absorbers and len(e_terms) > len(others)
         if len(e_terms) < len(others) or (not absorbers and len(e_terms) > sum(
-                max(self._group_sizes(t)) for t in others)):
+                max(self._group_sizes(t, grouping)) for t in others)):
             return
-        yield from self._assign_add(others, absorbers, e_terms, tuple(range(len(e_terms))), b)
+        yield from self._assign_add(others, absorbers, e_terms, tuple(range(len(e_terms))), b, grouping)
 
     def _assign_add(self, others: list, absorbers: list, e_terms: list, remaining: tuple,
-                    b: Binding) -> Iterator[Binding]:
+                    b: Binding, grouping: bool = False) -> Iterator[Binding]:
         if not others:
             leftover = sp.Add(*[e_terms[j] for j in remaining])
             if absorbers:
@@ -290,14 +296,14 @@ class Matcher:
                 yield b
             return
         pt = others[0]
-        for size in self._group_sizes(pt):
-            if size > len(remaining):
+        for size in self._group_sizes(pt, grouping):
+            if size > len(remaining) - (len(others) - 1):
                 continue
             for combo in combinations(remaining, size):
                 group = sp.Add(*[e_terms[j] for j in combo])
                 left = tuple(j for j in remaining if j not in combo)
                 for b2 in self.match(pt, group, b):
-                    yield from self._assign_add(others[1:], absorbers, e_terms, left, b2)
+                    yield from self._assign_add(others[1:], absorbers, e_terms, left, b2, grouping)
 
     # ---- products -----------------------------------------------------------------------
     def _match_mul(self, p: sp.Expr, e: sp.Expr, b: Binding) -> Iterator[Binding]:
@@ -309,9 +315,9 @@ class Matcher:
         for c, facs in _mul_views(e, self.config.split_powers, self.config.max_pool):
             coeff = c / p_coeff
             pool = list(facs) + ([coeff] if coeff != 1 else [])
-            if len(pool) > self.config.max_pool or len(pool) < len(others):
-                continue
-            yield from self._assign_mul(others, absorbers, pool, tuple(range(len(pool))), b)
+            if len(pool) > self.config.max_pool or len(pool) < len(others) - 1:
+                continue  # one bare variable may still become 1
+            yield from self._assign_mul(others, absorbers, pool, tuple(range(len(pool))), b, len(others) < 2)
 
     def _groups(self, pf: sp.Expr, pool: list, remaining: tuple, b: Binding) -> Iterator[tuple]:
         """Index groups of `pool` that pattern factor `pf` may take (several only if it can absorb)."""
@@ -321,7 +327,7 @@ class Matcher:
         for size in sizes:
             for combo in combinations(remaining, size):
                 items = [pool[j] for j in combo]
-                if all(x.is_Number for x in items) and (pf in self.wild) and len(remaining) > 1:
+                if all(not x.free_symbols for x in items) and (pf in self.wild) and len(remaining) > 1:
                     continue  # a bare variable gets a non-constant part of a product
                 key = (tuple(sorted(map(hash, items))),
                        tuple(sorted(hash(pool[j]) for j in remaining if j not in combo)))
@@ -330,11 +336,12 @@ class Matcher:
                     yield combo
 
     def _assign_mul(self, others: list, absorbers: list, pool: list, remaining: tuple,
-                    b: Binding) -> Iterator[Binding]:
+                    b: Binding, used_one: bool) -> Iterator[Binding]:
+        """Give each pattern factor a group of pool factors; `used_one`: no more `x := 1`."""
         if not others:
             leftover = sp.Mul(*[pool[j] for j in remaining])
             inner = [a for a in absorbers if var_name(a) != "k"]
-            if inner and sum(1 for j in remaining if not pool[j].is_Number) > self.config.max_inner_absorbed:
+            if inner and sum(1 for j in remaining if pool[j].free_symbols) > self.config.max_inner_absorbed:
                 return  # i1 := a is seen in the scripts, i1 := a*b/c only as noise
             if absorbers:
                 yield from self._bind_absorbers(absorbers, leftover, sp.S.One, b)
@@ -346,7 +353,11 @@ class Matcher:
             group = sp.Mul(*[pool[j] for j in combo])
             left = tuple(j for j in remaining if j not in combo)
             for b2 in self.match(pf, group, b):
-                yield from self._assign_mul(others[1:], absorbers, pool, left, b2)
+                yield from self._assign_mul(others[1:], absorbers, pool, left, b2, used_one)
+        if not used_one and pf in self.wild and pf not in b:
+            # e-graph rule x <=> x * 1: one bare variable may be 1 (AM-GM on a^2 + 1, Holder's u1 := 1)
+            for b2 in self._bind(pf, sp.S.One, b):
+                yield from self._assign_mul(others[1:], absorbers, pool, remaining, b2, True)
 
     # ---- powers -------------------------------------------------------------------------
     def _match_pow(self, p: sp.Expr, e: sp.Expr, b: Binding) -> Iterator[Binding]:
@@ -374,12 +385,13 @@ class Matcher:
         if e.is_Number:
             r = e ** (1 / n)
             return r if r.is_Rational else None
-        r = sp.powdenest(sp.expand_power_base(e ** (1 / n), force=True), force=True)
-        if r.has(sp.zoo, sp.nan) or _frac_pows(r) > _frac_pows(e) or _neg_pows(r) > _neg_pows(e):
-            return None  # e.g. no `v := 1/a` from matching 1/v against a
-        if n < 0 and _neg_pows(r) > 0:
-            return None  # 1/(...) matches a reciprocal, not a^3/(b+c) read as 1/((b+c)/a^3)
-        return r
+        for r in (e ** (1 / n), sp.powdenest(sp.expand_power_base(e ** (1 / n), force=True), force=True)):
+            if r.has(sp.zoo, sp.nan, sp.Abs) or _frac_pows(r) > _frac_pows(e) or _neg_pows(r) > _neg_pows(e):
+                continue  # e.g. no `v := 1/a` from matching 1/v against a
+            if n < 0 and _neg_pows(r) > 0:
+                continue  # 1/(...) matches a reciprocal, not a^3/(b+c) read as 1/((b+c)/a^3)
+            return r
+        return None
 
 
 def exponent_vars(lemma: Lemma) -> frozenset:
@@ -397,16 +409,23 @@ def exponent_vars(lemma: Lemma) -> frozenset:
 
 
 def match_lemma_side(lemma: Lemma, side: sp.Expr, config: MatchConfig = MatchConfig()) -> list[Binding]:
-    """Bindings of every lemma variable with lemma.input(binding) == side (checked again here)."""
+    """Bindings with lemma.input(binding) == side, one per distinct instantiated output.
+
+    The official code keeps the first 128 raw e-matches per lemma; here the cap counts distinct
+    outputs, so the 3! orderings of u, v, w that give the same new goal use one slot, not six.
+    """
     matcher = Matcher(lemma.wilds, config, exponent_vars(lemma))
-    out = []
     needed = lemma.output.free_symbols | lemma.input.free_symbols
-    for b in matcher.all_matches(lemma.input, side):
+
+    def key(b: Binding) -> object:
+        return lemma.output.xreplace(b) if needed <= set(b) else None
+
+    out = []
+    for b in matcher.all_matches(lemma.input, side, key):
         if not needed <= set(b):
             continue
-        inst = lemma.input.xreplace(b)
-        if not same(inst, side):
-            log.debug("dropping inexact match of %s: %s != %s", lemma.name, inst, side)
+        if not same(lemma.input.xreplace(b), side):
+            log.debug("dropping inexact match of %s on %s", lemma.name, side)
             continue
         out.append(b)
     return out

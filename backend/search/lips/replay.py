@@ -166,14 +166,14 @@ def replay_script(problem: Inequality, script: tuple[str, ...] | None = None,
             elif line.startswith("intro_by_homogeneous"):
                 for c in parse_constraint(line[len("intro_by_homogeneous"):], problem.symbols):
                     problem = problem.with_constraint(c)
+            elif line.startswith(_RESET):
+                settle(None)
+                cur = None
             elif m := _REWRITE.match(line):
                 a, bexpr = split_equation(m.group(2))
                 start = Goal(problem.parse(a, where=m.group(1)), sp.S.Zero)
                 settle(start)
                 cur = Goal.from_difference(problem.parse(bexpr, where=m.group(1)))
-            elif line.startswith(_RESET):
-                settle(None)
-                cur = None
             elif line.startswith(_END):
                 settle(None)
                 break
