@@ -58,6 +58,7 @@ def page(browser, server):
     pg.wait_for_function("typeof window.Plotly === 'object'")  # served locally, not from a CDN
     yield pg
     context.close()
+    server[1].runs.shutdown()  # a failed test must not leave a search eating the CPU
     outside = [u for u in requests if not re.match(r"^(http://127\.0\.0\.1[:/]|data:|blob:|about:)", u)]
     assert not outside, f"requests left the machine: {outside[:5]}"
 
@@ -104,7 +105,9 @@ def run(pg, problem="Janet's ducks lay 16 eggs per day. How much does she make?"
     href = lambda: pg.evaluate("window.location.href")  # noqa: E731  (pg.url lags without a call)
     before = href()
     pg.click("#run-btn")
+    t = time.monotonic()
     wait_until(lambda: "run=" in href() and href() != before, what="the run id in the URL")
+    print(f"run started after {time.monotonic() - t:.2f} s: {status(pg)}")
     return href().split("run=")[1]
 
 

@@ -1,0 +1,99 @@
+"""CLI commands over the run history: ``runs``, ``export``, ``import``, ``serve``.
+
+They share the web app's SQLite history (``$CANOPY_HOME/canopy.sqlite``), so a run
+solved in the browser can be exported from the shell and an imported file opens in
+the app's History screen.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+DbOption = Annotated[
+    Path | None, typer.Option("--db", help="History database (default $CANOPY_HOME/canopy.sqlite).")
+]
+
+
+def runs(
+    text: Annotated[str, typer.Option("--filter", help="Show runs whose problem or answer contains this.")] = "",
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    db: DbOption = None,
+) -> None:
+    """List stored runs, newest first."""
+    from backend.store import open_store
+
+    store = open_store(db)
+    try:
+        records = store.list_runs(text=text, limit=limit)
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in records], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Canopy runs ({len(records)})")
+    for col in ("id", "algorithm", "status", "answer", "correct", "nodes", "wall s", "problem"):
+        table.add_column(col, overflow="fold")
+    for r in records:
+        correct = "-" if r.correct is None else ("yes" if r.correct else "no")
+        table.add_row(
+            r.id, r.algorithm, r.status, r.answer or "-", correct, str(r.nodes), f"{r.wall_s:.1f}", r.problem[:60]
+        )
+    Console().print(table)
+
+
+def export(
+    run_id: Annotated[str, typer.Argument(help="Run id (see `canopy runs`).")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write (default RUN_ID.jsonl).")] = None,
+    db: DbOption = None,
+) -> None:
+    """Export a stored run as Canopy JSON Lines (a versioned header, then its events)."""
+    from backend.export import export_run
+    from backend.store import open_store
+
+    path = out or Path(f"{run_id}.jsonl")
+    store = open_store(db)
+    try:
+        count = export_run(store, run_id, path)
+    finally:
+        store.close()
+    typer.echo(f"wrote {count} events of run {run_id} to {path}")
+
+
+def import_(
+    file: Annotated[Path, typer.Argument(help="A Canopy events file (.jsonl).")],
+    db: DbOption = None,
+) -> None:
+    """Validate a run file and add it to the history (nothing is written if it is malformed)."""
+    from backend.export import import_run
+    from backend.store import open_store
+
+    store = open_store(db)
+    try:
+        run_id = import_run(store, file)
+    finally:
+        store.close()
+    typer.echo(f"imported {file} as run {run_id}")
+
+
+def serve(
+    ctx: typer.Context,
+) -> None:
+    """Start the web app (same flags as `python app.py`, e.g. --port 8000)."""
+    import app as web_app
+
+    raise typer.Exit(web_app.main(ctx.args))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("runs")(runs)
+    app.command("export")(export)
+    app.command("import")(import_)
+    app.command("serve", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(serve)
