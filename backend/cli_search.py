@@ -35,6 +35,9 @@ EngineOpt = Annotated[
     str, typer.Option("--engine", help="Engine: llamacpp (embedded model), transformers, ...")
 ]
 ModelOpt = Annotated[str | None, typer.Option("--model", help="Model path/id (scripted: a rules JSON file).")]
+ThreadsOpt = Annotated[
+    int | None, typer.Option("--threads", min=1, help="llamacpp engine threads (default: all cores).")
+]
 
 
 def _fail(msg: str) -> typer.Exit:
@@ -67,10 +70,10 @@ def _overrides(
     return out
 
 
-def _engine(name: str, model: str | None) -> Any:
+def _engine(name: str, model: str | None, threads: int | None = None) -> Any:
     from backend.engines import load_engine
 
-    return load_engine(name, model)
+    return load_engine(name, model, **({"n_threads": threads} if threads else {}))
 
 
 class ProgressLine:
@@ -146,6 +149,7 @@ def solve_cmd(
     ] = None,
     engine: EngineOpt = "llamacpp",
     model: ModelOpt = None,
+    threads: ThreadsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Solve one problem and show the answer, its grading and the best path."""
@@ -157,7 +161,7 @@ def solve_cmd(
     console = Console()
     try:
         cfg = resolve_config(algo, _overrides(algo, rollouts, children, samples, sets), preset)
-        eng = _engine(engine, model)
+        eng = _engine(engine, model, threads)
         with Live("starting…", console=Console(stderr=True), transient=True, refresh_per_second=4) as live:
             res = solve(
                 problem,
@@ -193,6 +197,7 @@ def eval_cmd(
     report: Annotated[Path | None, typer.Option("--report", help="Write a JSON report here.")] = None,
     engine: EngineOpt = "llamacpp",
     model: ModelOpt = None,
+    threads: ThreadsOpt = None,
 ) -> None:
     """Solve the first N problems of a set and report accuracy, tokens and time."""
     from rich.console import Console
@@ -212,7 +217,7 @@ def eval_cmd(
                 f"{len(problems) - len(graded)} problem(s) in {dataset} have no answer to grade against"
             )
         cfg = resolve_config(algo, _overrides(algo, rollouts, children, samples, sets), preset)
-        eng = _engine(engine, model)
+        eng = _engine(engine, model, threads)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task(f"{algo} on {dataset}", total=len(problems))

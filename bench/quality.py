@@ -65,13 +65,14 @@ def main() -> None:
     ap.add_argument("--children", type=int, default=None)
     ap.add_argument("--engine", default="llamacpp")
     ap.add_argument("--model", default=None)
+    ap.add_argument("--threads", type=int, default=None, help="llamacpp threads (default: all cores)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", default="rstar,greedy,sc", help="comma list of rstar, greedy, sc")
     ap.add_argument("--sc-samples", type=int, default=None, help="override the token-matched k")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
 
-    engine = load_engine(args.engine, args.model)
+    engine = load_engine(args.engine, args.model, **({"n_threads": args.threads} if args.threads else {}))
     problems = load_problems("gsm8k", args.limit)
     only = set(args.only.split(","))
     rows = []

@@ -63,11 +63,15 @@ def main() -> None:
     ap.add_argument("--children", type=int, default=None)
     ap.add_argument("--engine", default="llamacpp")
     ap.add_argument("--model", default=None)
+    ap.add_argument("--threads", type=int, default=None, help="llamacpp threads (default: all cores)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     args = ap.parse_args()
 
-    engine = load_engine(args.engine, args.model)
+    engine = load_engine(args.engine, args.model, **({"n_threads": args.threads} if args.threads else {}))
+    from backend.verify.answers import answers_equal
+
+    answers_equal("1", "2")  # import math-verify/sympy once (about 2 s) before anything is timed
     overrides = {k: v for k, v in (("rollouts", args.rollouts), ("children", args.children)) if v is not None}
     rows = []
     for prob in load_problems("gsm8k", args.problems):

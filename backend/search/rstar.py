@@ -171,6 +171,8 @@ class RStarPolicy:
             "stop": c.stop_reason,
             "step_kind": step.kind,
         }
+        if step.why:
+            meta["note"] = step.why
         if dups:
             meta["duplicates"] = dups
         if c.mean_logprob is not None:

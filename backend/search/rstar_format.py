@@ -87,7 +87,7 @@ class Step:
     kind: str
     text: str  # as generated, with the stop string that ended it
     code: str  # this step's own code ("" for answers)
-    why: str = ""  # for "invalid": what is wrong
+    why: str = ""  # for "invalid": what is wrong; for a cut step: that it was cut
 
 
 def read_step(c: Completion) -> Step:
@@ -97,7 +97,7 @@ def read_step(c: Completion) -> Step:
     if "boxed" in text or ANSWER in text:
         return Step("answer", text, "")
     if c.finish_reason == "length":
-        return Step("invalid", text, extract_code(text), why="cut off at the step's token limit")
+        return _cut_step(text)
     code = extract_code(text)
     if not code.strip():
         if c.stop_reason is None:
@@ -105,6 +105,19 @@ def read_step(c: Completion) -> Step:
         return Step("invalid", text, "", why="empty step")
     ends = c.stop_reason == CODE_END or CODE_END in text or c.stop_reason is None
     return Step("final_code" if ends else "code", text, code)
+
+
+def _cut_step(text: str) -> Step:
+    """A step cut by the token limit: keep its complete lines and close it as a step.
+
+    A small model often writes several sub-steps without ``<end_of_step>`` and runs into the
+    limit; the complete lines are still good code, the last partial line is not.
+    """
+    head = text[: text.rfind("\n") + 1] if "\n" in text else ""
+    code = extract_code(head)
+    if not code.strip():
+        return Step("invalid", text, "", why="cut off at the step's token limit")
+    return Step("code", head + STEP_END, code, why="cut at the token limit: kept its complete lines")
 
 
 def extract_code(text: str) -> str:

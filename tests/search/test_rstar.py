@@ -49,6 +49,9 @@ def test_read_step_classifies_completions():
     assert final.kind == "final_code" and final.text.endswith("<end_of_code>") and final.code == "print(x)"
     assert read_step(Completion("<answer>so \\boxed{4}", 5, None, "stop", "<end_of_answer>")).kind == "answer"
     assert read_step(Completion("x = (1 +", 5, None, "length")).kind == "invalid"
+    cut = read_step(Completion("# Step 1: a\nx = 1\n# Step 2: b\ny = (x +", 9, None, "length"))
+    assert cut.kind == "code" and cut.code == "# Step 1: a\nx = 1\n# Step 2: b"
+    assert cut.text.endswith("x = 1\n# Step 2: b\n<end_of_step>")
     assert read_step(Completion("  \n", 1, None, "stop", "<end_of_step>")).kind == "invalid"
     # the end of the message after code ends the program (small models skip <end_of_code>)
     assert read_step(Completion("```python\nprint(2)\n```", 5, None, "stop", None)).kind == "final_code"

@@ -18,6 +18,12 @@ function current() {  // the value is a JSON string (see ui/views.py: encode)
   return parsed;
 }
 
+function selectedXY(t) {
+  if (selected === null) return [[], []];
+  const k = t.customdata.findIndex((r) => r[0] === selected);
+  return k >= 0 ? [[t.x[k]], [t.y[k]]] : [[], []];
+}
+
 function withMode(v) {
   const data = v.data.slice();
   const i = v.node_trace;
@@ -28,11 +34,7 @@ function withMode(v) {
     colorbar: Object.assign({}, t.marker.colorbar, {title: {text: c.title}}),
   });
   data[i] = t;
-  let sx = [], sy = [];
-  if (selected !== null) {
-    const k = t.customdata.findIndex((r) => r[0] === selected);
-    if (k >= 0) { sx = [t.x[k]]; sy = [t.y[k]]; }
-  }
+  const [sx, sy] = selectedXY(t);
   data.push({type: t.type, name: 'selected', mode: 'markers', x: sx, y: sy, hoverinfo: 'skip',
              marker: {size: 34, symbol: 'circle-open', color: '#7b2cbf', line: {width: 4}}});
   return data;
@@ -43,10 +45,13 @@ function onClick(ev) {
   if (!p) return;
   const row = p.customdata || p.data.customdata[p.pointIndex];
   selected = row[0];
-  window.canopyClickAt = performance.now();
   const v = current() || {};
   trigger('node_click', {node_id: selected, run_id: v.run, rev: v.rev});
-  draw();
+  // move the selection ring only (a full redraw would delay the inspector's update)
+  if (plot && plot.data) {
+    const [sx, sy] = selectedXY(plot.data[v.node_trace]);
+    requestAnimationFrame(() => Plotly.restyle(plot, {x: [sx], y: [sy]}, [plot.data.length - 1]));
+  }
 }
 
 function flash(el, v) {

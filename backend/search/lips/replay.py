@@ -112,9 +112,10 @@ def same_goal(problem: Inequality, d1: sp.Expr, d2: sp.Expr, n: int = 8) -> bool
         return False
     if max(ratios) <= min(ratios) * (1 + 1e-7):
         return True  # a positive constant on the feasible set
+    # a non-constant factor: accept when it is >= 0 by structure and > 0 at every sample point
     signs = {problem.symbols[v]: problem.sign_of(v) for v in problem.variables}
     r = sp.factor(sp.cancel(sp.together(d1 / d2)))
-    return is_nonneg(r, signs, strict=True)
+    return is_nonneg(r, signs)
 
 
 def _scale_step(problem: Inequality, body: str, cur: Goal | None, config: MatchConfig

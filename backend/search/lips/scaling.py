@@ -56,27 +56,47 @@ class ScaleStep:
         return f"{self.lemma}[{inst}]: {self.old} ==> {self.new}"
 
 
-def instantiate(lemma: Lemma, binding: dict, old: Goal) -> ScaleStep:
+def instantiate(lemma: Lemma, binding: dict, old: Goal, output: sp.Expr | None = None) -> ScaleStep:
     """Build the step for a binding of pattern symbols (from the matcher) or of names (from a script)."""
     b = {(lemma.wild(k) if isinstance(k, str) else k): sp.sympify(v) for k, v in binding.items()}
-    missing = [v for v in lemma.variables if lemma.wild(v) in (lemma.input.free_symbols |
-                                                               lemma.output.free_symbols) and lemma.wild(v) not in b]
+    used = lemma.input.free_symbols | lemma.output.free_symbols
+    missing = [v for v in lemma.variables if lemma.wild(v) in used and lemma.wild(v) not in b]
     if missing:
         raise ValueError(f"{lemma.name}: no value for lemma variable(s) {missing}")
-    lin, lout = lemma.input.xreplace(b), lemma.output.xreplace(b)
+    lin = lemma.input.xreplace(b)
+    lout = output if output is not None else lemma.output.xreplace(b)
     new = Goal(lout, old.rhs) if lemma.direction == "left" else Goal(old.lhs, lout)
     inst = tuple((var_name(w), b[w]) for w in lemma.wilds if w in b)
     return ScaleStep(lemma.name, lemma.direction, inst, old, new, lin, lout)
 
 
+def _features(e: sp.Expr) -> frozenset[str]:
+    """Cheap shape facts: has a radical / a reciprocal (with a numeric exponent)."""
+    out = set()
+    for node in sp.preorder_traversal(e):
+        if node.is_Pow and node.exp.is_Number:
+            if not node.exp.is_Integer:
+                out.add("radical")
+            if node.exp.is_negative:
+                out.add("reciprocal")
+    return frozenset(out)
+
+
+def quick_reject(lemma: Lemma, side: sp.Expr) -> bool:
+    """A lemma whose input has a sqrt or a 1/(...) cannot match a side without one."""
+    return not _features(lemma.input) <= _features(side)
+
+
 def apply_lemma(goal: Goal, lemma: Lemma, config: MatchConfig = MatchConfig()) -> list[ScaleStep]:
     """All distinct, non-trivial applications of `lemma` to the matching side of `goal`."""
     side = goal.lhs if lemma.direction == "left" else goal.rhs
+    if quick_reject(lemma, side):
+        return []
     steps, seen = [], set()
-    for b in match_lemma_side(lemma, side, config):
-        step = instantiate(lemma, b, goal)
-        if same(step.lemma_out, step.lemma_in):
+    for b, out in match_lemma_side(lemma, side, config):
+        if same(out, side):
             continue  # official `check_by_test` cond2: a scaling that changes nothing
+        step = instantiate(lemma, b, goal, out)
         key = step.new.key()
         if key in seen:
             continue
