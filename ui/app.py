@@ -1,13 +1,15 @@
-"""The Canopy web app: ``build_app(services)`` composes the screens; ``serve`` launches it.
+"""The Canopy web app: ``build_app(services)`` composes the screens; ``serve`` launches it;
+``main(argv)`` is the entrypoint behind ``python app.py`` and ``canopy serve``.
 
-Nothing happens at import: the store, the engine and the Blocks are made by the caller
-(``app.py`` / ``canopy serve``), so tests build the same app around a memory store and the
-scripted engine.
+Nothing happens at import: the store, the engine and the Blocks are made by ``main`` (or
+by a test, around a memory store and the scripted engine).
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import gradio as gr
@@ -64,3 +66,44 @@ def serve(
         **launch_options(),
     )
     return demo
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="app.py", description="Canopy web app: watch reasoning search trees grow.")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--share", action="store_true", help="also open a public Gradio share link (needs internet)")
+    p.add_argument("--engine", default=None, help="llamacpp (default), transformers, vllm, openai or scripted")
+    p.add_argument("--model", default=None, help="GGUF path, HF id, served model name or scripted rules file")
+    p.add_argument("--db", default=None, help="history database (default $CANOPY_HOME/canopy.sqlite)")
+    p.add_argument("--algorithm", default="rstar", help="algorithm selected when the page opens")
+    p.add_argument("--verbose", "-v", action="store_true", help="log progress details")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Open the history, mark runs cut off by an earlier stop as interrupted, serve."""
+    args = parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    from backend.engines import DEFAULT_ENGINE
+    from backend.store import open_store
+    from ui.services import EngineSlot
+
+    store = open_store(args.db)
+    closed = store.recover()
+    if closed:
+        log.warning("%d run(s) cut off by an earlier stop are now marked interrupted", len(closed))
+    services = Services(
+        store=store,
+        engine=EngineSlot(args.engine or DEFAULT_ENGINE, args.model),
+        default_algorithm=args.algorithm,
+    )
+    try:
+        serve(services, host=args.host, port=args.port, share=args.share, block=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        services.close()
+    return 0

@@ -203,7 +203,7 @@ def run_status(services: Services, run_id: str | None, tree: Tree | None = None)
     for note in tree.notes[-2:]:
         parts.append(f"{note.level}: {note.message}")
     if run is not None and run.store_error:
-        parts.append(f"⚠️ {run.store_error}")
+        parts.append(f"⚠ {run.store_error}")
     return " · ".join(parts)
 
 
@@ -246,6 +246,7 @@ def stream_run(
         return
     shown = -1
     idle_since = time.monotonic()
+    period = services.update_every_s
     while True:
         t = time.monotonic()
         last = services.trees.view(run_id, lambda tree: (tree.last_seq, tree.finished is not None))
@@ -253,12 +254,15 @@ def stream_run(
             snap = snapshot(services, run_id, fresh_after=shown if shown >= 0 else None)
             shown = snap.rev
             idle_since = t
+            # drawing a big tree costs server time that the search (same process, same GIL)
+            # needs too: never spend more than about half of the time drawing
+            period = max(services.update_every_s, 2 * (time.monotonic() - t))
             yield snap
         elif last[1] or services.runs.get(run_id) is None:
             return  # finished and fully shown, or nobody will ever add to it here
         elif t - idle_since > idle_limit_s:
             return
-        time.sleep(max(0.0, services.update_every_s - (time.monotonic() - t)))
+        time.sleep(max(0.0, period - (time.monotonic() - t)))
 
 
 def inspect(services: Services, run_id: str | None, node_id: Any, upto: int | None = None) -> NodeView:

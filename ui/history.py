@@ -82,9 +82,9 @@ class HistoryHandlers:
         try:
             run_id = import_run(self.s.store, path)
         except RunImportError as exc:
-            return f"⚠️ Import failed: {exc}", gr.skip(), gr.skip()
+            return f"⚠ Import failed: {exc}", gr.skip(), gr.skip()
         except OSError as exc:
-            return f"⚠️ Import failed: cannot read the file ({exc})", gr.skip(), gr.skip()
+            return f"⚠ Import failed: cannot read the file ({exc})", gr.skip(), gr.skip()
         return f"Imported as run `{run_id}`.", self.rows(text, algorithm, status), run_id
 
 

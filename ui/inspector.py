@@ -6,6 +6,7 @@ History screens alike.
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,8 +37,10 @@ _CURRENCY = re.compile(r"\$(?=\d)")
 
 
 def md_text(text: str) -> str:
-    """Model text for a Markdown+LaTeX view: "# Step 1" is a comment, not a heading, and
-    "$18" is money, not the start of a formula (GSM8K is full of both)."""
+    """Model text for a Markdown+LaTeX view: "# Step 1" is a comment, not a heading,
+    "$18" is money, not the start of a formula (GSM8K is full of both), and tags such as
+    rStar's ``<code>`` / ``<end_of_step>`` are shown, not interpreted as HTML."""
+    text = html.escape(text, quote=False)
     return _CURRENCY.sub(r"\\$", _HEADING.sub(r"\1\\#", text))
 
 
@@ -120,25 +123,37 @@ def answer_panel(tree: Tree) -> str:
     best = tree.best_path()
     votes = tree.answer_votes()
     if fin is not None:
-        badge = {True: "✅ correct", False: "❌ wrong", None: "ungraded"}[fin.correct]
+        badge = {True: "✓ correct", False: "✗ wrong", None: "ungraded"}[fin.correct]
         head = f"**Final answer: {fin.answer if fin.answer is not None else '(none)'}** · {badge} · run {fin.status}"
         if fin.reference is not None:
             head += f" · known answer {fin.reference}"
         if fin.error:
-            head += f"\n\n⚠️ {fin.error}"
+            head += f"\n\nError: {fin.error}"
     else:
         live = tree.iterations[-1].best_answer if tree.iterations else None
         head = f"**Best answer so far: {live if live is not None else '(none yet)'}**"
     lines = [head]
     if votes:
         lines.append("Votes: " + ", ".join(f"{a}: {v:g}" for a, v in list(votes.items())[:6]))
-    if best:
-        lines.append("\n**Best path**")
-        for nid in best[1:]:
-            node = tree.nodes[nid]
-            body = node.text.strip() or (node.code or "").strip()
-            lines.append(f"- #{nid}: {md_text(body[:400])}")
+    if len(best) > 1:
+        lines.append("\n**Best path**\n")
+        lines.append(best_path_text(tree, best))
     return "\n".join(lines)
+
+
+def best_path_text(tree: Tree, path: list[int]) -> str:
+    """The best path as one program (code steps) or as a numbered list (prose steps)."""
+    steps = [tree.nodes[i] for i in path[1:]]
+    if any(n.code for n in steps):
+        body = []
+        for n in steps:
+            body.append((n.code or "\n".join(f"# {ln}" for ln in n.text.strip().splitlines())).rstrip())
+        last = steps[-1]
+        if last.output.strip():
+            body.append("\n".join(f"# output: {ln}" for ln in last.output.strip().splitlines()[:10]))
+        fence = "````" if "```" in "\n".join(body) else "```"
+        return f"{fence}python\n" + "\n".join(body) + f"\n{fence}"
+    return "\n".join(f"{k}. {md_text(' '.join(n.text.split())[:500])}" for k, n in enumerate(steps, 1))
 
 
 def stats_panel(tree: Tree) -> str:

@@ -95,7 +95,7 @@ class EngineSlot:
         if self._loading:
             return f"Loading engine {what}…"
         if self._error:
-            return f"⚠️ Engine {what} unavailable: {self._error}"
+            return f"⚠ Engine {what} unavailable: {self._error}"
         return f"Engine {what}: loads on the first Run."
 
 

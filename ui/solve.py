@@ -82,7 +82,7 @@ class SolveHandlers:
             run_id = h.start_run(self.s, self.controls, problem, algorithm, reward, reference, seed, values)
         except h.UserFacingError as exc:
             gr.Warning(str(exc))
-            return old_run, f"⚠️ {exc}", gr.skip(), self.s.engine.status(), *Inspector.values(NodeView())
+            return old_run, f"⚠ {exc}", gr.skip(), self.s.engine.status(), *Inspector.values(NodeView())
         return (run_id, h.run_status(self.s, run_id), "Pause", self.s.engine.status(),
                 *Inspector.values(NodeView()))
 

@@ -24,22 +24,29 @@ def raw_logprob(logits: np.ndarray, tokens: np.ndarray) -> np.ndarray:
     return logits[np.arange(len(tokens)), tokens] - lse
 
 
-def _nucleus(probs: np.ndarray, top_p: float, u: float) -> int:
-    """Sample from the smallest set of most likely tokens whose mass reaches top_p."""
-    k = 64
-    vocab = probs.shape[0]
-    while True:
-        k = min(k, vocab)
-        # argpartition finds the k largest in O(vocab); a full sort of 150k entries costs ~10 ms a row
-        cand = np.argpartition(-probs, k - 1)[:k] if k < vocab else np.arange(vocab)
-        cand = cand[np.argsort(-probs[cand], kind="stable")]
-        mass = np.cumsum(probs[cand])
-        if mass[-1] >= top_p or k == vocab:
-            cut = min(int(np.searchsorted(mass, top_p)) + 1, k)
-            kept = mass[:cut]
-            i = min(int(np.searchsorted(kept, u * kept[-1], side="right")), cut - 1)
-            return int(cand[i])
-        k *= 4
+#: probability floors (relative to the total) tried in turn for the nucleus: the tokens above a floor
+#: are a prefix of the sorted order, so once their mass reaches top_p the nucleus lies among them.
+#: A comparison pass is far cheaper than sorting or partitioning a 150k vocabulary; the last floor,
+#: 0, takes everything.
+_FLOORS = (1e-4, 1e-6, 1e-9, 0.0)
+
+
+def _pick(cdf: np.ndarray, u: float) -> int:
+    """Index i with cdf[i-1] <= u * total < cdf[i]."""
+    return min(int(np.searchsorted(cdf, u * cdf[-1], side="right")), len(cdf) - 1)
+
+
+def _nucleus(p: np.ndarray, top_p: float, u: float) -> int:
+    """Sample from the smallest set of most likely tokens whose mass reaches top_p (p need not sum to 1)."""
+    total = float(p.sum(dtype=np.float64))
+    for floor in _FLOORS:
+        cand = np.flatnonzero(p >= floor * total)
+        if floor == 0.0 or p[cand].sum(dtype=np.float64) >= top_p * total:
+            break
+    cand = cand[np.argsort(-p[cand], kind="stable")]
+    mass = np.cumsum(p[cand], dtype=np.float64)
+    cut = min(int(np.searchsorted(mass, top_p * total)) + 1, len(cand))  # keep the token that crosses top_p
+    return int(cand[_pick(mass[:cut], u)])
 
 
 def sample_rows(
@@ -50,19 +57,15 @@ def sample_rows(
     ``temperature == 0`` is greedy (argmax); otherwise row i draws from ``rngs[i]``.
     """
     logits = np.asarray(logits, dtype=np.float32)
+    x = logits - logits.max(axis=1, keepdims=True)
+    raw = np.exp(x)
+    log_z = np.log(raw.sum(axis=1, dtype=np.float64))
     if temperature == 0:
-        tokens = logits.argmax(axis=1)
-        return tokens, raw_logprob(logits, tokens)
-    scaled = logits / np.float32(temperature)
-    scaled -= scaled.max(axis=1, keepdims=True)
-    probs = np.exp(scaled)
-    probs /= probs.sum(axis=1, keepdims=True)
-    tokens = np.empty(len(rngs), dtype=np.int64)
-    for r, rng in enumerate(rngs):
-        u = rng.random()
-        if top_p < 1.0:
-            tokens[r] = _nucleus(probs[r], top_p, u)
-        else:
-            cdf = np.cumsum(probs[r])
-            tokens[r] = min(int(np.searchsorted(cdf, u * cdf[-1], side="right")), len(cdf) - 1)
-    return tokens, raw_logprob(logits, tokens)
+        tokens = x.argmax(axis=1)
+    else:
+        p = raw if temperature == 1 else np.exp(x / np.float32(temperature))
+        tokens = np.empty(len(rngs), dtype=np.int64)
+        for r, rng in enumerate(rngs):
+            u = rng.random()
+            tokens[r] = _nucleus(p[r], top_p, u) if top_p < 1.0 else _pick(np.cumsum(p[r]), u)
+    return tokens, x[np.arange(len(tokens)), tokens] - log_z

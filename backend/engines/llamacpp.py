@@ -25,7 +25,9 @@ tests/engines/test_llamacpp.py decodes a multi-token prompt to keep it that way.
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -39,6 +41,10 @@ from backend._optional import require
 from backend.engines._sampling import sample_rows
 from backend.engines.base import Completion, EngineInfo, check_sampling, cut_at_stop, plain_chat_prompt
 from backend.engines.embedded import resolve_model
+
+log = logging.getLogger(__name__)
+_llama_log = logging.getLogger("llama.cpp")
+_LOG_CALLBACK: Any = None  # the ctypes callback must outlive every model, so it lives here
 
 #: more threads than this gain little for small models and starve the verifier's sandbox workers
 MAX_DEFAULT_THREADS = 8
@@ -67,6 +73,40 @@ class _Seq:
     logprob: float = 0.0
     finish: str | None = None
     stop_reason: str | None = None
+
+
+def _passive_openmp_wait() -> None:
+    """Make llama.cpp's OpenMP threads sleep at barriers instead of spinning (unless the user chose).
+
+    ggml meets its threads at a barrier after every op. With spinning waiters, one
+    thread descheduled by another busy process (the verifier's sandboxes, a browser,
+    a test run) stalls the other on every op: measured on 2 cores under load, 2
+    threads fell from ~7 to 0.7 tok/s; passive waiting kept 6.6 (docs/MODELS.md).
+    libgomp reads this once, when llama.cpp's library loads, hence before the import.
+    """
+    if "llama_cpp" in sys.modules:
+        if "OMP_WAIT_POLICY" not in os.environ:
+            log.debug("llama_cpp was imported before load(); OMP_WAIT_POLICY left at libgomp's default")
+        return
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def _route_logs(lib: Any) -> None:
+    """Send llama.cpp's log lines to the "llama.cpp" Python logger instead of stderr."""
+    global _LOG_CALLBACK
+    if _LOG_CALLBACK is None:
+        # ggml_log_level: 1 debug, 2 info, 3 warn, 4 error, 5 continues the previous line's level.
+        # Its warnings are routine (e.g. "n_ctx_seq > n_ctx_train" for a shared cache): INFO here;
+        # its errors precede a failure that load()/generate() raise anyway.
+        levels = {1: logging.DEBUG, 2: logging.DEBUG, 3: logging.INFO, 4: logging.WARNING}
+        last = [logging.DEBUG]
+
+        def emit(level: int, text: bytes, _user: Any) -> None:
+            last[0] = levels.get(level, last[0])
+            _llama_log.log(last[0], "%s", text.decode("utf-8", "replace").rstrip())
+
+        _LOG_CALLBACK = lib.llama_log_callback(emit)
+    lib.llama_log_set(_LOG_CALLBACK, ctypes.c_void_p(0))
 
 
 def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -108,10 +148,11 @@ class LlamaCppEngine:
         completion one sequence may use. max_batch: sequences decoded together
         (n_seq_max). kv_cells: size of the KV cache all sequences share (default
         4 * n_ctx; the shared prompt is stored once; ~12 KB a cell for the 0.5B
-        model). seed: seeds calls made with seed=None. verbose: llama.cpp's logs.
+        model). seed: seeds calls made with seed=None. llama.cpp's own log goes to
+        the "llama.cpp" logger (DEBUG/INFO; ``verbose=True`` shows it at INFO).
         """
+        _passive_openmp_wait()
         lib = require("llama_cpp", package="llama-cpp-python==0.3.36")
-        from llama_cpp import _logger
 
         t0 = time.perf_counter()
         path = resolve_model(model)
@@ -120,7 +161,10 @@ class LlamaCppEngine:
                              "(for a Hugging Face id or directory use --engine transformers)")
         if max_batch < 1 or n_ctx < 16:
             raise ValueError(f"need max_batch >= 1 and n_ctx >= 16, got {max_batch} and {n_ctx}")
-        _logger.set_verbose(verbose)  # process-wide: llama.cpp has one log callback
+        _route_logs(lib)  # process-wide: llama.cpp has one log callback
+        if verbose:
+            _llama_log.setLevel(logging.DEBUG)
+            logging.basicConfig()
         lib.llama_backend_init()
         threads = n_threads or default_threads()
         mp = lib.llama_model_default_params()

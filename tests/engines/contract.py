@@ -17,7 +17,7 @@ class EngineContract:
     #: a prompt that makes the engine write a long-ish text (no early end of sequence)
     long_prompt: str = "Count from 1 to 40, separated by commas."
     #: chat messages whose answer is short and ends with end of sequence
-    short_messages: list[dict[str, str]] = [{"role": "user", "content": "What colour is the sky? One word."}]  # noqa: RUF012
+    short_messages: list[dict[str, str]] = [{"role": "user", "content": "What is 2+2? Answer with the number only."}]  # noqa: RUF012
     #: chat prompts are rendered with the engine's template unless a subclass says otherwise
     use_chat: bool = True
 

@@ -16,7 +16,7 @@ class TestScriptedContract(EngineContract):
         return ScriptedEngine(
             [
                 Rule("Count from 1 to 40", [COUNT]),
-                Rule("colour is the sky", ["Blue."]),
+                Rule("What is 2+2", ["4"]),
                 Rule("Name three animals", ["cat dog cow and more words here"]),
                 Rule("about trees", ["Trees are tall and green.", "Trees give shade."]),
             ],

@@ -1,0 +1,21 @@
+"""LIPS symbolic core (arXiv 2502.13834; official code github.com/Lizn-zn/NeqLIPS @ad657df).
+
+Modules, in the order a best-first prover uses them (nothing is imported here, so importing the
+package stays cheap; z3 and scipy load only inside the functions that need them):
+
+  problem      Inequality / Goal / Constraint model and the plain-syntax parser
+  expr         safe text <-> sympy (plain, Lean, LaTeX)
+  lean         NeqLIPS .lean theorem statements and reference scripts
+  problems     JSONL problem sets: load_inequalities("ineq-easy" | "mo-int" | "chen-no" | ...)
+  lemmas       ScalingLib.json as sympy patterns (left: in <= out on lhs, right: in >= out on rhs)
+  matching     AC matcher of `k * CORE + l` against a whole goal side (exprtools: helpers)
+  scaling      apply_lemma / scale_goal -> ScaleStep records
+  numeric      feasible test points, PointCache, Nelder-Mead refutation
+  smt          sympy -> z3 (nlsat) with exact radicals
+  filtering    check_step: counterexample filter + soundness of a step
+  closing      close_goal: positivity, univariate, z3 (prove); points, minimise (refute)
+  score        symbolic_score / top_k (official ranker.cal_complexity)
+  equivalence  check_rewrite for LLM rewrites; sym_rewrites (deterministic fallbacks)
+  replay       replay the `scale` steps of the reference proofs
+See docs/LIPS.md.
+"""

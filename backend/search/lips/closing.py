@@ -81,7 +81,9 @@ def is_nonneg(e: sp.Expr, signs: dict[sp.Symbol, str], strict: bool = False) -> 
         return s == "pos" or (s == "nonneg" and not strict)
     if e.is_Add:
         terms = e.args
-        return all(is_nonneg(t, signs) for t in terms) and (not strict or any(is_nonneg(t, signs, True) for t in terms))
+        if not all(is_nonneg(t, signs) for t in terms):
+            return False
+        return not strict or any(is_nonneg(t, signs, True) for t in terms)
     if e.is_Mul:
         return all(is_nonneg(f, signs, strict) for f in e.args)
     if e.is_Pow:
@@ -100,7 +102,7 @@ def is_nonneg(e: sp.Expr, signs: dict[sp.Symbol, str], strict: bool = False) -> 
 
 def _nonzero_sum_of_squares(b: sp.Expr) -> bool:
     return bool(b.is_Add and any(t.is_Number and t != 0 for t in b.args)
-                and all(t.is_Number and t > 0 or (t.is_Pow and t.exp.is_even) for t in b.args))
+                and all((t.is_Number and t > 0) or (t.is_Pow and t.exp.is_even) for t in b.args))
 
 
 def positivity(problem: Inequality, goal: Goal, max_ops: int = 400) -> Attempt:
@@ -200,15 +202,16 @@ def violation(problem: Inequality, goal: Goal, point: dict[str, float], tol: flo
     d = evaluate(goal.rhs - goal.lhs, point, problem.variables)
     if d is None or not feasible(problem, point):
         return False
-    scale = 1 + abs(evaluate(goal.lhs, point, problem.variables) or 0) + abs(evaluate(goal.rhs, point, problem.variables) or 0)
-    return d < -tol * scale
+    sides = [evaluate(s, point, problem.variables) or 0.0 for s in (goal.lhs, goal.rhs)]
+    return d < -tol * (1 + abs(sides[0]) + abs(sides[1]))
 
 
 def refute_by_points(problem: Inequality, goal: Goal, cache: PointCache, config: CloseConfig) -> Attempt:
     t0 = time.perf_counter()
     for p in cache.points:
         if violation(problem, goal, p, config.tol):
-            return Attempt("points", "refuted", _ms(t0), "a cached feasible point violates the goal", _freeze(p))
+            return Attempt("points", "refuted", _ms(t0), "a cached feasible point violates the goal",
+                           _freeze(p))
     return Attempt("points", "unknown", _ms(t0), f"{len(cache.points)} points")
 
 
@@ -267,3 +270,23 @@ def close_goal(problem: Inequality, goal: Goal, cache: PointCache | None = None,
             log.info("goal %s: %s by %s", goal, a.status, a.method)
             return CloseResult(a.status, a.method, _ms(t0), a.point, tuple(attempts))
     return CloseResult("unknown", "", _ms(t0), None, tuple(attempts))
+
+
+def main() -> None:
+    """`python -m backend.search.lips.closing ineq-easy`: status and checker per problem."""
+    import collections
+    import sys
+
+    from backend.search.lips.problems import load_inequalities
+
+    logging.basicConfig(level=logging.WARNING)
+    tally: collections.Counter = collections.Counter()
+    for p in load_inequalities(sys.argv[1] if len(sys.argv) > 1 else "ineq-easy"):
+        r = close_goal(p, p.goal)
+        tally[(r.status, r.method)] += 1
+        print(f"{p.id}: {r.status} by {r.method or '-'} in {r.ms:.0f} ms")
+    print(dict(tally))
+
+
+if __name__ == "__main__":
+    main()

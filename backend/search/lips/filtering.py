@@ -75,7 +75,9 @@ def _fails(problem: Inequality, expr: sp.Expr, point: dict, tol: float) -> bool:
     return v is not None and v < -tol * (1 + abs(v) + max(abs(x) for x in point.values()))
 
 
-def check_points(problem: Inequality, old: Goal, new: Goal, cache: PointCache, tol: float) -> FilterResult | None:
+def check_points(problem: Inequality, old: Goal, new: Goal, cache: PointCache,
+                 tol: float) -> FilterResult | None:
+    """Stage 1: cached points (counterexamples first), the equality case, random feasible points."""
     t0 = time.perf_counter()
     claim = implication_claim(old, new)
     for p in cache.points:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 from backend.search.lips.expr import make_symbols
@@ -115,7 +116,7 @@ def parse_lean_text(text: str, file: str = "") -> list[LeanTheorem]:
     """All theorems in a Lean file's text, each parsed independently."""
     starts = [m.start() for m in _THEOREM.finditer(text)] + [len(text)]
     out = []
-    for s, e in zip(starts[:-1], starts[1:], strict=True):
+    for s, e in pairwise(starts):
         chunk = text[s:e]
         name = _THEOREM.match(chunk).group(1)  # type: ignore[union-attr]
         head, sep, body = chunk.partition(":= by")

@@ -105,7 +105,8 @@ def _unlisted_names(entry: dict) -> tuple[str, ...]:
 
     listed = set(entry["var"])
     text = entry["input"] + " " + entry["output"]
-    found = dict.fromkeys(n for n in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text) if n not in listed | {"sqrt"})
+    names = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)
+    found = dict.fromkeys(n for n in names if n not in listed | {"sqrt"})
     if found:
         log.debug("lemma variables inferred: %s", list(found))
     return tuple(found)

@@ -17,6 +17,7 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import pairwise
 
 import sympy as sp
 
@@ -143,7 +144,7 @@ class Sampler:
                 return evaluate(eq, {**pt, n: t}, self.names)
 
             vals = [(t, f(t)) for t in grid]
-            for (t0, v0), (t1, v1) in zip(vals, vals[1:], strict=False):
+            for (t0, v0), (t1, v1) in pairwise(vals):
                 if v0 is None or v1 is None or v0 * v1 > 0:
                     continue
                 root = _bisect(f, t0, t1, v0)
@@ -255,7 +256,8 @@ def _bisect(f: Callable[[float], float | None], a: float, b: float, fa: float) -
     return 0.5 * (a + b)
 
 
-def minimise(problem: Inequality, expr: sp.Expr, starts: Sequence[Point], max_iter: int = 300) -> tuple[float, Point] | None:
+def minimise(problem: Inequality, expr: sp.Expr, starts: Sequence[Point],
+             max_iter: int = 300) -> tuple[float, Point] | None:
     """Smallest value of expr found over feasible points, by Nelder-Mead from each start.
 
     Positive variables are optimised in log space; equality constraints are re-imposed by

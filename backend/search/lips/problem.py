@@ -254,7 +254,8 @@ def parse_latex_problem(goal_latex: str, constraints: list[str] = (), *, id: str
     try:
         raw = latex2sympy(goal_latex)
     except Exception as exc:  # antlr raises assorted exception types
-        raise ProblemParseError(f"latex goal: cannot parse {goal_latex!r}: {type(exc).__name__}: {exc}") from exc
+        raise ProblemParseError(
+            f"latex goal: cannot parse {goal_latex!r}: {type(exc).__name__}: {exc}") from exc
     if not isinstance(raw, sp.Rel) or raw.rel_op not in ("<=", ">="):
         raise ProblemParseError(f"latex goal: {goal_latex!r} is not a <= / >= inequality")
     names = sorted({s.name for s in raw.free_symbols}

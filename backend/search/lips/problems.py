@@ -67,8 +67,8 @@ def record_to_problem(rec: dict) -> Inequality:
     known = {"id", "statement", "variables", "constraints", "lhs", "rhs", "source", "reference_proof"}
     meta = tuple((k, str(v)) for k, v in rec.items() if k not in known)
     return Inequality(names, tuple(cons), goal, id=rid, source=rec.get("source", ""),
-                      statement=rec.get("statement", ""), reference_proof=tuple(rec.get("reference_proof", [])),
-                      meta=meta)
+                      statement=rec.get("statement", ""),
+                      reference_proof=tuple(rec.get("reference_proof", [])), meta=meta)
 
 
 def _path(name: str) -> Path:

@@ -115,7 +115,7 @@ def same_goal(problem: Inequality, d1: sp.Expr, d2: sp.Expr, n: int = 8) -> bool
     # a non-constant factor: accept when it is >= 0 by structure and > 0 at every sample point
     signs = {problem.symbols[v]: problem.sign_of(v) for v in problem.variables}
     r = sp.factor(sp.cancel(sp.together(d1 / d2)))
-    return is_nonneg(r, signs)
+    return is_nonneg(r, signs) or is_nonneg(sp.factor(1 / r), signs)
 
 
 def _scale_step(problem: Inequality, body: str, cur: Goal | None, config: MatchConfig
@@ -138,8 +138,9 @@ def _scale_step(problem: Inequality, body: str, cur: Goal | None, config: MatchC
 
 
 def replay_script(problem: Inequality, script: tuple[str, ...] | None = None,
-                  config: MatchConfig = MatchConfig()) -> ScriptReplay:
+                  config: MatchConfig | None = None) -> ScriptReplay:
     """Replay the scale steps of `problem.reference_proof` (or `script`)."""
+    config = config or MatchConfig()
     out = ScriptReplay(problem.id)
     cur: Goal | None = problem.goal
     pending: dict | None = None  # the last scale step, waiting for the next determinable goal
@@ -189,3 +190,40 @@ def replay_script(problem: Inequality, script: tuple[str, ...] | None = None,
     settle(None)
     out.final_goal = cur
     return out
+
+
+def replay_census(results: list[ScriptReplay]) -> dict[str, int]:
+    """Counts over replayed scripts: scale steps, how many apply / are matched / reach the next goal."""
+    steps = [s for r in results for s in r.steps]
+    return {
+        "scripts_with_scale_steps": sum(1 for r in results if r.steps),
+        "scripts_replayed": sum(r.replays for r in results),
+        "scale_steps": len(steps),
+        "applies": sum(s.applies is True for s in steps),
+        "applies_determinable": sum(s.applies is not None for s in steps),
+        "matched": sum(s.matched for s in steps),
+        "next_ok": sum(s.next_ok is True for s in steps),
+        "next_determinable": sum(s.next_ok is not None for s in steps),
+        "errors": sum(len(r.errors) for r in results),
+    }
+
+
+def main() -> None:
+    """`python -m backend.search.lips.replay mo-int`: print per-script results and the census."""
+    import json
+    import sys
+
+    from backend.search.lips.problems import load_inequalities
+
+    logging.basicConfig(level=logging.WARNING)
+    results = []
+    for p in load_inequalities(sys.argv[1] if len(sys.argv) > 1 else "mo-int"):
+        r = replay_script(p)
+        results.append(r)
+        bad = [(s.lemma, s.applies, s.matched, s.next_ok) for s in r.steps if not s.replays]
+        print(f"{p.id}: {len(r.steps)} scale steps, replays={r.replays} {bad or ''} {r.errors or ''}")
+    print(json.dumps(replay_census(results)))
+
+
+if __name__ == "__main__":
+    main()

@@ -87,8 +87,9 @@ def quick_reject(lemma: Lemma, side: sp.Expr) -> bool:
     return not _features(lemma.input) <= _features(side)
 
 
-def apply_lemma(goal: Goal, lemma: Lemma, config: MatchConfig = MatchConfig()) -> list[ScaleStep]:
+def apply_lemma(goal: Goal, lemma: Lemma, config: MatchConfig | None = None) -> list[ScaleStep]:
     """All distinct, non-trivial applications of `lemma` to the matching side of `goal`."""
+    config = config or MatchConfig()
     side = goal.lhs if lemma.direction == "left" else goal.rhs
     if quick_reject(lemma, side):
         return []
@@ -115,7 +116,7 @@ class ScaleReport:
 
 
 def scale_goal(goal: Goal, lemmas: Iterable[Lemma] | None = None,
-               config: MatchConfig = MatchConfig()) -> ScaleReport:
+               config: MatchConfig | None = None) -> ScaleReport:
     """Apply every lemma (default: the whole library) to `goal`; dedupe new goals across lemmas."""
     t0 = time.perf_counter()
     steps: list[ScaleStep] = []
@@ -132,3 +133,25 @@ def scale_goal(goal: Goal, lemmas: Iterable[Lemma] | None = None,
     total = (time.perf_counter() - t0) * 1000
     log.info("scaling produced %d steps in %.0f ms", len(steps), total)
     return ScaleReport(tuple(steps), tuple(timing), total)
+
+
+def main() -> None:
+    """`python -m backend.search.lips.scaling mo-int`: steps and CPU time per initial goal."""
+    import sys
+
+    from backend.search.lips.problems import load_inequalities
+
+    logging.basicConfig(level=logging.WARNING)
+    total_steps, cpu = 0, []
+    for p in load_inequalities(sys.argv[1] if len(sys.argv) > 1 else "mo-int"):
+        t = time.process_time()
+        report = scale_goal(p.goal)
+        cpu.append(time.process_time() - t)
+        total_steps += len(report.steps)
+        print(f"{p.id}: {len(report.steps)} steps, {cpu[-1]:.1f} s CPU")
+    cpu.sort()
+    print(f"total {total_steps} steps; CPU s per goal: median {cpu[len(cpu) // 2]:.1f}, max {cpu[-1]:.1f}")
+
+
+if __name__ == "__main__":
+    main()

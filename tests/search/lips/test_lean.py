@@ -29,7 +29,8 @@ def test_statement_and_script_of_mo_int_p1():
 
 
 def test_multiline_statement_and_ge_conclusion():
-    ts = parse_lean_text("theorem Q {a b : ℝ} (ha : a > 0)\n  (hb : b > 0) :\n  a + b ≥ 2 * sqrt (a * b) := by\n  sorry\n")
+    text = "theorem Q {a b : ℝ} (ha : a > 0)\n  (hb : b > 0) :\n  a + b ≥ 2 * sqrt (a * b) := by\n  sorry\n"
+    ts = parse_lean_text(text)
     assert ts[0].error is None and str(ts[0].problem.goal) == "2*sqrt(a*b) <= a + b"
 
 

@@ -4,7 +4,7 @@ comes out; where it does not, nothing does."""
 import pytest
 import sympy as sp
 
-from backend.search.lips.lemmas import load_lemmas, lemma_by_name
+from backend.search.lips.lemmas import lemma_by_name, load_lemmas
 from backend.search.lips.matching import numerically_same
 from backend.search.lips.problem import Goal, parse_problem
 from backend.search.lips.scaling import apply_lemma, instantiate
@@ -42,11 +42,13 @@ def test_direction_semantics():
 
 @pytest.mark.parametrize(("family", "problem", "lemma", "expected"), [
     ("AM-GM", "a,b>0; prove sqrt(a*b) <= a + b", "AM_GM_normal_right_2vars", "sqrt(a*b) <= 2*sqrt(a*b)"),
-    ("AM-GM", "a,b>0; prove a^2*b <= a^3 + b^3", "AM_GM_cubic_left_3vars", "(2*a^3 + b^3)/3 <= a^3 + b^3"),
+    ("AM-GM", "a,b>0; prove a^2*b <= a^3 + b^3", "AM_GM_cubic_left_3vars",
+     "(2*a^3 + b^3)/3 <= a^3 + b^3"),
     ("AM-GM 1", "a>0; prove 2*a <= a^2 + 1", "AM_GM_square_right_2vars", "2*a <= 2*a"),
     ("Cauchy-Schwarz", "a,b,c,d real; prove 0 <= (a^2+b^2)*(c^2+d^2)", "Cauchy_Schwarz_normal_right_2vars",
      "0 <= (a*c + b*d)^2"),
-    ("power mean", "a,b>0; prove a*b <= a^2 + b^2", "weighted_Power_Mean_Rgt1_right_2vars", "a*b <= (a+b)^2/2"),
+    ("power mean", "a,b>0; prove a*b <= a^2 + b^2", "weighted_Power_Mean_Rgt1_right_2vars",
+     "a*b <= (a+b)^2/2"),
     ("Schur", "a,b,c>0; prove 0 <= a^3+b^3+c^3+3*a*b*c", "Schur_Teq1_right_3vars",
      "0 <= a^2*b + a^2*c + b^2*a + b^2*c + c^2*a + c^2*b"),
     ("AM-HM", "a,b,c>0; prove 1 <= 1/a + 1/b + 1/c", "AM_HM_div_right_3vars", "1 <= 9/(a+b+c)"),

@@ -11,7 +11,8 @@ def test_plain_syntax_with_lists_and_equalities():
     p = parse_problem("a,b,c > 0; a+b+c = 3; prove a^2+b^2+c^2 >= 3")
     a, b, c = p.symbol_list
     assert p.variables == ("a", "b", "c")
-    assert [(con.expr, con.rel) for con in p.constraints] == [(a, ">"), (b, ">"), (c, ">"), (a + b + c - 3, "==")]
+    assert [(con.expr, con.rel) for con in p.constraints] == [
+        (a, ">"), (b, ">"), (c, ">"), (a + b + c - 3, "==")]
     assert p.goal == Goal(sp.Integer(3), a**2 + b**2 + c**2)  # >= is stored as <=
     assert p.sign_of("a") == "pos"
 
@@ -57,7 +58,8 @@ def test_lean_spellings_and_printing():
 
 
 def test_latex_goal():
-    p = parse_latex_problem(r"\frac{a}{b+c} + \frac{b}{c+a} + \frac{c}{a+b} \geq \frac{3}{2}", ["a, b, c > 0"])
+    latex = r"\frac{a}{b+c} + \frac{b}{c+a} + \frac{c}{a+b} \geq \frac{3}{2}"
+    p = parse_latex_problem(latex, ["a, b, c > 0"])
     a, b, c = p.symbol_list
     assert p.goal.lhs == sp.Rational(3, 2)
     assert sp.simplify(p.goal.rhs - (a / (b + c) + b / (c + a) + c / (a + b))) == 0

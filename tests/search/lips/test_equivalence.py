@@ -1,0 +1,53 @@
+"""Rewrite checks: true rewrites accepted, false ones rejected with a reason; sympy fallbacks."""
+
+from backend.search.lips.equivalence import check_equal, check_rewrite, sym_rewrites
+from backend.search.lips.numeric import evaluate
+from backend.search.lips.problem import Goal, parse_problem
+
+P = parse_problem("a,b,c > 0; a+b+c = 3; prove a/(b+c) + b/(c+a) + c/(a+b) >= 3/2")
+
+
+def test_true_rewrites_accepted():
+    a, b, _ = P.symbol_list
+    assert check_equal(P, (a + b) ** 2, a**2 + 2 * a * b + b**2).accepted
+    r = check_equal(P, P.parse("1/(a+b) + 1/(a+c)"), P.parse("(2*a+b+c)/((a+b)*(a+c))"))
+    assert r.accepted and r.method == "powsimp"
+
+
+def test_false_rewrites_rejected_with_reason():
+    a, b, _ = P.symbol_list
+    r = check_equal(P, (a + b) ** 2, a**2 + b**2)
+    assert not r.accepted and r.method == "points"
+    point = dict(r.point)
+    assert evaluate((a + b) ** 2, point, P.variables) != evaluate(a**2 + b**2, point, P.variables)
+    x = parse_problem("x > 0; prove x >= 0").symbol_list[0]
+    assert "new variables" in check_equal(P, a, a + x - x + x).reason
+
+
+def test_rewrites_using_the_constraint():
+    a, b, c = P.symbol_list
+    assert not check_equal(P, a + b + c, 3).accepted
+    r = check_equal(P, a + b + c, 3, use_constraints=True)
+    assert r.accepted and r.method == "z3"
+
+
+def test_goal_rewrite_and_sign_of_variables():
+    a, b, _ = P.symbol_list
+    old = P.goal
+    assert check_rewrite(P, old, Goal.from_difference(old.lhs - old.rhs - (a - b) + (a - b))).accepted
+    q = parse_problem("x, y real; prove x^2 + y^2 >= 2*x*y")
+    x = q.symbols["x"]
+    r = check_equal(q, q.parse("sqrt(x^2)"), x)  # |x| != x for negative x: force must not be used
+    assert not r.accepted
+
+
+def test_sym_rewrites_are_valid():
+    cands = sym_rewrites(P, P.goal)
+    names = {c.name for c in cands}
+    assert {"frac_together", "cancel_denom"} <= names
+    for c in cands:
+        if c.relation == "equal":
+            assert check_rewrite(P, P.goal, c.new).accepted, c.name
+    cd = next(c for c in cands if c.name == "cancel_denom")
+    assert cd.relation == "positive_multiple" and "positive denominator" in cd.note
+    assert (cd.new.lhs - cd.new.rhs).is_polynomial()

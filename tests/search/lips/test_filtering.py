@@ -1,0 +1,52 @@
+"""Counterexample filter: false candidates are dropped with a real, feasible counterexample;
+unsound steps are caught; only a proved implication passes."""
+
+import sympy as sp
+
+from backend.search.lips.filtering import FilterConfig, check_step
+from backend.search.lips.lemmas import lemma_by_name
+from backend.search.lips.numeric import PointCache, evaluate, feasible
+from backend.search.lips.problem import Goal, parse_problem
+from backend.search.lips.scaling import apply_lemma
+
+
+def test_false_candidate_dropped_with_feasible_counterexample():
+    p = parse_problem("a,b,c > 0; a+b+c = 3; prove a^2+b^2+c^2 >= 3")
+    a, b, c = p.symbol_list
+    new = Goal(sp.Integer(3), a * b + b * c + c * a)  # stronger, but false (max of ab+bc+ca is 3)
+    cache = PointCache()
+    r = check_step(p, p.goal, new, cache)
+    assert r.status == "counterexample" and r.kind == "new_goal_false" and not r.keep
+    point = dict(r.counterexample)
+    assert feasible(p, point)
+    assert evaluate(new.rhs - new.lhs, point, p.variables) < 0
+    assert cache.points[0] == point or point in cache.points  # remembered for later candidates
+
+
+def test_false_candidate_found_by_z3_when_points_miss():
+    p = parse_problem("a,b > 0; prove a*b <= a^2 + b^2")
+    a, b = p.symbol_list
+    new = Goal(a * b, 2 * a * b - (a - 2 * b) ** 2 / 1000)  # fails only near a = 2b
+    r = check_step(p, p.goal, new, PointCache(), FilterConfig(n_points=0))
+    assert r.status == "counterexample" and r.kind == "new_goal_false"
+    point = dict(r.counterexample)
+    assert evaluate(new.rhs - new.lhs, point, p.variables) < 0 and feasible(p, point)
+
+
+def test_unsound_step_is_caught():
+    p = parse_problem("a,b,c > 0; a+b+c = 3; prove a^2+b^2+c^2 >= 3")
+    a, b, c = p.symbol_list
+    weaker = Goal(sp.Integer(3), a**2 + b**2 + c**2 + 1)  # true, but does not imply the old goal
+    r = check_step(p, p.goal, weaker)
+    assert r.status == "counterexample" and r.kind == "step_unsound"
+
+
+def test_sound_scaling_passes_and_timeouts_never_pass():
+    p = parse_problem("a,b > 0; prove a*b <= a^2 + b^2")
+    step = next(s for s in apply_lemma(p.goal, lemma_by_name("AM_GM_square_right_2vars")))
+    r = check_step(p, step.old, step.new)
+    assert r.status == "passed" and r.method in ("positivity", "z3") and r.new_goal_proved
+    q = parse_problem("a > 0; prove 1 <= exp(a)")
+    a = q.symbol_list[0]
+    r = check_step(q, q.goal, Goal(sp.Integer(1), 1 + a))  # exp is outside z3's arithmetic
+    assert r.status == "unknown" and r.keep and "unsupported" in r.detail
