@@ -38,7 +38,8 @@ QUESTION = (
 
 
 def build_prompt(engine) -> str:
-    return engine.chat_prompt([{"role": "system", "content": TASK + EXAMPLE * 3}, {"role": "user", "content": QUESTION}])
+    return engine.chat_prompt([{"role": "system", "content": TASK + EXAMPLE * 3},
+                               {"role": "user", "content": QUESTION}])
 
 
 def rss_mb() -> tuple[float, float]:
@@ -80,7 +81,10 @@ def run(args) -> list[tuple[str, str]]:
     clear(engine)
     _, cold = timed(lambda: engine.generate([prompt], max_tokens=1, temperature=0))
     _, warm = timed(lambda: engine.generate([prompt], max_tokens=1, temperature=0))
-    ntok = len(engine.tokenize(prompt)) if hasattr(engine, "tokenize") else len(engine.tokenizer(prompt).input_ids)
+    if hasattr(engine, "tokenize"):
+        ntok = len(engine.tokenize(prompt))
+    else:
+        ntok = len(engine.tokenizer(prompt).input_ids)
     rows += [("prompt tokens", str(ntok)), ("time to first token, cold prefix", f"{cold:.2f} s"),
              ("time to first token, cached prefix", f"{warm:.2f} s")]
 
@@ -95,7 +99,8 @@ def run(args) -> list[tuple[str, str]]:
     batched = batch_tokens / batch_s
     cur, peak = rss_mb()
     rows += [("single sequence", f"{single:.1f} tok/s ({single_tokens} tokens in {single_s:.1f} s)"),
-             (f"batched, n={args.batch} of one prefix", f"{batched:.1f} tok/s total ({batch_tokens} tokens in {batch_s:.1f} s)"),
+             (f"batched, n={args.batch} of one prefix",
+              f"{batched:.1f} tok/s total ({batch_tokens} tokens in {batch_s:.1f} s)"),
              ("ratio batched / single", f"{batched / single:.2f}x"),
              ("RSS now / peak", f"{cur:.0f} MB / {peak:.0f} MB")]
     if args.sampler and args.engine == "llamacpp":

@@ -85,7 +85,22 @@ class FedSearch:
         return self.log.emit(ev.RunFinished, status="stopped")
 
 
-def measure(size: int, repeats: int, page, services, url: str) -> dict:
+def _timed_snapshots() -> None:
+    """Log how long the server spends building each snapshot (bench only)."""
+    from ui import handlers
+
+    original = handlers.snapshot
+
+    def timed(*a, **kw):
+        t = time.perf_counter()
+        out = original(*a, **kw)
+        print(f"  server snapshot {1000 * (time.perf_counter() - t):.0f} ms at {time.time() * 1000:.0f}", flush=True)
+        return out
+
+    handlers.snapshot = timed
+
+
+def measure(size: int, repeats: int, page, services, url: str, verbose: bool = False) -> dict:
     events = recorded_tree(size)
     adds = [i for i, e in enumerate(events) if isinstance(e, ev.NodeAdded)]
     cut = adds[-repeats] if len(adds) > repeats else len(events)
@@ -115,11 +130,16 @@ def measure(size: int, repeats: int, page, services, url: str) -> dict:
         time.sleep(1.0)
         added = sum(isinstance(e, ev.NodeAdded) for e in g)
         t_emit = time.time() * 1000
+        if verbose:
+            print(f"  emit at {t_emit:.0f}", flush=True)
         search.q.put(g)
         page.wait_for_function(
             f"{NODES} >= {count + added}", timeout=60_000
         )
         seen = page.evaluate("Date.now()")
+        arrived = page.evaluate("window.canopyValueAt")
+        if verbose:
+            print(f"  emit→value in page {arrived - t_emit:.0f} ms, value→drawn {seen - arrived:.0f} ms", flush=True)
         count += added
         lat.append(seen - t_emit)
         renders.append(float(page.eval_on_selector("#tree .canopy-tree", "e => e.dataset.renderMs")))
@@ -138,6 +158,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[200, 2000, 10000])
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--verbose", action="store_true", help="print where each update's time goes")
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -145,6 +166,8 @@ def main() -> None:
     from ui.app import serve
     from ui.services import EngineSlot, Services
 
+    if args.verbose:
+        _timed_snapshots()
     services = Services(store=MemoryStore(), engine=EngineSlot("none", None, loader=lambda: None))
     port = free_port()
     demo = serve(services, port=port, block=False)
@@ -155,7 +178,7 @@ def main() -> None:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             for size in args.sizes:
-                rows.append(measure(size, args.repeats, page, services, url))
+                rows.append(measure(size, args.repeats, page, services, url, args.verbose))
                 print(rows[-1], flush=True)
             browser.close()
     finally:

@@ -76,57 +76,42 @@ def _round(v: float | None) -> float | None:
 
 
 def tree_figure(tree: Tree, *, fresh_after: int | None = None, title: str = "") -> dict[str, Any]:
-    """The live tree as ``{data, layout, colors, ...}``; ``fresh_after`` marks newer nodes."""
+    """The live tree as ``{data, layout, colors, ...}``; ``fresh_after`` marks newer nodes.
+
+    Nodes are split into one trace per verification style (a constant symbol and outline
+    each) instead of one trace with per-point symbol arrays: per-point symbols made WebGL
+    redraws of 10k nodes 3-4x slower (measured with bench/ui.py's figures in chromium).
+    ``node_traces`` lists those traces; ``colors[mode]["values"][k]`` colours the k-th.
+    """
     run_id = tree.started.run_id if tree.started else ""
     if tree.root_id is None:
         return {"run": run_id, "rev": tree.last_seq, "count": 0, "data": [], "layout": _tree_layout(run_id, title)}
     pos = tidy_layout(tree.root_id, {i: n.children for i, n in tree.nodes.items()})
-    order = list(pos)  # pre-order: parents before children
-    nodes = [tree.nodes[i] for i in order]
-    xs = [pos[i][0] for i in order]
-    ys = [-pos[i][1] for i in order]
-    kind = "scattergl" if len(nodes) >= WEBGL_FROM else "scatter"
-
+    kind = "scattergl" if len(pos) >= WEBGL_FROM else "scatter"
     ex: list[float | None] = []
     ey: list[float | None] = []
-    for node in nodes:
+    groups: dict[tuple[str, str, str], list[Node]] = {}
+    for node_id, (x, depth) in pos.items():  # pre-order: parents before children
+        node = tree.nodes[node_id]
+        groups.setdefault(node_style(node), []).append(node)
         if node.parent is not None:
-            (px, pd), (cx, cd) = pos[node.parent], pos[node.id]
-            ex += [px, cx, None]
-            ey += [-pd, -cd, None]
+            px, pd = pos[node.parent]
+            ex += [round(px, 3), round(x, 3), None]
+            ey += [-pd, -depth, None]
     best = [i for i in tree.best_path() if i in pos]
-    styles = [node_style(n) for n in nodes]
-    customdata = [
-        [n.id, n.n, round(n.q, 4), _round(n.ppm), node_style(n)[2], n.kind] for n in nodes
-    ]
-    hover = "#%{customdata[0]} %{customdata[5]} · %{customdata[4]}<br>N=%{customdata[1]} Q=%{customdata[2]:.3f} PPM=%{customdata[3]}<br>%{text}<extra></extra>"  # noqa: E501
-    node_trace = {
-        "type": kind,
-        "name": "nodes",
-        "mode": "markers",
-        "x": xs,
-        "y": ys,
-        "customdata": customdata,
-        "text": [hover_text(n) for n in nodes],
-        "hovertemplate": hover,
-        "marker": {
-            "size": [marker_size(n.n) for n in nodes],
-            "symbol": [s[0] for s in styles],
-            "line": {"color": [s[1] for s in styles], "width": [2.5 if s[1] != NONE else 1 for s in styles]},
-            "opacity": [0.35 if n.pruned else 1.0 for n in nodes],
-            "colorbar": {"thickness": 12, "len": 0.8, "title": {"text": "Q"}},
-            "showscale": True,
-        },
-    }
-    data = [
+    data: list[dict[str, Any]] = [
         {"type": kind, "name": "edges", "mode": "lines", "x": ex, "y": ey, "hoverinfo": "skip",
          "line": {"color": "#b0b0b0", "width": 1}},
         {"type": kind, "name": "best path", "mode": "lines", "hoverinfo": "skip",
          "x": [pos[i][0] for i in best], "y": [-pos[i][1] for i in best],
          "line": {"color": "#f2b705", "width": 5}},
-        node_trace,
     ]
-    fresh = [n.id for n in nodes if fresh_after is not None and n.added_seq > fresh_after]
+    node_traces, members = [], []
+    for (symbol, outline, label), nodes in groups.items():
+        node_traces.append(len(data))
+        members.append(nodes)
+        data.append(_node_trace(kind, label, symbol, outline, nodes, pos, first=len(node_traces) == 1))
+    fresh = [i for i in pos if fresh_after is not None and tree.nodes[i].added_seq > fresh_after]
     data.append(
         {"type": kind, "name": "new", "mode": "markers", "hoverinfo": "skip",
          "x": [pos[i][0] for i in fresh], "y": [-pos[i][1] for i in fresh],
@@ -135,29 +120,60 @@ def tree_figure(tree: Tree, *, fresh_after: int | None = None, title: str = "") 
     return {
         "run": run_id,
         "rev": tree.last_seq,
-        "count": len(nodes),
-        "node_trace": 2,
-        "fresh_trace": 3,
+        "count": len(pos),
+        "node_traces": node_traces,
+        "fresh_trace": len(data) - 1,
         "fresh": fresh,
         "best": best,
         "data": data,
         "layout": _tree_layout(run_id, title),
-        "colors": color_modes(nodes),
+        "colors": color_modes(members),
     }
 
 
-def color_modes(nodes: list[Node]) -> dict[str, dict[str, Any]]:
-    """Colour values and scales for each mode the page offers."""
-    ppm = [n.ppm if n.ppm is not None else 0.0 for n in nodes]
-    visits = [n.n for n in nodes]
-    depth = [n.depth for n in nodes]
+HOVER = (
+    "#%{customdata[0]} %{customdata[4]} · %{meta}<br>N=%{customdata[1]} Q=%{customdata[2]:.3f} "
+    "PPM=%{customdata[3]}<br>%{text}<extra></extra>"
+)
+
+
+def _node_trace(kind: str, label: str, symbol: str, outline: str, nodes: list[Node],
+                pos: dict[int, tuple[float, int]], *, first: bool) -> dict[str, Any]:
     return {
-        "q": {"values": [round(n.q, 4) for n in nodes], "scale": DIVERGING, "cmin": -1, "cmax": 1, "title": "Q"},
-        "ppm": {"values": [round(v, 4) for v in ppm], "scale": DIVERGING, "cmin": -1, "cmax": 1, "title": "PPM"},
-        "visits": {"values": visits, "scale": SEQUENTIAL, "cmin": 0, "cmax": max(max(visits, default=1), 1),
+        "type": kind,
+        "name": f"nodes: {label}",
+        "meta": label,
+        "mode": "markers",
+        "x": [round(pos[n.id][0], 3) for n in nodes],
+        "y": [-pos[n.id][1] for n in nodes],
+        "customdata": [[n.id, n.n, round(n.q, 4), _round(n.ppm), n.kind] for n in nodes],
+        "text": [hover_text(n) for n in nodes],
+        "hovertemplate": HOVER,
+        "opacity": 0.35 if label == PRUNED_STYLE[2] else 1.0,
+        "marker": {
+            "size": [marker_size(n.n) for n in nodes],
+            "symbol": symbol,
+            "line": {"color": outline, "width": 1 if outline == NONE else 2.5},
+            "colorbar": {"thickness": 12, "len": 0.8, "title": {"text": "Q"}},
+            "showscale": first,  # one colour bar; every node trace shares cmin/cmax/scale
+        },
+    }
+
+
+def color_modes(groups: list[list[Node]]) -> dict[str, dict[str, Any]]:
+    """Colour values (one list per node trace) and the scale of each mode the page offers."""
+    every = [n for g in groups for n in g]
+    top_n = max((n.n for n in every), default=1) or 1
+    top_depth = max((n.depth for n in every), default=1) or 1
+    return {
+        "q": {"values": [[round(n.q, 4) for n in g] for g in groups], "scale": DIVERGING, "cmin": -1, "cmax": 1,
+              "title": "Q"},
+        "ppm": {"values": [[round(n.ppm, 4) if n.ppm is not None else 0.0 for n in g] for g in groups],
+                "scale": DIVERGING, "cmin": -1, "cmax": 1, "title": "PPM"},
+        "visits": {"values": [[n.n for n in g] for g in groups], "scale": SEQUENTIAL, "cmin": 0, "cmax": top_n,
                    "title": "N"},
-        "depth": {"values": depth, "scale": SEQUENTIAL, "cmin": 0, "cmax": max(max(depth, default=1), 1),
-                  "title": "depth"},
+        "depth": {"values": [[n.depth for n in g] for g in groups], "scale": SEQUENTIAL, "cmin": 0,
+                  "cmax": top_depth, "title": "depth"},
     }
 
 

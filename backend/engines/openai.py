@@ -74,7 +74,8 @@ class OpenAIEngine:
 
     @classmethod
     def load(cls, model: str | None = None, *, base_url: str | None = None, api_key: str | None = None,
-             timeout: float = 120.0, max_retries: int = 3, backoff: float = 0.5, concurrency: int = 8) -> OpenAIEngine:
+             timeout: float = 120.0, max_retries: int = 3, backoff: float = 0.5,
+             concurrency: int = 8) -> OpenAIEngine:
         """Connect to ``base_url`` (default $OPENAI_BASE_URL, else http://127.0.0.1:8000/v1).
 
         ``model`` is the served model's name; None or "embedded" asks the server
@@ -111,7 +112,8 @@ class OpenAIEngine:
             except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
                 if attempt == self.max_retries:
                     raise ConnectionError(
-                        f"cannot reach an OpenAI-compatible server at {self.base_url} ({exc}); start one, e.g. "
+                        f"cannot reach an OpenAI-compatible server at {self.base_url} ({exc}); "
+                        "start one, e.g. "
                         "`vllm serve MODEL` or `python -m llama_cpp.server --model FILE.gguf`, or set "
                         "OPENAI_BASE_URL / --base-url"
                     ) from exc

@@ -24,6 +24,7 @@ so the loaded ``.model`` and ``.tokenizer`` are public.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -51,12 +52,10 @@ def default_threads() -> int:
 
 def _set_torch_threads(torch: Any, threads: int) -> None:
     torch.set_num_threads(threads)
-    try:
-        # Inter-op parallelism only helps graphs with independent branches; a decoder has none,
-        # and extra pools compete with the intra-op threads on small machines.
+    # Inter-op parallelism only helps graphs with independent branches; a decoder has none,
+    # and extra pools compete with the intra-op threads on small machines.
+    with contextlib.suppress(RuntimeError):  # may only be set once, before any parallel work has run
         torch.set_num_interop_threads(1)
-    except RuntimeError:  # may only be set once, before any parallel work has run
-        pass
 
 
 class _LogprobRecorder:
@@ -257,10 +256,7 @@ class TransformersEngine:
                 length -= 1
         text = self.tokenizer.decode(ids[:length], skip_special_tokens=True)
         text, hit = cut_at_stop(text, stop)
-        if hit is not None or ended_eos:
-            finish = "stop"
-        else:
-            finish = "length"
+        finish = "stop" if hit is not None or ended_eos else "length"
         lp = float(logprobs[:length].sum()) if logprobs is not None and length else None
         return Completion(text, length, lp, finish, hit, gen_ms)
 

@@ -63,8 +63,9 @@ class VLLMEngine:
         self._vllm = require("vllm", extra="gpu")
 
     @classmethod
-    def load(cls, model: str | None = None, *, tensor_parallel_size: int = 1, gpu_memory_utilization: float = 0.85,
-             max_model_len: int | None = None, dtype: str = "auto", seed: int = 0, **llm_kwargs: Any) -> VLLMEngine:
+    def load(cls, model: str | None = None, *, tensor_parallel_size: int = 1,
+             gpu_memory_utilization: float = 0.85, max_model_len: int | None = None, dtype: str = "auto",
+             seed: int = 0, **llm_kwargs: Any) -> VLLMEngine:
         """Load ``model`` (HF id, local dir, GGUF path; None: the embedded GGUF) into vLLM.
 
         Extra keyword arguments go to ``vllm.LLM`` unchanged (e.g. ``tokenizer=`` for a GGUF).
@@ -128,7 +129,8 @@ class VLLMEngine:
     def chat_prompt(self, messages: Sequence[dict[str, str]], *, add_generation_prompt: bool = True) -> str:
         tok = self.llm.get_tokenizer()
         if getattr(tok, "chat_template", None):
-            return tok.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=add_generation_prompt)
+            return tok.apply_chat_template(list(messages), tokenize=False,
+                                           add_generation_prompt=add_generation_prompt)
         return plain_chat_prompt(messages, add_generation_prompt=add_generation_prompt)
 
     def close(self) -> None:

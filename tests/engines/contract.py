@@ -17,7 +17,9 @@ class EngineContract:
     #: a prompt that makes the engine write a long-ish text (no early end of sequence)
     long_prompt: str = "Count from 1 to 40, separated by commas."
     #: chat messages whose answer is short and ends with end of sequence
-    short_messages: list[dict[str, str]] = [{"role": "user", "content": "What is 2+2? Answer with the number only."}]  # noqa: RUF012
+    short_messages: tuple[dict[str, str], ...] = (
+        {"role": "user", "content": "What is 2+2? Answer with the number only."},
+    )
     #: chat prompts are rendered with the engine's template unless a subclass says otherwise
     use_chat: bool = True
 
@@ -70,7 +72,7 @@ class EngineContract:
         assert stop not in c.text
 
     def test_end_of_sequence_is_stop_without_reason(self, engine):
-        p = [engine.chat_prompt(self.short_messages)]
+        p = [engine.chat_prompt(list(self.short_messages))]
         (c,) = engine.generate(p, max_tokens=24, temperature=0)[0]
         assert c.finish_reason == "stop", c
         assert c.stop_reason is None

@@ -89,7 +89,8 @@ def test_requests_and_results_in_prompt_order(server):
     c = out[0][0]
     assert (c.tokens, c.logprob, c.finish_reason, c.stop_reason) == (2, -0.75, "stop", None)
     body = FakeServer.requests[0]
-    assert {k: body[k] for k in ("model", "n", "max_tokens", "temperature", "top_p", "stop", "seed", "logprobs")} == {
+    keys = ("model", "n", "max_tokens", "temperature", "top_p", "stop", "seed", "logprobs")
+    assert {k: body[k] for k in keys} == {
         "model": "fake-model", "n": 2, "max_tokens": 7, "temperature": 0.5, "top_p": 0.9, "stop": ["\n"],
         "seed": 4, "logprobs": 1}
     assert body["_auth"] == "Bearer secret"

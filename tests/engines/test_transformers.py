@@ -69,4 +69,5 @@ def test_converted_copy_is_reused(hf_engine):
     assert conv and (Path(conv) / "config.json").is_file()
     again = TransformersEngine.load(TINY)
     assert again.info.details["converted_copy"] == conv
-    assert again.info.details["load_s"] < hf_engine.info.details["load_s"] or hf_engine.info.details["load_s"] < 5
+    first_s = hf_engine.info.details["load_s"]
+    assert again.info.details["load_s"] < first_s or first_s < 5

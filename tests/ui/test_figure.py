@@ -19,29 +19,45 @@ def demo_tree(**cfg) -> Tree:
     return Tree.from_events(s.log.events)
 
 
-def nodes_trace(fig):
-    return fig["data"][fig["node_trace"]]
+def points(fig):
+    """{node id: what the figure says about it} across the per-style node traces."""
+    out = {}
+    for k, i in enumerate(fig["node_traces"]):
+        t = fig["data"][i]
+        for j, row in enumerate(t["customdata"]):
+            out[row[0]] = {"x": t["x"][j], "y": t["y"][j], "size": t["marker"]["size"][j],
+                           "symbol": t["marker"]["symbol"], "outline": t["marker"]["line"]["color"],
+                           "q": fig["colors"]["q"]["values"][k][j], "ppm": fig["colors"]["ppm"]["values"][k][j],
+                           "label": t["meta"], "text": t["text"][j]}
+    return out
 
 
 def test_tree_figure_encodes_q_size_status_and_best_path():
     tree = Tree.from_events(small_run())
     fig = tree_figure(tree)
-    t = nodes_trace(fig)
-    ids = [row[0] for row in t["customdata"]]
-    assert ids == [0, 1, 3, 2] and fig["count"] == 4  # pre-order
-    by_id = dict(zip(ids, range(4), strict=True))
-    assert t["y"][by_id[0]] == 0 and t["y"][by_id[3]] == -2  # root on top, one row per depth
-    assert t["marker"]["symbol"][by_id[2]] == "x"  # code failed
-    assert t["marker"]["symbol"][by_id[3]] == "diamond"  # an (ungraded) answer
-    assert t["marker"]["line"]["color"][by_id[2]] == "#d73027"
-    assert t["marker"]["size"][by_id[1]] == marker_size(1) > t["marker"]["size"][by_id[2]] == marker_size(0)
-    assert fig["colors"]["q"]["values"][by_id[1]] == 1.0 and fig["colors"]["q"]["cmin"] == -1
-    assert fig["colors"]["ppm"]["values"][by_id[3]] == 0.8
-    assert fig["best"] == [0, 1, 3]
-    best = fig["data"][1]
-    assert len(best["x"]) == 3
+    p = points(fig)
+    assert set(p) == {0, 1, 2, 3} and fig["count"] == 4
+    assert p[0]["y"] == 0 and p[3]["y"] == -2  # root on top, one row per depth
+    assert p[2]["symbol"] == "x" and p[2]["outline"] == "#d73027" and p[2]["label"] == "code failed"
+    assert p[3]["symbol"] == "diamond" and p[3]["label"] == "answer (ungraded)"
+    assert p[1]["size"] == marker_size(1) > p[2]["size"] == marker_size(0)
+    assert p[1]["q"] == 1.0 and fig["colors"]["q"]["cmin"] == -1 and p[3]["ppm"] == 0.8
+    assert p[0]["x"] == (p[1]["x"] + p[2]["x"]) / 2  # tidy: parent centred over its children
+    assert fig["best"] == [0, 1, 3] and len(fig["data"][1]["x"]) == 3
+    # one colour bar for all node traces
+    assert [fig["data"][i]["marker"]["showscale"] for i in fig["node_traces"]].count(True) == 1
     assert fig["layout"]["uirevision"] == "r1"  # zoom survives updates of this run
     json.dumps(fig)  # what Gradio sends must be plain JSON
+
+
+def test_one_trace_per_verification_style():
+    fig = tree_figure(demo_tree(iterations=12))
+    symbols = [fig["data"][i]["marker"]["symbol"] for i in fig["node_traces"]]
+    assert len(symbols) == len(set(symbols)) or len({fig["data"][i]["meta"] for i in fig["node_traces"]}) == len(
+        symbols
+    )
+    assert sum(len(fig["data"][i]["x"]) for i in fig["node_traces"]) == fig["count"]
+    assert all(isinstance(fig["data"][i]["marker"]["symbol"], str) for i in fig["node_traces"])
 
 
 def test_edges_join_each_child_to_its_parent():

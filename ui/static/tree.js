@@ -18,38 +18,43 @@ function current() {  // the value is a JSON string (see ui/views.py: encode)
   return parsed;
 }
 
-function selectedXY(t) {
+function selectedXY(data, traces) {
   if (selected === null) return [[], []];
-  const k = t.customdata.findIndex((r) => r[0] === selected);
-  return k >= 0 ? [[t.x[k]], [t.y[k]]] : [[], []];
+  for (const i of traces) {
+    const t = data[i];
+    const k = t.customdata.findIndex((r) => r[0] === selected);
+    if (k >= 0) return [[t.x[k]], [t.y[k]]];
+  }
+  return [[], []];
 }
 
 function withMode(v) {
   const data = v.data.slice();
-  const i = v.node_trace;
   const c = v.colors[mode] || v.colors.q;
-  const t = Object.assign({}, data[i]);
-  t.marker = Object.assign({}, t.marker, {
-    color: c.values, colorscale: c.scale, cmin: c.cmin, cmax: c.cmax,
-    colorbar: Object.assign({}, t.marker.colorbar, {title: {text: c.title}}),
+  v.node_traces.forEach((i, k) => {
+    const t = Object.assign({}, data[i]);
+    t.marker = Object.assign({}, t.marker, {
+      color: c.values[k], colorscale: c.scale, cmin: c.cmin, cmax: c.cmax,
+      colorbar: Object.assign({}, t.marker.colorbar, {title: {text: c.title}}),
+    });
+    data[i] = t;
   });
-  data[i] = t;
-  const [sx, sy] = selectedXY(t);
-  data.push({type: t.type, name: 'selected', mode: 'markers', x: sx, y: sy, hoverinfo: 'skip',
+  const [sx, sy] = selectedXY(data, v.node_traces);
+  data.push({type: data[0].type, name: 'selected', mode: 'markers', x: sx, y: sy, hoverinfo: 'skip',
              marker: {size: 34, symbol: 'circle-open', color: '#7b2cbf', line: {width: 4}}});
   return data;
 }
 
 function onClick(ev) {
-  const p = (ev.points || []).find((q) => q.data && q.data.name === 'nodes');
+  const p = (ev.points || []).find((q) => q.data && String(q.data.name).startsWith('nodes'));
   if (!p) return;
   const row = p.customdata || p.data.customdata[p.pointIndex];
   selected = row[0];
   const v = current() || {};
   trigger('node_click', {node_id: selected, run_id: v.run, rev: v.rev});
   // move the selection ring only (a full redraw would delay the inspector's update)
-  if (plot && plot.data) {
-    const [sx, sy] = selectedXY(plot.data[v.node_trace]);
+  if (plot && plot.data && v.node_traces) {
+    const [sx, sy] = selectedXY(plot.data, v.node_traces);
     requestAnimationFrame(() => Plotly.restyle(plot, {x: [sx], y: [sy]}, [plot.data.length - 1]));
   }
 }
@@ -87,12 +92,14 @@ async function drawOnce() {
   }
   const ms = performance.now() - t0;
   Object.assign(r.dataset, {rev: v.rev, nodes: v.count, run: v.run, renderMs: ms.toFixed(1)});
+  window.canopyDrawnAt = Date.now();
   window.canopyDraws = (window.canopyDraws || 0) + 1;
   (window.canopyRenderMs = window.canopyRenderMs || []).push(ms);
   flash(el, v);
 }
 
 async function draw() {
+  window.canopyValueAt = Date.now();  // for bench/ui.py: when the newest value reached the page
   if (!window.Plotly) { setTimeout(draw, 50); return; }
   if (busy) { pending = true; return; }
   busy = true;

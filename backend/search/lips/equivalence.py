@@ -139,3 +139,41 @@ def sym_rewrites(problem: Inequality, goal: Goal, max_ops: int = 400) -> list[Re
             seen.add(c.new.key())
             uniq.append(c)
     return uniq
+
+
+def main() -> None:
+    """`python -m backend.search.lips.equivalence mo-int`: check the scripts' own rewrites A = B."""
+    import collections
+    import sys
+
+    from backend.search.lips.expr import ExprParseError
+    from backend.search.lips.problem import parse_constraint
+    from backend.search.lips.problems import load_inequalities
+    from backend.search.lips.replay import _REWRITE, split_equation
+
+    logging.basicConfig(level=logging.WARNING)
+    tally: collections.Counter = collections.Counter()
+    for p in load_inequalities(sys.argv[1] if len(sys.argv) > 1 else "mo-int"):
+        prob = p
+        for line in p.reference_proof:
+            if line.startswith("intro_by_homogeneous"):
+                for c in parse_constraint(line[len("intro_by_homogeneous"):], p.symbols):
+                    prob = prob.with_constraint(c)
+            m = _REWRITE.match(line)
+            if not m or line.startswith("llm_cancel_power"):
+                continue
+            try:
+                a, b = (prob.parse(x) for x in split_equation(m.group(2)))
+            except (ExprParseError, ValueError):
+                tally["unparsed"] += 1
+                continue
+            r = check_equal(prob, a, b)
+            if not r.accepted and prob.equalities:
+                r = check_equal(prob, a, b, use_constraints=True)
+                tally["needed the constraints"] += r.accepted
+            tally[f"{'accepted' if r.accepted else 'rejected'} by {r.method}"] += 1
+    print(dict(tally))
+
+
+if __name__ == "__main__":
+    main()

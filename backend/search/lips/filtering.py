@@ -140,3 +140,30 @@ def _check_implication(problem: Inequality, old: Goal, new: Goal, cache: PointCa
     if r.status == "unsat":
         return FilterResult("passed", "", None, "z3", _ms(t0), "z3 proved new => old", new_proved)
     return FilterResult("unknown", "", None, "z3", _ms(t0), f"implication not proved: {r.reason}", new_proved)
+
+
+def main() -> None:
+    """`python -m backend.search.lips.filtering ineq-easy 12`: filter every scaling candidate."""
+    import collections
+    import sys
+
+    from backend.search.lips.problems import load_inequalities
+    from backend.search.lips.scaling import scale_goal
+
+    logging.basicConfig(level=logging.WARNING)
+    limit = int(sys.argv[2]) if len(sys.argv) > 2 else None
+    tally: collections.Counter = collections.Counter()
+    n, cpu = 0, 0.0
+    for p in load_inequalities(sys.argv[1] if len(sys.argv) > 1 else "ineq-easy")[:limit]:
+        cache = PointCache()
+        for step in scale_goal(p.goal).steps:
+            t = time.process_time()
+            r = check_step(p, step.old, step.new, cache)
+            cpu += time.process_time() - t
+            n += 1
+            tally[f"{r.status}/{r.kind or '-'}/{r.method}"] += 1
+    print(f"{n} candidates, {1000 * cpu / max(n, 1):.0f} ms CPU each: {dict(tally)}")
+
+
+if __name__ == "__main__":
+    main()

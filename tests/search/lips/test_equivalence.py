@@ -51,3 +51,16 @@ def test_sym_rewrites_are_valid():
     cd = next(c for c in cands if c.name == "cancel_denom")
     assert cd.relation == "positive_multiple" and "positive denominator" in cd.note
     assert (cd.new.lhs - cd.new.rhs).is_polynomial()
+
+
+def test_reference_llm_rewrites_are_accepted():
+    """The rewrites in a NeqLIPS reference proof (written by GPT-4o, checked by Lean) pass."""
+    from backend.search.lips.problems import load_inequalities
+    from backend.search.lips.replay import _REWRITE, split_equation
+
+    p = next(q for q in load_inequalities("mo-int") if q.id == "mo-int-P2")
+    rewrites = [m.group(2) for line in p.reference_proof if (m := _REWRITE.match(line))]
+    assert len(rewrites) >= 3
+    for text in rewrites:
+        a, b = (p.parse(x) for x in split_equation(text))
+        assert check_equal(p, a, b).accepted, text[:60]
