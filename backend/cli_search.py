@@ -19,7 +19,7 @@ from backend import events as ev
 
 _ERRORS = (ValueError, TypeError, FileNotFoundError, ImportError, LookupError, OSError, RuntimeError)
 
-AlgoOpt = Annotated[str, typer.Option("--algo", "-a", help="Algorithm: rstar, greedy, sc, bon.")]
+AlgoOpt = Annotated[str, typer.Option("--algo", "-a", help="Algorithm: rstar, greedy, sc, bon, lips.")]
 RewardOpt = Annotated[
     str, typer.Option("--reward", help="vote (default), truth (training data: uses --answer), ppm.")
 ]
@@ -94,6 +94,7 @@ class ProgressLine:
             self.tokens += e.tokens
         elif isinstance(e, ev.IterationDone):
             self.iterations, self.best = e.iteration + 1, e.best_answer
+            self.tokens = max(self.tokens, e.tokens)  # includes dropped duplicate candidates
         else:
             return
         if self.live is not None:
@@ -184,7 +185,7 @@ def solve_cmd(
 
 
 def eval_cmd(
-    dataset: Annotated[str, typer.Option("--dataset", "-d", help="gsm8k, math500 or a PATH.jsonl.")],
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="gsm8k, math500, ineq-easy, ... or .jsonl")],
     limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="First N problems.")] = None,
     algo: AlgoOpt = "rstar",
     reward: RewardOpt = "vote",
@@ -201,10 +202,9 @@ def eval_cmd(
 ) -> None:
     """Solve the first N problems of a set and report accuracy, tokens and time."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from backend.problems import load_problems
-    from backend.solve import evaluate, resolve_config
+    from backend.solve import resolve_config
 
     console = Console()
     try:
@@ -218,30 +218,7 @@ def eval_cmd(
             )
         cfg = resolve_config(algo, _overrides(algo, rollouts, children, samples, sets), preset)
         eng = _engine(engine, model, threads)
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=console, transient=True) as bar:
-            task = bar.add_task(f"{algo} on {dataset}", total=len(problems))
-            right = [0]
-
-            def on_result(i: int, prob: Any, res: Any) -> None:
-                right[0] += bool(res.correct)
-                mark = "[green]✓[/]" if res.correct else "[red]✗[/]"
-                bar.console.print(
-                    f"{mark} {prob.id}: answer {res.answer} · reference {prob.answer} · "
-                    f"{res.tokens} tokens · {res.wall_s:.1f} s"
-                )
-                bar.update(task, advance=1, description=f"{algo} on {dataset} · {right[0]}/{i + 1} right")
-
-            rep = evaluate(
-                problems,
-                algorithm=algo,
-                engine=eng,
-                config=cfg,
-                reward=reward,
-                seed=seed,
-                dataset=dataset,
-                on_result=on_result,
-            )
+        rep = _run_eval(console, problems, algo, dataset, eng, cfg, reward, seed)
         if report is not None:
             report.write_text(json.dumps(rep.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
     except _ERRORS as exc:
@@ -253,6 +230,40 @@ def eval_cmd(
     )
     if report is not None:
         console.print(f"report: {report}")
+
+
+def _run_eval(
+    console: Any, problems: list, algo: str, dataset: str, eng: Any, cfg: Any, reward: str, seed: int
+) -> Any:
+    """evaluate() under a progress bar, one line per problem."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from backend.solve import evaluate
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(f"{algo} on {dataset}", total=len(problems))
+        right = [0]
+
+        def on_result(i: int, prob: Any, res: Any) -> None:
+            right[0] += bool(res.correct)
+            mark = "[green]✓[/]" if res.correct else "[red]✗[/]"
+            bar.console.print(
+                f"{mark} {prob.id}: answer {res.answer} · reference {prob.answer} · "
+                f"{res.tokens} tokens · {res.wall_s:.1f} s"
+            )
+            bar.update(task, advance=1, description=f"{algo} on {dataset} · {right[0]}/{i + 1} right")
+
+        return evaluate(
+            problems,
+            algorithm=algo,
+            engine=eng,
+            config=cfg,
+            reward=reward,
+            seed=seed,
+            dataset=dataset,
+            on_result=on_result,
+        )
 
 
 def register(app: typer.Typer) -> None:

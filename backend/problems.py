@@ -88,9 +88,19 @@ class DatasetSpec:
     read: RecordReader = read_jsonl
 
 
+def _inequality_record(record: Mapping[str, Any], dataset: str, index: int) -> Problem:
+    from backend.search.lips.dataset import inequality_record  # LIPS sets: gold "proved"/"refuted"
+
+    return inequality_record(record, dataset, index)
+
+
 DATASETS: dict[str, DatasetSpec] = {
     "gsm8k": DatasetSpec("gsm8k_test.jsonl", "GSM8K test: 1,319 grade-school word problems (MIT)"),
     "math500": DatasetSpec("math500_test.jsonl", "MATH-500: 500 competition problems, levels 1-5 (MIT)"),
+    "ineq-easy": DatasetSpec("ineq_easy.jsonl", "LIPS: 25 textbook inequalities", _inequality_record),
+    "ineq-false": DatasetSpec("ineq_false.jsonl", "LIPS: 12 false inequalities", _inequality_record),
+    "mo-int": DatasetSpec("ineq_mo_int.jsonl", "LIPS: NeqLIPS MO-INT, 20 (MIT)", _inequality_record),
+    "chen-no": DatasetSpec("ineq_chen_no.jsonl", "LIPS: NeqLIPS ChenNO, 42 (MIT)", _inequality_record),
 }
 
 

@@ -98,6 +98,45 @@ def readable_steps(tree: Tree, path: list[int]) -> list[dict[str, Any]]:
     return steps
 
 
+def build_search(
+    problem: str,
+    *,
+    algorithm: str = "rstar",
+    engine: Any,
+    config: Any = None,
+    preset: str | None = None,
+    reward: str = DEFAULT_REWARD,
+    reference: str | None = None,
+    seed: int = 0,
+    log: ev.EventLog | None = None,
+    run_id: str | None = None,
+    **search_options: Any,
+) -> Any:
+    """A search for one run, not started. The only place a known answer may enter a search:
+    as the ``truth`` reward, and only when ``reward == "truth"`` (the web app's Run uses this
+    too; it grades with the reference itself)."""
+    cfg = resolve_config(algorithm, config, preset)
+    spec = algorithm_spec(algorithm)
+    if reward not in spec.rewards:
+        raise ValueError(f"{algorithm} cannot use reward '{reward}'; choices: {', '.join(spec.rewards)}")
+    rew = make_reward(reward, _clean(reference) if reward == "truth" else None)
+    return create_search(
+        algorithm,
+        problem,
+        engine=engine,
+        config=cfg,
+        reward=rew,
+        seed=seed,
+        log=log,
+        run_id=run_id,
+        **search_options,
+    )
+
+
+def _clean(reference: str | None) -> str | None:
+    return None if reference is None or not str(reference).strip() else str(reference).strip()
+
+
 def solve(
     problem: str,
     *,
@@ -118,26 +157,44 @@ def solve(
     ``on_event`` sees every event as it is emitted (a progress line, a live tree).
     ``search_options`` go to the search class (e.g. ``executor`` in tests).
     """
-    cfg = resolve_config(algorithm, config, preset)
-    reference = None if reference is None or not str(reference).strip() else str(reference).strip()
-    spec = algorithm_spec(algorithm)
-    if reward not in spec.rewards:
-        raise ValueError(f"{algorithm} cannot use reward '{reward}'; choices: {', '.join(spec.rewards)}")
-    rew = make_reward(reward, reference if reward == "truth" else None)
+    reference = _clean(reference)
     log = log if log is not None else ev.EventLog()
     if on_event is not None:
         log.subscribe(on_event)
-    search = create_search(
-        algorithm,
+    search = build_search(
         problem,
+        algorithm=algorithm,
         engine=engine,
-        config=cfg,
-        reward=rew,
+        config=config,
+        preset=preset,
+        reward=reward,
+        reference=reference,
         seed=seed,
         log=log,
         run_id=run_id,
         **search_options,
     )
+    finished = _drive(search, reference)
+    return SolveResult(
+        run_id=search.state.run_id,
+        algorithm=algorithm,
+        problem=search.state.problem,
+        reward=reward,
+        answer=finished.answer,
+        reference=reference,
+        correct=finished.correct,
+        status=finished.status,
+        best_path=list(finished.best_path),
+        steps=readable_steps(Tree.from_events(log.events), list(finished.best_path)),
+        votes=dict(search.outcome().votes),
+        stats=dict(finished.stats),
+        config=config_dict(search.config),
+        events=log.events,
+    )
+
+
+def _drive(search: Any, reference: str | None) -> ev.RunFinished:
+    """Step to the end and finish; a failure or Ctrl-C still closes the run, then re-raises."""
     try:
         search.start()
         while not search.done:
@@ -149,25 +206,7 @@ def solve(
     except Exception as exc:
         _finish(search, reference, status="error", error=f"{type(exc).__name__}: {exc}")
         raise
-    finished = _finish(search, reference)
-    tree = Tree.from_events(log.events)
-    out = search.outcome()
-    return SolveResult(
-        run_id=search.state.run_id,
-        algorithm=algorithm,
-        problem=search.state.problem,
-        reward=reward,
-        answer=finished.answer,
-        reference=reference,
-        correct=finished.correct,
-        status=finished.status,
-        best_path=list(finished.best_path),
-        steps=readable_steps(tree, list(finished.best_path)),
-        votes=dict(out.votes),
-        stats=dict(finished.stats),
-        config=config_dict(cfg),
-        events=log.events,
-    )
+    return _finish(search, reference)
 
 
 def _finish(

@@ -60,6 +60,13 @@ def timed(fn):
     return result, time.perf_counter() - t0
 
 
+def cpu_timed(fn):
+    """(result, wall s, CPU s of this process): CPU time is what a busy shared machine cannot steal."""
+    c0 = time.process_time()
+    result, wall = timed(fn)
+    return result, wall, time.process_time() - c0
+
+
 def clear(engine) -> None:
     if hasattr(engine, "clear_cache"):
         engine.clear_cache()
@@ -88,20 +95,26 @@ def run(args) -> list[tuple[str, str]]:
     rows += [("prompt tokens", str(ntok)), ("time to first token, cold prefix", f"{cold:.2f} s"),
              ("time to first token, cached prefix", f"{warm:.2f} s")]
 
-    single_tokens, single_s = 0, 0.0
+    single_tokens, single_s, single_cpu = 0, 0.0, 0.0
     for rep in range(args.repeats):
-        out, s = timed(lambda rep=rep: engine.generate([prompt], n=1, seed=rep, **gen))
+        out, s, c = cpu_timed(lambda rep=rep: engine.generate([prompt], n=1, seed=rep, **gen))
         single_tokens += out[0][0].tokens
         single_s += s
+        single_cpu += c
     single = single_tokens / single_s
-    out, batch_s = timed(lambda: engine.generate([prompt], n=args.batch, seed=100, **gen))
+    out, batch_s, batch_cpu = cpu_timed(lambda: engine.generate([prompt], n=args.batch, seed=100, **gen))
     batch_tokens = sum(c.tokens for c in out[0])
     batched = batch_tokens / batch_s
     cur, peak = rss_mb()
+    load = os.getloadavg()[0]
     rows += [("single sequence", f"{single:.1f} tok/s ({single_tokens} tokens in {single_s:.1f} s)"),
              (f"batched, n={args.batch} of one prefix",
               f"{batched:.1f} tok/s total ({batch_tokens} tokens in {batch_s:.1f} s)"),
              ("ratio batched / single", f"{batched / single:.2f}x"),
+             ("tokens per CPU-second, single / batched",
+              f"{single_tokens / single_cpu:.1f} / {batch_tokens / batch_cpu:.1f} "
+              f"(ratio {(batch_tokens / batch_cpu) / (single_tokens / single_cpu):.2f}x)"),
+             ("load average (1 min) at the end", f"{load:.1f} on {len(os.sched_getaffinity(0))} cores"),
              ("RSS now / peak", f"{cur:.0f} MB / {peak:.0f} MB")]
     if args.sampler and args.engine == "llamacpp":
         rows += sampler_microbench(engine, prompt, args.batch)

@@ -65,6 +65,55 @@ def replay(engine, calls) -> tuple[int, float]:
     return tokens, secs
 
 
+def measure(engine, prob, overrides, args) -> dict:
+    """One problem: the search's tokens and wall time, and the plain replay's."""
+    rec = Recording(engine, paired=args.mode == "paired")
+    res = solve(
+        prob.question, algorithm="rstar", engine=rec, config=overrides, preset=args.preset, seed=args.seed
+    )
+    mcts_tokens = sum(c[2] for c in rec.calls)
+    if rec.paired:
+        wall = res.stats["wall_s"] - rec.replay_s
+        gen_s = sum(c[3] for c in rec.calls)
+        plain_tokens, plain_s = rec.replay_tokens, rec.replay_s
+    else:
+        wall, gen_s = res.stats["wall_s"], res.stats["gen_s"]
+        plain_tokens, plain_s = replay(engine, rec.calls)
+    row = {
+        "id": prob.id,
+        "calls": len(rec.calls),
+        "mcts_tokens": mcts_tokens,
+        "mcts_wall_s": round(wall, 2),
+        "gen_s": round(gen_s, 2),
+        "exec_s": res.stats["exec_s"],
+        "mcts_tok_s": round(mcts_tokens / wall, 2),
+        "plain_tokens": plain_tokens,
+        "plain_s": round(plain_s, 2),
+        "plain_tok_s": round(plain_tokens / plain_s, 2),
+    }
+    row["p1"] = round(row["mcts_tok_s"] / row["plain_tok_s"], 3)
+    return row
+
+
+def summarize(rows: list[dict]) -> dict:
+    keys = ("mcts_tokens", "mcts_wall_s", "gen_s", "exec_s", "plain_tokens", "plain_s")
+    tot = {k: sum(r[k] for r in rows) for k in keys}
+    mcts_tps = tot["mcts_tokens"] / tot["mcts_wall_s"]
+    plain_tps = tot["plain_tokens"] / tot["plain_s"]
+    other = tot["mcts_wall_s"] - tot["gen_s"] - tot["exec_s"]
+    return {
+        "problems": len(rows),
+        "mcts_tok_s": round(mcts_tps, 2),
+        "plain_tok_s": round(plain_tps, 2),
+        "P1": round(mcts_tps / plain_tps, 3),
+        "wall_split": {
+            "generation": round(tot["gen_s"] / tot["mcts_wall_s"], 3),
+            "code_execution": round(tot["exec_s"] / tot["mcts_wall_s"], 3),
+            "other": round(other / tot["mcts_wall_s"], 3),
+        },
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--problems", type=int, default=2)
@@ -86,56 +135,18 @@ def main() -> None:
     overrides = {k: v for k, v in (("rollouts", args.rollouts), ("children", args.children)) if v is not None}
     rows = []
     for prob in load_problems("gsm8k", args.problems):
-        rec = Recording(engine, paired=args.mode == "paired")
-        res = solve(
-            prob.question, algorithm="rstar", engine=rec, config=overrides, preset=args.preset, seed=args.seed
-        )
-        mcts_tokens = sum(c[2] for c in rec.calls)
-        if rec.paired:
-            wall = res.stats["wall_s"] - rec.replay_s
-            gen_s = sum(c[3] for c in rec.calls)
-            plain_tokens, plain_s = rec.replay_tokens, rec.replay_s
-        else:
-            wall, gen_s = res.stats["wall_s"], res.stats["gen_s"]
-            plain_tokens, plain_s = replay(engine, rec.calls)
-        row = {
-            "id": prob.id,
-            "calls": len(rec.calls),
-            "mcts_tokens": mcts_tokens,
-            "mcts_wall_s": round(wall, 2),
-            "gen_s": round(gen_s, 2),
-            "exec_s": res.stats["exec_s"],
-            "mcts_tok_s": round(mcts_tokens / wall, 2),
-            "plain_tokens": plain_tokens,
-            "plain_s": round(plain_s, 2),
-            "plain_tok_s": round(plain_tokens / plain_s, 2),
-        }
-        row["p1"] = round(row["mcts_tok_s"] / row["plain_tok_s"], 3)
+        row = measure(engine, prob, overrides, args)
         rows.append(row)
         print(json.dumps(row), flush=True)
-    tot = {
-        k: sum(r[k] for r in rows)
-        for k in ("mcts_tokens", "mcts_wall_s", "gen_s", "exec_s", "plain_tokens", "plain_s")
-    }
-    mcts_tps = tot["mcts_tokens"] / tot["mcts_wall_s"]
-    plain_tps = tot["plain_tokens"] / tot["plain_s"]
-    other = tot["mcts_wall_s"] - tot["gen_s"] - tot["exec_s"]
-    summary = {
-        "engine": engine.info.name,
-        "model": engine.info.model,
-        "preset": args.preset,
-        "mode": args.mode,
-        "overrides": overrides,
-        "problems": len(rows),
-        "mcts_tok_s": round(mcts_tps, 2),
-        "plain_tok_s": round(plain_tps, 2),
-        "P1": round(mcts_tps / plain_tps, 3),
-        "wall_split": {
-            "generation": round(tot["gen_s"] / tot["mcts_wall_s"], 3),
-            "code_execution": round(tot["exec_s"] / tot["mcts_wall_s"], 3),
-            "other": round(other / tot["mcts_wall_s"], 3),
-        },
-    }
+    summary = summarize(rows)
+    summary.update(
+        engine=engine.info.name,
+        model=engine.info.model,
+        preset=args.preset,
+        mode=args.mode,
+        overrides=overrides,
+    )
+    mcts_tps, plain_tps = summary["mcts_tok_s"], summary["plain_tok_s"]
     print(
         f"P1 = {summary['P1']:.3f}  (MCTS {mcts_tps:.1f} tok/s, "
         f"plain replay {plain_tps:.1f} tok/s; target >= 0.9)"

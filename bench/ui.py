@@ -139,6 +139,8 @@ def measure(size: int, repeats: int, page, services, url: str, verbose: bool = F
         seen = page.evaluate("Date.now()")
         arrived = page.evaluate("window.canopyValueAt")
         if verbose:
+            print("  page:", [(k, int(v - t_emit)) for k, v in page.evaluate("window.T.splice(0)")], flush=True)
+        if verbose:
             print(f"  emit→value in page {arrived - t_emit:.0f} ms, value→drawn {seen - arrived:.0f} ms", flush=True)
         count += added
         lat.append(seen - t_emit)

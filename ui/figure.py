@@ -28,6 +28,9 @@ from ui.layout import tidy_layout
 WEBGL_FROM = 1500
 HOVER_LINES = 3
 HOVER_WIDTH = 72
+# hover text is half of a big figure's bytes: past WEBGL_FROM nodes, one short line each
+# (the inspector shows everything on click)
+BIG_HOVER_LINES, BIG_HOVER_WIDTH = 1, 48
 
 # status -> (marker symbol, outline colour, legend label)
 GOOD, BAD, PLAIN, NONE = "#1a9850", "#d73027", "#444444", "#9e9e9e"
@@ -62,12 +65,12 @@ def marker_size(n: int) -> float:
     return round(min(9 + 4 * math.sqrt(max(n, 0)), 30), 2)
 
 
-def hover_text(node: Node) -> str:
+def hover_text(node: Node, lines: int = HOVER_LINES, width: int = HOVER_WIDTH) -> str:
     """The first lines of a step, escaped (Plotly hover labels understand a little HTML)."""
-    lines = [ln for ln in node.text.splitlines() if ln.strip()][:HOVER_LINES] or ["(no text)"]
-    if node.code and len(lines) < HOVER_LINES:
-        lines += [ln for ln in node.code.splitlines() if ln.strip()][: HOVER_LINES - len(lines)]
-    short = [ln if len(ln) <= HOVER_WIDTH else ln[: HOVER_WIDTH - 1] + "…" for ln in lines]
+    first = [ln for ln in node.text.splitlines() if ln.strip()][:lines] or ["(no text)"]
+    if node.code and len(first) < lines:
+        first += [ln for ln in node.code.splitlines() if ln.strip()][: lines - len(first)]
+    short = [ln if len(ln) <= width else ln[: width - 1] + "…" for ln in first]
     return "<br>".join(html.escape(s) for s in short)
 
 
@@ -81,7 +84,7 @@ def tree_figure(tree: Tree, *, fresh_after: int | None = None, title: str = "") 
     Nodes are split into one trace per verification style (a constant symbol and outline
     each) instead of one trace with per-point symbol arrays: per-point symbols made WebGL
     redraws of 10k nodes 3-4x slower (measured with bench/ui.py's figures in chromium).
-    ``node_traces`` lists those traces; ``colors[mode]["values"][k]`` colours the k-th.
+    ``node_traces`` lists those traces; ``colors`` holds each colour mode's scale.
     """
     run_id = tree.started.run_id if tree.started else ""
     if tree.root_id is None:
@@ -106,11 +109,11 @@ def tree_figure(tree: Tree, *, fresh_after: int | None = None, title: str = "") 
          "x": [pos[i][0] for i in best], "y": [-pos[i][1] for i in best],
          "line": {"color": "#f2b705", "width": 5}},
     ]
-    node_traces, members = [], []
+    node_traces = []
     for (symbol, outline, label), nodes in groups.items():
         node_traces.append(len(data))
-        members.append(nodes)
-        data.append(_node_trace(kind, label, symbol, outline, nodes, pos, first=len(node_traces) == 1))
+        data.append(_node_trace(kind, label, symbol, outline, nodes, pos, first=len(node_traces) == 1,
+                                big=kind == "scattergl"))
     fresh = [i for i in pos if fresh_after is not None and tree.nodes[i].added_seq > fresh_after]
     data.append(
         {"type": kind, "name": "new", "mode": "markers", "hoverinfo": "skip",
@@ -127,7 +130,7 @@ def tree_figure(tree: Tree, *, fresh_after: int | None = None, title: str = "") 
         "best": best,
         "data": data,
         "layout": _tree_layout(run_id, title),
-        "colors": color_modes(members),
+        "colors": color_modes(tree),
     }
 
 
@@ -138,7 +141,8 @@ HOVER = (
 
 
 def _node_trace(kind: str, label: str, symbol: str, outline: str, nodes: list[Node],
-                pos: dict[int, tuple[float, int]], *, first: bool) -> dict[str, Any]:
+                pos: dict[int, tuple[float, int]], *, first: bool, big: bool) -> dict[str, Any]:
+    lines, width = (BIG_HOVER_LINES, BIG_HOVER_WIDTH) if big else (HOVER_LINES, HOVER_WIDTH)
     return {
         "type": kind,
         "name": f"nodes: {label}",
@@ -147,7 +151,7 @@ def _node_trace(kind: str, label: str, symbol: str, outline: str, nodes: list[No
         "x": [round(pos[n.id][0], 3) for n in nodes],
         "y": [-pos[n.id][1] for n in nodes],
         "customdata": [[n.id, n.n, round(n.q, 4), _round(n.ppm), n.kind] for n in nodes],
-        "text": [hover_text(n) for n in nodes],
+        "text": [hover_text(n, lines, width) for n in nodes],
         "hovertemplate": HOVER,
         "opacity": 0.35 if label == PRUNED_STYLE[2] else 1.0,
         "marker": {
@@ -160,21 +164,36 @@ def _node_trace(kind: str, label: str, symbol: str, outline: str, nodes: list[No
     }
 
 
-def color_modes(groups: list[list[Node]]) -> dict[str, dict[str, Any]]:
-    """Colour values (one list per node trace) and the scale of each mode the page offers."""
-    every = [n for g in groups for n in g]
-    top_n = max((n.n for n in every), default=1) or 1
-    top_depth = max((n.depth for n in every), default=1) or 1
-    return {
-        "q": {"values": [[round(n.q, 4) for n in g] for g in groups], "scale": DIVERGING, "cmin": -1, "cmax": 1,
-              "title": "Q"},
-        "ppm": {"values": [[round(n.ppm, 4) if n.ppm is not None else 0.0 for n in g] for g in groups],
-                "scale": DIVERGING, "cmin": -1, "cmax": 1, "title": "PPM"},
-        "visits": {"values": [[n.n for n in g] for g in groups], "scale": SEQUENTIAL, "cmin": 0, "cmax": top_n,
-                   "title": "N"},
-        "depth": {"values": [[n.depth for n in g] for g in groups], "scale": SEQUENTIAL, "cmin": 0,
-                  "cmax": top_depth, "title": "depth"},
-    }
+# Colour modes: the page computes each node's value from its customdata row
+# [id, N, Q, PPM, kind] (or its row, for depth), so switching needs no server round trip
+# and the values are not sent twice.
+COLOR_MODES: dict[str, dict[str, Any]] = {
+    "q": {"scale": DIVERGING, "cmin": -1, "cmax": 1, "title": "Q"},
+    "ppm": {"scale": DIVERGING, "cmin": -1, "cmax": 1, "title": "PPM"},
+    "visits": {"scale": SEQUENTIAL, "cmin": 0, "title": "N"},
+    "depth": {"scale": SEQUENTIAL, "cmin": 0, "title": "depth"},
+}
+
+
+def color_modes(tree: Tree) -> dict[str, dict[str, Any]]:
+    """Scales and bounds of each colour mode (maxima of visits and depth from the tree)."""
+    modes = {k: dict(v) for k, v in COLOR_MODES.items()}
+    modes["visits"]["cmax"] = max((n.n for n in tree.nodes.values()), default=1) or 1
+    modes["depth"]["cmax"] = max((n.depth for n in tree.nodes.values()), default=1) or 1
+    return modes
+
+
+def color_values(fig: dict[str, Any], mode: str) -> list[list[float]]:
+    """What the page computes for ``mode``, per node trace (used by tests and docs)."""
+    out = []
+    for i in fig["node_traces"]:
+        t = fig["data"][i]
+        if mode == "depth":
+            out.append([-y for y in t["y"]])
+            continue
+        col = {"q": 2, "ppm": 3, "visits": 1}[mode]
+        out.append([row[col] if row[col] is not None else 0.0 for row in t["customdata"]])
+    return out
 
 
 def _tree_layout(run_id: str, title: str) -> dict[str, Any]:

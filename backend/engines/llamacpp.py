@@ -27,8 +27,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import logging
-import os
-import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -40,10 +38,10 @@ import numpy as np
 
 from backend._optional import require
 from backend.engines._sampling import sample_rows
+from backend.engines._threads import available_cores, passive_openmp_wait
 from backend.engines.base import Completion, EngineInfo, check_sampling, cut_at_stop, plain_chat_prompt
 from backend.engines.embedded import resolve_model
 
-log = logging.getLogger(__name__)
 _llama_log = logging.getLogger("llama.cpp")
 _LOG_CALLBACK: Any = None  # the ctypes callback must outlive every model, so it lives here
 
@@ -52,16 +50,12 @@ MAX_DEFAULT_THREADS = 8
 
 
 def default_threads() -> int:
-    """Cores this process may use (affinity-aware), capped at MAX_DEFAULT_THREADS.
+    """Cores this process may use, capped at MAX_DEFAULT_THREADS.
 
     Not llama-cpp-python's ``cpu_count() // 2`` (meant to skip hyperthreads): on the
     2-vCPU machines Canopy targets that would leave one core idle.
     """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, MAX_DEFAULT_THREADS))
+    return min(available_cores(), MAX_DEFAULT_THREADS)
 
 
 @dataclass
@@ -74,22 +68,6 @@ class _Seq:
     logprob: float = 0.0
     finish: str | None = None
     stop_reason: str | None = None
-
-
-def _passive_openmp_wait() -> None:
-    """Make llama.cpp's OpenMP threads sleep at barriers instead of spinning (unless the user chose).
-
-    ggml meets its threads at a barrier after every op. With spinning waiters, one
-    thread descheduled by another busy process (the verifier's sandboxes, a browser,
-    a test run) stalls the other on every op: measured on 2 cores under load, 2
-    threads fell from ~7 to 0.7 tok/s; passive waiting kept 6.6 (docs/MODELS.md).
-    libgomp reads this once, when llama.cpp's library loads, hence before the import.
-    """
-    if "llama_cpp" in sys.modules:
-        if "OMP_WAIT_POLICY" not in os.environ:
-            log.debug("llama_cpp was imported before load(); OMP_WAIT_POLICY left at libgomp's default")
-        return
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def _route_logs(lib: Any) -> None:
@@ -154,7 +132,7 @@ class LlamaCppEngine:
         model). seed: seeds calls made with seed=None. llama.cpp's own log goes to
         the "llama.cpp" logger (DEBUG/INFO; ``verbose=True`` shows it at INFO).
         """
-        _passive_openmp_wait()
+        passive_openmp_wait("llama_cpp")  # before the import: libgomp reads it when it loads
         lib = require("llama_cpp", package="llama-cpp-python==0.3.36")
 
         t0 = time.perf_counter()

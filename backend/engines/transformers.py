@@ -36,18 +36,11 @@ from pathlib import Path
 from typing import Any
 
 from backend._optional import require
+from backend.engines._threads import available_cores
 from backend.engines.base import Completion, EngineInfo, check_sampling, cut_at_stop, plain_chat_prompt
 from backend.engines.embedded import models_dir, resolve_model
 
 log = logging.getLogger(__name__)
-
-
-def default_threads() -> int:
-    """Cores this process may use (affinity-aware), at least 1."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def _set_torch_threads(torch: Any, threads: int) -> None:
@@ -133,7 +126,7 @@ class TransformersEngine:
             dtype = "float32" if device == "cpu" else "bfloat16"
         torch_dtype = getattr(torch, dtype)
         if device == "cpu":
-            threads = threads or default_threads()
+            threads = threads or available_cores()
             _set_torch_threads(torch, threads)
         kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
         where, converted = source, None

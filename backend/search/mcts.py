@@ -24,12 +24,13 @@ small policy over this core.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from backend import events as ev
-from backend.search.base import Outcome, Search
+from backend.search.base import Outcome, Search, Stopped
 from backend.search.config import check_config, knob
 from backend.search.rewards import Candidate, choose_answer
 from backend.search.selection import pick, selection_scores
@@ -239,7 +240,8 @@ class MCTSSearch(Search):
             if node.terminal or node.dead or node.expanded:
                 problem = f"expand: node {node_id} is terminal or already expanded"
             else:
-                self._expand(node)
+                with contextlib.suppress(Stopped):  # a stop or a spent budget: nothing to expand
+                    self._expand(node)
         elif action == "force":
             if node.terminal or node.dead:
                 problem = f"force: node {node_id} is terminal or pruned"

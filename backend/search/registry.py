@@ -28,6 +28,7 @@ ALGORITHMS: dict[str, str] = {
     "greedy": "backend.search.baselines:GreedySearch",
     "sc": "backend.search.baselines:SampleSearch",
     "bon": "backend.search.baselines:BestOfNSearch",
+    "lips": "backend.search.lips.search:LipsSearch",
 }
 
 

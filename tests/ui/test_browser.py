@@ -187,7 +187,7 @@ def test_a_run_grows_a_tree_live_at_a_bounded_rate(page):
 def test_clicking_a_node_fills_the_inspector(page):
     run(page, iterations=6, delay_s=0)
     wait_until(lambda: "finished (solved)" in status(page), what="run end")
-    assert "Final answer: 18" in page.inner_text("#answer")
+    wait_until(lambda: "Final answer: 18" in page.inner_text("#answer"), what="the final answer")
     wait_until(lambda: len(node_ids(page)) == nodes(page) > 3, what="the tree drawn")
     times = []
     for node_id in (1, 2, 3, 4, 1):

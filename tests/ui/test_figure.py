@@ -8,7 +8,7 @@ from backend import events as ev
 from backend.tree import Tree
 from tests.factories import small_run
 from tests.ui.demo_search import make_demo
-from ui.figure import WEBGL_FROM, hover_text, marker_size, tree_figure
+from ui.figure import WEBGL_FROM, color_values, hover_text, marker_size, tree_figure
 from ui.figure import convergence_figure as conv
 from ui.inspector import answer_panel, md_text, node_view, stats_panel
 
@@ -27,7 +27,8 @@ def points(fig):
         for j, row in enumerate(t["customdata"]):
             out[row[0]] = {"x": t["x"][j], "y": t["y"][j], "size": t["marker"]["size"][j],
                            "symbol": t["marker"]["symbol"], "outline": t["marker"]["line"]["color"],
-                           "q": fig["colors"]["q"]["values"][k][j], "ppm": fig["colors"]["ppm"]["values"][k][j],
+                           "q": color_values(fig, "q")[k][j], "ppm": color_values(fig, "ppm")[k][j],
+                           "visits": color_values(fig, "visits")[k][j], "depth": color_values(fig, "depth")[k][j],
                            "label": t["meta"], "text": t["text"][j]}
     return out
 
@@ -42,6 +43,8 @@ def test_tree_figure_encodes_q_size_status_and_best_path():
     assert p[3]["symbol"] == "diamond" and p[3]["label"] == "answer (ungraded)"
     assert p[1]["size"] == marker_size(1) > p[2]["size"] == marker_size(0)
     assert p[1]["q"] == 1.0 and fig["colors"]["q"]["cmin"] == -1 and p[3]["ppm"] == 0.8
+    assert p[1]["ppm"] == 0.0  # no score yet: neutral
+    assert (p[3]["visits"], p[3]["depth"]) == (1, 2) and fig["colors"]["depth"]["cmax"] == 2
     assert p[0]["x"] == (p[1]["x"] + p[2]["x"]) / 2  # tidy: parent centred over its children
     assert fig["best"] == [0, 1, 3] and len(fig["data"][1]["x"]) == 3
     # one colour bar for all node traces
@@ -89,6 +92,8 @@ def test_big_trees_switch_to_webgl():
     assert {d["type"] for d in fig["data"]} == {"scattergl"}
     small = tree_figure(Tree.from_events(small_run()))
     assert {d["type"] for d in small["data"]} == {"scatter"}
+    big_texts = [t for i in fig["node_traces"] for t in fig["data"][i]["text"]]
+    assert all("<br>" not in t and len(t) <= 60 for t in big_texts)  # one short hover line each
 
 
 def test_empty_tree_has_no_traces():

@@ -28,13 +28,20 @@ function selectedXY(data, traces) {
   return [[], []];
 }
 
+// customdata rows are [id, N, Q, PPM, kind] (ui/figure.py: color_values does the same)
+function colorValues(t) {
+  if (mode === 'depth') return t.y.map((y) => -y);
+  const col = {q: 2, ppm: 3, visits: 1}[mode] || 2;
+  return t.customdata.map((r) => (r[col] === null ? 0 : r[col]));
+}
+
 function withMode(v) {
   const data = v.data.slice();
   const c = v.colors[mode] || v.colors.q;
-  v.node_traces.forEach((i, k) => {
+  v.node_traces.forEach((i) => {
     const t = Object.assign({}, data[i]);
     t.marker = Object.assign({}, t.marker, {
-      color: c.values[k], colorscale: c.scale, cmin: c.cmin, cmax: c.cmax,
+      color: colorValues(t), colorscale: c.scale, cmin: c.cmin, cmax: c.cmax,
       colorbar: Object.assign({}, t.marker.colorbar, {title: {text: c.title}}),
     });
     data[i] = t;
@@ -60,8 +67,11 @@ function onClick(ev) {
 }
 
 function flash(el, v) {
+  // "newest nodes flash": their rings fade out after a moment. In WebGL a restyle redraws
+  // every trace (as costly as a whole update at 10k nodes), so big trees keep the rings
+  // until the next update replaces them.
   if (flashTimer) clearTimeout(flashTimer);
-  if (!v.fresh || !v.fresh.length) return;
+  if (!v.fresh || !v.fresh.length || v.data[0].type === 'scattergl') return;
   flashTimer = setTimeout(() => {
     flashTimer = null;
     if (plot === el) Plotly.restyle(el, {'marker.opacity': 0}, [v.fresh_trace]);

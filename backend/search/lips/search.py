@@ -1,0 +1,493 @@
+"""LIPS best-first search (official `LIPS/prove.py`), on Canopy's step API and events.
+
+One global priority queue of goals, ordered by the official symbolic score (lower = simpler).
+One iteration = pop the best goal, then
+
+1. try to close it with ``close_goal`` (which also looks for a counterexample first: the
+   official "drop the goal if a solver finds a counterexample" on pop). Refuted: the node is
+   marked ``counterexample`` (``refuted`` for the root, which ends the run) and dropped.
+   Proved: the whole chain root -> goal is re-checked (every step's justification again, then
+   the close) before the run says "proved"; a chain that does not re-check is never reported.
+2. apply every scaling lemma (``scale_goal``); each candidate becomes a child node (kind
+   "goal", meta {tactic, lemma, instantiation}) and goes through ``check_step``: a candidate
+   with a counterexample stays visible with status ``counterexample`` and is not queued.
+3. rewriting: one batched LLM call with a prompt per RewritingLib entry (accepted only when
+   ``check_rewrite`` says equivalent), skipped after 5 LLM rewrites in a row on the path;
+   without an engine (or when the LLM gives nothing usable) the sympy rewrites stand in.
+4. the new goals are scored (node_scored "symbolic"); the top k go to the LLM ranker
+   (node_scored "llm_rank"); the goals the LLM names move to the front of the queue.
+
+Duplicates (same canonical ``lhs - rhs``) are dropped globally. Budgets: iterations (200),
+depth, wall time, candidates per expansion.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import sympy as sp
+
+from backend import events as ev
+from backend.search.base import Outcome, Search
+from backend.search.config import check_config, knob
+from backend.search.lips.closing import CloseConfig, close_goal
+from backend.search.lips.equivalence import check_rewrite
+from backend.search.lips.expr import to_plain
+from backend.search.lips.filtering import FilterConfig, check_step
+from backend.search.lips.numeric import PointCache
+from backend.search.lips.problem import Goal, Inequality, parse_problem
+from backend.search.lips.ranking import rank, rank_prompt
+from backend.search.lips.rewriting import (
+    Rewrite,
+    fallback_rewrites,
+    parse_rewrites,
+    rewrite_prompts,
+)
+from backend.search.lips.scaling import scale_goal
+from backend.search.lips.score import symbolic_score, top_k
+
+
+@dataclass(frozen=True)
+class LipsConfig:
+    max_iterations: int = knob(200, "goals popped from the queue (official: 200)", min=1, max=10000)
+    max_depth: int = knob(12, "most tactics on one path", min=1, max=100)
+    time_limit_s: float = knob(300.0, "wall-clock limit of the run (0 = none)", min=0.0, max=86400.0)
+    max_candidates: int = knob(
+        48, "scaling candidates checked per expansion (best symbolic first)", min=1, max=2000
+    )
+    top_k: int = knob(10, "goals sent to the LLM ranker (ties kept)", min=1, max=100)
+    llm_rewrite: bool = knob(True, "ask the LLM for rewrites (needs an engine)")
+    llm_rank: bool = knob(True, "ask the LLM to rank the top-k goals (needs an engine)")
+    rewrite_streak: int = knob(5, "skip LLM rewriting after this many LLM rewrites in a row", min=1, max=100)
+    temperature: float = knob(0.1, "LLM sampling temperature (official 0.1)", min=0.0, max=2.0)
+    top_p: float = knob(0.95, "LLM nucleus sampling mass (official 0.95)", min=0.01, max=1.0)
+    max_tokens: int = knob(512, "most tokens of one LLM answer", min=16, max=8192)
+    z3_timeout_s: float = knob(3.0, "z3 budget per check", min=0.1, max=120.0)
+    min_proof_depth: int = knob(
+        0, "do not close goals shallower than this (demo: forces tactics)", min=0, max=100
+    )
+
+    def __post_init__(self) -> None:
+        check_config(self)
+
+
+@dataclass
+class GoalNode:
+    id: int
+    goal: Goal
+    parent: int | None
+    depth: int
+    score: int
+    kind: str = "root"  # "root", "scale" or "rewrite"
+    justification: dict[str, Any] = field(default_factory=dict)  # how to re-check the edge
+    llm_streak: int = 0  # LLM rewrites in a row ending at this node
+
+
+def _instantiation(binding: dict) -> dict[str, str]:
+    return {k: to_plain(sp.sympify(v)) for k, v in binding.items()}
+
+
+def _point(p: Any) -> dict[str, float] | None:
+    return None if p is None else {k: float(v) for k, v in dict(p).items()}
+
+
+class LipsSearch(Search):
+    name = "lips"
+    description = (
+        "LIPS: best-first inequality prover (scaling lemmas + LLM rewriting/ranking, symbolic checks)"
+    )
+    Config = LipsConfig
+    presets: ClassVar[dict[str, dict[str, Any]]] = {
+        "symbolic": {"llm_rewrite": False, "llm_rank": False},
+        "quick": {"max_iterations": 30, "time_limit_s": 60.0, "max_candidates": 24},
+        "paper": {},
+    }
+    default_preset = None
+    rewards = ("vote",)  # unused: a goal is closed by a checker, never scored by a reward
+
+    def __init__(self, problem: str, **kwargs: Any) -> None:
+        super().__init__(problem, **kwargs)
+        self.problem: Inequality = parse_problem(self.state.problem)
+        c = self.config
+        self.cache = PointCache()
+        self.filter_cfg = FilterConfig(
+            implication_timeout_s=c.z3_timeout_s, refute_timeout_s=min(2.0, c.z3_timeout_s)
+        )
+        self.close_cfg = CloseConfig()
+        self.nodes: dict[int, GoalNode] = {}
+        self.queue: list[tuple[int, int, int, int]] = []  # (tier, score, seq, node id)
+        self.seen: set[sp.Expr] = set()
+        self.counter = itertools.count()
+        self.proved: int | None = None
+        self.refuted: bool = False
+        self.best: int | None = None
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def _start(self) -> None:
+        g = self.problem.goal
+        rid = self.state.new_id()
+        node = GoalNode(rid, g, None, 0, symbolic_score(g))
+        self.nodes[rid] = node
+        self.seen.add(self._key(g))
+        self.emit(
+            ev.NodeAdded,
+            id=rid,
+            parent=None,
+            kind="goal",
+            text=str(g),
+            meta={
+                "variables": list(self.problem.variables),
+                "constraints": [str(c) for c in self.problem.constraints],
+            },
+        )
+        self.emit(ev.NodeScored, id=rid, score=float(node.score), source="symbolic")
+        self._push(node, tier=1)
+        self.best = rid
+
+    def _exhausted(self) -> str | None:
+        if self.proved is not None:
+            return "proved"
+        if self.refuted:
+            return "refuted"
+        if self.state.iteration >= self.config.max_iterations:
+            return "iterations"
+        if self.state.started and not self.queue:
+            return "queue"
+        return None
+
+    def outcome(self) -> Outcome:
+        if self.proved is not None:
+            return Outcome("proved", self.path(self.proved), answer_node=self.proved)
+        if self.refuted:
+            return Outcome("refuted", [0], answer_node=0)
+        return Outcome(None, self.path(self.best) if self.best is not None else [])
+
+    def finish(self, *, status: str | None = None, **kw: Any) -> ev.RunFinished:
+        if status is None and self.state.finished is None:
+            status = "stopped" if self.stopped else ("proved" if self.proved is not None else "exhausted")
+        return super().finish(status=status, **kw)
+
+    # --- helpers --------------------------------------------------------------------------
+
+    @staticmethod
+    def _key(g: Goal) -> sp.Expr:
+        """Dedupe key: sympy's canonical ``lhs - rhs`` (``Goal.key``); no expansion, so a rewrite
+        into another form (factored, expanded) is a new goal while a repeat is not."""
+        return g.key()
+
+    def _push(self, node: GoalNode, tier: int) -> None:
+        heapq.heappush(self.queue, (tier, node.score, next(self.counter), node.id))
+
+    def path(self, nid: int) -> list[int]:
+        out = []
+        cur: int | None = nid
+        while cur is not None:
+            out.append(cur)
+            cur = self.nodes[cur].parent
+        return out[::-1]
+
+    def _ms(self, t0: float) -> float:
+        return round((time.perf_counter() - t0) * 1000, 3)
+
+    # --- one iteration -------------------------------------------------------------------
+
+    def _iterate(self) -> None:
+        try:
+            _, _, _, nid = heapq.heappop(self.queue)
+            self._expand(self.nodes[nid])
+        finally:
+            self.state.iteration += 1
+        self.emit(
+            ev.IterationDone,
+            iteration=self.state.iteration - 1,
+            best_answer=self.outcome().answer,
+            tokens=self.state.tokens,
+        )
+
+    def _expand(self, node: GoalNode) -> None:
+        self.check_stop()
+        t0 = time.perf_counter()
+        res = close_goal(self.problem, node.goal, self.cache, self.close_cfg)
+        self.state.verify_s += time.perf_counter() - t0
+        attempts = [{"method": a.method, "status": a.status, "ms": round(a.ms, 3)} for a in res.attempts]
+        if res.status == "refuted":
+            root = node.parent is None
+            self.emit(
+                ev.NodeVerified,
+                id=node.id,
+                status="refuted" if root else "counterexample",
+                method=res.method,
+                ms=round(res.ms, 3),
+                terminal=True,
+                detail={"counterexample": _point(res.counterexample), "attempts": attempts},
+            )
+            if root:
+                self.refuted = True
+            return
+        if res.status == "proved" and node.depth >= self.config.min_proof_depth:
+            ok, why, checks = self.recheck(node.id)
+            if ok:
+                self.proved = node.id
+                self.emit(
+                    ev.NodeVerified,
+                    id=node.id,
+                    status="proved",
+                    method=res.method,
+                    ms=round(res.ms, 3),
+                    terminal=True,
+                    answer="proved",
+                    detail={"attempts": attempts, "chain": checks},
+                )
+                return
+            self.emit(
+                ev.Note,
+                level="warning",
+                node=node.id,
+                message=f"closed by {res.method} but the chain did not re-check: {why}",
+            )
+            self.emit(
+                ev.NodeVerified, id=node.id, status="unknown", method="recheck", detail={"chain": checks}
+            )
+            return
+        self.emit(
+            ev.NodeVerified,
+            id=node.id,
+            status="unknown",
+            method="close_goal",
+            ms=round(res.ms, 3),
+            detail={"attempts": attempts},
+        )
+        if node.depth >= self.config.max_depth:
+            return
+        new: list[GoalNode] = []
+        new += self._scale(node)
+        new += self._rewrite(node)
+        self._rank(node, new)
+
+    # --- tactics ---------------------------------------------------------------------------
+
+    def _child(
+        self,
+        parent: GoalNode,
+        goal: Goal,
+        kind: str,
+        meta: dict[str, Any],
+        justification: dict[str, Any],
+        llm_streak: int = 0,
+    ) -> GoalNode | None:
+        key = self._key(goal)
+        if key in self.seen:
+            return None
+        self.seen.add(key)
+        nid = self.state.new_id()
+        node = GoalNode(
+            nid, goal, parent.id, parent.depth + 1, symbolic_score(goal), kind, justification, llm_streak
+        )
+        self.nodes[nid] = node
+        self.emit(ev.NodeAdded, id=nid, parent=parent.id, kind="goal", text=str(goal), meta=meta)
+        return node
+
+    def _scale(self, node: GoalNode) -> list[GoalNode]:
+        report = scale_goal(node.goal)
+        steps = sorted(report.steps, key=lambda s: symbolic_score(s.new))[: self.config.max_candidates]
+        kept = []
+        for st in steps:
+            self.check_stop()
+            meta = {
+                "tactic": st.tactic(),
+                "lemma": st.lemma,
+                "side": st.side,
+                "direction": st.direction,
+                "instantiation": _instantiation(st.binding()),
+            }
+            child = self._child(node, st.new, "scale", meta, {"lemma": st.lemma})
+            if child is None:
+                continue
+            t0 = time.perf_counter()
+            fr = check_step(self.problem, node.goal, st.new, self.cache, self.filter_cfg)
+            self.state.verify_s += time.perf_counter() - t0
+            if fr.status == "counterexample":
+                self.emit(
+                    ev.NodeVerified,
+                    id=child.id,
+                    status="counterexample",
+                    method=fr.method,
+                    ms=round(fr.ms, 3),
+                    terminal=True,
+                    output=fr.detail,
+                    detail={"counterexample": _point(fr.counterexample), "kind": fr.kind},
+                )
+                continue
+            self.emit(
+                ev.NodeVerified,
+                id=child.id,
+                status="ok" if fr.status == "passed" else "unknown",
+                method=fr.method,
+                ms=round(fr.ms, 3),
+                output=fr.detail,
+                detail={"step": fr.status, "new_goal_proved": fr.new_goal_proved},
+            )
+            kept.append(child)
+        return kept
+
+    def _llm_texts(self, prompts: list[str]) -> list[str] | None:
+        if self.engine is None:
+            return None
+        chat = [self.engine.chat_prompt([{"role": "user", "content": p}]) for p in prompts]
+        c = self.config
+        out = self.generate(
+            chat,
+            n=1,
+            seed=self.state.call_seed(self.state.iteration, len(self.nodes)),
+            max_tokens=c.max_tokens,
+            temperature=c.temperature,
+            top_p=c.top_p,
+        )
+        return [row[0].text if row else "" for row in out]
+
+    def _rewrite(self, node: GoalNode) -> list[GoalNode]:
+        c = self.config
+        rewrites: list[Rewrite] = []
+        llm = self.engine is not None and c.llm_rewrite and node.llm_streak < c.rewrite_streak
+        if llm:
+            pairs = rewrite_prompts(self.problem, node.goal)
+            texts = self._llm_texts([p for _, p in pairs])
+            if texts is not None:
+                rewrites = parse_rewrites(self.problem, node.goal, [e for e, _ in pairs], texts)
+        elif self.engine is not None and c.llm_rewrite:
+            self.emit(
+                ev.Note,
+                level="info",
+                node=node.id,
+                message=f"LLM rewriting skipped: {node.llm_streak} LLM rewrites in a row",
+            )
+        if not any(r.accepted for r in rewrites):
+            rewrites += fallback_rewrites(self.problem, node.goal)
+        kept = []
+        for r in rewrites:
+            self.check_stop()
+            if r.new is None:  # unparsable: shown as a rejected note on the parent
+                self.emit(
+                    ev.Note, level="info", node=node.id, message=f"rewrite {r.entry} rejected: {r.reason}"
+                )
+                continue
+            meta = {
+                "tactic": f"{'llm' if r.source == 'llm' else 'sym'}_{r.entry}",
+                "lemma": None,
+                "instantiation": {},
+                "rewrite": r.entry,
+                "source": r.source,
+                "boxed": r.boxed,
+            }
+            streak = node.llm_streak + 1 if r.source == "llm" else 0
+            child = self._child(node, r.new, "rewrite", meta, {"relation": r.method}, streak)
+            if child is None:
+                continue
+            if not r.accepted:
+                self.emit(
+                    ev.NodeVerified,
+                    id=child.id,
+                    status="rejected",
+                    method=r.method,
+                    ms=round(r.ms, 3),
+                    terminal=True,
+                    output=r.reason,
+                )
+                continue
+            if r.source == "sympy" and r.method.endswith("positive_multiple"):
+                fr = check_step(self.problem, node.goal, r.new, self.cache, self.filter_cfg)
+                if fr.status == "counterexample":
+                    self.emit(
+                        ev.NodeVerified,
+                        id=child.id,
+                        status="counterexample",
+                        method=fr.method,
+                        terminal=True,
+                        detail={"counterexample": _point(fr.counterexample)},
+                    )
+                    continue
+            self.emit(
+                ev.NodeVerified,
+                id=child.id,
+                status="equivalent",
+                method=r.method,
+                ms=round(r.ms, 3),
+                output=r.reason,
+            )
+            kept.append(child)
+        return kept
+
+    def _rank(self, parent: GoalNode, new: list[GoalNode]) -> None:
+        for n in new:
+            self.emit(ev.NodeScored, id=n.id, score=float(n.score), source="symbolic")
+            if self.best is None or n.score < self.nodes[self.best].score:
+                self.best = n.id
+        if not new:
+            return
+        top = top_k(new, [n.score for n in new], self.config.top_k)
+        chosen: set[int] = set()
+        if self.engine is not None and self.config.llm_rank and len(top) > 1:
+            prompt = rank_prompt(self.problem, parent.goal, [n.goal for n in top])
+            texts = self._llm_texts([prompt])
+            r = rank([n.score for n in top], texts[0] if texts else None)
+            if r.source != "llm":
+                self.emit(
+                    ev.Note, level="warning", node=parent.id, message=f"{r.reason}; symbolic order kept"
+                )
+            else:
+                for pos, i in enumerate(r.order):
+                    self.emit(
+                        ev.NodeScored,
+                        id=top[i].id,
+                        score=float(pos + 1),
+                        source="llm_rank",
+                        detail={"chosen": i in r.chosen},
+                    )
+                chosen = {top[i].id for i in r.chosen}
+        for n in new:
+            self._push(n, tier=0 if n.id in chosen else 1)
+
+    # --- the proof, checked again ---------------------------------------------------------
+
+    def recheck(self, nid: int) -> tuple[bool, str, list[dict[str, Any]]]:
+        """Re-check every step on root -> nid with fresh test points, then the close."""
+        checks: list[dict[str, Any]] = []
+        cache = PointCache()
+        path = self.path(nid)
+        for a, b in itertools.pairwise(path):
+            old, new = self.nodes[a].goal, self.nodes[b].goal
+            nb = self.nodes[b]
+            ok = False
+            if nb.kind == "rewrite":
+                er = check_rewrite(
+                    self.problem, old, new, use_constraints=True, z3_timeout_s=self.config.z3_timeout_s
+                )
+                ok, method = er.accepted, f"equivalence:{er.method}"
+            if not ok:
+                fr = check_step(self.problem, old, new, cache, self.filter_cfg)
+                ok, method = fr.status == "passed", f"check_step:{fr.method}:{fr.status}"
+            checks.append({"node": b, "ok": ok, "method": method})
+            if not ok:
+                return False, f"step to node {b} not justified ({method})", checks
+        cr = close_goal(self.problem, self.nodes[nid].goal, cache, self.close_cfg)
+        checks.append({"node": nid, "ok": cr.proved, "method": f"close:{cr.method}"})
+        if not cr.proved:
+            return False, f"final goal not closed again ({cr.status})", checks
+        return True, "", checks
+
+    def proof_text(self) -> str:
+        """The proof as a readable chain of justified steps (empty when not proved)."""
+        if self.proved is None:
+            return ""
+        lines = []
+        path = self.path(self.proved)
+        lines.append(f"goal: {self.nodes[path[0]].goal}")
+        for nid in path[1:]:
+            n = self.nodes[nid]
+            lines.append(f"  <= ({n.kind}: {n.justification}) {n.goal}")
+        return "\n".join(lines)
