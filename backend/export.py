@@ -51,7 +51,9 @@ def read_run_file(path: str | Path) -> tuple[dict[str, Any], list[ev.Event], Tre
     if size == 0:
         raise RunImportError(f"{p.name}: the file is empty")
     if size > MAX_IMPORT_BYTES:
-        raise RunImportError(f"{p.name}: {size / 1e6:.0f} MB is more than the {MAX_IMPORT_BYTES / 1e6:.0f} MB limit")
+        raise RunImportError(
+            f"{p.name}: {size / 1e6:.0f} MB is more than the {MAX_IMPORT_BYTES / 1e6:.0f} MB limit"
+        )
     try:
         header, events = ev.read_jsonl(p)
     except UnicodeDecodeError as exc:

@@ -309,7 +309,9 @@ class RunManager:
                     "stop one or wait for it to finish"
                 )
         run_id = run_id or new_run_id()
-        run = Run(build(run_id), run_id=run_id, store=self.store, reference=reference, grade=grade, paused=paused)
+        run = Run(
+            build(run_id), run_id=run_id, store=self.store, reference=reference, grade=grade, paused=paused
+        )
         with self._lock:
             self._runs[run_id] = run
         return run.start()

@@ -70,11 +70,9 @@ class Store(Protocol):
 
     def append(self, run_id: str, event: ev.Event) -> None:
         """Store one event; ``run_started`` (seq 0) creates the run. Duplicates raise."""
-        ...
 
     def read(self, run_id: str, after: int = -1, limit: int | None = None) -> list[ev.Event]:
         """Events of ``run_id`` with seq > ``after``, in seq order, at most ``limit``."""
-        ...
 
     def get(self, run_id: str) -> RunRecord | None: ...
 
@@ -82,13 +80,11 @@ class Store(Protocol):
         self, *, text: str = "", algorithm: str = "", status: str = "", limit: int = 200
     ) -> list[RunRecord]:
         """Newest first; ``text`` matches problem or answer (case-insensitive substring)."""
-        ...
 
     def delete(self, run_id: str) -> bool: ...
 
     def recover(self, alive: Iterable[str] = ()) -> list[str]:
         """Close runs left "running" by a dead writer as ``interrupted``; returns their ids."""
-        ...
 
     def close(self) -> None: ...
 
@@ -151,13 +147,21 @@ def _check_event(run_id: str, e: ev.Event, known: RunRecord | None) -> None:
         raise StoreError(f"run {run_id!r} does not exist: its first event must be run_started (seq 0)")
 
 
-def _interrupted_event(last: ev.Event | None, seq: int) -> ev.RunFinished:
-    return ev.RunFinished(
-        seq=seq,
-        t=last.t if last is not None else 0.0,
-        status="interrupted",
-        error="the process running this search stopped before it finished",
-    )
+def _close_dead(store: Any, rows: Iterable[tuple[str, str]], keep: set[str]) -> list[str]:
+    """Append ``run_finished(interrupted)`` to each (run id, owner) whose owner is gone."""
+    closed = []
+    for run_id, owner in rows:
+        if run_id in keep or owner == store.owner or owner_alive(owner):
+            continue
+        last = store.read(run_id)[-1:]
+        seq, t = (last[0].seq + 1, last[0].t) if last else (0, 0.0)
+        error = "the process running this search stopped before it finished"
+        try:
+            store.append(run_id, ev.RunFinished(seq=seq, t=t, status="interrupted", error=error))
+        except DuplicateEvent:  # its writer came back to life and wrote that seq; leave it
+            continue
+        closed.append(run_id)
+    return closed
 
 
 # --- SQLite ----------------------------------------------------------------------------
@@ -247,7 +251,8 @@ class SQLiteStore:
         elif isinstance(e, ev.RunFinished):
             correct = None if e.correct is None else int(e.correct)
             self._db.execute(
-                "UPDATE runs SET status = ?, answer = ?, correct = ?, wall_s = ?, events = events + 1 WHERE id = ?",
+                "UPDATE runs SET status = ?, answer = ?, correct = ?, wall_s = ?, events = events + 1 "
+                "WHERE id = ?",
                 (e.status, e.answer, correct, float(e.stats.get("wall_s", e.t)), run_id),
             )
         else:
@@ -299,20 +304,9 @@ class SQLiteStore:
             return cur.rowcount > 0
 
     def recover(self, alive: Iterable[str] = ()) -> list[str]:
-        keep = set(alive)
         with self._lock:
             rows = self._db.execute("SELECT id, owner FROM runs WHERE status = 'running'").fetchall()
-        closed = []
-        for run_id, owner in rows:
-            if run_id in keep or owner == self.owner or owner_alive(owner):
-                continue
-            last = self.read(run_id)[-1:]
-            try:
-                self.append(run_id, _interrupted_event(last[0] if last else None, last[0].seq + 1 if last else 0))
-            except DuplicateEvent:  # its writer came back to life and wrote that seq; leave it
-                continue
-            closed.append(run_id)
-        return closed
+        return _close_dead(self, rows, set(alive))
 
     def close(self) -> None:
         with self._lock:
@@ -347,16 +341,11 @@ class MemoryStore:
             stored = ev.event_from_dict(json.loads(event.to_json()))
             self._seqs[run_id].add(event.seq)
             bisect.insort(self._events[run_id], stored, key=lambda x: x.seq)
-            changes: dict[str, Any] = {"events": known.events + 1}
-            if isinstance(event, ev.NodeAdded):
-                changes["nodes"] = known.nodes + 1
-            elif isinstance(event, ev.RunFinished):
-                changes.update(
-                    status=event.status,
-                    answer=event.answer,
-                    correct=event.correct,
-                    wall_s=float(event.stats.get("wall_s", event.t)),
-                )
+            changes: dict[str, Any] = {"events": known.events + 1, "nodes": known.nodes}
+            changes["nodes"] += isinstance(event, ev.NodeAdded)
+            if isinstance(event, ev.RunFinished):
+                wall = float(event.stats.get("wall_s", event.t))
+                changes.update(status=event.status, answer=event.answer, correct=event.correct, wall_s=wall)
             self._runs[run_id] = dataclasses.replace(known, **changes)
 
     def read(self, run_id: str, after: int = -1, limit: int | None = None) -> list[ev.Event]:
@@ -372,18 +361,16 @@ class MemoryStore:
         self, *, text: str = "", algorithm: str = "", status: str = "", limit: int = 200
     ) -> list[RunRecord]:
         needle = text.lower()
-        with self._lock:
-            rows = list(self._runs.values())
-        rows = [
-            r
-            for r in rows
-            if (not needle or needle in r.problem.lower() or needle in (r.answer or "").lower())
-            and (not algorithm or r.algorithm == algorithm)
-            and (not status or r.status == status)
+        with self._lock:  # newest first; insertion order breaks ties in ``created``
+            rows = list(enumerate(self._runs.values()))
+        hits = [
+            (r.created, i, r)
+            for i, r in rows
+            if (needle in r.problem.lower() or needle in (r.answer or "").lower())
+            and algorithm in ("", r.algorithm)
+            and status in ("", r.status)
         ]
-        order = {rid: i for i, rid in enumerate(self._runs)}
-        rows.sort(key=lambda r: (r.created, order[r.id]), reverse=True)
-        return rows[: int(limit)]
+        return [r for _, _, r in sorted(hits, key=lambda h: h[:2], reverse=True)][: int(limit)]
 
     def delete(self, run_id: str) -> bool:
         with self._lock:
@@ -392,17 +379,9 @@ class MemoryStore:
             return self._runs.pop(run_id, None) is not None
 
     def recover(self, alive: Iterable[str] = ()) -> list[str]:
-        keep = set(alive)
         with self._lock:
-            stale = [
-                r.id
-                for r in self._runs.values()
-                if r.status == "running" and r.id not in keep and r.owner != self.owner and not owner_alive(r.owner)
-            ]
-        for run_id in stale:
-            last = self.read(run_id)[-1:]
-            self.append(run_id, _interrupted_event(last[0] if last else None, last[0].seq + 1 if last else 0))
-        return stale
+            rows = [(r.id, r.owner) for r in self._runs.values() if r.status == "running"]
+        return _close_dead(self, rows, set(alive))
 
     def close(self) -> None:
         pass

@@ -60,8 +60,10 @@ BAD_FILES = {
     "future.jsonl": ('{"format": "canopy-events", "version": 99}\n', "newer than this Canopy"),
     "header_only.jsonl": ('{"format": "canopy-events", "version": 1}\n', "no events"),
     "bad_line.jsonl": ('{"format": "canopy-events", "version": 1}\n{"type": "run_started"\n', "line 2"),
-    "unknown_type.jsonl": ('{"format": "canopy-events", "version": 1}\n{"type": "explode", "seq": 0}\n',
-                           "unknown event type"),
+    "unknown_type.jsonl": (
+        '{"format": "canopy-events", "version": 1}\n{"type": "explode", "seq": 0}\n',
+        "unknown event type",
+    ),
 }
 
 
@@ -80,7 +82,7 @@ def test_events_that_do_not_form_a_tree_are_refused(tmp_path):
     events = small_run()
     gap = events[:3] + events[4:]  # seq 3 missing
     ev.write_jsonl(gap, tmp_path / "gap.jsonl")
-    with pytest.raises(RunImportError, match="do not form a valid run.*seq"):
+    with pytest.raises(RunImportError, match=r"do not form a valid run.*seq"):
         read_run_file(tmp_path / "gap.jsonl")
     orphan = [events[0], ev.NodeAdded(seq=1, id=5, parent=3, kind="step")]
     ev.write_jsonl(orphan, tmp_path / "orphan.jsonl")
@@ -90,7 +92,7 @@ def test_events_that_do_not_form_a_tree_are_refused(tmp_path):
 
 def test_binary_and_missing_files(tmp_path):
     (tmp_path / "bin.jsonl").write_bytes(b"\xff\xfe\x00garbage")
-    with pytest.raises(RunImportError, match="not a text file|not a Canopy"):
+    with pytest.raises(RunImportError, match=r"not a text file|not a Canopy"):
         import_run(MemoryStore(), tmp_path / "bin.jsonl")
     with pytest.raises(RunImportError, match="no such file"):
         import_run(MemoryStore(), tmp_path / "missing.jsonl")

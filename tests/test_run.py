@@ -155,7 +155,9 @@ def test_a_failing_search_finishes_as_error_with_its_reason_and_tree():
 
 
 def test_grading_against_a_known_answer():
-    run = Run(make_demo(run_id="g", iterations=6, delay_s=0), run_id="g", reference="18", grade=lambda a, b: a == b)
+    run = Run(
+        make_demo(run_id="g", iterations=6, delay_s=0), run_id="g", reference="18", grade=lambda a, b: a == b
+    )
     run.start().wait(5)
     fin = run.log.events[-1]
     assert fin.reference == "18" and fin.correct is (fin.answer == "18")

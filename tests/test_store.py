@@ -17,6 +17,7 @@ from backend.store import DuplicateEvent, MemoryStore, SQLiteStore, StoreError, 
 from backend.tree import Tree
 from tests.factories import small_run
 
+
 def _for_run(events: list[ev.Event], run_id: str) -> list[ev.Event]:
     first = dataclasses.replace(events[0], run_id=run_id)
     return [first, *events[1:]]
@@ -43,11 +44,23 @@ class StoreContract:
         for e in events[:5]:
             store.append("a", e)
         rec = store.get("a")
-        assert (rec.status, rec.nodes, rec.problem, rec.algorithm, rec.answer) == ("running", 3, "1+1?", "rstar", None)
+        assert (rec.status, rec.nodes, rec.problem, rec.algorithm, rec.answer) == (
+            "running",
+            3,
+            "1+1?",
+            "rstar",
+            None,
+        )
         for e in events[5:]:
             store.append("a", e)
         rec = store.get("a")
-        assert (rec.status, rec.answer, rec.correct, rec.nodes, rec.events) == ("solved", "2", True, 4, len(events))
+        assert (rec.status, rec.answer, rec.correct, rec.nodes, rec.events) == (
+            "solved",
+            "2",
+            True,
+            4,
+            len(events),
+        )
 
     def test_duplicate_seq_raises_and_changes_nothing(self, tmp_path):
         store = self.make(tmp_path)
@@ -92,7 +105,9 @@ class StoreContract:
         assert len(store.read("a")) == len(small_run())
 
     def test_recover_closes_runs_of_dead_writers_as_interrupted(self, tmp_path):
-        gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+        gone = subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+        )
         dead_owner = f"{socket.gethostname()}:{int(gone.stdout)}:1"  # a process that has exited
         dead = self.make(tmp_path, owner=dead_owner)
         for e in _for_run(small_run(), "a")[:6]:
@@ -184,8 +199,13 @@ def test_a_killed_writer_loses_no_committed_event(tmp_path):
         os.kill(os.getpid(), signal.SIGKILL)
         """
     )
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
-                          cwd=Path(__file__).resolve().parents[1])
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert proc.returncode == -9, proc.stderr
     written = int(proc.stdout.strip())
     store = SQLiteStore(db)

@@ -35,8 +35,13 @@ def build_app(services: Services) -> gr.Blocks:
                 build_solve(services, demo)
             with gr.Tab("History", id="history") as history_tab:
                 history = build_history(services)
-        history_tab.select(history.handlers.rows, history.refresh_inputs, history.list,
-                           concurrency_limit=None, show_progress="hidden")
+        history_tab.select(
+            history.handlers.rows,
+            history.refresh_inputs,
+            history.list,
+            concurrency_limit=None,
+            show_progress="hidden",
+        )
     return demo
 
 
@@ -69,11 +74,19 @@ def serve(
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="app.py", description="Canopy web app: watch reasoning search trees grow.")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p = argparse.ArgumentParser(
+        prog="app.py", description="Canopy web app: watch reasoning search trees grow."
+    )
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)"
+    )
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
-    p.add_argument("--share", action="store_true", help="also open a public Gradio share link (needs internet)")
-    p.add_argument("--engine", default=None, help="llamacpp (default), transformers, vllm, openai or scripted")
+    p.add_argument(
+        "--share", action="store_true", help="also open a public Gradio share link (needs internet)"
+    )
+    p.add_argument(
+        "--engine", default=None, help="llamacpp (default), transformers, vllm, openai or scripted"
+    )
     p.add_argument("--model", default=None, help="GGUF path, HF id, served model name or scripted rules file")
     p.add_argument("--db", default=None, help="history database (default $CANOPY_HOME/canopy.sqlite)")
     p.add_argument("--algorithm", default="rstar", help="algorithm selected when the page opens")

@@ -58,6 +58,8 @@ SEQUENTIAL = "Viridis"
 def node_style(node: Node) -> tuple[str, str, str]:
     if node.pruned:
         return PRUNED_STYLE
+    if node.answer is not None and node.status in (None, "ok"):
+        return STATUS_STYLE["answered"]  # its program ran and printed the answer: show it as one
     return STATUS_STYLE.get(node.status, STATUS_STYLE[None])
 
 
@@ -88,7 +90,13 @@ def tree_figure(tree: Tree, *, fresh_after: int | None = None, title: str = "") 
     """
     run_id = tree.started.run_id if tree.started else ""
     if tree.root_id is None:
-        return {"run": run_id, "rev": tree.last_seq, "count": 0, "data": [], "layout": _tree_layout(run_id, title)}
+        return {
+            "run": run_id,
+            "rev": tree.last_seq,
+            "count": 0,
+            "data": [],
+            "layout": _tree_layout(run_id, title),
+        }
     pos = tidy_layout(tree.root_id, {i: n.children for i, n in tree.nodes.items()})
     kind = "scattergl" if len(pos) >= WEBGL_FROM else "scatter"
     ex: list[float | None] = []
@@ -103,22 +111,44 @@ def tree_figure(tree: Tree, *, fresh_after: int | None = None, title: str = "") 
             ey += [-pd, -depth, None]
     best = [i for i in tree.best_path() if i in pos]
     data: list[dict[str, Any]] = [
-        {"type": kind, "name": "edges", "mode": "lines", "x": ex, "y": ey, "hoverinfo": "skip",
-         "line": {"color": "#b0b0b0", "width": 1}},
-        {"type": kind, "name": "best path", "mode": "lines", "hoverinfo": "skip",
-         "x": [pos[i][0] for i in best], "y": [-pos[i][1] for i in best],
-         "line": {"color": "#f2b705", "width": 5}},
+        {
+            "type": kind,
+            "name": "edges",
+            "mode": "lines",
+            "x": ex,
+            "y": ey,
+            "hoverinfo": "skip",
+            "line": {"color": "#b0b0b0", "width": 1},
+        },
+        {
+            "type": kind,
+            "name": "best path",
+            "mode": "lines",
+            "hoverinfo": "skip",
+            "x": [pos[i][0] for i in best],
+            "y": [-pos[i][1] for i in best],
+            "line": {"color": "#f2b705", "width": 5},
+        },
     ]
     node_traces = []
     for (symbol, outline, label), nodes in groups.items():
         node_traces.append(len(data))
-        data.append(_node_trace(kind, label, symbol, outline, nodes, pos, first=len(node_traces) == 1,
-                                big=kind == "scattergl"))
+        data.append(
+            _node_trace(
+                kind, label, symbol, outline, nodes, pos, first=len(node_traces) == 1, big=kind == "scattergl"
+            )
+        )
     fresh = [i for i in pos if fresh_after is not None and tree.nodes[i].added_seq > fresh_after]
     data.append(
-        {"type": kind, "name": "new", "mode": "markers", "hoverinfo": "skip",
-         "x": [pos[i][0] for i in fresh], "y": [-pos[i][1] for i in fresh],
-         "marker": {"size": 26, "symbol": "circle-open", "color": "#ff7f0e", "line": {"width": 3}}}
+        {
+            "type": kind,
+            "name": "new",
+            "mode": "markers",
+            "hoverinfo": "skip",
+            "x": [pos[i][0] for i in fresh],
+            "y": [-pos[i][1] for i in fresh],
+            "marker": {"size": 26, "symbol": "circle-open", "color": "#ff7f0e", "line": {"width": 3}},
+        }
     )
     return {
         "run": run_id,
@@ -140,8 +170,17 @@ HOVER = (
 )
 
 
-def _node_trace(kind: str, label: str, symbol: str, outline: str, nodes: list[Node],
-                pos: dict[int, tuple[float, int]], *, first: bool, big: bool) -> dict[str, Any]:
+def _node_trace(
+    kind: str,
+    label: str,
+    symbol: str,
+    outline: str,
+    nodes: list[Node],
+    pos: dict[int, tuple[float, int]],
+    *,
+    first: bool,
+    big: bool,
+) -> dict[str, Any]:
     lines, width = (BIG_HOVER_LINES, BIG_HOVER_WIDTH) if big else (HOVER_LINES, HOVER_WIDTH)
     return {
         "type": kind,
@@ -228,19 +267,50 @@ def convergence_figure(tree: Tree, max_children: int = 8) -> dict[str, Any]:
     kids = sorted(kids, key=lambda c: -final.get(c, 0))[:max_children]
     for cid in kids:
         rows = [next(((n, q) for c, n, q in r.root_children if c == cid), (None, None)) for r in its]
-        data.append({"type": "scatter", "mode": "lines", "name": f"#{cid} N", "x": x, "y": [n for n, _ in rows],
-                     "xaxis": "x", "yaxis": "y", "legendgroup": str(cid)})
-        data.append({"type": "scatter", "mode": "lines", "name": f"#{cid} Q", "x": x, "y": [q for _, q in rows],
-                     "xaxis": "x", "yaxis": "y2", "line": {"dash": "dot"}, "legendgroup": str(cid),
-                     "showlegend": False})
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": f"#{cid} N",
+                "x": x,
+                "y": [n for n, _ in rows],
+                "xaxis": "x",
+                "yaxis": "y",
+                "legendgroup": str(cid),
+            }
+        )
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": f"#{cid} Q",
+                "x": x,
+                "y": [q for _, q in rows],
+                "xaxis": "x",
+                "yaxis": "y2",
+                "line": {"dash": "dot"},
+                "legendgroup": str(cid),
+                "showlegend": False,
+            }
+        )
     answers: list[str] = []
     for r in its:
         for a in r.votes:
             if a not in answers:
                 answers.append(a)
     for a in answers[:max_children]:
-        data.append({"type": "scatter", "mode": "lines", "name": f"answer {a}", "x": x,
-                     "y": [r.votes.get(a, 0) for r in its], "xaxis": "x", "yaxis": "y3", "line": {"width": 3}})
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": f"answer {a}",
+                "x": x,
+                "y": [r.votes.get(a, 0) for r in its],
+                "xaxis": "x",
+                "yaxis": "y3",
+                "line": {"width": 3},
+            }
+        )
     return {
         "run": tree.started.run_id if tree.started else "",
         "rev": tree.last_seq,

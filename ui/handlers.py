@@ -15,7 +15,7 @@ from typing import Any
 
 from backend.tree import Tree
 from ui.figure import convergence_figure, tree_figure
-from ui.inspector import NodeView, answer_panel, node_view, stats_panel
+from ui.inspector import NodeView, answer_panel, md_text, node_view, stats_panel
 from ui.services import Services
 
 log = logging.getLogger(__name__)
@@ -47,8 +47,9 @@ class Control:
             if (self.type == "float" and span <= 10) or (self.type == "int" and span <= 64):
                 return "slider"
             return "number"
-        return {"bool": "checkbox", "choice": "dropdown"}.get(self.type, "number" if self.type in ("int", "float")
-                                                              else "text")
+        return {"bool": "checkbox", "choice": "dropdown"}.get(
+            self.type, "number" if self.type in ("int", "float") else "text"
+        )
 
 
 def algorithm_controls(names: Sequence[str]) -> list[Control]:
@@ -58,7 +59,9 @@ def algorithm_controls(names: Sequence[str]) -> list[Control]:
     for name in names:
         for f in config_fields(name):
             choices = tuple(f["choices"]) if f["choices"] else None
-            out.append(Control(name, f["name"], f["type"], f["default"], f["min"], f["max"], choices, f["help"]))
+            out.append(
+                Control(name, f["name"], f["type"], f["default"], f["min"], f["max"], choices, f["help"])
+            )
     return out
 
 
@@ -90,7 +93,9 @@ def preset_values(algorithm: str, preset: str, controls: Sequence[Control]) -> l
 
 
 def problem_preview(text: str) -> str:
-    return text if text.strip() else "_The problem, rendered with Markdown and LaTeX, shows here._"
+    if not text.strip():
+        return "_The problem, rendered with Markdown and LaTeX, shows here._"
+    return md_text(text)
 
 
 def example_choices(services: Services, dataset: str, limit: int = 60) -> list[tuple[str, str]]:
@@ -100,7 +105,9 @@ def example_choices(services: Services, dataset: str, limit: int = 60) -> list[t
     out = []
     for p in services.problems(dataset, limit):
         q = " ".join(p.question.split())
-        label = f"{p.id}: {q[:80]}{'…' if len(q) > 80 else ''}" + (f"  [answer: {p.answer}]" if p.answer else "")
+        label = f"{p.id}: {q[:80]}{'…' if len(q) > 80 else ''}" + (
+            f"  [answer: {p.answer}]" if p.answer else ""
+        )
         out.append((label, p.id))
     return out
 
@@ -199,7 +206,9 @@ def run_status(services: Services, run_id: str | None, tree: Tree | None = None)
     if tree.finished is not None:
         state = f"finished ({tree.finished.status})"
     algo = tree.started.algorithm if tree.started else "?"
-    parts = [f"Run `{run_id}` · {algo} · **{state}** · {len(tree.iterations)} iterations · {len(tree.nodes)} nodes"]
+    parts = [
+        f"Run `{run_id}` · {algo} · **{state}** · {len(tree.iterations)} iterations · {len(tree.nodes)} nodes"
+    ]
     for note in tree.notes[-2:]:
         parts.append(f"{note.level}: {note.message}")
     if run is not None and run.store_error:
@@ -234,9 +243,7 @@ def snapshot(services: Services, run_id: str, fresh_after: int | None = None) ->
     return services.trees.view(run_id, draw)
 
 
-def stream_run(
-    services: Services, run_id: str | None, *, idle_limit_s: float = 3600.0
-) -> Iterator[Snapshot]:
+def stream_run(services: Services, run_id: str | None, *, idle_limit_s: float = 3600.0) -> Iterator[Snapshot]:
     """Snapshots of a run at most every ``update_every_s``, newest state wins, until it ends.
 
     Nothing is yielded while nothing changed (a paused run costs one cheap check per
@@ -280,7 +287,7 @@ def inspect(services: Services, run_id: str | None, node_id: Any, upto: int | No
 
 # --- history -------------------------------------------------------------------------------
 
-HISTORY_HEADERS = ["id", "created", "problem", "algorithm", "model", "status", "answer", "correct", "nodes", "time s"]
+HISTORY_HEADERS = ["id", "created", "algorithm", "status", "answer", "correct", "nodes", "time s", "model", "problem"]
 
 
 def history_rows(services: Services, text: str = "", algorithm: str = "", status: str = "") -> list[list[Any]]:
@@ -291,14 +298,14 @@ def history_rows(services: Services, text: str = "", algorithm: str = "", status
             [
                 r.id,
                 time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)),
-                problem[:90] + ("…" if len(problem) > 90 else ""),
                 r.algorithm,
-                r.model,
                 r.status,
                 r.answer or "",
                 {True: "yes", False: "no", None: ""}[r.correct],
                 r.nodes,
                 round(r.wall_s, 1),
+                r.model.replace("\\", "/").rsplit("/", 1)[-1],  # a GGUF path: its file name is enough
+                problem[:70] + ("…" if len(problem) > 70 else ""),
             ]
         )
     return rows
@@ -338,7 +345,11 @@ def event_caption(services: Services, run_id: str, upto: int) -> str:
     if not events:
         return ""
     e = events[0]
-    what = {k: v for k, v in e.to_dict().items() if k not in ("type", "seq", "t", "text", "code", "config", "children")}
+    what = {
+        k: v
+        for k, v in e.to_dict().items()
+        if k not in ("type", "seq", "t", "text", "code", "config", "children")
+    }
     brief = ", ".join(f"{k}={v}" for k, v in list(what.items())[:5])
     return f"event {e.seq} at {e.t:.2f} s: **{e.type}** {html.escape(brief[:200])}"
 

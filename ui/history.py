@@ -39,13 +39,32 @@ class HistoryHandlers:
         run_id = (run_id or "").strip()
         n = h.run_length(self.s, run_id) if run_id else 0
         if n == 0:
-            msg = "Pick a run in the list (or paste its id)." if not run_id else f"No run `{run_id}` in the history."
-            return (None, gr.Slider(minimum=0, maximum=1, value=0), msg, "", {}, "", "",
-                    *Inspector.values(NodeView()))
+            msg = (
+                "Pick a run in the list (or paste its id)."
+                if not run_id
+                else f"No run `{run_id}` in the history."
+            )
+            return (
+                None,
+                gr.Slider(minimum=0, maximum=1, value=0),
+                msg,
+                "",
+                {},
+                "",
+                "",
+                *Inspector.values(NodeView()),
+            )
         snap = h.replay(self.s, run_id, n - 1)
-        return (run_id, gr.Slider(minimum=0, maximum=max(n - 1, 1), value=n - 1, step=1), snap.status,
-                encode(snap.tree),
-                snap.convergence, snap.stats, snap.answer, *Inspector.values(NodeView()))
+        return (
+            run_id,
+            gr.Slider(minimum=0, maximum=max(n - 1, 1), value=n - 1, step=1),
+            snap.status,
+            encode(snap.tree),
+            snap.convergence,
+            snap.stats,
+            snap.answer,
+            *Inspector.values(NodeView()),
+        )
 
     def replay(self, run_id: str | None, upto: float) -> tuple:
         if not run_id:
@@ -99,22 +118,33 @@ def build_history(services: Services) -> HistoryScreen:
     hs = HistoryHandlers(services)
     with gr.Row():
         text = gr.Textbox(label="Filter (problem or answer contains)", scale=3, elem_id="hist-filter")
-        algorithm = gr.Dropdown(choices=["", *services.algorithm_names()], value="", label="Algorithm", scale=1)
+        algorithm = gr.Dropdown(
+            choices=["", *services.algorithm_names()], value="", label="Algorithm", scale=1
+        )
         status = gr.Dropdown(choices=STATUSES, value="", label="Status", scale=1)
         refresh = gr.Button("Refresh", scale=0, elem_id="hist-refresh")
-    runs = gr.Dataframe(headers=h.HISTORY_HEADERS, value=h.history_rows(services), interactive=False, wrap=True,
-                        max_height=320, elem_id="hist-list")
+    runs = gr.Dataframe(
+        headers=h.HISTORY_HEADERS,
+        value=h.history_rows(services),
+        interactive=False,
+        wrap=True,
+        max_height=320,
+        elem_id="hist-list",
+    )
     with gr.Row():
         run_id = gr.Textbox(label="Run id", scale=2, elem_id="hist-run-id")
         open_btn = gr.Button("Open", scale=0, elem_id="hist-open")
         delete = gr.Button("Delete", variant="stop", scale=0, elem_id="hist-delete")
         export = gr.Button("Export JSONL", scale=0, elem_id="hist-export")
-        upload = gr.UploadButton("Import JSONL", file_types=[".jsonl", ".json", ".txt"], scale=0,
-                                 elem_id="hist-import")
+        upload = gr.UploadButton(
+            "Import JSONL", file_types=[".jsonl", ".json", ".txt"], scale=0, elem_id="hist-import"
+        )
     message = gr.Markdown(elem_id="hist-message")
     download = gr.File(label="Exported file", visible=False, elem_id="hist-download")
     opened = gr.State(None)
-    slider = gr.Slider(minimum=0, maximum=1, step=1, value=0, label="Replay: event number", elem_id="hist-slider")
+    slider = gr.Slider(
+        minimum=0, maximum=1, step=1, value=0, label="Replay: event number", elem_id="hist-slider"
+    )
     caption = gr.Markdown(elem_id="hist-caption")
     tree = tree_view("hist-tree")
     with gr.Row(equal_height=False):

@@ -124,7 +124,8 @@ def answer_panel(tree: Tree) -> str:
     votes = tree.answer_votes()
     if fin is not None:
         badge = {True: "✓ correct", False: "✗ wrong", None: "ungraded"}[fin.correct]
-        head = f"**Final answer: {fin.answer if fin.answer is not None else '(none)'}** · {badge} · run {fin.status}"
+        answer = fin.answer if fin.answer is not None else "(none)"
+        head = f"**Final answer: {answer}** · {badge} · run {fin.status}"
         if fin.reference is not None:
             head += f" · known answer {fin.reference}"
         if fin.error:

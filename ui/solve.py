@@ -46,8 +46,17 @@ class Inspector:
 
     @property
     def outputs(self) -> list[gr.Component]:
-        return [self.title, self.text, self.code, self.output, self.verification, self.numbers, self.uct,
-                self.uct_note, self.path]
+        return [
+            self.title,
+            self.text,
+            self.code,
+            self.output,
+            self.verification,
+            self.numbers,
+            self.uct,
+            self.uct_note,
+            self.path,
+        ]
 
     @staticmethod
     def values(v: NodeView) -> list[Any]:
@@ -58,12 +67,19 @@ def build_inspector(prefix: str) -> Inspector:
     title = gr.Markdown(NodeView().title, elem_id=f"{prefix}-title")
     text = gr.Markdown(latex_delimiters=LATEX, elem_id=f"{prefix}-text", label="step")
     code = gr.Code(language="python", label="code", interactive=False, elem_id=f"{prefix}-code")
-    output = gr.Code(label="execution output (stdout / stderr)", interactive=False, elem_id=f"{prefix}-output")
+    output = gr.Code(
+        label="execution output (stdout / stderr)", interactive=False, elem_id=f"{prefix}-output"
+    )
     verification = gr.Markdown(elem_id=f"{prefix}-verification")
     numbers = gr.Markdown(elem_id=f"{prefix}-numbers")
     uct_note = gr.Markdown()
-    uct = gr.Dataframe(headers=UCT_HEADERS, interactive=False, wrap=True, label="selection (UCT / PUCT)",
-                       elem_id=f"{prefix}-uct")
+    uct = gr.Dataframe(
+        headers=UCT_HEADERS,
+        interactive=False,
+        wrap=True,
+        label="selection (UCT / PUCT)",
+        elem_id=f"{prefix}-uct",
+    )
     with gr.Accordion("Path from the root", open=False):
         path = gr.Markdown(elem_id=f"{prefix}-path", latex_delimiters=LATEX)
     return Inspector(title, text, code, output, verification, numbers, uct, uct_note, path)
@@ -76,15 +92,28 @@ class SolveHandlers:
         self.s = services
         self.controls = list(controls)
 
-    def start(self, old_run: str | None, problem: str, algorithm: str, reward: str, reference: str, seed: float,
-              *values: Any) -> tuple:
+    def start(
+        self,
+        old_run: str | None,
+        problem: str,
+        algorithm: str,
+        reward: str,
+        reference: str,
+        seed: float,
+        *values: Any,
+    ) -> tuple:
         try:
             run_id = h.start_run(self.s, self.controls, problem, algorithm, reward, reference, seed, values)
         except h.UserFacingError as exc:
             gr.Warning(str(exc))
             return old_run, f"⚠ {exc}", gr.skip(), self.s.engine.status(), *Inspector.values(NodeView())
-        return (run_id, h.run_status(self.s, run_id), "Pause", self.s.engine.status(),
-                *Inspector.values(NodeView()))
+        return (
+            run_id,
+            h.run_status(self.s, run_id),
+            "Pause",
+            self.s.engine.status(),
+            *Inspector.values(NodeView()),
+        )
 
     def stream(self, run_id: str | None) -> Iterator[tuple]:
         for snap in h.stream_run(self.s, run_id):
@@ -145,14 +174,19 @@ class SolveHandlers:
 
 
 def _widget(c: h.Control, value: Any) -> gr.Component:
-    common = {"label": c.name.replace("_", " "), "info": c.help or None, "elem_id": f"cfg-{c.algorithm}-{c.name}"}
+    common = {
+        "label": c.name.replace("_", " "),
+        "info": c.help or None,
+        "elem_id": f"cfg-{c.algorithm}-{c.name}",
+    }
     kind = c.widget
     if kind == "slider":
         step = 1 if c.type == "int" else 0.05
         return gr.Slider(minimum=c.min, maximum=c.max, step=step, value=value, **common)
     if kind == "number":
-        return gr.Number(value=value, minimum=c.min, maximum=c.max, precision=0 if c.type == "int" else None,
-                         **common)
+        return gr.Number(
+            value=value, minimum=c.min, maximum=c.max, precision=0 if c.type == "int" else None, **common
+        )
     if kind == "checkbox":
         return gr.Checkbox(value=bool(value), **common)
     if kind == "dropdown":
@@ -178,11 +212,15 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
     hs = SolveHandlers(services, controls)
     default = services.default_algorithm if services.default_algorithm in names else names[0]
     run = gr.State(None)
-    run_box = gr.Textbox(visible=False)  # the id again, for the browser-side URL update (State stays server-side)
+    run_box = gr.Textbox(
+        visible=False
+    )  # the id again, for the browser-side URL update (State stays server-side)
     engine = gr.Markdown(services.engine.status(), elem_id="engine-status")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=320):
-            problem = gr.Textbox(label="Problem", lines=4, placeholder="Type a math problem…", elem_id="problem")
+            problem = gr.Textbox(
+                label="Problem", lines=4, placeholder="Type a math problem…", elem_id="problem"
+            )
             preview = gr.Markdown(h.problem_preview(""), latex_delimiters=LATEX, elem_id="problem-preview")
             with gr.Accordion("Examples", open=False):
                 datasets = services.datasets()
@@ -192,15 +230,21 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
             algorithm = gr.Dropdown(choices=names, value=default, label="Algorithm", elem_id="algorithm")
             info = h.algorithm_info(default)
             description = gr.Markdown(info["description"])
-            reward = gr.Dropdown(choices=info["rewards"], value=info["rewards"][0], label="Reward", elem_id="reward")
+            reward = gr.Dropdown(
+                choices=info["rewards"], value=info["rewards"][0], label="Reward", elem_id="reward"
+            )
             seed = gr.Number(value=0, precision=0, label="Seed", elem_id="seed")
             groups, widgets, presets = [], [], {}
             with gr.Accordion("Settings", open=False, elem_id="settings"):
                 for name in names:
                     ainfo = h.algorithm_info(name)
                     with gr.Group(visible=name == default) as group:
-                        presets[name] = gr.Dropdown(choices=ainfo["presets"], value=ainfo["default_preset"],
-                                                    label=f"{name} preset", elem_id=f"preset-{name}")
+                        presets[name] = gr.Dropdown(
+                            choices=ainfo["presets"],
+                            value=ainfo["default_preset"],
+                            label=f"{name} preset",
+                            elem_id=f"preset-{name}",
+                        )
                         start = h.preset_values(name, ainfo["default_preset"], controls)
                         mine = [c for c in controls if c.algorithm == name]
                         widgets += [_widget(c, v) for c, v in zip(mine, start, strict=True)]
@@ -231,14 +275,14 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
         mine = [w for c, w in zip(controls, widgets, strict=True) if c.algorithm == name]
         dd.change(hs.preset, [gr.State(name), dd], mine, **fast)
     started = run_btn.click(
-        hs.start, [run, problem, algorithm, reward, reference, seed, *widgets],
-        [run, status, pause, engine, *inspector.outputs], concurrency_limit=None,
+        hs.start,
+        [run, problem, algorithm, reward, reference, seed, *widgets],
+        [run, status, pause, engine, *inspector.outputs],
+        concurrency_limit=None,
     )
     started.then(hs.echo, run, run_box, **fast).then(None, run_box, None, js=SET_URL_JS).then(
         hs.stream, run, stream_outputs, **fast
-    ).then(
-        hs.after_stream, run, pause, **fast
-    )
+    ).then(hs.after_stream, run, pause, **fast)
     pause.click(hs.toggle, run, [status, pause], **fast)
     step.click(hs.step, run, [status, pause], **fast)
     stop.click(hs.stop, run, [status, pause], **fast)

@@ -41,7 +41,9 @@ TREE_TEMPLATE = """
 PLOT_TEMPLATE = '<div class="canopy-simple-plot"></div>'
 
 CSS = """
-.canopy-tree .canopy-toolbar { display: flex; gap: 1em; align-items: center; font-size: 0.85em; flex-wrap: wrap; }
+.canopy-tree .canopy-toolbar {
+  display: flex; gap: 1em; align-items: center; font-size: 0.85em; flex-wrap: wrap;
+}
 .canopy-tree .canopy-legend { color: var(--body-text-color-subdued); }
 .canopy-tree .canopy-plot { height: 560px; width: 100%; }
 .canopy-tree .canopy-empty { padding: 3em; text-align: center; color: var(--body-text-color-subdued); }

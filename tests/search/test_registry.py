@@ -21,7 +21,7 @@ def test_names_and_specs():
 
 
 def test_unknown_algorithm_suggests_a_close_name():
-    with pytest.raises(ValueError, match=r"did you mean 'rstar'.*choices: bon, greedy, rstar, sc"):
+    with pytest.raises(ValueError, match=r"did you mean 'rstar'.*choices: bon, greedy, "):
         algorithm_spec("rsta")
 
 

@@ -12,6 +12,7 @@ import math
 import time
 from collections import Counter
 from dataclasses import dataclass
+from typing import ClassVar
 
 from backend import events as ev
 from backend.engines.scripted import ScriptedEngine
@@ -44,7 +45,10 @@ class DemoSearch(Search):
     name = "demo"
     description = "Test-only MCTS-shaped search over canned steps (scripted engine)."
     Config = DemoConfig
-    presets = {"tiny": {"iterations": 4, "width": 2, "depth": 2}, "big": {"iterations": 400, "width": 4, "depth": 6}}
+    presets: ClassVar[dict[str, dict]] = {
+        "tiny": {"iterations": 4, "width": 2, "depth": 2},
+        "big": {"iterations": 400, "width": 4, "depth": 6},
+    }
     default_preset = None
 
     def _start(self) -> None:
@@ -65,8 +69,15 @@ class DemoSearch(Search):
         n, q = self.nq[child]
         np_ = max(self.nq[parent][0], 1)
         u = self.config.c * math.sqrt(math.log(np_ + 1) / (n + 1))
-        return {"id": child, "n": int(n), "q": q, "prior": 1.0 / max(len(self.kids[parent]), 1),
-                "q_term": q, "u_term": round(u, 4), "score": round(q + u, 4)}
+        return {
+            "id": child,
+            "n": int(n),
+            "q": q,
+            "prior": 1.0 / max(len(self.kids[parent]), 1),
+            "q_term": q,
+            "u_term": round(u, 4),
+            "score": round(q + u, 4),
+        }
 
     def _iterate(self) -> None:
         cfg = self.config
@@ -93,23 +104,49 @@ class DemoSearch(Search):
                 d = self.depth[leaf] + 1
                 is_answer = d >= cfg.depth
                 text, _, code = comp.text.format(k=d).partition("\n")
-                self.emit(ev.NodeAdded, id=cid, parent=leaf, kind="answer" if is_answer else "step",
-                          text=text, code=code, prior=round(1 / cfg.width, 3), tokens=comp.tokens,
-                          gen_ms=round(gen_ms / len(outs), 2), terminal=is_answer)
+                self.emit(
+                    ev.NodeAdded,
+                    id=cid,
+                    parent=leaf,
+                    kind="answer" if is_answer else "step",
+                    text=text,
+                    code=code,
+                    prior=round(1 / cfg.width, 3),
+                    tokens=comp.tokens,
+                    gen_ms=round(gen_ms / len(outs), 2),
+                    terminal=is_answer,
+                )
                 self.kids[leaf].append(cid)
                 self.kids[cid], self.parent[cid], self.nq[cid], self.depth[cid] = [], leaf, [0, 0.0], d
                 failed = "undefined_name" in code
                 if is_answer and not failed:
                     ans = ANSWERS[(cid + j) % len(ANSWERS)]
                     self.answers[cid] = ans
-                    self.emit(ev.NodeVerified, id=cid, status="answered", method="python",
-                              output=ans, ms=1.5, answer=ans)
+                    self.emit(
+                        ev.NodeVerified,
+                        id=cid,
+                        status="answered",
+                        method="python",
+                        output=ans,
+                        ms=1.5,
+                        answer=ans,
+                    )
                 else:
-                    self.emit(ev.NodeVerified, id=cid, status="error" if failed else "ok", method="python",
-                              output="NameError: name 'undefined_name' is not defined" if failed else "",
-                              ms=1.2, terminal=True if failed else None)
-                self.emit(ev.NodeScored, id=cid, score=round(-0.5 if failed else 0.1 * (cid % 7) - 0.2, 3),
-                          source="ppm")
+                    self.emit(
+                        ev.NodeVerified,
+                        id=cid,
+                        status="error" if failed else "ok",
+                        method="python",
+                        output="NameError: name 'undefined_name' is not defined" if failed else "",
+                        ms=1.2,
+                        terminal=True if failed else None,
+                    )
+                self.emit(
+                    ev.NodeScored,
+                    id=cid,
+                    score=round(-0.5 if failed else 0.1 * (cid % 7) - 0.2, 3),
+                    source="ppm",
+                )
             leaf = self.kids[leaf][0]
             path.append(leaf)
         votes = Counter(self.answers.values())
@@ -123,7 +160,9 @@ class DemoSearch(Search):
             updated.append([nid, n + 1, round(q, 4)])
         self.emit(ev.Backprop, iteration=it, path=path, reward=reward, updated=updated)
         best = votes.most_common(1)[0][0] if votes else None
-        self.emit(ev.IterationDone, iteration=it, best_answer=best, votes=dict(votes), tokens=self.state.tokens)
+        self.emit(
+            ev.IterationDone, iteration=it, best_answer=best, votes=dict(votes), tokens=self.state.tokens
+        )
 
     def outcome(self) -> Outcome:
         votes = Counter(self.answers.values())
@@ -137,5 +176,7 @@ class DemoSearch(Search):
         return Outcome(best, path[::-1], dict(votes), node)
 
 
-def make_demo(problem: str = "Janet's ducks lay 16 eggs per day...", *, run_id: str = "demo", **cfg) -> DemoSearch:
+def make_demo(
+    problem: str = "Janet's ducks lay 16 eggs per day...", *, run_id: str = "demo", **cfg
+) -> DemoSearch:
     return DemoSearch(problem, engine=demo_engine(), config=DemoConfig(**cfg), run_id=run_id)

@@ -35,7 +35,9 @@ def demo_services(store: Any = None, *, update_every_s: float = 0.5) -> Services
     )
 
 
-def start(store: Any = None, *, update_every_s: float = 0.5, port: int | None = None) -> tuple[Any, Services, str]:
+def start(
+    store: Any = None, *, update_every_s: float = 0.5, port: int | None = None
+) -> tuple[Any, Services, str]:
     registry.ALGORITHMS[DEMO] = DEMO_ENTRY
     services = demo_services(store, update_every_s=update_every_s)
     port = port or free_port()

@@ -15,12 +15,20 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
-        "--disable-component-update"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--no-first-run",
+    "--disable-component-update",
+]
 
 pytestmark = [pytest.mark.browser]
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is not installed (pip install playwright)"
+)
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)", allow_module_level=True)
 
@@ -180,7 +188,9 @@ def test_a_run_grows_a_tree_live_at_a_bounded_rate(page):
     assert run_id in status(page)
     assert draws / took <= 3.0, f"{draws} redraws in {took:.1f} s"  # bounded: about 2 per second
     MEASURED["updates_per_s"] = round(draws / took, 2)
-    MEASURED["render_ms_median_small_tree"] = round(statistics.median(page.evaluate("window.canopyRenderMs")), 1)
+    MEASURED["render_ms_median_small_tree"] = round(
+        statistics.median(page.evaluate("window.canopyRenderMs")), 1
+    )
     wait_until(lambda: "finished (stopped)" in status(page), what="stopped")
 
 
@@ -262,8 +272,10 @@ def test_two_sessions_run_at_once_without_cross_talk(browser, server):
         pg.goto(url)
         pg.wait_for_selector("#run-btn")
         pages.append(pg)
-    ids = [run(pg, problem=f"Problem number {i}: what is {i} + {i}?", iterations=20, delay_s=0.1)
-           for i, pg in enumerate(pages)]
+    ids = [
+        run(pg, problem=f"Problem number {i}: what is {i} + {i}?", iterations=20, delay_s=0.1)
+        for i, pg in enumerate(pages)
+    ]
     assert ids[0] != ids[1]
     for pg in pages:
         wait_until(lambda pg=pg: "finished" in status(pg), what="both runs end")
@@ -280,8 +292,7 @@ def test_history_lists_the_run_and_the_slider_replays_it(page, server):
     final = nodes(page)
     page.get_by_role("tab", name="History").click()
     wait_until(lambda: run_id in page.inner_text("#hist-list"), what="the run in the list")
-    page.fill("#hist-run-id textarea, #hist-run-id input", run_id)
-    page.click("#hist-open")
+    page.locator("#hist-list").get_by_text(run_id).first.click()  # opening a run = clicking its row
     wait_until(lambda: nodes(page, "#hist-tree") == final, what="the replayed tree")
     slider = page.locator("#hist-slider input[type=range]")
     slider.fill("5")  # early in the run: run_started, the root and the first nodes only

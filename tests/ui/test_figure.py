@@ -25,11 +25,19 @@ def points(fig):
     for k, i in enumerate(fig["node_traces"]):
         t = fig["data"][i]
         for j, row in enumerate(t["customdata"]):
-            out[row[0]] = {"x": t["x"][j], "y": t["y"][j], "size": t["marker"]["size"][j],
-                           "symbol": t["marker"]["symbol"], "outline": t["marker"]["line"]["color"],
-                           "q": color_values(fig, "q")[k][j], "ppm": color_values(fig, "ppm")[k][j],
-                           "visits": color_values(fig, "visits")[k][j], "depth": color_values(fig, "depth")[k][j],
-                           "label": t["meta"], "text": t["text"][j]}
+            out[row[0]] = {
+                "x": t["x"][j],
+                "y": t["y"][j],
+                "size": t["marker"]["size"][j],
+                "symbol": t["marker"]["symbol"],
+                "outline": t["marker"]["line"]["color"],
+                "q": color_values(fig, "q")[k][j],
+                "ppm": color_values(fig, "ppm")[k][j],
+                "visits": color_values(fig, "visits")[k][j],
+                "depth": color_values(fig, "depth")[k][j],
+                "label": t["meta"],
+                "text": t["text"][j],
+            }
     return out
 
 
@@ -56,9 +64,9 @@ def test_tree_figure_encodes_q_size_status_and_best_path():
 def test_one_trace_per_verification_style():
     fig = tree_figure(demo_tree(iterations=12))
     symbols = [fig["data"][i]["marker"]["symbol"] for i in fig["node_traces"]]
-    assert len(symbols) == len(set(symbols)) or len({fig["data"][i]["meta"] for i in fig["node_traces"]}) == len(
-        symbols
-    )
+    assert len(symbols) == len(set(symbols)) or len(
+        {fig["data"][i]["meta"] for i in fig["node_traces"]}
+    ) == len(symbols)
     assert sum(len(fig["data"][i]["x"]) for i in fig["node_traces"]) == fig["count"]
     assert all(isinstance(fig["data"][i]["marker"]["symbol"], str) for i in fig["node_traces"])
 
@@ -108,7 +116,7 @@ def test_convergence_tracks_root_children_and_votes():
     names = [d["name"] for d in fig["data"]]
     assert any(n.endswith(" N") for n in names) and any(n.startswith("answer ") for n in names)
     assert all(len(d["x"]) == 10 for d in fig["data"])
-    votes = [d for d in fig["data"] if d["name"] == "answer 18"][0]["y"]
+    votes = next(d for d in fig["data"] if d["name"] == "answer 18")["y"]
     assert votes == sorted(votes)  # votes only accumulate
 
 

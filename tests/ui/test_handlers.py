@@ -90,7 +90,7 @@ def test_a_missing_model_is_reported_on_run_and_in_the_status(services):
 
     services.engine = EngineSlot("llamacpp", None, loader=broken)
     assert "loads on the first Run" in services.engine.status()
-    with pytest.raises(h.UserFacingError, match="could not be loaded.*qwen.gguf"):
+    with pytest.raises(h.UserFacingError, match=r"could not be loaded.*qwen\.gguf"):
         start_demo(services)
     assert "unavailable" in services.engine.status() and "qwen.gguf" in services.engine.status()
 
@@ -107,7 +107,9 @@ def test_controls_pause_step_stop_through_the_handlers(services):
     status = h.control_run(services, run_id, "stop")
     assert run.wait(5)
     assert "stopped" in h.run_status(services, run_id)
-    assert "not running" in h.control_run(services, "nope", "stop") or "No live" in h.control_run(services, None, "stop")
+    assert "not running" in h.control_run(services, "nope", "stop") or "No live" in h.control_run(
+        services, None, "stop"
+    )
     assert status
 
 
@@ -129,7 +131,8 @@ def test_history_lists_replays_and_deletes(services, tmp_path):
     b = start_demo(services, "problem beta", iterations=3, delay_s=0)
     wait_finished(services, b)
     rows = h.history_rows(services)
-    assert [r[0] for r in rows] == [b, a] and rows[0][5] in ("solved", "exhausted")
+    assert [r[0] for r in rows] == [b, a] and rows[0][3] in ("solved", "exhausted")
+    assert rows[1][-1] == "problem alpha" and rows[1][2] == "demo"
     assert [r[0] for r in h.history_rows(services, text="alpha")] == [a]
     n = h.run_length(services, a)
     counts = [h.replay(services, a, k).tree["count"] for k in (1, n // 2, n - 1, 3)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
 from collections import defaultdict
@@ -28,7 +29,7 @@ def check_tidy(children, pos, distance=1.0):
         rows[depth].append((x, node))
     for row in rows.values():
         row.sort()
-        for (xa, a), (xb, b) in zip(row, row[1:], strict=False):
+        for (xa, a), (xb, b) in itertools.pairwise(row):
             assert xb - xa >= distance - 1e-9, f"nodes {a} and {b} overlap"
     for node, kids in children.items():
         if not kids:

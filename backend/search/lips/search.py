@@ -290,6 +290,7 @@ class LipsSearch(Search):
         )
         self.nodes[nid] = node
         self.emit(ev.NodeAdded, id=nid, parent=parent.id, kind="goal", text=str(goal), meta=meta)
+        self.emit(ev.NodeScored, id=nid, score=float(node.score), source="symbolic")
         return node
 
     def _scale(self, node: GoalNode) -> list[GoalNode]:
@@ -369,8 +370,7 @@ class LipsSearch(Search):
         if not any(r.accepted for r in rewrites):
             rewrites += fallback_rewrites(self.problem, node.goal)
         kept = []
-        for r in rewrites:
-            self.check_stop()
+        for r in rewrites:  # already judged: no stop check here, so a paid-for LLM answer is kept
             if r.new is None:  # unparsable: shown as a rejected note on the parent
                 self.emit(
                     ev.Note, level="info", node=node.id, message=f"rewrite {r.entry} rejected: {r.reason}"
@@ -424,33 +424,34 @@ class LipsSearch(Search):
 
     def _rank(self, parent: GoalNode, new: list[GoalNode]) -> None:
         for n in new:
-            self.emit(ev.NodeScored, id=n.id, score=float(n.score), source="symbolic")
             if self.best is None or n.score < self.nodes[self.best].score:
                 self.best = n.id
         if not new:
             return
         top = top_k(new, [n.score for n in new], self.config.top_k)
         chosen: set[int] = set()
-        if self.engine is not None and self.config.llm_rank and len(top) > 1:
-            prompt = rank_prompt(self.problem, parent.goal, [n.goal for n in top])
-            texts = self._llm_texts([prompt])
-            r = rank([n.score for n in top], texts[0] if texts else None)
-            if r.source != "llm":
-                self.emit(
-                    ev.Note, level="warning", node=parent.id, message=f"{r.reason}; symbolic order kept"
-                )
-            else:
-                for pos, i in enumerate(r.order):
+        try:
+            if self.engine is not None and self.config.llm_rank and len(top) > 1:
+                prompt = rank_prompt(self.problem, parent.goal, [n.goal for n in top])
+                texts = self._llm_texts([prompt])
+                r = rank([n.score for n in top], texts[0] if texts else None)
+                if r.source != "llm":
                     self.emit(
-                        ev.NodeScored,
-                        id=top[i].id,
-                        score=float(pos + 1),
-                        source="llm_rank",
-                        detail={"chosen": i in r.chosen},
+                        ev.Note, level="warning", node=parent.id, message=f"{r.reason}; symbolic order kept"
                     )
-                chosen = {top[i].id for i in r.chosen}
-        for n in new:
-            self._push(n, tier=0 if n.id in chosen else 1)
+                else:
+                    for pos, i in enumerate(r.order):
+                        self.emit(
+                            ev.NodeScored,
+                            id=top[i].id,
+                            score=float(pos + 1),
+                            source="llm_rank",
+                            detail={"chosen": i in r.chosen},
+                        )
+                    chosen = {top[i].id for i in r.chosen}
+        finally:  # a stop during the ranking call still queues the new goals (symbolic order)
+            for n in new:
+                self._push(n, tier=0 if n.id in chosen else 1)
 
     # --- the proof, checked again ---------------------------------------------------------
 
