@@ -9,7 +9,9 @@ so the loaded ``.model`` and ``.tokenizer`` are public.
   ``$CANOPY_CACHE/models/hf/<name>`` and later loads read that instead.
 - On CPU the torch thread count is set deliberately: on 2 cores, oversubscribed
   intra-op threads cost 10x or more (docs/MODELS.md). ``torch.set_num_threads``
-  is process-wide; the last engine loaded wins.
+  is process-wide; the last engine loaded wins. OpenMP waits passively when torch
+  is first imported here (``_threads.passive_openmp_wait``): on 2 busy cores,
+  2 spinning threads ran SmolLM2 at 1.9 tok/s, passive ones at 5.9.
 - Sampling: one ``generate`` call per chunk with ``num_return_sequences=n`` (and
   left padding when several prompts share a call). Stop strings use transformers'
   ``stop_strings`` (token-aware), and the decoded text is then cut with
@@ -36,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from backend._optional import require
-from backend.engines._threads import available_cores
+from backend.engines._threads import available_cores, passive_openmp_wait
 from backend.engines.base import Completion, EngineInfo, check_sampling, cut_at_stop, plain_chat_prompt
 from backend.engines.embedded import models_dir, resolve_model
 
@@ -117,6 +119,7 @@ class TransformersEngine:
         max_batch: most sequences in one generate call. cache_converted: keep a
         save_pretrained copy of a GGUF's dequantised weights for faster later loads.
         """
+        passive_openmp_wait("torch")  # before the import: torch's libgomp reads it when it loads
         torch = require("torch", extra="hf")
         transformers = require("transformers", extra="hf")
         t0 = time.perf_counter()

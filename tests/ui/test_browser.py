@@ -286,13 +286,13 @@ def test_two_sessions_run_at_once_without_cross_talk(browser, server):
         pg.context.close()
 
 
-def test_history_lists_the_run_and_the_slider_replays_it(page, server):
+def test_history_lists_the_run_and_the_slider_replays_it(page, tmp_path):
     run_id = run(page, problem="History check problem", iterations=8, delay_s=0)
     wait_until(lambda: "finished" in status(page), what="run end")
     final = nodes(page)
     page.get_by_role("tab", name="History").click()
     wait_until(lambda: run_id in page.inner_text("#hist-list"), what="the run in the list")
-    page.locator("#hist-list").get_by_text(run_id).first.click()  # opening a run = clicking its row
+    page.locator("#hist-list span").filter(has_text=run_id).first.click()  # open a run: click its row
     wait_until(lambda: nodes(page, "#hist-tree") == final, what="the replayed tree")
     slider = page.locator("#hist-slider input[type=range]")
     slider.fill("5")  # early in the run: run_started, the root and the first nodes only
@@ -300,6 +300,22 @@ def test_history_lists_the_run_and_the_slider_replays_it(page, server):
     assert "event 5" in page.inner_text("#hist-caption")
     click_node(page, node_ids(page, "#hist-tree")[-1], "#hist-tree")
     wait_until(lambda: "Node #" in page.inner_text("#hist-insp-title"), what="the replay inspector")
+    # export it, import the file back: a second copy of the run under a new id
+    page.click("#hist-export")
+    wait_until(lambda: "Exported" in page.inner_text("#hist-message"), what="the export")
+    with page.expect_download() as download:
+        page.locator("#hist-download a").first.click()
+    exported = tmp_path / download.value.suggested_filename
+    download.value.save_as(exported)
+    assert exported.name == f"canopy-run-{run_id}.jsonl"
+    with page.expect_file_chooser() as chooser:
+        page.click("#hist-import")
+    chooser.value.set_files(str(exported))
+    wait_until(lambda: "Import" in page.inner_text("#hist-message"), what="the import")
+    assert "Imported as run" in page.inner_text("#hist-message"), page.inner_text("#hist-message")
+    new_id = re.search(r"Imported as run (\w+)", page.inner_text("#hist-message")).group(1)
+    assert new_id != run_id
+    wait_until(lambda: new_id in page.inner_text("#hist-list"), what="the imported run in the list")
 
 
 def test_importing_a_malformed_file_shows_an_error(page, tmp_path):

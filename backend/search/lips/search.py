@@ -62,6 +62,9 @@ class LipsConfig:
     top_k: int = knob(10, "goals sent to the LLM ranker (ties kept)", min=1, max=100)
     llm_rewrite: bool = knob(True, "ask the LLM for rewrites (needs an engine)")
     llm_rank: bool = knob(True, "ask the LLM to rank the top-k goals (needs an engine)")
+    rewrite_prompts: int = knob(
+        14, "LLM rewrite prompts per expansion (RewritingLib entries in order)", min=1, max=14
+    )
     rewrite_streak: int = knob(5, "skip LLM rewriting after this many LLM rewrites in a row", min=1, max=100)
     temperature: float = knob(0.1, "LLM sampling temperature (official 0.1)", min=0.0, max=2.0)
     top_p: float = knob(0.95, "LLM nucleus sampling mass (official 0.95)", min=0.01, max=1.0)
@@ -356,7 +359,7 @@ class LipsSearch(Search):
         rewrites: list[Rewrite] = []
         llm = self.engine is not None and c.llm_rewrite and node.llm_streak < c.rewrite_streak
         if llm:
-            pairs = rewrite_prompts(self.problem, node.goal)
+            pairs = rewrite_prompts(self.problem, node.goal)[: c.rewrite_prompts]
             texts = self._llm_texts([p for _, p in pairs])
             if texts is not None:
                 rewrites = parse_rewrites(self.problem, node.goal, [e for e, _ in pairs], texts)

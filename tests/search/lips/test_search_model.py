@@ -11,7 +11,7 @@ import pytest
 from backend import events as ev
 from backend.tree import Tree
 
-pytestmark = [pytest.mark.model, pytest.mark.slow]
+pytestmark = [pytest.mark.model, pytest.mark.slow, pytest.mark.timeout(1500)]
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +36,7 @@ def test_model_run_proves_amgm_and_every_llm_rewrite_is_judged(engine):
         engine=engine,
         config={
             "max_tokens": 96,
+            "rewrite_prompts": 4,
             "max_iterations": 3,
             "min_proof_depth": 1,
             "max_candidates": 8,
@@ -52,6 +53,11 @@ def test_model_run_proves_amgm_and_every_llm_rewrite_is_judged(engine):
 def test_model_never_proves_a_false_inequality(engine):
     from backend.solve import solve
 
-    res = solve("a,b,c > 0; prove 301/100 <= a/b + b/c + c/a", algorithm="lips", engine=engine)
+    res = solve(
+        "a,b,c > 0; prove 301/100 <= a/b + b/c + c/a",
+        algorithm="lips",
+        engine=engine,
+        config={"max_tokens": 96, "rewrite_prompts": 4, "max_iterations": 3},
+    )
     assert res.status != "proved"
     assert not any(isinstance(e, ev.NodeVerified) and e.status == "proved" for e in res.events)
