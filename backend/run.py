@@ -301,6 +301,7 @@ class RunManager:
         run_id: str | None = None,
     ) -> Run:
         """Build a search for a new run id (``build(run_id)``) and start it in its thread."""
+        self.forget_finished()  # a long-lived server must not keep every old run's events in memory
         with self._lock:
             live = [r for r in self._runs.values() if not r.finished]
             if len(live) >= self.max_live:

@@ -280,14 +280,17 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
         [run, status, pause, engine, *inspector.outputs],
         concurrency_limit=None,
     )
-    started.then(hs.echo, run, run_box, **fast).then(None, run_box, None, js=SET_URL_JS).then(
-        hs.stream, run, stream_outputs, **fast
-    ).then(hs.after_stream, run, pause, **fast)
+    live = started.then(hs.echo, run, run_box, **fast).then(None, run_box, None, js=SET_URL_JS)
+    streaming = [live.then(hs.stream, run, stream_outputs, **fast)]
+    streaming[0].then(hs.after_stream, run, pause, **fast)
     pause.click(hs.toggle, run, [status, pause], **fast)
     step.click(hs.step, run, [status, pause], **fast)
     stop.click(hs.stop, run, [status, pause], **fast)
     tree.node_click(hs.click, run, inspector.outputs, **fast)  # type: ignore[attr-defined]
-    demo.load(hs.attach, None, [run, status, pause, engine], **fast).then(
-        hs.stream, run, stream_outputs, **fast
-    ).then(hs.after_stream, run, pause, **fast)
+    attached = demo.load(hs.attach, None, [run, status, pause, engine], **fast)
+    streaming.append(attached.then(hs.stream, run, stream_outputs, **fast))
+    streaming[1].then(hs.after_stream, run, pause, **fast)
+    # a new run in this tab ends the stream of the previous one (the run itself goes on; History
+    # or its ?run= URL shows it), so two runs never take turns drawing into one tree
+    run_btn.click(None, None, None, cancels=streaming, queue=False)
     return SolveScreen(run, tree, status, engine, pause, stream_outputs, hs)

@@ -263,6 +263,19 @@ def test_refresh_reattaches_to_a_live_run(page):
     wait_until(lambda: "finished (stopped)" in status(page), what="stopped")
 
 
+def test_a_new_run_in_the_same_tab_takes_over_the_view(page):
+    first = run(page, iterations=100000, delay_s=0.3)
+    wait_until(lambda: nodes(page) > 3, what="growth")
+    second = run(page, problem="A second problem", iterations=100000, delay_s=0.3)
+    wait_until(lambda: page.eval_on_selector("#tree .canopy-tree", "e => e.dataset.run") == second, what="switch")
+    shown = []
+    for _ in range(8):  # the first run goes on in the server, but no longer draws here
+        time.sleep(0.4)
+        shown.append(page.eval_on_selector("#tree .canopy-tree", "e => e.dataset.run"))
+    assert set(shown) == {second}, (first, second, shown)
+    assert second in status(page)
+
+
 def test_two_sessions_run_at_once_without_cross_talk(browser, server):
     url, _ = server
     pages = []
