@@ -44,20 +44,21 @@ main()
 
 
 @pytest.fixture(scope="module")
-def server_url():
+def server_url(tmp_path_factory):
     from backend.engines.embedded import ensure_embedded
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = [sys.executable, "-c", LAUNCH, "--model", str(ensure_embedded()), "--port", str(port),
-           "--n_ctx", "2048", "--model_alias", "embedded-qwen"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    cmd = [sys.executable, "-c", LAUNCH, "--model", str(ensure_embedded()), "--host", "127.0.0.1",
+           "--port", str(port), "--n_ctx", "2048", "--model_alias", "embedded-qwen"]
+    log = tmp_path_factory.mktemp("server") / "server.log"  # a file, not a pipe: its chatty log would fill a pipe
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
     url = f"http://127.0.0.1:{port}/v1"
     try:
         for _ in range(240):
             if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited: {proc.stderr.read().decode()[-2000:]}")
+                pytest.fail(f"llama_cpp.server exited: {log.read_text(errors='replace')[-2000:]}")
             try:
                 urllib.request.urlopen(url + "/models", timeout=1).read()
                 break

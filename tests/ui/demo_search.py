@@ -34,7 +34,9 @@ class DemoConfig:
     width: int = knob(3, "children per expansion", min=1, max=16)
     depth: int = knob(3, "depth of an answer node", min=1, max=12)
     c: float = knob(2.0, "UCT exploration constant", min=0.0, max=10.0)
-    delay_s: float = knob(0.1, "pretend generation time per engine call (seconds)", min=0.0, max=5.0)
+    # every iteration pays it (an iteration that only revisits an answer too), so a long demo run
+    # never turns into a busy loop that starves the server it is tested in
+    delay_s: float = knob(0.1, "pretend generation time per iteration (seconds)", min=0.0, max=5.0)
 
 
 def demo_engine() -> ScriptedEngine:
@@ -92,6 +94,8 @@ class DemoSearch(Search):
         self.emit(ev.NodeSelected, iteration=it, path=list(path), children=breakdown)
         leaf = node
         reward = 0.0
+        if cfg.delay_s and leaf in self.answers:
+            time.sleep(cfg.delay_s)
         if leaf not in self.answers:
             t = time.monotonic()
             if cfg.delay_s:

@@ -267,7 +267,9 @@ def test_a_new_run_in_the_same_tab_takes_over_the_view(page):
     first = run(page, iterations=100000, delay_s=0.3)
     wait_until(lambda: nodes(page) > 3, what="growth")
     second = run(page, problem="A second problem", iterations=100000, delay_s=0.3)
-    wait_until(lambda: page.eval_on_selector("#tree .canopy-tree", "e => e.dataset.run") == second, what="switch")
+    wait_until(
+        lambda: page.eval_on_selector("#tree .canopy-tree", "e => e.dataset.run") == second, what="switch"
+    )
     shown = []
     for _ in range(8):  # the first run goes on in the server, but no longer draws here
         time.sleep(0.4)
