@@ -243,18 +243,36 @@ def snapshot(services: Services, run_id: str, fresh_after: int | None = None) ->
     return services.trees.view(run_id, draw)
 
 
-def stream_run(services: Services, run_id: str | None, *, idle_limit_s: float = 3600.0) -> Iterator[Snapshot]:
+def stream_run(
+    services: Services, run_id: str | None, *, viewer: str | None = None, idle_limit_s: float = 3600.0
+) -> Iterator[Snapshot]:
     """Snapshots of a run at most every ``update_every_s``, newest state wins, until it ends.
 
     Nothing is yielded while nothing changed (a paused run costs one cheap check per
     period). The first snapshot has no "new" rings; later ones ring the nodes added since.
+    ``viewer`` (a browser tab's session) has one stream at a time: starting another one for
+    the same viewer (a new run in that tab) ends this one, so two runs never take turns
+    drawing into one tree. The run itself goes on; History or its ``?run=`` URL shows it.
     """
     if not run_id:
         return
+    ticket = services.watch(viewer) if viewer else 0
+    try:
+        yield from _stream(services, run_id, viewer, ticket, idle_limit_s)
+    finally:
+        if viewer:
+            services.unwatch(viewer, ticket)
+
+
+def _stream(
+    services: Services, run_id: str, viewer: str | None, ticket: int, idle_limit_s: float
+) -> Iterator[Snapshot]:
     shown = -1
     idle_since = time.monotonic()
     period = services.update_every_s
     while True:
+        if viewer and not services.watching(viewer, ticket):
+            return
         t = time.monotonic()
         last = services.trees.view(run_id, lambda tree: (tree.last_seq, tree.finished is not None))
         if last[0] != shown:
@@ -287,10 +305,11 @@ def inspect(services: Services, run_id: str | None, node_id: Any, upto: int | No
 
 # --- history -------------------------------------------------------------------------------
 
-HISTORY_HEADERS = ["id", "created", "algorithm", "status", "answer", "correct", "nodes", "time s", "model", "problem"]
+HISTORY_HEADERS = ["id", "created", "algorithm", "status", "answer", "correct", "nodes", "time s", "model"]
+HISTORY_HEADERS += ["problem"]
 
 
-def history_rows(services: Services, text: str = "", algorithm: str = "", status: str = "") -> list[list[Any]]:
+def history_rows(services: Services, text: str = "", algorithm: str = "", status: str = "") -> list[list]:
     rows = []
     for r in services.store.list_runs(text=text.strip(), algorithm=algorithm or "", status=status or ""):
         problem = " ".join(r.problem.split())

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -167,6 +168,24 @@ class Services:
     def __post_init__(self) -> None:
         self.runs = RunManager(self.store, max_live=self.max_live_runs)
         self.trees = TreeCache(self.runs.events)
+        self._viewers: dict[str, int] = {}
+        self._tickets = itertools.count(1)
+        self._viewers_lock = threading.Lock()
+
+    def watch(self, viewer: str) -> int:
+        """Register a new stream for ``viewer``; earlier streams of that viewer should end."""
+        with self._viewers_lock:
+            self._viewers[viewer] = ticket = next(self._tickets)
+            return ticket
+
+    def watching(self, viewer: str, ticket: int) -> bool:
+        with self._viewers_lock:
+            return self._viewers.get(viewer) == ticket
+
+    def unwatch(self, viewer: str, ticket: int) -> None:
+        with self._viewers_lock:
+            if self._viewers.get(viewer) == ticket:
+                del self._viewers[viewer]
 
     def algorithm_names(self) -> list[str]:
         from backend.search.registry import algorithm_names

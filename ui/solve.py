@@ -115,8 +115,10 @@ class SolveHandlers:
             *Inspector.values(NodeView()),
         )
 
-    def stream(self, run_id: str | None) -> Iterator[tuple]:
-        for snap in h.stream_run(self.s, run_id):
+    def stream(self, run_id: str | None, request: gr.Request) -> Iterator[tuple]:
+        # one stream per browser tab: a newer stream (a new run, a re-attach) ends this one
+        viewer = getattr(request, "session_hash", None) if request is not None else None
+        for snap in h.stream_run(self.s, run_id, viewer=viewer):
             yield encode(snap.tree), snap.convergence, snap.stats, snap.answer, snap.status
 
     def toggle(self, run_id: str | None) -> tuple[str, str]:
@@ -290,7 +292,4 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
     attached = demo.load(hs.attach, None, [run, status, pause, engine], **fast)
     streaming.append(attached.then(hs.stream, run, stream_outputs, **fast))
     streaming[1].then(hs.after_stream, run, pause, **fast)
-    # a new run in this tab ends the stream of the previous one (the run itself goes on; History
-    # or its ?run= URL shows it), so two runs never take turns drawing into one tree
-    run_btn.click(None, None, None, cancels=streaming, queue=False)
     return SolveScreen(run, tree, status, engine, pause, stream_outputs, hs)

@@ -5,8 +5,8 @@ Built on llama-cpp-python's low-level ctypes bindings, because the high-level
 throughput, while one decode step over eight sequences costs little more than one
 (memory bandwidth, not arithmetic, bounds a 0.5B model on CPU). So for each prompt:
 
-1. tokenize; find the longest token prefix already in the KV cache from the last
-   call (any of its sequences), keep just that in sequence 0, decode the rest;
+1. tokenize; keep the longest token prefix shared with the last call's prompt in
+   sequence 0's KV cache (MCTS prompts share long prefixes), decode the rest;
 2. copy sequence 0's KV to sequences 1..k-1 (``llama_memory_seq_cp``; in the
    unified cache this shares cells, it does not copy tensors);
 3. one ``llama_decode`` per step for all live sequences, each sampling with its
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import logging
 import threading
 import time
@@ -44,6 +45,14 @@ from backend.engines.embedded import resolve_model
 
 _llama_log = logging.getLogger("llama.cpp")
 _LOG_CALLBACK: Any = None  # the ctypes callback must outlive every model, so it lives here
+
+#: llama.cpp's CPU matmuls take another kernel path for batches under 8 tokens (measured on
+#: Qwen2.5-0.5B Q4_K_M: last-token logits moved by up to 0.5 when a prompt's final chunk had 1-7
+#: tokens; any split into chunks of 8 or more gave bit-identical logits). Prompts are therefore
+#: always decoded in chunks of at least this many tokens, and only prompt tokens are reused from
+#: the cache (never sampled ones, which are decoded one per sequence per step), so a call gives
+#: the same result whether its prefix was cached or not.
+MIN_PREFILL_BATCH = 8
 
 #: more threads than this gain little for small models and starve the verifier's sandbox workers
 MAX_DEFAULT_THREADS = 8
@@ -113,7 +122,7 @@ class LlamaCppEngine:
         # seeds for calls with seed=None: a session replays from load's seed
         self._rng = np.random.default_rng(seed)
         self._pieces: dict[int, bytes] = {}
-        self._cache: dict[int, list[int]] = {}  # seq id -> tokens whose KV is held from the last call
+        self._cache: list[int] = []  # the last prompt, whose KV sequence 0 holds
         self._chat: Any = None
         self._lock = threading.Lock()
         #: what the last generate() did: prompt/reused tokens and timings (for tests and bench)
@@ -186,7 +195,7 @@ class LlamaCppEngine:
         with self._lock:
             if self._ctx is not None:
                 self._lib.llama_memory_clear(self._mem, True)
-            self._cache = {}
+            self._cache = []
 
     # -- text <-> tokens -------------------------------------------------------------------
 
@@ -251,7 +260,7 @@ class LlamaCppEngine:
         b.n_tokens = m
         rc = self._lib.llama_decode(self._ctx, b)
         if rc != 0:
-            self._cache = {}
+            self._cache = []
             hint = " (KV cache full: load with a larger kv_cells or lower max_batch)" if rc == 1 else ""
             raise RuntimeError(f"llama_decode failed with code {rc}{hint}")
 
@@ -259,29 +268,28 @@ class LlamaCppEngine:
         ptr = self._lib.llama_get_logits(self._ctx)
         return np.ctypeslib.as_array(ptr, shape=(rows, self._n_vocab))
 
+    def _chunks(self, start: int, end: int) -> list[tuple[int, int]]:
+        """Split [start, end) into decode batches of at most n_batch and (when possible) at least
+        MIN_PREFILL_BATCH tokens, so every prompt token takes the same kernel path."""
+        bounds = [*range(start, end, self._n_batch), end]
+        if len(bounds) > 2 and bounds[-1] - bounds[-2] < MIN_PREFILL_BATCH:
+            bounds[-2] = bounds[-1] - MIN_PREFILL_BATCH  # borrow from the previous chunk
+        return list(itertools.pairwise(bounds))
+
     def _prefill(self, tokens: list[int]) -> tuple[np.ndarray, int]:
-        """Put ``tokens`` in sequence 0, reusing the longest cached prefix; returns (last logits, reused)."""
+        """Put ``tokens`` in sequence 0, reusing the cached prefix; returns (last logits, reused)."""
         lib, mem = self._lib, self._mem
-        best_seq, best = 0, 0
-        for s, cached in self._cache.items():
-            c = _common_prefix(cached, tokens)
-            if c > best:
-                best_seq, best = s, c
-        common = min(best, len(tokens) - 1)  # decode at least one token: its logits start generation
-        self._cache = {}  # until this call finishes, the KV holds nothing we can vouch for
-        if common == 0:
+        # re-decode at least MIN_PREFILL_BATCH tokens: a cold call decodes its last tokens in a batch
+        # that large, and the same kernel path keeps warm and cold results identical
+        keep = _common_prefix(self._cache, tokens)
+        common = max(0, min(keep, len(tokens) - MIN_PREFILL_BATCH))
+        self._cache = []  # until this call finishes, the KV holds nothing we can vouch for
+        lib.llama_memory_seq_keep(mem, 0)
+        if common == 0 or not lib.llama_memory_seq_rm(mem, 0, common, -1):  # partial removal may fail
             lib.llama_memory_clear(mem, True)
-        else:
-            if best_seq != 0:
-                lib.llama_memory_seq_rm(mem, 0, -1, -1)
-                lib.llama_memory_seq_cp(mem, best_seq, 0, -1, -1)
-            lib.llama_memory_seq_keep(mem, 0)
-            if not lib.llama_memory_seq_rm(mem, 0, common, -1):  # partial removal unsupported (recurrent)
-                lib.llama_memory_clear(mem, True)
-                common = 0
-        for start in range(common, len(tokens), self._n_batch):
-            chunk = tokens[start : start + self._n_batch]
-            self._decode(chunk, range(start, start + len(chunk)), [0] * len(chunk), all_logits=False)
+            common = 0
+        for start, end in self._chunks(common, len(tokens)):
+            self._decode(tokens[start:end], range(start, end), [0] * (end - start), all_logits=False)
         return self._logits(1)[0].copy(), common
 
     def _step(self, s: _Seq, token: int, lp: float, stop: Sequence[str], limit: int) -> None:
@@ -363,8 +371,7 @@ class LlamaCppEngine:
             seqs = [_Seq(j, np.random.default_rng([base, index, len(done) + j])) for j in range(k)]
             self._run(seqs, plen, first, temperature, top_p, stop, limit)
             done.extend(seqs)
-        # the KV now holds the prompt plus each of the last chunk's sequences: the next call may extend any
-        self._cache = {s.seq_id: tokens + s.tokens[:-1] for s in seqs}
+        self._cache = tokens  # sequence 0 holds the prompt (and its own sampled tokens, trimmed next call)
         t2 = time.perf_counter()
         st = self.last_stats
         st["prompt_tokens"] += plen
@@ -384,7 +391,7 @@ class LlamaCppEngine:
                 self._lib.llama_free(self._ctx)
                 self._lib.llama_model_free(self._model)
                 self._ctx = self._model = None
-                self._cache = {}
+                self._cache = []
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):  # interpreter shutdown: the library may already be gone

@@ -11,6 +11,7 @@ import threading
 
 import pytest
 
+from backend.engines.llamacpp import MIN_PREFILL_BATCH
 from tests.engines.conftest import requires_llamacpp
 from tests.engines.contract import EngineContract
 
@@ -69,17 +70,22 @@ def test_prefix_reuse_matches_a_cold_call(llama_engine):
     (cold,) = e.generate([prompt], max_tokens=12, temperature=0)[0]
     assert e.last_stats["reused_tokens"] == 0
     (warm,) = e.generate([prompt], max_tokens=12, temperature=0)[0]
-    assert e.last_stats["reused_tokens"] == e.last_stats["prompt_tokens"] - 1
-    assert warm.text == cold.text
+    assert e.last_stats["reused_tokens"] == e.last_stats["prompt_tokens"] - MIN_PREFILL_BATCH
+    assert (warm.text, warm.logprob) == (cold.text, cold.logprob)  # bit-identical, not just close
 
-    # a child prompt (prompt + part of the completion) reuses the completion's KV too
-    child = prompt + cold.text[: len(cold.text) // 2]
-    (warm_child,) = e.generate([child], max_tokens=8, temperature=0)[0]
-    reused = e.last_stats["reused_tokens"]
-    assert reused > len(e.tokenize(prompt))
+    # a child prompt (the prompt plus a step) decodes only what is new
+    child = prompt + cold.text
+    (warm_child,) = e.generate([child], max_tokens=8, temperature=1.0, seed=4)[0]
+    assert e.last_stats["reused_tokens"] >= len(e.tokenize(prompt)) - MIN_PREFILL_BATCH
     e.clear_cache()
-    (cold_child,) = e.generate([child], max_tokens=8, temperature=0)[0]
-    assert warm_child.text == cold_child.text
+    (cold_child,) = e.generate([child], max_tokens=8, temperature=1.0, seed=4)[0]
+    assert (warm_child.text, warm_child.logprob) == (cold_child.text, cold_child.logprob)
+
+
+def test_prompts_decode_in_chunks_of_at_least_min_batch(llama_engine):
+    chunks = llama_engine._chunks(0, 1030)
+    assert chunks == [(0, 512), (512, 1022), (1022, 1030)]
+    assert llama_engine._chunks(100, 103) == [(100, 103)]  # a short prompt is one chunk
 
 
 def test_more_sequences_than_max_batch_run_in_chunks():

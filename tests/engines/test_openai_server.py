@@ -9,6 +9,7 @@ sample) and does not report which stop string ended a completion.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -52,8 +53,9 @@ def server_url(tmp_path_factory):
         port = s.getsockname()[1]
     cmd = [sys.executable, "-c", LAUNCH, "--model", str(ensure_embedded()), "--host", "127.0.0.1",
            "--port", str(port), "--n_ctx", "2048", "--model_alias", "embedded-qwen"]
-    log = tmp_path_factory.mktemp("server") / "server.log"  # a file, not a pipe: its chatty log would fill a pipe
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    log = tmp_path_factory.mktemp("server") / "server.log"  # not a pipe: its chatty log would fill one
+    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}  # see backend/engines/_threads.py
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log.open("wb"), env=env)
     url = f"http://127.0.0.1:{port}/v1"
     try:
         for _ in range(240):
@@ -97,3 +99,9 @@ class TestServerContract(EngineContract):
 
     def test_stop_string_is_cut_and_named(self, engine):
         pytest.skip("llama_cpp.server does not say which stop string ended a completion")
+
+    @pytest.mark.xfail(reason="llama_cpp.server's samples depend on its prompt cache: a repeated prompt "
+                       "re-decodes only its last token, through another kernel path (see llamacpp.py "
+                       "MIN_PREFILL_BATCH)", strict=False)
+    def test_same_seed_same_completions(self, engine):
+        super().test_same_seed_same_completions(engine)

@@ -166,3 +166,18 @@ def test_examples_come_from_the_problem_sets(services):
     text, answer = h.pick_example(services, "gsm8k", "gsm8k/0", limit=5)
     assert "Janet" in text and answer == "18"
     assert h.example_choices(services, "") == []
+
+
+def test_a_newer_stream_for_the_same_tab_ends_the_older_one(services):
+    a = start_demo(services, iterations=10_000, delay_s=0.02)
+    b = start_demo(services, "another", iterations=10_000, delay_s=0.02)
+    old = h.stream_run(services, a, viewer="tab-1")
+    assert next(old).tree["run"] == a
+    new = h.stream_run(services, b, viewer="tab-1")
+    assert next(new).tree["run"] == b
+    assert list(old) == []  # the older stream stops instead of drawing run a over run b
+    other = h.stream_run(services, a, viewer="tab-2")  # other tabs are not affected
+    assert next(other).tree["run"] == a and next(new).tree["run"] == b
+    new.close()
+    other.close()
+    services.runs.shutdown()
