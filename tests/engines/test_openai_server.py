@@ -1,6 +1,7 @@
 """The OpenAI-compatible engine against a real server: ``python -m llama_cpp.server`` on the embedded model.
 
-Needs llama-cpp-python's server extras (fastapi, uvicorn, sse-starlette,
+Slow (run with ``pytest -m slow tests/engines/test_openai_server.py``). Needs
+llama-cpp-python's server extras (fastapi, uvicorn, sse-starlette,
 starlette-context, pydantic-settings); skipped without them. The server is
 started with extra buffer types off (see llamacpp.py) so it cannot hit the AMX
 crash. llama_cpp.server ignores ``n`` (the engine then sends one request per
@@ -25,6 +26,7 @@ from tests.engines.contract import EngineContract
 SERVER_DEPS = ("fastapi", "uvicorn", "sse_starlette", "starlette_context", "pydantic_settings")
 pytestmark = [
     pytest.mark.model,
+    pytest.mark.slow,  # a server process plus serialised requests: about a minute on 2 busy cores
     requires_llamacpp,
     pytest.mark.skipif(not all(map(is_available, SERVER_DEPS)), reason="needs llama-cpp-python[server]"),
 ]
@@ -91,7 +93,6 @@ def test_real_server_samples_and_stops(server_engine):
         assert c.tokens > 0 and c.logprob is not None and c.logprob < 0
 
 
-@pytest.mark.slow
 class TestServerContract(EngineContract):
     @pytest.fixture
     def engine(self, server_engine):

@@ -114,9 +114,7 @@ def run(pg, problem="Janet's ducks lay 16 eggs per day. How much does she make?"
     href = lambda: pg.evaluate("window.location.href")  # noqa: E731  (pg.url lags without a call)
     before = href()
     pg.click("#run-btn")
-    t = time.monotonic()
     wait_until(lambda: "run=" in href() and href() != before, what="the run id in the URL")
-    print(f"run started after {time.monotonic() - t:.2f} s: {status(pg)}")
     return href().split("run=")[1]
 
 
