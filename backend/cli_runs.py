@@ -71,13 +71,28 @@ def import_(
     file: Annotated[Path, typer.Argument(help="A Canopy events file (.jsonl).")],
     db: DbOption = None,
 ) -> None:
-    """Validate a run file and add it to the history (nothing is written if it is malformed)."""
+    """Validate a run file and add it to the history (nothing is written if it is malformed).
+
+    Also takes a NeqLIPS ``proof.json`` (the official LIPS proof tree), converted to events.
+    """
+    import tempfile
+
     from backend.export import import_run
     from backend.store import open_store
 
     store = open_store(db)
     try:
-        run_id = import_run(store, file)
+        if file.suffix == ".json" and file.is_file():
+            from backend.search.lips.proofjson import is_proofjson, proofjson_to_jsonl
+
+            if not is_proofjson(file):
+                raise ValueError(f"{file}: a .json file must be a NeqLIPS proof.json; Canopy runs are .jsonl")
+            with tempfile.TemporaryDirectory() as tmp:
+                converted = Path(tmp) / f"{file.stem}.jsonl"
+                proofjson_to_jsonl(file, converted)
+                run_id = import_run(store, converted)
+        else:
+            run_id = import_run(store, file)
     finally:
         store.close()
     typer.echo(f"imported {file} as run {run_id}")

@@ -40,3 +40,12 @@ def test_import_of_a_broken_file_says_why_and_stores_nothing(tmp_path, capsys):
 def test_export_of_an_unknown_run_is_a_clear_error(tmp_path, capsys):
     assert main(["export", "nope", "--db", str(tmp_path / "h.sqlite")]) == 2
     assert "no run with id 'nope'" in capsys.readouterr().err
+
+
+def test_import_of_the_official_lips_proof_tree(tmp_path, capsys):
+    db = str(tmp_path / "h.sqlite")
+    assert main(["import", "assets/problems/neqlips/proof.json", "--db", db]) == 0
+    capsys.readouterr()
+    assert main(["runs", "--json", "--db", db]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["algorithm"] == "lips" and row["nodes"] == 443

@@ -138,8 +138,10 @@ class LlamaCppEngine:
         completion one sequence may use. max_batch: sequences decoded together
         (n_seq_max). kv_cells: size of the KV cache all sequences share (default
         4 * n_ctx; the shared prompt is stored once; ~12 KB a cell for the 0.5B
-        model). seed: seeds calls made with seed=None. llama.cpp's own log goes to
-        the "llama.cpp" logger (DEBUG/INFO; ``verbose=True`` shows it at INFO).
+        model). seed: seeds calls made with seed=None. n_gpu_layers: layers to offload
+        with a GPU build of llama.cpp (-1: all). llama.cpp's own log goes to the
+        "llama.cpp" Python logger (its warnings at INFO, the rest at DEBUG);
+        ``verbose=True`` prints all of it to stderr.
         """
         passive_openmp_wait("llama_cpp")  # before the import: libgomp reads it when it loads
         lib = require("llama_cpp", package="llama-cpp-python==0.3.36")
@@ -154,7 +156,8 @@ class LlamaCppEngine:
         _route_logs(lib)  # process-wide: llama.cpp has one log callback
         if verbose:
             _llama_log.setLevel(logging.DEBUG)
-            logging.basicConfig()
+            if not _llama_log.handlers:
+                _llama_log.addHandler(logging.StreamHandler())
         lib.llama_backend_init()
         threads = n_threads or default_threads()
         mp = lib.llama_model_default_params()
@@ -371,7 +374,9 @@ class LlamaCppEngine:
             seqs = [_Seq(j, np.random.default_rng([base, index, len(done) + j])) for j in range(k)]
             self._run(seqs, plen, first, temperature, top_p, stop, limit)
             done.extend(seqs)
-        self._cache = tokens  # sequence 0 holds the prompt (and its own sampled tokens, trimmed next call)
+        # sequence 0 holds the prompt (and its own sampled tokens, trimmed next call); a prompt under
+        # MIN_PREFILL_BATCH tokens went through the small-batch kernels, so it is not offered for reuse
+        self._cache = tokens if plen >= MIN_PREFILL_BATCH else []
         t2 = time.perf_counter()
         st = self.last_stats
         st["prompt_tokens"] += plen
