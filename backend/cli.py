@@ -45,13 +45,17 @@ def _root(
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details to stderr.")] = False,
 ) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 @app.command("exec")
 def exec_file(
     file: Annotated[Path, typer.Argument(help="Python file to run in the sandbox ('-' reads stdin).")],
-    timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=600, help="Wall-clock limit in seconds.")] = 10.0,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.1, max=600, help="Wall-clock limit in seconds.")
+    ] = 10.0,
 ) -> None:
     """Run a Python file in the sandbox and print one JSON result."""
     if str(file) == "-":

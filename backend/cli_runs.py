@@ -19,7 +19,9 @@ DbOption = Annotated[
 
 
 def runs(
-    text: Annotated[str, typer.Option("--filter", help="Show runs whose problem or answer contains this.")] = "",
+    text: Annotated[
+        str, typer.Option("--filter", help="Show runs whose problem or answer contains this.")
+    ] = "",
     limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 20,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     db: DbOption = None,
@@ -44,14 +46,23 @@ def runs(
     for r in records:
         correct = "-" if r.correct is None else ("yes" if r.correct else "no")
         table.add_row(
-            r.id, r.algorithm, r.status, r.answer or "-", correct, str(r.nodes), f"{r.wall_s:.1f}", r.problem[:60]
+            r.id,
+            r.algorithm,
+            r.status,
+            r.answer or "-",
+            correct,
+            str(r.nodes),
+            f"{r.wall_s:.1f}",
+            r.problem[:60],
         )
     Console().print(table)
 
 
 def export(
     run_id: Annotated[str, typer.Argument(help="Run id (see `canopy runs`).")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="File to write (default RUN_ID.jsonl).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="File to write (default RUN_ID.jsonl).")
+    ] = None,
     db: DbOption = None,
 ) -> None:
     """Export a stored run as Canopy JSON Lines (a versioned header, then its events)."""

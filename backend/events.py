@@ -207,6 +207,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     )
 }
 
+
 def _required(f: dataclasses.Field) -> bool:
     return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
 

@@ -40,8 +40,13 @@ def synthetic_run(n_events: int, children: int = 4, seed: int = 0) -> list[ev.Ev
             stats[nid] = [0, 0.0]
             parent[nid] = leaf
             log.emit(
-                ev.NodeAdded, id=nid, parent=leaf, kind="step", tokens=40,
-                text=f"# Step {it}: compute the value {nid}", code=f"x{nid} = {nid} * 2",
+                ev.NodeAdded,
+                id=nid,
+                parent=leaf,
+                kind="step",
+                tokens=40,
+                text=f"# Step {it}: compute the value {nid}",
+                code=f"x{nid} = {nid} * 2",
             )
             log.emit(ev.NodeVerified, id=nid, status="ok", method="python", output=str(nid * 2), ms=3.0)
             new.append(nid)

@@ -24,7 +24,9 @@ def small_run() -> list[ev.Event]:
     log.emit(ev.NodeAdded, id=3, parent=1, kind="answer", text="print(x)", tokens=3, terminal=True)
     log.emit(ev.NodeVerified, id=3, status="answered", method="python", output="2", answer="2")
     log.emit(ev.NodeScored, id=3, score=0.8, source="ppm")
-    log.emit(ev.Backprop, iteration=1, path=[0, 1, 3], reward=1.0, updated=[[3, 1, 1.0], [1, 1, 1.0], [0, 1, 1.0]])
+    log.emit(
+        ev.Backprop, iteration=1, path=[0, 1, 3], reward=1.0, updated=[[3, 1, 1.0], [1, 1, 1.0], [0, 1, 1.0]]
+    )
     log.emit(ev.IterationDone, iteration=1, best_answer="2", votes={"2": 1.0}, tokens=12)
     log.emit(ev.RunFinished, status="solved", answer="2", best_path=[0, 1, 3], reference="2", correct=True)
     return log.events

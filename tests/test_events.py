@@ -25,8 +25,10 @@ def test_jsonl_round_trip_is_lossless(tmp_path):
 
 def test_unicode_and_nested_payloads_survive(tmp_path):
     log = EventLog()
-    log.emit(ev.RunStarted, run_id="é", algorithm="lips", problem="a² + b² ≥ 2ab", config={"k": [1, {"x": None}]})
-    header, back = read_jsonl(_written(tmp_path, log.events))
+    log.emit(
+        ev.RunStarted, run_id="é", algorithm="lips", problem="a² + b² ≥ 2ab", config={"k": [1, {"x": None}]}
+    )
+    _, back = read_jsonl(_written(tmp_path, log.events))
     assert back[0].problem == "a² + b² ≥ 2ab" and back[0].config == {"k": [1, {"x": None}]}
 
 
@@ -41,8 +43,14 @@ def _written(tmp_path, events):
     [
         ('{"type": "node_grown", "seq": 0}', "unknown event type 'node_grown'"),
         ('{"type": "node_added", "seq": 0, "id": 1, "kind": "step"}', "missing field(s) parent"),
-        ('{"type": "note", "seq": -1, "level": "info", "message": "x"}', "seq must be a non-negative integer"),
-        ('{"type": "note", "seq": 0, "level": "info", "message": "x", "colour": 1}', "unknown field(s) colour"),
+        (
+            '{"type": "note", "seq": -1, "level": "info", "message": "x"}',
+            "seq must be a non-negative integer",
+        ),
+        (
+            '{"type": "note", "seq": 0, "level": "info", "message": "x", "colour": 1}',
+            "unknown field(s) colour",
+        ),
         ("[1, 2]", "must be a JSON object"),
         ("{not json", "not JSON"),
     ],

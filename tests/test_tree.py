@@ -58,13 +58,20 @@ def _renumber(events):
         (lambda es: _renumber([*es[:3], es[2]]), "node 1 already exists"),
         (lambda es: _renumber([*es[:2], ev.NodeAdded(seq=0, id=9, parent=7, kind="step")]), "node 7"),
         (lambda es: _renumber([*es[:2], ev.NodeAdded(seq=0, id=9, parent=None, kind="root")]), "second root"),
-        (lambda es: _renumber([*es[:2], ev.NodeAdded(seq=0, id=9, parent=0, kind="leaf")]), "unknown node kind"),
+        (
+            lambda es: _renumber([*es[:2], ev.NodeAdded(seq=0, id=9, parent=0, kind="leaf")]),
+            "unknown node kind",
+        ),
         (
             lambda es: _renumber([*es[:3], ev.NodeVerified(seq=0, id=1, status="great", method="x")]),
             "unknown status",
         ),
-        (lambda es: _renumber([*es[:2], ev.Backprop(seq=0, iteration=1, path=[0], reward=1, updated=[[0, 1]])]),
-         "updated rows"),
+        (
+            lambda es: _renumber(
+                [*es[:2], ev.Backprop(seq=0, iteration=1, path=[0], reward=1, updated=[[0, 1]])]
+            ),
+            "updated rows",
+        ),
         (lambda es: _renumber([*es[:2], ev.UserAction(seq=0, action="dance")]), "unknown action"),
         (lambda es: _renumber([*es[:2], ev.RunFinished(seq=0, status="won")]), "unknown status"),
         (lambda es: _renumber([es[0], es[0]]), "second run_started"),

@@ -14,7 +14,7 @@ from typing import Any
 from backend.tree import Node, Tree
 from ui.figure import node_style
 
-UCT_HEADERS = ["node", "N", "Q", "prior", "Q term", "explore term", "score", "chosen?"]
+UCT_HEADERS = ["node", "N", "Q", "prior", "Q term", "U term", "score", "chosen"]
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def node_view(tree: Tree, node_id: int | None) -> NodeView:
     )
     return NodeView(
         title=title,
-        text=md_text(node.text) or "_(no text)_",
+        text=md_text(node.text).strip().replace("\n", "  \n") or "_(no text)_",  # keep the step's lines
         code=node.code or "",
         output=node.output or "",
         verification=verification,
@@ -114,7 +114,7 @@ def uct_rows(node: Node) -> tuple[list[list[Any]], str]:
                 "◀" if s.get("id") == node.id else "",
             ]
         )
-    return rows, "Siblings at the parent's last selection: score = Q term + exploration term."
+    return rows, "Siblings at the parent's last selection: score = Q term + U (exploration) term."
 
 
 def answer_panel(tree: Tree) -> str:

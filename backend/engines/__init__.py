@@ -42,9 +42,11 @@ def load_engine(name: str = DEFAULT_ENGINE, model: str | None = None, **options:
     cls = engine_class(name)
     if name == "scripted":
         if not model:
-            raise ValueError("the scripted engine needs --model RULES.json (it replays canned text; not a model)")
+            raise ValueError(
+                "the scripted engine needs --model RULES.json (it replays canned text; not a model)"
+            )
         return cls.from_file(model)
     return cls.load(model, **options)
 
 
-__all__ = ["ENGINES", "DEFAULT_ENGINE", "Completion", "Engine", "EngineInfo", "engine_class", "load_engine"]
+__all__ = ["DEFAULT_ENGINE", "ENGINES", "Completion", "Engine", "EngineInfo", "engine_class", "load_engine"]

@@ -53,7 +53,10 @@ class ScriptedEngine:
 
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
-            rules = [Rule(r["match"], list(r["texts"]), float(r.get("logprob_per_token", -0.5))) for r in data["rules"]]
+            rules = [
+                Rule(r["match"], list(r["texts"]), float(r.get("logprob_per_token", -0.5)))
+                for r in data["rules"]
+            ]
         except FileNotFoundError as exc:
             raise ValueError(f"scripted engine rules file not found: {path}") from exc
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
