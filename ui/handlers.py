@@ -300,13 +300,14 @@ def inspect(services: Services, run_id: str | None, node_id: Any, upto: int | No
         return NodeView(title=f"Not a node id: {html.escape(str(node_id))}")
     if upto is None:
         return services.trees.view(run_id, lambda tree: node_view(tree, nid))
-    return node_view(replay_tree(services, run_id, int(upto)), nid)
+    return replay_view(services, run_id, int(upto), lambda tree: node_view(tree, nid))
 
 
 # --- history -------------------------------------------------------------------------------
 
-HISTORY_HEADERS = ["id", "created", "algorithm", "status", "answer", "correct", "nodes", "time s", "model"]
-HISTORY_HEADERS += ["problem"]
+HISTORY_HEADERS = [
+    "id", "created", "algorithm", "status", "answer", "correct", "nodes", "time s", "model", "problem",
+]  # fmt: skip
 
 
 def history_rows(services: Services, text: str = "", algorithm: str = "", status: str = "") -> list[list]:
@@ -330,33 +331,9 @@ def history_rows(services: Services, text: str = "", algorithm: str = "", status
     return rows
 
 
-class ReplayCache:
-    """The last replayed run's events and tree, so scrubbing forward only applies new events."""
-
-    def __init__(self) -> None:
-        import threading
-
-        self._lock = threading.Lock()
-        self._run: str | None = None
-        self._events: list[Any] = []
-        self._tree = Tree()
-
-    def tree_at(self, services: Services, run_id: str, upto: int) -> Tree:
-        with self._lock:
-            if run_id != self._run or upto >= len(self._events):
-                self._run, self._events, self._tree = run_id, services.runs.events(run_id), Tree()
-            if upto < self._tree.last_seq:
-                self._tree = Tree()
-            for e in self._events[self._tree.last_seq + 1 : upto + 1]:
-                self._tree.apply(e)
-            return self._tree
-
-
-_replays = ReplayCache()
-
-
-def replay_tree(services: Services, run_id: str, upto: int) -> Tree:
-    return _replays.tree_at(services, run_id, upto)
+def replay_view(services: Services, run_id: str, upto: int, fn: Any) -> Any:
+    """``fn(tree)`` for the run's tree after event ``upto`` (see ``ui.services.ReplayCache``)."""
+    return services.replays.view(run_id, upto, fn)
 
 
 def event_caption(services: Services, run_id: str, upto: int) -> str:
@@ -374,15 +351,17 @@ def event_caption(services: Services, run_id: str, upto: int) -> str:
 
 
 def replay(services: Services, run_id: str, upto: int) -> Snapshot:
-    tree = replay_tree(services, run_id, upto)
-    return Snapshot(
-        tree=tree_figure(tree, fresh_after=upto - 1),
-        convergence=convergence_figure(tree),
-        stats=stats_panel(tree),
-        answer=answer_panel(tree),
-        status=event_caption(services, run_id, upto),
-        rev=tree.last_seq,
-    )
+    def draw(tree: Tree) -> Snapshot:
+        return Snapshot(
+            tree=tree_figure(tree, fresh_after=upto - 1),
+            convergence=convergence_figure(tree),
+            stats=stats_panel(tree),
+            answer=answer_panel(tree),
+            status=event_caption(services, run_id, upto),
+            rev=tree.last_seq,
+        )
+
+    return replay_view(services, run_id, upto, draw)
 
 
 def run_length(services: Services, run_id: str) -> int:
