@@ -113,9 +113,9 @@ def serve(
     ctx: typer.Context,
 ) -> None:
     """Start the web app (same flags as `python app.py`, e.g. --port 8000)."""
-    import app as web_app
+    from ui.app import main as serve_main
 
-    raise typer.Exit(web_app.main(ctx.args))
+    raise typer.Exit(serve_main(ctx.args))
 
 
 def register(app: typer.Typer) -> None:
