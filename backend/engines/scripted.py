@@ -4,7 +4,9 @@ It is never a default and never presented as a model: its info says "scripted".
 Rules map a prompt to completions: the first rule whose ``match`` (a substring
 of the prompt, or a predicate) fits answers. Each rule holds a list of texts
 handed out in turn (cycling), so n > 1 gives different continuations exactly
-like sampling would, but reproducibly. Stop strings and ``max_tokens`` (counted
+like sampling would, but reproducibly. A call with a seed repeats exactly: the
+texts a (prompt, seed) pair drew first are remembered and handed out again, as
+the engine contract's seed clause asks; new seeds (or none) go on cycling. Stop strings and ``max_tokens`` (counted
 in whitespace-separated words) are applied as a real engine would.
 """
 
@@ -40,6 +42,8 @@ class ScriptedEngine:
         self.calls: list[dict] = []
         self.info = EngineInfo(name="scripted", model="scripted (test double, not a model)")
         self._lock = threading.Lock()
+        #: (prompt, seed) -> raw texts drawn for it, so a repeated seeded call repeats its answers
+        self._seeded: dict[tuple[str, int], list[tuple[str, float]]] = {}
 
     @classmethod
     def from_file(cls, path: str) -> ScriptedEngine:
@@ -77,18 +81,29 @@ class ScriptedEngine:
         check_sampling(n, max_tokens, temperature, top_p)
         with self._lock:
             self.calls.append({"prompts": list(prompts), "n": n, "stop": list(stop), "seed": seed})
-            return [[self._one(p, max_tokens, stop) for _ in range(n)] for p in prompts]
+            return [[self._finish(*raw, max_tokens, stop) for raw in self._draw(p, n, seed)] for p in prompts]
 
-    def _one(self, prompt: str, max_tokens: int, stop: Sequence[str]) -> Completion:
+    def _draw(self, prompt: str, n: int, seed: int | None) -> list[tuple[str, float]]:
+        """n raw (text, logprob per token) pairs: the next ones in the cycle, or a seed's remembered ones."""
+        if seed is None:
+            return [self._next(prompt) for _ in range(n)]
+        drawn = self._seeded.setdefault((prompt, seed), [])
+        while len(drawn) < n:
+            drawn.append(self._next(prompt))
+        return drawn[:n]
+
+    def _next(self, prompt: str) -> tuple[str, float]:
         rule = next((r for r in self.rules if r.fits(prompt)), None)
         if rule is None:
             if self.default is None:
                 raise LookupError(f"scripted engine has no rule for prompt ending {prompt[-120:]!r}")
-            raw, lp = self.default, -0.5
-        else:
-            raw = rule.texts[rule.cursor % len(rule.texts)]
-            rule.cursor += 1
-            lp = rule.logprob_per_token
+            return self.default, -0.5
+        raw = rule.texts[rule.cursor % len(rule.texts)]
+        rule.cursor += 1
+        return raw, rule.logprob_per_token
+
+    @staticmethod
+    def _finish(raw: str, lp: float, max_tokens: int, stop: Sequence[str]) -> Completion:
         text, hit = cut_at_stop(raw, stop)
         words = text.split(" ")
         finish = "stop"

@@ -23,10 +23,22 @@ class TestScriptedContract(EngineContract):
             default="some default text",
         )
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="ScriptedEngine hands a rule's texts out in turn (a cursor), so a repeated call with the "
-        "same seed continues the cycle instead of repeating it (base.py's seed clause)",
-    )
-    def test_same_seed_same_completions(self, engine):
-        super().test_same_seed_same_completions(engine)
+
+
+def _texts(engine, seed, n=2):
+    return [c.text for c in engine.generate(["about trees"], n=n, seed=seed)[0]]
+
+
+def test_a_seeded_call_repeats_and_new_seeds_go_on_cycling():
+    engine = ScriptedEngine([Rule("about trees", ["one", "two", "three"])])
+    first = _texts(engine, seed=7)
+    assert first == ["one", "two"]
+    assert _texts(engine, seed=7) == first  # the contract's seed clause
+    assert _texts(engine, seed=8) == ["three", "one"]  # a new seed draws the next canned texts
+    assert _texts(engine, seed=7, n=3) == ["one", "two", "two"]  # more than before: drawn on from the cycle
+
+
+def test_unseeded_calls_cycle_through_the_texts():
+    engine = ScriptedEngine([Rule("about trees", ["one", "two", "three"])])
+    assert _texts(engine, seed=None) == ["one", "two"]
+    assert _texts(engine, seed=None) == ["three", "one"]
