@@ -11,15 +11,24 @@ cannot express directly get auxiliary variables with exact definitions:
 A query is therefore about the points where every term of the goal is defined (the domain);
 for the benchmark problems, whose variables are positive, that is all feasible points.
 Variable exponents, |x|, exp, log, ... raise `Unsupported`. A timeout or "unknown" is reported
-as such and never counts as a proof.
+as such and never counts as a proof. Every query has a hard wall-clock limit (`hard_limit_s`):
+it runs in a worker process (`z3worker.py`) that is killed when the limit passes.
 """
 
 from __future__ import annotations
 
+import atexit
+import json
 import logging
+import os
+import select
+import subprocess
+import sys
+import threading
 import time
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 from typing import Literal
 
 import sympy as sp
@@ -127,8 +136,129 @@ def _model_value(v) -> float:
     return float(f.numerator) / float(f.denominator)
 
 
-def solve(variables: tuple[str, ...], facts: list[tuple[sp.Expr, str]], timeout_s: float = 3.0) -> SmtResult:
-    """Satisfiability of the conjunction of `expr REL 0` facts over the reals (with domains)."""
+# --- hard time limits -------------------------------------------------------------------------
+#
+# z3's `timeout` is soft: z3 polls it only at some points of its search (nlsat's algebraic-number
+# and big-integer work is not interrupted), so one query can run far past it and stall the whole
+# search. Every query therefore runs in a worker process (`z3worker.py`, one per thread) that is
+# killed when the hard limit below passes; the answer is then "unknown", like a soft timeout.
+
+WORKER = Path(__file__).with_name("z3worker.py")
+INPROCESS = os.environ.get("CANOPY_Z3_INPROCESS", "") == "1"  # debugging: no worker, soft limit only
+_local = threading.local()
+_workers: list[_Worker] = []  # every worker started, for the exit hook
+
+
+def hard_limit_s(timeout_s: float) -> float:
+    """Wall seconds a query may take in all: z3's soft timeout plus grace for a loaded machine."""
+    return 1.5 * timeout_s + 0.5
+
+
+class _Worker:
+    """One z3 worker process, owned by the thread (and process) that started it."""
+
+    def __init__(self) -> None:
+        self.owner = os.getpid()
+        self.proc = subprocess.Popen(
+            [sys.executable, str(WORKER)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        self.buf = b""
+        _workers.append(self)
+        if self._line(30.0) is None:
+            self.kill()
+            raise RuntimeError("the z3 worker did not start")
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None and self.owner == os.getpid()
+
+    def _line(self, limit_s: float) -> bytes | None:
+        """The next answer line, or None when the limit passes or the worker dies."""
+        deadline = time.monotonic() + limit_s
+        fd = self.proc.stdout.fileno()  # type: ignore[union-attr]
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                return None
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:  # the worker died (z3 crashed)
+                return None
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line
+
+    def ask(self, request: dict, limit_s: float) -> dict | None:
+        """The worker's answer, or None after killing it (past the limit, or it died)."""
+        try:
+            self.proc.stdin.write((json.dumps(request) + "\n").encode())  # type: ignore[union-attr]
+            self.proc.stdin.flush()  # type: ignore[union-attr]
+        except (BrokenPipeError, OSError):
+            self.kill()
+            return None
+        line = self._line(limit_s)
+        if line is None:
+            self.kill()
+            return None
+        return json.loads(line)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()  # SIGKILL to the process this object started, by its pid
+        self.proc.wait()
+        for f in (self.proc.stdin, self.proc.stdout):
+            if f is not None:
+                f.close()
+        if self in _workers:
+            _workers.remove(self)
+
+
+def _worker() -> _Worker:
+    w: _Worker | None = getattr(_local, "worker", None)
+    if w is None or not w.alive:
+        if w is not None and w.owner == os.getpid():
+            w.kill()
+        w = _Worker()
+        _local.worker = w
+    return w
+
+
+@atexit.register
+def _stop_workers() -> None:
+    for w in list(_workers):
+        if w.owner == os.getpid():
+            w.kill()
+
+
+def _check_inprocess(z3, assertions: list, names: list[str], vars_: dict, timeout_ms: int) -> dict:
+    s = z3.SolverFor("QF_NRA")
+    if timeout_ms:
+        s.set("timeout", timeout_ms)
+    s.add(*assertions)
+    res = s.check()
+    if res == z3.sat:
+        m = s.model()
+        model = {n: _model_value(m.eval(vars_[n], model_completion=True)) for n in names}
+        return {"status": "sat", "model": model, "reason": "z3 found a model"}
+    if res == z3.unsat:
+        return {"status": "unsat", "model": {}, "reason": "z3: no such point"}
+    return {"status": "unknown", "model": {}, "reason": f"z3: {s.reason_unknown()}"}
+
+
+def solve(variables: tuple[str, ...], facts: list[tuple[sp.Expr, str]], timeout_s: float = 3.0,
+          *, soft_timeout: bool = True) -> SmtResult:
+    """Satisfiability of the conjunction of `expr REL 0` facts over the reals (with domains).
+
+    The query runs in a worker process killed after ``hard_limit_s(timeout_s)``: the call never
+    takes longer than that (plus the translation and, after a kill, the worker's restart of
+    ~0.3 s), whatever z3 does. ``soft_timeout=False``
+    withholds z3's own timeout (tests: a z3 that ignores it).
+    """
     t0 = time.perf_counter()
     try:
         tr = _Translator(variables)
@@ -136,18 +266,26 @@ def solve(variables: tuple[str, ...], facts: list[tuple[sp.Expr, str]], timeout_
         terms = [tr.rel(e, r) for e, r in facts]
     except Unsupported as exc:
         return SmtResult("unknown", None, f"unsupported: {exc}", (time.perf_counter() - t0) * 1000)
-    s = z3.SolverFor("QF_NRA")
-    s.set("timeout", max(1, int(timeout_s * 1000)))
-    s.add(*terms, *tr.side)
-    res = s.check()
+    names = list(tr.vars)
+    timeout_ms = max(1, int(timeout_s * 1000)) if soft_timeout else 0
+    out: dict | None
+    if INPROCESS:
+        out = _check_inprocess(z3, [*terms, *tr.side], names, tr.vars, timeout_ms)
+    else:
+        s = z3.SolverFor("QF_NRA")
+        s.add(*terms, *tr.side)
+        request = {"smt2": s.to_smt2(), "vars": names, "timeout_ms": timeout_ms}
+        worker = _worker()  # (re)starting it is not counted: the limit is on z3's work
+        limit = hard_limit_s(timeout_s)
+        out = worker.ask(request, limit)
+        if out is None:
+            ms = (time.perf_counter() - t0) * 1000
+            log.info("z3 query killed after %.0f ms (hard limit %.1f s)", ms, limit)
+            return SmtResult("unknown", None, f"z3: hard time limit {limit:.1f} s (worker killed)", ms)
     ms = (time.perf_counter() - t0) * 1000
-    if res == z3.sat:
-        m = s.model()
-        model = tuple((n, _model_value(m.eval(v, model_completion=True))) for n, v in tr.vars.items())
-        return SmtResult("sat", model, "z3 found a model", ms)
-    if res == z3.unsat:
-        return SmtResult("unsat", None, "z3: no such point", ms)
-    return SmtResult("unknown", None, f"z3: {s.reason_unknown()}", ms)
+    if out["status"] == "sat":
+        return SmtResult("sat", tuple((n, float(out["model"][n])) for n in names), out["reason"], ms)
+    return SmtResult(out["status"], None, out["reason"], ms)
 
 
 def constraint_facts(problem: Inequality) -> list[tuple[sp.Expr, str]]:

@@ -1,0 +1,64 @@
+"""z3 queries have hard time limits, and "unknown" never counts as a proof or a pass."""
+
+import time
+
+import pytest
+
+from backend.search.lips import smt
+from backend.search.lips.closing import CloseConfig, close_goal
+from backend.search.lips.filtering import check_step
+from backend.search.lips.problem import Goal, parse_problem
+from backend.search.lips.problems import load_inequalities
+
+
+def _hard_query():
+    p = {q.id: q for q in load_inequalities("mo-int")}["mo-int-P1"]
+    return p, [(c.expr, c.rel) for c in p.constraints] + [(p.goal.rhs - p.goal.lhs, "<")]
+
+
+def test_a_query_that_ignores_its_soft_timeout_is_killed_at_the_hard_limit():
+    p, facts = _hard_query()
+    smt.solve(("a",), [(p.symbols["a"], ">")], 1.0)  # worker started beforehand
+    t0 = time.perf_counter()
+    # z3 gets no timeout at all (a z3 that ignores it): only the hard limit can stop it
+    r = smt.solve(p.variables, facts, 1.0, soft_timeout=False)
+    wall = time.perf_counter() - t0
+    assert r.status == "unknown" and "hard time limit" in r.reason
+    assert wall < smt.hard_limit_s(1.0) + 1.0, wall
+    # the next query gets a fresh worker and a real answer
+    q = parse_problem("a, b > 0; prove a^2 + b^2 >= 2*a*b")
+    r2 = smt.find_counterexample(q, q.goal.rhs - q.goal.lhs, 3.0)
+    assert r2.status == "unsat"
+    r3 = smt.find_counterexample(q, q.goal.lhs - q.goal.rhs, 3.0)
+    assert r3.status == "sat" and set(r3.point()) == {"a", "b"}
+
+
+def test_soft_timeout_gives_unknown_well_within_the_hard_limit():
+    p, facts = _hard_query()
+    t0 = time.perf_counter()
+    r = smt.solve(p.variables, facts, 0.3)
+    assert r.status == "unknown"
+    assert time.perf_counter() - t0 < smt.hard_limit_s(0.3) + 1.0
+
+
+@pytest.fixture
+def every_query_killed(monkeypatch):
+    monkeypatch.setattr(smt, "hard_limit_s", lambda timeout_s: 0.0)
+
+
+def test_unknown_never_proves_a_goal(every_query_killed):
+    p = parse_problem("a, b > 0; prove (a + b)/2 >= sqrt(a*b)")  # only z3 proves this one
+    r = close_goal(p, p.goal, config=CloseConfig(minimise_starts=0))
+    assert r.status == "unknown" and not r.proved
+    z3_try = [a for a in r.attempts if a.method == "z3"]
+    assert z3_try and z3_try[0].status == "unknown" and "hard time limit" in z3_try[0].detail
+
+
+def test_unknown_never_passes_a_step(every_query_killed):
+    p = parse_problem("a, b > 0; prove a + b >= 2*sqrt(a*b)")
+    a, b = p.symbols["a"], p.symbols["b"]
+    # 2 sqrt(ab) <= (a + b): replacing the lhs by a+b is sound, but only z3 could show it here
+    new = Goal(a + b, p.goal.rhs)
+    r = check_step(p, p.goal, new)
+    assert r.status == "unknown" and not r.new_goal_proved
+    assert r.status != "passed"
