@@ -17,6 +17,12 @@ rollout completes a whole path. Per node:
   (N += 1, W += r, Q = W/N; official ``update_recursive``); an invalid terminal (code error,
   no answer, too deep) gets the negative reward on itself only (official ``eval_final_answer``).
 
+``parallel = k > 1`` (not in the official code, which parallelises across problems instead)
+walks k rollouts together: at each level every walker selects, with a virtual loss on the
+nodes the others are passing through (``selection.py``), and the leaves the walkers reach
+are expanded in ONE engine call with several prompts (``Policy.propose_many``), which is
+what lets a GPU server batch them. One ``step()`` then runs k rollouts.
+
 Problem-specific work lives in a :class:`Policy`: ``root()``, ``propose()`` (one batched
 generation) and ``verify()``. rStar-Math is ``backend/search/rstar.py``; CPL can be another
 small policy over this core.
@@ -54,6 +60,8 @@ class MNode:
     #: every child is terminal: nothing below can be selected (official sets is_terminal)
     dead: bool = False
     expanded: bool = False
+    #: walkers of a parallel iteration now passing through this node (virtual loss)
+    pending: int = 0
     #: the final answer this node states (raw text), when it is a valid terminal
     answer: str | None = None
     #: why an invalid terminal ended: "error", "timeout", "no_answer", "too_deep", ...
@@ -116,6 +124,10 @@ class Policy(Protocol):
         """Judge new sibling nodes (run code, read answers), one verdict each, in order."""
         ...
 
+    # Optional: ``propose_many(search, nodes, n, seed) -> list[list[NodeSpec]]`` proposes for
+    # several nodes in one engine call (parallel rollouts); without it the core calls
+    # ``propose`` once per node.
+
 
 # --- config -----------------------------------------------------------------------------
 
@@ -136,6 +148,15 @@ class MCTSConfig:
     dedup: bool = knob(True, "drop duplicate candidates of one expansion (official llm_generate)")
     answer_choice: Literal["vote", "max_q"] = knob(
         "vote", "final answer: most-voted answer group, or the highest-Q terminal (eval_output.py)"
+    )
+    parallel: int = knob(
+        1,
+        "rollouts walked together per step; their leaves share one engine call (1: official, one at a time)",
+        min=1,
+        max=64,
+    )
+    virtual_loss: float = knob(
+        1.0, "value each walker passing through a node counts as, while parallel > 1", min=0.0, max=10.0
     )
 
     def __post_init__(self) -> None:
@@ -195,6 +216,9 @@ class MCTSSearch(Search):
     # --- one rollout ------------------------------------------------------------------
 
     def _iterate(self) -> None:
+        if self.config.parallel > 1:
+            self._iterate_parallel()
+            return
         it = self.state.iteration
         node, path, levels = self.root, [self.root.id], []
         try:
@@ -216,14 +240,60 @@ class MCTSSearch(Search):
                 self.emit(ev.NodeSelected, iteration=it, path=list(path), children=[list(r) for r in levels])
         finally:
             self.state.iteration += 1
-            out = self.outcome()
-            self.emit(
-                ev.IterationDone,
-                iteration=it,
-                best_answer=out.answer,
-                votes=out.votes,
-                tokens=self.state.tokens,
-            )
+            self._iteration_done(it)
+
+    def _iteration_done(self, it: int) -> None:
+        out = self.outcome()
+        self.emit(ev.IterationDone, iteration=it, best_answer=out.answer, votes=out.votes,
+                  tokens=self.state.tokens)
+
+    def _iterate_parallel(self) -> None:
+        """k rollouts at once: select level by level with virtual loss, expand their leaves in
+        one engine call. Each walker is its own iteration (its own node_selected events)."""
+        cfg = self.config
+        first = self.state.iteration
+        k = min(self.config.parallel, self.config.rollouts - first)
+        walkers = [{"it": first + j, "node": self.root, "path": [self.root.id], "levels": []}
+                   for j in range(k)]
+        self.root.pending += k
+        marked: list[MNode] = [self.root] * k  # every pending increment, undone at the end
+        try:
+            active = list(walkers)
+            for _ in range(self.config.max_depth + 2):
+                active = [w for w in active if not w["node"].terminal]
+                if not active:
+                    break
+                leaves = list({id(w["node"]): w["node"] for w in active if not w["node"].expanded}.values())
+                if leaves:
+                    self._expand_many(leaves)
+                still = []
+                for j, w in enumerate(active):
+                    node = w["node"]
+                    if node.terminal or node.dead:  # it became terminal, or expanding it found nothing
+                        continue
+                    rows = selection_scores(node, cfg.c, cfg.selection, cfg.virtual_loss)
+                    index = self._forced_index(node, rows) if j == 0 else None
+                    if index is None:
+                        index = pick(rows, spread=True)
+                    if index is None:
+                        self._mark_dead(node)
+                        continue
+                    child = self.nodes[rows[index]["id"]]
+                    child.pending += 1
+                    marked.append(child)
+                    w["node"] = child
+                    w["path"].append(child.id)
+                    w["levels"].append(rows)
+                    self.emit(ev.NodeSelected, iteration=w["it"], path=list(w["path"]),
+                              children=[list(r) for r in w["levels"]])
+                    still.append(w)
+                active = still
+        finally:
+            for node in marked:
+                node.pending -= 1
+            self.state.iteration += k
+            for w in walkers:
+                self._iteration_done(w["it"])
 
     # --- user steering (backend/run.py calls steer between iterations) ----------------
 
@@ -266,7 +336,21 @@ class MCTSSearch(Search):
 
     def _expand(self, node: MNode) -> None:
         seed = self.state.call_seed(self.state.iteration, node.id)
-        specs = self.policy.propose(self, node, self.config.children, seed)
+        self._grow(node, self.policy.propose(self, node, self.config.children, seed))
+
+    def _expand_many(self, nodes: Sequence[MNode]) -> None:
+        """Expand several leaves; with ``propose_many`` their candidates come from one engine call."""
+        if len(nodes) == 1 or not hasattr(self.policy, "propose_many"):
+            for node in nodes:
+                self._expand(node)
+            return
+        seed = self.state.call_seed(self.state.iteration, nodes[0].id, len(nodes))
+        proposals = self.policy.propose_many(self, list(nodes), self.config.children, seed)
+        for node, specs in zip(nodes, proposals, strict=True):
+            self._grow(node, specs)
+
+    def _grow(self, node: MNode, specs: Sequence[NodeSpec]) -> None:
+        """Add the proposed children, verify them together, reward the terminal ones."""
         node.expanded = True
         kids = [self._add(node, spec) for spec in specs]
         if not kids:

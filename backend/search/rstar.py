@@ -128,9 +128,15 @@ class RStarPolicy:
         return self.prefix + "".join(n.state.get("text", "") for n in node.path()[1:])
 
     def propose(self, search: MCTSSearch, node: MNode, n: int, seed: int) -> list[NodeSpec]:
+        return self.propose_many(search, [node], n, seed)[0]
+
+    def propose_many(
+        self, search: MCTSSearch, nodes: Sequence[MNode], n: int, seed: int
+    ) -> list[list[NodeSpec]]:
+        """n candidate next steps for each node, from one batched engine call."""
         cfg = self.cfg
-        [outs] = search.generate(
-            [self.context(node)],
+        batches = search.generate(
+            [self.context(node) for node in nodes],
             n=n,
             seed=seed,
             max_tokens=cfg.max_step_tokens,
@@ -138,9 +144,12 @@ class RStarPolicy:
             top_p=cfg.top_p,
             stop=list(STEP_STOPS),
         )
-        kept = self._filter(outs, after_code=node.state.get("step_kind") == "final_code")
-        share = 1.0 / max(len(outs), 1)
-        return [self._spec(c, dups, share) for c, dups in kept]
+        out = []
+        for node, outs in zip(nodes, batches, strict=True):
+            kept = self._filter(outs, after_code=node.state.get("step_kind") == "final_code")
+            share = 1.0 / max(len(outs), 1)  # an engine reports a prompt's wall time on each completion
+            out.append([self._spec(c, dups, share) for c, dups in kept])
+        return out
 
     def _filter(self, outs: Sequence[Completion], *, after_code: bool) -> list[tuple[Completion, int]]:
         """Official ``llm_generate``: drop duplicate texts; after a finished program, keep
