@@ -3,6 +3,7 @@
     python bench/engine.py                       # default engine (llamacpp) on the embedded model
     python bench/engine.py --engine transformers # the same table for transformers
     python bench/engine.py --sampler             # also: numpy vs llama.cpp sampler chain per step
+    python bench/engine.py --prompts 4           # also: 4 prompts x 4 sequences in one call vs in turn
 
 Prints a table; the ratio batched/single is the number that matters for MCTS
 (an expansion asks for n continuations of one prefix). Figures vary by machine:
@@ -118,8 +119,30 @@ def run(args) -> list[tuple[str, str]]:
              ("RSS now / peak", f"{cur:.0f} MB / {peak:.0f} MB")]
     if args.sampler and args.engine == "llamacpp":
         rows += sampler_microbench(engine, prompt, args.batch)
+    if args.prompts > 1:
+        rows += prompts_together(engine, prompt, args.prompts, gen)
     engine.close()
     return rows
+
+
+def prompts_together(engine, prompt: str, k: int, gen: dict) -> list[tuple[str, str]]:
+    """k sibling prompts (a shared prefix + a different first step) x 4 sequences: one call vs k calls.
+
+    What parallel MCTS rollouts ask for when their leaves expand together."""
+    prompts = [prompt + f"# Step 1: let x be the number of muffins on day {d}\n" for d in range(1, k + 1)]
+    n = 4
+    engine.generate([prompt], max_tokens=1, temperature=0)  # the shared prefix is cached for both
+    out, one_s = timed(lambda: engine.generate(prompts, n=n, seed=7, **gen))
+    together = getattr(engine, "last_stats", {}).get("together", 1)
+    one_tokens = sum(c.tokens for row in out for c in row)
+    engine.generate([prompt], max_tokens=1, temperature=0)
+    outs, turn_s = timed(lambda: [engine.generate([p], n=n, seed=7, **gen)[0] for p in prompts])
+    turn_tokens = sum(c.tokens for row in outs for c in row)
+    a, b = one_tokens / one_s, turn_tokens / turn_s
+    return [(f"{k} prompts x {n}, one call ({together} decoded together)",
+             f"{a:.1f} tok/s ({one_tokens} tokens in {one_s:.1f} s)"),
+            (f"{k} prompts x {n}, one call each", f"{b:.1f} tok/s ({turn_tokens} tokens in {turn_s:.1f} s)"),
+            ("ratio together / in turn", f"{a / b:.2f}x")]
 
 
 def sampler_microbench(engine, prompt: str, k: int, steps: int = 20) -> list[tuple[str, str]]:
@@ -170,6 +193,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=2, help="single-sequence runs to average")
     ap.add_argument("--sampler", action="store_true", help="also time numpy vs llama.cpp sampling")
+    ap.add_argument("--prompts", type=int, default=0, help="also: N prompts x 4, one call vs in turn")
     args = ap.parse_args()
     threads = str(args.threads or min(8, len(os.sched_getaffinity(0))))
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):

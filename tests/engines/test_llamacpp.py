@@ -105,6 +105,33 @@ def test_more_sequences_than_max_batch_run_in_chunks():
         e.generate(["x"])
 
 
+def test_several_prompts_decode_together_reproducibly(llama_engine):
+    """Parallel rollouts ask for several leaves at once: one batched decode for all of them."""
+    e = llama_engine
+    base = e.chat_prompt([{"role": "user", "content": "Write one short sentence about a river."}])
+    prompts = [base + start for start in ("The river", "A river", "Rivers")]
+    kw = dict(n=2, max_tokens=24, temperature=0.9, seed=21, stop=["."])
+    out = e.generate(prompts, **kw)
+    assert e.last_stats.get("together") == 3  # 3 prompts x 2 sequences fit in one batch
+    assert e.last_stats["reused_tokens"] > 0  # prompts 1 and 2 start from prompt 0's shared KV
+    assert [len(row) for row in out] == [2, 2, 2]
+    for row in out:
+        for c in row:
+            assert c.tokens >= 1 and "." not in c.text
+            assert c.finish_reason in ("stop", "length")
+    again = e.generate(prompts, **kw)
+    assert [[c.text for c in r] for r in out] == [[c.text for c in r] for r in again]
+    assert len({c.text for row in out for c in row}) >= 3
+
+
+def test_prompts_that_do_not_fit_one_batch_run_in_turn(llama_engine):
+    e = llama_engine
+    prompts = [e.chat_prompt(FRUITS), e.chat_prompt([{"role": "user", "content": "Name a colour."}])]
+    out = e.generate(prompts, n=e.max_batch, max_tokens=2, temperature=1.0, seed=2)
+    assert "together" not in e.last_stats
+    assert [len(row) for row in out] == [e.max_batch, e.max_batch]
+
+
 def test_prompt_longer_than_the_context_is_refused(llama_engine):
     with pytest.raises(ValueError, match="n_ctx"):
         llama_engine.generate(["word " * 5000], max_tokens=2)
