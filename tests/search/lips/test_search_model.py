@@ -14,17 +14,9 @@ from backend.tree import Tree
 pytestmark = [pytest.mark.model, pytest.mark.slow, pytest.mark.timeout(1500)]
 
 
-@pytest.fixture(scope="module")
-def engine():
-    pytest.importorskip("llama_cpp")
-    from backend.engines import load_engine
-
-    try:
-        eng = load_engine("llamacpp")
-    except (ImportError, RuntimeError, ValueError, OSError) as exc:
-        pytest.skip(f"embedded model not available: {exc}")
-    yield eng
-    eng.close()
+@pytest.fixture
+def engine(embedded_engine):
+    return embedded_engine
 
 
 def test_model_run_proves_amgm_and_every_llm_rewrite_is_judged(engine):
