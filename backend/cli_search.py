@@ -123,6 +123,9 @@ def _print_result(console: Any, res: Any) -> None:
             console.print(f"      {line}", markup=False, highlight=False)
         if st["output"]:
             console.print(f"      → {st['output'].strip()[-300:]}", markup=False, highlight=False)
+    if getattr(res, "proof", ""):
+        console.print("[bold]proof:[/]")
+        console.print(res.proof, markup=False, highlight=False, soft_wrap=True)
     if res.votes:
         console.print(
             "votes: " + ", ".join(f"{k} ×{v:g}" for k, v in list(res.votes.items())[:8]), markup=False

@@ -38,6 +38,7 @@ class SolveResult:
     stats: dict[str, Any]
     config: dict[str, Any]
     events: list[ev.Event] = field(repr=False, default_factory=list)
+    proof: str = ""  # the proof as justified steps, for searches that prove (LIPS: proof_text)
 
     @property
     def tokens(self) -> int:
@@ -190,6 +191,7 @@ def solve(
         stats=dict(finished.stats),
         config=config_dict(search.config),
         events=log.events,
+        proof=search.proof_text() if hasattr(search, "proof_text") else "",
     )
 
 

@@ -21,6 +21,7 @@ dependency of this project.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from dataclasses import dataclass, replace
@@ -144,8 +145,10 @@ def eliminate_linear(problem: Inequality, expr: sp.Expr) -> tuple[Inequality, sp
     progress = True
     while progress:
         progress = False
+        # variables the expression does not use go first: a goal in c alone stays in c
+        order = sorted(reversed(problem.variables), key=lambda n: problem.symbols[n] in expr.free_symbols)
         for c in problem.equalities:
-            for name in reversed(problem.variables):
+            for name in order:
                 v = problem.symbols[name]
                 sol = _linear_solution(c, v)
                 if sol is None:
@@ -167,6 +170,40 @@ def eliminate_linear(problem: Inequality, expr: sp.Expr) -> tuple[Inequality, sp
     return problem, expr
 
 
+def _linear(e: sp.Expr) -> bool:
+    syms = sorted(e.free_symbols, key=str)
+    return bool(syms) and e.is_polynomial(*syms) and sp.Poly(e, *syms).total_degree() <= 1
+
+
+def project_constraints(constraints: tuple[Constraint, ...], x: sp.Symbol) -> list[Constraint]:
+    """Constraints on x alone that every feasible point satisfies (a superset of the projection).
+
+    Linear inequalities in other variables are eliminated exactly (Fourier-Motzkin: a > 0, b > 0,
+    3 - a - b > 0 gives 0 < a < 3); other constraints on other variables are dropped, which only
+    enlarges the domain, so a proof on it still covers every feasible point.
+    """
+    own = [c for c in constraints if not (c.expr.free_symbols - {x})]
+    lin = [c for c in constraints if c.expr.free_symbols - {x} and c.rel in (">", ">=")
+           and _linear(c.expr)]
+    others = sorted({s for c in lin for s in c.expr.free_symbols} - {x}, key=str)
+    for y in others:
+        lower, upper, rest = [], [], []
+        for c in lin:
+            k = c.expr.coeff(y, 1)
+            (lower if k > 0 else upper if k < 0 else rest).append((c, k))
+        lin = [c for c, _ in rest]
+        for (lc, lk), (uc, uk) in itertools.product(lower, upper):
+            e = sp.expand(-uk * lc.expr + lk * uc.expr)  # y cancels; both multipliers > 0
+            rel = ">" if ">" in (lc.rel, uc.rel) else ">="
+            if e.free_symbols:
+                lin.append(Constraint(e, rel))
+            elif not Constraint(e, rel).holds(float(e), 0.0):
+                lin.append(Constraint(e, rel))  # infeasible: keep the contradiction
+        if len(lin) > 200:
+            break
+    return own + [c for c in lin if not (c.expr.free_symbols - {x})]
+
+
 def univariate(problem: Inequality, goal: Goal, max_ops: int = 400) -> Attempt:
     """Exact sign analysis when (after linear elimination) one variable remains."""
     t0 = time.perf_counter()
@@ -180,9 +217,7 @@ def univariate(problem: Inequality, goal: Goal, max_ops: int = 400) -> Attempt:
         return Attempt("univariate", "unknown", _ms(t0), "not a low-degree rational function")
     domain = sp.Reals
     try:
-        for c in red.constraints:
-            if c.expr.free_symbols - {x}:
-                return Attempt("univariate", "unknown", _ms(t0), "constraint on an eliminated variable")
+        for c in project_constraints(red.constraints, x):
             rel = {">": sp.StrictGreaterThan, ">=": sp.GreaterThan, "==": sp.Eq, "!=": sp.Ne}[c.rel]
             domain = domain.intersect(sp.solveset(rel(c.expr, 0), x, sp.Reals))
         bad = sp.solveset(sp.StrictLessThan(num * den, 0), x, sp.Reals)

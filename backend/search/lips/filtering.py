@@ -122,6 +122,29 @@ def check_step(problem: Inequality, old: Goal, new: Goal, cache: PointCache | No
     return _check_implication(problem, old, new, cache, config, t0, new_proved)
 
 
+def check_new_goal(problem: Inequality, new: Goal, cache: PointCache | None = None,
+                   config: FilterConfig = FilterConfig()) -> FilterResult:
+    """Stage 1 alone, for a step whose soundness its tactic has proved (the symbolic tactics):
+    the new goal must hold at the test points, and z3 must find no feasible point violating it.
+    "passed" here means only "not refuted"; `new_goal_proved` says whether z3 showed it holds."""
+    t0 = time.perf_counter()
+    cache = cache if cache is not None else PointCache()
+    seed_points(problem, cache, config.n_points)
+    for p in cache.points:
+        if feasible(problem, p) and _fails(problem, new.rhs - new.lhs, p, config.tol):
+            return FilterResult("counterexample", "new_goal_false", _freeze(p), "points", _ms(t0),
+                                "the new goal fails at a test point")
+    if not config.refute_new_goal:
+        return FilterResult("passed", "", None, "points", _ms(t0), "holds at the test points")
+    r = _z3(problem, [(new.rhs - new.lhs, "<")], config.refute_timeout_s)
+    if r.status == "sat":
+        cache.add(r.point())
+        return FilterResult("counterexample", "new_goal_false", r.model, "z3", _ms(t0),
+                            "z3 found a feasible point where the new goal fails")
+    return FilterResult("passed", "", None, "z3", _ms(t0), f"new goal not refuted ({r.reason})",
+                        r.status == "unsat")
+
+
 def _check_implication(problem: Inequality, old: Goal, new: Goal, cache: PointCache,
                        config: FilterConfig, t0: float, new_proved: bool) -> FilterResult:
     claim = implication_claim(old, new)

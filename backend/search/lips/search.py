@@ -37,7 +37,7 @@ from backend.search.config import check_config, knob
 from backend.search.lips.closing import CloseConfig, close_goal
 from backend.search.lips.equivalence import check_rewrite
 from backend.search.lips.expr import to_plain
-from backend.search.lips.filtering import FilterConfig, check_step
+from backend.search.lips.filtering import FilterConfig, FilterResult, check_new_goal, check_step
 from backend.search.lips.numeric import PointCache
 from backend.search.lips.problem import Goal, Inequality, parse_problem
 from backend.search.lips.ranking import rank, rank_prompt
@@ -49,6 +49,8 @@ from backend.search.lips.rewriting import (
 )
 from backend.search.lips.scaling import scale_goal
 from backend.search.lips.score import symbolic_score, top_k
+from backend.search.lips.symmetry import renamed_keys
+from backend.search.lips.symtactics import rederive, symbolic_steps
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class LipsConfig:
     top_p: float = knob(0.95, "LLM nucleus sampling mass (official 0.95)", min=0.01, max=1.0)
     max_tokens: int = knob(512, "most tokens of one LLM answer", min=16, max=8192)
     z3_timeout_s: float = knob(3.0, "z3 budget per check", min=0.1, max=120.0)
+    symbolic_tactics: bool = knob(True, "tangent line, equal value and pqr on every expansion")
     min_proof_depth: int = knob(
         0, "do not close goals shallower than this (demo: forces tactics)", min=0, max=100
     )
@@ -85,9 +88,11 @@ class GoalNode:
     parent: int | None
     depth: int
     score: int
-    kind: str = "root"  # "root", "scale" or "rewrite"
+    kind: str = "root"  # "root", "scale", "rewrite" or "symbolic"
     justification: dict[str, Any] = field(default_factory=dict)  # how to re-check the edge
     llm_streak: int = 0  # LLM rewrites in a row ending at this node
+    meta: dict[str, Any] = field(default_factory=dict)  # tactic, lemma, instantiation (as emitted)
+    checked_by: str = ""  # how the step into this node was justified when it was made
 
 
 def _instantiation(binding: dict) -> dict[str, str]:
@@ -124,6 +129,9 @@ class LipsSearch(Search):
         self.nodes: dict[int, GoalNode] = {}
         self.queue: list[tuple[int, int, int, int]] = []  # (tier, score, seq, node id)
         self.seen: set[sp.Expr] = set()
+        self.dropped = {"same": 0, "renamed": 0}  # duplicate candidates dropped in this expansion
+        self.proof_chain: list[dict[str, Any]] = []  # the re-check of the proved chain
+        self.proved_by = ""
         self.counter = itertools.count()
         self.proved: int | None = None
         self.refuted: bool = False
@@ -235,7 +243,7 @@ class LipsSearch(Search):
         if res.status == "proved" and node.depth >= self.config.min_proof_depth:
             ok, why, checks = self.recheck(node.id)
             if ok:
-                self.proved = node.id
+                self.proved, self.proved_by, self.proof_chain = node.id, res.method, checks
                 self.emit(
                     ev.NodeVerified,
                     id=node.id,
@@ -268,8 +276,22 @@ class LipsSearch(Search):
         if node.depth >= self.config.max_depth:
             return
         new: list[GoalNode] = []
+        self.dropped = {"same": 0, "renamed": 0}
         new += self._scale(node)
         new += self._rewrite(node)
+        if self.config.symbolic_tactics:
+            new += self._symbolic(node)
+        if self.dropped["renamed"]:
+            self.emit(
+                ev.Note,
+                level="info",
+                node=node.id,
+                message=(
+                    f"dropped {self.dropped['same'] + self.dropped['renamed']} duplicate goals, "
+                    f"{self.dropped['renamed']} of them the same goal up to renaming variables "
+                    "(the constraints are symmetric)"
+                ),
+            )
         self._rank(node, new)
 
     # --- tactics ---------------------------------------------------------------------------
@@ -285,11 +307,16 @@ class LipsSearch(Search):
     ) -> GoalNode | None:
         key = self._key(goal)
         if key in self.seen:
+            self.dropped["same"] += 1
+            return None
+        if any(k in self.seen for k in renamed_keys(self.problem, goal)):
+            self.dropped["renamed"] += 1
             return None
         self.seen.add(key)
         nid = self.state.new_id()
         node = GoalNode(
-            nid, goal, parent.id, parent.depth + 1, symbolic_score(goal), kind, justification, llm_streak
+            nid, goal, parent.id, parent.depth + 1, symbolic_score(goal), kind, justification, llm_streak,
+            dict(meta),
         )
         self.nodes[nid] = node
         self.emit(ev.NodeAdded, id=nid, parent=parent.id, kind="goal", text=str(goal), meta=meta)
@@ -312,21 +339,10 @@ class LipsSearch(Search):
             child = self._child(node, st.new, "scale", meta, {"lemma": st.lemma})
             if child is None:
                 continue
-            t0 = time.perf_counter()
-            fr = check_step(self.problem, node.goal, st.new, self.cache, self.filter_cfg)
-            self.state.verify_s += time.perf_counter() - t0
-            if fr.status == "counterexample":
-                self.emit(
-                    ev.NodeVerified,
-                    id=child.id,
-                    status="counterexample",
-                    method=fr.method,
-                    ms=round(fr.ms, 3),
-                    terminal=True,
-                    output=fr.detail,
-                    detail={"counterexample": _point(fr.counterexample), "kind": fr.kind},
-                )
+            fr = self._filter(node, child, check_step)
+            if fr is None:
                 continue
+            child.checked_by = f"{fr.method}" if fr.status == "passed" else f"not proved sound ({fr.detail})"
             self.emit(
                 ev.NodeVerified,
                 id=child.id,
@@ -335,6 +351,65 @@ class LipsSearch(Search):
                 ms=round(fr.ms, 3),
                 output=fr.detail,
                 detail={"step": fr.status, "new_goal_proved": fr.new_goal_proved},
+            )
+            kept.append(child)
+        return kept
+
+    def _filter(self, parent: GoalNode, child: GoalNode, check: Any) -> FilterResult | None:
+        """Run a filter (``check_step`` or ``check_new_goal``) on a candidate; a counterexample
+        is emitted on the candidate (terminal, with the point) and gives None."""
+        t0 = time.perf_counter()
+        if check is check_step:
+            fr = check_step(self.problem, parent.goal, child.goal, self.cache, self.filter_cfg)
+        else:
+            fr = check_new_goal(self.problem, child.goal, self.cache, self.filter_cfg)
+        self.state.verify_s += time.perf_counter() - t0
+        if fr.status != "counterexample":
+            return fr
+        self.emit(
+            ev.NodeVerified,
+            id=child.id,
+            status="counterexample",
+            method=fr.method,
+            ms=round(fr.ms, 3),
+            terminal=True,
+            output=fr.detail,
+            detail={"counterexample": _point(fr.counterexample), "kind": fr.kind},
+        )
+        return None
+
+    def _symbolic(self, node: GoalNode) -> list[GoalNode]:
+        """The symbolic-only tactics (tangent line, equal value, pqr): a step is made only when
+        the tactic proved its side conditions; the new goal is then filtered for counterexamples."""
+        self.check_stop()
+        t0 = time.perf_counter()
+        results = symbolic_steps(self.problem, node.goal, self.cache)
+        self.state.verify_s += time.perf_counter() - t0
+        kept = []
+        for r in results:
+            st = r.step
+            if st is None:
+                continue
+            meta = {
+                "tactic": st.tactic,
+                "lemma": None,
+                "instantiation": st.instantiation,
+                "source": "symbolic",
+            }
+            child = self._child(node, st.new, "symbolic", meta, {"tactic": st.tactic})
+            if child is None:
+                continue
+            fr = self._filter(node, child, check_new_goal)
+            if fr is None:
+                continue
+            child.checked_by = "; ".join(f"{c.claim}: {c.status} ({c.method})" for c in st.checks)
+            self.emit(
+                ev.NodeVerified,
+                id=child.id,
+                status="ok",
+                method=st.tactic,
+                output=st.note,
+                detail={"checks": [c.to_dict() for c in st.checks], "new_goal_proved": fr.new_goal_proved},
             )
             kept.append(child)
         return kept
@@ -402,18 +477,10 @@ class LipsSearch(Search):
                     output=r.reason,
                 )
                 continue
-            if r.source == "sympy" and r.method.endswith("positive_multiple"):
-                fr = check_step(self.problem, node.goal, r.new, self.cache, self.filter_cfg)
-                if fr.status == "counterexample":
-                    self.emit(
-                        ev.NodeVerified,
-                        id=child.id,
-                        status="counterexample",
-                        method=fr.method,
-                        terminal=True,
-                        detail={"counterexample": _point(fr.counterexample)},
-                    )
-                    continue
+            multiple = r.source == "sympy" and r.method.endswith("positive_multiple")
+            if multiple and self._filter(node, child, check_step) is None:
+                continue
+            child.checked_by = f"{r.method} ({r.reason})"
             self.emit(
                 ev.NodeVerified,
                 id=child.id,
@@ -467,6 +534,12 @@ class LipsSearch(Search):
             old, new = self.nodes[a].goal, self.nodes[b].goal
             nb = self.nodes[b]
             ok = False
+            if nb.kind == "symbolic":
+                ok, method = rederive(self.problem, old, new, nb.justification.get("tactic", ""))
+                checks.append({"node": b, "ok": ok, "method": method})
+                if not ok:
+                    return False, f"step to node {b} not justified ({method})", checks
+                continue
             if nb.kind == "rewrite":
                 er = check_rewrite(
                     self.problem, old, new, use_constraints=True, z3_timeout_s=self.config.z3_timeout_s
@@ -479,19 +552,44 @@ class LipsSearch(Search):
             if not ok:
                 return False, f"step to node {b} not justified ({method})", checks
         cr = close_goal(self.problem, self.nodes[nid].goal, cache, self.close_cfg)
-        checks.append({"node": nid, "ok": cr.proved, "method": f"close:{cr.method}"})
+        checks.append({"node": nid, "ok": cr.proved, "method": f"close:{cr.method}", "close": True})
         if not cr.proved:
             return False, f"final goal not closed again ({cr.status})", checks
         return True, "", checks
 
     def proof_text(self) -> str:
-        """The proof as a readable chain of justified steps (empty when not proved)."""
+        """The proof as a readable chain of justified steps (empty when not proved): for each
+        step the tactic, the lemma and its instantiation (or the rewrite / the symbolic tactic's
+        side conditions), how the step was justified when it was made and when it was re-checked;
+        then the checker that closed the last goal."""
         if self.proved is None:
             return ""
-        lines = []
         path = self.path(self.proved)
-        lines.append(f"goal: {self.nodes[path[0]].goal}")
-        for nid in path[1:]:
+        recheck = {c["node"]: c["method"] for c in self.proof_chain if not c.get("close")}
+        closes = [c["method"] for c in self.proof_chain if c.get("close")]
+        cons = ", ".join(str(c) for c in self.problem.constraints) or "no constraints"
+        lines = [f"Theorem ({cons}): {self.nodes[path[0]].goal}"]
+        if len(path) > 1:
+            lines.append("Proof (each new goal implies the goal before it):")
+        for i, nid in enumerate(path[1:], 1):
             n = self.nodes[nid]
-            lines.append(f"  <= ({n.kind}: {n.justification}) {n.goal}")
+            m = n.meta
+            lines.append(f"  step {i}: {m.get('tactic') or n.kind}")
+            if n.kind == "scale":
+                inst = ", ".join(f"{k} = {v}" for k, v in (m.get("instantiation") or {}).items())
+                side = m.get("side", "?")
+                lines.append(f"    lemma {m.get('lemma')} applied to the {side}; instantiation: {inst}")
+            elif n.kind == "rewrite":
+                lines.append(f"    rewrite '{m.get('rewrite')}' ({m.get('source')}): lhs - rhs kept equal")
+            elif n.kind == "symbolic":
+                inst = ", ".join(f"{k} = {v}" for k, v in (m.get("instantiation") or {}).items())
+                lines.append(f"    {inst}")
+            if n.checked_by:
+                lines.append(f"    justified by: {n.checked_by}")
+            if nid in recheck:
+                lines.append(f"    re-checked: {recheck[nid]}")
+            lines.append(f"    new goal: {n.goal}")
+        last = self.nodes[path[-1]].goal
+        again = f" (re-checked with fresh test points: {closes[0]})" if closes else ""
+        lines.append(f"  closed: {last} by {self.proved_by}{again}")
         return "\n".join(lines)

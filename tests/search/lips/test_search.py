@@ -128,3 +128,41 @@ def test_eval_datasets_are_registered():
     easy = load_problems("ineq-easy", 2)
     assert easy[0].answer == "proved" and "prove" in easy[0].question
     assert load_problems("ineq-false", 1)[0].answer == "refuted"
+
+
+def test_renamed_copies_are_duplicates_only_when_the_constraints_are_symmetric():
+    a, b, c = sp.symbols("a b c", real=True)
+    g = Goal(a**2 + b, c**3)
+    swapped = Goal(b**2 + a, c**3)  # a <-> b
+    shifted = Goal(b**2 + c, a**3)  # a -> b -> c -> a
+    s = LipsSearch("a,b,c > 0; a+b+c = 3; prove a^2+b^2+c^2 >= 3", engine=None, config=LipsConfig())
+    s.start()
+    root = s.nodes[0]
+    assert s._child(root, g, "scale", {}, {}) is not None
+    assert s._child(root, swapped, "scale", {}, {}) is None
+    assert s._child(root, shifted, "scale", {}, {}) is None
+    assert s.dropped["renamed"] == 2
+    # a <= 1 breaks the symmetry: the renamed goals are different proof states
+    t = LipsSearch("a,b,c > 0; a <= 1; a+b+c = 3; prove a^2+b^2+c^2 >= 3", engine=None, config=LipsConfig())
+    t.start()
+    assert t._child(t.nodes[0], g, "scale", {}, {}) is not None
+    assert t._child(t.nodes[0], shifted, "scale", {}, {}) is not None
+    # only b <-> c fixes {a <= 1}: a copy under it is still a duplicate
+    assert t._child(t.nodes[0], Goal(a**2 + c, b**3), "scale", {}, {}) is None
+
+
+def test_symbolic_tactic_step_is_a_rechecked_chain():
+    s = _run(
+        "a,b,c > 0; a+b+c = 3; prove 1/(1+a^2) + 1/(1+b^2) + 1/(1+c^2) >= 3/2",
+        min_proof_depth=1,
+        max_candidates=1,
+    )
+    tree = Tree.from_events(s.log.events)
+    sym = [n for n in tree.nodes.values() if n.meta.get("source") == "symbolic"]
+    assert {n.meta["tactic"] for n in sym} >= {"sym_tangent_line", "sym_equal_value"}
+    tl = next(n for n in sym if n.meta["tactic"] == "sym_tangent_line")
+    assert tl.text == "0 <= 0" and tl.status in ("ok", "proved")
+    assert s.state.finished.status == "proved" and s.state.finished.best_path == [0, tl.id]
+    assert [c["ok"] for c in tree.nodes[tl.id].detail["chain"]] == [True, True]
+    text = s.proof_text()
+    assert "step 1:" in text and "justified by:" in text and "closed:" in text

@@ -1,0 +1,28 @@
+"""`canopy solve --algo lips` prints the proof as justified steps."""
+
+import json
+
+from typer.testing import CliRunner
+
+from backend.cli import app
+from backend.cli_search import register
+
+register(app)
+runner = CliRunner()
+
+
+def test_solve_prints_the_proof_chain(tmp_path):
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"rules": []}))  # the symbolic preset never asks the engine
+    args = ["solve", "a,b > 0; prove a^2+b^2 >= 2*a*b", "--algo", "lips", "--preset", "symbolic",
+            "--engine", "scripted", "--model", str(rules), "--set", "min_proof_depth=1",
+            "--set", "max_candidates=8"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    out = res.output
+    assert "answer: proved" in out and "proof:" in out
+    assert "Theorem (a > 0, b > 0): 2*a*b <= a^2 + b^2" in out
+    assert "step 1:" in out and "lemma " in out and "instantiation:" in out
+    assert "justified by:" in out and "re-checked:" in out and "closed:" in out
+    js = runner.invoke(app, [*args, "--json"])
+    assert js.exit_code == 0 and "step 1:" in json.loads(js.output)["proof"]
