@@ -10,13 +10,14 @@ no Lean, so every "proved" names the checker that proved it, and only sound ones
                  covers explicit sums of squares);
 * `univariate`   one variable left (after solving linear equality constraints for a variable):
                  sympy's exact rational-function sign analysis on the feasible interval;
-* `z3`           nlsat finds no feasible point with rhs - lhs < 0 (see `smt.py` for domains).
+* `z3`           nlsat finds no feasible point with rhs - lhs < 0 (see `smt.py` for domains);
+* `sos`          an exact sum-of-squares certificate (`sos.py`; floating-point SDP, then the Gram
+                 matrix rounded to rationals and checked PSD exactly), when cvxpy is installed.
 
 Refuting checkers: sampled feasible points, then scipy Nelder-Mead minimisation of rhs - lhs
 (`numeric.py`), and a z3 model. A numeric method never proves anything, and a timeout or
 "unknown" is reported as unknown, so a false inequality can never come back proved.
-SOS (semidefinite programming) is not included: scipy has no SDP solver and cvxpy is not a
-dependency of this project.
+SOS needs cvxpy (the optional `sos` extra); without it that checker is skipped.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class CloseConfig:
     minimise_starts: int = 6  # Nelder-Mead starts (0 disables the optimiser)
     max_ops: int = 400  # skip symbolic work on larger expressions (sympy can take minutes)
     tol: float = 1e-9  # relative slack for "violated" at a float point
+    sos_timeout_s: float = 10.0  # SOS certificate (needs cvxpy; 0 disables it), after z3
 
 
 @dataclass(frozen=True)
@@ -293,6 +295,11 @@ def close_goal(problem: Inequality, goal: Goal, cache: PointCache | None = None,
         lambda: univariate(problem, goal, config.max_ops),
         lambda: prove_or_refute_z3(problem, goal, config),
     ]
+    if config.sos_timeout_s > 0:
+        from backend.search.lips.sos import available, sos_close  # cvxpy: optional, heavy
+
+        if available():
+            checks.append(lambda: sos_close(problem, goal, config.sos_timeout_s))
     if config.minimise_starts > 0:
         checks.append(lambda: refute_by_minimising(problem, goal, cache, config))
     attempts: list[Attempt] = []

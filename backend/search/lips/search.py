@@ -73,6 +73,7 @@ class LipsConfig:
     max_tokens: int = knob(512, "most tokens of one LLM answer", min=16, max=8192)
     z3_timeout_s: float = knob(3.0, "z3 budget per check", min=0.1, max=120.0)
     symbolic_tactics: bool = knob(True, "tangent line, equal value and pqr on every expansion")
+    sos_timeout_s: float = knob(10.0, "SOS closer budget per goal (needs cvxpy; 0 = off)", min=0.0, max=600.0)
     min_proof_depth: int = knob(
         0, "do not close goals shallower than this (demo: forces tactics)", min=0, max=100
     )
@@ -125,7 +126,7 @@ class LipsSearch(Search):
         self.filter_cfg = FilterConfig(
             implication_timeout_s=c.z3_timeout_s, refute_timeout_s=min(2.0, c.z3_timeout_s)
         )
-        self.close_cfg = CloseConfig()
+        self.close_cfg = CloseConfig(sos_timeout_s=c.sos_timeout_s)
         self.nodes: dict[int, GoalNode] = {}
         self.queue: list[tuple[int, int, int, int]] = []  # (tier, score, seq, node id)
         self.seen: set[sp.Expr] = set()
