@@ -594,3 +594,36 @@ class LipsSearch(Search):
         again = f" (re-checked with fresh test points: {closes[0]})" if closes else ""
         lines.append(f"  closed: {last} by {self.proved_by}{again}")
         return "\n".join(lines)
+
+
+def main() -> None:
+    """`python -m backend.search.lips.search mo-int 30`: the symbolic search on a problem set,
+    one line per problem (status, the checker that closed the last goal, the tactics on the
+    proof path, wall seconds), then the tallies."""
+    import collections
+    import logging
+    import sys
+
+    from backend.search.lips.problems import load_inequalities
+
+    logging.basicConfig(level=logging.WARNING)
+    name = sys.argv[1] if len(sys.argv) > 1 else "ineq-easy"
+    limit = float(sys.argv[2]) if len(sys.argv) > 2 else 30.0
+    tally: collections.Counter = collections.Counter()
+    t_all = time.perf_counter()
+    for p in load_inequalities(name):
+        t0 = time.perf_counter()
+        s = LipsSearch(p.to_text(), engine=None,
+                       config=LipsConfig(llm_rewrite=False, llm_rank=False, time_limit_s=limit))
+        fin = s.run()
+        tactics = [s.nodes[n].meta.get("tactic", "").split(" ")[0] for n in s.path(s.proved)[1:]] \
+            if s.proved is not None else []
+        closer = s.proved_by if s.proved is not None else "-"
+        tally[(fin.status, closer)] += 1
+        print(f"{p.id}: {fin.status} by {closer} via {tactics or 'root'} · {s.state.iteration} pops · "
+              f"{len(s.nodes)} goals · {time.perf_counter() - t0:.1f} s", flush=True)
+    print(dict(tally), f"{time.perf_counter() - t_all:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

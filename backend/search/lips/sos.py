@@ -294,7 +294,7 @@ def sos_close(problem: Inequality, goal: Goal, timeout_s: float = 30.0,
         face = kernel.nullspace()  # columns of N: Q = N R N^T
         if not face:
             return Attempt("sos", "unknown", _ms(t0), "the zeros leave no Gram matrix")
-        cols = [[int(x) for x in (v * sp.ilcm(*[sp.fraction(x)[1] for x in v]))] for v in face]
+        cols = [[int(x) for x in (v * sp.ilcm(1, *[sp.fraction(x)[1] for x in v]))] for v in face]
     else:
         cols = [[int(i == j) for i in range(n)] for j in range(n)]
     k = len(cols)

@@ -5,6 +5,7 @@ import sympy as sp
 
 from backend.search.lips.problem import Goal, parse_problem
 from backend.search.lips.symtactics import (
+    cancel_power,
     equal_value,
     homogeneous_degree,
     pqr_method,
@@ -127,3 +128,19 @@ def test_pqr_must_not_apply():
         p = parse_problem(text)
         r = pqr_method(p, p.goal)
         assert not r.applies and why in r.reason, (text, r.reason)
+
+
+def test_cancel_power_squares_both_sides():
+    p = parse_problem("a,b > 0; prove sqrt(a*b) <= (a+b)/2")
+    a, b = p.symbols["a"], p.symbols["b"]
+    r = cancel_power(p, p.goal)
+    assert r.applies and r.step.instantiation == {"k": "2"}
+    assert r.step.new.lhs == a * b and sp.expand(r.step.new.rhs - (a + b) ** 2 / 4) == 0
+    assert rederive(p, p.goal, r.step.new, r.step.tactic)[0]
+
+
+def test_cancel_power_must_not_apply():
+    p = parse_problem("a,b > 0; prove a*b <= (a+b)^2/4")
+    assert "no fractional power" in cancel_power(p, p.goal).reason
+    q = parse_problem("a, b real; prove sqrt(a^2 + 1) <= b")  # even power, rhs may be negative
+    assert "rhs >= 0" in cancel_power(q, q.goal).reason
