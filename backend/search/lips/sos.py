@@ -361,3 +361,26 @@ def _solve_sdp(k: int, pairs: list[tuple[int, int]], a_rows: list[list[float]], 
         if prob.status in ("optimal", "optimal_inaccurate") and r.value is not None:
             return r.value.tolist()
     return None
+
+
+def main() -> None:
+    """`python -m backend.search.lips.sos mo-int 60`: SOS alone on every root goal of a set."""
+    import collections
+    import sys
+    import warnings
+
+    from backend.search.lips.problems import load_inequalities
+
+    warnings.filterwarnings("ignore")  # cvxpy's "solution may be inaccurate": checked exactly anyway
+    name = sys.argv[1] if len(sys.argv) > 1 else "ineq-easy"
+    budget = float(sys.argv[2]) if len(sys.argv) > 2 else 30.0
+    tally: collections.Counter = collections.Counter()
+    for p in load_inequalities(name):
+        a = sos_close(p, p.goal, budget)
+        tally[a.status] += 1
+        print(f"{p.id}: {a.status} {a.ms:.0f} ms {a.detail}", flush=True)
+    print(dict(tally))
+
+
+if __name__ == "__main__":
+    main()
