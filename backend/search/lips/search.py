@@ -26,7 +26,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import sympy as sp
@@ -221,10 +221,21 @@ class LipsSearch(Search):
             tokens=self.state.tokens,
         )
 
+    def _close_config(self) -> CloseConfig:
+        """The closers' budgets, cut to the time the run has left (so a pop near the limit
+        does not run a full 5 s z3 + 10 s SOS past it)."""
+        limit = self.config.time_limit_s
+        if not limit:
+            return self.close_cfg
+        left = max(0.1, limit - self.state.elapsed())
+        c = self.close_cfg
+        return replace(c, z3_timeout_s=min(c.z3_timeout_s, left),
+                       sos_timeout_s=min(c.sos_timeout_s, left) if c.sos_timeout_s > 0 else 0.0)
+
     def _expand(self, node: GoalNode) -> None:
         self.check_stop()
         t0 = time.perf_counter()
-        res = close_goal(self.problem, node.goal, self.cache, self.close_cfg)
+        res = close_goal(self.problem, node.goal, self.cache, self._close_config())
         self.state.verify_s += time.perf_counter() - t0
         attempts = [{"method": a.method, "status": a.status, "ms": round(a.ms, 3)} for a in res.attempts]
         if res.status == "refuted":
@@ -276,6 +287,7 @@ class LipsSearch(Search):
         )
         if node.depth >= self.config.max_depth:
             return
+        self.check_stop()  # the close may have used the rest of the time: no expansion then
         new: list[GoalNode] = []
         self.dropped = {"same": 0, "renamed": 0}
         new += self._scale(node)
@@ -431,6 +443,7 @@ class LipsSearch(Search):
         return [row[0].text if row else "" for row in out]
 
     def _rewrite(self, node: GoalNode) -> list[GoalNode]:
+        self.check_stop()
         c = self.config
         rewrites: list[Rewrite] = []
         llm = self.engine is not None and c.llm_rewrite and node.llm_streak < c.rewrite_streak

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import time
 from fractions import Fraction
 
@@ -95,7 +96,8 @@ def _positive(f: sp.Expr, signs: dict) -> bool:
     return False
 
 
-def polynomial_form(problem: Inequality, goal: Goal) -> tuple[sp.Poly, str] | str:
+def polynomial_form(problem: Inequality, goal: Goal,
+                    max_basis: int | None = None) -> tuple[sp.Poly, str] | str:
     """The polynomial whose global non-negativity proves the goal, or why there is none."""
     syms = problem.symbol_list
     signs = {s: problem.sign_of(s.name) for s in syms}
@@ -109,6 +111,14 @@ def polynomial_form(problem: Inequality, goal: Goal) -> tuple[sp.Poly, str] | st
     p = sp.expand(num)
     if p.is_number:
         return "constant"
+    sq = {s: sp.Symbol(f"{s.name}_sq", real=True) ** 2 for s in syms if signs[s] != "real"}
+    if max_basis is not None:  # before the slow steps: the Gram matrix's size at least
+        pp = sp.Poly(p, *syms)
+        half = pp.total_degree() if sq else pp.total_degree() // 2
+        homog = bool(problem.equalities) or len({sum(m) for m in pp.monoms()}) == 1
+        size = math.comb(len(syms) - 1 + half, half) if homog else math.comb(len(syms) + half, half)
+        if size > 2 * max_basis:  # Newton pruning rarely removes more than half
+            return f"Gram matrix of about {size} > {max_basis}"
     how = []
     if problem.equalities:
         h = _homogenise(problem, p, syms)
@@ -117,7 +127,6 @@ def polynomial_form(problem: Inequality, goal: Goal) -> tuple[sp.Poly, str] | st
         if h != p:
             how.append("homogenised with the equality constraint")
         p = h
-    sq = {s: sp.Symbol(f"{s.name}_sq", real=True) ** 2 for s in syms if signs[s] != "real"}
     if sq:
         p = sp.expand(p.xreplace(sq))
         how.append(f"{', '.join(s.name for s in sq)} >= 0 written as squares")
@@ -273,7 +282,7 @@ def sos_close(problem: Inequality, goal: Goal, timeout_s: float = 30.0,
     deadline = t0 + timeout_s
     if not available():
         return Attempt("sos", "unknown", _ms(t0), "cvxpy not installed (pip install canopy-reasoning[sos])")
-    form = polynomial_form(problem, goal)
+    form = polynomial_form(problem, goal, max_basis)
     if isinstance(form, str):
         return Attempt("sos", "unknown", _ms(t0), form)
     poly, how = form
