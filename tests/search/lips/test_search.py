@@ -166,3 +166,13 @@ def test_symbolic_tactic_step_is_a_rechecked_chain():
     assert [c["ok"] for c in tree.nodes[tl.id].detail["chain"]] == [True, True]
     text = s.proof_text()
     assert "step 1:" in text and "justified by:" in text and "closed:" in text
+
+
+def test_closer_budgets_shrink_to_the_time_left():
+    s = LipsSearch(AMGM, engine=None, config=LipsConfig(time_limit_s=1.0))
+    s.start()
+    cfg = s._close_config()
+    assert cfg.z3_timeout_s <= 1.0 and cfg.sos_timeout_s <= 1.0
+    free = LipsSearch(AMGM, engine=None, config=LipsConfig(time_limit_s=0))
+    free.start()
+    assert free._close_config().z3_timeout_s == free.close_cfg.z3_timeout_s
