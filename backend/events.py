@@ -311,6 +311,17 @@ def read_jsonl(src: IO[str] | Path | str) -> tuple[dict[str, Any], list[Event]]:
     return header, events
 
 
+def _copied(value: Any) -> Any:
+    """A copy of a JSON-like value: new lists, dicts and tuples; scalars shared."""
+    if isinstance(value, list):
+        return [_copied(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return tuple(_copied(v) for v in value)
+    return value
+
+
 class EventLog:
     """Numbers events as a run emits them, keeps them, and tells subscribers.
 
@@ -326,6 +337,10 @@ class EventLog:
         self._subscribers: list[Callable[[Event], None]] = []
 
     def emit(self, cls: type[E], **fields: Any) -> E:
+        """Number, store and announce one event. List and dict payloads are copied (all
+        the way down), so a caller that changes its own list after emitting (a search
+        reusing its path buffer) cannot rewrite an event already logged, stored or drawn."""
+        fields = {k: _copied(v) if isinstance(v, list | dict | tuple) else v for k, v in fields.items()}
         with self._lock:
             ev = cls(seq=len(self._events), t=round(self._clock() - self._t0, 6), **fields)
             self._events.append(ev)

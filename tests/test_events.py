@@ -91,6 +91,30 @@ def test_event_log_numbers_events_and_serves_a_cursor():
     assert all(b.t >= a.t for a, b in zip(log.events, log.events[1:], strict=False))
 
 
+def test_emit_copies_list_and_dict_payloads():
+    """A caller that reuses its buffers after emitting cannot rewrite logged events."""
+    log = EventLog()
+    seen = []
+    log.subscribe(seen.append)
+    config = {"rollouts": 8, "nested": {"k": [1, 2]}}
+    path, updated = [0, 1], [[1, 1, 0.5], [0, 1, 0.5]]
+    children = [[{"id": 1, "n": 0, "score": 0.0}]]
+    log.emit(ev.RunStarted, run_id="r", algorithm="a", problem="p", config=config)
+    log.emit(ev.NodeSelected, iteration=1, path=path, children=children)
+    log.emit(ev.Backprop, iteration=1, path=path, reward=1.0, updated=updated)
+    config["rollouts"] = 99
+    config["nested"]["k"].append(3)
+    path.append(7)
+    updated[0][1] = 42
+    children[0][0]["score"] = 9.9
+    started, selected, backprop = log.events
+    assert started.config == {"rollouts": 8, "nested": {"k": [1, 2]}}
+    assert selected.path == [0, 1] and selected.children == [[{"id": 1, "n": 0, "score": 0.0}]]
+    assert backprop.path == [0, 1] and backprop.updated == [[1, 1, 0.5], [0, 1, 0.5]]
+    assert seen == log.events  # subscribers got the same copies
+    assert selected.path is not backprop.path  # one buffer emitted twice: two copies
+
+
 def test_events_are_immutable():
     e = ev.Note(seq=0, level="info", message="x")
     with pytest.raises(AttributeError):
