@@ -1,19 +1,34 @@
-"""Plotly figures as plain dicts: the search tree and the convergence panel.
+"""The figures as plain dicts: the search tree (a node table, sent whole or as a delta)
+and the convergence panel.
 
-The browser side (``ui/static/tree.js``) only picks the colour mode and calls
-``Plotly.react``; everything a test may want to check is decided here. Encodings:
+The tree is not sent as Plotly traces but as a table of nodes, one column per field
+(``COLUMNS``); ``ui/static/tree.js`` keeps that table, turns it into Plotly traces and
+draws them. Everything a test may want to check about a node is decided here:
 
 - position: tidy layout (``ui/layout.py``), root on top, one row per depth;
-- colour: Q by default (diverging, white at 0, with a colour bar); the page can switch to
-  PPM, visits or depth without asking the server (``colors`` carries every mode);
+- colour: Q by default (diverging, white at 0); the page can switch to PPM, visits or
+  depth without asking the server (``colors`` carries every mode's scale and bounds);
 - size: visits N (square root, capped);
-- symbol and outline: verification status (``STATUS_STYLE``); pruned nodes are greyed;
+- symbol and outline: verification status (``STYLES``, one row per style; a node
+  carries its row number); pruned nodes are faded;
 - hover: id, N, Q, PPM, status and the first lines of the step;
-- the best path is a thick gold line, nodes added since the previous update get a ring
-  that the page fades out ("newest nodes flash").
+- the best path (gold line) and the nodes added since the previous update (``fresh``,
+  a ring that the page fades out).
 
-Big trees switch to WebGL (``scattergl``) past ``WEBGL_FROM`` nodes: SVG redraws of
-thousands of markers are what made full updates slow (issue 6: ~0.7 s at 10k nodes).
+Live updates are incremental (issue 6): ``FigureStream`` remembers what one page has
+been sent and answers the next state of the tree with a *delta* keyed by revision
+(``base`` = the revision the page must hold): new nodes whole, then only the changed
+fields of known nodes, and the new x of the nodes the tidy layout moved (adding a node
+can shift whole subtrees sideways). A page whose revision is not ``base`` asks for the
+whole figure again (``tree.js``: resync); a new run, a switch between SVG and WebGL
+drawing, or a delta that would touch most nodes is sent whole.
+
+Trees of ``WEBGL_FROM`` nodes or more are drawn with WebGL (``scattergl``), with short
+hover texts (half of a big figure's bytes otherwise). Measured in chromium
+(bench/ui_latency.py): per-point colours cost Plotly most of a 10k-node redraw, so in
+WebGL the page groups nodes by colour band (``COLOR_BANDS``) and draws each group with
+one colour; the colour legend (HTML, not a Plotly colour bar, which cost a redraw of its
+own on every update) shows the bands.
 """
 
 from __future__ import annotations
@@ -22,6 +37,7 @@ import html
 import math
 from typing import Any
 
+from backend import events as ev
 from backend.tree import Node, Tree
 from ui.layout import tidy_layout
 
@@ -31,6 +47,9 @@ HOVER_WIDTH = 72
 # hover text is half of a big figure's bytes: past WEBGL_FROM nodes, one short line each
 # (the inspector shows everything on click)
 BIG_HOVER_LINES, BIG_HOVER_WIDTH = 1, 48
+#: colour bands of WebGL drawing (bench/ui_latency.py: Plotly's per-point colour
+#: conversion was ~2/3 of a 10k-node redraw); SVG drawing keeps exact colours
+COLOR_BANDS = 11
 
 # status -> (marker symbol, outline colour, legend label)
 GOOD, BAD, PLAIN, NONE = "#1a9850", "#d73027", "#444444", "#9e9e9e"
@@ -50,9 +69,29 @@ STATUS_STYLE: dict[str, tuple[str, str, str]] = {
     None: ("circle", NONE, "unverified"),  # type: ignore[dict-item]
 }
 PRUNED_STYLE = ("circle-open", NONE, "pruned")
+#: every style once; a node's ``style`` column is its index here
+STYLES: list[tuple[str, str, str]] = list(dict.fromkeys([*STATUS_STYLE.values(), PRUNED_STYLE]))
+_STYLE_INDEX = {s: i for i, s in enumerate(STYLES)}
+_STATUS_INDEX = {status: _STYLE_INDEX[s] for status, s in STATUS_STYLE.items()}
+_PRUNED, _ANSWERED = _STYLE_INDEX[PRUNED_STYLE], _STYLE_INDEX[STATUS_STYLE["answered"]]
+_UNVERIFIED = _STYLE_INDEX[STATUS_STYLE[None]]  # type: ignore[index]
+_SIZES: dict[bool, dict[int, float]] = {False: {}, True: {}}  # marker_size by N, memoised
 
 DIVERGING = [[0.0, "#b2182b"], [0.25, "#ef8a62"], [0.5, "#f7f7f7"], [0.75, "#67a9cf"], [1.0, "#2166ac"]]
-SEQUENTIAL = "Viridis"
+# Plotly's Viridis, spelt out: the page interpolates colour bands itself
+_VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58",
+            "#b5de2b", "#fde725"]  # fmt: skip
+SEQUENTIAL = [[round(i / (len(_VIRIDIS) - 1), 4), c] for i, c in enumerate(_VIRIDIS)]
+
+#: the node table's columns, in the order of ``FigureStream`` rows
+COLUMNS = ("id", "parent", "x", "depth", "n", "q", "ppm", "kind", "style", "size", "text")
+#: what a known node may change (a delta's ``upd``), besides x (``mv`` / ``xs``)
+CHANGING = ("n", "q", "ppm", "style", "size")
+
+HOVER = (
+    "#%{customdata[0]} %{customdata[4]} · %{meta}<br>N=%{customdata[1]} Q=%{customdata[2]:.3f} "
+    "PPM=%{customdata[3]}<br>%{text}<extra></extra>"
+)
 
 
 def node_style(node: Node) -> tuple[str, str, str]:
@@ -63,7 +102,11 @@ def node_style(node: Node) -> tuple[str, str, str]:
     return STATUS_STYLE.get(node.status, STATUS_STYLE[None])
 
 
-def marker_size(n: int) -> float:
+def marker_size(n: int, big: bool = False) -> float:
+    """Marker diameter in pixels from visits N; smaller in big (WebGL) trees, where the
+    pixels to fill are most of a frame's cost without a GPU and markers overlap anyway."""
+    if big:
+        return round(min(6 + 2.5 * math.sqrt(max(n, 0)), 20), 2)
     return round(min(9 + 4 * math.sqrt(max(n, 0)), 30), 2)
 
 
@@ -80,159 +123,279 @@ def _round(v: float | None) -> float | None:
     return None if v is None else round(float(v), 4)
 
 
-def tree_figure(tree: Tree, *, fresh_after: int | None = None, title: str = "") -> dict[str, Any]:
-    """The live tree as ``{data, layout, colors, ...}``; ``fresh_after`` marks newer nodes.
+def _style_rows() -> list[list[Any]]:
+    """[symbol, outline colour, label, opacity, outline width] per style."""
+    return [
+        [sym, outline, label, 0.35 if label == PRUNED_STYLE[2] else 1.0, 1 if outline == NONE else 2.5]
+        for sym, outline, label in STYLES
+    ]
 
-    Nodes are split into one trace per verification style (a constant symbol and outline
-    each) instead of one trace with per-point symbol arrays: per-point symbols made WebGL
-    redraws of 10k nodes 3-4x slower (measured with bench/ui.py's figures in chromium).
-    ``node_traces`` lists those traces; ``colors`` holds each colour mode's scale.
+
+def _columns(rows: list[list[Any]]) -> dict[str, list[Any]]:
+    return {name: [r[k] for r in rows] for k, name in enumerate(COLUMNS)}
+
+
+def touched_by(events: Any) -> set[int]:
+    """Ids of the nodes whose drawing ``events`` may change (besides their position)."""
+    out: set[int] = set()
+    for e in events:
+        if isinstance(e, ev.NodeAdded | ev.NodeVerified | ev.NodeScored):
+            out.add(e.id)
+        elif isinstance(e, ev.Backprop):
+            out.update(int(row[0]) for row in e.updated)
+        elif isinstance(e, ev.UserAction) and e.node is not None:
+            out.add(e.node)
+    return out
+
+
+class FigureStream:
+    """What one page has been sent of one tree view, and what to send it next.
+
+    ``figure(tree)`` returns the whole figure (``kind: "full"``) the first time, after
+    ``reset()`` (the page asked to resync), when the run changes, or when drawing switches
+    between SVG and WebGL; otherwise a delta (``kind: "delta"``) from revision ``base``
+    (the previous answer's ``rev``) holding:
+
+    - ``add``: the new nodes, every column (``COLUMNS``), in the order the page stores them;
+    - ``upd``: id plus every ``CHANGING`` column of known nodes whose N, Q, PPM, style or size
+      changed;
+    - ``mv``: ``{"id": [...], "x": [...]}`` for known nodes the layout moved, or ``xs``: the
+      x of every known node in the page's order when more than a third of them moved;
+    - ``best``, ``fresh``, ``colors``, ``count`` as in a full figure.
+
+    Applying a delta to the table of revision ``base`` gives exactly the table of the full
+    figure of revision ``rev`` (tests/ui/test_figure.py folds both ways and compares).
+    ``touched`` (``touched_by`` of the events since the previous figure) lets a big tree
+    skip re-reading the nodes that no event changed; without it every node is re-read.
     """
-    run_id = tree.started.run_id if tree.started else ""
-    if tree.root_id is None:
-        return {
+
+    def __init__(self, title: str = "") -> None:
+        self.title = title
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget what was sent: the next figure is a full one."""
+        self.run: str | None = None
+        self.rev: int | None = None
+        self.big: bool | None = None
+        self.sent: dict[int, tuple[Any, ...]] = {}  # id -> (x, n, q, ppm, style, size) as sent, page order
+        self._raw_x: dict[int, float] = {}  # the layout's x behind each sent x
+        self._texts: dict[int, str] = {}
+        self._texts_big: bool | None = None
+        self._layout_size = -1
+        self._pos: dict[int, tuple[float, int]] = {}
+
+    def _layout(self, tree: Tree) -> dict[int, tuple[float, int]]:
+        # nodes are never removed and only node_added changes the structure
+        if len(tree.nodes) != self._layout_size:
+            self._pos = tidy_layout(tree.root_id, {i: n.children for i, n in tree.nodes.items()})  # type: ignore[arg-type]
+            self._layout_size = len(tree.nodes)
+        return self._pos
+
+    def _text(self, node: Node, big: bool) -> str:
+        if big != self._texts_big:
+            self._texts, self._texts_big = {}, big
+        text = self._texts.get(node.id)
+        if text is None:
+            lines, width = (BIG_HOVER_LINES, BIG_HOVER_WIDTH) if big else (HOVER_LINES, HOVER_WIDTH)
+            text = self._texts[node.id] = hover_text(node, lines, width)
+        return text
+
+    @staticmethod
+    def _state(node: Node, x: float, size: dict[int, float], big: bool) -> tuple[Any, ...]:
+        """(x, n, q, ppm, style, size) of a node as the page gets them."""
+        n = node.n
+        s = size.get(n)
+        if s is None:
+            s = size[n] = marker_size(n, big)
+        if node.pruned:
+            style = _PRUNED
+        elif node.answer is not None and node.status in (None, "ok"):
+            style = _ANSWERED
+        else:
+            style = _STATUS_INDEX.get(node.status, _UNVERIFIED)
+        scores = node.scores
+        ppm = scores.get("ppm") if scores else None
+        return (round(x, 3), n, round(node.q, 4), None if ppm is None else round(ppm, 4), style, s)
+
+    def figure(
+        self, tree: Tree, *, fresh_after: int | None = None, touched: set[int] | None = None
+    ) -> dict[str, Any]:
+        run_id = tree.started.run_id if tree.started else ""
+        if tree.root_id is None:
+            self.reset()
+            self.run, self.rev = run_id, tree.last_seq
+            return {
+                "kind": "full",
+                "run": run_id,
+                "rev": tree.last_seq,
+                "count": 0,
+                "best": [],
+                "fresh": [],
+                "colors": _color_modes(1, 1),
+                "big": False,
+                "nodes": _columns([]),
+                "styles": _style_rows(),
+                "hover": HOVER,
+                "layout": _tree_layout(run_id, self.title),
+            }
+        pos = self._layout(tree)
+        big = len(pos) >= WEBGL_FROM
+        nodes = tree.nodes
+        size = _SIZES[big]
+        follows = self.rev is not None and run_id == self.run and big == self.big
+        state: dict[int, tuple[Any, ...]] = {}
+        if follows and touched is not None:
+            # the hot loop of a live update: re-read only what events changed
+            sent, raw_x, make = self.sent, self._raw_x, self._state
+            for nid, (x, _) in pos.items():
+                old = sent.get(nid)
+                if old is None or nid in touched:
+                    state[nid] = make(nodes[nid], x, size, big)
+                elif x != raw_x[nid]:
+                    state[nid] = (round(x, 3), *old[1:])
+                else:
+                    state[nid] = old
+        else:
+            for nid, (x, _) in pos.items():
+                state[nid] = self._state(nodes[nid], x, size, big)
+        best = [i for i in tree.best_path() if i in pos]
+        fresh = [] if fresh_after is None else [i for i in pos if nodes[i].added_seq > fresh_after]
+        common = {
             "run": run_id,
             "rev": tree.last_seq,
-            "count": 0,
-            "data": [],
-            "layout": _tree_layout(run_id, title),
+            "count": len(pos),
+            "best": best,
+            "fresh": fresh,
+            "colors": _color_modes(max(s[1] for s in state.values()), max(d for _, d in pos.values())),
         }
-    pos = tidy_layout(tree.root_id, {i: n.children for i, n in tree.nodes.items()})
-    kind = "scattergl" if len(pos) >= WEBGL_FROM else "scatter"
-    ex: list[float | None] = []
-    ey: list[float | None] = []
-    groups: dict[tuple[str, str, str], list[Node]] = {}
-    for node_id, (x, depth) in pos.items():  # pre-order: parents before children
-        node = tree.nodes[node_id]
-        groups.setdefault(node_style(node), []).append(node)
-        if node.parent is not None:
-            px, pd = pos[node.parent]
-            ex += [round(px, 3), round(x, 3), None]
-            ey += [-pd, -depth, None]
-    best = [i for i in tree.best_path() if i in pos]
-    data: list[dict[str, Any]] = [
-        {
-            "type": kind,
-            "name": "edges",
-            "mode": "lines",
-            "x": ex,
-            "y": ey,
-            "hoverinfo": "skip",
-            "line": {"color": "#b0b0b0", "width": 1},
-        },
-        {
-            "type": kind,
-            "name": "best path",
-            "mode": "lines",
-            "hoverinfo": "skip",
-            "x": [pos[i][0] for i in best],
-            "y": [-pos[i][1] for i in best],
-            "line": {"color": "#f2b705", "width": 5},
-        },
-    ]
-    node_traces = []
-    for (symbol, outline, label), nodes in groups.items():
-        node_traces.append(len(data))
-        data.append(
-            _node_trace(
-                kind, label, symbol, outline, nodes, pos, first=len(node_traces) == 1, big=kind == "scattergl"
-            )
-        )
-    fresh = [i for i in pos if fresh_after is not None and tree.nodes[i].added_seq > fresh_after]
-    data.append(
-        {
-            "type": kind,
-            "name": "new",
-            "mode": "markers",
-            "hoverinfo": "skip",
-            "x": [pos[i][0] for i in fresh],
-            "y": [-pos[i][1] for i in fresh],
-            "marker": {"size": 26, "symbol": "circle-open", "color": "#ff7f0e", "line": {"width": 3}},
+        delta = self._delta(tree, pos, state, big) if follows else None
+        if delta is None:
+            rows = [self._row(nodes[i], pos[i][1], state[i], big) for i in pos]
+            out = {
+                "kind": "full",
+                **common,
+                "big": big,
+                "nodes": _columns(rows),
+                "styles": _style_rows(),
+                "hover": HOVER,
+                "layout": _tree_layout(run_id, self.title),
+            }
+            self.sent = state
+        else:
+            out = {"kind": "delta", "base": self.rev, **common, **delta}
+        self._raw_x = {nid: x for nid, (x, _) in pos.items()}
+        self.run, self.rev, self.big = run_id, tree.last_seq, big
+        return out
+
+    def _row(self, node: Node, depth: int, s: tuple[Any, ...], big: bool) -> list[Any]:
+        x, n, q, ppm, style, size = s
+        return [node.id, node.parent, x, depth, n, q, ppm, node.kind, style, size, self._text(node, big)]
+
+    def _delta(
+        self, tree: Tree, pos: dict[int, tuple[float, int]], state: dict[int, tuple[Any, ...]], big: bool
+    ) -> dict[str, Any] | None:
+        sent = self.sent
+        if len(sent) > len(state) or any(i not in state for i in sent):
+            return None  # nodes vanished: not a fold of the same run
+        upd, moved = [], []
+        for nid, old in sent.items():
+            new = state[nid]
+            if new is old:
+                continue
+            if new[0] != old[0]:
+                moved.append(nid)
+            if new[1:] != old[1:]:
+                upd.append(nid)
+        added = [i for i in pos if i not in sent]
+        if len(added) + len(upd) > max(64, len(state) // 2):
+            return None  # most of the tree changed: the whole figure is about as small
+        out: dict[str, Any] = {
+            "add": _columns([self._row(tree.nodes[i], pos[i][1], state[i], big) for i in added]),
+            "upd": {
+                "id": upd,
+                **{name: [state[i][1 + k] for i in upd] for k, name in enumerate(CHANGING)},
+            },
         }
-    )
-    return {
-        "run": run_id,
-        "rev": tree.last_seq,
-        "count": len(pos),
-        "node_traces": node_traces,
-        "fresh_trace": len(data) - 1,
-        "fresh": fresh,
-        "best": best,
-        "data": data,
-        "layout": _tree_layout(run_id, title),
-        "colors": color_modes(tree),
-    }
+        if len(moved) * 3 > len(sent):
+            out["xs"] = [state[i][0] for i in sent]
+        else:
+            out["mv"] = {"id": moved, "x": [state[i][0] for i in moved]}
+        for nid in sent:  # keeps the page's order; new nodes go last, as on the page
+            sent[nid] = state[nid]
+        for nid in added:
+            sent[nid] = state[nid]
+        return out
 
 
-HOVER = (
-    "#%{customdata[0]} %{customdata[4]} · %{meta}<br>N=%{customdata[1]} Q=%{customdata[2]:.3f} "
-    "PPM=%{customdata[3]}<br>%{text}<extra></extra>"
-)
+def tree_figure(tree: Tree, *, fresh_after: int | None = None, title: str = "") -> dict[str, Any]:
+    """The whole tree figure (``kind: "full"``); ``fresh_after`` marks newer nodes as fresh."""
+    return FigureStream(title).figure(tree, fresh_after=fresh_after)
 
 
-def _node_trace(
-    kind: str,
-    label: str,
-    symbol: str,
-    outline: str,
-    nodes: list[Node],
-    pos: dict[int, tuple[float, int]],
-    *,
-    first: bool,
-    big: bool,
-) -> dict[str, Any]:
-    lines, width = (BIG_HOVER_LINES, BIG_HOVER_WIDTH) if big else (HOVER_LINES, HOVER_WIDTH)
-    return {
-        "type": kind,
-        "name": f"nodes: {label}",
-        "meta": label,
-        "mode": "markers",
-        "x": [round(pos[n.id][0], 3) for n in nodes],
-        "y": [-pos[n.id][1] for n in nodes],
-        "customdata": [[n.id, n.n, round(n.q, 4), _round(n.ppm), n.kind] for n in nodes],
-        "text": [hover_text(n, lines, width) for n in nodes],
-        "hovertemplate": HOVER,
-        "opacity": 0.35 if label == PRUNED_STYLE[2] else 1.0,
-        "marker": {
-            "size": [marker_size(n.n) for n in nodes],
-            "symbol": symbol,
-            "line": {"color": outline, "width": 1 if outline == NONE else 2.5},
-            "colorbar": {"thickness": 12, "len": 0.8, "title": {"text": "Q"}},
-            "showscale": first,  # one colour bar; every node trace shares cmin/cmax/scale
-        },
-    }
+def node_table(fig: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """{node id: its row} of a full figure (for tests and tools)."""
+    cols = fig["nodes"]
+    return {nid: {name: cols[name][k] for name in COLUMNS} for k, nid in enumerate(cols["id"])}
 
 
-# Colour modes: the page computes each node's value from its customdata row
-# [id, N, Q, PPM, kind] (or its row, for depth), so switching needs no server round trip
-# and the values are not sent twice.
+def apply_delta(fig: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
+    """What ``tree.js`` does with a delta, on a full figure: the next full figure's node
+    table (test oracle for the page's code; raises ValueError when out of sync)."""
+    if delta["kind"] == "full":
+        return delta
+    if delta["run"] != fig["run"] or delta["base"] != fig["rev"]:
+        raise ValueError(f"out of sync: page at {fig['run']}@{fig['rev']}, delta from {delta['base']}")
+    cols = {name: list(v) for name, v in fig["nodes"].items()}
+    slot = {nid: k for k, nid in enumerate(cols["id"])}
+    if "xs" in delta:
+        if len(delta["xs"]) != len(cols["x"]):
+            raise ValueError("xs does not cover every node")
+        cols["x"] = list(delta["xs"])
+    else:
+        for nid, x in zip(delta["mv"]["id"], delta["mv"]["x"], strict=True):
+            cols["x"][slot[nid]] = x
+    upd = delta["upd"]
+    for k, nid in enumerate(upd["id"]):
+        for name in CHANGING:
+            cols[name][slot[nid]] = upd[name][k]
+    for name in COLUMNS:
+        cols[name] += delta["add"][name]
+    out = {**fig, **{k: delta[k] for k in ("rev", "count", "best", "fresh", "colors")}, "nodes": cols}
+    if len(cols["id"]) != out["count"]:
+        raise ValueError(f"{len(cols['id'])} nodes after the delta, the server has {out['count']}")
+    return out
+
+
+# Colour modes: the page takes each node's value from its column (q, ppm, n or depth),
+# so switching needs no server round trip.
 COLOR_MODES: dict[str, dict[str, Any]] = {
     "q": {"scale": DIVERGING, "cmin": -1, "cmax": 1, "title": "Q"},
     "ppm": {"scale": DIVERGING, "cmin": -1, "cmax": 1, "title": "PPM"},
     "visits": {"scale": SEQUENTIAL, "cmin": 0, "title": "N"},
     "depth": {"scale": SEQUENTIAL, "cmin": 0, "title": "depth"},
 }
+_MODE_COLUMN = {"q": "q", "ppm": "ppm", "visits": "n", "depth": "depth"}
 
 
 def color_modes(tree: Tree) -> dict[str, dict[str, Any]]:
     """Scales and bounds of each colour mode (maxima of visits and depth from the tree)."""
+    return _color_modes(
+        max((n.n for n in tree.nodes.values()), default=1),
+        max((n.depth for n in tree.nodes.values()), default=1),
+    )
+
+
+def _color_modes(most_n: int, most_depth: int) -> dict[str, dict[str, Any]]:
     modes = {k: dict(v) for k, v in COLOR_MODES.items()}
-    modes["visits"]["cmax"] = max((n.n for n in tree.nodes.values()), default=1) or 1
-    modes["depth"]["cmax"] = max((n.depth for n in tree.nodes.values()), default=1) or 1
+    modes["visits"]["cmax"] = most_n or 1
+    modes["depth"]["cmax"] = most_depth or 1
     return modes
 
 
-def color_values(fig: dict[str, Any], mode: str) -> list[list[float]]:
-    """What the page computes for ``mode``, per node trace (used by tests and docs)."""
-    out = []
-    for i in fig["node_traces"]:
-        t = fig["data"][i]
-        if mode == "depth":
-            out.append([-y for y in t["y"]])
-            continue
-        col = {"q": 2, "ppm": 3, "visits": 1}[mode]
-        out.append([row[col] if row[col] is not None else 0.0 for row in t["customdata"]])
-    return out
+def color_values(fig: dict[str, Any], mode: str) -> list[float]:
+    """What the page colours each node by in ``mode``, in node-table order (a missing PPM is 0)."""
+    return [0.0 if v is None else v for v in fig["nodes"][_MODE_COLUMN[mode]]]
 
 
 def _tree_layout(run_id: str, title: str) -> dict[str, Any]:
@@ -253,16 +416,37 @@ def _tree_layout(run_id: str, title: str) -> dict[str, Any]:
     }
 
 
+#: most points per convergence line: past this many iterations the panel plots every
+#: k-th one (k a power of two, so earlier samples stay put) and the last
+CONVERGENCE_POINTS = 400
+
+
+def sampled(items: list[Any], most: int = CONVERGENCE_POINTS) -> list[Any]:
+    """Every k-th item (k the smallest power of two that keeps at most ``most``) plus the last."""
+    if len(items) <= most:
+        return list(items)
+    k = 1
+    while (len(items) - 1) // k + 1 > most - 1:
+        k *= 2
+    out = items[::k]
+    if (len(items) - 1) % k:
+        out.append(items[-1])
+    return out
+
+
 def convergence_figure(tree: Tree, max_children: int = 8) -> dict[str, Any]:
-    """Root children's N and Q, and answer votes, over iterations (two stacked panels)."""
-    its = tree.iterations
-    x = [r.iteration for r in its]
-    data: list[dict[str, Any]] = []
+    """Root children's N and Q, and answer votes, over iterations (two stacked panels).
+
+    A long run is sampled (``sampled``): 2,500 iterations of 16 lines made the panel the
+    costliest part of each live update in the browser (bench/ui_latency.py)."""
     kids: list[int] = []
-    for r in its:
+    for r in tree.iterations:
         for cid, _, _ in r.root_children:
             if cid not in kids:
                 kids.append(cid)
+    its = sampled(tree.iterations)
+    x = [r.iteration for r in its]
+    data: list[dict[str, Any]] = []
     final = {cid: n for cid, n, _ in (its[-1].root_children if its else [])}
     kids = sorted(kids, key=lambda c: -final.get(c, 0))[:max_children]
     for cid in kids:
@@ -294,7 +478,7 @@ def convergence_figure(tree: Tree, max_children: int = 8) -> dict[str, Any]:
             }
         )
     answers: list[str] = []
-    for r in its:
+    for r in tree.iterations:
         for a in r.votes:
             if a not in answers:
                 answers.append(a)

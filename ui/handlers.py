@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import html
 import logging
+import math
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from backend.tree import Tree
-from ui.figure import convergence_figure, tree_figure
+from ui.figure import FigureStream, convergence_figure, touched_by, tree_figure
 from ui.inspector import NodeView, answer_panel, md_text, node_view, stats_panel
 from ui.services import Services
 
@@ -229,10 +230,24 @@ class Snapshot:
     rev: int
 
 
-def snapshot(services: Services, run_id: str, fresh_after: int | None = None) -> Snapshot:
+def snapshot(
+    services: Services, run_id: str, fresh_after: int | None = None, figure: FigureStream | None = None
+) -> Snapshot:
+    """The screens' values for the run's current tree; with ``figure`` (one page's
+    ``FigureStream``) the tree is a delta from what that page was sent last."""
+
     def draw(tree: Tree) -> Snapshot:
+        if figure is None:
+            fig = tree_figure(tree, fresh_after=fresh_after)
+        else:
+            touched = None
+            if figure.run == run_id and figure.rev is not None:  # what changed since the last figure
+                touched = touched_by(
+                    e for e in services.runs.events(run_id, figure.rev) if e.seq <= tree.last_seq
+                )
+            fig = figure.figure(tree, fresh_after=fresh_after, touched=touched)
         return Snapshot(
-            tree=tree_figure(tree, fresh_after=fresh_after),
+            tree=fig,
             convergence=convergence_figure(tree),
             stats=stats_panel(tree),
             answer=answer_panel(tree),
@@ -243,16 +258,25 @@ def snapshot(services: Services, run_id: str, fresh_after: int | None = None) ->
     return services.trees.view(run_id, draw)
 
 
+#: how often a stream looks for new events while it may send (the rate bound is
+#: ``Services.update_every_s`` between two updates; a quiet run's next event is shown
+#: at once instead of at the next tick)
+POLL_S = 0.05
+
+
 def stream_run(
     services: Services, run_id: str | None, *, viewer: str | None = None, idle_limit_s: float = 3600.0
 ) -> Iterator[Snapshot]:
-    """Snapshots of a run at most every ``update_every_s``, newest state wins, until it ends.
+    """Snapshots of a run, at most one per ``update_every_s``, newest state wins, until it ends.
 
     Nothing is yielded while nothing changed (a paused run costs one cheap check per
-    period). The first snapshot has no "new" rings; later ones ring the nodes added since.
-    ``viewer`` (a browser tab's session) has one stream at a time: starting another one for
-    the same viewer (a new run in that tab) ends this one, so two runs never take turns
-    drawing into one tree. The run itself goes on; History or its ``?run=`` URL shows it.
+    poll). The first snapshot is a whole figure with no "new" rings; later ones are
+    deltas (``ui.figure.FigureStream``) that ring the nodes added since. A page that
+    missed one asks for the whole figure again (``Services.request_resync``), which the
+    next snapshot sends. ``viewer`` (a browser tab's session) has one stream at a time:
+    starting another one for the same viewer (a new run in that tab) ends this one, so
+    two runs never take turns drawing into one tree. The run itself goes on; History or
+    its ``?run=`` URL shows it.
     """
     if not run_id:
         return
@@ -267,27 +291,40 @@ def stream_run(
 def _stream(
     services: Services, run_id: str, viewer: str | None, ticket: int, idle_limit_s: float
 ) -> Iterator[Snapshot]:
+    figure = FigureStream()
     shown = -1
     idle_since = time.monotonic()
     period = services.update_every_s
+    last_sent = -math.inf
     while True:
         if viewer and not services.watching(viewer, ticket):
             return
         t = time.monotonic()
+        wait = period - (t - last_sent)
+        if wait > 0:  # the rate bound: newest state wins
+            time.sleep(wait)
+            continue
+        resync = bool(viewer) and services.take_resync(viewer, ticket)
+        if resync:
+            figure.reset()
         last = services.trees.view(run_id, lambda tree: (tree.last_seq, tree.finished is not None))
-        if last[0] != shown:
-            snap = snapshot(services, run_id, fresh_after=shown if shown >= 0 else None)
+        if last[0] != shown or resync:
+            snap = snapshot(services, run_id, fresh_after=shown if shown >= 0 else None, figure=figure)
             shown = snap.rev
-            idle_since = t
+            idle_since = last_sent = t
             # drawing a big tree costs server time that the search (same process, same GIL)
             # needs too: never spend more than about half of the time drawing
             period = max(services.update_every_s, 2 * (time.monotonic() - t))
             yield snap
         elif last[1] or services.runs.get(run_id) is None:
-            return  # finished and fully shown, or nobody will ever add to it here
+            # finished and fully shown, or nobody will ever add to it here; a resync asked
+            # for meanwhile is still answered
+            if not viewer or services.end_stream(viewer, ticket):
+                return
         elif t - idle_since > idle_limit_s:
             return
-        time.sleep(max(0.0, period - (time.monotonic() - t)))
+        else:
+            time.sleep(min(POLL_S, period))
 
 
 def inspect(services: Services, run_id: str | None, node_id: Any, upto: int | None = None) -> NodeView:

@@ -49,7 +49,7 @@ class HistoryHandlers:
                 gr.Slider(minimum=0, maximum=1, value=0),
                 msg,
                 "",
-                {},
+                "",
                 "",
                 "",
                 *Inspector.values(NodeView()),
@@ -60,7 +60,7 @@ class HistoryHandlers:
             gr.Slider(minimum=0, maximum=max(n - 1, 1), value=n - 1, step=1),
             snap.status,
             encode(snap.tree),
-            snap.convergence,
+            encode(snap.convergence),
             snap.stats,
             snap.answer,
             *Inspector.values(NodeView()),
@@ -70,7 +70,7 @@ class HistoryHandlers:
         if not run_id:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
         snap = h.replay(self.s, run_id, int(upto))
-        return snap.status, encode(snap.tree), snap.convergence, snap.stats, snap.answer
+        return snap.status, encode(snap.tree), encode(snap.convergence), snap.stats, snap.answer
 
     def click(self, run_id: str | None, upto: float, evt: gr.EventData) -> list[Any]:
         data = getattr(evt, "_data", None) or {}

@@ -33,15 +33,87 @@ class NodeView:
 
 
 _HEADING = re.compile(r"^(\s*)#", re.MULTILINE)
-_CURRENCY = re.compile(r"\$(?=\d)")
+#: a literal dollar: an entity in its own element, so that neither Gradio's Markdown
+#: (whose LaTeX rule takes the first "$...$" anywhere in a paragraph) nor KaTeX's
+#: auto-render (which pairs "$" signs across one text node) can take it for a delimiter
+DOLLAR = '<span class="canopy-dollar">&#36;</span>'
+
+
+def _math_end(text: str, i: int) -> int | None:
+    """Where the inline formula opened by the ``$`` at ``i`` closes, or None (a literal ``$``).
+
+    Pandoc's rule: the opening ``$`` has a non-space right after it, the closing one a
+    non-space right before it and no digit right after it. And, because problems are full
+    of money: a ``$`` followed by a digit opens a formula only when it closes before the
+    next space ("$2x+1=5$" is math, "costs $2 and $3" is money)."""
+    n = len(text)
+    if i + 1 >= n or text[i + 1].isspace() or text[i + 1] == "$":
+        return None
+    if text[i + 1].isdigit():
+        j = i + 1
+        while j < n and text[j] != "$" and not text[j].isspace():
+            j += 1
+        ok = j < n and text[j] == "$" and (j + 1 == n or not text[j + 1].isdigit())
+        return j if ok else None
+    j = i + 1
+    while True:
+        j = text.find("$", j + 1)
+        if j < 0 or "\n\n" in text[i:j]:
+            return None
+        if not text[j - 1].isspace() and text[j - 1] != "\\" and (j + 1 == n or not text[j + 1].isdigit()):
+            return j
+
+
+def _dollars(text: str) -> str:
+    """Keep the ``$`` that delimit formulas, make every other one a literal (``DOLLAR``).
+    Code spans are copied as they are (no formula and no markup inside them)."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "`":
+            j = i
+            while j < n and text[j] == "`":
+                j += 1
+            end = text.find(text[i:j], j)
+            stop = j if end < 0 else end + (j - i)
+            out.append(text[i:stop])
+            i = stop
+        elif c == "\\" and text.startswith("$", i + 1):
+            out.append(DOLLAR)  # "\$": the writer's own literal dollar
+            i += 2
+        elif c != "$":
+            j = i + 1
+            while j < n and text[j] not in "$`\\":
+                j += 1
+            out.append(text[i:j])
+            i = j
+        elif text.startswith("$$", i):
+            end = text.find("$$", i + 2)
+            if end > i + 2:
+                out.append(text[i : end + 2])  # display math
+                i = end + 2
+            else:
+                out.append(DOLLAR * 2)
+                i += 2
+        else:
+            end = _math_end(text, i)
+            if end is None:
+                out.append(DOLLAR)
+                i += 1
+            else:
+                out.append(text[i : end + 1])
+                i = end + 1
+    return "".join(out)
 
 
 def md_text(text: str) -> str:
     """Model text for a Markdown+LaTeX view: "# Step 1" is a comment, not a heading,
-    "$18" is money, not the start of a formula (GSM8K is full of both), and tags such as
-    rStar's ``<code>`` / ``<end_of_step>`` are shown, not interpreted as HTML."""
+    "$18" is money, not the start of a formula (GSM8K is full of both; see ``_math_end``),
+    and tags such as rStar's ``<code>`` / ``<end_of_step>`` are shown, not interpreted as
+    HTML."""
     text = html.escape(text, quote=False)
-    return _CURRENCY.sub(r"\\$", _HEADING.sub(r"\1\\#", text))
+    return _dollars(_HEADING.sub(r"\1\\#", text))
 
 
 def _fmt(v: float | None, digits: int = 3) -> str:

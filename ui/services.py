@@ -189,6 +189,7 @@ class Services:
         self.trees = TreeCache(self.runs.events)
         self.replays = ReplayCache(self.runs.events)
         self._viewers: dict[str, int] = {}
+        self._resync: set[str] = set()
         self._tickets = itertools.count(1)
         self._viewers_lock = threading.Lock()
 
@@ -196,6 +197,7 @@ class Services:
         """Register a new stream for ``viewer``; earlier streams of that viewer should end."""
         with self._viewers_lock:
             self._viewers[viewer] = ticket = next(self._tickets)
+            self._resync.discard(viewer)  # the new stream starts with a whole figure anyway
             return ticket
 
     def watching(self, viewer: str, ticket: int) -> bool:
@@ -206,6 +208,34 @@ class Services:
         with self._viewers_lock:
             if self._viewers.get(viewer) == ticket:
                 del self._viewers[viewer]
+                self._resync.discard(viewer)
+
+    def request_resync(self, viewer: str) -> bool:
+        """The viewer's page lost track of its tree: its stream's next update is a whole
+        figure. False when no stream of that viewer is running (the caller sends one)."""
+        with self._viewers_lock:
+            if viewer not in self._viewers:
+                return False
+            self._resync.add(viewer)
+            return True
+
+    def take_resync(self, viewer: str, ticket: int) -> bool:
+        """True once after ``request_resync`` for the stream holding ``ticket``."""
+        with self._viewers_lock:
+            if self._viewers.get(viewer) != ticket or viewer not in self._resync:
+                return False
+            self._resync.discard(viewer)
+            return True
+
+    def end_stream(self, viewer: str, ticket: int) -> bool:
+        """A finished stream's last word: ends it unless a resync is pending (then the
+        stream must send one more whole figure; ``take_resync`` will say so)."""
+        with self._viewers_lock:
+            if self._viewers.get(viewer) == ticket and viewer in self._resync:
+                return False
+            if self._viewers.get(viewer) == ticket:
+                del self._viewers[viewer]
+            return True
 
     def algorithm_names(self) -> list[str]:
         from backend.search.registry import algorithm_names

@@ -122,7 +122,7 @@ class SolveHandlers:
         # one stream per browser tab: a newer stream (a new run, a re-attach) ends this one
         viewer = getattr(request, "session_hash", None) if request is not None else None
         for snap in h.stream_run(self.s, run_id, viewer=viewer):
-            yield encode(snap.tree), snap.convergence, snap.stats, snap.answer, snap.status
+            yield encode(snap.tree), encode(snap.convergence), snap.stats, snap.answer, snap.status
 
     def toggle(self, run_id: str | None) -> tuple[str, str]:
         status = h.control_run(self.s, run_id, "toggle")
@@ -139,6 +139,18 @@ class SolveHandlers:
 
     def after_stream(self, run_id: str | None) -> str:
         return h.pause_label(self.s, run_id)
+
+    def resync(self, run_id: str | None, evt: gr.EventData, request: gr.Request) -> Any:
+        """The page lost track of the tree (a delta did not follow what it holds): the
+        tab's stream sends the whole figure next, or, when no stream runs, here it is."""
+        viewer = getattr(request, "session_hash", None) if request is not None else None
+        if viewer and self.s.request_resync(viewer):
+            return gr.skip()
+        data = getattr(evt, "_data", None) or {}
+        wanted = data.get("run_id") or run_id
+        if not wanted or wanted != run_id:
+            return gr.skip()  # a late value of an older run: the current run's stream decides
+        return encode(h.snapshot(self.s, run_id).tree)
 
     def click(self, run_id: str | None, evt: gr.EventData) -> list[Any]:
         data = getattr(evt, "_data", None) or {}
@@ -294,6 +306,7 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
     step.click(hs.step, run, [status, pause], **fast)
     stop.click(hs.stop, run, [status, pause], **fast)
     tree.node_click(hs.click, run, inspector.outputs, **fast)  # type: ignore[attr-defined]
+    tree.resync(hs.resync, run, tree, **fast)  # type: ignore[attr-defined]
     attached = demo.load(hs.attach, None, [run, status, pause, engine], **fast)
     attached.then(**stream).then(hs.after_stream, run, pause, **fast)
     return SolveScreen(run, tree, status, engine, pause, stream_outputs, hs)

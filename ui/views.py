@@ -29,6 +29,9 @@ TREE_TEMPLATE = """
       <option value="q">Q (value)</option><option value="ppm">PPM score</option>
       <option value="visits">visits N</option><option value="depth">depth</option>
     </select></label>
+    <span class="canopy-scale" title="colour scale"><span class="canopy-scale-title">Q</span>
+      <span class="canopy-scale-min"></span><span class="canopy-scale-bar"></span>
+      <span class="canopy-scale-max"></span></span>
     <span class="canopy-legend">size = visits N · ● code ran · ✕ code failed · ◆ answer ·
       ★ correct · ◇ wrong (✕ inside) · ○ grey = unverified · faded = pruned ·
       gold line = best path · orange ring = new · purple ring = selected</span>
@@ -45,7 +48,15 @@ CSS = """
   display: flex; gap: 1em; align-items: center; font-size: 0.85em; flex-wrap: wrap;
 }
 .canopy-tree .canopy-legend { color: var(--body-text-color-subdued); }
+.canopy-tree .canopy-scale { display: inline-flex; gap: 0.4em; align-items: center; }
+.canopy-tree .canopy-scale-title { font-weight: 600; }
+.canopy-tree .canopy-scale-bar {
+  display: inline-block; width: 9em; height: 0.8em; border: 1px solid var(--border-color-primary);
+}
 .canopy-tree .canopy-plot { height: 560px; width: 100%; }
+/* Plotly's focus and pick canvases serve parcoords-like traces, never scattergl; hidden,
+   software compositing does not read them back every frame (bench/ui_latency.py) */
+.canopy-tree .canopy-plot .gl-canvas-focus, .canopy-tree .canopy-plot .gl-canvas-pick { display: none; }
 .canopy-tree .canopy-empty { padding: 3em; text-align: center; color: var(--body-text-color-subdued); }
 .canopy-simple-plot { height: 420px; width: 100%; }
 """
@@ -97,7 +108,7 @@ def tree_view(elem_id: str) -> gr.HTML:
 
 def plot_view(elem_id: str) -> gr.HTML:
     return gr.HTML(
-        value={},
+        value="",
         html_template=PLOT_TEMPLATE,
         js_on_load=_js("plot.js"),
         head=plotly_head(),

@@ -7,6 +7,7 @@ fails if any request leaves 127.0.0.1.
 
 from __future__ import annotations
 
+import itertools
 import re
 import statistics
 import time
@@ -132,8 +133,24 @@ NODE_INFO = """([sel, id]) => {
 }"""
 
 
-COLORBAR_TITLE = """() => document.querySelector('#tree .canopy-plot').data
-    .find((t) => String(t.name).startsWith('nodes')).marker.colorbar.title.text"""
+COLORBAR_TITLE = """() => document.querySelector('#tree .canopy-scale-title').textContent"""
+
+# What the page has drawn: every node marker, the edge walk and the best path, from the
+# Plotly traces themselves (not from the page's own table)
+DRAWN = """(sel) => {
+  const el = document.querySelector(sel + ' .canopy-plot');
+  const nodes = {};
+  for (const t of el.data || []) {
+    if (!String(t.name).startsWith('nodes')) continue;
+    t.customdata.forEach((r, k) => {
+      nodes[r[0]] = {x: t.x[k], y: t.y[k], size: t.marker.size[k], symbol: t.marker.symbol, n: r[1], q: r[2],
+                     type: t.type};
+    });
+  }
+  const e = el.data.find((t) => t.name === 'edges'), b = el.data.find((t) => t.name === 'best path');
+  return {nodes, ex: e.x, ey: e.y, bx: b.x, by: b.y,
+          rev: Number(el.closest('.canopy-tree').dataset.rev), run: el.closest('.canopy-tree').dataset.run};
+}"""
 
 
 def node_ids(pg, view="#tree") -> list[int]:
@@ -340,6 +357,104 @@ def test_importing_a_malformed_file_shows_an_error(page, tmp_path):
     chooser.value.set_files(str(bad))
     wait_until(lambda: "Import failed" in page.inner_text("#hist-message"), what="the import error")
     assert "broken.jsonl" in page.inner_text("#hist-message")
+
+
+def assert_drawn_equals_folded(pg, services, run_id):
+    """The tree on screen is the tree folded from the run's events, at the page's revision."""
+    from backend.tree import Tree
+    from ui.figure import STYLES, node_table, tree_figure
+
+    d = pg.evaluate(DRAWN, "#tree")
+    assert d["run"] == run_id
+    table = node_table(tree_figure(Tree.from_events(services.runs.events(run_id)[: d["rev"] + 1])))
+    drawn = {int(k): v for k, v in d["nodes"].items()}
+    assert set(drawn) == set(table), "drawn nodes differ from the folded tree"
+    for nid, row in table.items():
+        got = drawn[nid]
+        want = (row["x"], -row["depth"], row["size"], STYLES[row["style"]][0], row["n"], row["q"])
+        assert (got["x"], got["y"], got["size"], got["symbol"], got["n"], got["q"]) == want, nid
+    walk = list(zip(d["ex"], d["ey"], strict=True))
+    drawn_edges = {frozenset((a, b)) for a, b in itertools.pairwise(walk) if None not in a + b}
+    at = {nid: (row["x"], -row["depth"]) for nid, row in table.items()}
+    edges = {
+        frozenset((at[row["parent"]], at[nid])) for nid, row in table.items() if row["parent"] is not None
+    }
+    assert drawn_edges == edges, "drawn edges differ from the folded tree"
+    return d
+
+
+def settle(pg, services, run_id):
+    """Wait until the page has drawn the run's last event."""
+    last = lambda: services.runs.events(run_id)[-1].seq  # noqa: E731
+    wait_until(lambda: rev(pg) == last(), timeout=30, what="the page to catch up")
+    time.sleep(0.3)
+    assert rev(pg) == last()
+
+
+def test_the_drawn_tree_is_the_folded_tree_through_deltas_webgl_and_a_lost_update(page, server):
+    _, services = server
+    run_id = run(page, iterations=100000, width=4, depth=6, delay_s=0.02)
+    wait_until(lambda: nodes(page) > 20, timeout=60, what="growth")
+    page.click("#pause-btn")
+    wait_until(lambda: "paused" in status(page), what="paused")
+    settle(page, services, run_id)
+    small = assert_drawn_equals_folded(page, services, run_id)
+    assert {v["type"] for v in small["nodes"].values()} == {"scatter"}, len(small["nodes"])
+    page.click("#pause-btn")  # resume: grow past WEBGL_FROM through deltas
+    wait_until(lambda: nodes(page) > 1600, timeout=120, what="a WebGL-sized tree")
+    page.click("#pause-btn")
+    wait_until(lambda: "paused" in status(page), what="paused again")
+    settle(page, services, run_id)
+    big = assert_drawn_equals_folded(page, services, run_id)
+    assert {v["type"] for v in big["nodes"].values()} == {"scattergl"}
+    # a lost update: the next delta does not follow, the page asks for the whole figure
+    page.evaluate("window.canopyDropValues = 1")
+    resyncs = page.evaluate("window.canopyResyncs || 0")
+    page.click("#step-btn")
+    page.click("#step-btn")
+    wait_until(lambda: page.evaluate("window.canopyResyncs || 0") > resyncs, timeout=30, what="a resync")
+    settle(page, services, run_id)
+    assert_drawn_equals_folded(page, services, run_id)
+    # clicking a WebGL node still inspects it (a node of the first rows: the leaves overlap)
+    target = min(int(k) for k, v in big["nodes"].items() if v["y"] == -1)
+    click_node(page, target)
+    wait_until(lambda: f"Node #{target} " in page.inner_text("#insp-title"), what="the inspector")
+    page.click("#stop-btn")
+    wait_until(lambda: "finished (stopped)" in status(page), what="stopped")
+    settle(page, services, run_id)
+    assert_drawn_equals_folded(page, services, run_id)
+    MEASURED["resyncs_after_a_lost_update"] = page.evaluate("window.canopyResyncs")
+
+
+def test_history_deletes_a_run(page, server):
+    _, services = server
+    run_id = run(page, problem="A run to delete", iterations=3, delay_s=0)
+    wait_until(lambda: "finished" in status(page), what="run end")
+    page.get_by_role("tab", name="History").click()
+    wait_until(lambda: run_id in page.inner_text("#hist-list"), what="the run in the list")
+    page.locator("#hist-list span").filter(has_text=run_id).first.click()
+    wait_until(lambda: nodes(page, "#hist-tree") > 0, what="the run opened")
+    page.click("#hist-delete")
+    wait_until(lambda: "Deleted run" in page.inner_text("#hist-message"), what="the delete")
+    assert run_id in page.inner_text("#hist-message")
+    wait_until(lambda: run_id not in page.inner_text("#hist-list"), what="the run gone from the list")
+    page.click("#hist-refresh")
+    time.sleep(1.0)
+    assert run_id not in page.inner_text("#hist-list")
+    assert services.store.get(run_id) is None
+
+
+def test_dollar_amounts_in_the_problem_preview_stay_text(page):
+    page.fill("#problem textarea", "Pens cost $2 and books cost $3.50 each. If $x^2 = 9$, what is $x$?")
+    wait_until(lambda: "books" in page.inner_text("#problem-preview"), what="the preview")
+    wait_until(lambda: page.locator("#problem-preview .katex").count() == 2, what="the two formulas")
+    text = page.inner_text("#problem-preview .prose")
+    assert "Pens cost $2 and books cost $3.50 each." in text, text
+    assert "\\" not in text and page.locator("#problem-preview .latex-block").count() == 0
+    annotations = page.evaluate(
+        "() => Array.from(document.querySelectorAll('#problem-preview annotation')).map((a) => a.textContent)"
+    )
+    assert annotations == ["x^2 = 9", "x"]
 
 
 def test_report_measurements():

@@ -181,3 +181,46 @@ def test_a_newer_stream_for_the_same_tab_ends_the_older_one(services):
     new.close()
     other.close()
     services.runs.shutdown()
+
+
+def test_live_updates_are_deltas_and_a_resync_sends_the_whole_figure(services):
+    run_id = start_demo(services, iterations=10_000, delay_s=0.02)
+    stream = h.stream_run(services, run_id, viewer="tab-1")
+    first = next(stream).tree
+    assert first["kind"] == "full"
+    later = [next(stream).tree for _ in range(3)]
+    assert [v["kind"] for v in later] == ["delta"] * 3
+    assert [v["base"] for v in later] == [first["rev"], later[0]["rev"], later[1]["rev"]]
+    assert services.request_resync("tab-1") and not services.request_resync("no-such-tab")
+    assert next(stream).tree["kind"] == "full"
+    assert next(stream).tree["kind"] == "delta"
+    stream.close()
+    services.runs.shutdown()
+
+
+def test_a_stream_that_is_ending_still_answers_a_pending_resync(services):
+    ticket = services.watch("tab-9")
+    assert services.request_resync("tab-9")
+    assert not services.end_stream("tab-9", ticket)  # one more whole figure first
+    assert services.take_resync("tab-9", ticket) and not services.take_resync("tab-9", ticket)
+    assert services.end_stream("tab-9", ticket)
+    assert not services.request_resync("tab-9")  # nobody streams to it now: the caller answers
+
+
+def test_a_quiet_runs_next_event_is_sent_at_once(services):
+    services.update_every_s = 2.0
+    run_id = start_demo(services, iterations=10_000, delay_s=0.02)
+    h.control_run(services, run_id, "pause")
+    run = services.runs.get(run_id)
+    deadline = time.monotonic() + 5
+    while run.state != "paused" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stream = h.stream_run(services, run_id, viewer="tab-2")
+    rev = next(stream).rev
+    time.sleep(2.1)  # quiet for longer than the update period
+    h.control_run(services, run_id, "step")
+    t = time.monotonic()
+    assert next(stream).rev > rev
+    assert time.monotonic() - t < 1.2  # not a wait for the next 2 s tick
+    stream.close()
+    services.runs.shutdown()

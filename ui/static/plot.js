@@ -1,5 +1,13 @@
-// A plain Plotly figure in a gr.HTML (the convergence panel): value = {data, layout}.
-let busy = false, pending = false;
+// A plain Plotly figure in a gr.HTML (the convergence panel): value = {data, layout}, or
+// that as a JSON string (live updates: Gradio handles one string much faster than a big
+// nested dict). Drawing waits for the next frame, so the tree's update is on screen first.
+let busy = false, pending = false, raw = null, parsed = null;
+function current() {
+  const v = props.value;
+  if (typeof v !== 'string') return v;
+  if (v !== raw) { raw = v; parsed = v ? JSON.parse(v) : null; }
+  return parsed;
+}
 async function draw() {
   if (!window.Plotly) { setTimeout(draw, 50); return; }
   if (busy) { pending = true; return; }
@@ -7,7 +15,7 @@ async function draw() {
   try {
     do {
       pending = false;
-      const v = props.value;
+      const v = current();
       const el = element.querySelector('.canopy-simple-plot');
       if (v && v.data) await Plotly.react(el, v.data, v.layout, {displaylogo: false, responsive: true});
     } while (pending);
@@ -17,5 +25,6 @@ async function draw() {
     busy = false;
   }
 }
-watch('value', draw);
+const later = () => requestAnimationFrame(() => setTimeout(draw, 0));
+watch('value', later);
 draw();

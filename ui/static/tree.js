@@ -1,55 +1,239 @@
 // Canopy tree view: the body of gr.HTML's js_on_load (arguments: element, trigger, props,
-// server, upload, watch). Python sends {data, layout, colors, ...} (ui/figure.py); this
-// file only picks the colour mode, draws with Plotly and sends clicks back as 'node_click'.
-// Updates coalesce: while one draw runs, later values wait and only the newest is drawn.
+// server, upload, watch). Python sends a node table, whole ({kind: 'full'}) or as a delta
+// from the previous revision ({kind: 'delta', base}) (ui/figure.py: FigureStream). This
+// file keeps the table, applies deltas in arrival order, turns the table into Plotly
+// traces and draws them; clicks go back as 'node_click'. A delta that does not follow
+// the table held here (a value skipped or lost) is not applied: the page asks for the
+// whole figure with 'resync' and draws nothing wrong meanwhile.
+// Drawing coalesces: while one draw runs, later values are applied and drawn once.
 const config = {
   doubleClick: 'autosize', // two quick clicks would otherwise reset the axes to an empty range
   displaylogo: false, responsive: true, scrollZoom: true,
   modeBarButtonsToRemove: ['select2d', 'lasso2d', 'autoScale2d'],
+  // WebGL at the screen's resolution (Plotly's default 2 is 4x the pixels to fill: the
+  // slowest part of a big frame without a GPU)
+  plotGlPixelRatio: Math.min(2, Math.max(1, window.devicePixelRatio || 1)),
 };
-let plot = null, selected = null, busy = false, pending = false, flashTimer = null;
+const COLUMNS = ['id', 'parent', 'x', 'depth', 'n', 'q', 'ppm', 'kind', 'style', 'size', 'text'];
+const CHANGING = ['n', 'q', 'ppm', 'style', 'size'];
+const MODE_COLUMN = {q: 'q', ppm: 'ppm', visits: 'n', depth: 'depth'};
+const BANDS = 11; // ui/figure.py: COLOR_BANDS
+let plot = null, selected = null, busy = false, pending = false, flashTimer = null, ringsOn = false;
 let mode = 'q';
-let raw = null, parsed = null;
+let model = null;          // the node table and what goes with it (see applyFull)
+let raw = null;            // the last value applied
+let resyncAsked = 0;       // when the page last asked for the whole figure
 const root = () => element.querySelector('.canopy-tree');
-function current() {  // the value is a JSON string (see ui/views.py: encode)
-  const v = props.value;
-  if (typeof v !== 'string') return v;
-  if (v !== raw) { raw = v; parsed = v ? JSON.parse(v) : null; }
-  return parsed;
+
+function applyFull(v) {
+  const m = {run: v.run, rev: v.rev, count: v.count, big: !!v.big, styles: v.styles || [],
+             hover: v.hover || '', layout: v.layout, colors: v.colors || {}, best: v.best || [],
+             fresh: v.fresh || [], slot: new Map()};
+  for (const c of COLUMNS) m[c] = (v.nodes && v.nodes[c] || []).slice();
+  m.id.forEach((id, k) => m.slot.set(id, k));
+  return m;
 }
 
-function selectedXY(data, traces) {
-  if (selected === null) return [[], []];
-  for (const i of traces) {
-    const t = data[i];
-    const k = t.customdata.findIndex((r) => r[0] === selected);
-    if (k >= 0) return [[t.x[k]], [t.y[k]]];
+function applyDelta(m, d) {
+  if (d.xs) {
+    if (d.xs.length !== m.x.length) return false;
+    m.x = d.xs.slice();
+  } else {
+    for (let k = 0; k < d.mv.id.length; k++) {
+      const j = m.slot.get(d.mv.id[k]);
+      if (j === undefined) return false;
+      m.x[j] = d.mv.x[k];
+    }
   }
-  return [[], []];
+  for (let k = 0; k < d.upd.id.length; k++) {
+    const j = m.slot.get(d.upd.id[k]);
+    if (j === undefined) return false;
+    for (const c of CHANGING) m[c][j] = d.upd[c][k];
+  }
+  const add = d.add;
+  for (let k = 0; k < add.id.length; k++) {
+    m.slot.set(add.id[k], m.id.length);
+    for (const c of COLUMNS) m[c].push(add[c][k]);
+  }
+  Object.assign(m, {rev: d.rev, count: d.count, best: d.best, fresh: d.fresh, colors: d.colors});
+  return m.id.length === d.count;
 }
 
-// customdata rows are [id, N, Q, PPM, kind] (ui/figure.py: color_values does the same)
-function colorValues(t) {
-  if (mode === 'depth') return t.y.map((y) => -y);
-  const col = {q: 2, ppm: 3, visits: 1}[mode] || 2;
-  return t.customdata.map((r) => (r[col] === null ? 0 : r[col]));
+function resync(v) {
+  // at most one request every 2 s: the next streamed value answers it
+  const now = Date.now();
+  if (now - resyncAsked < 2000) return;
+  resyncAsked = now;
+  window.canopyResyncs = (window.canopyResyncs || 0) + 1;
+  trigger('resync', {run_id: v.run, rev: model ? model.rev : -1});
 }
 
-function withMode(v) {
-  const data = v.data.slice();
-  const c = v.colors[mode] || v.colors.q;
-  v.node_traces.forEach((i) => {
-    const t = Object.assign({}, data[i]);
-    t.marker = Object.assign({}, t.marker, {
-      color: colorValues(t), colorscale: c.scale, cmin: c.cmin, cmax: c.cmax,
-      colorbar: Object.assign({}, t.marker.colorbar, {title: {text: c.title}}),
+// Apply the newest value to the table; true when there is something new to draw.
+function applyValue() {
+  const s = props.value;
+  if (s === raw) return false;
+  raw = s;
+  if (window.canopyDropValues > 0) { window.canopyDropValues -= 1; return false; }  // tests: a lost update
+  const v = typeof s === 'string' ? (s ? JSON.parse(s) : null) : s;
+  window.canopyValueAt = Date.now();  // for bench/ui_latency.py: when the value reached the page
+  window.canopyValueBytes = typeof s === 'string' ? s.length : 0;
+  if (!v || !v.kind) { model = null; return true; }
+  if (v.kind === 'full') {
+    if (!model || v.run !== model.run) selected = null;
+    model = applyFull(v);
+    resyncAsked = 0;
+    return true;
+  }
+  if (!model || model.run !== v.run || model.rev !== v.base) { resync(v); return false; }
+  // a delta naming unknown nodes leaves the table half-updated: drop it, keep the
+  // drawing as it is and wait for the whole figure
+  if (!applyDelta(model, v)) { model = null; resync(v); return false; }
+  return true;
+}
+
+// --- colours -------------------------------------------------------------------------
+function hex(c) { return [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16)); }
+function scaleColor(scale, t) {
+  t = Math.max(0, Math.min(1, t));
+  for (let i = 1; i < scale.length; i++) {
+    if (t <= scale[i][0] || i === scale.length - 1) {
+      const [p0, c0] = scale[i - 1], [p1, c1] = scale[i];
+      const f = p1 > p0 ? (t - p0) / (p1 - p0) : 0;
+      const a = hex(c0), b = hex(c1);
+      return 'rgb(' + a.map((v, k) => Math.round(v + (b[k] - v) * f)).join(',') + ')';
+    }
+  }
+  return scale[0][1];
+}
+function band(value, c) {
+  const t = (value - c.cmin) / ((c.cmax - c.cmin) || 1);
+  return Math.round(Math.max(0, Math.min(1, t)) * (BANDS - 1));
+}
+function bandScale(scale) {  // the colour bar of banded drawing: one flat step per band
+  const out = [];
+  for (let b = 0; b < BANDS; b++) {
+    const col = scaleColor(scale, b / (BANDS - 1));
+    out.push([b / BANDS, col], [(b + 1) / BANDS, col]);
+  }
+  return out;
+}
+
+// --- traces --------------------------------------------------------------------------
+// Measured in headless chromium with software GL (bench/ui_latency.py): WebGL lines
+// were the slowest part of a 10k-node frame (seconds), one SVG path is ~50x cheaper; so
+// edges and the best path are SVG (under the WebGL nodes), drawn as one walk through
+// the tree (down each edge and back) instead of 10k separate segments. Rings (newest
+// nodes, the selected one) are layout shapes above everything: moving or fading them
+// redraws no trace.
+function edgeWalk(m) {
+  const n = m.id.length, kids = new Array(n);
+  const ex = [], ey = [];
+  const roots = [];
+  for (let k = 0; k < n; k++) {
+    const j = m.parent[k] === null ? undefined : m.slot.get(m.parent[k]);
+    if (j === undefined) { roots.push(k); continue; }
+    (kids[j] = kids[j] || []).push(k);
+  }
+  for (const r of roots) {
+    if (!kids[r]) continue;
+    if (ex.length) { ex.push(null); ey.push(null); }
+    ex.push(m.x[r]); ey.push(-m.depth[r]);
+    const stack = [[r, 0]];
+    while (stack.length) {
+      const top = stack[stack.length - 1];
+      const ks = kids[top[0]];
+      if (ks && top[1] < ks.length) {
+        const c = ks[top[1]++];
+        ex.push(m.x[c]); ey.push(-m.depth[c]);
+        stack.push([c, 0]);
+      } else {
+        stack.pop();
+        if (stack.length) { const p = stack[stack.length - 1][0]; ex.push(m.x[p]); ey.push(-m.depth[p]); }
+      }
+    }
+  }
+  return [ex, ey];
+}
+
+function ring(m, j, size, color, width, opacity) {
+  return {type: 'circle', xref: 'x', yref: 'y', xsizemode: 'pixel', ysizemode: 'pixel', layer: 'above',
+          xanchor: m.x[j], yanchor: -m.depth[j], x0: -size, x1: size, y0: -size, y1: size,
+          opacity, line: {color, width}};
+}
+
+const MAX_RINGS = 300;
+function shapes(m, showFresh) {
+  const out = [];
+  if (showFresh) {
+    for (const id of m.fresh.slice(0, MAX_RINGS)) {
+      const j = m.slot.get(id);
+      if (j !== undefined) out.push(ring(m, j, 13, '#ff7f0e', 3, 1));
+    }
+  }
+  const j = selected === null ? undefined : m.slot.get(selected);
+  if (j !== undefined) out.push(ring(m, j, 17, '#7b2cbf', 4, 1));
+  return out;
+}
+
+function buildData(m) {
+  const c = m.colors[mode] || m.colors.q;
+  const vals = m[MODE_COLUMN[mode] || 'q'];
+  const n = m.id.length;
+  const [ex, ey] = edgeWalk(m);
+  const bx = [], by = [];
+  for (const id of m.best) {
+    const j = m.slot.get(id);
+    if (j !== undefined) { bx.push(m.x[j]); by.push(-m.depth[j]); }
+  }
+  const data = [
+    {type: 'scatter', name: 'edges', mode: 'lines', x: ex, y: ey, hoverinfo: 'skip',
+     line: {color: '#b0b0b0', width: 1}},
+    {type: 'scatter', name: 'best path', mode: 'lines', x: bx, y: by, hoverinfo: 'skip',
+     line: {color: '#f2b705', width: 5}},
+  ];
+  // one trace per style (symbol, outline), and in WebGL per colour band too
+  const groups = new Map();
+  for (let k = 0; k < n; k++) {
+    const b = m.big ? band(vals[k] === null ? 0 : vals[k], c) : 0;
+    const key = m.style[k] * 64 + b;
+    let g = groups.get(key);
+    if (!g) { g = {style: m.style[k], band: b, idx: []}; groups.set(key, g); }
+    g.idx.push(k);
+  }
+  const keys = Array.from(groups.keys()).sort((a, b) => a - b);
+  for (const key of keys) {
+    const g = groups.get(key), idx = g.idx;
+    const [symbol, outline, label, opacity, width] = m.styles[g.style];
+    const marker = {size: idx.map((k) => m.size[k]), symbol, line: {color: outline, width}};
+    if (m.big) marker.color = scaleColor(c.scale, g.band / (BANDS - 1));
+    else Object.assign(marker, {color: idx.map((k) => (vals[k] === null ? 0 : vals[k])),
+                                colorscale: c.scale, cmin: c.cmin, cmax: c.cmax});
+    data.push({
+      type: m.big ? 'scattergl' : 'scatter', name: 'nodes: ' + label, meta: label, mode: 'markers', opacity,
+      x: idx.map((k) => m.x[k]), y: idx.map((k) => -m.depth[k]),
+      customdata: idx.map((k) => [m.id[k], m.n[k], m.q[k], m.ppm[k], m.kind[k]]),
+      text: idx.map((k) => m.text[k]), hovertemplate: m.hover, marker,
     });
-    data[i] = t;
-  });
-  const [sx, sy] = selectedXY(data, v.node_traces);
-  data.push({type: data[0].type, name: 'selected', mode: 'markers', x: sx, y: sy, hoverinfo: 'skip',
-             marker: {size: 34, symbol: 'circle-open', color: '#7b2cbf', line: {width: 4}}});
+  }
   return data;
+}
+
+// The colour legend is HTML in the toolbar: a Plotly colour bar is redrawn (and pushes
+// the margins) on every update.
+function fmt(v) { return Number.isInteger(v) ? String(v) : v.toFixed(2).replace(/0+$/, ''); }
+function legend(m) {
+  const r = root();
+  const c = m.colors[mode] || m.colors.q;
+  const stops = m.big ? bandScale(c.scale) : c.scale;
+  const css = stops.map(([p, col]) => `${col} ${(100 * p).toFixed(2)}%`).join(', ');
+  r.querySelector('.canopy-scale-title').textContent = c.title;
+  r.querySelector('.canopy-scale-min').textContent = fmt(c.cmin);
+  r.querySelector('.canopy-scale-max').textContent = fmt(c.cmax);
+  r.querySelector('.canopy-scale-bar').style.background = `linear-gradient(to right, ${css})`;
+}
+
+function layoutOf(m, showFresh) {
+  return Object.assign({}, m.layout, {shapes: shapes(m, showFresh)});
 }
 
 function onClick(ev) {
@@ -57,59 +241,60 @@ function onClick(ev) {
   if (!p) return;
   const row = p.customdata || p.data.customdata[p.pointIndex];
   selected = row[0];
-  const v = current() || {};
-  trigger('node_click', {node_id: selected, run_id: v.run, rev: v.rev});
-  // move the selection ring only (a full redraw would delay the inspector's update)
-  if (plot && plot.data && v.node_traces) {
-    const [sx, sy] = selectedXY(plot.data, v.node_traces);
-    requestAnimationFrame(() => Plotly.restyle(plot, {x: [sx], y: [sy]}, [plot.data.length - 1]));
-  }
+  const m = model || {};
+  trigger('node_click', {node_id: selected, run_id: m.run, rev: m.rev});
+  // move the selection ring only: a layout shape, redrawn without touching the traces
+  if (plot && model) requestAnimationFrame(() => Plotly.relayout(plot, {shapes: shapes(model, ringsOn)}));
 }
 
-function flash(el, v) {
-  // "newest nodes flash": their rings fade out after a moment. In WebGL a restyle redraws
-  // every trace (as costly as a whole update at 10k nodes), so big trees keep the rings
-  // until the next update replaces them.
+function flash(el, m) {
+  // "newest nodes flash": their rings go away after a moment (shapes only, no trace redraw)
   if (flashTimer) clearTimeout(flashTimer);
-  if (!v.fresh || !v.fresh.length || v.data[0].type === 'scattergl') return;
+  ringsOn = m.fresh.length > 0;
+  if (!ringsOn) return;
   flashTimer = setTimeout(() => {
     flashTimer = null;
-    if (plot === el) Plotly.restyle(el, {'marker.opacity': 0}, [v.fresh_trace]);
+    ringsOn = false;
+    if (plot === el && model === m && !busy) Plotly.relayout(el, {shapes: shapes(m, false)});
   }, 900);
 }
 
+const painted = () => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+
 async function drawOnce() {
   const r = root();
-  const v = current();
+  const m = model;
   const el = r.querySelector('.canopy-plot');
   const sel = r.querySelector('.canopy-mode');
   if (sel && sel.value !== mode) sel.value = mode;
-  const empty = !v || !v.data || !v.count;
+  const empty = !m || !m.count;
   r.querySelector('.canopy-empty').style.display = empty ? 'block' : 'none';
   if (empty) {
     if (plot) { Plotly.purge(plot); plot = null; }
-    r.dataset.nodes = 0;
+    Object.assign(r.dataset, {nodes: 0, rev: m ? m.rev : -1, run: m ? m.run : ''});
     return;
   }
-  if (v.run !== r.dataset.run) selected = null;
   const t0 = performance.now();
+  legend(m);
+  const data = buildData(m);
   if (plot !== el) {
     plot = el;
-    await Plotly.newPlot(el, withMode(v), v.layout, config);
+    await Plotly.newPlot(el, data, layoutOf(m, true), config);
     el.on('plotly_click', onClick);
   } else {
-    await Plotly.react(el, withMode(v), v.layout, config);
+    await Plotly.react(el, data, layoutOf(m, true), config);
   }
   const ms = performance.now() - t0;
-  Object.assign(r.dataset, {rev: v.rev, nodes: v.count, run: v.run, renderMs: ms.toFixed(1)});
+  Object.assign(r.dataset, {rev: m.rev, nodes: m.count, run: m.run, renderMs: ms.toFixed(1)});
   window.canopyDrawnAt = Date.now();
   window.canopyDraws = (window.canopyDraws || 0) + 1;
   (window.canopyRenderMs = window.canopyRenderMs || []).push(ms);
-  flash(el, v);
+  flash(el, m);
+  await painted();
+  window.canopyPaintedAt = Date.now();  // the frame with this drawing is on screen
 }
 
 async function draw() {
-  window.canopyValueAt = Date.now();  // for bench/ui.py: when the newest value reached the page
   if (!window.Plotly) { setTimeout(draw, 50); return; }
   if (busy) { pending = true; return; }
   busy = true;
@@ -122,8 +307,14 @@ async function draw() {
   }
 }
 
+function onValue() {
+  let changed = false;
+  try { changed = applyValue(); } catch (e) { console.error('canopy tree value:', e); model = null; changed = true; }
+  if (changed) draw();
+}
+
 element.addEventListener('change', (e) => {
   if (e.target && e.target.classList.contains('canopy-mode')) { mode = e.target.value; draw(); }
 });
-watch('value', draw);
-draw();
+watch('value', onValue);
+onValue();
