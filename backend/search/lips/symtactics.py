@@ -176,7 +176,7 @@ def _same_function(parts: dict, vs: list[sp.Symbol]) -> bool:
     f0 = parts[vs[0]]
     for v in vs[1:]:
         diff = parts[v] - f0.xreplace({vs[0]: v})
-        if diff != 0 and sp.simplify(diff) != 0:
+        if diff != 0 and (sp.count_ops(diff) > MAX_OPS or sp.simplify(diff) != 0):
             return False
     return True
 
@@ -191,7 +191,14 @@ def equal_on_constraints(problem: Inequality, x: sp.Expr, y: sp.Expr) -> bool:
     red = sp.expand(red)
     if red == 0:
         return True
-    return sp.count_ops(red) <= 4 * MAX_OPS and sp.simplify(red) == 0
+    if sp.count_ops(red) > MAX_OPS:
+        return False
+    syms = sorted(red.free_symbols, key=str)
+    for k in range(3):  # a cheap numeric look first: simplify is slow, and needless when it differs
+        v = complex(red.evalf(subs={s: sp.Rational(3 + 2 * i + k, 7 + k) for i, s in enumerate(syms)}))
+        if abs(v) > 1e-9:
+            return False
+    return sp.simplify(red) == 0
 
 
 def _prove(problem: Inequality, goal: Goal, claim: str, cache: PointCache | None,
@@ -301,8 +308,8 @@ def tangent_line(problem: Inequality, goal: Goal, cache: PointCache | None = Non
                 new_d = const
                 checks.append(Check(f"d - sum(f - T) = {to_plain(const)} on the constraints", "exact",
                                     "linear elimination + simplify"))
-        if new_d is None:
-            new_d = sp.simplify(exact) if sp.count_ops(exact) <= 4 * MAX_OPS else exact
+        if new_d is None:  # no simplify: on MO-INT P9 it took 510 s; the closers normalise anyway
+            new_d = exact
         inst = {"x0": to_plain(x0), "f": to_plain(f), "tangent": to_plain(tline), "sum": to_plain(total)}
         note = (f"{to_plain(f)} >= {to_plain(tline)} for every variable (tangent at {to_plain(x0)}), "
                 f"summed: the goal follows from 0 <= {to_plain(new_d)}")
@@ -354,7 +361,6 @@ def equal_value(problem: Inequality, goal: Goal, cache: PointCache | None = None
     t = vs[-1]
     y = (total - t) / (n - 1)
     reduced = f.xreplace({x: t}) + (n - 1) * f.xreplace({x: y}) - n * fs
-    reduced = sp.simplify(reduced) if sp.count_ops(reduced) <= 4 * MAX_OPS else reduced
     checks = (
         Check(f"f'' = {to_plain(f2)} has one zero on {dom}", "exact", "solveset"),
         Check(side, "exact", "solveset"),
