@@ -18,6 +18,7 @@ it runs in a worker process (`z3worker.py`) that is killed when the limit passes
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -146,7 +148,7 @@ def _model_value(v) -> float:
 WORKER = Path(__file__).with_name("z3worker.py")
 INPROCESS = os.environ.get("CANOPY_Z3_INPROCESS", "") == "1"  # debugging: no worker, soft limit only
 _local = threading.local()
-_workers: list[_Worker] = []  # every worker started, for the exit hook
+_workers: weakref.WeakSet[_Worker] = weakref.WeakSet()  # live workers, for the exit hook
 
 
 def hard_limit_s(timeout_s: float) -> float:
@@ -166,7 +168,7 @@ class _Worker:
             stderr=subprocess.DEVNULL,
         )
         self.buf = b""
-        _workers.append(self)
+        _workers.add(self)
         if self._line(30.0) is None:
             self.kill()
             raise RuntimeError("the z3 worker did not start")
@@ -214,8 +216,12 @@ class _Worker:
         for f in (self.proc.stdin, self.proc.stdout):
             if f is not None:
                 f.close()
-        if self in _workers:
-            _workers.remove(self)
+        _workers.discard(self)
+
+    def __del__(self) -> None:  # the owning thread ended (its thread-local is dropped)
+        if self.owner == os.getpid():
+            with contextlib.suppress(Exception):  # interpreter shutdown: the exit hook cleans up
+                self.kill()
 
 
 def _worker() -> _Worker:

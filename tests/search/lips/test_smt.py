@@ -62,3 +62,21 @@ def test_unknown_never_passes_a_step(every_query_killed):
     r = check_step(p, p.goal, new)
     assert r.status == "unknown" and not r.new_goal_proved
     assert r.status != "passed"
+
+
+def test_a_finished_threads_worker_is_stopped():
+    import gc
+    import threading
+
+    p = parse_problem("a > 0; prove a >= 0")
+    procs = []
+
+    def job():
+        smt.solve(p.variables, [(p.symbols["a"], ">")], 1.0)
+        procs.append(smt._local.worker.proc)
+
+    t = threading.Thread(target=job)
+    t.start()
+    t.join()
+    gc.collect()
+    assert procs and procs[0].poll() is not None  # killed and reaped with its thread
