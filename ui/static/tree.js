@@ -31,8 +31,13 @@ function applyFull(v) {
              fresh: v.fresh || [], slot: new Map()};
   for (const c of COLUMNS) m[c] = (v.nodes && v.nodes[c] || []).slice();
   m.id.forEach((id, k) => m.slot.set(id, k));
+  m.cd = m.id.map((_, k) => hoverRow(m, k));
   return m;
 }
+
+// a node's customdata row [id, N, Q, PPM, kind], kept between draws (10k fresh small
+// arrays per draw were a good part of the garbage a big tree's update made)
+function hoverRow(m, k) { return [m.id[k], m.n[k], m.q[k], m.ppm[k], m.kind[k]]; }
 
 function applyDelta(m, d) {
   if (d.xs) {
@@ -49,11 +54,13 @@ function applyDelta(m, d) {
     const j = m.slot.get(d.upd.id[k]);
     if (j === undefined) return false;
     for (const c of CHANGING) m[c][j] = d.upd[c][k];
+    m.cd[j] = hoverRow(m, j);
   }
   const add = d.add;
   for (let k = 0; k < add.id.length; k++) {
     m.slot.set(add.id[k], m.id.length);
     for (const c of COLUMNS) m[c].push(add[c][k]);
+    m.cd.push(hoverRow(m, m.id.length - 1));
   }
   Object.assign(m, {rev: d.rev, count: d.count, best: d.best, fresh: d.fresh, colors: d.colors});
   return m.id.length === d.count;
@@ -211,7 +218,7 @@ function buildData(m) {
     data.push({
       type: m.big ? 'scattergl' : 'scatter', name: 'nodes: ' + label, meta: label, mode: 'markers', opacity,
       x: idx.map((k) => m.x[k]), y: idx.map((k) => -m.depth[k]),
-      customdata: idx.map((k) => [m.id[k], m.n[k], m.q[k], m.ppm[k], m.kind[k]]),
+      customdata: idx.map((k) => m.cd[k]),
       text: idx.map((k) => m.text[k]), hovertemplate: m.hover, marker,
     });
   }
