@@ -11,11 +11,16 @@ package stays cheap; z3 and scipy load only inside the functions that need them)
   matching     AC matcher of `k * CORE + l` against a whole goal side (exprtools: helpers)
   scaling      apply_lemma / scale_goal -> ScaleStep records
   numeric      feasible test points, PointCache, Nelder-Mead refutation
-  smt          sympy -> z3 (nlsat) with exact radicals
-  filtering    check_step: counterexample filter + soundness of a step
-  closing      close_goal: positivity, univariate, z3 (prove); points, minimise (refute)
+  smt          sympy -> z3 (nlsat) with exact radicals; each query in a killable worker
+               (z3worker) with a hard wall-clock limit
+  filtering    check_step: counterexample filter + soundness of a step; check_new_goal
+  closing      close_goal: positivity, univariate, z3, sos (prove); points, minimise (refute)
+  sos          SOS certificates: cvxpy SDP, checked exactly in rationals (optional cvxpy)
+  symtactics   tangent line, equal value, pqr, cancel_power (side conditions proved)
+  symmetry     variable permutations that fix the constraints (dedupe of renamed goals)
   score        symbolic_score / top_k (official ranker.cal_complexity)
   equivalence  check_rewrite for LLM rewrites; sym_rewrites (deterministic fallbacks)
   replay       replay the `scale` steps of the reference proofs
+  search       LipsSearch: the best-first search, its events, recheck and proof_text
 See docs/LIPS.md.
 """

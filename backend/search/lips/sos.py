@@ -57,7 +57,10 @@ def _ms(t0: float) -> float:
     return (time.perf_counter() - t0) * 1000
 
 
-def _homogenise(problem: Inequality, p: sp.Expr, syms: list[sp.Symbol]) -> sp.Expr | None:
+def homogenise(problem: Inequality, p: sp.Expr, syms: list[sp.Symbol]) -> sp.Expr | None:
+    """p itself when homogeneous, else p with each lower-degree term times delta^k where delta = 1
+    is a homogeneous equality constraint (a+b+c = 3 -> delta = (a+b+c)/3): equal to p on the
+    constraints (official `utils.make_homogeneous`); None when no constraint fits."""
     poly = sp.Poly(p, *syms)
     degs = {sum(m) for m in poly.monoms()}
     if len(degs) <= 1:
@@ -121,7 +124,7 @@ def polynomial_form(problem: Inequality, goal: Goal,
             return f"Gram matrix of about {size} > {max_basis}"
     how = []
     if problem.equalities:
-        h = _homogenise(problem, p, syms)
+        h = homogenise(problem, p, syms)
         if h is None:
             return "no equality constraint to homogenise with"
         if h != p:

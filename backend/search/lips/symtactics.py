@@ -61,6 +61,7 @@ from backend.search.lips.expr import to_plain
 from backend.search.lips.numeric import PointCache
 from backend.search.lips.problem import Constraint, Goal, Inequality
 from backend.search.lips.score import get_degree
+from backend.search.lips.sos import homogenise
 from backend.search.lips.symmetry import constraint_symmetries, cyclic_shifts, is_symmetry
 
 log = logging.getLogger(__name__)
@@ -425,7 +426,7 @@ def pqr_method(problem: Inequality, goal: Goal, cache: PointCache | None = None,
     if big_a == 0 or is_nonneg(big_a, signs):
         if not constraint_free:
             return _no(tac, "a constraint is not a symmetric function of p and q (r's range would be cut)")
-        hom = _homogenised(problem, big, syms)
+        hom = homogenise(problem, big, syms)
         if hom is None:
             return _no(tac, "not homogeneous and no equality constraint to homogenise with")
         t0 = time.perf_counter()
@@ -451,31 +452,6 @@ def pqr_method(problem: Inequality, goal: Goal, cache: PointCache | None = None,
         step = SymStep(tac, goal, Goal.from_difference(delta), inst, checks, note)
         return SymResult(tac, step, note, checks)
     return _no(tac, f"the sign of A = {to_plain(big_a)} (coefficient of r^2) is not fixed")
-
-
-def _homogenised(problem: Inequality, e: sp.Expr, syms: list[sp.Symbol]) -> sp.Expr | None:
-    """e itself when homogeneous, else e with lower-degree terms times delta^k where delta = 1 is
-    a homogeneous equality constraint (a+b+c = 3 -> delta = (a+b+c)/3): equal on the constraints
-    (official `make_homogeneous`)."""
-    if homogeneous_degree(e) is not None:
-        return e
-    terms = sp.Add.make_args(e)
-    degs = [sp.Poly(t, *syms).total_degree() for t in terms]
-    top = max(degs)
-    for con in problem.equalities:
-        ex = sp.expand(con.expr)
-        if not ex.is_polynomial(*syms):
-            continue
-        const = ex.subs({s: 0 for s in syms})
-        head = ex - const
-        m = homogeneous_degree(head)
-        if m is None or m == 0 or const == 0:
-            continue
-        delta = head / (-const)
-        if any((top - k) % m for k in degs):
-            continue
-        return sp.expand(sp.Add(*[t * delta ** ((top - k) // m) for t, k in zip(terms, degs, strict=True)]))
-    return None
 
 
 # --- cancel power ---------------------------------------------------------------------------
