@@ -6,8 +6,9 @@ of the prompt, or a predicate) fits answers. Each rule holds a list of texts
 handed out in turn (cycling), so n > 1 gives different continuations exactly
 like sampling would, but reproducibly. A call with a seed repeats exactly: the
 texts a (prompt, seed) pair drew first are remembered and handed out again, as
-the engine contract's seed clause asks; new seeds (or none) go on cycling. Stop strings and ``max_tokens`` (counted
-in whitespace-separated words) are applied as a real engine would.
+the engine contract's seed clause asks; new seeds (or none) go on cycling. Stop
+strings and ``max_tokens`` (counted in whitespace-separated words) are applied as a
+real engine would.
 """
 
 from __future__ import annotations
