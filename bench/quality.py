@@ -61,6 +61,7 @@ def run(name, algo, problems, engine, config, seed, log_any=False):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=10)
+    ap.add_argument("--skip", type=int, default=0, help="start after this many problems (resume a run)")
     ap.add_argument("--rollouts", type=int, default=8)
     ap.add_argument("--children", type=int, default=None)
     ap.add_argument("--engine", default="llamacpp")
@@ -73,7 +74,7 @@ def main() -> None:
     args = ap.parse_args()
 
     engine = load_engine(args.engine, args.model, **({"n_threads": args.threads} if args.threads else {}))
-    problems = load_problems("gsm8k", args.limit)
+    problems = load_problems("gsm8k", args.limit)[args.skip:]
     only = set(args.only.split(","))
     rows = []
     mcts = {"rollouts": args.rollouts}
