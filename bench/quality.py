@@ -82,7 +82,7 @@ def main() -> None:
         mcts["children"] = args.children
     if "rstar" in only:
         rows.append(run("rstar", "rstar", problems, engine, mcts, args.seed, log_any=True))
-    if "greedy" in only or "sc" in only:
+    if "greedy" in only or ("sc" in only and args.sc_samples is None):  # greedy sets sc's k
         rows.append(run("greedy", "greedy", problems, engine, {}, args.seed))
     if "sc" in only:
         k = args.sc_samples
