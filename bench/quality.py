@@ -75,6 +75,7 @@ def main() -> None:
 
     engine = load_engine(args.engine, args.model, **({"n_threads": args.threads} if args.threads else {}))
     problems = load_problems("gsm8k", args.limit)[args.skip:]
+    args.seed += args.skip  # problem i gets seed + i (backend/solve.py): a resumed run keeps the seeds
     only = set(args.only.split(","))
     rows = []
     mcts = {"rollouts": args.rollouts}
