@@ -332,7 +332,7 @@ class EventLog:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._t0 = clock()
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()  # a lock that readers can also wait on
         self._events: list[Event] = []
         self._subscribers: list[Callable[[Event], None]] = []
 
@@ -345,6 +345,7 @@ class EventLog:
             ev = cls(seq=len(self._events), t=round(self._clock() - self._t0, 6), **fields)
             self._events.append(ev)
             subscribers = list(self._subscribers)
+            self._lock.notify_all()
         for fn in subscribers:
             fn(ev)
         return ev
@@ -358,6 +359,12 @@ class EventLog:
         with self._lock:
             out = self._events[seq + 1 :]
         return out if limit is None else out[:limit]
+
+    def wait_after(self, seq: int, timeout: float) -> bool:
+        """Block until there is an event with seq > ``seq`` (True) or ``timeout`` passes
+        (False): a live view wakes on the next event instead of polling for it."""
+        with self._lock:
+            return self._lock.wait_for(lambda: len(self._events) > seq + 1, timeout)
 
     @property
     def events(self) -> list[Event]:

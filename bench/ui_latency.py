@@ -55,7 +55,7 @@ PAGE = """() => ({nodes: Number(document.querySelector('#tree .canopy-tree')?.da
   rev: Number(document.querySelector('#tree .canopy-tree')?.dataset.rev || -1),
   render: Number(document.querySelector('#tree .canopy-tree')?.dataset.renderMs || 0),
   value: window.canopyValueAt, painted: window.canopyPaintedAt, bytes: window.canopyValueBytes,
-  resyncs: window.canopyResyncs || 0})"""
+  resyncs: window.canopyResyncs || 0, split: window.canopyDrawSplit || {}})"""
 
 
 def recorded_tree(size: int) -> list[ev.Event]:
@@ -183,7 +183,8 @@ def measure(size: int, repeats: int, page, services, url: str, verbose: bool = F
             print(
                 f"  emit→on screen {lat[-1]:.0f} ms: server build {sum(SERVER_MS):.0f} ms, "
                 f"emit→value in page {to_page[-1]:.0f} ms, value→on screen {in_page[-1]:.0f} ms "
-                f"(draw {s['render']:.0f} ms), {s['bytes']} B, resyncs {s['resyncs']}",
+                f"(draw {s['render']:.0f} ms: traces {s['split'].get('traces', 0):.0f}, "
+                f"Plotly {s['split'].get('plotly', 0):.0f}), {s['bytes']} B, resyncs {s['resyncs']}",
                 flush=True,
             )
     run.stop()

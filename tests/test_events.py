@@ -1,5 +1,7 @@
 import io
 import json
+import threading
+import time
 
 import pytest
 
@@ -89,6 +91,21 @@ def test_event_log_numbers_events_and_serves_a_cursor():
     assert [e.seq for e in log.after(0, limit=1)] == [1]
     assert log.after(2) == []
     assert all(b.t >= a.t for a, b in zip(log.events, log.events[1:], strict=False))
+
+
+def test_a_reader_waiting_for_news_wakes_on_the_next_event():
+    log = EventLog()
+    log.emit(ev.RunStarted, run_id="r", algorithm="a", problem="p")
+    t = time.monotonic()
+    assert log.wait_after(0, timeout=0.05) is False  # nothing new: waits the timeout out
+    assert time.monotonic() - t >= 0.04
+    assert log.wait_after(-1, timeout=5) is True  # already there: no wait
+    timer = threading.Timer(0.1, lambda: log.emit(ev.UserAction, action="pause", node=None))
+    timer.start()
+    t = time.monotonic()
+    assert log.wait_after(0, timeout=5) is True
+    assert time.monotonic() - t < 2  # woken by the emit, not by the 5 s timeout
+    timer.join()
 
 
 def test_emit_copies_list_and_dict_payloads():

@@ -34,12 +34,13 @@ own on every update) shows the bands.
 from __future__ import annotations
 
 import html
+import itertools
 import math
 from typing import Any
 
 from backend import events as ev
 from backend.tree import Node, Tree
-from ui.layout import tidy_layout
+from ui.layout import TidyLayout
 
 WEBGL_FROM = 1500
 HOVER_LINES = 3
@@ -179,18 +180,29 @@ class FigureStream:
         self.rev: int | None = None
         self.big: bool | None = None
         self.sent: dict[int, tuple[Any, ...]] = {}  # id -> (x, n, q, ppm, style, size) as sent, page order
-        self._raw_x: dict[int, float] = {}  # the layout's x behind each sent x
+        self._raw_x: list[float] = []  # the layout's x behind each sent x, by layout slot
         self._texts: dict[int, str] = {}
         self._texts_big: bool | None = None
-        self._layout_size = -1
-        self._pos: dict[int, tuple[float, int]] = {}
+        # the layout survives a reset: a run's tree only grows (ui/layout.py: TidyLayout)
+        if not hasattr(self, "_tidy"):
+            self._tidy, self._tidy_run = TidyLayout(), None
 
-    def _layout(self, tree: Tree) -> dict[int, tuple[float, int]]:
-        # nodes are never removed and only node_added changes the structure
-        if len(tree.nodes) != self._layout_size:
-            self._pos = tidy_layout(tree.root_id, {i: n.children for i, n in tree.nodes.items()})  # type: ignore[arg-type]
-            self._layout_size = len(tree.nodes)
-        return self._pos
+    def _layout(self, tree: Tree, run_id: str) -> TidyLayout:
+        """The tidy layout of ``tree``, brought up to date by adding its new nodes."""
+        lay, nodes = self._tidy, tree.nodes
+        if (
+            self._tidy_run != run_id
+            or len(lay) > len(nodes)
+            or (len(lay) and lay.ids[-1] not in nodes)  # another tree (a replay's prefix of another run)
+        ):
+            lay, self._tidy_run = TidyLayout(), run_id
+            self._tidy = lay
+        if len(lay) < len(nodes):
+            # tree.nodes keeps insertion order and a parent comes before its children
+            for node in itertools.islice(nodes.values(), len(lay), None):
+                lay.add(node.id, node.parent)
+        lay.update()
+        return lay
 
     def _text(self, node: Node, big: bool) -> str:
         if big != self._texts_big:
@@ -239,8 +251,10 @@ class FigureStream:
                 "hover": HOVER,
                 "layout": _tree_layout(run_id, self.title),
             }
-        pos = self._layout(tree)
-        big = len(pos) >= WEBGL_FROM
+        lay = self._layout(tree, run_id)
+        ids, xs = lay.ids, lay.final
+        count = len(ids)
+        big = count >= WEBGL_FROM
         nodes = tree.nodes
         size = _SIZES[big]
         follows = self.rev is not None and run_id == self.run and big == self.big
@@ -248,30 +262,38 @@ class FigureStream:
         if follows and touched is not None:
             # the hot loop of a live update: re-read only what events changed
             sent, raw_x, make = self.sent, self._raw_x, self._state
-            for nid, (x, _) in pos.items():
+            for k, nid in enumerate(ids):
+                x = xs[k]
                 old = sent.get(nid)
                 if old is None or nid in touched:
                     state[nid] = make(nodes[nid], x, size, big)
-                elif x != raw_x[nid]:
+                elif x != raw_x[k]:
                     state[nid] = (round(x, 3), *old[1:])
                 else:
                     state[nid] = old
         else:
-            for nid, (x, _) in pos.items():
-                state[nid] = self._state(nodes[nid], x, size, big)
-        best = [i for i in tree.best_path() if i in pos]
-        fresh = [] if fresh_after is None else [i for i in pos if nodes[i].added_seq > fresh_after]
+            for k, nid in enumerate(ids):
+                state[nid] = self._state(nodes[nid], xs[k], size, big)
+        slot = lay.slot
+        best = [i for i in tree.best_path() if i in slot]
+        fresh: list[int] = []
+        if fresh_after is not None:  # nodes arrive in event order: the newest are last
+            for nid in reversed(ids):
+                if nodes[nid].added_seq <= fresh_after:
+                    break
+                fresh.append(nid)
+            fresh.reverse()
         common = {
             "run": run_id,
             "rev": tree.last_seq,
-            "count": len(pos),
+            "count": count,
             "best": best,
             "fresh": fresh,
-            "colors": _color_modes(max(s[1] for s in state.values()), max(d for _, d in pos.values())),
+            "colors": _color_modes(max(s[1] for s in state.values()), max(lay.depth)),
         }
-        delta = self._delta(tree, pos, state, big) if follows else None
+        delta = self._delta(tree, ids, state, big) if follows else None
         if delta is None:
-            rows = [self._row(nodes[i], pos[i][1], state[i], big) for i in pos]
+            rows = [self._row(nodes[i], state[i], big) for i in ids]
             out = {
                 "kind": "full",
                 **common,
@@ -284,19 +306,19 @@ class FigureStream:
             self.sent = state
         else:
             out = {"kind": "delta", "base": self.rev, **common, **delta}
-        self._raw_x = {nid: x for nid, (x, _) in pos.items()}
+        self._raw_x = xs
         self.run, self.rev, self.big = run_id, tree.last_seq, big
         return out
 
-    def _row(self, node: Node, depth: int, s: tuple[Any, ...], big: bool) -> list[Any]:
+    def _row(self, node: Node, s: tuple[Any, ...], big: bool) -> list[Any]:
         x, n, q, ppm, style, size = s
-        return [node.id, node.parent, x, depth, n, q, ppm, node.kind, style, size, self._text(node, big)]
+        return [node.id, node.parent, x, node.depth, n, q, ppm, node.kind, style, size, self._text(node, big)]
 
     def _delta(
-        self, tree: Tree, pos: dict[int, tuple[float, int]], state: dict[int, tuple[Any, ...]], big: bool
+        self, tree: Tree, ids: list[int], state: dict[int, tuple[Any, ...]], big: bool
     ) -> dict[str, Any] | None:
         sent = self.sent
-        if len(sent) > len(state) or any(i not in state for i in sent):
+        if not sent.keys() <= state.keys():
             return None  # nodes vanished: not a fold of the same run
         upd, moved = [], []
         for nid, old in sent.items():
@@ -307,11 +329,13 @@ class FigureStream:
                 moved.append(nid)
             if new[1:] != old[1:]:
                 upd.append(nid)
-        added = [i for i in pos if i not in sent]
+        added = [i for i in ids[len(sent) :] if i not in sent] if len(ids) > len(sent) else []
+        if len(sent) + len(added) != len(ids):  # the page's order is not the layout's
+            added = [i for i in ids if i not in sent]
         if len(added) + len(upd) > max(64, len(state) // 2):
             return None  # most of the tree changed: the whole figure is about as small
         out: dict[str, Any] = {
-            "add": _columns([self._row(tree.nodes[i], pos[i][1], state[i], big) for i in added]),
+            "add": _columns([self._row(tree.nodes[i], state[i], big) for i in added]),
             "upd": {
                 "id": upd,
                 **{name: [state[i][1 + k] for i in upd] for k, name in enumerate(CHANGING)},

@@ -258,9 +258,9 @@ def snapshot(
     return services.trees.view(run_id, draw)
 
 
-#: how often a stream looks for new events while it may send (the rate bound is
-#: ``Services.update_every_s`` between two updates; a quiet run's next event is shown
-#: at once instead of at the next tick)
+#: how often a stream looks for news other than events (a resync, an ended watch) while it
+#: may send; a live run's next event wakes it at once (the rate bound is
+#: ``Services.update_every_s`` between two updates)
 POLL_S = 0.05
 
 
@@ -324,7 +324,16 @@ def _stream(
         elif t - idle_since > idle_limit_s:
             return
         else:
-            time.sleep(min(POLL_S, period))
+            _wait_for_news(services, run_id, shown, min(POLL_S, period))
+
+
+def _wait_for_news(services: Services, run_id: str, shown: int, timeout: float) -> None:
+    """Sleep up to ``timeout``, waking at once when a live run emits past ``shown``."""
+    run = services.runs.get(run_id)
+    if run is None:
+        time.sleep(timeout)
+    else:
+        run.log.wait_after(shown, timeout)
 
 
 def inspect(services: Services, run_id: str | None, node_id: Any, upto: int | None = None) -> NodeView:

@@ -9,7 +9,7 @@ from collections import defaultdict
 
 import pytest
 
-from ui.layout import tidy_layout
+from ui.layout import TidyLayout, tidy_layout
 
 
 def random_tree(n: int, seed: int = 0) -> dict[int, list[int]]:
@@ -92,3 +92,57 @@ def test_linear_time_on_100k_nodes():
     # 10x the nodes: ~10x the time when linear, ~100x when quadratic; generous for noisy CI
     assert t_big / t_small < 30, (t_small, t_big)
     assert t_big < 10
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_growing_layout_equals_a_fresh_layout_after_every_insertion(seed):
+    # a search adds leaves anywhere: under the root, under old leaves, deep in a path;
+    # the incremental layout must be exactly (not approximately) the batch one
+    rng = random.Random(seed)
+    grown = TidyLayout()
+    grown.add(0)
+    children: dict[int, list[int]] = {0: []}
+    for i in range(1, 250):
+        parent = rng.choice([0, rng.randrange(i), rng.randrange(max(0, i - 8), i)])
+        grown.add(i, parent)
+        children[parent].append(i)
+        children[i] = []
+        if rng.random() < 0.4 or i == 249:  # several leaves between two reads, as in a live view
+            assert grown.positions() == tidy_layout(0, children), f"after node {i}"
+    check_tidy(children, grown.positions())
+
+
+def test_a_new_leaf_redoes_only_its_ancestors_levels():
+    children = random_tree(3000, seed=3)
+    grown = TidyLayout()
+    grown.add(0)
+    for node in range(3000):
+        for c in children[node]:
+            grown.add(c, node)
+    grown.update()
+    ran: list[int] = []
+    original = grown._level
+    grown._level = lambda p: (ran.append(p), original(p))  # type: ignore[method-assign]
+    grown.add(3000, 2999)
+    grown.update()
+    path, v = [], grown.slot[2999]
+    while v >= 0:
+        path.append(v)
+        v = grown.parent[v]
+    assert sorted(ran) == sorted(path)
+    children[2999].append(3000)
+    children[3000] = []
+    assert grown.positions() == tidy_layout(0, children)
+
+
+def test_growing_layout_rejects_a_second_root_and_a_known_node():
+    lay = TidyLayout()
+    lay.add("r")
+    lay.add("a", "r")
+    with pytest.raises(ValueError):
+        lay.add("s")
+    with pytest.raises(ValueError):
+        lay.add("a", "r")
+    with pytest.raises(KeyError):
+        lay.add("b", "nowhere")
+    assert lay.positions() == {"r": (0.0, 0), "a": (0.0, 1)}

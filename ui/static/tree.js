@@ -81,8 +81,8 @@ function applyValue() {
   if (s === raw) return false;
   raw = s;
   if (window.canopyDropValues > 0) { window.canopyDropValues -= 1; return false; }  // tests: a lost update
-  const v = typeof s === 'string' ? (s ? JSON.parse(s) : null) : s;
   window.canopyValueAt = Date.now();  // for bench/ui_latency.py: when the value reached the page
+  const v = typeof s === 'string' ? (s ? JSON.parse(s) : null) : s;
   window.canopyValueBytes = typeof s === 'string' ? s.length : 0;
   if (!v || !v.kind) { model = null; return true; }
   if (v.kind === 'full') {
@@ -284,6 +284,7 @@ async function drawOnce() {
   const t0 = performance.now();
   legend(m);
   const data = buildData(m);
+  const t1 = performance.now();
   if (plot !== el) {
     plot = el;
     await Plotly.newPlot(el, data, layoutOf(m, true), config);
@@ -291,8 +292,9 @@ async function drawOnce() {
   } else {
     await Plotly.react(el, data, layoutOf(m, true), config);
   }
-  const ms = performance.now() - t0;
+  const t2 = performance.now(), ms = t2 - t0;
   Object.assign(r.dataset, {rev: m.rev, nodes: m.count, run: m.run, renderMs: ms.toFixed(1)});
+  window.canopyDrawSplit = {traces: t1 - t0, plotly: t2 - t1};  // bench/ui_latency.py --verbose
   window.canopyDrawnAt = Date.now();
   window.canopyDraws = (window.canopyDraws || 0) + 1;
   (window.canopyRenderMs = window.canopyRenderMs || []).push(ms);
