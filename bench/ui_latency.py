@@ -41,15 +41,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from backend import events as ev
 from backend.store import MemoryStore
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--no-first-run",
-    "--disable-component-update",
-]
 TARGETS = {200: ("emit→visible", 1000), 2000: ("emit→visible", 2000), 10000: ("add one node", 200)}
 PAGE = """() => ({nodes: Number(document.querySelector('#tree .canopy-tree')?.dataset.nodes || 0),
   rev: Number(document.querySelector('#tree .canopy-tree')?.dataset.rev || -1),
@@ -213,7 +204,7 @@ def main() -> None:
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
-    from tests.ui.server import free_port
+    from tests.ui.server import CHROMIUM, CHROMIUM_ARGS, free_port
     from ui.app import serve
     from ui.services import EngineSlot, Services
 
@@ -227,7 +218,7 @@ def main() -> None:
     rows = []
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             for size in args.sizes:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 rows.append(measure(size, args.repeats, page, services, url, args.verbose))

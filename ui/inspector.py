@@ -64,9 +64,20 @@ def _math_end(text: str, i: int) -> int | None:
             return j
 
 
+def _code_span(body: str) -> str:
+    """A Markdown code span as HTML, its ``$`` literal: Gradio's LaTeX rule runs before
+    code spans are recognised, so a ``$`` left in one paired with a ``$`` outside it.
+    ``body`` is already HTML-escaped (``md_text``); CommonMark's rules for the content:
+    line ends are spaces, and one space is stripped from each end when both have one."""
+    body = body.replace("\n", " ")
+    if len(body) > 2 and body[0] == " " and body[-1] == " " and body.strip(" "):
+        body = body[1:-1]
+    return "<code>" + body.replace("$", DOLLAR) + "</code>"
+
+
 def _dollars(text: str) -> str:
     """Keep the ``$`` that delimit formulas, make every other one a literal (``DOLLAR``).
-    Code spans are copied as they are (no formula and no markup inside them)."""
+    Code spans become HTML code elements (no formula and no markup inside them)."""
     out: list[str] = []
     i, n = 0, len(text)
     while i < n:
@@ -76,9 +87,12 @@ def _dollars(text: str) -> str:
             while j < n and text[j] == "`":
                 j += 1
             end = text.find(text[i:j], j)
-            stop = j if end < 0 else end + (j - i)
-            out.append(text[i:stop])
-            i = stop
+            if end < 0:  # an unclosed run of backticks is text
+                out.append(text[i:j])
+                i = j
+                continue
+            out.append(_code_span(text[j:end]))
+            i = end + (j - i)
         elif c == "\\" and text.startswith("$", i + 1):
             out.append(DOLLAR)  # "\$": the writer's own literal dollar
             i += 2

@@ -7,6 +7,7 @@ entry, ``stop`` removes it), so no other test ever sees it.
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 from typing import Any
 
 from backend.search import registry
@@ -17,6 +18,19 @@ from ui.services import EngineSlot, Services
 
 DEMO = "demo"
 DEMO_ENTRY = "tests.ui.demo_search:DemoSearch"
+
+
+#: Debian's chromium (Playwright cannot download browsers here) and launch flags that work
+#: headless on these machines; shared by the browser tests and bench/ui_latency.py
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--no-first-run",
+    "--disable-component-update",
+]
 
 
 def free_port() -> int:

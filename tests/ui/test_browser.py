@@ -11,19 +11,11 @@ import itertools
 import re
 import statistics
 import time
-from pathlib import Path
 
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--no-first-run",
-    "--disable-component-update",
-]
+from tests.ui.server import CHROMIUM
+from tests.ui.server import CHROMIUM_ARGS as ARGS
 
 pytestmark = [pytest.mark.browser]
 
@@ -455,6 +447,21 @@ def test_dollar_amounts_in_the_problem_preview_stay_text(page):
         "() => Array.from(document.querySelectorAll('#problem-preview annotation')).map((a) => a.textContent)"
     )
     assert annotations == ["x^2 = 9", "x"]
+
+
+def test_code_spans_in_the_problem_preview_are_shown_verbatim(page):
+    # a "$" inside a code span must neither open a formula nor pair with one outside it,
+    # and "<", "&" inside it are shown as typed
+    page.fill("#problem textarea", "Run `echo $HOME` when `a < b && c`: it costs $5, then solve $x+1=3$.")
+    wait_until(lambda: "solve" in page.inner_text("#problem-preview"), what="the preview")
+    wait_until(lambda: page.locator("#problem-preview .katex").count() == 1, what="the formula")
+    codes = page.evaluate(
+        "() => Array.from(document.querySelectorAll('#problem-preview code')).map((c) => c.textContent)"
+    )
+    assert codes == ["echo $HOME", "a < b && c"]
+    assert "it costs $5, then solve" in page.inner_text("#problem-preview .prose")
+    annotation = page.evaluate("() => document.querySelector('#problem-preview annotation').textContent")
+    assert annotation == "x+1=3"
 
 
 def test_report_measurements():
