@@ -36,6 +36,7 @@ from __future__ import annotations
 import html
 import itertools
 import math
+import operator
 from typing import Any
 
 from backend import events as ev
@@ -179,8 +180,8 @@ class FigureStream:
         self.run: str | None = None
         self.rev: int | None = None
         self.big: bool | None = None
-        self.sent: dict[int, tuple[Any, ...]] = {}  # id -> (x, n, q, ppm, style, size) as sent, page order
-        self._raw_x: list[float] = []  # the layout's x behind each sent x, by layout slot
+        self.sent: dict[int, tuple[Any, ...]] = {}  # id -> (n, q, ppm, style, size) as sent, page order
+        self.sent_x: list[float] = []  # x as sent, page order (= layout slot order)
         self._texts: dict[int, str] = {}
         self._texts_big: bool | None = None
         # the layout survives a reset: a run's tree only grows (ui/layout.py: TidyLayout)
@@ -214,8 +215,9 @@ class FigureStream:
         return text
 
     @staticmethod
-    def _state(node: Node, x: float, size: dict[int, float], big: bool) -> tuple[Any, ...]:
-        """(x, n, q, ppm, style, size) of a node as the page gets them."""
+    def _state(node: Node, size: dict[int, float], big: bool) -> tuple[Any, ...]:
+        """(n, q, ppm, style, size) of a node as the page gets them (x is kept apart:
+        moves are the commonest change and need no new tuple)."""
         n = node.n
         s = size.get(n)
         if s is None:
@@ -228,7 +230,7 @@ class FigureStream:
             style = _STATUS_INDEX.get(node.status, _UNVERIFIED)
         scores = node.scores
         ppm = scores.get("ppm") if scores else None
-        return (round(x, 3), n, round(node.q, 4), None if ppm is None else round(ppm, 4), style, s)
+        return (n, round(node.q, 4), None if ppm is None else round(ppm, 4), style, s)
 
     def figure(
         self, tree: Tree, *, fresh_after: int | None = None, touched: set[int] | None = None
@@ -252,28 +254,12 @@ class FigureStream:
                 "layout": _tree_layout(run_id, self.title),
             }
         lay = self._layout(tree, run_id)
-        ids, xs = lay.ids, lay.final
+        ids = lay.ids
         count = len(ids)
         big = count >= WEBGL_FROM
         nodes = tree.nodes
         size = _SIZES[big]
         follows = self.rev is not None and run_id == self.run and big == self.big
-        state: dict[int, tuple[Any, ...]] = {}
-        if follows and touched is not None:
-            # the hot loop of a live update: re-read only what events changed
-            sent, raw_x, make = self.sent, self._raw_x, self._state
-            for k, nid in enumerate(ids):
-                x = xs[k]
-                old = sent.get(nid)
-                if old is None or nid in touched:
-                    state[nid] = make(nodes[nid], x, size, big)
-                elif x != raw_x[k]:
-                    state[nid] = (round(x, 3), *old[1:])
-                else:
-                    state[nid] = old
-        else:
-            for k, nid in enumerate(ids):
-                state[nid] = self._state(nodes[nid], xs[k], size, big)
         slot = lay.slot
         best = [i for i in tree.best_path() if i in slot]
         fresh: list[int] = []
@@ -283,73 +269,83 @@ class FigureStream:
                     break
                 fresh.append(nid)
             fresh.reverse()
+        rx = list(map(round, lay.final, itertools.repeat(3)))  # x as the page gets it
+        delta = self._delta(tree, lay, rx, touched, big) if follows else None
+        if delta is None:
+            make = self._state
+            self.sent = {nid: make(nodes[nid], size, big) for nid in ids}
+        self.sent_x = rx
         common = {
             "run": run_id,
             "rev": tree.last_seq,
             "count": count,
             "best": best,
             "fresh": fresh,
-            "colors": _color_modes(max(s[1] for s in state.values()), max(lay.depth)),
+            "colors": _color_modes(max(map(_N, self.sent.values())), max(lay.depth)),
         }
-        delta = self._delta(tree, ids, state, big) if follows else None
         if delta is None:
-            rows = [self._row(nodes[i], state[i], big) for i in ids]
+            sent = self.sent
             out = {
                 "kind": "full",
                 **common,
                 "big": big,
-                "nodes": _columns(rows),
+                "nodes": _columns([self._row(nodes[i], rx[k], sent[i], big) for k, i in enumerate(ids)]),
                 "styles": _style_rows(),
                 "hover": HOVER,
                 "layout": _tree_layout(run_id, self.title),
             }
-            self.sent = state
         else:
             out = {"kind": "delta", "base": self.rev, **common, **delta}
-        self._raw_x = xs
         self.run, self.rev, self.big = run_id, tree.last_seq, big
         return out
 
-    def _row(self, node: Node, s: tuple[Any, ...], big: bool) -> list[Any]:
-        x, n, q, ppm, style, size = s
+    def _row(self, node: Node, x: float, s: tuple[Any, ...], big: bool) -> list[Any]:
+        n, q, ppm, style, size = s
         return [node.id, node.parent, x, node.depth, n, q, ppm, node.kind, style, size, self._text(node, big)]
 
     def _delta(
-        self, tree: Tree, ids: list[int], state: dict[int, tuple[Any, ...]], big: bool
+        self, tree: Tree, lay: TidyLayout, rx: list[float], touched: set[int] | None, big: bool
     ) -> dict[str, Any] | None:
-        sent = self.sent
-        if not sent.keys() <= state.keys():
+        """The delta from what was sent, or None when the whole figure is due; updates
+        ``sent`` in place. Its cost follows what changed: the page's nodes are the
+        layout's first ``len(sent)`` slots (both in insertion order), so moved nodes are
+        found by comparing two lists of floats at C speed, and only nodes touched by an
+        event or new are read again."""
+        sent, old_x = self.sent, self.sent_x
+        ids, nodes = lay.ids, tree.nodes
+        known = len(sent)
+        if known > len(ids) or len(old_x) != known or (known and next(reversed(sent)) != ids[known - 1]):
             return None  # nodes vanished: not a fold of the same run
-        upd, moved = [], []
-        for nid, old in sent.items():
-            new = state[nid]
-            if new is old:
-                continue
-            if new[0] != old[0]:
-                moved.append(nid)
-            if new[1:] != old[1:]:
+        size, make = _SIZES[big], self._state
+        if touched is None:
+            touched = set(ids[:known])  # re-read every known node
+        upd: list[int] = []
+        for nid in touched:
+            old = sent.get(nid)
+            if old is None:
+                continue  # a new node (or one the layout does not have): sent whole below
+            new = make(nodes[nid], size, big)
+            if new != old:
                 upd.append(nid)
-        added = [i for i in ids[len(sent) :] if i not in sent] if len(ids) > len(sent) else []
-        if len(sent) + len(added) != len(ids):  # the page's order is not the layout's
-            added = [i for i in ids if i not in sent]
-        if len(added) + len(upd) > max(64, len(state) // 2):
+                sent[nid] = new
+        added = ids[known:]
+        if len(added) + len(upd) > max(64, len(ids) // 2):
             return None  # most of the tree changed: the whole figure is about as small
-        out: dict[str, Any] = {
-            "add": _columns([self._row(tree.nodes[i], state[i], big) for i in added]),
-            "upd": {
-                "id": upd,
-                **{name: [state[i][1 + k] for i in upd] for k, name in enumerate(CHANGING)},
-            },
-        }
-        if len(moved) * 3 > len(sent):
-            out["xs"] = [state[i][0] for i in sent]
-        else:
-            out["mv"] = {"id": moved, "x": [state[i][0] for i in moved]}
-        for nid in sent:  # keeps the page's order; new nodes go last, as on the page
-            sent[nid] = state[nid]
         for nid in added:
-            sent[nid] = state[nid]
+            sent[nid] = make(nodes[nid], size, big)
+        out: dict[str, Any] = {
+            "add": _columns([self._row(nodes[i], rx[k], sent[i], big) for k, i in enumerate(added, known)]),
+            "upd": {"id": upd, **{name: [sent[i][k] for i in upd] for k, name in enumerate(CHANGING)}},
+        }
+        moved = list(itertools.compress(range(known), map(operator.ne, rx, old_x)))
+        if len(moved) * 3 > known:
+            out["xs"] = rx[:known]
+        else:
+            out["mv"] = {"id": [ids[k] for k in moved], "x": [rx[k] for k in moved]}
         return out
+
+
+_N = operator.itemgetter(0)  # N in a sent state tuple
 
 
 def tree_figure(tree: Tree, *, fresh_after: int | None = None, title: str = "") -> dict[str, Any]:
