@@ -19,7 +19,8 @@ Live updates are incremental (issue 6): ``FigureStream`` remembers what one page
 been sent and answers the next state of the tree with a *delta* keyed by revision
 (``base`` = the revision the page must hold): new nodes whole, then only the changed
 fields of known nodes, and the new x of the nodes the tidy layout moved (adding a node
-can shift whole subtrees sideways). A page whose revision is not ``base`` asks for the
+can shift whole subtrees sideways; the layout itself is updated incrementally, see
+``ui/layout.py``). A page whose revision is not ``base`` asks for the
 whole figure again (``tree.js``: resync); a new run, a switch between SVG and WebGL
 drawing, or a delta that would touch most nodes is sent whole.
 
@@ -173,6 +174,8 @@ class FigureStream:
 
     def __init__(self, title: str = "") -> None:
         self.title = title
+        # the layout survives reset(): a run's tree only grows (ui/layout.py: TidyLayout)
+        self._tidy, self._tidy_run = TidyLayout(), None
         self.reset()
 
     def reset(self) -> None:
@@ -184,9 +187,6 @@ class FigureStream:
         self.sent_x: list[float] = []  # x as sent, page order (= layout slot order)
         self._texts: dict[int, str] = {}
         self._texts_big: bool | None = None
-        # the layout survives a reset: a run's tree only grows (ui/layout.py: TidyLayout)
-        if not hasattr(self, "_tidy"):
-            self._tidy, self._tidy_run = TidyLayout(), None
 
     def _layout(self, tree: Tree, run_id: str) -> TidyLayout:
         """The tidy layout of ``tree``, brought up to date by adding its new nodes."""
