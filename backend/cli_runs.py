@@ -1,4 +1,4 @@
-"""CLI commands over the run history: ``runs``, ``export``, ``import``, ``serve``.
+"""CLI commands over the run history: ``runs``, ``export``, ``import``, ``pairs``, ``serve``.
 
 They share the web app's SQLite history (``$CANOPY_HOME/canopy.sqlite``), so a run
 solved in the browser can be exported from the shell and an imported file opens in
@@ -109,6 +109,34 @@ def import_(
     typer.echo(f"imported {file} as run {run_id}")
 
 
+def pairs(
+    run_ids: Annotated[list[str], typer.Argument(help="Run ids (see `canopy runs`), e.g. CPL searches.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="JSON Lines file to write.")] = Path(
+        "step_apo_pairs.jsonl"
+    ),
+    db: DbOption = None,
+) -> None:
+    """Step-APO preference pairs (CPL) from stored search trees: sibling steps whose MCTS
+    values straddle zero, as the official data script pairs them (docs/ALGORITHMS.md)."""
+    from backend.store import open_store
+    from backend.train.step_apo import step_pairs, write_pairs
+    from backend.tree import Tree
+
+    found = []
+    store = open_store(db)
+    try:
+        for run_id in run_ids:
+            if store.get(run_id) is None:
+                raise LookupError(f"no stored run {run_id!r} (see `canopy runs`)")
+            found.append((run_id, step_pairs(Tree.from_events(store.read(run_id)))))
+    finally:
+        store.close()
+    count = write_pairs((p for _, ps in found for p in ps), out)
+    for run_id, ps in found:
+        typer.echo(f"{run_id}: {len(ps)} pairs")
+    typer.echo(f"wrote {count} Step-APO pairs to {out}")
+
+
 def serve(
     ctx: typer.Context,
 ) -> None:
@@ -122,4 +150,5 @@ def register(app: typer.Typer) -> None:
     app.command("runs")(runs)
     app.command("export")(export)
     app.command("import")(import_)
+    app.command("pairs")(pairs)
     app.command("serve", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(serve)
