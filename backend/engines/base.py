@@ -36,7 +36,9 @@ class Completion:
     finish_reason: FinishReason
     #: the stop string that ended the text, when one did
     stop_reason: str | None = None
-    #: wall time this completion's generation took, in milliseconds (a batch shares it)
+    #: wall time of its prompt's generation, in milliseconds: a call with several prompts
+    #: shares its time between them, and a prompt's n completions each carry its share
+    #: (so a node's cost is gen_ms / n; every engine follows this, tests/engines/)
     gen_ms: float = 0.0
 
     @property

@@ -37,11 +37,13 @@ def completion_from_output(out: Any, gen_ms: float = 0.0) -> Completion:
     )
 
 
-def to_completions(request_outputs: Sequence[Any], n: int, gen_ms: float = 0.0) -> list[list[Completion]]:
+def to_completions(request_outputs: Sequence[Any], n: int, call_ms: float = 0.0) -> list[list[Completion]]:
     """``LLM.generate``'s RequestOutputs (in prompt order) -> one list of n completions per prompt.
 
-    A request made with n=1 (greedy) is copied to fill n, as the contract allows.
+    A request made with n=1 (greedy) is copied to fill n, as the contract allows. ``call_ms``,
+    the whole call's wall time, is shared between the prompts (``Completion.gen_ms``).
     """
+    gen_ms = call_ms / max(len(request_outputs), 1)
     result = []
     for ro in request_outputs:
         outs = sorted(ro.outputs, key=lambda o: getattr(o, "index", 0))

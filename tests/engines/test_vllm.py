@@ -40,8 +40,9 @@ def test_abort_raises():
 def test_request_outputs_map_in_prompt_order_and_greedy_fills_n():
     ros = [NS(outputs=[out("b", [2], "length", index=1), out("a", [1], "length", index=0)]),
            NS(outputs=[out("c", [3], "stop", index=0), out("d", [4], "stop", index=1)])]
-    res = to_completions(ros, n=2)
+    res = to_completions(ros, n=2, call_ms=80.0)
     assert [[c.text for c in r] for r in res] == [["a", "b"], ["c", "d"]]
+    assert {c.gen_ms for r in res for c in r} == {40.0}  # the call's time shared by its 2 prompts
     (greedy,) = to_completions([NS(outputs=[out("g", [1], "stop")])], n=3)
     assert [c.text for c in greedy] == ["g", "g", "g"]
     with pytest.raises(RuntimeError, match="expected 3"):
