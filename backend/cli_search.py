@@ -19,15 +19,15 @@ from backend import events as ev
 
 _ERRORS = (ValueError, TypeError, FileNotFoundError, ImportError, LookupError, OSError, RuntimeError)
 
-AlgoOpt = Annotated[str, typer.Option("--algo", "-a", help="Algorithm: rstar, greedy, sc, bon, lips.")]
+AlgoOpt = Annotated[str, typer.Option("--algo", "-a", help="Algorithm: rstar, cpl, greedy, sc, bon, lips.")]
 RewardOpt = Annotated[
     str, typer.Option("--reward", help="vote (default), truth (training data: uses --answer), ppm.")
 ]
 PresetOpt = Annotated[
     str | None, typer.Option("--preset", help="Config preset, e.g. cpu-demo, paper-inference.")
 ]
-RolloutsOpt = Annotated[int | None, typer.Option("--rollouts", help="MCTS rollouts (rstar).")]
-ChildrenOpt = Annotated[int | None, typer.Option("--children", help="Candidates per expansion (rstar).")]
+RolloutsOpt = Annotated[int | None, typer.Option("--rollouts", help="MCTS rollouts (rstar, cpl).")]
+ChildrenOpt = Annotated[int | None, typer.Option("--children", help="Candidates per expansion (rstar, cpl).")]
 SamplesOpt = Annotated[int | None, typer.Option("--samples", help="Samples (sc, bon).")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Any config field: KEY=VALUE (repeatable).")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Run seed (same seed, same tree).")]

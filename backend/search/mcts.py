@@ -15,7 +15,8 @@ rollout completes a whole path. Per node:
   ``selection = "puct"``. Terminal children are never selected.
 - **backpropagate**: a valid terminal's reward is added to every node from it up to the root
   (N += 1, W += r, Q = W/N; official ``update_recursive``); an invalid terminal (code error,
-  no answer, too deep) gets the negative reward on itself only (official ``eval_final_answer``).
+  no answer, too deep) gets the negative reward on itself only (official ``eval_final_answer``),
+  or up to the root too when the search sets ``invalid_to_root`` (CPL's ``eval_final_answer``).
 
 ``parallel = k > 1`` (not in the official code, which parallelises across problems instead)
 walks k rollouts together: at each level every walker selects, with a virtual loss on the
@@ -24,8 +25,9 @@ are expanded in ONE engine call with several prompts (``Policy.propose_many``), 
 what lets a GPU server batch them. One ``step()`` then runs k rollouts.
 
 Problem-specific work lives in a :class:`Policy`: ``root()``, ``propose()`` (one batched
-generation) and ``verify()``. rStar-Math is ``backend/search/rstar.py``; CPL can be another
-small policy over this core.
+generation) and ``verify()``. rStar-Math is ``backend/search/rstar.py``; CPL is
+``backend/search/cpl.py``. A search may ask for a different number of candidates per node
+(``children_for``: CPL samples 5 at the root, 3 elsewhere).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 from backend import events as ev
 from backend.search.base import Outcome, Search, Stopped
@@ -174,6 +176,9 @@ class MCTSSearch(Search):
     policy: Policy
 
     _forced: int | None = None
+    #: an invalid terminal's negative reward goes up to the root (CPL's eval_final_answer),
+    #: not only onto itself (rStar-Math's)
+    invalid_to_root: ClassVar[bool] = False
 
     def _start(self) -> None:
         spec = self.policy.root()
@@ -334,20 +339,29 @@ class MCTSSearch(Search):
             self._forced = None
         return next((i for i, r in enumerate(rows) if r["id"] == nxt.id), None)
 
+    def children_for(self, node: MNode) -> int:
+        """Candidates to generate when expanding ``node`` (CPL samples more at the root)."""
+        return self.config.children
+
     def _expand(self, node: MNode) -> None:
         seed = self.state.call_seed(self.state.iteration, node.id)
-        self._grow(node, self.policy.propose(self, node, self.config.children, seed))
+        self._grow(node, self.policy.propose(self, node, self.children_for(node), seed))
 
     def _expand_many(self, nodes: Sequence[MNode]) -> None:
-        """Expand several leaves; with ``propose_many`` their candidates come from one engine call."""
+        """Expand several leaves; with ``propose_many`` the candidates of leaves that ask for
+        the same number of children come from one engine call."""
         if len(nodes) == 1 or not hasattr(self.policy, "propose_many"):
             for node in nodes:
                 self._expand(node)
             return
-        seed = self.state.call_seed(self.state.iteration, nodes[0].id, len(nodes))
-        proposals = self.policy.propose_many(self, list(nodes), self.config.children, seed)
-        for node, specs in zip(nodes, proposals, strict=True):
-            self._grow(node, specs)
+        groups: dict[int, list[MNode]] = {}
+        for node in nodes:
+            groups.setdefault(self.children_for(node), []).append(node)
+        for n, group in groups.items():
+            seed = self.state.call_seed(self.state.iteration, group[0].id, len(group))
+            proposals = self.policy.propose_many(self, group, n, seed)
+            for node, specs in zip(group, proposals, strict=True):
+                self._grow(node, specs)
 
     def _grow(self, node: MNode, specs: Sequence[NodeSpec]) -> None:
         """Add the proposed children, verify them together, reward the terminal ones."""
@@ -397,7 +411,7 @@ class MCTSSearch(Search):
         valid = [k for k in kids if k.terminal and k.answer is not None]
         for kid in kids:
             if kid.terminal and kid.answer is None:
-                self._backprop(kid, self.config.negative_reward, to_root=False)
+                self._backprop(kid, self.config.negative_reward, to_root=self.invalid_to_root)
         if not valid:
             return
         values = self.reward.score([k.answer for k in valid])

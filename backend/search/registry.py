@@ -29,6 +29,7 @@ ALGORITHMS: dict[str, str] = {
     "sc": "backend.search.baselines:SampleSearch",
     "bon": "backend.search.baselines:BestOfNSearch",
     "lips": "backend.search.lips.search:LipsSearch",
+    "cpl": "backend.search.cpl:CPLSearch",
 }
 
 

@@ -90,6 +90,12 @@ def _last_boxed(text: str) -> str | None:
     return None
 
 
+def boxed_answer(text: str) -> str | None:
+    """Only the last complete ``\\boxed{...}``: for formats whose answer must be boxed (CPL's
+    solution step), where :func:`extract_answer`'s fallbacks would accept an unboxed line."""
+    return _last_boxed(text) if text else None
+
+
 def _trim_answer(raw: str) -> str:
     """Cut a marker's tail ("18. I hope it is correct.") down to the answer itself."""
     raw = raw.strip().strip("*").strip()

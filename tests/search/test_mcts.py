@@ -218,3 +218,23 @@ def test_steering_prune_force_expand():
     s.steer("expand", 999)
     note = s.log.events[-1]
     assert isinstance(note, ev.Note) and note.level == "warning" and "999" in note.message
+
+
+def test_children_for_and_invalid_to_root_hooks():
+    class Wide(ToySearch):
+        invalid_to_root = True
+
+        def children_for(self, node):
+            return 2 if node.parent is None else 1
+
+    wide = {"root": [Toy("A"), Toy("B", "bad"), Toy("C")], "A": [Toy("A1", "answer", "5"), Toy("A2")]}
+    s = Wide(wide, config=MCTSConfig(rollouts=1, children=3))
+    s.run()
+    assert [c["n"] for c in s.engine.calls] == [2, 1]
+    assert [k.state["label"] for k in s.root.children] == ["A", "B"]
+    # B's -1 reached the root; A1's vote (0) too: N 2, W -1
+    assert (s.root.n, s.root.value_sum) == (2, -1.0)
+    plain = ToySearch(wide, config=MCTSConfig(rollouts=1, children=2))
+    plain.run()
+    assert [c["n"] for c in plain.engine.calls] == [2, 2, 2]
+    assert (plain.root.n, plain.root.value_sum) == (1, 0.0)

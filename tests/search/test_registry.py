@@ -13,7 +13,7 @@ from backend.search.rstar import RStarConfig
 
 
 def test_names_and_specs():
-    assert {"rstar", "greedy", "sc", "bon"} <= set(algorithm_names())
+    assert {"rstar", "cpl", "greedy", "sc", "bon"} <= set(algorithm_names())
     spec = algorithm_spec("rstar")
     assert spec.config_cls is RStarConfig and spec.default_preset == "cpu-demo"
     assert {"paper-data", "paper-inference", "cpu-demo"} <= set(spec.presets)
@@ -21,7 +21,7 @@ def test_names_and_specs():
 
 
 def test_unknown_algorithm_suggests_a_close_name():
-    with pytest.raises(ValueError, match=r"did you mean 'rstar'.*choices: bon, greedy, "):
+    with pytest.raises(ValueError, match=r"did you mean 'rstar'.*choices: bon, cpl, greedy, "):
         algorithm_spec("rsta")
 
 

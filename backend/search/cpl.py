@@ -1,0 +1,242 @@
+"""CPL (Wang et al. 2024, arXiv 2409.08642): MCTS over abstract plan steps.
+
+Official code: GitHub keesh0410/CPL-Reasoning @61b99b4 (``mcts_plan/``). This file is the
+plan-space policy over the shared core (``backend/search/mcts.py``):
+
+- the plan format of ``backend/search/cpl_format.py`` (``Plan k: …<endstep>`` steps, then
+  one ``Detailed Implementation: … \\boxed{} …<endsolution>`` step);
+- PUCT selection ``Q + 1.5·prior·sqrt(N_parent)/(1+N)`` with prior = exp(mean token
+  log-prob) of the step's generation (official ``mcts_tree.py: expand_node``); an engine
+  without log-probs leaves the prior empty (uniform 1/k, stated in the node's meta).
+  Children are listed by prior, highest first: the core gives ties to the first child, so a
+  fresh node's first visit goes to its likeliest step, as the official PUCT does (there
+  the value head has already visited the parent);
+- 5 candidates at the root, 3 elsewhere (official ``mcts_solver.py: solve`` sets ``n = 5``
+  at step 0); duplicates (same stripped text) dropped;
+- a plan step is non-terminal; a solution with a ``\\boxed{}`` answer is a terminal answer;
+  a solution without one, a malformed step, and any step deeper than ``max_depth`` are
+  invalid terminals whose negative reward goes up to the root (official ``create_child``,
+  ``eval_final_answer`` with ``update_recursive(…, root)``);
+- ``expansions`` bounds the number of expansions, the unit of the official ``iterations``.
+
+Not here: the paper's **value head** (a trained tanh head on the policy model, whose
+estimate of each expanded leaf is backed up). Canopy has no such model; terminals are
+rewarded by the run's reward like rStar: ``vote`` (agreement, no ground truth) when a search
+is evaluated, ``truth`` (±1 against the known answer, the official terminal reward) only in
+that named training-data mode. Differences are listed in docs/ALGORITHMS.md.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from backend.engines.base import Completion
+from backend.search.base import Stopped
+from backend.search.config import check_config, knob
+from backend.search.cpl_format import PLANS, STEP_STOPS, PlanStep, load_prompt, read_step
+from backend.search.mcts import MCTSConfig, MCTSSearch, MNode, NodeSpec, Verdict
+
+
+@dataclass(frozen=True)
+class CPLConfig(MCTSConfig):
+    # Defaults are the cpu-demo preset (the embedded 0.5B model on 2 CPU cores).
+    rollouts: int = knob(
+        3, "rollouts; each goes from the root to a terminal (official: see expansions)", min=1, max=10000
+    )
+    expansions: int = knob(
+        0, "stop after this many expansions (official iterations 200 / 100; 0: no limit)", min=0, max=100000
+    )
+    children: int = knob(3, "candidates per expansion in one batched call (official 3)", min=1, max=64)
+    root_children: int = knob(5, "candidates when expanding the root (official 5)", min=1, max=64)
+    max_depth: int = knob(
+        6, "deepest step; any deeper step is an invalid terminal (official 6)", min=1, max=64
+    )
+    c: float = knob(1.5, "PUCT exploration constant (official c_puct 1.5)", min=0.0, max=100.0)
+    selection: Literal["uct", "puct"] = knob("puct", "PUCT with priors (CPL) or UCT")
+    temperature: float = knob(0.7, "sampling temperature (official 0.7)", min=0.0, max=2.0)
+    max_step_tokens: int = knob(256, "most tokens one step may generate (official 1500)", min=1, max=8192)
+    negative_reward: float = knob(
+        -1.0, "value of an invalid terminal, backed up to the root (official -1)", min=-1.0, max=0.0
+    )
+    few_shot: int = knob(2, "demonstrations in the prompt (official 2)", min=0, max=2)
+    chat: bool = knob(True, "render with the model's chat template (off: the official raw completion prompt)")
+
+    def __post_init__(self) -> None:
+        check_config(self)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # mcts_plan/configs/mcts_round1.yaml: iterations 200 = expansions (rollouts do not bind)
+    "paper-round1": {
+        "expansions": 200,
+        "rollouts": 10000,
+        "children": 3,
+        "root_children": 5,
+        "max_depth": 6,
+        "temperature": 0.7,
+        "max_step_tokens": 1500,
+        "negative_reward": -1.0,
+    },
+    # mcts_plan/configs/mcts_round2.yaml: iterations 100; its XML step format is not
+    # implemented (docs/ALGORITHMS.md), so this preset uses the round-1 format
+    "paper-round2": {
+        "expansions": 100,
+        "rollouts": 10000,
+        "children": 3,
+        "root_children": 5,
+        "max_depth": 6,
+        "temperature": 0.7,
+        "max_step_tokens": 1500,
+        "negative_reward": -1.0,
+    },
+    # sized for the embedded 0.5B model on 2 CPU cores (a few minutes per problem)
+    "cpu-demo": {},
+}
+
+
+class CPLPolicy:
+    """Prompts, step reading and verification of CPL's plan steps."""
+
+    def __init__(self, problem: str, engine: Any, cfg: CPLConfig) -> None:
+        self.problem = problem
+        self.cfg = cfg
+        prompt = load_prompt()
+        if cfg.chat:
+            self.prefix = engine.chat_prompt(prompt.messages(problem, cfg.few_shot)) + PLANS
+        else:
+            self.prefix = prompt.raw_prompt(problem, cfg.few_shot)
+
+    def root(self) -> NodeSpec:
+        return NodeSpec(kind="root", text=self.problem, meta={"prompt_chars": len(self.prefix)})
+
+    def context(self, node: MNode) -> str:
+        """The prompt for ``node``'s children: prefix + each plan step + ``<endstep>\\n``."""
+        return self.prefix + "".join(n.state["step"].context for n in node.path()[1:])
+
+    def propose(self, search: MCTSSearch, node: MNode, n: int, seed: int) -> list[NodeSpec]:
+        return self.propose_many(search, [node], n, seed)[0]
+
+    def propose_many(
+        self, search: MCTSSearch, nodes: Sequence[MNode], n: int, seed: int
+    ) -> list[list[NodeSpec]]:
+        """n candidate next steps for each node, from one batched engine call."""
+        cfg = self.cfg
+        batches = search.generate(
+            [self.context(node) for node in nodes],
+            n=n,
+            seed=seed,
+            max_tokens=cfg.max_step_tokens,
+            temperature=cfg.temperature,
+            top_p=cfg.top_p,
+            stop=list(STEP_STOPS),
+        )
+        out = []
+        for outs in batches:
+            share = 1.0 / max(len(outs), 1)  # an engine reports a prompt's wall time on each completion
+            specs = [self._spec(c, dups, share) for c, dups in self._dedup(outs)]
+            # highest prior first (stable): the core's tie rule then picks it on a fresh node
+            specs.sort(key=lambda s: -(s.prior if s.prior is not None else 0.0))
+            out.append(specs)
+        return out
+
+    def _dedup(self, outs: Sequence[Completion]) -> list[tuple[Completion, int]]:
+        """Official ``expand_node``: drop completions whose stripped text was already seen."""
+        if not self.cfg.dedup:
+            return [(c, 0) for c in outs]
+        seen: dict[str, int] = {}
+        kept: list[list[Any]] = []
+        for c in outs:
+            key = c.text.strip()
+            if key in seen:
+                kept[seen[key]][1] += 1
+            else:
+                seen[key] = len(kept)
+                kept.append([c, 0])
+        return [(c, d) for c, d in kept]
+
+    def _spec(self, c: Completion, dups: int, share: float) -> NodeSpec:
+        step = read_step(c)
+        meta: dict[str, Any] = {
+            "finish_reason": c.finish_reason,
+            "stop": c.stop_reason,
+            "step_kind": step.kind,
+        }
+        if step.why:
+            meta["note"] = step.why
+        if dups:
+            meta["duplicates"] = dups
+        prior = None
+        if c.mean_logprob is not None:
+            prior = math.exp(c.mean_logprob)
+            meta["mean_logprob"] = round(c.mean_logprob, 4)
+            meta["prior_source"] = "exp(mean token log-prob)"
+        else:
+            meta["prior_source"] = "uniform: the engine gave no log-probs"
+        kind = {"plan": "plan", "solution": "answer"}.get(step.kind, "step")
+        return NodeSpec(
+            kind=kind,
+            text=step.text,
+            tokens=c.tokens,
+            gen_ms=c.gen_ms * share,
+            prior=prior,
+            meta=meta,
+            state={"step": step},
+        )
+
+    def verify(self, search: MCTSSearch, nodes: Sequence[MNode]) -> list[Verdict]:
+        return [self._verdict(node) for node in nodes]
+
+    def _verdict(self, node: MNode) -> Verdict:
+        step: PlanStep = node.state["step"]
+        if node.depth > self.cfg.max_depth:  # official: checked before the step is read
+            return Verdict("error", "depth", output=f"deeper than max_depth {self.cfg.max_depth}",
+                           terminal=True, reason="too_deep")
+        if step.kind == "plan":
+            return Verdict("ok", "format")
+        if step.kind == "solution":
+            if step.answer is None:
+                return Verdict("unknown", "answer", output=step.why, terminal=True, reason="no_answer")
+            return Verdict("answered", "answer", output=step.answer, answer=step.answer, terminal=True)
+        return Verdict("error", "format", output=step.why, terminal=True, reason="invalid")
+
+
+class CPLSearch(MCTSSearch):
+    """CPL's plan-space MCTS on one problem (one object per run)."""
+
+    name = "cpl"
+    description = "CPL: MCTS over abstract plan steps with PUCT priors from the policy (arXiv 2409.08642)"
+    Config = CPLConfig
+    presets = PRESETS
+    default_preset = "cpu-demo"
+    rewards = ("vote", "truth")
+    invalid_to_root = True
+
+    def __init__(self, problem: str, **kwargs: Any) -> None:
+        super().__init__(problem, **kwargs)
+        self.policy = CPLPolicy(self.state.problem, self.engine, self.config)
+        self.expansions = 0
+
+    def children_for(self, node: MNode) -> int:
+        return self.config.root_children if node.parent is None else self.config.children
+
+    def _grow(self, node: MNode, specs: Sequence[NodeSpec]) -> None:
+        self.expansions += 1
+        super()._grow(node, specs)
+
+    def _exhausted(self) -> str | None:
+        limit = self.config.expansions
+        if limit and self.expansions >= limit:
+            return "expansions"
+        return super()._exhausted()
+
+    def check_stop(self) -> None:
+        """Also refuse an engine call once the expansion budget is spent (mid-rollout)."""
+        super().check_stop()
+        if self.config.expansions and self.expansions >= self.config.expansions:
+            raise Stopped()
+
+
+__all__ = ["PRESETS", "CPLConfig", "CPLPolicy", "CPLSearch"]
