@@ -177,6 +177,13 @@ def test_five_candidates_at_the_root_three_below_one_call_each_with_the_official
     assert list(STEP_STOPS) == ["<endstep>", "<endsolution>", "Question:"]
 
 
+def test_parallel_walkers_share_calls_with_the_root_width_kept():
+    s, tree = run(make_config("cpl", rollouts=4, parallel=2))
+    # the root alone with 5; then both walkers' leaves (PB, PA) in one call with 3 each
+    assert [(c["n"], len(c["prompts"])) for c in s.engine.calls] == [(5, 1), (3, 2), (3, 1)]
+    assert tree.finished.answer == "10"
+
+
 def test_depth_limit_makes_any_deeper_step_an_invalid_terminal_backed_up_to_the_root():
     def depth(prompt):
         return prompt.rsplit("assistant\nPlans:\n", 1)[-1].count("<endstep>")
