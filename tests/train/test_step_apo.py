@@ -127,6 +127,24 @@ def test_canopy_pairs_writes_the_pairs_of_stored_runs(tmp_path, capsys):
     assert "no stored run 'nope'" in capsys.readouterr().err
 
 
+def test_a_cpl_search_in_training_data_mode_yields_pairs_of_siblings():
+    from backend.search.registry import make_config
+    from backend.solve import solve
+    from tests.search.test_cpl import PROBLEM, engine
+
+    cfg = make_config("cpl", rollouts=6)
+    result = solve(PROBLEM, algorithm="cpl", engine=engine(), config=cfg, reward="truth", reference="10")
+    tree = Tree.from_events(result.events)
+    pairs = step_pairs(tree)
+    assert pairs, "a truth-rewarded CPL tree with right and wrong answers gives pairs"
+    for p in pairs:
+        w, lose = tree.nodes[p.chosen_id], tree.nodes[p.rejected_id]
+        assert w.parent == lose.parent and w.q > 0 > lose.q
+        assert p.prompt.startswith(f"<question>\n{PROBLEM}\n</question>")
+        if p.solution:
+            assert "\\boxed{10}" in p.chosen and p.q_chosen == pytest.approx(w.q * SOLUTION_WEIGHT)
+
+
 # --- the loss ---------------------------------------------------------------------------
 
 torch = pytest.importorskip("torch")
