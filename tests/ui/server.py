@@ -43,7 +43,7 @@ def demo_services(store: Any = None, *, update_every_s: float = 0.5) -> Services
     return Services(
         store=store if store is not None else MemoryStore(),
         engine=EngineSlot("scripted", "demo rules", loader=demo_engine),
-        algorithms=[DEMO, "greedy", "rstar"],
+        algorithms=[DEMO, "greedy", "rstar", "cpl"],
         default_algorithm=DEMO,
         update_every_s=update_every_s,
     )

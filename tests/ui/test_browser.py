@@ -449,6 +449,24 @@ def test_dollar_amounts_in_the_problem_preview_stay_text(page):
     assert annotations == ["x^2 = 9", "x"]
 
 
+def test_any_registered_algorithm_runs_from_the_page_cpl(page):
+    # the controls come from the registry: CPL's own settings appear, and a CPL search runs
+    # (over the demo's scripted engine, whose steps are not plans: every candidate is an
+    # invalid terminal, so the root's candidates end the search)
+    page.fill("#problem textarea", "Tom has 3 bags with 4 apples each. How many apples?")
+    page.click("#algorithm input")
+    page.get_by_role("option", name="cpl", exact=True).click()
+    page.locator("#settings").get_by_text("Settings", exact=True).click()
+    wait_until(lambda: page.is_visible("#cfg-cpl-root_children"), what="CPL's settings")
+    assert not page.is_visible("#cfg-demo-iterations")
+    page.click("#run-btn")
+    wait_until(lambda: "finished" in status(page), timeout=60, what="the CPL run to end")
+    # root + the 4 distinct texts among the 5 candidates (the demo engine cycles 4 steps; CPL
+    # drops a duplicate)
+    wait_until(lambda: nodes(page) == 5, what="the root and its candidates drawn")
+    assert "cpl" in status(page)
+
+
 def test_code_spans_in_the_problem_preview_are_shown_verbatim(page):
     # a "$" inside a code span must neither open a formula nor pair with one outside it,
     # and "<", "&" inside it are shown as typed
