@@ -68,30 +68,22 @@ class CPLConfig(MCTSConfig):
         check_config(self)
 
 
+# mcts_plan/configs/mcts_round1.yaml: iterations 200 = expansions (rollouts do not bind)
+_ROUND1: dict[str, Any] = {
+    "expansions": 200,
+    "rollouts": 10000,
+    "children": 3,
+    "root_children": 5,
+    "max_depth": 6,
+    "temperature": 0.7,
+    "max_step_tokens": 1500,
+    "negative_reward": -1.0,
+}
 PRESETS: dict[str, dict[str, Any]] = {
-    # mcts_plan/configs/mcts_round1.yaml: iterations 200 = expansions (rollouts do not bind)
-    "paper-round1": {
-        "expansions": 200,
-        "rollouts": 10000,
-        "children": 3,
-        "root_children": 5,
-        "max_depth": 6,
-        "temperature": 0.7,
-        "max_step_tokens": 1500,
-        "negative_reward": -1.0,
-    },
-    # mcts_plan/configs/mcts_round2.yaml: iterations 100; its XML step format is not
-    # implemented (docs/ALGORITHMS.md), so this preset uses the round-1 format
-    "paper-round2": {
-        "expansions": 100,
-        "rollouts": 10000,
-        "children": 3,
-        "root_children": 5,
-        "max_depth": 6,
-        "temperature": 0.7,
-        "max_step_tokens": 1500,
-        "negative_reward": -1.0,
-    },
+    "paper-round1": _ROUND1,
+    # mcts_plan/configs/mcts_round2.yaml: iterations 100, the rest as round 1; its XML step
+    # format is not implemented (docs/ALGORITHMS.md), so this preset uses the round-1 format
+    "paper-round2": {**_ROUND1, "expansions": 100},
     # sized for the embedded 0.5B model on 2 CPU cores (a few minutes per problem)
     "cpu-demo": {},
 }

@@ -24,13 +24,12 @@ completion prompt text, for base models.
 
 from __future__ import annotations
 
-import functools
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from backend.engines.base import Completion
+from backend.search.prompts import PROMPTS_DIR, FewShotPrompt, read_few_shot
 
 STEP_END = "<endstep>"
 SOLUTION_END = "<endsolution>"
@@ -45,21 +44,12 @@ _PLAN_RE = re.compile(r"^Plan \d+:\s*\S")
 
 
 def prompts_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "assets" / "prompts" / "cpl"
+    return PROMPTS_DIR / "cpl"
 
 
 @dataclass(frozen=True)
-class CPLPrompt:
-    system: str
-    examples: tuple[tuple[str, str], ...]  # (question, "Plans:\n…<endsolution>")
-
-    def messages(self, problem: str, few_shot: int) -> list[dict[str, str]]:
-        msgs = [{"role": "system", "content": self.system}]
-        for question, solution in self.examples[:few_shot]:
-            msgs.append({"role": "user", "content": f"Question: {question}"})
-            msgs.append({"role": "assistant", "content": solution})
-        msgs.append({"role": "user", "content": f"Question: {problem}"})
-        return msgs
+class CPLPrompt(FewShotPrompt):
+    """The few-shot prompt (examples: question and "Plans: …<endsolution>"), plus the official raw text."""
 
     def raw_prompt(self, problem: str, few_shot: int) -> str:
         """The official completion prompt: FEWSHOT_INST + ``Question: …\\n\\nPlans:\\n``."""
@@ -69,19 +59,9 @@ class CPLPrompt:
         return f"{self.system}\n\n{intro}{demos}Now! It's your turn.\n\nQuestion: {problem}\n\n{PLANS}"
 
 
-@functools.cache
 def load_prompt(directory: str | None = None) -> CPLPrompt:
     """Read ``system.txt`` and ``few_shots.json`` (a list of {question, solution})."""
-    base = Path(directory) if directory else prompts_dir()
-    try:
-        system = (base / "system.txt").read_text(encoding="utf-8").strip()
-        shots = json.loads((base / "few_shots.json").read_text(encoding="utf-8"))
-        examples = tuple((str(s["question"]), str(s["solution"])) for s in shots)
-    except FileNotFoundError as exc:
-        raise ValueError(f"CPL prompt files missing in {base}: {exc.filename}") from exc
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ValueError(f"{base / 'few_shots.json'}: not a list of {{question, solution}} ({exc})") from exc
-    return CPLPrompt(system, examples)
+    return CPLPrompt(*read_few_shot(Path(directory) if directory else prompts_dir(), "CPL"))
 
 
 @dataclass(frozen=True)

@@ -19,14 +19,13 @@ engines reuse the KV cache of the shared prefix.
 
 from __future__ import annotations
 
-import functools
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from backend.engines.base import Completion
+from backend.search.prompts import PROMPTS_DIR, FewShotPrompt, read_few_shot
 
 CODE, CODE_END = "<code>", "<end_of_code>"
 STEP_END = "<end_of_step>"
@@ -43,36 +42,12 @@ _TAG_RE = re.compile(r"<(?:/?code|end_of_step|end_of_code)>")
 
 
 def prompts_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "assets" / "prompts" / "rstar"
+    return PROMPTS_DIR / "rstar"
 
 
-@dataclass(frozen=True)
-class RStarPrompt:
-    system: str
-    examples: tuple[tuple[str, str], ...]  # (question, full solution)
-
-    def messages(self, problem: str, few_shot: int) -> list[dict[str, str]]:
-        msgs = [{"role": "system", "content": self.system}]
-        for question, solution in self.examples[:few_shot]:
-            msgs.append({"role": "user", "content": f"Question: {question}"})
-            msgs.append({"role": "assistant", "content": solution})
-        msgs.append({"role": "user", "content": f"Question: {problem}"})
-        return msgs
-
-
-@functools.cache
-def load_prompt(directory: str | None = None) -> RStarPrompt:
+def load_prompt(directory: str | None = None) -> FewShotPrompt:
     """Read ``system.txt`` and ``few_shots.json`` (a list of {question, solution})."""
-    base = Path(directory) if directory else prompts_dir()
-    try:
-        system = (base / "system.txt").read_text(encoding="utf-8").strip()
-        shots = json.loads((base / "few_shots.json").read_text(encoding="utf-8"))
-        examples = tuple((str(s["question"]), str(s["solution"])) for s in shots)
-    except FileNotFoundError as exc:
-        raise ValueError(f"rStar prompt files missing in {base}: {exc.filename}") from exc
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ValueError(f"{base / 'few_shots.json'}: not a list of {{question, solution}} ({exc})") from exc
-    return RStarPrompt(system, examples)
+    return FewShotPrompt(*read_few_shot(Path(directory) if directory else prompts_dir(), "rStar"))
 
 
 @dataclass(frozen=True)
