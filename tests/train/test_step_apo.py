@@ -10,6 +10,7 @@ from backend import events as ev
 from backend.events import EventLog
 from backend.train.step_apo import SOLUTION_WEIGHT, apo_prompt, step_pairs, step_text, write_pairs
 from backend.tree import Tree
+from tests.train.tiny import tiny_model_and_tokenizer
 
 HEAD = "<question>\nFind x.\n</question>\n<plan>\n"
 
@@ -191,34 +192,10 @@ def test_the_gradient_raises_the_chosen_and_lowers_the_rejected():
 # --- log-probs of a real (tiny, randomly initialised) causal LM ---------------------------
 
 
-def _tiny_model_and_tokenizer():
-    transformers = pytest.importorskip("transformers")
-    tokenizers = pytest.importorskip("tokenizers")
-    words = ["[PAD]", "[UNK]", "find", "x", "plan", "isolate", "guess", "add", "one", "step"]
-    tok = tokenizers.Tokenizer(
-        tokenizers.models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="[UNK]")
-    )
-    tok.pre_tokenizer = tokenizers.pre_tokenizers.Whitespace()
-    tokenizer = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]"
-    )
-    torch.manual_seed(0)
-    config = transformers.Qwen2Config(
-        vocab_size=len(words),
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=64,
-    )
-    return transformers.Qwen2ForCausalLM(config).eval(), tokenizer
-
-
 def test_sequence_logps_scores_only_the_completion_and_ignores_padding():
     from backend.train.step_apo import sequence_logps
 
-    model, tokenizer = _tiny_model_and_tokenizer()
+    model, tokenizer = tiny_model_and_tokenizer()
     prompts, completions = ["find x plan", "find x"], ["isolate x", "guess one step add"]
     with torch.no_grad():
         got = sequence_logps(model, tokenizer, prompts, completions)
@@ -235,7 +212,7 @@ def test_a_few_optimiser_steps_on_the_loss_prefer_the_chosen_step():
 
     from backend.train.step_apo import sequence_logps, step_apo_loss
 
-    model, tokenizer = _tiny_model_and_tokenizer()
+    model, tokenizer = tiny_model_and_tokenizer()
     reference = copy.deepcopy(model)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
