@@ -113,7 +113,7 @@ def _register_optional_commands() -> None:
 
     from backend._optional import is_available
 
-    for name in ("backend.cli_search", "backend.cli_runs"):
+    for name in ("backend.cli_search", "backend.cli_runs", "backend.cli_train"):
         if is_available(name):
             importlib.import_module(name).register(app)
 

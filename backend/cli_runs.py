@@ -110,31 +110,44 @@ def import_(
 
 
 def pairs(
-    run_ids: Annotated[list[str], typer.Argument(help="Run ids (see `canopy runs`), e.g. CPL searches.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="JSON Lines file to write.")] = Path(
-        "step_apo_pairs.jsonl"
-    ),
+    run_ids: Annotated[list[str], typer.Argument(help="Run ids (see `canopy runs`).")],
+    kind: Annotated[
+        str,
+        typer.Option("--kind", help="step-apo (CPL, from any run) or ppm (rStar-Math, truth-rewarded runs)."),
+    ] = "step-apo",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="JSON Lines file to write.")] = None,
     db: DbOption = None,
 ) -> None:
-    """Step-APO preference pairs (CPL) from stored search trees: sibling steps whose MCTS
-    values straddle zero, as the official data script pairs them (docs/ALGORITHMS.md)."""
+    """Preference pairs from stored search trees, as the papers' official scripts build them:
+    Step-APO's sibling steps whose values straddle zero, or the PPM's Q-value step pairs
+    (kept when the margin is ≥ 0.5 and the steps are ≥ 20 edits apart). docs/CLI.md."""
     from backend.store import open_store
-    from backend.train.step_apo import step_pairs, write_pairs
+    from backend.train.pairs_io import write_pairs
     from backend.tree import Tree
 
+    if kind == "step-apo":
+        from backend.train.step_apo import step_pairs as build
+    elif kind == "ppm":
+        from backend.train.ppm_pairs import keep, ppm_pairs
+
+        def build(tree: Tree) -> list:
+            return keep(ppm_pairs(tree))
+    else:
+        raise typer.BadParameter(f"--kind must be step-apo or ppm, not {kind!r}")
+    path = out or Path(f"{kind.replace('-', '_')}_pairs.jsonl")
     found = []
     store = open_store(db)
     try:
         for run_id in run_ids:
             if store.get(run_id) is None:
                 raise LookupError(f"no stored run {run_id!r} (see `canopy runs`)")
-            found.append((run_id, step_pairs(Tree.from_events(store.read(run_id)))))
+            found.append((run_id, build(Tree.from_events(store.read(run_id)))))
     finally:
         store.close()
-    count = write_pairs((p for _, ps in found for p in ps), out)
+    count = write_pairs((p for _, ps in found for p in ps), path)
     for run_id, ps in found:
         typer.echo(f"{run_id}: {len(ps)} pairs")
-    typer.echo(f"wrote {count} Step-APO pairs to {out}")
+    typer.echo(f"wrote {count} {kind} pairs to {path}")
 
 
 def serve(

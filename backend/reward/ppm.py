@@ -18,8 +18,10 @@ nothing imports at start-up (``pip install 'canopy-reasoning[hf]'``).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -131,3 +133,47 @@ def train_ppm(
                 progress(len(losses), steps, losses[-1])
     model.eval()
     return losses
+
+
+# --- files -------------------------------------------------------------------------------
+
+MARKER = "canopy_ppm.json"
+HEAD_FILE = "value_head.pt"
+
+
+def load_backbone(base: str | None = None) -> tuple[Any, Any]:
+    """(causal LM, tokenizer) to put a head on: an HF model id or directory, a ``.gguf`` file,
+    or None for the embedded model (transformers dequantises its GGUF; the transformers
+    engine keeps a converted copy so later loads are fast)."""
+    from backend.engines.transformers import TransformersEngine
+
+    engine = TransformersEngine.load(base, device="cpu" if not torch.cuda.is_available() else None)
+    return engine.model, engine.tokenizer
+
+
+def save_ppm(model: ProcessPreferenceModel, tokenizer: Any, directory: str | Path, **about: Any) -> Path:
+    """The backbone and tokenizer (``save_pretrained``), the head's weights, and a marker
+    file with ``about`` (base model, pairs, epochs...)."""
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    model.backbone.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    torch.save(model.v_head.state_dict(), out / HEAD_FILE)
+    (out / MARKER).write_text(json.dumps({"format": "canopy-ppm", "version": 1, **about}, indent=2))
+    return out
+
+
+def load_ppm(directory: str | Path) -> tuple[ProcessPreferenceModel, Any]:
+    """A PPM saved by ``save_ppm``, in eval mode; a directory that is not one says so."""
+    import transformers
+
+    where = Path(directory)
+    if not (where / MARKER).is_file() or not (where / HEAD_FILE).is_file():
+        raise ValueError(
+            f"{where} is not a Canopy PPM directory (no {MARKER} / {HEAD_FILE}; see `canopy train-ppm`)"
+        )
+    backbone = transformers.AutoModelForCausalLM.from_pretrained(where)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(where)
+    model = ProcessPreferenceModel(backbone)
+    model.v_head.load_state_dict(torch.load(where / HEAD_FILE, weights_only=True))
+    return model.eval(), tokenizer

@@ -37,11 +37,9 @@ A_w − A_l equals Q_w − Q_l, which is why Q values serve as advantages.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from backend.tree import Node, Tree
@@ -151,16 +149,6 @@ def _sibling_pairs(
     if _is_solution(best) != _is_solution(worst):
         return []  # official: their prompts differ, so no pair
     return [pair(best, worst)]
-
-
-def write_pairs(pairs: Iterable[StepPair], path: str | Path) -> int:
-    """JSON Lines, one pair per line (fields of ``StepPair``); returns how many."""
-    n = 0
-    with open(path, "w", encoding="utf-8") as f:
-        for p in pairs:
-            f.write(json.dumps(asdict(p), ensure_ascii=False) + "\n")
-            n += 1
-    return n
 
 
 def step_apo_loss(

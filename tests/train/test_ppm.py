@@ -150,3 +150,60 @@ def test_training_ranks_the_chosen_step_above_the_rejected():
     assert chosen > rejected
     with pytest.raises(ValueError, match="no PPM pairs"):
         train_ppm(model, tokenizer, [])
+
+
+# --- the command line: pairs from stored runs, then training, then loading -----------------
+
+
+def test_pairs_train_load_from_the_command_line(tmp_path, capsys):
+    pytest.importorskip("rapidfuzz")
+    from backend.cli import main
+    from backend.events import write_jsonl
+    from backend.reward.ppm import load_ppm, score
+
+    rows = [
+        (1, 0, "step", "isolate x step one add isolate x", None, 1.0),
+        (2, 0, "step", "guess guess guess guess guess", None, -1.0),
+        (3, 1, "answer", "good", "2", 1.0),
+        (4, 2, "answer", "bad", "3", -1.0),
+    ]
+    log_events = _events(rows)
+    db, src = str(tmp_path / "h.sqlite"), tmp_path / "run.jsonl"
+    write_jsonl(log_events, src)
+    assert main(["import", str(src), "--db", db]) == 0
+    run_id = capsys.readouterr().out.strip().rsplit(" ", 1)[-1]
+    pairs_file = tmp_path / "ppm.jsonl"
+    assert main(["pairs", run_id, "--kind", "ppm", "--out", str(pairs_file), "--db", db]) == 0
+    assert f"{run_id}: 1 pairs" in capsys.readouterr().out
+
+    backbone, tokenizer = tiny_model_and_tokenizer()
+    backbone.save_pretrained(tmp_path / "base")
+    tokenizer.save_pretrained(tmp_path / "base")
+    out = tmp_path / "ppm"
+    args = ["train-ppm", str(pairs_file), "--out", str(out), "--base", str(tmp_path / "base")]
+    assert main([*args, "--epochs", "12", "--lr", "0.01"]) == 0
+    assert "saved the PPM" in capsys.readouterr().out
+    model, tok = load_ppm(out)
+    chosen, rejected = score(
+        model, tok, ["P\nisolate x step one add isolate x", "P\nguess guess guess guess guess"]
+    )
+    assert chosen > rejected
+
+    assert main(["pairs", run_id, "--kind", "nope", "--db", db]) == 2
+    assert main(["train-ppm", str(src), "--out", str(tmp_path / "x")]) == 2  # an events file is not pairs
+    assert "not a PPMPair pair" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="not a Canopy PPM directory"):
+        load_ppm(tmp_path / "base")
+
+
+def _events(rows):
+    log = EventLog()
+    log.emit(ev.RunStarted, run_id="r", algorithm="rstar", problem="P", reward="truth")
+    log.emit(ev.NodeAdded, id=0, parent=None, kind="root", text="P")
+    for nid, parent, kind, text, answer, q in rows:
+        log.emit(ev.NodeAdded, id=nid, parent=parent, kind=kind, text=text)
+        log.emit(
+            ev.NodeVerified, id=nid, status="answered" if answer else "ok", method="python", answer=answer
+        )
+        log.emit(ev.Backprop, iteration=1, path=[0, nid], reward=q, updated=[[nid, 1, q]])
+    return log.events

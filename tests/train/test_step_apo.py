@@ -8,7 +8,8 @@ import pytest
 
 from backend import events as ev
 from backend.events import EventLog
-from backend.train.step_apo import SOLUTION_WEIGHT, apo_prompt, step_pairs, step_text, write_pairs
+from backend.train.pairs_io import write_pairs
+from backend.train.step_apo import SOLUTION_WEIGHT, apo_prompt, step_pairs, step_text
 from backend.tree import Tree
 from tests.train.tiny import tiny_model_and_tokenizer
 

@@ -1,0 +1,67 @@
+"""``canopy train-ppm``: train rStar-Math's process preference model on PPM pairs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def train_ppm(
+    pairs_file: Annotated[Path, typer.Argument(help="PPM pairs (`canopy pairs --kind ppm`).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for the trained PPM.")],
+    base: Annotated[
+        str | None,
+        typer.Option(
+            "--base", help="Backbone: HF id or directory, a .gguf, or the embedded model (default)."
+        ),
+    ] = None,
+    epochs: Annotated[int, typer.Option(min=1, max=100, help="Official: 2.")] = 2,
+    lr: Annotated[float, typer.Option(min=0.0, max=1.0, help="AdamW learning rate (official 7e-6).")] = 7e-6,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=256)] = 4,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Put a value head on a causal LM and train it on Q-value step pairs (backend/reward/ppm.py)."""
+    from backend._optional import require
+
+    require("torch", extra="hf")
+    require("transformers", extra="hf")
+    from rich.progress import Progress
+
+    from backend.reward.ppm import ProcessPreferenceModel, load_backbone, save_ppm
+    from backend.reward.ppm import train_ppm as train
+    from backend.train.pairs_io import read_pairs
+    from backend.train.ppm_pairs import PPMPair
+
+    pairs = read_pairs(pairs_file, PPMPair)
+    if not pairs:
+        raise ValueError(f"{pairs_file} holds no pairs")
+    backbone, tokenizer = load_backbone(base)
+    model = ProcessPreferenceModel(backbone)
+    with Progress() as bar:
+        task = bar.add_task(f"training on {len(pairs)} pairs", total=None)
+
+        def progress(step: int, steps: int, loss: float) -> None:
+            bar.update(task, completed=step, total=steps, description=f"loss {loss:.4f}")
+
+        losses = train(
+            model, tokenizer, pairs, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress
+        )
+    save_ppm(
+        model,
+        tokenizer,
+        out,
+        base=base or "embedded",
+        pairs=len(pairs),
+        epochs=epochs,
+        lr=lr,
+        first_loss=losses[0],
+        last_loss=losses[-1],
+    )
+    typer.echo(f"trained on {len(pairs)} pairs, {len(losses)} steps: loss {losses[0]:.4f} → {losses[-1]:.4f}")
+    typer.echo(f"saved the PPM to {out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train-ppm")(train_ppm)
