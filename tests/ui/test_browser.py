@@ -388,14 +388,14 @@ def test_the_drawn_tree_is_the_folded_tree_through_deltas_webgl_and_a_lost_updat
     run_id = run(page, iterations=100000, width=4, depth=6, delay_s=0.02)
     wait_until(lambda: nodes(page) > 20, timeout=60, what="growth")
     page.click("#pause-btn")
-    wait_until(lambda: "paused" in status(page), what="paused")
+    wait_until(lambda: "paused" in status(page), timeout=60, what="paused")  # slow on a loaded machine
     settle(page, services, run_id)
     small = assert_drawn_equals_folded(page, services, run_id)
     assert {v["type"] for v in small["nodes"].values()} == {"scatter"}, len(small["nodes"])
     page.click("#pause-btn")  # resume: grow past WEBGL_FROM through deltas
     wait_until(lambda: nodes(page) > 1600, timeout=120, what="a WebGL-sized tree")
     page.click("#pause-btn")
-    wait_until(lambda: "paused" in status(page), what="paused again")
+    wait_until(lambda: "paused" in status(page), timeout=60, what="paused again")
     settle(page, services, run_id)
     big = assert_drawn_equals_folded(page, services, run_id)
     assert {v["type"] for v in big["nodes"].values()} == {"scattergl"}
