@@ -37,7 +37,7 @@ from backend.engines.base import Completion
 from backend.search.base import Stopped
 from backend.search.config import check_config, knob
 from backend.search.cpl_format import PLANS, STEP_STOPS, PlanStep, load_prompt, read_step
-from backend.search.mcts import MCTSConfig, MCTSSearch, MNode, NodeSpec, Verdict
+from backend.search.mcts import MCTSConfig, MCTSSearch, MNode, NodeSpec, StepPolicy, Verdict
 
 
 @dataclass(frozen=True)
@@ -89,8 +89,10 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-class CPLPolicy:
+class CPLPolicy(StepPolicy):
     """Prompts, step reading and verification of CPL's plan steps."""
+
+    stops = STEP_STOPS
 
     def __init__(self, problem: str, engine: Any, cfg: CPLConfig) -> None:
         self.problem = problem
@@ -108,23 +110,11 @@ class CPLPolicy:
         """The prompt for ``node``'s children: prefix + each plan step + ``<endstep>\\n``."""
         return self.prefix + "".join(n.state["step"].context for n in node.path()[1:])
 
-    def propose(self, search: MCTSSearch, node: MNode, n: int, seed: int) -> list[NodeSpec]:
-        return self.propose_many(search, [node], n, seed)[0]
-
     def propose_many(
         self, search: MCTSSearch, nodes: Sequence[MNode], n: int, seed: int
     ) -> list[list[NodeSpec]]:
         """n candidate next steps for each node, from one batched engine call."""
-        cfg = self.cfg
-        batches = search.generate(
-            [self.context(node) for node in nodes],
-            n=n,
-            seed=seed,
-            max_tokens=cfg.max_step_tokens,
-            temperature=cfg.temperature,
-            top_p=cfg.top_p,
-            stop=list(STEP_STOPS),
-        )
+        batches = self.sample(search, nodes, n, seed)
         out = []
         for outs in batches:
             share = 1.0 / max(len(outs), 1)  # an engine reports a prompt's wall time on each completion

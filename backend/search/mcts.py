@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
 from backend import events as ev
+from backend.engines.base import Completion
 from backend.search.base import Outcome, Search, Stopped
 from backend.search.config import check_config, knob
 from backend.search.rewards import Candidate, choose_answer
@@ -129,6 +130,32 @@ class Policy(Protocol):
     # Optional: ``propose_many(search, nodes, n, seed) -> list[list[NodeSpec]]`` proposes for
     # several nodes in one engine call (parallel rollouts); without it the core calls
     # ``propose`` once per node.
+
+
+class StepPolicy:
+    """What LLM step policies share: ``context(node)`` is the prompt for a node's children,
+    and all candidates of several nodes come from one engine call (``sample``), so
+    ``propose`` is ``propose_many`` for one node. Subclasses set ``cfg`` (with
+    ``max_step_tokens``, ``temperature``, ``top_p``) and ``stops``."""
+
+    cfg: Any
+    stops: Sequence[str] = ()
+
+    def propose(self, search: MCTSSearch, node: MNode, n: int, seed: int) -> list[NodeSpec]:
+        return self.propose_many(search, [node], n, seed)[0]  # type: ignore[attr-defined]
+
+    def sample(self, search: MCTSSearch, nodes: Sequence[MNode], n: int, seed: int) -> list[list[Completion]]:
+        """n completions per node's context, from one batched engine call."""
+        cfg = self.cfg
+        return search.generate(
+            [self.context(node) for node in nodes],  # type: ignore[attr-defined]
+            n=n,
+            seed=seed,
+            max_tokens=cfg.max_step_tokens,
+            temperature=cfg.temperature,
+            top_p=cfg.top_p,
+            stop=list(self.stops),
+        )
 
 
 # --- config -----------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from typing import Any
 
 from backend.engines.base import Completion
 from backend.search.config import check_config, knob
-from backend.search.mcts import MCTSConfig, MCTSSearch, MNode, NodeSpec, Verdict
+from backend.search.mcts import MCTSConfig, MCTSSearch, MNode, NodeSpec, StepPolicy, Verdict
 from backend.search.rstar_format import (
     ANSWER_END,
     STEP_STOPS,
@@ -110,8 +110,10 @@ def sandbox_executor(codes: Sequence[str], timeout_s: float) -> list[Any]:
     return list(pool.map(list(codes), timeout_s=timeout_s))
 
 
-class RStarPolicy:
+class RStarPolicy(StepPolicy):
     """Prompts, step reading and verification of rStar-Math's code-augmented steps."""
+
+    stops = STEP_STOPS
 
     def __init__(self, problem: str, engine: Any, cfg: RStarConfig, executor: Executor) -> None:
         self.problem = problem
@@ -127,23 +129,11 @@ class RStarPolicy:
         """The prompt for ``node``'s children: prefix + the texts of the path so far."""
         return self.prefix + "".join(n.state.get("text", "") for n in node.path()[1:])
 
-    def propose(self, search: MCTSSearch, node: MNode, n: int, seed: int) -> list[NodeSpec]:
-        return self.propose_many(search, [node], n, seed)[0]
-
     def propose_many(
         self, search: MCTSSearch, nodes: Sequence[MNode], n: int, seed: int
     ) -> list[list[NodeSpec]]:
         """n candidate next steps for each node, from one batched engine call."""
-        cfg = self.cfg
-        batches = search.generate(
-            [self.context(node) for node in nodes],
-            n=n,
-            seed=seed,
-            max_tokens=cfg.max_step_tokens,
-            temperature=cfg.temperature,
-            top_p=cfg.top_p,
-            stop=list(STEP_STOPS),
-        )
+        batches = self.sample(search, nodes, n, seed)
         out = []
         for node, outs in zip(nodes, batches, strict=True):
             kept = self._filter(outs, after_code=node.state.get("step_kind") == "final_code")
