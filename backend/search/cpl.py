@@ -128,16 +128,7 @@ class CPLPolicy(StepPolicy):
         """Official ``expand_node``: drop completions whose stripped text was already seen."""
         if not self.cfg.dedup:
             return [(c, 0) for c in outs]
-        seen: dict[str, int] = {}
-        kept: list[list[Any]] = []
-        for c in outs:
-            key = c.text.strip()
-            if key in seen:
-                kept[seen[key]][1] += 1
-            else:
-                seen[key] = len(kept)
-                kept.append([c, 0])
-        return [(c, d) for c, d in kept]
+        return self.dedup(outs, key=lambda c: c.text.strip())
 
     def _spec(self, c: Completion, dups: int, share: float) -> NodeSpec:
         step = read_step(c)

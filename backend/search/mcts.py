@@ -144,6 +144,20 @@ class StepPolicy:
     def propose(self, search: MCTSSearch, node: MNode, n: int, seed: int) -> list[NodeSpec]:
         return self.propose_many(search, [node], n, seed)[0]  # type: ignore[attr-defined]
 
+    @staticmethod
+    def dedup(outs: Sequence[Completion], key: Any) -> list[tuple[Completion, int]]:
+        """Each distinct completion (by ``key(c)``) once, in order, with how many copies were dropped."""
+        seen: dict[Any, int] = {}
+        kept: list[list[Any]] = []
+        for c in outs:
+            k = key(c)
+            if k in seen:
+                kept[seen[k]][1] += 1
+            else:
+                seen[k] = len(kept)
+                kept.append([c, 0])
+        return [(c, d) for c, d in kept]
+
     def sample(self, search: MCTSSearch, nodes: Sequence[MNode], n: int, seed: int) -> list[list[Completion]]:
         """n completions per node's context, from one batched engine call."""
         cfg = self.cfg

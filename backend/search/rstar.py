@@ -151,16 +151,7 @@ class RStarPolicy(StepPolicy):
                 return [(answers[0], len(outs) - 1)]
         if not self.cfg.dedup:
             return [(c, 0) for c in outs]
-        seen: dict[str, int] = {}
-        kept: list[list[Any]] = []
-        for c in outs:
-            key = c.text + (c.stop_reason or "")
-            if key in seen:
-                kept[seen[key]][1] += 1
-            else:
-                seen[key] = len(kept)
-                kept.append([c, 0])
-        return [(c, d) for c, d in kept]
+        return self.dedup(outs, key=lambda c: c.text + (c.stop_reason or ""))
 
     def _spec(self, c: Completion, dups: int, share: float) -> NodeSpec:
         step = read_step(c)
