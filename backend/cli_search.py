@@ -9,6 +9,7 @@ Bad input is one ``error: ...`` line on stderr and exit code 2, never a tracebac
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,6 +23,12 @@ _ERRORS = (ValueError, TypeError, FileNotFoundError, ImportError, LookupError, O
 AlgoOpt = Annotated[str, typer.Option("--algo", "-a", help="Algorithm: rstar, cpl, greedy, sc, bon, lips.")]
 RewardOpt = Annotated[
     str, typer.Option("--reward", help="vote (default), truth (training data: uses --answer), ppm.")
+]
+PpmOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ppm", help="Trained PPM directory for --reward ppm (default $CANOPY_PPM or the cache's ppm/)."
+    ),
 ]
 PresetOpt = Annotated[
     str | None, typer.Option("--preset", help="Config preset, e.g. cpu-demo, paper-inference.")
@@ -142,6 +149,7 @@ def solve_cmd(
     algo: AlgoOpt = "rstar",
     answer: Annotated[str | None, typer.Option("--answer", help="Known answer: grades the result.")] = None,
     reward: RewardOpt = "vote",
+    ppm: PpmOpt = None,
     preset: PresetOpt = None,
     rollouts: RolloutsOpt = None,
     children: ChildrenOpt = None,
@@ -163,6 +171,7 @@ def solve_cmd(
     from backend.solve import resolve_config, solve
 
     console = Console()
+    _use_ppm(ppm)
     try:
         cfg = resolve_config(algo, _overrides(algo, rollouts, children, samples, sets), preset)
         eng = _engine(engine, model, threads)
@@ -192,6 +201,7 @@ def eval_cmd(
     limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="First N problems.")] = None,
     algo: AlgoOpt = "rstar",
     reward: RewardOpt = "vote",
+    ppm: PpmOpt = None,
     preset: PresetOpt = None,
     rollouts: RolloutsOpt = None,
     children: ChildrenOpt = None,
@@ -210,6 +220,7 @@ def eval_cmd(
     from backend.solve import resolve_config
 
     console = Console()
+    _use_ppm(ppm)
     try:
         problems = load_problems(dataset, limit)
         if not problems:
@@ -233,6 +244,12 @@ def eval_cmd(
     )
     if report is not None:
         console.print(f"report: {report}")
+
+
+def _use_ppm(directory: str | None) -> None:
+    """``--ppm DIR`` is where the ppm reward looks (the same as setting CANOPY_PPM)."""
+    if directory:
+        os.environ["CANOPY_PPM"] = directory
 
 
 def _run_eval(

@@ -18,3 +18,10 @@ def embedded_engine():
         pytest.skip(f"embedded model not available: {exc}")
     yield eng
     eng.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_trained_ppm(monkeypatch, tmp_path_factory):
+    """No test picks up a PPM someone trained on this machine (the ppm reward's default
+    directory); a test that wants one points CANOPY_PPM at it."""
+    monkeypatch.setenv("CANOPY_PPM", str(tmp_path_factory.getbasetemp() / "no-ppm-here"))

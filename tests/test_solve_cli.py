@@ -112,7 +112,7 @@ def test_solve_prints_answer_grading_path_and_writes_events(files, tmp_path):
     ("extra", "needle"),
     [
         (["--algo", "rstr"], "did you mean 'rstar'"),
-        (["--reward", "ppm"], "not available yet"),
+        (["--reward", "ppm"], "needs a trained process preference model"),
         (["--reward", "truth"], "needs the known answer"),
         (["--set", "rollouts"], "--set takes KEY=VALUE"),
         (["--set", "rolouts=3"], "did you mean 'rollouts'"),

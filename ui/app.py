@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -90,6 +91,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", default=None, help="GGUF path, HF id, served model name or scripted rules file")
     p.add_argument("--db", default=None, help="history database (default $CANOPY_HOME/canopy.sqlite)")
     p.add_argument("--algorithm", default="rstar", help="algorithm selected when the page opens")
+    p.add_argument(
+        "--ppm",
+        default=None,
+        help="trained PPM directory for the ppm reward (default $CANOPY_PPM or the cache's ppm/)",
+    )
     p.add_argument("--verbose", "-v", action="store_true", help="log progress details")
     return p.parse_args(argv)
 
@@ -97,6 +103,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Open the history, mark runs cut off by an earlier stop as interrupted, serve."""
     args = parse_args(argv)
+    if args.ppm:
+        os.environ["CANOPY_PPM"] = args.ppm  # where the ppm reward looks (backend/search/rewards.py)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )

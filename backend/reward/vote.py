@@ -89,7 +89,7 @@ class VoteReward:
     def __init__(self) -> None:
         self.tally = AnswerTally()
 
-    def score(self, answers: Sequence[str]) -> list[float]:
+    def score(self, answers: Sequence[str], texts: Sequence[str] | None = None) -> list[float]:
         """Add a batch of new terminal answers (one expansion's), then score each.
 
         The whole batch joins the tally first, so siblings found together count for each

@@ -43,6 +43,7 @@ from backend.search.base import Outcome, Search, Stopped
 from backend.search.config import check_config, knob
 from backend.search.rewards import Candidate, choose_answer
 from backend.search.selection import pick, selection_scores
+from backend.train.ppm_pairs import ppm_input, step_input
 from backend.verify.answers import normalize_answer
 
 # --- nodes and what a policy hands the core ------------------------------------------------
@@ -72,6 +73,9 @@ class MNode:
     children: list[MNode] = field(default_factory=list)
     #: the policy's own payload (text, code, output, ...)
     state: dict[str, Any] = field(default_factory=dict)
+    #: the step as its node_added event shows it (what a PPM was trained on)
+    text: str = ""
+    code: str | None = None
 
     @property
     def q(self) -> float:
@@ -234,6 +238,8 @@ class MCTSSearch(Search):
             kind=spec.kind,
             prior=spec.prior,
             state=dict(spec.state),
+            text=spec.text,
+            code=spec.code,
         )
         if parent is not None:
             parent.children.append(node)
@@ -290,8 +296,9 @@ class MCTSSearch(Search):
 
     def _iteration_done(self, it: int) -> None:
         out = self.outcome()
-        self.emit(ev.IterationDone, iteration=it, best_answer=out.answer, votes=out.votes,
-                  tokens=self.state.tokens)
+        self.emit(
+            ev.IterationDone, iteration=it, best_answer=out.answer, votes=out.votes, tokens=self.state.tokens
+        )
 
     def _iterate_parallel(self) -> None:
         """k rollouts at once: select level by level with virtual loss, expand their leaves in
@@ -299,8 +306,9 @@ class MCTSSearch(Search):
         cfg = self.config
         first = self.state.iteration
         k = min(self.config.parallel, self.config.rollouts - first)
-        walkers = [{"it": first + j, "node": self.root, "path": [self.root.id], "levels": []}
-                   for j in range(k)]
+        walkers = [
+            {"it": first + j, "node": self.root, "path": [self.root.id], "levels": []} for j in range(k)
+        ]
         self.root.pending += k
         marked: list[MNode] = [self.root] * k  # every pending increment, undone at the end
         try:
@@ -330,8 +338,12 @@ class MCTSSearch(Search):
                     w["node"] = child
                     w["path"].append(child.id)
                     w["levels"].append(rows)
-                    self.emit(ev.NodeSelected, iteration=w["it"], path=list(w["path"]),
-                              children=[list(r) for r in w["levels"]])
+                    self.emit(
+                        ev.NodeSelected,
+                        iteration=w["it"],
+                        path=list(w["path"]),
+                        children=[list(r) for r in w["levels"]],
+                    )
                     still.append(w)
                 active = still
         finally:
@@ -455,7 +467,12 @@ class MCTSSearch(Search):
                 self._backprop(kid, self.config.negative_reward, to_root=self.invalid_to_root)
         if not valid:
             return
-        values = self.reward.score([k.answer for k in valid])
+        texts = None
+        if getattr(self.reward, "reads_steps", False):  # the PPM scores each terminal in context
+            texts = [
+                ppm_input(self.root.text, (step_input(n.text, n.code) for n in k.path()[1:])) for k in valid
+            ]
+        values = self.reward.score([k.answer for k in valid], texts)
         for kid, value in zip(valid, values, strict=True):
             self.emit(ev.NodeScored, id=kid.id, score=round(value, 6), source=self.reward.name)
             self._backprop(kid, value, to_root=True)

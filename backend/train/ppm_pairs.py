@@ -121,8 +121,19 @@ def _path_mean_q(tree: Tree, node: Node, side: dict[int, int], *, best: bool) ->
         qs.append(node.q)
 
 
+def step_input(text: str, code: str | None) -> str:
+    """A step as the PPM reads it: its text, plus its code when the text does not hold it."""
+    return text + code if code and code not in text else text
+
+
+def ppm_input(problem: str, steps: Iterable[str]) -> str:
+    """What the PPM scores: the problem, a newline, then the steps so far (the last one is the
+    step being judged). Training pairs and the search's ``ppm`` reward both use this."""
+    return problem + "\n" + "".join(steps)
+
+
 def _step(node: Node) -> str:
-    return node.text + (node.code or "") if node.code and node.code not in node.text else node.text
+    return step_input(node.text, node.code)
 
 
 def _default_prefix(tree: Tree, parent: int) -> str:
@@ -131,7 +142,7 @@ def _default_prefix(tree: Tree, parent: int) -> str:
     while nid is not None and nid != tree.root_id:
         path.append(_step(tree.nodes[nid]))
         nid = tree.nodes[nid].parent
-    return tree.nodes[tree.root_id].text + "\n" + "".join(reversed(path))
+    return ppm_input(tree.nodes[tree.root_id].text, reversed(path))
 
 
 def keep(

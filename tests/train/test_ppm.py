@@ -207,3 +207,37 @@ def _events(rows):
         )
         log.emit(ev.Backprop, iteration=1, path=[0, nid], reward=q, updated=[[nid, 1, q]])
     return log.events
+
+
+def test_an_rstar_search_with_the_ppm_reward_scores_each_terminal_in_context(tmp_path, monkeypatch):
+    from backend.reward.ppm import ProcessPreferenceModel, load_ppm, save_ppm, score
+    from backend.search.registry import make_config
+    from backend.search.rewards import _load_ppm
+    from backend.solve import solve
+    from backend.train.ppm_pairs import _default_prefix, _step
+    from tests.search.test_rstar import PROBLEM, engine
+
+    backbone, tokenizer = tiny_model_and_tokenizer()
+    model = ProcessPreferenceModel(backbone)
+    with torch.no_grad():
+        model.v_head.summary.weight.normal_(0, 1.0)  # scores that differ between texts
+    save_ppm(model, tokenizer, tmp_path / "ppm")
+    monkeypatch.setenv("CANOPY_PPM", str(tmp_path / "ppm"))
+    _load_ppm.cache_clear()
+    res = solve(
+        PROBLEM,
+        algorithm="rstar",
+        engine=engine(),
+        config=make_config("rstar", rollouts=2, children=3),
+        reward="ppm",
+    )
+    tree = Tree.from_events(res.events)
+    assert tree.started.reward == "ppm"
+    scored = [e for e in res.events if isinstance(e, ev.NodeScored)]
+    assert scored and {e.source for e in scored} == {"ppm"}
+    # the search scores exactly the text PPM pairs are built from: problem + path, in context
+    m, tok = load_ppm(tmp_path / "ppm")
+    texts = [_default_prefix(tree, tree.nodes[e.id].parent) + _step(tree.nodes[e.id]) for e in scored]
+    assert [e.score for e in scored] == pytest.approx(score(m, tok, texts), abs=1e-5)
+    assert len({round(e.score, 6) for e in scored}) > 1  # different terminals, different scores
+    _load_ppm.cache_clear()
