@@ -26,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from backend.reward.ppm_input import ppm_input, step_input
 from backend.tree import Node, Tree
 
 MIN_MARGIN = 0.5  # train/sample_rm_data.py
@@ -119,17 +120,6 @@ def _path_mean_q(tree: Tree, node: Node, side: dict[int, int], *, best: bool) ->
             return sum(qs) / len(qs)
         node = max(steps, key=lambda k: k.q) if best else min(steps, key=lambda k: k.q)
         qs.append(node.q)
-
-
-def step_input(text: str, code: str | None) -> str:
-    """A step as the PPM reads it: its text, plus its code when the text does not hold it."""
-    return text + code if code and code not in text else text
-
-
-def ppm_input(problem: str, steps: Iterable[str]) -> str:
-    """What the PPM scores: the problem, a newline, then the steps so far (the last one is the
-    step being judged). Training pairs and the search's ``ppm`` reward both use this."""
-    return problem + "\n" + "".join(steps)
 
 
 def _step(node: Node) -> str:
