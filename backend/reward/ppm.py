@@ -110,6 +110,7 @@ def train_ppm(
     is called after each batch (the CLI draws a bar with it)."""
     if not pairs:
         raise ValueError("no PPM pairs to train on")
+    torch.manual_seed(seed)  # the head's dropout: the same seed, the same run
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr)
     steps = epochs * math.ceil(len(pairs) / batch_size)

@@ -241,3 +241,16 @@ def test_an_rstar_search_with_the_ppm_reward_scores_each_terminal_in_context(tmp
     assert [e.score for e in scored] == pytest.approx(score(m, tok, texts), abs=1e-5)
     assert len({round(e.score, 6) for e in scored}) > 1  # different terminals, different scores
     _load_ppm.cache_clear()
+
+
+def test_training_is_reproducible_with_a_seed():
+    from backend.reward.ppm import ProcessPreferenceModel, train_ppm
+
+    pairs = [PPMPair("find x ", "isolate x step", "guess one", 2.0, 1, 1, 1, 2)] * 3
+    runs = []
+    for k in range(2):
+        backbone, tokenizer = tiny_model_and_tokenizer()
+        model = ProcessPreferenceModel(backbone)
+        torch.manual_seed(100 + k)  # whatever the caller did to the global RNG before
+        runs.append(train_ppm(model, tokenizer, pairs, epochs=2, lr=1e-2, seed=7))
+    assert runs[0] == runs[1]
