@@ -132,15 +132,7 @@ class CPLPolicy(StepPolicy):
 
     def _spec(self, c: Completion, dups: int, share: float) -> NodeSpec:
         step = read_step(c)
-        meta: dict[str, Any] = {
-            "finish_reason": c.finish_reason,
-            "stop": c.stop_reason,
-            "step_kind": step.kind,
-        }
-        if step.why:
-            meta["note"] = step.why
-        if dups:
-            meta["duplicates"] = dups
+        meta = self.step_meta(c, step.kind, step.why, dups)
         prior = None
         if c.mean_logprob is not None:
             prior = math.exp(c.mean_logprob)

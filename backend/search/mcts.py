@@ -162,6 +162,17 @@ class StepPolicy:
                 kept.append([c, 0])
         return [(c, d) for c, d in kept]
 
+    @staticmethod
+    def step_meta(c: Completion, kind: str, why: str, dups: int) -> dict[str, Any]:
+        """What a step's node_added event says about its generation (finish, stop string,
+        step kind, why it is malformed, how many duplicates were dropped)."""
+        meta: dict[str, Any] = {"finish_reason": c.finish_reason, "stop": c.stop_reason, "step_kind": kind}
+        if why:
+            meta["note"] = why
+        if dups:
+            meta["duplicates"] = dups
+        return meta
+
     def sample(self, search: MCTSSearch, nodes: Sequence[MNode], n: int, seed: int) -> list[list[Completion]]:
         """n completions per node's context, from one batched engine call."""
         cfg = self.cfg

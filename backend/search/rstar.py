@@ -156,15 +156,7 @@ class RStarPolicy(StepPolicy):
     def _spec(self, c: Completion, dups: int, share: float) -> NodeSpec:
         step = read_step(c)
         is_answer = step.kind == "answer" or (step.kind == "final_code" and self.cfg.answer_from_output)
-        meta: dict[str, Any] = {
-            "finish_reason": c.finish_reason,
-            "stop": c.stop_reason,
-            "step_kind": step.kind,
-        }
-        if step.why:
-            meta["note"] = step.why
-        if dups:
-            meta["duplicates"] = dups
+        meta = self.step_meta(c, step.kind, step.why, dups)
         if c.mean_logprob is not None:
             meta["mean_logprob"] = round(c.mean_logprob, 4)
         return NodeSpec(
