@@ -27,11 +27,12 @@ def test_jsonl_round_trip_is_lossless(tmp_path):
 
 def test_unicode_and_nested_payloads_survive(tmp_path):
     log = EventLog()
+    # run ids have a fixed ASCII alphabet (events.RUN_ID_PATTERN); the unicode lives in the text
     log.emit(
-        ev.RunStarted, run_id="é", algorithm="lips", problem="a² + b² ≥ 2ab", config={"k": [1, {"x": None}]}
+        ev.RunStarted, run_id="r", algorithm="lips", problem="a² + b² ≥ 2ab", config={"k": [1, {"x": "é"}]}
     )
     _, back = read_jsonl(_written(tmp_path, log.events))
-    assert back[0].problem == "a² + b² ≥ 2ab" and back[0].config == {"k": [1, {"x": None}]}
+    assert back[0].problem == "a² + b² ≥ 2ab" and back[0].config == {"k": [1, {"x": "é"}]}
 
 
 def _written(tmp_path, events):
