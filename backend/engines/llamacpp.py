@@ -157,6 +157,8 @@ class LlamaCppEngine:
 
         t0 = time.perf_counter()
         path = resolve_model(model)
+        if path.lower().endswith(".gguf") and not Path(path).is_file():
+            raise ValueError(f"model file not found: {path!r}")
         if not (path.lower().endswith(".gguf") and Path(path).is_file()):
             raise ValueError(f"the llamacpp engine loads .gguf files; {model!r} is not one "
                              "(for a Hugging Face id or directory use --engine transformers)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -80,8 +81,10 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
     if tp in (int, float):
         try:
             number = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ValueError(f"{name} must be a number, got {value!r}") from None
+        if not math.isfinite(number):  # nan passes every bound check (all comparisons are False)
+            raise ValueError(f"{name} must be a finite number, got {value!r}")
         if tp is int:
             if number != int(number):
                 raise ValueError(f"{name} must be a whole number, got {value!r}")
@@ -100,6 +103,8 @@ def check_config(cfg: Any) -> None:
             raise ValueError(f"{f.name} must be one of {', '.join(map(str, choices))}; got {value!r}")
         lo, hi = f.metadata.get("min"), f.metadata.get("max")
         if isinstance(value, int | float) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ValueError(f"{f.name} must be a finite number, got {value}")
             if lo is not None and value < lo:
                 raise ValueError(f"{f.name} must be at least {lo}, got {value}")
             if hi is not None and value > hi:

@@ -151,3 +151,11 @@ def test_concurrent_callers_are_serialised(llama_engine):
     for t in threads:
         t.join()
     assert results == [expected] * 3
+
+
+def test_a_missing_gguf_path_is_reported_as_missing(tmp_path):
+    from backend.engines.llamacpp import LlamaCppEngine
+
+    missing = tmp_path / "nowhere.gguf"
+    with pytest.raises(ValueError, match="model file not found"):
+        LlamaCppEngine.load(str(missing))

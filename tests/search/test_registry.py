@@ -46,6 +46,13 @@ def test_overrides_are_coerced_and_checked():
         build_config(RStarConfig, algorithm_spec("rstar").presets, "cpu-dem")
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", float("nan"), "1e999"])
+def test_non_finite_numbers_are_refused(value):
+    # nan compares False with every bound, so without its own check it slipped through them all
+    with pytest.raises(ValueError, match="c must be a finite number"):
+        make_config("rstar", c=value)
+
+
 def test_importing_search_loads_no_heavy_dependency():
     code = (
         "import sys, backend.search.registry, backend.search.rstar, backend.search.baselines, backend.solve;"
