@@ -34,7 +34,6 @@ own on every update) shows the bands.
 
 from __future__ import annotations
 
-import html
 import itertools
 import math
 import operator
@@ -42,6 +41,7 @@ from typing import Any
 
 from backend import events as ev
 from backend.tree import Node, Tree
+from ui.escape import esc
 from ui.layout import TidyLayout
 
 WEBGL_FROM = 1500
@@ -119,7 +119,7 @@ def hover_text(node: Node, lines: int = HOVER_LINES, width: int = HOVER_WIDTH) -
     if node.code and len(first) < lines:
         first += [ln for ln in node.code.splitlines() if ln.strip()][: lines - len(first)]
     short = [ln if len(ln) <= width else ln[: width - 1] + "…" for ln in first]
-    return "<br>".join(html.escape(s) for s in short)
+    return "<br>".join(esc(s) for s in short)
 
 
 def _round(v: float | None) -> float | None:
@@ -301,7 +301,8 @@ class FigureStream:
 
     def _row(self, node: Node, x: float, s: tuple[Any, ...], big: bool) -> list[Any]:
         n, q, ppm, style, size = s
-        return [node.id, node.parent, x, node.depth, n, q, ppm, node.kind, style, size, self._text(node, big)]
+        kind = esc(node.kind)  # in the hover label, which Plotly reads as HTML
+        return [node.id, node.parent, x, node.depth, n, q, ppm, kind, style, size, self._text(node, big)]
 
     def _delta(
         self, tree: Tree, lay: TidyLayout, rx: list[float], touched: set[int] | None, big: bool
@@ -423,7 +424,7 @@ def _tree_layout(run_id: str, title: str) -> dict[str, Any]:
     return {
         # same uirevision = Plotly keeps the user's zoom and pan across updates of one run
         "uirevision": run_id or "empty",
-        "title": {"text": title, "font": {"size": 13}, "x": 0.01} if title else None,
+        "title": {"text": esc(title), "font": {"size": 13}, "x": 0.01} if title else None,
         "margin": {"l": 10, "r": 10, "t": 30 if title else 10, "b": 10},
         "xaxis": axis,
         "yaxis": axis,
@@ -475,7 +476,7 @@ def convergence_figure(tree: Tree, max_children: int = 8) -> dict[str, Any]:
             {
                 "type": "scatter",
                 "mode": "lines",
-                "name": f"#{cid} N",
+                "name": f"#{esc(cid)} N",
                 "x": x,
                 "y": [n for n, _ in rows],
                 "xaxis": "x",
@@ -487,7 +488,7 @@ def convergence_figure(tree: Tree, max_children: int = 8) -> dict[str, Any]:
             {
                 "type": "scatter",
                 "mode": "lines",
-                "name": f"#{cid} Q",
+                "name": f"#{esc(cid)} Q",
                 "x": x,
                 "y": [q for _, q in rows],
                 "xaxis": "x",
@@ -507,7 +508,7 @@ def convergence_figure(tree: Tree, max_children: int = 8) -> dict[str, Any]:
             {
                 "type": "scatter",
                 "mode": "lines",
-                "name": f"answer {a}",
+                "name": f"answer {esc(a)}",
                 "x": x,
                 "y": [r.votes.get(a, 0) for r in its],
                 "xaxis": "x",

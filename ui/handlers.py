@@ -6,15 +6,16 @@ components. Every function takes the ``Services`` bundle first.
 
 from __future__ import annotations
 
-import html
 import logging
 import math
+import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from backend.tree import Tree
+from ui.escape import md_code, md_esc
 from ui.figure import FigureStream, convergence_figure, touched_by, tree_figure
 from ui.inspector import NodeView, answer_panel, md_text, node_view, stats_panel
 from ui.services import Services
@@ -128,6 +129,27 @@ class UserFacingError(ValueError):
     """Bad input or an unavailable resource; shown to the user as is."""
 
 
+KNOWN_ANSWER_BOX = "the Known answer box"
+
+#: what the backend's messages (written for the CLI) say, in the page's words
+_PAGE_WORDS = [
+    (
+        re.compile(r"--reward truth needs the known answer: give it with --answer"),
+        f"The truth reward needs the known answer: fill in {KNOWN_ANSWER_BOX} (or pick an example).",
+    ),
+    (re.compile(r"\(give --answer\)"), f"(fill in {KNOWN_ANSWER_BOX})"),
+    (re.compile(r"--answer\b"), KNOWN_ANSWER_BOX),
+    (re.compile(r"use --reward (\w+)"), r"choose the \1 reward"),
+]
+
+
+def page_message(message: str) -> str:
+    """A backend message as the page says it: no CLI flag the page has no box for."""
+    for pattern, words in _PAGE_WORDS:
+        message = pattern.sub(words, message)
+    return message
+
+
 def start_run(
     services: Services,
     controls: Sequence[Control],
@@ -155,7 +177,7 @@ def start_run(
         config = make_config(algorithm, None, **overrides)
         make_reward(reward or "vote", reference)  # fail now, not in the worker thread
     except ValueError as exc:
-        raise UserFacingError(str(exc)) from exc
+        raise UserFacingError(page_message(str(exc))) from exc
     try:
         engine = services.engine.get()
     except RuntimeError as exc:
@@ -185,7 +207,11 @@ def control_run(services: Services, run_id: str | None, action: str) -> str:
     """Pause / resume / toggle / step / stop; returns the run's status line."""
     run = services.runs.get(run_id)
     if run is None:
-        return "No live run to control." if not run_id else f"Run {run_id} is not running in this server."
+        return (
+            "No live run to control."
+            if not run_id
+            else f"Run {md_code(run_id)} is not running in this server."
+        )
     if action == "toggle":
         action = "resume" if run.state == "paused" else "pause"
     {"pause": run.pause, "resume": run.resume, "step": run.step, "stop": run.stop}[action]()
@@ -203,17 +229,18 @@ def run_status(services: Services, run_id: str | None, tree: Tree | None = None)
     run = services.runs.get(run_id)
     if tree is None:
         tree = services.trees.view(run_id, lambda t: t)
-    state = run.state if run is not None else (tree.finished.status if tree.finished else "not running")
+    state = run.state if run is not None else "not running"
     if tree.finished is not None:
-        state = f"finished ({tree.finished.status})"
-    algo = tree.started.algorithm if tree.started else "?"
+        state = f"finished ({md_esc(tree.finished.status)})"
+    algo = md_esc(tree.started.algorithm) if tree.started else "?"
     parts = [
-        f"Run `{run_id}` · {algo} · **{state}** · {len(tree.iterations)} iterations · {len(tree.nodes)} nodes"
+        f"Run {md_code(run_id)} · {algo} · **{state}** · {len(tree.iterations)} iterations · "
+        f"{len(tree.nodes)} nodes"
     ]
     for note in tree.notes[-2:]:
-        parts.append(f"{note.level}: {note.message}")
+        parts.append(f"{md_esc(note.level)}: {md_esc(note.message)}")
     if run is not None and run.store_error:
-        parts.append(f"⚠ {run.store_error}")
+        parts.append(f"⚠ {md_esc(run.store_error)}")
     return " · ".join(parts)
 
 
@@ -343,7 +370,7 @@ def inspect(services: Services, run_id: str | None, node_id: Any, upto: int | No
     try:
         nid = int(node_id)
     except (TypeError, ValueError):
-        return NodeView(title=f"Not a node id: {html.escape(str(node_id))}")
+        return NodeView(title=f"Not a node id: {md_esc(node_id)}")
     if upto is None:
         return services.trees.view(run_id, lambda tree: node_view(tree, nid))
     return replay_view(services, run_id, int(upto), lambda tree: node_view(tree, nid))
@@ -393,7 +420,7 @@ def event_caption(services: Services, run_id: str, upto: int) -> str:
         if k not in ("type", "seq", "t", "text", "code", "config", "children")
     }
     brief = ", ".join(f"{k}={v}" for k, v in list(what.items())[:5])
-    return f"event {e.seq} at {e.t:.2f} s: **{e.type}** {html.escape(brief[:200])}"
+    return f"event {e.seq} at {e.t:.2f} s: **{md_esc(e.type)}** {md_esc(brief[:200])}"
 
 
 def replay(services: Services, run_id: str, upto: int) -> Snapshot:

@@ -6,6 +6,8 @@ the tree is the fold of the events up to it (``ui.handlers.replay``).
 
 from __future__ import annotations
 
+import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,7 @@ import gradio as gr
 
 from backend.export import RunImportError, export_run, import_run
 from ui import handlers as h
+from ui.escape import md_code, md_esc
 from ui.inspector import NodeView
 from ui.services import Services
 from ui.solve import LATEX, Inspector, build_inspector
@@ -42,7 +45,7 @@ class HistoryHandlers:
             msg = (
                 "Pick a run in the list (or paste its id)."
                 if not run_id
-                else f"No run `{run_id}` in the history."
+                else f"No run {md_code(run_id)} in the history."
             )
             return (
                 None,
@@ -80,31 +83,82 @@ class HistoryHandlers:
         if not run_id:
             return "Open a run first.", gr.skip(), gr.skip()
         if self.s.runs.get(run_id) is not None and not self.s.runs.get(run_id).finished:
-            return f"Run `{run_id}` is still going: stop it first.", gr.skip(), gr.skip()
+            return f"Run {md_code(run_id)} is still going: stop it first.", gr.skip(), gr.skip()
         self.s.store.delete(run_id)
         self.s.trees.drop(run_id)
-        return f"Deleted run `{run_id}`.", self.rows(text, algorithm, status), None
+        return f"Deleted run {md_code(run_id)}.", self.rows(text, algorithm, status), None
 
     def export(self, run_id: str | None) -> tuple[str, Any]:
         if not run_id:
             return "Open a run first.", None
         if self._export_dir is None:
             self._export_dir = Path(tempfile.mkdtemp(prefix="canopy-export-"))
-        path = self._export_dir / f"canopy-run-{run_id}.jsonl"
+        path = self._export_dir / f"canopy-run-{_file_safe(run_id)}.jsonl"
         n = export_run(self.s.store, run_id, path)
-        return f"Exported {n} events of run `{run_id}`.", gr.File(value=str(path), visible=True)
+        return f"Exported {n} events of run {md_code(run_id)}.", gr.File(value=str(path), visible=True)
 
     def import_file(self, file: Any, text: str, algorithm: str, status: str) -> tuple:
         path = getattr(file, "name", file)
         if not path:
             return "No file.", gr.skip(), gr.skip()
+        if not is_upload(path):
+            return f"⚠ Import failed: {NOT_UPLOADED}", gr.skip(), gr.skip()
         try:
             run_id = import_run(self.s.store, path)
         except RunImportError as exc:
-            return f"⚠ Import failed: {exc}", gr.skip(), gr.skip()
+            return f"⚠ Import failed: {md_esc(exc)}", gr.skip(), gr.skip()
         except OSError as exc:
-            return f"⚠ Import failed: cannot read the file ({exc})", gr.skip(), gr.skip()
-        return f"Imported as run `{run_id}`.", self.rows(text, algorithm, status), run_id
+            return f"⚠ Import failed: cannot read the file ({md_esc(exc)})", gr.skip(), gr.skip()
+        return f"Imported as run {md_code(run_id)}.", self.rows(text, algorithm, status), run_id
+
+
+NOT_UPLOADED = "only a file uploaded with the Import button can be imported."
+
+
+def upload_folder() -> str:
+    """Where Gradio keeps uploaded files (``GRADIO_TEMP_DIR``, default ``$TMPDIR/gradio``)."""
+    from gradio.utils import get_upload_folder
+
+    return os.path.realpath(get_upload_folder())
+
+
+def is_upload(path: str | os.PathLike) -> bool:
+    """True for a regular file inside Gradio's upload folder, symlinks resolved: the API's
+    file input takes a path from the client, and must never open a file it names elsewhere
+    on the server (Gradio refuses those too; this holds whatever Gradio does)."""
+    real = os.path.realpath(path)
+    return os.path.commonpath([real, upload_folder()]) == upload_folder() and os.path.isfile(real)
+
+
+def _file_safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:80] or "run"
+
+
+def uploads_only(button: gr.UploadButton) -> gr.UploadButton:
+    """``button`` whose value can only be a file uploaded to this server.
+
+    Gradio downloads a file input given as an http(s) URL (an API caller names it) before
+    any handler runs: the server would fetch a URL of the caller's choosing. This refuses
+    URLs there. (Per instance: a subclass of a Gradio component makes Gradio write a .pyi
+    file next to this module.)"""
+    move, move_async = button.move_resource_to_block_cache, button.async_move_resource_to_block_cache
+
+    def guarded(url_or_file_path: str | Path | None) -> str | None:
+        _refuse_url(url_or_file_path)
+        return move(url_or_file_path)
+
+    async def guarded_async(url_or_file_path: str | Path | None) -> str | None:
+        _refuse_url(url_or_file_path)
+        return await move_async(url_or_file_path)
+
+    button.move_resource_to_block_cache = guarded  # type: ignore[method-assign]
+    button.async_move_resource_to_block_cache = guarded_async  # type: ignore[method-assign]
+    return button
+
+
+def _refuse_url(path: str | Path | None) -> None:
+    if isinstance(path, str) and re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", path):
+        raise gr.Error(f"Import failed: {NOT_UPLOADED}")
 
 
 @dataclass
@@ -136,8 +190,10 @@ def build_history(services: Services) -> HistoryScreen:
         open_btn = gr.Button("Open", scale=0, elem_id="hist-open")
         delete = gr.Button("Delete", variant="stop", scale=0, elem_id="hist-delete")
         export = gr.Button("Export JSONL", scale=0, elem_id="hist-export")
-        upload = gr.UploadButton(
-            "Import JSONL", file_types=[".jsonl", ".json", ".txt"], scale=0, elem_id="hist-import"
+        upload = uploads_only(
+            gr.UploadButton(
+                "Import JSONL", file_types=[".jsonl", ".json", ".txt"], scale=0, elem_id="hist-import"
+            )
         )
     message = gr.Markdown(elem_id="hist-message")
     download = gr.File(label="Exported file", visible=False, elem_id="hist-download")
@@ -155,7 +211,7 @@ def build_history(services: Services) -> HistoryScreen:
             convergence = plot_view("hist-convergence")
             stats = gr.Markdown(elem_id="hist-stats")
 
-    fast = {"concurrency_limit": None, "show_progress": "hidden"}
+    fast = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
     filters = [text, algorithm, status]
     for trigger in (refresh.click, text.submit, algorithm.change, status.change):
         trigger(hs.rows, filters, runs, **fast)

@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from backend.tree import Node, Tree
+from ui.escape import DOLLAR, defang, md_esc
 from ui.figure import node_style
+
+__all__ = ["DOLLAR", "NodeView", "answer_panel", "md_text", "node_view", "stats_panel"]
 
 UCT_HEADERS = ["node", "N", "Q", "prior", "Q term", "U term", "score", "chosen"]
 
@@ -33,10 +36,6 @@ class NodeView:
 
 
 _HEADING = re.compile(r"^(\s*)#", re.MULTILINE)
-#: a literal dollar: an entity in its own element, so that neither Gradio's Markdown
-#: (whose LaTeX rule takes the first "$...$" anywhere in a paragraph) nor KaTeX's
-#: auto-render (which pairs "$" signs across one text node) can take it for a delimiter
-DOLLAR = '<span class="canopy-dollar">&#36;</span>'
 
 
 def _math_end(text: str, i: int) -> int | None:
@@ -64,6 +63,12 @@ def _math_end(text: str, i: int) -> int | None:
             return j
 
 
+#: inside the raw ``<code>`` element of a code span, Markdown still parses the content:
+#: what it could read as markup is a character reference (``&`` and ``;`` stay, the body's
+#: own references from ``html.escape`` must survive)
+_CODE_TABLE = {ord(c): f"&#{ord(c)};" for c in "\\`*_[]()!~:@|"}
+
+
 def _code_span(body: str) -> str:
     """A Markdown code span as HTML, its ``$`` literal: Gradio's LaTeX rule runs before
     code spans are recognised, so a ``$`` left in one paired with a ``$`` outside it.
@@ -72,7 +77,7 @@ def _code_span(body: str) -> str:
     body = body.replace("\n", " ")
     if len(body) > 2 and body[0] == " " and body[-1] == " " and body.strip(" "):
         body = body[1:-1]
-    return "<code>" + body.replace("$", DOLLAR) + "</code>"
+    return "<code>" + body.translate(_CODE_TABLE).replace("$", DOLLAR) + "</code>"
 
 
 def _dollars(text: str) -> str:
@@ -87,8 +92,8 @@ def _dollars(text: str) -> str:
             while j < n and text[j] == "`":
                 j += 1
             end = text.find(text[i:j], j)
-            if end < 0:  # an unclosed run of backticks is text
-                out.append(text[i:j])
+            if end < 0:  # an unclosed run of backticks is text (three or more would open a fence)
+                out.append(text[i:j] if j - i < 3 else "&#96;" * (j - i))
                 i = j
                 continue
             out.append(_code_span(text[j:end]))
@@ -125,9 +130,10 @@ def md_text(text: str) -> str:
     """Model text for a Markdown+LaTeX view: "# Step 1" is a comment, not a heading,
     "$18" is money, not the start of a formula (GSM8K is full of both; see ``_math_end``),
     and tags such as rStar's ``<code>`` / ``<end_of_step>`` are shown, not interpreted as
-    HTML."""
+    HTML. Markdown's emphasis, lists and LaTeX stay; links, images and autolinks cannot
+    form (``ui.escape.defang``): content never makes the page fetch a URL."""
     text = html.escape(text, quote=False)
-    return _dollars(_HEADING.sub(r"\1\\#", text))
+    return defang(_dollars(_HEADING.sub(r"\1\\#", text)))
 
 
 def _fmt(v: float | None, digits: int = 3) -> str:
@@ -148,26 +154,29 @@ def node_view(tree: Tree, node_id: int | None) -> NodeView:
         return NodeView()
     node = tree.nodes.get(int(node_id))
     if node is None:
-        return NodeView(title=f"Node {node_id} is not in this tree (yet).")
+        return NodeView(title=f"Node {md_esc(node_id)} is not in this tree (yet).")
     label = node_style(node)[2]
-    title = f"### Node #{node.id} · {node.kind} · depth {node.depth} · {label}"
+    title = f"### Node #{md_esc(node.id)} · {md_esc(node.kind)} · depth {node.depth} · {label}"
     if node.terminal:
         title += " · terminal"
     verification = "Not verified."
     if node.status is not None:
-        verification = f"**{node.status}** by {node.method or '?'} in {_fmt(node.verify_ms, 1)} ms"
+        verification = (
+            f"**{md_esc(node.status)}** by {md_esc(node.method or '?')} in {_fmt(node.verify_ms, 1)} ms"
+        )
         if node.answer is not None:
-            verification += f" · answer: **{node.answer}**"
+            verification += f" · answer: **{md_esc(node.answer)}**"
     if node.pruned:
         verification += " · pruned by the user"
-    scores = ", ".join(f"{k} {_fmt(v)}" for k, v in sorted((node.scores or {}).items())) or "–"
+    scores = ", ".join(f"{md_esc(k)} {_fmt(v)}" for k, v in sorted((node.scores or {}).items())) or "–"
     numbers = (
         f"**Q** {_fmt(node.q)} · **N** {node.n} · **PPM** {_fmt(node.ppm)} · **prior** {_fmt(node.prior)} · "
         f"**tokens** {node.tokens} · **generation** {_fmt(node.gen_ms, 1)} ms · scores: {scores}"
     )
     uct, note = uct_rows(node)
     path = "\n".join(
-        f"{i}. #{nid} {_first_line(tree.nodes[nid])}" for i, nid in enumerate(tree.path_to(node.id))
+        f"{i}. #{md_esc(nid)} {md_text(_first_line(tree.nodes[nid]))}"
+        for i, nid in enumerate(tree.path_to(node.id))
     )
     return NodeView(
         title=title,
@@ -210,18 +219,18 @@ def answer_panel(tree: Tree) -> str:
     votes = tree.answer_votes()
     if fin is not None:
         badge = {True: "✓ correct", False: "✗ wrong", None: "ungraded"}[fin.correct]
-        answer = fin.answer if fin.answer is not None else "(none)"
-        head = f"**Final answer: {answer}** · {badge} · run {fin.status}"
+        answer = md_esc(fin.answer) if fin.answer is not None else "(none)"
+        head = f"**Final answer: {answer}** · {badge} · run {md_esc(fin.status)}"
         if fin.reference is not None:
-            head += f" · known answer {fin.reference}"
+            head += f" · known answer {md_esc(fin.reference)}"
         if fin.error:
-            head += f"\n\nError: {fin.error}"
+            head += f"\n\nError: {md_esc(fin.error)}"
     else:
         live = tree.iterations[-1].best_answer if tree.iterations else None
-        head = f"**Best answer so far: {live if live is not None else '(none yet)'}**"
+        head = f"**Best answer so far: {md_esc(live) if live is not None else '(none yet)'}**"
     lines = [head]
     if votes:
-        lines.append("Votes: " + ", ".join(f"{a}: {v:g}" for a, v in list(votes.items())[:6]))
+        lines.append("Votes: " + ", ".join(f"{md_esc(a)}: {v:g}" for a, v in list(votes.items())[:6]))
     if len(best) > 1:
         lines.append("\n**Best path**\n")
         lines.append(best_path_text(tree, best))
@@ -238,9 +247,16 @@ def best_path_text(tree: Tree, path: list[int]) -> str:
         last = steps[-1]
         if last.output.strip():
             body.append("\n".join(f"# output: {ln}" for ln in last.output.strip().splitlines()[:10]))
-        fence = "````" if "```" in "\n".join(body) else "```"
+        fence = _fence("\n".join(body))
         return f"{fence}python\n" + "\n".join(body) + f"\n{fence}"
     return "\n".join(f"{k}. {md_text(' '.join(n.text.split())[:500])}" for k, n in enumerate(steps, 1))
+
+
+def _fence(code: str) -> str:
+    """A code fence longer than any run of backticks in ``code``: the code cannot close it
+    and go on as Markdown (an image, a mermaid diagram) after it."""
+    longest = max((len(run) for run in re.findall(r"`+", code)), default=0)
+    return "`" * max(3, longest + 1)
 
 
 def stats_panel(tree: Tree) -> str:
@@ -253,7 +269,7 @@ def stats_panel(tree: Tree) -> str:
     exec_s = float(fin.get("exec_s", 0.0))
     tokens = int(fin.get("tokens", s["tokens"]))
     tps = tokens / gen_s if gen_s > 0 else 0.0
-    statuses = ", ".join(f"{k} {v}" for k, v in sorted(s["statuses"].items()))
+    statuses = ", ".join(f"{md_esc(k)} {v}" for k, v in sorted(s["statuses"].items()))
     return (
         f"**{s['iterations']}** iterations · **{s['nodes']}** nodes · depth {s['depth']} · {tokens} tokens · "
         f"{tps:.1f} tokens/s · wall {wall:.1f} s (generation {gen_s:.1f} s, execution {exec_s:.1f} s, "

@@ -25,6 +25,7 @@ from typing import Any
 from backend import events as ev
 from backend.run import RunManager
 from backend.tree import Tree
+from ui.escape import md_esc
 
 log = logging.getLogger(__name__)
 
@@ -89,14 +90,17 @@ class EngineSlot:
                 self._loading = False
 
     def status(self) -> str:
-        what = f"{self.name}" + (f" · {self.model}" if self.model else "")
+        """The engine line of the page (Markdown; names and errors escaped, ``ui.escape``)."""
+        what = md_esc(self.name) + (f" · {md_esc(self.model)}" if self.model else "")
         if self._engine is not None:
             info = self._engine.info
-            return f"Engine ready: {info.name} · {info.model} (loaded in {self._load_s:.1f} s)"
+            return (
+                f"Engine ready: {md_esc(info.name)} · {md_esc(info.model)} (loaded in {self._load_s:.1f} s)"
+            )
         if self._loading:
             return f"Loading engine {what}…"
         if self._error:
-            return f"⚠ Engine {what} unavailable: {self._error}"
+            return f"⚠ Engine {what} unavailable: {md_esc(self._error)}"
         return f"Engine {what}: loads on the first Run."
 
 

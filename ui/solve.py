@@ -15,6 +15,7 @@ from typing import Any
 import gradio as gr
 
 from ui import handlers as h
+from ui.escape import esc, md_code, md_esc
 from ui.inspector import UCT_HEADERS, NodeView
 from ui.services import Services
 from ui.views import encode, plot_view, tree_view
@@ -106,8 +107,14 @@ class SolveHandlers:
         try:
             run_id = h.start_run(self.s, self.controls, problem, algorithm, reward, reference, seed, values)
         except h.UserFacingError as exc:
-            gr.Warning(str(exc))
-            return old_run, f"⚠ {exc}", gr.skip(), self.s.engine.status(), *Inspector.values(NodeView())
+            gr.Warning(esc(exc))  # a toast renders HTML
+            return (
+                old_run,
+                f"⚠ {md_esc(exc)}",
+                gr.skip(),
+                self.s.engine.status(),
+                *Inspector.values(NodeView()),
+            )
         if request is not None and request.session_hash:
             self.s.watch(request.session_hash)  # this tab's stream of its previous run stops now
         return (
@@ -163,7 +170,7 @@ class SolveHandlers:
         if not run_id:
             return None, h.run_status(self.s, None), "Pause", status
         if self.s.runs.get(run_id) is None and self.s.store.get(run_id) is None:
-            return None, f"Run `{run_id}` is not in this server's history.", "Pause", status
+            return None, f"Run {md_code(run_id)} is not in this server's history.", "Pause", status
         return run_id, h.run_status(self.s, run_id), h.pause_label(self.s, run_id), status
 
     def preview(self, text: str) -> str:
@@ -173,7 +180,7 @@ class SolveHandlers:
         try:
             return gr.Dropdown(choices=h.example_choices(self.s, dataset), value=None)
         except ValueError as exc:
-            gr.Warning(str(exc))
+            gr.Warning(esc(exc))
             return gr.Dropdown(choices=[], value=None)
 
     def pick(self, dataset: str, problem_id: str) -> tuple[Any, Any]:
@@ -282,7 +289,8 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
                     convergence = plot_view("convergence")
                     stats = gr.Markdown(elem_id="stats")
 
-    fast = {"concurrency_limit": None, "show_progress": "hidden"}
+    # every event is the page's own: none is advertised as an API endpoint (ui/app.py)
+    fast = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
     stream_outputs = [tree, convergence, stats, answer, status]
     problem.change(hs.preview, problem, preview, trigger_mode="always_last", **fast)
     dataset.change(hs.examples, dataset, example, **fast)
@@ -296,6 +304,7 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
         [run, problem, algorithm, reward, reference, seed, *widgets],
         [run, status, pause, engine, *inspector.outputs],
         concurrency_limit=None,
+        api_visibility="private",
     )
     # "multiple": the stream of this tab's previous run may still be pending; it ends by itself
     # (Services.watch), and the new one must not be dropped meanwhile

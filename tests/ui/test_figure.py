@@ -279,7 +279,9 @@ def test_markdown_text_keeps_comments_and_money_literal():
         ("$$\\frac{a}{b}$$ and $1", "$$\\frac{a}{b}$$ and {d}1"),
         ("a lone $ sign, and \\$5 escaped", "a lone {d} sign, and {d}5 escaped"),
         ("code `x = $1` stays", "code <code>x = {d}1</code> stays"),
-        ("`` a`b ``, `a < b`, an open ` tick", "<code>a`b</code>, <code>a &lt; b</code>, an open ` tick"),
+        # a code span's body sits in raw HTML, whose content Markdown still parses: what it could
+        # read as markup is a character reference there (ui/escape.py)
+        ("`` a`b ``, `a < b`, an open ` tick", "<code>a&#96;b</code>, <code>a &lt; b</code>, an open ` tick"),
         ("<b>$1</b>", "&lt;b&gt;{d}1&lt;/b&gt;"),
     ],
 )
