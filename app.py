@@ -1,7 +1,7 @@
 """``python app.py``: the Canopy web app on http://127.0.0.1:7860 with the embedded model.
 
     python app.py                              # embedded Qwen2.5-Coder-0.5B via llama.cpp
-    python app.py --port 8000 --host 0.0.0.0   # reachable from the network
+    python app.py --host 0.0.0.0 --auth-file logins.txt   # the network, with logins (docs/UI.md)
     python app.py --engine transformers --model Qwen/Qwen2.5-Math-1.5B-Instruct
     python app.py --engine scripted --model rules.json   # canned text: pipeline demos, not a model
 

@@ -153,7 +153,10 @@ def pairs(
 def serve(
     ctx: typer.Context,
 ) -> None:
-    """Start the web app (same flags as `python app.py`, e.g. --port 8000)."""
+    """Start the web app (same flags as `python app.py`, e.g. --port 8000).
+
+    Off loopback (--host 0.0.0.0 or --share) it needs --auth USER:PASS, --auth-file FILE or --no-auth.
+    """
     from ui.app import main as serve_main
 
     raise typer.Exit(serve_main(ctx.args))

@@ -8,9 +8,12 @@ by a test, around a memory store and the scripted engine).
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -42,34 +45,116 @@ def build_app(services: Services) -> gr.Blocks:
             history.list,
             concurrency_limit=None,
             show_progress="hidden",
+            api_visibility="private",
         )
     return demo
 
 
-def launch_options() -> dict[str, Any]:
-    """What ``Blocks.launch`` needs for Canopy: local plotly.js, CSS, no telemetry."""
+#: the largest file the page takes (Import JSONL); a 10,000-node run exports to a few MB
+MAX_UPLOAD = "100mb"
+
+
+def launch_options(exposed: bool = False) -> dict[str, Any]:
+    """What ``Blocks.launch`` needs for Canopy: local plotly.js, CSS, no telemetry, no API
+    docs, no monitoring or run-history pages; on a network (``exposed``) unexpected errors
+    are not shown to the page (their text can name server paths)."""
     return {
         "allowed_paths": [str(plotly_js_path())],
         "css": CSS,
         "theme": gr.themes.Default(),  # its fonts ship with Gradio: no request leaves the machine
-        "show_error": True,
-        "footer_links": ["settings"],
+        "show_error": not exposed,
+        "footer_links": ["settings"],  # no "api": every event is private (ui/solve.py, ui/history.py)
+        "run_history": False,
+        "enable_monitoring": False,
+        "max_file_size": MAX_UPLOAD,
     }
 
 
+def is_loopback(host: str) -> bool:
+    """True when ``host`` only accepts connections from this machine (127.0.0.0/8, ::1, localhost)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name or "": it may resolve to (or mean) any interface
+
+
+def check_exposure(host: str, share: bool, auth: Sequence[Any] | None, no_auth: bool) -> tuple[bool, str]:
+    """(may start, what to tell the operator): off loopback (or with ``--share``) the app
+    needs ``--auth``, or ``--no-auth`` to say that anyone who can reach it may use it."""
+    where = "a public share link" if share else f"{host or 'every interface'}"
+    if auth and no_auth:
+        return False, "--auth/--auth-file and --no-auth contradict each other: give one of them."
+    if not share and is_loopback(host):
+        return True, ""
+    if auth:
+        return True, (
+            f"Canopy is reachable on {where}; logins are required. Passwords travel in clear text "
+            "unless a TLS reverse proxy is in front (docs/UI.md: Running on a network)."
+        )
+    if no_auth:
+        return True, (
+            f"WARNING: Canopy is reachable on {where} WITHOUT authentication (--no-auth): anyone who "
+            "can reach it can run searches on this machine's CPU, read every stored run, delete runs "
+            "and import files. See docs/UI.md: Running on a network."
+        )
+    local = "Leave out --share" if share else "Use --host 127.0.0.1 (the default)"
+    return False, (
+        f"Refusing to listen on {where} without authentication. Give --auth USER:PASS (repeatable) "
+        "or --auth-file FILE (user:pass lines) to require a login, or --no-auth to allow anyone who "
+        f"can reach it. {local} to keep Canopy on this machine only."
+    )
+
+
+def credential(text: str) -> tuple[str, str]:
+    """``USER:PASS`` as (user, password); the password may contain ':'."""
+    user, sep, password = text.partition(":")
+    if not sep or not user.strip() or not password:
+        raise argparse.ArgumentTypeError("expected USER:PASS with a non-empty user and password")
+    return user.strip(), password
+
+
+def read_auth_file(path: str | Path) -> list[tuple[str, str]]:
+    """``user:pass`` lines (blank lines and ``#`` comments skipped); errors name the line, not
+    its content, which holds a password."""
+    out = []
+    for k, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        try:
+            out.append(credential(line.rstrip("\r\n")))
+        except argparse.ArgumentTypeError as exc:
+            raise ValueError(f"{path}, line {k}: {exc}") from None
+    if not out:
+        raise ValueError(f"{path} holds no user:pass line")
+    return out
+
+
 def serve(
-    services: Services, *, host: str = "127.0.0.1", port: int = 7860, share: bool = False, block: bool = True
+    services: Services,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    share: bool = False,
+    block: bool = True,
+    auth: Sequence[tuple[str, str]] | None = None,
+    root_path: str | None = None,
 ) -> gr.Blocks:
-    """Build and launch; with ``block=False`` returns at once (tests, notebooks)."""
+    """Build and launch; with ``block=False`` returns at once (tests, notebooks). ``main``
+    has checked the exposure (``check_exposure``); this launches what it is given."""
     demo = build_app(services)
-    demo.queue(default_concurrency_limit=None)
+    # api_open=False: no direct REST call skips the queue (every event goes through it, as the page's do)
+    demo.queue(default_concurrency_limit=None, api_open=False)
     demo.launch(
         server_name=host,
         server_port=port,
         share=share,
+        auth=list(auth) if auth else None,
+        root_path=root_path,
         prevent_thread_lock=not block,
         quiet=not block,
-        **launch_options(),
+        **launch_options(exposed=share or not is_loopback(host)),
     )
     return demo
 
@@ -79,11 +164,40 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         prog="app.py", description="Canopy web app: watch reasoning search trees grow."
     )
     p.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)"
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only; others need --auth or --no-auth)",
     )
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     p.add_argument(
-        "--share", action="store_true", help="also open a public Gradio share link (needs internet)"
+        "--root-path",
+        default=None,
+        metavar="PATH",
+        help="the sub-path a reverse proxy serves the app under, e.g. /canopy (docs/UI.md)",
+    )
+    p.add_argument(
+        "--share",
+        action="store_true",
+        help="also open a public Gradio share link (needs internet; needs --auth or --no-auth)",
+    )
+    p.add_argument(
+        "--auth",
+        action="append",
+        type=credential,
+        default=[],
+        metavar="USER:PASS",
+        help="require this login (repeatable); needed off loopback unless --no-auth",
+    )
+    p.add_argument(
+        "--auth-file",
+        default=None,
+        metavar="FILE",
+        help="require a login from FILE's user:pass lines (keeps passwords out of the process list)",
+    )
+    p.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="allow a non-loopback --host or --share without any login (prints a warning)",
     )
     p.add_argument(
         "--engine", default=None, help="llamacpp (default), transformers, vllm, openai or scripted"
@@ -100,9 +214,25 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def logins(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The logins of ``--auth`` and ``--auth-file`` together."""
+    return [*args.auth, *(read_auth_file(args.auth_file) if args.auth_file else [])]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Open the history, mark runs cut off by an earlier stop as interrupted, serve."""
+    """Check the exposure, open the history, mark runs cut off by an earlier stop as
+    interrupted, serve."""
     args = parse_args(argv)
+    try:
+        auth = logins(args)
+    except (OSError, ValueError) as exc:
+        print(f"canopy: --auth-file: {exc}", file=sys.stderr)
+        return 2
+    ok, message = check_exposure(args.host, args.share, auth, args.no_auth)
+    if message:
+        print(message, file=sys.stderr)
+    if not ok:
+        return 2
     if args.ppm:
         os.environ["CANOPY_PPM"] = args.ppm  # where the ppm reward looks (backend/search/rewards.py)
     logging.basicConfig(
@@ -122,7 +252,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         default_algorithm=args.algorithm,
     )
     try:
-        serve(services, host=args.host, port=args.port, share=args.share, block=True)
+        serve(
+            services,
+            host=args.host,
+            port=args.port,
+            share=args.share,
+            block=True,
+            auth=auth,
+            root_path=args.root_path,
+        )
     except KeyboardInterrupt:
         pass
     finally:
