@@ -7,15 +7,35 @@ the app's History screen.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 DbOption = Annotated[
     Path | None, typer.Option("--db", help="History database (default $CANOPY_HOME/canopy.sqlite).")
 ]
+
+
+@contextlib.contextmanager
+def _history(db: Path | None) -> Iterator[Any]:
+    """The history (``open_store`` logs its ``notice`` about a read-only or corrupt file as
+    a warning on stderr), with database failures as one ``error:`` line
+    (``backend.cli.main`` prints ValueErrors) instead of a traceback."""
+    import sqlite3
+
+    from backend.store import open_store
+
+    store = open_store(db)
+    try:
+        yield store
+    except sqlite3.Error as exc:
+        raise ValueError(f"history database: {exc}") from None
+    finally:
+        store.close()
 
 
 def runs(
@@ -27,13 +47,8 @@ def runs(
     db: DbOption = None,
 ) -> None:
     """List stored runs, newest first."""
-    from backend.store import open_store
-
-    store = open_store(db)
-    try:
+    with _history(db) as store:
         records = store.list_runs(text=text, limit=limit)
-    finally:
-        store.close()
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in records], indent=2))
         return
@@ -66,15 +81,14 @@ def export(
     db: DbOption = None,
 ) -> None:
     """Export a stored run as Canopy JSON Lines (a versioned header, then its events)."""
+    from backend.events import RUN_ID_RULE, valid_run_id
     from backend.export import export_run
-    from backend.store import open_store
 
+    if not valid_run_id(run_id):  # before RUN_ID.jsonl is made a path
+        raise ValueError(f"{run_id[:80]!r} is not a run id ({RUN_ID_RULE}); see `canopy runs`")
     path = out or Path(f"{run_id}.jsonl")
-    store = open_store(db)
-    try:
+    with _history(db) as store:
         count = export_run(store, run_id, path)
-    finally:
-        store.close()
     typer.echo(f"wrote {count} events of run {run_id} to {path}")
 
 
@@ -86,27 +100,41 @@ def import_(
 
     Also takes a NeqLIPS ``proof.json`` (the official LIPS proof tree), converted to events.
     """
-    import tempfile
-
     from backend.export import import_run
-    from backend.store import open_store
 
-    store = open_store(db)
-    try:
+    with _history(db) as store:
+        if getattr(store, "path", None) is None:  # open_store fell back to memory: nothing would be kept
+            raise ValueError(f"not imported: {store.notice}")
         if file.suffix == ".json" and file.is_file():
-            from backend.search.lips.proofjson import is_proofjson, proofjson_to_jsonl
-
-            if not is_proofjson(file):
-                raise ValueError(f"{file}: a .json file must be a NeqLIPS proof.json; Canopy runs are .jsonl")
-            with tempfile.TemporaryDirectory() as tmp:
-                converted = Path(tmp) / f"{file.stem}.jsonl"
-                proofjson_to_jsonl(file, converted)
-                run_id = import_run(store, converted)
+            run_id = _import_proofjson(store, file)
         else:
             run_id = import_run(store, file)
-    finally:
-        store.close()
     typer.echo(f"imported {file} as run {run_id}")
+
+
+def _import_proofjson(store: Any, file: Path) -> str:
+    """Convert a NeqLIPS proof.json to events and import those; a malformed one is one
+    RunImportError (the converter is not written for hostile input, so its errors are caught here)."""
+    import tempfile
+
+    from backend.export import RunImportError, import_run
+    from backend.search.lips.proofjson import is_proofjson, proofjson_to_jsonl
+
+    try:
+        if file.stat().st_size > 64 << 20:
+            raise RunImportError(f"{file}: a proof.json over 64 MiB is not read")
+        if not is_proofjson(file):
+            raise RunImportError(f"{file}: a .json file must be a NeqLIPS proof.json; Canopy runs are .jsonl")
+        with tempfile.TemporaryDirectory() as tmp:
+            converted = Path(tmp) / f"{file.stem}.jsonl"
+            proofjson_to_jsonl(file, converted)
+            return import_run(store, converted)
+    except RunImportError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError) as exc:
+        raise RunImportError(
+            f"{file}: not a proof.json Canopy can read ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def pairs(
