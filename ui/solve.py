@@ -128,8 +128,12 @@ class SolveHandlers:
     def stream(self, run_id: str | None, request: gr.Request) -> Iterator[tuple]:
         # one stream per browser tab: a newer stream (a new run, a re-attach) ends this one
         viewer = getattr(request, "session_hash", None) if request is not None else None
+        sent = False
         for snap in h.stream_run(self.s, run_id, viewer=viewer):
+            sent = True
             yield encode(snap.tree), encode(snap.convergence), snap.stats, snap.answer, snap.status
+        if not sent:  # a generator that yields nothing empties its outputs (the status line)
+            yield tuple(gr.skip() for _ in range(5))
 
     def toggle(self, run_id: str | None) -> tuple[str, str]:
         status = h.control_run(self.s, run_id, "toggle")
