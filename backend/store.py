@@ -291,14 +291,22 @@ def _columns(db: sqlite3.Connection, table: str) -> set[str]:
     return {r[1] for r in db.execute(f"PRAGMA table_info({table})").fetchall()}
 
 
-def _check_schema(db: sqlite3.Connection, path: Path) -> None:
-    """Refuse an SQLite file whose tables are not Canopy's (a ``--db`` pointed at the wrong file)."""
+def _check_schema(db: sqlite3.Connection, path: Path) -> bool:
+    """Refuse an SQLite file whose tables are not Canopy's (a ``--db`` pointed at the wrong
+    file), before anything is written to it; False for a file with no tables yet (ours to set up)."""
+    tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
+    if not tables:
+        return False
+    if not {"runs", "events"} <= tables:
+        shown = ", ".join(sorted(t[:40] for t in tables)[:5])
+        raise HistoryForeign(f"{path} is an SQLite database but not a Canopy history (its tables: {shown})")
     missing = set(_COLUMNS.split(", ")) - _columns(db, "runs")
     missing |= {f"events.{c}" for c in _EVENT_COLUMNS - _columns(db, "events")}
     if missing:
         raise HistoryForeign(
             f"{path} is an SQLite database but not a Canopy history (missing {', '.join(sorted(missing))})"
         )
+    return True
 
 
 def _check_pages(db: sqlite3.Connection) -> None:
@@ -347,12 +355,12 @@ def _open_writable(path: Path) -> sqlite3.Connection:
     write-protected file read-only, so a write lock is taken and released once."""
     db = _connect(str(path))
     try:
+        if _check_schema(db, path):  # checked before anything is written to a file that is not ours
+            _check_pages(db)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA foreign_keys=ON")
         db.executescript(_SCHEMA)
-        _check_schema(db, path)
-        _check_pages(db)
         _migrate(db)
         db.execute("BEGIN IMMEDIATE")
         db.execute("ROLLBACK")
@@ -375,8 +383,8 @@ def _open_read_only(path: Path) -> sqlite3.Connection:
     for query in ("mode=ro", "mode=ro&immutable=1"):
         db = _connect(f"{base}?{query}", uri=True)
         try:
-            db.execute("SELECT count(*) FROM runs").fetchone()
-            _check_schema(db, path)
+            if not _check_schema(db, path):
+                raise HistoryReadOnly(f"{path} is empty and cannot be written here")
             _check_pages(db)
             return db
         except sqlite3.Error as exc:
