@@ -258,6 +258,7 @@ _SCHEMA: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {
 MAX_STR_CHARS = 1 << 20  # one string: a node's text, a verifier's output (1 Mi characters)
 MAX_DEPTH = 32  # objects and lists nested in one event, the event object being level 1
 MAX_INT = 2**53  # every JSON reader holds integers up to here exactly
+MAX_PAYLOAD_INT = 2**63  # integers in a payload or a float field: any reader can make a float of them
 MAX_LINE_BYTES = 16 << 20  # one line of a file
 MAX_FILE_BYTES = 512 << 20  # one file
 MAX_EVENTS = 1_000_000  # events in one file
@@ -328,7 +329,11 @@ _STR = f"a string of at most {MAX_STR_CHARS:,} characters (UTF-8, no lone surrog
 
 def _json_value(value: Any, depth: int) -> None:
     """Any JSON value, as free-form payloads (``config``, ``meta``, ``detail``) hold."""
-    if value is None or type(value) is bool or type(value) is int:
+    if value is None or type(value) is bool:
+        return
+    if type(value) is int:
+        if abs(value) > MAX_PAYLOAD_INT:
+            raise _Bad("an integer within ±2^63", value)
         return
     if type(value) is float:
         if not math.isfinite(value):
@@ -410,9 +415,11 @@ def _number(low: float | None) -> _Check:
     expected = "a finite number" + ("" if low is None else f" >= {low:g}")
 
     def check(value: Any, depth: int) -> None:
-        if type(value) is not float and type(value) is not int:
-            raise _Bad(expected, value)
-        if not math.isfinite(value) or (low is not None and value < low) or abs(value) > 1e300:
+        if type(value) is float:
+            ok = math.isfinite(value)
+        else:  # an integer is a number too, if a float can hold it (10**400 cannot)
+            ok = type(value) is int and abs(value) <= MAX_PAYLOAD_INT
+        if not ok or (low is not None and value < low):
             raise _Bad(expected, value)
 
     return check

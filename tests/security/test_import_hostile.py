@@ -192,6 +192,13 @@ def number_cases() -> list[Case]:
     cases.append(
         Case("config NaN", _raw_number(0, "config", '{"c": [1, NaN]}'), 2, ("run_started", "config"))
     )
+    # integers no float can hold (float(10**400) overflows), and one Python will not even parse
+    i = _index("node_scored")
+    big = _raw_number(i, "score", "9" * 400)
+    cases.append(Case("score 400 digits", big, i + 2, ("node_scored", "score")))
+    wall = _raw_number(len(_dicts()) - 1, "stats", '{"wall_s": ' + "9" * 400 + "}")
+    cases.append(Case("stats.wall_s 400 digits", wall, len(_dicts()) + 1, ("run_finished", "stats", "2^63")))
+    cases.append(Case("seq 5000 digits", _raw_number(i, "seq", "9" * 5000), i + 2, ("not JSON", "digits")))
     return cases
 
 
