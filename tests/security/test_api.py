@@ -290,6 +290,14 @@ def test_share_counts_as_a_network_address():
     assert app.check_exposure("127.0.0.1", True, [("u", "p")], False)[0]
 
 
+def test_launch_options_hide_error_texts_off_loopback():
+    assert app.launch_options(exposed=False)["show_error"] is True
+    exposed = app.launch_options(exposed=True)
+    assert exposed["show_error"] is False
+    assert exposed["footer_links"] == ["settings"] and exposed["enable_monitoring"] is False
+    assert exposed["run_history"] is False and exposed["max_file_size"] == app.MAX_UPLOAD
+
+
 def test_auth_and_no_auth_together_are_refused():
     ok, message = app.check_exposure("0.0.0.0", False, [("u", "p")], True)
     assert not ok and "contradict" in message
