@@ -55,6 +55,16 @@ class SmtResult:
         return dict(self.model or ())
 
 
+def _thread_context(z3):
+    """This thread's own z3 context: z3's default context is not thread-safe, and a server runs
+    several LIPS searches in threads at once (two of them building terms in the shared context
+    corrupted each other's terms: "Value cannot be converted into a Z3 Boolean value")."""
+    ctx = getattr(_local, "z3_context", None)
+    if ctx is None:
+        ctx = _local.z3_context = z3.Context()
+    return ctx
+
+
 class _Translator:
     """Builds z3 terms; collects auxiliary definitions and domain facts in `side`."""
 
@@ -62,12 +72,13 @@ class _Translator:
         import z3  # lazy: z3 is an optional heavy import
 
         self.z3 = z3
-        self.vars = {n: z3.Real(n) for n in names}
+        self.ctx = _thread_context(z3)
+        self.vars = {n: z3.Real(n, self.ctx) for n in names}
         self.side: list = []
         self.cache: dict[sp.Expr, object] = {}
 
     def num(self, r: sp.Rational):
-        return self.z3.RealVal(Fraction(int(r.p), int(r.q)))
+        return self.z3.RealVal(Fraction(int(r.p), int(r.q)), self.ctx)
 
     def term(self, e: sp.Expr):
         if e in self.cache:
@@ -90,7 +101,7 @@ class _Translator:
         if e.is_Pow:
             return self._pow(e.base, e.exp)
         if isinstance(e, sp.Abs):  # t >= 0 and t^2 = x^2 pins t = |x|
-            t, x = self.z3.FreshReal("abs"), self.term(e.args[0])
+            t, x = self.z3.FreshReal("abs", self.ctx), self.term(e.args[0])
             self.side += [t >= 0, t * t == x * x]
             return t
         raise Unsupported(f"cannot encode {type(e).__name__}: {e}")
@@ -108,13 +119,13 @@ class _Translator:
         if x.is_Integer:
             n = int(x)
             if n == 0:
-                return self.z3.RealVal(1)
+                return self.z3.RealVal(1, self.ctx)
             if n > 0:
                 return self._ipow(base, n)
             self.side.append(base != 0)
             return 1 / self._ipow(base, -n)
         p, q = int(x.p), int(x.q)
-        root = self.z3.FreshReal("root")
+        root = self.z3.FreshReal("root", self.ctx)
         # t = b^(|p|/q): t >= 0, t^q = b^|p|, on the domain b >= 0 (b > 0 if p < 0)
         self.side += [root >= 0, self._ipow(root, q) == self._ipow(base, abs(p))]
         self.side.append(base > 0 if p < 0 else base >= 0)
@@ -241,8 +252,8 @@ def _stop_workers() -> None:
             w.kill()
 
 
-def _check_inprocess(z3, assertions: list, names: list[str], vars_: dict, timeout_ms: int) -> dict:
-    s = z3.SolverFor("QF_NRA")
+def _check_inprocess(z3, ctx, assertions: list, names: list[str], vars_: dict, timeout_ms: int) -> dict:
+    s = z3.SolverFor("QF_NRA", ctx=ctx)
     if timeout_ms:
         s.set("timeout", timeout_ms)
     s.add(*assertions)
@@ -276,9 +287,9 @@ def solve(variables: tuple[str, ...], facts: list[tuple[sp.Expr, str]], timeout_
     timeout_ms = max(1, int(timeout_s * 1000)) if soft_timeout else 0
     out: dict | None
     if INPROCESS:
-        out = _check_inprocess(z3, [*terms, *tr.side], names, tr.vars, timeout_ms)
+        out = _check_inprocess(z3, tr.ctx, [*terms, *tr.side], names, tr.vars, timeout_ms)
     else:
-        s = z3.SolverFor("QF_NRA")
+        s = z3.SolverFor("QF_NRA", ctx=tr.ctx)
         s.add(*terms, *tr.side)
         request = {"smt2": s.to_smt2(), "vars": names, "timeout_ms": timeout_ms}
         worker = _worker()  # (re)starting it is not counted: the limit is on z3's work

@@ -80,3 +80,32 @@ def test_a_finished_threads_worker_is_stopped():
     t.join()
     gc.collect()
     assert procs and procs[0].poll() is not None  # killed and reaped with its thread
+
+
+def test_searches_in_several_threads_build_z3_terms_without_corrupting_each_other():
+    # the web app runs several LIPS searches at once; in z3's shared default context two threads
+    # building terms together broke each other's ("Value cannot be converted into a Z3 Boolean")
+    import threading
+
+    problem = parse_problem("a, b, c > 0; prove (a^2+b^2+c^2)^3 >= 27*a^2*b^2*c^2")
+    facts = [*smt.constraint_facts(problem), (problem.goal.diff, ">")]
+    errors: list[BaseException] = []
+    answers: list[str] = []
+
+    def work() -> None:
+        try:
+            for _ in range(15):
+                tr = smt._Translator(problem.variables)
+                for e, r in facts * 20:  # enough term building to interleave with the others
+                    tr.rel(e, r)
+                answers.append(smt.solve(problem.variables, facts, 5.0).status)
+        except BaseException as exc:  # the test reports whatever a thread hit
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    assert answers and set(answers) <= {"unsat", "unknown"} and "unsat" in answers
