@@ -107,15 +107,35 @@ def models(
     Console().print(table)
 
 
+def _command_name(info: typer.models.CommandInfo) -> str:
+    """The name typer gives a command: its own, else its function's (``import_`` -> ``import-``)."""
+    callback = getattr(info.callback, "__name__", "")
+    return info.name or typer.main.get_command_name(callback)
+
+
 def _register_optional_commands() -> None:
-    """Commands that live next to their features (search, runs, web app)."""
+    """Add the commands that live next to their features (search, runs, web app), once.
+
+    ``main`` runs many times in one process (tests, notebooks) and each call comes here: a
+    module's ``register`` is made on a scratch app and only the commands this app lacks are
+    copied over, so the command list never grows (a growing list made every call slower)
+    and a module's own ``register`` need not be idempotent. Checking names, not a flag,
+    also re-adds commands to a list a test has swapped out.
+    """
     import importlib
 
     from backend._optional import is_available
 
+    have = {_command_name(c) for c in app.registered_commands}
     for name in ("backend.cli_search", "backend.cli_runs", "backend.cli_train"):
-        if is_available(name):
-            importlib.import_module(name).register(app)
+        if not is_available(name):
+            continue
+        scratch = typer.Typer()
+        importlib.import_module(name).register(scratch)
+        for info in scratch.registered_commands:
+            if _command_name(info) not in have:
+                app.registered_commands.append(info)
+                have.add(_command_name(info))
 
 
 def main(argv: list[str] | None = None) -> int:

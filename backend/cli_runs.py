@@ -149,7 +149,6 @@ def pairs(
     """Preference pairs from stored search trees, as the papers' official scripts build them:
     Step-APO's sibling steps whose values straddle zero, or the PPM's Q-value step pairs
     (kept when the margin is ≥ 0.5 and the steps are ≥ 20 edits apart). docs/CLI.md."""
-    from backend.store import open_store
     from backend.train.pairs_io import write_pairs
     from backend.tree import Tree
 
@@ -164,14 +163,11 @@ def pairs(
         raise typer.BadParameter(f"--kind must be step-apo or ppm, not {kind!r}")
     path = out or Path(f"{kind.replace('-', '_')}_pairs.jsonl")
     found = []
-    store = open_store(db)
-    try:
+    with _history(db) as store:  # a database failure or a damaged stored run: one error line
         for run_id in run_ids:
             if store.get(run_id) is None:
                 raise LookupError(f"no stored run {run_id!r} (see `canopy runs`)")
             found.append((run_id, build(Tree.from_events(store.read(run_id)))))
-    finally:
-        store.close()
     count = write_pairs((p for _, ps in found for p in ps), path)
     for run_id, ps in found:
         typer.echo(f"{run_id}: {len(ps)} pairs")

@@ -64,3 +64,15 @@ def test_models_lists_the_embedded_model_as_json(capsys):
     rows = json.loads(out)
     assert code == 0
     assert any("qwen2.5-coder-0.5b" in r["name"].lower() for r in rows)
+
+
+def test_commands_are_registered_once_however_often_main_runs(capsys):
+    from backend.cli import app
+
+    main(["--version"])
+    names = [c.name for c in app.registered_commands]
+    main(["--version"])
+    main(["runs", "--help"])
+    capsys.readouterr()
+    assert [c.name for c in app.registered_commands] == names  # the list did not grow
+    assert len(names) == len(set(names)) and {"runs", "pairs", "solve", "serve"} <= set(names)

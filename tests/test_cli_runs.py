@@ -49,3 +49,48 @@ def test_import_of_the_official_lips_proof_tree(tmp_path, capsys):
     assert main(["runs", "--json", "--db", db]) == 0
     [row] = json.loads(capsys.readouterr().out)
     assert row["algorithm"] == "lips" and row["nodes"] == 443
+
+
+def _stored_run(tmp_path):
+    from backend.store import SQLiteStore
+
+    db = tmp_path / "h.sqlite"
+    store = SQLiteStore(db)
+    store.import_events("r1", small_run())
+    store.close()
+    return db
+
+
+def _one_error_line(err):
+    lines = err.strip().splitlines()
+    return len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err
+
+
+def test_pairs_of_a_damaged_stored_run_is_one_error_line(tmp_path, capsys):
+    import sqlite3
+
+    db = _stored_run(tmp_path)
+    con = sqlite3.connect(db)
+    con.execute("UPDATE events SET json = '{' WHERE run_id = 'r1' AND seq = 2")
+    con.commit()
+    con.close()
+    assert main(["pairs", "r1", "--db", str(db), "--out", str(tmp_path / "p.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert _one_error_line(err) and "seq 2 is damaged" in err
+
+
+def test_pairs_turns_a_database_failure_into_one_error_line(tmp_path, capsys, monkeypatch):
+    import sqlite3
+
+    from backend.store import SQLiteStore
+
+    db = _stored_run(tmp_path)
+
+    def failing(self, run_id, after=-1, limit=None):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(SQLiteStore, "read", failing)
+    assert main(["pairs", "r1", "--db", str(db), "--out", str(tmp_path / "p.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert _one_error_line(err) and "history database: disk I/O error" in err
+    assert not (tmp_path / "p.jsonl").exists()
