@@ -18,6 +18,7 @@ from typing import Any
 
 import gradio as gr
 
+from ui import handlers as h
 from ui.history import build_history
 from ui.services import Services
 from ui.solve import build_solve
@@ -34,6 +35,7 @@ HEADER = (
 def build_app(services: Services) -> gr.Blocks:
     with gr.Blocks(title="Canopy", analytics_enabled=False) as demo:
         gr.Markdown(HEADER)
+        history_notice(services)
         with gr.Tabs():
             with gr.Tab("Solve", id="solve"):
                 build_solve(services, demo)
@@ -48,6 +50,14 @@ def build_app(services: Services) -> gr.Blocks:
             api_visibility="private",
         )
     return demo
+
+
+def history_notice(services: Services) -> gr.Markdown:
+    """The banner under the header that stays while the page is open: what ``open_store``
+    had to do with the history file (read-only, moved aside, in memory only); hidden when
+    the history is fine."""
+    banner = h.history_banner(services)
+    return gr.Markdown(banner, visible=bool(banner), elem_id="history-notice")
 
 
 #: the largest file the page takes (Import JSONL); a 10,000-node run exports to a few MB
@@ -219,6 +229,32 @@ def logins(args: argparse.Namespace) -> list[tuple[str, str]]:
     return [*args.auth, *(read_auth_file(args.auth_file) if args.auth_file else [])]
 
 
+def open_services(args: argparse.Namespace) -> Services:
+    """Open the history, mark runs cut off by an earlier stop as interrupted, and bundle the
+    services; never fails on the history file (``open_store`` falls back and says so).
+
+    The store's ``notice`` was logged as a warning by ``open_store`` (on the console, once);
+    the page shows it too (``history_notice``). A failing ``recover`` (a locked file, say)
+    is a warning as well: the app still starts."""
+    from backend.engines import DEFAULT_ENGINE
+    from backend.store import StoreError, open_store
+    from ui.services import EngineSlot
+
+    store = open_store(args.db)
+    try:
+        closed = store.recover()
+    except StoreError as exc:
+        log.warning("runs cut off by an earlier stop could not be marked interrupted: %s", exc)
+        closed = []
+    if closed:
+        log.warning("%d run(s) cut off by an earlier stop are now marked interrupted", len(closed))
+    return Services(
+        store=store,
+        engine=EngineSlot(args.engine or DEFAULT_ENGINE, args.model),
+        default_algorithm=args.algorithm,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Check the exposure, open the history, mark runs cut off by an earlier stop as
     interrupted, serve."""
@@ -238,19 +274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    from backend.engines import DEFAULT_ENGINE
-    from backend.store import open_store
-    from ui.services import EngineSlot
-
-    store = open_store(args.db)
-    closed = store.recover()
-    if closed:
-        log.warning("%d run(s) cut off by an earlier stop are now marked interrupted", len(closed))
-    services = Services(
-        store=store,
-        engine=EngineSlot(args.engine or DEFAULT_ENGINE, args.model),
-        default_algorithm=args.algorithm,
-    )
+    services = open_services(args)
     try:
         serve(
             services,

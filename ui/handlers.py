@@ -161,10 +161,19 @@ def start_run(
     values: Sequence[Any],
     paused: bool = False,
 ) -> str:
-    """Start a run and return its id; raises UserFacingError saying what to fix."""
+    """Start a run and return its id; raises UserFacingError saying what to fix.
+
+    A read-only history refuses at once (``read_only_refusal``): runs are not kept in
+    memory instead, because such a run could never be saved (each event would fail and be
+    logged), would be missing from History and its ``?run=`` link once it is forgotten, and
+    a result that vanishes is worse than a clear "no" with the fix (a writable ``--db``).
+    """
     from backend.search.registry import create_search, make_config
     from backend.search.rewards import make_reward
 
+    refusal = read_only_refusal(services, "started")
+    if refusal:
+        raise UserFacingError(refusal)
     if not problem or not problem.strip():
         raise UserFacingError("Type a problem (or pick an example) first.")
     if algorithm not in services.algorithm_names():
@@ -225,6 +234,8 @@ def pause_label(services: Services, run_id: str | None) -> str:
 
 def run_status(services: Services, run_id: str | None, tree: Tree | None = None) -> str:
     if not run_id:
+        if services.history_read_only:  # say it before the user types a problem for nothing
+            return "History is read-only: runs can be viewed (History tab) but not started."
         return "No run yet: type a problem and press Run."
     run = services.runs.get(run_id)
     if tree is None:
@@ -374,6 +385,56 @@ def inspect(services: Services, run_id: str | None, node_id: Any, upto: int | No
     if upto is None:
         return services.trees.view(run_id, lambda tree: node_view(tree, nid))
     return replay_view(services, run_id, int(upto), lambda tree: node_view(tree, nid))
+
+
+# --- the history file ----------------------------------------------------------------------
+
+
+def history_banner(services: Services) -> str:
+    """The page's banner about the history file, '' when all is well: a user opening the
+    page learns that the history is read-only, was reset, or lives in memory only. The
+    notice names paths and SQLite's words, so it is escaped."""
+    notice = services.history_notice
+    return f"⚠ **History:** {md_esc(notice)}" if notice else ""
+
+
+#: what each refused action would have needed the history for
+_READ_ONLY_FIX = {
+    "started": " (nothing could be saved). Start Canopy with a writable --db to run searches.",
+    "deleted": ".",
+    "imported": " (nothing could be saved).",
+}
+
+
+def read_only_refusal(services: Services, what: str) -> str | None:
+    """Why runs cannot be ``what`` ("started", "deleted", "imported") here, or None when
+    the history can be written. Plain text: the caller escapes it for its component."""
+    if not services.history_read_only:
+        return None
+    return f"History is read-only: runs can be viewed but not {what}{_READ_ONLY_FIX.get(what, '.')}"
+
+
+def delete_run(services: Services, run_id: str) -> tuple[str, bool]:
+    """(message, gone) for Delete; ``gone``: the run is not in the history now (deleted,
+    or already gone), so the list is refreshed. A live run here, a read-only history, or a
+    run that another Canopy process is still writing (``RunBusy``) is refused with a
+    message, not an error dialog."""
+    from backend.store import StoreError
+
+    refusal = read_only_refusal(services, "deleted")
+    if refusal:
+        return f"⚠ {md_esc(refusal)}", False
+    live = services.runs.get(run_id)
+    if live is not None and not live.finished:
+        return f"Run {md_code(run_id)} is still going: stop it first.", False
+    try:
+        deleted = services.store.delete(run_id)
+    except StoreError as exc:
+        return f"⚠ Not deleted: {md_esc(exc)}", False
+    services.trees.drop(run_id)
+    if not deleted:
+        return f"No run {md_code(run_id)} in the history.", True
+    return f"Deleted run {md_code(run_id)}.", True
 
 
 # --- history -------------------------------------------------------------------------------

@@ -80,24 +80,32 @@ class HistoryHandlers:
         return Inspector.values(h.inspect(self.s, run_id, data.get("node_id"), upto=int(upto)))
 
     def delete(self, run_id: str | None, text: str, algorithm: str, status: str) -> tuple:
+        """(message, list, opened run); a refused delete (``h.delete_run``) leaves both as they are."""
         if not run_id:
             return "Open a run first.", gr.skip(), gr.skip()
-        if self.s.runs.get(run_id) is not None and not self.s.runs.get(run_id).finished:
-            return f"Run {md_code(run_id)} is still going: stop it first.", gr.skip(), gr.skip()
-        self.s.store.delete(run_id)
-        self.s.trees.drop(run_id)
-        return f"Deleted run {md_code(run_id)}.", self.rows(text, algorithm, status), None
+        message, gone = h.delete_run(self.s, run_id)
+        if not gone:
+            return message, gr.skip(), gr.skip()
+        return message, self.rows(text, algorithm, status), None
 
     def export(self, run_id: str | None) -> tuple[str, Any]:
+        """(message, download); a malformed or unknown id (an API caller's) or a damaged
+        stored run is a message, and no earlier run's file stays on offer."""
         if not run_id:
             return "Open a run first.", None
         if self._export_dir is None:
             self._export_dir = Path(tempfile.mkdtemp(prefix="canopy-export-"))
         path = self._export_dir / f"canopy-run-{_file_safe(run_id)}.jsonl"
-        n = export_run(self.s.store, run_id, path)
+        try:
+            n = export_run(self.s.store, run_id, path)
+        except (ValueError, OSError) as exc:  # StoreError is a ValueError
+            return f"⚠ Export failed: {md_esc(exc)}", gr.File(value=None, visible=False)
         return f"Exported {n} events of run {md_code(run_id)}.", gr.File(value=str(path), visible=True)
 
     def import_file(self, file: Any, text: str, algorithm: str, status: str) -> tuple:
+        refusal = h.read_only_refusal(self.s, "imported")
+        if refusal:
+            return f"⚠ {md_esc(refusal)}", gr.skip(), gr.skip()
         path = getattr(file, "name", file)
         if not path:
             return "No file.", gr.skip(), gr.skip()

@@ -8,7 +8,8 @@
 - ``TreeCache``: the Tree of a run, folded incrementally from its events and shared by
   every session watching that run (the tree is a pure fold, so sharing is safe under a lock).
 - ``Services``: store + run manager + engine + cache + the algorithm registry and the
-  problem sets, which are looked up by name, never imported at module import time.
+  problem sets, which are looked up by name, never imported at module import time; it
+  also says what state the history file is in (``history_notice``, ``history_read_only``).
 """
 
 from __future__ import annotations
@@ -240,6 +241,17 @@ class Services:
             if self._viewers.get(viewer) == ticket:
                 del self._viewers[viewer]
             return True
+
+    @property
+    def history_notice(self) -> str | None:
+        """What ``open_store`` had to do to give a usable history (read-only, moved aside,
+        in memory only): the page shows it as a banner. None when all is well."""
+        return getattr(self.store, "notice", None)
+
+    @property
+    def history_read_only(self) -> bool:
+        """Whether the history refuses writes: runs can be viewed, not started, imported or deleted."""
+        return bool(getattr(self.store, "read_only", False))
 
     def algorithm_names(self) -> list[str]:
         from backend.search.registry import algorithm_names
