@@ -16,12 +16,15 @@ from typing import Literal
 import sympy as sp
 
 from backend.search.lips.expr import (
+    FUNCTION_NAMES,
     ExprParseError,
+    lean_to_plain,
     make_symbols,
     parse_expression,
     parse_latex_expression,
     to_plain,
 )
+from backend.search.lips.grammar import NAME, RESERVED, latex_to_plain
 
 Relation = Literal[">", ">=", "==", "!="]
 
@@ -30,7 +33,11 @@ _REL_NORMAL = {"≤": "<=", "≥": ">=", "≠": "!=", "=": "=="}
 _GOAL_PREFIX = re.compile(r"^\s*(prove|show|goal\s*:|⊢)\s*", re.IGNORECASE)
 _VARS_PREFIX = re.compile(r"^\s*(variables|vars)\s*:?\s*", re.IGNORECASE)
 _REAL_DECL = re.compile(r"^\s*([A-Za-z_][\w\s,]*?)\s+(real|reals|in\s+R|∈\s*ℝ)\s*$", re.IGNORECASE)
-_FUNCTION_NAMES = {"sqrt", "cbrt", "Abs", "abs", "exp", "log", "Max", "Min", "Real"}
+_FUNCTION_NAMES = FUNCTION_NAMES | {"Real"}
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_VARIABLES = 12
+MAX_PROBLEM_CHARS = 10_000  # the whole problem text; each expression has its own limit (grammar.Limits)
+MAX_CONSTRAINTS = 64  # after comma lists and chains expand ("a,b,c > 0" is three)
 
 
 class ProblemParseError(ValueError):
@@ -179,6 +186,8 @@ def parse_constraint(text: str, symbols: dict[str, sp.Symbol], where: str = "con
     out: list[Constraint] = []
     for i, rel in enumerate(rels):
         lefts, rights = _split_top_commas(operands[i]), _split_top_commas(operands[i + 1])
+        if len(out) + len(lefts) * len(rights) > MAX_CONSTRAINTS:
+            raise ProblemParseError(f"{where}: more than {MAX_CONSTRAINTS} constraints in {text[:200]!r}")
         for ls in lefts:
             for rs in rights:
                 try:
@@ -210,10 +219,44 @@ def parse_goal(text: str, symbols: dict[str, sp.Symbol], where: str = "goal") ->
 
 
 def _names_in(text: str) -> list[str]:
-    from backend.search.lips.expr import lean_to_plain
+    """The variable names a part uses: plain identifiers only.
 
-    names = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", lean_to_plain(text))
-    return [n for n in names if n not in _FUNCTION_NAMES]
+    A word after a `.` (an attribute), a word with `__` or a leading `_`, and function names are
+    not variables; the parser then refuses them with its own message instead of this function
+    declaring them.
+    """
+    t = lean_to_plain(text)
+    out = []
+    for m in _WORD.finditer(t):
+        name = m.group(0)
+        if _after_dot(t, m.start()) or name in _FUNCTION_NAMES or not _is_variable_name(name):
+            continue
+        out.append(name)
+    return out
+
+
+def _after_dot(text: str, i: int) -> bool:
+    """Whether the word at `i` follows a `.` (spaces between allowed): `f.x` and `f . x`."""
+    j = i - 1
+    while j >= 0 and text[j] in " \t":
+        j -= 1
+    return j >= 0 and text[j] == "."
+
+
+def _is_variable_name(name: str) -> bool:
+    return bool(NAME.fullmatch(name)) and "__" not in name and len(name) <= 32 and name not in RESERVED
+
+
+def _check_names(names: tuple[str, ...] | list[str], text: str) -> None:
+    """Declared names must be plain identifiers, and a problem has at most MAX_VARIABLES of them."""
+    bad = [n for n in names if not _is_variable_name(n) or n in _FUNCTION_NAMES]
+    if bad:
+        raise ProblemParseError(f"problem: {bad[0][:40]!r} is not a variable name (a letter, then letters, "
+                                f"digits or single '_')")
+    if len(names) > MAX_VARIABLES:
+        shown = ", ".join(names[:MAX_VARIABLES + 1])
+        raise ProblemParseError(f"problem: {len(names)} variables ({shown}, ...); at most {MAX_VARIABLES} "
+                                f"are allowed in {text[:200]!r}")
 
 
 def parse_problem(text: str, *, id: str = "", source: str = "") -> Inequality:
@@ -222,6 +265,8 @@ def parse_problem(text: str, *, id: str = "", source: str = "") -> Inequality:
     Other parts are constraints ("a,b,c > 0", "0 < x <= 1", "a+b+c = 3") or declarations
     ("variables a b c", "x, y real"); undeclared variables are the names the text uses.
     """
+    if len(text) > MAX_PROBLEM_CHARS:
+        raise ProblemParseError(f"problem: too long ({len(text)} characters; at most {MAX_PROBLEM_CHARS})")
     parts = [p.strip() for p in re.split(r"[;\n]", text) if p.strip()]
     goal_parts = [p for p in parts if _GOAL_PREFIX.match(p)]
     if len(goal_parts) != 1:
@@ -239,29 +284,36 @@ def parse_problem(text: str, *, id: str = "", source: str = "") -> Inequality:
     seen = declared + [n for p in parts if not (_VARS_PREFIX.match(p) or _REAL_DECL.match(p))
                        for n in _names_in(_GOAL_PREFIX.sub("", p))]
     names = tuple(sorted(dict.fromkeys(seen)))
+    _check_names(names, text)
     symbols = make_symbols(names)
     constraints: list[Constraint] = []
     for i, p in enumerate(cons_parts, start=1):
-        constraints += parse_constraint(p, symbols, where=f"constraint {i} ({p!r})")
-    goal = parse_goal(_GOAL_PREFIX.sub("", goal_parts[0]), symbols, where=f"goal ({goal_parts[0]!r})")
+        constraints += parse_constraint(p, symbols, where=f"constraint {i} ({p[:200]!r})")
+        if len(constraints) > MAX_CONSTRAINTS:
+            raise ProblemParseError(f"problem: more than {MAX_CONSTRAINTS} constraints")
+    goal = parse_goal(_GOAL_PREFIX.sub("", goal_parts[0]), symbols, where=f"goal ({goal_parts[0][:200]!r})")
     return Inequality(names, tuple(constraints), goal, id=id, source=source, statement=text.strip())
 
 
 def parse_latex_problem(goal_latex: str, constraints: list[str] = (), *, id: str = "") -> Inequality:  # type: ignore[assignment]
-    """A LaTeX goal (e.g. `\\frac{a}{b+c} \\ge \\frac12`) plus plain-syntax constraints."""
-    from latex2sympy2_extended import latex2sympy
+    """A LaTeX goal (e.g. `\\frac{a}{b+c} \\ge \\frac12`) plus plain-syntax constraints.
 
+    The LaTeX is translated to plain syntax (`grammar.latex_to_plain`) and read by the same
+    parser, under the same limits; each letter is a variable (`ab` is a*b).
+    """
     try:
-        raw = latex2sympy(goal_latex)
-    except Exception as exc:  # antlr raises assorted exception types
-        raise ProblemParseError(
-            f"latex goal: cannot parse {goal_latex!r}: {type(exc).__name__}: {exc}") from exc
-    if not isinstance(raw, sp.Rel) or raw.rel_op not in ("<=", ">="):
-        raise ProblemParseError(f"latex goal: {goal_latex!r} is not a <= / >= inequality")
-    names = sorted({s.name for s in raw.free_symbols}
-                   | {n for c in constraints for n in _names_in(c)})
+        plain_goal = latex_to_plain(goal_latex, where="latex goal")
+    except ExprParseError as exc:
+        raise ProblemParseError(str(exc)) from exc
+    names = sorted(set(_names_in(plain_goal)) | {n for c in constraints for n in _names_in(c)})
+    _check_names(names, goal_latex)
     symbols = make_symbols(names)
-    rel = parse_latex_expression(goal_latex, symbols)
+    try:
+        rel = parse_latex_expression(goal_latex, symbols)
+    except ExprParseError as exc:
+        raise ProblemParseError(str(exc)) from exc
+    if not isinstance(rel, sp.Rel) or rel.rel_op not in ("<=", ">="):
+        raise ProblemParseError(f"latex goal: {goal_latex[:200]!r} is not a <= / >= inequality")
     goal = Goal(rel.lhs, rel.rhs) if rel.rel_op == "<=" else Goal(rel.rhs, rel.lhs)
     cons: list[Constraint] = []
     for i, c in enumerate(constraints, start=1):
