@@ -4,18 +4,22 @@ It is never a default and never presented as a model: its info says "scripted".
 Rules map a prompt to completions: the first rule whose ``match`` (a substring
 of the prompt, or a predicate) fits answers. Each rule holds a list of texts
 handed out in turn (cycling), so n > 1 gives different continuations exactly
-like sampling would, but reproducibly. A call with a seed repeats exactly: the
-texts a (prompt, seed) pair drew first are remembered and handed out again, as
-the engine contract's seed clause asks; new seeds (or none) go on cycling. Stop
-strings and ``max_tokens`` (counted in whitespace-separated words) are applied as a
-real engine would.
+like sampling would, but reproducibly. The engine keeps no state between calls:
+a call's texts depend only on its prompt, ``n`` and seed (seed s starts at place
+s·n of the cycle, so seeds 0, 1, 2, … walk through the texts as successive draws
+would; no seed is seed 0). So a seeded call repeats exactly, as the engine
+contract's seed clause asks, and one run's text never depends on what earlier runs
+drew. Stop strings and ``max_tokens`` (counted in whitespace-separated words) are
+applied as a real engine would; ``delay_s`` is a pretend generation time per call,
+for tests that need a run to go slowly.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from backend.engines.base import Completion, EngineInfo, check_sampling, cut_at_stop, plain_chat_prompt
 
@@ -28,7 +32,6 @@ class Rule:
     texts: Sequence[str]
     #: log-probability per token reported for these texts (lets tests drive priors)
     logprob_per_token: float = -0.5
-    cursor: int = field(default=0, repr=False)
 
     def fits(self, prompt: str) -> bool:
         return self.match in prompt if isinstance(self.match, str) else bool(self.match(prompt))
@@ -37,14 +40,22 @@ class Rule:
 class ScriptedEngine:
     """Replays canned completions; ``calls`` records every request for assertions."""
 
-    def __init__(self, rules: Sequence[Rule | tuple[Matcher, Sequence[str]]], *, default: str | None = None):
+    def __init__(
+        self,
+        rules: Sequence[Rule | tuple[Matcher, Sequence[str]]],
+        *,
+        default: str | None = None,
+        delay_s: float = 0.0,
+    ):
         self.rules = [r if isinstance(r, Rule) else Rule(r[0], list(r[1])) for r in rules]
         self.default = default
+        #: seconds each call pretends to generate (outside the lock: parallel callers overlap)
+        self.delay_s = delay_s
         self.calls: list[dict] = []
         self.info = EngineInfo(name="scripted", model="scripted (test double, not a model)")
         self._lock = threading.Lock()
-        #: (prompt, seed) -> raw texts drawn for it, so a repeated seeded call repeats its answers
-        self._seeded: dict[tuple[str, int], list[tuple[str, float]]] = {}
+        #: the place in the cycle of the prompt being drawn; set afresh for each prompt of each call
+        self._cursor = 0
 
     @classmethod
     def from_file(cls, path: str) -> ScriptedEngine:
@@ -80,27 +91,27 @@ class ScriptedEngine:
         seed: int | None = None,
     ) -> list[list[Completion]]:
         check_sampling(n, max_tokens, temperature, top_p)
+        if self.delay_s:
+            time.sleep(self.delay_s)
         with self._lock:
             self.calls.append({"prompts": list(prompts), "n": n, "stop": list(stop), "seed": seed})
             return [[self._finish(*raw, max_tokens, stop) for raw in self._draw(p, n, seed)] for p in prompts]
 
     def _draw(self, prompt: str, n: int, seed: int | None) -> list[tuple[str, float]]:
-        """n raw (text, logprob per token) pairs: the next ones in the cycle, or a seed's remembered ones."""
-        if seed is None:
-            return [self._next(prompt) for _ in range(n)]
-        drawn = self._seeded.setdefault((prompt, seed), [])
-        while len(drawn) < n:
-            drawn.append(self._next(prompt))
-        return drawn[:n]
+        """n raw (text, logprob per token) pairs from the seed's place in the cycle; nothing
+        carries over from earlier calls, so equal calls draw equal texts."""
+        self._cursor = 0 if seed is None else seed * n
+        return [self._next(prompt) for _ in range(n)]
 
     def _next(self, prompt: str) -> tuple[str, float]:
+        """The text at this call's cursor (then moved on by one); subclasses may restyle it."""
         rule = next((r for r in self.rules if r.fits(prompt)), None)
         if rule is None:
             if self.default is None:
                 raise LookupError(f"scripted engine has no rule for prompt ending {prompt[-120:]!r}")
             return self.default, -0.5
-        raw = rule.texts[rule.cursor % len(rule.texts)]
-        rule.cursor += 1
+        raw = rule.texts[self._cursor % len(rule.texts)]
+        self._cursor += 1
         return raw, rule.logprob_per_token
 
     @staticmethod
