@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import re
 import threading
 from collections.abc import Callable, Sequence
@@ -53,14 +54,15 @@ _MATH_WORDS = frozenset(
 )
 
 
-def _brace_group(text: str, start: int) -> tuple[str, int] | None:
+def _brace_group(text: str, start: int, stop: int | None = None) -> tuple[str, int] | None:
     """The content of the ``{...}`` opening at ``text[start]`` and the index after it.
 
     Escaped braces (``\\{``) do not count, so ``\\boxed{\\{1,2\\}}`` keeps its set.
-    Returns None when the group never closes (a truncated generation).
+    Returns None when the group does not close before ``stop`` (a truncated generation).
     """
     depth, i = 0, start
-    while i < len(text):
+    stop = len(text) if stop is None else stop
+    while i < stop:
         ch = text[i]
         if ch == "\\":
             i += 2
@@ -76,11 +78,18 @@ def _brace_group(text: str, start: int) -> tuple[str, int] | None:
 
 
 def _last_boxed(text: str) -> str | None:
-    """Content of the last complete, non-empty ``\\boxed{...}`` (or ``\\boxed 5``)."""
+    """Content of the last complete, non-empty ``\\boxed{...}`` (or ``\\boxed 5``).
+
+    A group that never closes stops the scans of the groups before it: a group open at that
+    point cannot close either. So a text of 15,000 unclosed ``\\boxed{`` costs one pass, not
+    15,000 (which took 86 s).
+    """
+    limit = len(text)
     for match in reversed(list(_BOX_RE.finditer(text))):
         end = match.end()
         if end < len(text) and text[end] == "{":
-            group = _brace_group(text, end)
+            group = _brace_group(text, end, limit)
+            limit = end if group is None else limit
             content = group[0].strip() if group else ""
         else:
             bare = re.match(r"[^\s$.,;]+", text[end:])
@@ -136,8 +145,14 @@ def extract_answer(text: str) -> str | None:
         return boxed
     tags = [m.group("body").strip() for m in _ANSWER_TAG_RE.finditer(text)]
     if tags and tags[-1]:
-        body = tags[-1]
-        return _unwrap_math(body.rstrip(".")) if not _is_prose(body) else extract_answer(body)
+        # Unclosed nested tags: the innermost body (a loop; recursion once overflowed the stack).
+        body = tags[-1].rsplit("<answer>", 1)[-1].strip() or tags[-1]
+        return _unwrap_math(body.rstrip(".")) if not _is_prose(body) else _extract_untagged(body)
+    return _extract_untagged(text)
+
+
+def _extract_untagged(text: str) -> str | None:
+    """The marker, last-line and last-number steps of :func:`extract_answer`."""
     for match in reversed(list(_ANSWER_MARKER_RE.finditer(text))):
         ans = _trim_answer(match.group("rest"))
         if ans:
@@ -289,10 +304,138 @@ def _math_verify() -> Any:
 
 @functools.lru_cache(maxsize=4096)
 def _parse(latex: str) -> tuple[Any, ...]:
-    """math-verify's parse of one prepared answer; a tuple so the cache hands out no lists."""
+    """math-verify's parse of one prepared answer; a tuple so the cache hands out no lists.
+
+    Only LaTeX extraction: math-verify's expression extraction calls sympy's ``parse_expr``, which
+    evaluates Python. Answers outside the bounds below parse to nothing (so they equal only
+    answers with the same ``normalize_answer`` key).
+    """
+    if not _text_within_bounds(latex):
+        return ()
     mv = _math_verify()
     config = [mv.LatexExtractionConfig()]
-    return tuple(mv.parse(f"\\boxed{{{latex}}}", extraction_config=config, parsing_timeout=None))
+    parsed = tuple(mv.parse(f"\\boxed{{{latex}}}", extraction_config=config, parsing_timeout=None))
+    if not all(_value_within_bounds(p) for p in parsed):
+        logger.info("answer left to string comparison (numbers too large to compare): %.80r", latex)
+        return ()
+    return parsed
+
+
+# -- bounds on what math-verify gets ------------------------------------------------------------
+#
+# math-verify parses without evaluating (``9^{9^{9^{9}}}`` stays a Pow), but its comparison
+# evaluates, and a big integer power or factorial runs in C while holding the GIL: the watchdog
+# thread cannot interrupt it and the whole server froze. So an answer is compared symbolically
+# only when its text is short and shallow and every number it can evaluate to is bounded.
+
+MAX_ANSWER_CHARS = 1000  # MATH-500 answers: at most 53
+MAX_ANSWER_DEPTH = 20  # nested {[( ; MATH-500: at most 2
+MAX_ANSWER_NODES = 5000  # sympy nodes of one parsed answer
+MAX_ANSWER_BITS = 10_000  # any number the answer evaluates to (Python prints at most 4,300 digits)
+MAX_ANSWER_EXPONENT = 10_000  # |n| in b^n for a number b (and b^n within MAX_ANSWER_BITS)
+MAX_SYMBOLIC_EXPONENT = 100  # |n| in x^n for anything else: (x+1)^10000 would be expanded
+MAX_GROWTH_ARGUMENT = 1000  # n in n!, binomial(n, k), fibonacci(n), ...
+
+
+# Commands latex2sympy evaluates while parsing (binomial(10^8, 5*10^7) never returned).
+_EVALUATING_RE = re.compile(r"\\(?:[dt]?binom|choose|gcd|lcm|operatorname|det|[bp]?mod)(?![A-Za-z])")
+_INTEGER_RE = re.compile(r"\d+")
+
+
+def _text_within_bounds(latex: str) -> bool:
+    """Short, shallow, and small numbers wherever the parser itself evaluates."""
+    if len(latex) > MAX_ANSWER_CHARS:
+        return False
+    depth = 0
+    for ch in latex:
+        depth += ch in "{[("
+        depth -= ch in "}])"
+        if depth > MAX_ANSWER_DEPTH:
+            return False
+    if _EVALUATING_RE.search(latex):
+        literals = math.prod(max(2, int(n)) for n in _INTEGER_RE.findall(latex))
+        return "^" not in latex and "!" not in latex and literals <= MAX_GROWTH_ARGUMENT**2
+    return True
+
+
+def _value_within_bounds(value: Any) -> bool:
+    """Whether comparing this parsed answer can only meet small numbers (see the constants above)."""
+    import sympy as sp
+
+    if isinstance(value, str):
+        return True
+    if isinstance(value, sp.MatrixBase):
+        return all(_value_within_bounds(x) for x in value)
+    if not isinstance(value, sp.Basic):
+        return True
+    order, stack = [], [value]
+    while stack:  # pre-order; reversed, every node comes after its arguments
+        node = stack.pop()
+        order.append(node)
+        if len(order) > MAX_ANSWER_NODES:
+            return False
+        stack.extend(a for a in node.args if isinstance(a, sp.Basic))
+    log2: dict[Any, float | None] = {}
+    for node in reversed(order):
+        bits = _log2_bound(node, log2, sp)
+        if bits is not None and bits > MAX_ANSWER_BITS:
+            return False
+        log2[node] = bits
+    return True
+
+
+_BOUNDED_FUNCTIONS = frozenset(
+    ("sin", "cos", "tan", "cot", "sec", "csc", "asin", "acos", "atan", "acot", "asec", "acsc", "sinh", "cosh",
+     "tanh", "coth", "log", "Abs", "sign", "floor", "ceiling", "frac", "re", "im", "arg", "conjugate", "Max",
+     "Min", "Mod"))
+
+
+def _log2_bound(node: Any, log2: dict[Any, float | None], sp: Any) -> float | None:
+    """An upper bound on log2 |value| of a numeric node, from its arguments' bounds; None if symbolic.
+
+    Returns infinity for what must not be evaluated at all (sums, integrals, huge exponents).
+    """
+    inf = float("inf")
+    if isinstance(node, (sp.Sum, sp.Product, sp.Integral, sp.Limit, sp.Derivative)):
+        return inf
+    if isinstance(node, sp.Rational):
+        return math.log2(max(abs(int(node.p)), int(node.q), 1))
+    if isinstance(node, sp.Float):
+        return _float_log2(node)
+    if isinstance(node, sp.NumberSymbol) or node is sp.I:
+        return 2.0
+    if not node.args or not isinstance(node, sp.Expr):
+        return None
+    args = [log2.get(a) for a in node.args]
+    if isinstance(node, sp.Pow):
+        return _pow_log2(args[0], args[1])
+    if any(a is None for a in args):
+        return None
+    if isinstance(node, sp.Add):
+        return max(args) + math.log2(len(args))
+    if isinstance(node, sp.Mul):
+        return sum(args)
+    if isinstance(node, sp.exp):
+        return 2.0 ** args[0] * 1.5 if args[0] < 64 else inf
+    if type(node).__name__ in _BOUNDED_FUNCTIONS:
+        return max(args)
+    # factorial, binomial, gamma, fibonacci, ... grow like n^n: only small arguments.
+    return inf if 2.0 ** max(args) > MAX_GROWTH_ARGUMENT else MAX_GROWTH_ARGUMENT * max(args)
+
+
+def _pow_log2(base: float | None, exponent: float | None) -> float | None:
+    if exponent is None:
+        return None
+    if exponent > math.log2(MAX_ANSWER_EXPONENT if base is not None else MAX_SYMBOLIC_EXPONENT):
+        return float("inf")
+    return None if base is None else 2.0**exponent * base
+
+
+def _float_log2(value: Any) -> float:
+    try:
+        return math.log2(abs(float(value)) + 1)
+    except OverflowError:
+        return float("inf")
 
 
 def _verify_both_ways(a: str, b: str) -> bool:

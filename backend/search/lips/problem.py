@@ -85,7 +85,7 @@ class Goal:
     def from_difference(d: sp.Expr) -> Goal:
         """`d <= 0` in the side form Lean prints after `tsub_le_iff_right`: negated terms go right."""
         left, right = [], []
-        for term in sp.Add.make_args(sp.sympify(d)):
+        for term in sp.Add.make_args(sp.sympify(d, strict=True)):  # strict: never parses a string
             (right if term.could_extract_minus_sign() else left).append(term)
         return Goal(sp.Add(*left), -sp.Add(*right))
 
