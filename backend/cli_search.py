@@ -9,7 +9,6 @@ Bad input is one ``error: ...`` line on stderr and exit code 2, never a tracebac
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -75,6 +74,42 @@ def _overrides(
             raise ValueError(f"--set takes KEY=VALUE, got {item!r}")
         out[key.strip()] = value.strip()
     return out
+
+
+def _spec(
+    problem: str,
+    algo: str,
+    preset: str | None,
+    overrides: dict[str, Any],
+    reward: str,
+    ppm: str | None,
+    engine: str,
+    model: str | None,
+    seed: int,
+    answer: str | None = None,
+) -> Any:
+    """The RunSpec of the flags, checked (config, reward) before any engine loads. The one
+    environment lookup of a run happens here: without ``--ppm``, the ppm reward's directory
+    is ``default_ppm_dir()`` ($CANOPY_PPM or the cache's ppm/)."""
+    from backend.reward import default_ppm_dir
+    from backend.runspec import RunSpec, model_checksum, search_parts
+
+    if reward == "ppm" and not ppm:
+        ppm = str(default_ppm_dir())
+    spec = RunSpec(
+        problem=problem,
+        algorithm=algo,
+        preset=preset,
+        config=overrides,
+        reward=reward,
+        ppm=ppm if reward == "ppm" else None,
+        engine=engine,
+        model=model,
+        seed=seed,
+        reference=answer,
+    )
+    search_parts(spec)
+    return spec.fork(model_sha256=model_checksum(engine, model))
 
 
 def _engine(name: str, model: str | None, threads: int | None = None) -> Any:
@@ -168,24 +203,15 @@ def solve_cmd(
     from rich.console import Console
     from rich.live import Live
 
-    from backend.solve import resolve_config, solve
+    from backend.solve import solve_spec
 
     console = Console()
-    _use_ppm(ppm)
     try:
-        cfg = resolve_config(algo, _overrides(algo, rollouts, children, samples, sets), preset)
+        overrides = _overrides(algo, rollouts, children, samples, sets)
+        spec = _spec(problem, algo, preset, overrides, reward, ppm, engine, model, seed, answer)
         eng = _engine(engine, model, threads)
         with Live("starting…", console=Console(stderr=True), transient=True, refresh_per_second=4) as live:
-            res = solve(
-                problem,
-                algorithm=algo,
-                engine=eng,
-                config=cfg,
-                reward=reward,
-                reference=answer,
-                on_event=ProgressLine(live),
-                seed=seed,
-            )
+            res = solve_spec(spec, engine=eng, on_event=ProgressLine(live))
         if events is not None:
             ev.write_jsonl(res.events, events, algorithm=algo)
     except _ERRORS as exc:
@@ -217,10 +243,8 @@ def eval_cmd(
     from rich.console import Console
 
     from backend.problems import load_problems
-    from backend.solve import resolve_config
 
     console = Console()
-    _use_ppm(ppm)
     try:
         problems = load_problems(dataset, limit)
         if not problems:
@@ -230,9 +254,10 @@ def eval_cmd(
             raise ValueError(
                 f"{len(problems) - len(graded)} problem(s) in {dataset} have no answer to grade against"
             )
-        cfg = resolve_config(algo, _overrides(algo, rollouts, children, samples, sets), preset)
+        overrides = _overrides(algo, rollouts, children, samples, sets)
+        spec = _spec("", algo, preset, overrides, reward, ppm, engine, model, seed)
         eng = _engine(engine, model, threads)
-        rep = _run_eval(console, problems, algo, dataset, eng, cfg, reward, seed)
+        rep = _run_eval(console, problems, dataset, eng, spec)
         if report is not None:
             report.write_text(json.dumps(rep.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
     except _ERRORS as exc:
@@ -246,19 +271,13 @@ def eval_cmd(
         console.print(f"report: {report}")
 
 
-def _use_ppm(directory: str | None) -> None:
-    """``--ppm DIR`` is where the ppm reward looks (the same as setting CANOPY_PPM)."""
-    if directory:
-        os.environ["CANOPY_PPM"] = directory
-
-
-def _run_eval(
-    console: Any, problems: list, algo: str, dataset: str, eng: Any, cfg: Any, reward: str, seed: int
-) -> Any:
-    """evaluate() under a progress bar, one line per problem."""
+def _run_eval(console: Any, problems: list, dataset: str, eng: Any, spec: Any) -> Any:
+    """evaluate_spec() under a progress bar, one line per problem."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from backend.solve import evaluate
+    from backend.solve import evaluate_spec
+
+    algo = spec.algorithm
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
@@ -274,16 +293,7 @@ def _run_eval(
             )
             bar.update(task, advance=1, description=f"{algo} on {dataset} · {right[0]}/{i + 1} right")
 
-        return evaluate(
-            problems,
-            algorithm=algo,
-            engine=eng,
-            config=cfg,
-            reward=reward,
-            seed=seed,
-            dataset=dataset,
-            on_result=on_result,
-        )
+        return evaluate_spec(problems, spec, engine=eng, dataset=dataset, on_result=on_result)
 
 
 def register(app: typer.Typer) -> None:

@@ -108,6 +108,10 @@ class RunStarted(Event):
     #: the reward in use ("vote", "ppm", "truth", ...): stated in every run so a viewer
     #: can tell a training-data run (ground truth drives the reward) from an evaluation.
     reward: str = ""
+    #: the run's ``RunSpec`` (``backend/runspec.py``) as its ``to_dict()``: everything needed
+    #: to run it again. None in runs stored before it existed. The known answer is in it
+    #: only for a ``truth`` run (the one run whose search reads it).
+    spec: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -461,12 +465,24 @@ def _updated_row(value: Any, depth: int) -> None:
             raise bad.inside(f"[{i}]") from None
 
 
+def _run_spec(value: Any, depth: int) -> None:
+    """A JSON object that ``RunSpec.from_dict`` reads: a stored run can always be run again."""
+    _object_of(_json_value)(value, depth)
+    from backend.runspec import RunSpec  # lazily: runspec builds searches, which emit events
+
+    try:
+        RunSpec.from_dict(value)
+    except ValueError as exc:
+        raise _Bad(f"a run spec ({exc})", value) from None
+
+
 # What an annotation cannot say, by "type.field" (one event type) or "field" (all types).
 _RULES: dict[str, _Check] = {
     "t": _number(0.0),
     "ms": _number(0.0),
     "gen_ms": _number(0.0),
     "run_started.run_id": _run_id,
+    "run_started.spec": _run_spec,
     "node_added.kind": _one_of(NODE_KINDS),
     "node_verified.status": _one_of(VERIFY_STATUSES),
     "run_finished.status": _one_of(FINISH_STATUSES),

@@ -1,9 +1,9 @@
-"""Headless solving: one problem (``solve``) or a problem set (``evaluate``).
+"""Headless solving: one problem (``solve_spec``) or a problem set (``evaluate_spec``).
 
-The CLI calls these now and the web app's Run will call ``solve`` in a worker thread. The
-known answer, when given, is used in exactly two places: to build the ``truth`` reward when
-``reward="truth"`` is asked for (a training-data run), and to grade the finished run
-(``RunFinished.reference`` / ``correct``). The search itself never receives it otherwise.
+Both run a ``RunSpec`` through the one builder (``backend/runspec.py: build_search``), as the
+web app's Run does; ``solve``/``evaluate`` take the same settings as keyword arguments (tests,
+benchmarks). The known answer is used to grade the finished run (``RunFinished.reference`` /
+``correct``); the search reads it only in a ``truth`` run, a rule kept by the builder alone.
 """
 
 from __future__ import annotations
@@ -11,12 +11,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from backend import events as ev
+from backend.reward import DEFAULT_REWARD
+from backend.runspec import RunSpec, build_search, model_checksum, search_config
 from backend.search.config import config_dict
-from backend.search.registry import algorithm_spec, create_search, make_config
-from backend.search.rewards import DEFAULT_REWARD, make_reward
+from backend.search.registry import algorithm_spec
 from backend.tree import Tree
 
 EventHook = Callable[[ev.Event], None]
@@ -56,18 +58,6 @@ class SolveResult:
         return out
 
 
-def resolve_config(algorithm: str, config: Any = None, preset: str | None = None) -> Any:
-    """A config object from a config, a dict of overrides, or nothing (+ an optional preset)."""
-    spec = algorithm_spec(algorithm)
-    if isinstance(config, spec.config_cls):
-        if preset is not None:
-            raise ValueError("give either a config object or a preset, not both")
-        return config
-    if config is not None and not isinstance(config, Mapping):
-        raise TypeError(f"config must be a {spec.config_cls.__name__} or a dict, got {type(config).__name__}")
-    return make_config(algorithm, preset, **dict(config or {}))
-
-
 def _grade(answer: str | None, reference: str | None) -> bool | None:
     if reference is None:
         return None
@@ -99,7 +89,7 @@ def readable_steps(tree: Tree, path: list[int]) -> list[dict[str, Any]]:
     return steps
 
 
-def build_search(
+def spec_for(
     problem: str,
     *,
     algorithm: str = "rstar",
@@ -108,34 +98,39 @@ def build_search(
     preset: str | None = None,
     reward: str = DEFAULT_REWARD,
     reference: str | None = None,
+    ppm: str | Path | None = None,
     seed: int = 0,
-    log: ev.EventLog | None = None,
-    run_id: str | None = None,
-    **search_options: Any,
-) -> Any:
-    """A search for one run, not started. The only place a known answer may enter a search:
-    as the ``truth`` reward, and only when ``reward == "truth"`` (the web app's Run uses this
-    too; it grades with the reference itself)."""
-    cfg = resolve_config(algorithm, config, preset)
-    spec = algorithm_spec(algorithm)
-    if reward not in spec.rewards:
-        raise ValueError(f"{algorithm} cannot use reward '{reward}'; choices: {', '.join(spec.rewards)}")
-    rew = make_reward(reward, _clean(reference) if reward == "truth" else None)
-    return create_search(
-        algorithm,
-        problem,
-        engine=engine,
-        config=cfg,
-        reward=rew,
+) -> RunSpec:
+    """The RunSpec of a library call: ``config`` is a config object (taken whole), a dict of
+    overrides or None; the engine object names the engine and model."""
+    info = getattr(engine, "info", None)
+    name, model = (getattr(info, key, None) for key in ("name", "model"))
+    name, model = (v if isinstance(v, str) else None for v in (name, model))
+    return RunSpec(
+        problem=problem,
+        algorithm=algorithm,
+        preset=preset,
+        config=_overrides(algorithm, config, preset),
+        reward=reward,
+        ppm=ppm,
+        engine=name,
+        model=model,
+        model_sha256=model_checksum(name, model),
         seed=seed,
-        log=log,
-        run_id=run_id,
-        **search_options,
+        reference=reference,
     )
 
 
-def _clean(reference: str | None) -> str | None:
-    return None if reference is None or not str(reference).strip() else str(reference).strip()
+def _overrides(algorithm: str, config: Any, preset: str | None) -> dict[str, Any]:
+    """Config overrides from a config object (every field), a dict, or nothing."""
+    cls = algorithm_spec(algorithm).config_cls
+    if isinstance(config, cls):
+        if preset is not None:
+            raise ValueError("give either a config object or a preset, not both")
+        return config_dict(config)
+    if config is not None and not isinstance(config, Mapping):
+        raise TypeError(f"config must be a {cls.__name__} or a dict, got {type(config).__name__}")
+    return dict(config or {})
 
 
 def solve(
@@ -147,22 +142,17 @@ def solve(
     preset: str | None = None,
     reward: str = DEFAULT_REWARD,
     reference: str | None = None,
+    ppm: str | Path | None = None,
     on_event: EventHook | None = None,
     seed: int = 0,
     log: ev.EventLog | None = None,
     run_id: str | None = None,
     **search_options: Any,
 ) -> SolveResult:
-    """Run ``algorithm`` on ``problem`` to the end and return its answer, graded if possible.
-
-    ``on_event`` sees every event as it is emitted (a progress line, a live tree).
-    ``search_options`` go to the search class (e.g. ``executor`` in tests).
-    """
-    reference = _clean(reference)
-    log = log if log is not None else ev.EventLog()
-    if on_event is not None:
-        log.subscribe(on_event)
-    search = build_search(
+    """Run ``algorithm`` on ``problem`` to the end and return its answer, graded when
+    ``reference`` is given: ``solve_spec(spec_for(...))``. ``search_options`` go to the
+    search class (``executor`` in tests)."""
+    spec = spec_for(
         problem,
         algorithm=algorithm,
         engine=engine,
@@ -170,19 +160,36 @@ def solve(
         preset=preset,
         reward=reward,
         reference=reference,
+        ppm=ppm,
         seed=seed,
-        log=log,
-        run_id=run_id,
-        **search_options,
     )
-    finished = _drive(search, reference)
+    return solve_spec(spec, engine=engine, on_event=on_event, log=log, run_id=run_id, **search_options)
+
+
+def solve_spec(
+    spec: RunSpec,
+    *,
+    engine: Any,
+    on_event: EventHook | None = None,
+    log: ev.EventLog | None = None,
+    run_id: str | None = None,
+    **search_options: Any,
+) -> SolveResult:
+    """Run ``spec`` to the end (built by ``backend/runspec.py: build_search``) and grade it
+    with ``spec.reference``. ``on_event`` sees every event as it is emitted (a progress line,
+    a live tree)."""
+    log = log if log is not None else ev.EventLog()
+    if on_event is not None:
+        log.subscribe(on_event)
+    search = build_search(spec, engine, run_id, log=log, **search_options)
+    finished = _drive(search, spec.reference)
     return SolveResult(
         run_id=search.state.run_id,
-        algorithm=algorithm,
+        algorithm=spec.algorithm,
         problem=search.state.problem,
-        reward=reward,
+        reward=spec.reward,
         answer=finished.answer,
-        reference=reference,
+        reference=spec.reference,
         correct=finished.correct,
         status=finished.status,
         best_path=list(finished.best_path),
@@ -270,28 +277,54 @@ def evaluate(
     config: Any = None,
     preset: str | None = None,
     reward: str = DEFAULT_REWARD,
+    ppm: str | Path | None = None,
     seed: int = 0,
     dataset: str = "",
     on_result: Callable[[int, Any, SolveResult], None] | None = None,
     on_event: EventHook | None = None,
     **search_options: Any,
 ) -> EvalReport:
-    """Solve each problem (``Problem`` objects from ``backend.problems``) and grade it."""
-    cfg = resolve_config(algorithm, config, preset)
+    """``evaluate_spec`` with the RunSpec these arguments describe (each problem brings its
+    own text and known answer)."""
+    spec = spec_for(
+        "",
+        algorithm=algorithm,
+        engine=engine,
+        config=config,
+        preset=preset,
+        reward=reward,
+        ppm=ppm,
+        seed=seed,
+    )
+    return evaluate_spec(
+        problems,
+        spec,
+        engine=engine,
+        dataset=dataset,
+        on_result=on_result,
+        on_event=on_event,
+        **search_options,
+    )
+
+
+def evaluate_spec(
+    problems: Iterable[Any],
+    spec: RunSpec,
+    *,
+    engine: Any,
+    dataset: str = "",
+    on_result: Callable[[int, Any, SolveResult], None] | None = None,
+    on_event: EventHook | None = None,
+    **search_options: Any,
+) -> EvalReport:
+    """Solve each problem with ``spec``'s settings: problem ``i`` runs as
+    ``spec.fork(problem=..., reference=..., seed=spec.seed + i)`` and is graded."""
+    cfg = search_config(spec)  # a bad setting fails before the first problem
     results: list[dict[str, Any]] = []
     t0 = time.monotonic()
     for i, prob in enumerate(problems):
-        res = solve(
-            prob.question,
-            algorithm=algorithm,
-            engine=engine,
-            config=cfg,
-            reward=reward,
-            reference=prob.answer,
-            on_event=on_event,
-            seed=seed + i,
-            **search_options,
-        )
+        one = spec.fork(problem=prob.question, reference=prob.answer, seed=spec.seed + i)
+        res = solve_spec(one, engine=engine, on_event=on_event, **search_options)
         results.append(
             {
                 "id": prob.id,
@@ -309,4 +342,4 @@ def evaluate(
         )
         if on_result is not None:
             on_result(i, prob, res)
-    return EvalReport(algorithm, dataset, reward, config_dict(cfg), results, time.monotonic() - t0)
+    return EvalReport(spec.algorithm, dataset, spec.reward, config_dict(cfg), results, time.monotonic() - t0)

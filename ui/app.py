@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -231,12 +230,15 @@ def logins(args: argparse.Namespace) -> list[tuple[str, str]]:
 
 def open_services(args: argparse.Namespace) -> Services:
     """Open the history, mark runs cut off by an earlier stop as interrupted, and bundle the
-    services; never fails on the history file (``open_store`` falls back and says so).
+    services; never fails on the history file (``open_store`` falls back and says so). The
+    PPM directory is looked up here, once (``--ppm``, else ``$CANOPY_PPM`` or the cache's
+    ``ppm/``), and every run with the ppm reward gets it in its RunSpec.
 
     The store's ``notice`` was logged as a warning by ``open_store`` (on the console, once);
     the page shows it too (``history_notice``). A failing ``recover`` (a locked file, say)
     is a warning as well: the app still starts."""
     from backend.engines import DEFAULT_ENGINE
+    from backend.reward import default_ppm_dir
     from backend.store import StoreError, open_store
     from ui.services import EngineSlot
 
@@ -252,6 +254,7 @@ def open_services(args: argparse.Namespace) -> Services:
         store=store,
         engine=EngineSlot(args.engine or DEFAULT_ENGINE, args.model),
         default_algorithm=args.algorithm,
+        ppm_dir=args.ppm or str(default_ppm_dir()),
     )
 
 
@@ -269,8 +272,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(message, file=sys.stderr)
     if not ok:
         return 2
-    if args.ppm:
-        os.environ["CANOPY_PPM"] = args.ppm  # where the ppm reward looks (backend/search/rewards.py)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )

@@ -163,13 +163,16 @@ def start_run(
 ) -> str:
     """Start a run and return its id; raises UserFacingError saying what to fix.
 
+    The form becomes a ``RunSpec`` and the run is built by ``backend/runspec.py:
+    build_search``, the one builder the CLI uses too (so the known answer grades the run
+    and reaches the search only for the truth reward).
+
     A read-only history refuses at once (``read_only_refusal``): runs are not kept in
     memory instead, because such a run could never be saved (each event would fail and be
     logged), would be missing from History and its ``?run=`` link once it is forgotten, and
     a result that vanishes is worse than a clear "no" with the fix (a writable ``--db``).
     """
-    from backend.search.registry import create_search, make_config
-    from backend.search.rewards import make_reward
+    from backend.runspec import RunSpec, build_search, model_checksum, search_parts
 
     refusal = read_only_refusal(services, "started")
     if refusal:
@@ -181,32 +184,36 @@ def start_run(
     overrides = {
         c.name: v for c, v in zip(controls, values, strict=True) if c.algorithm == algorithm and v is not None
     }
-    reference = (reference or "").strip() or None
+    slot, reward = services.engine, reward or "vote"
     try:
-        config = make_config(algorithm, None, **overrides)
-        make_reward(reward or "vote", reference)  # fail now, not in the worker thread
+        spec = RunSpec(
+            problem=problem,
+            algorithm=algorithm,
+            config=overrides,
+            reward=reward,
+            ppm=services.ppm_dir if reward == "ppm" else None,
+            engine=slot.name,
+            model=slot.model,
+            model_sha256=model_checksum(slot.name, slot.model),
+            seed=int(seed or 0),
+            reference=reference or None,
+        )
+        search_parts(spec)  # fail now, not in the worker thread
     except ValueError as exc:
         raise UserFacingError(page_message(str(exc))) from exc
     try:
         engine = services.engine.get()
     except RuntimeError as exc:
         raise UserFacingError(str(exc)) from exc
-
-    def build(run_id: str) -> Any:
-        return create_search(
-            algorithm,
-            problem,
-            engine=engine,
-            config=config,
-            reward=make_reward(reward or "vote", reference),
-            seed=int(seed or 0),
-            run_id=run_id,
-        )
-
     from backend.verify.answers import answers_equal
 
     try:
-        run = services.runs.start(build, reference=reference, grade=answers_equal, paused=paused)
+        run = services.runs.start(
+            lambda run_id: build_search(spec, engine, run_id),
+            reference=spec.reference,
+            grade=answers_equal,
+            paused=paused,
+        )
     except (RuntimeError, ValueError) as exc:
         raise UserFacingError(str(exc)) from exc
     return run.run_id

@@ -56,6 +56,8 @@ class SearchRun:
     verify_s: float = 0.0
     started: bool = False
     finished: ev.RunFinished | None = None
+    #: the run's RunSpec as a dict, written into run_started (``backend/runspec.py``)
+    spec: dict[str, Any] | None = None
     stop_flag: threading.Event = field(default_factory=threading.Event)
 
     def new_id(self) -> int:
@@ -102,6 +104,7 @@ class Search:
         seed: int = 0,
         log: ev.EventLog | None = None,
         run_id: str | None = None,
+        spec: dict[str, Any] | None = None,
     ) -> None:
         if not isinstance(problem, str) or not problem.strip():
             raise ValueError("the problem is empty: give the text of a math problem")
@@ -120,6 +123,7 @@ class Search:
             seed=int(seed),
             log=log if log is not None else ev.EventLog(),
             rng=np.random.default_rng(int(seed)),
+            spec=spec,
         )
 
     # --- lifecycle ------------------------------------------------------------------
@@ -146,6 +150,7 @@ class Search:
             config=config_dict(self.config),
             engine=engine,
             reward=self.reward.name,
+            spec=self.state.spec,
         )
         self._start()
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from backend import events as ev
+from backend.reward import Candidate, choose_answer
 from backend.search.base import Outcome, Search
 from backend.search.config import check_config, knob
-from backend.search.rewards import Candidate, choose_answer
 from backend.search.rstar import Executor, sandbox_executor
 from backend.search.rstar_format import SOLUTION_STOPS, extract_code, final_answer, load_prompt
 from backend.verify.answers import normalize_answer

@@ -39,10 +39,10 @@ from typing import Any, ClassVar, Literal, Protocol
 
 from backend import events as ev
 from backend.engines.base import Completion
+from backend.reward import Candidate, choose_answer
 from backend.reward.ppm_input import ppm_input, step_input
 from backend.search.base import Outcome, Search, Stopped
 from backend.search.config import check_config, knob
-from backend.search.rewards import Candidate, choose_answer
 from backend.search.selection import pick, selection_scores
 from backend.verify.answers import normalize_answer
 

@@ -6,8 +6,8 @@ import pytest
 
 from backend import events as ev
 from backend.engines.scripted import ScriptedEngine
+from backend.reward import TruthReward
 from backend.search.registry import create_search, make_config
-from backend.search.rewards import TruthReward
 from backend.tree import Tree
 
 P = "What is 6 times 7?"

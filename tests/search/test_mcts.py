@@ -7,8 +7,8 @@ import math
 import pytest
 
 from backend import events as ev
+from backend.reward import TruthReward
 from backend.search.mcts import MCTSConfig, MNode
-from backend.search.rewards import TruthReward
 from backend.search.selection import pick, puct_terms, selection_scores, uct_terms
 from backend.tree import Tree
 from tests.search.helpers import Toy, ToySearch

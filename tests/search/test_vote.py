@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from backend.reward import Candidate, TruthReward, choose_answer, make_reward
 from backend.reward.vote import AnswerTally, VoteReward, vote_value
-from backend.search.rewards import Candidate, TruthReward, choose_answer, make_reward
 
 
 def test_formula():

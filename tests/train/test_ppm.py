@@ -209,10 +209,10 @@ def _events(rows):
     return log.events
 
 
-def test_an_rstar_search_with_the_ppm_reward_scores_each_terminal_in_context(tmp_path, monkeypatch):
+def test_an_rstar_search_with_the_ppm_reward_scores_each_terminal_in_context(tmp_path):
     from backend.reward.ppm import ProcessPreferenceModel, load_ppm, save_ppm, score
+    from backend.reward.ppm_reward import _load_ppm
     from backend.search.registry import make_config
-    from backend.search.rewards import _load_ppm
     from backend.solve import solve
     from backend.train.ppm_pairs import _default_prefix, _step
     from tests.search.test_rstar import PROBLEM, engine
@@ -222,7 +222,6 @@ def test_an_rstar_search_with_the_ppm_reward_scores_each_terminal_in_context(tmp
     with torch.no_grad():
         model.v_head.summary.weight.normal_(0, 1.0)  # scores that differ between texts
     save_ppm(model, tokenizer, tmp_path / "ppm")
-    monkeypatch.setenv("CANOPY_PPM", str(tmp_path / "ppm"))
     _load_ppm.cache_clear()
     res = solve(
         PROBLEM,
@@ -230,6 +229,7 @@ def test_an_rstar_search_with_the_ppm_reward_scores_each_terminal_in_context(tmp
         engine=engine(),
         config=make_config("rstar", rollouts=2, children=3),
         reward="ppm",
+        ppm=tmp_path / "ppm",
     )
     tree = Tree.from_events(res.events)
     assert tree.started.reward == "ppm"
