@@ -58,6 +58,11 @@ POWERS = [
     "2^(a - a + 10^300)", "a^(1/10^9)", "2^(1/1000)", "(-1)^(10^100)", "1^(10^100)", "0^(10^100)",
     "exp(a)^100000", "Max(a, b)^1000", "(((a^8)^8)^8)^8", "a^100*a^100", "2^-(10^9)", "-(9^9^9)",
     "1/0", "0^-1", "1/(a-a)", "(a-a)^(-1)", "cbrt(2)^(3*10^9)", "log(2^(10^9))",
+    # sympy turns exp(c*log(y)) into y^c, and E^x into exp(x)
+    "exp(10^300*log(2))", "exp(log(2)/(1/10^300))", "exp(1)^(10^300*log(3))", "exp(70*log(a))",
+    "exp(64*log(a))^64", "exp(1)^(64*log(a+b))",
+    # roots of big numbers: sympy factors the base (0.3 s for 4,000 bits)
+    "*".join(f"(2^4000+{k})^(1/{k + 1})" for k in range(1, 40)), "sqrt(2^257)",
 ]
 NESTING = [
     "(" * 5000 + "a" + ")" * 5000, "-" * 5000 + "a", "+-" * 2000 + "a", "a^" * 1000 + "a",
@@ -122,7 +127,7 @@ def test_code_payloads_are_refused(payload: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("payload", POWERS, ids=range(len(POWERS)))
 def test_huge_powers_are_refused_before_computing(payload: str) -> None:
     message = _refused(lambda: parse_expression(payload, SYMS))
-    assert any(w in message for w in ("max_", "division by zero", "divides by zero")), message
+    assert any(w in message for w in ("max_", "by zero", "not supported")), message
 
 
 @pytest.mark.parametrize("payload", NESTING, ids=range(len(NESTING)))
@@ -214,6 +219,8 @@ def test_no_code_path_in_the_parser_modules() -> None:
     ("sqrt 2 * a", sp.sqrt(2) * A),
     ("2^4095 - 2^4095 + 0^4096 + 1^4096", sp.Integer(1)),
     ("a^64 + a^(1/64)", A**64 + A ** sp.Rational(1, 64)),
+    ("exp(log(2)*10 + log(3)*10) + exp(1)^a", 6**10 + sp.exp(A)),
+    ("sqrt(2^256)", sp.Integer(2**128)),
 ])
 def test_ordinary_expressions_parse_exactly(text: str, expected: sp.Expr) -> None:
     assert parse_expression(text, SYMS) == expected

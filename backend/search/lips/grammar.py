@@ -48,12 +48,13 @@ class Limits:
     """
 
     max_chars: int = 2000  # text length
-    max_tokens: int = 1000  # numbers, names and operators
+    max_tokens: int = 1500  # numbers, names and operators
     max_depth: int = 50  # nested parentheses, signs and powers
     max_digits: int = 100  # digits in one number literal
     max_name: int = 32  # characters in one name
     max_exponent: int = 64  # |n| in x^n when x is not a rational number
     max_root: int = 64  # q in x^(p/q)
+    max_root_bits: int = 256  # size of a rational x in x^(p/q): sympy factors x to simplify the root
     max_bits: int = 4096  # size of a rational number a power may produce
     max_degree: int = 128  # total degree (division counts like multiplication)
     max_terms: int = 10_000  # monomials the expanded expression may have (an upper estimate)
@@ -389,11 +390,15 @@ def check_power(base: Fraction | None, exponent: Fraction, where: str, limits: L
 
     A rational base takes |exponent| <= `max_bits` and a result of at most `max_bits` bits
     (|exponent| * log2 of the base); any other base (a variable, sqrt(2), a sum) takes
-    |exponent| <= `max_exponent`; a rational exponent p/q needs q <= `max_root`.
+    |exponent| <= `max_exponent`; a rational exponent p/q needs q <= `max_root`, and a rational
+    base under a root at most `max_root_bits` bits (sympy's root of a 4,000-bit number: 0.3 s).
     """
     if exponent.denominator > limits.max_root:
         raise ExprParseError(f"{where}: exponent {_short(exponent)} has a root larger than {limits.max_root} "
                              f"(the limit max_root)")
+    if base is not None and exponent.denominator > 1 and _log2(base) > limits.max_root_bits:
+        raise ExprParseError(f"{where}: root of a number larger than {limits.max_root_bits} bits "
+                             f"(the limit max_root_bits)")
     if base is not None:
         if abs(exponent) * _log2(base) >= limits.max_bits or abs(exponent) > limits.max_bits:
             raise ExprParseError(f"{where}: power too large: {_short(base)}^{_short(exponent)} would have "
@@ -465,6 +470,8 @@ def _build(node: Node, p: _Parser) -> sp.Expr:
         return _sympy_pow(args[0], args[1], p)
     if node.name in ("sqrt", "cbrt"):
         return _sympy_pow(args[0], sp.Rational(1, 2 if node.name == "sqrt" else 3), p)
+    if node.name == "exp":
+        return _sympy_exp(args[0], p)
     return FUNCTIONS[node.name][2](*args)
 
 
@@ -474,6 +481,8 @@ def _fold(args: list[sp.Expr], ops: tuple[str, ...], p: _Parser) -> sp.Expr:
     The binary forms matter: `2*(a+b)` distributes the number, which n-ary `sp.Mul` does not, and
     the lemma matcher sees the shapes the former `parse_expr` produced.
     """
+    if set(ops) <= {"+", "-"}:  # n-ary: the same canonical sum, without re-flattening it per term
+        return sp.Add(*(a if op == "+" else -a for a, op in zip(args, ops, strict=True)))
     out = args[0]
     for a, op in zip(args[1:], ops[1:], strict=True):
         if op == "+":
@@ -495,6 +504,8 @@ def _sympy_pow(base: sp.Expr, exponent: sp.Expr, p: _Parser) -> sp.Expr:
     (`sqrt(10^400)` is `10^200`), and its rational parts one by one because `expand` splits
     `2^(a + 10^300)` into `2^a * 2^(10^300)`.
     """
+    if base == sp.E:
+        return _sympy_exp(exponent, p)
     rational_base = Fraction(int(base.p), int(base.q)) if base.is_Rational else None
     parts = [exponent] if exponent.is_Rational else list(exponent.atoms(sp.Rational))
     for r in parts:
@@ -502,6 +513,23 @@ def _sympy_pow(base: sp.Expr, exponent: sp.Expr, p: _Parser) -> sp.Expr:
     if base == 0 and exponent.is_Rational and exponent < 0:
         raise ExprParseError(f"{p.where}: division by zero in {_show(p.text)}")
     return sp.Pow(base, exponent)
+
+
+def _sympy_exp(x: sp.Expr, p: _Parser) -> sp.Expr:
+    """exp(x), refusing what sympy would turn into a power the limits never saw.
+
+    sympy rewrites exp(c*log(y)) as y^c: with c = 10^300 and y = 2 it computes the number, and
+    with y a variable it builds powers past max_exponent and max_degree.
+    """
+    for lg in x.atoms(sp.log):
+        y = lg.args[0]
+        if y.free_symbols:
+            raise ExprParseError(f"{p.where}: exp of a log of an expression with variables is not supported "
+                                 f"(write the power) in {_show(p.text)}")
+        rational = Fraction(int(y.p), int(y.q)) if y.is_Rational else None
+        for r in x.atoms(sp.Rational):
+            check_power(rational, Fraction(int(r.p), int(r.q)), p.where, p.limits)
+    return sp.exp(x)
 
 
 def parse_plain(text: str, symbols: Mapping[str, sp.Symbol], *, where: str = "expression",
