@@ -7,7 +7,8 @@
 
 The engine loads on the first Run (the page comes up at once and says when the model is
 missing). History lives in ``$CANOPY_HOME/canopy.sqlite`` (default ``~/.cache/canopy``).
-The code is ``ui.app.main``, which ``canopy serve`` calls too.
+The code is ``ui.app.main``, which ``canopy serve`` (``ui/cli.py``) calls too: its flags are
+``ui.app.parse_args``, the one definition of both (``python app.py --help``).
 """
 
 from __future__ import annotations

@@ -68,11 +68,51 @@ def test_models_lists_the_embedded_model_as_json(capsys):
 
 def test_commands_are_registered_once_however_often_main_runs(capsys):
     from backend.cli import app
+    from ui import cli as console
 
     main(["--version"])
     names = [c.name for c in app.registered_commands]
     main(["--version"])
     main(["runs", "--help"])
+    console.main(["--version"])
+    full = [c.name for c in console.app.registered_commands]
+    console.main(["runs", "--help"])
     capsys.readouterr()
     assert [c.name for c in app.registered_commands] == names  # the list did not grow
-    assert len(names) == len(set(names)) and {"runs", "pairs", "solve", "serve"} <= set(names)
+    assert [c.name for c in console.app.registered_commands] == full
+    assert len(names) == len(set(names)) and {"runs", "pairs", "solve", "train-ppm", "exec"} <= set(names)
+    assert "serve" not in names  # the backend's app never reaches the web app
+    assert full == [*names, "serve"]
+
+
+def test_the_console_script_is_the_backend_commands_plus_serve():
+    import tomllib
+    from pathlib import Path
+
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    assert pyproject["project"]["scripts"] == {"canopy": "ui.cli:main"}
+
+
+def test_serve_takes_the_web_apps_flags(tmp_path, capsys):
+    """``canopy serve`` passes its arguments to ui.app's parser: one definition of the flags."""
+    from ui.cli import main as canopy
+
+    assert canopy(["serve", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: canopy serve") and "--auth-file FILE" in out and "--root-path PATH" in out
+    assert canopy(["serve", "--host", "0.0.0.0", "--db", str(tmp_path / "c.sqlite")]) == 2
+    assert "--no-auth" in capsys.readouterr().err  # refused before the history is opened
+    assert not (tmp_path / "c.sqlite").exists()
+    assert canopy(["serve", "--port", "x"]) == 2
+    assert "canopy serve: error: argument --port" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("module", "serve"), [("backend.cli", False), ("ui.cli", True)])
+def test_python_m_forms(module, serve):
+    import re
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and "solve" in res.stdout
+    assert bool(re.search(r"\bserve\b", res.stdout)) == serve

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from backend import events as ev
 from backend.cli import app
-from backend.cli_search import register
+from backend.cli.search import register
 from backend.engines.scripted import ScriptedEngine
 from backend.solve import solve
 

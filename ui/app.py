@@ -168,10 +168,10 @@ def serve(
     return demo
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(
-        prog="app.py", description="Canopy web app: watch reasoning search trees grow."
-    )
+def parse_args(argv: Sequence[str] | None = None, prog: str = "app.py") -> argparse.Namespace:
+    """The web app's flags, the one definition behind ``python app.py`` and ``canopy serve``
+    (ui/cli.py passes its arguments through; ``prog`` names the command in usage and errors)."""
+    p = argparse.ArgumentParser(prog=prog, description="Canopy web app: watch reasoning search trees grow.")
     p.add_argument(
         "--host",
         default="127.0.0.1",
@@ -258,10 +258,10 @@ def open_services(args: argparse.Namespace) -> Services:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "app.py") -> int:
     """Check the exposure, open the history, mark runs cut off by an earlier stop as
     interrupted, serve."""
-    args = parse_args(argv)
+    args = parse_args(argv, prog)
     try:
         auth = logins(args)
     except (OSError, ValueError) as exc:

@@ -5,7 +5,7 @@ import json
 from typer.testing import CliRunner
 
 from backend.cli import app
-from backend.cli_search import register
+from backend.cli.search import register
 
 register(app)
 runner = CliRunner()

@@ -1,6 +1,6 @@
 """``canopy solve`` and ``canopy eval``: the search from the command line.
 
-``backend/cli.py`` calls :func:`register` to add both commands. Options come from the
+``backend/cli/__init__.py`` calls :func:`register` to add both commands. Options come from the
 algorithm registry: ``--rollouts``/``--children`` are shortcuts, and ``--set KEY=VALUE``
 reaches every field of the algorithm's config (``canopy solve --algo rstar --set c=1.5``).
 Bad input is one ``error: ...`` line on stderr and exit code 2, never a traceback.

@@ -1,4 +1,4 @@
-"""CLI commands over the run history: ``runs``, ``export``, ``import``, ``pairs``, ``serve``.
+"""``canopy runs``, ``export``, ``import``: the run history from the shell.
 
 They share the web app's SQLite history (``$CANOPY_HOME/canopy.sqlite``), so a run
 solved in the browser can be exported from the shell and an imported file opens in
@@ -21,10 +21,10 @@ DbOption = Annotated[
 
 
 @contextlib.contextmanager
-def _history(db: Path | None) -> Iterator[Any]:
+def history(db: Path | None) -> Iterator[Any]:
     """The history (``open_store`` logs its ``notice`` about a read-only or corrupt file as
     a warning on stderr), with database failures as one ``error:`` line
-    (``backend.cli.main`` prints ValueErrors) instead of a traceback."""
+    (``backend.cli.run`` prints ValueErrors) instead of a traceback."""
     import sqlite3
 
     from backend.store import open_store
@@ -47,7 +47,7 @@ def runs(
     db: DbOption = None,
 ) -> None:
     """List stored runs, newest first."""
-    with _history(db) as store:
+    with history(db) as store:
         records = store.list_runs(text=text, limit=limit)
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in records], indent=2))
@@ -87,7 +87,7 @@ def export(
     if not valid_run_id(run_id):  # before RUN_ID.jsonl is made a path
         raise ValueError(f"{run_id[:80]!r} is not a run id ({RUN_ID_RULE}); see `canopy runs`")
     path = out or Path(f"{run_id}.jsonl")
-    with _history(db) as store:
+    with history(db) as store:
         count = export_run(store, run_id, path)
     typer.echo(f"wrote {count} events of run {run_id} to {path}")
 
@@ -102,7 +102,7 @@ def import_(
     """
     from backend.export import import_run
 
-    with _history(db) as store:
+    with history(db) as store:
         if getattr(store, "path", None) is None:  # open_store fell back to memory: nothing would be kept
             raise ValueError(f"not imported: {store.notice}")
         if file.suffix == ".json" and file.is_file():
@@ -137,58 +137,7 @@ def _import_proofjson(store: Any, file: Path) -> str:
         ) from None
 
 
-def pairs(
-    run_ids: Annotated[list[str], typer.Argument(help="Run ids (see `canopy runs`).")],
-    kind: Annotated[
-        str,
-        typer.Option("--kind", help="step-apo (CPL, from any run) or ppm (rStar-Math, truth-rewarded runs)."),
-    ] = "step-apo",
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="JSON Lines file to write.")] = None,
-    db: DbOption = None,
-) -> None:
-    """Preference pairs from stored search trees, as the papers' official scripts build them:
-    Step-APO's sibling steps whose values straddle zero, or the PPM's Q-value step pairs
-    (kept when the margin is ≥ 0.5 and the steps are ≥ 20 edits apart). docs/CLI.md."""
-    from backend.train.pairs_io import write_pairs
-    from backend.tree import Tree
-
-    if kind == "step-apo":
-        from backend.train.step_apo import step_pairs as build
-    elif kind == "ppm":
-        from backend.train.ppm_pairs import keep, ppm_pairs
-
-        def build(tree: Tree) -> list:
-            return keep(ppm_pairs(tree))
-    else:
-        raise typer.BadParameter(f"--kind must be step-apo or ppm, not {kind!r}")
-    path = out or Path(f"{kind.replace('-', '_')}_pairs.jsonl")
-    found = []
-    with _history(db) as store:  # a database failure or a damaged stored run: one error line
-        for run_id in run_ids:
-            if store.get(run_id) is None:
-                raise LookupError(f"no stored run {run_id!r} (see `canopy runs`)")
-            found.append((run_id, build(Tree.from_events(store.read(run_id)))))
-    count = write_pairs((p for _, ps in found for p in ps), path)
-    for run_id, ps in found:
-        typer.echo(f"{run_id}: {len(ps)} pairs")
-    typer.echo(f"wrote {count} {kind} pairs to {path}")
-
-
-def serve(
-    ctx: typer.Context,
-) -> None:
-    """Start the web app (same flags as `python app.py`, e.g. --port 8000).
-
-    Off loopback (--host 0.0.0.0 or --share) it needs --auth USER:PASS, --auth-file FILE or --no-auth.
-    """
-    from ui.app import main as serve_main
-
-    raise typer.Exit(serve_main(ctx.args))
-
-
 def register(app: typer.Typer) -> None:
     app.command("runs")(runs)
     app.command("export")(export)
     app.command("import")(import_)
-    app.command("pairs")(pairs)
-    app.command("serve", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(serve)

@@ -1,4 +1,5 @@
-"""``canopy train-ppm``: train rStar-Math's process preference model on PPM pairs."""
+"""``canopy pairs`` and ``canopy train-ppm``: preference pairs from stored search trees, and
+rStar-Math's process preference model trained on PPM pairs (docs/CLI.md)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,45 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from backend.cli.runs import DbOption, history
+
+
+def pairs(
+    run_ids: Annotated[list[str], typer.Argument(help="Run ids (see `canopy runs`).")],
+    kind: Annotated[
+        str,
+        typer.Option("--kind", help="step-apo (CPL, from any run) or ppm (rStar-Math, truth-rewarded runs)."),
+    ] = "step-apo",
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="JSON Lines file to write.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Preference pairs from stored search trees, as the papers' official scripts build them:
+    Step-APO's sibling steps whose values straddle zero, or the PPM's Q-value step pairs
+    (kept when the margin is ≥ 0.5 and the steps are ≥ 20 edits apart). docs/CLI.md."""
+    from backend.train.pairs_io import write_pairs
+    from backend.tree import Tree
+
+    if kind == "step-apo":
+        from backend.train.step_apo import step_pairs as build
+    elif kind == "ppm":
+        from backend.train.ppm_pairs import keep, ppm_pairs
+
+        def build(tree: Tree) -> list:
+            return keep(ppm_pairs(tree))
+    else:
+        raise typer.BadParameter(f"--kind must be step-apo or ppm, not {kind!r}")
+    path = out or Path(f"{kind.replace('-', '_')}_pairs.jsonl")
+    found = []
+    with history(db) as store:  # a database failure or a damaged stored run: one error line
+        for run_id in run_ids:
+            if store.get(run_id) is None:
+                raise LookupError(f"no stored run {run_id!r} (see `canopy runs`)")
+            found.append((run_id, build(Tree.from_events(store.read(run_id)))))
+    count = write_pairs((p for _, ps in found for p in ps), path)
+    for run_id, ps in found:
+        typer.echo(f"{run_id}: {len(ps)} pairs")
+    typer.echo(f"wrote {count} {kind} pairs to {path}")
 
 
 def train_ppm(
@@ -64,4 +104,5 @@ def train_ppm(
 
 
 def register(app: typer.Typer) -> None:
+    app.command("pairs")(pairs)
     app.command("train-ppm")(train_ppm)
