@@ -20,10 +20,22 @@ import typing
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, ClassVar, TypeVar
+from typing import IO, Annotated, Any, ClassVar, TypeVar
 
 SCHEMA_VERSION = 1
 FORMAT_NAME = "canopy-events"
+
+
+@dataclass(frozen=True, slots=True)
+class Vocabulary:
+    """The closed list of words a ``str`` field may hold, attached to its annotation
+    (``Annotated[str, Vocabulary(...)]``): one list serves the check when an event is
+    created and the check when a file is read, and the JSON stays a plain string."""
+
+    #: what one word names, for messages ("unknown node kind 'leaf'")
+    label: str
+    words: frozenset[str]
+
 
 # Node kinds (root of a problem, a reasoning step, an abstract plan step, a final answer,
 # an inequality goal, a tactic application).
@@ -51,6 +63,13 @@ VERIFY_STATUSES = frozenset(
 
 USER_ACTIONS = frozenset({"pause", "resume", "step", "stop", "prune", "expand", "force"})
 FINISH_STATUSES = frozenset({"solved", "proved", "exhausted", "stopped", "error", "interrupted"})
+NOTE_LEVELS = frozenset({"info", "warning", "error"})
+
+NodeKind = Annotated[str, Vocabulary("node kind", NODE_KINDS)]
+VerifyStatus = Annotated[str, Vocabulary("status", VERIFY_STATUSES)]
+FinishStatus = Annotated[str, Vocabulary("status", FINISH_STATUSES)]
+ActionName = Annotated[str, Vocabulary("action", USER_ACTIONS)]
+NoteLevel = Annotated[str, Vocabulary("level", NOTE_LEVELS)]
 
 
 E = TypeVar("E", bound="Event")
@@ -87,6 +106,12 @@ class Event:
     seq: int
     t: float = 0.0
 
+    def __post_init__(self) -> None:
+        """Check the closed vocabularies (kinds, statuses, ...) as the event is made, so an
+        unknown word fails where it is written, not when a tree is folded later."""
+        for name, check in _CREATION_CHECKS.get(self.type, ()):
+            _check_field(self.type, name, check, getattr(self, name))
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.type}
         for f in dataclasses.fields(self):
@@ -119,7 +144,7 @@ class NodeAdded(Event):
     type: ClassVar[str] = "node_added"
     id: int
     parent: int | None
-    kind: str
+    kind: NodeKind
     text: str = ""
     code: str | None = None
     prior: float | None = None
@@ -133,7 +158,7 @@ class NodeAdded(Event):
 class NodeVerified(Event):
     type: ClassVar[str] = "node_verified"
     id: int
-    status: str
+    status: VerifyStatus
     method: str
     output: str = ""
     ms: float = 0.0
@@ -190,7 +215,7 @@ class IterationDone(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UserAction(Event):
     type: ClassVar[str] = "user_action"
-    action: str
+    action: ActionName
     node: int | None = None
 
 
@@ -199,7 +224,7 @@ class Note(Event):
     """Something a user should know that is not a tree change (a fallback, a warning)."""
 
     type: ClassVar[str] = "note"
-    level: str  # "info" | "warning" | "error"
+    level: NoteLevel
     message: str
     node: int | None = None
 
@@ -207,7 +232,7 @@ class Note(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunFinished(Event):
     type: ClassVar[str] = "run_finished"
-    status: str
+    status: FinishStatus
     answer: str | None = None
     best_path: list[int] = field(default_factory=list)
     stats: dict[str, Any] = field(default_factory=dict)
@@ -268,7 +293,6 @@ MAX_FILE_BYTES = 512 << 20  # one file
 MAX_EVENTS = 1_000_000  # events in one file
 RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 RUN_ID_RULE = "1 to 64 characters from A-Z a-z 0-9 _ -"
-NOTE_LEVELS = frozenset({"info", "warning", "error"})
 
 
 def valid_run_id(value: Any) -> bool:
@@ -283,9 +307,11 @@ class EventFormatError(EventError):
 class _Bad(Exception):
     """Raised by a checker: what was expected and what came, ``where`` inside the field."""
 
-    def __init__(self, expected: str, value: Any, where: str = "") -> None:
+    def __init__(self, expected: str, value: Any, where: str = "", got: str | None = None) -> None:
         super().__init__(expected)
         self.expected, self.value, self.where = expected, value, where
+        #: what came, when a checker says it better than ``_got`` ("an unknown status 'won'")
+        self.got = got
 
     def inside(self, step: str) -> _Bad:
         self.where = step + self.where
@@ -439,12 +465,16 @@ def _string(value: Any, depth: int) -> None:
         raise _Bad(_STR, value)
 
 
-def _one_of(names: frozenset[str]) -> _Check:
-    expected = "one of " + ", ".join(repr(n) for n in sorted(names))
+def _one_of(vocabulary: Vocabulary) -> _Check:
+    words = vocabulary.words
+    expected = "one of " + ", ".join(repr(n) for n in sorted(words))
 
     def check(value: Any, depth: int) -> None:
-        if type(value) is not str or value not in names:
+        if type(value) is not str:
             raise _Bad(expected, value)
+        if value not in words:
+            shown = value if len(value) <= 40 else value[:40] + "…"
+            raise _Bad(expected, value, got=f"an unknown {vocabulary.label} {shown!r}")
 
     return check
 
@@ -476,18 +506,14 @@ def _run_spec(value: Any, depth: int) -> None:
         raise _Bad(f"a run spec ({exc})", value) from None
 
 
-# What an annotation cannot say, by "type.field" (one event type) or "field" (all types).
+# What an annotation cannot say, by "type.field" (one event type) or "field" (all types);
+# closed word lists are said by the annotation itself (``Vocabulary``).
 _RULES: dict[str, _Check] = {
     "t": _number(0.0),
     "ms": _number(0.0),
     "gen_ms": _number(0.0),
     "run_started.run_id": _run_id,
     "run_started.spec": _run_spec,
-    "node_added.kind": _one_of(NODE_KINDS),
-    "node_verified.status": _one_of(VERIFY_STATUSES),
-    "run_finished.status": _one_of(FINISH_STATUSES),
-    "user_action.action": _one_of(USER_ACTIONS),
-    "note.level": _one_of(NOTE_LEVELS),
     "backprop.updated": _list_of(_updated_row),
 }
 
@@ -496,6 +522,9 @@ def _checker(hint: Any) -> _Check:
     """The checker of one annotation; an annotation it does not know is a bug here, not in data."""
     if hint is Any:
         return _json_value
+    vocabulary = _vocabulary(hint)
+    if vocabulary is not None:
+        return _one_of(vocabulary)
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
         inner = [a for a in args if a is not type(None)]
@@ -512,6 +541,13 @@ def _checker(hint: Any) -> _Check:
     raise TypeError(f"unsupported annotation {hint!r}")
 
 
+def _vocabulary(hint: Any) -> Vocabulary | None:
+    """The closed word list of an ``Annotated[str, Vocabulary(...)]`` annotation, else None."""
+    if typing.get_origin(hint) is not Annotated:
+        return None
+    return next((m for m in hint.__metadata__ if isinstance(m, Vocabulary)), None)
+
+
 def _field_checker(cls: type[Event], f: dataclasses.Field, hint: Any) -> _Check:
     rule = _RULES.get(f"{cls.type}.{f.name}") or _RULES.get(f.name)
     if rule is None:
@@ -521,10 +557,16 @@ def _field_checker(cls: type[Event], f: dataclasses.Field, hint: Any) -> _Check:
 
 
 _CHECKS: dict[str, tuple[tuple[str, _Check], ...]] = {}
+#: the checks every event gets when it is created: its closed vocabularies (cheap set lookups;
+#: the full ``_CHECKS`` run where data comes from outside: files, imports, a store's append)
+_CREATION_CHECKS: dict[str, tuple[tuple[str, _Check], ...]] = {}
 for _cls in EVENT_TYPES.values():
-    _hints = typing.get_type_hints(_cls)
+    _hints = typing.get_type_hints(_cls, include_extras=True)
     _CHECKS[_cls.type] = tuple(
         (f.name, _field_checker(_cls, f, _hints[f.name])) for f in dataclasses.fields(_cls)
+    )
+    _CREATION_CHECKS[_cls.type] = tuple(
+        (name, check) for name, check in _CHECKS[_cls.type] if _vocabulary(_hints[name]) is not None
     )
 
 
@@ -541,15 +583,20 @@ def check_fields(kind: str, values: dict[str, Any]) -> None:
     """
     for name, check in _CHECKS[kind]:
         if name in values:
-            try:
-                check(values[name], 2)
-            except _Bad as bad:
-                where = _where(name, bad)
-                raise EventFormatError(
-                    f"{kind}: {where} must be {bad.expected}, got {_got(bad.value)}",
-                    event_type=kind,
-                    field=name,
-                ) from None
+            _check_field(kind, name, check, values[name])
+
+
+def _check_field(kind: str, name: str, check: _Check, value: Any) -> None:
+    """One field's check, a failure said as ``kind: field must be ..., got ...``."""
+    try:
+        check(value, 2)
+    except _Bad as bad:
+        where = _where(name, bad)
+        raise EventFormatError(
+            f"{kind}: {where} must be {bad.expected}, got {bad.got or _got(bad.value)}",
+            event_type=kind,
+            field=name,
+        ) from None
 
 
 def validate_event(event: Event) -> None:

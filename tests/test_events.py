@@ -1,3 +1,4 @@
+import dataclasses
 import io
 import json
 import threading
@@ -137,3 +138,56 @@ def test_events_are_immutable():
     e = ev.Note(seq=0, level="info", message="x")
     with pytest.raises(AttributeError):
         e.message = "y"  # type: ignore[misc]
+
+
+# --- closed vocabularies: checked when an event is made ------------------------------------
+
+#: (event class, field, its allowed words, the other fields a valid event needs)
+CLOSED_FIELDS = [
+    (ev.NodeAdded, "kind", ev.NODE_KINDS, {"id": 1, "parent": 0}),
+    (ev.NodeVerified, "status", ev.VERIFY_STATUSES, {"id": 1, "method": "sandbox"}),
+    (ev.RunFinished, "status", ev.FINISH_STATUSES, {}),
+    (ev.UserAction, "action", ev.USER_ACTIONS, {}),
+    (ev.Note, "level", ev.NOTE_LEVELS, {"message": "m"}),
+]
+
+
+def _closed_cases():
+    return [
+        pytest.param(cls, name, words, rest, id=f"{cls.type}.{name}")
+        for cls, name, words, rest in CLOSED_FIELDS
+    ]
+
+
+@pytest.mark.parametrize(("cls", "name", "words", "rest"), _closed_cases())
+def test_an_unknown_word_fails_when_the_event_is_created(cls, name, words, rest):
+    with pytest.raises(ValueError, match=rf"{cls.type}: {name} must be one of .*got an unknown") as info:
+        cls(seq=0, **rest, **{name: "proven"})
+    assert all(repr(w) in str(info.value) for w in words)  # the message lists the allowed words
+    assert info.value.field == name and info.value.event_type == cls.type
+    with pytest.raises(ValueError, match=f"{name} must be one of"):
+        EventLog().emit(cls, **rest, **{name: "proven"})
+    with pytest.raises(ValueError, match=f"{name} must be one of"):
+        cls(seq=0, **rest, **{name: 3})
+
+
+@pytest.mark.parametrize(("cls", "name", "words", "rest"), _closed_cases())
+def test_every_allowed_word_works_and_stays_a_plain_string_on_disk(cls, name, words, rest):
+    for word in sorted(words):
+        event = cls(seq=0, **rest, **{name: word})
+        assert json.loads(event.to_json())[name] == word
+        assert ev.event_from_json(event.to_json()) == event
+
+
+def test_replacing_a_word_is_checked_too():
+    event = ev.RunFinished(seq=0, status="solved")
+    with pytest.raises(ValueError, match="unknown status 'won'"):
+        dataclasses.replace(event, status="won")
+
+
+def test_a_file_with_an_unknown_word_names_the_same_field():
+    line = '{"type": "node_added", "seq": 0, "id": 1, "parent": null, "kind": "leaf"}'
+    with pytest.raises(
+        ev.EventFormatError, match=r"node_added: kind must be one of .*unknown node kind 'leaf'"
+    ):
+        ev.event_from_json(line)

@@ -197,7 +197,7 @@ class Search:
     def finish(
         self,
         *,
-        status: str | None = None,
+        status: ev.FinishStatus | None = None,
         reference: str | None = None,
         correct: bool | None = None,
         error: str | None = None,

@@ -56,7 +56,7 @@ class MNode:
     id: int
     parent: MNode | None
     depth: int
-    kind: str
+    kind: ev.NodeKind
     prior: float | None = None
     n: int = 0
     value_sum: float = 0.0
@@ -94,7 +94,7 @@ class MNode:
 class NodeSpec:
     """A proposed node before it joins the tree."""
 
-    kind: str
+    kind: ev.NodeKind
     text: str
     code: str | None = None
     tokens: int = 0
@@ -108,7 +108,7 @@ class NodeSpec:
 class Verdict:
     """A policy's judgement of a new node; becomes its node_verified event."""
 
-    status: str
+    status: ev.VerifyStatus
     method: str
     output: str = ""
     ms: float = 0.0
