@@ -42,8 +42,6 @@ LIGHT = (
     "backend.cli",
     "ui.cli",
 )
-#: LIGHT modules that still import numpy: backend/search/base.py's rng (being removed)
-NUMPY_TODAY = ("backend.search.mcts", "backend.search.base")
 #: what an engine module imports only inside functions (numpy is a core dependency:
 #: llamacpp's sampler uses it at module level, and the registry imports an engine on lookup)
 MODEL_LIBRARIES = ("torch", "vllm", "transformers", "llama_cpp", "openai", "gradio", "plotly")
@@ -149,25 +147,7 @@ def imported() -> dict[str, set[str]]:
 
 @pytest.mark.parametrize("module", LIGHT)
 def test_light_modules_import_no_heavy_library(module, imported):
-    assert sorted(imported[module] & set(HEAVY) - {"numpy"}) == []
-
-
-@pytest.mark.parametrize(
-    "module",
-    [
-        pytest.param(
-            m,
-            marks=pytest.mark.xfail(
-                strict=True, reason="backend/search/base.py's rng imports numpy (a colleague is removing it)"
-            ),
-        )
-        if m in NUMPY_TODAY
-        else m
-        for m in LIGHT
-    ],
-)
-def test_light_modules_import_no_numpy(module, imported):
-    assert "numpy" not in imported[module]
+    assert sorted(imported[module] & set(HEAVY)) == []
 
 
 def _is_type_checking(node: ast.If) -> bool:
