@@ -15,11 +15,16 @@ Contract, shared by every engine and checked by tests/engines/test_contract.py:
   with ``stop_reason`` None;
 - ``temperature == 0`` is greedy (n identical completions are allowed);
 - the same ``seed`` with the same inputs gives the same completions on the same
-  engine and machine.
+  engine and machine;
+- the arguments are checked by :class:`GenerationRequest` (one place, one message for
+  every engine): each engine's ``generate`` starts with ``GenerationRequest.make(...)``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -85,16 +90,81 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
-def check_sampling(n: int, max_tokens: int, temperature: float, top_p: float) -> None:
-    """Reject sampling settings no engine can honour, with a message that says why."""
-    if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
-    if max_tokens < 1:
-        raise ValueError(f"max_tokens must be at least 1, got {max_tokens}")
-    if temperature < 0:
-        raise ValueError(f"temperature must be >= 0, got {temperature}")
-    if not 0 < top_p <= 1:
-        raise ValueError(f"top_p must be in (0, 1], got {top_p}")
+@dataclass(frozen=True, slots=True)
+class GenerationRequest:
+    """One ``generate`` call's arguments, checked once for every engine.
+
+    Each engine builds one with :meth:`make` at the top of ``generate``, so a setting no
+    engine can honour is refused with the same message whichever engine is loaded, and
+    the engine's own code reads values that are already sound (empty stop strings dropped).
+    """
+
+    prompts: tuple[str, ...]
+    n: int = 1
+    max_tokens: int = 256
+    temperature: float = 0.7
+    top_p: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_texts("prompts", self.prompts, "there is nothing to continue from")
+        _check_texts("stop", self.stop, "it would end every text at once")
+        for name in ("n", "max_tokens"):
+            value = getattr(self, name)
+            if not _is_int(value) or value < 1:
+                raise ValueError(f"{name} must be an integer of at least 1, got {value!r}")
+        if not _is_number(self.temperature) or self.temperature < 0:
+            raise ValueError(f"temperature must be a finite number >= 0, got {self.temperature!r}")
+        if not _is_number(self.top_p) or not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p!r}")
+        if self.seed is not None and (not _is_int(self.seed) or self.seed < 0):
+            raise ValueError(f"seed must be a non-negative integer or None, got {self.seed!r}")
+
+    @classmethod
+    def make(
+        cls,
+        prompts: Sequence[str],
+        *,
+        n: int = 1,
+        max_tokens: int = 256,
+        temperature: float = 0.7,
+        top_p: float = 1.0,
+        stop: Sequence[str] = (),
+        seed: int | None = None,
+    ) -> GenerationRequest:
+        """The request of a ``generate(prompts, n=..., ...)`` call; empty stop strings are
+        dropped (they would match everywhere). Raises ValueError naming the bad argument."""
+        stops = tuple(s for s in _as_tuple("stop", stop) if s != "")
+        return cls(_as_tuple("prompts", prompts), n, max_tokens, temperature, top_p, stops, seed)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    """A finite real number (an integer always is; ``True`` is not a number here)."""
+    if _is_int(value):
+        return True
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _as_tuple(name: str, value: object) -> tuple[object, ...]:
+    """A list argument as a tuple; a lone string is refused (``stop="\\n"`` would be one
+    stop string per character)."""
+    if not isinstance(value, str | bytes):
+        with contextlib.suppress(TypeError):
+            return tuple(value)  # type: ignore[arg-type]
+    raise ValueError(f"{name} must be a list of strings, got {type(value).__name__}")
+
+
+def _check_texts(name: str, values: tuple[object, ...], empty: str) -> None:
+    for i, text in enumerate(values):
+        if not isinstance(text, str):
+            raise ValueError(f"{name}[{i}] must be a string, got {type(text).__name__}")
+        if not text:
+            raise ValueError(f"{name}[{i}] is empty: {empty}")
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, str | None]:

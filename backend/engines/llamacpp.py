@@ -48,7 +48,7 @@ import numpy as np
 from backend._optional import require
 from backend.engines._sampling import sample_rows
 from backend.engines._threads import available_cores, passive_openmp_wait
-from backend.engines.base import Completion, EngineInfo, check_sampling, cut_at_stop, plain_chat_prompt
+from backend.engines.base import Completion, EngineInfo, GenerationRequest, cut_at_stop, plain_chat_prompt
 from backend.engines.embedded import resolve_model
 
 _llama_log = logging.getLogger("llama.cpp")
@@ -322,14 +322,13 @@ class LlamaCppEngine:
         elif len(s.tokens) >= limit:
             s.finish = "length"
 
-    def _run(self, seqs: list[_Seq], rows: np.ndarray, temperature: float, top_p: float,
-             stop: Sequence[str], limit: int) -> None:
+    def _run(self, seqs: list[_Seq], rows: np.ndarray, req: GenerationRequest, limit: int) -> None:
         """Sample all ``seqs`` to the end, one batched decode per step; ``rows``: their first logits."""
         live = seqs
         while live:
-            toks, lps = sample_rows(rows, temperature, top_p, [s.rng for s in live], self._work)
+            toks, lps = sample_rows(rows, req.temperature, req.top_p, [s.rng for s in live], self._work)
             for s, t, lp in zip(live, toks.tolist(), lps.tolist(), strict=True):
-                self._step(s, t, lp, stop, limit)
+                self._step(s, t, lp, req.stop, limit)
             live = [s for s in live if s.finish is None]
             if live:
                 self._decode([s.tokens[-1] for s in live], [s.plen + len(s.tokens) - 1 for s in live],
@@ -347,19 +346,18 @@ class LlamaCppEngine:
         stop: Sequence[str] = (),
         seed: int | None = None,
     ) -> list[list[Completion]]:
-        check_sampling(n, max_tokens, temperature, top_p)
-        stop = [s for s in stop if s]
+        req = GenerationRequest.make(prompts, n=n, max_tokens=max_tokens, temperature=temperature,
+                                     top_p=top_p, stop=stop, seed=seed)
         with self._lock:
             if self._ctx is None:
                 raise RuntimeError("this llamacpp engine is closed")
-            base = int(self._rng.integers(2**62)) if seed is None else seed
+            base = int(self._rng.integers(2**62)) if req.seed is None else req.seed
             self.last_stats = {"prompt_tokens": 0, "reused_tokens": 0, "generated_tokens": 0,
                                "prefill_ms": 0.0, "decode_ms": 0.0}
-            tokens = [self._checked_tokens(p) for p in prompts]
-            if self._fits_together(tokens, n, max_tokens, temperature):
-                return self._together(tokens, n, max_tokens, temperature, top_p, stop, base)
-            return [self._one(t, i, n, max_tokens, temperature, top_p, stop, base)
-                    for i, t in enumerate(tokens)]
+            tokens = [self._checked_tokens(p) for p in req.prompts]
+            if self._fits_together(tokens, req):
+                return self._together(tokens, req, base)
+            return [self._one(t, i, req, base) for i, t in enumerate(tokens)]
 
     def _checked_tokens(self, prompt: str) -> list[int]:
         tokens = self.tokenize(prompt)
@@ -370,21 +368,21 @@ class LlamaCppEngine:
                 f"prompt has {len(tokens)} tokens; n_ctx is {self.n_ctx}: load with a larger n_ctx")
         return tokens
 
-    def _fits_together(self, tokens: list[list[int]], n: int, max_tokens: int, temperature: float) -> bool:
+    def _fits_together(self, tokens: list[list[int]], req: GenerationRequest) -> bool:
         """Whether several prompts can decode as one batch: sequences and KV cells suffice."""
-        if len(tokens) < 2 or temperature == 0 or len(tokens) * n > self.max_batch:
+        n = req.n
+        if len(tokens) < 2 or req.temperature == 0 or len(tokens) * n > self.max_batch:
             return False
         if min(len(t) for t in tokens) < MIN_PREFILL_BATCH:
             return False
         first = tokens[0]
         cells = len(first) + sum(len(t) - _common_prefix(first, t) + MIN_PREFILL_BATCH for t in tokens[1:])
-        cells += len(tokens) * n * min(max_tokens, self.n_ctx)
+        cells += len(tokens) * n * min(req.max_tokens, self.n_ctx)
         return cells <= self.kv_cells
 
-    def _together(self, tokens: list[list[int]], n: int, max_tokens: int, temperature: float, top_p: float,
-                  stop: list[str], base: int) -> list[list[Completion]]:
+    def _together(self, tokens: list[list[int]], req: GenerationRequest, base: int) -> list[list[Completion]]:
         """All prompts' n sequences in one batched decode per step (see the module docstring)."""
-        lib, mem = self._lib, self._mem
+        lib, mem, n = self._lib, self._mem, req.n
         t0 = time.perf_counter()
         first, reused = self._prefill(tokens[0])  # sequence 0; drops every other sequence
         firsts = [first]
@@ -405,8 +403,8 @@ class LlamaCppEngine:
                 seqs.append(_Seq(i * n + j, np.random.default_rng([base, i, j]), len(toks)))
                 rows.append(firsts[i])
         t1 = time.perf_counter()
-        limit = min(max_tokens, self.n_ctx - max(len(t) for t in tokens))
-        self._run(seqs, np.stack(rows), temperature, top_p, stop, limit)
+        limit = min(req.max_tokens, self.n_ctx - max(len(t) for t in tokens))
+        self._run(seqs, np.stack(rows), req, limit)
         self._cache = tokens[0]
         t2 = time.perf_counter()
         st = self.last_stats
@@ -421,15 +419,14 @@ class LlamaCppEngine:
                for s in seqs]
         return [out[i * n:(i + 1) * n] for i in range(len(tokens))]
 
-    def _one(self, tokens: list[int], index: int, n: int, max_tokens: int, temperature: float, top_p: float,
-             stop: list[str], base: int) -> list[Completion]:
-        plen = len(tokens)
+    def _one(self, tokens: list[int], index: int, req: GenerationRequest, base: int) -> list[Completion]:
+        plen, n = len(tokens), req.n
         t0 = time.perf_counter()
         first, reused = self._prefill(tokens)
         t1 = time.perf_counter()
-        limit = min(max_tokens, self.n_ctx - plen)  # past n_ctx a sequence ends with "length"
+        limit = min(req.max_tokens, self.n_ctx - plen)  # past n_ctx a sequence ends with "length"
         fit = max(1, (self.kv_cells - plen) // limit)  # each live sequence needs `limit` cells of its own
-        distinct = 1 if temperature == 0 else n  # greedy: one sequence, n copies
+        distinct = 1 if req.temperature == 0 else n  # greedy: one sequence, n copies
         chunk = min(self.max_batch, distinct, fit)
         done: list[_Seq] = []
         while len(done) < distinct:
@@ -440,7 +437,7 @@ class LlamaCppEngine:
             for j in range(1, k):
                 self._lib.llama_memory_seq_cp(self._mem, 0, j, -1, -1)
             seqs = [_Seq(j, np.random.default_rng([base, index, len(done) + j]), plen) for j in range(k)]
-            self._run(seqs, np.broadcast_to(first, (k, first.shape[0])), temperature, top_p, stop, limit)
+            self._run(seqs, np.broadcast_to(first, (k, first.shape[0])), req, limit)
             done.extend(seqs)
         # sequence 0 holds the prompt (and its own sampled tokens, trimmed next call); a prompt under
         # MIN_PREFILL_BATCH tokens went through the small-batch kernels, so it is not offered for reuse

@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from backend.engines.base import Completion, EngineInfo, check_sampling, cut_at_stop, plain_chat_prompt
+from backend.engines.base import Completion, EngineInfo, GenerationRequest, cut_at_stop, plain_chat_prompt
 from backend.engines.embedded import EMBEDDED_ALIASES
 
 log = logging.getLogger(__name__)
@@ -123,11 +123,11 @@ class OpenAIEngine:
             time.sleep(delay)
         raise AssertionError("unreachable")
 
-    def _one(self, prompt: str, n: int, max_tokens: int, temperature: float, top_p: float,
-             stop: list[str], seed: int | None) -> list[Completion]:
+    def _one(self, prompt: str, req: GenerationRequest) -> list[Completion]:
+        n, stop, seed = req.n, list(req.stop), req.seed
         body: dict[str, Any] = {
-            "model": self.model, "prompt": prompt, "n": n, "max_tokens": max_tokens,
-            "temperature": temperature, "top_p": top_p, "logprobs": 1,
+            "model": self.model, "prompt": prompt, "n": n, "max_tokens": req.max_tokens,
+            "temperature": req.temperature, "top_p": req.top_p, "logprobs": 1,
         }
         if stop:
             body["stop"] = stop
@@ -138,7 +138,7 @@ class OpenAIEngine:
         gen_ms = (time.perf_counter() - t0) * 1000
         choices = sorted(resp.get("choices", []), key=lambda c: c.get("index", 0))
         comps = [choice_to_completion(c, stop, gen_ms) for c in choices]
-        if len(comps) == 1 and n > 1 and temperature == 0:
+        if len(comps) == 1 and n > 1 and req.temperature == 0:
             comps *= n  # greedy: identical anyway
         while 0 < len(comps) < n:  # a server that ignores n (llama_cpp.server): one request per sample
             body["n"] = 1
@@ -161,13 +161,12 @@ class OpenAIEngine:
         stop: Sequence[str] = (),
         seed: int | None = None,
     ) -> list[list[Completion]]:
-        check_sampling(n, max_tokens, temperature, top_p)
-        stop = [s for s in stop if s]
-        args = (n, max_tokens, temperature, top_p, stop, seed)
-        if len(prompts) <= 1:
-            return [self._one(p, *args) for p in prompts]
-        with ThreadPoolExecutor(min(self.concurrency, len(prompts))) as pool:
-            return list(pool.map(lambda p: self._one(p, *args), prompts))
+        req = GenerationRequest.make(prompts, n=n, max_tokens=max_tokens, temperature=temperature,
+                                     top_p=top_p, stop=stop, seed=seed)
+        if len(req.prompts) <= 1:
+            return [self._one(p, req) for p in req.prompts]
+        with ThreadPoolExecutor(min(self.concurrency, len(req.prompts))) as pool:
+            return list(pool.map(lambda p: self._one(p, req), req.prompts))
 
     def chat_prompt(self, messages: Sequence[dict[str, str]], *, add_generation_prompt: bool = True) -> str:
         # /v1/completions takes raw text, and the server's template is not exposed by the API: ChatML

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from backend.engines.base import Completion, EngineInfo, check_sampling, cut_at_stop, plain_chat_prompt
+from backend.engines.base import Completion, EngineInfo, GenerationRequest, cut_at_stop, plain_chat_prompt
 
 Matcher = str | Callable[[str], bool]
 
@@ -90,12 +90,19 @@ class ScriptedEngine:
         stop: Sequence[str] = (),
         seed: int | None = None,
     ) -> list[list[Completion]]:
-        check_sampling(n, max_tokens, temperature, top_p)
+        req = GenerationRequest.make(
+            prompts, n=n, max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop, seed=seed
+        )
         if self.delay_s:
             time.sleep(self.delay_s)
         with self._lock:
-            self.calls.append({"prompts": list(prompts), "n": n, "stop": list(stop), "seed": seed})
-            return [[self._finish(*raw, max_tokens, stop) for raw in self._draw(p, n, seed)] for p in prompts]
+            self.calls.append(
+                {"prompts": list(req.prompts), "n": req.n, "stop": list(req.stop), "seed": req.seed}
+            )
+            return [
+                [self._finish(*raw, req.max_tokens, req.stop) for raw in self._draw(p, req.n, req.seed)]
+                for p in req.prompts
+            ]
 
     def _draw(self, prompt: str, n: int, seed: int | None) -> list[tuple[str, float]]:
         """n raw (text, logprob per token) pairs from the seed's place in the cycle; nothing

@@ -39,7 +39,7 @@ from typing import Any
 
 from backend._optional import require
 from backend.engines._threads import available_cores, passive_openmp_wait
-from backend.engines.base import Completion, EngineInfo, check_sampling, cut_at_stop, plain_chat_prompt
+from backend.engines.base import Completion, EngineInfo, GenerationRequest, cut_at_stop, plain_chat_prompt
 from backend.engines.embedded import models_dir, resolve_model
 
 log = logging.getLogger(__name__)
@@ -176,12 +176,13 @@ class TransformersEngine:
         stop: Sequence[str] = (),
         seed: int | None = None,
     ) -> list[list[Completion]]:
-        check_sampling(n, max_tokens, temperature, top_p)
-        prompts = list(prompts)
+        req = GenerationRequest.make(prompts, n=n, max_tokens=max_tokens, temperature=temperature,
+                                     top_p=top_p, stop=stop, seed=seed)
+        prompts = req.prompts
         out: list[list[Completion]] = [[] for _ in prompts]
-        greedy = temperature == 0
+        greedy = req.temperature == 0
         # greedy gives one answer per prompt; copies fill n (transformers refuses n > 1 without sampling)
-        per_prompt = 1 if greedy else n
+        per_prompt = 1 if greedy else req.n
         per_call = min(per_prompt, self.max_batch)
         group = max(1, self.max_batch // per_call)
         with self._lock:
@@ -191,25 +192,27 @@ class TransformersEngine:
                 done = 0
                 while done < per_prompt:
                     k = min(per_call, per_prompt - done)
-                    chunk_seed = None if seed is None else seed + chunk_index
-                    rows = self._generate_chunk([prompts[i] for i in idx], k, max_tokens, temperature, top_p,
-                                                list(stop), chunk_seed)
+                    chunk_seed = None if req.seed is None else req.seed + chunk_index
+                    rows = self._generate_chunk([prompts[i] for i in idx], k, req, chunk_seed)
                     for j, i in enumerate(idx):
                         out[i].extend(rows[j * k : (j + 1) * k])
                     done += k
                     chunk_index += 1
         if greedy:
-            out = [c * n for c in out]
+            out = [c * req.n for c in out]
         return out
 
-    def _generate_chunk(self, prompts, k, max_tokens, temperature, top_p, stop, seed) -> list[Completion]:
+    def _generate_chunk(self, prompts: list[str], k: int, req: GenerationRequest,
+                        seed: int | None) -> list[Completion]:
+        """k samples for each of ``prompts`` in one ``model.generate`` (``seed``: this chunk's)."""
         torch = self._torch
+        temperature, stop = req.temperature, list(req.stop)
         enc = self.tokenizer(prompts, return_tensors="pt", padding=len(prompts) > 1, add_special_tokens=False)
         enc = {key: v.to(self.model.device) for key, v in enc.items()}
         recorder = _LogprobRecorder(torch)
         sampling = temperature > 0
         gen_kwargs: dict[str, Any] = dict(
-            max_new_tokens=max_tokens,
+            max_new_tokens=req.max_tokens,
             do_sample=sampling,
             num_return_sequences=k,
             pad_token_id=self._pad,
@@ -220,7 +223,7 @@ class TransformersEngine:
         )
         if sampling:
             # top_k=0: no top-k cut (transformers' default is 50), like the other engines
-            gen_kwargs.update(temperature=temperature, top_p=top_p, top_k=0)
+            gen_kwargs.update(temperature=temperature, top_p=req.top_p, top_k=0)
         else:
             gen_kwargs.update(temperature=None, top_p=None, top_k=None)
         if stop:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from backend._optional import require
-from backend.engines.base import Completion, EngineInfo, check_sampling, plain_chat_prompt
+from backend.engines.base import Completion, EngineInfo, GenerationRequest, plain_chat_prompt
 from backend.engines.embedded import resolve_model
 
 
@@ -97,16 +97,15 @@ class VLLMEngine:
         )
         return cls(llm, info)
 
-    def sampling_params(self, *, n: int, max_tokens: int, temperature: float, top_p: float,
-                        stop: Sequence[str], seed: int | None) -> Any:
-        greedy = temperature == 0
+    def sampling_params(self, req: GenerationRequest) -> Any:
+        greedy = req.temperature == 0
         return self._vllm.SamplingParams(
-            n=1 if greedy else n,  # greedy samples are identical; older vLLMs refuse n > 1 with greedy
-            temperature=temperature,
-            top_p=1.0 if greedy else top_p,
-            max_tokens=max_tokens,
-            stop=[s for s in stop if s] or None,
-            seed=seed,
+            n=1 if greedy else req.n,  # greedy samples are identical; older vLLMs refuse n > 1 with greedy
+            temperature=req.temperature,
+            top_p=1.0 if greedy else req.top_p,
+            max_tokens=req.max_tokens,
+            stop=list(req.stop) or None,
+            seed=req.seed,
             logprobs=0,  # no alternatives, but cumulative_logprob gets filled
         )
 
@@ -121,12 +120,11 @@ class VLLMEngine:
         stop: Sequence[str] = (),
         seed: int | None = None,
     ) -> list[list[Completion]]:
-        check_sampling(n, max_tokens, temperature, top_p)
-        params = self.sampling_params(n=n, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
-                                      stop=stop, seed=seed)
+        req = GenerationRequest.make(prompts, n=n, max_tokens=max_tokens, temperature=temperature,
+                                     top_p=top_p, stop=stop, seed=seed)
         t0 = time.perf_counter()
-        outputs = self.llm.generate(list(prompts), params, use_tqdm=False)
-        return to_completions(outputs, n, (time.perf_counter() - t0) * 1000)
+        outputs = self.llm.generate(list(req.prompts), self.sampling_params(req), use_tqdm=False)
+        return to_completions(outputs, req.n, (time.perf_counter() - t0) * 1000)
 
     def chat_prompt(self, messages: Sequence[dict[str, str]], *, add_generation_prompt: bool = True) -> str:
         tok = self.llm.get_tokenizer()

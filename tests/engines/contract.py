@@ -10,7 +10,25 @@ from __future__ import annotations
 
 import pytest
 
-from backend.engines.base import Completion, Engine
+from backend.engines.base import Completion, Engine, GenerationRequest
+
+#: (prompts, settings) that no engine can honour; each must fail before any generation
+BAD_REQUESTS = [
+    pytest.param(["p"], {"n": 0}, id="n=0"),
+    pytest.param(["p"], {"n": 2.0}, id="n-float"),
+    pytest.param(["p"], {"max_tokens": 0}, id="max_tokens=0"),
+    pytest.param(["p"], {"temperature": -0.5}, id="temperature<0"),
+    pytest.param(["p"], {"temperature": float("nan")}, id="temperature-nan"),
+    pytest.param(["p"], {"top_p": 0.0}, id="top_p=0"),
+    pytest.param(["p"], {"top_p": 1.5}, id="top_p>1"),
+    pytest.param(["p"], {"seed": -1}, id="seed<0"),
+    pytest.param(["p"], {"seed": 1.5}, id="seed-float"),
+    pytest.param(["p"], {"stop": "\n"}, id="stop-a-string"),
+    pytest.param(["p"], {"stop": ["ok", 3]}, id="stop-not-strings"),
+    pytest.param("p", {}, id="prompts-a-string"),
+    pytest.param([""], {}, id="empty-prompt"),
+    pytest.param([None], {}, id="prompt-not-a-string"),
+]
 
 
 class EngineContract:
@@ -52,6 +70,21 @@ class EngineContract:
         for bad in ({"n": 0}, {"max_tokens": 0}, {"temperature": -1.0}, {"top_p": 0.0}):
             with pytest.raises(ValueError):
                 engine.generate(p, **bad)
+
+    @pytest.mark.parametrize(("prompts", "bad"), BAD_REQUESTS)
+    def test_bad_requests_get_the_shared_message(self, engine, prompts, bad):
+        """Every engine refuses through GenerationRequest: one message whichever engine is loaded."""
+        with pytest.raises(ValueError) as expected:
+            GenerationRequest.make(prompts, **bad)
+        with pytest.raises(ValueError) as got:
+            engine.generate(prompts, **bad)
+        assert str(got.value) == str(expected.value)
+
+    def test_empty_stop_strings_are_ignored(self, engine):
+        p = [self.prompt(engine, self.long_prompt)]
+        (plain,) = engine.generate(p, max_tokens=4, temperature=0)[0]
+        (c,) = engine.generate(p, max_tokens=4, temperature=0, stop=[""])[0]
+        assert (c.text, c.finish_reason, c.stop_reason) == (plain.text, plain.finish_reason, None)
 
     def test_max_tokens_gives_length(self, engine):
         (c,) = engine.generate([self.prompt(engine, self.long_prompt)], max_tokens=3, temperature=0)[0]
