@@ -1,7 +1,7 @@
 """What every search shares: per-run state, the step lifecycle, budgets, timed generation.
 
 A search object is one run. Its per-run state lives in a :class:`SearchRun` (ids, the
-random generator, counters, the stop flag, the event log): no class-level counters, so two
+seed, counters, the stop flag, the event log): no class-level counters, so two
 runs in one process (two browser sessions) never share anything.
 
 Lifecycle, the same for every algorithm (MCTS, baselines, and later LIPS and CPL):
@@ -26,8 +26,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import numpy as np
-
 from backend import events as ev
 from backend.engines.base import Completion, Engine
 from backend.search.config import config_dict
@@ -45,7 +43,6 @@ class SearchRun:
     problem: str
     seed: int
     log: ev.EventLog
-    rng: np.random.Generator
     t0: float = field(default_factory=time.monotonic)
     iteration: int = 0
     next_id: int = 0
@@ -68,8 +65,14 @@ class SearchRun:
         return time.monotonic() - self.t0
 
     def call_seed(self, *keys: int) -> int:
-        """A per-call engine seed derived from the run seed and the call's position."""
-        return int(np.random.SeedSequence([self.seed, *keys]).generate_state(1)[0] & 0x7FFFFFFF)
+        """A per-call engine seed derived from the run seed and the call's position.
+
+        numpy is imported here, not at the top: importing a search (the CLI, the web app's
+        start) should not pay for numpy, and SeedSequence's hash has no stdlib twin.
+        """
+        from numpy.random import SeedSequence
+
+        return int(SeedSequence([self.seed, *keys]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,6 @@ class Search:
             problem=problem.strip(),
             seed=int(seed),
             log=log if log is not None else ev.EventLog(),
-            rng=np.random.default_rng(int(seed)),
             spec=spec,
         )
 
