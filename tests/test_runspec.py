@@ -358,13 +358,13 @@ def test_only_entry_points_look_up_the_default_ppm_and_nothing_writes_the_enviro
             callers.append(rel)
         if re.search(r"os\.environ\[[^]]+\]\s*=|os\.putenv|environ\.update", text):
             writers.append(rel)
-    assert sorted(callers) == ["backend/cli_search.py", "ui/app.py"]
+    assert sorted(callers) == ["backend/cli/search.py", "ui/app.py"]
     assert writers == []
 
 
 def test_the_cli_writes_the_spec_and_takes_ppm_as_an_argument(tmp_path):
     from backend.cli import app
-    from backend.cli_search import register
+    from backend.cli.search import register
     from tests.test_solve_cli import RULES
 
     register(app)

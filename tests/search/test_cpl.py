@@ -254,7 +254,7 @@ def test_canopy_solve_with_algo_cpl(tmp_path):
     from typer.testing import CliRunner
 
     from backend.cli import app
-    from backend.cli_search import register
+    from backend.cli.search import register
 
     register(app)
     rules = {"rules": [{"match": "Plan 1: Count", "texts": [SOL10]}, {"match": "Plans:\n", "texts": [PA]}]}

@@ -343,7 +343,7 @@ def test_main_passes_logins_from_flags_and_file(monkeypatch, capsys, tmp_path):
 
 
 def test_canopy_serve_refuses_too(tmp_path, capsys):
-    from backend.cli import main
+    from ui.cli import main
 
     assert main(["serve", "--host", "0.0.0.0", "--db", str(tmp_path / "c.sqlite")]) == 2
     assert "--no-auth" in capsys.readouterr().err
