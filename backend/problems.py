@@ -1,4 +1,5 @@
-"""Problem sets: the shipped benchmarks (GSM8K, MATH-500) and any JSONL file of problems.
+"""The problem catalogue: every shipped set (GSM8K, MATH-500, the LIPS inequality sets) and
+any JSONL file of problems.
 
 The CLI, the UI's problem picker and the bench all load problems through ``load_problems``,
 so one place decides ids, gold answers and error messages. File format and licenses:
@@ -6,18 +7,22 @@ docs/PROBLEMS.md and assets/problems/LICENSES.md.
 
 Registering a set is one ``DATASETS`` entry: a file under ``assets/problems/`` plus, when
 its records are not ``{"problem"|"question", "answer", ...}`` JSON lines, a record parser
-and/or a reader (e.g. one that turns Lean theorems into records).
+and/or a reader (e.g. one that turns Lean theorems into records). The inequality sets are
+registered here once; LIPS reads the same files as ``Inequality`` objects
+(``backend/search/lips/problems.py: load_inequalities``, which takes its set names from
+``inequality_sets()``).
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backend.names import unknown_name_error
+from backend.paths import assets_dir
 from backend.verify.answers import gold_answer
 
 
@@ -88,30 +93,33 @@ class DatasetSpec:
     read: RecordReader = read_jsonl
 
 
-def _inequality_record(record: Mapping[str, Any], dataset: str, index: int) -> Problem:
-    from backend.search.lips.dataset import inequality_record  # LIPS sets: gold "proved"/"refuted"
+def inequality_record(record: Mapping[str, Any], dataset: str, index: int) -> Problem:
+    """An inequality set's record as a Problem (``canopy eval --dataset ineq-easy --algo lips``).
 
-    return inequality_record(record, dataset, index)
+    The question is the plain statement the LIPS search parses; the gold answer is "proved"
+    (true sets) or "refuted" (``ineq-false``): a false inequality counts as right only when the
+    run finds it false, and a run that proves it is wrong. No sympy here: listing and loading
+    sets stays cheap.
+    """
+    statement = record.get("statement")
+    if not isinstance(statement, str) or not statement.strip():
+        raise ValueError(f"{dataset} record {index}: no statement")
+    local_id = str(record.get("id", index))
+    answer = "refuted" if "false" in dataset else "proved"
+    meta = {k: v for k, v in record.items() if k not in ("statement", "id")}
+    return Problem(
+        id=f"{dataset}/{local_id}", dataset=dataset, question=statement.strip(), answer=answer, meta=meta
+    )
 
 
 DATASETS: dict[str, DatasetSpec] = {
     "gsm8k": DatasetSpec("gsm8k_test.jsonl", "GSM8K test: 1,319 grade-school word problems (MIT)"),
     "math500": DatasetSpec("math500_test.jsonl", "MATH-500: 500 competition problems, levels 1-5 (MIT)"),
-    "ineq-easy": DatasetSpec("ineq_easy.jsonl", "LIPS: 25 textbook inequalities", _inequality_record),
-    "ineq-false": DatasetSpec("ineq_false.jsonl", "LIPS: 12 false inequalities", _inequality_record),
-    "mo-int": DatasetSpec("ineq_mo_int.jsonl", "LIPS: NeqLIPS MO-INT, 20 (MIT)", _inequality_record),
-    "chen-no": DatasetSpec("ineq_chen_no.jsonl", "LIPS: NeqLIPS ChenNO, 42 (MIT)", _inequality_record),
+    "ineq-easy": DatasetSpec("ineq_easy.jsonl", "LIPS: 25 textbook inequalities", inequality_record),
+    "ineq-false": DatasetSpec("ineq_false.jsonl", "LIPS: 12 false inequalities", inequality_record),
+    "mo-int": DatasetSpec("ineq_mo_int.jsonl", "LIPS: NeqLIPS MO-INT, 20 (MIT)", inequality_record),
+    "chen-no": DatasetSpec("ineq_chen_no.jsonl", "LIPS: NeqLIPS ChenNO, 42 (MIT)", inequality_record),
 }
-
-
-def assets_dir() -> Path:
-    """The ``assets/`` folder: ``<repo root>/assets``, next to the ``backend`` package.
-
-    This holds in a source checkout and in an editable install. A wheel must ship
-    ``assets/`` at that same place relative to ``backend/`` (pyproject's job); nothing else
-    is searched, so a missing folder fails loudly in ``load_problems``.
-    """
-    return Path(__file__).resolve().parents[1] / "assets"
 
 
 def dataset_names() -> list[str]:
@@ -119,11 +127,9 @@ def dataset_names() -> list[str]:
     return sorted(DATASETS)
 
 
-def _unknown_dataset(name: str) -> ValueError:
-    names = dataset_names()
-    close = difflib.get_close_matches(name, names, n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ";"
-    return ValueError(f"unknown dataset '{name}'{hint} choices: {', '.join(names)}")
+def inequality_sets() -> dict[str, str]:
+    """Name -> file (under ``assets/problems/``) of every registered inequality set."""
+    return {name: spec.filename for name, spec in DATASETS.items() if spec.parse is inequality_record}
 
 
 def _looks_like_path(name_or_path: str) -> bool:
@@ -136,7 +142,7 @@ def _resolve(name_or_path: str) -> tuple[str, Path, DatasetSpec]:
         return name_or_path, assets_dir() / "problems" / spec.filename, spec
     path = Path(name_or_path).expanduser()
     if not _looks_like_path(name_or_path) and not path.is_file():
-        raise _unknown_dataset(name_or_path)
+        raise unknown_name_error("dataset", name_or_path, DATASETS)
     return path.stem, path, DatasetSpec(filename=str(path))
 
 

@@ -127,6 +127,19 @@ def test_a_new_set_is_one_dict_entry(tmp_path, monkeypatch):
     assert p.id == "tiny/0" and p.answer is None
 
 
+def test_inequality_sets_are_registered_once_and_read_both_ways():
+    """One catalogue: canopy eval reads an inequality set as Problems, LIPS as Inequalities."""
+    from backend.search.lips.problems import PROBLEM_SETS, load_inequalities
+
+    assert problems.inequality_sets() == PROBLEM_SETS
+    assert set(PROBLEM_SETS) == {"ineq-easy", "ineq-false", "mo-int", "chen-no"}
+    for name in PROBLEM_SETS:
+        as_problems, as_inequalities = load_problems(name), load_inequalities(name)
+        assert [p.id for p in as_problems] == [f"{name}/{q.id}" for q in as_inequalities]
+        assert {p.answer for p in as_problems} == {"refuted" if name == "ineq-false" else "proved"}
+        assert [p.question for p in as_problems] == [q.statement.strip() for q in as_inequalities]
+
+
 # -- errors ---------------------------------------------------------------------------------
 
 

@@ -6,11 +6,11 @@ The registry maps names to ``"module:Class"`` strings resolved on lookup, so
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from typing import Any
 
 from backend.engines.base import Completion, Engine, EngineInfo
+from backend.names import unknown_name_error
 
 ENGINES: dict[str, str] = {
     "llamacpp": "backend.engines.llamacpp:LlamaCppEngine",
@@ -23,16 +23,9 @@ ENGINES: dict[str, str] = {
 DEFAULT_ENGINE = "llamacpp"
 
 
-def unknown_name_error(kind: str, name: str, choices: list[str]) -> ValueError:
-    """'unknown engine 'llama'; did you mean 'llamacpp'? choices: ...'"""
-    close = difflib.get_close_matches(name, choices, n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ""
-    return ValueError(f"unknown {kind} '{name}'{hint} choices: {', '.join(sorted(choices))}")
-
-
 def engine_class(name: str) -> type:
     if name not in ENGINES:
-        raise unknown_name_error("engine", name, list(ENGINES))
+        raise unknown_name_error("engine", name, ENGINES)
     module, _, cls = ENGINES[name].partition(":")
     return getattr(importlib.import_module(module), cls)
 

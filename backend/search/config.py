@@ -10,11 +10,12 @@ Presets are plain dicts of overrides, applied by :func:`build_config`.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
+
+from backend.names import unknown_name_error
 
 C = TypeVar("C")
 
@@ -122,20 +123,14 @@ def build_config(
     values: dict[str, Any] = {}
     if preset is not None:
         if preset not in presets:
-            close = difflib.get_close_matches(preset, list(presets), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ";"
-            raise ValueError(
-                f"unknown preset '{preset}'{hint} choices: {', '.join(sorted(presets)) or 'none'}"
-            )
+            raise unknown_name_error("preset", preset, presets)
         values.update(presets[preset])
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
     for key in list(values):
         if key not in names:
-            close = difflib.get_close_matches(key, names, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ";"
-            raise ValueError(f"unknown option '{key}' for {cls.__name__}{hint} choices: {', '.join(names)}")
+            raise unknown_name_error("option", key, names, owner=cls.__name__, sort=False)
         values[key] = _coerce(key, hints[key], values[key])
     cfg = cls(**values)
     check_config(cfg)

@@ -15,7 +15,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-PROMPTS_DIR = Path(__file__).resolve().parents[2] / "assets" / "prompts"
+from backend.paths import assets_dir
+
+PROMPTS_DIR = assets_dir() / "prompts"
 
 
 @dataclass(frozen=True)

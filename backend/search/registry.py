@@ -13,13 +13,13 @@ fields are made with ``backend.search.config.knob``), ``presets`` ({name: overri
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from backend.events import EventLog
+from backend.names import unknown_name_error
 from backend.search.config import build_config
 from backend.search.config import config_fields as _fields
 
@@ -48,16 +48,9 @@ def algorithm_names() -> list[str]:
     return sorted(ALGORITHMS)
 
 
-def _unknown(name: str) -> ValueError:
-    names = algorithm_names()
-    close = difflib.get_close_matches(name, names, n=1)
-    hint = f"; did you mean '{close[0]}'?" if close else ";"
-    return ValueError(f"unknown algorithm '{name}'{hint} choices: {', '.join(names)}")
-
-
 def algorithm_spec(name: str) -> AlgorithmSpec:
     if name not in ALGORITHMS:
-        raise _unknown(name)
+        raise unknown_name_error("algorithm", name, ALGORITHMS)
     module, _, attr = ALGORITHMS[name].partition(":")
     cls = getattr(importlib.import_module(module), attr)
     return AlgorithmSpec(

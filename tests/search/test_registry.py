@@ -25,6 +25,36 @@ def test_unknown_algorithm_suggests_a_close_name():
         algorithm_spec("rsta")
 
 
+def test_every_registry_says_an_unknown_name_the_same_way():
+    """Engines, algorithms, presets, options and datasets share backend/names.py's sentence."""
+    from backend.engines import engine_class
+    from backend.problems import load_problems
+
+    cases = [
+        (
+            lambda: engine_class("llama"),
+            "unknown engine 'llama'; did you mean 'llamacpp'? choices: llamacpp, ",
+        ),
+        (lambda: algorithm_spec("zzz"), "unknown algorithm 'zzz'; choices: bon, "),
+        (lambda: make_config("rstar", preset="zzz"), "unknown preset 'zzz'; choices: cpu-demo, "),
+        (lambda: make_config("rstar", rolouts=2), "unknown option 'rolouts' for RStarConfig; did you mean"),
+        (lambda: load_problems("gsm8"), "unknown dataset 'gsm8'; did you mean 'gsm8k'? choices: "),
+    ]
+    for call, start in cases:
+        with pytest.raises(ValueError) as err:
+            call()
+        assert str(err.value).startswith(start)
+
+
+def test_unknown_name_error_keeps_a_config_in_field_order_and_says_none():
+    from backend.names import unknown_name_error
+
+    assert str(unknown_name_error("option", "b", ["z", "a"], owner="C", sort=False)) == (
+        "unknown option 'b' for C; choices: z, a"
+    )
+    assert str(unknown_name_error("preset", "x", {})) == "unknown preset 'x'; choices: none"
+
+
 def test_config_fields_carry_help_bounds_and_choices():
     fields = {f["name"]: f for f in config_fields("rstar")}
     assert fields["rollouts"]["min"] == 1 and fields["rollouts"]["help"]

@@ -26,6 +26,7 @@ from typing import Literal
 
 import sympy as sp
 
+from backend.paths import assets_dir
 from backend.search.lips.expr import ExprParseError, parse_expression
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ MULTIPLICATIVE_ABSORBERS = frozenset({"k", "i", "i1", "i2", "i3"})
 EXPONENT_VARS = frozenset({"p", "q", "r", "s", "r1", "r2", "r3"})
 PATTERN_PREFIX = "W_"
 
-DEFAULT_LIBRARY = Path(__file__).resolve().parents[3] / "assets" / "problems" / "neqlips" / "ScalingLib.json"
+DEFAULT_LIBRARY = assets_dir() / "problems" / "neqlips" / "ScalingLib.json"
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,8 @@
 """Inequality problem sets (JSONL) and their loader.
 
-Sets live in `assets/problems/`:
+The sets are registered once, in the problem catalogue (``backend/problems.py``, which also
+serves them to ``canopy eval`` as plain Problems); this module reads them as ``Inequality``
+objects. Sets live in `assets/problems/`:
   ineq-easy   ineq_easy.jsonl    textbook inequalities written for Canopy (all true, z3-checked)
   ineq-false  ineq_false.jsonl   false inequalities that hold at most random points (for tests)
   mo-int      ineq_mo_int.jsonl  the 20 NeqLIPS MO-INT theorems (converted from INT_MO.lean)
@@ -13,24 +15,21 @@ Regenerate the two Lean-derived sets with `python -m backend.search.lips.problem
 
 from __future__ import annotations
 
-import difflib
 import json
 import logging
 from pathlib import Path
 
+from backend.names import closest
+from backend.paths import assets_dir
+from backend.problems import inequality_sets
 from backend.search.lips.expr import lean_to_plain, make_symbols, parse_expression, to_plain
 from backend.search.lips.lean import parse_lean_file
 from backend.search.lips.problem import Goal, Inequality, parse_constraint
 
 log = logging.getLogger(__name__)
 
-ASSETS = Path(__file__).resolve().parents[3] / "assets" / "problems"
-PROBLEM_SETS = {
-    "ineq-easy": "ineq_easy.jsonl",
-    "ineq-false": "ineq_false.jsonl",
-    "mo-int": "ineq_mo_int.jsonl",
-    "chen-no": "ineq_chen_no.jsonl",
-}
+ASSETS = assets_dir() / "problems"
+PROBLEM_SETS = inequality_sets()  # name -> file under ASSETS
 LEAN_SOURCES = {  # set name -> (Lean file, id prefix)
     "mo-int": ("INT_MO.lean", "mo-int"),
     "chen-no": ("Evan_chen.lean", "chen-no"),
@@ -73,8 +72,8 @@ def record_to_problem(rec: dict) -> Inequality:
 
 def _path(name: str) -> Path:
     if name not in PROBLEM_SETS:
-        close = difflib.get_close_matches(name, PROBLEM_SETS, n=1)
-        hint = f" Did you mean {close[0]!r}?" if close else ""
+        close = closest(name, PROBLEM_SETS)
+        hint = f" Did you mean {close!r}?" if close else ""
         raise KeyError(f"unknown inequality set {name!r}.{hint} Choices: {sorted(PROBLEM_SETS)}")
     return ASSETS / PROBLEM_SETS[name]
 

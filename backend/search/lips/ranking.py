@@ -12,12 +12,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
+from backend.paths import assets_dir
 from backend.search.lips.problem import Goal, Inequality
 from backend.search.lips.rewriting import last_boxed
 
-PROMPT_FILE = Path(__file__).resolve().parents[3] / "assets" / "prompts" / "lips" / "rank.txt"
+PROMPT_FILE = assets_dir() / "prompts" / "lips" / "rank.txt"
 
 
 @dataclass(frozen=True)

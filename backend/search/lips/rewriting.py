@@ -21,13 +21,13 @@ from pathlib import Path
 
 import sympy as sp
 
+from backend.paths import assets_dir
 from backend.search.lips.equivalence import EquivalenceResult, check_rewrite, sym_rewrites
 from backend.search.lips.expr import to_plain
 from backend.search.lips.problem import Goal, Inequality
 
-ASSETS = Path(__file__).resolve().parents[3] / "assets"
-REWRITING_LIB = ASSETS / "problems" / "neqlips" / "RewritingLib.json"
-PROMPT_FILE = ASSETS / "prompts" / "lips" / "rewrite.txt"
+REWRITING_LIB = assets_dir() / "problems" / "neqlips" / "RewritingLib.json"
+PROMPT_FILE = assets_dir() / "prompts" / "lips" / "rewrite.txt"
 
 
 @dataclass(frozen=True)
