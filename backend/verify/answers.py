@@ -176,7 +176,11 @@ _PERCENT_WORD_RE = re.compile(r"\s*(?:percent(?:age)?|pct)\b\.?", re.IGNORECASE)
 _NUMBER = r"[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?"
 # "18 dollars", "18 cm", "3 apples." -> the number; the unit words carry no information
 # that an equivalence check could use, and math-verify would read them as symbols.
-_NUMBER_WITH_UNITS_RE = re.compile(rf"^(?P<num>{_NUMBER})\s*(?:[A-Za-z]{{2,}}\.?\s*)+$")
+# Words of 2+ letters separated by spaces or ".": each letter run is matched one way only (the
+# former `(?:[A-Za-z]{2,}\.?\s*)+` could split "xxxx...x1" in exponentially many ways: a 40-letter
+# answer took minutes).
+_NUMBER_WITH_UNITS_RE = re.compile(
+    rf"^(?P<num>{_NUMBER})\s*[A-Za-z]{{2,}}(?:(?:\.\s*|\s+)[A-Za-z]{{2,}})*\.?\s*$")
 # Whitespace goes, except after a command that a letter follows: "\cot x" is not "\cotx".
 _WHITESPACE_RE = re.compile(r"(\\[A-Za-z]+)\s+(?=[A-Za-z])|\s+")
 _THOUSANDS_RE = re.compile(r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
@@ -440,7 +444,10 @@ def _float_log2(value: Any) -> float:
 
 def _verify_both_ways(a: str, b: str) -> bool:
     mv = _math_verify()
-    pa, pb = list(_parse(_to_latex(a))), list(_parse(_to_latex(b)))
+    la, lb = _to_latex(a), _to_latex(b)
+    if not (_text_within_bounds(la) and _text_within_bounds(lb)):  # before the cache: no 100 kB keys
+        return False
+    pa, pb = list(_parse(la)), list(_parse(lb))
     if not pa or not pb:
         return False
     # verify() is asymmetric (gold, prediction) around assignments and equation-vs-interval
@@ -503,6 +510,8 @@ def answers_equal(a: str, b: str, *, timeout_s: float = 5) -> bool:
     a, b = (a or "").strip(), (b or "").strip()
     if not a or not b:
         return False
+    if max(len(a), len(b)) > 2 * MAX_ANSWER_CHARS:  # never compared symbolically; and no cache entry
+        return normalize_answer(a) == normalize_answer(b)
     first, second = sorted((a, b))  # one cache entry per unordered pair
     return _equal_cached(first, second, float(timeout_s))
 

@@ -29,6 +29,7 @@ SHAPES = [
     "\\boxed{" * 15_000, "<answer>" * 12_000, "\\sqrt{" * 3000 + "2" + "}" * 3000,
     "(" * 10_000 + "1" + ")" * 10_000,
     "$" * 100_000, "the answer is " * 7000, "\\left(" * 5000 + "1" + "\\right)" * 5000,
+    "5 " + "dollars" * 300 + "1",  # the unit regex backtracked exponentially on this
 ]
 ALL = CODE + NUMBERS + SHAPES
 
@@ -47,10 +48,20 @@ def _sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def _timed(fn, *args):
-    t0 = time.perf_counter()
-    out = fn(*args)
-    elapsed = time.perf_counter() - t0
-    assert elapsed < BOUND_S, f"{fn.__name__} took {elapsed:.2f}s"
+    """fn(*args), asserting the fastest of up to three cold runs is under BOUND_S.
+
+    Other test runs share the two cores; a real freeze (minutes) fails all three.
+    """
+    best = float("inf")
+    for _ in range(3):
+        answers._parse.cache_clear()
+        answers._equal_cached.cache_clear()
+        t0 = time.perf_counter()
+        out = fn(*args)
+        best = min(best, time.perf_counter() - t0)
+        if best < BOUND_S:
+            break
+    assert best < BOUND_S, f"{fn.__name__} took {best:.2f}s"
     return out
 
 
@@ -75,6 +86,24 @@ def test_hostile_answers_are_graded_fast_in_a_worker_thread(payload: str) -> Non
         t0 = time.perf_counter()
         assert pool.submit(answers_equal, payload, "3").result(timeout=10) is False
         assert time.perf_counter() - t0 < BOUND_S
+
+
+@pytest.mark.parametrize("text", ["x" * 60 + "1", "5 " + "ab" * 2000 + "1", "18 dollars" * 300 + "x"])
+def test_unit_stripping_is_linear(text: str) -> None:
+    """`(?:[A-Za-z]{2,}\\.?\\s*)+` once split a letter run in exponentially many ways (30 letters: 0.24 s)."""
+    _timed(normalize_answer, text)
+    _timed(answers._to_latex, text)
+
+
+def test_long_answers_leave_no_cache_entries() -> None:
+    """65,536 cached pairs of 100 kB answers would hold gigabytes."""
+    before = answers._equal_cached.cache_info().currsize, answers._parse.cache_info().currsize
+    for i in range(20):
+        answers_equal(f"{i}" + "1" * 100_000, "7")
+        answers_equal("x" * 2500 + f"{i}", "7")
+    assert (answers._equal_cached.cache_info().currsize, answers._parse.cache_info().currsize) == before
+    answers_equal("x" * 1500, "7")  # cached as a pair, but too long for math-verify's parse cache
+    assert answers._parse.cache_info().currsize == before[1]
 
 
 def test_expression_extraction_never_runs(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -154,6 +154,12 @@ def test_latex_payloads_are_refused(payload: str) -> None:
     _refused(lambda: parse_latex_problem(payload, ["a > 0"]))
 
 
+def test_latex_problem_constraint_lists_are_bounded() -> None:
+    _refused(lambda: parse_latex_problem(r"a \ge 0", ["a > 0"] * 100_000))
+    _refused(lambda: parse_latex_problem(r"a \ge 0", ["a > " + "0" * 1_000_000]))
+    _refused(lambda: parse_latex_problem(r"a \ge 0", [",".join("a" * 9) + " > " + ",".join("a" * 9)]))
+
+
 @pytest.mark.parametrize("payload", PROBLEMS, ids=range(len(PROBLEMS)))
 def test_problem_payloads_are_refused(payload: str) -> None:
     _refused(lambda: parse_problem(payload))

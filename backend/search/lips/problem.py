@@ -301,6 +301,9 @@ def parse_latex_problem(goal_latex: str, constraints: list[str] = (), *, id: str
     The LaTeX is translated to plain syntax (`grammar.latex_to_plain`) and read by the same
     parser, under the same limits; each letter is a variable (`ab` is a*b).
     """
+    if len(constraints) > MAX_CONSTRAINTS or sum(len(c) for c in constraints) > MAX_PROBLEM_CHARS:
+        raise ProblemParseError(f"problem: at most {MAX_CONSTRAINTS} constraints and {MAX_PROBLEM_CHARS} "
+                                f"characters of them")
     try:
         plain_goal = latex_to_plain(goal_latex, where="latex goal")
     except ExprParseError as exc:
@@ -317,5 +320,7 @@ def parse_latex_problem(goal_latex: str, constraints: list[str] = (), *, id: str
     goal = Goal(rel.lhs, rel.rhs) if rel.rel_op == "<=" else Goal(rel.rhs, rel.lhs)
     cons: list[Constraint] = []
     for i, c in enumerate(constraints, start=1):
-        cons += parse_constraint(c, symbols, where=f"constraint {i} ({c!r})")
+        cons += parse_constraint(c, symbols, where=f"constraint {i} ({c[:200]!r})")
+        if len(cons) > MAX_CONSTRAINTS:
+            raise ProblemParseError(f"problem: more than {MAX_CONSTRAINTS} constraints")
     return Inequality(tuple(names), tuple(cons), goal, id=id, statement=goal_latex)
