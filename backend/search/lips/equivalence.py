@@ -59,7 +59,7 @@ def check_equal(problem: Inequality, a: sp.Expr, b: sp.Expr, *, use_constraints:
                 n_points: int = 8, z3_timeout_s: float = 3.0, seed: int = 0) -> EquivalenceResult:
     """Is a == b for all (feasible, if use_constraints) values of the problem's variables?"""
     t0 = time.perf_counter()
-    a, b = sp.sympify(a), sp.sympify(b)
+    a, b = sp.sympify(a, strict=True), sp.sympify(b, strict=True)  # strict: never parses a string
     extra = (a.free_symbols | b.free_symbols) - set(problem.symbol_list)
     if extra:
         return EquivalenceResult(False, f"new variables {sorted(map(str, extra))}", "variables", _ms(t0))

@@ -80,7 +80,7 @@ def rewrite_prompt(problem: Inequality, goal: Goal, entry: RewriteEntry) -> str:
         instruction=entry.instruction,
         variables=", ".join(problem.variables),
         assumption=assumption,
-        expression=to_plain(sp.sympify(goal.lhs - goal.rhs)),
+        expression=to_plain(sp.sympify(goal.lhs - goal.rhs, strict=True)),
     )
 
 

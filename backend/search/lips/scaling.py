@@ -58,7 +58,7 @@ class ScaleStep:
 
 def instantiate(lemma: Lemma, binding: dict, old: Goal, output: sp.Expr | None = None) -> ScaleStep:
     """Build the step for a binding of pattern symbols (from the matcher) or of names (from a script)."""
-    b = {(lemma.wild(k) if isinstance(k, str) else k): sp.sympify(v) for k, v in binding.items()}
+    b = {(lemma.wild(k) if isinstance(k, str) else k): sp.sympify(v, strict=True) for k, v in binding.items()}
     used = lemma.input.free_symbols | lemma.output.free_symbols
     missing = [v for v in lemma.variables if lemma.wild(v) in used and lemma.wild(v) not in b]
     if missing:
