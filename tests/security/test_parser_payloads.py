@@ -94,6 +94,19 @@ PROBLEMS = [
     "prove (a+b)^100000 >= 0",
 ]
 
+#: the phrasing layer (regexes over the whole text, before the grammar): 10,000 characters of
+#: what makes a backtracking regex slow (runs of spaces between keywords, lists, sentence ends)
+PHRASES = [
+    "a" + " " * 9990 + "x", "a" + " " * 9990 + "real", "x" + " in " * 2400 + "R", "for " * 2499,
+    ("for" + " " * 200) * 45, "a, " * 3300, ". " * 4999, ("." + " " * 300 + "a") * 30, "prove " * 1666,
+    "$" * 10_000, "\\text{" * 1000, "\\text{" + "a" * 9000, "a and " * 1666, "a, " * 3000 + "be positive",
+    "positive " * 1100, "non-" * 2500, "Let a be positive. " * 500 + "prove a >= 0",
+    "Let " + ", ".join(f"x{i}" for i in range(1500)) + " be positive. prove x0 >= 0",
+    "a,b,c>0; prove " + "abc+" * 450 + "a >= 0", "a>0; prove $" + "\\frac{a}{" * 500 + "$",
+    "prove a >= 0 " + "where such that with " * 400, "a > 0. " * 1400 + "prove a >= 0",
+    "a" + "\t " * 4990 + "be", " " * 9990 + "prove", "prove that" + " " * 9980 + "x",
+]
+
 
 def _sub(payload: str, tmp_path: Path) -> str:
     return payload.replace("MARKER", str(tmp_path / "marker"))
@@ -274,3 +287,16 @@ def test_every_shipped_lean_theorem_parses() -> None:
         theorems = parse_lean_file(path)
         assert theorems
         assert all(t.problem is not None for t in theorems), [t.error for t in theorems if t.error]
+
+
+@pytest.mark.parametrize("payload", PHRASES, ids=range(len(PHRASES)))
+def test_phrasings_are_read_in_linear_time(payload: str) -> None:
+    """Refused or read, within the bound, and the message never repeats the input."""
+    t0 = time.perf_counter()
+    try:
+        message = str(parse_problem(payload[:10_000]).goal)
+    except (ExprParseError, ProblemParseError) as exc:
+        message = str(exc)
+    elapsed = time.perf_counter() - t0
+    assert elapsed < BOUND_S, f"took {elapsed:.2f}s"
+    assert len(message) < 400, message[:400]

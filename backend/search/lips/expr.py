@@ -76,7 +76,7 @@ def parse_latex_expression(text: str, symbols: Mapping[str, sp.Symbol]) -> sp.Ex
     if len(pieces) == 1:
         return parse_plain(plain, symbols, where="latex", limits=limits)
     if len(pieces) != 3:
-        raise ExprParseError(f"latex: expected at most one relation in {text[:200]!r}")
+        raise ExprParseError(f"latex: expected at most one relation in {text[:80]!r}")
     lhs, op, rhs = pieces
     left = parse_plain(lhs.strip(), symbols, where="latex (left side)", limits=limits)
     right = parse_plain(rhs.strip(), symbols, where="latex (right side)", limits=limits)

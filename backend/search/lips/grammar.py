@@ -176,9 +176,14 @@ def _check_nesting(tokens: list[Token], text: str, where: str, limits: Limits) -
         raise ExprParseError(f"{where}: cannot parse {_show(text)}: unclosed '('")
 
 
+SHOW_CHARS = 80  # of the user's text quoted in one error message
+
+
 def _show(text: str) -> str:
-    """The text for an error message, cut so a 1 MB input does not make a 1 MB message."""
-    return repr(text) if len(text) <= 200 else repr(text[:200]) + f"... ({len(text)} characters)"
+    """The text for an error message, cut so a long input is never echoed whole."""
+    if len(text) <= SHOW_CHARS:
+        return repr(text)
+    return repr(text[:SHOW_CHARS - 3]) + f"... ({len(text)} characters)"
 
 
 # -- parse tree -------------------------------------------------------------------------------

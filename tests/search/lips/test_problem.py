@@ -4,7 +4,13 @@ import pytest
 import sympy as sp
 
 from backend.search.lips.expr import ExprParseError, make_symbols, parse_expression, to_plain
-from backend.search.lips.problem import Goal, ProblemParseError, parse_latex_problem, parse_problem
+from backend.search.lips.problem import (
+    Goal,
+    ProblemParseError,
+    describe_reading,
+    parse_latex_problem,
+    parse_problem,
+)
 
 
 def test_plain_syntax_with_lists_and_equalities():
@@ -27,7 +33,7 @@ def test_chains_declarations_and_roundtrip():
 
 
 @pytest.mark.parametrize(("text", "fragment"), [
-    ("a > 0; a + b >= 2", "exactly one part starting with 'prove'"),
+    ("a > 0; a + b >= 2", "no goal found. Write constraints and the goal separated by ';'"),
     ("a > 0; prove a + q$ >= 0", "unsupported character"),
     ("a > 0; prove a < 1", "strict goal"),
     ("a > 0; prove a = 1", "must be an inequality"),
@@ -71,3 +77,148 @@ def test_goal_side_form_moves_negative_terms():
     a, b = sp.symbols("a b", real=True)
     g = Goal.from_difference(2 * a * b - a**2 - b**2)
     assert g == Goal(2 * a * b, a**2 + b**2)
+
+
+# -- what people type: implicit products, phrasings, LaTeX, teaching errors ----------------------
+
+A, B, C = sp.symbols("a b c", real=True)
+
+
+def _cons(p):
+    return {(con.expr, con.rel) for con in p.constraints}
+
+
+def test_implicit_products_of_variables_are_read_and_recorded():
+    p = parse_problem("a, b, c > 0; prove a^2 + b^2 + c^2 >= ab + bc + ca")
+    assert p.variables == ("a", "b", "c")
+    assert p.goal == Goal(A * B + B * C + C * A, A**2 + B**2 + C**2)
+    assert p.readings == ("ab read as a*b", "bc read as b*c", "ca read as c*a")
+    assert parse_problem("a,b,c > 0; prove 2abc <= a^3+b^3+c^3").readings == ("abc read as a*b*c",)
+
+
+def test_products_divide_and_raise_as_a_whole():
+    x, y = sp.symbols("x y", real=True)
+    assert parse_problem("x, y > 0; prove 1/xy >= 0").goal == Goal(sp.Integer(0), 1 / (x * y))
+    assert parse_problem("x, y > 0; prove xy^2 >= 0").goal == Goal(sp.Integer(0), x * y**2)
+
+
+@pytest.mark.parametrize("text", [
+    "variables xy; x, y > 0; prove xy >= 0",  # declared as itself
+    "x, y, xy > 0; prove xy >= 0",  # stated about as itself in a constraint
+    "x > 0; prove xy >= 0",  # y is not a variable: xy cannot split
+])
+def test_a_declared_multi_letter_name_stays_a_variable(text):
+    p = parse_problem(text)
+    assert "xy" in p.variables and p.readings == ()
+    assert p.goal == Goal(sp.Integer(0), p.symbols["xy"])
+
+
+def test_names_with_digits_and_function_names_never_split():
+    p = parse_problem("s, q, r, t, x > 0; prove sqrt(x1) + sqrt(x) >= 0")
+    assert "x1" in p.variables and p.readings == ()
+
+
+TWO_POSITIVE = {(A, ">"), (B, ">")}
+AB_GOAL = Goal(2 * A * B, A**2 + B**2)
+
+
+@pytest.mark.parametrize("text", [
+    "a, b > 0, prove a^2 + b^2 >= 2ab",
+    "a, b > 0. Prove that a^2 + b^2 >= 2ab.",
+    "a, b > 0\nshow a^2 + b^2 >= 2ab",
+    "Prove that a^2 + b^2 >= 2ab for a, b > 0",
+    "prove a^2 + b^2 >= 2ab for all a, b > 0",
+    "prove a^2 + b^2 >= 2ab where a, b > 0",
+    "For a, b > 0, prove a^2 + b^2 >= 2ab",
+    "Let a, b be positive reals. Prove that a^2 + b^2 >= 2ab.",
+    "Let a and b be positive real numbers. Show that a^2 + b^2 >= 2ab",
+    "For positive reals a, b, show that a^2 + b^2 >= 2ab",
+    "If a > 0 and b > 0, prove that a^2 + b^2 >= 2ab",
+    "a, b are positive; prove: a^2 + b^2 >= 2ab",
+])
+def test_natural_phrasings(text):
+    p = parse_problem(text)
+    assert _cons(p) == TWO_POSITIVE and p.goal == AB_GOAL, text
+
+
+def test_phrasings_with_equalities_and_non_negative():
+    p = parse_problem("Let a,b,c be positive reals with a+b+c=3. Prove that a^2+b^2+c^2 >= 3.")
+    assert _cons(p) == {(A, ">"), (B, ">"), (C, ">"), (A + B + C - 3, "==")}
+    p = parse_problem("Let a, b and c be non-negative real numbers such that a + b + c = 1. "
+                      "Prove that ab + bc + ca <= 1/3")
+    assert _cons(p) == {(A, ">="), (B, ">="), (C, ">="), (A + B + C - 1, "==")}
+    assert p.goal == Goal(A * B + B * C + C * A, sp.Rational(1, 3))
+    p = parse_problem("a, b, c > 0; prove abc <= 1 if a+b+c = 3")
+    assert (A + B + C - 3, "==") in _cons(p)
+    x, y = sp.symbols("x y", real=True)
+    p = parse_problem("x, y in R; prove x^2 + y^2 >= 2xy")
+    assert p.constraints == () and p.goal == Goal(2 * x * y, x**2 + y**2)
+
+
+@pytest.mark.parametrize("text", [
+    r"a, b > 0; prove \sqrt{ab} \le \frac{a+b}{2}",
+    r"a, b > 0, prove $\sqrt{ab} \leq \frac{a+b}{2}$",
+    r"Let $a, b$ be positive reals. Prove that $\sqrt{a \cdot b} \le \frac{a+b}{2}$.",
+    r"$a, b > 0$; prove $\frac{a+b}{2} \geq \sqrt{ab}$",
+])
+def test_latex_in_the_problem_text(text):
+    p = parse_problem(text)
+    assert _cons(p) == TWO_POSITIVE
+    assert p.goal == Goal(sp.sqrt(A * B), (A + B) / 2)
+
+
+def test_latex_letter_runs_are_recorded_as_readings():
+    p = parse_problem(r"a, b > 0; prove \frac{1}{ab} \ge \frac{4}{(a+b)^2}")
+    assert p.readings == ("ab read as a*b",)
+
+
+def test_a_lone_dollar_is_not_latex():
+    with pytest.raises(ProblemParseError, match="unsupported character"):
+        parse_problem("a > 0; prove a + q$ >= 0")
+
+
+@pytest.mark.parametrize("text", [
+    "a, b, c > 0, a^2 + b^2 >= 2*a*b",
+    "a^2 + b^2 >= 2*a*b",
+    "",
+])
+def test_a_missing_goal_shows_the_format_with_an_example(text):
+    with pytest.raises(ProblemParseError) as info:
+        parse_problem(text)
+    message = str(info.value)
+    assert "no goal found" in message and "separated by ';'" in message
+    assert "a, b, c > 0; prove a^2+b^2+c^2 >= a*b+b*c+c*a" in message
+
+
+def test_two_goals_and_an_empty_goal_are_explained():
+    with pytest.raises(ProblemParseError, match="2 goals"):
+        parse_problem("prove a >= 0; prove b >= 0")
+    with pytest.raises(ProblemParseError, match="nothing after 'prove'"):
+        parse_problem("a > 0; prove")
+
+
+@pytest.mark.parametrize("text", [
+    "x" * 10_000,
+    "a > 0; prove " + "a+" * 4000 + "a >= 0",
+    "a > 0; " + "b" * 3000 + " >= 1; prove a >= 0",
+    "a > 0; prove " + "q$" * 2000 + " >= 0",
+    "prove " + "+".join(f"x{i}" for i in range(2000)) + " >= 0",
+], ids=["no-goal", "long-goal", "long-name", "dollars", "many-variables"])
+def test_error_messages_never_echo_a_long_input(text):
+    with pytest.raises(ProblemParseError) as info:
+        parse_problem(text)
+    message = str(info.value)
+    assert len(message) < 400, message
+    assert not any(text[i:i + 90] in message for i in range(0, len(text), 10)), message
+
+
+def test_describe_reading_says_how_the_text_was_read():
+    p = parse_problem("a, b, c > 0, prove a^2 + b^2 + c^2 >= ab + bc + ca")
+    assert describe_reading(p).splitlines() == [
+        "variables: a, b, c",
+        "constraints: a > 0; b > 0; c > 0",
+        "goal: prove a*b + a*c + b*c <= a^2 + b^2 + c^2",
+        "read: ab read as a*b",
+        "read: bc read as b*c",
+        "read: ca read as c*a",
+    ]
