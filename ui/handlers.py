@@ -94,10 +94,21 @@ def preset_values(algorithm: str, preset: str, controls: Sequence[Control]) -> l
     return [getattr(cfg, c.name) for c in controls if c.algorithm == algorithm]
 
 
-def problem_preview(text: str) -> str:
+def problem_preview(text: str, algorithm: str = "") -> str:
+    """The problem rendered; for LIPS also how its parser reads the text (or why it cannot),
+    so a misread (``ab`` as one variable, a missing ``prove``) shows before Run."""
     if not text.strip():
         return "_The problem, rendered with Markdown and LaTeX, shows here._"
-    return md_text(text)
+    if algorithm != "lips":
+        return md_text(text)
+    from backend.search.lips.problem import ProblemParseError, parse_problem, reading_lines
+
+    try:
+        lines = reading_lines(parse_problem(text))
+    except ProblemParseError as exc:
+        return f"{md_text(text)}\n\n**LIPS cannot read this:** {md_esc(exc)}"
+    read = "  \n".join(f"{md_esc(label)}: {md_code(value)}" for label, value in lines)
+    return f"{md_text(text)}\n\n**LIPS reads:**  \n{read}"
 
 
 def example_choices(services: Services, dataset: str, limit: int = 60) -> list[tuple[str, str]]:

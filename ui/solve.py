@@ -177,8 +177,11 @@ class SolveHandlers:
             return None, f"Run {md_code(run_id)} is not in this server's history.", "Pause", status
         return run_id, h.run_status(self.s, run_id), h.pause_label(self.s, run_id), status
 
-    def preview(self, text: str) -> str:
-        return h.problem_preview(text)
+    def preview(self, text: str, algorithm: str = "") -> str:
+        return h.problem_preview(text, algorithm)
+
+    def problem_hint(self, algorithm: str) -> Any:
+        return gr.update(**problem_box_hint(algorithm))
 
     def examples(self, dataset: str) -> Any:
         try:
@@ -199,6 +202,21 @@ class SolveHandlers:
 
     def preset(self, algorithm: str, preset: str) -> list[Any]:
         return h.preset_values(algorithm, preset, self.controls)
+
+
+#: the problem box for LIPS: the format its parser reads (docs/LIPS.md), shown before anyone types
+LIPS_PLACEHOLDER = "a, b, c > 0; prove a^2 + b^2 + c^2 >= ab + bc + ca"
+LIPS_INFO = (
+    "LIPS: constraints and one goal, separated by ';' (or ', prove ...'); ab means a*b when a and b "
+    "are variables; LaTeX works too. How it was read shows under the box."
+)
+
+
+def problem_box_hint(algorithm: str) -> dict[str, Any]:
+    """Placeholder and info line of the problem box for the chosen algorithm."""
+    if algorithm == "lips":
+        return {"placeholder": LIPS_PLACEHOLDER, "info": LIPS_INFO}
+    return {"placeholder": "Type a math problem…", "info": ""}  # "" clears it (None is no change)
 
 
 def _widget(c: h.Control, value: Any) -> gr.Component:
@@ -246,9 +264,7 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
     engine = gr.Markdown(services.engine.status(), elem_id="engine-status")
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=320):
-            problem = gr.Textbox(
-                label="Problem", lines=4, placeholder="Type a math problem…", elem_id="problem"
-            )
+            problem = gr.Textbox(label="Problem", lines=4, elem_id="problem", **problem_box_hint(default))
             preview = gr.Markdown(h.problem_preview(""), latex_delimiters=LATEX, elem_id="problem-preview")
             with gr.Accordion("Examples", open=False):
                 datasets = services.datasets()
@@ -296,7 +312,9 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
     # every event is the page's own: none is advertised as an API endpoint (ui/app.py)
     fast = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
     stream_outputs = [tree, convergence, stats, answer, status]
-    problem.change(hs.preview, problem, preview, trigger_mode="always_last", **fast)
+    problem.change(hs.preview, [problem, algorithm], preview, trigger_mode="always_last", **fast)
+    algorithm.change(hs.preview, [problem, algorithm], preview, trigger_mode="always_last", **fast)
+    algorithm.change(hs.problem_hint, algorithm, problem, **fast)
     dataset.change(hs.examples, dataset, example, **fast)
     example.change(hs.pick, [dataset, example], [problem, reference], **fast)
     algorithm.change(hs.choose_algorithm, algorithm, [description, reward, *groups], **fast)
