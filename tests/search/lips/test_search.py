@@ -141,7 +141,7 @@ def test_renamed_copies_are_duplicates_only_when_the_constraints_are_symmetric()
     assert s._child(root, g, "scale", {}, {}) is not None
     assert s._child(root, swapped, "scale", {}, {}) is None
     assert s._child(root, shifted, "scale", {}, {}) is None
-    assert s.dropped["renamed"] == 2
+    assert s.frontier.dropped["renamed"] == 2
     # a <= 1 breaks the symmetry: the renamed goals are different proof states
     t = LipsSearch("a,b,c > 0; a <= 1; a+b+c = 3; prove a^2+b^2+c^2 >= 3", engine=None, config=LipsConfig())
     t.start()

@@ -1,0 +1,86 @@
+"""The goal queue of a LIPS run: which goal is popped next, and which new goals may enter it.
+
+Pop order is ``(tier, symbolic score, insertion order)``, lowest first: tier 0 holds the goals
+the LLM ranker named ("move to the front"), tier 1 every other goal (the root included), and
+within a tier the simpler goal (``score.symbolic_score``) goes first, ties in the order pushed.
+
+A new goal enters only once per run: dropped when it equals a goal seen before (as sympy's
+canonical ``lhs - rhs``, ``Goal.key``; not expanded, so a factored rewrite is a new goal) or
+equals one renamed by a variable permutation that fixes the constraints (``symmetry.py``).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import sympy as sp
+
+from backend.search.lips.problem import Goal, Inequality
+from backend.search.lips.symmetry import renamed_keys
+
+
+@dataclass
+class GoalNode:
+    id: int
+    goal: Goal
+    parent: int | None
+    depth: int
+    score: int
+    kind: str = "root"  # "root", "scale", "rewrite" or "symbolic"
+    justification: dict[str, Any] = field(default_factory=dict)  # how to re-check the edge
+    llm_streak: int = 0  # LLM rewrites in a row ending at this node
+    meta: dict[str, Any] = field(default_factory=dict)  # tactic, lemma, instantiation (as emitted)
+    checked_by: str = ""  # how the step into this node was justified when it was made
+
+
+class Frontier:
+    """The best-first queue and the run-wide set of goals already seen."""
+
+    def __init__(self, problem: Inequality) -> None:
+        self.problem = problem
+        self.queue: list[tuple[int, int, int, int]] = []  # (tier, score, seq, node id)
+        self.seen: set[sp.Expr] = set()
+        self.dropped = {"same": 0, "renamed": 0}  # duplicate candidates dropped in this expansion
+        self.counter = itertools.count()
+
+    def __len__(self) -> int:
+        return len(self.queue)
+
+    def push(self, node: GoalNode, tier: int) -> None:
+        heapq.heappush(self.queue, (tier, node.score, next(self.counter), node.id))
+
+    def pop(self) -> int:
+        """The id of the next goal (IndexError when the queue is empty)."""
+        return heapq.heappop(self.queue)[3]
+
+    def remember(self, goal: Goal) -> None:
+        """Mark a goal as seen without the duplicate checks (the root)."""
+        self.seen.add(goal.key())
+
+    def new_expansion(self) -> None:
+        """Start counting the duplicates one expansion drops (the search notes them)."""
+        self.dropped = {"same": 0, "renamed": 0}
+
+    def dropped_message(self) -> str:
+        """This expansion's duplicates, for the Note the search adds when renamed copies were
+        among them (they show the constraints are symmetric)."""
+        same, renamed = self.dropped["same"], self.dropped["renamed"]
+        return (
+            f"dropped {same + renamed} duplicate goals, {renamed} of them the same goal up to "
+            "renaming variables (the constraints are symmetric)"
+        )
+
+    def admit(self, goal: Goal) -> bool:
+        """True (and the goal is now seen) unless it repeats a seen goal, renamed or not."""
+        key = goal.key()
+        if key in self.seen:
+            self.dropped["same"] += 1
+            return False
+        if any(k in self.seen for k in renamed_keys(self.problem, goal)):
+            self.dropped["renamed"] += 1
+            return False
+        self.seen.add(key)
+        return True
