@@ -281,6 +281,7 @@ _CONNECTOR = re.compile(
     r"|satisfying|provided\s+that|provided|assuming|assume\s+that|assume|suppose\s+that|suppose|let)\b",
     re.IGNORECASE)
 _AND = re.compile(r"\band\b", re.IGNORECASE)
+_LATEX_REALS = re.compile(r"\\in\s*\\mathbb\s*\{R\}")  # "a \\in \\mathbb{R}": "a in R"
 _TEXT_CMD = re.compile(r"\\(?:text|textrm|mathrm|mbox)\{([^{}]*)\}")
 _NONNEG = re.compile(r"\bnon[-\s]?negative\b", re.IGNORECASE)
 _CLAUSE_CHARS = re.compile(r"[A-Za-z0-9_,\s]+")
@@ -289,7 +290,7 @@ _NOUNS = frozenset({"real", "reals", "number", "numbers"})
 _VERBS = frozenset({"be", "are", "is", "all"})
 _STRIP = " \t,.:"
 _LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
-_LETTER_RUN = re.compile(r"(?<![A-Za-z0-9_])[A-Za-z]{2,}(?![A-Za-z0-9_])")
+_LETTER_RUN = re.compile(r"(?<![A-Za-z_])[A-Za-z]{2,}(?![A-Za-z0-9_])")
 
 
 @dataclass
@@ -307,6 +308,7 @@ def _unwrap_latex(text: str) -> tuple[str, bool]:
     A lone `$` is left for the parser to refuse.
     """
     text = _TEXT_CMD.sub(r" \1 ", text.replace("\\forall", " for all "))
+    text = _LATEX_REALS.sub(" in R", text)
     dollars = text.count("$")
     if dollars and dollars % 2 == 0:
         return text.replace("$", " "), True

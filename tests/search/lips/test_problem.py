@@ -170,6 +170,19 @@ def test_latex_in_the_problem_text(text):
 def test_latex_letter_runs_are_recorded_as_readings():
     p = parse_problem(r"a, b > 0; prove \frac{1}{ab} \ge \frac{4}{(a+b)^2}")
     assert p.readings == ("ab read as a*b",)
+    x, y = sp.symbols("x y", real=True)
+    p = parse_problem(r"Let $x, y \in \mathbb{R}$. Prove that $x^2+y^2 \geq 2xy$.")
+    assert p.constraints == () and p.goal == Goal(2 * x * y, x**2 + y**2)
+    assert p.readings == ("xy read as x*y",)
+
+
+def test_latex_words_and_negative_numbers():
+    for text in (r"$\forall a, b > 0$, prove $a^2+b^2 \ge 2ab$",
+                 r"prove $a^2+b^2 \ge 2ab$ \text{ for all } $a, b > 0$"):
+        p = parse_problem(text)
+        assert _cons(p) == TWO_POSITIVE and p.goal == AB_GOAL, text
+    p = parse_problem("a is negative; prove a^3 <= 0")
+    assert _cons(p) == {(-A, ">")}
 
 
 def test_a_lone_dollar_is_not_latex():
