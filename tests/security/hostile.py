@@ -33,10 +33,11 @@ HOSTILE_LINE = " ".join(PARTS).replace("\n", " ")
 
 
 def hostile_events(
-    run_id: str = "hostile-run", *, level: str = HOSTILE, finished: bool = True
+    run_id: str = "hostile-run", *, level: str = "warning", finished: bool = True
 ) -> list[ev.Event]:
     """A small finished run (root, a code step, an answer) with hostile content everywhere
-    a value is free text. ``level``: a note's level (a store may only take known levels)."""
+    a value is free text. ``level``: a note's level (a closed word list, checked when the event
+    is created, so it cannot carry content)."""
     h, line = HOSTILE, HOSTILE_LINE
     log = EventLog(clock=iter(range(1000)).__next__)
     log.emit(

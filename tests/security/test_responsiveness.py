@@ -81,7 +81,8 @@ def test_another_user_is_answered_within_a_second_while_the_worst_inputs_arrive(
             out = queue_call(client, "start", start_inputs(client, problem, "lips"))
             answers.append(str(out["output"]["data"][1]))  # the status line
         for problem in BOMBS:  # the live preview renders what is typed, on every keystroke
-            queue_call(client, "preview", [problem])
+            out = queue_call(client, "preview", [problem, "lips"])
+            assert out.get("success") is not False, out
 
     attacker = threading.Thread(target=attack, daemon=True)
     t_start = time.monotonic()
