@@ -78,6 +78,8 @@ def _signs(problem: Inequality) -> dict[sp.Symbol, str]:
 def is_nonneg(e: sp.Expr, signs: dict[sp.Symbol, str], strict: bool = False) -> bool:
     """Structural non-negativity (positivity when strict), the way Lean's `positivity` argues."""
     if e.is_Number:
+        if not e.is_finite:  # nan / zoo / oo (a scaling can divide by zero): never a proof
+            return False
         return bool(e > 0 if strict else e >= 0)
     if e.is_Symbol:
         s = signs.get(e, "real")

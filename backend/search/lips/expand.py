@@ -67,10 +67,18 @@ def _judge_scale(fr: FilterResult | None) -> Verdict:
     )
 
 
+def _finite(goal: Goal) -> bool:
+    """A goal with nan, zoo or oo in it (a lemma instantiated at a point where it divides by
+    zero) is no proof state: it once reached the closers as `0 <= nan` and ended the run."""
+    bad = (sp.nan, sp.zoo, sp.oo, -sp.oo)
+    return not (goal.lhs.has(*bad) or goal.rhs.has(*bad))
+
+
 def scale_candidates(goal: Goal, limit: int, check_stop: Callable[[], None]) -> Iterator[Candidate]:
     """Every scaling lemma that applies, simplest new goal first, at most ``limit``;
     ``check_stop`` runs before each, so a stop or the time limit falls between candidates."""
-    steps = sorted(scale_goal(goal).steps, key=lambda s: symbolic_score(s.new))[:limit]
+    steps = [s for s in scale_goal(goal).steps if _finite(s.new)]
+    steps = sorted(steps, key=lambda s: symbolic_score(s.new))[:limit]
     for st in steps:
         check_stop()
         meta = {

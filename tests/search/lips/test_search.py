@@ -176,3 +176,20 @@ def test_closer_budgets_shrink_to_the_time_left():
     free = LipsSearch(AMGM, engine=None, config=LipsConfig(time_limit_s=0))
     free.start()
     assert free._close_config().z3_timeout_s == free.close_cfg.z3_timeout_s
+
+
+def test_a_scaling_that_divides_by_zero_never_reaches_the_closers():
+    # scaling an LLM rewrite `-(a-b)^2` of AM-GM once produced the goal `0 <= nan`, and the
+    # positivity check's NaN comparison raised and ended the run
+    from backend.search.lips.problems import load_inequalities
+
+    problem = next(p for p in load_inequalities("ineq-easy") if p.id == "easy-am-gm-square").to_text()
+    eng = ScriptedEngine(
+        [("Rank the given", ["I think \\boxed{(2),(1)}"]),
+         ("factor the expression", ["The answer is \\boxed{-(a-b)^2}"])],
+        default="no idea",
+    )
+    s = _run(problem, engine=eng, min_proof_depth=3, max_candidates=3, rewrite_streak=1, max_iterations=8)
+    assert s.state.finished.status != "error", s.state.finished
+    goals = [e.text for e in s.log.events if isinstance(e, ev.NodeAdded)]
+    assert goals and not any("nan" in g or "zoo" in g for g in goals)
