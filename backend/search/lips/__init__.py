@@ -3,8 +3,11 @@
 Modules, in the order a best-first prover uses them (nothing is imported here, so importing the
 package stays cheap; z3 and scipy load only inside the functions that need them):
 
-  problem      Inequality / Goal / Constraint model and the plain-syntax parser
-  expr         safe text <-> sympy (plain, Lean, LaTeX)
+  grammar      the safe expression parser: own tokenizer and grammar, limits checked before
+               any sympy work, LaTeX subset translated into it (no eval, no parse_expr)
+  problem      Inequality / Goal / Constraint model and the problem-text reader (phrasings,
+               implicit products `ab` -> a*b)
+  expr         text <-> sympy (plain, Lean, LaTeX) through grammar
   lean         NeqLIPS .lean theorem statements and reference scripts
   problems     JSONL problem sets: load_inequalities("ineq-easy" | "mo-int" | "chen-no" | ...)
   lemmas       ScalingLib.json as sympy patterns (left: in <= out on lhs, right: in >= out on rhs)
@@ -21,6 +24,12 @@ package stays cheap; z3 and scipy load only inside the functions that need them)
   score        symbolic_score / top_k (official ranker.cal_complexity)
   equivalence  check_rewrite for LLM rewrites; sym_rewrites (deterministic fallbacks)
   replay       replay the `scale` steps of the reference proofs
-  search       LipsSearch: the best-first search, its events, recheck and proof_text
+  ranking      the LLM ranker's prompt and reading of its answer
+  config       LipsConfig and presets
+  frontier     the goal queue, its pop order and the run-wide duplicate check
+  expand       a goal's candidate children (scaling, rewrites, symbolic tactics)
+  verdict      what one node_verified event says, per outcome
+  proof        recheck of a proved chain and its proof text
+  search       LipsSearch: wires the parts; the only module that emits events
 See docs/LIPS.md.
 """
