@@ -150,7 +150,17 @@ class ProgressLine:
         )
 
 
+def _root_notes(res: Any) -> list[str]:
+    """Notes the search put on the root (LIPS: how ambiguous problem text was read)."""
+    from backend import events as ev
+
+    roots = {e.id for e in res.events if isinstance(e, ev.NodeAdded) and e.parent is None}
+    return [e.message for e in res.events if isinstance(e, ev.Note) and e.node in roots]
+
+
 def _print_result(console: Any, res: Any) -> None:
+    for message in _root_notes(res):
+        console.print(f"note: {message}", markup=False, highlight=False)
     verdict = ""
     if res.correct is not None:
         verdict = "  [green]correct[/]" if res.correct else f"  [red]wrong[/] (reference {res.reference})"

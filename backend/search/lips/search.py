@@ -73,6 +73,9 @@ class LipsSearch(Search):
         meta = {"variables": list(self.problem.variables), "constraints": cons}
         self.emit(ev.NodeAdded, id=rid, parent=None, kind="goal", text=str(g), meta=meta)
         self.emit(ev.NodeScored, id=rid, score=float(node.score), source="symbolic")
+        if self.problem.readings:  # say how ambiguous text was read, where the user will look
+            message = "read the problem as: " + "; ".join(self.problem.readings)
+            self.emit(ev.Note, level="info", node=rid, message=message)
         self.frontier.push(node, tier=1)
         self.best = rid
 

@@ -26,3 +26,14 @@ def test_solve_prints_the_proof_chain(tmp_path):
     assert "justified by:" in out and "re-checked:" in out and "closed:" in out
     js = runner.invoke(app, [*args, "--json"])
     assert js.exit_code == 0 and "step 1:" in json.loads(js.output)["proof"]
+
+
+def test_solve_says_how_it_read_implicit_products(tmp_path):
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"rules": []}))
+    args = ["solve", "a, b, c > 0; prove a^2 + b^2 + c^2 >= ab + bc + ca", "--algo", "lips",
+            "--preset", "symbolic", "--engine", "scripted", "--model", str(rules)]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert "note: read the problem as: ab read as a*b; bc read as b*c; ca read as c*a" in res.output
+    assert "answer: proved" in res.output

@@ -193,3 +193,10 @@ def test_a_scaling_that_divides_by_zero_never_reaches_the_closers():
     assert s.state.finished.status != "error", s.state.finished
     goals = [e.text for e in s.log.events if isinstance(e, ev.NodeAdded)]
     assert goals and not any("nan" in g or "zoo" in g for g in goals)
+
+
+def test_how_ambiguous_text_was_read_is_a_note_on_the_root():
+    s = _run("a, b, c > 0; prove a^2 + b^2 + c^2 >= ab + bc + ca", llm_rewrite=False, llm_rank=False)
+    notes = [e for e in s.log.events if isinstance(e, ev.Note) and e.node == 0]
+    assert any("ab read as a*b" in n.message for n in notes)
+    assert s.state.finished.status == "proved"
