@@ -4,7 +4,8 @@
     python bench/ui_latency.py --sizes 10000 --repeats 15 --verbose
 
 What it does: serves the real app (memory store) and drives a run whose events the bench
-emits by hand (a recorded demo tree of about N nodes), opens it in headless chromium
+emits by hand (a recorded CPL tree of about N nodes, over the scripted engine of
+tests/ui/scripted_runs.py), opens it in headless chromium
 (Debian's /usr/bin/chromium through Playwright, software GL) via ``?run=ID`` (the
 re-attach path), then
 
@@ -50,15 +51,10 @@ PAGE = """() => ({nodes: Number(document.querySelector('#tree .canopy-tree')?.da
 
 
 def recorded_tree(size: int) -> list[ev.Event]:
-    """Events of a demo-shaped MCTS tree with about ``size`` nodes (no run_started / run_finished)."""
-    from backend.engines.scripted import ScriptedEngine
-    from tests.ui.demo_search import DemoConfig, DemoSearch
+    """Events of a CPL search's tree with about ``size`` nodes (no run_started / run_finished)."""
+    from tests.ui.scripted_runs import make_run
 
-    search = DemoSearch(
-        "bench",
-        engine=ScriptedEngine([("", ["# Step {k}: x\nx = 1"])]),
-        config=DemoConfig(iterations=100_000, width=4, depth=12, delay_s=0),
-    )
+    search = make_run(algorithm="cpl", rollouts=10_000, children=4, max_depth=12)
     search.start()
     while search.state.next_id < size:
         search.step()

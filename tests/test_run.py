@@ -1,4 +1,8 @@
-"""Run control (pause / resume / step / stop), recording, isolation and the RunManager."""
+"""Run control (pause / resume / step / stop), recording, isolation and the RunManager,
+driving rStar-Math and CPL over the scripted engine (tests/ui/scripted_runs.py).
+
+rStar runs its steps in the sandbox (tens of ms per expansion); tests that need many
+rollouts run CPL, which has no code to run."""
 
 from __future__ import annotations
 
@@ -10,7 +14,12 @@ from backend import events as ev
 from backend.run import Run, RunManager
 from backend.store import MemoryStore, SQLiteStore
 from backend.tree import Tree
-from tests.ui.demo_search import make_demo
+from tests.ui.scripted_runs import make_run
+
+#: a small rStar tree: every path ends by its fourth step, the tree after about four rollouts
+SMALL = {"children": 3, "max_depth": 3}
+#: a CPL tree that takes about a hundred rollouts to exhaust, a few ms each
+MANY = {"algorithm": "cpl", "children": 4}
 
 
 def wait_for(cond, timeout=10.0, every=0.01):
@@ -32,7 +41,7 @@ def actions(run: Run) -> list[str]:
 
 def test_a_run_finishes_and_every_event_is_stored_in_order():
     store = MemoryStore()
-    run = Run(make_demo(run_id="r1", iterations=5, delay_s=0), run_id="r1", store=store).start()
+    run = Run(make_run(run_id="r1", rollouts=3, **SMALL), run_id="r1", store=store).start()
     assert run.wait(10) and run.finished
     stored = store.read("r1")
     assert [e.seq for e in stored] == list(range(len(run.log)))
@@ -41,7 +50,7 @@ def test_a_run_finishes_and_every_event_is_stored_in_order():
 
 
 def test_pause_freezes_the_tree_and_step_adds_exactly_one_iteration():
-    run = Run(make_demo(run_id="r", iterations=1000, delay_s=0.01), run_id="r").start()
+    run = Run(make_run(run_id="r", rollouts=1000, delay_s=0.01, **MANY), run_id="r").start()
     wait_for(lambda: iterations(run) >= 2)
     run.pause()
     wait_for(lambda: "pause" in actions(run))
@@ -64,7 +73,7 @@ def test_pause_freezes_the_tree_and_step_adds_exactly_one_iteration():
 
 
 def test_a_run_started_paused_emits_its_root_and_waits():
-    run = Run(make_demo(run_id="p", iterations=10, delay_s=0), run_id="p", paused=True).start()
+    run = Run(make_run(run_id="p", rollouts=10, **MANY), run_id="p", paused=True).start()
     wait_for(lambda: "pause" in actions(run))
     assert iterations(run) == 0 and run.state == "paused"
     tree = Tree.from_events(run.log.events)
@@ -76,12 +85,12 @@ def test_a_run_started_paused_emits_its_root_and_waits():
 
 
 def test_stop_takes_effect_within_one_generation_call_and_keeps_the_tree():
-    run = Run(make_demo(run_id="s", iterations=10_000, delay_s=0.2), run_id="s").start()
+    run = Run(make_run(run_id="s", rollouts=10_000, delay_s=0.2, **SMALL), run_id="s").start()
     wait_for(lambda: iterations(run) >= 1)
     t = time.monotonic()
     run.stop()
     assert run.wait(5)
-    assert time.monotonic() - t < 0.5  # one pretend generation is 0.2 s
+    assert time.monotonic() - t < 0.5  # one engine call is 0.2 s (then the sandbox runs its steps)
     last = run.log.events[-1]
     assert last.type == "run_finished" and last.status == "stopped"
     assert actions(run)[-1] == "stop"
@@ -90,7 +99,7 @@ def test_stop_takes_effect_within_one_generation_call_and_keeps_the_tree():
 
 
 def test_stop_while_paused_and_controls_after_the_end_are_ignored():
-    run = Run(make_demo(run_id="s2", iterations=100, delay_s=0), run_id="s2", paused=True).start()
+    run = Run(make_run(run_id="s2", rollouts=100, **MANY), run_id="s2", paused=True).start()
     wait_for(lambda: "pause" in actions(run))
     run.stop()
     assert run.wait(5) and run.log.events[-1].status == "stopped"
@@ -103,7 +112,7 @@ def test_stop_while_paused_and_controls_after_the_end_are_ignored():
 
 
 def test_steering_actions_are_recorded_as_user_actions():
-    run = Run(make_demo(run_id="st", iterations=100, delay_s=0), run_id="st", paused=True).start()
+    run = Run(make_run(run_id="st", rollouts=100, **SMALL), run_id="st", paused=True).start()
     wait_for(lambda: "pause" in actions(run))
     run.step()
     wait_for(lambda: iterations(run) == 1)
@@ -120,7 +129,7 @@ class Exploding:
     """A search whose third iteration raises."""
 
     def __init__(self, run_id):
-        self.inner = make_demo(run_id=run_id, iterations=100, delay_s=0)
+        self.inner = make_run(run_id=run_id, rollouts=100, **MANY)
         self.log = self.inner.log
         self.calls = 0
 
@@ -156,7 +165,7 @@ def test_a_failing_search_finishes_as_error_with_its_reason_and_tree():
 
 def test_grading_against_a_known_answer():
     run = Run(
-        make_demo(run_id="g", iterations=6, delay_s=0), run_id="g", reference="18", grade=lambda a, b: a == b
+        make_run(run_id="g", rollouts=3, **SMALL), run_id="g", reference="18", grade=lambda a, b: a == b
     )
     run.start().wait(5)
     fin = run.log.events[-1]
@@ -166,22 +175,22 @@ def test_grading_against_a_known_answer():
 def test_two_runs_at_once_do_not_see_each_other(tmp_path):
     store = SQLiteStore(tmp_path / "two.sqlite")
     mgr = RunManager(store)
-    a = mgr.start(lambda rid: make_demo("problem A", run_id=rid, iterations=8, delay_s=0.01))
-    b = mgr.start(lambda rid: make_demo("problem B", run_id=rid, iterations=5, width=2, delay_s=0.01))
+    a = mgr.start(lambda rid: make_run("problem A", run_id=rid, rollouts=8, delay_s=0.01, **MANY))
+    b = mgr.start(lambda rid: make_run("problem B", run_id=rid, rollouts=3, delay_s=0.01, **SMALL))
     assert a.wait(10) and b.wait(10)
     ta, tb = Tree.from_events(store.read(a.run_id)), Tree.from_events(store.read(b.run_id))
     assert ta.started.problem == "problem A" and tb.started.problem == "problem B"
-    assert len(ta.iterations) == 8 and len(tb.iterations) == 5
+    assert len(ta.iterations) == 8 and len(tb.iterations) == 3
     assert [e.to_dict() for e in store.read(a.run_id)] == [e.to_dict() for e in a.log.events]
 
 
 def test_manager_serves_live_events_from_memory_then_from_the_store(tmp_path):
     store = SQLiteStore(tmp_path / "m.sqlite")
     mgr = RunManager(store, max_live=1)
-    run = mgr.start(lambda rid: make_demo(run_id=rid, iterations=1000, delay_s=0.01))
+    run = mgr.start(lambda rid: make_run(run_id=rid, rollouts=1000, delay_s=0.01, **MANY))
     assert mgr.get(run.run_id) is run and mgr.live_ids() == [run.run_id]
     with pytest.raises(RuntimeError, match="already running"):
-        mgr.start(lambda rid: make_demo(run_id=rid))
+        mgr.start(lambda rid: make_run(run_id=rid))
     wait_for(lambda: len(run.log) > 10)
     assert [e.seq for e in mgr.events(run.run_id, after=4, limit=3)] == [5, 6, 7]
     mgr.shutdown()

@@ -1,7 +1,8 @@
-"""Start the real app in this process around the test-only demo search (for browser tests).
+"""Start the real app in this process over the scripted engine (browser, API and latency tests).
 
-The demo algorithm joins the registry only while a test server runs (``start`` adds the
-entry, ``stop`` removes it), so no other test ever sees it.
+The page is the one users get: every registered algorithm, rStar-Math first. Its engine
+replays rStar and CPL steps (``tests/ui/scripted_runs.py``); ``pace`` sets how long each of
+its calls takes, so a test can make a run slow enough to pause, step and stop.
 """
 
 from __future__ import annotations
@@ -10,14 +11,16 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from backend.search import registry
 from backend.store import MemoryStore
-from tests.ui.demo_search import demo_engine
+from tests.ui.scripted_runs import scripted_engine
 from ui.app import serve
 from ui.services import EngineSlot, Services
 
-DEMO = "demo"
-DEMO_ENTRY = "tests.ui.demo_search:DemoSearch"
+#: tests/security/test_api.py registers DEMO -> DEMO_ENTRY around a server of its own and
+#: removes it afterwards. The harness itself registers nothing (its runs are the registry's
+#: rStar and CPL); the key is not a real algorithm's, so removing it takes none away.
+DEMO = "harness-rstar"
+DEMO_ENTRY = "backend.search.rstar:RStarSearch"
 
 
 #: Debian's chromium (Playwright cannot download browsers here) and launch flags that work
@@ -40,19 +43,22 @@ def free_port() -> int:
 
 
 def demo_services(store: Any = None, *, update_every_s: float = 0.5) -> Services:
+    """The app's services over a memory history (unless given one) and the scripted engine."""
     return Services(
         store=store if store is not None else MemoryStore(),
-        engine=EngineSlot("scripted", "demo rules", loader=demo_engine),
-        algorithms=[DEMO, "greedy", "rstar", "cpl"],
-        default_algorithm=DEMO,
+        engine=EngineSlot("scripted", "rStar and CPL rules", loader=scripted_engine),
         update_every_s=update_every_s,
     )
+
+
+def pace(services: Services, delay_s: float) -> None:
+    """Make every engine call of these services take ``delay_s`` seconds (0: as fast as it goes)."""
+    services.engine.get().inner.delay_s = delay_s
 
 
 def start(
     store: Any = None, *, update_every_s: float = 0.5, port: int | None = None
 ) -> tuple[Any, Services, str]:
-    registry.ALGORITHMS[DEMO] = DEMO_ENTRY
     services = demo_services(store, update_every_s=update_every_s)
     port = port or free_port()
     demo = serve(services, port=port, block=False)
@@ -62,13 +68,14 @@ def start(
 def stop(demo: Any, services: Services) -> None:
     demo.close()
     services.close()
-    registry.ALGORITHMS.pop(DEMO, None)
 
 
-if __name__ == "__main__":  # a manual look: python -m tests.ui.server
+if __name__ == "__main__":  # a manual look: python -m tests.ui.server [seconds per engine call]
+    import sys
     import time
 
-    _, _, url = start(port=7861)
+    _, services, url = start(port=7861)
+    pace(services, float(sys.argv[1]) if len(sys.argv) > 1 else 0.3)
     print(url, flush=True)
     while True:
         time.sleep(3600)

@@ -10,7 +10,7 @@ import pytest
 from backend import events as ev
 from backend.tree import Tree
 from tests.factories import small_run
-from tests.ui.demo_search import make_demo
+from tests.ui.scripted_runs import make_run
 from ui.figure import (
     CONVERGENCE_POINTS,
     STYLES,
@@ -28,11 +28,18 @@ from ui.figure import (
 from ui.figure import convergence_figure as conv
 from ui.inspector import DOLLAR, answer_panel, md_text, node_view, stats_panel
 
+#: a CPL run of about 1,800 nodes (past WEBGL_FROM), bounded by its expansions
+BIG = {"algorithm": "cpl", "rollouts": 10_000, "expansions": 450, "children": 4, "max_depth": 8}
 
-def demo_tree(**cfg) -> Tree:
-    s = make_demo(delay_s=0, **cfg)
+
+def run_events(**cfg) -> list[ev.Event]:
+    s = make_run(**cfg)
     s.run()
-    return Tree.from_events(s.log.events)
+    return s.log.events
+
+
+def search_tree(**cfg) -> Tree:
+    return Tree.from_events(run_events(**cfg))
 
 
 def points(fig):
@@ -78,7 +85,7 @@ def test_tree_figure_encodes_q_size_status_and_best_path():
 
 
 def test_every_style_is_one_row_of_the_style_table():
-    fig = tree_figure(demo_tree(iterations=12))
+    fig = tree_figure(search_tree(rollouts=2, children=3, max_depth=3))  # rStar: code ran, failed, answers
     used = set(fig["nodes"]["style"])
     assert used <= set(range(len(STYLES))) and len(used) >= 2
     assert len({label for _, _, label in STYLES}) == len(STYLES)  # labels tell styles apart
@@ -108,7 +115,7 @@ def test_hover_text_is_short_and_escaped():
 
 
 def test_big_trees_switch_to_webgl():
-    tree = demo_tree(iterations=700, width=4, depth=6)
+    tree = search_tree(**BIG)
     assert len(tree.nodes) >= WEBGL_FROM
     fig = tree_figure(tree)
     assert fig["big"] is True
@@ -154,22 +161,19 @@ def fold_live(events, chunks, touched=True, check_every=1):
 
 
 def test_deltas_fold_to_the_whole_figure():
-    s = make_demo(delay_s=0, iterations=700, width=4, depth=6)  # crosses WEBGL_FROM on the way
-    s.run()
+    events = run_events(**BIG)  # crosses WEBGL_FROM on the way
     rng = random.Random(3)
-    chunks = [rng.choice([1, 1, 2, 5, 13, 40, 120]) for _ in range(len(s.log.events))]
-    sent = fold_live(s.log.events, chunks, check_every=3)
+    chunks = [rng.choice([1, 1, 2, 5, 13, 40, 120]) for _ in range(len(events))]
+    sent = fold_live(events, chunks, check_every=3)
     kinds = [v["kind"] for v in sent]
     assert kinds[0] == "full" and kinds.count("delta") > 0.9 * len(kinds)
     switch = next(k for k, v in enumerate(sent) if v["count"] >= WEBGL_FROM)
     assert sent[switch]["kind"] == "full" and sent[switch]["big"]  # SVG -> WebGL: sent whole
-    fold_live(s.log.events, chunks, touched=False, check_every=7)  # without the hint: same tables
+    fold_live(events, chunks, touched=False, check_every=7)  # without the hint: same tables
 
 
 def test_a_delta_holds_only_what_changed():
-    s = make_demo(delay_s=0, iterations=200, width=3, depth=5)
-    s.run()
-    events = s.log.events
+    events = run_events(algorithm="cpl", rollouts=60, children=4)  # about 600 nodes
     adds = [k for k, e in enumerate(events) if isinstance(e, ev.NodeAdded)]
     cut = adds[-1]  # everything before the last node, then that node with what follows it
     stream = FigureStream()
@@ -233,7 +237,7 @@ def test_convergence_is_sampled_on_long_runs():
 
 
 def test_convergence_tracks_root_children_and_votes():
-    tree = demo_tree(iterations=10)
+    tree = search_tree(algorithm="cpl", rollouts=10, children=4)
     fig = conv(tree)
     names = [d["name"] for d in fig["data"]]
     assert any(n.endswith(" N") for n in names) and any(n.startswith("answer ") for n in names)

@@ -8,8 +8,14 @@ import pytest
 
 from backend import events as ev
 from backend.export import export_run
+from tests.ui.server import pace
 from ui import handlers as h
 from ui.services import EngineSlot, TreeCache
+
+#: a small rStar tree: every path ends by its fourth step
+SMALL = {"children": 3, "max_depth": 3}
+#: more rollouts than any of these tests waits for
+ENDLESS = {"rollouts": 10_000}
 
 
 def wait_finished(services, run_id, timeout=20):
@@ -23,35 +29,37 @@ def controls_and_defaults(algorithm):
     return controls, h.preset_values(algorithm, info["default_preset"], controls)
 
 
-def start_demo(services, problem="What is 16 - 7?", **overrides):
-    controls, values = controls_and_defaults("demo")
+def start_rstar(services, problem="What is 16 - 7?", *, delay_s=0.0, **overrides):
+    """Start an rStar run from the screen's controls: the defaults, then ``overrides``;
+    each engine call takes ``delay_s``."""
+    pace(services, delay_s)
+    controls, values = controls_and_defaults("rstar")
     values = [overrides.get(c.name, v) for c, v in zip(controls, values, strict=True)]
-    return h.start_run(services, controls, problem, "demo", "vote", "", 0, values)
+    return h.start_run(services, controls, problem, "rstar", "vote", "", 0, values)
 
 
-def test_controls_come_from_the_registry_config_fields(demo_registered):
-    controls = h.algorithm_controls(["demo", "rstar"])
-    demo = {c.name: c for c in controls if c.algorithm == "demo"}
-    assert set(demo) == {"iterations", "width", "depth", "c", "delay_s"}
-    assert demo["width"].widget == "slider" and demo["iterations"].widget == "number"
-    assert demo["c"].widget == "slider" and demo["iterations"].help
-    rstar = [c for c in controls if c.algorithm == "rstar"]
-    assert {"rollouts", "children", "temperature"} <= {c.name for c in rstar}
-    assert any(c.widget == "checkbox" for c in rstar)
+def test_controls_come_from_the_registry_config_fields():
+    controls = h.algorithm_controls(["rstar", "cpl"])
+    rstar = {c.name: c for c in controls if c.algorithm == "rstar"}
+    assert {"rollouts", "children", "max_depth", "c", "temperature"} <= set(rstar)
+    assert rstar["children"].widget == "slider" and rstar["rollouts"].widget == "number"
+    assert rstar["c"].widget == "number" and rstar["rollouts"].help
+    assert rstar["answer_from_output"].widget == "checkbox"
+    cpl = {c.name: c for c in controls if c.algorithm == "cpl"}
+    assert {"root_children", "expansions"} <= set(cpl) and cpl["selection"].widget == "dropdown"
 
 
-def test_presets_fill_the_controls(demo_registered):
-    controls = h.algorithm_controls(["demo"])
-    info = h.algorithm_info("demo")
-    assert info["presets"][0] == h.NO_PRESET and "tiny" in info["presets"]
-    tiny = dict(zip([c.name for c in controls], h.preset_values("demo", "tiny", controls), strict=True))
-    assert (tiny["iterations"], tiny["width"], tiny["depth"]) == (4, 2, 2)
-    rstar = h.algorithm_info("rstar")
-    assert rstar["presets"][0] == rstar["default_preset"]
+def test_presets_fill_the_controls():
+    controls = h.algorithm_controls(["rstar"])
+    info = h.algorithm_info("rstar")
+    assert info["presets"][0] == info["default_preset"] == "cpu-demo" and "paper-data" in info["presets"]
+    values = h.preset_values("rstar", "paper-data", controls)
+    data = dict(zip([c.name for c in controls], values, strict=True))
+    assert (data["rollouts"], data["children"], data["max_depth"]) == (48, 12, 16)
 
 
 def test_a_run_started_from_the_screen_streams_until_it_finishes(services):
-    run_id = start_demo(services, iterations=8, delay_s=0.02)
+    run_id = start_rstar(services, rollouts=4, delay_s=0.02, **SMALL)
     snaps = list(h.stream_run(services, run_id))
     assert snaps, "nothing was streamed"
     counts = [s.tree["count"] for s in snaps]
@@ -66,7 +74,7 @@ def test_a_run_started_from_the_screen_streams_until_it_finishes(services):
 
 def test_stream_is_rate_bounded(services):
     services.update_every_s = 0.2
-    run_id = start_demo(services, iterations=30, delay_s=0.02)
+    run_id = start_rstar(services, rollouts=6, delay_s=0.02)
     t = time.monotonic()
     snaps = list(h.stream_run(services, run_id))
     took = time.monotonic() - t
@@ -74,12 +82,12 @@ def test_stream_is_rate_bounded(services):
 
 
 def test_bad_input_gives_a_message_not_a_crash(services):
-    controls, values = controls_and_defaults("demo")
+    controls, values = controls_and_defaults("rstar")
     with pytest.raises(h.UserFacingError, match="Type a problem"):
-        h.start_run(services, controls, "  ", "demo", "vote", "", 0, values)
-    bad = [999_999 if c.name == "iterations" else v for c, v in zip(controls, values, strict=True)]
-    with pytest.raises(h.UserFacingError, match="iterations must be at most"):
-        h.start_run(services, controls, "1+1", "demo", "vote", "", 0, bad)
+        h.start_run(services, controls, "  ", "rstar", "vote", "", 0, values)
+    bad = [999_999 if c.name == "rollouts" else v for c, v in zip(controls, values, strict=True)]
+    with pytest.raises(h.UserFacingError, match="rollouts must be at most"):
+        h.start_run(services, controls, "1+1", "rstar", "vote", "", 0, bad)
     with pytest.raises(h.UserFacingError, match="Unknown algorithm"):
         h.start_run(services, controls, "1+1", "nope", "vote", "", 0, values)
 
@@ -90,13 +98,14 @@ def test_a_missing_model_is_reported_on_run_and_in_the_status(services):
 
     services.engine = EngineSlot("llamacpp", None, loader=broken)
     assert "loads on the first Run" in services.engine.status()
+    controls, values = controls_and_defaults("rstar")
     with pytest.raises(h.UserFacingError, match=r"could not be loaded.*qwen\.gguf"):
-        start_demo(services)
+        h.start_run(services, controls, "What is 16 - 7?", "rstar", "vote", "", 0, values)
     assert "unavailable" in services.engine.status() and "qwen.gguf" in services.engine.status()
 
 
 def test_controls_pause_step_stop_through_the_handlers(services):
-    run_id = start_demo(services, iterations=10_000, delay_s=0.02)
+    run_id = start_rstar(services, delay_s=0.02, **ENDLESS)
     assert h.pause_label(services, run_id) == "Pause"
     h.control_run(services, run_id, "toggle")  # pause
     run = services.runs.get(run_id)
@@ -114,25 +123,25 @@ def test_controls_pause_step_stop_through_the_handlers(services):
 
 
 def test_inspect_live_and_at_a_replay_position(services):
-    run_id = start_demo(services, iterations=5, delay_s=0)
+    run_id = start_rstar(services, rollouts=2, **SMALL)
     wait_finished(services, run_id)
     view = h.inspect(services, run_id, 1)
-    assert "Node #1" in view.title and view.text
+    assert "Node #1" in view.title and view.text and view.code
     n_events = h.run_length(services, run_id)
-    early = h.inspect(services, run_id, 1, upto=2)  # before node 1 existed
+    early = h.inspect(services, run_id, 1, upto=1)  # run_started and the root: before node 1 existed
     assert "not in this tree" in early.title
     assert "Node #1" in h.inspect(services, run_id, "1", upto=n_events - 1).title
     assert h.inspect(services, run_id, "x").title.startswith("Not a node id")
 
 
 def test_history_lists_replays_and_deletes(services, tmp_path):
-    a = start_demo(services, "problem alpha", iterations=4, delay_s=0)
+    a = start_rstar(services, "problem alpha", rollouts=3, **SMALL)
     wait_finished(services, a)
-    b = start_demo(services, "problem beta", iterations=3, delay_s=0)
+    b = start_rstar(services, "problem beta", rollouts=2, **SMALL)
     wait_finished(services, b)
     rows = h.history_rows(services)
     assert [r[0] for r in rows] == [b, a] and rows[0][3] in ("solved", "exhausted")
-    assert rows[1][-1] == "problem alpha" and rows[1][2] == "demo"
+    assert rows[1][-1] == "problem alpha" and rows[1][2] == "rstar"
     assert [r[0] for r in h.history_rows(services, text="alpha")] == [a]
     n = h.run_length(services, a)
     counts = [h.replay(services, a, k).tree["count"] for k in (1, n // 2, n - 1, 3)]
@@ -169,8 +178,8 @@ def test_examples_come_from_the_problem_sets(services):
 
 
 def test_a_newer_stream_for_the_same_tab_ends_the_older_one(services):
-    a = start_demo(services, iterations=10_000, delay_s=0.02)
-    b = start_demo(services, "another", iterations=10_000, delay_s=0.02)
+    a = start_rstar(services, delay_s=0.02, **ENDLESS)
+    b = start_rstar(services, "another", delay_s=0.02, **ENDLESS)
     old = h.stream_run(services, a, viewer="tab-1")
     assert next(old).tree["run"] == a
     new = h.stream_run(services, b, viewer="tab-1")
@@ -184,7 +193,7 @@ def test_a_newer_stream_for_the_same_tab_ends_the_older_one(services):
 
 
 def test_live_updates_are_deltas_and_a_resync_sends_the_whole_figure(services):
-    run_id = start_demo(services, iterations=10_000, delay_s=0.02)
+    run_id = start_rstar(services, delay_s=0.02, **ENDLESS)
     stream = h.stream_run(services, run_id, viewer="tab-1")
     first = next(stream).tree
     assert first["kind"] == "full"
@@ -209,7 +218,7 @@ def test_a_stream_that_is_ending_still_answers_a_pending_resync(services):
 
 def test_a_quiet_runs_next_event_is_sent_at_once(services):
     services.update_every_s = 2.0
-    run_id = start_demo(services, iterations=10_000, delay_s=0.02)
+    run_id = start_rstar(services, delay_s=0.02, **ENDLESS)
     h.control_run(services, run_id, "pause")
     run = services.runs.get(run_id)
     deadline = time.monotonic() + 5

@@ -47,7 +47,7 @@ def stored_history(tmp_path, run_id: str = "done"):
 
 
 @pytest.fixture
-def read_only(tmp_path, demo_registered):
+def read_only(tmp_path):
     """Services over a history opened read-only (as ``open_store`` does for a write-protected
     file; asked for explicitly because root ignores file modes)."""
     store = open_store(stored_history(tmp_path), read_only=True)
@@ -71,12 +71,12 @@ def banner_of(demo: gr.Blocks) -> gr.Markdown:
 
 
 def test_read_only_history_refuses_run_with_a_message(read_only):
-    controls = h.algorithm_controls(["demo"])
-    values = h.preset_values("demo", h.NO_PRESET, controls)
+    controls = h.algorithm_controls(["rstar"])
+    values = h.preset_values("rstar", h.NO_PRESET, controls)
     with pytest.raises(h.UserFacingError, match=READ_ONLY_RUN):
-        h.start_run(read_only, controls, "What is 16 - 7?", "demo", "vote", "", 0, values)
+        h.start_run(read_only, controls, "What is 16 - 7?", "rstar", "vote", "", 0, values)
     with pytest.warns(UserWarning, match="History is read-only"):  # the toast, outside a page event
-        out = SolveHandlers(read_only, controls).start(None, None, "1+1", "demo", "vote", "", 0, *values)
+        out = SolveHandlers(read_only, controls).start(None, None, "1+1", "rstar", "vote", "", 0, *values)
     assert out[0] is None and plain(out[1]).startswith(f"⚠ {READ_ONLY_RUN}")
     assert "writable --db" in plain(out[1])
     assert h.run_status(read_only, None).startswith("History is read-only")
@@ -133,7 +133,7 @@ def test_main_on_a_corrupt_file_starts(tmp_path, monkeypatch):
     assert "could not be read" in notice and banner.visible
 
 
-def test_a_foreign_sqlite_file_gives_a_memory_history_that_still_runs(tmp_path, demo_registered):
+def test_a_foreign_sqlite_file_gives_a_memory_history_that_still_runs(tmp_path):
     db = tmp_path / "other.sqlite"
     con = sqlite3.connect(db)
     con.execute("CREATE TABLE runs (id TEXT, colour TEXT)")
@@ -142,16 +142,18 @@ def test_a_foreign_sqlite_file_gives_a_memory_history_that_still_runs(tmp_path, 
     services = demo_services(open_store(db))
     try:
         assert "kept in memory only" in plain(h.history_banner(services))
-        controls = h.algorithm_controls(["demo"])
-        values = h.preset_values("demo", "tiny", controls)
-        run_id = h.start_run(services, controls, "What is 16 - 7?", "demo", "vote", "", 0, values)
+        controls = h.algorithm_controls(["rstar"])
+        defaults = h.preset_values("rstar", h.NO_PRESET, controls)
+        small = {"rollouts": 2, "children": 3, "max_depth": 3}
+        values = [small.get(c.name, v) for c, v in zip(controls, defaults, strict=True)]
+        run_id = h.start_run(services, controls, "What is 16 - 7?", "rstar", "vote", "", 0, values)
         assert services.runs.get(run_id).wait(20)
         assert services.store.get(run_id).status == "solved"
     finally:
         services.close()
 
 
-def test_the_banner_is_hidden_when_all_is_well_and_inert_when_not(demo_registered):
+def test_the_banner_is_hidden_when_all_is_well_and_inert_when_not():
     with gr.Blocks():
         assert not canopy_app.history_notice(demo_services(MemoryStore())).visible
     hostile = demo_services(MemoryStore(notice=HOSTILE_LINE))
@@ -164,7 +166,7 @@ def test_the_banner_is_hidden_when_all_is_well_and_inert_when_not(demo_registere
 # --- delete and export errors ----------------------------------------------------------------
 
 
-def test_delete_of_a_run_another_process_is_writing_shows_why(tmp_path, demo_registered):
+def test_delete_of_a_run_another_process_is_writing_shows_why(tmp_path):
     db = tmp_path / "h.sqlite"
     writer = SQLiteStore(db)  # another server: its lease on the run is fresh
     for e in run_events("busy")[:4]:
