@@ -336,7 +336,11 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
     pause.click(hs.toggle, run, [status, pause], **fast)
     step.click(hs.step, run, [status, pause], **fast)
     stop.click(hs.stop, run, [status, pause], **fast)
-    tree.node_click(hs.click, run, inspector.outputs, **fast)  # type: ignore[attr-defined]
+    # the last click wins: with Gradio's default ("once") a click that came while the previous one
+    # was still answered was dropped silently
+    tree.node_click(  # type: ignore[attr-defined]
+        hs.click, run, inspector.outputs, trigger_mode="always_last", **fast
+    )
     tree.resync(hs.resync, run, tree, **fast)  # type: ignore[attr-defined]
     attached = demo.load(hs.attach, None, [run, status, pause, engine], **fast)
     attached.then(**stream).then(hs.after_stream, run, pause, **fast)
