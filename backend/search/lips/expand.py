@@ -48,7 +48,7 @@ class Refused:
 
 
 def _instantiation(binding: dict) -> dict[str, str]:
-    return {k: to_plain(sp.sympify(v)) for k, v in binding.items()}
+    return {k: to_plain(sp.sympify(v, strict=True)) for k, v in binding.items()}
 
 
 # --- scaling -------------------------------------------------------------------------------
