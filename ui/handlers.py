@@ -101,7 +101,8 @@ def problem_preview(text: str, algorithm: str = "") -> str:
         return "_The problem, rendered with Markdown and LaTeX, shows here._"
     if algorithm != "lips":
         return md_text(text)
-    from backend.search.lips.problem import ProblemParseError, parse_problem, reading_lines
+    from backend.search.lips.problem import parse_problem
+    from backend.search.lips.reading import ProblemParseError, reading_lines
 
     try:
         lines = reading_lines(parse_problem(text))

@@ -19,8 +19,9 @@ from backend.search.lips.expr import (
 )
 from backend.search.lips.lean import parse_lean_file
 from backend.search.lips.lemmas import DEFAULT_LIBRARY, load_lemmas
-from backend.search.lips.problem import Goal, ProblemParseError, parse_latex_problem, parse_problem
+from backend.search.lips.problem import Goal, parse_latex_problem, parse_problem
 from backend.search.lips.problems import ASSETS, PROBLEM_SETS, load_inequalities
+from backend.search.lips.reading import ProblemParseError
 
 BOUND_S = 0.5  # wall time allowed to refuse one payload
 SYMS = make_symbols("abc")

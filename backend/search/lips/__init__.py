@@ -3,10 +3,16 @@
 Modules, in the order a best-first prover uses them (nothing is imported here, so importing the
 package stays cheap; z3 and scipy load only inside the functions that need them):
 
-  grammar      the safe expression parser: own tokenizer and grammar, limits checked before
-               any sympy work, LaTeX subset translated into it (no eval, no parse_expr)
-  problem      Inequality / Goal / Constraint model and the problem-text reader (phrasings,
-               implicit products `ab` -> a*b)
+  limits       Limits on one expression, ExprParseError, the check on powers
+  tokenizer    the expression vocabulary (functions, reserved words) and the checked tokenizer
+  grammar      the safe expression parser: recursive descent to a parse tree whose limits are
+               checked before any sympy work; parse_plain (no eval, no parse_expr)
+  sympy_build  parse tree -> sympy, powers checked again on the sympy values
+  latex        a LaTeX subset translated into the plain grammar
+  problem      Inequality / Goal / Constraint model; parse_constraint, parse_goal, parse_problem
+  reading      problem text -> plain-syntax parts: phrasings, LaTeX parts, variable names,
+               ProblemParseError, describe_reading
+  implicit_products  names like `ab` read as a*b
   expr         text <-> sympy (plain, Lean, LaTeX) through grammar
   lean         NeqLIPS .lean theorem statements and reference scripts
   problems     JSONL problem sets: load_inequalities("ineq-easy" | "mo-int" | "chen-no" | ...)

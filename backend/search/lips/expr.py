@@ -14,14 +14,10 @@ from collections.abc import Iterable, Mapping
 
 import sympy as sp
 
-from backend.search.lips.grammar import (
-    FUNCTION_NAMES,
-    LIMITS,
-    ExprParseError,
-    latex_limits,
-    latex_to_plain,
-    parse_plain,
-)
+from backend.search.lips.grammar import parse_plain
+from backend.search.lips.latex import latex_limits, latex_to_plain
+from backend.search.lips.limits import LIMITS, ExprParseError
+from backend.search.lips.tokenizer import FUNCTION_NAMES
 
 __all__ = ["FUNCTION_NAMES", "ExprParseError", "lean_to_plain", "make_symbols", "parse_expression",
            "parse_latex_expression", "to_lean", "to_plain"]

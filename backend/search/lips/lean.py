@@ -19,10 +19,10 @@ from pathlib import Path
 from backend.search.lips.expr import make_symbols
 from backend.search.lips.problem import (
     Inequality,
-    ProblemParseError,
     parse_constraint,
     parse_goal,
 )
+from backend.search.lips.reading import ProblemParseError
 
 log = logging.getLogger(__name__)
 

@@ -6,11 +6,10 @@ import sympy as sp
 from backend.search.lips.expr import ExprParseError, make_symbols, parse_expression, to_plain
 from backend.search.lips.problem import (
     Goal,
-    ProblemParseError,
-    describe_reading,
     parse_latex_problem,
     parse_problem,
 )
+from backend.search.lips.reading import ProblemParseError, describe_reading
 
 
 def test_plain_syntax_with_lists_and_equalities():

@@ -1,0 +1,268 @@
+"""Problem text -> plain-syntax parts: phrasings, LaTeX parts, variable names, and how it was read.
+
+`parse_problem` (problem.py) reads a text in this order: `_unwrap_latex` and `_split_parts` cut it
+into declarations, constraint texts and one goal text ('Let a, b be positive reals with a+b=2.
+Prove that ...'); `_to_plain_text` translates LaTeX and Lean spellings; implicit_products.py reads
+`ab` as a*b; `_names_in` / `_check_names` decide the variables. `reading_lines` and
+`describe_reading` show how a problem was read. Errors are `ProblemParseError`, quoting at most
+`QUOTE_CHARS` of the user's text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from backend.search.lips.expr import FUNCTION_NAMES, ExprParseError, lean_to_plain
+from backend.search.lips.latex import latex_to_plain
+from backend.search.lips.tokenizer import NAME, RESERVED
+
+if TYPE_CHECKING:
+    from backend.search.lips.problem import Inequality
+
+
+_REL_SPLIT = re.compile(r"(<=|>=|==|!=|=|<|>|≤|≥|≠)")
+_REL_NORMAL = {"≤": "<=", "≥": ">=", "≠": "!=", "=": "=="}
+_GOAL_PREFIX = re.compile(r"^\s*(prove|show|goal\s*:|⊢)\s*", re.IGNORECASE)
+_VARS_PREFIX = re.compile(r"^\s*(variables|vars)\s*:?\s*", re.IGNORECASE)
+_IN_REALS = re.compile(r"(?:\bin\s+R|∈\s*ℝ)$")  # "x, y in R": the same as "x, y real"
+_FUNCTION_NAMES = FUNCTION_NAMES | {"Real"}
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MAX_VARIABLES = 12
+QUOTE_CHARS = 80  # of the user's text in an error message
+EXAMPLE = "a, b, c > 0; prove a^2+b^2+c^2 >= a*b+b*c+c*a"
+FORMAT_HINT = (f"Write constraints and the goal separated by ';', the goal starting with 'prove', "
+               f"e.g. `{EXAMPLE}`")
+
+
+class ProblemParseError(ValueError):
+    """The problem text could not be read; the message names the part and the reason."""
+
+
+def _split_top_commas(text: str) -> list[str]:
+    """Split on commas outside parentheses ("a,b,c > 0" lists; "Max(a,b)" does not split)."""
+    parts, depth, cur = [], 0, []
+    for ch in text:
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == "," and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    parts.append("".join(cur))
+    return [p.strip() for p in parts]
+
+
+def _relation_chain(text: str, where: str) -> tuple[list[str], list[str]]:
+    """'0 < a <= b' -> (['0', 'a', 'b'], ['<', '<=']), with unicode and '=' normalised."""
+    pieces = _REL_SPLIT.split(text)
+    operands = [p.strip() for p in pieces[0::2]]
+    rels = [_REL_NORMAL.get(r, r) for r in pieces[1::2]]
+    if not rels:
+        raise ProblemParseError(f"{where}: no relation (<, <=, =, >=, >, !=) in {quote(text)}. {FORMAT_HINT}")
+    if any(not o for o in operands):
+        raise ProblemParseError(f"{where}: a relation is missing an operand in {quote(text)}")
+    return operands, rels
+
+
+def _names_in(text: str) -> list[str]:
+    """The variable names a part uses: plain identifiers only.
+
+    A word after a `.` (an attribute), a word with `__` or a leading `_`, and function names are
+    not variables; the parser then refuses them with its own message instead of this function
+    declaring them.
+    """
+    t = lean_to_plain(text)
+    out = []
+    for m in _WORD.finditer(t):
+        name = m.group(0)
+        if _after_dot(t, m.start()) or name in _FUNCTION_NAMES or not _is_variable_name(name):
+            continue
+        out.append(name)
+    return out
+
+
+def _after_dot(text: str, i: int) -> bool:
+    """Whether the word at `i` follows a `.` (spaces between allowed): `f.x` and `f . x`."""
+    j = i - 1
+    while j >= 0 and text[j] in " \t":
+        j -= 1
+    return j >= 0 and text[j] == "."
+
+
+def _is_variable_name(name: str) -> bool:
+    return bool(NAME.fullmatch(name)) and "__" not in name and len(name) <= 32 and name not in RESERVED
+
+
+def _check_names(names: tuple[str, ...] | list[str]) -> None:
+    """Declared names must be plain identifiers, and a problem has at most MAX_VARIABLES of them."""
+    bad = [n for n in names if not _is_variable_name(n) or n in _FUNCTION_NAMES]
+    if bad:
+        raise ProblemParseError(f"problem: {quote(bad[0], 40)} is not a variable name (a letter, then "
+                                f"letters, digits or single '_')")
+    if len(names) > MAX_VARIABLES:
+        raise ProblemParseError(f"problem: {len(names)} variables ({quote(', '.join(names))}); at most "
+                                f"{MAX_VARIABLES} are allowed")
+
+
+def quote(text: str, limit: int = QUOTE_CHARS) -> str:
+    """The user's text for a message: at most `limit` characters, so a long input is never echoed whole."""
+    if len(text) <= limit:
+        return repr(text)
+    return repr(text[:limit - 3]) + f"... ({len(text)} characters)"
+
+
+# -- natural phrasings ---------------------------------------------------------------------------
+# Every regex below starts at a fixed word or character and has no nested quantifiers, so a
+# 10,000-character text costs linear time; the text cap is checked before any of them runs.
+
+_PART_SPLIT = re.compile(r"[;\n]|\.\s+(?=[A-Za-z\\])")  # ';', newline, or a sentence end ". Next"
+_GOAL_WORD = re.compile(r"\b(?:prove|show)(?:\s+that)?\b\s*:?", re.IGNORECASE)
+_CONNECTOR = re.compile(
+    r"\b(?:for\s+(?:all|any|every|each)|for|where|whenever|when|if|given\s+that|given|with|such\s+that"
+    r"|satisfying|provided\s+that|provided|assuming|assume\s+that|assume|suppose\s+that|suppose|let)\b",
+    re.IGNORECASE)
+_AND = re.compile(r"\band\b", re.IGNORECASE)
+_LATEX_REALS = re.compile(r"\\in\s*\\mathbb\s*\{R\}")  # "a \\in \\mathbb{R}": "a in R"
+_TEXT_CMD = re.compile(r"\\(?:text|textrm|mathrm|mbox)\{([^{}]*)\}")
+_NONNEG = re.compile(r"\bnon[-\s]?negative\b", re.IGNORECASE)
+_CLAUSE_CHARS = re.compile(r"[A-Za-z0-9_,\s]+")
+_KINDS: dict[str, str | None] = {"positive": "> 0", "nonnegative": ">= 0", "negative": "< 0", "real": None}
+_NOUNS = frozenset({"real", "reals", "number", "numbers"})
+_VERBS = frozenset({"be", "are", "is", "all"})
+_STRIP = " \t,.:"
+_LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
+_LETTER_RUN = re.compile(r"(?<![A-Za-z_])[A-Za-z]{2,}(?![A-Za-z0-9_])")
+
+
+@dataclass
+class _Parts:
+    """The problem text cut into declarations, constraint texts and goal texts (still unparsed)."""
+
+    declared: list[str] = field(default_factory=list)
+    constraints: list[str] = field(default_factory=list)
+    goals: list[str] = field(default_factory=list)
+
+
+def _unwrap_latex(text: str) -> tuple[str, bool]:
+    """`$...$` delimiters and `\\text{...}` dropped; True when the text had `$` pairs (it is LaTeX).
+
+    A lone `$` is left for the parser to refuse.
+    """
+    text = _TEXT_CMD.sub(r" \1 ", text.replace("\\forall", " for all "))
+    text = _LATEX_REALS.sub(" in R", text)
+    dollars = text.count("$")
+    if dollars and dollars % 2 == 0:
+        return text.replace("$", " "), True
+    return text, False
+
+
+def _split_parts(text: str) -> _Parts:
+    """Parts by ';', newlines and sentence ends; a new part before each 'prove'/'show (that)'."""
+    out = _Parts()
+    for piece in _PART_SPLIT.split(text):
+        marks = list(_GOAL_WORD.finditer(piece))
+        starts = [0, *(m.start() for m in marks)]
+        for i, start in enumerate(starts):
+            end = starts[i + 1] if i + 1 < len(starts) else len(piece)
+            chunk = piece[start:end]
+            goal = i > 0
+            if goal:
+                chunk = chunk[marks[i - 1].end() - start:]
+            _add_part(out, chunk.strip(_STRIP), goal)
+    return out
+
+
+def _add_part(out: _Parts, part: str, goal: bool) -> None:
+    """A declaration, or a goal/constraint; its clauses after 'for a, b > 0', 'with ...' are constraints."""
+    if not part and not goal:
+        return
+    if not goal and _GOAL_PREFIX.match(part):  # "goal: ..." / "⊢ ..."
+        part, goal = _GOAL_PREFIX.sub("", part), True
+    if not goal and _declaration(out, part):
+        return
+    pieces = [p.strip(_STRIP) for p in _CONNECTOR.split(part)]
+    if goal:
+        out.goals.append(pieces[0])
+    elif pieces[0]:
+        _add_condition(out, pieces[0])
+    for p in pieces[1:]:
+        if p:
+            _add_condition(out, p)
+
+
+def _declaration(out: _Parts, part: str) -> bool:
+    if _VARS_PREFIX.match(part):
+        out.declared += [n for n in re.split(r"[\s,]+", _VARS_PREFIX.sub("", part)) if n]
+        return True
+    return False
+
+
+def _add_condition(out: _Parts, text: str) -> None:
+    """'a, b and c be positive reals' -> 'a, b, c > 0'; other text splits at 'and' into constraints."""
+    clause = _kind_clause(text)
+    if clause is not None:
+        names, rel = clause
+        out.declared += names
+        if rel:
+            out.constraints.append(f"{', '.join(names)} {rel}")
+        return
+    if _declaration(out, text):
+        return
+    out.constraints += [p.strip(_STRIP) for p in _AND.split(text) if p.strip(_STRIP)]
+
+
+def _kind_clause(text: str) -> tuple[list[str], str | None] | None:
+    """Names and relation of 'a, b, c (are|be) positive (real numbers)' or 'positive reals a, b'.
+
+    Only words, commas and spaces qualify; the words are matched as a list, with no regex.
+    """
+    text = _IN_REALS.sub(" real", _NONNEG.sub("nonnegative", text.strip()))
+    if not _CLAUSE_CHARS.fullmatch(text):
+        return None
+    words = [w for w in re.split(r"[\s,]+", text) if w and w.lower() != "and"]
+    lowered = [w.lower() for w in words]
+    kinds = [i for i, w in enumerate(lowered) if w in _KINDS]
+    if not kinds:
+        return None
+    k = kinds[0]
+    before = [w for w, lw in zip(words[:k], lowered[:k], strict=True) if lw not in _VERBS]
+    after = [w for w, lw in zip(words[k + 1:], lowered[k + 1:], strict=True) if lw not in _NOUNS]
+    if (before and after) or not (before or after):
+        return None
+    names = before or after
+    if not all(_is_variable_name(n) and n not in _FUNCTION_NAMES for n in names):
+        return None
+    return names, _KINDS[lowered[k]]
+
+
+def _to_plain_text(body: str, latex: bool, where: str, readings: dict[str, str]) -> str:
+    """A part in plain syntax: LaTeX (`\\frac`, `\\ge`, braces, `$...$`) translated, Lean spellings too.
+
+    In LaTeX every letter is a variable, so each run of letters is recorded in `readings`.
+    """
+    if latex or "\\" in body or "{" in body or "}" in body:
+        try:
+            plain = latex_to_plain(body, where=where)
+        except ExprParseError as exc:
+            raise ProblemParseError(str(exc)) from exc
+        for run in _LETTER_RUN.findall(_LATEX_COMMAND.sub(" ", body)):
+            readings.setdefault(run, "*".join(run))
+        body = plain
+    return lean_to_plain(body)
+
+
+def reading_lines(ineq: Inequality) -> list[tuple[str, str]]:
+    """(label, text) pairs: how the problem text was read, for the page's preview and the CLI."""
+    lines = [("variables", ", ".join(ineq.variables) or "none")]
+    lines.append(("constraints", "; ".join(str(c) for c in ineq.constraints) or "none"))
+    lines.append(("goal", f"prove {ineq.goal}"))
+    lines += [("read", r) for r in ineq.readings]
+    return lines
+
+
+def describe_reading(ineq: Inequality) -> str:
+    """The problem as Canopy read it, in plain syntax, one line per item ('ab read as a*b' included)."""
+    return "\n".join(f"{label}: {text}" for label, text in reading_lines(ineq))
