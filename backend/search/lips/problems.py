@@ -19,7 +19,7 @@ import json
 import logging
 from pathlib import Path
 
-from backend.names import closest
+from backend.names import unknown_name_error
 from backend.paths import assets_dir
 from backend.problems import inequality_sets
 from backend.search.lips.expr import lean_to_plain, make_symbols, parse_expression, to_plain
@@ -72,9 +72,7 @@ def record_to_problem(rec: dict) -> Inequality:
 
 def _path(name: str) -> Path:
     if name not in PROBLEM_SETS:
-        close = closest(name, PROBLEM_SETS)
-        hint = f" Did you mean {close!r}?" if close else ""
-        raise KeyError(f"unknown inequality set {name!r}.{hint} Choices: {sorted(PROBLEM_SETS)}")
+        raise unknown_name_error("inequality set", name, PROBLEM_SETS)
     return ASSETS / PROBLEM_SETS[name]
 
 

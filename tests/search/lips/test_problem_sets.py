@@ -29,7 +29,7 @@ def test_lean_sets_match_the_lean_files():
 
 
 def test_unknown_set_name():
-    with pytest.raises(KeyError, match="Did you mean 'mo-int'"):
+    with pytest.raises(ValueError, match="unknown inequality set 'mo_int'; did you mean 'mo-int'"):
         load_inequalities("mo_int")
 
 
