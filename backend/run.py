@@ -30,7 +30,10 @@ from backend import events as ev
 
 log = logging.getLogger(__name__)
 
-RunState = Literal["created", "running", "paused", "stopping", "finished"]
+#: "pausing" / "stepping": paused by the user while the worker still finishes an iteration (a
+#: Pause, or a Step's one iteration), so nodes may still arrive; "paused" once it waits
+RunState = Literal["created", "running", "pausing", "stepping", "paused", "stopping", "finished"]
+PAUSED_STATES = frozenset({"pausing", "stepping", "paused"})
 STEERING = frozenset({"prune", "expand", "force"})
 
 
@@ -95,6 +98,7 @@ class Run:
         self._stop = False
         self._actions: deque[tuple[str, int | None]] = deque()
         self._state: RunState = "created"
+        self._busy: str | None = None  # "go" or "step" while the worker is inside search.step()
         self._thread: threading.Thread | None = None
         self._stored = -1
         self._store_lock = threading.Lock()
@@ -179,7 +183,11 @@ class Run:
     def state(self) -> RunState:
         with self._cond:
             if self._state in ("running", "paused"):
-                return "paused" if self._paused and self._steps == 0 else "running"
+                if not (self._paused and self._steps == 0):
+                    return "running"
+                if self._busy is None:
+                    return "paused"
+                return "stepping" if self._busy == "step" else "pausing"
             return self._state
 
     @property
@@ -242,7 +250,13 @@ class Run:
                     self._emit_action("step")
                 if self.search.done:
                     break
-                self.search.step()
+                with self._cond:
+                    self._busy = cmd
+                try:
+                    self.search.step()
+                finally:
+                    with self._cond:
+                        self._busy = None
                 if self.search.done:
                     with self._cond:
                         stopped = self._stop

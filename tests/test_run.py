@@ -196,3 +196,20 @@ def test_manager_serves_live_events_from_memory_then_from_the_store(tmp_path):
     mgr.shutdown()
     assert mgr.forget_finished(older_than_s=0) == 1 and mgr.get(run.run_id) is None
     assert len(mgr.events(run.run_id)) == len(run.log)  # now read back from SQLite
+
+
+def test_a_pause_reads_pausing_until_the_iteration_in_progress_ends():
+    # the page said "paused" at once while an rStar rollout (several engine calls) still added nodes
+    run = Run(make_run(run_id="pp", rollouts=1000, delay_s=0.3, **MANY), run_id="pp").start()
+    wait_for(lambda: iterations(run) >= 1)
+    wait_for(lambda: run._busy is not None)  # inside an iteration
+    run.pause()
+    assert run.state == "pausing"
+    wait_for(lambda: "pause" in actions(run))
+    assert run.state == "paused"
+    run.step()
+    wait_for(lambda: run._busy == "step")
+    assert run.state == "stepping"
+    wait_for(lambda: run.state == "paused")
+    run.stop()
+    assert run.wait(10)

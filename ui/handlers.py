@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from backend.run import PAUSED_STATES
 from backend.tree import Tree
 from ui.escape import md_code, md_esc
 from ui.figure import FigureStream, convergence_figure, touched_by, tree_figure
@@ -241,14 +242,14 @@ def control_run(services: Services, run_id: str | None, action: str) -> str:
             else f"Run {md_code(run_id)} is not running in this server."
         )
     if action == "toggle":
-        action = "resume" if run.state == "paused" else "pause"
+        action = "resume" if run.state in PAUSED_STATES else "pause"
     {"pause": run.pause, "resume": run.resume, "step": run.step, "stop": run.stop}[action]()
     return run_status(services, run_id)
 
 
 def pause_label(services: Services, run_id: str | None) -> str:
     run = services.runs.get(run_id)
-    return "Resume" if run is not None and run.state == "paused" else "Pause"
+    return "Resume" if run is not None and run.state in PAUSED_STATES else "Pause"
 
 
 def run_status(services: Services, run_id: str | None, tree: Tree | None = None) -> str:
