@@ -16,8 +16,8 @@ from urllib.parse import quote, urlsplit
 import pytest
 
 from tests.security.hostile import EVIL, HOSTILE, HOSTILE_LINE, hostile_events
+from tests.ui import server as srv
 from tests.ui.server import CHROMIUM
-from tests.ui.server import CHROMIUM_ARGS as ARGS
 
 pytestmark = [pytest.mark.browser]
 
@@ -68,7 +68,6 @@ NODE_XY = """([sel, id]) => {
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     from backend.store import SQLiteStore
-    from tests.ui import server as srv
 
     store = SQLiteStore(tmp_path_factory.mktemp("hist") / "canopy.sqlite")
     store.import_events(RUN, hostile_events(RUN, level="warning"))
@@ -79,21 +78,15 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with srv.chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
 def page(browser, server):
     """A fresh page; after the test, no request may have gone anywhere but the server."""
     url, services = server
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    context.set_default_timeout(60_000)
-    pg = context.new_page()
-    requests: list[str] = []
-    pg.on("request", lambda r: requests.append(r.url))
+    context, pg, requests = srv.recorded_page(browser)
     pg.requests = requests  # type: ignore[attr-defined]
     yield pg
     context.close()

@@ -7,7 +7,9 @@ its calls takes, so a test can make a run slow enough to pause, step and stop.
 
 from __future__ import annotations
 
+import contextlib
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,28 @@ def start(
     port = port or free_port()
     demo = serve(services, port=port, block=False)
     return demo, services, f"http://127.0.0.1:{port}/"
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's chromium under Playwright with the flags above (one per test module)."""
+    from playwright import sync_api
+
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def recorded_page(browser: Any) -> tuple[Any, Any, list[str]]:
+    """(context, page, the URL of every request the page makes): a fresh 1400x1000 page whose
+    actions wait up to 60 s (a loaded 2-core machine can be slow to take a click)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    return context, page, requests
 
 
 def stop(demo: Any, services: Services) -> None:

@@ -19,7 +19,6 @@ import pytest
 from tests.ui import server as srv
 from tests.ui.scripted_runs import PROBLEM
 from tests.ui.server import CHROMIUM
-from tests.ui.server import CHROMIUM_ARGS as ARGS
 
 pytestmark = [pytest.mark.browser]
 
@@ -47,10 +46,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with srv.chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
@@ -64,11 +61,7 @@ def pace(server):
 @pytest.fixture
 def page(browser, server):
     url, _ = server
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    context.set_default_timeout(60_000)  # a loaded 2-core CI machine can be slow to take a click
-    pg = context.new_page()
-    requests: list[str] = []
-    pg.on("request", lambda r: requests.append(r.url))
+    context, pg, requests = srv.recorded_page(browser)
     pg.goto(url)
     pg.wait_for_selector("#run-btn")
     pg.wait_for_function("typeof window.Plotly === 'object'")  # served locally, not from a CDN
