@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from tests.ui.test_browser import ARGS, CHROMIUM, click_node, node_ids, nodes, status, wait_until
+from tests.ui.server import CHROMIUM, chromium
+from tests.ui.test_browser import click_node, node_ids, nodes, status, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.model, pytest.mark.slow]
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -35,8 +36,7 @@ def test_rstar_with_the_embedded_model_grows_and_finishes(tmp_path):
     port = free_port()
     demo = serve(services, port=port, block=False)
     try:
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        with chromium() as browser:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(120_000)
             outside: list[str] = []
@@ -65,7 +65,6 @@ def test_rstar_with_the_embedded_model_grows_and_finishes(tmp_path):
             wait_until(lambda: "Node #" in page.inner_text("#insp-title"), what="the inspector")
             assert page.inner_text("#insp-code").strip()  # a real step's code
             assert not outside, outside
-            browser.close()
     finally:
         demo.close()
         services.close()
