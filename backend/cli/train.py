@@ -59,21 +59,57 @@ def train_ppm(
     ] = None,
     epochs: Annotated[int, typer.Option(min=1, max=100, help="Official: 2.")] = 2,
     lr: Annotated[float, typer.Option(min=0.0, max=1.0, help="AdamW learning rate (official 7e-6).")] = 7e-6,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=256)] = 4,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=256, help="Pairs per step.")] = 4,
+    grad_accum: Annotated[
+        int, typer.Option("--grad-accum", min=1, max=256, help="Steps accumulated per optimiser update.")
+    ] = 1,
+    max_length: Annotated[
+        int,
+        typer.Option(
+            "--max-length", min=2, help="Tokens per text; longer ones keep their start (official 2048)."
+        ),
+    ] = 2048,
+    lora: Annotated[
+        bool, typer.Option("--lora", help="Train LoRA adapters on the backbone (PEFT) instead of all of it.")
+    ] = False,
+    lora_rank: Annotated[
+        int, typer.Option("--lora-rank", min=1, max=1024, help="LoRA rank r (alpha = 2r).")
+    ] = 16,
+    gradient_checkpointing: Annotated[
+        bool,
+        typer.Option("--gradient-checkpointing", help="Recompute activations in backward (big backbones)."),
+    ] = False,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="CPU torch threads (default: the cores this process may use).")
+    ] = None,
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
-    """Put a value head on a causal LM and train it on Q-value step pairs (backend/reward/ppm.py)."""
+    """Put a value head on a causal LM and train both on Q-value step pairs with the official
+    loss, through a transformers Trainer (backend/train/ppm_trainer.py)."""
     from backend._optional import require
 
     require("torch", extra="hf")
     require("transformers", extra="hf")
+    if lora:
+        require("peft", extra="train")
     from rich.progress import Progress
 
     from backend.reward.ppm import ProcessPreferenceModel, load_backbone, save_ppm
-    from backend.reward.ppm import train_ppm as train
     from backend.train.pairs_io import read_pairs
     from backend.train.ppm_pairs import PPMPair
+    from backend.train.ppm_trainer import LoRA, PPMTrainConfig, fit
 
+    config = PPMTrainConfig(
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        grad_accum=grad_accum,
+        max_length=max_length,
+        seed=seed,
+        gradient_checkpointing=gradient_checkpointing,
+        lora=LoRA(r=lora_rank, alpha=2 * lora_rank) if lora else None,
+        threads=threads,
+    )
     pairs = read_pairs(pairs_file, PPMPair)
     if not pairs:
         raise ValueError(f"{pairs_file} holds no pairs")
@@ -85,19 +121,17 @@ def train_ppm(
         def progress(step: int, steps: int, loss: float) -> None:
             bar.update(task, completed=step, total=steps, description=f"loss {loss:.4f}")
 
-        losses = train(
-            model, tokenizer, pairs, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, progress=progress
-        )
+        losses = fit(model, tokenizer, pairs, config, progress=progress)
     save_ppm(
         model,
         tokenizer,
         out,
         base=base or "embedded",
         pairs=len(pairs),
-        epochs=epochs,
-        lr=lr,
+        steps=len(losses),
         first_loss=losses[0],
         last_loss=losses[-1],
+        **config.about(),
     )
     typer.echo(f"trained on {len(pairs)} pairs, {len(losses)} steps: loss {losses[0]:.4f} → {losses[-1]:.4f}")
     typer.echo(f"saved the PPM to {out}")

@@ -7,13 +7,22 @@ from ``text``; ``stop_reason`` names the string, or the token id for stop tokens
 ``to_completions`` maps its outputs and is a pure function, tested without vLLM.
 ``logprobs=0`` asks for no alternatives but makes vLLM fill ``cumulative_logprob``
 (the raw model log-probabilities of the sampled tokens in vLLM's default mode).
+
+``VLLMValueHead`` scores texts with rStar-Math's full PPM the official way
+(``rstar_deepthink/llms/llm_engine.py: rm_engine``, ``llms.py: rm_generate``): vLLM runs the
+PPM's fine-tuned backbone as a pooling model that returns the last token's final hidden
+state, and the linear value head is applied on top here, in numpy.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from backend._optional import require
 from backend.engines.base import Completion, EngineInfo, GenerationRequest, plain_chat_prompt
@@ -132,6 +141,94 @@ class VLLMEngine:
             return tok.apply_chat_template(list(messages), tokenize=False,
                                            add_generation_prompt=add_generation_prompt)
         return plain_chat_prompt(messages, add_generation_prompt=add_generation_prompt)
+
+    def close(self) -> None:
+        self.llm = None
+
+
+# --- rStar-Math's PPM on vLLM -------------------------------------------------------------
+
+# The official run gives the PPM what the policy leaves (0.98 − the policy's share); the policy
+# engine above defaults to 0.85.
+PPM_GPU_SHARE = 0.12
+
+
+def last_token_states(outputs: Sequence[Any]) -> np.ndarray:
+    """``LLM.embed``'s outputs (in prompt order) -> an (n, hidden) float32 array: each prompt's
+    last-token hidden state (``output.outputs.embedding``)."""
+    if not outputs:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.asarray([o.outputs.embedding for o in outputs], dtype=np.float32)
+
+
+def pooler_config() -> Any:
+    """LAST pooling with nothing applied after it: the raw final hidden state of the last token.
+
+    The embed pooler L2-normalises by default, which would lose the norm the head reads. Older
+    vLLM releases call that switch ``normalize``, newer ones ``use_activation``; the installed
+    ``PoolerConfig``'s fields decide."""
+    from vllm.config import PoolerConfig  # imported only once load() has required vllm
+
+    names = {f.name for f in dataclasses.fields(PoolerConfig)}
+    flag = "normalize" if "normalize" in names else "use_activation"
+    return PoolerConfig(pooling_type="LAST", **{flag: False})
+
+
+class VLLMValueHead:
+    """A PPM backbone in vLLM (runner "pooling", converted to "embed", LAST pooling) + a linear
+    value head ``weight · h + bias`` on each text's last-token hidden state h.
+
+    Texts are tokenized here as the transformers path does (no special tokens) and sent as
+    token ids; a text longer than the model allows keeps its first ``max_model_len − 1`` tokens
+    (official ``prevent_overlength``)."""
+
+    def __init__(self, llm: Any, weight: np.ndarray, bias: float, max_model_len: int):
+        self.llm = llm
+        self.weight = np.asarray(weight, dtype=np.float32).reshape(-1)
+        self.bias = float(bias)
+        self.max_model_len = max_model_len
+        self._tokenizer = llm.get_tokenizer()
+
+    @classmethod
+    def load(cls, directory: str | Path, *, weight: np.ndarray, bias: float,
+             gpu_memory_utilization: float = PPM_GPU_SHARE, max_model_len: int | None = None,
+             dtype: str = "auto", seed: int = 0, **llm_kwargs: Any) -> VLLMValueHead:
+        """The causal LM saved in ``directory`` (``save_ppm``) as a vLLM pooling model.
+
+        Extra keyword arguments go to ``vllm.LLM`` unchanged (``enforce_eager=True`` is what
+        the official code passes)."""
+        vllm = require("vllm", extra="gpu")
+        llm = vllm.LLM(
+            model=str(directory),
+            runner="pooling",
+            convert="embed",
+            pooler_config=pooler_config(),
+            gpu_memory_utilization=gpu_memory_utilization,
+            max_model_len=max_model_len,
+            dtype=dtype,
+            seed=seed,
+            **llm_kwargs,
+        )
+        length = max_model_len or llm.llm_engine.model_config.max_model_len
+        return cls(llm, weight, bias, length)
+
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        keep = self.max_model_len - 1
+        rows = [list(self._tokenizer.encode(t, add_special_tokens=False))[:keep] for t in texts]
+        if any(not r for r in rows):
+            raise ValueError("a PPM input is empty")
+        return rows
+
+    def values(self, texts: Sequence[str]) -> list[float]:
+        """The head's raw value of each text, from one ``LLM.embed`` call."""
+        if not texts:
+            return []
+        prompts = [{"prompt_token_ids": ids} for ids in self.token_ids(texts)]
+        states = last_token_states(self.llm.embed(prompts, use_tqdm=False))
+        if states.shape != (len(texts), self.weight.size):
+            raise RuntimeError(f"vLLM returned hidden states of shape {states.shape}, expected "
+                               f"({len(texts)}, {self.weight.size}): is this the PPM's backbone?")
+        return (states @ self.weight + self.bias).tolist()
 
     def close(self) -> None:
         self.llm = None

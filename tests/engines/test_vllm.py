@@ -1,9 +1,15 @@
-"""vLLM adapter: output mapping tested with fake outputs; the real engine only on a GPU."""
+"""vLLM adapter: output mapping tested with fake outputs, the PPM scoring adapter with a stand-in
+vllm module; the real engine only on a GPU."""
 
 from __future__ import annotations
 
+import dataclasses
+import importlib.machinery
+import sys
+import types
 from types import SimpleNamespace as NS
 
+import numpy as np
 import pytest
 
 from backend._optional import is_available
@@ -67,3 +73,135 @@ class TestVLLMContract(EngineContract):
         engine = VLLMEngine.load("Qwen/Qwen2.5-0.5B-Instruct", gpu_memory_utilization=0.3, max_model_len=4096)
         yield engine
         engine.close()
+
+
+# --- the PPM scoring adapter (VLLMValueHead), against a stand-in vllm module ----------------
+# The stand-in is a test double: it records what the adapter asks of vllm.LLM and answers
+# LLM.embed with hidden states from a function of the token ids. It checks the adapter's side
+# of the contract (arguments, token ids, the head on top); vLLM itself runs only in the GPU
+# tests.
+
+
+@dataclasses.dataclass
+class PoolerConfigNow:
+    """The fields that matter of vLLM's current ``PoolerConfig``."""
+
+    pooling_type: str | None = None
+    use_activation: bool | None = None
+
+
+@dataclasses.dataclass
+class PoolerConfigBefore:
+    """... and of older releases', whose switch for the embed normalisation is ``normalize``."""
+
+    pooling_type: str | None = None
+    normalize: bool | None = None
+
+
+class CharTokenizer:
+    """One token per character; remembers whether special tokens were asked for."""
+
+    def __init__(self) -> None:
+        self.special: list[bool] = []
+
+    def encode(self, text, add_special_tokens=True):
+        self.special.append(add_special_tokens)
+        return [ord(c) for c in text]
+
+
+class FakePoolingLLM:
+    """Test double for ``vllm.LLM`` in a pooling run (see above)."""
+
+    def __init__(self, hidden, tokenizer, model_len, model, **kwargs):
+        self.model, self.kwargs = model, kwargs
+        self.hidden, self.tokenizer = hidden, tokenizer
+        # like vLLM: the asked-for max_model_len, else the model's own
+        self.llm_engine = NS(model_config=NS(max_model_len=kwargs.get("max_model_len") or model_len))
+        self.embed_calls: list[tuple[list, dict]] = []
+
+    def get_tokenizer(self):
+        return self.tokenizer
+
+    def embed(self, prompts, **kwargs):
+        self.embed_calls.append((list(prompts), kwargs))
+        return [NS(outputs=NS(embedding=list(self.hidden(p["prompt_token_ids"])))) for p in prompts]
+
+
+def fake_vllm(monkeypatch, hidden, *, tokenizer=None, pooler_config=PoolerConfigNow, model_len=64):
+    """Install a stand-in ``vllm`` (and ``vllm.config``) in ``sys.modules``; ``made`` on the
+    module lists the LLMs built."""
+    vllm = types.ModuleType("vllm")
+    vllm.__spec__ = importlib.machinery.ModuleSpec("vllm", None)  # so find_spec (require) sees it
+    config = types.ModuleType("vllm.config")
+    config.__spec__ = importlib.machinery.ModuleSpec("vllm.config", None)
+    config.PoolerConfig = pooler_config
+    vllm.config = config
+    vllm.made = []
+    tok = tokenizer or CharTokenizer()
+
+    def llm(model, **kwargs):
+        made = FakePoolingLLM(hidden, tok, model_len, model, **kwargs)
+        vllm.made.append(made)
+        return made
+
+    vllm.LLM = llm
+    monkeypatch.setitem(sys.modules, "vllm", vllm)
+    monkeypatch.setitem(sys.modules, "vllm.config", config)
+    return vllm
+
+
+def _states(ids):
+    """A hidden state that depends on the whole text: (length, last id, 1)."""
+    return [float(len(ids)), float(ids[-1]), 1.0]
+
+
+def test_the_ppm_backbone_loads_as_a_last_token_pooling_model(monkeypatch, tmp_path):
+    from backend.engines.vllm import PPM_GPU_SHARE, VLLMValueHead
+
+    vllm = fake_vllm(monkeypatch, _states)
+    VLLMValueHead.load(tmp_path, weight=np.zeros(3), bias=0.0)
+    (llm,) = vllm.made
+    assert llm.model == str(tmp_path)
+    kw = llm.kwargs
+    assert (kw["runner"], kw["convert"]) == ("pooling", "embed")
+    # the raw last-token state: LAST pooling, not L2-normalised
+    assert kw["pooler_config"] == PoolerConfigNow(pooling_type="LAST", use_activation=False)
+    assert kw["gpu_memory_utilization"] == PPM_GPU_SHARE and kw["max_model_len"] is None
+
+
+def test_older_vllm_turns_the_normalisation_off_by_its_older_name(monkeypatch, tmp_path):
+    from backend.engines.vllm import VLLMValueHead
+
+    vllm = fake_vllm(monkeypatch, _states, pooler_config=PoolerConfigBefore)
+    VLLMValueHead.load(tmp_path, weight=np.zeros(3), bias=0.0, enforce_eager=True)
+    kw = vllm.made[0].kwargs
+    assert kw["pooler_config"] == PoolerConfigBefore(pooling_type="LAST", normalize=False)
+    assert kw["enforce_eager"] is True  # extra arguments reach vllm.LLM
+
+
+def test_values_are_the_head_on_the_last_token_state(monkeypatch, tmp_path):
+    from backend.engines.vllm import VLLMValueHead
+
+    vllm = fake_vllm(monkeypatch, _states, model_len=6)
+    head = VLLMValueHead.load(tmp_path, weight=np.array([0.5, 0.01, -2.0]), bias=0.25)
+    values = head.values(["ab", "abcdefgh"])
+    # "abcdefgh" is cut to its first max_model_len − 1 = 5 tokens (official prevent_overlength)
+    expected = [0.5 * 2 + 0.01 * ord("b") - 2.0 + 0.25, 0.5 * 5 + 0.01 * ord("e") - 2.0 + 0.25]
+    assert values == pytest.approx(expected)
+    ((prompts, kwargs),) = vllm.made[0].embed_calls  # one batched call
+    assert prompts == [{"prompt_token_ids": [97, 98]}, {"prompt_token_ids": [97, 98, 99, 100, 101]}]
+    assert kwargs == {"use_tqdm": False}
+    assert vllm.made[0].tokenizer.special == [False, False]  # as the transformers path: no special tokens
+    assert head.values([]) == [] and len(vllm.made[0].embed_calls) == 1
+    with pytest.raises(ValueError, match="empty"):
+        head.values([""])
+
+
+def test_hidden_states_of_the_wrong_width_are_refused(monkeypatch, tmp_path):
+    from backend.engines.vllm import VLLMValueHead, last_token_states
+
+    fake_vllm(monkeypatch, _states)
+    head = VLLMValueHead.load(tmp_path, weight=np.zeros(4), bias=0.0)  # a head for width 4, states of 3
+    with pytest.raises(RuntimeError, match="shape"):
+        head.values(["a"])
+    assert last_token_states([]).shape == (0, 0)

@@ -1,8 +1,11 @@
 """rStar-Math's PPM: pairs read off a tree as the official scripts build them, the value-head
-model, its ranking loss, scoring and a short training run on a tiny real transformers model."""
+model, its ranking loss, scoring, and short training runs (through ``train_ppm``, the wrapper
+over the Trainer of backend/train/ppm_trainer.py, and ``canopy train-ppm``) on a tiny real
+transformers model. The trainer itself: tests/train/test_ppm_trainer.py."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -181,8 +184,12 @@ def test_pairs_train_load_from_the_command_line(tmp_path, capsys):
     tokenizer.save_pretrained(tmp_path / "base")
     out = tmp_path / "ppm"
     args = ["train-ppm", str(pairs_file), "--out", str(out), "--base", str(tmp_path / "base")]
-    assert main([*args, "--epochs", "12", "--lr", "0.01"]) == 0
+    assert main([*args, "--epochs", "12", "--lr", "0.01", "--threads", "1"]) == 0
     assert "saved the PPM" in capsys.readouterr().out
+    about = json.loads((out / "canopy_ppm.json").read_text())
+    assert about["format"] == "canopy-ppm" and about["trainer"].startswith("transformers.Trainer")
+    recorded = (about["epochs"], about["lr"], about["steps"], about["lora"], about["max_length"])
+    assert recorded == (12, 0.01, 12, None, 2048)  # 1 pair, batch 4: one step per epoch
     model, tok = load_ppm(out)
     chosen, rejected = score(
         model, tok, ["P\nisolate x step one add isolate x", "P\nguess guess guess guess guess"]
@@ -210,8 +217,7 @@ def _events(rows):
 
 
 def test_an_rstar_search_with_the_ppm_reward_scores_each_terminal_in_context(tmp_path):
-    from backend.reward.ppm import ProcessPreferenceModel, load_ppm, save_ppm, score
-    from backend.reward.ppm_reward import _load_ppm
+    from backend.reward.ppm import FullPPM, ProcessPreferenceModel, load_ppm, save_ppm, score
     from backend.search.registry import make_config
     from backend.solve import solve
     from backend.train.ppm_pairs import _default_prefix, _step
@@ -222,7 +228,7 @@ def test_an_rstar_search_with_the_ppm_reward_scores_each_terminal_in_context(tmp
     with torch.no_grad():
         model.v_head.summary.weight.normal_(0, 1.0)  # scores that differ between texts
     save_ppm(model, tokenizer, tmp_path / "ppm")
-    _load_ppm.cache_clear()
+    FullPPM.cache_clear()
     res = solve(
         PROBLEM,
         algorithm="rstar",
@@ -240,7 +246,7 @@ def test_an_rstar_search_with_the_ppm_reward_scores_each_terminal_in_context(tmp
     texts = [_default_prefix(tree, tree.nodes[e.id].parent) + _step(tree.nodes[e.id]) for e in scored]
     assert [e.score for e in scored] == pytest.approx(score(m, tok, texts), abs=1e-5)
     assert len({round(e.score, 6) for e in scored}) > 1  # different terminals, different scores
-    _load_ppm.cache_clear()
+    FullPPM.cache_clear()
 
 
 def test_training_is_reproducible_with_a_seed():
