@@ -114,6 +114,9 @@ def inequality_record(record: Mapping[str, Any], dataset: str, index: int) -> Pr
 
 DATASETS: dict[str, DatasetSpec] = {
     "gsm8k": DatasetSpec("gsm8k_test.jsonl", "GSM8K test: 1,319 grade-school word problems (MIT)"),
+    "gsm8k-train": DatasetSpec(
+        "gsm8k_train.jsonl", "GSM8K train: 7,473 problems, for PPM training and self-evolution only (MIT)"
+    ),
     "math500": DatasetSpec("math500_test.jsonl", "MATH-500: 500 competition problems, levels 1-5 (MIT)"),
     "ineq-easy": DatasetSpec("ineq_easy.jsonl", "LIPS: 25 textbook inequalities", inequality_record),
     "ineq-false": DatasetSpec("ineq_false.jsonl", "LIPS: 12 false inequalities", inequality_record),

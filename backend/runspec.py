@@ -8,8 +8,9 @@ and call :func:`build_search`, so the rules of building a search live here once:
 - the config is the registry's ``make_config(algorithm, preset, **config)``;
 - the known answer enters a search only as the ``truth`` reward (:func:`answer_for_search`);
   every other run is graded with it afterwards and its search never holds it;
-- the PPM directory reaches the reward as an argument (``RunSpec.ppm``), never through the
-  process environment.
+- the PPM (``RunSpec.ppm``: ``default``, ``none`` or a directory) is loaded here with the
+  engine (``step_scorer_for``) and handed to the search; the reward ``auto`` becomes ``ppm``
+  when there is one (``reward_name``). Nothing reaches a search through the environment.
 
 The spec is written into the run's first event (``RunStarted.spec``, docs/FORMAT.md), so a
 stored run can be run again or forked; :func:`runspec_from_started` also reads runs stored
@@ -52,9 +53,11 @@ class RunSpec:
     preset: str | None = None
     #: config overrides on top of the preset (CLI ``--set`` strings are fine: the registry coerces)
     config: Mapping[str, Any] = field(default_factory=dict, hash=False)
-    reward: str = "vote"
-    #: the trained PPM's directory, for the ``ppm`` reward
-    ppm: str | None = None
+    #: vote, truth, ppm, or auto (ppm when the run has a PPM, else vote)
+    reward: str = "auto"
+    #: the process preference model: "default" (the shipped one, for rStar-Math with the
+    #: embedded model; no PPM otherwise), "none" (or None), or a PPM directory
+    ppm: str | None = "default"
     #: the engine's name; None for a search that needs no model (LIPS without an LLM)
     engine: str | None = DEFAULT_ENGINE
     #: what the engine loads: a .gguf path, an HF id, a served name; None: the embedded model
@@ -190,28 +193,149 @@ def search_config(spec: RunSpec) -> Any:
     return make_config(spec.algorithm, spec.preset, **spec.config)
 
 
-def search_parts(spec: RunSpec) -> tuple[Any, Any]:
-    """The config and the reward of ``spec``'s search; a ValueError says what is wrong (the
-    entry points call this to refuse bad input before they load an engine or start a thread)."""
-    from backend.reward import make_reward
+# --- the PPM --------------------------------------------------------------------------------
+
+PPM_DEFAULT = "default"
+PPM_NONE = "none"
+
+
+def shipped_ppm_dir() -> Path:
+    """Where Canopy's own PPM ships (``assets/ppm``, docs/PPM.md)."""
+    from backend.paths import assets_dir
+
+    return assets_dir() / "ppm"
+
+
+def uses_ppm(algorithm: str) -> bool:
+    """Whether the algorithm takes a process preference model (rStar-Math's MCTS does)."""
     from backend.search.registry import algorithm_spec
 
-    config = search_config(spec)
+    return bool(getattr(algorithm_spec(algorithm).cls, "uses_ppm", False))
+
+
+def ppm_request(spec: RunSpec) -> str | None:
+    """What ``spec.ppm`` asks for, checked without loading anything: None (no PPM),
+    ``"default"``, or a PPM directory that exists (a ValueError says what is wrong)."""
+    value = (spec.ppm or "").strip()
+    if value.lower() in ("", PPM_NONE):
+        return None
+    if value.lower() == PPM_DEFAULT:
+        return PPM_DEFAULT
+    if not uses_ppm(spec.algorithm):
+        raise ValueError(
+            f"{spec.algorithm} does not use a PPM (rStar-Math does): drop --ppm or give --ppm none"
+        )
+    from backend.reward.step_scorer import read_marker
+
+    read_marker(value)
+    return value
+
+
+def default_ppm_applies(spec: RunSpec, engine: Any) -> str | None:
+    """Why the shipped PPM does not apply to this run (None: it does). It values the
+    embedded model's own hidden states, so it needs rStar-Math on the llama.cpp engine with
+    the embedded model."""
+    from backend.engines.embedded import EMBEDDED
+    from backend.reward.step_scorer import MARKER
+
+    info = getattr(engine, "info", None)
+    name, model = getattr(info, "name", None), getattr(info, "model", None)
+    sha = model_checksum(name, model if isinstance(model, str) else None)
+    if name != "llamacpp" or sha != EMBEDDED.sha256:
+        return (
+            "the shipped PPM values the embedded model's steps on the llamacpp engine; "
+            "this run uses another model"
+        )
+    if not (shipped_ppm_dir() / MARKER).is_file():
+        return f"no PPM ships in {shipped_ppm_dir()} (build one with `canopy build-ppm`)"
+    return None
+
+
+def step_scorer_for(spec: RunSpec, engine: Any) -> tuple[Any, str | None]:
+    """(the run's PPM or None, a note for the tree's root saying which PPM values the steps,
+    or why the default one does not)."""
+    from backend.reward.step_scorer import load_step_scorer
+
+    request = ppm_request(spec)
+    if request is None or not uses_ppm(spec.algorithm):
+        return None, None  # "default" for an algorithm without a PPM: nothing to say
+    if request == PPM_DEFAULT:
+        why_not = default_ppm_applies(spec, engine)
+        if why_not is not None:
+            return None, f"no PPM: {why_not}"
+        directory = str(shipped_ppm_dir())
+        scorer = load_step_scorer(directory, engine)
+        return scorer, f"steps valued by Canopy's shipped PPM ({_describe(scorer, directory)})"
+    scorer = load_step_scorer(request, engine)
+    return scorer, f"steps valued by the PPM in {request} ({_describe(scorer, request)})"
+
+
+def _describe(scorer: Any, directory: str) -> str:
+    about = getattr(scorer, "about", None)
+    if isinstance(about, dict) and about.get("format"):
+        return str(about["format"])
+    return type(scorer).__name__
+
+
+def reward_name(spec: RunSpec, has_ppm: bool) -> str:
+    """The reward a run uses: ``auto`` is ``ppm`` with a PPM, else the algorithm's first."""
+    from backend.reward import AUTO_REWARD
+    from backend.search.registry import algorithm_spec
+
     allowed = algorithm_spec(spec.algorithm).rewards
+    if spec.reward == AUTO_REWARD:
+        return "ppm" if has_ppm and "ppm" in allowed else allowed[0]
     if spec.reward not in allowed:
-        raise ValueError(f"{spec.algorithm} cannot use reward '{spec.reward}'; choices: {', '.join(allowed)}")
-    return config, make_reward(spec.reward, answer_for_search(spec), ppm=spec.ppm)
+        raise ValueError(
+            f"{spec.algorithm} cannot use reward '{spec.reward}'; choices: auto, {', '.join(allowed)}"
+        )
+    return spec.reward
+
+
+def search_parts(spec: RunSpec) -> tuple[Any, Any]:
+    """The config and the reward name of ``spec``'s search; a ValueError says what is wrong
+    (the entry points call this to refuse bad input before they load an engine or start a
+    thread)."""
+    config = search_config(spec)
+    request = ppm_request(spec)
+    name = reward_name(spec, has_ppm=request is not None)
+    if name == "ppm" and request is None:
+        raise ValueError(
+            "reward 'ppm' needs a process preference model: give --ppm default or --ppm DIR, "
+            "or use --reward vote"
+        )
+    if name == "truth" and spec.reference is None:
+        raise ValueError("--reward truth needs the known answer: give it with --answer")
+    return config, name
 
 
 def build_search(
-    spec: RunSpec, engine: Any, run_id: str | None = None, *, log: EventLog | None = None, **options: Any
+    spec: RunSpec,
+    engine: Any,
+    run_id: str | None = None,
+    *,
+    log: EventLog | None = None,
+    step_scorer: Any = None,
+    **options: Any,
 ) -> Any:
     """The search for one run, not started; every run is built here. Its ``run_started``
-    carries the spec (with the known answer only for a ``truth`` run). ``options`` go to the
-    search class (``executor`` in tests)."""
+    carries the spec (with the known answer only for a ``truth`` run). The PPM comes from
+    ``spec.ppm`` (``step_scorer_for``) unless ``step_scorer`` gives one (tests, benches).
+    ``options`` go to the search class (``executor`` in tests)."""
+    from backend.reward import make_reward
     from backend.search.registry import create_search
 
-    config, reward = search_parts(spec)
+    config, _ = search_parts(spec)
+    note = None
+    if step_scorer is None:
+        step_scorer, note = step_scorer_for(spec, engine)
+    name = reward_name(spec, has_ppm=step_scorer is not None)
+    if name == "ppm" and step_scorer is None:
+        raise ValueError(f"reward 'ppm' needs a process preference model, and {note or 'none was found'}")
+    reward = make_reward(name, answer_for_search(spec), scorer=step_scorer)
+    if uses_ppm(spec.algorithm):
+        options["step_scorer"] = step_scorer
+        options["notes"] = [note] if note else []
     recorded = dataclasses.replace(spec, reference=answer_for_search(spec), reconstructed=False)
     return create_search(
         spec.algorithm,

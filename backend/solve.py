@@ -187,7 +187,7 @@ def solve_spec(
         run_id=search.state.run_id,
         algorithm=spec.algorithm,
         problem=search.state.problem,
-        reward=spec.reward,
+        reward=search.reward.name,
         answer=finished.answer,
         reference=spec.reference,
         correct=finished.correct,
@@ -256,6 +256,8 @@ class EvalReport:
             "mean_tokens": round(sum(r.get("tokens", 0) for r in self.results) / n, 1),
             "mean_wall_s": round(sum(r.get("wall_s", 0.0) for r in self.results) / n, 3),
             "wall_s": round(self.wall_s, 3),
+            #: problems where some terminal stated the known answer (the ceiling of a perfect verifier)
+            "in_tree": sum(1 for r in self.results if r.get("in_tree")),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -322,9 +324,11 @@ def evaluate_spec(
     cfg = search_config(spec)  # a bad setting fails before the first problem
     results: list[dict[str, Any]] = []
     t0 = time.monotonic()
+    reward = spec.reward
     for i, prob in enumerate(problems):
         one = spec.fork(problem=prob.question, reference=prob.answer, seed=spec.seed + i)
         res = solve_spec(one, engine=engine, on_event=on_event, **search_options)
+        reward = res.reward
         results.append(
             {
                 "id": prob.id,
@@ -338,8 +342,20 @@ def evaluate_spec(
                 "wall_s": res.wall_s,
                 "iterations": res.stats.get("iterations", 0),
                 "nodes": res.stats.get("nodes", 0),
+                "in_tree": right_answer_in_tree(res.events, prob.answer),
             }
         )
         if on_result is not None:
             on_result(i, prob, res)
-    return EvalReport(spec.algorithm, dataset, spec.reward, config_dict(cfg), results, time.monotonic() - t0)
+    return EvalReport(spec.algorithm, dataset, reward, config_dict(cfg), results, time.monotonic() - t0)
+
+
+def right_answer_in_tree(events: Iterable[ev.Event], reference: str | None) -> bool | None:
+    """Whether some terminal of the run states the known answer (what a perfect verifier
+    could have picked); None without a known answer. Grading only: the search never sees it."""
+    if reference is None:
+        return None
+    from backend.verify.answers import answers_equal
+
+    answers = {e.answer for e in events if isinstance(e, ev.NodeVerified) and e.terminal and e.answer}
+    return any(answers_equal(a, reference) for a in answers)

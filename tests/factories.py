@@ -30,3 +30,27 @@ def small_run() -> list[ev.Event]:
     log.emit(ev.IterationDone, iteration=1, best_answer="2", votes={"2": 1.0}, tokens=12)
     log.emit(ev.RunFinished, status="solved", answer="2", best_path=[0, 1, 3], reference="2", correct=True)
     return log.events
+
+
+class RulePPM:
+    """A test's process preference model (a fixture, never shipped): a step's value is the
+    value of the first rule whose text occurs in the step being judged (the text after the
+    last line that the problem and earlier steps fill), else ``default``. Records each call's
+    texts so a test can check one batched call per expansion."""
+
+    name = "ppm"
+
+    def __init__(self, rules: dict[str, float] | None = None, default: float = 0.0) -> None:
+        self.rules = dict(rules or {})
+        self.default = default
+        self.calls: list[list[str]] = []
+
+    def score_steps(self, texts):
+        self.calls.append(list(texts))
+        return [self._value(t) for t in texts]
+
+    def _value(self, text: str) -> float:
+        for needle, value in self.rules.items():
+            if needle in text:
+                return value
+        return self.default

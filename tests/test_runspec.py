@@ -23,6 +23,7 @@ from backend.search.registry import make_config
 from backend.solve import solve_spec
 from backend.store import SQLiteStore
 from backend.tree import Tree
+from tests.factories import RulePPM
 from tests.search.helpers import SeededEngine
 from tests.search.test_cpl import BAD, PA, PA2, PB, PROBLEM, SOL10, SOL12, engine
 
@@ -138,16 +139,10 @@ def _holders(obj, needle, path="search", seen=None, depth=0):
 
 
 @pytest.mark.parametrize("reward", [r for r in REWARDS if r != "truth"])
-def test_a_search_for_any_reward_but_truth_never_holds_the_known_answer(reward, tmp_path):
-    ppm = None
-    if reward == "ppm":  # built, not run: the directory only has to look like a trained PPM
-        pytest.importorskip("torch")
-        ppm = tmp_path / "ppm"
-        ppm.mkdir()
-        for name in ("canopy_ppm.json", "value_head.pt"):
-            (ppm / name).write_text("{}")
-    spec = RunSpec(PROBLEM, reward=reward, ppm=ppm, reference=SECRET, engine="scripted")
-    search = build_search(spec, engine(), "r0")
+def test_a_search_for_any_reward_but_truth_never_holds_the_known_answer(reward):
+    scorer = RulePPM() if reward == "ppm" else None
+    spec = RunSpec(PROBLEM, reward=reward, reference=SECRET, engine="scripted")
+    search = build_search(spec, engine(), "r0", step_scorer=scorer)
     assert search.reward.name == reward and not isinstance(search.reward, TruthReward)
     assert _holders(search, SECRET) == [] and _holders(search.reward, SECRET) == []
 
@@ -211,18 +206,20 @@ def test_the_web_apps_run_goes_through_the_builder():
         services.close()
 
 
-def test_the_web_app_gives_each_ppm_run_its_ppm_dir(tmp_path):
+def test_the_web_app_gives_each_run_its_ppm_and_says_when_there_is_none(tmp_path):
     from ui import handlers as h
 
     services = _app_services()
     controls, values = _form("rstar")
     try:
-        with pytest.raises(h.UserFacingError, match=r"none was given.*choose the vote reward"):
+        services.ppm = "none"
+        needs = r"needs a process preference model.*choose the vote reward"
+        with pytest.raises(h.UserFacingError, match=needs):
             h.start_run(services, controls, "What is 2 + 3?", "rstar", "ppm", "", 0, values)
-        pytest.importorskip("torch")  # a directory is checked with the PPM module's file names
-        services.ppm_dir = str(tmp_path / "app-ppm")
-        with pytest.raises(h.UserFacingError, match=re.escape(services.ppm_dir) + " holds none"):
-            h.start_run(services, controls, "What is 2 + 3?", "rstar", "ppm", "", 0, values)
+        services.ppm = str(tmp_path / "app-ppm")
+        missing = re.escape(services.ppm) + " is not a Canopy PPM directory"
+        with pytest.raises(h.UserFacingError, match=missing):
+            h.start_run(services, controls, "What is 2 + 3?", "rstar", "auto", "", 0, values)
     finally:
         services.close()
 
@@ -340,26 +337,24 @@ def test_model_checksum(tmp_path, monkeypatch):
 def test_the_library_never_reads_a_ppm_from_the_environment(tmp_path, monkeypatch):
     machine = tmp_path / "machine-ppm"
     machine.mkdir()
-    for name in ("canopy_ppm.json", "value_head.pt"):  # what find_ppm looks for
-        (machine / name).write_text("{}")
+    (machine / "canopy_ppm.json").write_text('{"format": "canopy-ppm-head"}')
     monkeypatch.setenv("CANOPY_PPM", str(machine))
-    with pytest.raises(ValueError, match="needs a trained process preference model and none was given"):
+    with pytest.raises(ValueError, match="needs a process preference model"):
         make_reward("ppm")
-    with pytest.raises(ValueError, match="none was given"):
-        build_search(RunSpec("What is 2 + 3?", reward="ppm"), engine())
+    with pytest.raises(ValueError, match="needs a process preference model, and no PPM"):
+        build_search(RunSpec("What is 2 + 3?", reward="ppm", engine="scripted"), engine())
 
 
-def test_only_entry_points_look_up_the_default_ppm_and_nothing_writes_the_environment():
-    callers, writers = [], []
+def test_no_code_reads_a_ppm_from_the_environment_and_nothing_writes_it():
+    readers, writers = [], []
     for path in [*ROOT.glob("backend/**/*.py"), *ROOT.glob("ui/**/*.py"), ROOT / "app.py"]:
         text = path.read_text(encoding="utf-8")
         rel = path.relative_to(ROOT).as_posix()
-        if re.search(r"default_ppm_dir\(\)", text) and not rel.startswith("backend/reward/"):
-            callers.append(rel)
+        if "CANOPY_PPM" in text:
+            readers.append(rel)
         if re.search(r"os\.environ\[[^]]+\]\s*=|os\.putenv|environ\.update", text):
             writers.append(rel)
-    assert sorted(callers) == ["backend/cli/search.py", "ui/app.py"]
-    assert writers == []
+    assert readers == [] and writers == []
 
 
 def test_the_cli_writes_the_spec_and_takes_ppm_as_an_argument(tmp_path):
@@ -376,10 +371,12 @@ def test_the_cli_writes_the_spec_and_takes_ppm_as_an_argument(tmp_path):
     assert res.exit_code == 0, res.output
     _, events = ev.read_jsonl(out)
     spec = runspec_from_started(events[0])
-    assert (spec.engine, spec.model, spec.seed, spec.ppm) == ("scripted", str(rules), 3, None)
+    assert (spec.engine, spec.model, spec.seed, spec.ppm) == ("scripted", str(rules), 3, "default")
+    assert events[0].reward == "vote"  # auto: no PPM applies to the scripted engine, so the vote
+    assert any("no PPM" in e.message for e in events if isinstance(e, ev.Note))
     assert spec.reference is None  # a vote run: the answer grades it (run_finished), never steers it
     assert spec.config == {"rollouts": 1} and events[-1].reference == "5" and events[-1].correct
     missing = tmp_path / "no-ppm"
     res = CliRunner().invoke(app, [*common, "--reward", "ppm", "--ppm", str(missing)])
     assert res.exit_code == 2 and str(missing) in res.output
-    assert os.environ.get("CANOPY_PPM") != str(missing)  # --ppm is an argument, not an environment write
+    assert os.environ.get("CANOPY_PPM") is None  # --ppm is an argument, not an environment write

@@ -112,7 +112,10 @@ def test_solve_prints_answer_grading_path_and_writes_events(files, tmp_path):
     ("extra", "needle"),
     [
         (["--algo", "rstr"], "did you mean 'rstar'"),
-        (["--reward", "ppm"], "needs a trained process preference model"),
+        (["--reward", "ppm"], "needs a process preference model"),
+        (["--reward", "ppm", "--ppm", "none"], "needs a process preference model"),
+        (["--ppm", "/no/such/ppm"], "is not a Canopy PPM directory"),
+        (["--algo", "cpl", "--ppm", "/no/such/ppm"], "cpl does not use a PPM"),
         (["--reward", "truth"], "needs the known answer"),
         (["--set", "rollouts"], "--set takes KEY=VALUE"),
         (["--set", "rolouts=3"], "did you mean 'rollouts'"),

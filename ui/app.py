@@ -216,8 +216,9 @@ def parse_args(argv: Sequence[str] | None = None, prog: str = "app.py") -> argpa
     p.add_argument("--algorithm", default="rstar", help="algorithm selected when the page opens")
     p.add_argument(
         "--ppm",
-        default=None,
-        help="trained PPM directory for the ppm reward (default $CANOPY_PPM or the cache's ppm/)",
+        default="default",
+        help="process preference model: default (the shipped one, rStar-Math with the embedded model), "
+        "none, or a PPM directory",
     )
     p.add_argument("--verbose", "-v", action="store_true", help="log progress details")
     return p.parse_args(argv)
@@ -230,15 +231,13 @@ def logins(args: argparse.Namespace) -> list[tuple[str, str]]:
 
 def open_services(args: argparse.Namespace) -> Services:
     """Open the history, mark runs cut off by an earlier stop as interrupted, and bundle the
-    services; never fails on the history file (``open_store`` falls back and says so). The
-    PPM directory is looked up here, once (``--ppm``, else ``$CANOPY_PPM`` or the cache's
-    ``ppm/``), and every run with the ppm reward gets it in its RunSpec.
+    services; never fails on the history file (``open_store`` falls back and says so). Every
+    run's RunSpec gets ``--ppm`` (default: the shipped PPM where it applies).
 
     The store's ``notice`` was logged as a warning by ``open_store`` (on the console, once);
     the page shows it too (``history_notice``). A failing ``recover`` (a locked file, say)
     is a warning as well: the app still starts."""
     from backend.engines import DEFAULT_ENGINE
-    from backend.reward import default_ppm_dir
     from backend.store import StoreError, open_store
     from ui.services import EngineSlot
 
@@ -254,7 +253,7 @@ def open_services(args: argparse.Namespace) -> Services:
         store=store,
         engine=EngineSlot(args.engine or DEFAULT_ENGINE, args.model),
         default_algorithm=args.algorithm,
-        ppm_dir=args.ppm or str(default_ppm_dir()),
+        ppm=args.ppm,
     )
 
 

@@ -83,7 +83,7 @@ def algorithm_info(name: str) -> dict[str, Any]:
         "description": spec.description,
         "presets": presets,
         "default_preset": spec.default_preset or NO_PRESET,
-        "rewards": list(spec.rewards),
+        "rewards": ["auto", *spec.rewards],
     }
 
 
@@ -197,14 +197,14 @@ def start_run(
     overrides = {
         c.name: v for c, v in zip(controls, values, strict=True) if c.algorithm == algorithm and v is not None
     }
-    slot, reward = services.engine, reward or "vote"
+    slot, reward = services.engine, reward or "auto"
     try:
         spec = RunSpec(
             problem=problem,
             algorithm=algorithm,
             config=overrides,
             reward=reward,
-            ppm=services.ppm_dir if reward == "ppm" else None,
+            ppm=services.ppm,
             engine=slot.name,
             model=slot.model,
             model_sha256=model_checksum(slot.name, slot.model),

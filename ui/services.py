@@ -188,9 +188,9 @@ class Services:
     #: seconds between screen updates while a run streams (about 2 per second)
     update_every_s: float = 0.5
     max_live_runs: int = 4
-    #: the trained PPM's directory for runs with the ppm reward (``--ppm``, or the default the
-    #: app looked up at start); None: the ppm reward says how to get one
-    ppm_dir: str | None = None
+    #: every run's ``RunSpec.ppm`` (``--ppm``): "default" (the shipped PPM where it applies),
+    #: "none", or a PPM directory
+    ppm: str = "default"
 
     def __post_init__(self) -> None:
         self.runs = RunManager(self.store, max_live=self.max_live_runs)

@@ -21,12 +21,17 @@ _ERRORS = (ValueError, TypeError, FileNotFoundError, ImportError, LookupError, O
 
 AlgoOpt = Annotated[str, typer.Option("--algo", "-a", help="Algorithm: rstar, cpl, greedy, sc, bon, lips.")]
 RewardOpt = Annotated[
-    str, typer.Option("--reward", help="vote (default), truth (training data: uses --answer), ppm.")
+    str,
+    typer.Option(
+        "--reward",
+        help="auto (default: ppm with a PPM, else vote), vote, ppm, truth (training data: uses --answer).",
+    ),
 ]
 PpmOpt = Annotated[
-    str | None,
+    str,
     typer.Option(
-        "--ppm", help="Trained PPM directory for --reward ppm (default $CANOPY_PPM or the cache's ppm/)."
+        "--ppm",
+        help="default (the shipped PPM: rstar with the embedded model), none, or a PPM directory.",
     ),
 ]
 PresetOpt = Annotated[
@@ -88,21 +93,16 @@ def _spec(
     seed: int,
     answer: str | None = None,
 ) -> Any:
-    """The RunSpec of the flags, checked (config, reward) before any engine loads. The one
-    environment lookup of a run happens here: without ``--ppm``, the ppm reward's directory
-    is ``default_ppm_dir()`` ($CANOPY_PPM or the cache's ppm/)."""
-    from backend.reward import default_ppm_dir
+    """The RunSpec of the flags, checked (config, reward, PPM) before any engine loads."""
     from backend.runspec import RunSpec, model_checksum, search_parts
 
-    if reward == "ppm" and not ppm:
-        ppm = str(default_ppm_dir())
     spec = RunSpec(
         problem=problem,
         algorithm=algo,
         preset=preset,
         config=overrides,
         reward=reward,
-        ppm=ppm if reward == "ppm" else None,
+        ppm=ppm,
         engine=engine,
         model=model,
         seed=seed,
@@ -193,8 +193,8 @@ def solve_cmd(
     problem: Annotated[str, typer.Argument(help="The problem text.")],
     algo: AlgoOpt = "rstar",
     answer: Annotated[str | None, typer.Option("--answer", help="Known answer: grades the result.")] = None,
-    reward: RewardOpt = "vote",
-    ppm: PpmOpt = None,
+    reward: RewardOpt = "auto",
+    ppm: PpmOpt = "default",
     preset: PresetOpt = None,
     rollouts: RolloutsOpt = None,
     children: ChildrenOpt = None,
@@ -236,8 +236,8 @@ def eval_cmd(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="gsm8k, math500, ineq-easy, ... or .jsonl")],
     limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="First N problems.")] = None,
     algo: AlgoOpt = "rstar",
-    reward: RewardOpt = "vote",
-    ppm: PpmOpt = None,
+    reward: RewardOpt = "auto",
+    ppm: PpmOpt = "default",
     preset: PresetOpt = None,
     rollouts: RolloutsOpt = None,
     children: ChildrenOpt = None,

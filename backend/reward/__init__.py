@@ -6,8 +6,10 @@ Every run states its reward (``RunStarted.reward``) because it changes what a tr
   Needs no ground truth.
 - ``truth`` (``truth.py``): +1 / −1 against the known answer, rStar-Math's data-generation
   rounds. A training-data mode: the known answer steers the search.
-- ``ppm`` (``ppm_reward.py``; the model is ``ppm.py``): a trained process preference model
-  scores each terminal step in context. Needs no ground truth.
+- ``ppm`` (``ppm_reward.py``; the PPM is ``step_scorer.py``): the run's process preference
+  model values each terminal step in context. Needs no ground truth.
+- ``auto`` (a run spec's default, resolved by ``backend/runspec.py``): ``ppm`` when the run
+  has a PPM, else ``vote``.
 
 The gold answer reaches a search only inside a ``TruthReward``, and ``backend/runspec.py:
 build_search`` is the one place that decides to build one (only for ``reward == "truth"``).
@@ -16,16 +18,17 @@ build_search`` is the one place that decides to build one (only for ``reward == 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from backend.reward.choice import Candidate, choose_answer
-from backend.reward.ppm_reward import PPMReward, default_ppm_dir, find_ppm
+from backend.reward.ppm_reward import PPMReward
 from backend.reward.truth import TruthReward
 from backend.reward.vote import VoteReward
 
 REWARDS = ("vote", "truth", "ppm")
-DEFAULT_REWARD = "vote"
+#: a run spec's default: ``ppm`` with a PPM, else ``vote`` (``backend/runspec.py: reward_name``)
+AUTO_REWARD = "auto"
+DEFAULT_REWARD = AUTO_REWARD
 
 
 class Reward(Protocol):
@@ -39,9 +42,9 @@ class Reward(Protocol):
         ...
 
 
-def make_reward(name: str, reference: str | None = None, *, ppm: str | Path | None = None) -> Reward:
-    """Build a run's reward; only ``truth`` ever sees ``reference``; ``ppm`` is the trained
-    PPM's directory for the ``ppm`` reward (no default here: the caller says where)."""
+def make_reward(name: str, reference: str | None = None, *, scorer: Any = None) -> Reward:
+    """Build a run's reward; only ``truth`` ever sees ``reference``; ``scorer`` is the run's
+    PPM (``step_scorer.py``) for the ``ppm`` reward."""
     if name == "vote":
         return VoteReward()
     if name == "truth":
@@ -49,11 +52,12 @@ def make_reward(name: str, reference: str | None = None, *, ppm: str | Path | No
             raise ValueError("--reward truth needs the known answer: give it with --answer")
         return TruthReward(reference)
     if name == "ppm":
-        return PPMReward(find_ppm(ppm))
+        return PPMReward(scorer)
     raise ValueError(f"unknown reward '{name}'; choices: {', '.join(REWARDS)}")
 
 
 __all__ = [
+    "AUTO_REWARD",
     "DEFAULT_REWARD",
     "REWARDS",
     "Candidate",
@@ -62,7 +66,5 @@ __all__ = [
     "TruthReward",
     "VoteReward",
     "choose_answer",
-    "default_ppm_dir",
-    "find_ppm",
     "make_reward",
 ]

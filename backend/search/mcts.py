@@ -24,6 +24,16 @@ nodes the others are passing through (``selection.py``), and the leaves the walk
 are expanded in ONE engine call with several prompts (``Policy.propose_many``), which is
 what lets a GPU server batch them. One ``step()`` then runs k rollouts.
 
+**PPM-augmented MCTS** (rStar-Math rounds 2-4 and inference; official ``update_leaf_value``
+and ``select_next_step``), when the run has a process preference model (``step_scorer``,
+``backend/reward/step_scorer.py``): after each expansion is verified, ONE batched PPM call
+values every new step that is not an invalid terminal (``_value_steps``); a non-terminal
+step starts with N = 1 and Q = its PPM value (on itself, not backed up), so UCT compares
+siblings by the PPM from their first visit; with the ``ppm`` reward a terminal's PPM value is
+its reward and is backed up to the root (the ``truth`` reward of the training-data mode
+replaces it there). Every value is a ``node_scored`` event with source ``ppm``. With a PPM
+the final answer is the highest-Q terminal (``answer_choice = "auto"``).
+
 Problem-specific work lives in a :class:`Policy`: ``root()``, ``propose()`` (one batched
 generation) and ``verify()``. rStar-Math is ``backend/search/rstar.py``; CPL is
 ``backend/search/cpl.py``. A search may ask for a different number of candidates per node
@@ -33,6 +43,7 @@ generation) and ``verify()``. rStar-Math is ``backend/search/rstar.py``; CPL is
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
@@ -204,8 +215,10 @@ class MCTSConfig:
     time_limit_s: float = knob(0.0, "stop after this many seconds (0: no limit)", min=0.0)
     negative_reward: float = knob(-1.0, "value of an invalid terminal, on itself only", min=-1.0, max=0.0)
     dedup: bool = knob(True, "drop duplicate candidates of one expansion (official llm_generate)")
-    answer_choice: Literal["vote", "max_q"] = knob(
-        "vote", "final answer: most-voted answer group, or the highest-Q terminal (eval_output.py)"
+    answer_choice: Literal["auto", "vote", "max_q"] = knob(
+        "auto",
+        "final answer: most-voted answer group, or the highest-Q terminal (eval_output.py); "
+        "auto: the highest-Q terminal with a PPM, the vote without",
     )
     parallel: int = knob(
         1,
@@ -235,11 +248,30 @@ class MCTSSearch(Search):
     #: an invalid terminal's negative reward goes up to the root (CPL's eval_final_answer),
     #: not only onto itself (rStar-Math's)
     invalid_to_root: ClassVar[bool] = False
+    #: the algorithm takes a process preference model (``step_scorer``)
+    uses_ppm: ClassVar[bool] = False
+
+    def __init__(
+        self, problem: str, *, step_scorer: Any = None, notes: Sequence[str] = (), **kwargs: Any
+    ) -> None:
+        super().__init__(problem, **kwargs)
+        #: lines for the root's notes (which PPM values the steps, or why none does)
+        self.notes = [str(n) for n in notes]
+        if step_scorer is not None and not self.uses_ppm:
+            raise ValueError(f"{self.name} does not use a PPM; run it without one")
+        if self.reward.name == "ppm" and step_scorer is None:
+            raise ValueError("the ppm reward needs a PPM (step_scorer)")
+        #: the run's PPM (``backend/reward/step_scorer.py``), or None
+        self.step_scorer = step_scorer
+        #: seconds spent in PPM calls (stats: ``ppm_s``)
+        self.ppm_s = 0.0
 
     def _start(self) -> None:
         spec = self.policy.root()
         self.root = self._add(None, spec)
         self.nodes: dict[int, MNode] = {self.root.id: self.root}
+        for note in self.notes:
+            self.emit(ev.Note, level="info", message=note, node=self.root.id)
 
     def _add(self, parent: MNode | None, spec: NodeSpec) -> MNode:
         node = MNode(
@@ -437,7 +469,34 @@ class MCTSSearch(Search):
         verdicts = self.policy.verify(self, kids)
         for kid, verdict in zip(kids, verdicts, strict=True):
             self._apply_verdict(kid, verdict)
-        self._reward_terminals(kids)
+        self._reward_terminals(kids, self._value_steps(kids))
+
+    def _ppm_text(self, node: MNode) -> str:
+        """The node's step in context, as the PPM was trained to read it."""
+        return ppm_input(self.root.text, (step_input(n.text, n.code) for n in node.path()[1:]))
+
+    def _value_steps(self, kids: Sequence[MNode]) -> dict[int, float]:
+        """With a PPM: one batched call values every new step except invalid terminals; each
+        value is a ``node_scored`` event, and a non-terminal step starts with N = 1, Q = value
+        (official ``update_leaf_value``). Returns node id -> value."""
+        if self.step_scorer is None:
+            return {}
+        scored = [k for k in kids if not (k.terminal and k.answer is None)]
+        if not scored:
+            return {}
+        t = time.monotonic()
+        values = self.step_scorer.score_steps([self._ppm_text(k) for k in scored])
+        self.ppm_s += time.monotonic() - t
+        if len(values) != len(scored):
+            raise RuntimeError(f"the PPM gave {len(values)} values for {len(scored)} steps")
+        out: dict[int, float] = {}
+        for kid, value in zip(scored, values, strict=True):
+            value = float(value)
+            out[kid.id] = value
+            self.emit(ev.NodeScored, id=kid.id, score=round(value, 6), source="ppm")
+            if not kid.terminal:
+                self._backprop(kid, value, to_root=False)
+        return out
 
     def _mark_dead(self, node: MNode | None) -> None:
         """Nothing below ``node`` can be selected (official: a node whose children are all
@@ -471,18 +530,23 @@ class MCTSSearch(Search):
             detail=detail,
         )
 
-    def _reward_terminals(self, kids: Sequence[MNode]) -> None:
+    def _reward_terminals(self, kids: Sequence[MNode], ppm: dict[int, float] | None = None) -> None:
+        """Invalid terminals: the negative reward. Valid ones: the reward's value, backed up
+        to the root; with the ``ppm`` reward that is the PPM value ``_value_steps`` found
+        (already a ``node_scored`` event), so the PPM is called once per expansion."""
         valid = [k for k in kids if k.terminal and k.answer is not None]
         for kid in kids:
             if kid.terminal and kid.answer is None:
                 self._backprop(kid, self.config.negative_reward, to_root=self.invalid_to_root)
         if not valid:
             return
+        if self.reward.name == "ppm":
+            for kid in valid:
+                self._backprop(kid, (ppm or {})[kid.id], to_root=True)
+            return
         texts = None
-        if getattr(self.reward, "reads_steps", False):  # the PPM scores each terminal in context
-            texts = [
-                ppm_input(self.root.text, (step_input(n.text, n.code) for n in k.path()[1:])) for k in valid
-            ]
+        if getattr(self.reward, "reads_steps", False):  # a reward that reads each terminal in context
+            texts = [self._ppm_text(k) for k in valid]
         values = self.reward.score([k.answer for k in valid], texts)
         for kid, value in zip(valid, values, strict=True):
             self.emit(ev.NodeScored, id=kid.id, score=round(value, 6), source=self.reward.name)
@@ -509,12 +573,25 @@ class MCTSSearch(Search):
             for k in self.nodes.values()
             if k.terminal and k.answer is not None
         ]
-        best, votes = choose_answer(cands, self.config.answer_choice)
+        best, votes = choose_answer(cands, self.answer_choice())
         if best is None:
             return Outcome(None, self._descend_by_q(), votes)
         return Outcome(
             normalize_answer(best.answer), [n.id for n in self.nodes[best.node].path()], votes, best.node
         )
+
+    def answer_choice(self) -> str:
+        """``vote`` or ``max_q``: the config's, or for ``auto`` max_q with a PPM, else vote."""
+        how = self.config.answer_choice
+        if how == "auto":
+            return "max_q" if self.step_scorer is not None else "vote"
+        return how
+
+    def stats(self) -> dict[str, Any]:
+        out = super().stats()
+        if self.step_scorer is not None:
+            out["ppm_s"] = round(self.ppm_s, 3)
+        return out
 
     def _descend_by_q(self) -> list[int]:
         path, node = [self.root.id], self.root

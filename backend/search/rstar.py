@@ -232,6 +232,7 @@ class RStarSearch(MCTSSearch):
     presets = PRESETS
     default_preset = "cpu-demo"
     rewards = ("vote", "truth", "ppm")
+    uses_ppm = True
 
     def __init__(self, problem: str, *, executor: Executor | None = None, **kwargs: Any) -> None:
         super().__init__(problem, **kwargs)

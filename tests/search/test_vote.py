@@ -36,7 +36,7 @@ def test_make_reward():
     with pytest.raises(ValueError, match="needs the known answer"):
         make_reward("truth")
     assert make_reward("truth", "3").score(["3", "4"]) == [1.0, -1.0]
-    with pytest.raises(ValueError, match="needs a trained process preference model"):
+    with pytest.raises(ValueError, match="needs a process preference model"):
         make_reward("ppm")
     with pytest.raises(ValueError, match="unknown reward"):
         make_reward("oracle")
