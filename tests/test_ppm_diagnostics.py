@@ -43,7 +43,8 @@ def ppm_run(
     if note:
         log.emit(ev.Note, level="info", message=note, node=0)
     log.emit(ev.NodeAdded, id=1, parent=0, kind="step", text="# eggs left\n", code="left = 9")
-    log.emit(ev.NodeAdded, id=2, parent=0, kind="step", text="# a long guess, written out at length\nleft = 7")
+    long_guess = "# a long guess, written out at length\nleft = 7"
+    log.emit(ev.NodeAdded, id=2, parent=0, kind="step", text=long_guess)
     if scores:
         log.emit(ev.NodeScored, id=1, score=0.8, source="ppm")
         log.emit(ev.NodeScored, id=2, score=-0.4, source="ppm")
