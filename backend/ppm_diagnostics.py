@@ -18,6 +18,7 @@ No UI imports; nothing here loads a model.
 from __future__ import annotations
 
 import bisect
+import heapq
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -61,13 +62,15 @@ def disagreements(
     found = []
     for node in tree.nodes.values():
         scores = node.scores
-        if not scores or node.n < min_visits:
+        if scores is None or node.n < min_visits:
             continue
         ppm = scores.get("ppm")
-        if ppm is not None and abs(ppm - node.q) >= min_gap:
-            found.append(Disagreement(node.id, ppm, node.q, node.n))
-    found.sort(key=lambda d: (-abs(d.gap), d.id))
-    return found[:limit]
+        if ppm is None:
+            continue
+        gap = abs(ppm - node.q)
+        if gap >= min_gap:
+            found.append((-gap, node.id, ppm, node.q, node.n))
+    return [Disagreement(i, ppm, q, n) for _, i, ppm, q, n in heapq.nsmallest(limit, found)]
 
 
 def scored_nodes(tree: Tree) -> list[Node]:
@@ -188,18 +191,24 @@ def calibration(
     [lo, hi]; a score outside goes to the end bin)."""
     counts, right = [0] * bins, [0] * bins
     runs, pairs = 0, []
-    width = (hi - lo) / bins
     for tree in trees:
         graded = graded_terminals(tree, equal)
         runs += bool(graded)
         pairs += graded
         for score, ok in graded:
-            k = min(bins - 1, max(0, int((score - lo) // width)))
+            k = bin_index(score, bins, lo, hi)
             counts[k] += 1
             right[k] += ok
-    edges = [lo + k * width for k in range(bins)] + [hi]
+    edges = [lo + k * (hi - lo) / bins for k in range(bins)] + [hi]
     out = [Bin(round(edges[k], 6), round(edges[k + 1], 6), counts[k], right[k]) for k in range(bins)]
     return Calibration(out, runs, len(pairs), sum(right), ranking_accuracy(pairs))
+
+
+def bin_index(score: float, bins: int, lo: float, hi: float) -> int:
+    """The bin of ``score`` among ``bins`` equal bins over [lo, hi]: a score on an edge goes to
+    the bin it opens (0.6 in [0.6, 0.8), however 0.6 rounds in binary), the ends take the rest."""
+    k = math.floor((score - lo) * bins / (hi - lo) + 1e-9)
+    return min(bins - 1, max(0, k))
 
 
 def ranking_accuracy(graded: Sequence[tuple[float, bool]]) -> float | None:
@@ -275,7 +284,7 @@ def ppm_line(tree: Tree, unnamed: str = "a PPM given to the search") -> str | No
     if started is None or not _takes_ppm(started.algorithm):
         return None
     note = ppm_note(tree)
-    scored = sum(1 for _ in _scores(tree))
+    scored = sum(1 for n in tree.nodes.values() if n.scores and n.scores.get("ppm") is not None)
     if note is not None and note.message.startswith(_NO_PPM):
         return f"none ({note.message[len(_NO_PPM) :]})"
     chosen = (started.spec or {}).get("ppm", "default")
@@ -285,12 +294,6 @@ def ppm_line(tree: Tree, unnamed: str = "a PPM given to the search") -> str | No
     if not scored:
         return f"{which}; no step scored yet"
     return f"{which}; {scored} step{'s' if scored != 1 else ''} scored"
-
-
-def _scores(tree: Tree) -> Iterable[float]:
-    for node in tree.nodes.values():
-        if node.scores and node.scores.get("ppm") is not None:
-            yield node.scores["ppm"]
 
 
 def _takes_ppm(algorithm: str) -> bool:

@@ -162,6 +162,14 @@ def test_calibration_grades_with_answer_equivalence_and_clamps_scores():
     assert [b.count for b in narrow.bins] == [1, 1]
 
 
+def test_a_score_on_a_bin_edge_opens_that_bin_whatever_binary_rounding_does():
+    from backend.ppm_diagnostics import bin_index
+
+    # (0.6 - -1) // 0.2 is 7.0 in floating point: 0.6 would land in [0.4, 0.6)
+    assert [bin_index(s, 10, -1.0, 1.0) for s in (-1.0, -0.8, 0.6, 0.8, 0.99, 1.0)] == [0, 1, 8, 9, 9, 9]
+    assert bin_index(-3.0, 10, -1.0, 1.0) == 0 and bin_index(7.0, 10, -1.0, 1.0) == 9
+
+
 def test_ranking_accuracy_counts_ties_half_and_needs_both_kinds():
     assert ranking_accuracy([(0.9, True), (0.1, False), (0.5, False)]) == 1.0
     assert ranking_accuracy([(0.1, True), (0.9, False)]) == 0.0

@@ -13,7 +13,10 @@ draws them. Everything a test may want to check about a node is decided here:
   carries its row number); pruned nodes are faded;
 - hover: id, N, Q, PPM, status and the first lines of the step;
 - the best path (gold line) and the nodes added since the previous update (``fresh``,
-  a ring that the page fades out).
+  a ring that the page fades out);
+- ``flags``: the steps whose PPM score and Q disagree most (``backend/ppm_diagnostics.py:
+  disagreements``; a dotted ring), and ``has_ppm``: whether any node has a PPM score, which
+  makes PPM the page's default colour mode (a node without one is drawn grey there).
 
 Live updates are incremental (issue 6): ``FigureStream`` remembers what one page has
 been sent and answers the next state of the tree with a *delta* keyed by revision
@@ -40,6 +43,7 @@ import operator
 from typing import Any
 
 from backend import events as ev
+from backend.ppm_diagnostics import disagreements
 from backend.tree import Node, Tree
 from ui.escape import esc
 from ui.layout import TidyLayout
@@ -56,6 +60,9 @@ COLOR_BANDS = 11
 
 # status -> (marker symbol, outline colour, legend label)
 GOOD, BAD, PLAIN, NONE = "#1a9850", "#d73027", "#444444", "#9e9e9e"
+#: the fill of a node without a PPM score in PPM colouring (tree.js: UNSCORED): off the
+#: diverging scale, so "not scored" never reads as a score of 0
+UNSCORED = "#bdbdbd"
 STATUS_STYLE: dict[str, tuple[str, str, str]] = {
     "ok": ("circle", PLAIN, "code ran"),
     "error": ("x", BAD, "code failed"),
@@ -164,7 +171,7 @@ class FigureStream:
       changed;
     - ``mv``: ``{"id": [...], "x": [...]}`` for known nodes the layout moved, or ``xs``: the
       x of every known node in the page's order when more than a third of them moved;
-    - ``best``, ``fresh``, ``colors``, ``count`` as in a full figure.
+    - ``best``, ``fresh``, ``flags``, ``has_ppm``, ``colors``, ``count`` as in a full figure.
 
     Applying a delta to the table of revision ``base`` gives exactly the table of the full
     figure of revision ``rev`` (tests/ui/test_figure.py folds both ways and compares).
@@ -187,6 +194,7 @@ class FigureStream:
         self.sent_x: list[float] = []  # x as sent, page order (= layout slot order)
         self._texts: dict[int, str] = {}
         self._texts_big: bool | None = None
+        self._ppm_seen = False  # a node with a PPM score was sent (it stays: scores are not taken back)
 
     def _layout(self, tree: Tree, run_id: str) -> TidyLayout:
         """The tidy layout of ``tree``, brought up to date by adding its new nodes."""
@@ -233,8 +241,15 @@ class FigureStream:
         return (n, round(node.q, 4), None if ppm is None else round(ppm, 4), style, s)
 
     def figure(
-        self, tree: Tree, *, fresh_after: int | None = None, touched: set[int] | None = None
+        self,
+        tree: Tree,
+        *,
+        fresh_after: int | None = None,
+        touched: set[int] | None = None,
+        flags: list[int] | None = None,
     ) -> dict[str, Any]:
+        """The next figure for this page; ``flags`` (ids to ring as PPM/Q disagreements)
+        when the caller has them already, else they are found here."""
         run_id = tree.started.run_id if tree.started else ""
         if tree.root_id is None:
             self.reset()
@@ -246,6 +261,8 @@ class FigureStream:
                 "count": 0,
                 "best": [],
                 "fresh": [],
+                "flags": [],
+                "has_ppm": False,
                 "colors": _color_modes(1, 1),
                 "big": False,
                 "nodes": _columns([]),
@@ -274,13 +291,18 @@ class FigureStream:
         if delta is None:
             make = self._state
             self.sent = {nid: make(nodes[nid], size, big) for nid in ids}
+            self._ppm_seen = any(s[2] is not None for s in self.sent.values())
         self.sent_x = rx
+        if flags is None:
+            flags = [d.id for d in disagreements(tree)]
         common = {
             "run": run_id,
             "rev": tree.last_seq,
             "count": count,
             "best": best,
             "fresh": fresh,
+            "flags": [i for i in flags if i in slot],
+            "has_ppm": self._ppm_seen,
             "colors": _color_modes(max(map(_N, self.sent.values())), max(lay.depth)),
         }
         if delta is None:
@@ -329,11 +351,13 @@ class FigureStream:
             if new != old:
                 upd.append(nid)
                 sent[nid] = new
+                self._ppm_seen = self._ppm_seen or new[2] is not None
         added = ids[known:]
         if len(added) + len(upd) > max(64, len(ids) // 2):
             return None  # most of the tree changed: the whole figure is about as small
         for nid in added:
-            sent[nid] = make(nodes[nid], size, big)
+            new = sent[nid] = make(nodes[nid], size, big)
+            self._ppm_seen = self._ppm_seen or new[2] is not None
         out: dict[str, Any] = {
             "add": _columns([self._row(nodes[i], rx[k], sent[i], big) for k, i in enumerate(added, known)]),
             "upd": {"id": upd, **{name: [sent[i][k] for i in upd] for k, name in enumerate(CHANGING)}},
@@ -349,9 +373,11 @@ class FigureStream:
 _N = operator.itemgetter(0)  # N in a sent state tuple
 
 
-def tree_figure(tree: Tree, *, fresh_after: int | None = None, title: str = "") -> dict[str, Any]:
+def tree_figure(
+    tree: Tree, *, fresh_after: int | None = None, title: str = "", flags: list[int] | None = None
+) -> dict[str, Any]:
     """The whole tree figure (``kind: "full"``); ``fresh_after`` marks newer nodes as fresh."""
-    return FigureStream(title).figure(tree, fresh_after=fresh_after)
+    return FigureStream(title).figure(tree, fresh_after=fresh_after, flags=flags)
 
 
 def node_table(fig: dict[str, Any]) -> dict[int, dict[str, Any]]:
@@ -382,7 +408,8 @@ def apply_delta(fig: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
             cols[name][slot[nid]] = upd[name][k]
     for name in COLUMNS:
         cols[name] += delta["add"][name]
-    out = {**fig, **{k: delta[k] for k in ("rev", "count", "best", "fresh", "colors")}, "nodes": cols}
+    kept = ("rev", "count", "best", "fresh", "flags", "has_ppm", "colors")
+    out = {**fig, **{k: delta[k] for k in kept}, "nodes": cols}
     if len(cols["id"]) != out["count"]:
         raise ValueError(f"{len(cols['id'])} nodes after the delta, the server has {out['count']}")
     return out
@@ -414,9 +441,15 @@ def _color_modes(most_n: int, most_depth: int) -> dict[str, dict[str, Any]]:
     return modes
 
 
-def color_values(fig: dict[str, Any], mode: str) -> list[float]:
-    """What the page colours each node by in ``mode``, in node-table order (a missing PPM is 0)."""
-    return [0.0 if v is None else v for v in fig["nodes"][_MODE_COLUMN[mode]]]
+def color_values(fig: dict[str, Any], mode: str) -> list[float | None]:
+    """What the page colours each node by in ``mode``, in node-table order; None: no PPM
+    score, drawn in ``UNSCORED`` grey (tree.js), not as the scale's middle."""
+    return list(fig["nodes"][_MODE_COLUMN[mode]])
+
+
+def default_color_mode(fig: dict[str, Any]) -> str:
+    """The page's colour mode until the user picks one: PPM when a node has a PPM score, else Q."""
+    return "ppm" if fig.get("has_ppm") else "q"
 
 
 def _tree_layout(run_id: str, title: str) -> dict[str, Any]:

@@ -14,8 +14,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from backend.ppm_diagnostics import disagreements, last_pick, ppm_line, ppm_note
 from backend.run import PAUSED_STATES
 from backend.tree import Tree
+from ui.diagnostics import disagreement_panel
 from ui.escape import md_code, md_esc
 from ui.figure import FigureStream, convergence_figure, touched_by, tree_figure
 from ui.inspector import NodeView, answer_panel, md_text, node_view, stats_panel
@@ -135,6 +137,53 @@ def pick_example(services: Services, dataset: str, problem_id: str, limit: int =
     return "", ""
 
 
+# --- the PPM a run uses --------------------------------------------------------------------
+
+PPM_DEFAULT_LABEL = "default (shipped PPM)"
+#: how the page names ``Services.step_scorer_override`` (a test fixture, never a trained model)
+TEST_PPM = "a test PPM (rule table injected by the test harness)"
+
+
+def ppm_choices(services: Services) -> list[tuple[str, str]]:
+    """(label, RunSpec.ppm value) of the page's PPM control: the shipped default, none, and
+    the app's ``--ppm`` directory when it gave one."""
+    default = "default (test PPM)" if services.step_scorer_override is not None else PPM_DEFAULT_LABEL
+    out = [(default, "default"), ("none", "none")]
+    mine = (services.ppm or "").strip()
+    if mine.lower() not in ("", "default", "none"):
+        out.append((f"{mine} (--ppm)", mine))
+    return out
+
+
+def ppm_default_value(services: Services) -> str:
+    """The control's starting value: the app's ``--ppm`` ("default" when it named nothing)."""
+    mine = (services.ppm or "").strip()
+    if mine.lower() in ("", "default"):
+        return "default"
+    return "none" if mine.lower() == "none" else mine
+
+
+def ppm_choice_info(services: Services) -> str:
+    """The control's help line: what "default" gives on this server (the shipped PPM applies
+    to rStar-Math on the llamacpp engine with the embedded model only, and only once it has
+    been built), so a user learns before Run that default means no PPM here."""
+    from types import SimpleNamespace
+
+    from backend.runspec import RunSpec, default_ppm_applies
+
+    if services.step_scorer_override is not None:
+        return "default here: a test PPM (a rule table the test harness injected), not a trained model."
+    slot = services.engine
+    engine = SimpleNamespace(info=SimpleNamespace(name=slot.name, model=slot.model))
+    try:
+        why_not = default_ppm_applies(RunSpec(problem="?", engine=slot.name, model=slot.model), engine)
+    except (OSError, ValueError) as exc:
+        why_not = str(exc)
+    if why_not is None:
+        return "default here: Canopy's shipped PPM values every new step (rStar-Math only)."
+    return f"default here means no PPM: {why_not}."
+
+
 # --- starting and controlling runs -------------------------------------------------------
 
 
@@ -173,8 +222,12 @@ def start_run(
     seed: float | int | None,
     values: Sequence[Any],
     paused: bool = False,
+    ppm: str | None = None,
 ) -> str:
     """Start a run and return its id; raises UserFacingError saying what to fix.
+
+    ``ppm`` is the page's PPM choice (``ppm_choices``: "default", "none" or the app's
+    ``--ppm`` directory); None takes the app's ``--ppm`` (``Services.ppm``).
 
     The form becomes a ``RunSpec`` and the run is built by ``backend/runspec.py:
     build_search``, the one builder the CLI uses too (so the known answer grades the run
@@ -185,7 +238,7 @@ def start_run(
     logged), would be missing from History and its ``?run=`` link once it is forgotten, and
     a result that vanishes is worse than a clear "no" with the fix (a writable ``--db``).
     """
-    from backend.runspec import RunSpec, build_search, model_checksum, search_parts
+    from backend.runspec import RunSpec, build_search, model_checksum, ppm_request, search_parts, uses_ppm
 
     refusal = read_only_refusal(services, "started")
     if refusal:
@@ -204,7 +257,7 @@ def start_run(
             algorithm=algorithm,
             config=overrides,
             reward=reward,
-            ppm=services.ppm,
+            ppm=services.ppm if ppm is None else ppm,
             engine=slot.name,
             model=slot.model,
             model_sha256=model_checksum(slot.name, slot.model),
@@ -220,9 +273,13 @@ def start_run(
         raise UserFacingError(str(exc)) from exc
     from backend.verify.answers import answers_equal
 
+    options = {}
+    override = services.step_scorer_override
+    if override is not None and uses_ppm(spec.algorithm) and ppm_request(spec) is not None:
+        options["step_scorer"] = override  # tests only (Services.step_scorer_override)
     try:
         run = services.runs.start(
-            lambda run_id: build_search(spec, engine, run_id),
+            lambda run_id: build_search(spec, engine, run_id, **options),
             reference=spec.reference,
             grade=answers_equal,
             paused=paused,
@@ -268,11 +325,15 @@ def run_status(services: Services, run_id: str | None, tree: Tree | None = None)
         f"Run {md_code(run_id)} · {algo} · **{state}** · {len(tree.iterations)} iterations · "
         f"{len(tree.nodes)} nodes"
     ]
-    for note in tree.notes[-2:]:
+    which = ppm_note(tree)  # said on its own line below, not among the notes
+    for note in [n for n in tree.notes if n is not which][-2:]:
         parts.append(f"{md_esc(note.level)}: {md_esc(note.message)}")
     if run is not None and run.store_error:
         parts.append(f"⚠ {md_esc(run.store_error)}")
-    return " · ".join(parts)
+    unnamed = TEST_PPM if services.step_scorer_override is not None else "a PPM given to the search"
+    line = ppm_line(tree, unnamed)
+    ppm = f"  \n**PPM:** {md_esc(line)}" if line else ""
+    return " · ".join(parts) + ppm
 
 
 # --- what the screens draw -----------------------------------------------------------------
@@ -286,6 +347,8 @@ class Snapshot:
     answer: str
     status: str
     rev: int
+    #: the PPM diagnostics panel's disagreement list (Markdown)
+    disagreements: str = ""
 
 
 def snapshot(
@@ -295,15 +358,17 @@ def snapshot(
     ``FigureStream``) the tree is a delta from what that page was sent last."""
 
     def draw(tree: Tree) -> Snapshot:
+        found = disagreements(tree)  # listed in the panel and ringed in the tree: found once
+        flags = [d.id for d in found]
         if figure is None:
-            fig = tree_figure(tree, fresh_after=fresh_after)
+            fig = tree_figure(tree, fresh_after=fresh_after, flags=flags)
         else:
             touched = None
             if figure.run == run_id and figure.rev is not None:  # what changed since the last figure
                 touched = touched_by(
                     e for e in services.runs.events(run_id, figure.rev) if e.seq <= tree.last_seq
                 )
-            fig = figure.figure(tree, fresh_after=fresh_after, touched=touched)
+            fig = figure.figure(tree, fresh_after=fresh_after, touched=touched, flags=flags)
         return Snapshot(
             tree=fig,
             convergence=convergence_figure(tree),
@@ -311,6 +376,7 @@ def snapshot(
             answer=answer_panel(tree),
             status=run_status(services, run_id, tree),
             rev=tree.last_seq,
+            disagreements=disagreement_panel(tree, found),
         )
 
     return services.trees.view(run_id, draw)
@@ -402,9 +468,15 @@ def inspect(services: Services, run_id: str | None, node_id: Any, upto: int | No
         nid = int(node_id)
     except (TypeError, ValueError):
         return NodeView(title=f"Not a node id: {md_esc(node_id)}")
+
+    def view(tree: Tree) -> NodeView:
+        # the events the tree was folded from: the last pick of the node, as of this tree
+        events = services.runs.events(run_id, -1, tree.last_seq + 1)
+        return node_view(tree, nid, last_pick(events, nid))
+
     if upto is None:
-        return services.trees.view(run_id, lambda tree: node_view(tree, nid))
-    return replay_view(services, run_id, int(upto), lambda tree: node_view(tree, nid))
+        return services.trees.view(run_id, view)
+    return replay_view(services, run_id, int(upto), view)
 
 
 # --- the history file ----------------------------------------------------------------------
@@ -516,6 +588,49 @@ def replay(services: Services, run_id: str, upto: int) -> Snapshot:
         )
 
     return replay_view(services, run_id, upto, draw)
+
+
+#: how many of the newest runs in the history the PPM diagnostics read
+PPM_HISTORY_RUNS = 200
+
+
+def ppm_history(services: Services, limit: int = PPM_HISTORY_RUNS) -> tuple[list[Tree], int]:
+    """(the folded trees of the history's PPM-scored runs, how many rStar-type runs were
+    read) among the ``limit`` newest runs; runs of algorithms without a PPM are not read,
+    and a run that does not fold (damaged) is skipped."""
+    from backend.events import EventError
+    from backend.ppm_diagnostics import scored_nodes
+    from backend.runspec import uses_ppm
+
+    takes: dict[str, bool] = {}
+    trees, scanned = [], 0
+    for rec in services.store.list_runs(limit=limit):
+        if rec.algorithm not in takes:
+            try:
+                takes[rec.algorithm] = uses_ppm(rec.algorithm)
+            except ValueError:
+                takes[rec.algorithm] = False
+        if not takes[rec.algorithm]:
+            continue
+        scanned += 1
+        try:
+            tree = Tree.from_events(services.runs.events(rec.id))
+        except (EventError, ValueError) as exc:
+            log.warning("PPM diagnostics skip run %s: %s", rec.id, exc)
+            continue
+        if scored_nodes(tree):
+            trees.append(tree)
+    return trees, scanned
+
+
+def ppm_history_panel(services: Services) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(summary, calibration chart, length-bias chart) over the history's PPM-scored runs."""
+    from backend.ppm_diagnostics import calibration, length_bias
+    from ui.diagnostics import calibration_figure, history_summary, length_figure
+
+    trees, scanned = ppm_history(services)
+    cal, lb = calibration(trees), length_bias(trees)
+    return history_summary(cal, lb, len(trees), scanned), calibration_figure(cal), length_figure(lb)
 
 
 def run_length(services: Services, run_id: str) -> int:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from backend.ppm_diagnostics import Pick, pick_driver
 from backend.tree import Node, Tree
 from ui.escape import DOLLAR, defang, md_esc
 from ui.figure import node_style
@@ -33,6 +34,8 @@ class NodeView:
     uct: list[list[Any]] = field(default_factory=list)
     uct_note: str = ""
     path: str = ""
+    #: why the node was picked at its last selection, in words (``pick_text``)
+    why: str = ""
 
 
 _HEADING = re.compile(r"^(\s*)#", re.MULTILINE)
@@ -148,8 +151,9 @@ def _first_line(node: Node, width: int = 90) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
-def node_view(tree: Tree, node_id: int | None) -> NodeView:
-    """The inspector for ``node_id`` (a friendly message when it does not exist)."""
+def node_view(tree: Tree, node_id: int | None, pick: Pick | None = None) -> NodeView:
+    """The inspector for ``node_id`` (a friendly message when it does not exist); ``pick``
+    (``backend.ppm_diagnostics.last_pick`` of the run's events) explains its last selection."""
     if node_id is None:
         return NodeView()
     node = tree.nodes.get(int(node_id))
@@ -170,8 +174,8 @@ def node_view(tree: Tree, node_id: int | None) -> NodeView:
         verification += " · pruned by the user"
     scores = ", ".join(f"{md_esc(k)} {_fmt(v)}" for k, v in sorted((node.scores or {}).items())) or "–"
     numbers = (
-        f"**Q** {_fmt(node.q)} · **N** {node.n} · **PPM** {_fmt(node.ppm)} · **prior** {_fmt(node.prior)} · "
-        f"**tokens** {node.tokens} · **generation** {_fmt(node.gen_ms, 1)} ms · scores: {scores}"
+        f"{ppm_q_n(node)}\n\n**prior** {_fmt(node.prior)} · **tokens** {node.tokens} · "
+        f"**generation** {_fmt(node.gen_ms, 1)} ms · scores: {scores}"
     )
     uct, note = uct_rows(node)
     path = "\n".join(
@@ -188,7 +192,60 @@ def node_view(tree: Tree, node_id: int | None) -> NodeView:
         uct=uct,
         uct_note=note,
         path=path,
+        why=pick_text(tree, node, pick),
     )
+
+
+def ppm_q_n(node: Node) -> str:
+    """PPM, Q and N side by side (a Markdown table): what the PPM said about the step, what
+    the search has made of it since, and how often the search went through it."""
+    shown = _fmt(node.ppm) if node.ppm is not None else "not scored"
+    if node.ppm is None and node.parent is None:
+        shown += " (the root)"
+    return f"| PPM | Q | N |\n|---|---|---|\n| {shown} | {_fmt(node.q)} | {node.n} |"
+
+
+def _term(v: Any) -> str:
+    return f"{v:.2f}" if isinstance(v, int | float) and not isinstance(v, bool) else "–"
+
+
+def pick_text(tree: Tree, node: Node, pick: Pick | None) -> str:
+    """The node's last selection in words a teacher can read: its Q term (and the PPM score
+    Q started from) plus its exploration term, against the best sibling, and which of the
+    two terms won it (``backend.ppm_diagnostics.pick_driver``)."""
+    if node.parent is None:
+        return "The root: every rollout starts here."
+    if pick is None:
+        return "Not picked by a selection step yet (or this algorithm does not select)."
+    row = pick.row
+    start = f" (PPM start {_term(node.ppm)})" if node.ppm is not None else ""
+    text = (
+        f"**Picked at iteration {md_esc(pick.iteration)}:** Q term {_term(row.get('q_term'))}{start} + "
+        f"exploration {_term(row.get('u_term'))} = {_term(row.get('score'))}"
+    )
+    driver, rival = pick_driver(pick), pick.rival
+    if rival is None:
+        return text + (
+            "; it was the only child that could be picked (its siblings had all ended: failed, "
+            "answered or fully explored)."
+        )
+    text += (
+        f", against {_term(rival.get('score'))} for #{md_esc(rival.get('id'))} (Q term "
+        f"{_term(rival.get('q_term'))} + exploration {_term(rival.get('u_term'))})"
+    )
+    return text + DRIVER_WORDS[driver]
+
+
+#: how ``pick_text`` ends, by ``pick_driver``'s verdict (a rival exists)
+DRIVER_WORDS = {
+    "tie": ": a tie, which goes to the first child in order.",
+    "both": ": it was ahead on both value and exploration.",
+    "value": ": **value drove it** (its higher Q term outweighed the rival's larger exploration term).",
+    "exploration": (
+        ": **exploration drove it** (fewer visits gave it a bigger exploration term, "
+        "more than the rival's higher Q term)."
+    ),
+}
 
 
 def uct_rows(node: Node) -> tuple[list[list[Any]], str]:

@@ -191,6 +191,11 @@ class Services:
     #: every run's ``RunSpec.ppm`` (``--ppm``): "default" (the shipped PPM where it applies),
     #: "none", or a PPM directory
     ppm: str = "default"
+    #: TEST SEAM, never set by the app: a step scorer (tests/factories.py: RulePPM, a rule
+    #: table) that every rStar-Math run whose PPM choice is not "none" gets instead of
+    #: loading a real PPM (``ui.handlers.start_run``), so browser tests can drive PPM runs
+    #: before a trained PPM ships; the page says "test PPM" wherever it names the PPM
+    step_scorer_override: Any = None
 
     def __post_init__(self) -> None:
         self.runs = RunManager(self.store, max_live=self.max_live_runs)

@@ -44,6 +44,7 @@ class Inspector:
     uct: gr.Dataframe
     uct_note: gr.Markdown
     path: gr.Markdown
+    why: gr.Markdown
 
     @property
     def outputs(self) -> list[gr.Component]:
@@ -57,11 +58,15 @@ class Inspector:
             self.uct,
             self.uct_note,
             self.path,
+            self.why,
         ]
 
     @staticmethod
     def values(v: NodeView) -> list[Any]:
-        return [v.title, v.text, v.code, v.output, v.verification, v.numbers, v.uct, v.uct_note, v.path]
+        return [
+            *(v.title, v.text, v.code, v.output, v.verification, v.numbers),
+            *(v.uct, v.uct_note, v.path, v.why),
+        ]
 
 
 def build_inspector(prefix: str) -> Inspector:
@@ -73,6 +78,7 @@ def build_inspector(prefix: str) -> Inspector:
     )
     verification = gr.Markdown(elem_id=f"{prefix}-verification")
     numbers = gr.Markdown(elem_id=f"{prefix}-numbers")
+    why = gr.Markdown(elem_id=f"{prefix}-why")  # which term won the node's last selection
     uct_note = gr.Markdown()
     uct = gr.Dataframe(
         headers=UCT_HEADERS,
@@ -83,7 +89,7 @@ def build_inspector(prefix: str) -> Inspector:
     )
     with gr.Accordion("Path from the root", open=False):
         path = gr.Markdown(elem_id=f"{prefix}-path", latex_delimiters=LATEX)
-    return Inspector(title, text, code, output, verification, numbers, uct, uct_note, path)
+    return Inspector(title, text, code, output, verification, numbers, uct, uct_note, path, why)
 
 
 class SolveHandlers:
@@ -103,9 +109,12 @@ class SolveHandlers:
         reference: str,
         seed: float,
         *values: Any,
+        ppm: str | None = None,
     ) -> tuple:
         try:
-            run_id = h.start_run(self.s, self.controls, problem, algorithm, reward, reference, seed, values)
+            run_id = h.start_run(
+                self.s, self.controls, problem, algorithm, reward, reference, seed, values, ppm=ppm
+            )
         except h.UserFacingError as exc:
             gr.Warning(esc(exc))  # a toast renders HTML
             return (
@@ -125,15 +134,42 @@ class SolveHandlers:
             *Inspector.values(NodeView()),
         )
 
+    def start_from_page(
+        self,
+        request: gr.Request,
+        old_run: str | None,
+        problem: str,
+        algorithm: str,
+        reward: str,
+        ppm: str,
+        reference: str,
+        seed: float,
+        *values: Any,
+    ) -> tuple:
+        """Run, as the page calls it: the PPM control's value comes after Reward."""
+        return self.start(request, old_run, problem, algorithm, reward, reference, seed, *values, ppm=ppm)
+
     def stream(self, run_id: str | None, request: gr.Request) -> Iterator[tuple]:
         # one stream per browser tab: a newer stream (a new run, a re-attach) ends this one
         viewer = getattr(request, "session_hash", None) if request is not None else None
         sent = False
         for snap in h.stream_run(self.s, run_id, viewer=viewer):
             sent = True
-            yield encode(snap.tree), encode(snap.convergence), snap.stats, snap.answer, snap.status
+            yield (
+                encode(snap.tree),
+                encode(snap.convergence),
+                snap.stats,
+                snap.answer,
+                snap.status,
+                snap.disagreements,
+            )
         if not sent:  # a generator that yields nothing empties its outputs (the status line)
-            yield tuple(gr.skip() for _ in range(5))
+            yield tuple(gr.skip() for _ in range(6))
+
+    def ppm_history(self) -> tuple[str, str, str]:
+        """The PPM diagnostics over the history: summary, calibration and length charts."""
+        summary, calibration, length = h.ppm_history_panel(self.s)
+        return summary, encode(calibration), encode(length)
 
     def toggle(self, run_id: str | None) -> tuple[str, str]:
         status = h.control_run(self.s, run_id, "toggle")
@@ -198,7 +234,12 @@ class SolveHandlers:
     def choose_algorithm(self, algorithm: str) -> list[Any]:
         info = h.algorithm_info(algorithm)
         groups = [gr.Group(visible=name == algorithm) for name in self.s.algorithm_names()]
-        return [info["description"], gr.Dropdown(choices=info["rewards"], value=info["rewards"][0]), *groups]
+        return [
+            info["description"],
+            gr.Dropdown(choices=info["rewards"], value=info["rewards"][0]),
+            gr.Dropdown(visible=takes_ppm(algorithm)),
+            *groups,
+        ]
 
     def preset(self, algorithm: str, preset: str) -> list[Any]:
         return h.preset_values(algorithm, preset, self.controls)
@@ -217,6 +258,37 @@ def problem_box_hint(algorithm: str) -> dict[str, Any]:
     if algorithm == "lips":
         return {"placeholder": LIPS_PLACEHOLDER, "info": LIPS_INFO}
     return {"placeholder": "Type a math problem…", "info": ""}  # "" clears it (None is no change)
+
+
+def takes_ppm(algorithm: str) -> bool:
+    """Whether the PPM control applies (rStar-Math takes a PPM; CPL, LIPS, baselines do not)."""
+    from backend.runspec import uses_ppm
+
+    try:
+        return uses_ppm(algorithm)
+    except ValueError:
+        return False
+
+
+PPM_DIAGNOSTICS_HELP = (
+    "How far to trust the PPM. **Disagreements** (this run, live): steps visited twice or more "
+    "whose PPM score and Q differ most. **Calibration** and **length bias** (the history's runs, "
+    "on request): does a higher PPM score mean a correct answer more often, and does the PPM "
+    "simply prefer longer steps? docs/UI.md says what each chart can and cannot tell."
+)
+
+
+def build_ppm_diagnostics() -> tuple[gr.Markdown, gr.Button, gr.Markdown, gr.HTML, gr.HTML]:
+    """The PPM diagnostics accordion: the live disagreement list, then the history's charts."""
+    with gr.Accordion("PPM diagnostics", open=False, elem_id="ppm-diagnostics"):
+        gr.Markdown(PPM_DIAGNOSTICS_HELP)
+        disagree = gr.Markdown("_No run yet._", elem_id="ppm-disagree")
+        button = gr.Button("Check calibration and length bias over the history", elem_id="ppm-history-btn")
+        summary = gr.Markdown(elem_id="ppm-history")
+        with gr.Row(equal_height=False):
+            calibration = plot_view("ppm-calibration")
+            length = plot_view("ppm-length")
+    return disagree, button, summary, calibration, length
 
 
 def _widget(c: h.Control, value: Any) -> gr.Component:
@@ -277,6 +349,14 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
             reward = gr.Dropdown(
                 choices=info["rewards"], value=info["rewards"][0], label="Reward", elem_id="reward"
             )
+            ppm = gr.Dropdown(
+                choices=h.ppm_choices(services),
+                value=h.ppm_default_value(services),
+                label="PPM (process preference model)",
+                info=h.ppm_choice_info(services),
+                visible=takes_ppm(default),
+                elem_id="ppm",
+            )
             seed = gr.Number(value=0, precision=0, label="Seed", elem_id="seed")
             groups, widgets, presets = [], [], {}
             with gr.Accordion("Settings", open=False, elem_id="settings"):
@@ -301,6 +381,7 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
                 stop = gr.Button("Stop", variant="stop", elem_id="stop-btn")
             status = gr.Markdown(h.run_status(services, None), elem_id="run-status")
             tree = tree_view("tree")
+            disagree, ppm_btn, ppm_summary, calibration, length = build_ppm_diagnostics()
             with gr.Row(equal_height=False):
                 with gr.Column(scale=1):
                     inspector = build_inspector("insp")
@@ -311,19 +392,19 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
 
     # every event is the page's own: none is advertised as an API endpoint (ui/app.py)
     fast = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
-    stream_outputs = [tree, convergence, stats, answer, status]
+    stream_outputs = [tree, convergence, stats, answer, status, disagree]
     problem.change(hs.preview, [problem, algorithm], preview, trigger_mode="always_last", **fast)
     algorithm.change(hs.preview, [problem, algorithm], preview, trigger_mode="always_last", **fast)
     algorithm.change(hs.problem_hint, algorithm, problem, **fast)
     dataset.change(hs.examples, dataset, example, **fast)
     example.change(hs.pick, [dataset, example], [problem, reference], **fast)
-    algorithm.change(hs.choose_algorithm, algorithm, [description, reward, *groups], **fast)
+    algorithm.change(hs.choose_algorithm, algorithm, [description, reward, ppm, *groups], **fast)
     for name, dd in presets.items():
         mine = [w for c, w in zip(controls, widgets, strict=True) if c.algorithm == name]
         dd.change(hs.preset, [gr.State(name), dd], mine, **fast)
     started = run_btn.click(
-        hs.start,
-        [run, problem, algorithm, reward, reference, seed, *widgets],
+        hs.start_from_page,
+        [run, problem, algorithm, reward, ppm, reference, seed, *widgets],
         [run, status, pause, engine, *inspector.outputs],
         concurrency_limit=None,
         api_visibility="private",
@@ -342,6 +423,7 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
         hs.click, run, inspector.outputs, trigger_mode="always_last", **fast
     )
     tree.resync(hs.resync, run, tree, **fast)  # type: ignore[attr-defined]
+    ppm_btn.click(hs.ppm_history, None, [ppm_summary, calibration, length], **fast)
     attached = demo.load(hs.attach, None, [run, status, pause, engine], **fast)
     attached.then(**stream).then(hs.after_stream, run, pause, **fast)
     return SolveScreen(run, tree, status, engine, pause, stream_outputs, hs)

@@ -32,9 +32,11 @@ TREE_TEMPLATE = """
     <span class="canopy-scale" title="colour scale"><span class="canopy-scale-title">Q</span>
       <span class="canopy-scale-min"></span><span class="canopy-scale-bar"></span>
       <span class="canopy-scale-max"></span></span>
+    <span class="canopy-unscored" style="display: none"></span>
     <span class="canopy-legend">size = visits N · ● code ran · ✕ code failed · ◆ answer ·
       ★ correct · ◇ wrong (✕ inside) · ○ grey = unverified · faded = pruned ·
-      gold line = best path · orange ring = new · purple ring = selected</span>
+      gold line = best path · orange ring = new · purple ring = selected ·
+      dotted ring = PPM and Q disagree (PPM diagnostics)</span>
   </div>
   <div class="canopy-empty">No tree yet: start a run (or open one in History).</div>
   <div class="canopy-plot"></div>
@@ -50,6 +52,11 @@ CSS = """
 .canopy-tree .canopy-legend { color: var(--body-text-color-subdued); }
 .canopy-tree .canopy-scale { display: inline-flex; gap: 0.4em; align-items: center; }
 .canopy-tree .canopy-scale-title { font-weight: 600; }
+.canopy-tree .canopy-unscored { color: var(--body-text-color-subdued); }
+.canopy-tree .canopy-unscored::before {
+  content: ""; display: inline-block; width: 0.8em; height: 0.8em; margin-right: 0.3em;
+  background: #bdbdbd; border: 1px solid var(--border-color-primary); vertical-align: middle;
+}
 .canopy-tree .canopy-scale-bar {
   display: inline-block; width: 9em; height: 0.8em; border: 1px solid var(--border-color-primary);
 }

@@ -118,6 +118,33 @@ def scripted_engine(delay_s: float = 0.0) -> ScriptedEngine:
     return ScriptedEngine(scripted_rules(), default=DEFAULT_TEXT, delay_s=delay_s)
 
 
+# --- a PPM for these steps ---------------------------------------------------------------------
+
+#: what the test PPM (tests/factories.py: RulePPM, a rule table, never a trained model) says
+#: about the rStar steps above: it likes the final step that forgot the price (9) best, and
+#: dislikes the cents detour and the "kept" opening, so the search's Q (backed up from the
+#: final steps' values) drifts away from these scores and PPM diagnostics have something to show.
+#: Rules are tried in order on the whole path, so final steps come first, first steps last.
+PPM_RULES = {
+    "print(left * 2)": 0.7,
+    "print(2 * left)": 0.6,
+    "print(left)": 0.8,
+    "cents = left * 200": -0.5,
+    "assert 0 < left": 0.1,
+    "money = left * 2": 0.4,
+    "kept = 3 + 4": -0.3,
+    "x = 16 - 7": 0.2,
+    "left = 16 - 3 - 4": 0.3,
+}
+
+
+def scripted_ppm() -> Any:
+    """A fresh rule-table PPM for the scripted rStar steps (a test fixture)."""
+    from tests.factories import RulePPM
+
+    return RulePPM(PPM_RULES)
+
+
 # --- runs -------------------------------------------------------------------------------------
 
 

@@ -44,13 +44,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def demo_services(store: Any = None, *, update_every_s: float = 0.5) -> Services:
-    """The app's services over a memory history (unless given one) and the scripted engine."""
-    return Services(
+def demo_services(store: Any = None, *, update_every_s: float = 0.5, step_scorer: Any = None) -> Services:
+    """The app's services over a memory history (unless given one) and the scripted engine;
+    ``step_scorer``: a test PPM every rStar run gets unless its PPM choice is none
+    (``Services.step_scorer_override``, a test seam)."""
+    services = Services(
         store=store if store is not None else MemoryStore(),
         engine=EngineSlot("scripted", "rStar and CPL rules", loader=scripted_engine),
         update_every_s=update_every_s,
     )
+    services.step_scorer_override = step_scorer
+    return services
 
 
 def pace(services: Services, delay_s: float) -> None:
@@ -59,9 +63,9 @@ def pace(services: Services, delay_s: float) -> None:
 
 
 def start(
-    store: Any = None, *, update_every_s: float = 0.5, port: int | None = None
+    store: Any = None, *, update_every_s: float = 0.5, port: int | None = None, step_scorer: Any = None
 ) -> tuple[Any, Services, str]:
-    services = demo_services(store, update_every_s=update_every_s)
+    services = demo_services(store, update_every_s=update_every_s, step_scorer=step_scorer)
     port = port or free_port()
     demo = serve(services, port=port, block=False)
     return demo, services, f"http://127.0.0.1:{port}/"

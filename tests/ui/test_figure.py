@@ -18,6 +18,7 @@ from ui.figure import (
     FigureStream,
     apply_delta,
     color_values,
+    default_color_mode,
     hover_text,
     marker_size,
     node_table,
@@ -75,7 +76,8 @@ def test_tree_figure_encodes_q_size_status_and_best_path():
     assert p[3]["symbol"] == "diamond" and p[3]["label"] == "answer (ungraded)"
     assert p[1]["size"] == marker_size(1) > p[2]["size"] == marker_size(0)
     assert p[1]["q"] == 1.0 and fig["colors"]["q"]["cmin"] == -1 and p[3]["ppm"] == 0.8
-    assert p[1]["ppm"] == 0.0  # no score yet: neutral
+    assert p[1]["ppm"] is None  # no score: not scored (grey in the page), never the scale's 0
+    assert fig["has_ppm"] is True and default_color_mode(fig) == "ppm"  # a scored node: PPM colouring
     assert (p[3]["visits"], p[3]["depth"]) == (1, 2) and fig["colors"]["depth"]["cmax"] == 2
     assert p[0]["x"] == (p[1]["x"] + p[2]["x"]) / 2  # tidy: parent centred over its children
     assert fig["best"] == [0, 1, 3]
@@ -155,7 +157,7 @@ def fold_live(events, chunks, touched=True, check_every=1):
             continue
         whole = tree_figure(tree, fresh_after=fresh)
         assert node_table(page) == node_table(whole), f"after event {tree.last_seq}"
-        for key in ("rev", "count", "best", "fresh", "colors"):
+        for key in ("rev", "count", "best", "fresh", "flags", "has_ppm", "colors"):
             assert page[key] == whole[key], key
     return sent
 
@@ -251,7 +253,7 @@ def test_inspector_shows_text_code_output_verification_and_uct():
     v = node_view(tree, 1)
     assert "Node #1" in v.title and "code ran" in v.title
     assert v.code == "x = 1 + 1" and "**ok** by python" in v.verification
-    assert "**Q** 1.000" in v.numbers and "**N** 1" in v.numbers
+    assert "| PPM | Q | N |" in v.numbers and "| not scored | 1.000 | 1 |" in v.numbers
     assert v.uct[0][0] == "#1" and v.uct[0][-1] == "◀"
     assert v.path.splitlines()[0].startswith("0. #0")
     failed = node_view(tree, 2)

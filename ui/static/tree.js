@@ -6,6 +6,9 @@
 // the table held here (a value skipped or lost) is not applied: the page asks for the
 // whole figure with 'resync' and draws nothing wrong meanwhile.
 // Drawing coalesces: while one draw runs, later values are applied and drawn once.
+// Colour: PPM when the run has PPM scores (v.has_ppm), else Q, until the user picks a mode for
+// this run; in PPM colouring a node without a score is grey (UNSCORED), not the scale's 0.
+// Steps where PPM and Q disagree most (v.flags, PPM diagnostics) get a dotted ring.
 const config = {
   doubleClick: 'autosize', // two quick clicks would otherwise reset the axes to an empty range
   displaylogo: false, responsive: true, scrollZoom: true,
@@ -18,17 +21,20 @@ const COLUMNS = ['id', 'parent', 'x', 'depth', 'n', 'q', 'ppm', 'kind', 'style',
 const CHANGING = ['n', 'q', 'ppm', 'style', 'size'];
 const MODE_COLUMN = {q: 'q', ppm: 'ppm', visits: 'n', depth: 'depth'};
 const BANDS = 11; // ui/figure.py: COLOR_BANDS
+const UNSCORED = '#bdbdbd'; // ui/figure.py: UNSCORED
 let plot = null, selected = null, busy = false, pending = false, flashTimer = null, ringsOn = false;
-let mode = 'q';
+let userMode = null;       // {run, mode}: the colour mode the user picked for that run
 let model = null;          // the node table and what goes with it (see applyFull)
 let raw = null;            // the last value applied
 let resyncAsked = 0;       // when the page last asked for the whole figure
 const root = () => element.querySelector('.canopy-tree');
+const modeOf = (m) => (userMode && m && userMode.run === m.run ? userMode.mode : (m && m.hasPpm ? 'ppm' : 'q'));
+const scored = (v) => v !== null && v !== undefined;
 
 function applyFull(v) {
   const m = {run: v.run, rev: v.rev, count: v.count, big: !!v.big, styles: v.styles || [],
              hover: v.hover || '', layout: v.layout, colors: v.colors || {}, best: v.best || [],
-             fresh: v.fresh || [], slot: new Map()};
+             fresh: v.fresh || [], flags: v.flags || [], hasPpm: !!v.has_ppm, slot: new Map()};
   for (const c of COLUMNS) m[c] = (v.nodes && v.nodes[c] || []).slice();
   m.id.forEach((id, k) => m.slot.set(id, k));
   m.cd = m.id.map((_, k) => hoverRow(m, k));
@@ -37,7 +43,9 @@ function applyFull(v) {
 
 // a node's customdata row [id, N, Q, PPM, kind], kept between draws (10k fresh small
 // arrays per draw were a good part of the garbage a big tree's update made)
-function hoverRow(m, k) { return [m.id[k], m.n[k], m.q[k], m.ppm[k], m.kind[k]]; }
+function hoverRow(m, k) {
+  return [m.id[k], m.n[k], m.q[k], scored(m.ppm[k]) ? m.ppm[k] : 'not scored', m.kind[k]];
+}
 
 function applyDelta(m, d) {
   if (d.xs) {
@@ -62,7 +70,8 @@ function applyDelta(m, d) {
     for (const c of COLUMNS) m[c].push(add[c][k]);
     m.cd.push(hoverRow(m, m.id.length - 1));
   }
-  Object.assign(m, {rev: d.rev, count: d.count, best: d.best, fresh: d.fresh, colors: d.colors});
+  Object.assign(m, {rev: d.rev, count: d.count, best: d.best, fresh: d.fresh, colors: d.colors,
+                    flags: d.flags || [], hasPpm: !!d.has_ppm});
   return m.id.length === d.count;
 }
 
@@ -162,10 +171,10 @@ function edgeWalk(m) {
   return [ex, ey];
 }
 
-function ring(m, j, size, color, width, opacity) {
+function ring(m, j, size, color, width, opacity, dash) {
   return {type: 'circle', xref: 'x', yref: 'y', xsizemode: 'pixel', ysizemode: 'pixel', layer: 'above',
           xanchor: m.x[j], yanchor: -m.depth[j], x0: -size, x1: size, y0: -size, y1: size,
-          opacity, line: {color, width}};
+          opacity, line: {color, width, dash: dash || 'solid'}, name: dash ? 'flag' : 'ring'};
 }
 
 const MAX_RINGS = 300;
@@ -177,12 +186,17 @@ function shapes(m, showFresh) {
       if (j !== undefined) out.push(ring(m, j, 13, '#ff7f0e', 3, 1));
     }
   }
+  for (const id of m.flags) {  // PPM and Q disagree here (the PPM diagnostics list)
+    const k = m.slot.get(id);
+    if (k !== undefined) out.push(ring(m, k, 21, '#111111', 2, 0.9, 'dot'));
+  }
   const j = selected === null ? undefined : m.slot.get(selected);
   if (j !== undefined) out.push(ring(m, j, 17, '#7b2cbf', 4, 1));
   return out;
 }
 
 function buildData(m) {
+  const mode = modeOf(m);
   const c = m.colors[mode] || m.colors.q;
   const vals = m[MODE_COLUMN[mode] || 'q'];
   const n = m.id.length;
@@ -198,10 +212,11 @@ function buildData(m) {
     {type: 'scatter', name: 'best path', mode: 'lines', x: bx, y: by, hoverinfo: 'skip',
      line: {color: '#f2b705', width: 5}},
   ];
-  // one trace per style (symbol, outline), and in WebGL per colour band too
+  // one trace per style (symbol, outline), and in WebGL per colour band too; nodes with
+  // no value (no PPM score) are a group of their own, drawn grey (band BANDS)
   const groups = new Map();
   for (let k = 0; k < n; k++) {
-    const b = m.big ? band(vals[k] === null ? 0 : vals[k], c) : 0;
+    const b = !scored(vals[k]) ? BANDS : (m.big ? band(vals[k], c) : 0);
     const key = m.style[k] * 64 + b;
     let g = groups.get(key);
     if (!g) { g = {style: m.style[k], band: b, idx: []}; groups.set(key, g); }
@@ -212,9 +227,9 @@ function buildData(m) {
     const g = groups.get(key), idx = g.idx;
     const [symbol, outline, label, opacity, width] = m.styles[g.style];
     const marker = {size: idx.map((k) => m.size[k]), symbol, line: {color: outline, width}};
-    if (m.big) marker.color = scaleColor(c.scale, g.band / (BANDS - 1));
-    else Object.assign(marker, {color: idx.map((k) => (vals[k] === null ? 0 : vals[k])),
-                                colorscale: c.scale, cmin: c.cmin, cmax: c.cmax});
+    if (g.band === BANDS) marker.color = UNSCORED;
+    else if (m.big) marker.color = scaleColor(c.scale, g.band / (BANDS - 1));
+    else Object.assign(marker, {color: idx.map((k) => vals[k]), colorscale: c.scale, cmin: c.cmin, cmax: c.cmax});
     data.push({
       type: m.big ? 'scattergl' : 'scatter', name: 'nodes: ' + label, meta: label, mode: 'markers', opacity,
       x: idx.map((k) => m.x[k]), y: idx.map((k) => -m.depth[k]),
@@ -230,13 +245,24 @@ function buildData(m) {
 function fmt(v) { return Number.isInteger(v) ? String(v) : v.toFixed(2).replace(/0+$/, ''); }
 function legend(m) {
   const r = root();
+  const mode = modeOf(m);
   const c = m.colors[mode] || m.colors.q;
   const stops = m.big ? bandScale(c.scale) : c.scale;
   const css = stops.map(([p, col]) => `${col} ${(100 * p).toFixed(2)}%`).join(', ');
+  const vals = m[MODE_COLUMN[mode] || 'q'];
+  let missing = 0;
+  for (const v of vals) if (!scored(v)) missing += 1;
+  const none = missing === vals.length;  // nothing to scale: say so instead of a bar
   r.querySelector('.canopy-scale-title').textContent = c.title;
-  r.querySelector('.canopy-scale-min').textContent = fmt(c.cmin);
-  r.querySelector('.canopy-scale-max').textContent = fmt(c.cmax);
-  r.querySelector('.canopy-scale-bar').style.background = `linear-gradient(to right, ${css})`;
+  r.querySelector('.canopy-scale-min').textContent = none ? '' : fmt(c.cmin);
+  r.querySelector('.canopy-scale-max').textContent = none ? '' : fmt(c.cmax);
+  const bar = r.querySelector('.canopy-scale-bar');
+  bar.style.display = none ? 'none' : '';
+  bar.style.background = `linear-gradient(to right, ${css})`;
+  const note = r.querySelector('.canopy-unscored');
+  note.style.display = missing ? '' : 'none';
+  note.textContent = none ? 'no node has a PPM score (this run has no PPM)'
+    : `grey = not scored (${missing} of ${vals.length}: the root, steps that ended without an answer)`;
 }
 
 function layoutOf(m, showFresh) {
@@ -273,6 +299,7 @@ async function drawOnce() {
   const m = model;
   const el = r.querySelector('.canopy-plot');
   const sel = r.querySelector('.canopy-mode');
+  const mode = modeOf(m);
   if (sel && sel.value !== mode) sel.value = mode;
   const empty = !m || !m.count;
   r.querySelector('.canopy-empty').style.display = empty ? 'block' : 'none';
@@ -293,7 +320,8 @@ async function drawOnce() {
     await Plotly.react(el, data, layoutOf(m, true), config);
   }
   const t2 = performance.now(), ms = t2 - t0;
-  Object.assign(r.dataset, {rev: m.rev, nodes: m.count, run: m.run, renderMs: ms.toFixed(1)});
+  Object.assign(r.dataset, {rev: m.rev, nodes: m.count, run: m.run, renderMs: ms.toFixed(1), color: mode,
+                            flags: m.flags.join(',')});
   window.canopyDrawSplit = {traces: t1 - t0, plotly: t2 - t1};  // bench/ui_latency.py --verbose
   window.canopyDrawnAt = Date.now();
   window.canopyDraws = (window.canopyDraws || 0) + 1;
@@ -323,7 +351,10 @@ function onValue() {
 }
 
 element.addEventListener('change', (e) => {
-  if (e.target && e.target.classList.contains('canopy-mode')) { mode = e.target.value; draw(); }
+  if (e.target && e.target.classList.contains('canopy-mode')) {
+    userMode = {run: model ? model.run : null, mode: e.target.value};
+    draw();
+  }
 });
 watch('value', onValue);
 onValue();
