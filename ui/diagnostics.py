@@ -7,6 +7,7 @@ them. Step text is escaped (``md_esc``); chart texts are numbers only.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from backend.ppm_diagnostics import MIN_GAP, MIN_VISITS, Calibration, Disagreement, LengthBias, scored_nodes
@@ -23,10 +24,14 @@ DISAGREE_HELP = (
 )
 
 
+#: a line that is only a format tag (rStar's ``<code>``, ``<end_of_step>``) says nothing of the step
+_TAG_ONLY = re.compile(r"^<[^<>\s]+>$")
+
+
 def _first_line(text: str, code: str | None) -> str:
-    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
-    if not line and code:
-        line = next((ln.strip() for ln in code.splitlines() if ln.strip()), "")
+    """The step's first line that says something (not a bare format tag), shortened."""
+    lines = [ln.strip() for ln in (text + "\n" + (code or "")).splitlines()]
+    line = next((ln for ln in lines if ln and not _TAG_ONLY.match(ln)), "")
     return line if len(line) <= STEP_WIDTH else line[: STEP_WIDTH - 1] + "…"
 
 

@@ -408,6 +408,7 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
         [run, status, pause, engine, *inspector.outputs],
         concurrency_limit=None,
         api_visibility="private",
+        api_name="start",  # the event's name stays "start" (private: no REST call reaches it)
     )
     # "multiple": the stream of this tab's previous run may still be pending; it ends by itself
     # (Services.watch), and the new one must not be dropped meanwhile
