@@ -26,6 +26,7 @@ from typing import Any
 
 from backend import events as ev
 from backend.reward.ppm_input import step_input
+from backend.runspec import PPM_NOTE_NONE, PPM_NOTE_VALUED
 from backend.tree import Node, Tree
 
 #: a step is listed (and flagged in the tree) when |PPM - Q| is at least this
@@ -263,8 +264,7 @@ def pearson(xs: Sequence[float], ys: Sequence[float]) -> float | None:
 
 # --- which PPM, in one line -----------------------------------------------------------------
 
-#: how backend/runspec.py: step_scorer_for starts its root notes
-_VALUED, _NO_PPM = "steps valued by ", "no PPM: "
+_VALUED, _NO_PPM = PPM_NOTE_VALUED, PPM_NOTE_NONE
 
 
 def ppm_note(tree: Tree) -> ev.Note | None:

@@ -197,6 +197,10 @@ def search_config(spec: RunSpec) -> Any:
 
 PPM_DEFAULT = "default"
 PPM_NONE = "none"
+#: how the root notes of ``step_scorer_for`` / ``build_search`` start (the page reads them:
+#: ``backend/ppm_diagnostics.py: ppm_note``)
+PPM_NOTE_VALUED = "steps valued by "
+PPM_NOTE_NONE = "no PPM: "
 
 
 def shipped_ppm_dir() -> Path:
@@ -262,12 +266,12 @@ def step_scorer_for(spec: RunSpec, engine: Any) -> tuple[Any, str | None]:
     if request == PPM_DEFAULT:
         why_not = default_ppm_applies(spec, engine)
         if why_not is not None:
-            return None, f"no PPM: {why_not}"
+            return None, f"{PPM_NOTE_NONE}{why_not}"
         directory = str(shipped_ppm_dir())
         scorer = load_step_scorer(directory, engine)
-        return scorer, f"steps valued by Canopy's shipped PPM ({_describe(scorer, directory)})"
+        return scorer, f"{PPM_NOTE_VALUED}Canopy's shipped PPM ({_describe(scorer, directory)})"
     scorer = load_step_scorer(request, engine)
-    return scorer, f"steps valued by the PPM in {request} ({_describe(scorer, request)})"
+    return scorer, f"{PPM_NOTE_VALUED}the PPM in {request} ({_describe(scorer, request)})"
 
 
 def _describe(scorer: Any, directory: str) -> str:
@@ -326,7 +330,7 @@ def build_search(
     from backend.search.registry import create_search
 
     config, _ = search_parts(spec)
-    note = None
+    note = None  # a PPM handed in (tests, benches) is named by whoever handed it in
     if step_scorer is None:
         step_scorer, note = step_scorer_for(spec, engine)
     name = reward_name(spec, has_ppm=step_scorer is not None)

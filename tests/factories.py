@@ -33,10 +33,10 @@ def small_run() -> list[ev.Event]:
 
 
 class RulePPM:
-    """A test's process preference model (a fixture, never shipped): a step's value is the
-    value of the first rule whose text occurs in the step being judged (the text after the
-    last line that the problem and earlier steps fill), else ``default``. Records each call's
-    texts so a test can check one batched call per expansion."""
+    """A test's process preference model (a fixture, never shipped): a text's value is the
+    value of the first rule whose needle occurs anywhere in it (the problem and the whole
+    path, so order rules from the deepest step's needle up), else ``default``. Records each
+    call's texts so a test can check one batched call per expansion."""
 
     name = "ppm"
 
