@@ -137,6 +137,73 @@ def train_ppm(
     typer.echo(f"saved the PPM to {out}")
 
 
+def build_ppm(
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Where to save the PPM (default: assets/ppm, the shipped one)."),
+    ] = None,
+    start: Annotated[int, typer.Option(min=0, help="First gsm8k-train problem (0-based).")] = 0,
+    count: Annotated[
+        int, typer.Option(min=1, max=7473, help="How many gsm8k-train problems to search.")
+    ] = 40,
+    work: Annotated[
+        Path | None,
+        typer.Option(
+            "--work",
+            help="Folder for the searches (one events file per problem, resumable; "
+            "default: assets/ppm-data, the searches the shipped PPM comes from).",
+        ),
+    ] = None,
+    rollouts: Annotated[int, typer.Option(min=1, max=1000, help="MCTS rollouts per problem.")] = 8,
+    no_search: Annotated[
+        bool, typer.Option("--no-search", help="Use only the searches already in --work.")
+    ] = False,
+    epochs: Annotated[int, typer.Option(min=1, max=100000)] = 30,
+    lr: Annotated[float, typer.Option(min=0.0, max=10.0)] = 1e-3,
+    l2: Annotated[float, typer.Option(min=0.0, max=100.0, help="L2 penalty on the head's weights.")] = 1e-2,
+    seed: Annotated[int, typer.Option()] = 0,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="llama.cpp threads (default: all cores).")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Save the head even when held-out accuracy is too low to ship.")
+    ] = False,
+) -> None:
+    """Build Canopy's own PPM from scratch: truth-rewarded rStar-Math searches on GSM8K *train*
+    problems with the embedded model, the official Q-value pairs, the model's hidden states,
+    a value head (docs/PPM.md). Resumable: searches already in --work are kept."""
+    from backend.engines import load_engine
+    from backend.paths import assets_dir
+    from backend.problems import load_problems
+    from backend.runspec import shipped_ppm_dir
+    from backend.train.build_ppm import build_ppm as build
+
+    problems = load_problems("gsm8k-train", start + count)[start:]
+    engine = load_engine("llamacpp", None, **({"n_threads": threads} if threads else {}))
+    try:
+        report = build(
+            problems,
+            out or shipped_ppm_dir(),
+            engine=engine,
+            work_dir=work or assets_dir() / "ppm-data",
+            search_config={"rollouts": rollouts},
+            epochs=epochs,
+            lr=lr,
+            l2=l2,
+            seed=seed,
+            search=not no_search,
+            force=force,
+            say=typer.echo,
+        )
+    finally:
+        engine.close()
+    typer.echo(
+        f"{report.searched} problems, {report.pairs} pairs; held-out pairwise accuracy "
+        f"{report.heldout_accuracy if report.heldout_accuracy is not None else 'n/a'}"
+    )
+
+
 def register(app: typer.Typer) -> None:
     app.command("pairs")(pairs)
     app.command("train-ppm")(train_ppm)
+    app.command("build-ppm")(build_ppm)

@@ -6,13 +6,15 @@ answer; ``backend/train/ppm_pairs.py`` reads step preferences off those Q values
 the named training-data mode (``reward = "truth"``): it runs only on training problems
 (``gsm8k-train``), never on a set whose accuracy is reported.
 
-One events file per problem (Canopy JSON Lines, docs/FORMAT.md) in a folder, written when
-the problem's search ends: an interrupted batch resumes where it stopped, and the files can
-be imported into the history (``canopy import``) to look at the trees.
+One gzipped events file per problem (Canopy JSON Lines, docs/FORMAT.md) in a folder, written
+when the problem's search ends: an interrupted batch resumes where it stopped (across
+sessions too: ``assets/ppm-data/`` keeps the searches the shipped PPM is built from, a few
+kB a problem), and ``gunzip`` gives a file ``canopy import`` reads.
 """
 
 from __future__ import annotations
 
+import gzip
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -27,7 +29,7 @@ _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 def tree_file(out_dir: Path, problem: Problem) -> Path:
     """Where the search of ``problem`` is kept: its id with path characters replaced."""
-    return out_dir / f"{_SAFE.sub('_', problem.id)}.jsonl"
+    return out_dir / f"{_SAFE.sub('_', problem.id)}.jsonl.gz"
 
 
 def problem_seed(problem: Problem, seed: int) -> int:
@@ -75,8 +77,9 @@ def search_trees(
             seed=problem_seed(problem, seed),
         )
         result = solve_spec(spec, engine=engine)
-        partial = path.with_suffix(".partial")
-        ev.write_jsonl(result.events, partial, algorithm="rstar")
+        partial = path.with_name(path.name + ".partial")
+        with gzip.open(partial, "wt", encoding="utf-8") as fh:
+            ev.write_jsonl(result.events, fh, algorithm="rstar")
         partial.replace(path)  # a file that exists is a whole search
         if on_done:
             on_done(problem, path, result)
@@ -84,8 +87,12 @@ def search_trees(
 
 
 def read_tree(path: str | Path) -> Any:
-    """The tree (``backend/tree.py``) folded from one events file."""
+    """The tree (``backend/tree.py``) folded from one events file (gzipped or not)."""
     from backend.tree import Tree
 
-    _header, events = ev.read_jsonl(path)
+    if str(path).endswith(".gz"):
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            _header, events = ev.read_jsonl(fh)
+    else:
+        _header, events = ev.read_jsonl(path)
     return Tree.from_events(events)

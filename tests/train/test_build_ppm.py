@@ -1,0 +1,93 @@
+"""``canopy build-ppm``'s pipeline: truth searches kept per problem (gzipped, resumable), the
+official pairs, the held-out split by problem, and the refusal to save a head at chance.
+
+Searches use the scripted engine over the real rStar core; the head's features come from
+the real SmolLM2 through llama.cpp (skipped without it)."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+
+from backend.engines.scripted import Rule, ScriptedEngine
+from backend.problems import Problem
+from backend.train.build_ppm import build_ppm, collect_pairs, heldout
+from backend.train.ppm_data import read_tree, search_trees, tree_file
+from tests.engines.test_llamacpp_hidden import SMOLLM2, requires_smollm2
+
+QUESTION = "Tom has 3 bags with 4 apples each. He eats 2. How many apples are left?"
+STEP = "<code>\n# Step 1: apples in the bags\napples = 3 * 4\n<end_of_step>"
+RIGHT = "\n\n# Now print the final answer\nprint(apples - 2)\n<end_of_code>"
+WRONG = "\n\n# He never eats any of them, so we print every apple we counted\nprint(apples)\n<end_of_code>"
+
+
+def engine():
+    return ScriptedEngine(
+        [
+            Rule(lambda p: p.endswith("apples = 3 * 4\n<end_of_step>"), [RIGHT, WRONG, RIGHT, WRONG]),
+            Rule(lambda p: p.endswith("<|im_start|>assistant\n"), [STEP]),
+        ]
+    )
+
+
+def problems(k=3):
+    return [Problem(id=f"toy/{i}", dataset="toy", question=QUESTION, answer="10") for i in range(k)]
+
+
+def test_the_held_out_split_is_by_problem_id_stable_and_about_a_fifth():
+    ids = [f"gsm8k-train/{i}" for i in range(2000)]
+    share = sum(heldout(i) for i in ids) / len(ids)
+    assert 0.17 < share < 0.23
+    assert [heldout(i) for i in ids[:50]] == [heldout(i) for i in ids[:50]]
+
+
+def test_truth_searches_are_kept_gzipped_resume_and_give_the_official_pairs(tmp_path):
+    seen = []
+    paths = search_trees(problems(), tmp_path, engine=engine(), config={"rollouts": 4, "children": 4},
+                         on_done=lambda p, path, res: seen.append((p.id, res is None)))
+    assert [p.name for p in paths] == ["toy_0.jsonl.gz", "toy_1.jsonl.gz", "toy_2.jsonl.gz"]
+    assert seen == [("toy/0", False), ("toy/1", False), ("toy/2", False)]
+    with gzip.open(paths[0], "rt") as fh:
+        assert '"reward":"truth"' in fh.read()
+    tree = read_tree(paths[0])
+    answers = {n.answer for n in tree.nodes.values() if n.answer}
+    assert answers == {"10", "12"}  # a mixed tree: the pairs' raw material
+    found = collect_pairs(paths)
+    assert found and all(pid.startswith("toy_") for pid, _ in found)
+    assert all("print(apples - 2)" in p.chosen and "print(apples)" in p.rejected for _, p in found)
+    # a second call finds every problem done and runs nothing
+    seen.clear()
+    search_trees(problems(), tmp_path, engine=None, on_done=lambda p, path, res: seen.append(res))
+    assert seen == [None, None, None]
+    assert tree_file(tmp_path, problems()[0]) == paths[0]
+
+
+def test_a_problem_without_a_known_answer_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="no known answer"):
+        unknown = Problem(id="x/0", dataset="x", question=QUESTION, answer=None)
+        search_trees([unknown], tmp_path, engine=engine())
+
+
+@requires_smollm2
+def test_a_head_at_chance_is_not_saved_unless_forced(tmp_path):
+    from backend.engines.llamacpp import LlamaCppEngine
+    from backend.reward.ppm_head import HeadPPM
+
+    search_trees(problems(), tmp_path / "trees", engine=engine(), config={"rollouts": 4, "children": 4})
+    llama = LlamaCppEngine.load(SMOLLM2, max_batch=1, n_ctx=1024)
+    try:
+        kw = {"engine": llama, "work_dir": tmp_path, "search": False, "say": lambda _: None}
+        with pytest.raises(ValueError, match="not saved: held-out pairwise accuracy"):
+            build_ppm(problems(), tmp_path / "ppm", **kw)
+        assert not (tmp_path / "ppm").exists()
+        report = build_ppm(problems(), tmp_path / "ppm", force=True, **kw)
+        assert report.searched == 3 and report.pairs > 0
+        ppm = HeadPPM.load(tmp_path / "ppm", llama)
+        about = ppm.about
+        assert about["data"]["problems"] == ["toy_0", "toy_1", "toy_2"]
+        assert about["data"]["search"]["reward"] == "truth" and about["backbone"]["sha256"]
+        values = ppm.score_steps([QUESTION + "\n" + STEP + RIGHT, QUESTION + "\n" + STEP + WRONG])
+        assert len(values) == 2 and all(-1 < v < 1 for v in values)
+    finally:
+        llama.close()
