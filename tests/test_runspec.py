@@ -380,3 +380,19 @@ def test_the_cli_writes_the_spec_and_takes_ppm_as_an_argument(tmp_path):
     res = CliRunner().invoke(app, [*common, "--reward", "ppm", "--ppm", str(missing)])
     assert res.exit_code == 2 and str(missing) in res.output
     assert os.environ.get("CANOPY_PPM") is None  # --ppm is an argument, not an environment write
+
+
+@pytest.mark.parametrize(
+    "marker",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"format": 3}',
+        "not json",
+        '{"format": "canopy-ppm-head"' + " " * (5 << 20) + "}",
+    ],
+)
+def test_a_hostile_ppm_marker_is_a_clear_error_before_anything_loads(tmp_path, marker):
+    (tmp_path / "canopy_ppm.json").write_text(marker)
+    spec = RunSpec(PROBLEM, ppm=str(tmp_path), engine="scripted")
+    with pytest.raises(ValueError, match=r"canopy_ppm\.json"):
+        build_search(spec, engine(), "h1")

@@ -184,6 +184,11 @@ class LlamaCppEngine:
         cp.n_seq_max = max_batch
         cp.kv_unified = True  # one cell pool: the shared prefix is held once for all sequences
         cp.n_threads = cp.n_threads_batch = threads
+        # flash attention (llama.cpp's CPU default, "auto") makes results depend on how a long
+        # prompt is split into decode batches: a warm call (prefix reused) and a cold one then
+        # differ (measured: logprob -2.28 vs -2.33 on a 336-token prompt). Off, every split of
+        # MIN_PREFILL_BATCH+ tokens is bit-identical, at the same prefill speed.
+        cp.flash_attn_type = lib.LLAMA_FLASH_ATTN_TYPE_DISABLED
         ctx = lib.llama_init_from_model(mdl, cp)
         if not ctx:
             lib.llama_model_free(mdl)
@@ -198,6 +203,7 @@ class LlamaCppEngine:
                 "kv_cells": lib.llama_n_ctx(ctx),
                 "max_batch": max_batch,
                 "extra_bufts": False,
+                "flash_attn": False,
                 "llama_cpp_python": getattr(lib, "__version__", "?"),
                 "load_s": round(time.perf_counter() - t0, 3),
             },

@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 MARKER = "canopy_ppm.json"
+#: a marker holds settings and ids, never weights: anything bigger is not one
+MAX_MARKER_BYTES = 4 << 20
 
 
 class StepScorer(Protocol):
@@ -45,9 +47,11 @@ def read_marker(directory: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ValueError(f"{where} is not a Canopy PPM directory (no {MARKER}; see `canopy build-ppm`)")
     try:
+        if path.stat().st_size > MAX_MARKER_BYTES:
+            raise ValueError(f"{path} is larger than {MAX_MARKER_BYTES} bytes: not a PPM marker")
         about = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path} is not readable JSON: {exc}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"{path} is not readable JSON: {type(exc).__name__}") from None
     if not isinstance(about, dict) or not isinstance(about.get("format"), str):
         raise ValueError(f"{path} does not say which kind of PPM it is (no 'format')")
     return about

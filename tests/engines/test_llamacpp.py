@@ -82,6 +82,25 @@ def test_prefix_reuse_matches_a_cold_call(llama_engine):
     assert (warm_child.text, warm_child.logprob) == (cold_child.text, cold_child.logprob)
 
 
+def test_a_long_prompt_gives_the_same_text_warm_and_cold(llama_engine):
+    # a search's prompts are long (few-shot examples + the path): with flash attention on, the
+    # split into decode batches changed a 336-token prompt's logprob (-2.28 warm, -2.33 cold)
+    e = llama_engine
+    prompt = e.chat_prompt([{"role": "user", "content": "Explain, step by step: " + "two plus two; " * 80}])
+    assert len(e.tokenize(prompt)) > 300
+    e.clear_cache()
+    (cold,) = e.generate([prompt], max_tokens=8, temperature=0)[0]
+    child = prompt + cold.text
+    e.generate([prompt[: len(prompt) // 2]], max_tokens=1, temperature=0)  # cache half of it
+    (warm,) = e.generate([prompt], max_tokens=8, temperature=0)[0]
+    assert e.last_stats["reused_tokens"] > 0
+    assert (warm.text, warm.logprob) == (cold.text, cold.logprob)
+    (warm_child,) = e.generate([child], max_tokens=6, temperature=1.0, seed=2)[0]
+    e.clear_cache()
+    (cold_child,) = e.generate([child], max_tokens=6, temperature=1.0, seed=2)[0]
+    assert (warm_child.text, warm_child.logprob) == (cold_child.text, cold_child.logprob)
+
+
 def test_prompts_decode_in_chunks_of_at_least_min_batch(llama_engine):
     chunks = llama_engine._chunks(0, 1030)
     assert chunks == [(0, 512), (512, 1022), (1022, 1030)]
