@@ -40,6 +40,7 @@ from __future__ import annotations
 import itertools
 import math
 import operator
+from collections.abc import Callable
 from typing import Any
 
 from backend import events as ev
@@ -83,7 +84,7 @@ PRUNED_STYLE = ("circle-open", NONE, "pruned")
 STYLES: list[tuple[str, str, str]] = list(dict.fromkeys([*STATUS_STYLE.values(), PRUNED_STYLE]))
 _STYLE_INDEX = {s: i for i, s in enumerate(STYLES)}
 _STATUS_INDEX = {status: _STYLE_INDEX[s] for status, s in STATUS_STYLE.items()}
-_PRUNED, _ANSWERED = _STYLE_INDEX[PRUNED_STYLE], _STYLE_INDEX[STATUS_STYLE["answered"]]
+_PRUNED = _STYLE_INDEX[PRUNED_STYLE]
 _UNVERIFIED = _STYLE_INDEX[STATUS_STYLE[None]]  # type: ignore[index]
 _SIZES: dict[bool, dict[int, float]] = {False: {}, True: {}}  # marker_size by N, memoised
 
@@ -104,12 +105,26 @@ HOVER = (
 )
 
 
-def node_style(node: Node) -> tuple[str, str, str]:
+#: grades a stated answer against the run's known answer (True/False), None when there is none
+Grade = Callable[[str], "bool | None"]
+#: statuses of a node that states an answer no verifier has graded (rStar's final code ran: "ok")
+_UNGRADED = (None, "ok", "answered")
+
+
+def drawn_status(node: Node, grade: Grade | None = None) -> str | None:
+    """The status a node is drawn with: an ungraded answer is "answered", or "correct" /
+    "incorrect" when the run has a known answer (``grade``), so the legend's star and
+    crossed diamond appear in any run given one."""
+    if node.answer is None or node.status not in _UNGRADED:
+        return node.status
+    verdict = grade(node.answer) if grade is not None else None
+    return "answered" if verdict is None else ("correct" if verdict else "incorrect")
+
+
+def node_style(node: Node, grade: Grade | None = None) -> tuple[str, str, str]:
     if node.pruned:
         return PRUNED_STYLE
-    if node.answer is not None and node.status in (None, "ok"):
-        return STATUS_STYLE["answered"]  # its program ran and printed the answer: show it as one
-    return STATUS_STYLE.get(node.status, STATUS_STYLE[None])
+    return STATUS_STYLE.get(drawn_status(node, grade), STATUS_STYLE[None])
 
 
 def marker_size(n: int, big: bool = False) -> float:
@@ -179,8 +194,9 @@ class FigureStream:
     skip re-reading the nodes that no event changed; without it every node is re-read.
     """
 
-    def __init__(self, title: str = "") -> None:
+    def __init__(self, title: str = "", grade: Grade | None = None) -> None:
         self.title = title
+        self.grade = grade  # the run's known answer, as a grader of answer nodes (None: ungraded)
         # the layout survives reset(): a run's tree only grows (ui/layout.py: TidyLayout)
         self._tidy, self._tidy_run = TidyLayout(), None
         self.reset()
@@ -222,8 +238,7 @@ class FigureStream:
             text = self._texts[node.id] = hover_text(node, lines, width)
         return text
 
-    @staticmethod
-    def _state(node: Node, size: dict[int, float], big: bool) -> tuple[Any, ...]:
+    def _state(self, node: Node, size: dict[int, float], big: bool) -> tuple[Any, ...]:
         """(n, q, ppm, style, size) of a node as the page gets them (x is kept apart:
         moves are the commonest change and need no new tuple)."""
         n = node.n
@@ -232,10 +247,10 @@ class FigureStream:
             s = size[n] = marker_size(n, big)
         if node.pruned:
             style = _PRUNED
-        elif node.answer is not None and node.status in (None, "ok"):
-            style = _ANSWERED
-        else:
+        elif node.answer is None:
             style = _STATUS_INDEX.get(node.status, _UNVERIFIED)
+        else:
+            style = _STATUS_INDEX.get(drawn_status(node, self.grade), _UNVERIFIED)
         scores = node.scores
         ppm = scores.get("ppm") if scores else None
         return (n, round(node.q, 4), None if ppm is None else round(ppm, 4), style, s)
@@ -374,10 +389,16 @@ _N = operator.itemgetter(0)  # N in a sent state tuple
 
 
 def tree_figure(
-    tree: Tree, *, fresh_after: int | None = None, title: str = "", flags: list[int] | None = None
+    tree: Tree,
+    *,
+    fresh_after: int | None = None,
+    title: str = "",
+    flags: list[int] | None = None,
+    grade: Grade | None = None,
 ) -> dict[str, Any]:
-    """The whole tree figure (``kind: "full"``); ``fresh_after`` marks newer nodes as fresh."""
-    return FigureStream(title).figure(tree, fresh_after=fresh_after, flags=flags)
+    """The whole tree figure (``kind: "full"``); ``fresh_after`` marks newer nodes as fresh,
+    ``grade`` grades answer nodes against the run's known answer."""
+    return FigureStream(title, grade).figure(tree, fresh_after=fresh_after, flags=flags)
 
 
 def node_table(fig: dict[str, Any]) -> dict[int, dict[str, Any]]:

@@ -309,6 +309,17 @@ def pause_label(services: Services, run_id: str | None) -> str:
     return "Resume" if run is not None and run.state in PAUSED_STATES else "Pause"
 
 
+def finished_state(fin: Any) -> str:
+    """How a finished run is named in the status: with a known answer the grade decides the
+    words ("finished · answer 12 · ✗ wrong (known 10)"), never "solved" beside "wrong"."""
+    if fin.correct is None:
+        return f"finished ({md_esc(fin.status)})"
+    head = "finished" if fin.status == "solved" else f"finished ({md_esc(fin.status)})"
+    answer = md_esc(fin.answer) if fin.answer is not None else "(none)"
+    grade = "✓ correct" if fin.correct else f"✗ wrong (known {md_esc(fin.reference)})"
+    return f"{head} · answer {answer} · {grade}"
+
+
 def run_status(services: Services, run_id: str | None, tree: Tree | None = None) -> str:
     if not run_id:
         if services.history_read_only:  # say it before the user types a problem for nothing
@@ -319,7 +330,7 @@ def run_status(services: Services, run_id: str | None, tree: Tree | None = None)
         tree = services.trees.view(run_id, lambda t: t)
     state = run.state if run is not None else "not running"
     if tree.finished is not None:
-        state = f"finished ({md_esc(tree.finished.status)})"
+        state = finished_state(tree.finished)
     algo = md_esc(tree.started.algorithm) if tree.started else "?"
     parts = [
         f"Run {md_code(run_id)} · {algo} · **{state}** · {len(tree.iterations)} iterations · "
@@ -337,6 +348,36 @@ def run_status(services: Services, run_id: str | None, tree: Tree | None = None)
 
 
 # --- what the screens draw -----------------------------------------------------------------
+
+
+def known_answer(services: Services, run_id: str, tree: Tree) -> str | None:
+    """The run's known answer: graded at its end (``run_finished.reference``), held by the
+    live Run before that (the search never sees it unless the reward is truth), or in the
+    spec (a truth run). None when the run has none."""
+    if tree.finished is not None and tree.finished.reference:
+        return tree.finished.reference
+    run = services.runs.get(run_id)
+    if run is not None and run.reference:
+        return run.reference
+    spec = (tree.started.spec if tree.started else None) or {}
+    return spec.get("reference") or None
+
+
+def answer_grader(reference: str | None) -> Any:
+    """A grader of answer nodes against ``reference`` (None: no grader), memoised per answer:
+    a tree states few distinct answers, each compared once (math-verify)."""
+    if not reference:
+        return None
+    from backend.verify.answers import answers_equal
+
+    seen: dict[str, bool] = {}
+
+    def grade(answer: str) -> bool:
+        if answer not in seen:
+            seen[answer] = answers_equal(answer, reference)
+        return seen[answer]
+
+    return grade
 
 
 @dataclass(frozen=True)
@@ -360,9 +401,12 @@ def snapshot(
     def draw(tree: Tree) -> Snapshot:
         found = disagreements(tree)  # listed in the panel and ringed in the tree: found once
         flags = [d.id for d in found]
+        reference = known_answer(services, run_id, tree)
         if figure is None:
-            fig = tree_figure(tree, fresh_after=fresh_after, flags=flags)
+            fig = tree_figure(tree, fresh_after=fresh_after, flags=flags, grade=answer_grader(reference))
         else:
+            if figure.grade is None and reference:  # a stream grades with one grader
+                figure.grade = answer_grader(reference)
             touched = None
             if figure.run == run_id and figure.rev is not None:  # what changed since the last figure
                 touched = touched_by(
@@ -469,10 +513,12 @@ def inspect(services: Services, run_id: str | None, node_id: Any, upto: int | No
     except (TypeError, ValueError):
         return NodeView(title=f"Not a node id: {md_esc(node_id)}")
 
+    grade = run_grader(services, run_id)
+
     def view(tree: Tree) -> NodeView:
         # the events the tree was folded from: the last pick of the node, as of this tree
         events = services.runs.events(run_id, -1, tree.last_seq + 1)
-        return node_view(tree, nid, last_pick(events, nid))
+        return node_view(tree, nid, last_pick(events, nid), grade)
 
     if upto is None:
         return services.trees.view(run_id, view)
@@ -576,10 +622,18 @@ def event_caption(services: Services, run_id: str, upto: int) -> str:
     return f"event {e.seq} at {e.t:.2f} s: **{md_esc(e.type)}** {md_esc(brief[:200])}"
 
 
+def run_grader(services: Services, run_id: str) -> Any:
+    """The grader of the whole run's known answer (a replay's prefix may not have reached
+    ``run_finished``, where a non-truth run's known answer is written)."""
+    return answer_grader(services.trees.view(run_id, lambda t: known_answer(services, run_id, t)))
+
+
 def replay(services: Services, run_id: str, upto: int) -> Snapshot:
+    grade = run_grader(services, run_id)
+
     def draw(tree: Tree) -> Snapshot:
         return Snapshot(
-            tree=tree_figure(tree, fresh_after=upto - 1),
+            tree=tree_figure(tree, fresh_after=upto - 1, grade=grade),
             convergence=convergence_figure(tree),
             stats=stats_panel(tree),
             answer=answer_panel(tree),

@@ -14,7 +14,7 @@ from typing import Any
 from backend.ppm_diagnostics import Pick, pick_driver
 from backend.tree import Node, Tree
 from ui.escape import DOLLAR, defang, md_esc
-from ui.figure import node_style
+from ui.figure import Grade, node_style
 
 __all__ = ["DOLLAR", "NodeView", "answer_panel", "md_text", "node_view", "stats_panel"]
 
@@ -151,15 +151,18 @@ def _first_line(node: Node, width: int = 90) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
-def node_view(tree: Tree, node_id: int | None, pick: Pick | None = None) -> NodeView:
+def node_view(
+    tree: Tree, node_id: int | None, pick: Pick | None = None, grade: Grade | None = None
+) -> NodeView:
     """The inspector for ``node_id`` (a friendly message when it does not exist); ``pick``
-    (``backend.ppm_diagnostics.last_pick`` of the run's events) explains its last selection."""
+    (``backend.ppm_diagnostics.last_pick`` of the run's events) explains its last selection;
+    ``grade`` grades an answer against the run's known answer, as the tree draws it."""
     if node_id is None:
         return NodeView()
     node = tree.nodes.get(int(node_id))
     if node is None:
         return NodeView(title=f"Node {md_esc(node_id)} is not in this tree (yet).")
-    label = node_style(node)[2]
+    label = node_style(node, grade)[2]
     title = f"### Node #{md_esc(node.id)} · {md_esc(node.kind)} · depth {node.depth} · {label}"
     if node.terminal:
         title += " · terminal"
@@ -277,7 +280,8 @@ def answer_panel(tree: Tree) -> str:
     if fin is not None:
         badge = {True: "✓ correct", False: "✗ wrong", None: "ungraded"}[fin.correct]
         answer = md_esc(fin.answer) if fin.answer is not None else "(none)"
-        head = f"**Final answer: {answer}** · {badge} · run {md_esc(fin.status)}"
+        ended = "finished" if fin.status == "solved" and fin.correct is not None else md_esc(fin.status)
+        head = f"**Final answer: {answer}** · {badge} · run {ended}"
         if fin.reference is not None:
             head += f" · known answer {md_esc(fin.reference)}"
         if fin.error:

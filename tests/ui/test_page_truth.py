@@ -1,0 +1,97 @@
+"""Issue 15 ("the page tells the truth for every algorithm"), the items a handler test covers:
+graded answer nodes and the finished status, timing, the selection table's words, import,
+the replay caption, the history's columns."""
+
+from __future__ import annotations
+
+import time
+
+from tests.ui.server import pace
+from ui import handlers as h
+from ui.figure import STATUS_STYLE, STYLES, node_table
+
+SMALL = {"rollouts": 3, "children": 3, "max_depth": 3}
+STYLE = {name: STYLES.index(STATUS_STYLE[name]) for name in ("correct", "incorrect", "answered")}
+
+
+def start(services, reference="", *, paused=False, algorithm="rstar", **overrides):
+    """A run from the page's handlers with the algorithm's default controls and ``overrides``."""
+    pace(services, 0.0)
+    controls = h.algorithm_controls([algorithm])
+    info = h.algorithm_info(algorithm)
+    values = h.preset_values(algorithm, info["default_preset"], controls)
+    values = [overrides.get(c.name, v) for c, v in zip(controls, values, strict=True)]
+    return h.start_run(
+        services, controls, "Janet's eggs", algorithm, "vote", reference, 0, values, paused=paused
+    )
+
+
+def answer_styles(fig):
+    """{answer style index} of the figure's nodes that state an answer (ids from the tree)."""
+    return {row["style"] for row in node_table(fig).values()} & set(STYLE.values())
+
+
+def step_until_answer(services, run_id, timeout=30):
+    """Step a paused run until a node states an answer; the run stays live."""
+    run = services.runs.get(run_id)
+    deadline = time.monotonic() + timeout
+    while not services.trees.view(run_id, lambda t: t.answer_nodes()):
+        assert time.monotonic() < deadline, "no answer node appeared"
+        if run.state == "paused":
+            run.step()
+        time.sleep(0.05)
+
+
+# --- item 4: answers graded in the tree, the status never says "solved" beside "wrong" -----
+
+
+def test_answer_nodes_are_graded_live_when_the_run_has_a_known_answer(services):
+    run_id = start(services, "18", paused=True, **SMALL)
+    step_until_answer(services, run_id)
+    snap = h.snapshot(services, run_id)
+    assert services.trees.view(run_id, lambda t: t.finished) is None  # still live
+    styles = answer_styles(snap.tree)
+    assert styles and styles <= {STYLE["correct"], STYLE["incorrect"]}  # no "answer (ungraded)"
+    services.runs.get(run_id).stop()
+
+
+def test_answers_are_graded_finished_in_the_inspector_and_the_replay(services):
+    run_id = start(services, "18", **SMALL)
+    assert services.runs.get(run_id).wait(30)
+    tree = services.trees.view(run_id, lambda t: t)
+    right = [n.id for n in tree.answer_nodes() if n.answer == "18"]
+    wrong = [n.id for n in tree.answer_nodes() if n.answer != "18"]
+    assert right and wrong, "the scripted run states 18 and 9"
+    table = node_table(h.snapshot(services, run_id).tree)
+    assert {table[i]["style"] for i in right} == {STYLE["correct"]}
+    assert {table[i]["style"] for i in wrong} == {STYLE["incorrect"]}
+    assert "answer correct" in h.inspect(services, run_id, right[0]).title
+    assert "answer wrong" in h.inspect(services, run_id, wrong[0]).title
+    n = h.run_length(services, run_id)
+    replayed = node_table(h.replay(services, run_id, n - 2).tree)  # before run_finished
+    assert replayed[wrong[0]]["style"] == STYLE["incorrect"]
+
+
+def test_without_a_known_answer_answers_stay_ungraded(services):
+    run_id = start(services, "", **SMALL)
+    assert services.runs.get(run_id).wait(30)
+    snap = h.snapshot(services, run_id)
+    assert answer_styles(snap.tree) == {STYLE["answered"]}
+    assert "finished (solved)" in snap.status
+
+
+def test_a_wrong_answer_is_not_called_solved(services):
+    run_id = start(services, "10", **SMALL)
+    assert services.runs.get(run_id).wait(30)
+    snap = h.snapshot(services, run_id)
+    assert "solved" not in snap.status and "solved" not in snap.answer.split("\n")[0]
+    assert "✗ wrong (known 10)" in snap.status and "finished · answer " in snap.status
+
+
+def test_a_right_answer_says_correct(services):
+    run_id = start(services, "18", **SMALL)
+    assert services.runs.get(run_id).wait(30)
+    answer = services.trees.view(run_id, lambda t: t.finished.answer)
+    status = h.snapshot(services, run_id).status
+    expect = "✓ correct" if answer == "18" else "✗ wrong (known 18)"
+    assert f"finished · answer {answer} · {expect}" in status
