@@ -1,8 +1,12 @@
 """The goal queue of a LIPS run: which goal is popped next, and which new goals may enter it.
 
-Pop order is ``(tier, symbolic score, insertion order)``, lowest first: tier 0 holds the goals
-the LLM ranker named ("move to the front"), tier 1 every other goal (the root included), and
-within a tier the simpler goal (``score.symbolic_score``) goes first, ties in the order pushed.
+One global queue, as in the official ``Ranker``: before every pop the whole queue is sorted by
+``(symbolic score, insertion order)`` (``score.symbolic_score``, lower first; the official
+``rank_by_complexity`` re-sorts all queued goals each time); ``ranked(k)`` is its top k with
+ties (the goals the LLM ranker sees) and ``pop(nid)`` takes the LLM's first pick, or the
+symbolic first when no LLM ranks (``pop()``). Nothing is pinned: an LLM pick that is not
+popped competes again by score at the next pop (official ``rank_by_llm`` reorders the list,
+``get_next`` pops its head, and the next ``rank_by_complexity`` sorts it afresh).
 
 A new goal enters only once per run: dropped when it equals a goal seen before (as sympy's
 canonical ``lhs - rhs``, ``Goal.key``; not expanded, so a factored rewrite is a new goal) or
@@ -11,7 +15,6 @@ equals one renamed by a variable permutation that fixes the constraints (``symme
 
 from __future__ import annotations
 
-import heapq
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,7 +44,7 @@ class Frontier:
 
     def __init__(self, problem: Inequality) -> None:
         self.problem = problem
-        self.queue: list[tuple[int, int, int, int]] = []  # (tier, score, seq, node id)
+        self.queue: dict[int, tuple[int, int]] = {}  # node id -> (score, seq)
         self.seen: set[sp.Expr] = set()
         self.dropped = {"same": 0, "renamed": 0}  # duplicate candidates dropped in this expansion
         self.counter = itertools.count()
@@ -49,12 +52,26 @@ class Frontier:
     def __len__(self) -> int:
         return len(self.queue)
 
-    def push(self, node: GoalNode, tier: int) -> None:
-        heapq.heappush(self.queue, (tier, node.score, next(self.counter), node.id))
+    def push(self, node: GoalNode) -> None:
+        self.queue[node.id] = (node.score, next(self.counter))
 
-    def pop(self) -> int:
-        """The id of the next goal (IndexError when the queue is empty)."""
-        return heapq.heappop(self.queue)[3]
+    def ranked(self, k: int | None = None) -> list[int]:
+        """Queued ids in symbolic order (score, then insertion); with ``k``, the top k and every
+        goal tied with the k-th (official ``num_candidates``)."""
+        order = sorted(self.queue, key=self.queue.__getitem__)
+        if k is None or len(order) <= k:
+            return order
+        cutoff = self.queue[order[k - 1]][0]
+        return [i for i in order if self.queue[i][0] <= cutoff]
+
+    def pop(self, nid: int | None = None) -> int:
+        """Take ``nid`` (the LLM's pick) or else the symbolic first (IndexError when empty)."""
+        if nid is None:
+            if not self.queue:
+                raise IndexError("pop from an empty frontier")
+            nid = min(self.queue, key=self.queue.__getitem__)
+        del self.queue[nid]
+        return nid
 
     def remember(self, goal: Goal) -> None:
         """Mark a goal as seen without the duplicate checks (the root)."""

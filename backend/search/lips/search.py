@@ -5,7 +5,10 @@ One iteration = pop the best goal (``frontier.py``), then
    ``counterexample`` (the root: ``refuted``, the run ends); proved -> the chain root -> goal is
    re-checked (``proof.py``) before the run says "proved"; else
 2. expand it (``expand.py``: scaling lemmas, rewrites, symbolic tactics -> filtered candidates);
-3. score the new goals, let the LLM rank the top k (``ranking.py``) and queue them.
+3. score the new goals and queue them. Which goal is popped next is the official order:
+   the whole queue sorted by symbolic score, its top k (``top_k``, 10) sent to the LLM ranker
+   (``ranking.py``) and the LLM's first pick popped; the symbolic first when no LLM ranks or its
+   answer is unusable (``_select``).
 
 This module wires those parts and is the only one that emits events; every ``node_verified``
 goes through ``_verified`` (its fields come from ``verdict.py``). Code map: docs/LIPS.md.
@@ -30,7 +33,7 @@ from backend.search.lips.numeric import PointCache
 from backend.search.lips.problem import Goal, Inequality, parse_problem
 from backend.search.lips.proof import proof_text, recheck
 from backend.search.lips.ranking import rank, rank_prompt
-from backend.search.lips.score import symbolic_score, top_k
+from backend.search.lips.score import symbolic_score
 from backend.search.lips.symtactics import symbolic_steps
 
 
@@ -60,6 +63,7 @@ class LipsSearch(Search):
         self.proved: int | None = None
         self.refuted: bool = False
         self.best: int | None = None
+        self.popped: list[int] = []  # node ids in the order they were popped
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -76,7 +80,7 @@ class LipsSearch(Search):
         if self.problem.readings:  # say how ambiguous text was read, where the user will look
             message = "read the problem as: " + "; ".join(self.problem.readings)
             self.emit(ev.Note, level="info", node=rid, message=message)
-        self.frontier.push(node, tier=1)
+        self.frontier.push(node)
         self.best = rid
 
     def _exhausted(self) -> str | None:
@@ -119,7 +123,9 @@ class LipsSearch(Search):
 
     def _iterate(self) -> None:
         try:
-            self._pop(self.nodes[self.frontier.pop()])
+            nid = self._select()
+            self.popped.append(nid)
+            self._pop(self.nodes[nid])
         finally:
             self.state.iteration += 1
         it, answer = self.state.iteration - 1, self.outcome().answer
@@ -177,7 +183,7 @@ class LipsSearch(Search):
             new += self._admit(node, expand.symbolic_candidates(results))
         if self.frontier.dropped["renamed"]:
             self.emit(ev.Note, level="info", node=node.id, message=self.frontier.dropped_message())
-        self._rank(node, new)
+        self._queue(new)
 
     def _rewrites(self, node: GoalNode) -> Iterable[Candidate | Refused]:
         """Rewrite candidates: the LLM is asked unless the path already ends in
@@ -249,34 +255,36 @@ class LipsSearch(Search):
                             top_p=c.top_p)
         return [row[0].text if row else "" for row in out]
 
-    def _rank(self, parent: GoalNode, new: list[GoalNode]) -> None:
-        """Best goal so far; the top k by symbolic score to the LLM ranker; queue the new goals
-        (tier 0 for the ones the LLM names)."""
+    def _queue(self, new: list[GoalNode]) -> None:
+        """Best goal so far; the new open goals join the global queue."""
         for n in new:
             if self.best is None or n.score < self.nodes[self.best].score:
                 self.best = n.id
-        if not new:
-            return
-        top = top_k(new, [n.score for n in new], self.config.top_k)
-        chosen: set[int] = set()
-        try:
-            if self.engine is not None and self.config.llm_rank and len(top) > 1:
-                prompt = rank_prompt(self.problem, parent.goal, [n.goal for n in top])
-                texts = self._llm_texts([prompt])
-                r = rank([n.score for n in top], texts[0] if texts else None)
-                if r.source != "llm":
-                    message = f"{r.reason}; symbolic order kept"
-                    self.emit(ev.Note, level="warning", node=parent.id, message=message)
-                else:
-                    for pos, i in enumerate(r.order):
-                        self.emit(
-                            ev.NodeScored, id=top[i].id, score=float(pos + 1), source="llm_rank",
-                            detail={"chosen": i in r.chosen},
-                        )
-                    chosen = {top[i].id for i in r.chosen}
-        finally:  # a stop during the ranking call still queues the new goals (symbolic order)
-            for n in new:
-                self.frontier.push(n, tier=0 if n.id in chosen else 1)
+            self.frontier.push(n)
+
+    def _select(self) -> int:
+        """The next goal to pop (official ``Ranker.rank`` then ``get_next``): the top k of the
+        whole queue by symbolic score go to the LLM ranker and its first pick is popped; with no
+        LLM, one goal in the top k, or an unusable answer (a warning Note), the symbolic first.
+        A stop during the ranking call leaves the queue as it was."""
+        if self.engine is None or not self.config.llm_rank:
+            return self.frontier.pop()
+        top = self.frontier.ranked(self.config.top_k)
+        if len(top) <= 1:
+            return self.frontier.pop()
+        goals = [self.nodes[i] for i in top]
+        prompt = rank_prompt(self.problem, self.problem.goal, [n.goal for n in goals])
+        texts = self._llm_texts([prompt])
+        r = rank([n.score for n in goals], texts[0] if texts else None)
+        if r.source != "llm":
+            message = f"{r.reason}; symbolic order kept"
+            self.emit(ev.Note, level="warning", node=top[0], message=message)
+            return self.frontier.pop()
+        for pos, i in enumerate(r.order):
+            self.emit(ev.NodeScored, id=top[i], score=float(pos + 1), source="llm_rank",
+                      detail={"chosen": i in r.chosen, "popped": pos == 0, "symbolic_rank": i + 1,
+                              "iteration": self.state.iteration})
+        return self.frontier.pop(top[r.chosen[0]])
 
     # --- the proof ------------------------------------------------------------------------
 

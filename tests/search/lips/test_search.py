@@ -107,11 +107,11 @@ def test_with_scripted_engine_rewrites_and_ranks():
     assert s.state.finished.status == "proved"
     tree = Tree.from_events(s.log.events)
     llm = [n for n in tree.nodes.values() if n.meta.get("source") == "llm"]
-    assert llm and any(n.status == "equivalent" for n in llm)
+    # the accepted rewrite, ranked (2) = the LLM's first pick, was popped next and closed
+    assert llm and any(n.status in ("equivalent", "proved") for n in llm)
     assert eng.calls  # the LLM was asked
     ranked = [n for n in tree.nodes.values() if "llm_rank" in (n.scores or {})]
-    notes = [e for e in s.log.events if isinstance(e, ev.Note)]
-    assert ranked or notes
+    assert ranked and s.popped[1] == next(n.id for n in ranked if n.scores["llm_rank"] == 1.0)
 
 
 def test_unusable_ranking_falls_back_with_a_note():
@@ -200,3 +200,82 @@ def test_how_ambiguous_text_was_read_is_a_note_on_the_root():
     notes = [e for e in s.log.events if isinstance(e, ev.Note) and e.node == 0]
     assert any("ab read as a*b" in n.message for n in notes)
     assert s.state.finished.status == "proved"
+
+
+# --- the official pop order (issue 18) -----------------------------------------------------
+
+
+def _pop_record(events) -> list[dict]:
+    """Replay the events into the queue the search should hold, and per pop: the queue in
+    symbolic order (score, then insertion) just before it, the goals the LLM ranked, the pop.
+    A pop is the first node_verified of an iteration on a queued goal; a new goal joins the
+    queue when its admission verdict leaves it open."""
+    scores: dict[int, float] = {}
+    queue: dict[int, tuple[float, int]] = {}
+    seq = 0
+    pops: list[dict] = []
+    ranked: list[int] = []
+    popped_this_iteration = False
+    for e in events:
+        if isinstance(e, ev.NodeScored) and e.source == "symbolic":
+            scores[e.id] = e.score
+        elif isinstance(e, ev.NodeScored) and e.source == "llm_rank":
+            ranked.append(e.id)
+        elif isinstance(e, ev.NodeAdded) and e.parent is None:
+            queue[e.id], seq = (0.0, seq), seq + 1  # the root; its score follows
+        elif isinstance(e, ev.NodeVerified):
+            if e.id in queue and not popped_this_iteration:
+                order = sorted(queue, key=lambda i: (scores[i], queue[i][1]))
+                pops.append({"queue": order, "ranked": ranked, "popped": e.id})
+                del queue[e.id]
+                popped_this_iteration, ranked = True, []
+            elif e.id not in queue and not e.terminal and e.id not in [p["popped"] for p in pops]:
+                queue[e.id], seq = (scores[e.id], seq), seq + 1
+        elif isinstance(e, ev.IterationDone):
+            popped_this_iteration = False
+    return pops
+
+
+def _top_k(order: list[int], scores: dict[int, float], k: int) -> list[int]:
+    if len(order) <= k:
+        return order
+    return [i for i in order if scores[i] <= scores[order[k - 1]]]
+
+
+ORDER_RUN = {"min_proof_depth": 3, "max_iterations": 6, "max_candidates": 6, "llm_rewrite": False,
+             "sos_timeout_s": 0.0, "z3_timeout_s": 1.0}
+
+
+def test_llm_first_pick_of_the_global_top_k_is_popped():
+    # The ranker always answers "(2) first": the official search pops the second goal of the
+    # whole queue's top k at every pop. The old code ranked only the last expansion's children
+    # and pinned the picks at the front, ordered by score (so it popped the first of them).
+    eng = ScriptedEngine([("Rank the given", ["\\boxed{(2),(1)}"])], default="no idea")
+    s = _run(AMGM, engine=eng, top_k=3, **ORDER_RUN)
+    scores = {e.id: e.score for e in s.log.events if isinstance(e, ev.NodeScored) and e.source == "symbolic"}
+    pops = _pop_record(s.log.events)
+    assert [p["popped"] for p in pops] == s.popped and len(pops) >= 4
+    assert pops[0]["popped"] == 0 and not pops[0]["ranked"]  # the root, alone in the queue
+    spanning = 0
+    for p in pops[1:]:
+        top = _top_k(p["queue"], scores, 3)
+        assert sorted(p["ranked"]) == sorted(top)  # the whole queue's top k went to the ranker
+        assert p["popped"] == (top[1] if len(top) > 1 else top[0])  # the LLM's first pick
+        parents = {s.nodes[i].parent for i in top}
+        spanning += len(parents) > 1
+    assert spanning  # goals from different expansions competed in one ranking
+    # the same run without an LLM pops the symbolic first of the whole queue every time
+    plain = _run(AMGM, **ORDER_RUN)
+    plain_pops = _pop_record(plain.log.events)
+    assert len(plain_pops) >= 4 and [p["popped"] for p in plain_pops] == plain.popped
+    assert all(p["popped"] == p["queue"][0] and not p["ranked"] for p in plain_pops)
+    assert plain.popped[:2] != s.popped[:2]  # the ranker's picks changed what was popped
+
+
+def test_a_nonsense_ranking_pops_the_symbolic_first_with_a_warning():
+    eng = ScriptedEngine([("Rank the given", ["I would pick \\boxed{(17)}"])], default="no idea")
+    s = _run(AMGM, engine=eng, **ORDER_RUN)
+    pops = _pop_record(s.log.events)
+    assert len(pops) >= 3 and all(p["popped"] == p["queue"][0] for p in pops)
+    notes = [e.message for e in s.log.events if isinstance(e, ev.Note) and e.level == "warning"]
+    assert len([m for m in notes if "symbolic order kept" in m]) == len(pops) - 1
