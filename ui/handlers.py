@@ -289,6 +289,54 @@ def start_run(
     return run.run_id
 
 
+@dataclass(frozen=True)
+class RunForm:
+    """The Solve form as a run was started with it (its RunSpec): a refresh puts it back,
+    so pressing Run again starts the same thing, not the page's defaults."""
+
+    problem: str
+    algorithm: str
+    reward: str
+    ppm: str
+    reference: str
+    seed: int
+    #: the algorithm's controls' values (``controls`` order, that algorithm's only)
+    values: list[Any]
+
+
+def run_form(services: Services, run_id: str, controls: Sequence[Control]) -> RunForm | None:
+    """The form of ``run_id`` from its RunSpec (``run_started.spec``), or None when the run
+    has no header yet. The known answer is in the spec only for a truth run; otherwise the
+    live Run or ``run_finished`` holds it (``known_answer``)."""
+    from backend.runspec import runspec_from_started
+    from backend.search.registry import make_config
+
+    def read(tree: Tree) -> tuple[Any, str | None] | None:
+        if tree.started is None:
+            return None
+        return runspec_from_started(tree.started), known_answer(services, run_id, tree)
+
+    found = services.trees.view(run_id, read)
+    if found is None:
+        return None
+    spec, reference = found
+    mine = [c for c in controls if c.algorithm == spec.algorithm]
+    try:
+        cfg = make_config(spec.algorithm, spec.preset, **dict(spec.config))
+        values = [getattr(cfg, c.name) for c in mine]
+    except (TypeError, ValueError):  # an algorithm or setting this server does not have
+        values = [c.default for c in mine]
+    return RunForm(
+        problem=spec.problem,
+        algorithm=spec.algorithm,
+        reward=spec.reward or "auto",
+        ppm=spec.ppm or "none",
+        reference=spec.reference or reference or "",
+        seed=spec.seed,
+        values=values,
+    )
+
+
 def control_run(services: Services, run_id: str | None, action: str) -> str:
     """Pause / resume / toggle / step / stop; returns the run's status line."""
     run = services.runs.get(run_id)

@@ -204,7 +204,8 @@ class SolveHandlers:
         return Inspector.values(h.inspect(self.s, data.get("run_id") or run_id, data.get("node_id")))
 
     def attach(self, request: gr.Request) -> tuple[str | None, str, str, str]:
-        """On page load: re-attach to ``?run=ID`` (a refresh keeps watching a live run)."""
+        """On page load: re-attach to ``?run=ID`` (a refresh keeps watching a live run);
+        ``form_values`` then puts the run's form back."""
         run_id = (request.query_params.get("run") or "").strip() if request is not None else ""
         status = self.s.engine.status()
         if not run_id:
@@ -212,6 +213,29 @@ class SolveHandlers:
         if self.s.runs.get(run_id) is None and self.s.store.get(run_id) is None:
             return None, f"Run {md_code(run_id)} is not in this server's history.", "Pause", status
         return run_id, h.run_status(self.s, run_id), h.pause_label(self.s, run_id), status
+
+    def form_values(self, run_id: str | None) -> list[Any]:
+        """Problem, algorithm, reward, PPM, known answer, seed and every setting widget as
+        ``run_id`` was started (``h.run_form``), so Run after a refresh starts the same thing;
+        all skipped when there is no such run."""
+        form = h.run_form(self.s, run_id, self.controls) if run_id else None
+        if form is None or form.algorithm not in self.s.algorithm_names():
+            return [gr.skip() for _ in range(6 + len(self.controls))]
+        rewards = h.algorithm_info(form.algorithm)["rewards"]
+        ppms = h.ppm_choices(self.s)
+        if form.ppm not in [v for _, v in ppms]:
+            ppms.append((form.ppm, form.ppm))
+        mine = iter(form.values)
+        settings = [next(mine) if c.algorithm == form.algorithm else gr.skip() for c in self.controls]
+        return [
+            form.problem,
+            form.algorithm,
+            gr.Dropdown(choices=rewards, value=form.reward if form.reward in rewards else rewards[0]),
+            gr.Dropdown(choices=ppms, value=form.ppm, visible=takes_ppm(form.algorithm)),
+            form.reference,
+            form.seed,
+            *settings,
+        ]
 
     def preview(self, text: str, algorithm: str = "") -> str:
         return h.problem_preview(text, algorithm)
@@ -231,12 +255,15 @@ class SolveHandlers:
             return gr.skip(), gr.skip()
         return h.pick_example(self.s, dataset, problem_id)
 
-    def choose_algorithm(self, algorithm: str) -> list[Any]:
+    def choose_algorithm(self, algorithm: str, reward: str | None = None) -> list[Any]:
+        """The algorithm's description, rewards and settings group; the reward chosen stays
+        when the algorithm offers it (a re-attach sets the algorithm and its run's reward)."""
         info = h.algorithm_info(algorithm)
         groups = [gr.Group(visible=name == algorithm) for name in self.s.algorithm_names()]
+        keep = reward if reward in info["rewards"] else info["rewards"][0]
         return [
             info["description"],
-            gr.Dropdown(choices=info["rewards"], value=info["rewards"][0]),
+            gr.Dropdown(choices=info["rewards"], value=keep),
             gr.Dropdown(visible=takes_ppm(algorithm)),
             *groups,
         ]
@@ -398,7 +425,7 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
     algorithm.change(hs.problem_hint, algorithm, problem, **fast)
     dataset.change(hs.examples, dataset, example, **fast)
     example.change(hs.pick, [dataset, example], [problem, reference], **fast)
-    algorithm.change(hs.choose_algorithm, algorithm, [description, reward, ppm, *groups], **fast)
+    algorithm.change(hs.choose_algorithm, [algorithm, reward], [description, reward, ppm, *groups], **fast)
     for name, dd in presets.items():
         mine = [w for c, w in zip(controls, widgets, strict=True) if c.algorithm == name]
         dd.change(hs.preset, [gr.State(name), dd], mine, **fast)
@@ -426,5 +453,7 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
     tree.resync(hs.resync, run, tree, **fast)  # type: ignore[attr-defined]
     ppm_btn.click(hs.ppm_history, None, [ppm_summary, calibration, length], **fast)
     attached = demo.load(hs.attach, None, [run, status, pause, engine], **fast)
+    form = [problem, algorithm, reward, ppm, reference, seed, *widgets]
+    attached.then(hs.form_values, run, form, **fast)
     attached.then(**stream).then(hs.after_stream, run, pause, **fast)
     return SolveScreen(run, tree, status, engine, pause, stream_outputs, hs)

@@ -95,3 +95,20 @@ def test_a_right_answer_says_correct(services):
     status = h.snapshot(services, run_id).status
     expect = "✓ correct" if answer == "18" else "✗ wrong (known 18)"
     assert f"finished · answer {answer} · {expect}" in status
+
+
+# --- item 8: a refresh puts the run's form back ----------------------------------------------
+
+
+def test_the_form_of_a_run_comes_from_its_runspec_and_its_known_answer(services):
+    controls = h.algorithm_controls(services.algorithm_names())
+    run_id = start(services, "18", paused=True, children=2, rollouts=5)
+    live = h.run_form(services, run_id, controls)
+    assert (live.problem, live.algorithm, live.reward, live.seed) == ("Janet's eggs", "rstar", "vote", 0)
+    assert live.reference == "18"  # not in a vote run's spec: the live Run holds it
+    mine = [c.name for c in controls if c.algorithm == "rstar"]
+    settings = dict(zip(mine, live.values, strict=True))
+    assert settings["children"] == 2 and settings["rollouts"] == 5
+    services.runs.get(run_id).stop()
+    assert services.runs.get(run_id).wait(30)
+    assert h.run_form(services, run_id, controls).reference == "18"  # run_finished has it now

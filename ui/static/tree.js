@@ -28,7 +28,18 @@ let model = null;          // the node table and what goes with it (see applyFul
 let raw = null;            // the last value applied
 let resyncAsked = 0;       // when the page last asked for the whole figure
 const root = () => element.querySelector('.canopy-tree');
-const modeOf = (m) => (userMode && m && userMode.run === m.run ? userMode.mode : (m && m.hasPpm ? 'ppm' : 'q'));
+// the user's pick for a run is kept in sessionStorage too: a refresh of the tab keeps it
+const MODE_KEY = 'canopy-colour:';
+function savedMode(run) {
+  try { return run ? sessionStorage.getItem(MODE_KEY + run) : null; } catch (e) { return null; }
+}
+function pickedMode(m) {
+  if (!m) return null;
+  if (userMode && userMode.run === m.run) return userMode.mode;
+  const saved = savedMode(m.run);
+  return saved && MODE_COLUMN[saved] ? saved : null;
+}
+const modeOf = (m) => pickedMode(m) || (m && m.hasPpm ? 'ppm' : 'q');
 const scored = (v) => v !== null && v !== undefined;
 
 function applyFull(v) {
@@ -353,6 +364,7 @@ function onValue() {
 element.addEventListener('change', (e) => {
   if (e.target && e.target.classList.contains('canopy-mode')) {
     userMode = {run: model ? model.run : null, mode: e.target.value};
+    try { if (userMode.run) sessionStorage.setItem(MODE_KEY + userMode.run, userMode.mode); } catch (err) { /* storage off */ }
     draw();
   }
 });

@@ -1,0 +1,42 @@
+"""Issue 15 in the browser: what only the page can show (a refresh restoring the form and
+the colour mode, the selection table's fit, import replacing the view, the examples box,
+replay highlighting). Fixtures and helpers are test_browser.py's (one server per module)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.ui import test_browser as tb
+from tests.ui.test_browser import ENDLESS, nodes, run, status, wait_until
+
+# the fixtures of test_browser.py, shared (one server and one chromium for this module)
+server, browser, page, pace = tb.server, tb.browser, tb.page, tb.pace
+
+pytestmark = [pytest.mark.browser]
+
+
+def test_refresh_mid_run_restores_the_form_and_the_colour_mode(page, pace):
+    pace(0.3)
+    page.fill("#reference input, #reference textarea", "18")
+    page.fill("#seed input", "7")
+    run_id = run(page, problem="A refreshed problem about 16 eggs", children=3, **ENDLESS)
+    wait_until(lambda: nodes(page) > 3, what="growth")
+    page.select_option("#tree .canopy-mode", "depth")
+    wait_until(lambda: page.eval_on_selector("#tree .canopy-tree", "e => e.dataset.color") == "depth")
+    page.reload()
+    page.wait_for_selector("#run-btn")
+    wait_until(lambda: run_id in status(page), timeout=60, what="re-attach")
+    problem = lambda: page.input_value("#problem textarea")  # noqa: E731
+    wait_until(lambda: problem() == "A refreshed problem about 16 eggs", timeout=60, what="the problem back")
+    assert page.input_value("#algorithm input") == "rstar"
+    assert page.input_value("#reference input, #reference textarea") == "18"
+    assert page.input_value("#seed input") == "7"
+    page.locator("#settings").get_by_text("Settings", exact=True).click()
+    assert page.input_value("#cfg-rstar-children input[type=number]") == "3"
+    assert page.input_value("#cfg-rstar-rollouts input[type=number]") == "10000"
+    wait_until(lambda: nodes(page) > 3, timeout=60, what="the tree back")
+    tree = lambda: page.eval_on_selector("#tree .canopy-tree", "e => e.dataset.color")  # noqa: E731
+    wait_until(lambda: tree() == "depth", what="the colour mode back")
+    assert page.input_value("#tree .canopy-mode") == "depth"
+    page.click("#stop-btn")
+    wait_until(lambda: "finished" in status(page), timeout=60, what="stopped")
