@@ -320,14 +320,33 @@ def _fence(code: str) -> str:
     return "`" * max(3, longest + 1)
 
 
+#: the verification method of a node whose time is the sandbox running its program
+SANDBOX_METHODS = frozenset({"python"})
+
+
+def time_split(tree: Tree) -> tuple[float, float]:
+    """(execution s, verification s) summed over the nodes so far: a node verified by
+    running its program in the sandbox counts as execution, any other check (an answer, a
+    format, sympy/z3) as verification, as the search's own final stats file them."""
+    exec_ms = verify_ms = 0.0
+    for node in tree.nodes.values():
+        if node.method in SANDBOX_METHODS:
+            exec_ms += node.verify_ms
+        else:
+            verify_ms += node.verify_ms
+    return exec_ms / 1000, verify_ms / 1000
+
+
 def stats_panel(tree: Tree) -> str:
-    """Iterations, nodes, tokens, tokens/s and the time split, live or final."""
+    """Iterations, nodes, tokens, tokens/s and the time split, live or final (the search's
+    own totals once it has finished, the nodes' times summed while it runs)."""
     s = tree.stats()
     fin = tree.finished.stats if tree.finished is not None else {}
+    live_exec, live_verify = time_split(tree)
     wall = float(fin.get("wall_s", s["t"]) or 0)
     gen_s = float(fin.get("gen_s", s["gen_ms"] / 1000))
-    verify_s = float(fin.get("verify_s", s["verify_ms"] / 1000))
-    exec_s = float(fin.get("exec_s", 0.0))
+    verify_s = float(fin.get("verify_s", live_verify))
+    exec_s = float(fin.get("exec_s", live_exec))
     tokens = int(fin.get("tokens", s["tokens"]))
     tps = tokens / gen_s if gen_s > 0 else 0.0
     statuses = ", ".join(f"{md_esc(k)} {v}" for k, v in sorted(s["statuses"].items()))

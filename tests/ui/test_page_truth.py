@@ -112,3 +112,33 @@ def test_the_form_of_a_run_comes_from_its_runspec_and_its_known_answer(services)
     services.runs.get(run_id).stop()
     assert services.runs.get(run_id).wait(30)
     assert h.run_form(services, run_id, controls).reference == "18"  # run_finished has it now
+
+
+# --- item 7: live timing -----------------------------------------------------------------------
+
+
+def timing(panel):
+    """{'execution': s, 'verification': s} as the stats panel prints them."""
+    import re
+
+    return {
+        k: float(v) for v, k in [m[::-1] for m in re.findall(r"(execution|verification) ([\d.]+) s", panel)]
+    }
+
+
+def test_live_stats_file_sandbox_time_under_execution():
+    from backend import events as ev
+    from backend.tree import Tree
+    from ui.inspector import stats_panel
+
+    log = ev.EventLog()
+    log.emit(ev.RunStarted, run_id="t", algorithm="rstar", problem="p")
+    log.emit(ev.NodeAdded, id=0, parent=None, kind="root")
+    log.emit(ev.NodeAdded, id=1, parent=0, kind="step", code="print(1)")
+    log.emit(ev.NodeVerified, id=1, status="ok", method="python", ms=2500.0)
+    log.emit(ev.NodeAdded, id=2, parent=0, kind="answer")
+    log.emit(ev.NodeVerified, id=2, status="answered", method="answer", ms=400.0, answer="1")
+    live = timing(stats_panel(Tree.from_events(log.after(-1))))
+    assert live == {"execution": 2.5, "verification": 0.4}
+    log.emit(ev.RunFinished, status="solved", stats={"exec_s": 3.1, "verify_s": 0.2})
+    assert timing(stats_panel(Tree.from_events(log.after(-1)))) == {"execution": 3.1, "verification": 0.2}
