@@ -36,6 +36,9 @@ class LipsConfig:
     top_p: float = knob(0.95, "LLM nucleus sampling mass (official 0.95)", min=0.01, max=1.0)
     max_tokens: int = knob(512, "most tokens of one LLM answer", min=16, max=8192)
     z3_timeout_s: float = knob(3.0, "z3 budget per check", min=0.1, max=120.0)
+    homogenise: bool = knob(
+        True, "first step: make a non-homogeneous goal homogeneous with an equality constraint (z3-checked)"
+    )
     symbolic_tactics: bool = knob(True, "tangent line, equal value and pqr on every expansion")
     sos_timeout_s: float = knob(10.0, "SOS closer budget per goal (needs cvxpy; 0 = off)", min=0.0, max=600.0)
     min_proof_depth: int = knob(

@@ -1,6 +1,7 @@
 """Expanding a goal: each tactic's proposals as candidate children, with how each is judged.
 
-Three tactics, in the order the search runs them: scaling lemmas (``scale_goal``, the best
+First, on the root only, the official homogenisation step (``homogenise_candidates``); then
+three tactics, in the order the search runs them: scaling lemmas (``scale_goal``, the best
 ``max_candidates`` by symbolic score), rewrites (LLM answers judged by ``check_rewrite``, sympy
 fallbacks when none is accepted) and the symbolic-only tactics (``symbolic_steps``). Nothing
 here emits events or holds run state: the search turns a Candidate into a node, runs its
@@ -18,6 +19,7 @@ import sympy as sp
 
 from backend.search.lips.expr import to_plain
 from backend.search.lips.filtering import FilterResult
+from backend.search.lips.homogenise import make_homogeneous, tactic_text
 from backend.search.lips.problem import Goal, Inequality
 from backend.search.lips.rewriting import Rewrite, fallback_rewrites, parse_rewrites, rewrite_prompts
 from backend.search.lips.scaling import scale_goal
@@ -32,7 +34,7 @@ class Candidate:
     (``check_step``: counterexample + soundness), "new_goal" (``check_new_goal``) or "" (none)."""
 
     goal: Goal
-    kind: str  # GoalNode.kind: "scale", "rewrite" or "symbolic"
+    kind: str  # GoalNode.kind: "homogenise", "scale", "rewrite" or "symbolic"
     meta: dict[str, Any]  # as emitted on node_added
     justification: dict[str, Any]  # what proof.recheck needs to re-check the edge
     judge: Callable[[FilterResult | None], Verdict]  # the verdict once the filter found no counterexample
@@ -169,3 +171,34 @@ def symbolic_candidates(results: list[SymResult]) -> Iterator[Candidate]:
         yield Candidate(
             st.new, "symbolic", meta, {"tactic": st.tactic}, partial(_judge_symbolic, st), check="new_goal"
         )
+
+
+# --- the initial homogenisation ------------------------------------------------------------
+
+
+def _judge_homogenise(fr: FilterResult | None) -> Verdict:
+    """Official: the step is taken only when z3 proves ``constraints ∧ new ⇒ old`` (unsat);
+    anything short of a proof leaves the node settled and the root is expanded as usual."""
+    assert fr is not None
+    passed = fr.status == "passed"
+    return Verdict(
+        "ok" if passed else "unknown",
+        fr.method,
+        ms=round(fr.ms, 3),
+        output=fr.detail,
+        terminal=None if passed else True,
+        detail={"step": fr.status, "new_goal_proved": fr.new_goal_proved},
+        checked_by=f"{fr.method} ({fr.detail})" if passed else "",
+    )
+
+
+def homogenise_candidates(problem: Inequality, goal: Goal) -> Iterator[Candidate]:
+    """The official first step (``make_by_homogeneous``) when an equality constraint makes the
+    goal homogeneous; checked by ``check_step`` (both sides change: the z3 implication)."""
+    found = make_homogeneous(problem, goal)
+    if found is None:
+        return
+    new, used = found
+    meta = {"tactic": tactic_text(new), "lemma": None, "instantiation": {}, "source": "symbolic",
+            "constraint": used}
+    yield Candidate(new, "homogenise", meta, {"constraint": used}, _judge_homogenise, check="step")

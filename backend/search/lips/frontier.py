@@ -32,7 +32,7 @@ class GoalNode:
     parent: int | None
     depth: int
     score: int
-    kind: str = "root"  # "root", "scale", "rewrite" or "symbolic"
+    kind: str = "root"  # "root", "homogenise", "scale", "rewrite" or "symbolic"
     justification: dict[str, Any] = field(default_factory=dict)  # how to re-check the edge
     llm_streak: int = 0  # LLM rewrites in a row ending at this node
     meta: dict[str, Any] = field(default_factory=dict)  # tactic, lemma, instantiation (as emitted)

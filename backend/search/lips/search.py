@@ -173,6 +173,12 @@ class LipsSearch(Search):
         self.check_stop()  # the close may have used the rest of the time: no expansion then
         c = self.config
         self.frontier.new_expansion()
+        if node.parent is None and c.homogenise:
+            # official: the search starts from the homogenised goal when z3 accepts the step
+            first = self._admit(node, expand.homogenise_candidates(self.problem, node.goal))
+            if first:
+                self._queue(first)
+                return
         new = self._admit(node, expand.scale_candidates(node.goal, c.max_candidates, self.check_stop))
         new += self._admit(node, self._rewrites(node))
         if c.symbolic_tactics:

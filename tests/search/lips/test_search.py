@@ -156,6 +156,7 @@ def test_symbolic_tactic_step_is_a_rechecked_chain():
         "a,b,c > 0; a+b+c = 3; prove 1/(1+a^2) + 1/(1+b^2) + 1/(1+c^2) >= 3/2",
         min_proof_depth=1,
         max_candidates=1,
+        homogenise=False,  # the tangent line works on the sum constraint, not the homogenised goal
     )
     tree = Tree.from_events(s.log.events)
     sym = [n for n in tree.nodes.values() if n.meta.get("source") == "symbolic"]
@@ -279,3 +280,51 @@ def test_a_nonsense_ranking_pops_the_symbolic_first_with_a_warning():
     assert len(pops) >= 3 and all(p["popped"] == p["queue"][0] for p in pops)
     notes = [e.message for e in s.log.events if isinstance(e, ev.Note) and e.level == "warning"]
     assert len([m for m in notes if "symbolic order kept" in m]) == len(pops) - 1
+
+
+# --- the initial homogenisation step (official make_by_homogeneous) ------------------------
+
+SUMSQ = "a,b,c > 0; a+b+c = 3; prove a^2+b^2+c^2 >= 3"
+
+
+def test_make_homogeneous_lifts_lower_degree_terms_with_the_equality():
+    from backend.search.lips.homogenise import make_homogeneous
+    from backend.search.lips.problem import parse_problem
+    from backend.search.lips.score import get_degree
+
+    p = parse_problem(SUMSQ)
+    new, used = make_homogeneous(p, p.goal)
+    a, b, c = p.symbol_list
+    assert used.replace(" ", "") == "a+b+c=3"
+    # 3 <= a^2+b^2+c^2 becomes 3 ((a+b+c)/3)^2 <= a^2+b^2+c^2: degree 2 on both sides
+    assert sp.simplify(new.lhs - (a + b + c) ** 2 / 3) == 0 and new.rhs == p.goal.rhs
+    assert get_degree(new.diff) == 2
+    # abc = 1: a fractional power of delta, as the official nsimplify((top - d) / m) gives
+    q = parse_problem("a,b,c > 0; a*b*c = 1; prove a + b + c >= 3")
+    assert make_homogeneous(q, q.goal)[0].lhs == 3 * (a * b * c) ** sp.Rational(1, 3)
+    # nothing to do: a homogeneous goal, no equality, or an equality that is not P = k with P homogeneous
+    assert make_homogeneous(p, Goal(2 * a * b, a**2 + b**2)) is None
+    free = parse_problem("a,b > 0; prove a + 1/a >= 2")
+    assert make_homogeneous(free, free.goal) is None
+    r = parse_problem("a,b > 0; a + b^2 = 2; prove a + b >= 1")
+    assert make_homogeneous(r, r.goal) is None
+
+
+def test_homogenisation_is_the_first_z3_checked_proof_step():
+    s = _run(SUMSQ, min_proof_depth=1, sos_timeout_s=0.0)
+    tree = Tree.from_events(s.log.events)
+    root_children = [n for n in tree.nodes.values() if n.parent == 0]
+    assert len(root_children) == 1  # the root's expansion is the homogenisation alone
+    hom = root_children[0]
+    assert hom.meta["tactic"].startswith("make_homogeneous ") and hom.meta["constraint"]
+    assert hom.method == "z3" and s.nodes[hom.id].kind == "homogenise"
+    assert s.popped[:2] == [0, hom.id]
+    fin = s.state.finished
+    assert fin.status == "proved" and fin.best_path[:2] == [0, hom.id]
+    chain = tree.nodes[fin.best_path[-1]].detail["chain"]
+    assert all(c["ok"] for c in chain) and chain[0]["method"].startswith("check_step:z3")
+    assert "make_homogeneous" in s.proof_text()
+    # switched off: the root is expanded by the tactics
+    off = _run(SUMSQ, min_proof_depth=1, sos_timeout_s=0.0, homogenise=False, max_candidates=4)
+    assert not any(n.kind == "homogenise" for n in off.nodes.values())
+    assert len([n for n in off.nodes.values() if n.parent == 0]) > 1
