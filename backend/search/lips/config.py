@@ -8,6 +8,10 @@ from typing import Any
 
 from backend.search.config import check_config, knob
 
+#: the LLM entries of RewritingLib.json (``rewriting.load_rewriting_lib``): 17 tactics, of which
+#: cancel_power, tangent_line, equal_value and pqr_method are symbolic-only
+REWRITE_ENTRIES = 13
+
 #: named settings (``--preset``): ``symbolic`` asks no LLM, ``quick`` is a short budget, ``paper``
 #: keeps the defaults
 PRESETS: dict[str, dict[str, Any]] = {
@@ -29,7 +33,8 @@ class LipsConfig:
     llm_rewrite: bool = knob(True, "ask the LLM for rewrites (needs an engine)")
     llm_rank: bool = knob(True, "ask the LLM to rank the top-k goals (needs an engine)")
     rewrite_prompts: int = knob(
-        14, "LLM rewrite prompts per expansion (RewritingLib entries in order)", min=1, max=14
+        REWRITE_ENTRIES, "LLM rewrite prompts per expansion (RewritingLib entries in order)", min=1,
+        max=REWRITE_ENTRIES,
     )
     rewrite_streak: int = knob(5, "skip LLM rewriting after this many LLM rewrites in a row", min=1, max=100)
     temperature: float = knob(0.1, "LLM sampling temperature (official 0.1)", min=0.0, max=2.0)

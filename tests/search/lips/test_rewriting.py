@@ -57,3 +57,21 @@ def test_sympy_fallbacks():
     q = parse_problem("a > 0; b > 0; prove (a + b)*(1/a + 1/b) >= 4")
     rs = fallback_rewrites(q, q.goal)
     assert rs and all(r.accepted and r.source == "sympy" for r in rs)
+
+
+def test_rewrite_prompts_default_and_cap_are_the_library_size():
+    # 13 LLM entries (cancel_power and the other three symbolic-only entries are not prompts);
+    # the knob once defaulted and capped at 14, one more prompt than the library has
+    import dataclasses
+
+    import pytest
+
+    from backend.search.lips.config import REWRITE_ENTRIES, LipsConfig
+
+    lib = load_rewriting_lib()
+    assert len(lib) == REWRITE_ENTRIES == 13 and "cancel_power" not in [e.name for e in lib]
+    field = next(f for f in dataclasses.fields(LipsConfig) if f.name == "rewrite_prompts")
+    assert LipsConfig().rewrite_prompts == len(lib) == field.metadata["max"]
+    with pytest.raises(ValueError, match="rewrite_prompts"):
+        LipsConfig(rewrite_prompts=len(lib) + 1)
+    assert len(rewrite_prompts(P, P.goal)[:LipsConfig().rewrite_prompts]) == len(lib)
