@@ -18,7 +18,7 @@ from ui.figure import Grade, node_style
 
 __all__ = ["DOLLAR", "NodeView", "answer_panel", "md_text", "node_view", "stats_panel"]
 
-UCT_HEADERS = ["node", "N", "Q", "prior", "Q term", "U term", "score", "chosen"]
+UCT_HEADERS = ["node", "N", "Q", "prior", "Q term", "U", "score"]
 
 
 @dataclass(frozen=True)
@@ -251,25 +251,51 @@ DRIVER_WORDS = {
 }
 
 
+#: why an unvisited sibling's row reads U 0 / score 0 (textbook UCT would give it ∞)
+UNVISITED_NOTE = (
+    "N 0: not visited yet. Its U and score are 0, not ∞: rStar-Math's official rule "
+    "(an unvisited child scores 0 and ties go to the first child), followed here."
+)
+ROOT_NOTE = (
+    "The root is never chosen by a selection step: every rollout starts here. Click one of "
+    "its children to see how the search chose among them."
+)
+
+
 def uct_rows(node: Node) -> tuple[list[list[Any]], str]:
-    """The siblings' selection terms when this node was last selected, as table rows."""
+    """The siblings' selection terms when this node was last selected, as table rows (the
+    chosen one marked ◀ in its id cell, so the table has no column for it), and a note."""
+    if node.parent is None:
+        return [], ROOT_NOTE
     if not node.selection:
         return [], "This node has not been chosen by a selection step yet (or the algorithm does not select)."
     rows = []
     for s in node.selection:
         rows.append(
             [
-                f"#{s.get('id')}",
+                f"#{s.get('id')}" + (" ◀" if s.get("id") == node.id else ""),
                 s.get("n"),
                 _fmt(s.get("q")),
                 _fmt(s.get("prior")),
                 _fmt(s.get("q_term")),
                 _fmt(s.get("u_term")),
                 _fmt(s.get("score")),
-                "◀" if s.get("id") == node.id else "",
             ]
         )
-    return rows, "Siblings at the parent's last selection: score = Q term + U (exploration) term."
+    note = "Siblings at the parent's last selection (◀ the one chosen): score = Q term + U (exploration)."
+    if any(s.get("n") == 0 and not s.get("u_term") for s in node.selection):
+        note += " " + UNVISITED_NOTE
+    return rows, note
+
+
+def uct_table(rows: list[list[Any]]) -> str:
+    """The selection rows as a compact Markdown table ('' when there are none: the note
+    alone says why), narrow enough for the inspector's column (CSS: ``.canopy-uct``)."""
+    if not rows:
+        return ""
+    head = "| " + " | ".join(UCT_HEADERS) + " |\n|" + "---:|" * len(UCT_HEADERS)
+    body = ["| " + " | ".join(md_esc(v) for v in row) + " |" for row in rows]
+    return "**Selection (UCT / PUCT)**\n\n" + "\n".join([head, *body])
 
 
 def answer_panel(tree: Tree) -> str:

@@ -16,7 +16,7 @@ import gradio as gr
 
 from ui import handlers as h
 from ui.escape import esc, md_code, md_esc
-from ui.inspector import UCT_HEADERS, NodeView
+from ui.inspector import NodeView, uct_table
 from ui.services import Services
 from ui.views import encode, plot_view, tree_view
 
@@ -41,7 +41,7 @@ class Inspector:
     output: gr.Code
     verification: gr.Markdown
     numbers: gr.Markdown
-    uct: gr.Dataframe
+    uct: gr.Markdown
     uct_note: gr.Markdown
     path: gr.Markdown
     why: gr.Markdown
@@ -65,7 +65,7 @@ class Inspector:
     def values(v: NodeView) -> list[Any]:
         return [
             *(v.title, v.text, v.code, v.output, v.verification, v.numbers),
-            *(v.uct, v.uct_note, v.path, v.why),
+            *(uct_table(v.uct), v.uct_note, v.path, v.why),
         ]
 
 
@@ -79,14 +79,9 @@ def build_inspector(prefix: str) -> Inspector:
     verification = gr.Markdown(elem_id=f"{prefix}-verification")
     numbers = gr.Markdown(elem_id=f"{prefix}-numbers")
     why = gr.Markdown(elem_id=f"{prefix}-why")  # which term won the node's last selection
-    uct_note = gr.Markdown()
-    uct = gr.Dataframe(
-        headers=UCT_HEADERS,
-        interactive=False,
-        wrap=True,
-        label="selection (UCT / PUCT)",
-        elem_id=f"{prefix}-uct",
-    )
+    uct_note = gr.Markdown(elem_id=f"{prefix}-uct-note")
+    # a Markdown table: a Dataframe's sort buttons made it wider than the column
+    uct = gr.Markdown(elem_id=f"{prefix}-uct", elem_classes=["canopy-uct"])
     with gr.Accordion("Path from the root", open=False):
         path = gr.Markdown(elem_id=f"{prefix}-path", latex_delimiters=LATEX)
     return Inspector(title, text, code, output, verification, numbers, uct, uct_note, path, why)

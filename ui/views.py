@@ -46,6 +46,8 @@ TREE_TEMPLATE = """
 PLOT_TEMPLATE = '<div class="canopy-simple-plot"></div>'
 
 CSS = """
+.canopy-uct table { font-size: 0.85em; width: auto; }
+.canopy-uct th, .canopy-uct td { white-space: nowrap; padding: 2px 6px; }
 .canopy-tree .canopy-toolbar {
   display: flex; gap: 1em; align-items: center; font-size: 0.85em; flex-wrap: wrap;
 }

@@ -40,3 +40,31 @@ def test_refresh_mid_run_restores_the_form_and_the_colour_mode(page, pace):
     assert page.input_value("#tree .canopy-mode") == "depth"
     page.click("#stop-btn")
     wait_until(lambda: "finished" in status(page), timeout=60, what="stopped")
+
+
+FITS = """(sel) => {
+  const box = document.querySelector(sel), table = box.querySelector('table');
+  if (!table) return null;
+  const row = table.querySelector('tbody tr').getBoundingClientRect().height;
+  return {table: table.getBoundingClientRect().width, column: box.getBoundingClientRect().width,
+          head: Math.max(...[...table.querySelectorAll('th')].map((h) => h.getBoundingClientRect().height)),
+          row, cells: [...table.querySelectorAll('tbody tr:first-child td')].map((c) => c.innerText)};
+}"""
+
+
+def test_selection_table_fits_explains_zero_scores_and_the_root_gets_a_sentence(page, server):
+    run_id = run(page, rollouts=4, children=4, max_depth=3)
+    wait_until(lambda: "finished" in status(page), timeout=90, what="the run to end")
+    tree = server[1].trees.view(run_id, lambda t: t)
+    pick = next(n.id for n in tree.nodes.values() if n.selection and any(r["n"] == 0 for r in n.selection))
+    tb.click_node(page, pick)
+    wait_until(lambda: f"#{pick} " in page.inner_text("#insp-title"), timeout=60, what="the inspector")
+    wait_until(lambda: page.evaluate(FITS, "#insp-uct") is not None, timeout=30, what="the table")
+    fit = page.evaluate(FITS, "#insp-uct")
+    assert fit["table"] <= fit["column"], fit  # score and the chosen mark are not cut off
+    assert fit["head"] <= fit["row"] + 2, fit  # headers on one line, like the rows
+    assert "not ∞: rStar-Math's official rule" in page.inner_text("#insp-uct-note")
+    tb.click_node(page, tree.root_id)
+    wait_until(lambda: "#0 " in page.inner_text("#insp-title"), timeout=60, what="the root inspected")
+    assert page.evaluate(FITS, "#insp-uct") is None  # no empty table
+    assert "every rollout starts here" in page.inner_text("#insp-uct-note")

@@ -142,3 +142,19 @@ def test_live_stats_file_sandbox_time_under_execution():
     assert live == {"execution": 2.5, "verification": 0.4}
     log.emit(ev.RunFinished, status="solved", stats={"exec_s": 3.1, "verify_s": 0.2})
     assert timing(stats_panel(Tree.from_events(log.after(-1)))) == {"execution": 3.1, "verification": 0.2}
+
+
+# --- item 9: the selection table's words --------------------------------------------------------
+
+
+def test_selection_rows_explain_zero_scores_and_the_root_gets_a_sentence(services):
+    from ui.inspector import ROOT_NOTE, UNVISITED_NOTE, uct_table
+
+    run_id = start(services, **SMALL)
+    assert services.runs.get(run_id).wait(30)
+    tree = services.trees.view(run_id, lambda t: t)
+    pick = next(n for n in tree.nodes.values() if n.selection and any(r["n"] == 0 for r in n.selection))
+    view = h.inspect(services, run_id, pick.id)
+    assert UNVISITED_NOTE in view.uct_note and uct_table(view.uct).count(" ◀") == 1
+    root = h.inspect(services, run_id, tree.root_id)
+    assert root.uct == [] and root.uct_note == ROOT_NOTE and uct_table(root.uct) == ""
