@@ -103,21 +103,48 @@ class HistoryHandlers:
         return f"Exported {n} events of run {md_code(run_id)}.", gr.File(value=str(path), visible=True)
 
     def import_file(self, file: Any, text: str, algorithm: str, status: str) -> tuple:
+        """(message, list, run id box, *the opened run's views): the imported run replaces
+        the one on screen. A run already in the history (the same file twice, or a run
+        exported from here) is opened and said to be there, not stored again."""
         refusal = h.read_only_refusal(self.s, "imported")
         if refusal:
-            return f"⚠ {md_esc(refusal)}", gr.skip(), gr.skip()
+            return self._not_imported(f"⚠ {md_esc(refusal)}")
         path = getattr(file, "name", file)
         if not path:
-            return "No file.", gr.skip(), gr.skip()
+            return self._not_imported("No file.")
         if not is_upload(path):
-            return f"⚠ Import failed: {NOT_UPLOADED}", gr.skip(), gr.skip()
+            return self._not_imported(f"⚠ Import failed: {NOT_UPLOADED}")
         try:
-            run_id = import_run(self.s.store, path)
+            run_id = import_run(self.s.store, path, keep_id=True)
+            message = f"Imported as run {md_code(run_id)}."
         except RunImportError as exc:
-            return f"⚠ Import failed: {md_esc(exc)}", gr.skip(), gr.skip()
+            run_id = self._already_stored(path)
+            if run_id is None:
+                return self._not_imported(f"⚠ Import failed: {md_esc(exc)}")
+            message = f"Run {md_code(run_id)} is already in the history (not imported again): opened it."
         except OSError as exc:
-            return f"⚠ Import failed: cannot read the file ({md_esc(exc)})", gr.skip(), gr.skip()
-        return f"Imported as run {md_code(run_id)}.", self.rows(text, algorithm, status), run_id
+            return self._not_imported(f"⚠ Import failed: cannot read the file ({md_esc(exc)})")
+        return message, self.rows(text, algorithm, status), run_id, *self.open(run_id)
+
+    def _already_stored(self, path: str) -> str | None:
+        """The file's run id when that run is in the history already, else None."""
+        from backend.export import read_run_file
+
+        try:
+            _, events, _ = read_run_file(path)
+        except (RunImportError, OSError, ValueError):
+            return None
+        run_id = getattr(events[0], "run_id", None) if events else None
+        return run_id if run_id and self.s.store.get(run_id) is not None else None
+
+    @staticmethod
+    def _not_imported(message: str) -> tuple:
+        """A refused or failed import: the message, and the screen as it was."""
+        return message, *(gr.skip() for _ in range(2 + OPEN_OUTPUTS))
+
+
+#: how many values ``HistoryHandlers.open`` returns (opened, slider, 5 views, the inspector)
+OPEN_OUTPUTS = 7 + len(NodeView.__dataclass_fields__)
 
 
 NOT_UPLOADED = "only a file uploaded with the Import button can be imported."
@@ -234,5 +261,6 @@ def build_history(services: Services) -> HistoryScreen:
     tree.node_click(hs.click, [opened, slider], inspector.outputs, **fast)  # type: ignore[attr-defined]
     delete.click(hs.delete, [opened, *filters], [message, runs, opened], **fast)
     export.click(hs.export, opened, [message, download], **fast)
-    upload.upload(hs.import_file, [upload, *filters], [message, runs, run_id], **fast)
+    shown = [opened, slider, *view, *inspector.outputs]
+    upload.upload(hs.import_file, [upload, *filters], [message, runs, run_id, *shown], **fast)
     return HistoryScreen(runs, filters, hs)

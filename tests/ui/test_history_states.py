@@ -90,7 +90,7 @@ def test_read_only_history_refuses_delete_and_import_but_exports(read_only, tmp_
     assert (rows, opened) == (gr.skip(), gr.skip())
     src = tmp_path / "run.jsonl"
     ev.write_jsonl(run_events("other"), src)
-    message, rows, _ = hs.import_file(str(src), "", "", "")
+    message, rows, *_ = hs.import_file(str(src), "", "", "")
     assert "read-only" in plain(message) and "not imported" in plain(message) and rows == gr.skip()
     assert [r.id for r in read_only.store.list_runs()] == ["done"]
     assert hs.export("done")[0].startswith("Exported")

@@ -158,3 +158,39 @@ def test_selection_rows_explain_zero_scores_and_the_root_gets_a_sentence(service
     assert UNVISITED_NOTE in view.uct_note and uct_table(view.uct).count(" ◀") == 1
     root = h.inspect(services, run_id, tree.root_id)
     assert root.uct == [] and root.uct_note == ROOT_NOTE and uct_table(root.uct) == ""
+
+
+# --- item 12: import shows the imported run; the same file twice is not a silent duplicate ------
+
+
+def test_import_opens_the_run_and_a_second_import_says_it_is_there(services, tmp_path):
+    import json
+    import shutil
+    import uuid
+    from pathlib import Path
+
+    from backend.export import export_run
+    from ui.history import HistoryHandlers, upload_folder
+
+    run_id = start(services, **SMALL)
+    assert services.runs.get(run_id).wait(30)
+    folder = Path(upload_folder()) / f"canopy-test-{uuid.uuid4().hex[:8]}"
+    folder.mkdir(parents=True)
+    try:
+        export_run(services.store, run_id, folder / "run.jsonl")
+        lines = (folder / "run.jsonl").read_text().splitlines()
+        started = json.loads(lines[1])
+        started["run_id"] = "0123456789ab"  # a run from elsewhere: not in this history yet
+        (folder / "other.jsonl").write_text("\n".join([lines[0], json.dumps(started), *lines[2:]]) + "\n")
+        hs = HistoryHandlers(services)
+        first = hs.import_file(str(folder / "other.jsonl"), "", "", "")
+        assert first[0].startswith("Imported as run") and first[2] == "0123456789ab"
+        assert first[3] == "0123456789ab" and json.loads(first[6])["count"] > 1  # opened and drawn
+        count = len(services.store.list_runs())
+        again = hs.import_file(str(folder / "other.jsonl"), "", "", "")
+        assert "already in the history" in again[0] and again[3] == "0123456789ab"
+        mine = hs.import_file(str(folder / "run.jsonl"), "", "", "")  # exported from here
+        assert "already in the history" in mine[0] and mine[3] == run_id
+        assert len(services.store.list_runs()) == count  # no silent duplicate
+    finally:
+        shutil.rmtree(folder)
