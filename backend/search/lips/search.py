@@ -299,6 +299,15 @@ class LipsSearch(Search):
         return recheck(self.problem, self.nodes, self.path(nid), filter_cfg=self.filter_cfg,
                        close_cfg=self.close_cfg, z3_timeout_s=self.config.z3_timeout_s)
 
+    def tactic_script(self, name: str = "canopy_proof") -> str:
+        """The proof as a NeqLIPS tactic script under its Lean statement (``export.py``; empty
+        when not proved)."""
+        if self.proved is None:
+            return ""
+        from backend.search.lips.export import tactic_script
+
+        return tactic_script(self.problem, self.nodes, self.path(self.proved), self.proved_by, name)
+
     def proof_text(self) -> str:
         """The proof as a readable chain of justified steps (empty when not proved)."""
         if self.proved is None:
@@ -307,9 +316,10 @@ class LipsSearch(Search):
 
 
 def main() -> None:
-    """`python -m backend.search.lips.search mo-int 30`: the symbolic search on a problem set,
-    one line per problem (status, the checker that closed the last goal, the tactics on the
-    proof path, wall seconds), then the tallies."""
+    """`python -m backend.search.lips.search mo-int 30 [--script]`: the symbolic search on a
+    problem set, one line per problem (status, the checker that closed the last goal, the
+    tactics on the proof path, pops, wall seconds), then the tallies; ``--script`` also prints
+    each proof as a NeqLIPS tactic script (``export.py``)."""
     import collections
     import logging
     import sys
@@ -317,8 +327,10 @@ def main() -> None:
     from backend.search.lips.problems import load_inequalities
 
     logging.basicConfig(level=logging.WARNING)
-    name = sys.argv[1] if len(sys.argv) > 1 else "ineq-easy"
-    limit = float(sys.argv[2]) if len(sys.argv) > 2 else 30.0
+    scripts = "--script" in sys.argv  # also print each proof as a NeqLIPS tactic script
+    args = [a for a in sys.argv[1:] if a != "--script"]
+    name = args[0] if args else "ineq-easy"
+    limit = float(args[1]) if len(args) > 1 else 30.0
     tally: collections.Counter = collections.Counter()
     t_all = time.perf_counter()
     for p in load_inequalities(name):
@@ -332,6 +344,8 @@ def main() -> None:
         tally[(fin.status, closer)] += 1
         print(f"{p.id}: {fin.status} by {closer} via {tactics or 'root'} · {s.state.iteration} pops · "
               f"{len(s.nodes)} goals · {time.perf_counter() - t0:.1f} s", flush=True)
+        if scripts and s.proved is not None:
+            print(s.tactic_script(p.id.replace("-", "_")), flush=True)
     print(dict(tally), f"{time.perf_counter() - t_all:.0f} s")
 
 
