@@ -395,10 +395,14 @@ def tree_figure(
     title: str = "",
     flags: list[int] | None = None,
     grade: Grade | None = None,
+    path: list[int] | None = None,
 ) -> dict[str, Any]:
     """The whole tree figure (``kind: "full"``); ``fresh_after`` marks newer nodes as fresh,
-    ``grade`` grades answer nodes against the run's known answer."""
-    return FigureStream(title, grade).figure(tree, fresh_after=fresh_after, flags=flags)
+    ``grade`` grades answer nodes against the run's known answer, ``path`` (a replay at a
+    selection) is drawn as the selected path (tree.js: a purple line)."""
+    fig = FigureStream(title, grade).figure(tree, fresh_after=fresh_after, flags=flags)
+    fig["path"] = [i for i in path or [] if i in tree.nodes]
+    return fig
 
 
 def node_table(fig: dict[str, Any]) -> dict[int, dict[str, Any]]:

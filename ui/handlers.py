@@ -630,6 +630,11 @@ HISTORY_HEADERS = [
 ]  # fmt: skip
 
 
+def short(text: str, most: int) -> str:
+    """``text`` cut to ``most`` characters, an ellipsis saying so."""
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
 def history_rows(services: Services, text: str = "", algorithm: str = "", status: str = "") -> list[list]:
     rows = []
     for r in services.store.list_runs(text=text.strip(), algorithm=algorithm or "", status=status or ""):
@@ -644,8 +649,8 @@ def history_rows(services: Services, text: str = "", algorithm: str = "", status
                 {True: "yes", False: "no", None: ""}[r.correct],
                 r.nodes,
                 round(r.wall_s, 1),
-                r.model.replace("\\", "/").rsplit("/", 1)[-1],  # a GGUF path: its file name is enough
-                problem[:70] + ("…" if len(problem) > 70 else ""),
+                short(r.model.replace("\\", "/").rsplit("/", 1)[-1], 24),  # a GGUF path: its file name
+                short(problem, 160),
             ]
         )
     return rows
@@ -656,18 +661,63 @@ def replay_view(services: Services, run_id: str, upto: int, fn: Any) -> Any:
     return services.replays.view(run_id, upto, fn)
 
 
-def event_caption(services: Services, run_id: str, upto: int) -> str:
+def event_at(services: Services, run_id: str, upto: int) -> Any:
+    """The run's event number ``upto`` (None past its end)."""
     events = services.runs.events(run_id, after=upto - 1, limit=1)
-    if not events:
+    return events[0] if events else None
+
+
+def _ids(ids: Sequence[Any]) -> str:
+    return " → ".join(f"#{md_esc(i)}" for i in ids)
+
+
+def _first(text: str, width: int = 80) -> str:
+    line = next((ln.strip() for ln in (text or "").splitlines() if ln.strip()), "")
+    return md_esc(line if len(line) <= width else line[: width - 1] + "…")
+
+
+def _what_happened(e: Any) -> str:
+    """One event in words (the replay caption), escaped for Markdown."""
+    from backend import events as ev
+
+    if isinstance(e, ev.RunStarted):
+        return f"run started: {md_esc(e.algorithm)}, reward {md_esc(e.reward or '?')}"
+    if isinstance(e, ev.NodeAdded):
+        under = "as the root" if e.parent is None else f"under #{md_esc(e.parent)}"
+        return f"node #{md_esc(e.id)} ({md_esc(e.kind)}) added {under}: {_first(e.text or e.code or '')}"
+    if isinstance(e, ev.NodeVerified):
+        said = f", answer {md_esc(e.answer)}" if e.answer is not None else ""
+        return f"node #{md_esc(e.id)} checked: {md_esc(e.status)} by {md_esc(e.method)}{said}"
+    if isinstance(e, ev.NodeScored):
+        return f"node #{md_esc(e.id)} scored {e.score:.3f} by {md_esc(e.source)}"
+    if isinstance(e, ev.NodeSelected):
+        return f"selection walked {_ids(e.path)} (the dashed purple line)"
+    if isinstance(e, ev.Backprop):
+        return (
+            f"backpropagation updated N and Q of {len(e.updated)} nodes ({_ids([r[0] for r in e.updated])})"
+        )
+    if isinstance(e, ev.IterationDone):
+        votes = ", ".join(f"{md_esc(a)}: {v:g}" for a, v in list(e.votes.items())[:4])
+        best = md_esc(e.best_answer) if e.best_answer is not None else "none yet"
+        return f"iteration {md_esc(e.iteration)} done: best answer {best}" + (
+            f" (votes {votes})" if votes else ""
+        )
+    if isinstance(e, ev.UserAction):
+        on = f" on #{md_esc(e.node)}" if e.node is not None else ""
+        return f"the user pressed {md_esc(e.action)}{on}"
+    if isinstance(e, ev.Note):
+        return f"{md_esc(e.level)}: {md_esc(e.message)}"
+    if isinstance(e, ev.RunFinished):
+        return finished_state(e)
+    return md_esc(e.type)
+
+
+def event_caption(services: Services, run_id: str, upto: int) -> str:
+    """The replay caption: which event this is, when, and what it did, in words."""
+    e = event_at(services, run_id, upto)
+    if e is None:
         return ""
-    e = events[0]
-    what = {
-        k: v
-        for k, v in e.to_dict().items()
-        if k not in ("type", "seq", "t", "text", "code", "config", "children")
-    }
-    brief = ", ".join(f"{k}={v}" for k, v in list(what.items())[:5])
-    return f"event {e.seq} at {e.t:.2f} s: **{md_esc(e.type)}** {md_esc(brief[:200])}"
+    return f"event {e.seq} at {e.t:.2f} s · **{md_esc(e.type)}**: {_what_happened(e)}"
 
 
 def run_grader(services: Services, run_id: str) -> Any:
@@ -677,11 +727,15 @@ def run_grader(services: Services, run_id: str) -> Any:
 
 
 def replay(services: Services, run_id: str, upto: int) -> Snapshot:
+    from backend import events as ev
+
     grade = run_grader(services, run_id)
+    e = event_at(services, run_id, upto)
+    path = list(e.path) if isinstance(e, ev.NodeSelected) else None
 
     def draw(tree: Tree) -> Snapshot:
         return Snapshot(
-            tree=tree_figure(tree, fresh_after=upto - 1, grade=grade),
+            tree=tree_figure(tree, fresh_after=upto - 1, grade=grade, path=path),
             convergence=convergence_figure(tree),
             stats=stats_panel(tree),
             answer=answer_panel(tree),

@@ -26,6 +26,15 @@ from ui.views import encode, plot_view, tree_view
 STATUSES = ["", "running", "solved", "proved", "exhausted", "stopped", "error", "interrupted"]
 
 
+#: the list's column widths (``h.HISTORY_HEADERS`` order): the problem gets the room, the
+#: model file name (cut short by ``h.history_rows``) little
+HISTORY_WIDTHS = ["9%", "9%", "6%", "7%", "6%", "5%", "5%", "5%", "10%", "38%"]
+#: after Export: click the file's link, so the download starts with the one click on Export
+DOWNLOAD_JS = """() => { setTimeout(() => {
+  const a = document.querySelector('#hist-download a[download], #hist-download a');
+  if (a) a.click(); }, 50); }"""
+
+
 class HistoryHandlers:
     def __init__(self, services: Services) -> None:
         self.s = services
@@ -218,6 +227,7 @@ def build_history(services: Services) -> HistoryScreen:
         interactive=False,
         wrap=True,
         max_height=320,
+        column_widths=HISTORY_WIDTHS,
         elem_id="hist-list",
     )
     with gr.Row():
@@ -260,7 +270,7 @@ def build_history(services: Services) -> HistoryScreen:
     slider.release(hs.replay, [opened, slider], view, trigger_mode="always_last", **fast)
     tree.node_click(hs.click, [opened, slider], inspector.outputs, **fast)  # type: ignore[attr-defined]
     delete.click(hs.delete, [opened, *filters], [message, runs, opened], **fast)
-    export.click(hs.export, opened, [message, download], **fast)
+    export.click(hs.export, opened, [message, download], **fast).then(None, None, None, js=DOWNLOAD_JS)
     shown = [opened, slider, *view, *inspector.outputs]
     upload.upload(hs.import_file, [upload, *filters], [message, runs, run_id, *shown], **fast)
     return HistoryScreen(runs, filters, hs)

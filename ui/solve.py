@@ -245,6 +245,11 @@ class SolveHandlers:
             gr.Warning(esc(exc))
             return gr.Dropdown(choices=[], value=None)
 
+    def unpick(self) -> None:
+        """The Examples box shows no choice once the problem is the user's own text (None as
+        the value itself: in ``gr.Dropdown(value=None)`` None means "unchanged")."""
+        return None
+
     def pick(self, dataset: str, problem_id: str) -> tuple[Any, Any]:
         if not problem_id:
             return gr.skip(), gr.skip()
@@ -420,6 +425,8 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
     algorithm.change(hs.problem_hint, algorithm, problem, **fast)
     dataset.change(hs.examples, dataset, example, **fast)
     example.change(hs.pick, [dataset, example], [problem, reference], **fast)
+    # typing one's own problem (input: the user, not a picked example) un-picks the example
+    problem.input(hs.unpick, None, example, **fast)
     algorithm.change(hs.choose_algorithm, [algorithm, reward], [description, reward, ppm, *groups], **fast)
     for name, dd in presets.items():
         mine = [w for c, w in zip(controls, widgets, strict=True) if c.algorithm == name]

@@ -68,3 +68,69 @@ def test_selection_table_fits_explains_zero_scores_and_the_root_gets_a_sentence(
     wait_until(lambda: "#0 " in page.inner_text("#insp-title"), timeout=60, what="the root inspected")
     assert page.evaluate(FITS, "#insp-uct") is None  # no empty table
     assert "every rollout starts here" in page.inner_text("#insp-uct-note")
+
+
+def test_typing_a_problem_unpicks_the_example(page):
+    page.get_by_text("Examples", exact=True).click()
+    page.click("#dataset input")
+    page.get_by_role("option", name="gsm8k", exact=True).click()
+    page.click("#example input")
+    page.get_by_role("option").first.click()
+    wait_until(lambda: "Janet" in page.input_value("#problem textarea"), timeout=60, what="the example")
+    assert page.input_value("#example input")  # picked
+    page.fill("#problem textarea", "")
+    page.locator("#problem textarea").press_sequentially("My own problem", delay=20)  # keys, as a user types
+    wait_until(lambda: page.input_value("#example input") == "", timeout=60, what="the example un-picked")
+
+
+SELECTED_PATH = """(sel) => {
+  const el = document.querySelector(sel + ' .canopy-plot');
+  const t = (el.data || []).find((d) => d.name === 'selected path');
+  return t ? t.x.length : -1;
+}"""
+
+
+def open_in_history(page, run_id):
+    page.get_by_role("tab", name="History").click()
+    page.click("#hist-refresh")
+    wait_until(lambda: run_id in page.inner_text("#hist-list"), timeout=60, what="the run in the list")
+    page.fill("#hist-run-id input, #hist-run-id textarea", run_id)
+    page.click("#hist-open")
+    shown = lambda: page.eval_on_selector("#hist-tree .canopy-tree", "e => e.dataset.run")  # noqa: E731
+    wait_until(lambda: shown() == run_id, 60, what="the run opened")
+
+
+def test_history_replay_export_and_import(page, server, tmp_path):
+    from backend import events as ev
+
+    run_id = run(page, problem="A history problem " + "with a long statement " * 4, rollouts=3, max_depth=3)
+    wait_until(lambda: "finished" in status(page), timeout=90, what="the run to end")
+    open_in_history(page, run_id)
+    # the problem gets the list's width, not the model's file name
+    widths = page.evaluate(
+        """() => [...document.querySelectorAll('#hist-list thead th')].map((h) => [h.innerText.trim(),
+                   h.getBoundingClientRect().width])"""
+    )
+    width = {name: w for name, w in widths if name}
+    assert width["problem"] >= 3 * width["model"], widths
+    # replay at a selection: the path it walked is drawn, the caption says it in words
+    chosen = next(
+        e for e in server[1].runs.events(run_id) if isinstance(e, ev.NodeSelected) and len(e.path) > 2
+    )
+    page.locator("#hist-slider input[type=range]").fill(str(chosen.seq))
+    wait_until(lambda: page.evaluate(SELECTED_PATH, "#hist-tree") == len(chosen.path), 60, what="the path")
+    assert "selection walked #0 → " in page.inner_text("#hist-caption")
+    page.locator("#hist-slider input[type=range]").fill(str(chosen.seq + 1))
+    wait_until(lambda: page.evaluate(SELECTED_PATH, "#hist-tree") == 0, 60, what="the path gone")
+    page.screenshot(path="/tmp/issue15-history.png", full_page=True)
+    # export: one click downloads the file
+    with page.expect_download(timeout=60_000) as download:
+        page.click("#hist-export")
+    exported = tmp_path / download.value.suggested_filename
+    download.value.save_as(exported)
+    assert exported.name == f"canopy-run-{run_id}.jsonl"
+    # import: the same run is already here (opened, not a silent copy)
+    with page.expect_file_chooser() as chooser:
+        page.click("#hist-import")
+    chooser.value.set_files(str(exported))
+    wait_until(lambda: "already in the history" in page.inner_text("#hist-message"), 60, what="the import")

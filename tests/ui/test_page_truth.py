@@ -194,3 +194,40 @@ def test_import_opens_the_run_and_a_second_import_says_it_is_there(services, tmp
         assert len(services.store.list_runs()) == count  # no silent duplicate
     finally:
         shutil.rmtree(folder)
+
+
+# --- item 13: the replay caption, the selected path, the history's columns -----------------------
+
+
+def test_replay_caption_is_words_and_a_selection_shows_its_path(services):
+    import re
+
+    from backend import events as ev
+    from ui.escape import DOLLAR
+
+    run_id = start(services, "18", **SMALL)
+    assert services.runs.get(run_id).wait(30)
+    events = services.runs.events(run_id)
+    for e in events:
+        caption = h.event_caption(services, run_id, e.seq).replace(DOLLAR, "$")
+        assert caption.startswith(f"event {e.seq} at ") and not re.search(r"[{}]|\w=", caption), caption
+    chosen = next(e for e in events if isinstance(e, ev.NodeSelected) and len(e.path) > 2)
+    caption = h.event_caption(services, run_id, chosen.seq)
+    assert "selection walked " + " → ".join(f"#{i}" for i in chosen.path) in caption
+    assert h.replay(services, run_id, chosen.seq).tree["path"] == list(chosen.path)
+    assert h.replay(services, run_id, chosen.seq + 1).tree["path"] == []  # only at the selection
+    last = h.event_caption(services, run_id, events[-1].seq)
+    assert "run&#95;finished" in last and ("known 18" in last or "✓ correct" in last), last
+
+
+def test_history_rows_keep_the_problem_and_cut_the_model_name(services):
+    services.engine.model = "/very/long/path/to/models/qwen2.5-coder-0.5b-instruct-q4_k_m-some-more.gguf"
+    problem = "A problem statement that is longer than seventy characters, so the old list cut it short."
+    pace(services, 0.0)
+    controls = h.algorithm_controls(["rstar"])
+    values = h.preset_values("rstar", "cpu-demo", controls)
+    values = [SMALL.get(c.name, v) for c, v in zip(controls, values, strict=True)]
+    run_id = h.start_run(services, controls, problem, "rstar", "vote", "", 0, values)
+    assert services.runs.get(run_id).wait(30)
+    row = dict(zip(h.HISTORY_HEADERS, h.history_rows(services)[0], strict=True))
+    assert row["problem"] == problem and len(row["model"]) <= 24 and row["model"].endswith("…")

@@ -45,7 +45,8 @@ const scored = (v) => v !== null && v !== undefined;
 function applyFull(v) {
   const m = {run: v.run, rev: v.rev, count: v.count, big: !!v.big, styles: v.styles || [],
              hover: v.hover || '', layout: v.layout, colors: v.colors || {}, best: v.best || [],
-             fresh: v.fresh || [], flags: v.flags || [], hasPpm: !!v.has_ppm, slot: new Map()};
+             fresh: v.fresh || [], flags: v.flags || [], hasPpm: !!v.has_ppm, path: v.path || [],
+             slot: new Map()};
   for (const c of COLUMNS) m[c] = (v.nodes && v.nodes[c] || []).slice();
   m.id.forEach((id, k) => m.slot.set(id, k));
   m.cd = m.id.map((_, k) => hoverRow(m, k));
@@ -206,22 +207,30 @@ function shapes(m, showFresh) {
   return out;
 }
 
+function pathLine(m, ids) {  // the x and y of a path's nodes, in order
+  const xs = [], ys = [];
+  for (const id of ids) {
+    const j = m.slot.get(id);
+    if (j !== undefined) { xs.push(m.x[j]); ys.push(-m.depth[j]); }
+  }
+  return [xs, ys];
+}
+
 function buildData(m) {
   const mode = modeOf(m);
   const c = m.colors[mode] || m.colors.q;
   const vals = m[MODE_COLUMN[mode] || 'q'];
   const n = m.id.length;
   const [ex, ey] = edgeWalk(m);
-  const bx = [], by = [];
-  for (const id of m.best) {
-    const j = m.slot.get(id);
-    if (j !== undefined) { bx.push(m.x[j]); by.push(-m.depth[j]); }
-  }
+  const [bx, by] = pathLine(m, m.best);
+  const [sx, sy] = pathLine(m, m.path || []);  // a replay at a selection: the path it took
   const data = [
     {type: 'scatter', name: 'edges', mode: 'lines', x: ex, y: ey, hoverinfo: 'skip',
      line: {color: '#b0b0b0', width: 1}},
     {type: 'scatter', name: 'best path', mode: 'lines', x: bx, y: by, hoverinfo: 'skip',
      line: {color: '#f2b705', width: 5}},
+    {type: 'scatter', name: 'selected path', mode: 'lines', x: sx, y: sy, hoverinfo: 'skip',
+     line: {color: '#7b2cbf', width: 3, dash: 'dash'}},
   ];
   // one trace per style (symbol, outline), and in WebGL per colour band too; nodes with
   // no value (no PPM score) are a group of their own, drawn grey (band BANDS)
