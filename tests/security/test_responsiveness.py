@@ -46,10 +46,11 @@ def start_inputs(client: httpx.Client, problem: str, algorithm: str) -> list[Any
     dep = next(d for d in cfg["dependencies"] if d.get("api_name") == "start")
     props = {c["id"]: c.get("props", {}) for c in cfg["components"]}
     data = [props[i].get("value") for i in dep["inputs"]]
-    labels = [props[i].get("label") or props[i].get("elem_id") or "" for i in dep["inputs"]]
-    # inputs: run state, problem, algorithm, reward, reference, seed, *widgets
-    data[1], data[2], data[3], data[4] = problem, algorithm, "vote", ""
-    assert labels  # the page's own order; only the first five are set here
+    where = {props[i].get("elem_id"): k for k, i in enumerate(dep["inputs"])}
+    # set by the widgets' ids, so a new control (the PPM choice, say) keeps its default
+    chosen = {"problem": problem, "algorithm": algorithm, "reward": "vote", "reference": ""}
+    for elem_id, value in chosen.items():
+        data[where[elem_id]] = value
     return data
 
 
