@@ -129,14 +129,21 @@ def _dollars(text: str) -> str:
     return "".join(out)
 
 
+#: a lone ``*`` between two operands (``a*b``, ``2*(x+1)``, ``c*b^3``): multiplication in a
+#: goal or a program, which Markdown would pair with the next one as italics. Emphasis as
+#: people write it (``*word*``, ``**bold**``) has a space or a line end on its outer side.
+_TIMES = re.compile(r"(?<=[\w)\]}^.])(?<!\*)\*(?!\*)(?=[\w(\[{\\.])")
+
+
 def md_text(text: str) -> str:
     """Model text for a Markdown+LaTeX view: "# Step 1" is a comment, not a heading,
     "$18" is money, not the start of a formula (GSM8K is full of both; see ``_math_end``),
     and tags such as rStar's ``<code>`` / ``<end_of_step>`` are shown, not interpreted as
-    HTML. Markdown's emphasis, lists and LaTeX stay; links, images and autolinks cannot
-    form (``ui.escape.defang``): content never makes the page fetch a URL."""
+    HTML. Markdown's emphasis, lists and LaTeX stay, but a ``*`` between two operands is a
+    times sign (``_TIMES``: ``1/(a*b^3 + c*b^3)`` is not italics); links, images and autolinks
+    cannot form (``ui.escape.defang``): content never makes the page fetch a URL."""
     text = html.escape(text, quote=False)
-    return defang(_dollars(_HEADING.sub(r"\1\\#", text)))
+    return defang(_TIMES.sub("&#42;", _dollars(_HEADING.sub(r"\1\\#", text))))
 
 
 def _fmt(v: float | None, digits: int = 3) -> str:

@@ -134,3 +134,11 @@ def test_history_replay_export_and_import(page, server, tmp_path):
         page.click("#hist-import")
     chooser.value.set_files(str(exported))
     wait_until(lambda: "already in the history" in page.inner_text("#hist-message"), 60, what="the import")
+
+
+def test_stars_in_a_typed_goal_are_not_italics_in_the_preview(page):
+    page.fill("#problem textarea", "a, b, c > 0; prove 1/(a*b^3 + c*b^3) >= 0")
+    wait_until(lambda: "1/(a" in page.inner_text("#problem-preview"), timeout=60, what="the preview")
+    preview = page.locator("#problem-preview .prose").first
+    assert preview.locator("em").count() == 0
+    assert "1/(a*b^3 + c*b^3)" in preview.inner_text()

@@ -231,3 +231,36 @@ def test_history_rows_keep_the_problem_and_cut_the_model_name(services):
     assert services.runs.get(run_id).wait(30)
     row = dict(zip(h.HISTORY_HEADERS, h.history_rows(services)[0], strict=True))
     assert row["problem"] == problem and len(row["model"]) <= 24 and row["model"].endswith("…")
+
+
+# --- item 3: a goal's '*' is multiplication, not italics ------------------------------------------
+
+
+def render(markdown):
+    """CommonMark's HTML for ``markdown`` (markdown-it, which Gradio ships)."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").render(markdown)
+
+
+def test_stars_in_goals_stay_multiplication_and_emphasis_still_works():
+    from ui.escape import md_esc
+    from ui.inspector import md_text
+
+    for goal in ("1/(a*b^3 + c*b^3) >= 0", "a*b + b*c + c*a <= 3", "2*x*y = 6"):
+        assert "<em>" not in render(md_text(goal)) and "<em>" not in render(md_esc(goal)), goal
+        assert render(md_text(goal)).count("*") == goal.count("*")  # every star shown
+    assert "<em>italic</em>" in render(md_text("an *italic* word"))
+    assert "<strong>bold</strong>" in render(md_text("some **bold**."))
+
+
+def test_a_lips_goal_node_shows_its_stars(services):
+    from backend import events as ev
+    from backend.tree import Tree
+    from ui.inspector import node_view
+
+    log = ev.EventLog()
+    log.emit(ev.RunStarted, run_id="g", algorithm="lips", problem="p")
+    log.emit(ev.NodeAdded, id=0, parent=None, kind="goal", text="prove 1/(a*b^3 + c*b^3) >= 0")
+    view = node_view(Tree.from_events(log.after(-1)), 0)
+    assert "<em>" not in render(view.text) and render(view.text).count("*") == 2
