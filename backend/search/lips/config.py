@@ -40,7 +40,15 @@ class LipsConfig:
     temperature: float = knob(0.1, "LLM sampling temperature (official 0.1)", min=0.0, max=2.0)
     top_p: float = knob(0.95, "LLM nucleus sampling mass (official 0.95)", min=0.01, max=1.0)
     max_tokens: int = knob(512, "most tokens of one LLM answer", min=16, max=8192)
-    z3_timeout_s: float = knob(3.0, "z3 budget per check", min=0.1, max=120.0)
+    z3_timeout_s: float = knob(3.0, "z3 budget per check of the proof path's re-check", min=0.1, max=120.0)
+    pop_z3_s: float = knob(
+        1.0, "z3 budget when closing a popped goal below the root (the root gets the closer's 5 s)",
+        min=0.05, max=120.0,
+    )
+    filter_z3_s: float = knob(
+        0.5, "z3 budget of each candidate check in the search (refute the new goal; prove the step sound)",
+        min=0.05, max=120.0,
+    )
     homogenise: bool = knob(
         True, "first step: make a non-homogeneous goal homogeneous with an equality constraint (z3-checked)"
     )

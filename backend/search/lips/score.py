@@ -52,8 +52,13 @@ def get_degree(e: sp.Expr) -> sp.Expr | float:
             d = get_degree(e.base)
             return math.inf if d == math.inf else d * e.exp
         return math.inf
-    if e.is_Add:
-        degs = {sp.nsimplify(get_degree(a)) if get_degree(a) != math.inf else math.inf for a in e.args}
+    if e.is_Add:  # each term's degree once (it was computed twice per term: 2^depth calls)
+        degs = set()
+        for a in e.args:
+            d = get_degree(a)
+            if d == math.inf:
+                return math.inf
+            degs.add(sp.nsimplify(d))
         return degs.pop() if len(degs) == 1 else math.inf
     raise _Unsupported(f"unsupported function {e.func}")
 

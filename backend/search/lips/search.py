@@ -52,7 +52,10 @@ class LipsSearch(Search):
         self.problem: Inequality = parse_problem(self.state.problem)
         c = self.config
         self.cache = PointCache()
-        self.filter_cfg = FilterConfig(
+        # candidates are filtered with a short z3 budget (most timeouts are not worth the wait:
+        # points catch nearly every false goal); the proof path is re-checked with the full one
+        self.filter_cfg = FilterConfig(implication_timeout_s=c.filter_z3_s, refute_timeout_s=c.filter_z3_s)
+        self.recheck_cfg = FilterConfig(
             implication_timeout_s=c.z3_timeout_s, refute_timeout_s=min(2.0, c.z3_timeout_s)
         )
         self.close_cfg = CloseConfig(sos_timeout_s=c.sos_timeout_s)
@@ -131,14 +134,17 @@ class LipsSearch(Search):
         it, answer = self.state.iteration - 1, self.outcome().answer
         self.emit(ev.IterationDone, iteration=it, best_answer=answer, tokens=self.state.tokens)
 
-    def _close_config(self) -> CloseConfig:
-        """The closers' budgets, cut to the time the run has left (so a pop near the limit
-        does not run a full 5 s z3 + 10 s SOS past it)."""
+    def _close_config(self, root: bool = True) -> CloseConfig:
+        """The closers' budgets: below the root z3 gets ``pop_z3_s`` (the goal's filter already
+        asked z3 about it); all cut to the time the run has left (so a pop near the limit does
+        not run a full 5 s z3 + 10 s SOS past it)."""
+        c = self.close_cfg
+        if not root:
+            c = replace(c, z3_timeout_s=min(c.z3_timeout_s, self.config.pop_z3_s))
         limit = self.config.time_limit_s
         if not limit:
-            return self.close_cfg
+            return c
         left = max(0.1, limit - self.state.elapsed())
-        c = self.close_cfg
         return replace(c, z3_timeout_s=min(c.z3_timeout_s, left),
                        sos_timeout_s=min(c.sos_timeout_s, left) if c.sos_timeout_s > 0 else 0.0)
 
@@ -147,7 +153,7 @@ class LipsSearch(Search):
         re-checks. An open goal above ``max_depth`` is expanded."""
         self.check_stop()
         t0 = time.perf_counter()
-        res = close_goal(self.problem, node.goal, self.cache, self._close_config())
+        res = close_goal(self.problem, node.goal, self.cache, self._close_config(node.parent is None))
         self.state.verify_s += time.perf_counter() - t0
         if res.status == "refuted":
             self._verified(node.id, verdict.refuted(res, root=node.parent is None))
@@ -296,7 +302,7 @@ class LipsSearch(Search):
 
     def recheck(self, nid: int) -> tuple[bool, str, list[dict[str, Any]]]:
         """Re-check every step on root -> nid with fresh test points, then the close."""
-        return recheck(self.problem, self.nodes, self.path(nid), filter_cfg=self.filter_cfg,
+        return recheck(self.problem, self.nodes, self.path(nid), filter_cfg=self.recheck_cfg,
                        close_cfg=self.close_cfg, z3_timeout_s=self.config.z3_timeout_s)
 
     def tactic_script(self, name: str = "canopy_proof") -> str:

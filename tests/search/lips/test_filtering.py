@@ -50,3 +50,16 @@ def test_sound_scaling_passes_and_timeouts_never_pass():
     a = q.symbol_list[0]
     r = check_step(q, q.goal, Goal(sp.Integer(1), 1 + a))  # exp is outside z3's arithmetic
     assert r.status == "unknown" and r.keep and "unsupported" in r.detail
+
+
+def test_claims_costly_to_factor_skip_positivity_and_go_to_z3():
+    # MO-INT P19's homogenisation step: a claim over four cubic denominators spent 68 s in
+    # sympy's factor before positivity gave up; such claims now go straight to z3
+    import sympy as sp
+
+    from backend.search.lips.filtering import _cheap_to_factor
+
+    a, b, c, d = sp.symbols("a b c d", positive=True)
+    big = sum(x / (y**3 + 4 * z**3) for x, y, z in ((a, b, c), (b, c, d), (c, d, a), (d, a, b)))
+    assert not _cheap_to_factor(big)
+    assert _cheap_to_factor((a + b) / 2 - sp.sqrt(a * b) + a / (b + c))

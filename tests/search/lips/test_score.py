@@ -1,5 +1,7 @@
 """The symbolic filter score (official ranker.cal_complexity), checked by hand."""
 
+import sympy as sp
+
 from backend.search.lips.problem import parse_problem
 from backend.search.lips.score import (
     NON_HOMOGENEOUS,
@@ -51,3 +53,27 @@ def test_top_k_keeps_ties():
     # sorted: 1 2 3 3 5 7 7 7 8 8 8 9; the 10th score (8) is shared by j, k, l: 11 kept, d (9) dropped
     assert top_k(items, scores, k=10)[-3:] == ["j", "k", "l"] and "d" not in top_k(items, scores, k=10)
     assert top_k([], [], k=10) == []
+
+
+def test_get_degree_visits_each_subterm_once():
+    # every Add used to compute each homogeneous term's degree twice: 2^depth calls on nested sums
+    import backend.search.lips.score as score
+
+    a, b = sp.symbols("a b", positive=True)
+    e = a
+    for _ in range(14):
+        e = a**2 / (e + b) + b  # homogeneous of degree 1 at every level
+    calls = 0
+    inner = score.get_degree
+
+    def counting(x):
+        nonlocal calls
+        calls += 1
+        return inner(x)
+
+    score.get_degree = counting
+    try:
+        assert score.get_degree(e) == 1
+    finally:
+        score.get_degree = inner
+    assert calls < 300

@@ -328,3 +328,12 @@ def test_homogenisation_is_the_first_z3_checked_proof_step():
     off = _run(SUMSQ, min_proof_depth=1, sos_timeout_s=0.0, homogenise=False, max_candidates=4)
     assert not any(n.kind == "homogenise" for n in off.nodes.values())
     assert len([n for n in off.nodes.values() if n.parent == 0]) > 1
+
+
+def test_candidates_get_a_short_z3_budget_and_the_proof_path_the_full_one():
+    s = LipsSearch(AMGM, engine=None, config=LipsConfig(filter_z3_s=0.25, pop_z3_s=0.5, z3_timeout_s=4.0))
+    s.start()
+    assert s.filter_cfg.refute_timeout_s == s.filter_cfg.implication_timeout_s == 0.25
+    assert s.recheck_cfg.implication_timeout_s == 4.0  # the chain's re-check is not cut
+    assert s._close_config(root=True).z3_timeout_s == s.close_cfg.z3_timeout_s  # the root: full budget
+    assert s._close_config(root=False).z3_timeout_s == 0.5
