@@ -90,7 +90,10 @@ def test_stop_takes_effect_within_one_generation_call_and_keeps_the_tree():
     t = time.monotonic()
     run.stop()
     assert run.wait(5)
-    assert time.monotonic() - t < 0.5  # one engine call is 0.2 s (then the sandbox runs its steps)
+    # one engine call is 0.2 s, then the sandbox runs its steps; 1 s leaves room for a loaded
+    # machine (0.52 s measured with other jobs on both cores) and still catches a stop that
+    # waits for the next iterations (each several calls)
+    assert time.monotonic() - t < 1.0
     last = run.log.events[-1]
     assert last.type == "run_finished" and last.status == "stopped"
     assert actions(run)[-1] == "stop"
