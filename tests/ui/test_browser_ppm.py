@@ -112,7 +112,8 @@ def test_a_ppm_run_is_coloured_inspected_and_diagnosed_by_its_ppm(page, server):
     page.fill("#reference textarea", "18")
     assert page.input_value("#ppm input") == "default (test PPM)"  # the control's default: --ppm
     run_id = run(page, **SMALL)
-    wait_until(lambda: "finished (solved)" in status(page), timeout=90, what="the run to end")
+    # graded against the known answer: "finished · answer 18 · ✓ correct" (issue 15 item 4)
+    wait_until(lambda: "finished · answer" in status(page), timeout=90, what="the run to end")
     settle(page, services, run_id)
     tree = folded(services, run_id)
     assert tree.started.spec["ppm"] == "default"
