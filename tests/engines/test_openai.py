@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -20,6 +21,8 @@ class FakeServer(BaseHTTPRequestHandler):
     requests: list[dict] = []  # noqa: RUF012
     failures_left = 0
     ignore_n = False
+    owned_by: str | None = None  # "vllm": answer as vllm serve does (greedy n > 1 refused, /tokenize)
+    delay_s = 0.0  # each completion takes this long
 
     def log_message(self, *args):  # keep pytest output clean
         pass
@@ -34,7 +37,8 @@ class FakeServer(BaseHTTPRequestHandler):
 
     def do_GET(self):
         if self.path == "/v1/models":
-            self._send(200, {"object": "list", "data": [{"id": "fake-model"}, {"id": "other"}]})
+            owner = {"owned_by": type(self).owned_by} if type(self).owned_by else {}
+            self._send(200, {"object": "list", "data": [{"id": "fake-model", **owner}, {"id": "other"}]})
         else:
             self._send(404, {"error": "no such route"})
 
@@ -42,6 +46,18 @@ class FakeServer(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         body["_auth"] = self.headers.get("Authorization")
         type(self).requests.append(body)
+        if self.path == "/tokenize" and type(self).owned_by == "vllm":  # a template of its own
+            text = "".join(f"[{m['role']}]{m['content']}" for m in body["messages"])
+            text += "[assistant]" if body.get("add_generation_prompt") else ""
+            return self._send(200, {"tokens": [ord(c) for c in text], "count": len(text)})
+        if self.path == "/detokenize" and type(self).owned_by == "vllm":
+            return self._send(200, {"prompt": "".join(map(chr, body["tokens"]))})
+        if self.path != "/v1/completions":
+            return self._send(404, {"error": "no such route"})
+        if type(self).delay_s:
+            time.sleep(type(self).delay_s)
+        if type(self).owned_by == "vllm" and body.get("temperature") == 0 and body.get("n", 1) > 1:
+            return self._send(400, {"object": "error", "message": "n must be 1 when using greedy sampling"})
         if type(self).failures_left > 0:
             type(self).failures_left -= 1
             return self._send(503, {"error": "warming up"})
@@ -67,6 +83,8 @@ def server():
     FakeServer.requests = []
     FakeServer.failures_left = 0
     FakeServer.ignore_n = False
+    FakeServer.owned_by = None
+    FakeServer.delay_s = 0.0
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), FakeServer)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -144,3 +162,85 @@ def test_unreachable_server_says_how_to_start_one():
 def test_choice_mapping_without_logprobs():
     c = choice_to_completion({"text": "hi", "finish_reason": "stop", "stop_reason": 151645}, [])
     assert (c.text, c.tokens, c.logprob, c.stop_reason) == ("hi", 0, None, None)
+
+
+# --- issue 19: what vllm serve and llama_cpp.server need ---------------------------------------
+
+
+def test_greedy_with_n_sends_one_request_and_copies_it(server):
+    FakeServer.owned_by = "vllm"  # vllm serve refuses temperature 0 with n > 1 (HTTP 400)
+    engine = OpenAIEngine.load(None, base_url=server)
+    comps = engine.generate(["g"], n=3, temperature=0)[0]
+    assert [c.text for c in comps] == ["g0", "g0", "g0"]
+    (body,) = FakeServer.requests
+    assert (body["n"], body["temperature"]) == (1, 0)
+
+
+def test_neutral_sampling_is_sent_so_the_server_cannot_fill_its_own(server):
+    FakeServer.owned_by = "vllm"  # vLLM fills unset top_k/min_p/repetition_penalty from generation_config
+    engine = OpenAIEngine.load(None, base_url=server)
+    assert engine.server_kind == "vllm"
+    engine.generate(["q"], n=2, temperature=0.7)
+    body = FakeServer.requests[-1]
+    assert {k: body[k] for k in ("top_k", "min_p", "repetition_penalty", "add_special_tokens")} == {
+        "top_k": -1, "min_p": 0.0, "repetition_penalty": 1.0, "add_special_tokens": False}
+
+
+def test_llama_cpp_server_gets_its_own_neutral_names(server):
+    FakeServer.owned_by = "me"  # what llama_cpp.server lists (its defaults: top_k 40, min_p 0.05, 1.1)
+    engine = OpenAIEngine.load(None, base_url=server)
+    engine.generate(["q"])
+    body = FakeServer.requests[-1]
+    got = (engine.server_kind, body["top_k"], body["min_p"], body["repeat_penalty"])
+    assert got == ("llama_cpp", 0, 0.0, 1.0)
+    assert "repetition_penalty" not in body and "add_special_tokens" not in body
+
+
+def test_unknown_server_gets_standard_fields_and_extra_body_wins(server):
+    engine = OpenAIEngine.load(None, base_url=server, extra_body={"top_k": 5})
+    assert engine.server_kind is None
+    engine.generate(["q"])
+    body = FakeServer.requests[-1]
+    assert body["top_k"] == 5 and "min_p" not in body and "repeat_penalty" not in body
+
+
+def test_concurrent_requests_share_the_call_time(server):
+    FakeServer.delay_s = 0.3
+    engine = OpenAIEngine.load("m", base_url=server, concurrency=4)
+    t0 = time.perf_counter()
+    out = engine.generate(["a", "b", "c", "d"], n=2)
+    wall_ms = (time.perf_counter() - t0) * 1000
+    # each prompt's completions carry its share; the shares add up to the wall time, not 4 x 300 ms
+    assert sum(row[0].gen_ms for row in out) <= wall_ms
+    assert len({c.gen_ms for row in out for c in row}) == 1
+
+
+def test_a_read_timeout_is_not_resent(server):
+    FakeServer.delay_s = 1.0
+    engine = OpenAIEngine.load("m", base_url=server, timeout=0.3, backoff=0.01)
+    assert engine.timeout == 0.3
+    with pytest.raises(TimeoutError, match="not sent again"):
+        engine.generate(["slow"])
+    assert len(FakeServer.requests) == 1  # no second long generation behind the first
+
+
+def test_the_timeout_defaults_to_the_environment(monkeypatch):
+    monkeypatch.setenv("CANOPY_OPENAI_TIMEOUT", "900")
+    assert OpenAIEngine("http://127.0.0.1:1/v1", "m").timeout == 900.0
+    monkeypatch.delenv("CANOPY_OPENAI_TIMEOUT")
+    assert OpenAIEngine("http://127.0.0.1:1/v1", "m").timeout == 600.0
+
+
+def test_chat_prompt_uses_the_servers_template(server):
+    FakeServer.owned_by = "vllm"
+    engine = OpenAIEngine.load(None, base_url=server)
+    text = engine.chat_prompt([{"role": "system", "content": "S"}, {"role": "user", "content": "U"}])
+    assert text == "[system]S[user]U[assistant]"
+    tok = FakeServer.requests[0]
+    assert tok["add_generation_prompt"] is True and tok["model"] == "fake-model"
+
+
+def test_chat_prompt_falls_back_to_chatml(server):
+    engine = OpenAIEngine.load(None, base_url=server)  # no template endpoint, no local tokenizer
+    assert engine.chat_prompt([{"role": "user", "content": "U"}]) == (
+        "<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n")

@@ -85,6 +85,9 @@ def server_engine(server_url):
 
 def test_real_server_samples_and_stops(server_engine):
     assert server_engine.model == "embedded-qwen"
+    # llama_cpp.server lists itself as owned_by "me": its samplers get neutral values (its own defaults
+    # are top_k 40, min_p 0.05, repeat_penalty 1.1), which it accepts
+    assert server_engine.server_kind == "llama_cpp"
     prompt = server_engine.chat_prompt([{"role": "user", "content": "Write one sentence about the sea."}])
     comps = server_engine.generate([prompt], n=2, max_tokens=32, temperature=0.8, seed=1, stop=["."])[0]
     assert len(comps) == 2
