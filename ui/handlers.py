@@ -247,6 +247,14 @@ def start_run(
         raise UserFacingError("Type a problem (or pick an example) first.")
     if algorithm not in services.algorithm_names():
         raise UserFacingError(f"Unknown algorithm {algorithm!r}.")
+    offered = [value for _, value in ppm_choices(services)]
+    if ppm is not None and ppm not in offered:
+        # a page may only pick what this server offers: a stored or imported run's spec may
+        # name a PPM directory, and a browser must never make the server read a path it names
+        raise UserFacingError(
+            f"This server offers the PPM choices {', '.join(offered)}; pick one of them (the run you "
+            "restored used another)."
+        )
     overrides = {
         c.name: v for c, v in zip(controls, values, strict=True) if c.algorithm == algorithm and v is not None
     }

@@ -194,3 +194,10 @@ def test_ppm_panels_show_hostile_step_text_and_rows_as_text():
     why = pick_text(tree, tree.nodes[1], last_pick(log.events, 1))
     assert "exploration drove it" in why
     assert_inert_markdown(why, "pick explanation")
+
+
+@pytest.mark.parametrize("ppm", ["/etc", "../../somewhere", "/tmp/not-offered-ppm", ""])
+def test_the_page_can_only_pick_a_ppm_this_server_offers(ppm_services, ppm):
+    # a restored or imported run's spec may name any directory: the server reads none it did not offer
+    with pytest.raises(h.UserFacingError, match="offers the PPM choices default, none"):
+        start(ppm_services, ppm=ppm)
