@@ -8,6 +8,16 @@ from ``text``; ``stop_reason`` names the string, or the token id for stop tokens
 ``logprobs=0`` asks for no alternatives but makes vLLM fill ``cumulative_logprob``
 (the raw model log-probabilities of the sampled tokens in vLLM's default mode).
 
+- What it loads: an HF id or a local HF folder. A GGUF (the embedded model included) is not
+  loaded directly (since vLLM 0.24 that needs the separate vllm-gguf-plugin plus a config and
+  tokenizer folder): the transformers engine's converted copy of it is used when there is one
+  (``$CANOPY_CACHE/models/hf/<name>``, written by its first load), else ``load`` says how to make one.
+- Prompts are tokenized here without special tokens (``chat_prompt``'s text already holds any
+  BOS; vLLM would add a second one to a text prompt) and sent as token ids.
+- Context guard: a prompt's ``max_tokens`` is cut to what ``max_model_len`` leaves, and a
+  prompt that leaves no room gets n empty ``"length"`` completions (logged), instead of vLLM
+  refusing the whole batched call.
+
 ``VLLMValueHead`` scores texts with rStar-Math's full PPM the official way
 (``rstar_deepthink/llms/llm_engine.py: rm_engine``, ``llms.py: rm_generate``): vLLM runs the
 PPM's fine-tuned backbone as a pooling model that returns the last token's final hidden
@@ -17,6 +27,7 @@ state, and the linear value head is applied on top here, in numpy.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,7 +37,9 @@ import numpy as np
 
 from backend._optional import require
 from backend.engines.base import Completion, EngineInfo, GenerationRequest, plain_chat_prompt
-from backend.engines.embedded import resolve_model
+from backend.engines.embedded import EMBEDDED_ALIASES, resolve_model
+
+log = logging.getLogger(__name__)
 
 
 def completion_from_output(out: Any, gen_ms: float = 0.0) -> Completion:
@@ -65,6 +78,38 @@ def to_completions(request_outputs: Sequence[Any], n: int, call_ms: float = 0.0)
     return result
 
 
+def vllm_source(model: str | None) -> str:
+    """What vLLM loads for ``model``: an HF id or folder as given; for a GGUF (None: the embedded
+    model) the transformers engine's converted folder of it, else a ValueError saying how to get one."""
+    source = resolve_model(model)
+    if not source.lower().endswith(".gguf"):
+        return source
+    from backend.engines.transformers import _converted_dir, _load_gguf_source
+
+    where, converted = _load_gguf_source(source, True)
+    if converted is not None:
+        return where
+    what = "the embedded model" if model is None or model.strip().lower() in EMBEDDED_ALIASES else source
+    raise ValueError(
+        f"the vLLM engine needs an HF model id or folder, e.g. --engine vllm --model "
+        f"Qwen/Qwen2.5-Coder-0.5B-Instruct; {what} is a GGUF, which vLLM does not load without a "
+        f"config and tokenizer folder. Load it once with the transformers engine (--engine transformers"
+        f"{'' if what == 'the embedded model' else ' --model ' + source}), which saves a converted "
+        f"folder at {_converted_dir(source)}; --engine vllm then uses that folder.")
+
+
+def model_len(llm: Any) -> int | None:
+    """The loaded model's context length (``max_model_len``), None when vLLM does not say."""
+    for path in (("llm_engine", "model_config"), ("model_config",)):
+        obj = llm
+        for name in path:
+            obj = getattr(obj, name, None)
+        value = getattr(obj, "max_model_len", None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
 class VLLMEngine:
     """In-process vLLM; ``.llm`` is the ``vllm.LLM`` for callers that need more."""
 
@@ -72,18 +117,21 @@ class VLLMEngine:
         self.llm = llm
         self.info = info
         self._vllm = require("vllm", extra="gpu")
+        self._tokenizer = llm.get_tokenizer()
+        self.max_model_len = model_len(llm)
 
     @classmethod
     def load(cls, model: str | None = None, *, tensor_parallel_size: int = 1,
              gpu_memory_utilization: float = 0.85, max_model_len: int | None = None, dtype: str = "auto",
              seed: int = 0, **llm_kwargs: Any) -> VLLMEngine:
-        """Load ``model`` (HF id, local dir, GGUF path; None: the embedded GGUF) into vLLM.
+        """Load ``model`` (HF id or local HF folder; a GGUF or None, the embedded model: its
+        converted folder, see ``vllm_source``) into vLLM.
 
-        Extra keyword arguments go to ``vllm.LLM`` unchanged (e.g. ``tokenizer=`` for a GGUF).
+        Extra keyword arguments go to ``vllm.LLM`` unchanged.
         """
+        source = vllm_source(model)
         vllm = require("vllm", extra="gpu")
         t0 = time.perf_counter()
-        source = resolve_model(model)
         llm = vllm.LLM(
             model=source,
             enable_prefix_caching=True,
@@ -106,13 +154,13 @@ class VLLMEngine:
         )
         return cls(llm, info)
 
-    def sampling_params(self, req: GenerationRequest) -> Any:
+    def sampling_params(self, req: GenerationRequest, max_tokens: int | None = None) -> Any:
         greedy = req.temperature == 0
         return self._vllm.SamplingParams(
             n=1 if greedy else req.n,  # greedy samples are identical; older vLLMs refuse n > 1 with greedy
             temperature=req.temperature,
             top_p=1.0 if greedy else req.top_p,
-            max_tokens=req.max_tokens,
+            max_tokens=max_tokens or req.max_tokens,
             stop=list(req.stop) or None,
             seed=req.seed,
             logprobs=0,  # no alternatives, but cumulative_logprob gets filled
@@ -132,8 +180,27 @@ class VLLMEngine:
         req = GenerationRequest.make(prompts, n=n, max_tokens=max_tokens, temperature=temperature,
                                      top_p=top_p, stop=stop, seed=seed)
         t0 = time.perf_counter()
-        outputs = self.llm.generate(list(req.prompts), self.sampling_params(req), use_tqdm=False)
-        return to_completions(outputs, req.n, (time.perf_counter() - t0) * 1000)
+        # token ids without special tokens: the rendered chat text already holds any BOS
+        ids = [list(self._tokenizer.encode(p, add_special_tokens=False)) for p in req.prompts]
+        limit = self.max_model_len
+        room = [req.max_tokens if limit is None else min(req.max_tokens, limit - len(t)) for t in ids]
+        fits = [i for i, r in enumerate(room) if r >= 1]
+        for i in set(range(len(ids))) - set(fits):
+            log.warning("prompt %d has %d tokens: no room left in max_model_len=%s; its completions are "
+                        "empty (finish 'length')", i, len(ids[i]), limit)
+        result: list[list[Completion]] = [
+            [Completion("", 0, None, "length")] * req.n for _ in req.prompts]
+        if fits:
+            outputs = self.llm.generate(
+                [{"prompt_token_ids": ids[i]} for i in fits],
+                [self.sampling_params(req, room[i]) for i in fits],
+                use_tqdm=False,
+            )
+            call_ms = (time.perf_counter() - t0) * 1000
+            done = to_completions(outputs, req.n, call_ms * len(fits) / len(ids))
+            for i, comps in zip(fits, done, strict=True):
+                result[i] = comps
+        return result
 
     def chat_prompt(self, messages: Sequence[dict[str, str]], *, add_generation_prompt: bool = True) -> str:
         tok = self.llm.get_tokenizer()

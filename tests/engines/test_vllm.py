@@ -205,3 +205,93 @@ def test_hidden_states_of_the_wrong_width_are_refused(monkeypatch, tmp_path):
     with pytest.raises(RuntimeError, match="shape"):
         head.values(["a"])
     assert last_token_states([]).shape == (0, 0)
+
+
+# --- the generation engine (VLLMEngine), against a stand-in vllm module -----------------------
+# Test double again: SamplingParams records its arguments, LLM.generate answers each token-id
+# prompt with canned outputs. It checks what VLLMEngine asks of vLLM, not vLLM.
+
+
+class FakeGenLLM:
+    """Test double for ``vllm.LLM`` in a generation run."""
+
+    def __init__(self, model_len: int):
+        self.tokenizer = CharTokenizer()
+        self.llm_engine = NS(model_config=NS(max_model_len=model_len))
+        self.calls: list[tuple[list, list]] = []
+
+    def get_tokenizer(self):
+        return self.tokenizer
+
+    def generate(self, prompts, params, use_tqdm=True):
+        self.calls.append((list(prompts), list(params)))
+        return [NS(outputs=[out(f"t{k}", [1, 2], "length", index=k) for k in range(p.kwargs["n"])])
+                for p in params]
+
+
+def gen_engine(monkeypatch, model_len=16):
+    from backend.engines.base import EngineInfo
+    from backend.engines.vllm import VLLMEngine
+
+    vllm = types.ModuleType("vllm")
+    vllm.__spec__ = importlib.machinery.ModuleSpec("vllm", None)
+    vllm.SamplingParams = lambda **kw: NS(kwargs=kw)
+    monkeypatch.setitem(sys.modules, "vllm", vllm)
+    return VLLMEngine(FakeGenLLM(model_len), EngineInfo("vllm", "stand-in"))
+
+
+def test_prompts_go_as_token_ids_without_added_special_tokens(monkeypatch):
+    engine = gen_engine(monkeypatch)
+    engine.generate(["<s>ab"], n=2, max_tokens=4, temperature=0.5)
+    ((prompts, params),) = engine.llm.calls
+    assert prompts == [{"prompt_token_ids": [ord(c) for c in "<s>ab"]}]  # no second BOS
+    assert engine.llm.tokenizer.special == [False]
+    assert (params[0].kwargs["n"], params[0].kwargs["max_tokens"]) == (2, 4)
+
+
+def test_a_prompt_past_max_model_len_fails_alone(monkeypatch):
+    engine = gen_engine(monkeypatch, model_len=10)
+    out_ = engine.generate(["x" * 12, "abcdefgh", "ab"], n=2, max_tokens=5, temperature=0.5)
+    assert [c.finish_reason for c in out_[0]] == ["length", "length"] and out_[0][0].text == ""
+    assert [c.text for c in out_[1]] == ["t0", "t1"] and [c.text for c in out_[2]] == ["t0", "t1"]
+    ((prompts, params),) = engine.llm.calls  # only the prompts that fit, in one call
+    assert len(prompts) == 2
+    # max_tokens cut to what the context leaves: 10 - 8 = 2 for "abcdefgh", 5 for "ab"
+    assert [p.kwargs["max_tokens"] for p in params] == [2, 5]
+
+
+def test_greedy_asks_vllm_for_one_sample(monkeypatch):
+    engine = gen_engine(monkeypatch)
+    comps = engine.generate(["ab"], n=3, temperature=0)[0]
+    assert [c.text for c in comps] == ["t0"] * 3
+    assert engine.llm.calls[0][1][0].kwargs["n"] == 1
+
+
+def test_a_gguf_without_a_converted_folder_says_what_to_do(monkeypatch, tmp_path):
+    from backend.engines import vllm as engine_module
+
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF")
+    monkeypatch.setenv("CANOPY_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(engine_module, "resolve_model", lambda m: str(gguf))
+    with pytest.raises(ValueError, match=r"HF model id or folder.*--engine transformers"):
+        engine_module.vllm_source(None)
+    monkeypatch.setattr(engine_module, "resolve_model", lambda m: m)
+    assert engine_module.vllm_source("Qwen/Qwen2.5-0.5B-Instruct") == "Qwen/Qwen2.5-0.5B-Instruct"
+
+
+def test_a_gguf_with_a_converted_folder_loads_that(monkeypatch, tmp_path):
+    import json
+
+    from backend.engines import vllm as engine_module
+    from backend.engines.transformers import _converted_dir, _source_key
+
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF")
+    monkeypatch.setenv("CANOPY_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(engine_module, "resolve_model", lambda m: str(gguf))
+    conv = _converted_dir(str(gguf))
+    conv.mkdir(parents=True)
+    (conv / "config.json").write_text("{}")
+    (conv / "canopy-source.json").write_text(json.dumps(_source_key(gguf)))
+    assert engine_module.vllm_source(None) == str(conv)
