@@ -76,6 +76,10 @@ def test_eval_on_three_problems_gives_exact_accuracy(files, tmp_path, algo):
     assert [p["correct"] for p in data["problems"]] == [True, True, False]
     assert [p["answer"] for p in data["problems"]] == ["5", "24", "11"]
     assert data["problems"][2]["reference"] == "10" and data["algorithm"] == algo
+    # every tree of these scripted runs states one answer: the right one is in it twice of three
+    assert [p["in_tree"] for p in data["problems"]] == [True, True, False] and data["in_tree"] == 2
+    assert "a right answer somewhere in the tree 2/3" in " ".join(res.output.split())
+    assert data["reward"] == "vote"
 
 
 def test_solve_prints_answer_grading_path_and_writes_events(files, tmp_path):

@@ -275,7 +275,8 @@ def eval_cmd(
     s = rep.summary()
     console.print(
         f"accuracy {s['accuracy']:.1%} ({s['correct']}/{s['total']}) · mean tokens {s['mean_tokens']:.0f} · "
-        f"mean time {s['mean_wall_s']:.1f} s · wall {s['wall_s']:.1f} s"
+        f"mean time {s['mean_wall_s']:.1f} s · wall {s['wall_s']:.1f} s · "
+        f"a right answer somewhere in the tree {s['in_tree']}/{s['total']}"
     )
     if report is not None:
         console.print(f"report: {report}")
