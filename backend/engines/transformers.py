@@ -15,8 +15,12 @@ so the loaded ``.model`` and ``.tokenizer`` are public.
 - Sampling: one ``generate`` call per chunk with ``num_return_sequences=n`` (and
   left padding when several prompts share a call). Stop strings use transformers'
   ``stop_strings`` (token-aware), and the decoded text is then cut with
-  ``cut_at_stop``. Seeds run inside ``torch.random.fork_rng`` so they do not
-  disturb the caller's global RNG.
+  ``cut_at_stop``. A seeded call runs inside ``torch.random.fork_rng`` over the
+  CPU and the model's own GPU (``seeded_rng``) and seeds only those generators, so
+  neither the caller's CPU RNG nor any CUDA RNG is disturbed (``torch.manual_seed``
+  would reseed every GPU, which ``fork_rng(devices=[])`` does not restore).
+- ``Completion.gen_ms``: the call's wall time shared between its prompts, also when
+  a prompt's n samples take several ``generate`` chunks (past ``max_batch``).
 - ``Completion.logprob`` is the sum of log-softmax of the model's raw logits
   (temperature 1, before top-p) at each sampled token, the same definition the
   llama.cpp engine uses. It is recorded by a logits processor that keeps one
@@ -27,6 +31,7 @@ so the loaded ``.model`` and ``.tokenizer`` are public.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -78,6 +83,23 @@ class _LogprobRecorder:
             self.steps.append(self.prev.gather(1, sequences[:, -1:]).squeeze(1))
             self.prev = None
         return self.torch.stack(self.steps, dim=1) if self.steps else None
+
+
+@contextlib.contextmanager
+def seeded_rng(torch: Any, seed: int | None, device: Any):
+    """Run the block with torch's CPU RNG and ``device``'s CUDA RNG seeded with ``seed``, and
+    restore both afterwards; other GPUs' generators are not touched. ``seed`` None: the block
+    draws from the global RNGs as they are (unseeded sampling moves them on)."""
+    if seed is None:
+        yield
+        return
+    cuda = [device.index if device.index is not None else torch.cuda.current_device()] \
+        if getattr(device, "type", "cpu") == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.random.default_generator.manual_seed(seed)
+        for d in cuda:
+            torch.cuda.default_generators[d].manual_seed(seed)
+        yield
 
 
 class TransformersEngine:
@@ -180,6 +202,7 @@ class TransformersEngine:
                                      top_p=top_p, stop=stop, seed=seed)
         prompts = req.prompts
         out: list[list[Completion]] = [[] for _ in prompts]
+        t0 = time.perf_counter()
         greedy = req.temperature == 0
         # greedy gives one answer per prompt; copies fill n (transformers refuses n > 1 without sampling)
         per_prompt = 1 if greedy else req.n
@@ -200,7 +223,11 @@ class TransformersEngine:
                     chunk_index += 1
         if greedy:
             out = [c * req.n for c in out]
-        return out
+        # the call's wall time shared by its prompts: a prompt whose samples took several chunks
+        # carries all of them, not its last chunk's
+        gen_ms = (time.perf_counter() - t0) * 1000 / max(len(prompts), 1)
+        timed: dict[int, Completion] = {}  # a greedy copy stays one object (copies are the same one)
+        return [[timed.setdefault(id(c), dataclasses.replace(c, gen_ms=gen_ms)) for c in row] for row in out]
 
     def _generate_chunk(self, prompts: list[str], k: int, req: GenerationRequest,
                         seed: int | None) -> list[Completion]:
@@ -229,11 +256,9 @@ class TransformersEngine:
         if stop:
             gen_kwargs.update(stop_strings=stop, tokenizer=self.tokenizer)
         t0 = time.perf_counter()
-        with torch.random.fork_rng(devices=[]), torch.inference_mode():
-            if seed is not None:
-                torch.manual_seed(seed)
+        with seeded_rng(torch, seed, self.model.device), torch.inference_mode():
             result = self.model.generate(**enc, **gen_kwargs)
-        gen_ms = (time.perf_counter() - t0) * 1000 / len(prompts)  # shared by the chunk's prompts
+        gen_ms = (time.perf_counter() - t0) * 1000 / max(len(prompts), 1)  # shared by the chunk's prompts
         seqs = result.sequences[:, enc["input_ids"].shape[1] :]
         logprobs = recorder.finish(result.sequences)
         rows = []

@@ -177,7 +177,8 @@ def sequence_logps(
     """Sum of the completion tokens' log-probabilities under a causal LM, one per pair.
 
     The prompt and the completion are tokenised apart and joined, so the boundary is exact
-    (tokenising the joined text could merge tokens across it)."""
+    (tokenising the joined text could merge tokens across it). The batch is built on the model's
+    device and the result stays there (float32: log-softmax in full precision)."""
     import torch
 
     rows, masks = [], []
@@ -188,9 +189,10 @@ def sequence_logps(
         masks.append([0] * len(p) + [1] * len(c))
     width = max(len(r) for r in rows)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows])
-    attention = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows])
-    scored = torch.tensor([m + [0] * (width - len(m)) for m in masks], dtype=torch.float32)
+    device = next(model.parameters()).device  # the batch goes where the model is (a GPU in training)
+    ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=device)
+    attention = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=device)
+    scored = torch.tensor([m + [0] * (width - len(m)) for m in masks], dtype=torch.float32, device=device)
     logits = model(input_ids=ids, attention_mask=attention).logits[:, :-1]
     logps = torch.log_softmax(logits.float(), dim=-1).gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
     return (logps * scored[:, 1:]).sum(-1)

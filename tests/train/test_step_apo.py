@@ -237,3 +237,26 @@ def test_a_few_optimiser_steps_on_the_loss_prefer_the_chosen_step():
             sequence_logps(model, tokenizer, prompts, rejected) - ref_r
         )
     assert margin.item() > 0
+
+
+def test_sequence_logps_builds_its_batch_on_the_models_device():
+    """A GPU stand-in: a model whose weights are on the meta device (no data, any machine) and
+    that refuses inputs from elsewhere, as a CUDA model refuses CPU tensors."""
+    from types import SimpleNamespace
+
+    from backend.train.step_apo import sequence_logps
+
+    _, tokenizer = tiny_model_and_tokenizer()
+    vocab = len(tokenizer)
+
+    class OnMeta(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.empty(vocab, device="meta"))
+
+        def forward(self, input_ids, attention_mask):
+            assert input_ids.device == attention_mask.device == self.w.device, "not on the model device"
+            return SimpleNamespace(logits=torch.zeros(*input_ids.shape, vocab, device="meta") + self.w)
+
+    got = sequence_logps(OnMeta(), tokenizer, ["find x", "a"], ["isolate x", "b c"])
+    assert got.device.type == "meta" and got.shape == (2,)
