@@ -82,9 +82,36 @@ def _features(e: sp.Expr) -> frozenset[str]:
     return frozenset(out)
 
 
+_FEATURES: dict[sp.Expr, frozenset[str]] = {}
+_MATCHES: dict[tuple[str, sp.Expr, MatchConfig], list] = {}
+CACHE_SIZE = 4096  # sides remembered per process (a run re-meets the side a scaling step kept)
+
+
+def _remember(cache: dict, key: object, value: object) -> None:
+    if len(cache) >= CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
+
+
+def _side_features(side: sp.Expr) -> frozenset[str]:
+    if side not in _FEATURES:
+        _remember(_FEATURES, side, _features(side))
+    return _FEATURES[side]
+
+
 def quick_reject(lemma: Lemma, side: sp.Expr) -> bool:
     """A lemma whose input has a sqrt or a 1/(...) cannot match a side without one."""
-    return not _features(lemma.input) <= _features(side)
+    return not _features(lemma.input) <= _side_features(side)
+
+
+def side_matches(lemma: Lemma, side: sp.Expr, config: MatchConfig) -> list:
+    """``match_lemma_side``, memoised per (lemma, side, config): a scaling step changes one side
+    of the goal, so expanding its new goal matches the kept side against every lemma again
+    (issue 18: half the matching of a scaled goal's expansion was such repeats)."""
+    key = (lemma.name, side, config)
+    if key not in _MATCHES:
+        _remember(_MATCHES, key, match_lemma_side(lemma, side, config))
+    return _MATCHES[key]
 
 
 def apply_lemma(goal: Goal, lemma: Lemma, config: MatchConfig | None = None) -> list[ScaleStep]:
@@ -94,7 +121,7 @@ def apply_lemma(goal: Goal, lemma: Lemma, config: MatchConfig | None = None) -> 
     if quick_reject(lemma, side):
         return []
     steps, seen = [], set()
-    for b, out in match_lemma_side(lemma, side, config):
+    for b, out in side_matches(lemma, side, config):
         if same(out, side):
             continue  # official `check_by_test` cond2: a scaling that changes nothing
         step = instantiate(lemma, b, goal, out)

@@ -100,3 +100,28 @@ def test_match_cap_counts_distinct_outputs():
     p = parse_problem("a,b,c,d>0; prove 0 <= a^2+b^2+c^2+d^2")
     steps = apply_lemma(p.goal, lemma_by_name("AM_GM_square_right_2vars"))
     assert len(steps) == 6  # C(4,2) pairs; the u<->v swap gives the same goal and is not repeated
+
+
+def test_a_kept_side_is_matched_once(monkeypatch):
+    # a scaling step changes one side; expanding its new goal used to match the kept side
+    # against every lemma again
+    from backend.search.lips import scaling
+
+    calls: list[object] = []
+    real = scaling.match_lemma_side
+
+    def counting(lemma, side, config):
+        calls.append(side)
+        return real(lemma, side, config)
+
+    monkeypatch.setattr(scaling, "match_lemma_side", counting)
+    monkeypatch.setattr(scaling, "_MATCHES", {})
+    p = parse_problem("a,b,c > 0; prove a^2+b^2+c^2 >= a*b+b*c+c*a")
+    root = scaling.scale_goal(p.goal).steps
+    step = next(s for s in root if s.direction == "left")  # the rhs is kept
+    assert calls and step.new.rhs == p.goal.rhs
+    calls.clear()
+    again = scaling.scale_goal(step.new).steps
+    assert calls and p.goal.rhs not in calls  # only the new lhs was matched
+    monkeypatch.setattr(scaling, "_MATCHES", {})
+    assert [s.new.key() for s in scaling.scale_goal(step.new).steps] == [s.new.key() for s in again]
