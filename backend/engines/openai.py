@@ -253,7 +253,8 @@ class OpenAIEngine:
                 out = list(pool.map(lambda p: self._one(p, req), req.prompts))
         # the call's wall time shared by its prompts (concurrent latencies would sum past it)
         gen_ms = (time.perf_counter() - t0) * 1000 / max(len(out), 1)
-        return [[dataclasses.replace(c, gen_ms=gen_ms) for c in row] for row in out]
+        timed: dict[int, Completion] = {}  # a greedy copy stays one object (copies are the same one)
+        return [[timed.setdefault(id(c), dataclasses.replace(c, gen_ms=gen_ms)) for c in row] for row in out]
 
     def chat_prompt(self, messages: Sequence[dict[str, str]], *, add_generation_prompt: bool = True) -> str:
         """The served model's own template: the server's (vLLM /tokenize + /detokenize), else the
