@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -123,13 +124,18 @@ class VLLMEngine:
     @classmethod
     def load(cls, model: str | None = None, *, tensor_parallel_size: int = 1,
              gpu_memory_utilization: float = 0.85, max_model_len: int | None = None, dtype: str = "auto",
-             seed: int = 0, **llm_kwargs: Any) -> VLLMEngine:
+             seed: int = 0, batch_invariant: bool = False, **llm_kwargs: Any) -> VLLMEngine:
         """Load ``model`` (HF id or local HF folder; a GGUF or None, the embedded model: its
         converted folder, see ``vllm_source``) into vLLM.
 
+        batch_invariant: set ``VLLM_BATCH_INVARIANT=1`` (process-wide, before vLLM builds its
+        engine) so that a prompt's samples do not depend on what else shares its batch: what
+        same-seed-same-output needs on vLLM (beta in vLLM; slower; compute capability >= 8.0).
         Extra keyword arguments go to ``vllm.LLM`` unchanged.
         """
         source = vllm_source(model)
+        if batch_invariant:
+            os.environ["VLLM_BATCH_INVARIANT"] = "1"
         vllm = require("vllm", extra="gpu")
         t0 = time.perf_counter()
         llm = vllm.LLM(
@@ -149,6 +155,7 @@ class VLLMEngine:
                 "vllm": getattr(vllm, "__version__", "?"),
                 "tensor_parallel_size": tensor_parallel_size,
                 "prefix_caching": True,
+                "batch_invariant": os.environ.get("VLLM_BATCH_INVARIANT") == "1",
                 "load_s": round(time.perf_counter() - t0, 2),
             },
         )

@@ -295,3 +295,27 @@ def test_a_gguf_with_a_converted_folder_loads_that(monkeypatch, tmp_path):
     (conv / "config.json").write_text("{}")
     (conv / "canopy-source.json").write_text(json.dumps(_source_key(gguf)))
     assert engine_module.vllm_source(None) == str(conv)
+
+
+def test_load_passes_the_source_and_can_ask_for_batch_invariance(monkeypatch):
+    from backend.engines import vllm as engine_module
+
+    made = []
+    vllm = types.ModuleType("vllm")
+    vllm.__spec__ = importlib.machinery.ModuleSpec("vllm", None)
+
+    def llm(**kwargs):
+        import os
+
+        made.append((kwargs, os.environ.get("VLLM_BATCH_INVARIANT")))  # as vLLM sees it when building
+        return FakeGenLLM(64)
+
+    vllm.LLM = llm
+    monkeypatch.setitem(sys.modules, "vllm", vllm)
+    monkeypatch.setenv("VLLM_BATCH_INVARIANT", "0")  # recorded, so the test's "1" is undone after it
+    monkeypatch.delenv("VLLM_BATCH_INVARIANT")
+    engine = engine_module.VLLMEngine.load("org/model", max_model_len=64)
+    assert made[-1][0]["model"] == "org/model" and made[-1][1] is None
+    assert engine.info.details["batch_invariant"] is False and engine.max_model_len == 64
+    engine = engine_module.VLLMEngine.load("org/model", batch_invariant=True)
+    assert made[-1][1] == "1" and engine.info.details["batch_invariant"] is True
