@@ -164,7 +164,11 @@ def load_backbone(base: str | None = None) -> tuple[Any, Any]:
     engine keeps a converted copy so later loads are fast)."""
     from backend.engines.transformers import TransformersEngine
 
-    engine = TransformersEngine.load(base, device="cpu" if not torch.cuda.is_available() else None)
+    # float32 master weights on every device: AdamW on pure bf16 weights rounds the official
+    # lr 7e-6 updates away; on a GPU the Trainer's bf16 mode does the mixed precision
+    engine = TransformersEngine.load(
+        base, device="cpu" if not torch.cuda.is_available() else None, dtype="float32"
+    )
     return engine.model, engine.tokenizer
 
 

@@ -255,7 +255,9 @@ class Search:
         out = self.engine.generate(list(prompts), n=n, seed=seed, **sampling)
         self.state.gen_s += time.monotonic() - t
         self.state.engine_calls += 1
-        self.state.tokens += sum(c.tokens for row in out for c in row)
+        # an engine may answer greedy n > 1 with n references to one completion: count it once
+        distinct = {id(c): c for row in out for c in row}
+        self.state.tokens += sum(c.tokens for c in distinct.values())
         return out
 
     # --- what subclasses implement --------------------------------------------------

@@ -60,3 +60,18 @@ def test_no_answer_is_exhausted():
     s, tree, _ = run("sc", [BROKEN], samples=2)
     assert tree.finished.answer is None and tree.finished.status == "exhausted"
     assert any(isinstance(e, ev.Backprop) for e in s.log.events)
+
+
+def test_greedy_copies_of_one_completion_count_their_tokens_once():
+    # engines answer greedy n > 1 with n references to one completion (the contract allows it)
+    from backend.engines.base import Completion
+
+    class Copies(ScriptedEngine):
+        def generate(self, prompts, *, n=1, **kw):
+            one = Completion(RIGHT, 17, None, "stop", "<end_of_code>")
+            return [[one] * n for _ in prompts]
+
+    eng = Copies([("Question", [RIGHT])])
+    s = create_search("sc", P, engine=eng, config=make_config("sc", samples=4, temperature=0.0), seed=0)
+    s.run()
+    assert s.state.tokens == 17 and s.stats()["tokens"] == 17  # one generation, not four

@@ -260,3 +260,21 @@ def test_training_is_reproducible_with_a_seed():
         torch.manual_seed(100 + k)  # whatever the caller did to the global RNG before
         runs.append(train_ppm(model, tokenizer, pairs, epochs=2, lr=1e-2, seed=7))
     assert runs[0] == runs[1]
+
+
+def test_the_backbone_to_train_loads_in_float32_on_every_device(monkeypatch):
+    # AdamW on bf16 weights rounds lr 7e-6 updates away: the trainer's bf16 mode does the mixing
+    from backend.engines.transformers import TransformersEngine
+    from backend.reward import ppm
+
+    seen = {}
+
+    def fake_load(base, **kw):
+        seen.update(kw)
+        return type("E", (), {"model": "m", "tokenizer": "t"})()
+
+    monkeypatch.setattr(TransformersEngine, "load", staticmethod(fake_load))
+    for cuda in (False, True):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda cuda=cuda: cuda)
+        assert ppm.load_backbone("some/model") == ("m", "t")
+        assert seen["dtype"] == "float32", cuda
