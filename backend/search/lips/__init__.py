@@ -32,10 +32,14 @@ package stays cheap; z3 and scipy load only inside the functions that need them)
   replay       replay the `scale` steps of the reference proofs
   ranking      the LLM ranker's prompt and reading of its answer
   config       LipsConfig and presets
-  frontier     the goal queue, its pop order and the run-wide duplicate check
-  expand       a goal's candidate children (scaling, rewrites, symbolic tactics)
+  frontier     the global goal queue in symbolic order (top k for the LLM ranker) and the
+               run-wide duplicate check
+  homogenise   the official first step: a non-homogeneous goal made homogeneous with an
+               equality constraint (make_by_homogeneous)
+  expand       a goal's candidate children (homogenisation, scaling, rewrites, symbolic tactics)
   verdict      what one node_verified event says, per outcome
   proof        recheck of a proved chain and its proof text
+  export       a proof as a NeqLIPS tactic script under its Lean statement
   search       LipsSearch: wires the parts; the only module that emits events
 See docs/LIPS.md.
 """
