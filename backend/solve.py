@@ -41,6 +41,8 @@ class SolveResult:
     config: dict[str, Any]
     events: list[ev.Event] = field(repr=False, default_factory=list)
     proof: str = ""  # the proof as justified steps, for searches that prove (LIPS: proof_text)
+    #: the proof as a NeqLIPS tactic script under its Lean statement (LIPS: tactic_script)
+    tactic_script: str = ""
 
     @property
     def tokens(self) -> int:
@@ -199,6 +201,7 @@ def solve_spec(
         config=config_dict(search.config),
         events=log.events,
         proof=search.proof_text() if hasattr(search, "proof_text") else "",
+        tactic_script=search.tactic_script() if hasattr(search, "tactic_script") else "",
     )
 
 

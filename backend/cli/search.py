@@ -208,6 +208,9 @@ def solve_cmd(
     model: ModelOpt = None,
     threads: ThreadsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    lean: Annotated[
+        bool, typer.Option("--lean", help="lips: also print the proof as a NeqLIPS tactic script.")
+    ] = False,
 ) -> None:
     """Solve one problem and show the answer, its grading and the best path."""
     from rich.console import Console
@@ -230,6 +233,10 @@ def solve_cmd(
         typer.echo(json.dumps(res.to_dict(), ensure_ascii=False, indent=2))
     else:
         _print_result(console, res)
+        if lean:
+            script = res.tactic_script or "(no proof found: nothing to export)"
+            console.print("[bold]tactic script (NeqLIPS form, not checked in Lean here):[/]")
+            console.print(script, markup=False, highlight=False, soft_wrap=True)
 
 
 def eval_cmd(

@@ -37,3 +37,18 @@ def test_solve_says_how_it_read_implicit_products(tmp_path):
     assert res.exit_code == 0, res.output
     assert "note: read the problem as: ab read as a*b; bc read as b*c; ca read as c*a" in res.output
     assert "answer: proved" in res.output
+
+
+def test_solve_lean_prints_the_tactic_script_and_json_carries_it(tmp_path):
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"rules": []}))
+    args = ["solve", "a,b > 0; prove a^2+b^2 >= 2*a*b", "--algo", "lips", "--preset", "symbolic",
+            "--engine", "scripted", "--model", str(rules), "--set", "min_proof_depth=1",
+            "--set", "max_candidates=8"]
+    res = runner.invoke(app, [*args, "--lean"])
+    assert res.exit_code == 0, res.output
+    script = res.output.split("tactic script (NeqLIPS form, not checked in Lean here):", 1)[1]
+    assert "theorem" in script and ":= by" in script
+    js = json.loads(runner.invoke(app, [*args, "--json"]).output)
+    lines = js["tactic_script"].splitlines()
+    assert lines and lines[0] in script and lines[-1].strip() in script
