@@ -128,14 +128,18 @@ class VLLMEngine:
         """Load ``model`` (HF id or local HF folder; a GGUF or None, the embedded model: its
         converted folder, see ``vllm_source``) into vLLM.
 
-        batch_invariant: set ``VLLM_BATCH_INVARIANT=1`` (process-wide, before vLLM builds its
-        engine) so that a prompt's samples do not depend on what else shares its batch: what
-        same-seed-same-output needs on vLLM (beta in vLLM; slower; compute capability >= 8.0).
-        Extra keyword arguments go to ``vllm.LLM`` unchanged.
+        batch_invariant: require vLLM's batch-invariant mode, so that a prompt's samples do not
+        depend on what else shares its batch (what same-seed-same-output needs on vLLM; beta,
+        slower, compute capability >= 8.0). vLLM reads it from ``VLLM_BATCH_INVARIANT=1`` in the
+        environment it starts in; Canopy never writes the environment, so the launcher sets it
+        and this refuses to start without it. Extra keyword arguments go to ``vllm.LLM``.
         """
         source = vllm_source(model)
-        if batch_invariant:
-            os.environ["VLLM_BATCH_INVARIANT"] = "1"
+        if batch_invariant and os.environ.get("VLLM_BATCH_INVARIANT") != "1":
+            raise ValueError(
+                "batch-invariant vLLM needs VLLM_BATCH_INVARIANT=1 in the environment the app starts "
+                "in (vLLM reads it at start): e.g. `VLLM_BATCH_INVARIANT=1 python app.py --engine vllm ...`"
+            )
         vllm = require("vllm", extra="gpu")
         t0 = time.perf_counter()
         llm = vllm.LLM(

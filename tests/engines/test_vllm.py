@@ -317,5 +317,8 @@ def test_load_passes_the_source_and_can_ask_for_batch_invariance(monkeypatch):
     engine = engine_module.VLLMEngine.load("org/model", max_model_len=64)
     assert made[-1][0]["model"] == "org/model" and made[-1][1] is None
     assert engine.info.details["batch_invariant"] is False and engine.max_model_len == 64
+    with pytest.raises(ValueError, match="VLLM_BATCH_INVARIANT=1"):  # Canopy never writes the environment
+        engine_module.VLLMEngine.load("org/model", batch_invariant=True)
+    monkeypatch.setenv("VLLM_BATCH_INVARIANT", "1")  # as a launcher would
     engine = engine_module.VLLMEngine.load("org/model", batch_invariant=True)
     assert made[-1][1] == "1" and engine.info.details["batch_invariant"] is True
