@@ -275,7 +275,7 @@ def uct_rows(node: Node) -> tuple[list[list[Any]], str]:
     if node.parent is None:
         return [], ROOT_NOTE
     if not node.selection:
-        return [], "This node has not been chosen by a selection step yet (or the algorithm does not select)."
+        return [], ""  # the pick line above already says it was never picked
     rows = []
     for s in node.selection:
         rows.append(

@@ -201,3 +201,14 @@ def test_the_page_can_only_pick_a_ppm_this_server_offers(ppm_services, ppm):
     # a restored or imported run's spec may name any directory: the server reads none it did not offer
     with pytest.raises(h.UserFacingError, match="offers the PPM choices default, none"):
         start(ppm_services, ppm=ppm)
+
+
+def test_a_never_picked_node_says_so_once(ppm_services):
+    import dataclasses
+
+    run_id, tree = start(ppm_services, ppm="none")
+    never = [n.id for n in tree.nodes.values() if n.parent is not None and not n.selection]
+    assert never
+    view = h.inspect(ppm_services, run_id, never[0])
+    shown = " ".join(str(v) for v in dataclasses.asdict(view).values())
+    assert shown.count("by a selection step yet") == 1, shown  # one line says it, not two
