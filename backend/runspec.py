@@ -269,12 +269,13 @@ def step_scorer_for(spec: RunSpec, engine: Any) -> tuple[Any, str | None]:
             return None, f"{PPM_NOTE_NONE}{why_not}"
         directory = str(shipped_ppm_dir())
         scorer = load_step_scorer(directory, engine)
-        return scorer, f"{PPM_NOTE_VALUED}Canopy's shipped PPM ({_describe(scorer, directory)})"
+        return scorer, f"{PPM_NOTE_VALUED}Canopy's shipped PPM ({_describe(scorer)})"
     scorer = load_step_scorer(request, engine)
-    return scorer, f"{PPM_NOTE_VALUED}the PPM in {request} ({_describe(scorer, request)})"
+    return scorer, f"{PPM_NOTE_VALUED}the PPM in {request} ({_describe(scorer)})"
 
 
-def _describe(scorer: Any, directory: str) -> str:
+def _describe(scorer: Any) -> str:
+    """The kind of PPM, as its marker names it (`canopy-ppm-head`, `canopy-ppm`)."""
     about = getattr(scorer, "about", None)
     if isinstance(about, dict) and about.get("format"):
         return str(about["format"])
