@@ -155,6 +155,16 @@ def build_ppm(
         ),
     ] = None,
     rollouts: Annotated[int, typer.Option(min=1, max=1000, help="MCTS rollouts per problem.")] = 8,
+    max_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--max-steps",
+            min=1,
+            max=100,
+            help="Search only problems whose reference solution has at most this many calculator steps "
+            "(<<...>>): the embedded model solves more of those, so a search gives more pairs.",
+        ),
+    ] = None,
     no_search: Annotated[
         bool, typer.Option("--no-search", help="Use only the searches already in --work.")
     ] = False,
@@ -177,8 +187,11 @@ def build_ppm(
     from backend.problems import load_problems
     from backend.runspec import shipped_ppm_dir
     from backend.train.build_ppm import build_ppm as build
+    from backend.train.ppm_data import reference_steps
 
     problems = load_problems("gsm8k-train", start + count)[start:]
+    if max_steps is not None:
+        problems = [p for p in problems if reference_steps(p) <= max_steps]
     engine = load_engine("llamacpp", None, **({"n_threads": threads} if threads else {}))
     try:
         report = build(

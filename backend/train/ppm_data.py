@@ -39,6 +39,12 @@ def problem_seed(problem: Problem, seed: int) -> int:
     return seed + (int(tail) if tail.isdigit() else 0)
 
 
+def reference_steps(problem: Problem) -> int:
+    """Calculator steps (``<<...>>``) in a GSM8K reference solution: a cheap difficulty
+    measure for choosing *training* problems (never test ones); 0 without a solution."""
+    return str(problem.meta.get("solution", "")).count("<<")
+
+
 def search_trees(
     problems: Iterable[Problem],
     out_dir: str | Path,

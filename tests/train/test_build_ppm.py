@@ -91,3 +91,12 @@ def test_a_head_at_chance_is_not_saved_unless_forced(tmp_path):
         assert len(values) == 2 and all(-1 < v < 1 for v in values)
     finally:
         llama.close()
+
+
+def test_reference_steps_count_the_calculator_steps_of_a_training_solution():
+    from backend.problems import load_problems
+    from backend.train.ppm_data import reference_steps
+
+    first = load_problems("gsm8k-train", 1)[0]  # Natalia's clips: two <<...>> steps
+    assert reference_steps(first) == 2
+    assert reference_steps(problems(1)[0]) == 0  # no solution, nothing to count
