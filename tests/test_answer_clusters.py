@@ -26,7 +26,8 @@ def _tree_with_answers() -> Tree:
     log.emit(ev.NodeScored, id=3, score=0.9, source="ppm")
     log.emit(ev.NodeScored, id=5, score=0.2, source="ppm")
     rows = {3: (2, 0.5), 4: (1, -0.5), 5: (1, 1.0), 6: (9, 1.0)}
-    log.emit(ev.Backprop, iteration=0, path=[3], reward=0.0, updated=[[k, n, q] for k, (n, q) in rows.items()])
+    updated = [[k, n, q] for k, (n, q) in rows.items()]
+    log.emit(ev.Backprop, iteration=0, path=[3], reward=0.0, updated=updated)
     log.emit(ev.UserAction, action="prune", node=6)
     return Tree.from_events(log.events)
 

@@ -18,6 +18,7 @@ from typing import Any
 import gradio as gr
 
 from ui import handlers as h
+from ui.clusters import build_clusters
 from ui.history import build_history
 from ui.services import Services
 from ui.solve import build_solve
@@ -37,7 +38,8 @@ def build_app(services: Services) -> gr.Blocks:
         history_notice(services)
         with gr.Tabs():
             with gr.Tab("Solve", id="solve"):
-                build_solve(services, demo)
+                solve = build_solve(services, demo)
+                build_clusters(services, solve.run, solve.status)  # issue 16: answer clusters
             with gr.Tab("History", id="history") as history_tab:
                 history = build_history(services)
         history_tab.select(

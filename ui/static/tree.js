@@ -27,7 +27,12 @@ let userMode = null;       // {run, mode}: the colour mode the user picked for t
 let model = null;          // the node table and what goes with it (see applyFull)
 let raw = null;            // the last value applied
 let resyncAsked = 0;       // when the page last asked for the whole figure
+// {run, ids, nodes, label}: nodes ringed green, the edges among "nodes" drawn green (answer
+// clusters, node search, teacher mode: a window 'canopy-highlight' event whose detail names
+// this view's elem_id as target)
+let highlight = null;
 const root = () => element.querySelector('.canopy-tree');
+const EMPTY = 'No tree yet: start a run (or open one in History).';
 // the user's pick for a run is kept in sessionStorage too: a refresh of the tab keeps it
 const MODE_KEY = 'canopy-colour:';
 function savedMode(run) {
@@ -46,7 +51,7 @@ function applyFull(v) {
   const m = {run: v.run, rev: v.rev, count: v.count, big: !!v.big, styles: v.styles || [],
              hover: v.hover || '', layout: v.layout, colors: v.colors || {}, best: v.best || [],
              fresh: v.fresh || [], flags: v.flags || [], hasPpm: !!v.has_ppm, path: v.path || [],
-             slot: new Map()};
+             legend: v.legend || '', empty: v.empty || '', slot: new Map()};
   for (const c of COLUMNS) m[c] = (v.nodes && v.nodes[c] || []).slice();
   m.id.forEach((id, k) => m.slot.set(id, k));
   m.cd = m.id.map((_, k) => hoverRow(m, k));
@@ -202,6 +207,12 @@ function shapes(m, showFresh) {
     const k = m.slot.get(id);
     if (k !== undefined) out.push(ring(m, k, 21, '#111111', 2, 0.9, 'dot'));
   }
+  if (highlight && highlight.run === m.run) {
+    for (const id of (highlight.ids || []).slice(0, MAX_RINGS)) {
+      const k = m.slot.get(id);
+      if (k !== undefined) out.push(ring(m, k, 15, '#2a9d8f', 4, 1));
+    }
+  }
   const j = selected === null ? undefined : m.slot.get(selected);
   if (j !== undefined) out.push(ring(m, j, 17, '#7b2cbf', 4, 1));
   return out;
@@ -212,6 +223,18 @@ function pathLine(m, ids) {  // the x and y of a path's nodes, in order
   for (const id of ids) {
     const j = m.slot.get(id);
     if (j !== undefined) { xs.push(m.x[j]); ys.push(-m.depth[j]); }
+  }
+  return [xs, ys];
+}
+
+function highlightEdges(m) {  // each highlighted node's edge to its parent, when both are highlighted
+  const xs = [], ys = [];
+  if (!highlight || highlight.run !== m.run) return [xs, ys];
+  const on = new Set(highlight.nodes || []);
+  for (const id of on) {
+    const j = m.slot.get(id), p = j === undefined ? undefined : m.slot.get(m.parent[j]);
+    if (p === undefined || !on.has(m.id[p])) continue;
+    xs.push(m.x[p], m.x[j], null); ys.push(-m.depth[p], -m.depth[j], null);
   }
   return [xs, ys];
 }
@@ -232,6 +255,11 @@ function buildData(m) {
     {type: 'scatter', name: 'selected path', mode: 'lines', x: sx, y: sy, hoverinfo: 'skip',
      line: {color: '#7b2cbf', width: 3, dash: 'dash'}},
   ];
+  const [hx, hy] = highlightEdges(m);
+  if (hx.length) {
+    data.push({type: 'scatter', name: 'highlighted paths', mode: 'lines', x: hx, y: hy, hoverinfo: 'skip',
+               line: {color: '#2a9d8f', width: 4}});
+  }
   // one trace per style (symbol, outline), and in WebGL per colour band too; nodes with
   // no value (no PPM score) are a group of their own, drawn grey (band BANDS)
   const groups = new Map();
@@ -322,7 +350,14 @@ async function drawOnce() {
   const mode = modeOf(m);
   if (sel && sel.value !== mode) sel.value = mode;
   const empty = !m || !m.count;
-  r.querySelector('.canopy-empty').style.display = empty ? 'block' : 'none';
+  const box = r.querySelector('.canopy-empty');
+  box.style.display = empty ? 'block' : 'none';
+  // the run's own words (ui/vocabulary.py), and why the tree is empty (a run that did not start)
+  if (m && m.legend) r.querySelector('.canopy-legend').textContent = m.legend;
+  if (empty) {
+    box.textContent = (m && m.empty) || EMPTY;
+    box.classList.toggle('canopy-error', !!(m && m.empty));
+  }
   if (empty) {
     if (plot) { Plotly.purge(plot); plot = null; }
     Object.assign(r.dataset, {nodes: 0, rev: m ? m.rev : -1, run: m ? m.run : ''});
@@ -341,7 +376,8 @@ async function drawOnce() {
   }
   const t2 = performance.now(), ms = t2 - t0;
   Object.assign(r.dataset, {rev: m.rev, nodes: m.count, run: m.run, renderMs: ms.toFixed(1), color: mode,
-                            flags: m.flags.join(',')});
+                            flags: m.flags.join(','),
+                            highlight: highlight && highlight.run === m.run ? (highlight.ids || []).join(',') : ''});
   window.canopyDrawSplit = {traces: t1 - t0, plotly: t2 - t1};  // bench/ui_latency.py --verbose
   window.canopyDrawnAt = Date.now();
   window.canopyDraws = (window.canopyDraws || 0) + 1;
@@ -376,6 +412,12 @@ element.addEventListener('change', (e) => {
     try { if (userMode.run) sessionStorage.setItem(MODE_KEY + userMode.run, userMode.mode); } catch (err) { /* storage off */ }
     draw();
   }
+});
+window.addEventListener('canopy-highlight', (e) => {
+  const d = e.detail || {};
+  if (!d.target || !element.closest('#' + d.target)) return;
+  highlight = d.ids && d.ids.length ? d : null;
+  draw();
 });
 watch('value', onValue);
 onValue();
