@@ -158,6 +158,15 @@ def _root_notes(res: Any) -> list[str]:
     return [e.message for e in res.events if isinstance(e, ev.Note) and e.node in roots]
 
 
+def _proof(res: Any) -> str:
+    """A LIPS proof step by step (goals, lemmas, why each step holds, the certificate:
+    ``backend/search/lips/readable.py``), else the search's own proof text."""
+    from backend.search.lips.readable import proof_plain, readable_proof
+
+    proof = readable_proof(res.events) if res.algorithm == "lips" else None
+    return proof_plain(proof) if proof is not None else res.proof
+
+
 def _print_result(console: Any, res: Any) -> None:
     for message in _root_notes(res):
         console.print(f"note: {message}", markup=False, highlight=False)
@@ -177,15 +186,16 @@ def _print_result(console: Any, res: Any) -> None:
             console.print(f"      → {st['output'].strip()[-300:]}", markup=False, highlight=False)
     if getattr(res, "proof", ""):
         console.print("[bold]proof:[/]")
-        console.print(res.proof, markup=False, highlight=False, soft_wrap=True)
+        console.print(_proof(res), markup=False, highlight=False, soft_wrap=True)
     if res.votes:
         console.print(
             "votes: " + ", ".join(f"{k} ×{v:g}" for k, v in list(res.votes.items())[:8]), markup=False
         )
     s = res.stats
+    rounds = "pops (goals taken from the queue)" if res.algorithm == "lips" else "iterations"
     console.print(
         f"tokens {s.get('tokens', 0)} · {s.get('wall_s', 0):.1f} s · {s.get('tokens_per_s', 0):.1f} tok/s · "
-        f"{s.get('iterations', 0)} iterations · {s.get('nodes', 0)} nodes"
+        f"{s.get('iterations', 0)} {rounds} · {s.get('nodes', 0)} nodes"
     )
 
 
