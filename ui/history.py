@@ -111,6 +111,26 @@ class HistoryHandlers:
             return f"⚠ Export failed: {md_esc(exc)}", gr.File(value=None, visible=False)
         return f"Exported {n} events of run {md_code(run_id)}.", gr.File(value=str(path), visible=True)
 
+    def export_html(self, run_id: str | None) -> tuple[str, Any]:
+        """(message, download): the run as one HTML file that replays it offline
+        (``backend/html_replay.py``), drawn with the page's own node styles."""
+        from backend.html_replay import export_replay
+
+        if not run_id:
+            return "Open a run first.", None
+        if self._export_dir is None:
+            self._export_dir = Path(tempfile.mkdtemp(prefix="canopy-export-"))
+        path = self._export_dir / f"canopy-run-{_file_safe(run_id)}.html"
+        try:
+            made = export_replay(self.s.store, run_id, path, replay_styler(self.s, run_id))
+        except (ValueError, OSError) as exc:
+            return f"⚠ Export failed: {md_esc(exc)}", gr.File(value=None, visible=False)
+        return (
+            f"Wrote an HTML replay of run {md_code(run_id)}: {made.bytes / 2**20:.1f} MiB "
+            f"({made.events} events; it opens offline in any browser).",
+            gr.File(value=str(path), visible=True),
+        )
+
     def import_file(self, file: Any, text: str, algorithm: str, status: str) -> tuple:
         """(message, list, run id box, *the opened run's views): the imported run replaces
         the one on screen. A run already in the history (the same file twice, or a run
@@ -174,6 +194,15 @@ def is_upload(path: str | os.PathLike) -> bool:
     return os.path.commonpath([real, upload_folder()]) == upload_folder() and os.path.isfile(real)
 
 
+def replay_styler(services: Services, run_id: str) -> Any:
+    """How the page draws a node of this run (``ui.figure.node_style`` with the run's grader),
+    for the HTML replay, so the file draws what the History screen draws."""
+    from ui.figure import node_style
+
+    grade = h.run_grader(services, run_id)
+    return lambda node: node_style(node, grade)
+
+
 def _file_safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:80] or "run"
 
@@ -235,6 +264,7 @@ def build_history(services: Services) -> HistoryScreen:
         open_btn = gr.Button("Open", scale=0, elem_id="hist-open")
         delete = gr.Button("Delete", variant="stop", scale=0, elem_id="hist-delete")
         export = gr.Button("Export JSONL", scale=0, elem_id="hist-export")
+        export_html = gr.Button("Export HTML", scale=0, elem_id="hist-export-html")
         upload = uploads_only(
             gr.UploadButton(
                 "Import JSONL", file_types=[".jsonl", ".json", ".txt"], scale=0, elem_id="hist-import"
@@ -271,6 +301,9 @@ def build_history(services: Services) -> HistoryScreen:
     tree.node_click(hs.click, [opened, slider], inspector.outputs, **fast)  # type: ignore[attr-defined]
     delete.click(hs.delete, [opened, *filters], [message, runs, opened], **fast)
     export.click(hs.export, opened, [message, download], **fast).then(None, None, None, js=DOWNLOAD_JS)
+    export_html.click(hs.export_html, opened, [message, download], **fast).then(
+        None, None, None, js=DOWNLOAD_JS
+    )
     shown = [opened, slider, *view, *inspector.outputs]
     upload.upload(hs.import_file, [upload, *filters], [message, runs, run_id, *shown], **fast)
     return HistoryScreen(runs, filters, hs)

@@ -78,16 +78,30 @@ def export(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="File to write (default RUN_ID.jsonl).")
     ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option("--html", help="Write a self-contained HTML replay here instead (opens offline)."),
+    ] = None,
     db: DbOption = None,
 ) -> None:
-    """Export a stored run as Canopy JSON Lines (a versioned header, then its events)."""
+    """Export a stored run as Canopy JSON Lines (a versioned header, then its events), or with
+    ``--html`` as one HTML file that replays it offline (backend/html_replay.py)."""
     from backend.events import RUN_ID_RULE, valid_run_id
     from backend.export import export_run
 
     if not valid_run_id(run_id):  # before RUN_ID.jsonl is made a path
         raise ValueError(f"{run_id[:80]!r} is not a run id ({RUN_ID_RULE}); see `canopy runs`")
-    path = out or Path(f"{run_id}.jsonl")
     with history(db) as store:
+        if html is not None:
+            from backend.html_replay import export_replay
+
+            made = export_replay(store, run_id, html)
+            typer.echo(
+                f"wrote an HTML replay of run {run_id} ({made.events} events) to {html}: {made.bytes:,} bytes"
+            )
+            if out is None:
+                return
+        path = out or Path(f"{run_id}.jsonl")
         count = export_run(store, run_id, path)
     typer.echo(f"wrote {count} events of run {run_id} to {path}")
 
