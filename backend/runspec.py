@@ -64,11 +64,17 @@ class RunSpec:
     model: str | None = None
     #: the model file's sha256 when it is a local file (``model_checksum``), else None
     model_sha256: str | None = None
+    #: keyword options of the engine's ``load`` (``--engine-opt KEY=VALUE``: GPU memory shares,
+    #: a server's ``extra_body``, threads ...; ``backend/engines/options.py``); never a secret
+    engine_options: Mapping[str, Any] = field(default_factory=dict, hash=False)
     seed: int = 0
     #: the known answer: grades the result; the search reads it only when ``reward == "truth"``
     reference: str | None = None
     #: the run id this run was forked from
     parent: str | None = None
+    #: a fork's kept path: the steps (``{"text", "code"}``) of the source run's path, added
+    #: under the root before the search starts (MCTS algorithms; ``backend/steering.py``)
+    prefix: tuple[Mapping[str, Any], ...] = field(default=(), hash=False)
     #: True when rebuilt from a stored run's header that had no spec (fields it lacked are defaults)
     reconstructed: bool = False
 
@@ -81,7 +87,15 @@ class RunSpec:
             if not _is(value, kinds):
                 raise ValueError(f"run spec: {name} must be {_say(kinds)}, got {_show(value)}")
         object.__setattr__(self, "config", MappingProxyType(_json_object(self.config)))
+        object.__setattr__(
+            self, "engine_options", MappingProxyType(_json_object(self.engine_options, "engine_options"))
+        )
+        if self.engine_options:
+            from backend.engines.options import check_engine_options
+
+            check_engine_options(self.engine, self.engine_options)
         object.__setattr__(self, "reference", _clean(self.reference))
+        object.__setattr__(self, "prefix", _prefix_steps(self.prefix))
         if not 0 <= self.seed < _MAX_SEED:
             raise ValueError(f"run spec: seed must be a non-negative integer below 2^63, got {self.seed}")
         if self.model_sha256 is not None and not _SHA256.fullmatch(self.model_sha256):
@@ -95,6 +109,8 @@ class RunSpec:
         """Plain JSON values, every field named (what ``RunStarted.spec`` holds)."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         out["config"] = dict(self.config)
+        out["prefix"] = [dict(step) for step in self.prefix]
+        out["engine_options"] = dict(self.engine_options)
         return out
 
     @classmethod
@@ -130,9 +146,11 @@ _TYPES: dict[str, tuple[type | None, ...]] = {
     "engine": (str, None),
     "model": (str, None),
     "model_sha256": (str, None),
+    "engine_options": (Mapping,),
     "seed": (int,),
     "reference": (str, None),
     "parent": (str, None),
+    "prefix": (list, tuple),
     "reconstructed": (bool,),
 }
 
@@ -147,7 +165,24 @@ def _is(value: Any, kinds: tuple[type | None, ...]) -> bool:
 
 def _say(kinds: tuple[type | None, ...]) -> str:
     names = {str: "a string", int: "an integer", bool: "true or false", Mapping: "an object", None: "null"}
-    return " or ".join(names[k] for k in kinds)
+    names |= {list: "a list of steps", tuple: "a list of steps"}
+    return " or ".join(dict.fromkeys(names[k] for k in kinds))
+
+
+def _prefix_steps(steps: Any) -> tuple[dict[str, Any], ...]:
+    """A fork's kept path, checked: each step an object with a ``text`` string and a
+    ``code`` string or null, nothing else."""
+    out = []
+    for i, step in enumerate(steps):
+        if not isinstance(step, Mapping) or set(step) - {"text", "code"} or not isinstance(
+            step.get("text"), str
+        ):
+            raise ValueError(f"run spec: prefix[{i}] must be an object {{text, code}}, got {_show(step)}")
+        code = step.get("code")
+        if code is not None and not isinstance(code, str):
+            raise ValueError(f"run spec: prefix[{i}].code must be a string or null, got {_show(code)}")
+        out.append({"text": step["text"], "code": code})
+    return tuple(out)
 
 
 def _show(value: Any) -> str:
@@ -155,17 +190,17 @@ def _show(value: Any) -> str:
     return f"{type(value).__name__} {text if len(text) <= 40 else text[:40] + '…'}"
 
 
-def _json_object(config: Mapping[str, Any]) -> dict[str, Any]:
+def _json_object(config: Mapping[str, Any], name: str = "config") -> dict[str, Any]:
     """A copy of the overrides, refused unless it is JSON with string keys and finite numbers."""
     out = dict(config)
     bad = [k for k in out if not isinstance(k, str)]
     if bad:
-        raise ValueError(f"run spec: config keys must be strings, got {_show(bad[0])}")
+        raise ValueError(f"run spec: {name} keys must be strings, got {_show(bad[0])}")
     try:
         json.dumps(out, allow_nan=False)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:
         raise ValueError(
-            f"run spec: config must hold JSON values (finite numbers, strings, ...): {exc}"
+            f"run spec: {name} must hold JSON values (finite numbers, strings, ...): {exc}"
         ) from None
     return out
 
@@ -302,6 +337,10 @@ def search_parts(spec: RunSpec) -> tuple[Any, Any]:
     (the entry points call this to refuse bad input before they load an engine or start a
     thread)."""
     config = search_config(spec)
+    if spec.prefix and not takes_prefix(spec.algorithm):
+        raise ValueError(
+            f"{spec.algorithm} cannot start from a kept path (a fork's prefix): only MCTS searches can"
+        )
     request = ppm_request(spec)
     name = reward_name(spec, has_ppm=request is not None)
     if name == "ppm" and request is None:
@@ -312,6 +351,14 @@ def search_parts(spec: RunSpec) -> tuple[Any, Any]:
     if name == "truth" and spec.reference is None:
         raise ValueError("--reward truth needs the known answer: give it with --answer")
     return config, name
+
+
+def takes_prefix(algorithm: str) -> bool:
+    """Whether a fork of an ``algorithm`` run can keep a path (the MCTS searches)."""
+    from backend.search.mcts import MCTSSearch
+    from backend.search.registry import algorithm_spec
+
+    return issubclass(algorithm_spec(algorithm).cls, MCTSSearch)
 
 
 def build_search(
@@ -338,6 +385,8 @@ def build_search(
     if name == "ppm" and step_scorer is None:
         raise ValueError(f"reward 'ppm' needs a process preference model, and {note or 'none was found'}")
     reward = make_reward(name, answer_for_search(spec), scorer=step_scorer)
+    if spec.prefix:
+        options["prefix"] = [dict(step) for step in spec.prefix]
     if uses_ppm(spec.algorithm):
         options["step_scorer"] = step_scorer
         options["notes"] = [note] if note else []

@@ -214,6 +214,14 @@ def parse_args(argv: Sequence[str] | None = None, prog: str = "app.py") -> argpa
         "--engine", default=None, help="llamacpp (default), transformers, vllm, openai or scripted"
     )
     p.add_argument("--model", default=None, help="GGUF path, HF id, served model name or scripted rules file")
+    p.add_argument(
+        "--engine-opt",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an option of the engine's load (repeatable), e.g. gpu_memory_utilization=0.6, "
+        "ppm_gpu_memory_utilization=0.2 (vllm), extra_body='{\"top_k\": 20}', timeout=900 (openai)",
+    )
     p.add_argument("--db", default=None, help="history database (default $CANOPY_HOME/canopy.sqlite)")
     p.add_argument("--algorithm", default="rstar", help="algorithm selected when the page opens")
     p.add_argument(
@@ -229,6 +237,14 @@ def parse_args(argv: Sequence[str] | None = None, prog: str = "app.py") -> argpa
 def logins(args: argparse.Namespace) -> list[tuple[str, str]]:
     """The logins of ``--auth`` and ``--auth-file`` together."""
     return [*args.auth, *(read_auth_file(args.auth_file) if args.auth_file else [])]
+
+
+def engine_options(args: argparse.Namespace) -> dict:
+    """``--engine-opt`` pairs, typed and checked against the engine (a ValueError says which)."""
+    from backend.engines import DEFAULT_ENGINE
+    from backend.engines.options import parse_engine_options
+
+    return parse_engine_options(args.engine or DEFAULT_ENGINE, args.engine_opt)
 
 
 def open_services(args: argparse.Namespace) -> Services:
@@ -253,7 +269,9 @@ def open_services(args: argparse.Namespace) -> Services:
         log.warning("%d run(s) cut off by an earlier stop are now marked interrupted", len(closed))
     return Services(
         store=store,
-        engine=EngineSlot(args.engine or DEFAULT_ENGINE, args.model),
+        engine=EngineSlot(
+            args.engine or DEFAULT_ENGINE, args.model, options=getattr(args, "engine_options", None) or {}
+        ),
         default_algorithm=args.algorithm,
         ppm=args.ppm,
     )
@@ -267,6 +285,11 @@ def main(argv: Sequence[str] | None = None, prog: str = "app.py") -> int:
         auth = logins(args)
     except (OSError, ValueError) as exc:
         print(f"canopy: --auth-file: {exc}", file=sys.stderr)
+        return 2
+    try:
+        args.engine_options = engine_options(args)
+    except ValueError as exc:
+        print(f"canopy: --engine-opt: {exc}", file=sys.stderr)
         return 2
     ok, message = check_exposure(args.host, args.share, auth, args.no_auth)
     if message:

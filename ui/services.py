@@ -53,9 +53,17 @@ class LockedEngine:
 class EngineSlot:
     """Loads the server's engine on first use and reports where that stands."""
 
-    def __init__(self, name: str, model: str | None = None, loader: Callable[[], Any] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        model: str | None = None,
+        loader: Callable[[], Any] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> None:
         self.name = name
         self.model = model
+        #: the engine's load options (``--engine-opt``), recorded in every run's spec
+        self.options = dict(options or {})
         self._loader = loader
         self._engine: LockedEngine | None = None
         self._error: str | None = None
@@ -68,7 +76,7 @@ class EngineSlot:
             return self._loader()
         from backend.engines import load_engine
 
-        return load_engine(self.name, self.model)
+        return load_engine(self.name, self.model, **self.options)
 
     def get(self) -> LockedEngine:
         """The engine, loading it now if needed; raises RuntimeError with the reason."""

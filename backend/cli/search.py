@@ -46,6 +46,15 @@ EngineOpt = Annotated[
     str, typer.Option("--engine", help="Engine: llamacpp (embedded model), transformers, ...")
 ]
 ModelOpt = Annotated[str | None, typer.Option("--model", help="Model path/id (scripted: a rules JSON file).")]
+EngineOptionsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--engine-opt",
+        help="An option of the engine's load, KEY=VALUE (repeatable): e.g. gpu_memory_utilization=0.6, "
+        "ppm_gpu_memory_utilization=0.2, batch_invariant=true (vllm); extra_body='{\"top_k\": 20}', "
+        "timeout=900, base_url=URL (openai). Recorded in the run's spec.",
+    ),
+]
 ThreadsOpt = Annotated[
     int | None, typer.Option("--threads", min=1, help="llamacpp engine threads (default: all cores).")
 ]
@@ -92,8 +101,11 @@ def _spec(
     model: str | None,
     seed: int,
     answer: str | None = None,
+    engine_options: list[str] | None = None,
 ) -> Any:
-    """The RunSpec of the flags, checked (config, reward, PPM) before any engine loads."""
+    """The RunSpec of the flags, checked (config, reward, PPM, engine options) before any
+    engine loads."""
+    from backend.engines.options import parse_engine_options
     from backend.runspec import RunSpec, model_checksum, search_parts
 
     spec = RunSpec(
@@ -107,15 +119,20 @@ def _spec(
         model=model,
         seed=seed,
         reference=answer,
+        engine_options=parse_engine_options(engine, engine_options),
     )
     search_parts(spec)
     return spec.fork(model_sha256=model_checksum(engine, model))
 
 
-def _engine(name: str, model: str | None, threads: int | None = None) -> Any:
+def _engine(spec: Any, threads: int | None = None) -> Any:
+    """The spec's engine with its options (``--threads`` is llama.cpp's ``n_threads``)."""
     from backend.engines import load_engine
 
-    return load_engine(name, model, **({"n_threads": threads} if threads else {}))
+    options = dict(spec.engine_options)
+    if threads:
+        options.setdefault("n_threads", threads)
+    return load_engine(spec.engine, spec.model, **options)
 
 
 class ProgressLine:
@@ -217,6 +234,7 @@ def solve_cmd(
     engine: EngineOpt = "llamacpp",
     model: ModelOpt = None,
     threads: ThreadsOpt = None,
+    engine_opts: EngineOptionsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     lean: Annotated[
         bool, typer.Option("--lean", help="lips: also print the proof as a NeqLIPS tactic script.")
@@ -231,8 +249,8 @@ def solve_cmd(
     console = Console()
     try:
         overrides = _overrides(algo, rollouts, children, samples, sets)
-        spec = _spec(problem, algo, preset, overrides, reward, ppm, engine, model, seed, answer)
-        eng = _engine(engine, model, threads)
+        spec = _spec(problem, algo, preset, overrides, reward, ppm, engine, model, seed, answer, engine_opts)
+        eng = _engine(spec, threads)
         with Live("starting…", console=Console(stderr=True), transient=True, refresh_per_second=4) as live:
             res = solve_spec(spec, engine=eng, on_event=ProgressLine(live))
         if events is not None:
@@ -265,6 +283,7 @@ def eval_cmd(
     engine: EngineOpt = "llamacpp",
     model: ModelOpt = None,
     threads: ThreadsOpt = None,
+    engine_opts: EngineOptionsOpt = None,
 ) -> None:
     """Solve the first N problems of a set and report accuracy, tokens and time."""
     from rich.console import Console
@@ -282,8 +301,8 @@ def eval_cmd(
                 f"{len(problems) - len(graded)} problem(s) in {dataset} have no answer to grade against"
             )
         overrides = _overrides(algo, rollouts, children, samples, sets)
-        spec = _spec("", algo, preset, overrides, reward, ppm, engine, model, seed)
-        eng = _engine(engine, model, threads)
+        spec = _spec("", algo, preset, overrides, reward, ppm, engine, model, seed, None, engine_opts)
+        eng = _engine(spec, threads)
         rep = _run_eval(console, problems, dataset, eng, spec)
         if report is not None:
             report.write_text(json.dumps(rep.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")

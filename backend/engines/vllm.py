@@ -111,6 +111,26 @@ def model_len(llm: Any) -> int | None:
     return None
 
 
+# The official run gives the PPM what the policy leaves (0.98 − the policy's share); the policy
+# engine defaults to 0.85. Both are engine options (``--engine-opt gpu_memory_utilization=...``,
+# ``--engine-opt ppm_gpu_memory_utilization=...``); together they may not pass GPU_SHARE_CAP.
+POLICY_GPU_SHARE = 0.85
+PPM_GPU_SHARE = 0.12
+GPU_SHARE_CAP = 0.98
+
+
+def check_gpu_split(policy: float, ppm: float) -> None:
+    """Refuse a GPU memory split vLLM would fail on later (and less clearly)."""
+    for name, share in (("gpu_memory_utilization", policy), ("ppm_gpu_memory_utilization", ppm)):
+        if not 0 < share < 1:
+            raise ValueError(f"{name} must be a fraction of the GPU's memory between 0 and 1, got {share}")
+    if policy + ppm > GPU_SHARE_CAP:
+        raise ValueError(
+            f"the policy ({policy}) and the PPM ({ppm}) would take {policy + ppm:.2f} of the GPU's memory; "
+            f"together they may take at most {GPU_SHARE_CAP}: lower one of them"
+        )
+
+
 class VLLMEngine:
     """In-process vLLM; ``.llm`` is the ``vllm.LLM`` for callers that need more."""
 
@@ -120,11 +140,14 @@ class VLLMEngine:
         self._vllm = require("vllm", extra="gpu")
         self._tokenizer = llm.get_tokenizer()
         self.max_model_len = model_len(llm)
+        #: the GPU share of a PPM loaded beside this engine (``FullPPM.load`` reads it)
+        self.ppm_gpu_memory_utilization = PPM_GPU_SHARE
 
     @classmethod
     def load(cls, model: str | None = None, *, tensor_parallel_size: int = 1,
-             gpu_memory_utilization: float = 0.85, max_model_len: int | None = None, dtype: str = "auto",
-             seed: int = 0, batch_invariant: bool = False, **llm_kwargs: Any) -> VLLMEngine:
+             gpu_memory_utilization: float = POLICY_GPU_SHARE, max_model_len: int | None = None,
+             dtype: str = "auto", seed: int = 0, batch_invariant: bool = False,
+             ppm_gpu_memory_utilization: float = PPM_GPU_SHARE, **llm_kwargs: Any) -> VLLMEngine:
         """Load ``model`` (HF id or local HF folder; a GGUF or None, the embedded model: its
         converted folder, see ``vllm_source``) into vLLM.
 
@@ -132,8 +155,12 @@ class VLLMEngine:
         depend on what else shares its batch (what same-seed-same-output needs on vLLM; beta,
         slower, compute capability >= 8.0). vLLM reads it from ``VLLM_BATCH_INVARIANT=1`` in the
         environment it starts in; Canopy never writes the environment, so the launcher sets it
-        and this refuses to start without it. Extra keyword arguments go to ``vllm.LLM``.
+        and this refuses to start without it.
+        ppm_gpu_memory_utilization: the GPU share a PPM scored through vLLM gets (a full PPM
+        loads as a second vLLM model next to the policy); with ``gpu_memory_utilization`` it
+        may not pass GPU_SHARE_CAP. Extra keyword arguments go to ``vllm.LLM``.
         """
+        check_gpu_split(gpu_memory_utilization, ppm_gpu_memory_utilization)
         source = vllm_source(model)
         if batch_invariant and os.environ.get("VLLM_BATCH_INVARIANT") != "1":
             raise ValueError(
@@ -163,7 +190,9 @@ class VLLMEngine:
                 "load_s": round(time.perf_counter() - t0, 2),
             },
         )
-        return cls(llm, info)
+        engine = cls(llm, info)
+        engine.ppm_gpu_memory_utilization = ppm_gpu_memory_utilization
+        return engine
 
     def sampling_params(self, req: GenerationRequest, max_tokens: int | None = None) -> Any:
         greedy = req.temperature == 0
@@ -225,11 +254,6 @@ class VLLMEngine:
 
 
 # --- rStar-Math's PPM on vLLM -------------------------------------------------------------
-
-# The official run gives the PPM what the policy leaves (0.98 − the policy's share); the policy
-# engine above defaults to 0.85.
-PPM_GPU_SHARE = 0.12
-
 
 def last_token_states(outputs: Sequence[Any]) -> np.ndarray:
     """``LLM.embed``'s outputs (in prompt order) -> an (n, hidden) float32 array: each prompt's

@@ -70,5 +70,8 @@ def load_step_scorer(directory: str | Path, engine: Any) -> StepScorer:
     if kind == "canopy-ppm":
         from backend.reward.ppm import FullPPM
 
-        return FullPPM.load(directory)
+        # a vLLM policy engine says how much GPU memory a PPM beside it may take
+        inner = getattr(engine, "inner", engine)
+        share = getattr(inner, "ppm_gpu_memory_utilization", None)
+        return FullPPM.load(directory, gpu_memory_utilization=share)
     raise ValueError(f"{Path(directory) / MARKER}: unknown PPM format {kind!r} (canopy-ppm-head, canopy-ppm)")

@@ -322,3 +322,32 @@ def test_load_passes_the_source_and_can_ask_for_batch_invariance(monkeypatch):
     monkeypatch.setenv("VLLM_BATCH_INVARIANT", "1")  # as a launcher would
     engine = engine_module.VLLMEngine.load("org/model", batch_invariant=True)
     assert made[-1][1] == "1" and engine.info.details["batch_invariant"] is True
+
+
+def test_the_gpu_split_between_policy_and_ppm_is_an_engine_option(monkeypatch, tmp_path):
+    """``--engine-opt gpu_memory_utilization=… ppm_gpu_memory_utilization=…``: the policy gets
+    its share, a full PPM loaded beside it gets the other, and a split past the cap is refused
+    before vLLM starts."""
+    from backend.engines import vllm as engine_module
+    from backend.engines.options import parse_engine_options
+    from backend.reward import ppm as ppm_module
+    from backend.reward.step_scorer import load_step_scorer
+
+    made = []
+    vllm = types.ModuleType("vllm")
+    vllm.__spec__ = importlib.machinery.ModuleSpec("vllm", None)
+    vllm.LLM = lambda **kw: made.append(kw) or FakeGenLLM(64)
+    monkeypatch.setitem(sys.modules, "vllm", vllm)
+    options = parse_engine_options("vllm", ["gpu_memory_utilization=0.6", "ppm_gpu_memory_utilization=0.3"])
+    engine = engine_module.VLLMEngine.load("org/model", **options)
+    assert made[-1]["gpu_memory_utilization"] == 0.6
+    asked = []
+    monkeypatch.setattr(ppm_module.FullPPM, "load", classmethod(lambda cls, d, **kw: asked.append(kw) or "ppm"))
+    (tmp_path / "canopy_ppm.json").write_text('{"format": "canopy-ppm"}')
+    assert load_step_scorer(tmp_path, engine) == "ppm"
+    assert asked == [{"gpu_memory_utilization": 0.3}]
+    with pytest.raises(ValueError, match="at most 0.98"):
+        engine_module.VLLMEngine.load("org/model", gpu_memory_utilization=0.9, ppm_gpu_memory_utilization=0.2)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        engine_module.VLLMEngine.load("org/model", gpu_memory_utilization=1.5)
+    assert len(made) == 1  # neither refused split reached vLLM
