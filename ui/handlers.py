@@ -269,6 +269,7 @@ def start_run(
             engine=slot.name,
             model=slot.model,
             model_sha256=model_checksum(slot.name, slot.model),
+            engine_options=getattr(slot, "options", {}),
             seed=int(seed or 0),
             reference=reference or None,
         )
