@@ -278,3 +278,18 @@ def test_the_backbone_to_train_loads_in_float32_on_every_device(monkeypatch):
         monkeypatch.setattr(torch.cuda, "is_available", lambda cuda=cuda: cuda)
         assert ppm.load_backbone("some/model") == ("m", "t")
         assert seen["dtype"] == "float32", cuda
+
+
+def test_a_full_ppm_scores_through_vllm_when_vllm_and_a_gpu_are_there(monkeypatch, tmp_path):
+    """``runtime="auto"`` (what ``--ppm DIR`` uses) picks vLLM's pooling runner when vLLM is
+    installed and a CUDA GPU is visible, else transformers; the GPU share travels with it."""
+    from backend.reward import ppm as ppm_module
+
+    (tmp_path / ppm_module.MARKER).write_text(json.dumps({"format": ppm_module.FORMAT}))
+    (tmp_path / ppm_module.HEAD_FILE).write_bytes(b"")
+    loads = []
+    monkeypatch.setattr(ppm_module, "_load_cached", lambda *args: loads.append(args) or "ppm")
+    for gpu in (True, False):
+        monkeypatch.setattr(ppm_module, "_vllm_usable", lambda gpu=gpu: gpu)
+        ppm_module.FullPPM.load(tmp_path, gpu_memory_utilization=0.3)
+    assert [(a[2], a[3]) for a in loads] == [("vllm", 0.3), ("transformers", 0.3)]
