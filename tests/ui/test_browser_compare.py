@@ -1,0 +1,178 @@
+"""Issue 17 in the browser: the one-file HTML replay opened from disk with the network
+blocked. Fixtures and helpers are test_browser.py's (one server per module)."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from tests.ui import test_browser as tb
+from tests.ui.test_browser import DRAWN, SMALL, nodes, run, status, wait_until
+
+# the fixtures of test_browser.py, shared (one server and one chromium for this module)
+server, browser, page, pace = tb.server, tb.browser, tb.page, tb.pace
+
+pytestmark = [pytest.mark.browser]
+
+#: DRAWN (test_browser.py) pointed at the replay file's plot
+REPLAY_DRAWN = DRAWN.replace("document.querySelector(sel + ' .canopy-plot')", "document.getElementById('cr-plot')")
+REPLAY_DRAWN = REPLAY_DRAWN.replace(
+    "rev: Number(el.closest('.canopy-tree').dataset.rev), run: el.closest('.canopy-tree').dataset.run",
+    "rev: Number(document.body.dataset.rev), run: ''",
+)
+
+
+def offline_page(browser, path: Path):
+    """(context, page, requests): ``path`` opened from file:// in a context where every
+    request that is not a file is aborted (and recorded)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(60_000)
+    asked: list[str] = []
+
+    def route(r):
+        if r.request.url.startswith("file://"):
+            r.continue_()
+        else:
+            asked.append(r.request.url)
+            r.abort()
+
+    context.route("**/*", route)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(path.resolve().as_uri())
+    pg.wait_for_function("document.body.dataset.ready === '1'")
+    assert not errors, errors
+    return context, pg, asked
+
+
+def drawn(pg, sel=None) -> dict:
+    return pg.evaluate(DRAWN, sel) if sel else pg.evaluate(REPLAY_DRAWN, "")
+
+
+def same_drawing(a: dict, b: dict) -> None:
+    """Two drawings show the same nodes at the same places with the same look and numbers,
+    and the same edges and best path."""
+    key = ("x", "y", "size", "symbol", "n", "q")
+    assert set(a["nodes"]) == set(b["nodes"])
+    for nid, got in a["nodes"].items():
+        assert tuple(got[k] for k in key) == tuple(b["nodes"][nid][k] for k in key), nid
+
+    def edges(d):
+        walk = list(zip(d["ex"], d["ey"], strict=True))
+        return {frozenset(p) for p in itertools.pairwise(walk) if None not in p[0] + p[1]}
+
+    assert edges(a) == edges(b)
+    assert list(zip(a["bx"], a["by"], strict=True)) == list(zip(b["bx"], b["by"], strict=True))
+
+
+def seek(pg, k: int) -> None:
+    pg.locator("#cr-slider").fill(str(k))
+    pg.wait_for_function(f"document.body.dataset.rev === '{k}'")
+
+
+def test_html_replay_opens_offline_and_its_slider_replays_the_live_tree(page, server, browser, tmp_path):
+    from backend.tree import Tree
+    from ui.figure import node_table, tree_figure
+    from ui.handlers import run_grader
+
+    _, services = server
+    page.fill("#reference input, #reference textarea", "18")  # graded stars and crossed diamonds
+    run_id = run(page, problem="An HTML replay problem: 16 - 3 - 4 eggs at $2", rollouts=5, **SMALL)
+    wait_until(lambda: "finished" in status(page), timeout=60, what="run end")
+    events = services.runs.events(run_id)
+    tb.settle(page, services, run_id)
+    live = drawn(page, "#tree")
+    assert len(live["nodes"]) == len(Tree.from_events(events).nodes) > 5
+    # History's Export HTML button: one click downloads the file
+    page.get_by_role("tab", name="History").click()
+    wait_until(lambda: run_id in page.inner_text("#hist-list"), what="the run in the list")
+    page.locator("#hist-list span").filter(has_text=run_id).first.click()
+    wait_until(lambda: nodes(page, "#hist-tree") > 0, what="the run opened")
+    with page.expect_download() as download:
+        page.click("#hist-export-html")
+    wait_until(lambda: "HTML replay" in page.inner_text("#hist-message"), what="the export")
+    saved = tmp_path / download.value.suggested_filename
+    download.value.save_as(saved)
+    assert saved.name == f"canopy-run-{run_id}.html"
+
+    context, pg, asked = offline_page(browser, saved)
+    try:
+        assert pg.evaluate("document.body.dataset.rev") == str(len(events) - 1)
+        same_drawing(drawn(pg), live)  # the slider's end: the live tree
+        grade = run_grader(services, run_id)
+        for k in (4, len(events) // 3, 2 * len(events) // 3):  # and every step on the way: History's tree
+            seek(pg, k)
+            want = node_table(tree_figure(Tree.from_events(events[: k + 1]), grade=grade))
+            got = drawn(pg)["nodes"]
+            assert {int(i) for i in got} == set(want), k
+            for nid, row in want.items():
+                g = got[str(nid)]
+                assert (g["x"], g["y"], g["size"], g["n"], g["q"]) == (
+                    row["x"], -row["depth"], row["size"], row["n"], row["q"]
+                ), (k, nid)  # fmt: skip
+        seek(pg, len(events) - 1)
+        same_drawing(drawn(pg), live)
+        spec = pg.inner_text("#cr-spec")
+        for word in ("run id", run_id, "seed", "engine", "scripted", "Canopy (file)", "settings"):
+            assert word in spec, word
+        assert pg.inner_text("#cr-problem").startswith("An HTML replay problem: 16 - 3 - 4 eggs at $2")
+    finally:
+        context.close()
+    assert asked == [], f"the replay asked the network for {asked[:3]}"
+
+
+HOSTILE = '</script><script>window.pwned=1</script><img src=x onerror="window.pwned=2"><b>bold</b>'
+
+
+def click_replay_node(pg, node_id: int) -> None:
+    where = pg.evaluate(
+        """(id) => {
+      const el = document.getElementById('cr-plot');
+      for (const t of el.data) {
+        if (!String(t.name).startsWith('nodes')) continue;
+        const k = t.customdata.findIndex((r) => r[0] === id);
+        if (k < 0) continue;
+        const fl = el._fullLayout, box = el.getBoundingClientRect();
+        return {x: box.left + fl._size.l + fl.xaxis.l2p(t.x[k]), y: box.top + fl._size.t + fl.yaxis.l2p(t.y[k])};
+      }
+      return null;
+    }""",
+        node_id,
+    )
+    pg.mouse.move(where["x"], where["y"])
+    pg.wait_for_function(
+        "(id) => (document.getElementById('cr-plot')._hoverdata || []).some((p) => p.customdata[0] === id)",
+        arg=node_id,
+    )
+    pg.mouse.click(where["x"], where["y"])
+
+
+def test_hostile_content_stays_text_in_the_replay(browser, tmp_path):
+    from backend import events as ev
+    from backend.html_replay import write_replay
+    from tests.factories import small_run
+
+    events = [
+        ev.NodeAdded(seq=e.seq, t=e.t, id=e.id, parent=e.parent, kind=e.kind, text=HOSTILE, code=HOSTILE)
+        if isinstance(e, ev.NodeAdded) and e.id == 2
+        else e
+        for e in small_run()
+    ]
+    events[0] = ev.RunStarted(seq=0, t=0.0, run_id="r1", algorithm="rstar", problem=HOSTILE)
+    path = tmp_path / "hostile.html"
+    write_replay(events, path)
+    context, pg, asked = offline_page(browser, path)
+    try:
+        click_replay_node(pg, 2)
+        pg.wait_for_function("document.querySelector('#cr-inspector .cr-text') !== null")
+        assert pg.inner_text("#cr-inspector .cr-text") == HOSTILE
+        assert pg.inner_text("#cr-inspector .cr-code") == HOSTILE
+        assert pg.inner_text("#cr-problem") == HOSTILE
+        assert pg.evaluate("window.pwned") is None
+        assert pg.evaluate("document.querySelectorAll('img, b').length") == 0
+    finally:
+        context.close()
+    assert asked == []
