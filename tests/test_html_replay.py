@@ -76,7 +76,8 @@ def test_events_carry_the_look_the_node_takes_after_them():
     assert looks[("node_verified", 2)] == "code failed"
     assert looks[("node_verified", 3)] == "answer correct"  # graded, as the app draws it
     ungraded, table2 = styled_events(events, default_styler(None))
-    assert table2[[d for d in ungraded if d["type"] == "node_verified"][-1]["style"]][2] == "answer (ungraded)"
+    last = [d for d in ungraded if d["type"] == "node_verified"][-1]
+    assert table2[last["style"]][2] == "answer (ungraded)"
 
 
 def test_a_pruned_node_is_drawn_pruned_from_its_prune_event():

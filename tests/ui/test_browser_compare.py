@@ -17,7 +17,9 @@ server, browser, page, pace = tb.server, tb.browser, tb.page, tb.pace
 pytestmark = [pytest.mark.browser]
 
 #: DRAWN (test_browser.py) pointed at the replay file's plot
-REPLAY_DRAWN = DRAWN.replace("document.querySelector(sel + ' .canopy-plot')", "document.getElementById('cr-plot')")
+REPLAY_DRAWN = DRAWN.replace(
+    "document.querySelector(sel + ' .canopy-plot')", "document.getElementById('cr-plot')"
+)
 REPLAY_DRAWN = REPLAY_DRAWN.replace(
     "rev: Number(el.closest('.canopy-tree').dataset.rev), run: el.closest('.canopy-tree').dataset.run",
     "rev: Number(document.body.dataset.rev), run: ''",
@@ -136,7 +138,8 @@ def click_replay_node(pg, node_id: int) -> None:
         const k = t.customdata.findIndex((r) => r[0] === id);
         if (k < 0) continue;
         const fl = el._fullLayout, box = el.getBoundingClientRect();
-        return {x: box.left + fl._size.l + fl.xaxis.l2p(t.x[k]), y: box.top + fl._size.t + fl.yaxis.l2p(t.y[k])};
+        return {x: box.left + fl._size.l + fl.xaxis.l2p(t.x[k]),
+                y: box.top + fl._size.t + fl.yaxis.l2p(t.y[k])};
       }
       return null;
     }""",
