@@ -220,6 +220,19 @@ class UserAction(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class UserStep(Event):
+    """A step a person typed under node ``node`` (steering): the search adds it as a child
+    (its own ``node_added``, meta ``author: "user"``), runs and verifies it like a generated
+    step. Recorded before the node it makes, so a replay of the run's user actions adds it
+    again at the same point (``backend/steering.py``)."""
+
+    type: ClassVar[str] = "user_step"
+    node: int
+    text: str
+    code: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Note(Event):
     """Something a user should know that is not a tree change (a fallback, a warning)."""
 
@@ -254,6 +267,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Backprop,
         IterationDone,
         UserAction,
+        UserStep,
         Note,
         RunFinished,
     )
@@ -667,7 +681,7 @@ def _node_refs(e: Event) -> list[tuple[str, Iterable[int]]]:
         return [("path", e.path)]
     if isinstance(e, Backprop):
         return [("path", e.path), ("updated", [row[0] for row in e.updated])]
-    if isinstance(e, UserAction | Note):
+    if isinstance(e, UserAction | UserStep | Note):
         return [] if e.node is None else [("node", (e.node,))]
     if isinstance(e, RunFinished):
         return [("best_path", e.best_path)]

@@ -27,6 +27,8 @@ from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 from backend import events as ev
+from backend import steering
+from backend.steering import STEERING, Steer
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,6 @@ log = logging.getLogger(__name__)
 #: Pause, or a Step's one iteration), so nodes may still arrive; "paused" once it waits
 RunState = Literal["created", "running", "pausing", "stepping", "paused", "stopping", "finished"]
 PAUSED_STATES = frozenset({"pausing", "stepping", "paused"})
-STEERING = frozenset({"prune", "expand", "force"})
 
 
 class SearchLike(Protocol):
@@ -96,7 +97,7 @@ class Run:
         self._paused = paused
         self._steps = 0
         self._stop = False
-        self._actions: deque[tuple[str, int | None]] = deque()
+        self._actions: deque[Steer] = deque()
         self._state: RunState = "created"
         self._busy: str | None = None  # "go" or "step" while the worker is inside search.step()
         self._thread: threading.Thread | None = None
@@ -164,12 +165,14 @@ class Run:
             self._cond.notify_all()
         self.search.request_stop()
 
-    def act(self, action: str, node: int | None = None) -> None:
-        """Queue a steering action (prune/expand/force a node) for the worker to record."""
+    def act(self, action: str, node: int | None = None, *, text: str = "", code: str | None = None) -> None:
+        """Queue a steering action (prune/expand/force a node, add_step: ``text``/``code`` as
+        a new child) for the worker to apply and record between iterations
+        (``backend/steering.py``: the same code a replay of the run uses)."""
         if action not in STEERING:
             raise ValueError(f"unknown steering action {action!r}; choices: {', '.join(sorted(STEERING))}")
         with self._cond:
-            self._actions.append((action, node))
+            self._actions.append(Steer(action, node, text, code))
             self._cond.notify_all()
 
     def _control(self, change: Callable[[], None]) -> None:
@@ -205,9 +208,6 @@ class Run:
 
     def _emit_action(self, action: str, node: int | None = None) -> None:
         self.log.emit(ev.UserAction, action=action, node=node)
-        steer = getattr(self.search, "steer", None)
-        if action in STEERING and callable(steer):
-            steer(action, node)
 
     def _next_command(self, announced_pause: bool) -> tuple[str, bool]:
         """Wait until there is something to do: 'stop', 'step', 'go' (running), or 'act'."""
@@ -234,8 +234,8 @@ class Run:
                 cmd, paused_announced = self._next_command(paused_announced)
                 if cmd == "act":
                     with self._cond:
-                        action, node = self._actions.popleft()
-                    self._emit_action(action, node)
+                        request = self._actions.popleft()
+                    steering.apply(self.search, request)
                     continue
                 if cmd == "pause":
                     self._emit_action("pause")

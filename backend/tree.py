@@ -95,7 +95,8 @@ class Tree:
         self.last_t = 0.0
         self.iterations: list[IterationRecord] = []
         self.notes: list[ev.Note] = []
-        self.actions: list[ev.UserAction] = []
+        #: steering and controls in the order they happened (user_action and user_step events)
+        self.actions: list[ev.UserAction | ev.UserStep] = []
         self.last_selected: list[int] = []
         self.tokens = 0
 
@@ -141,11 +142,12 @@ class Tree:
             if self.root_id is not None:
                 raise EventError(f"node_added (seq {e.seq}): a second root ({e.id}); the tree has one")
             self.root_id = e.id
-            depth = 0
+            depth, pruned = 0, False
         else:
             parent = self._node(e.parent, e)
             parent.children.append(e.id)
             depth = parent.depth + 1
+            pruned = parent.pruned  # a node added under a pruned subtree is in it
         self.nodes[e.id] = Node(
             id=e.id,
             parent=e.parent,
@@ -159,6 +161,7 @@ class Tree:
             terminal=e.terminal,
             meta=e.meta,
             added_seq=e.seq,
+            pruned=pruned,
         )
         self.tokens += e.tokens
 
@@ -201,8 +204,13 @@ class Tree:
     def _on_action(self, e: ev.UserAction) -> None:
         if e.node is not None:
             node = self._node(e.node, e)
-            if e.action == "prune":
-                node.pruned = True
+            if e.action == "prune":  # the whole subtree: never selected again, drawn faded
+                for sub in self.subtree(node.id):
+                    self.nodes[sub].pruned = True
+        self.actions.append(e)
+
+    def _on_user_step(self, e: ev.UserStep) -> None:
+        self._node(e.node, e)
         self.actions.append(e)
 
     def _on_note(self, e: ev.Note) -> None:
@@ -227,6 +235,15 @@ class Tree:
             path.append(cur)
             cur = self.nodes[cur].parent
         return path[::-1]
+
+    def subtree(self, node_id: int) -> list[int]:
+        """``node_id`` and every node below it (iterative: a tree may be a long chain)."""
+        out, stack = [], [node_id]
+        while stack:
+            cur = stack.pop()
+            out.append(cur)
+            stack.extend(self.nodes[cur].children)
+        return out
 
     def answer_nodes(self) -> list[Node]:
         return [n for n in self.nodes.values() if n.answer is not None and not n.pruned]
@@ -288,6 +305,7 @@ _HANDLERS = {
     ev.Backprop: Tree._on_backprop,
     ev.IterationDone: Tree._on_iteration,
     ev.UserAction: Tree._on_action,
+    ev.UserStep: Tree._on_user_step,
     ev.Note: Tree._on_note,
     ev.RunFinished: Tree._on_finished,
 }

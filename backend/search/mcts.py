@@ -45,7 +45,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Literal, Protocol
 
 from backend import events as ev
@@ -74,6 +74,8 @@ class MNode:
     terminal: bool = False
     #: every child is terminal: nothing below can be selected (official sets is_terminal)
     dead: bool = False
+    #: in a subtree the user pruned: never selected, its answers not counted
+    pruned: bool = False
     expanded: bool = False
     #: walkers of a parallel iteration now passing through this node (virtual loss)
     pending: int = 0
@@ -158,6 +160,13 @@ class StepPolicy:
 
     def propose(self, search: MCTSSearch, node: MNode, n: int, seed: int) -> list[NodeSpec]:
         return self.propose_many(search, [node], n, seed)[0]  # type: ignore[attr-defined]
+
+    def user_step(self, text: str, code: str | None) -> NodeSpec:
+        """A step a person wrote (steering, a fork's kept path), read as if the model had
+        written it: the same step kinds, checks and verification."""
+        from backend.steering import user_completion
+
+        return self._spec(user_completion(text, code, self.stops), 0, 1.0)  # type: ignore[attr-defined]
 
     @staticmethod
     def dedup(outs: Sequence[Completion], key: Any) -> list[tuple[Completion, int]]:
@@ -252,9 +261,17 @@ class MCTSSearch(Search):
     uses_ppm: ClassVar[bool] = False
 
     def __init__(
-        self, problem: str, *, step_scorer: Any = None, notes: Sequence[str] = (), **kwargs: Any
+        self,
+        problem: str,
+        *,
+        step_scorer: Any = None,
+        notes: Sequence[str] = (),
+        prefix: Sequence[dict[str, Any]] = (),
+        **kwargs: Any,
     ) -> None:
         super().__init__(problem, **kwargs)
+        #: a fork's kept path (``RunSpec.prefix``): steps added under the root before any search
+        self.prefix = [dict(step) for step in prefix]
         #: lines for the root's notes (which PPM values the steps, or why none does)
         self.notes = [str(n) for n in notes]
         if step_scorer is not None and not self.uses_ppm:
@@ -272,6 +289,12 @@ class MCTSSearch(Search):
         self.nodes: dict[int, MNode] = {self.root.id: self.root}
         for note in self.notes:
             self.emit(ev.Note, level="info", message=note, node=self.root.id)
+        parent = self.root
+        for step in self.prefix:  # a fork: its kept path, one child each, run and verified
+            parent.expanded = True
+            parent = self.add_user_step(parent, step.get("text", ""), step.get("code"), author="fork")
+            if parent.terminal:
+                break
 
     def _add(self, parent: MNode | None, spec: NodeSpec) -> MNode:
         node = MNode(
@@ -398,15 +421,28 @@ class MCTSSearch(Search):
 
     # --- user steering (backend/run.py calls steer between iterations) ----------------
 
-    def steer(self, action: str, node_id: int | None) -> None:
-        """``prune`` a node (never selected again), ``expand`` it now, or ``force`` the next
-        rollout through it. Impossible requests become a warning note, never an error."""
+    def steer(self, action: str, node_id: int | None, text: str = "", code: str | None = None) -> None:
+        """``prune`` a node's subtree (never selected again, its answers not counted),
+        ``expand`` it now, ``force`` the next rollout through it, or ``add_step``: the user's
+        ``text``/``code`` as a new child. Impossible requests become a warning note, never an
+        error."""
         node = self.nodes.get(node_id) if node_id is not None else None
         problem = None
         if node is None:
             problem = f"{action}: no node {node_id} in this tree"
         elif action == "prune":
+            stack = [node]
+            while stack:
+                sub = stack.pop()
+                sub.pruned = True
+                stack.extend(sub.children)
             self._mark_dead(node)
+        elif action == "add_step":
+            if node.terminal or node.pruned:
+                problem = f"add a step: node {node_id} is terminal or pruned"
+            else:
+                with contextlib.suppress(Stopped):
+                    self.add_user_step(node, text, code)
         elif action == "expand":
             if node.terminal or node.dead or node.expanded:
                 problem = f"expand: node {node_id} is terminal or already expanded"
@@ -434,6 +470,26 @@ class MCTSSearch(Search):
         if nxt is target:
             self._forced = None
         return next((i for i, r in enumerate(rows) if r["id"] == nxt.id), None)
+
+    def add_user_step(self, parent: MNode, text: str, code: str | None, author: str = "user") -> MNode:
+        """A person's step under ``parent``: added (meta ``author``), verified (code runs in the
+        sandbox) and valued like a generated step; a live step revives ancestors that were
+        dead only because every child had ended."""
+        make = getattr(self.policy, "user_step", None)
+        if make is not None:
+            spec = make(text, code)
+        else:
+            spec = NodeSpec(kind="step", text=text, code=code, state={"text": text, "code": code or ""})
+        spec = replace(spec, meta={**spec.meta, "author": author})
+        kid = self._add(parent, spec)
+        kid.pruned = parent.pruned
+        self._apply_verdict(kid, self.policy.verify(self, [kid])[0])
+        self._reward_terminals([kid], self._value_steps([kid]))
+        node: MNode | None = parent
+        while not kid.terminal and node is not None and node.dead and not node.pruned:
+            node.dead = False
+            node = node.parent
+        return kid
 
     def children_for(self, node: MNode) -> int:
         """Candidates to generate when expanding ``node`` (CPL samples more at the root)."""
@@ -571,7 +627,7 @@ class MCTSSearch(Search):
         cands = [
             Candidate(node=k.id, answer=k.answer, q=k.q, n=k.n)
             for k in self.nodes.values()
-            if k.terminal and k.answer is not None
+            if k.terminal and k.answer is not None and not k.pruned
         ]
         best, votes = choose_answer(cands, self.answer_choice())
         if best is None:
