@@ -17,15 +17,21 @@ package stays cheap; z3 and scipy load only inside the functions that need them)
   lean         NeqLIPS .lean theorem statements and reference scripts
   problems     JSONL problem sets: load_inequalities("ineq-easy" | "mo-int" | "chen-no" | ...)
   lemmas       ScalingLib.json as sympy patterns (left: in <= out on lhs, right: in >= out on rhs)
-  matching     AC matcher of `k * CORE + l` against a whole goal side (exprtools: helpers)
+  matching     AC matcher of `k * CORE + l` against a whole goal side (acrules: its sum and
+               product rules; exprtools: helpers)
   scaling      apply_lemma / scale_goal -> ScaleStep records
   numeric      feasible test points, PointCache, Nelder-Mead refutation
-  smt          sympy -> z3 (nlsat) with exact radicals; each query in a killable worker
-               (z3worker) with a hard wall-clock limit
+  smt          z3 (nlsat) queries: z3terms (sympy -> z3, exact radicals), each query in a
+               killable worker (z3process starts z3worker) with a hard wall-clock limit
   filtering    check_step: counterexample filter + soundness of a step; check_new_goal
+  attempt      Attempt: what one closing checker says
+  positivity   the structural positivity closer (is_nonneg)
+  univariate   linear elimination, projected intervals, the exact one-variable closer
   closing      close_goal: positivity, univariate, z3, sos (prove); points, minimise (refute)
-  sos          SOS certificates: cvxpy SDP, checked exactly in rationals (optional cvxpy)
-  symtactics   tangent line, equal value, pqr, cancel_power (side conditions proved)
+  sos          SOS certificates: cvxpy SDP, checked exactly in rationals (optional cvxpy);
+               sos_form (goal -> polynomial), sos_gram (Gram basis, exact equations, PSD test)
+  symtactics   the symbolic-only tactics' registry (symbolic_steps, rederive): sumtactics
+               (tangent line, equal value; separable), pqr, cancel_power; symstep (records)
   symmetry     variable permutations that fix the constraints (dedupe of renamed goals)
   score        symbolic_score / top_k (official ranker.cal_complexity)
   equivalence  check_rewrite for LLM rewrites; sym_rewrites (deterministic fallbacks)
@@ -40,6 +46,8 @@ package stays cheap; z3 and scipy load only inside the functions that need them)
   verdict      what one node_verified event says, per outcome
   proof        recheck of a proved chain and its proof text
   export       a proof as a NeqLIPS tactic script under its Lean statement
-  search       LipsSearch: wires the parts; the only module that emits events
+  admission    candidates -> filtered nodes with verdicts (a mixin of LipsSearch)
+  search       LipsSearch: wires the parts; with admission the only modules that emit events
+  runset       `python -m backend.search.lips.runset SET SECONDS`: the search on a problem set
 See docs/LIPS.md.
 """

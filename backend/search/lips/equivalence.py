@@ -26,8 +26,8 @@ from typing import Literal
 
 import sympy as sp
 
-from backend.search.lips.closing import is_nonneg
 from backend.search.lips.numeric import Sampler, evaluate
+from backend.search.lips.positivity import is_nonneg
 from backend.search.lips.problem import Goal, Inequality
 from backend.search.lips.smt import solve
 

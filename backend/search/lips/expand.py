@@ -24,7 +24,7 @@ from backend.search.lips.problem import Goal, Inequality
 from backend.search.lips.rewriting import Rewrite, fallback_rewrites, parse_rewrites, rewrite_prompts
 from backend.search.lips.scaling import scale_goal
 from backend.search.lips.score import symbolic_score
-from backend.search.lips.symtactics import SymResult, SymStep
+from backend.search.lips.symstep import SymResult, SymStep
 from backend.search.lips.verdict import Verdict
 
 

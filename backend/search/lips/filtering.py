@@ -24,8 +24,9 @@ from typing import Literal
 
 import sympy as sp
 
-from backend.search.lips.closing import is_nonneg, seed_points
+from backend.search.lips.closing import seed_points
 from backend.search.lips.numeric import PointCache, evaluate, feasible
+from backend.search.lips.positivity import is_nonneg
 from backend.search.lips.problem import Goal, Inequality
 from backend.search.lips.smt import SmtResult, solve
 

@@ -9,7 +9,7 @@ the symbolic order is kept and the caller logs a Note.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -66,3 +66,10 @@ def rank(scores: Sequence[int], text: str | None) -> Ranking:
     if not picked:
         return Ranking(symbolic, [], "symbolic", "LLM ranking unusable (no valid \\boxed{(i),...} list)")
     return Ranking(picked + [i for i in symbolic if i not in picked], picked, "llm")
+
+
+def rank_goals(problem: Inequality, goals: Sequence[Goal], scores: Sequence[int],
+               ask: Callable[[list[str]], list[str] | None]) -> Ranking:
+    """One LLM call ranks the goals (`ask` answers a batch of prompts, None without an LLM)."""
+    texts = ask([rank_prompt(problem, problem.goal, goals)])
+    return rank(scores, texts[0] if texts else None)

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from backend.search.lips.closing import is_nonneg
 from backend.search.lips.expr import ExprParseError
 from backend.search.lips.lemmas import lemma_by_name
 from backend.search.lips.matching import MatchConfig, numerically_same
 from backend.search.lips.numeric import Sampler, evaluate
+from backend.search.lips.positivity import is_nonneg
 from backend.search.lips.problem import Goal, Inequality, parse_constraint, parse_goal
 from backend.search.lips.reading import ProblemParseError
 from backend.search.lips.scaling import apply_lemma, instantiate

@@ -10,34 +10,35 @@ One iteration = pop the best goal (``frontier.py``), then
    (``ranking.py``) and the LLM's first pick popped; the symbolic first when no LLM ranks or its
    answer is unusable (``_select``).
 
-This module wires those parts and is the only one that emits events; every ``node_verified``
-goes through ``_verified`` (its fields come from ``verdict.py``). Code map: docs/LIPS.md.
+This module wires those parts; it and its mixin ``admission.py`` (candidates -> filtered nodes)
+are the only ones that emit events; every ``node_verified`` goes through ``_verified`` (its
+fields come from ``verdict.py``). Code map: docs/LIPS.md.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import replace
 from typing import Any, ClassVar
 
 from backend import events as ev
 from backend.search.base import Outcome, Search
 from backend.search.lips import expand, verdict
+from backend.search.lips.admission import Admission
 from backend.search.lips.closing import CloseConfig, close_goal
 from backend.search.lips.config import PRESETS, LipsConfig
 from backend.search.lips.expand import Candidate, Refused
-from backend.search.lips.filtering import FilterConfig, FilterResult, check_new_goal, check_step
+from backend.search.lips.filtering import FilterConfig
 from backend.search.lips.frontier import Frontier, GoalNode
 from backend.search.lips.numeric import PointCache
-from backend.search.lips.problem import Goal, Inequality, parse_problem
+from backend.search.lips.problem import Inequality, parse_problem
 from backend.search.lips.proof import proof_text, recheck
-from backend.search.lips.ranking import rank, rank_prompt
+from backend.search.lips.ranking import rank_goals
 from backend.search.lips.score import symbolic_score
 from backend.search.lips.symtactics import symbolic_steps
 
 
-class LipsSearch(Search):
+class LipsSearch(Admission, Search):
     name = "lips"
     description = (
         "LIPS: best-first inequality prover (scaling lemmas + LLM rewriting/ranking, symbolic checks)"
@@ -117,11 +118,6 @@ class LipsSearch(Search):
             cur = self.nodes[cur].parent
         return out[::-1]
 
-    def _verified(self, nid: int, v: verdict.Verdict) -> None:
-        """The one place a node_verified is emitted."""
-        self.emit(ev.NodeVerified, id=nid, status=v.status, method=v.method, output=v.output, ms=v.ms,
-                  answer=v.answer, terminal=v.terminal, detail=v.detail)
-
     # --- one iteration: pop, close or expand, rank ---------------------------------------
 
     def _iterate(self) -> None:
@@ -136,17 +132,10 @@ class LipsSearch(Search):
 
     def _close_config(self, root: bool = True) -> CloseConfig:
         """The closers' budgets: below the root z3 gets ``pop_z3_s`` (the goal's filter already
-        asked z3 about it); all cut to the time the run has left (so a pop near the limit does
-        not run a full 5 s z3 + 10 s SOS past it)."""
-        c = self.close_cfg
-        if not root:
-            c = replace(c, z3_timeout_s=min(c.z3_timeout_s, self.config.pop_z3_s))
-        limit = self.config.time_limit_s
-        if not limit:
-            return c
-        left = max(0.1, limit - self.state.elapsed())
-        return replace(c, z3_timeout_s=min(c.z3_timeout_s, left),
-                       sos_timeout_s=min(c.sos_timeout_s, left) if c.sos_timeout_s > 0 else 0.0)
+        asked z3 about it); all cut to the time the run has left."""
+        c = self.config
+        left = max(0.1, c.time_limit_s - self.state.elapsed()) if c.time_limit_s else None
+        return self.close_cfg.capped(None if root else c.pop_z3_s, left)
 
     def _pop(self, node: GoalNode) -> None:
         """Close the popped goal (or refute it); a closed goal counts only once its chain
@@ -211,53 +200,6 @@ class LipsSearch(Search):
         rewrites = expand.gather_rewrites(self.problem, node.goal, ask, c.rewrite_prompts)
         return expand.rewrite_candidates(rewrites, node.llm_streak)
 
-    def _admit(self, parent: GoalNode, candidates: Iterable[Candidate | Refused]) -> list[GoalNode]:
-        """Each candidate becomes a node (unless a duplicate), is filtered, and gets its verdict;
-        the ones still open are returned for ranking. No stop check between an LLM's rewrites:
-        a paid-for answer is kept."""
-        kept = []
-        for cand in candidates:
-            if isinstance(cand, Refused):
-                self.emit(ev.Note, level="info", node=parent.id, message=cand.message)
-                continue
-            child = self._child(parent, cand.goal, cand.kind, cand.meta, cand.justification, cand.llm_streak)
-            if child is None:
-                continue
-            fr = self._filter(parent, child, cand.check) if cand.check else None
-            if fr is not None and fr.status == "counterexample":
-                self._verified(child.id, verdict.counterexample(fr))
-                continue
-            v = cand.judge(fr)
-            child.checked_by = v.checked_by
-            self._verified(child.id, v)
-            if not v.terminal:
-                kept.append(child)
-        return kept
-
-    def _child(self, parent: GoalNode, goal: Goal, kind: str, meta: dict[str, Any],
-               justification: dict[str, Any], llm_streak: int = 0) -> GoalNode | None:
-        """A new node for ``goal`` under ``parent`` (node_added + its symbolic score), or None
-        when the frontier has seen the goal already."""
-        if not self.frontier.admit(goal):
-            return None
-        nid = self.state.new_id()
-        node = GoalNode(nid, goal, parent.id, parent.depth + 1, symbolic_score(goal), kind, justification,
-                        llm_streak, dict(meta))
-        self.nodes[nid] = node
-        self.emit(ev.NodeAdded, id=nid, parent=parent.id, kind="goal", text=str(goal), meta=meta)
-        self.emit(ev.NodeScored, id=nid, score=float(node.score), source="symbolic")
-        return node
-
-    def _filter(self, parent: GoalNode, child: GoalNode, check: str) -> FilterResult:
-        """``check_step`` (old -> new sound, new not false) or ``check_new_goal``, timed."""
-        t0 = time.perf_counter()
-        if check == "step":
-            fr = check_step(self.problem, parent.goal, child.goal, self.cache, self.filter_cfg)
-        else:
-            fr = check_new_goal(self.problem, child.goal, self.cache, self.filter_cfg)
-        self.state.verify_s += time.perf_counter() - t0
-        return fr
-
     def _llm_texts(self, prompts: list[str]) -> list[str] | None:
         if self.engine is None:
             return None
@@ -285,9 +227,7 @@ class LipsSearch(Search):
         if len(top) <= 1:
             return self.frontier.pop()
         goals = [self.nodes[i] for i in top]
-        prompt = rank_prompt(self.problem, self.problem.goal, [n.goal for n in goals])
-        texts = self._llm_texts([prompt])
-        r = rank([n.score for n in goals], texts[0] if texts else None)
+        r = rank_goals(self.problem, [n.goal for n in goals], [n.score for n in goals], self._llm_texts)
         if r.source != "llm":
             message = f"{r.reason}; symbolic order kept"
             self.emit(ev.Note, level="warning", node=top[0], message=message)
@@ -321,39 +261,7 @@ class LipsSearch(Search):
         return proof_text(self.problem, self.nodes, self.path(self.proved), self.proof_chain, self.proved_by)
 
 
-def main() -> None:
-    """`python -m backend.search.lips.search mo-int 30 [--script]`: the symbolic search on a
-    problem set, one line per problem (status, the checker that closed the last goal, the
-    tactics on the proof path, pops, wall seconds), then the tallies; ``--script`` also prints
-    each proof as a NeqLIPS tactic script (``export.py``)."""
-    import collections
-    import logging
-    import sys
+if __name__ == "__main__":  # the set runner lives in runset.py
+    from backend.search.lips.runset import main
 
-    from backend.search.lips.problems import load_inequalities
-
-    logging.basicConfig(level=logging.WARNING)
-    scripts = "--script" in sys.argv  # also print each proof as a NeqLIPS tactic script
-    args = [a for a in sys.argv[1:] if a != "--script"]
-    name = args[0] if args else "ineq-easy"
-    limit = float(args[1]) if len(args) > 1 else 30.0
-    tally: collections.Counter = collections.Counter()
-    t_all = time.perf_counter()
-    for p in load_inequalities(name):
-        t0 = time.perf_counter()
-        s = LipsSearch(p.to_text(), engine=None,
-                       config=LipsConfig(llm_rewrite=False, llm_rank=False, time_limit_s=limit))
-        fin = s.run()
-        tactics = [s.nodes[n].meta.get("tactic", "").split(" ")[0] for n in s.path(s.proved)[1:]] \
-            if s.proved is not None else []
-        closer = s.proved_by if s.proved is not None else "-"
-        tally[(fin.status, closer)] += 1
-        print(f"{p.id}: {fin.status} by {closer} via {tactics or 'root'} · {s.state.iteration} pops · "
-              f"{len(s.nodes)} goals · {time.perf_counter() - t0:.1f} s", flush=True)
-        if scripts and s.proved is not None:
-            print(s.tactic_script(p.id.replace("-", "_")), flush=True)
-    print(dict(tally), f"{time.perf_counter() - t_all:.0f} s")
-
-
-if __name__ == "__main__":
     main()

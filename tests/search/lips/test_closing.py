@@ -2,10 +2,12 @@
 
 import pytest
 
-from backend.search.lips.closing import CloseConfig, close_goal, eliminate_linear, is_nonneg
+from backend.search.lips.closing import CloseConfig, close_goal
 from backend.search.lips.numeric import evaluate, feasible
+from backend.search.lips.positivity import is_nonneg
 from backend.search.lips.problem import parse_problem
 from backend.search.lips.problems import load_inequalities
+from backend.search.lips.univariate import eliminate_linear
 
 
 def test_two_variable_am_gm_is_proved():

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from backend.search.lips import smt
+from backend.search.lips import smt, z3process, z3terms
 from backend.search.lips.closing import CloseConfig, close_goal
 from backend.search.lips.filtering import check_step
 from backend.search.lips.problem import Goal, parse_problem
@@ -73,7 +73,7 @@ def test_a_finished_threads_worker_is_stopped():
 
     def job():
         smt.solve(p.variables, [(p.symbols["a"], ">")], 1.0)
-        procs.append(smt._local.worker.proc)
+        procs.append(z3process._local.worker.proc)
 
     t = threading.Thread(target=job)
     t.start()
@@ -95,7 +95,7 @@ def test_searches_in_several_threads_build_z3_terms_without_corrupting_each_othe
     def work() -> None:
         try:
             for _ in range(15):
-                tr = smt._Translator(problem.variables)
+                tr = z3terms.Translator(problem.variables)
                 for e, r in facts * 20:  # enough term building to interleave with the others
                     tr.rel(e, r)
                 answers.append(smt.solve(problem.variables, facts, 5.0).status)

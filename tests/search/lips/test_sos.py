@@ -6,18 +6,20 @@ import pytest
 
 from backend.search.lips.closing import CloseConfig, close_goal
 from backend.search.lips.problem import parse_problem
-from backend.search.lips.sos import _psd_exact, polynomial_form, sos_close
+from backend.search.lips.sos import sos_close
+from backend.search.lips.sos_form import polynomial_form
+from backend.search.lips.sos_gram import psd_exact
 
 pytest.importorskip("cvxpy")
 
 
 def test_exact_psd_test():
     f = Fraction
-    assert _psd_exact([[f(1), f(1)], [f(1), f(1)]])
-    assert not _psd_exact([[f(1), f(2)], [f(2), f(1)]])
-    assert not _psd_exact([[f(0), f(1)], [f(1), f(1)]])
+    assert psd_exact([[f(1), f(1)], [f(1), f(1)]])
+    assert not psd_exact([[f(1), f(2)], [f(2), f(1)]])
+    assert not psd_exact([[f(0), f(1)], [f(1), f(1)]])
     # PSD up to 1e-12 is not PSD
-    assert not _psd_exact([[f(1), f(1)], [f(1), f(1) - f(1, 10**12)]])
+    assert not psd_exact([[f(1), f(1)], [f(1), f(1) - f(1, 10**12)]])
 
 
 @pytest.mark.parametrize(

@@ -3,16 +3,12 @@ gives, and where it must not apply."""
 
 import sympy as sp
 
+from backend.search.lips.cancel_power import cancel_power
+from backend.search.lips.pqr import pqr_method
 from backend.search.lips.problem import Goal, parse_problem
-from backend.search.lips.symtactics import (
-    cancel_power,
-    equal_value,
-    homogeneous_degree,
-    pqr_method,
-    rederive,
-    separate,
-    tangent_line,
-)
+from backend.search.lips.separable import homogeneous_degree, separate
+from backend.search.lips.sumtactics import equal_value, tangent_line
+from backend.search.lips.symtactics import rederive
 
 RECIP = "a,b,c > 0; a+b+c = 3; prove 1/(1+a^2) + 1/(1+b^2) + 1/(1+c^2) >= 3/2"
 SCHUR = "a,b,c >= 0; prove a^3+b^3+c^3 + 3*a*b*c >= a*b*(a+b) + b*c*(b+c) + c*a*(c+a)"

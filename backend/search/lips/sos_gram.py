@@ -1,0 +1,146 @@
+"""The Gram-matrix problem of an SOS certificate, in exact integers and rationals (`sos.py` step 2-3).
+
+p = z^T Q z with z the half-degree monomials (`half_degree_basis`, Newton-box; `prune_basis`
+drops z_i whose square p cannot contain); `equality_zeros` finds the equality cases, whose
+monomial vectors span the kernel every Gram matrix shares (facial reduction: Q = N R N^T);
+`coefficient_equations` are the coefficient equations in R's upper triangle, `exact_rref` their
+exact reduced row echelon form, and `psd_exact` the exact LDL^T pivot test a rounded R must pass.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from fractions import Fraction
+
+import sympy as sp
+
+
+def half_degree_basis(poly: sp.Poly) -> list[tuple[int, ...]] | None:
+    monoms = poly.monoms()
+    n = len(poly.gens)
+    if any(sum(m) % 2 for m in monoms) and len({sum(m) for m in monoms}) == 1:
+        return None  # odd degree homogeneous: never >= 0 unless 0
+    if poly.total_degree() % 2:
+        return None
+    lo = [min(m[i] for m in monoms) for i in range(n)]
+    hi = [max(m[i] for m in monoms) for i in range(n)]
+    degs = {sum(m) for m in monoms}
+    half_lo, half_hi = (min(degs) + 1) // 2, max(degs) // 2
+    out = []
+    for e in itertools.product(*[range((lo[i] + 1) // 2, hi[i] // 2 + 1) for i in range(n)]):
+        if half_lo <= sum(e) <= half_hi:
+            out.append(e)
+    return out
+
+
+def psd_exact(mat: list[list[Fraction]]) -> bool:
+    """Exact PSD test: symmetric Gaussian elimination; a zero pivot needs a zero row."""
+    m = [row[:] for row in mat]
+    n = len(m)
+    for k in range(n):
+        piv = m[k][k]
+        if piv < 0:
+            return False
+        if piv == 0:
+            if any(m[k][j] != 0 for j in range(k + 1, n)):
+                return False
+            continue
+        for i in range(k + 1, n):
+            f = m[i][k] / piv
+            if f == 0:
+                continue
+            row_i, row_k = m[i], m[k]
+            for j in range(k + 1, n):
+                row_i[j] -= f * row_k[j]
+    return True
+
+
+def gram_cells(basis: list[tuple[int, ...]]) -> dict[tuple[int, ...], list[tuple[int, int]]]:
+    cells: dict[tuple[int, ...], list[tuple[int, int]]] = {}
+    for i, j in itertools.product(range(len(basis)), repeat=2):
+        mono = tuple(a + b for a, b in zip(basis[i], basis[j], strict=True))
+        cells.setdefault(mono, []).append((i, j))
+    return cells
+
+
+def prune_basis(basis: list[tuple[int, ...]], coeffs: dict) -> list[tuple[int, ...]]:
+    """Drop z_i when the only way to make z_i^2 is Q_ii and p has no such monomial: then
+    Q_ii = 0, so row i of a PSD Q is zero (repeat until nothing changes)."""
+    while True:
+        cells = gram_cells(basis)
+        drop = {i for i, e in enumerate(basis)
+                if coeffs.get(tuple(2 * a for a in e), 0) == 0 and cells[tuple(2 * a for a in e)] == [(i, i)]}
+        if not drop:
+            return basis
+        basis = [e for i, e in enumerate(basis) if i not in drop]
+
+
+def equality_zeros(poly: sp.Poly) -> list[tuple[int, ...]]:
+    """Points with coordinates in {0, 1, -1} where p vanishes (the equality cases a = b = c,
+    a = b, c = 0 ... after the squares): z(y) is then in the kernel of every Gram matrix."""
+    n = len(poly.gens)
+    if 3**n > 300:
+        return []
+    return [y for y in itertools.product((0, 1, -1), repeat=n)
+            if any(y) and poly.eval(dict(zip(poly.gens, y, strict=True))) == 0]
+
+
+def monomial_values(basis: list[tuple[int, ...]], y: tuple[int, ...]) -> list[int]:
+    out = []
+    for e in basis:
+        v = 1
+        for yi, k in zip(y, e, strict=True):
+            v *= yi**k
+        out.append(v)
+    return out
+
+
+def coefficient_equations(cells: dict, coeffs: dict, cols: list[list[int]],
+                          pairs: list[tuple[int, int]]) -> list:
+    """The coefficient equations of z^T (N R N^T) z = p in the upper-triangle entries of R:
+    for monomial m, sum over (a, b) of r_ab (N^T E_m N)_ab (+ the mirror entry), exactly."""
+    import numpy as np
+
+    nmat = np.array(cols, dtype=object).T  # n x k, integers: exact with Python ints
+    au = [a for a, _ in pairs]
+    bu = [b for _, b in pairs]
+    off = np.array([a != b for a, b in pairs])
+    rows = []
+    for mono, ij in cells.items():
+        ii = [i for i, _ in ij]
+        jj = [j for _, j in ij]
+        gram = nmat[ii].T.dot(nmat[jj])  # k x k: sum over the cells of N_ia N_jb
+        v = gram[au, bu] + np.where(off, gram[bu, au], 0)
+        rows.append([Fraction(int(x)) for x in v] + [coeffs.get(mono, Fraction(0))])
+    return rows
+
+
+def exact_rref(rows: list[list[Fraction]], ncols: int,
+          deadline: float) -> tuple[list[list[Fraction]], list[int]] | None:
+    """Reduced row echelon form (exact) of an augmented matrix with ncols coefficient columns."""
+    m = [r[:] for r in rows]
+    pivots: list[int] = []
+    r = 0
+    for c in range(ncols):
+        if time.perf_counter() > deadline:
+            return None
+        piv = next((i for i in range(r, len(m)) if m[i][c] != 0), None)
+        if piv is None:
+            continue
+        m[r], m[piv] = m[piv], m[r]
+        inv = 1 / m[r][c]
+        m[r] = [x * inv for x in m[r]]
+        for i in range(len(m)):
+            if i != r and m[i][c] != 0:
+                f = m[i][c]
+                row_r = m[r]
+                m[i] = [a - f * b for a, b in zip(m[i], row_r, strict=True)]
+        pivots.append(c)
+        r += 1
+        if r == len(m):
+            break
+    for row in m[r:]:
+        if row[-1] != 0:
+            return None  # inconsistent: no Gram matrix on this face
+    return m[:r], pivots
