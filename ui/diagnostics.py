@@ -43,7 +43,16 @@ def disagreement_panel(tree: Tree, found: list[Disagreement]) -> str:
     if not found:
         scored = scored_nodes(tree)
         if not scored:
-            return "No step of this run has a PPM score, so there is nothing to compare Q with."
+            algorithm = tree.started.algorithm if tree.started else "?"
+            how = (
+                "choose PPM default (the embedded model on llamacpp) or a PPM directory before Run"
+                if algorithm == "rstar"
+                else f"{md_esc(algorithm)} takes no PPM: only rStar-Math runs are scored"
+            )
+            return (
+                "No step of this run has a PPM score, so there is nothing to compare Q with. "
+                f"To get scores: {how}."
+            )
         visited = sum(1 for n in scored if n.n >= MIN_VISITS)
         return (
             f"PPM and Q agree within {MIN_GAP:g} on every scored step visited {MIN_VISITS} times or "

@@ -46,6 +46,7 @@ from typing import Any
 from backend import events as ev
 from backend.ppm_diagnostics import disagreements
 from backend.tree import Node, Tree
+from ui import vocabulary as voc
 from ui.escape import esc
 from ui.layout import TidyLayout
 
@@ -59,33 +60,17 @@ BIG_HOVER_LINES, BIG_HOVER_WIDTH = 1, 48
 #: conversion was ~2/3 of a 10k-node redraw); SVG drawing keeps exact colours
 COLOR_BANDS = 11
 
-# status -> (marker symbol, outline colour, legend label)
-GOOD, BAD, PLAIN, NONE = "#1a9850", "#d73027", "#444444", "#9e9e9e"
+# status -> (marker symbol, outline colour, legend label): rStar-Math's words; other algorithms
+# name and draw their nodes with their own (``ui/vocabulary.py``)
+GOOD, BAD, PLAIN, NONE = voc.GOOD, voc.BAD, voc.PLAIN, voc.NONE
 #: the fill of a node without a PPM score in PPM colouring (tree.js: UNSCORED): off the
 #: diverging scale, so "not scored" never reads as a score of 0
 UNSCORED = "#bdbdbd"
-STATUS_STYLE: dict[str, tuple[str, str, str]] = {
-    "ok": ("circle", PLAIN, "code ran"),
-    "error": ("x", BAD, "code failed"),
-    "timeout": ("x", BAD, "code timed out"),
-    "correct": ("star", GOOD, "answer correct"),
-    "incorrect": ("diamond-x", BAD, "answer wrong"),
-    "answered": ("diamond", PLAIN, "answer (ungraded)"),
-    "proved": ("star", GOOD, "proved"),
-    "refuted": ("triangle-down", BAD, "refuted"),
-    "counterexample": ("triangle-down", BAD, "counterexample"),
-    "equivalent": ("circle", GOOD, "equivalent rewrite"),
-    "rejected": ("circle-x", BAD, "rejected rewrite"),
-    "unknown": ("circle-dot", NONE, "unknown"),
-    None: ("circle", NONE, "unverified"),  # type: ignore[dict-item]
-}
-PRUNED_STYLE = ("circle-open", NONE, "pruned")
-#: every style once; a node's ``style`` column is its index here
-STYLES: list[tuple[str, str, str]] = list(dict.fromkeys([*STATUS_STYLE.values(), PRUNED_STYLE]))
+STATUS_STYLE: dict[str, tuple[str, str, str]] = voc.RSTAR_STYLES  # type: ignore[assignment]
+PRUNED_STYLE = voc.PRUNED
+#: every style of every algorithm once; a node's ``style`` column is its index here
+STYLES: list[tuple[str, str, str]] = voc.all_styles()
 _STYLE_INDEX = {s: i for i, s in enumerate(STYLES)}
-_STATUS_INDEX = {status: _STYLE_INDEX[s] for status, s in STATUS_STYLE.items()}
-_PRUNED = _STYLE_INDEX[PRUNED_STYLE]
-_UNVERIFIED = _STYLE_INDEX[STATUS_STYLE[None]]  # type: ignore[index]
 _SIZES: dict[bool, dict[int, float]] = {False: {}, True: {}}  # marker_size by N, memoised
 
 DIVERGING = [[0.0, "#b2182b"], [0.25, "#ef8a62"], [0.5, "#f7f7f7"], [0.75, "#67a9cf"], [1.0, "#2166ac"]]
@@ -105,6 +90,10 @@ HOVER = (
 )
 
 
+#: LIPS goals have no visits, values or PPM scores: the hover names the goal and how it was made
+LIPS_HOVER = "#%{customdata[0]} %{customdata[4]} · %{meta}<br>%{text}<extra></extra>"
+
+
 #: grades a stated answer against the run's known answer (True/False), None when there is none
 Grade = Callable[[str], "bool | None"]
 #: statuses of a node that states an answer no verifier has graded (rStar's final code ran: "ok")
@@ -121,10 +110,11 @@ def drawn_status(node: Node, grade: Grade | None = None) -> str | None:
     return "answered" if verdict is None else ("correct" if verdict else "incorrect")
 
 
-def node_style(node: Node, grade: Grade | None = None) -> tuple[str, str, str]:
-    if node.pruned:
-        return PRUNED_STYLE
-    return STATUS_STYLE.get(drawn_status(node, grade), STATUS_STYLE[None])
+def node_style(
+    node: Node, grade: Grade | None = None, vocab: voc.Vocabulary = voc.RSTAR
+) -> tuple[str, str, str]:
+    """(symbol, outline, label) of a node in its algorithm's words (``vocab``)."""
+    return vocab.style(node, drawn_status(node, grade))
 
 
 def marker_size(n: int, big: bool = False) -> float:
@@ -197,6 +187,7 @@ class FigureStream:
     def __init__(self, title: str = "", grade: Grade | None = None) -> None:
         self.title = title
         self.grade = grade  # the run's known answer, as a grader of answer nodes (None: ungraded)
+        self.vocab = voc.RSTAR  # the words and symbols of the run's algorithm (set per run)
         # the layout survives reset(): a run's tree only grows (ui/layout.py: TidyLayout)
         self._tidy, self._tidy_run = TidyLayout(), None
         self.reset()
@@ -245,12 +236,7 @@ class FigureStream:
         s = size.get(n)
         if s is None:
             s = size[n] = marker_size(n, big)
-        if node.pruned:
-            style = _PRUNED
-        elif node.answer is None:
-            style = _STATUS_INDEX.get(node.status, _UNVERIFIED)
-        else:
-            style = _STATUS_INDEX.get(drawn_status(node, self.grade), _UNVERIFIED)
+        style = _STYLE_INDEX[self.vocab.style(node, drawn_status(node, self.grade))]
         scores = node.scores
         ppm = scores.get("ppm") if scores else None
         return (n, round(node.q, 4), None if ppm is None else round(ppm, 4), style, s)
@@ -266,6 +252,7 @@ class FigureStream:
         """The next figure for this page; ``flags`` (ids to ring as PPM/Q disagreements)
         when the caller has them already, else they are found here."""
         run_id = tree.started.run_id if tree.started else ""
+        self.vocab = voc.of_tree(tree)
         if tree.root_id is None:
             self.reset()
             self.run, self.rev = run_id, tree.last_seq
@@ -282,8 +269,9 @@ class FigureStream:
                 "big": False,
                 "nodes": _columns([]),
                 "styles": _style_rows(),
-                "hover": HOVER,
+                "hover": LIPS_HOVER if self.vocab.family == "lips" else HOVER,
                 "layout": _tree_layout(run_id, self.title),
+                "legend": self.vocab.legend(),
             }
         lay = self._layout(tree, run_id)
         ids = lay.ids
@@ -328,8 +316,9 @@ class FigureStream:
                 "big": big,
                 "nodes": _columns([self._row(nodes[i], rx[k], sent[i], big) for k, i in enumerate(ids)]),
                 "styles": _style_rows(),
-                "hover": HOVER,
+                "hover": LIPS_HOVER if self.vocab.family == "lips" else HOVER,
                 "layout": _tree_layout(run_id, self.title),
+                "legend": self.vocab.legend(),
             }
         else:
             out = {"kind": "delta", "base": self.rev, **common, **delta}
@@ -338,7 +327,7 @@ class FigureStream:
 
     def _row(self, node: Node, x: float, s: tuple[Any, ...], big: bool) -> list[Any]:
         n, q, ppm, style, size = s
-        kind = esc(node.kind)  # in the hover label, which Plotly reads as HTML
+        kind = esc(self.vocab.kind_word(node))  # in the hover label, which Plotly reads as HTML
         return [node.id, node.parent, x, node.depth, n, q, ppm, kind, style, size, self._text(node, big)]
 
     def _delta(
@@ -403,6 +392,13 @@ def tree_figure(
     fig = FigureStream(title, grade).figure(tree, fresh_after=fresh_after, flags=flags)
     fig["path"] = [i for i in path or [] if i in tree.nodes]
     return fig
+
+
+def message_figure(message: str) -> dict[str, Any]:
+    """An empty tree that says why it is empty (a run that did not start: tree.js shows
+    ``empty`` where the tree would be, as text, in the error colour)."""
+    fig = FigureStream().figure(Tree())
+    return {**fig, "empty": message}
 
 
 def node_table(fig: dict[str, Any]) -> dict[int, dict[str, Any]]:
@@ -513,47 +509,50 @@ def sampled(items: list[Any], most: int = CONVERGENCE_POINTS) -> list[Any]:
     return out
 
 
-def convergence_figure(tree: Tree, max_children: int = 8) -> dict[str, Any]:
-    """Root children's N and Q, and answer votes, over iterations (two stacked panels).
+#: one colour per root child: its N line (solid) and Q line (dotted) share it
+LINE_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
-    A long run is sampled (``sampled``): 2,500 iterations of 16 lines made the panel the
-    costliest part of each live update in the browser (bench/ui_latency.py)."""
+
+def convergence_figure(tree: Tree, max_children: int = 8) -> dict[str, Any]:
+    """Root children's N and Q, and answer votes, over iterations (three stacked panels); an
+    ``empty`` message instead when the run has nothing that converges (``empty_convergence``).
+
+    Each child has one colour for its N (solid) and Q (dotted) lines, both named in the
+    legend and toggled together (one legend group). A long run is sampled (``sampled``): 2,500 iterations of 16 lines made
+    the panel the costliest part of each live update in the browser (bench/ui_latency.py)."""
     kids: list[int] = []
     for r in tree.iterations:
         for cid, _, _ in r.root_children:
             if cid not in kids:
                 kids.append(cid)
+    head = {"run": tree.started.run_id if tree.started else "", "rev": tree.last_seq}
+    if not kids:
+        return {**head, **empty_convergence(tree)}
     its = sampled(tree.iterations)
     x = [r.iteration for r in its]
     data: list[dict[str, Any]] = []
     final = {cid: n for cid, n, _ in (its[-1].root_children if its else [])}
     kids = sorted(kids, key=lambda c: -final.get(c, 0))[:max_children]
-    for cid in kids:
+    for k, cid in enumerate(kids):
         rows = [next(((n, q) for c, n, q in r.root_children if c == cid), (None, None)) for r in its]
+        colour = LINE_COLOURS[k % len(LINE_COLOURS)]
+        common = {"type": "scatter", "mode": "lines", "x": x, "xaxis": "x", "legendgroup": str(cid)}
         data.append(
             {
-                "type": "scatter",
-                "mode": "lines",
+                **common,
                 "name": f"#{esc(cid)} N",
-                "x": x,
                 "y": [n for n, _ in rows],
-                "xaxis": "x",
                 "yaxis": "y",
-                "legendgroup": str(cid),
+                "line": {"color": colour},
             }
         )
         data.append(
             {
-                "type": "scatter",
-                "mode": "lines",
+                **common,
                 "name": f"#{esc(cid)} Q",
-                "x": x,
                 "y": [q for _, q in rows],
-                "xaxis": "x",
                 "yaxis": "y2",
-                "line": {"dash": "dot"},
-                "legendgroup": str(cid),
-                "showlegend": False,
+                "line": {"dash": "dot", "color": colour},
             }
         )
     answers: list[str] = []
@@ -574,20 +573,69 @@ def convergence_figure(tree: Tree, max_children: int = 8) -> dict[str, Any]:
                 "line": {"width": 3},
             }
         )
+    last = x[-1] if x else 0
     return {
-        "run": tree.started.run_id if tree.started else "",
-        "rev": tree.last_seq,
+        **head,
         "data": data,
         "layout": {
             "uirevision": "conv",
-            "height": 420,
-            "margin": {"l": 50, "r": 10, "t": 10, "b": 35},
-            "legend": {"orientation": "h", "y": -0.12, "font": {"size": 10}},
-            "xaxis": {"title": {"text": "iteration"}, "anchor": "y3"},
+            "height": 460,
+            # the legend sits under the x axis's title, never on it
+            "margin": {"l": 50, "r": 10, "t": 10, "b": 40},
+            "legend": {"orientation": "h", "x": 0, "y": -0.16, "yanchor": "top", "font": {"size": 10}},
+            "xaxis": {
+                "title": {"text": "iteration", "standoff": 4},
+                "anchor": "y3",
+                # whole iterations only: at most ~10 ticks, never a fractional one
+                "tickmode": "linear",
+                "tick0": 0,
+                "dtick": max(1, math.ceil((last + 1) / 10)),
+                "tickformat": "d",
+            },
             "yaxis": {"title": {"text": "root child N"}, "domain": [0.7, 1.0]},
             "yaxis2": {"title": {"text": "Q"}, "domain": [0.38, 0.64], "range": [-1.05, 1.05]},
             "yaxis3": {"title": {"text": "votes"}, "domain": [0.0, 0.32]},
             "plot_bgcolor": "rgba(0,0,0,0)",
             "paper_bgcolor": "rgba(0,0,0,0)",
         },
+    }
+
+
+def empty_convergence(tree: Tree) -> dict[str, Any]:
+    """What the convergence panel says when nothing converges: no iteration yet, a LIPS run
+    (a queue of goals, no visits or values), or a one-shot run (its votes as bars, once)."""
+    algorithm = tree.started.algorithm if tree.started else ""
+    none: dict[str, Any] = {"data": [], "layout": {}}
+    if not tree.started:
+        return {**none, "empty": "No run yet: the convergence chart follows an rStar-Math or CPL run."}
+    if algorithm == "lips":
+        return {
+            **none,
+            "empty": "No convergence chart for LIPS: it has no visits or values to converge. It pops the "
+            "best-ranked goal from a queue, tries to close it, else adds the goals its tactics make "
+            f"({len(tree.iterations)} pops so far). The answer panel shows the proof.",
+        }
+    if algorithm in ("rstar", "cpl"):
+        return {**none, "empty": "No iteration has finished yet: the chart starts after the first."}
+    votes = tree.answer_votes()
+    why = (
+        f"No convergence for a one-shot run: {esc(algorithm)} samples its answers at once and votes "
+        "once (no iterations). rStar-Math and CPL draw N and Q of the root's children over iterations."
+    )
+    if not votes:
+        return {**none, "empty": why}
+    shown = list(votes.items())[:12]
+    return {
+        "data": [
+            {"type": "bar", "x": [esc(a) for a, _ in shown], "y": [v for _, v in shown], "name": "votes"}
+        ],
+        "layout": {
+            "height": 300,
+            "margin": {"l": 50, "r": 10, "t": 10, "b": 60},
+            "xaxis": {"title": {"text": "answer"}, "type": "category"},
+            "yaxis": {"title": {"text": "votes"}},
+            "plot_bgcolor": "rgba(0,0,0,0)",
+            "paper_bgcolor": "rgba(0,0,0,0)",
+        },
+        "note": why + " The bars are its final votes.",
     }

@@ -22,6 +22,7 @@ from ui.escape import md_code, md_esc
 from ui.figure import FigureStream, convergence_figure, touched_by, tree_figure
 from ui.inspector import NodeView, answer_panel, md_text, node_view, stats_panel
 from ui.services import Services
+from ui.vocabulary import rounds_phrase
 
 log = logging.getLogger(__name__)
 
@@ -390,7 +391,7 @@ def run_status(services: Services, run_id: str | None, tree: Tree | None = None)
         state = finished_state(tree.finished)
     algo = md_esc(tree.started.algorithm) if tree.started else "?"
     parts = [
-        f"Run {md_code(run_id)} · {algo} · **{state}** · {len(tree.iterations)} iterations · "
+        f"Run {md_code(run_id)} · {algo} · **{state}** · {rounds_phrase(tree, len(tree.iterations))} · "
         f"{len(tree.nodes)} nodes"
     ]
     which = ppm_note(tree)  # said on its own line below, not among the notes
@@ -469,18 +470,31 @@ def snapshot(
                 touched = touched_by(
                     e for e in services.runs.events(run_id, figure.rev) if e.seq <= tree.last_seq
                 )
+                from ui.steering import with_pruned_subtrees  # here: ui.steering imports this module
+
+                touched = with_pruned_subtrees(tree, touched)  # a prune fades its whole subtree
             fig = figure.figure(tree, fresh_after=fresh_after, touched=touched, flags=flags)
         return Snapshot(
             tree=fig,
             convergence=convergence_figure(tree),
             stats=stats_panel(tree),
-            answer=answer_panel(tree),
+            answer=answer_panel(tree, _proof_events(services, run_id, tree)),
             status=run_status(services, run_id, tree),
             rev=tree.last_seq,
             disagreements=disagreement_panel(tree, found),
         )
 
     return services.trees.view(run_id, draw)
+
+
+def _proof_events(services: Services, run_id: str, tree: Tree) -> list[Any] | None:
+    """The events a LIPS proof is read from (``ui/stories.py: lips_answer``), once a goal of
+    the tree is closed; None otherwise (no other panel needs them)."""
+    if tree.started is None or tree.started.algorithm != "lips":
+        return None
+    if not any(n.status == "proved" for n in tree.nodes.values()):
+        return None
+    return services.runs.events(run_id, -1, tree.last_seq + 1)
 
 
 #: how often a stream looks for news other than events (a resync, an ended watch) while it
@@ -575,7 +589,7 @@ def inspect(services: Services, run_id: str | None, node_id: Any, upto: int | No
     def view(tree: Tree) -> NodeView:
         # the events the tree was folded from: the last pick of the node, as of this tree
         events = services.runs.events(run_id, -1, tree.last_seq + 1)
-        return node_view(tree, nid, last_pick(events, nid), grade)
+        return node_view(tree, nid, last_pick(events, nid), grade, events)
 
     if upto is None:
         return services.trees.view(run_id, view)
@@ -747,7 +761,7 @@ def replay(services: Services, run_id: str, upto: int) -> Snapshot:
             tree=tree_figure(tree, fresh_after=upto - 1, grade=grade, path=path),
             convergence=convergence_figure(tree),
             stats=stats_panel(tree),
-            answer=answer_panel(tree),
+            answer=answer_panel(tree, _proof_events(services, run_id, tree)),
             status=event_caption(services, run_id, upto),
             rev=tree.last_seq,
         )

@@ -13,8 +13,10 @@ from typing import Any
 
 from backend.ppm_diagnostics import Pick, pick_driver
 from backend.tree import Node, Tree
+from ui import vocabulary as voc
 from ui.escape import DOLLAR, defang, md_esc
-from ui.figure import Grade, node_style
+from ui.figure import Grade, drawn_status
+from ui.stories import lips_answer, node_story
 
 __all__ = ["DOLLAR", "NodeView", "answer_panel", "md_text", "node_view", "stats_panel"]
 
@@ -36,9 +38,23 @@ class NodeView:
     path: str = ""
     #: why the node was picked at its last selection, in words (``pick_text``)
     why: str = ""
+    #: the node's algorithm runs code: the code and execution output boxes are shown
+    runs_code: bool = True
 
 
 _HEADING = re.compile(r"^(\s*)#", re.MULTILINE)
+
+
+#: three words in a row (outside ``\\text{…}``): a lone ``$`` paired with a later one across
+#: a sentence ("Let $x be the number … 2x$ dollars"), not a formula
+_WORDS = re.compile(r"\b[A-Za-z]{2,}[,.;:]?\s+[A-Za-z]{2,}[,.;:]?\s+[A-Za-z]+\b")
+_COMMANDS = re.compile(r"\\[A-Za-z]+(\s*\{[^{}]*\})?")
+
+
+def _prose(body: str) -> bool:
+    """Whether the text between two ``$`` is a sentence, not math: a line break (an inline
+    formula of model text never spans lines) or three plain words in a row."""
+    return "\n" in body or bool(_WORDS.search(_COMMANDS.sub(" ", body)))
 
 
 def _math_end(text: str, i: int) -> int | None:
@@ -63,7 +79,7 @@ def _math_end(text: str, i: int) -> int | None:
         if j < 0 or "\n\n" in text[i:j]:
             return None
         if not text[j - 1].isspace() and text[j - 1] != "\\" and (j + 1 == n or not text[j + 1].isdigit()):
-            return j
+            return None if _prose(text[i + 1 : j]) else j
 
 
 #: inside the raw ``<code>`` element of a code span, Markdown still parses the content:
@@ -159,18 +175,25 @@ def _first_line(node: Node, width: int = 90) -> str:
 
 
 def node_view(
-    tree: Tree, node_id: int | None, pick: Pick | None = None, grade: Grade | None = None
+    tree: Tree,
+    node_id: int | None,
+    pick: Pick | None = None,
+    grade: Grade | None = None,
+    events: list[Any] | None = None,
 ) -> NodeView:
     """The inspector for ``node_id`` (a friendly message when it does not exist); ``pick``
     (``backend.ppm_diagnostics.last_pick`` of the run's events) explains its last selection;
-    ``grade`` grades an answer against the run's known answer, as the tree draws it."""
+    ``grade`` grades an answer against the run's known answer, as the tree draws it; the node
+    is named in its algorithm's words (``ui/vocabulary.py``) and, for LIPS, ``events`` (the run's,
+    up to this tree) tell the goal's whole story: the tactic, the check that made it, its close."""
     if node_id is None:
         return NodeView()
     node = tree.nodes.get(int(node_id))
     if node is None:
         return NodeView(title=f"Node {md_esc(node_id)} is not in this tree (yet).")
-    label = node_style(node, grade)[2]
-    title = f"### Node #{md_esc(node.id)} · {md_esc(node.kind)} · depth {node.depth} · {label}"
+    vocab = voc.of_tree(tree)
+    label = vocab.style(node, drawn_status(node, grade))[2]
+    title = f"### Node #{md_esc(node.id)} · {md_esc(vocab.kind_word(node))} · depth {node.depth} · {label}"
     if node.terminal:
         title += " · terminal"
     verification = "Not verified."
@@ -182,11 +205,17 @@ def node_view(
             verification += f" · answer: **{md_esc(node.answer)}**"
     if node.pruned:
         verification += " · pruned by the user"
+    if not vocab.runs_code:
+        verification += node_story(vocab, tree, node, events)
     scores = ", ".join(f"{md_esc(k)} {_fmt(v)}" for k, v in sorted((node.scores or {}).items())) or "–"
     numbers = (
         f"{ppm_q_n(node)}\n\n**prior** {_fmt(node.prior)} · **tokens** {node.tokens} · "
         f"**generation** {_fmt(node.gen_ms, 1)} ms · scores: {scores}"
     )
+    why = pick_text(tree, node, pick)
+    if vocab.family == "lips":
+        numbers = f"depth {node.depth} · {LIPS_NUMBERS}" + (f" · scores: {scores}" if node.scores else "")
+        why = LIPS_WHY
     uct, note = uct_rows(node)
     path = "\n".join(
         f"{i}. #{md_esc(nid)} {md_text(_first_line(tree.nodes[nid]))}"
@@ -202,8 +231,17 @@ def node_view(
         uct=uct,
         uct_note=note,
         path=path,
-        why=pick_text(tree, node, pick),
+        why=why,
+        runs_code=vocab.runs_code,
     )
+
+
+#: a LIPS goal has no visits or values: the search ranks the goals in a queue (docs/LIPS.md)
+LIPS_NUMBERS = "LIPS takes goals from a ranked queue (no visits N, no value Q, no PPM)"
+LIPS_WHY = (
+    "LIPS does not select by UCT: it pops the best-ranked open goal from its queue, tries to close "
+    "it, and otherwise adds the goals its tactics make from it."
+)
 
 
 def ppm_q_n(node: Node) -> str:
@@ -305,8 +343,11 @@ def uct_table(rows: list[list[Any]]) -> str:
     return "**Selection (UCT / PUCT)**\n\n" + "\n".join([head, *body])
 
 
-def answer_panel(tree: Tree) -> str:
-    """Final (or best-so-far) answer with its badge, and the best path as readable text."""
+def answer_panel(tree: Tree, events: list[Any] | None = None) -> str:
+    """Final (or best-so-far) answer with its badge, and the best path as readable text; for
+    LIPS the verdict and the readable proof (``events``: the run's, for the proof's steps)."""
+    if voc.of_tree(tree).family == "lips":
+        return lips_answer(tree, events)
     fin = tree.finished
     best = tree.best_path()
     votes = tree.answer_votes()
@@ -383,8 +424,10 @@ def stats_panel(tree: Tree) -> str:
     tokens = int(fin.get("tokens", s["tokens"]))
     tps = tokens / gen_s if gen_s > 0 else 0.0
     statuses = ", ".join(f"{md_esc(k)} {v}" for k, v in sorted(s["statuses"].items()))
+    rounds = voc.rounds_phrase(tree, s["iterations"]).split(" ", 1)[1]  # "iterations" or "pops (…)"
     return (
-        f"**{s['iterations']}** iterations · **{s['nodes']}** nodes · depth {s['depth']} · {tokens} tokens · "
+        f"**{s['iterations']}** {rounds} · **{s['nodes']}** nodes · depth {s['depth']} · "
+        f"{tokens} tokens · "
         f"{tps:.1f} tokens/s · wall {wall:.1f} s (generation {gen_s:.1f} s, execution {exec_s:.1f} s, "
         f"verification {verify_s:.1f} s)\n\nNodes by status: {statuses}"
     )

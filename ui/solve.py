@@ -16,6 +16,7 @@ import gradio as gr
 
 from ui import handlers as h
 from ui.escape import esc, md_code, md_esc
+from ui.figure import message_figure
 from ui.inspector import NodeView, uct_table
 from ui.services import Services
 from ui.views import encode, plot_view, tree_view
@@ -26,6 +27,8 @@ LATEX = [
     {"left": "\\(", "right": "\\)", "display": False},
     {"left": "\\[", "right": "\\]", "display": True},
 ]
+#: an empty convergence panel (plot.js draws nothing for it)
+NO_CONVERGENCE: dict[str, Any] = {"data": [], "layout": {}}
 SET_URL_JS = """(run_id) => {
   if (run_id) { const u = new URL(window.location); u.searchParams.set('run', run_id);
                 window.history.replaceState(null, '', u); }
@@ -63,8 +66,12 @@ class Inspector:
 
     @staticmethod
     def values(v: NodeView) -> list[Any]:
+        """The inspector's values; the code and output boxes only for algorithms that run code
+        (a CPL plan step or a LIPS goal has none: ``ui/vocabulary.py``)."""
+        code = gr.update(value=v.code, visible=v.runs_code)
+        output = gr.update(value=v.output, visible=v.runs_code)
         return [
-            *(v.title, v.text, v.code, v.output, v.verification, v.numbers),
+            *(v.title, v.text, code, output, v.verification, v.numbers),
             *(uct_table(v.uct), v.uct_note, v.path, v.why),
         ]
 
@@ -76,7 +83,7 @@ def build_inspector(prefix: str) -> Inspector:
     output = gr.Code(
         label="execution output (stdout / stderr)", interactive=False, elem_id=f"{prefix}-output"
     )
-    verification = gr.Markdown(elem_id=f"{prefix}-verification")
+    verification = gr.Markdown(elem_id=f"{prefix}-verification", latex_delimiters=LATEX)
     numbers = gr.Markdown(elem_id=f"{prefix}-numbers")
     why = gr.Markdown(elem_id=f"{prefix}-why")  # which term won the node's last selection
     uct_note = gr.Markdown(elem_id=f"{prefix}-uct-note")
@@ -112,12 +119,20 @@ class SolveHandlers:
             )
         except h.UserFacingError as exc:
             gr.Warning(esc(exc))  # a toast renders HTML
+            # the error stays on screen: the previous run's tree, answer and "finished" status
+            # are cleared (they read as the result of this Run), and its stream stops
+            if request is not None and request.session_hash:
+                self.s.watch(request.session_hash)
             return (
-                old_run,
-                f"⚠ {md_esc(exc)}",
-                gr.skip(),
+                None,
+                f"⚠ **Run not started:** {md_esc(exc)}",
+                "Pause",
                 self.s.engine.status(),
                 *Inspector.values(NodeView()),
+                encode(message_figure(f"Run not started: {exc}")),
+                encode(NO_CONVERGENCE),
+                "",
+                "",
             )
         if request is not None and request.session_hash:
             self.s.watch(request.session_hash)  # this tab's stream of its previous run stops now
@@ -127,6 +142,7 @@ class SolveHandlers:
             "Pause",
             self.s.engine.status(),
             *Inspector.values(NodeView()),
+            *(gr.skip() for _ in range(4)),  # the new run's stream draws them
         )
 
     def start_from_page(
@@ -434,7 +450,7 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
     started = run_btn.click(
         hs.start_from_page,
         [run, problem, algorithm, reward, ppm, reference, seed, *widgets],
-        [run, status, pause, engine, *inspector.outputs],
+        [run, status, pause, engine, *inspector.outputs, tree, convergence, stats, answer],
         concurrency_limit=None,
         api_visibility="private",
         api_name="start",  # the event's name stays "start" (private: no REST call reaches it)

@@ -43,7 +43,9 @@ TREE_TEMPLATE = """
 </div>
 """
 
-PLOT_TEMPLATE = '<div class="canopy-simple-plot"></div>'
+PLOT_TEMPLATE = (
+    '<div class="canopy-plot-note" style="display: none"></div><div class="canopy-simple-plot"></div>'
+)
 
 CSS = """
 .canopy-uct table { font-size: 0.85em; width: auto; }
@@ -68,6 +70,8 @@ CSS = """
 .canopy-tree .canopy-plot .gl-canvas-focus, .canopy-tree .canopy-plot .gl-canvas-pick { display: none; }
 .canopy-tree .canopy-empty { padding: 3em; text-align: center; color: var(--body-text-color-subdued); }
 .canopy-simple-plot { height: 420px; width: 100%; }
+.canopy-plot-note { padding: 1em; color: var(--body-text-color-subdued); font-size: 0.9em; }
+.canopy-tree .canopy-empty.canopy-error { color: #d73027; font-weight: 600; }
 """
 
 

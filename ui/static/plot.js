@@ -19,7 +19,17 @@ async function draw() {
       pending = false;
       const v = current();
       const el = element.querySelector('.canopy-simple-plot');
-      if (v && v.data) await Plotly.react(el, v.data, v.layout, {displaylogo: false, responsive: true});
+      // a figure with nothing to draw says why (v.empty) instead of showing empty axes;
+      // v.note is a line above a chart
+      const note = element.querySelector('.canopy-plot-note');
+      const empty = !!(v && v.empty);
+      if (note) {
+        note.textContent = v ? (v.empty || v.note || '') : '';
+        note.style.display = note.textContent ? 'block' : 'none';
+      }
+      el.style.display = empty ? 'none' : '';
+      if (empty) Plotly.purge(el);
+      else if (v && v.data) await Plotly.react(el, v.data, v.layout, {displaylogo: false, responsive: true});
     } while (pending);
   } catch (e) {
     console.error('canopy plot:', e);

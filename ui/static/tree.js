@@ -309,7 +309,7 @@ function legend(m) {
   bar.style.background = `linear-gradient(to right, ${css})`;
   const note = r.querySelector('.canopy-unscored');
   note.style.display = missing ? '' : 'none';
-  note.textContent = none ? 'no node has a PPM score (this run has no PPM)'
+  note.textContent = none ? 'no node has a PPM score (this run has no PPM: for one, run rStar-Math with PPM "default" on the embedded model)'
     : `grey = not scored (${missing} of ${vals.length}: the root, steps that ended without an answer)`;
 }
 
