@@ -91,9 +91,12 @@ def script_json(value: Any) -> str:
 
 
 def _event_data(e: ev.Event) -> dict[str, Any]:
-    data = e.to_dict()
+    """The event as the page gets it: empty fields (None, {}, []) left out, a root's null
+    parent kept; a selection without its sibling tables (the app's UCT table: most of a big
+    run's bytes, not drawn here)."""
+    data = {k: v for k, v in e.to_dict().items() if k == "parent" or v not in (None, {}, [])}
     if isinstance(e, ev.NodeSelected):
-        data.pop("children", None)  # the UCT tables: most of a big run's bytes, not drawn here
+        data.pop("children", None)
     return data
 
 
@@ -182,7 +185,9 @@ def replay_document(
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         "<title>Canopy run replay</title>\n"
         f"<style>\n{_asset('replay.css')}</style>\n"
+        "<script>window.canopyPlotlyMs = performance.now();</script>\n"  # bench/html_replay.py
         f"<script>{_plotly_js()}</script>\n"
+        "<script>window.canopyPlotlyMs = performance.now() - window.canopyPlotlyMs;</script>\n"
         "</head><body>\n"
         f"{_asset('replay.html')}\n"
         f'<script type="application/json" id="canopy-data">{script_json(data)}</script>\n'

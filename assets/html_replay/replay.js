@@ -6,7 +6,10 @@
 // never as markup; Plotly hover texts are escaped.
 'use strict';
 (function () {
+  // where the time of opening goes (bench/html_replay.py prints it)
+  const T = window.canopyT = {script: performance.now()};
   const DATA = JSON.parse(document.getElementById('canopy-data').textContent);
+  T.parsed = performance.now();
   const EVENTS = DATA.events || [];
   const WEBGL_FROM = 1500, BANDS = 11, UNSCORED = '#bdbdbd'; // ui/figure.py
   const HOVER = '#%{customdata[0]} %{customdata[4]} · %{meta}<br>N=%{customdata[1]} Q=%{customdata[2]:.3f} ' +
@@ -37,10 +40,10 @@
     switch (e.type) {
       case 'run_started': s.started = e; break;
       case 'node_added': {
-        const p = e.parent === null ? null : node(e.parent);
+        const p = e.parent == null ? null : node(e.parent);
         const n = {id: e.id, parent: e.parent, kind: e.kind, depth: p ? p.depth + 1 : 0, text: e.text || '',
           code: e.code, prior: e.prior, tokens: e.tokens || 0, gen_ms: e.gen_ms || 0, terminal: !!e.terminal,
-          children: [], added: e.seq, n: 0, q: 0, status: null, method: null, output: '', verify_ms: 0,
+          parent: e.parent == null ? null : e.parent, children: [], added: e.seq, n: 0, q: 0, status: null, method: null, output: '', verify_ms: 0,
           answer: null, scores: null, pruned: false, picked: null, style: e.style};
         if (p) p.children.push(e.id);
         s.nodes.set(e.id, n); s.order.push(e.id); s.tokens += n.tokens;
@@ -56,11 +59,11 @@
       }
       case 'node_scored': { const n = node(e.id); (n.scores = n.scores || {})[e.source] = e.score; break; }
       case 'node_selected':
-        s.lastSelected = e.path;
-        for (const id of e.path) { const n = node(id); if (n) n.picked = e.iteration; }
+        s.lastSelected = e.path || [];
+        for (const id of s.lastSelected) { const n = node(id); if (n) n.picked = e.iteration; }
         break;
       case 'backprop':
-        for (const r of e.updated) { const n = node(r[0]); n.n = Math.trunc(r[1]); n.q = r[2]; }
+        for (const r of e.updated || []) { const n = node(r[0]); n.n = Math.trunc(r[1]); n.q = r[2]; }
         break;
       case 'iteration_done': s.iterations += 1; s.best = e.best_answer; break;
       case 'user_action':
@@ -258,7 +261,7 @@
     const lo = m.lo ? m.lo() : 0;
     const hi = m.hi ? m.hi() : Math.max(1, ...vals.filter((v) => v !== null));
     const [ex, ey] = edgeWalk(s, lay), [bx, by] = pathLine(lay, bestPath(s));
-    const ev = EVENTS[at], [sx, sy] = pathLine(lay, ev && ev.type === 'node_selected' ? ev.path : []);
+    const ev = EVENTS[at], [sx, sy] = pathLine(lay, ev && ev.type === 'node_selected' ? ev.path || [] : []);
     const data = [
       {type: 'scatter', name: 'edges', mode: 'lines', x: ex, y: ey, hoverinfo: 'skip', line: {color: '#b0b0b0', width: 1}},
       {type: 'scatter', name: 'best path', mode: 'lines', x: bx, y: by, hoverinfo: 'skip', line: {color: '#f2b705', width: 5}},
@@ -320,11 +323,14 @@
       for (;;) {
         const t0 = performance.now();
         seek(at);
+        if (!T.folded) T.folded = performance.now();
         const {data, shapes, count} = traces(state, at);
+        if (!T.traces) T.traces = performance.now();
         const layout = Object.assign({}, LAYOUT, {shapes});
         if (!plotted) {
           await Plotly.newPlot(plotEl, data, layout, config);
           plotEl.on('plotly_click', onClick);
+          T.plotted = performance.now();
           plotted = true;
         } else {
           await Plotly.react(plotEl, data, layout, config);
@@ -344,12 +350,12 @@
   // --- words ----------------------------------------------------------------------------------
   function happened(e) {
     switch (e.type) {
-      case 'node_added': return 'node #' + e.id + ' (' + e.kind + ') added ' + (e.parent === null ? 'as the root' : 'under #' + e.parent);
+      case 'node_added': return 'node #' + e.id + ' (' + e.kind + ') added ' + (e.parent == null ? 'as the root' : 'under #' + e.parent);
       case 'node_verified': return 'node #' + e.id + ' checked: ' + e.status + ' by ' + e.method + (e.answer !== null && e.answer !== undefined ? ', answer ' + e.answer : '');
       case 'node_scored': return 'node #' + e.id + ' scored ' + Number(e.score).toFixed(3) + ' by ' + e.source;
-      case 'node_selected': return 'selection walked ' + e.path.map((i) => '#' + i).join(' → ') + ' (the dashed purple line)';
-      case 'backprop': return 'backpropagation updated N and Q of ' + e.updated.length + ' nodes';
-      case 'iteration_done': return 'iteration ' + e.iteration + ' done: best answer ' + (e.best_answer === null ? 'none yet' : e.best_answer);
+      case 'node_selected': return 'selection walked ' + (e.path || []).map((i) => '#' + i).join(' → ') + ' (the dashed purple line)';
+      case 'backprop': return 'backpropagation updated N and Q of ' + (e.updated || []).length + ' nodes';
+      case 'iteration_done': return 'iteration ' + e.iteration + ' done: best answer ' + (e.best_answer == null ? 'none yet' : e.best_answer);
       case 'user_action': return 'the user pressed ' + e.action + (e.node !== null && e.node !== undefined ? ' on #' + e.node : '');
       case 'note': return e.level + ': ' + e.message;
       case 'run_finished': return 'run finished: ' + e.status + (e.answer !== null && e.answer !== undefined ? ', answer ' + e.answer : '');
@@ -399,7 +405,7 @@
     document.title = 'Canopy replay: ' + String(started.problem || '').slice(0, 80);
     $('cr-problem').textContent = started.problem || '';
     $('cr-outcome').textContent = fin
-      ? 'finished (' + fin.status + ') · answer ' + (fin.answer === null ? '(none)' : fin.answer) +
+      ? 'finished (' + fin.status + ') · answer ' + (fin.answer == null ? '(none)' : fin.answer) +
         (fin.correct === null || fin.correct === undefined ? '' : (fin.correct ? ' · correct' : ' · wrong (known ' + fin.reference + ')'))
       : 'not finished in this file';
     const eng = started.engine || {};
