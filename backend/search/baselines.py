@@ -23,7 +23,7 @@ from typing import Any
 
 from backend import events as ev
 from backend.reward import Candidate, choose_answer
-from backend.search.base import Outcome, Search
+from backend.search.base import Outcome, Search, Stopped
 from backend.search.config import check_config, knob
 from backend.search.rstar import Executor, sandbox_executor
 from backend.search.rstar_format import SOLUTION_STOPS, extract_code, final_answer, load_prompt
@@ -62,6 +62,18 @@ class Sample:
     score: float = 0.0
 
 
+#: samples drawn per engine call: a Stop waits for at most one such call (one call of all k
+#: samples held Stop for ~18 s on 2 CPU cores and then ran them all; bench/sc_stop.py)
+STOP_EVERY = 4
+
+
+def chunks(n: int, temperature: float) -> list[int]:
+    """The sizes of the engine calls that draw ``n`` samples (greedy copies: one call)."""
+    if temperature == 0 or n <= STOP_EVERY:
+        return [n]
+    return [STOP_EVERY] * (n // STOP_EVERY) + ([n % STOP_EVERY] if n % STOP_EVERY else [])
+
+
 class SampleSearch(Search):
     """k whole solutions from one call; subclasses choose the answer."""
 
@@ -90,15 +102,23 @@ class SampleSearch(Search):
 
     def _iterate(self) -> None:
         params = self.sampling()
-        seed = self.state.call_seed(0, self.root)
+        outs: list[Any] = []
         try:
-            [outs] = self.generate(
-                [self.prefix],
-                seed=seed,
-                max_tokens=self.config.max_tokens,
-                stop=list(SOLUTION_STOPS),
-                **params,
-            )
+            for k, n in enumerate(chunks(params.pop("n"), params["temperature"])):
+                try:  # a stop is honoured between chunks: the samples drawn so far are kept
+                    [part] = self.generate(
+                        [self.prefix],
+                        n=n,
+                        seed=self.state.call_seed(k, self.root),
+                        max_tokens=self.config.max_tokens,
+                        stop=list(SOLUTION_STOPS),
+                        **params,
+                    )
+                except Stopped:
+                    if not outs:
+                        raise
+                    break
+                outs += part
         finally:
             self.state.iteration += 1
         ids = []
