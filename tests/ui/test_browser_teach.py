@@ -52,8 +52,9 @@ def test_cluster_click_highlights_exactly_the_leaves_of_that_answer(page, server
     clusters = _clusters(services, run_id)
     assert len(clusters) >= 2  # 18 and 9 (scripted_runs)
     wait_until(
-        lambda: page.eval_on_selector("#clusters .canopy-clusters", "e => e.dataset.count")
-        == str(len(clusters)),
+        lambda: (
+            page.eval_on_selector("#clusters .canopy-clusters", "e => e.dataset.count") == str(len(clusters))
+        ),
         what="the clusters panel",
     )
     # the bars' heights are the clusters' visits, in the panel's order
@@ -72,8 +73,10 @@ def test_cluster_click_highlights_exactly_the_leaves_of_that_answer(page, server
     # the other cluster's button moves the highlight; Clear removes it
     page.click("#clusters .canopy-cluster[data-index='0']")
     wait_until(
-        lambda: sorted(int(i) for i in (page.evaluate(HIGHLIGHT)["dataset"] or "").split(",") if i)
-        == sorted(clusters[0].leaves),
+        lambda: (
+            sorted(int(i) for i in (page.evaluate(HIGHLIGHT)["dataset"] or "").split(",") if i)
+            == sorted(clusters[0].leaves)
+        ),
         what="the first cluster's leaves",
     )
     page.click("#clusters .canopy-cluster-clear")
@@ -81,3 +84,115 @@ def test_cluster_click_highlights_exactly_the_leaves_of_that_answer(page, server
     # weighting by mean Q redraws the bars with the clusters' Q
     page.select_option("#clusters .canopy-cluster-weight", "q")
     wait_until(lambda: _weights(page) == [c.q for c in clusters], what="bars by Q")
+
+
+# --- steering ------------------------------------------------------------------------------
+
+#: per drawn node id, the name of the trace it is drawn in ("nodes: pruned" when faded)
+TRACE_OF = """() => {
+  const out = {};
+  for (const t of document.querySelector('#tree .canopy-plot').data || []) {
+    if (!String(t.name).startsWith('nodes')) continue;
+    t.customdata.forEach((r) => { out[r[0]] = t.name; });
+  }
+  return out;
+}"""
+
+
+def _steer_node(pg, node_id):
+    """Open the steering panel, then click a node in the tree to steer it."""
+    if not pg.is_visible("#steer-prune"):
+        pg.locator("#steer-panel").get_by_text("Steer the search", exact=True).click()
+    wait_until(lambda: pg.is_visible("#steer-prune"), what="the steering panel")
+    tb.click_node(pg, node_id)
+    wait_until(lambda: f"#{node_id} " in pg.inner_text("#steer-message") + " ", what="the steered node")
+
+
+def _events(services, run_id, kind=None):
+    from backend import events as ev
+
+    events = services.runs.events(run_id)
+    return events if kind is None else [e for e in events if isinstance(e, getattr(ev, kind))]
+
+
+def test_prune_from_the_page_excludes_the_subtree_and_draws_it_faded(page, server, pace):
+    _, services = server
+    pace(0.2)
+    run_id = run(page, **tb.ENDLESS)
+    wait_until(lambda: len(_events(services, run_id, "IterationDone")) >= 2, timeout=60, what="2 rollouts")
+    page.click("#pause-btn")
+    tb.wait_paused(page, services, run_id)
+    tree = services.trees.view(run_id, lambda t: t)
+    target = next(tree.nodes[k] for k in tree.root.children if tree.nodes[k].children)
+    below = set(services.trees.view(run_id, lambda t: t.subtree(target.id)))
+    _steer_node(page, target.id)
+    page.click("#steer-prune")
+    wait_until(
+        lambda: any(e.action == "prune" for e in _events(services, run_id, "UserAction")), what="prune"
+    )
+    pruned_seq = next(e.seq for e in _events(services, run_id, "UserAction") if e.action == "prune")
+    for _ in range(2):  # two more rollouts, one at a time
+        page.click("#step-btn")
+        steps = len([e for e in _events(services, run_id, "UserAction") if e.action == "step"])
+        tb.wait_paused(page, services, run_id, steps=steps)
+    later = [e.path for e in _events(services, run_id, "NodeSelected") if e.seq > pruned_seq]
+    assert later and all(not below & set(p) for p in later)
+    drawn = page.evaluate(TRACE_OF)
+    assert all(drawn[str(k)] == "nodes: pruned" for k in below)  # the whole subtree is faded
+    assert any(name != "nodes: pruned" for k, name in drawn.items() if int(k) not in below)
+
+
+def test_add_my_step_from_the_page_runs_the_code_and_the_inspector_shows_its_output(page, server, pace):
+    _, services = server
+    pace(0.2)
+    run_id = run(page, **tb.ENDLESS)
+    wait_until(lambda: len(_events(services, run_id, "IterationDone")) >= 1, timeout=60, what="a rollout")
+    page.click("#pause-btn")
+    tb.wait_paused(page, services, run_id)
+    tree = services.trees.view(run_id, lambda t: t)
+    first = next(tree.nodes[k] for k in tree.root.children if tree.nodes[k].status == "ok")
+    _steer_node(page, first.id)
+    page.fill("#steer-text textarea", "Sell what is left at $2 each")
+    page.locator("#steer-code .cm-content").click()
+    page.keyboard.type("print(left * 2)")
+    page.click("#steer-add")
+
+    def mine():
+        added = [e for e in _events(services, run_id, "NodeAdded") if e.meta.get("author") == "user"]
+        return (
+            added[0].id
+            if added and _events(services, run_id, "NodeVerified")[-1].seq > added[0].seq
+            else None
+        )
+
+    wait_until(lambda: mine() is not None, what="the user's node")
+    settle(page, services, run_id)
+    tb.click_node(page, mine())
+    wait_until(lambda: f"#{mine()}" in page.inner_text("#insp-title"), what="the inspector")
+    wait_until(lambda: "18" in page.inner_text("#insp-output"), what="the step's output")
+    assert "print(left * 2)" in page.inner_text("#insp-code")
+
+
+def test_fork_from_the_page_starts_a_run_whose_tree_shares_the_path(page, server):
+    _, services = server
+    run_id = run(page, **SMALL)
+    services.runs.get(run_id).wait(60)
+    settle(page, services, run_id)
+    tree = services.trees.view(run_id, lambda t: t)
+    deep = max((n for n in tree.nodes.values() if n.status == "ok" and not n.terminal), key=lambda n: n.depth)
+    _steer_node(page, deep.id)
+    page.click("#steer-fork")
+    href = lambda: page.evaluate("window.location.href")  # noqa: E731
+    wait_until(lambda: "run=" in href() and run_id not in href(), what="the fork's id in the URL")
+    fork_id = href().split("run=")[1]
+    services.runs.get(fork_id).wait(60)
+    settle(page, services, fork_id)
+    fork = services.trees.view(fork_id, lambda t: t)
+    assert fork.started.spec["parent"] == run_id
+    node = fork.root
+    for src in tree.path_to(deep.id)[1:]:
+        assert len(node.children) == 1
+        node = fork.nodes[node.children[0]]
+        assert (node.text, node.code) == (tree.nodes[src].text, tree.nodes[src].code)
+    assert tb.nodes(page) == len(fork.nodes)  # the page follows the fork
+    assert "Forked run" in page.inner_text("#steer-message")
