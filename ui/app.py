@@ -22,6 +22,7 @@ from ui.clusters import build_clusters
 from ui.history import build_history
 from ui.services import Services
 from ui.solve import build_solve
+from ui.steering import build_steering
 from ui.views import CSS, plotly_js_path
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ def build_app(services: Services) -> gr.Blocks:
             with gr.Tab("Solve", id="solve"):
                 solve = build_solve(services, demo)
                 build_clusters(services, solve.run, solve.status)  # issue 16: answer clusters
+                build_steering(services, solve)  # issue 16: prune, expand, add my step, fork
             with gr.Tab("History", id="history") as history_tab:
                 history = build_history(services)
         history_tab.select(
