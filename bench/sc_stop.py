@@ -6,7 +6,7 @@ script starts an sc run, asks it to stop after ``--stop-after`` seconds, and pri
 from the request to ``run_finished`` with calls of STOP_EVERY samples and with one call of all
 k (the old behaviour, by setting STOP_EVERY = k), and their ratio.
 
-    python bench/sc_stop.py --samples 8 --stop-after 3
+    python -m bench.sc_stop --samples 8 --stop-after 3
 """
 
 from __future__ import annotations

@@ -509,6 +509,9 @@ def sampled(items: list[Any], most: int = CONVERGENCE_POINTS) -> list[Any]:
     return out
 
 
+#: algorithms with nothing that converges over iterations: LIPS (a queue of goals, no N or Q)
+#: and the one-shot baselines (one iteration: all samples at once, one vote)
+NO_CONVERGENCE = frozenset({"lips", "greedy", "sc", "bon"})
 #: one colour per root child: its N line (solid) and Q line (dotted) share it
 LINE_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
@@ -518,15 +521,16 @@ def convergence_figure(tree: Tree, max_children: int = 8) -> dict[str, Any]:
     ``empty`` message instead when the run has nothing that converges (``empty_convergence``).
 
     Each child has one colour for its N (solid) and Q (dotted) lines, both named in the
-    legend and toggled together (one legend group). A long run is sampled (``sampled``): 2,500 iterations of 16 lines made
-    the panel the costliest part of each live update in the browser (bench/ui_latency.py)."""
+    legend and toggled together (one legend group). A long run is sampled (``sampled``):
+    2,500 iterations of 16 lines made the panel the costliest part of each live update in the
+    browser (bench/ui_latency.py)."""
     kids: list[int] = []
     for r in tree.iterations:
         for cid, _, _ in r.root_children:
             if cid not in kids:
                 kids.append(cid)
     head = {"run": tree.started.run_id if tree.started else "", "rev": tree.last_seq}
-    if not kids:
+    if not kids or (tree.started and tree.started.algorithm in NO_CONVERGENCE):
         return {**head, **empty_convergence(tree)}
     its = sampled(tree.iterations)
     x = [r.iteration for r in its]
