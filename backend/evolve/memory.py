@@ -1,0 +1,44 @@
+"""Peak resident memory of a block of code, sampled: what ``bench/evolve.py`` prints and the
+fine-tuning tests bound (the issue's budget: under 12 GB for the 0.5B model's LoRA run)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+
+class PeakRSS:
+    """``with PeakRSS() as peak: ...`` then ``peak.peak_mb`` (the most RSS seen) and
+    ``peak.grew_mb`` (that minus the RSS at the start); sampled every ``every_s`` seconds."""
+
+    def __init__(self, every_s: float = 0.02) -> None:
+        import psutil
+
+        self._proc = psutil.Process()
+        self.every_s = every_s
+        self.start_mb = self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _rss_mb(self) -> float:
+        return self._proc.memory_info().rss / 2**20
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.every_s):
+            self.peak_mb = max(self.peak_mb, self._rss_mb())
+
+    def __enter__(self) -> PeakRSS:
+        self.start_mb = self.peak_mb = self._rss_mb()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.peak_mb = max(self.peak_mb, self._rss_mb())
+
+    @property
+    def grew_mb(self) -> float:
+        return self.peak_mb - self.start_mb
