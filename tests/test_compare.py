@@ -167,3 +167,33 @@ def test_canopy_compare_writes_json_and_a_self_contained_html_report(tmp_path, c
     assert "default-src 'none'" in page
     assert main([*args, "--engine", "scripted", "--model", str(rules), "--reward", "truth"]) == 2
     assert "truth" in capsys.readouterr().err
+
+
+def test_canopy_eval_reports_gain_the_html_chart(tmp_path, capsys):
+    from backend.cli import main
+
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"rules": [{"match": m, "texts": t} for m, t in RULES]}))
+    probs = tmp_path / "two.jsonl"
+    probs.write_text(
+        "".join(json.dumps({"question": p.question, "answer": p.answer}) + "\n" for p in PROBLEMS)
+    )
+    report = tmp_path / "eval.json"
+    args = [
+        "eval",
+        "--dataset",
+        str(probs),
+        "--algo",
+        "greedy",
+        "--engine",
+        "scripted",
+        "--model",
+        str(rules),
+    ]
+    assert main([*args, "--report", str(report)]) == 0
+    assert "eval.html" in capsys.readouterr().out
+    page = (tmp_path / "eval.html").read_text()
+    chart = json.loads(re.search(r'id="report-chart">(.*?)</script>', page, re.S).group(1))
+    assert [t["name"] for t in chart["data"]] == ["greedy · per problem", "greedy · accuracy"]
+    assert chart["data"][1]["y"] == [0.5] and HOSTILE_Q not in page
+    assert json.loads(report.read_text())["correct"] == 1  # the JSON report is still the JSON report

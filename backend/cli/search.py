@@ -279,7 +279,9 @@ def eval_cmd(
     samples: SamplesOpt = None,
     sets: SetOpt = None,
     seed: SeedOpt = 0,
-    report: Annotated[Path | None, typer.Option("--report", help="Write a JSON report here.")] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write a JSON report here (and an HTML one beside it).")
+    ] = None,
     engine: EngineOpt = "llamacpp",
     model: ModelOpt = None,
     threads: ThreadsOpt = None,
@@ -305,7 +307,10 @@ def eval_cmd(
         eng = _engine(spec, threads)
         rep = _run_eval(console, problems, dataset, eng, spec)
         if report is not None:
+            from backend.report_html import eval_html
+
             report.write_text(json.dumps(rep.to_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+            _html_beside(report).write_text(eval_html(rep.to_dict()), encoding="utf-8")
     except _ERRORS as exc:
         raise _fail(str(exc)) from None
     s = rep.summary()
@@ -315,7 +320,16 @@ def eval_cmd(
         f"a right answer somewhere in the tree {s['in_tree']}/{s['total']}"
     )
     if report is not None:
-        console.print(f"report: {report}")
+        console.print(f"report: {report} · {_html_beside(report)} (accuracy against tokens)")
+
+
+def _html_beside(report: Path) -> Path:
+    """The HTML report's path next to the JSON one (never the JSON file itself)."""
+    return (
+        report.with_suffix(".html")
+        if report.suffix != ".html"
+        else report.with_name(report.stem + ".chart.html")
+    )
 
 
 def _run_eval(console: Any, problems: list, dataset: str, eng: Any, spec: Any) -> Any:
