@@ -29,7 +29,8 @@ package stays cheap; z3 and scipy load only inside the functions that need them)
   univariate   linear elimination, projected intervals, the exact one-variable closer
   closing      close_goal: positivity, univariate, z3, sos (prove); points, minimise (refute)
   sos          SOS certificates: cvxpy SDP, checked exactly in rationals (optional cvxpy);
-               sos_form (goal -> polynomial), sos_gram (Gram basis, exact equations, PSD test)
+               sos_form (goal -> polynomial), sos_gram (Gram basis, exact equations, PSD test),
+               sos_mult (equality multipliers: abc = 1)
   symtactics   the symbolic-only tactics' registry (symbolic_steps, rederive): sumtactics
                (tangent line, equal value; separable), pqr, cancel_power; symstep (records)
   symmetry     variable permutations that fix the constraints (dedupe of renamed goals)

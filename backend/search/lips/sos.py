@@ -32,7 +32,7 @@ import sympy as sp
 
 from backend.search.lips.attempt import Attempt, ms_since
 from backend.search.lips.problem import Goal, Inequality
-from backend.search.lips.sos_form import polynomial_form
+from backend.search.lips.sos_form import NO_HOMOGENISING, polynomial_form
 from backend.search.lips.sos_gram import (
     coefficient_equations,
     equality_zeros,
@@ -43,6 +43,7 @@ from backend.search.lips.sos_gram import (
     prune_basis,
     psd_exact,
 )
+from backend.search.lips.sos_mult import multiplier_certificate
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,11 @@ def sos_close(problem: Inequality, goal: Goal, timeout_s: float = 30.0,
         return Attempt("sos", "unknown", ms_since(t0),
                        "cvxpy not installed (pip install canopy-reasoning[sos])")
     form = polynomial_form(problem, goal, max_basis)
+    if form == NO_HOMOGENISING:  # abc = 1 and the like: equality multipliers instead
+        cert = multiplier_certificate(problem, goal, deadline)
+        if isinstance(cert, str):
+            return Attempt("sos", "unknown", ms_since(t0), f"{form}; with equality multipliers: {cert}")
+        return Attempt("sos", "proved", ms_since(t0), cert.describe())
     if isinstance(form, str):
         return Attempt("sos", "unknown", ms_since(t0), form)
     poly, how = form

@@ -16,6 +16,8 @@ import sympy as sp
 from backend.search.lips.positivity import is_nonneg
 from backend.search.lips.problem import Goal, Inequality
 
+NO_HOMOGENISING = "no equality constraint to homogenise with"
+
 
 def homogenise(problem: Inequality, p: sp.Expr, syms: list[sp.Symbol]) -> sp.Expr | None:
     """p itself when homogeneous, else p with each lower-degree term times delta^k where delta = 1
@@ -59,9 +61,8 @@ def _positive(f: sp.Expr, signs: dict) -> bool:
     return False
 
 
-def polynomial_form(problem: Inequality, goal: Goal,
-                    max_basis: int | None = None) -> tuple[sp.Poly, str] | str:
-    """The polynomial whose global non-negativity proves the goal, or why there is none."""
+def goal_numerator(problem: Inequality, goal: Goal) -> sp.Expr | str:
+    """rhs - lhs over one denominator that is positive: its numerator, expanded (or why not)."""
     syms = problem.symbol_list
     signs = {s: problem.sign_of(s.name) for s in syms}
     num, den = sp.fraction(sp.together(goal.rhs - goal.lhs))
@@ -74,7 +75,23 @@ def polynomial_form(problem: Inequality, goal: Goal,
     p = sp.expand(num)
     if p.is_number:
         return "constant"
-    sq = {s: sp.Symbol(f"{s.name}_sq", real=True) ** 2 for s in syms if signs[s] != "real"}
+    return p
+
+
+def squares(problem: Inequality) -> dict[sp.Symbol, sp.Expr]:
+    """x -> x_sq^2 for every variable known >= 0 (a global certificate then covers the orthant)."""
+    return {s: sp.Symbol(f"{s.name}_sq", real=True) ** 2 for s in problem.symbol_list
+            if problem.sign_of(s.name) != "real"}
+
+
+def polynomial_form(problem: Inequality, goal: Goal,
+                    max_basis: int | None = None) -> tuple[sp.Poly, str] | str:
+    """The polynomial whose global non-negativity proves the goal, or why there is none."""
+    syms = problem.symbol_list
+    p = goal_numerator(problem, goal)
+    if isinstance(p, str):
+        return p
+    sq = squares(problem)
     if max_basis is not None:  # before the slow steps: the Gram matrix's size at least
         pp = sp.Poly(p, *syms)
         half = pp.total_degree() if sq else pp.total_degree() // 2
@@ -86,7 +103,7 @@ def polynomial_form(problem: Inequality, goal: Goal,
     if problem.equalities:
         h = homogenise(problem, p, syms)
         if h is None:
-            return "no equality constraint to homogenise with"
+            return NO_HOMOGENISING
         if h != p:
             how.append("homogenised with the equality constraint")
         p = h
