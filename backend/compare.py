@@ -150,18 +150,27 @@ class MethodResult:
 def pairwise(results: Sequence[MethodResult]) -> list[dict[str, Any]]:
     """For each pair (A, B): problems A got right and B wrong (A won), the reverse (B won),
     and both right / both wrong."""
+    return pairwise_rows(
+        [(r.method.label, [bool(x.get("correct")) for x in r.report.results]) for r in results]
+    )
+
+
+def pairwise_rows(named: Sequence[tuple[str, Sequence[bool]]]) -> list[dict[str, Any]]:
+    """``pairwise`` over (label, right or wrong per problem) lists of the same problems."""
     out = []
-    for i, a in enumerate(results):
-        for b in results[i + 1 :]:
-            won = lost = both = neither = 0
-            for ra, rb in zip(a.report.results, b.report.results, strict=True):
-                x, y = bool(ra.get("correct")), bool(rb.get("correct"))
-                won += x and not y
-                lost += y and not x
-                both += x and y
-                neither += not x and not y
-            pair = {"a": a.method.label, "b": b.method.label}
-            out.append({**pair, "a_won": won, "b_won": lost, "both": both, "neither": neither})
+    for i, (la, ra) in enumerate(named):
+        for lb, rb in named[i + 1 :]:
+            pairs = list(zip(ra, rb, strict=True))
+            out.append(
+                {
+                    "a": la,
+                    "b": lb,
+                    "a_won": sum(x and not y for x, y in pairs),
+                    "b_won": sum(y and not x for x, y in pairs),
+                    "both": sum(x and y for x, y in pairs),
+                    "neither": sum(not x and not y for x, y in pairs),
+                }
+            )
     return out
 
 

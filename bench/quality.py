@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from backend import events as ev
 from backend.engines import load_engine
 from backend.problems import load_problems
+from backend.report_html import compare_html
 from backend.solve import evaluate
 from backend.verify.answers import answers_equal
 
@@ -53,6 +54,7 @@ def run(name, algo, problems, engine, config, seed, log_any=False):
     )
     s = rep.summary()
     s.update(name=name, algorithm=algo, config=rep.config, elapsed_s=round(time.monotonic() - t, 1))
+    s["problems"] = rep.results
     if log_any:
         s["pass_any"] = any_right[0]
     return s
@@ -74,7 +76,7 @@ def main() -> None:
     args = ap.parse_args()
 
     engine = load_engine(args.engine, args.model, **({"n_threads": args.threads} if args.threads else {}))
-    problems = load_problems("gsm8k", args.limit)[args.skip:]
+    problems = load_problems("gsm8k", args.limit)[args.skip :]
     args.seed += args.skip  # problem i gets seed + i (backend/solve.py): a resumed run keeps the seeds
     only = set(args.only.split(","))
     rows = []
@@ -103,6 +105,37 @@ def main() -> None:
             print(f"{r['name']}: some terminal right on {r['pass_any']}/{r['total']} (pass@any)")
     if args.out:
         args.out.write_text(json.dumps(rows, indent=2))
+        html = (
+            args.out.with_suffix(".html")
+            if args.out.suffix != ".html"
+            else args.out.with_suffix(".chart.html")
+        )
+        html.write_text(compare_html(as_compare_report(rows, engine)), encoding="utf-8")
+        print(f"wrote {args.out} and {html} (accuracy against tokens per problem)")
+
+
+def as_compare_report(rows: list[dict], engine) -> dict:
+    """The rows in ``canopy compare``'s report shape, for its HTML page (backend/report_html.py)."""
+    from backend.compare import pairwise_rows
+
+    methods = [{**r, "label": r["name"], "budget_rule": f"{r['algorithm']} {r['config']}"} for r in rows]
+    first = rows[0]["problems"] if rows else []
+    problems = [
+        {
+            **{k: p[k] for k in ("id", "question", "reference")},
+            "results": {r["name"]: r["problems"][i] for r in rows},
+        }
+        for i, p in enumerate(first)
+    ]
+    named = [(r["name"], [bool(p.get("correct")) for p in r["problems"]]) for r in rows]
+    return {
+        "dataset": "gsm8k",
+        "engine": engine.info.name,
+        "model": engine.info.model,
+        "methods": methods,
+        "pairwise": pairwise_rows(named),
+        "problems": problems,
+    }
 
 
 if __name__ == "__main__":
