@@ -96,8 +96,8 @@ class _Teller:
 
     def feed(self, e: ev.Event) -> None:
         kind = _mcts_kind(e)
-        if kind != self.kind or kind in ("select", "backpropagate"):
-            self.flush()
+        if kind is not None and (kind != self.kind or kind in ("select", "backpropagate")):
+            self.flush()  # a note or a user action between two events of one phase does not split it
             self.kind = kind
         if kind == "select":  # told before it is folded: the parent's N as the selection saw it
             self.phases.append(self._select(e))  # type: ignore[arg-type]

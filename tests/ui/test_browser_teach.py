@@ -4,6 +4,8 @@ back from Plotly's own traces and shapes and compared with the tree folded from 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.ui import test_browser as tb
@@ -196,3 +198,71 @@ def test_fork_from_the_page_starts_a_run_whose_tree_shares_the_path(page, server
         assert (node.text, node.code) == (tree.nodes[src].text, tree.nodes[src].code)
     assert tb.nodes(page) == len(fork.nodes)  # the page follows the fork
     assert "Forked run" in page.inner_text("#steer-message")
+
+
+# --- teacher mode --------------------------------------------------------------------------
+
+
+def _lesson(pg) -> str:
+    """The lesson's text without Gradio's progress line above it ("processing | 0.3s")."""
+    text = pg.inner_text("#teach-lesson")
+    starts = [text.find(w) for w in ("Iteration ", "That was", "The search is", "Press ") if w in text]
+    return text[min(starts):] if starts else text
+
+
+def _settled_lesson(pg, before: str) -> bool:
+    """The lesson shows a new phase, question or end (not the same text, not a progress line)."""
+    text = _lesson(pg)
+    return text != before and (re.search(r"\(\d+ of \d+\)", text) is not None or "last phase" in text)
+
+
+def test_teacher_mode_tells_each_phase_in_order_with_the_runs_numbers_and_scores_predictions(page, server):
+    from backend.teach import lesson
+
+    _, services = server
+    run_id = run(page, **SMALL)
+    services.runs.get(run_id).wait(60)
+    settle(page, services, run_id)
+    phases = lesson(services.runs.events(run_id))
+    page.check("#teach-toggle input")
+    wait_until(lambda: page.is_visible("#teach-next"), what="the teacher panel")
+    seen, predictions = [], 0
+    for _ in range(len(phases) + 20):
+        before = _lesson(page)
+        page.click("#teach-next")
+        wait_until(lambda before=before: _settled_lesson(page, before), what="the next phase")
+        text = _lesson(page)
+        if "last phase" in text:
+            break
+        if "Which child of #" in text:  # the question before a selection: predict, check, reveal
+            phase = phases[len(seen)]
+            options = [str(o) for o in phase.question.options]
+            wrong = predictions % 2 == 1  # one right, one wrong, ...
+            pick = next(o for o in options if (o != str(phase.question.answer)) == wrong)
+            page.locator("#teach-predict").get_by_label(f"#{pick}", exact=True).check()
+            page.click("#teach-check")
+            wait_until(lambda: "✓" in _lesson(page) or "✗" in _lesson(page), what="the reveal")
+            text = _lesson(page)
+            assert ("✓ Right" in text) is not wrong and ("✗ Not this time" in text) is wrong
+            for line in phase.question.reveal:  # every sibling's arithmetic, in the run's numbers
+                assert line.split(":")[0] in text and line.rsplit("= ", 1)[-1] in text
+            predictions += 1
+            right = (predictions + 1) // 2
+            wait_until(
+                lambda r=right, n=predictions: f"{r} of {n}" in page.inner_text("#teach-score"), what="score"
+            )
+        phase = phases[len(seen)]
+        assert f"({len(seen) + 1} of " in text and phase.kind.split("pagate")[0][:6] in text.lower()
+        for sentence in phase.sentences:
+            assert sentence.split(":")[0] in text
+        seen.append(phase.kind)
+        if len(seen) >= 12:
+            break
+    assert seen[:5] == ["expand", "evaluate", "backpropagate", "select", "expand"]
+    assert predictions >= 2
+    # the teacher tree shows the tree as of the phase: no node added after it is drawn
+    drawn = tb.node_ids(page, "#teach-tree")
+    upto = phases[len(seen) - 1].last_seq
+    assert drawn == sorted(
+        e.id for e in services.runs.events(run_id)[: upto + 1] if type(e).__name__ == "NodeAdded"
+    )
