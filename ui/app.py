@@ -23,6 +23,7 @@ from ui.history import build_history
 from ui.services import Services
 from ui.solve import build_solve
 from ui.steering import build_steering
+from ui.teach import build_teacher
 from ui.views import CSS, plotly_js_path
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ def build_app(services: Services) -> gr.Blocks:
                 solve = build_solve(services, demo)
                 build_clusters(services, solve.run, solve.status)  # issue 16: answer clusters
                 build_steering(services, solve)  # issue 16: prune, expand, add my step, fork
+                build_teacher(services, solve)  # issue 16: teacher mode
             with gr.Tab("History", id="history") as history_tab:
                 history = build_history(services)
         history_tab.select(
