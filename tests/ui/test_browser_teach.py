@@ -5,6 +5,7 @@ back from Plotly's own traces and shapes and compared with the tree folded from 
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -266,3 +267,41 @@ def test_teacher_mode_tells_each_phase_in_order_with_the_runs_numbers_and_scores
     assert drawn == sorted(
         e.id for e in services.runs.events(run_id)[: upto + 1] if type(e).__name__ == "NodeAdded"
     )
+
+
+# --- keyboard --------------------------------------------------------------------------------
+
+
+def _inspected(pg) -> int | None:
+    m = re.search(r"#(\d+)", pg.inner_text("#insp-title"))
+    return int(m.group(1)) if m else None
+
+
+def test_keys_move_the_selection_through_the_tree_and_drive_pause_and_step(page, server, pace):
+    _, services = server
+    pace(0.2)
+    run_id = run(page, **tb.ENDLESS)
+    wait_until(lambda: len(_events(services, run_id, "IterationDone")) >= 1, timeout=60, what="a rollout")
+    page.keyboard.press("p")  # pause from the keyboard
+    tb.wait_paused(page, services, run_id)
+    assert page.inner_text("#pause-btn") == "Resume"
+    tree = services.trees.view(run_id, lambda t: t)
+    kids = tree.root.children  # drawn left to right in child order
+    tb.click_node(page, kids[0])
+    wait_until(lambda: _inspected(page) == kids[0], what="the clicked node")
+    page.mouse.move(5, 5)
+    page.keyboard.press("ArrowRight")
+    wait_until(lambda: _inspected(page) == kids[1], what="the next sibling")
+    page.keyboard.press("ArrowLeft")
+    wait_until(lambda: _inspected(page) == kids[0], what="the previous sibling")
+    page.keyboard.press("ArrowUp")
+    wait_until(lambda: _inspected(page) == tree.root_id, what="the parent")
+    page.keyboard.press("ArrowDown")
+    wait_until(lambda: _inspected(page) == kids[0], what="the first child")
+    done = len(_events(services, run_id, "IterationDone"))
+    page.keyboard.press("s")  # one more rollout
+    wait_until(lambda: len(_events(services, run_id, "IterationDone")) == done + 1, what="one step")
+    page.click("#problem textarea")
+    page.keyboard.type("s")  # a key typed in a box is text, not a shortcut
+    time.sleep(1.0)
+    assert len(_events(services, run_id, "IterationDone")) == done + 1

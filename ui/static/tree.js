@@ -413,6 +413,29 @@ element.addEventListener('change', (e) => {
     draw();
   }
 });
+// keyboard navigation (ui/static/keys.js sends 'canopy-nav' with a target and a direction):
+// move the selection to the parent, the first child or the previous/next sibling (by x) and
+// inspect it, as a click would
+function neighbour(m, dir) {
+  const j = selected === null ? undefined : m.slot.get(selected);
+  if (j === undefined) return m.id[0];
+  if (dir === 'parent') return m.parent[j];
+  const below = (p) => m.id.map((_, k) => k).filter((k) => m.parent[k] === p).sort((a, b) => m.x[a] - m.x[b]);
+  if (dir === 'child') { const ks = below(m.id[j]); return ks.length ? m.id[ks[0]] : null; }
+  if (m.parent[j] === null) return null;
+  const sibs = below(m.parent[j]), at = sibs.indexOf(j) + (dir === 'next' ? 1 : -1);
+  return at >= 0 && at < sibs.length ? m.id[sibs[at]] : null;
+}
+window.addEventListener('canopy-nav', (e) => {
+  const d = e.detail || {};
+  if (!d.target || !element.closest('#' + d.target) || !model || !model.count) return;
+  const id = neighbour(model, d.dir);
+  if (id === null || id === undefined) return;
+  selected = id;
+  root().dataset.selected = String(id);
+  trigger('node_click', {node_id: id, run_id: model.run, rev: model.rev});
+  if (plot) requestAnimationFrame(() => Plotly.relayout(plot, {shapes: shapes(model, ringsOn)}));
+});
 window.addEventListener('canopy-highlight', (e) => {
   const d = e.detail || {};
   if (!d.target || !element.closest('#' + d.target)) return;
