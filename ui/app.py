@@ -20,6 +20,7 @@ import gradio as gr
 from ui import handlers as h
 from ui.clusters import build_clusters
 from ui.history import build_history
+from ui.keys import build_keys
 from ui.services import Services
 from ui.solve import build_solve
 from ui.steering import build_steering
@@ -44,6 +45,7 @@ def build_app(services: Services) -> gr.Blocks:
                 build_clusters(services, solve.run, solve.status)  # issue 16: answer clusters
                 build_steering(services, solve)  # issue 16: prune, expand, add my step, fork
                 build_teacher(services, solve)  # issue 16: teacher mode
+                build_keys()  # issue 16: keyboard shortcuts
             with gr.Tab("History", id="history") as history_tab:
                 history = build_history(services)
         history_tab.select(
