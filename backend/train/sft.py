@@ -54,7 +54,7 @@ class SFTTrainConfig:
     lr: float = 1e-4
     batch_size: int = 1
     grad_accum: int = 4
-    max_length: int = 1024  # tokens of prompt + completion; longer ones keep their start
+    max_length: int = 2048  # tokens of prompt + completion (official 2048); longer ones keep their start
     seed: int = 0
     lora: LoRA = field(default_factory=LoRA)
     gradient_checkpointing: bool = False
@@ -165,6 +165,10 @@ def fine_tune(
             callbacks=[log],
         )
         trainer.remove_callback(transformers.PrinterCallback)
+        if len(trainer.train_dataset) == 0:  # TRL drops examples whose completion was cut off entirely
+            raise ValueError(
+                f"every SFT example's prompt fills max_length={config.max_length} tokens: raise it"
+            )
         trainer.train()
         merged = trainer.model.merge_and_unload()
     merged.eval()

@@ -1,0 +1,161 @@
+"""An evolve run's settings and manifest: what a run directory was made with, so it can be
+resumed (the same settings, checked) and read later (which problems, seeds, versions, models).
+
+``manifest.json`` holds the settings, Canopy's version, the training and held-out problem
+ids (never overlapping: training problems come from ``gsm8k-train``, held-out ones from the
+GSM8K *test* set), the seed of every problem's search, the RunSpec each round's searches
+use, and the sha256 of every model the run loads or makes (the base model file, each
+round's policy weights, each round's PPM). Written atomically; rewritten as rounds add models.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+MANIFEST = "manifest.json"
+FORMAT = "canopy-evolve"
+#: data rounds: problems come from here only (never a set whose accuracy is reported)
+TRAIN_SET = "gsm8k-train"
+#: the held-out slice is GSM8K test: evaluated, never used to pick settings
+TEST_SET = "gsm8k"
+#: the paper's rounds: 1-2 terminal-guided (no PPM), from 3 on PPM-augmented
+FIRST_PPM_ROUND = 3
+
+
+@dataclass(frozen=True)
+class EvolveSettings:
+    """Everything that decides what an evolve run computes (so a resume must match)."""
+
+    rounds: int = 2
+    train_start: int = 0
+    train_count: int = 20
+    test_start: int = 100
+    test_count: int = 20
+    #: rStar-Math overrides of the data rounds' truth-rewarded searches (cpu-demo otherwise)
+    search: Mapping[str, Any] = field(default_factory=lambda: {"rollouts": 4})
+    #: overrides of the held-out evaluation's default search (cpu-demo otherwise)
+    eval_search: Mapping[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    #: official sample_sft_data.py --n: correct traces kept per problem
+    top_k: int = 2
+    #: SFT settings (backend/train/sft.py: SFTTrainConfig fields; lora_rank sets r, alpha = 2r)
+    sft: Mapping[str, Any] = field(default_factory=dict)
+    #: "base": each round fine-tunes the base model on its data; "previous": the latest policy
+    finetune_from: str = "base"
+    #: fewer PPM pairs than this: the round trains no PPM (and says so)
+    ppm_min_pairs: int = 30
+    #: PPM training settings (backend/train/ppm_trainer.py: PPMTrainConfig fields, LoRA on)
+    ppm_train: Mapping[str, Any] = field(default_factory=dict)
+    #: a PPM directory for the PPM-augmented rounds when the run has trained none
+    ppm: str | None = None
+    evaluate_base: bool = True
+
+    def __post_init__(self) -> None:
+        if self.rounds < 1 or self.train_count < 1 or self.test_count < 0 or self.top_k < 1:
+            raise ValueError("rounds, train_count and top_k must be ≥ 1; test_count ≥ 0")
+        if self.finetune_from not in ("base", "previous"):
+            raise ValueError(f"finetune_from must be base or previous, not {self.finetune_from!r}")
+        object.__setattr__(self, "search", dict(self.search))
+        object.__setattr__(self, "eval_search", dict(self.eval_search))
+        object.__setattr__(self, "sft", dict(self.sft))
+        object.__setattr__(self, "ppm_train", dict(self.ppm_train))
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(asdict(self)))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EvolveSettings:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"evolve settings: unknown key(s) {', '.join(unknown)}")
+        return cls(**data)
+
+
+def round_kind(number: int) -> str:
+    """The paper's name for round ``number``'s search."""
+    return "terminal-guided" if number < FIRST_PPM_ROUND else "ppm-augmented"
+
+
+def write_json(path: str | Path, data: Any) -> Path:
+    """JSON written beside the target and renamed: a file that exists is whole."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    partial.write_text(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False), encoding="utf-8")
+    os.replace(partial, target)
+    return target
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def folder_sha256(directory: str | Path, suffixes: tuple[str, ...] = (".safetensors", ".bin", ".pt")) -> str:
+    """One checksum of a model folder's weight files (names and bytes, in name order)."""
+    h = hashlib.sha256()
+    for path in sorted(Path(directory).rglob("*")):
+        if path.is_file() and path.suffix in suffixes:
+            h.update(path.relative_to(directory).as_posix().encode())
+            with path.open("rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    h.update(chunk)
+    return h.hexdigest()
+
+
+def new_manifest(
+    settings: EvolveSettings,
+    *,
+    train_ids: list[str],
+    test_ids: list[str],
+    base: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The manifest of a new run (rounds are added as they make models)."""
+    from backend import __version__
+
+    overlap = set(train_ids) & set(test_ids)
+    if overlap:
+        raise ValueError(f"training and held-out problems overlap: {sorted(overlap)[:3]}")
+    return {
+        "format": FORMAT,
+        "version": 1,
+        "canopy": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "settings": settings.to_dict(),
+        "train_set": TRAIN_SET,
+        "test_set": TEST_SET,
+        "train_problems": list(train_ids),
+        "test_problems": list(test_ids),
+        "models": {"base": dict(base)},
+        "rounds": {},
+    }
+
+
+def open_manifest(run_dir: Path, settings: EvolveSettings, fresh: dict[str, Any]) -> dict[str, Any]:
+    """The run's manifest: ``fresh`` written for a new run; for an existing one, the stored
+    manifest, refused when it was made with other settings or problems (a resume must not
+    mix two experiments)."""
+    path = run_dir / MANIFEST
+    if not path.is_file():
+        write_json(path, fresh)
+        return fresh
+    stored = read_json(path)
+    if stored.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an evolve manifest")
+    for key in ("settings", "train_problems", "test_problems"):
+        if stored.get(key) != fresh[key]:
+            raise ValueError(
+                f"{run_dir} was started with other {key.replace('_', ' ')}; resume it with the same "
+                "options, or use a new run directory"
+            )
+    if stored.get("models", {}).get("base") != fresh["models"]["base"]:
+        raise ValueError(f"{run_dir} was started with another base model: {stored['models']['base']}")
+    return stored

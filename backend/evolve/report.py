@@ -1,0 +1,113 @@
+"""Round reports: one round's numbers (JSON) and the run's table (Markdown), from the stage
+outputs alone, so a resumed run writes the same report as one that never stopped (times
+aside: ``seconds`` are measured)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+def round_report(
+    number: int,
+    kind: str,
+    *,
+    policy_in: str | None,
+    ppm_in: str | None,
+    search: Mapping[str, Any],
+    data: Mapping[str, Any],
+    policy: Mapping[str, Any],
+    ppm: Mapping[str, Any],
+    evaluation: Mapping[str, Any],
+) -> dict[str, Any]:
+    """What one round did, in numbers."""
+    seconds = {
+        "search": search["seconds"],
+        "data": data["seconds"],
+        "fine_tune": policy["seconds"],
+        "ppm": ppm["seconds"],
+        "eval": _eval_seconds(evaluation),
+    }
+    return {
+        "round": number,
+        "kind": kind,
+        "policy_in": policy_in or "base",
+        "ppm_in": ppm_in,
+        "problems_searched": search["problems"],
+        "solved_in_search": search["right_answer_in_tree"],
+        "search_answer_right": search["search_answer_right"],
+        "sft_examples": data["sft_examples"],
+        "ppm_pairs": data["ppm_pairs"],
+        "policy_trained": policy["trained"],
+        "policy": policy.get("policy"),
+        "train_steps": policy.get("steps", 0),
+        "train_loss_first": policy.get("first_loss"),
+        "train_loss_last": policy.get("last_loss"),
+        "ppm_trained": ppm["trained"],
+        "ppm": ppm.get("ppm"),
+        "ppm_heldout_pairwise_accuracy": ppm.get("heldout_pairwise_accuracy"),
+        "ppm_note": ppm.get("why"),
+        "heldout_problems": evaluation["problems"],
+        "heldout_greedy_accuracy": evaluation.get("greedy", {}).get("accuracy"),
+        "heldout_search_accuracy": evaluation.get("search", {}).get("accuracy"),
+        "seconds": {**seconds, "total": round(sum(seconds.values()), 2)},
+    }
+
+
+def _eval_seconds(evaluation: Mapping[str, Any]) -> float:
+    return round(sum(evaluation.get(k, {}).get("seconds", 0.0) for k in ("greedy", "search")), 2)
+
+
+def baseline_report(evaluation: Mapping[str, Any]) -> dict[str, Any]:
+    """Round 0: the base policy on the same held-out problems and seeds."""
+    return {
+        "round": 0,
+        "kind": "base policy",
+        "heldout_problems": evaluation["problems"],
+        "heldout_greedy_accuracy": evaluation.get("greedy", {}).get("accuracy"),
+        "heldout_search_accuracy": evaluation.get("search", {}).get("accuracy"),
+        "seconds": {"eval": _eval_seconds(evaluation)},
+    }
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+    return str(value)
+
+
+_COLUMNS = (
+    ("round", "round"),
+    ("kind", "kind"),
+    ("problems_searched", "searched"),
+    ("solved_in_search", "solved in search"),
+    ("sft_examples", "SFT examples"),
+    ("ppm_pairs", "PPM pairs"),
+    ("train_loss_first", "loss first"),
+    ("train_loss_last", "loss last"),
+    ("ppm_heldout_pairwise_accuracy", "PPM held-out acc."),
+    ("heldout_greedy_accuracy", "held-out greedy"),
+    ("heldout_search_accuracy", "held-out search"),
+)
+
+
+def markdown(rows: Sequence[Mapping[str, Any]], title: str = "Evolve run") -> str:
+    """The rounds as one Markdown table (round 0 is the base policy), plus each round's notes."""
+    lines = [f"# {title}", "", "| " + " | ".join(h for _, h in _COLUMNS) + " | time (s) |"]
+    lines.append("|" + "---|" * (len(_COLUMNS) + 1))
+    for row in rows:
+        cells = [_cell(row.get(key)) for key, _ in _COLUMNS]
+        total = row.get("seconds", {})
+        cells.append(_cell(total.get("total", total.get("eval"))))
+        lines.append("| " + " | ".join(cells) + " |")
+    notes = [f"- round {r['round']}: {r['ppm_note']}" for r in rows if r.get("ppm_note")]
+    if notes:
+        lines += ["", "PPM:", *notes]
+    lines += [
+        "",
+        "Held-out accuracy is on GSM8K test problems (never searched for training, never used to "
+        "pick settings); solved in search = the truth-rewarded tree held a right answer.",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,289 @@
+"""The stages of one rStar-Math round, each resumable: it writes its output atomically and is
+skipped when that output exists (a kill at any point loses at most the stage, or for the
+searches and the evaluation, the problem, in progress).
+
+search (``trees/``, one gzipped truth search per problem, then ``search.json``) → data
+(``sft.jsonl``, ``ppm_pairs.jsonl``, ``data.json``) → policy (``policy/``, ``policy.json``)
+→ PPM (``ppm/``, ``ppm.json``) → evaluation (``eval/<kind>/<problem>.json``, ``eval.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backend.evolve.manifest import EvolveSettings, folder_sha256, read_json, write_json
+from backend.evolve.models import Models
+from backend.problems import Problem
+
+Say = Callable[[str], None]
+Progress = Callable[[str, int, int], None]  # (what, done, total)
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+@dataclass
+class Round:
+    """One round: where it writes, which policy and PPM it searches with."""
+
+    number: int
+    folder: Path
+    settings: EvolveSettings
+    models: Models
+    policy_in: str | None  # None: the base model
+    ppm_in: str | None  # None: terminal-guided
+    say: Say = print
+    progress: Progress = field(default=lambda what, done, total: None)
+
+
+def _done(path: Path) -> dict[str, Any] | None:
+    return read_json(path) if path.is_file() else None
+
+
+# --- search ---------------------------------------------------------------------------------
+
+
+def search_stage(rnd: Round, problems: Sequence[Problem]) -> dict[str, Any]:
+    """Truth-rewarded rStar-Math MCTS on the training problems with the round's policy (and
+    PPM from round 3), one events file per problem (``backend/train/ppm_data.py``)."""
+    from backend.evolve.sft_data import correct_traces
+    from backend.train.ppm_data import read_tree, search_trees, tree_file
+
+    out = rnd.folder / "search.json"
+    if (done := _done(out)) is not None:
+        return done
+    trees = rnd.folder / "trees"
+    missing = [p for p in problems if not tree_file(trees, p).is_file()]
+    engine = rnd.models.engine(rnd.policy_in) if missing else None
+    count = iter(range(1, len(problems) + 1))
+    rnd.progress(f"round {rnd.number}: search", 0, len(problems))
+    paths = search_trees(
+        problems,
+        trees,
+        engine=engine,
+        config=rnd.settings.search,
+        ppm=rnd.ppm_in or "none",
+        seed=rnd.settings.seed,
+        on_done=lambda p, path, res: rnd.progress(f"round {rnd.number}: search", next(count), len(problems)),
+    )
+    solved = right = nodes = 0
+    wall = 0.0
+    for path in paths:
+        tree = read_tree(path)
+        solved += bool(correct_traces(tree))
+        right += bool(tree.finished is not None and tree.finished.correct)
+        nodes += len(tree.nodes)
+        wall += float(tree.finished.stats.get("wall_s", 0.0)) if tree.finished else 0.0
+    summary = {
+        "problems": len(paths),
+        "right_answer_in_tree": solved,
+        "search_answer_right": right,
+        "nodes": nodes,
+        "config": dict(rnd.settings.search),
+        "ppm": rnd.ppm_in,
+        "policy": rnd.policy_in or "base",
+        "seconds": round(wall, 2),
+    }
+    return write_json(out, summary) and summary
+
+
+# --- data -----------------------------------------------------------------------------------
+
+
+def data_stage(rnd: Round, problems: Sequence[Problem]) -> dict[str, Any]:
+    """The official SFT examples (top-k correct traces by mean Q) in the policy's prompt
+    format, and the official PPM pairs, from the round's trees."""
+    from backend.evolve.sft_data import sft_examples, write_examples
+    from backend.train.ppm_data import read_tree, tree_file
+    from backend.train.ppm_pairs import keep, ppm_pairs
+
+    out = rnd.folder / "data.json"
+    if (done := _done(out)) is not None:
+        return done
+    t0 = time.monotonic()
+    chat_prompt = rnd.models.engine(rnd.policy_in).chat_prompt  # the prompt the search sent
+    examples, pairs = [], []
+    for problem in problems:
+        tree = read_tree(tree_file(rnd.folder / "trees", problem))
+        examples += sft_examples(tree, problem.id, chat_prompt, k=rnd.settings.top_k)
+        pairs += [{"problem": problem.id, **vars(p)} for p in keep(ppm_pairs(tree))]
+    write_examples(examples, rnd.folder / "sft.jsonl")
+    _write_lines(rnd.folder / "ppm_pairs.jsonl", pairs)
+    summary = {
+        "sft_examples": len(examples),
+        "problems_with_examples": len({e.problem_id for e in examples}),
+        "ppm_pairs": len(pairs),
+        "problems_with_pairs": len({p["problem"] for p in pairs}),
+        "seconds": round(time.monotonic() - t0, 2),
+    }
+    return write_json(out, summary) and summary
+
+
+def _write_lines(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    partial.replace(path)
+
+
+def read_pairs_with_problems(path: Path) -> list[tuple[str, Any]]:
+    from backend.train.ppm_pairs import PPMPair
+
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [(r.pop("problem"), PPMPair(**r)) for r in rows]
+
+
+# --- policy ---------------------------------------------------------------------------------
+
+
+def sft_config(settings: EvolveSettings) -> Any:
+    from backend.train.ppm_trainer import LoRA
+    from backend.train.sft import SFTTrainConfig
+
+    opts = dict(settings.sft)
+    rank = int(opts.pop("lora_rank", 16))
+    return SFTTrainConfig(seed=settings.seed, lora=LoRA(r=rank, alpha=2 * rank), **opts)
+
+
+def policy_stage(rnd: Round, start_from: str | None) -> dict[str, Any]:
+    """Fine-tune ``start_from`` (None: the base model) on the round's SFT examples; with none,
+    the round keeps its input policy (and says so)."""
+    from backend.evolve.sft_data import read_examples
+    from backend.train.sft import fine_tune, save_policy
+
+    out = rnd.folder / "policy.json"
+    if (done := _done(out)) is not None:
+        return done
+    examples = read_examples(rnd.folder / "sft.jsonl")
+    if not examples:
+        rnd.say(f"round {rnd.number}: no correct trajectory to fine-tune on; the policy stays as it was")
+        summary = {"trained": False, "policy": rnd.policy_in, "why": "no SFT examples", "seconds": 0.0}
+        return write_json(out, summary) and summary
+    config = sft_config(rnd.settings)
+    model, tokenizer = rnd.models.trainable(start_from)
+    label = f"round {rnd.number}: fine-tune"
+    merged, result = fine_tune(
+        model, tokenizer, examples, config, progress=lambda step, steps, _: rnd.progress(label, step, steps)
+    )
+    folder = save_policy(
+        merged, tokenizer, rnd.folder / "policy", start_from=start_from or "base", round=rnd.number,
+        examples=len(examples), losses=result.losses, **config.about(),
+    )
+    summary = {
+        "trained": True,
+        "policy": str(folder),
+        "start_from": start_from or "base",
+        "examples": len(examples),
+        "steps": result.steps,
+        "first_loss": result.losses[0],
+        "last_loss": result.losses[-1],
+        "sha256": folder_sha256(folder),
+        "seconds": result.seconds,
+    }
+    return write_json(out, summary) and summary
+
+
+# --- PPM ------------------------------------------------------------------------------------
+
+
+def ppm_stage(rnd: Round, policy: str | None) -> dict[str, Any]:
+    """The round's PPM (the paper's full PPM: the new policy's backbone + a value head,
+    LoRA), trained on the pairs of the problems outside the held-out share and measured on
+    the others; skipped, with the reason, when there are too few pairs."""
+    from backend.train.build_ppm import heldout
+
+    out = rnd.folder / "ppm.json"
+    if (done := _done(out)) is not None:
+        return done
+    found = read_pairs_with_problems(rnd.folder / "ppm_pairs.jsonl")
+    need = rnd.settings.ppm_min_pairs
+    train = [p for pid, p in found if not heldout(pid)]
+    held = [p for pid, p in found if heldout(pid)]
+    if len(found) < need or not train or not held:
+        why = (
+            f"{len(found)} PPM pairs ({len(train)} to train, {len(held)} held out); "
+            f"a PPM needs at least {need}, with some on each side"
+        )
+        rnd.say(f"round {rnd.number}: no PPM trained: {why}")
+        summary = {"trained": False, "ppm": None, "why": why, "pairs": len(found), "seconds": 0.0}
+        return write_json(out, summary) and summary
+    summary = _train_ppm(rnd, policy, train, held)
+    return write_json(out, summary) and summary
+
+
+def _train_ppm(rnd: Round, policy: str | None, train: list[Any], held: list[Any]) -> dict[str, Any]:
+    from backend.reward.ppm import ProcessPreferenceModel, head_values, save_ppm
+    from backend.train.ppm_trainer import LoRA, PPMTrainConfig, fit
+
+    t0 = time.monotonic()
+    opts = {"lora": LoRA(), "seed": rnd.settings.seed, **rnd.settings.ppm_train}
+    config = PPMTrainConfig(**opts)
+    backbone, tokenizer = rnd.models.trainable(policy)
+    model = ProcessPreferenceModel(backbone)
+    label = f"round {rnd.number}: PPM"
+    losses = fit(model, tokenizer, train, config, progress=lambda s, n, loss: rnd.progress(label, s, n))
+    chosen = head_values(model, tokenizer, [p.prefix + p.chosen for p in held])
+    rejected = head_values(model, tokenizer, [p.prefix + p.rejected for p in held])
+    accuracy = sum(c > r for c, r in zip(chosen, rejected, strict=True)) / len(held)
+    folder = rnd.folder / "ppm"
+    save_ppm(model, tokenizer, folder, base=policy or "base", pairs=len(train), heldout_pairs=len(held),
+             heldout_accuracy=round(accuracy, 4), **config.about())
+    return {
+        "trained": True,
+        "ppm": str(folder),
+        "pairs": len(train) + len(held),
+        "train_pairs": len(train),
+        "heldout_pairs": len(held),
+        "heldout_pairwise_accuracy": round(accuracy, 4),
+        "first_loss": losses[0],
+        "last_loss": losses[-1],
+        "sha256": folder_sha256(folder),
+        "seconds": round(time.monotonic() - t0, 2),
+    }
+
+
+# --- evaluation -----------------------------------------------------------------------------
+
+EVALS = ("greedy", "search")
+
+
+def eval_stage(
+    folder: Path, label: str, models: Models, settings: EvolveSettings, policy: str | None,
+    ppm: str | None, problems: Sequence[Problem], progress: Progress,
+) -> dict[str, Any]:
+    """Accuracy on the held-out GSM8K *test* slice: greedy decoding of ``policy`` and the
+    default rStar-Math search with it (and ``ppm``). Reported, never used to pick settings;
+    one file per problem, so a kill loses one problem at most."""
+    from backend.runspec import RunSpec
+    from backend.solve import solve_spec
+
+    out = folder / "eval.json"
+    if (done := _done(out)) is not None:
+        return done
+    summary: dict[str, Any] = {"policy": policy or "base", "ppm": ppm, "problems": len(problems)}
+    about = models.describe(policy)
+    for kind in EVALS:
+        algorithm = "greedy" if kind == "greedy" else "rstar"
+        config = {} if kind == "greedy" else dict(settings.eval_search)
+        spec = RunSpec(
+            problem="", algorithm=algorithm, config=config, ppm=ppm if kind == "search" else "none",
+            engine=about["engine"], model=about["model"], seed=settings.seed,
+        )
+        right = wall = 0.0
+        for i, problem in enumerate(problems):
+            path = folder / "eval" / kind / f"{_SAFE.sub('_', problem.id)}.json"
+            if not path.is_file():
+                one = spec.fork(problem=problem.question, reference=problem.answer, seed=settings.seed + i)
+                res = solve_spec(one, engine=models.engine(policy))
+                write_json(path, {"id": problem.id, "answer": res.answer, "reference": problem.answer,
+                                  "correct": bool(res.correct), "wall_s": res.wall_s, "tokens": res.tokens})
+            row = read_json(path)
+            right += row["correct"]
+            wall += row["wall_s"]
+            progress(f"{label}: {kind} on held-out", i + 1, len(problems))
+        summary[kind] = {"accuracy": round(right / len(problems), 4) if problems else None,
+                         "correct": int(right), "seconds": round(wall, 2)}
+    return write_json(out, summary) and summary

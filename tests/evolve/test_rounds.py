@@ -1,0 +1,187 @@
+"""``canopy evolve``'s rounds end to end at smoke scale: the scripted engine searches (over the
+real rStar core and sandbox) and the tiny Qwen2 of tests/train is fine-tuned; a run killed
+mid-round and resumed writes the same report as one that never stopped.
+
+The scripted engine is the seam's test double: it replays the same texts whichever policy
+is asked for, so these tests check the pipeline (which problems, which data, which files,
+what resumes), not that a policy learns."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from backend.engines.scripted import Rule, ScriptedEngine
+from backend.evolve.manifest import EvolveSettings, folder_sha256, read_json
+from backend.evolve.rounds import problem_sets, run_evolve
+from tests.train.tiny import tiny_model_and_tokenizer
+
+pytest.importorskip("trl")
+pytest.importorskip("peft")
+
+STEP = "<code>\n# Step 1: start from one\nx = 1\n<end_of_step>"
+
+
+def settings(**changes) -> EvolveSettings:
+    base = {
+        "rounds": 2,
+        "train_count": 3,
+        "test_start": 100,
+        "test_count": 2,
+        "search": {"rollouts": 2, "children": 2, "few_shot": 0},
+        "eval_search": {"rollouts": 2, "children": 2, "few_shot": 0},
+        "sft": {"max_steps": 2, "grad_accum": 1, "threads": 1, "lora_rank": 4},
+    }
+    return EvolveSettings(**{**base, **changes})
+
+
+def rules_for(problems) -> list[Rule]:
+    """Per problem: a first step, then a right and a wrong final step (the wrong one first
+    for every other problem, so the searches differ); a whole right solution for greedy."""
+    rules = []
+    for i, p in enumerate(problems):
+        right = f"\n# Now print the final answer\nprint(x + {p.answer} - 1)\n<end_of_code>"
+        wrong = f"\n# Now print the final answer\nprint(x + {p.answer})\n<end_of_code>"
+        finals = [right, wrong] if i % 2 == 0 else [wrong, right]
+        q = p.question
+        rules.append(Rule(lambda t, q=q: q in t and t.endswith("<end_of_step>"), finals))
+        rules.append(Rule(lambda t, q=q: q in t and t.endswith("assistant\n"), [STEP + right]))
+    return rules
+
+
+class Killed(BaseException):
+    """A simulated kill: not an Exception, so nothing on the way catches it."""
+
+
+class ScriptedModels:
+    """The Models seam for tests: the scripted engine, the tiny Qwen2 as the base policy."""
+
+    def __init__(self, engine: ScriptedEngine) -> None:
+        self._engine = engine
+        self.asked: list[str | None] = []
+
+    def engine(self, policy):
+        self.asked.append(policy)
+        return self._engine
+
+    def trainable(self, policy):
+        if policy is None:
+            model, tokenizer = tiny_model_and_tokenizer()
+            tokenizer.eos_token = "<|endoftext|>"
+            return model, tokenizer
+        import transformers
+
+        return (
+            transformers.AutoModelForCausalLM.from_pretrained(policy),
+            transformers.AutoTokenizer.from_pretrained(policy),
+        )
+
+    def describe(self, policy):
+        if policy is None:
+            return {"engine": "scripted", "model": "tiny", "sha256": None}
+        return {"engine": "scripted", "model": policy, "sha256": folder_sha256(policy)}
+
+    def close(self):
+        pass
+
+
+class DyingEngine(ScriptedEngine):
+    def __init__(self, rules, die_at: int) -> None:
+        super().__init__(rules)
+        self.die_at = die_at
+
+    def generate(self, prompts, **kw):
+        if len(self.calls) + 1 >= self.die_at:
+            raise Killed(f"killed at engine call {self.die_at}")
+        return super().generate(prompts, **kw)
+
+
+def without_times(rows):
+    """Report rows without measured seconds and run-specific paths."""
+    text = json.dumps(rows)
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in json.loads(text)]
+
+
+@pytest.fixture(scope="module")
+def problems():
+    train, test = problem_sets(settings())
+    return train, test
+
+
+def test_two_rounds_run_end_to_end_and_write_manifest_reports_and_policies(tmp_path, problems):
+    train, test = problems
+    engine = ScriptedEngine(rules_for(train + test))
+    models = ScriptedModels(engine)
+    said = []
+    rows = run_evolve(tmp_path / "run", settings(), models, say=said.append)
+
+    assert [r["round"] for r in rows] == [0, 1, 2]
+    one, two = rows[1], rows[2]
+    assert one["kind"] == two["kind"] == "terminal-guided"
+    assert one["problems_searched"] == 3 and one["solved_in_search"] == 3
+    assert one["sft_examples"] >= 3 and one["policy_trained"] and one["train_steps"] == 2
+    assert two["policy_in"] == one["policy"]  # round 2 searches with the round-1 policy
+    assert one["policy_in"] == "base" and models.asked[0] is None
+    assert not one["ppm_trained"] and "a PPM needs at least 30" in one["ppm_note"]
+    assert any("no PPM trained" in s for s in said)
+    # greedy right on both held-out problems (the scripted solution prints the answer)
+    assert rows[0]["heldout_greedy_accuracy"] == one["heldout_greedy_accuracy"] == 1.0
+
+    run = tmp_path / "run"
+    manifest = read_json(run / "manifest.json")
+    assert manifest["train_problems"] == ["gsm8k-train/0", "gsm8k-train/1", "gsm8k-train/2"]
+    assert manifest["test_problems"] == ["gsm8k/100", "gsm8k/101"]
+    assert manifest["seeds"]["search"]["gsm8k-train/2"] == 2
+    assert manifest["rounds"]["1"]["search_spec"]["reward"] == "truth"
+    assert manifest["rounds"]["2"]["policy_in"]["model"] == one["policy"]
+    assert manifest["rounds"]["1"]["made"]["policy"]["sha256"] == folder_sha256(one["policy"])
+    sft = [json.loads(line) for line in (run / "round-1" / "sft.jsonl").read_text().splitlines()]
+    assert sft[0]["completion"].startswith(STEP) and "print(x + " in sft[0]["completion"]
+    assert "| 1 | terminal-guided | 3 | 3 |" in (run / "report.md").read_text()
+    assert read_json(run / "round-2" / "report.json") == rows[2]
+
+    # a finished run resumes to the same report without searching or training again
+    calls = len(engine.calls)
+    again = run_evolve(run, settings(), models, say=lambda _: None)
+    assert again == rows and len(engine.calls) == calls
+
+
+def test_a_run_killed_mid_round_resumes_to_the_same_report(tmp_path, problems):
+    train, test = problems
+    rules = rules_for(train + test)
+    reference = ScriptedEngine(rules)
+    expected = run_evolve(tmp_path / "whole", settings(), ScriptedModels(reference), say=lambda _: None)
+
+    dying = DyingEngine(rules, die_at=len(reference.calls) // 2)
+    with pytest.raises(Killed):
+        run_evolve(tmp_path / "killed", settings(), ScriptedModels(dying), say=lambda _: None)
+    killed = tmp_path / "killed"
+    assert (killed / "round-1" / "search.json").is_file()  # some stages finished before the kill
+    assert not (killed / "report.json").exists()
+    kept = {p: p.stat().st_mtime_ns for p in killed.rglob("*.json*") if not p.name.endswith(".partial")}
+    resumed = run_evolve(killed, settings(), ScriptedModels(ScriptedEngine(rules)), say=lambda _: None)
+
+    def same(rows):
+        drop = ("seconds", "policy", "policy_in", "ppm")
+        return [{k: v for k, v in r.items() if k not in drop} for r in rows]
+
+    assert same(resumed) == same(expected)
+    # what was finished before the kill was read back, not made again
+    assert all(p.stat().st_mtime_ns == t for p, t in kept.items() if p.name != "manifest.json")
+
+
+def test_a_resume_with_other_settings_is_refused(tmp_path, problems):
+    train, test = problems
+    models = ScriptedModels(ScriptedEngine(rules_for(train + test)))
+    run_evolve(tmp_path, settings(rounds=1, evaluate_base=False), models, say=lambda _: None)
+    with pytest.raises(ValueError, match="other settings"):
+        run_evolve(tmp_path, settings(rounds=1, evaluate_base=False, top_k=1), models, say=lambda _: None)
+
+
+def test_a_ppm_round_without_a_ppm_says_why(tmp_path, problems):
+    train, test = problems
+    models = ScriptedModels(ScriptedEngine(rules_for(train + test)))
+    with pytest.raises(ValueError, match="round 3 is PPM-augmented and no PPM exists"):
+        quick = settings(rounds=3, evaluate_base=False, test_count=0)
+        run_evolve(tmp_path, quick, models, say=lambda _: None)
