@@ -47,11 +47,13 @@ def test_self_consistency_takes_the_majority_of_its_samples():
     )
 
 
-def test_self_consistency_draws_in_calls_of_four_and_a_stop_comes_between_them():
-    from backend.search.baselines import STOP_EVERY, chunks
+def test_self_consistency_draws_per_call_samples_and_a_stop_comes_between_calls():
+    from backend.search.baselines import chunks
 
-    assert STOP_EVERY == 4 and chunks(9, 0.7) == [4, 4, 1] and chunks(9, 0.0) == [9]
+    assert chunks(9, 0.7) == [9] and chunks(9, 0.7, 4) == [4, 4, 1] and chunks(9, 0.0, 4) == [9]
     _, tree, eng = run("sc", [WRONG, RIGHT, BROKEN, BOXED, RIGHT], samples=9)
+    assert [c["n"] for c in eng.calls] == [9]  # by default one batched call (fastest)
+    _, tree, eng = run("sc", [WRONG, RIGHT, BROKEN, BOXED, RIGHT], samples=9, per_call=4)
     assert [c["n"] for c in eng.calls] == [4, 4, 1] and len(tree.nodes[0].children) == 9
 
     class StopAfterFirstCall(ScriptedEngine):  # the user presses Stop while the first call runs
@@ -63,7 +65,7 @@ def test_self_consistency_draws_in_calls_of_four_and_a_stop_comes_between_them()
             return out
 
     eng = StopAfterFirstCall([("Question: What is 6", [RIGHT, WRONG])])
-    s = create_search("sc", P, engine=eng, config=make_config("sc", samples=16), seed=0)
+    s = create_search("sc", P, engine=eng, config=make_config("sc", samples=16, per_call=4), seed=0)
     eng.search = s
     s.run()
     tree = Tree.from_events(s.log.events)
