@@ -17,6 +17,7 @@ import gradio as gr
 
 from backend.export import RunImportError, export_run, import_run
 from ui import handlers as h
+from ui.cost import COST_MODES
 from ui.escape import md_code, md_esc
 from ui.inspector import NodeView
 from ui.services import Services
@@ -87,6 +88,19 @@ class HistoryHandlers:
     def click(self, run_id: str | None, upto: float, evt: gr.EventData) -> list[Any]:
         data = getattr(evt, "_data", None) or {}
         return Inspector.values(h.inspect(self.s, run_id, data.get("node_id"), upto=int(upto)))
+
+    def cost(self, run_id: str | None, upto: float, mode: str) -> tuple:
+        """(breakdown, figure) of the cost view at replay step ``upto`` (``ui/cost.py``)."""
+        from ui.cost import COST_MODES, breakdown_markdown, cost_figure
+
+        if not run_id or h.run_length(self.s, run_id) == 0:
+            return "", encode({"data": [], "layout": {"height": 60}})
+        grade = h.run_grader(self.s, run_id)
+        mode = mode if mode in COST_MODES else "tokens"
+        text, fig = h.replay_view(
+            self.s, run_id, int(upto), lambda tree: (breakdown_markdown(tree), cost_figure(tree, mode, grade))
+        )
+        return text, encode(fig)
 
     def delete(self, run_id: str | None, text: str, algorithm: str, status: str) -> tuple:
         """(message, list, opened run); a refused delete (``h.delete_run``) leaves both as they are."""
@@ -198,9 +212,12 @@ def replay_styler(services: Services, run_id: str) -> Any:
     """How the page draws a node of this run (``ui.figure.node_style`` with the run's grader),
     for the HTML replay, so the file draws what the History screen draws."""
     from ui.figure import node_style
+    from ui.vocabulary import vocabulary
 
     grade = h.run_grader(services, run_id)
-    return lambda node: node_style(node, grade)
+    record = services.store.get(run_id)
+    vocab = vocabulary(record.algorithm if record is not None else None)
+    return lambda node: node_style(node, grade, vocab)
 
 
 def _file_safe(name: str) -> str:
@@ -285,19 +302,37 @@ def build_history(services: Services) -> HistoryScreen:
             answer = gr.Markdown(elem_id="hist-answer", latex_delimiters=LATEX)
             convergence = plot_view("hist-convergence")
             stats = gr.Markdown(elem_id="hist-stats")
+    with gr.Accordion("Cost: where tokens and time went", open=False, elem_id="hist-cost"):
+        cost_mode = gr.Radio(
+            choices=[(title, mode) for mode, (title, _) in COST_MODES.items()],
+            value="tokens",
+            label="Colour the tree by",
+            elem_id="hist-cost-mode",
+        )
+        with gr.Row(equal_height=False):
+            cost_plot = plot_view("hist-cost-plot")
+            cost_text = gr.Markdown(elem_id="hist-cost-text")
 
     fast = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
     filters = [text, algorithm, status]
     for trigger in (refresh.click, text.submit, algorithm.change, status.change):
         trigger(hs.rows, filters, runs, **fast)
     view = [caption, tree, convergence, stats, answer]
+    costs = ([opened, slider, cost_mode], [cost_text, cost_plot])
     runs.select(hs.select, None, run_id, **fast).then(
         hs.open, run_id, [opened, slider, *view, *inspector.outputs], **fast
+    ).then(hs.cost, *costs, **fast)
+    open_btn.click(hs.open, run_id, [opened, slider, *view, *inspector.outputs], **fast).then(
+        hs.cost, *costs, **fast
     )
-    open_btn.click(hs.open, run_id, [opened, slider, *view, *inspector.outputs], **fast)
-    run_id.submit(hs.open, run_id, [opened, slider, *view, *inspector.outputs], **fast)
+    run_id.submit(hs.open, run_id, [opened, slider, *view, *inspector.outputs], **fast).then(
+        hs.cost, *costs, **fast
+    )
     slider.input(hs.replay, [opened, slider], view, trigger_mode="always_last", **fast)
-    slider.release(hs.replay, [opened, slider], view, trigger_mode="always_last", **fast)
+    slider.release(hs.replay, [opened, slider], view, trigger_mode="always_last", **fast).then(
+        hs.cost, *costs, **fast
+    )
+    cost_mode.change(hs.cost, *costs, **fast)
     tree.node_click(hs.click, [opened, slider], inspector.outputs, **fast)  # type: ignore[attr-defined]
     delete.click(hs.delete, [opened, *filters], [message, runs, opened], **fast)
     export.click(hs.export, opened, [message, download], **fast).then(None, None, None, js=DOWNLOAD_JS)

@@ -198,6 +198,8 @@
     if (n.code && first.length < lines) first = first.concat(nonblank(n.code).slice(0, lines - first.length));
     return first.map((l) => esc(l.length <= width ? l : l.slice(0, width - 1) + '…')).join('<br>');
   }
+  // a check that ran the step's code (method python) is execution, the others verify (ui/cost.py)
+  const execMs = (n) => (n.method === 'python' ? n.verify_ms : 0);
   const ppmOf = (n) => (n.scores && n.scores.ppm !== undefined ? n.scores.ppm : null);
   const MODES = {
     q: {title: 'Q', scale: DIVERGING, value: (n) => n.q, lo: () => -1, hi: () => 1},
@@ -206,7 +208,8 @@
     depth: {title: 'depth', scale: SEQUENTIAL, value: (n) => n.depth},
     tokens: {title: 'tokens', scale: SEQUENTIAL, value: (n) => n.tokens},
     gen_ms: {title: 'generation ms', scale: SEQUENTIAL, value: (n) => n.gen_ms},
-    verify_ms: {title: 'verification ms', scale: SEQUENTIAL, value: (n) => n.verify_ms},
+    exec_ms: {title: 'execution ms', scale: SEQUENTIAL, value: execMs},
+    verify_ms: {title: 'verification ms', scale: SEQUENTIAL, value: (n) => n.verify_ms - execMs(n)},
   };
   function hex(c) { return [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16)); }
   function scaleColor(scale, t) {
@@ -336,6 +339,7 @@
           await Plotly.react(plotEl, data, layout, config);
         }
         caption(at);
+        costLine(state);
         inspect();
         Object.assign(document.body.dataset, {rev: String(at), nodes: String(count), drawMs: (performance.now() - t0).toFixed(1)});
         if (want === null || want === at) break;
@@ -362,6 +366,13 @@
       case 'run_started': return 'run started: ' + e.algorithm + ', reward ' + (e.reward || '?');
       default: return e.type;
     }
+  }
+  function costLine(s) { // where the tokens and time went up to this event (ui/cost.py: breakdown)
+    let tok = 0, gen = 0, exe = 0, ver = 0;
+    for (const n of s.nodes.values()) { tok += n.tokens; gen += n.gen_ms; exe += execMs(n); ver += n.verify_ms - execMs(n); }
+    const sec = (ms) => (ms / 1000).toFixed(2) + ' s';
+    $('cr-cost').textContent = 'Spent so far: ' + tok + ' tokens · generation ' + sec(gen) + ' · execution ' + sec(exe) +
+      ' · verification ' + sec(ver) + ' · ' + s.order.length + ' nodes';
   }
   function caption(at) {
     const e = EVENTS[at];

@@ -93,6 +93,11 @@ def test_html_replay_opens_offline_and_its_slider_replays_the_live_tree(page, se
     wait_until(lambda: run_id in page.inner_text("#hist-list"), what="the run in the list")
     page.locator("#hist-list span").filter(has_text=run_id).first.click()
     wait_until(lambda: nodes(page, "#hist-tree") > 0, what="the run opened")
+    # the cost view: the run's tree coloured by tokens, and where the time went
+    page.locator("#hist-cost").get_by_text("Cost: where tokens and time went").click()
+    wait_until(lambda: "Where it went" in page.inner_text("#hist-cost-text"), what="the cost breakdown")
+    tokens = "() => document.querySelector('#hist-cost-plot .canopy-simple-plot').data[1].marker.color"
+    wait_until(lambda: page.evaluate(tokens) == [n.tokens for n in Tree.from_events(events).nodes.values()])
     with page.expect_download() as download:
         page.click("#hist-export-html")
     wait_until(lambda: "HTML replay" in page.inner_text("#hist-message"), what="the export")
@@ -121,6 +126,10 @@ def test_html_replay_opens_offline_and_its_slider_replays_the_live_tree(page, se
         for word in ("run id", run_id, "seed", "engine", "scripted", "Canopy (file)", "settings"):
             assert word in spec, word
         assert pg.inner_text("#cr-problem").startswith("An HTML replay problem: 16 - 3 - 4 eggs at $2")
+        spent = sum(n.tokens for n in Tree.from_events(events).nodes.values())
+        assert pg.inner_text("#cr-cost").startswith(f"Spent so far: {spent} tokens")
+        pg.select_option("#cr-mode", "tokens")
+        pg.wait_for_function("document.getElementById('cr-scale-min').textContent.startsWith('tokens')")
     finally:
         context.close()
     assert asked == [], f"the replay asked the network for {asked[:3]}"

@@ -1,0 +1,66 @@
+"""The cost view (ui/cost.py): per-node costs split into generation, execution and
+verification, the per-run breakdown, and the tree coloured by cost."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend import events as ev
+from backend.events import EventLog
+from backend.tree import Tree
+from ui.cost import breakdown, breakdown_markdown, cost_figure, node_cost
+
+
+def costly_run() -> Tree:
+    """Root; #1 code step (12 tokens, 300 ms to write, 40 ms to run); #2 answer (5 tokens,
+    100 ms, graded in 7 ms); #3 CPL-like plan step checked by format (2 ms). Wall 1.0 s."""
+    log = EventLog(clock=iter([0.0, 0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 1.0]).__next__)
+    log.emit(ev.RunStarted, run_id="c1", algorithm="rstar", problem="2+2?")
+    log.emit(ev.NodeAdded, id=0, parent=None, kind="root", text="2+2?")
+    log.emit(ev.NodeAdded, id=1, parent=0, kind="step", text="x = 2 + 2", tokens=12, gen_ms=300.0)
+    log.emit(ev.NodeVerified, id=1, status="ok", method="python", ms=40.0)
+    log.emit(ev.NodeAdded, id=2, parent=1, kind="answer", text="print(x)", tokens=5, gen_ms=100.0)
+    log.emit(ev.NodeVerified, id=2, status="answered", method="answer", ms=7.0, answer="4")
+    log.emit(ev.NodeAdded, id=3, parent=0, kind="plan", text="Plan 1", tokens=3, gen_ms=50.0)
+    log.emit(ev.NodeVerified, id=3, status="ok", method="format", ms=2.0)
+    log.emit(ev.RunFinished, status="solved", answer="4", best_path=[0, 1, 2], stats={"wall_s": 1.0})
+    return Tree.from_events(log.events)
+
+
+def test_a_check_that_ran_code_is_execution_the_others_verification():
+    tree = costly_run()
+    assert [node_cost(tree.nodes[1], m) for m in ("tokens", "gen_ms", "exec_ms", "verify_ms")] == [
+        12,
+        300,
+        40,
+        0,
+    ]
+    assert [node_cost(tree.nodes[2], m) for m in ("exec_ms", "verify_ms")] == [0, 7]
+    assert node_cost(tree.nodes[3], "verify_ms") == 2
+    with pytest.raises(ValueError, match="unknown cost mode"):
+        node_cost(tree.nodes[1], "price")
+
+
+def test_the_breakdown_adds_up_to_the_wall_time():
+    b = breakdown(costly_run())
+    assert (b["tokens"], b["gen_ms"], b["exec_ms"], b["verify_ms"]) == (20, 450, 40, 9)
+    assert b["wall_s"] == 1.0 and b["other_s"] == pytest.approx(1.0 - 0.499)
+    assert b["tokens_by_kind"] == {"step": 12, "answer": 5, "plan": 3, "root": 0}
+    assert b["tokens_by_depth"] == {0: 0, 1: 15, 2: 5}
+    assert b["costliest"][0] == (1, 0.34)
+    text = breakdown_markdown(costly_run())
+    assert "execution (sandboxed code) 0.04 s (4% of the wall time)" in text
+    assert "generation 0.45 s (45% of the wall time)" in text
+
+
+def test_the_cost_figure_colours_each_node_by_its_cost_at_the_pages_positions():
+    from ui.figure import node_table, tree_figure
+
+    tree = costly_run()
+    fig = cost_figure(tree, "exec_ms")
+    nodes = fig["data"][1]
+    table = node_table(tree_figure(tree))
+    assert [c[0] for c in nodes["customdata"]] == list(table)
+    assert nodes["marker"]["color"] == [0, 40, 0, 0]
+    assert nodes["x"] == [row["x"] for row in table.values()]
+    assert cost_figure(tree, "tokens")["data"][1]["marker"]["color"] == [0, 12, 5, 3]

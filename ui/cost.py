@@ -1,0 +1,147 @@
+"""The cost view: where a run's tokens and time went, per node and in all.
+
+Every node carries what it cost (``backend/tree.py``): the tokens the model wrote for it and
+the generation time (``node_added``), and the time its check took (``node_verified.ms``). A
+check that ran the step's Python in the sandbox (method ``python``) is *execution*; every
+other check (answer grading, format, z3, sympy...) is *verification*. This module turns
+those into colour values for a tree drawn by cost (``cost_figure``, the History screen's
+cost panel) and into a per-run breakdown (``breakdown``, ``breakdown_markdown``). The
+one-file HTML replay has the same colour modes (``assets/html_replay/replay.js``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from backend.tree import Node, Tree
+from ui.escape import esc, md_esc
+
+#: checks that ran the step's code (the rest verify)
+EXECUTION_METHODS = frozenset({"python"})
+
+#: mode -> (title, unit)
+COST_MODES: dict[str, tuple[str, str]] = {
+    "tokens": ("tokens generated", "tokens"),
+    "gen_ms": ("generation time", "ms"),
+    "exec_ms": ("execution time", "ms"),
+    "verify_ms": ("verification time", "ms"),
+}
+#: Plotly's YlOrRd: cheap is pale, costly is dark red
+COST_SCALE = [[0.0, "#ffffcc"], [0.25, "#fed976"], [0.5, "#fd8d3c"], [0.75, "#e31a1c"], [1.0, "#800026"]]
+
+
+def node_cost(node: Node, mode: str) -> float:
+    """What ``node`` cost in ``mode`` (``COST_MODES``)."""
+    if mode == "tokens":
+        return float(node.tokens)
+    if mode == "gen_ms":
+        return float(node.gen_ms)
+    executed = node.method in EXECUTION_METHODS
+    if mode == "exec_ms":
+        return float(node.verify_ms) if executed else 0.0
+    if mode == "verify_ms":
+        return 0.0 if executed else float(node.verify_ms)
+    raise ValueError(f"unknown cost mode {mode!r} (known: {', '.join(COST_MODES)})")
+
+
+def cost_values(tree: Tree, ids: list[int], mode: str) -> list[float]:
+    return [node_cost(tree.nodes[i], mode) for i in ids]
+
+
+def breakdown(tree: Tree) -> dict[str, Any]:
+    """Where the run's tokens and time went: totals, the share of the wall time, the tokens
+    by node kind and by depth, and the costliest nodes."""
+    nodes = list(tree.nodes.values())
+    totals = {mode: round(sum(node_cost(n, mode) for n in nodes), 3) for mode in COST_MODES}
+    wall_s = float((tree.finished.stats or {}).get("wall_s", 0.0)) if tree.finished else 0.0
+    wall_s = wall_s or float(tree.last_t)
+    spent_s = (totals["gen_ms"] + totals["exec_ms"] + totals["verify_ms"]) / 1000
+    kinds: Counter[str] = Counter()
+    depths: Counter[int] = Counter()
+    for n in nodes:
+        kinds[n.kind] += n.tokens
+        depths[n.depth] += n.tokens
+    costliest = sorted(nodes, key=lambda n: (-(n.gen_ms + n.verify_ms), n.id))[:5]
+    return {
+        **totals,
+        "nodes": len(nodes),
+        "wall_s": round(wall_s, 3),
+        #: time not spent generating, executing or verifying nodes (selection, scoring, waiting)
+        "other_s": round(max(wall_s - spent_s, 0.0), 3),
+        "tokens_by_kind": dict(kinds.most_common()),
+        "tokens_by_depth": {d: depths[d] for d in sorted(depths)},
+        "costliest": [(n.id, round((n.gen_ms + n.verify_ms) / 1000, 3)) for n in costliest],
+    }
+
+
+def _share(part_s: float, wall_s: float) -> str:
+    return f" ({100 * part_s / wall_s:.0f}% of the wall time)" if wall_s > 0 else ""
+
+
+def breakdown_markdown(tree: Tree) -> str:
+    """The breakdown in words, for the History screen (every value escaped)."""
+    if not tree.nodes:
+        return "No nodes yet: nothing spent."
+    b = breakdown(tree)
+    wall = b["wall_s"]
+    lines = [
+        f"**Where it went:** {b['tokens']:.0f} tokens over {b['nodes']} nodes · wall {wall:.2f} s",
+        f"- generation {b['gen_ms'] / 1000:.2f} s{_share(b['gen_ms'] / 1000, wall)}",
+        f"- execution (sandboxed code) {b['exec_ms'] / 1000:.2f} s{_share(b['exec_ms'] / 1000, wall)}",
+        f"- verification (answers, formats, provers) {b['verify_ms'] / 1000:.2f} s"
+        f"{_share(b['verify_ms'] / 1000, wall)}",
+        f"- everything else (selection, scoring, waits) {b['other_s']:.2f} s{_share(b['other_s'], wall)}",
+        "- tokens by kind: " + ", ".join(f"{md_esc(k)} {v}" for k, v in b["tokens_by_kind"].items()),
+        "- tokens by depth: " + ", ".join(f"{d}: {v}" for d, v in b["tokens_by_depth"].items()),
+        "- costliest nodes: " + ", ".join(f"#{i} {s:.2f} s" for i, s in b["costliest"]),
+    ]
+    return "\n".join(lines)
+
+
+def cost_figure(tree: Tree, mode: str, grade: Any = None) -> dict[str, Any]:
+    """The tree at the page's positions and symbols (``ui/figure.py``), coloured by ``mode``."""
+    from ui.figure import STYLES, node_table, tree_figure
+
+    title, unit = COST_MODES[mode]
+    if not tree.nodes:
+        return {
+            "data": [],
+            "layout": {"height": 200, "annotations": [{"text": "No tree yet.", "showarrow": False}]},
+        }
+    table = node_table(tree_figure(tree, grade=grade))
+    ids = list(table)
+    values = cost_values(tree, ids, mode)
+    ex: list[float | None] = []
+    ey: list[float | None] = []
+    for nid in ids:
+        parent = table[nid]["parent"]
+        if parent is not None:
+            ex += [table[parent]["x"], table[nid]["x"], None]
+            ey += [-table[parent]["depth"], -table[nid]["depth"], None]
+    rows = [table[i] for i in ids]
+    edges = {"type": "scatter", "mode": "lines", "x": ex, "y": ey, "hoverinfo": "skip", "name": "edges"}
+    edges["line"] = {"color": "#b0b0b0", "width": 1}
+    nodes = {
+        "type": "scattergl" if len(ids) >= 1500 else "scatter",
+        "mode": "markers",
+        "name": "nodes",
+        "x": [r["x"] for r in rows],
+        "y": [-r["depth"] for r in rows],
+        "customdata": [[r["id"], v] for r, v in zip(rows, values, strict=True)],
+        "hovertemplate": "#%{customdata[0]}: %{customdata[1]:.1f} " + esc(unit) + "<extra></extra>",
+        "marker": {
+            "size": [r["size"] for r in rows],
+            "symbol": [STYLES[r["style"]][0] for r in rows],
+            "color": values,
+            "colorscale": COST_SCALE,
+            "cmin": 0,
+            "cmax": max(max(values), 1e-9),
+            "line": {"color": "#444444", "width": 1},
+            "colorbar": {"title": {"text": esc(f"{title} ({unit})")}, "thickness": 12},
+        },
+    }
+    axis = {"visible": False, "zeroline": False, "showgrid": False}
+    layout = {"height": 420, "margin": {"l": 10, "r": 10, "t": 10, "b": 10}, "showlegend": False}
+    layout.update(xaxis=axis, yaxis=axis, hovermode="closest", dragmode="pan")
+    return {"data": [edges, nodes], "layout": layout}
