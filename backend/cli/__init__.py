@@ -29,7 +29,7 @@ import typer
 from backend import __version__
 
 #: the command groups, in the order ``canopy --help`` lists them: ``backend/cli/<name>.py``
-GROUPS = ("sandbox", "models", "search", "runs", "train", "compare")
+GROUPS = ("sandbox", "models", "search", "runs", "train", "compare", "evolve")
 
 
 class UserError(Exception):

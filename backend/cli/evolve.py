@@ -1,0 +1,96 @@
+"""``canopy evolve``: rStar-Math's self-evolution rounds in a resumable run directory
+(``backend/evolve/``, docs/EVOLVE.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def evolve(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory (made, or resumed when it exists).")],
+    rounds: Annotated[int, typer.Option(min=1, max=4, help="Rounds (the paper: 4; 3-4 need a PPM).")] = 2,
+    train_start: Annotated[int, typer.Option(min=0, help="First gsm8k-train problem (0-based).")] = 0,
+    train_count: Annotated[int, typer.Option(min=1, max=7473, help="Training problems per round.")] = 20,
+    test_start: Annotated[int, typer.Option(min=0, help="First GSM8K test problem held out.")] = 100,
+    test_count: Annotated[int, typer.Option(min=0, max=1319, help="Held-out GSM8K test problems.")] = 20,
+    rollouts: Annotated[int, typer.Option(min=1, max=1000, help="MCTS rollouts per training problem.")] = 4,
+    children: Annotated[int, typer.Option(min=1, max=64, help="Candidates per expansion.")] = 4,
+    eval_rollouts: Annotated[
+        int | None, typer.Option(min=1, max=1000, help="Rollouts of the held-out search (default: cpu-demo).")
+    ] = None,
+    top_k: Annotated[int, typer.Option(min=1, max=64, help="Traces kept per problem (official 2).")] = 2,
+    epochs: Annotated[int, typer.Option(min=1, max=100, help="SFT epochs.")] = 2,
+    lr: Annotated[float, typer.Option(min=0.0, max=1.0, help="SFT learning rate (LoRA).")] = 1e-4,
+    lora_rank: Annotated[int, typer.Option(min=1, max=1024, help="LoRA rank r (alpha = 2r).")] = 16,
+    grad_accum: Annotated[int, typer.Option(min=1, max=256, help="Examples per optimiser step.")] = 4,
+    max_length: Annotated[int, typer.Option(min=16, help="Tokens of prompt + completion.")] = 2048,
+    max_steps: Annotated[
+        int | None, typer.Option(min=1, help="Stop fine-tuning after this many steps (smoke runs).")
+    ] = None,
+    finetune_from: Annotated[
+        str, typer.Option(help="base: each round fine-tunes the base model; previous: the latest policy.")
+    ] = "base",
+    ppm_min_pairs: Annotated[
+        int, typer.Option(min=1, help="Fewer PPM pairs than this: the round trains no PPM.")
+    ] = 30,
+    ppm: Annotated[
+        str | None, typer.Option(help="A PPM directory for rounds 3-4 when the run has trained none.")
+    ] = None,
+    engine: Annotated[str, typer.Option(help="Engine of the base policy's searches.")] = "llamacpp",
+    model: Annotated[str | None, typer.Option(help="Base model (default: the embedded model).")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads (default: all cores).")] = None,
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+    no_base_eval: Annotated[
+        bool, typer.Option("--no-base-eval", help="Skip round 0 (the base policy on the held-out slice).")
+    ] = False,
+) -> None:
+    """Run rStar-Math's rounds: truth-rewarded MCTS on GSM8K train problems, the official SFT
+    data and PPM pairs, LoRA fine-tuning of the policy (and a PPM), evaluation on held-out
+    GSM8K test problems. Stop it any time; the same command resumes it."""
+    from backend._optional import require
+
+    for name in ("torch", "transformers", "trl", "peft"):
+        require(name, extra="hf")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from backend.evolve.manifest import EvolveSettings
+    from backend.evolve.models import LocalModels
+    from backend.evolve.rounds import run_evolve
+
+    sft = {"epochs": epochs, "lr": lr, "lora_rank": lora_rank, "grad_accum": grad_accum}
+    sft["max_length"] = max_length
+    if max_steps is not None:
+        sft["max_steps"] = max_steps
+    if threads is not None:
+        sft["threads"] = threads
+    settings = EvolveSettings(
+        rounds=rounds, train_start=train_start, train_count=train_count, test_start=test_start,
+        test_count=test_count, search={"rollouts": rollouts, "children": children},
+        eval_search={"rollouts": eval_rollouts} if eval_rollouts else {}, seed=seed, top_k=top_k, sft=sft,
+        finetune_from=finetune_from, ppm_min_pairs=ppm_min_pairs, ppm=ppm, evaluate_base=not no_base_eval,
+    )
+    models = LocalModels(engine, model, threads)
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(what: str, done: int, total: int) -> None:
+            if what not in tasks:
+                tasks[what] = bar.add_task(what, total=total)
+            bar.update(tasks[what], completed=done, total=total)
+
+        try:
+            rows = run_evolve(run_dir, settings, models, say=bar.console.print, progress=progress)
+        finally:
+            models.close()
+    last = rows[-1]
+    typer.echo(f"{len(rows)} report rows; last round: held-out greedy {last.get('heldout_greedy_accuracy')}, "
+               f"search {last.get('heldout_search_accuracy')}")
+    typer.echo(f"report: {Path(run_dir) / 'report.md'}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("evolve")(evolve)

@@ -1,0 +1,42 @@
+"""``canopy evolve``: the options reach the run's settings and manifest, the run writes its
+report, and a resume with other options is one error line (models: the scripted test seam)."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend.cli import main
+from backend.engines.scripted import ScriptedEngine
+from backend.evolve.manifest import read_json
+from backend.evolve.rounds import problem_sets
+from tests.evolve.test_rounds import ScriptedModels, rules_for, settings
+
+pytest.importorskip("trl")
+
+
+@pytest.fixture
+def scripted(monkeypatch):
+    train, test = problem_sets(settings(train_count=2, test_count=1))
+    models = ScriptedModels(ScriptedEngine(rules_for(train + test)))
+    monkeypatch.setattr("backend.evolve.models.LocalModels", lambda engine, model, threads: models)
+    return models
+
+
+ARGS = ["--rounds", "1", "--train-count", "2", "--test-count", "1", "--rollouts", "2", "--children", "2",
+        "--eval-rollouts", "2", "--max-steps", "1", "--grad-accum", "1", "--lora-rank", "4", "--threads", "1",
+        "--no-base-eval"]
+
+
+def test_evolve_runs_a_round_and_refuses_a_resume_with_other_options(tmp_path, scripted, capsys):
+    run = tmp_path / "run"
+    assert main(["evolve", str(run), *ARGS]) == 0
+    out = capsys.readouterr().out
+    assert "report:" in out and (run / "report.md").is_file()
+    manifest = read_json(run / "manifest.json")
+    assert manifest["settings"]["search"] == {"rollouts": 2, "children": 2}
+    assert manifest["settings"]["sft"]["max_steps"] == 1 and manifest["settings"]["evaluate_base"] is False
+    assert read_json(run / "round-1" / "report.json")["train_steps"] == 1
+
+    assert main(["evolve", str(run), *ARGS, "--top-k", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "other settings" in err and err.count("\n") == 1
