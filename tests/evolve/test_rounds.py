@@ -36,13 +36,17 @@ def settings(**changes) -> EvolveSettings:
     return EvolveSettings(**{**base, **changes})
 
 
-def rules_for(problems) -> list[Rule]:
+def rules_for(problems, *, far_apart: bool = False) -> list[Rule]:
     """Per problem: a first step, then a right and a wrong final step (the wrong one first
-    for every other problem, so the searches differ); a whole right solution for greedy."""
+    for every other problem, so the searches differ); a whole right solution for greedy.
+    ``far_apart``: the wrong step differs enough (≥ 20 edits) to make official PPM pairs."""
     rules = []
     for i, p in enumerate(problems):
         right = f"\n# Now print the final answer\nprint(x + {p.answer} - 1)\n<end_of_code>"
-        wrong = f"\n# Now print the final answer\nprint(x + {p.answer})\n<end_of_code>"
+        say = "# Now print the final answer"
+        if far_apart:
+            say = "# Every apple counts twice, so add them up again"
+        wrong = f"\n{say}\nprint(x + {p.answer})\n<end_of_code>"
         finals = [right, wrong] if i % 2 == 0 else [wrong, right]
         q = p.question
         rules.append(Rule(lambda t, q=q: q in t and t.endswith("<end_of_step>"), finals))
@@ -185,3 +189,25 @@ def test_a_ppm_round_without_a_ppm_says_why(tmp_path, problems):
     with pytest.raises(ValueError, match="round 3 is PPM-augmented and no PPM exists"):
         quick = settings(rounds=3, evaluate_base=False, test_count=0)
         run_evolve(tmp_path, quick, models, say=lambda _: None)
+
+
+def test_a_trained_ppm_drives_the_ppm_augmented_round_3(tmp_path, problems):
+    """With pairs enough (the bar lowered to 1), each round trains a PPM (the new policy's
+    backbone + a value head) and measures it on the held-out share of its problems
+    (gsm8k-train/1 is held out by its id's hash); round 3 searches with round 2's PPM."""
+    train, test = problems
+    models = ScriptedModels(ScriptedEngine(rules_for(train + test, far_apart=True)))
+    quick = settings(rounds=3, evaluate_base=False, test_count=1, ppm_min_pairs=1,
+                     ppm_train={"epochs": 1, "batch_size": 2, "lr": 1e-3, "threads": 1})
+    rows = run_evolve(tmp_path, quick, models, say=lambda _: None)
+    one, two, three = rows
+    assert one["ppm_pairs"] >= 3 and one["ppm_trained"]
+    assert 0.0 <= one["ppm_heldout_pairwise_accuracy"] <= 1.0
+    assert three["kind"] == "ppm-augmented" and three["ppm_in"] == two["ppm"]
+    from backend.train.ppm_data import read_tree, tree_file
+
+    tree = read_tree(tree_file(tmp_path / "round-3" / "trees", train[0]))
+    assert tree.started.spec["ppm"] == two["ppm"]
+    assert any(n.ppm is not None for n in tree.nodes.values())  # the PPM valued new steps
+    ppm = read_json(tmp_path / "round-1" / "ppm.json")
+    assert ppm["heldout_pairs"] >= 1 and ppm["train_pairs"] >= 2
