@@ -1,7 +1,7 @@
 """Keyboard shortcuts for the Solve screen: one small script (``ui/static/keys.js``) loaded
 by an empty gr.HTML, as the tree view loads ``tree.js``.
 
-s: Step · p or space: Pause/Resume · n: teacher mode's Next phase · ←/→: previous/next
+s: Step · p or space: Pause/Resume · n: teacher mode's Next phase · c: collapse/expand · ←/→: previous/next
 sibling · ↑: parent · ↓: first child. Keys typed into a text box are left alone.
 """
 
@@ -13,7 +13,8 @@ from ui.views import _js
 
 HELP = (
     "Keys: **s** step · **p** or **space** pause/resume · **n** next phase (teacher mode) · "
-    "**← →** previous/next sibling · **↑** parent · **↓** first child"
+    "**c** collapse/expand the selected node · **← →** previous/next sibling · **↑** parent · "
+    "**↓** first child"
 )
 
 

@@ -305,3 +305,47 @@ def test_keys_move_the_selection_through_the_tree_and_drive_pause_and_step(page,
     page.keyboard.type("s")  # a key typed in a box is text, not a shortcut
     time.sleep(1.0)
     assert len(_events(services, run_id, "IterationDone")) == done + 1
+
+
+# --- big trees ---------------------------------------------------------------------------------
+
+
+def _tree_data(pg) -> dict:
+    return pg.eval_on_selector("#tree .canopy-tree", "e => Object.assign({}, e.dataset)")
+
+
+def test_find_rings_the_matching_nodes_focus_and_collapse_hide_the_rest(page, server):
+    from backend.node_search import search_nodes
+
+    _, services = server
+    run_id = run(page, **SMALL)
+    services.runs.get(run_id).wait(60)
+    settle(page, services, run_id)
+    tree = services.trees.view(run_id, lambda t: t)
+    failing = search_nodes(tree, "undefined_name")
+    assert failing
+    page.locator("#bigtree-panel").get_by_text("Find, focus, collapse (big trees)", exact=True).click()
+    page.fill("#find-query input, #find-query textarea", "undefined_name")
+    page.click("#find-btn")
+    wait_until(lambda: _tree_data(page).get("highlight"), what="the matches ringed")
+    assert sorted(int(i) for i in _tree_data(page)["highlight"].split(",")) == failing
+    assert f"{len(failing)} node(s) match" in page.inner_text("#find-result")
+    # focus: the best path and its siblings only
+    best = set(tree.best_path())
+    shown = {n.id for n in tree.nodes.values() if n.parent is None or n.parent in best}
+    page.check("#focus-toggle input")
+    wait_until(lambda: _tree_data(page).get("focus") == "1", what="focus")
+    wait_until(lambda: set(tb.node_ids(page)) == shown, what="only the best path's neighbourhood drawn")
+    assert int(_tree_data(page)["hidden"]) == len(tree.nodes) - len(shown)
+    page.uncheck("#focus-toggle input")
+    wait_until(lambda: len(tb.node_ids(page)) == len(tree.nodes), what="the whole tree again")
+    # collapse the selected node (key c), then expand all
+    inner = next(tree.nodes[k] for k in tree.root.children if tree.nodes[k].children)
+    tb.click_node(page, inner.id)
+    page.mouse.move(5, 5)
+    page.keyboard.press("c")
+    below = set(tree.subtree(inner.id)) - {inner.id}
+    wait_until(lambda: set(tb.node_ids(page)) == set(tree.nodes) - below, what="the subtree hidden")
+    assert _tree_data(page)["collapsed"] == str(inner.id)
+    page.click("#expand-all-btn")
+    wait_until(lambda: len(tb.node_ids(page)) == len(tree.nodes), what="everything shown")

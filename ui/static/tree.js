@@ -31,6 +31,9 @@ let resyncAsked = 0;       // when the page last asked for the whole figure
 // clusters, node search, teacher mode: a window 'canopy-highlight' event whose detail names
 // this view's elem_id as target)
 let highlight = null;
+// big trees ('canopy-view' events from ui/bigtree.py and ui/static/keys.js): focus shows only
+// the best path and its siblings; collapsed nodes hide what is below them (ringed dashed)
+const view = {focus: false, collapsed: new Set()};
 const root = () => element.querySelector('.canopy-tree');
 const EMPTY = 'No tree yet: start a run (or open one in History).';
 // the user's pick for a run is kept in sessionStorage too: a refresh of the tab keeps it
@@ -158,11 +161,35 @@ function bandScale(scale) {  // the colour bar of banded drawing: one flat step 
 // the tree (down each edge and back) instead of 10k separate segments. Rings (newest
 // nodes, the selected one) are layout shapes above everything: moving or fading them
 // redraws no trace.
-function edgeWalk(m) {
+// rows the view hides (null: none): below a collapsed node, or off the best path's
+// neighbourhood in focus mode; memoised walk up (rows need not be in parent-first order)
+function hiddenRows(m) {
+  if (!view.focus && !view.collapsed.size) return null;
+  const n = m.id.length, state = new Int8Array(n);  // 0 unknown, 1 shown, 2 hidden
+  const best = new Set(m.best);
+  const walk = (k0) => {
+    const chain = [];
+    let k = k0, verdict = 1;
+    while (state[k] === 0) {
+      chain.push(k);
+      const pid = m.parent[k], j = pid === null ? undefined : m.slot.get(pid);
+      if (j === undefined) break;
+      if (view.collapsed.has(pid) || (view.focus && !best.has(pid))) { verdict = 2; break; }
+      k = j;
+    }
+    if (state[k] === 2) verdict = 2;
+    for (const c of chain) state[c] = verdict;
+  };
+  for (let k = 0; k < n; k++) if (!state[k]) walk(k);
+  return state.map((v) => (v === 2 ? 1 : 0));
+}
+
+function edgeWalk(m, hide) {
   const n = m.id.length, kids = new Array(n);
   const ex = [], ey = [];
   const roots = [];
   for (let k = 0; k < n; k++) {
+    if (hide && hide[k]) continue;
     const j = m.parent[k] === null ? undefined : m.slot.get(m.parent[k]);
     if (j === undefined) { roots.push(k); continue; }
     (kids[j] = kids[j] || []).push(k);
@@ -207,6 +234,10 @@ function shapes(m, showFresh) {
     const k = m.slot.get(id);
     if (k !== undefined) out.push(ring(m, k, 21, '#111111', 2, 0.9, 'dot'));
   }
+  for (const id of view.collapsed) {
+    const k = m.slot.get(id);
+    if (k !== undefined) out.push(Object.assign(ring(m, k, 19, '#555555', 2, 0.9, 'dash'), {name: 'collapsed'}));
+  }
   if (highlight && highlight.run === m.run) {
     for (const id of (highlight.ids || []).slice(0, MAX_RINGS)) {
       const k = m.slot.get(id);
@@ -244,7 +275,9 @@ function buildData(m) {
   const c = m.colors[mode] || m.colors.q;
   const vals = m[MODE_COLUMN[mode] || 'q'];
   const n = m.id.length;
-  const [ex, ey] = edgeWalk(m);
+  const hide = hiddenRows(m);
+  m.hiddenCount = hide ? hide.reduce((a, b) => a + b, 0) : 0;
+  const [ex, ey] = edgeWalk(m, hide);
   const [bx, by] = pathLine(m, m.best);
   const [sx, sy] = pathLine(m, m.path || []);  // a replay at a selection: the path it took
   const data = [
@@ -264,6 +297,7 @@ function buildData(m) {
   // no value (no PPM score) are a group of their own, drawn grey (band BANDS)
   const groups = new Map();
   for (let k = 0; k < n; k++) {
+    if (hide && hide[k]) continue;
     const b = !scored(vals[k]) ? BANDS : (m.big ? band(vals[k], c) : 0);
     const key = m.style[k] * 64 + b;
     let g = groups.get(key);
@@ -377,7 +411,9 @@ async function drawOnce() {
   const t2 = performance.now(), ms = t2 - t0;
   Object.assign(r.dataset, {rev: m.rev, nodes: m.count, run: m.run, renderMs: ms.toFixed(1), color: mode,
                             flags: m.flags.join(','),
-                            highlight: highlight && highlight.run === m.run ? (highlight.ids || []).join(',') : ''});
+                            highlight: highlight && highlight.run === m.run ? (highlight.ids || []).join(',') : '',
+                            hidden: m.hiddenCount || 0, focus: view.focus ? '1' : '',
+                            collapsed: Array.from(view.collapsed).join(',')});
   window.canopyDrawSplit = {traces: t1 - t0, plotly: t2 - t1};  // bench/ui_latency.py --verbose
   window.canopyDrawnAt = Date.now();
   window.canopyDraws = (window.canopyDraws || 0) + 1;
@@ -435,6 +471,17 @@ window.addEventListener('canopy-nav', (e) => {
   root().dataset.selected = String(id);
   trigger('node_click', {node_id: id, run_id: model.run, rev: model.rev});
   if (plot) requestAnimationFrame(() => Plotly.relayout(plot, {shapes: shapes(model, ringsOn)}));
+});
+window.addEventListener('canopy-view', (e) => {
+  const d = e.detail || {};
+  if (!d.target || !element.closest('#' + d.target)) return;
+  if ('focus' in d) view.focus = !!d.focus;
+  if (d.collapse === 'selected' && selected !== null) {
+    if (view.collapsed.has(selected)) view.collapsed.delete(selected); else view.collapsed.add(selected);
+  }
+  if (d.collapse === 'none') view.collapsed.clear();
+  window.canopyViewAt = performance.now();
+  draw();
 });
 window.addEventListener('canopy-highlight', (e) => {
   const d = e.detail || {};
