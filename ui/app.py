@@ -18,6 +18,7 @@ from typing import Any
 import gradio as gr
 
 from ui import handlers as h
+from ui.bigtree import build_bigtree
 from ui.clusters import build_clusters
 from ui.history import build_history
 from ui.keys import build_keys
@@ -46,6 +47,7 @@ def build_app(services: Services) -> gr.Blocks:
                 build_steering(services, solve)  # issue 16: prune, expand, add my step, fork
                 build_teacher(services, solve)  # issue 16: teacher mode
                 build_keys()  # issue 16: keyboard shortcuts
+                build_bigtree(services, solve)  # issue 16: find, focus, collapse
             with gr.Tab("History", id="history") as history_tab:
                 history = build_history(services)
         history_tab.select(
