@@ -19,33 +19,31 @@ from backend.tree import Tree
 from backend.tree_diff import only_in, sides, step_key, tree_diff
 
 
-def build(run_id: str, problem: str, steps: list[tuple[int, int, str]]) -> Tree:
-    """A run whose nodes are (id, parent, text) after the root (id 0)."""
+def run_events(run_id: str, problem: str, steps: list[tuple[int, int, str]]) -> list[ev.Event]:
+    """A finished run whose nodes are (id, parent, text) after the root (id 0)."""
     log = EventLog()
     log.emit(ev.RunStarted, run_id=run_id, algorithm="rstar", problem=problem)
     log.emit(ev.NodeAdded, id=0, parent=None, kind="root", text=problem)
     for nid, parent, text in steps:
         log.emit(ev.NodeAdded, id=nid, parent=parent, kind="step", text=text)
-    return Tree.from_events(log.events)
+    log.emit(ev.RunFinished, status="exhausted")
+    return log.events
+
+
+def build(run_id: str, problem: str, steps: list[tuple[int, int, str]]) -> Tree:
+    return Tree.from_events(run_events(run_id, problem, steps))
 
 
 PROBLEM = "Double 2 + 2."
-A = build(
-    "ra",
-    PROBLEM,
-    [(1, 0, "Step 1: add"), (2, 0, "Step 1: guess"), (3, 1, "Step 2: double"), (4, 3, "print(8)")],
-)
-B = build(
-    "rb",
-    PROBLEM,
-    [
-        (1, 0, "Step 1:  add"),
-        (2, 0, "Step 1: think"),
-        (3, 1, "Step 2: double"),
-        (4, 1, "Step 2: halve"),
-        (5, 3, "print(9)"),
-    ],
-)  # fmt: skip
+A_STEPS = [(1, 0, "Step 1: add"), (2, 0, "Step 1: guess"), (3, 1, "Step 2: double"), (4, 3, "print(8)")]
+B_STEPS = [
+    (1, 0, "Step 1:  add"),
+    (2, 0, "Step 1: think"),
+    (3, 1, "Step 2: double"),
+    (4, 1, "Step 2: halve"),
+    (5, 3, "print(9)"),
+]
+A, B = build("ra", PROBLEM, A_STEPS), build("rb", PROBLEM, B_STEPS)
 
 
 def test_shared_prefixes_are_merged_and_the_rest_is_marked_by_run():

@@ -20,6 +20,7 @@ import gradio as gr
 from ui import handlers as h
 from ui.bigtree import build_bigtree
 from ui.clusters import build_clusters
+from ui.compare import build_compare
 from ui.history import build_history
 from ui.keys import build_keys
 from ui.services import Services
@@ -50,6 +51,8 @@ def build_app(services: Services) -> gr.Blocks:
                 build_bigtree(services, solve)  # issue 16: find, focus, collapse
             with gr.Tab("History", id="history") as history_tab:
                 history = build_history(services)
+            with gr.Tab("Compare", id="compare"):
+                build_compare(services)  # issue 17: runs side by side on one budget, tree diff
         history_tab.select(
             history.handlers.rows,
             history.refresh_inputs,

@@ -1,0 +1,208 @@
+"""The Compare screen: one problem, two to four algorithms started together on one token
+budget (same engine, same seed), their trees side by side and a table of outcome, tokens,
+time and nodes; and the tree diff of two History runs of the same problem.
+
+Each run is started like the Solve screen's (``ui.handlers.start_run``: a RunSpec built by
+``backend/runspec.py: build_search``); the budget is put on each algorithm as
+``canopy compare`` does (``backend/compare.py: budget_overrides``). A timer redraws the
+trees and the table while a run goes on. The diff is ``backend/tree_diff.py`` drawn with the
+page's tidy layout: shared steps grey, only in A blue, only in B orange.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from backend.tree import Tree
+from ui import handlers as h
+from ui.escape import esc, md_code, md_esc
+from ui.services import Services
+from ui.views import encode, plot_view, tree_view
+
+MOST = 4
+#: colours of the diff: shared, only in A, only in B
+SIDE_COLOURS = {"both": "#bdbdbd", "a": "#1f77b4", "b": "#ff7f0e"}
+TABLE_HEADERS = ["method", "status", "answer", "correct", "tokens", "wall s", "nodes", "iterations", "run id"]
+
+
+def budget_controls(algorithm: str, problem: str, tokens: int) -> tuple[list[h.Control], list[Any]]:
+    """The controls and values that put ``algorithm`` on ``tokens`` (the way ``start_run`` takes them)."""
+    from backend.compare import budget_overrides
+    from backend.runspec import RunSpec
+
+    overrides, _ = budget_overrides(RunSpec(problem=problem, algorithm=algorithm), ("tokens", int(tokens)))
+    return [h.Control(algorithm, k, "int", None) for k in overrides], list(overrides.values())
+
+
+def run_row(tree: Tree, label: str, run_id: str) -> list[Any]:
+    fin, stats = tree.finished, tree.stats()
+    wall = (fin.stats or {}).get("wall_s", tree.last_t) if fin else tree.last_t
+    correct = "" if fin is None or fin.correct is None else ("yes" if fin.correct else "no")
+    return [
+        label,
+        fin.status if fin else "running",
+        (fin.answer if fin else None) or "-",
+        correct,
+        stats["tokens"],
+        round(float(wall), 2),
+        stats["nodes"],
+        stats["iterations"],
+        run_id,
+    ]
+
+
+def diff_figure(g: Any) -> dict[str, Any]:
+    """The merged tree at tidy-layout positions (``ui/layout.py``), one trace per side."""
+    from ui.layout import tidy_layout
+
+    pos = tidy_layout(0, {m: list(g.successors(m)) for m in g.nodes})
+    ex: list[Any] = []
+    ey: list[Any] = []
+    for u, v in g.edges:
+        ex += [pos[u][0], pos[v][0], None]
+        ey += [-pos[u][1], -pos[v][1], None]
+    data: list[dict[str, Any]] = [
+        {"type": "scatter", "mode": "lines", "name": "edges", "x": ex, "y": ey, "hoverinfo": "skip"}
+    ]
+    data[0]["line"] = {"color": "#b0b0b0", "width": 1}
+    names = {"both": "in both runs", "a": "only in A", "b": "only in B"}
+    for side, colour in SIDE_COLOURS.items():
+        ms = [m for m, d in g.nodes(data=True) if d["side"] == side]
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": names[side],
+                "x": [pos[m][0] for m in ms],
+                "y": [-pos[m][1] for m in ms],
+                "customdata": [[m, g.nodes[m]["a"], g.nodes[m]["b"]] for m in ms],
+                "text": [esc(" ".join(g.nodes[m]["text"].split())[:80]) for m in ms],
+                "hovertemplate": "A %{customdata[1]} · B %{customdata[2]}<br>%{text}<extra></extra>",
+                "marker": {"color": colour, "size": 12, "line": {"color": "#444444", "width": 1}},
+            }
+        )
+    axis = {"visible": False, "zeroline": False, "showgrid": False}
+    layout = {"height": 460, "margin": {"l": 10, "r": 10, "t": 10, "b": 10}, "xaxis": axis, "yaxis": axis}
+    layout.update(legend={"orientation": "h"}, hovermode="closest", dragmode="pan")
+    return {"data": data, "layout": layout}
+
+
+class CompareHandlers:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    def start(self, problem: str, reference: str, algos: list[str], budget: float, seed: float) -> tuple:
+        """(run ids, status, timer): every algorithm started on the same budget and seed."""
+        algos = list(dict.fromkeys(algos or []))
+        if not 2 <= len(algos) <= MOST:
+            return gr.skip(), f"⚠ Pick two to {MOST} algorithms.", gr.Timer(active=False)
+        tokens = int(budget or 0)
+        if tokens < 1:
+            return gr.skip(), "⚠ The token budget must be at least 1.", gr.Timer(active=False)
+        started: list[list[str]] = []
+        try:
+            for algo in algos:
+                controls, values = budget_controls(algo, problem or "", tokens)
+                run_id = h.start_run(self.s, controls, problem, algo, "auto", reference, seed, values)
+                started.append([algo, run_id])
+        except (h.UserFacingError, ValueError) as exc:
+            for _, run_id in started:  # all or none: a comparison of a subset is not the one asked for
+                h.control_run(self.s, run_id, "stop")
+            return gr.skip(), f"⚠ {md_esc(exc)}", gr.Timer(active=False)
+        ids = " · ".join(f"{md_esc(a)} {md_code(r)}" for a, r in started)
+        return started, f"Started on {tokens} tokens, seed {int(seed or 0)}: {ids}", gr.Timer(active=True)
+
+    def refresh(self, runs: list[list[str]] | None) -> list[Any]:
+        """Every tree (tree views beyond the runs empty), the table, and the timer (off when all ended)."""
+        runs = runs or []
+        trees, rows, live = [], [], False
+        for label, run_id in runs:
+            grade = h.run_grader(self.s, run_id)
+
+            def draw(tree: Tree, label: str = label, run_id: str = run_id, grade: Any = grade) -> tuple:
+                from ui.figure import tree_figure
+
+                return tree_figure(tree, title=label, grade=grade), run_row(tree, label, run_id)
+
+            fig, row = self.s.trees.view(run_id, draw)
+            trees.append(encode(fig))
+            rows.append(row)
+            live = live or row[1] == "running"
+        trees += [None] * (MOST - len(trees))
+        return [*trees, rows, gr.Timer(active=live)]
+
+    def diff(self, run_a: str, run_b: str) -> tuple[str, Any]:
+        """(summary, figure) of the tree diff of two stored runs."""
+        from backend.tree_diff import sides, tree_diff
+
+        run_a, run_b = (run_a or "").strip(), (run_b or "").strip()
+        if not run_a or not run_b:
+            return "Give two run ids (from History).", gr.skip()
+        from backend.events import valid_run_id
+
+        try:
+            for r in (run_a, run_b):
+                if not valid_run_id(r) or h.run_length(self.s, r) == 0:
+                    raise ValueError(f"no run {r[:40]!r} in the history")
+            g = tree_diff(*(Tree.from_events(self.s.runs.events(r)) for r in (run_a, run_b)))
+        except ValueError as exc:
+            return f"⚠ {md_esc(exc)}", gr.skip()
+        n = sides(g)
+        text = (
+            f"A {md_code(run_a)} vs B {md_code(run_b)}: {n['both']} steps in both, "
+            f"{n['a']} only in A (blue), {n['b']} only in B (orange)."
+        )
+        return text, encode(diff_figure(g))
+
+
+@dataclass
+class CompareScreen:
+    handlers: CompareHandlers
+
+
+def build_compare(services: Services) -> CompareScreen:
+    ch = CompareHandlers(services)
+    names = services.algorithm_names()
+    with gr.Row():
+        problem = gr.Textbox(label="Problem", lines=3, scale=3, elem_id="cmp-problem")
+        with gr.Column(scale=1):
+            reference = gr.Textbox(
+                label="Known answer (grades each run; no search sees it)", elem_id="cmp-reference"
+            )
+            budget = gr.Number(label="Token budget (each run)", value=1500, precision=0, elem_id="cmp-budget")
+            seed = gr.Number(label="Seed", value=0, precision=0, elem_id="cmp-seed")
+    algos = gr.CheckboxGroup(
+        choices=names,
+        value=[a for a in ("greedy", "sc", "rstar") if a in names],
+        label="Algorithms (2 to 4)",
+        elem_id="cmp-algos",
+    )
+    start = gr.Button("Start together", variant="primary", elem_id="cmp-start")
+    status = gr.Markdown(elem_id="cmp-status")
+    runs = gr.State([])
+    table = gr.Dataframe(headers=TABLE_HEADERS, interactive=False, elem_id="cmp-table")
+    views = []
+    for row in range(MOST // 2):
+        with gr.Row(equal_height=False):
+            for k in (2 * row, 2 * row + 1):
+                with gr.Column():
+                    views.append(tree_view(f"cmp-tree-{k}"))
+    timer = gr.Timer(1.0, active=False)
+    gr.Markdown("### Tree diff of two History runs of the same problem")
+    with gr.Row():
+        run_a = gr.Textbox(label="Run A", elem_id="cmp-diff-a")
+        run_b = gr.Textbox(label="Run B", elem_id="cmp-diff-b")
+        diff_btn = gr.Button("Diff", scale=0, elem_id="cmp-diff-btn")
+    diff_text = gr.Markdown(elem_id="cmp-diff-text")
+    diff_plot = plot_view("cmp-diff-plot")
+
+    fast = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
+    start.click(ch.start, [problem, reference, algos, budget, seed], [runs, status, timer], **fast).then(
+        ch.refresh, runs, [*views, table, timer], **fast
+    )
+    timer.tick(ch.refresh, runs, [*views, table, timer], **fast)
+    diff_btn.click(ch.diff, [run_a, run_b], [diff_text, diff_plot], **fast)
+    return CompareScreen(ch)
