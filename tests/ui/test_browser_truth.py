@@ -4,6 +4,8 @@ replay highlighting). Fixtures and helpers are test_browser.py's (one server per
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.ui import test_browser as tb
@@ -142,3 +144,120 @@ def test_stars_in_a_typed_goal_are_not_italics_in_the_preview(page):
     preview = page.locator("#problem-preview .prose").first
     assert preview.locator("em").count() == 0
     assert "1/(a*b^3 + c*b^3)" in preview.inner_text()
+
+
+# --- item 2: a Run that does not start -----------------------------------------------------------
+
+
+def test_a_run_that_does_not_start_says_so_where_the_old_result_was(page):
+    run(page, rollouts=3, children=3, max_depth=3)
+    wait_until(lambda: "finished" in status(page), timeout=90, what="the first run to end")
+    wait_until(lambda: "Final answer" in page.inner_text("#answer"), what="its answer")
+    tb.choose(page, "lips")
+    page.fill("#problem textarea", "a, b > 0, a^2 >= ")
+    page.click("#run-btn")
+    wait_until(lambda: "Run not started" in status(page), timeout=60, what="the error in the status")
+    time.sleep(2.5)  # a toast fades; the status and the tree keep saying it
+    assert "Run not started" in status(page) and "finished" not in status(page)
+    empty = page.locator("#tree .canopy-empty")
+    assert empty.is_visible() and "Run not started" in empty.inner_text() and nodes(page) == 0
+    assert "Final answer" not in page.inner_text("#answer")
+
+
+# --- item 5: each algorithm's words ------------------------------------------------------------------
+
+
+def test_a_cpl_run_names_plan_steps_and_shows_no_code_box(page, server):
+    run_id = run(page, algorithm="cpl", rollouts=4, children=2, max_depth=3)
+    wait_until(lambda: "finished" in status(page), timeout=90, what="the CPL run to end")
+    legend = page.inner_text("#tree .canopy-legend")
+    assert "plan step" in legend and "code ran" not in legend
+    tree = server[1].trees.view(run_id, lambda t: t)
+    plan = next(n.id for n in tree.nodes.values() if n.status == "ok")
+    tb.click_node(page, plan)
+    wait_until(lambda: f"#{plan} " in page.inner_text("#insp-title"), timeout=60, what="the inspector")
+    assert "plan step" in page.inner_text("#insp-title") and "code ran" not in page.inner_text("#insp-title")
+    assert not page.locator("#insp-code").is_visible() and not page.locator("#insp-output").is_visible()
+    assert "one-shot" not in page.inner_text("#convergence")
+
+
+def test_a_lips_run_shows_goals_and_a_proof_a_student_can_read(page, server):
+    page.fill("#problem textarea", "a,b > 0; prove a^2+b^2 >= 2*a*b")
+    tb.choose(page, "lips")
+    page.locator("#settings").get_by_text("Settings", exact=True).click()
+    wait_until(lambda: page.is_visible("#preset-lips"), what="the lips settings")
+    page.click("#preset-lips input")
+    page.get_by_role("option", name="symbolic", exact=True).click()
+    tb.set_settings(page, "lips", {"min_proof_depth": 1, "max_candidates": 8})
+    run_id = run(page, "a,b > 0; prove a^2+b^2 >= 2*a*b", algorithm="lips")
+    wait_until(lambda: "finished" in status(page), timeout=120, what="the LIPS run to end")
+    assert "pops" in status(page) and "iterations" not in status(page)
+    wait_until(lambda: "Proof" in page.inner_text("#answer"), timeout=30, what="the proof")
+    answer = page.inner_text("#answer")
+    assert "Goal 0" in answer and "Goal 1" in answer and "Closed" in answer and "positivity" in answer
+    assert page.locator("#answer .katex").count() >= 3  # the goals and the certificate as formulas
+    assert "goal closed (proved)" in page.inner_text("#tree .canopy-legend")
+    note = page.locator("#convergence .canopy-plot-note")
+    assert note.is_visible() and "No convergence chart for LIPS" in note.inner_text()
+    tree = server[1].trees.view(run_id, lambda t: t)
+    bad = next(n.id for n in tree.nodes.values() if n.status == "counterexample")
+    tb.click_node(page, bad)
+    wait_until(lambda: f"#{bad} " in page.inner_text("#insp-title"), timeout=60, what="the inspector")
+    text = page.inner_text("#insp-verification")
+    assert "Counterexample" in text and "a = " in text and "lemma" in text
+    assert not page.locator("#insp-code").is_visible()
+
+
+# --- item 6: the convergence panel ---------------------------------------------------------------------
+
+CONVERGENCE = """() => {
+  const el = document.querySelector('#convergence .canopy-simple-plot');
+  const box = (s) => { const e = el.querySelector(s); return e && e.getBoundingClientRect(); };
+  const ticks = [...el.querySelectorAll('.xtick text')].map((t) => t.textContent);
+  const lines = (el.data || []).filter((t) => t.legendgroup)
+    .map((t) => ({group: t.legendgroup, color: t.line.color, legend: t.showlegend !== false}));
+  return {legend: box('.legend'), title: box('.xtitle'), ticks, lines};
+}"""
+
+
+def test_convergence_legend_clears_the_axis_title_ticks_are_whole_and_q_has_its_childs_colour(page):
+    run(page, rollouts=6, children=3, max_depth=3)
+    wait_until(lambda: "finished" in status(page), timeout=90, what="the run to end")
+    wait_until(lambda: page.evaluate(CONVERGENCE)["legend"] is not None, timeout=30, what="the chart")
+    c = page.evaluate(CONVERGENCE)
+    legend, title = c["legend"], c["title"]
+    assert legend["top"] >= title["bottom"] - 1 or legend["bottom"] <= title["top"] + 1, c  # no overlap
+    assert c["ticks"] and all(t.replace("−", "-").lstrip("-").isdigit() for t in c["ticks"]), c["ticks"]
+    colours: dict[str, set] = {}
+    for line in c["lines"]:
+        colours.setdefault(line["group"], set()).add(line["color"])
+        assert line["legend"]
+    assert colours and all(len(v) == 1 for v in colours.values())
+
+
+# --- item 13: no console errors around a refresh ---------------------------------------------------------
+
+
+#: what Gradio's own client logs when the page unloads while an event streams (our live
+#: run's updates): it aborts the pending requests and reports each; nothing of Canopy's
+UNLOAD_NOISE = ("AbortError: signal is aborted", "Connection errored out")
+
+
+def test_a_refresh_mid_run_logs_no_console_errors_of_ours(page, pace):
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    pace(0.3)
+    run_id = run(page, **ENDLESS)
+    wait_until(lambda: nodes(page) > 3, what="growth")
+    assert not errors, errors  # a live run logs nothing
+    page.reload()
+    page.wait_for_selector("#run-btn")
+    unloading, errors[:] = list(errors), []
+    assert all(any(n in e for n in UNLOAD_NOISE) for e in unloading), unloading
+    wait_until(lambda: run_id in status(page), timeout=60, what="re-attach")
+    wait_until(lambda: nodes(page) > 3, timeout=60, what="the tree back")
+    page.click("#stop-btn")
+    wait_until(lambda: "finished" in status(page), timeout=60, what="stopped")
+    time.sleep(1)
+    assert not errors, errors  # the re-attached page and its stream log nothing
