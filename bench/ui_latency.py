@@ -2,6 +2,7 @@
 
     python bench/ui_latency.py                      # sizes 200, 2000, 10000; 7 updates each
     python bench/ui_latency.py --sizes 10000 --repeats 15 --verbose
+    python bench/ui_latency.py --sizes 10000 --repeats 5 --interactions   # find, focus, collapse, keys
 
 What it does: serves the real app (memory store) and drives a run whose events the bench
 emits by hand (a recorded CPL tree of about N nodes, over the scripted engine of
@@ -177,6 +178,7 @@ def measure(size: int, repeats: int, page, services, url: str, verbose: bool = F
     run.stop()
     run.wait(10)
     return {
+        "run_id": run.run_id,
         "nodes": n0,
         "first_render_ms": round(first_render),
         "first_value_to_screen_ms": round(first_visible),
@@ -192,11 +194,82 @@ def measure(size: int, repeats: int, page, services, url: str, verbose: bool = F
     }
 
 
+# --- interactions on a big tree (issue 16): find, focus, collapse, keyboard navigation ---------
+
+#: dispatch one page event and wait for the frame that shows its effect; ms from the dispatch
+INTERACT = """async ([kind, detail]) => {
+  const draws = window.canopyDraws || 0, t0 = Date.now();
+  window.dispatchEvent(new CustomEvent(kind, {detail}));
+  const end = t0 + 20000;
+  while (((window.canopyDraws || 0) === draws || (window.canopyPaintedAt || 0) < t0) && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  return (window.canopyPaintedAt || 0) - t0;
+}"""
+#: keyboard navigation moves only the selection ring (a relayout): timed to the next frame
+NAV = """async (dir) => {
+  const t0 = performance.now();
+  window.dispatchEvent(new CustomEvent('canopy-nav', {detail: {target: 'tree', dir}}));
+  await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+  return performance.now() - t0;
+}"""
+INTERACTION_TARGET_MS = 200
+
+
+def measure_interactions(page, services, run_id: str, repeats: int) -> dict:
+    """In-page time from each interaction to the frame showing it, on the tree the page holds;
+    and the server's search over the same tree (its Python time, before the page is told)."""
+    from backend.node_search import search_nodes
+
+    tree = services.trees.view(run_id, lambda t: t)
+    found: list[int] = []
+    search_ms = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        found = search_nodes(tree, "status:ok")
+        search_ms.append(1000 * (time.perf_counter() - t))
+    page.evaluate(NAV, "parent")  # select the root, then its first child (what c collapses)
+    page.evaluate(NAV, "child")
+    steps = {
+        "focus on": ("canopy-view", {"target": "tree", "focus": True}),
+        "focus off": ("canopy-view", {"target": "tree", "focus": False}),
+        "collapse a root child": ("canopy-view", {"target": "tree", "collapse": "selected"}),
+        "expand all": ("canopy-view", {"target": "tree", "collapse": "none"}),
+        f"ring {min(len(found), 300)} found nodes": (
+            "canopy-highlight", {"target": "tree", "run": run_id, "ids": found[:300], "nodes": []}
+        ),
+        "clear the rings": ("canopy-highlight", {"target": "tree", "run": run_id, "ids": []}),
+    }
+    out: dict = {"nodes": len(tree.nodes), "server search ms": _med(search_ms)}
+    for name, (kind, detail) in steps.items():
+        times = []
+        for _ in range(repeats):
+            times.append(page.evaluate(INTERACT, [kind, detail]))
+            if name == "collapse a root child":  # undo, so each repeat collapses again
+                page.evaluate(INTERACT, ["canopy-view", {"target": "tree", "collapse": "none"}])
+        out[name] = _med(times)
+    out["next sibling (key →)"] = _med([page.evaluate(NAV, "next") for _ in range(repeats)])
+    return out
+
+
+def print_interactions(r: dict) -> None:
+    print(f"\ninteractions on a {r['nodes']}-node tree (ms, median; target ≤ {INTERACTION_TARGET_MS} ms):")
+    for name, ms in r.items():
+        if name == "nodes" or ms is None:
+            continue
+        print(f"  {name:<28} {ms:>6} ms  ({ms / INTERACTION_TARGET_MS:.2f} of the target)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[200, 2000, 10000])
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--verbose", action="store_true", help="print where each update's time goes")
+    ap.add_argument(
+        "--interactions",
+        action="store_true",
+        help="also time find, focus, collapse and keyboard navigation on the largest tree (issue 16)",
+    )
     args = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -215,9 +288,12 @@ def main() -> None:
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            interactions = None
             for size in args.sizes:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 rows.append(measure(size, args.repeats, page, services, url, args.verbose))
+                if args.interactions and size == max(args.sizes):
+                    interactions = measure_interactions(page, services, rows[-1]["run_id"], args.repeats)
                 page.close()
                 print(rows[-1], flush=True)
             browser.close()
@@ -243,6 +319,8 @@ def main() -> None:
             f"{r['add_one_draw_ms_median']} | {r['server_build_ms_median']} | "
             f"{r['update_bytes_median']} | {verdict}"
         )
+    if interactions:
+        print_interactions(interactions)
 
 
 if __name__ == "__main__":

@@ -23,9 +23,9 @@ SMALL = {"rollouts": 6, "children": 3, "max_depth": 3}
 #: the ids ringed green in the tree (answer-cluster highlight) and the highlighted edges
 HIGHLIGHT = """() => {
   const el = document.querySelector('#tree .canopy-plot');
-  const rings = (el.layout.shapes || []).filter((s) => s.line && s.line.color === '#2a9d8f');
+  const ringed = (el.data || []).find((d) => d.name === 'highlighted');
   const t = (el.data || []).find((d) => d.name === 'highlighted paths');
-  return {dataset: el.closest('.canopy-tree').dataset.highlight, rings: rings.length,
+  return {dataset: el.closest('.canopy-tree').dataset.highlight, rings: ringed ? ringed.x.length : 0,
           edges: t ? t.x.filter((x) => x !== null).length / 2 : 0};
 }"""
 #: the centre of a cluster's bar, in page coordinates

@@ -238,12 +238,6 @@ function shapes(m, showFresh) {
     const k = m.slot.get(id);
     if (k !== undefined) out.push(Object.assign(ring(m, k, 19, '#555555', 2, 0.9, 'dash'), {name: 'collapsed'}));
   }
-  if (highlight && highlight.run === m.run) {
-    for (const id of (highlight.ids || []).slice(0, MAX_RINGS)) {
-      const k = m.slot.get(id);
-      if (k !== undefined) out.push(ring(m, k, 15, '#2a9d8f', 4, 1));
-    }
-  }
   const j = selected === null ? undefined : m.slot.get(selected);
   if (j !== undefined) out.push(ring(m, j, 17, '#7b2cbf', 4, 1));
   return out;
@@ -318,6 +312,17 @@ function buildData(m) {
       customdata: idx.map((k) => m.cd[k]),
       text: idx.map((k) => m.text[k]), hovertemplate: m.hover, marker,
     });
+  }
+  // highlighted nodes (answer clusters, search): one trace of open circles, not layout shapes
+  // (300 shapes cost a 10k-node frame ~4x more: bench/ui_latency.py --interactions)
+  if (highlight && highlight.run === m.run && (highlight.ids || []).length) {
+    const hx = [], hy = [];
+    for (const id of highlight.ids) {
+      const k = m.slot.get(id);
+      if (k !== undefined && !(hide && hide[k])) { hx.push(m.x[k]); hy.push(-m.depth[k]); }
+    }
+    data.push({type: m.big ? 'scattergl' : 'scatter', name: 'highlighted', mode: 'markers', x: hx, y: hy,
+               hoverinfo: 'skip', marker: {symbol: 'circle-open', size: 24, color: '#2a9d8f', line: {width: 3}}});
   }
   return data;
 }
