@@ -1,0 +1,61 @@
+"""Issue 16's page logic without a browser: the replay caption of a typed step, the subtree a
+prune redraws, the clusters panel's value, the find handler, teacher mode's handlers."""
+
+from __future__ import annotations
+
+import json
+
+from backend import events as ev
+from backend.steering import replay
+from backend.tree import Tree
+from tests.search.test_steering import rstar_spec
+from tests.ui.scripted_runs import scripted_engine
+from ui.bigtree import find
+from ui.clusters import clusters_value
+from ui.handlers import _what_happened
+from ui.steering import with_pruned_subtrees
+from ui.teach import Progress, TeachHandlers
+
+
+def _events():
+    return replay(rstar_spec(), scripted_engine(), [], run_id="taught").log.events
+
+
+def test_the_replay_caption_says_the_user_added_a_step_escaped():
+    said = _what_happened(ev.UserStep(seq=3, node=2, text="Double *it*", code="x = 1"))
+    assert said.startswith("the user added a step under #2") and "*" not in said
+
+
+def test_a_prune_redraws_the_whole_subtree():
+    tree = Tree.from_events(_events())
+    inner = next(tree.nodes[k] for k in tree.root.children if tree.nodes[k].children)
+    assert with_pruned_subtrees(tree, {inner.id}) == {inner.id}  # not pruned: nothing more
+    for k in tree.subtree(inner.id):
+        tree.nodes[k].pruned = True
+    assert with_pruned_subtrees(tree, {inner.id}) == set(tree.subtree(inner.id))
+
+
+def test_the_clusters_value_escapes_labels_for_plotly_and_keeps_the_raw_answer():
+    tree = Tree.from_events(_events())
+    tree.nodes[next(iter(n.id for n in tree.answer_nodes()))].answer = "<b>18</b>"
+    value = clusters_value(tree, "taught")
+    labels = {c["answer"]: c["label"] for c in value["clusters"]}
+    assert labels["<b>18</b>"] == "&lt;b&gt;18&lt;/b&gt;" and value["target"] == "tree"
+
+
+def test_find_and_teacher_mode_handlers_on_a_stored_run(services):
+    events = _events()
+    for e in events:
+        services.store.append("taught", e)
+    said, found = find(services, "taught", "status:error")
+    ids = json.loads(found)["ids"]
+    assert ids and f"{len(ids)} node(s) match" in said
+    teach = TeachHandlers(services)
+    _, text, radio, progress, _ = teach.next("taught", None, True)
+    assert "(1 of " in text and "expand" in text and isinstance(progress, Progress)
+    for _ in range(3):  # expand, evaluate, backpropagate: then the question before the selection
+        _, text, radio, progress, _ = teach.next("taught", progress, True)
+    assert "Which child of #0" in text and radio["visible"]
+    q_answer = next(e for e in events if isinstance(e, ev.NodeSelected)).path[1]
+    _, text, _, progress, score = teach.check("taught", progress, str(q_answer))
+    assert "✓ Right" in text and "1 of 1" in score
