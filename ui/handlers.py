@@ -728,6 +728,8 @@ def _what_happened(e: Any) -> str:
     if isinstance(e, ev.UserAction):
         on = f" on #{md_esc(e.node)}" if e.node is not None else ""
         return f"the user pressed {md_esc(e.action)}{on}"
+    if isinstance(e, ev.UserStep):  # steering (issue 16): the step follows as its own node
+        return f"the user added a step under #{md_esc(e.node)}: {_first(e.text or e.code or '')}"
     if isinstance(e, ev.Note):
         return f"{md_esc(e.level)}: {md_esc(e.message)}"
     if isinstance(e, ev.RunFinished):
