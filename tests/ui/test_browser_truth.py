@@ -168,6 +168,10 @@ def test_a_run_that_does_not_start_says_so_where_the_old_result_was(page):
 
 
 def test_a_cpl_run_names_plan_steps_and_shows_no_code_box(page, server):
+    tb.choose(page, "cpl")
+    page.locator("#settings").get_by_text("Settings", exact=True).click()
+    wait_until(lambda: page.is_visible("#preset-cpl"), what="the CPL settings")
+    time.sleep(1.5)  # the preset's values land after the group shows: typed values must come later
     run_id = run(page, algorithm="cpl", rollouts=4, children=2, max_depth=3)
     wait_until(lambda: "finished" in status(page), timeout=90, what="the CPL run to end")
     legend = page.inner_text("#tree .canopy-legend")
