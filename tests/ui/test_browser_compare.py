@@ -188,3 +188,78 @@ def test_hostile_content_stays_text_in_the_replay(browser, tmp_path):
     finally:
         context.close()
     assert asked == []
+
+
+# --- the Compare screen ------------------------------------------------------------------
+
+PLOT_DATA = "(sel) => document.querySelector(sel + ' .canopy-simple-plot').data"
+# Gradio's Dataframe draws its rows as div.virtual-row, one child per cell
+ROWS = """() => [...document.querySelectorAll('#cmp-table .virtual-row')]
+  .map((r) => [...r.children].map((c) => c.innerText.trim()))"""
+
+
+def test_compare_starts_two_runs_on_one_budget_and_shows_both_trees_and_the_table(page, server):
+    from backend.tree import Tree
+
+    _, services = server
+    page.get_by_role("tab", name="Compare").click()
+    page.fill("#cmp-problem textarea", tb.PROBLEM)
+    page.fill("#cmp-reference input, #cmp-reference textarea", "18")
+    page.fill("#cmp-budget input", "150")
+    boxes = page.locator("#cmp-algos")
+    for name in ("greedy", "sc", "rstar", "cpl"):  # exactly rstar and cpl ticked
+        box = boxes.get_by_label(name, exact=True)
+        if box.is_checked() != (name in ("rstar", "cpl")):
+            box.click()
+    page.click("#cmp-start")
+    wait_until(
+        lambda: "Started on 150 tokens" in page.inner_text("#cmp-status"), timeout=60, what="the start"
+    )
+    rows = lambda: page.evaluate(ROWS)  # noqa: E731
+    wait_until(
+        lambda: len(rows()) == 2 and all(r[1] != "running" for r in rows()), timeout=120, what="both ends"
+    )
+    for k, row in enumerate(rows()):
+        method, run_id = row[0], row[-1]
+        events = services.runs.events(run_id)
+        tree = Tree.from_events(events)
+        assert events[0].algorithm == method and events[0].spec["seed"] == 0
+        assert events[0].config["token_budget"] == 150
+        stats = tree.stats()
+        assert [row[4], row[6], row[7]] == [
+            str(stats["tokens"]),
+            str(stats["nodes"]),
+            str(stats["iterations"]),
+        ]
+        assert row[1] == tree.finished.status and row[2] == (tree.finished.answer or "-")
+        assert row[3] == ("yes" if tree.finished.correct else "no")
+        wait_until(lambda k=k, tree=tree: nodes(page, f"#cmp-tree-{k}") == len(tree.nodes), what=f"tree {k}")
+        assert same_nodes(page, f"#cmp-tree-{k}", tree)
+    assert nodes(page, "#cmp-tree-2") == 0
+
+
+def same_nodes(pg, sel: str, tree) -> bool:
+    drawn_ids = {int(i) for i in drawn(pg, sel)["nodes"]}
+    return drawn_ids == set(tree.nodes)
+
+
+def test_the_diff_colours_exactly_the_nodes_that_differ(page, server):
+    from tests.test_tree_diff import A_STEPS, B_STEPS, PROBLEM, run_events
+
+    _, services = server
+    services.store.import_events("diffa1", run_events("diffa1", PROBLEM, A_STEPS))
+    services.store.import_events("diffb1", run_events("diffb1", PROBLEM, B_STEPS))
+    page.get_by_role("tab", name="Compare").click()
+    page.fill("#cmp-diff-a input, #cmp-diff-a textarea", "diffa1")
+    page.fill("#cmp-diff-b input, #cmp-diff-b textarea", "diffb1")
+    page.click("#cmp-diff-btn")
+    wait_until(lambda: "only in A" in page.inner_text("#cmp-diff-text"), what="the diff")
+    assert "3 steps in both, 2 only in A (blue), 3 only in B (orange)" in page.inner_text("#cmp-diff-text")
+    wait_until(lambda: page.evaluate(PLOT_DATA, "#cmp-diff-plot"), what="the diff drawn")
+    traces = {t["name"]: t for t in page.evaluate(PLOT_DATA, "#cmp-diff-plot")}
+    ids = lambda name, k: sorted(i for row in traces[name]["customdata"] for i in row[k])  # noqa: E731
+    assert ids("only in A", 1) == [2, 4] and ids("only in A", 2) == []
+    assert ids("only in B", 2) == [2, 4, 5] and ids("only in B", 1) == []
+    assert ids("in both runs", 1) == [0, 1, 3] and ids("in both runs", 2) == [0, 1, 3]
+    colours = {name: t["marker"]["color"] for name, t in traces.items() if name != "edges"}
+    assert colours == {"in both runs": "#bdbdbd", "only in A": "#1f77b4", "only in B": "#ff7f0e"}
