@@ -171,7 +171,8 @@ def compare_html(report: dict[str, Any]) -> str:
     said = ", ".join(f"{k} = {v}" for k, v in budget.items()) or "none"
     head = (
         f"<h1>Canopy compare: {_e(report.get('dataset'))}, {len(report['problems'])} problems</h1>"
-        f"<p>budget {_e(said)} · engine {_e(report.get('engine'))} · model {_e(report.get('model'))}"
+        f"<p>budget {_e(said)} · engine {_e(report.get('engine'))} · model "
+        f"{_e(report.get('model') or 'the embedded model')}"
         f" (sha256 {_e(report.get('model_sha256') or '-')}) · seed {_e(report.get('seed'))} · PPM "
         f"{_e(report.get('ppm'))} · wall {_e(report.get('wall_s'))} s · Canopy {_e(report.get('canopy'))}</p>"
         '<p class="note">Every method ran on the same problems with the same seeds and engine; each run '
