@@ -47,6 +47,7 @@ def full_run() -> list[ev.Event]:
     finished = events[-1]
     extra = [
         ev.UserAction(seq=0, action="prune", node=2),
+        ev.UserStep(seq=0, node=1, text="my own step", code="x = 1"),
         ev.Note(seq=0, level="warning", message="a note", node=1),
     ]
     body = [*events[:-1], *extra, finished]
