@@ -30,10 +30,12 @@ from backend.search.lips.attempt import Attempt, Status, ms_since
 from backend.search.lips.numeric import PointCache, Sampler, evaluate, feasible, minimise
 from backend.search.lips.positivity import positivity
 from backend.search.lips.problem import Goal, Inequality
-from backend.search.lips.smt import find_counterexample
+from backend.search.lips.smt import SmtResult, find_counterexample, submit_counterexample
 from backend.search.lips.univariate import univariate
 
 log = logging.getLogger(__name__)
+
+QUICK_Z3_S = 0.2  # z3 answers most easy goals within this: SOS is not started beside it
 
 
 @dataclass(frozen=True)
@@ -97,9 +99,32 @@ def refute_by_minimising(problem: Inequality, goal: Goal, cache: PointCache, con
 
 
 def prove_or_refute_z3(problem: Inequality, goal: Goal, config: CloseConfig) -> Attempt:
-    r = find_counterexample(problem, goal.rhs - goal.lhs, config.z3_timeout_s)
+    return _z3_attempt(find_counterexample(problem, goal.rhs - goal.lhs, config.z3_timeout_s))
+
+
+def _z3_attempt(r: SmtResult) -> Attempt:
     status: Status = {"unsat": "proved", "sat": "refuted", "unknown": "unknown"}[r.status]  # type: ignore[assignment]
     return Attempt("z3", status, r.ms, r.reason, r.model if r.status == "sat" else None)
+
+
+def z3_then_sos(problem: Inequality, goal: Goal, config: CloseConfig) -> list[Attempt]:
+    """z3, then SOS when z3 did not decide; but SOS runs here while z3 works in its worker
+    process when z3 has not answered within ``QUICK_Z3_S`` (issue 18: on a hard goal the two
+    took their budgets one after the other). The answer is the sequential one: z3's when it
+    decides (the SOS attempt is then dropped), else SOS's."""
+    sos_on = config.sos_timeout_s > 0
+    if sos_on:
+        from backend.search.lips.sos import available, sos_close  # cvxpy: optional, heavy
+
+        sos_on = available()
+    pending = submit_counterexample(problem, goal.rhs - goal.lhs, config.z3_timeout_s)
+    sos = None
+    if sos_on and not pending.ready(QUICK_Z3_S):
+        sos = sos_close(problem, goal, config.sos_timeout_s)
+    z3 = _z3_attempt(pending.result())
+    if z3.status != "unknown" or not sos_on:
+        return [z3]
+    return [z3, sos if sos is not None else sos_close(problem, goal, config.sos_timeout_s)]
 
 
 def _freeze(p: dict[str, float]) -> tuple[tuple[str, float], ...]:
@@ -125,27 +150,22 @@ def close_goal(problem: Inequality, goal: Goal, cache: PointCache | None = None,
     cache = cache if cache is not None else PointCache()
     seed_points(problem, cache, config.n_points)
     checks = [
-        lambda: refute_by_points(problem, goal, cache, config),
-        lambda: positivity(problem, goal, config.max_ops),
-        lambda: univariate(problem, goal, config.max_ops),
-        lambda: prove_or_refute_z3(problem, goal, config),
+        lambda: [refute_by_points(problem, goal, cache, config)],
+        lambda: [positivity(problem, goal, config.max_ops)],
+        lambda: [univariate(problem, goal, config.max_ops)],
+        lambda: z3_then_sos(problem, goal, config),
     ]
-    if config.sos_timeout_s > 0:
-        from backend.search.lips.sos import available, sos_close  # cvxpy: optional, heavy
-
-        if available():
-            checks.append(lambda: sos_close(problem, goal, config.sos_timeout_s))
     if config.minimise_starts > 0:
-        checks.append(lambda: refute_by_minimising(problem, goal, cache, config))
+        checks.append(lambda: [refute_by_minimising(problem, goal, cache, config)])
     attempts: list[Attempt] = []
     for check in checks:
-        a = check()
-        attempts.append(a)
-        if a.status != "unknown":
-            if a.point:
-                cache.add(dict(a.point))
-            log.info("goal %s: %s by %s", goal, a.status, a.method)
-            return CloseResult(a.status, a.method, ms_since(t0), a.point, tuple(attempts))
+        for a in check():
+            attempts.append(a)
+            if a.status != "unknown":
+                if a.point:
+                    cache.add(dict(a.point))
+                log.info("goal %s: %s by %s", goal, a.status, a.method)
+                return CloseResult(a.status, a.method, ms_since(t0), a.point, tuple(attempts))
     return CloseResult("unknown", "", ms_since(t0), None, tuple(attempts))
 
 

@@ -78,9 +78,15 @@ def _finite(goal: Goal) -> bool:
 
 def scale_candidates(goal: Goal, limit: int, check_stop: Callable[[], None]) -> Iterator[Candidate]:
     """Every scaling lemma that applies, simplest new goal first, at most ``limit``;
-    ``check_stop`` runs before each, so a stop or the time limit falls between candidates."""
-    steps = [s for s in scale_goal(goal).steps if _finite(s.new)]
-    steps = sorted(steps, key=lambda s: symbolic_score(s.new))[:limit]
+    ``check_stop`` runs between lemmas, while scoring and before each candidate, so a stop or
+    the time limit falls between them."""
+    steps = [s for s in scale_goal(goal, between=check_stop).steps if _finite(s.new)]
+    scores = []
+    for i, s in enumerate(steps):
+        if i % 50 == 0:
+            check_stop()
+        scores.append(symbolic_score(s.new))
+    steps = [steps[i] for i in sorted(range(len(steps)), key=lambda i: scores[i])][:limit]
     for st in steps:
         check_stop()
         meta = {

@@ -133,8 +133,10 @@ def mul_views(e: sp.Expr, split_powers: bool, max_pool: int) -> tuple[tuple[sp.E
 
 
 @lru_cache(maxsize=16384)
+@lru_cache(maxsize=16384)
 def clean_root(e: sp.Expr, n: sp.Rational) -> sp.Expr | None:
-    """e^(1/n) when it is clean (no new radicals): 4a^2 -> 2a for n=2, 1/(ab) -> ab for n=-1."""
+    """e^(1/n) when it is clean (no new radicals): 4a^2 -> 2a for n=2, 1/(ab) -> ab for n=-1.
+    Memoised: the matcher asks for the same roots of a side's terms for every lemma."""
     if not n.is_Integer and _frac_pows(e) == 0:
         return None  # a sqrt pattern needs a radical in the side
     if e.is_Number:

@@ -28,7 +28,7 @@ from backend.search.lips.closing import seed_points
 from backend.search.lips.numeric import PointCache, evaluate, feasible
 from backend.search.lips.positivity import is_nonneg
 from backend.search.lips.problem import Goal, Inequality
-from backend.search.lips.smt import SmtResult, solve
+from backend.search.lips.smt import Pending, SmtResult, submit
 
 log = logging.getLogger(__name__)
 
@@ -117,29 +117,50 @@ def _freeze(p: dict) -> tuple[tuple[str, float], ...]:
     return tuple(sorted((k, float(v)) for k, v in p.items()))
 
 
-def _z3(problem: Inequality, facts: list, timeout: float) -> SmtResult:
+def _submit(problem: Inequality, facts: list, timeout: float, slot: int) -> Pending:
     base = [(c.expr, c.rel) for c in problem.constraints]
-    return solve(problem.variables, base + facts, timeout)
+    return submit(problem.variables, base + facts, timeout, slot=slot)
+
+
+def _z3(problem: Inequality, facts: list, timeout: float) -> SmtResult:
+    return _submit(problem, facts, timeout, 0).result()
 
 
 def check_step(problem: Inequality, old: Goal, new: Goal, cache: PointCache | None = None,
                config: FilterConfig = FilterConfig()) -> FilterResult:
-    """Filter one candidate step; see the module docstring for the stages."""
+    """Filter one candidate step; see the module docstring for the stages. The two z3 questions
+    (is the new goal false? does new imply old?) go to two worker processes at once (issue 18:
+    they ran one after the other); the answer is the sequential one (a false new goal first)."""
     t0 = time.perf_counter()
     cache = cache if cache is not None else PointCache()
     seed_points(problem, cache, config.n_points)
     by_points = check_points(problem, old, new, cache, config.tol)
     if by_points is not None:
         return by_points
+    refuting = _submit(problem, [(new.rhs - new.lhs, "<")], config.refute_timeout_s, 0) \
+        if config.refute_new_goal else None
+    implied = _implication(problem, old, new, config)  # positivity here, while z3 works
     new_proved = False
-    if config.refute_new_goal:
-        r = _z3(problem, [(new.rhs - new.lhs, "<")], config.refute_timeout_s)
+    if refuting is not None:
+        r = refuting.result()
         if r.status == "sat":
+            if isinstance(implied, Pending):
+                implied.result()  # collected, so the worker holds no stale answer
             cache.add(r.point())
             return FilterResult("counterexample", "new_goal_false", r.model, "z3", _ms(t0),
                                 "z3 found a feasible point where the new goal fails")
         new_proved = r.status == "unsat"
-    return _check_implication(problem, old, new, cache, config, t0, new_proved)
+    if not isinstance(implied, Pending):
+        return FilterResult("passed", "", None, "positivity", _ms(t0), "changed side moved the right way",
+                            new_proved)
+    r = implied.result()
+    if r.status == "sat":
+        cache.add(r.point())
+        return FilterResult("counterexample", "step_unsound", r.model, "z3", _ms(t0),
+                            "z3 found a feasible point where the new goal does not imply the old", new_proved)
+    if r.status == "unsat":
+        return FilterResult("passed", "", None, "z3", _ms(t0), "z3 proved new => old", new_proved)
+    return FilterResult("unknown", "", None, "z3", _ms(t0), f"implication not proved: {r.reason}", new_proved)
 
 
 def check_new_goal(problem: Inequality, new: Goal, cache: PointCache | None = None,
@@ -165,27 +186,21 @@ def check_new_goal(problem: Inequality, new: Goal, cache: PointCache | None = No
                         r.status == "unsat")
 
 
-def _check_implication(problem: Inequality, old: Goal, new: Goal, cache: PointCache,
-                       config: FilterConfig, t0: float, new_proved: bool) -> FilterResult:
+def _implication(problem: Inequality, old: Goal, new: Goal, config: FilterConfig) -> Pending | None:
+    """None when positivity shows new => old (the changed side moved the right way), else the
+    z3 query for a feasible point where new holds and old fails, sent to worker slot 1."""
     claim = implication_claim(old, new)
     signs = {problem.symbols[n]: problem.sign_of(n) for n in problem.variables}
     # sympy's factor of a large claim can take minutes (MO-INT P19's homogenisation step: 68 s
     # for a claim z3 settles in 3 s), so positivity tries only claims that are cheap to factor
     small = claim is not None and _cheap_to_factor(claim)
     if claim is not None and (claim == 0 or (small and is_nonneg(sp.factor(sp.together(claim)), signs))):
-        return FilterResult("passed", "", None, "positivity", _ms(t0), "changed side moved the right way",
-                            new_proved)
+        return None
     if claim is not None:
-        r = _z3(problem, [(claim, "<")], config.implication_timeout_s)
-    else:  # both sides changed: is there a point where new holds and old fails?
-        r = _z3(problem, [(new.rhs - new.lhs, ">="), (old.rhs - old.lhs, "<")], config.implication_timeout_s)
-    if r.status == "sat":
-        cache.add(r.point())
-        return FilterResult("counterexample", "step_unsound", r.model, "z3", _ms(t0),
-                            "z3 found a feasible point where the new goal does not imply the old", new_proved)
-    if r.status == "unsat":
-        return FilterResult("passed", "", None, "z3", _ms(t0), "z3 proved new => old", new_proved)
-    return FilterResult("unknown", "", None, "z3", _ms(t0), f"implication not proved: {r.reason}", new_proved)
+        return _submit(problem, [(claim, "<")], config.implication_timeout_s, 1)
+    # both sides changed: is there a point where new holds and old fails?
+    facts = [(new.rhs - new.lhs, ">="), (old.rhs - old.lhs, "<")]
+    return _submit(problem, facts, config.implication_timeout_s, 1)
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ with the side, so heuristics can miss matches but do not return a wrong one.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ import sympy as sp
 
 from backend.search.lips.acrules import ACRules
 from backend.search.lips.exprtools import (
+    _point,
     clean_root,
     fast_eval,
     numerically_same,
@@ -224,14 +226,20 @@ def match_lemma_side(lemma: Lemma, side: sp.Expr, config: MatchConfig = MatchCon
     """
     matcher = Matcher(lemma.wilds, config, exponent_vars(lemma))
     needed = lemma.output.free_symbols | lemma.input.free_symbols
-    outputs: dict[int, sp.Expr] = {}
+    point = _point(tuple(sorted(side.free_symbols, key=str)), 1)
 
     def key(b: Binding) -> object:
+        """The output's value at one generic point (12 digits): instantiating it in sympy for
+        every binding was 40% of the matching (issue 18); distinct outputs that agree there would
+        be equal functions. The exact output where the value is undefined."""
         if not needed <= set(b):
             return None
-        out = lemma.output.xreplace(b)
-        outputs[id(b)] = out
-        return out
+        values = {w: fast_eval(v, point) for w, v in b.items()}
+        if all(x is not None for x in values.values()):
+            out = fast_eval(lemma.output, values)
+            if out is not None and math.isfinite(out.real) and math.isfinite(out.imag):
+                return f"{out.real:.12g} {out.imag:.12g}"
+        return lemma.output.xreplace(b)
 
     result = []
     for b in matcher.all_matches(lemma.input, side, key):
@@ -240,5 +248,5 @@ def match_lemma_side(lemma: Lemma, side: sp.Expr, config: MatchConfig = MatchCon
         if not same(lemma.input.xreplace(b), side):
             log.debug("dropping inexact match of %s on %s", lemma.name, side)
             continue
-        result.append((b, outputs[id(b)]))
+        result.append((b, lemma.output.xreplace(b)))
     return result

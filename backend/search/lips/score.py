@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import TypeVar
 
 import sympy as sp
@@ -38,8 +39,10 @@ class _Unsupported(ValueError):
     pass
 
 
+@lru_cache(maxsize=65536)
 def get_degree(e: sp.Expr) -> sp.Expr | float:
-    """Total degree if e is homogeneous, else math.inf (official `utils.get_degree`)."""
+    """Total degree if e is homogeneous, else math.inf (official `utils.get_degree`). Memoised:
+    an expansion's candidates share most sub-terms (issue 18: 4 of P3's 30 s went here)."""
     if e.is_Symbol:
         return sp.Integer(1)
     if e.is_Number:

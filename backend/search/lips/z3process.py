@@ -2,8 +2,9 @@
 
 z3's `timeout` is soft: z3 polls it only at some points of its search (nlsat's algebraic-number
 and big-integer work is not interrupted), so one query can run far past it and stall the whole
-search. Every query therefore runs in a worker process (`z3worker.py`, one per thread) that is
-killed when the hard limit below passes; the answer is then "unknown", like a soft timeout.
+search. Every query therefore runs in a worker process (`z3worker.py`, at most `SLOTS` = 2 per
+thread, so two independent queries run at once) that is killed when the hard limit below passes;
+the answer is then "unknown", like a soft timeout.
 """
 
 from __future__ import annotations
@@ -70,19 +71,34 @@ class Worker:
         line, _, self.buf = self.buf.partition(b"\n")
         return line
 
-    def ask(self, request: dict, limit_s: float) -> dict | None:
-        """The worker's answer, or None after killing it (past the limit, or it died)."""
+    def ready(self, wait_s: float) -> bool:
+        """An answer line is waiting (or the worker died), checked for at most ``wait_s``."""
+        if b"\n" in self.buf:
+            return True
+        ready, _, _ = select.select([self.proc.stdout.fileno()], [], [], max(0.0, wait_s))  # type: ignore[union-attr]
+        return bool(ready)
+
+    def send(self, request: dict) -> bool:
+        """Hand the worker one query; False (after killing it) when the pipe is broken."""
         try:
             self.proc.stdin.write((json.dumps(request) + "\n").encode())  # type: ignore[union-attr]
             self.proc.stdin.flush()  # type: ignore[union-attr]
         except (BrokenPipeError, OSError):
             self.kill()
-            return None
+            return False
+        return True
+
+    def receive(self, limit_s: float) -> dict | None:
+        """The answer to the query sent, or None after killing the worker (past the limit, or it died)."""
         line = self._line(limit_s)
         if line is None:
             self.kill()
             return None
         return json.loads(line)
+
+    def ask(self, request: dict, limit_s: float) -> dict | None:
+        """The worker's answer, or None after killing it (past the limit, or it died)."""
+        return self.receive(limit_s) if self.send(request) else None
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -99,13 +115,22 @@ class Worker:
                 self.kill()
 
 
-def thread_worker() -> Worker:
-    w: Worker | None = getattr(_local, "worker", None)
+#: z3 processes one thread may run at once: a search's independent queries (a candidate's two
+#: filter checks) run side by side on the 2 cores, never more
+SLOTS = 2
+
+
+def thread_worker(slot: int = 0) -> Worker:
+    """This thread's worker number ``slot`` (0 or 1), started (again) when needed."""
+    if not 0 <= slot < SLOTS:
+        raise ValueError(f"slot {slot} outside 0..{SLOTS - 1}")
+    workers: list[Worker | None] = getattr(_local, "workers", None) or [None] * SLOTS
+    _local.workers = workers
+    w = workers[slot]
     if w is None or not w.alive:
         if w is not None and w.owner == os.getpid():
             w.kill()
-        w = Worker()
-        _local.worker = w
+        w = workers[slot] = Worker()
     return w
 
 

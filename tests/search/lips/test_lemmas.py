@@ -7,7 +7,7 @@ import sympy as sp
 from backend.search.lips.lemmas import lemma_by_name, load_lemmas
 from backend.search.lips.matching import numerically_same
 from backend.search.lips.problem import Goal, parse_problem
-from backend.search.lips.scaling import apply_lemma, instantiate
+from backend.search.lips.scaling import apply_lemma, instantiate, scale_goal
 
 
 def new_goals(problem_text: str, lemma: str) -> tuple:
@@ -125,3 +125,19 @@ def test_a_kept_side_is_matched_once(monkeypatch):
     assert calls and p.goal.rhs not in calls  # only the new lhs was matched
     monkeypatch.setattr(scaling, "_MATCHES", {})
     assert [s.new.key() for s in scaling.scale_goal(step.new).steps] == [s.new.key() for s in again]
+
+
+def test_scaling_can_be_stopped_between_lemmas():
+    # a search's stop check runs before each lemma: a large goal's scaling (tens of seconds on
+    # MO-INT P4) no longer runs past the time limit
+    p = parse_problem("a, b, c > 0; prove a^2 + b^2 + c^2 >= a*b + b*c + c*a")
+    calls = []
+
+    def between() -> None:
+        calls.append(1)
+        if len(calls) > 3:
+            raise TimeoutError("stop")
+
+    with pytest.raises(TimeoutError):
+        scale_goal(p.goal, between=between)
+    assert len(calls) == 4

@@ -6,7 +6,8 @@ import pytest
 
 from backend.search.lips import smt, z3process, z3terms
 from backend.search.lips.closing import CloseConfig, close_goal
-from backend.search.lips.filtering import check_step
+from backend.search.lips.filtering import FilterConfig, check_step
+from backend.search.lips.numeric import PointCache
 from backend.search.lips.problem import Goal, parse_problem
 from backend.search.lips.problems import load_inequalities
 
@@ -73,7 +74,7 @@ def test_a_finished_threads_worker_is_stopped():
 
     def job():
         smt.solve(p.variables, [(p.symbols["a"], ">")], 1.0)
-        procs.append(z3process._local.worker.proc)
+        procs.append(z3process._local.workers[0].proc)
 
     t = threading.Thread(target=job)
     t.start()
@@ -109,3 +110,26 @@ def test_searches_in_several_threads_build_z3_terms_without_corrupting_each_othe
         t.join(120)
     assert errors == []
     assert answers and set(answers) <= {"unsat", "unknown"} and "unsat" in answers
+
+
+def test_queries_on_two_slots_run_at_once_and_each_gets_its_own_answer():
+    p, facts = _hard_query()
+    hard = smt.submit(p.variables, facts, 2.0, slot=0)  # z3 works on it for about 2 s
+    q = parse_problem("a, b > 0; prove a^2 + b^2 >= 2*a*b")
+    easy = smt.submit_counterexample(q, q.goal.lhs - q.goal.rhs, 3.0, slot=1)  # a != b: sat
+    assert easy.result().status == "sat"
+    assert not hard.ready(0.0)  # the easy answer did not wait behind the hard query
+    assert hard.result().status == "unknown"
+    assert z3process._local.workers[0].proc.pid != z3process._local.workers[1].proc.pid
+
+
+def test_a_step_refuted_by_z3_leaves_no_stale_answer_in_the_implication_worker():
+    # no test points: z3 refutes the new goal while the implication query (sat) runs beside it
+    p = parse_problem("a, b > 0; prove a*b <= a^2 + b^2")
+    a, b = p.symbols["a"], p.symbols["b"]
+    new = Goal(a * b, 2 * b - a)  # false at a = b = 2; the claim a^2 + b^2 - 2b + a >= 0 is false too
+    r = check_step(p, p.goal, new, PointCache(), FilterConfig(n_points=0, refute_timeout_s=3.0))
+    assert (r.status, r.kind, r.method) == ("counterexample", "new_goal_false", "z3")
+    # the next query on the implication's worker gets its own answer, not the implication's "sat"
+    contradiction = smt.submit(p.variables, [(a, ">"), (a, "<")], 3.0, slot=1).result()
+    assert contradiction.status == "unsat"

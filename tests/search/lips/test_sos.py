@@ -112,3 +112,11 @@ def test_the_multiplier_certificate_is_an_exact_identity_checked_here_in_sympy()
 def test_a_false_goal_under_abc_equals_one_gets_no_certificate():
     p = parse_problem("a,b,c > 0; a*b*c = 1; prove a^2 + b^2 + c^2 >= 4")  # a = b = c = 1: 3 < 4
     assert sos_close(p, p.goal, 30).status == "unknown"
+
+
+def test_sos_beside_z3_keeps_the_sequential_answer():
+    # SOS may run while z3 works, but a goal z3 decides is z3's, with no SOS attempt listed
+    p = parse_problem("a, b > 0; prove (a + b)/2 >= sqrt(a*b)")  # not polynomial: SOS cannot, z3 can
+    r = close_goal(p, p.goal, config=CloseConfig(minimise_starts=0))
+    assert r.proved and r.method == "z3"
+    assert [a.method for a in r.attempts] == ["points", "positivity", "univariate", "z3"]
