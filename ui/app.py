@@ -23,6 +23,7 @@ from ui.clusters import build_clusters
 from ui.compare import build_compare
 from ui.history import build_history
 from ui.keys import build_keys
+from ui.replay_player import build_replay_player
 from ui.services import Services
 from ui.solve import build_solve
 from ui.steering import build_steering
@@ -51,6 +52,7 @@ def build_app(services: Services) -> gr.Blocks:
                 build_bigtree(services, solve)  # issue 16: find, focus, collapse
             with gr.Tab("History", id="history") as history_tab:
                 history = build_history(services)
+                build_replay_player()  # issue 15: play / pause and speed under the replay slider
             with gr.Tab("Compare", id="compare"):
                 build_compare(services)  # issue 17: runs side by side on one budget, tree diff
         history_tab.select(
