@@ -11,6 +11,7 @@ page's tidy layout: shared steps grey, only in A blue, only in B orange.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +91,60 @@ def diff_figure(g: Any) -> dict[str, Any]:
     return {"data": data, "layout": layout}
 
 
+def linked_clusters(views: list[tuple[str, str, Tree]]) -> dict[str, list[dict[str, Any]]]:
+    """{answer: a ``canopy-highlight`` detail per tree view that states it}: each run's answer
+    clusters (``backend/answer_clusters.py``) joined across runs when their answers are equal
+    (math-verify), so one choice rings the same answer in every tree."""
+    from backend.answer_clusters import answer_clusters
+    from backend.verify.answers import answers_equal
+
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for target, run_id, tree in views:
+        for c in answer_clusters(tree):
+            key = next((k for k in groups if answers_equal(k, c.answer)), c.answer)
+            detail = {
+                "target": target,
+                "run": run_id,
+                "ids": list(c.leaves),
+                "nodes": list(c.nodes),
+                "label": key,
+            }
+            groups.setdefault(key, []).append(detail)
+    return groups
+
+
+def convergence_overlay(runs: list[tuple[str, list[Any]]]) -> dict[str, Any]:
+    """One line per run: the leading answer's share of the votes after each iteration,
+    against the tokens spent by then (the runs' own convergence on one budget axis)."""
+    data = []
+    for label, iterations in runs:
+        xs, ys, texts = [], [], []
+        for r in iterations:
+            total = sum(r.votes.values())
+            if not total:
+                continue
+            lead = max(r.votes, key=r.votes.get)
+            xs.append(r.tokens)
+            ys.append(round(r.votes[lead] / total, 4))
+            texts.append(esc(lead))
+        data.append(
+            {"type": "scatter", "mode": "lines+markers", "name": esc(label), "x": xs, "y": ys, "text": texts}
+        )
+        data[-1]["hovertemplate"] = "%{y:.0%} for %{text} at %{x} tokens<extra>" + esc(label) + "</extra>"
+    layout = {"height": 300, "margin": {"l": 50, "r": 10, "t": 10, "b": 40}, "legend": {"orientation": "h"}}
+    layout["xaxis"] = {"title": {"text": "tokens spent"}, "rangemode": "tozero"}
+    layout["yaxis"] = {"title": {"text": "leading answer's vote share"}, "range": [0, 1.05]}
+    return {"data": data, "layout": layout}
+
+
+#: sends each tree view its highlight (tree.js listens for 'canopy-highlight')
+HIGHLIGHT_JS = """(value) => {
+  for (const d of JSON.parse(value || '[]')) {
+    window.dispatchEvent(new CustomEvent('canopy-highlight', {detail: d}));
+  }
+}"""
+
+
 class CompareHandlers:
     def __init__(self, services: Services) -> None:
         self.s = services
@@ -115,24 +170,43 @@ class CompareHandlers:
         ids = " · ".join(f"{md_esc(a)} {md_code(r)}" for a, r in started)
         return started, f"Started on {tokens} tokens, seed {int(seed or 0)}: {ids}", gr.Timer(active=True)
 
-    def refresh(self, runs: list[list[str]] | None) -> list[Any]:
-        """Every tree (tree views beyond the runs empty), the table, and the timer (off when all ended)."""
+    def _clusters(self, runs: list[list[str]]) -> dict[str, list[dict[str, Any]]]:
+        views = [
+            (f"cmp-tree-{k}", r, Tree.from_events(self.s.runs.events(r))) for k, (_, r) in enumerate(runs)
+        ]
+        return linked_clusters(views)
+
+    def highlight(self, runs: list[list[str]] | None, answer: str | None) -> str:
+        """The ``canopy-highlight`` details that ring ``answer`` in every tree (and clear the rest)."""
         runs = runs or []
-        trees, rows, live = [], [], False
+        chosen = self._clusters(runs).get(answer or "", []) if answer else []
+        lit = {d["target"] for d in chosen}
+        targets = [(f"cmp-tree-{k}", r) for k, (_, r) in enumerate(runs)]
+        return json.dumps(chosen + [{"target": t, "run": r, "ids": []} for t, r in targets if t not in lit])
+
+    def refresh(self, runs: list[list[str]] | None) -> list[Any]:
+        """Every tree (tree views beyond the runs empty), the table, the convergence overlay,
+        the answers to highlight, and the timer (off when all ended)."""
+        runs = runs or []
+        trees, rows, live, folded = [], [], False, []
         for label, run_id in runs:
             grade = h.run_grader(self.s, run_id)
 
             def draw(tree: Tree, label: str = label, run_id: str = run_id, grade: Any = grade) -> tuple:
                 from ui.figure import tree_figure
 
-                return tree_figure(tree, title=label, grade=grade), run_row(tree, label, run_id)
+                fig = tree_figure(tree, title=label, grade=grade)
+                return fig, run_row(tree, label, run_id), list(tree.iterations)
 
-            fig, row = self.s.trees.view(run_id, draw)
+            fig, row, iterations = self.s.trees.view(run_id, draw)
             trees.append(encode(fig))
             rows.append(row)
             live = live or row[1] == "running"
+            folded.append((label, iterations))
         trees += [None] * (MOST - len(trees))
-        return [*trees, rows, gr.Timer(active=live)]
+        overlay = encode(convergence_overlay(folded))
+        answers = [] if live else list(self._clusters(runs))
+        return [*trees, rows, overlay, gr.Dropdown(choices=answers), gr.Timer(active=live)]
 
     def diff(self, run_a: str, run_b: str) -> tuple[str, Any]:
         """(summary, figure) of the tree diff of two stored runs."""
@@ -190,6 +264,13 @@ def build_compare(services: Services) -> CompareScreen:
             for k in (2 * row, 2 * row + 1):
                 with gr.Column():
                     views.append(tree_view(f"cmp-tree-{k}"))
+    with gr.Row(equal_height=False):
+        convergence = plot_view("cmp-convergence")
+        with gr.Column(scale=0, min_width=260):
+            answer = gr.Dropdown(
+                choices=[], label="Ring this answer in every tree (when all have ended)", elem_id="cmp-answer"
+            )
+            lights = gr.Textbox(visible=False)
     timer = gr.Timer(1.0, active=False)
     gr.Markdown("### Tree diff of two History runs of the same problem")
     with gr.Row():
@@ -200,9 +281,11 @@ def build_compare(services: Services) -> CompareScreen:
     diff_plot = plot_view("cmp-diff-plot")
 
     fast = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
+    shown = [*views, table, convergence, answer, timer]
     start.click(ch.start, [problem, reference, algos, budget, seed], [runs, status, timer], **fast).then(
-        ch.refresh, runs, [*views, table, timer], **fast
+        ch.refresh, runs, shown, **fast
     )
-    timer.tick(ch.refresh, runs, [*views, table, timer], **fast)
+    timer.tick(ch.refresh, runs, shown, **fast)
+    answer.change(ch.highlight, [runs, answer], lights, **fast).then(None, lights, None, js=HIGHLIGHT_JS)
     diff_btn.click(ch.diff, [run_a, run_b], [diff_text, diff_plot], **fast)
     return CompareScreen(ch)

@@ -236,6 +236,25 @@ def test_compare_starts_two_runs_on_one_budget_and_shows_both_trees_and_the_tabl
         wait_until(lambda k=k, tree=tree: nodes(page, f"#cmp-tree-{k}") == len(tree.nodes), what=f"tree {k}")
         assert same_nodes(page, f"#cmp-tree-{k}", tree)
     assert nodes(page, "#cmp-tree-2") == 0
+    # the convergence charts overlaid: one line per run
+    wait_until(lambda: len(page.evaluate(PLOT_DATA, "#cmp-convergence") or []) == 2, what="the overlay")
+    # linked highlighting: one answer ringed in every tree that states it, exactly its answer nodes
+    from backend.answer_clusters import answer_clusters
+    from backend.verify.answers import answers_equal
+
+    page.click("#cmp-answer input")
+    page.get_by_role("option", name="18", exact=True).click()
+    for k, row in enumerate(rows()):
+        tree = Tree.from_events(services.runs.events(row[-1]))
+        want = sorted(i for c in answer_clusters(tree) if answers_equal(c.answer, "18") for i in c.leaves)
+        ringed = ",".join(map(str, want))
+        assert ringed, f"run {k} states no 18: nothing to ring"
+        sel = f"#cmp-tree-{k} .canopy-tree"
+        wait_until(lambda sel=sel, ringed=ringed: highlighted(page, sel) == ringed, what=f"tree {k} ringed")
+
+
+def highlighted(pg, sel: str) -> str:
+    return pg.eval_on_selector(sel, "e => e.dataset.highlight || ''")
 
 
 def same_nodes(pg, sel: str, tree) -> bool:
