@@ -265,3 +265,34 @@ def test_a_refresh_mid_run_logs_no_console_errors_of_ours(page, pace):
     wait_until(lambda: "finished" in status(page), timeout=60, what="stopped")
     time.sleep(1)
     assert not errors, errors  # the re-attached page and its stream log nothing
+
+
+# --- replay: play / pause and speed ---------------------------------------------------------------------
+
+
+def test_replay_plays_event_by_event_pauses_and_changes_speed(page):
+    run_id = run(page, problem="A replayed problem", rollouts=3, max_depth=3)
+    wait_until(lambda: "finished" in status(page), timeout=90, what="the run to end")
+    open_in_history(page, run_id)
+    slider = page.locator("#hist-slider input[type=range]")
+    last = int(slider.get_attribute("max"))
+    player = page.locator(".canopy-player")
+    wait_until(lambda: player.is_visible(), what="the player")
+    # under the slider, not at the bottom of the page
+    assert page.evaluate(
+        "() => document.querySelector('#hist-slider').nextElementSibling.classList.contains('canopy-player')"
+    )
+    page.select_option(".canopy-speed", "5")
+    page.click(".canopy-play")  # at the last event: starts again from the first
+    assert page.inner_text(".canopy-play").startswith("⏸")
+    wait_until(lambda: 3 <= int(slider.input_value()) < last, timeout=30, what="playing")
+    seen = page.inner_text("#hist-caption")
+    wait_until(lambda: page.inner_text("#hist-caption") != seen, timeout=30, what="the caption follows")
+    page.click(".canopy-play")  # pause
+    held = int(slider.input_value())
+    time.sleep(1.5)
+    assert int(slider.input_value()) == held and page.inner_text(".canopy-play").startswith("▶")
+    page.select_option(".canopy-speed", "25")
+    page.click(".canopy-play")
+    wait_until(lambda: "at the last event" in page.inner_text(".canopy-player"), timeout=60, what="the end")
+    assert int(slider.input_value()) == last
