@@ -15,7 +15,7 @@ rounds 3-4 are PPM-augmented (the latest PPM values each new step). Each round h
 Round 0 evaluates the base policy on the same slice and seeds. Every stage writes its output
 atomically and is skipped when present (``stages.py``); ``manifest.json`` records what the
 run is made of (``manifest.py``), each round writes ``report.json`` / ``report.md``, and the
-run's ``report.json`` / ``report.md`` hold every round.
+run's ``report.json`` / ``report.md`` hold every round, ``report.html`` their Plotly charts.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from backend.evolve.charts import write_charts
 from backend.evolve.manifest import (
     FIRST_PPM_ROUND,
     MANIFEST,
@@ -109,6 +110,7 @@ def run_evolve(
         say(f"round {number} done: {_summary(row)}")
     write_json(root / "report.json", {"rounds": rows})
     (root / "report.md").write_text(markdown(rows, f"Evolve run {root.name}"), encoding="utf-8")
+    write_charts(rows, root / "report.html")
     return rows
 
 

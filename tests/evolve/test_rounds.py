@@ -144,6 +144,7 @@ def test_two_rounds_run_end_to_end_and_write_manifest_reports_and_policies(tmp_p
     assert sft[0]["completion"].startswith(STEP) and "print(x + " in sft[0]["completion"]
     assert "| 1 | terminal-guided | 3 | 3 |" in (run / "report.md").read_text()
     assert read_json(run / "round-2" / "report.json") == rows[2]
+    assert "plotly" in (run / "report.html").read_text()[:100000].lower()
 
     # a finished run resumes to the same report without searching or training again
     calls = len(engine.calls)
@@ -211,3 +212,17 @@ def test_a_trained_ppm_drives_the_ppm_augmented_round_3(tmp_path, problems):
     assert any(n.ppm is not None for n in tree.nodes.values())  # the PPM valued new steps
     ppm = read_json(tmp_path / "round-1" / "ppm.json")
     assert ppm["heldout_pairs"] >= 1 and ppm["train_pairs"] >= 2
+
+
+def test_the_charts_plot_the_report_rows():
+    from backend.evolve.charts import round_figure
+
+    rows = [
+        {"round": 0, "heldout_greedy_accuracy": 0.25, "heldout_search_accuracy": 0.2},
+        {"round": 1, "heldout_greedy_accuracy": 0.35, "heldout_search_accuracy": 0.3, "solved_in_search": 8,
+         "sft_examples": 15, "ppm_pairs": 4, "train_loss_first": 0.9, "train_loss_last": 0.5},
+    ]
+    traces = {t.name: t for t in round_figure(rows).data}
+    assert list(traces["greedy"].y) == [0.25, 0.35] and list(traces["search"].x) == [0, 1]
+    assert list(traces["SFT examples"].x) == [1] and list(traces["SFT examples"].y) == [15]
+    assert list(traces["loss, last step"].y) == [0.5]

@@ -1,0 +1,52 @@
+"""The run's round-by-round charts (Plotly), from the report rows alone: held-out accuracy,
+what each round's search produced, and the fine-tuning loss. ``RUN/report.html`` is one
+self-contained file (plotly.js inlined: it opens without a network)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+
+def round_figure(rows: Sequence[Mapping[str, Any]]) -> Any:
+    """Three panels over the rounds (round 0 is the base policy)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(
+        rows=1, cols=3,
+        subplot_titles=("held-out accuracy (GSM8K test)", "search output per round", "fine-tuning loss"),
+    )
+    rounds = [r["round"] for r in rows]
+    for key, name in (("heldout_greedy_accuracy", "greedy"), ("heldout_search_accuracy", "search")):
+        fig.add_trace(_line(rounds, [r.get(key) for r in rows], name), 1, 1)
+    trained = [r for r in rows if r["round"] > 0]
+    later = [r["round"] for r in trained]
+    for key, name in (("solved_in_search", "solved in search"), ("sft_examples", "SFT examples"),
+                      ("ppm_pairs", "PPM pairs")):
+        fig.add_trace(go.Bar(x=later, y=[r.get(key) for r in trained], name=name), 1, 2)
+    for key, name in (("train_loss_first", "loss, first step"), ("train_loss_last", "loss, last step")):
+        fig.add_trace(_line(later, [r.get(key) for r in trained], name), 1, 3)
+    fig.update_xaxes(title_text="round", dtick=1)
+    fig.update_yaxes(range=[0, 1], row=1, col=1)
+    fig.update_layout(height=420, barmode="group", margin={"t": 60, "b": 40})
+    return fig
+
+
+def _line(x: list[int], y: list[Any], name: str) -> Any:
+    import plotly.graph_objects as go
+
+    return go.Scatter(x=x, y=y, name=name, mode="lines+markers")
+
+
+def write_charts(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path:
+    """``path`` as one HTML file, written beside the target and renamed. The title is fixed
+    text: nothing a user named (a run directory) reaches the page."""
+    fig = round_figure(rows)
+    fig.update_layout(title_text="Evolve run: round by round")
+    target = Path(path)
+    partial = target.with_name(target.name + ".partial")
+    partial.write_text(fig.to_html(include_plotlyjs=True, full_html=True), encoding="utf-8")
+    partial.replace(target)
+    return target
