@@ -97,7 +97,7 @@ def convergence_figure(tree: Tree, max_children: int = 8) -> dict[str, Any]:
             }
         )
     last = x[-1] if x else 0
-    return {
+    out = {
         **head,
         "data": data,
         "layout": {
@@ -122,6 +122,13 @@ def convergence_figure(tree: Tree, max_children: int = 8) -> dict[str, Any]:
             "paper_bgcolor": "rgba(0,0,0,0)",
         },
     }
+    if not answers:  # no votes panel: an axis without a trace left the x axis's title mid-chart
+        lay = out["layout"]
+        del lay["yaxis3"]
+        lay["xaxis"]["anchor"] = "y2"
+        lay["yaxis"]["domain"], lay["yaxis2"]["domain"] = [0.56, 1.0], [0.0, 0.44]
+        out["note"] = "No answer yet: the votes panel appears with the first answer."
+    return out
 
 
 def empty_convergence(tree: Tree) -> dict[str, Any]:

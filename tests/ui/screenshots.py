@@ -2,6 +2,7 @@
 by headless chromium. Not a test (no ``test_`` name): run it by hand after a change to the page.
 
     python -m tests.ui.screenshots            # writes docs/img/run-{rstar,cpl,lips}.png
+    python -m tests.ui.screenshots cpl lips   # only those
 
 It starts ``app.py`` on a free port with a fresh history under a temporary folder, runs each
 algorithm from the page as a user would, clicks a node so the inspector shows it, and saves a
@@ -29,6 +30,8 @@ GSM8K_0 = (
     "per fresh duck egg. How much in dollars does she make every day at the farmers' market?"
 )
 INEQUALITY = "a, b, c > 0; prove a^2 + b^2 + c^2 >= ab + bc + ca"
+#: which screenshots to take (all by default): python -m tests.ui.screenshots cpl lips
+WHICH = sys.argv[1:] or ["rstar", "cpl", "lips"]
 
 
 def shoot(page, name: str) -> Path:
@@ -49,8 +52,11 @@ def start_run(page, problem: str, algorithm: str, reference: str = "") -> None:
     page.fill("#reference input, #reference textarea", reference)
     if page.input_value("#algorithm input") != algorithm:
         choose(page, algorithm)
+    href = lambda: page.evaluate("window.location.href")  # noqa: E731
+    before = href()
     page.click("#run-btn")
-    wait_until(lambda: "run=" in page.evaluate("window.location.href"), timeout=60, what="the run id")
+    wait_until(lambda: "run=" in href() and href() != before, timeout=60, what="the new run id")
+    wait_until(lambda: "running" in status(page), timeout=60, what="the new run's status")
 
 
 def finish(page, timeout: float = 900) -> None:
@@ -83,14 +89,19 @@ def main() -> None:
                 context, page, _ = srv.recorded_page(browser)
                 url = f"http://127.0.0.1:{port}/"
                 wait_until(lambda: _up(page, url), timeout=120, every=1, what="the app")
-                start_run(page, GSM8K_0, "rstar", "18")
-                finish(page)
-                inspect_some_node(page, "answer")
-                shoot(page, "run-rstar")
-                start_run(page, GSM8K_0, "cpl", "18")
-                finish(page)
-                inspect_some_node(page, "plan step")
-                shoot(page, "run-cpl")
+                if "rstar" in WHICH:
+                    start_run(page, GSM8K_0, "rstar", "18")
+                    finish(page)
+                    inspect_some_node(page, "answer")
+                    shoot(page, "run-rstar")
+                if "cpl" in WHICH:
+                    start_run(page, GSM8K_0, "cpl", "18")
+                    finish(page)
+                    inspect_some_node(page, "plan step")
+                    shoot(page, "run-cpl")
+                if "lips" not in WHICH:
+                    context.close()
+                    return
                 page.fill("#problem textarea", INEQUALITY)
                 choose(page, "lips")
                 page.locator("#settings").get_by_text("Settings", exact=True).click()
@@ -101,7 +112,7 @@ def main() -> None:
                 page.locator("#settings").get_by_text("Settings", exact=True).click()
                 start_run(page, INEQUALITY, "lips")
                 finish(page)
-                inspect_some_node(page, "counterexample")
+                inspect_some_node(page, "goal closed")
                 shoot(page, "run-lips")
                 context.close()
         finally:

@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from backend import events as ev
 from backend.engines.scripted import ScriptedEngine
 from backend.search.lips.readable import proof_markdown, proof_plain, readable_proof
 from backend.solve import solve
@@ -221,3 +222,15 @@ def test_a_lone_dollar_does_not_turn_a_sentence_into_a_formula():
         assert html.count("canopy-dollar") == 2, text  # both dollars literal, no formula
     assert md_text("$x^2 + y$ and $\\frac{a}{b}$") == "$x^2 + y$ and $\\frac{a}{b}$"
     assert md_text("$f(x) = x \\text{ for all } x$").startswith("$f(x)")
+
+
+def test_without_answers_the_chart_has_two_panels_and_the_x_axis_under_the_last():
+    log = ev.EventLog()
+    log.emit(ev.RunStarted, run_id="c", algorithm="cpl", problem="p")
+    log.emit(ev.NodeAdded, id=0, parent=None, kind="root", text="p")
+    log.emit(ev.NodeAdded, id=1, parent=0, kind="plan", text="Plan 1: think.")
+    log.emit(ev.Backprop, iteration=0, path=[0, 1], reward=-1.0, updated=[[0, 1, -1.0], [1, 1, -1.0]])
+    log.emit(ev.IterationDone, iteration=0, best_answer=None, votes={}, tokens=0)
+    fig = convergence_figure(Tree.from_events(log.after(-1)))
+    assert fig["data"] and "yaxis3" not in fig["layout"] and fig["layout"]["xaxis"]["anchor"] == "y2"
+    assert "No answer yet" in fig["note"]
