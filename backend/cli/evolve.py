@@ -64,8 +64,6 @@ def evolve(
     sft["max_length"] = max_length
     if max_steps is not None:
         sft["max_steps"] = max_steps
-    if threads is not None:
-        sft["threads"] = threads
     settings = EvolveSettings(
         rounds=rounds, train_start=train_start, train_count=train_count, test_start=test_start,
         test_count=test_count, search={"rollouts": rollouts, "children": children},

@@ -139,11 +139,13 @@ def read_pairs_with_problems(path: Path) -> list[tuple[str, Any]]:
 # --- policy ---------------------------------------------------------------------------------
 
 
-def sft_config(settings: EvolveSettings) -> Any:
+def sft_config(settings: EvolveSettings, threads: int | None = None) -> Any:
+    """The fine-tuning settings; ``threads`` (the machine's, not the experiment's) unless the
+    settings name some."""
     from backend.train.ppm_trainer import LoRA
     from backend.train.sft import SFTTrainConfig
 
-    opts = dict(settings.sft)
+    opts = {"threads": threads, **settings.sft}
     rank = int(opts.pop("lora_rank", 16))
     return SFTTrainConfig(seed=settings.seed, lora=LoRA(r=rank, alpha=2 * rank), **opts)
 
@@ -162,7 +164,7 @@ def policy_stage(rnd: Round, start_from: str | None) -> dict[str, Any]:
         rnd.say(f"round {rnd.number}: no correct trajectory to fine-tune on; the policy stays as it was")
         summary = {"trained": False, "policy": rnd.policy_in, "why": "no SFT examples", "seconds": 0.0}
         return write_json(out, summary) and summary
-    config = sft_config(rnd.settings)
+    config = sft_config(rnd.settings, getattr(rnd.models, "threads", None))
     model, tokenizer = rnd.models.trainable(start_from)
     label = f"round {rnd.number}: fine-tune"
     merged, result = fine_tune(

@@ -35,6 +35,7 @@ def test_evolve_runs_a_round_and_refuses_a_resume_with_other_options(tmp_path, s
     manifest = read_json(run / "manifest.json")
     assert manifest["settings"]["search"] == {"rollouts": 2, "children": 2}
     assert manifest["settings"]["sft"]["max_steps"] == 1 and manifest["settings"]["evaluate_base"] is False
+    assert "threads" not in manifest["settings"]["sft"]  # the machine's, so a resume may change it
     assert read_json(run / "round-1" / "report.json")["train_steps"] == 1
 
     assert main(["evolve", str(run), *ARGS, "--top-k", "1"]) == 2
