@@ -42,7 +42,36 @@ def big_run(size: int) -> list:
     return search.log.events
 
 
-def open_times(path: Path, repeats: int) -> list[tuple[float, float, float, dict]]:
+#: every drawn node's (x, y, size, n, q) read back from Plotly's traces
+DRAWN = """() => {
+  const el = document.getElementById('cr-plot'), out = {};
+  for (const t of el.data) {
+    if (!String(t.name).startsWith('nodes')) continue;
+    t.customdata.forEach((r, k) => { out[r[0]] = [t.x[k], t.y[k], t.marker.size[k], r[1], r[2], t.type]; });
+  }
+  return out;
+}"""
+
+
+def same_as_the_app(page, events: list) -> str:
+    """Whether the replay's last step draws the app's tree (ui/figure.py), node by node."""
+    from backend.tree import Tree
+    from ui.figure import node_table, tree_figure
+
+    page.locator("#cr-slider").fill(str(len(events) - 1))
+    page.wait_for_function(f"document.body.dataset.rev === '{len(events) - 1}'", timeout=120_000)
+    drawn = {int(k): v for k, v in page.evaluate(DRAWN).items()}
+    table = node_table(tree_figure(Tree.from_events(events)))
+    differ = [
+        nid
+        for nid, row in table.items()
+        if drawn.get(nid, [None] * 5)[:5] != [row["x"], -row["depth"], row["size"], row["n"], row["q"]]
+    ]
+    kinds = ", ".join(sorted({v[5] for v in drawn.values()}))
+    return f"{len(table) - len(differ)}/{len(table)} nodes drawn as the app draws them ({kinds})"
+
+
+def open_times(path: Path, repeats: int, events: list) -> list[tuple[float, float, float, dict]]:
     """(page open ms, goto-to-ready wall ms, slider move ms, where the open time went) per
     fresh context."""
     from playwright.sync_api import sync_playwright
@@ -70,6 +99,8 @@ def open_times(path: Path, repeats: int) -> list[tuple[float, float, float, dict
             page.wait_for_function(f"document.body.dataset.rev === '{n // 2}'", timeout=120_000)
             move = (time.perf_counter() - t1) * 1000
             out.append((opened, wall, move, split))
+            if len(out) == 1:
+                print(same_as_the_app(page, events))
             context.close()
         browser.close()
     return out
@@ -102,7 +133,7 @@ def main() -> None:
         f"the run and the page {(made.bytes - plotly_bytes) / mib:.2f} MiB"
     )
     print(f"load average before: {os.getloadavg()[0]:.2f}")
-    times = open_times(path, args.repeats)
+    times = open_times(path, args.repeats, events)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     for k, (opened, wall, move, t) in enumerate(times, 1):
         print(f"open {k}: page {opened:.0f} ms · goto→ready {wall:.0f} ms · slider to mid-run {move:.0f} ms")

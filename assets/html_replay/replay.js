@@ -183,10 +183,17 @@
 
   // --- what each node looks like (ui/figure.py) ---------------------------------------------
   const styleOf = (n) => n.style;
-  // Python's round(v, d) (half to even) for the values the app rounds: x, Q, PPM, marker sizes
+  // Python's round(v, d): the double nearest to v's exact decimal value rounded half to even
+  // at d digits (x, Q, PPM, marker sizes are rounded by the app this way; Math.round on v * 10^d
+  // differs where that product rounds onto or off a half)
   function round(v, d) {
-    const m = 10 ** d, y = v * m, f = Math.floor(y), diff = y - f;
-    return (diff > 0.5 || (diff === 0.5 && f % 2 !== 0) ? f + 1 : f) / m;
+    if (!Number.isFinite(v) || Number.isInteger(v)) return v;
+    const [ip, fp] = Math.abs(v).toFixed(100).split('.');
+    const rest = fp.slice(d);
+    let n = BigInt(ip + fp.slice(0, d));
+    if (rest[0] > '5' || (rest[0] === '5' && (/[1-9]/.test(rest.slice(1)) || n % 2n === 1n))) n += 1n;
+    const r = Number(n) / 10 ** d;
+    return v < 0 ? -r : r;
   }
   const markerSize = (n, big) => (big ? round(Math.min(6 + 2.5 * Math.sqrt(Math.max(n, 0)), 20), 2)
     : round(Math.min(9 + 4 * Math.sqrt(Math.max(n, 0)), 30), 2));
