@@ -7,6 +7,7 @@ import json
 
 from backend import events as ev
 from backend.steering import replay
+from backend.teach import lesson
 from backend.tree import Tree
 from tests.search.test_steering import rstar_spec
 from tests.ui.scripted_runs import scripted_engine
@@ -59,3 +60,27 @@ def test_find_and_teacher_mode_handlers_on_a_stored_run(services):
     q_answer = next(e for e in events if isinstance(e, ev.NodeSelected)).path[1]
     _, text, _, progress, score = teach.check("taught", progress, str(q_answer))
     assert "✓ Right" in text and "1 of 1" in score
+
+
+def test_teacher_mode_steps_a_live_run_one_iteration_when_the_lesson_catches_up(services):
+    from tests.ui.scripted_runs import PROBLEM
+    from ui import handlers as h
+
+    controls = h.algorithm_controls(services.algorithm_names())
+    values = [None] * len(controls)
+    run_id = h.start_run(services, controls, PROBLEM, "rstar", "vote", "", 0, values, paused=True)
+    run = services.runs.get(run_id)
+    teach = TeachHandlers(services)
+    done = lambda: sum(isinstance(e, ev.IterationDone) for e in run.log.events)  # noqa: E731
+    _, text, _, progress, _ = teach.next(run_id, None, False)  # the root, there before any rollout
+    assert done() == 0 and "(1 of 1)" in text
+    _, text, _, progress, _ = teach.next(run_id, progress, False)  # nothing more: one rollout is run
+    assert done() == 1 and run.state == "paused" and "(2 of " in text
+    told = 2
+    while done() == 1 and told < 200:
+        _, text, _, progress, _ = teach.next(run_id, progress, False)
+        told += 1
+    phases_of_first = sum(1 for p in lesson(run.log.events) if p.iteration == 0)
+    assert done() == 2 and told == phases_of_first + 1  # every phase of rollout 1 told before rollout 2 ran
+    run.stop()
+    run.wait(10)
