@@ -125,7 +125,7 @@ class SolveHandlers:
                 self.s.watch(request.session_hash)
             return (
                 None,
-                f"⚠ **Run not started:** {md_esc(exc)}",
+                f"⚠ {md_esc(exc)} · **Run not started.**",
                 "Pause",
                 self.s.engine.status(),
                 *Inspector.values(NodeView()),

@@ -205,7 +205,7 @@ def test_a_run_that_does_not_start_clears_the_old_result_and_says_why(services):
     run, status = out[0], out[1]
     tree, convergence, stats, answer = out[-4:]
     assert run is None  # the previous run's stream does not come back over the error
-    assert status.startswith("⚠ **Run not started:**")
+    assert status.startswith("⚠ ") and status.endswith("**Run not started.**")
     fig = json.loads(tree)
     assert fig["count"] == 0 and fig["empty"].startswith("Run not started:")
     assert json.loads(convergence)["data"] == [] and stats == "" and answer == ""
