@@ -27,10 +27,10 @@ from ui.views import encode, tree_view
 #: how long Next waits for the stepped iteration before saying the search is still working
 STEP_WAIT_S = 30.0
 PHASE_NAMES = {
-    "select": "1 · select",
-    "expand": "2 · expand",
-    "evaluate": "3 · verify / evaluate",
-    "backpropagate": "4 · backpropagate",
+    "select": "select (phase 1 of 4)",
+    "expand": "expand (phase 2 of 4)",
+    "evaluate": "verify / evaluate (phase 3 of 4)",
+    "backpropagate": "backpropagate (phase 4 of 4)",
     "rank": "rank",
     "pop": "pop",
     "tactics": "tactics",
@@ -88,7 +88,7 @@ def _figure(services: Services, run_id: str, phase: Phase, before: bool = False)
 
 def _head(phase: Phase, index: int, total: int) -> str:
     name = PHASE_NAMES.get(phase.kind, phase.kind)
-    return f"**Iteration {phase.iteration + 1} · {name}** ({index + 1} of {total})"
+    return f"**Iteration {phase.iteration + 1} · {name}** (step {index + 1} of {total})"
 
 
 def _text(phase: Phase, index: int, total: int, extra: list[str] | None = None) -> str:

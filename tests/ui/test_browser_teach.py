@@ -214,7 +214,7 @@ def _lesson(pg) -> str:
 def _settled_lesson(pg, before: str) -> bool:
     """The lesson shows a new phase, question or end (not the same text, not a progress line)."""
     text = _lesson(pg)
-    return text != before and (re.search(r"\(\d+ of \d+\)", text) is not None or "last phase" in text)
+    return text != before and (re.search(r"\(step \d+ of \d+\)", text) is not None or "last phase" in text)
 
 
 def test_teacher_mode_tells_each_phase_in_order_with_the_runs_numbers_and_scores_predictions(page, server):
@@ -253,7 +253,7 @@ def test_teacher_mode_tells_each_phase_in_order_with_the_runs_numbers_and_scores
                 lambda r=right, n=predictions: f"{r} of {n}" in page.inner_text("#teach-score"), what="score"
             )
         phase = phases[len(seen)]
-        assert f"({len(seen) + 1} of " in text and phase.kind.split("pagate")[0][:6] in text.lower()
+        assert f"(step {len(seen) + 1} of " in text and phase.kind.split("pagate")[0][:6] in text.lower()
         for sentence in phase.sentences:
             assert sentence.split(":")[0] in text
         seen.append(phase.kind)

@@ -53,7 +53,7 @@ def test_find_and_teacher_mode_handlers_on_a_stored_run(services):
     assert ids and f"{len(ids)} node(s) match" in said
     teach = TeachHandlers(services)
     _, text, radio, progress, _ = teach.next("taught", None, True)
-    assert "(1 of " in text and "expand" in text and isinstance(progress, Progress)
+    assert "(step 1 of " in text and "expand" in text and isinstance(progress, Progress)
     for _ in range(3):  # expand, evaluate, backpropagate: then the question before the selection
         _, text, radio, progress, _ = teach.next("taught", progress, True)
     assert "Which child of #0" in text and radio["visible"]
@@ -73,9 +73,9 @@ def test_teacher_mode_steps_a_live_run_one_iteration_when_the_lesson_catches_up(
     teach = TeachHandlers(services)
     done = lambda: sum(isinstance(e, ev.IterationDone) for e in run.log.events)  # noqa: E731
     _, text, _, progress, _ = teach.next(run_id, None, False)  # the root, there before any rollout
-    assert done() == 0 and "(1 of 1)" in text
+    assert done() == 0 and "(step 1 of 1)" in text
     _, text, _, progress, _ = teach.next(run_id, progress, False)  # nothing more: one rollout is run
-    assert done() == 1 and run.state == "paused" and "(2 of " in text
+    assert done() == 1 and run.state == "paused" and "(step 2 of " in text
     told = 2
     while done() == 1 and told < 200:
         _, text, _, progress, _ = teach.next(run_id, progress, False)

@@ -46,7 +46,7 @@ function list(clusters) {
     btn.className = 'canopy-cluster';
     btn.dataset.answer = c.answer;
     btn.dataset.index = String(i);
-    btn.textContent = `${c.answer} · ${c.leaves.length} leaf${c.leaves.length === 1 ? '' : 'ves'}`;
+    btn.textContent = `${c.answer} · ${c.leaves.length} ${c.leaves.length === 1 ? 'leaf' : 'leaves'}`;
     btn.addEventListener('click', () => highlight(chosen === c.answer ? null : i));
     el.appendChild(btn);
   });
