@@ -88,7 +88,8 @@ def search_stage(rnd: Round, problems: Sequence[Problem]) -> dict[str, Any]:
         "policy": rnd.policy_in or "base",
         "seconds": round(wall, 2),
     }
-    return write_json(out, summary) and summary
+    write_json(out, summary)
+    return summary
 
 
 # --- data -----------------------------------------------------------------------------------
@@ -120,7 +121,8 @@ def data_stage(rnd: Round, problems: Sequence[Problem]) -> dict[str, Any]:
         "problems_with_pairs": len({p["problem"] for p in pairs}),
         "seconds": round(time.monotonic() - t0, 2),
     }
-    return write_json(out, summary) and summary
+    write_json(out, summary)
+    return summary
 
 
 def _write_lines(path: Path, rows: Sequence[dict[str, Any]]) -> None:
@@ -163,7 +165,8 @@ def policy_stage(rnd: Round, start_from: str | None) -> dict[str, Any]:
     if not examples:
         rnd.say(f"round {rnd.number}: no correct trajectory to fine-tune on; the policy stays as it was")
         summary = {"trained": False, "policy": rnd.policy_in, "why": "no SFT examples", "seconds": 0.0}
-        return write_json(out, summary) and summary
+        write_json(out, summary)
+        return summary
     config = sft_config(rnd.settings, getattr(rnd.models, "threads", None))
     model, tokenizer = rnd.models.trainable(start_from)
     label = f"round {rnd.number}: fine-tune"
@@ -185,7 +188,8 @@ def policy_stage(rnd: Round, start_from: str | None) -> dict[str, Any]:
         "sha256": folder_sha256(folder),
         "seconds": result.seconds,
     }
-    return write_json(out, summary) and summary
+    write_json(out, summary)
+    return summary
 
 
 # --- PPM ------------------------------------------------------------------------------------
@@ -211,9 +215,11 @@ def ppm_stage(rnd: Round, policy: str | None) -> dict[str, Any]:
         )
         rnd.say(f"round {rnd.number}: no PPM trained: {why}")
         summary = {"trained": False, "ppm": None, "why": why, "pairs": len(found), "seconds": 0.0}
-        return write_json(out, summary) and summary
+        write_json(out, summary)
+        return summary
     summary = _train_ppm(rnd, policy, train, held)
-    return write_json(out, summary) and summary
+    write_json(out, summary)
+    return summary
 
 
 def _train_ppm(rnd: Round, policy: str | None, train: list[Any], held: list[Any]) -> dict[str, Any]:
@@ -288,4 +294,5 @@ def eval_stage(
             progress(f"{label}: {kind} on held-out", i + 1, len(problems))
         summary[kind] = {"accuracy": round(right / len(problems), 4) if problems else None,
                          "correct": int(right), "seconds": round(wall, 2)}
-    return write_json(out, summary) and summary
+    write_json(out, summary)
+    return summary
