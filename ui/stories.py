@@ -108,7 +108,7 @@ def _lips(tree: Tree, node: Node, events: list[Any]) -> str:
     if node.status == "proved":
         proof = readable_proof(events)
         if proof is not None and (proof.steps[-1].node if proof.steps else tree.root_id) == node.id:
-            parts.append(proof_markdown(proof))
+            parts.append(proof_markdown(proof, esc=md_esc))
     return "\n\n" + "\n\n".join(parts)
 
 
@@ -130,4 +130,4 @@ def lips_answer(tree: Tree, events: list[Any] | None) -> str:
     if fin is not None and fin.error:
         head += f"\n\nError: {md_esc(fin.error)}"
     proof = readable_proof(events) if events else None
-    return head if proof is None else f"{head}\n\n{proof_markdown(proof)}"
+    return head if proof is None else f"{head}\n\n{proof_markdown(proof, esc=md_esc)}"

@@ -5,6 +5,7 @@ Run that does not start, and a lone ``$`` in model text."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -234,3 +235,22 @@ def test_without_answers_the_chart_has_two_panels_and_the_x_axis_under_the_last(
     fig = convergence_figure(Tree.from_events(log.after(-1)))
     assert fig["data"] and "yaxis3" not in fig["layout"] and fig["layout"]["xaxis"]["anchor"] == "y2"
     assert "No answer yet" in fig["note"]
+
+
+def test_a_lips_run_with_hostile_fields_stays_inert(lips_events):
+    from tests.security.test_html_escape import assert_inert_markdown
+    from ui.solve import LATEX
+
+    bad = "<img src=x onerror=alert(1)> $\\href{http://x.test}{y}$ [l](http://x.test) **b**"
+    events = []
+    for e in lips_events:
+        if isinstance(e, ev.NodeAdded):
+            meta = {k: bad for k in e.meta} | {"instantiation": {bad: bad}, "constraints": [bad]}
+            e = dataclasses.replace(e, meta=meta)
+        elif isinstance(e, ev.NodeVerified):
+            e = dataclasses.replace(e, output=bad, method=bad)
+        events.append(e)
+    tree = Tree.from_events(events)
+    for node in tree.nodes.values():
+        assert_inert_markdown(node_view(tree, node.id, events=events).verification, f"goal {node.id}", LATEX)
+    assert_inert_markdown(answer_panel(tree, events), "the LIPS answer panel", LATEX)

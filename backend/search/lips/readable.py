@@ -17,7 +17,7 @@ with ``sympify`` on a string; a text that does not parse is shown as it is.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,46 +225,48 @@ def _md(text: str) -> str:
     return "".join("\\" + c if c in "\\`*_{}[]<>()#+!|$~" else c for c in str(text))
 
 
-def _math(text: str, variables: list[str]) -> str:
+def _math(text: str, variables: list[str], esc: Callable[[str], str]) -> str:
     tex = goal_latex(text, variables)
-    return f"$${tex}$$" if tex else f"`{text.replace('`', '')}`"
+    return f"$${tex}$$" if tex else esc(text)
 
 
-def proof_markdown(proof: ReadableProof) -> str:
+def proof_markdown(proof: ReadableProof, esc: Callable[[str], str] = _md) -> str:
     """The proof for the page: numbered goals with their tactic, why each step is valid and
-    the side conditions checked, then the closing certificate, formulas in LaTeX."""
+    the side conditions checked, then the closing certificate, formulas in LaTeX (made here
+    from the parsed goals). ``esc`` escapes every text from the run (the page passes its own,
+    ``ui.escape.md_esc``, which also keeps links and stray dollars from forming)."""
     v = proof.variables
-    cons = ", ".join(_md(c) for c in proof.constraints) or "no constraints"
+    cons = ", ".join(esc(c) for c in proof.constraints) or "no constraints"
     lines = [
         f"**Proof** ({len(proof.steps)} step{'s' if len(proof.steps) != 1 else ''}; each new goal "
         "implies the one before it, so closing the last proves the first)",
         "",
         f"**Goal 0** (the problem; {cons}):",
         "",
-        _math(proof.theorem, v),
+        _math(proof.theorem, v, esc),
     ]
     for s in proof.steps:
-        lines += ["", f"**Goal {s.number}**, by {_md(s.how)}" + (":" if not s.instantiation else "")]
+        lines += ["", f"**Goal {s.number}**, by {esc(s.how)}" + (":" if not s.instantiation else "")]
         if s.instantiation:
-            inst = ", ".join(f"{_md(k)} := {_md(val)}" for k, val in s.instantiation.items())
+            inst = ", ".join(f"{esc(k)} := {esc(val)}" for k, val in s.instantiation.items())
             lines[-1] += f" with {inst}:"
-        lines += ["", _math(s.goal, v), "", f"- *why valid:* {_md(s.valid)}"]
+        lines += ["", _math(s.goal, v, esc), "", f"- *why valid:* {esc(s.valid)}"]
         for c in s.side_conditions:
             lines.append(
-                f"- *side condition:* {_md(c.get('claim', ''))}: {_md(c.get('status', ''))} "
-                f"by {_md(c.get('method', ''))}"
+                f"- *side condition:* {esc(c.get('claim', ''))}: {esc(c.get('status', ''))} "
+                f"by {esc(c.get('method', ''))}"
             )
         if s.rechecked:
-            lines.append(f"- *re-checked at the end:* {_md(s.rechecked)}")
+            lines.append(f"- *re-checked at the end:* {esc(s.rechecked)}")
     c = proof.certificate
     last = proof.steps[-1].number if proof.steps else 0
-    lines += ["", f"**Closed** (goal {last}) by **{_md(c.method)}**: {_md(c.words)}."]
+    lines += ["", f"**Closed** (goal {last}) by **{esc(c.method)}**: {esc(c.words)}."]
     if c.latex:
         lines += ["", f"$${c.latex}$$"]
     if c.tried:
-        lines += ["", "Checkers tried: " + ", ".join(f"{_md(m)} ({_md(st)})" for m, st in c.tried)]
+        lines += ["", "Checkers tried: " + ", ".join(f"{esc(m)} ({esc(st)})" for m, st in c.tried)]
     if c.rechecked:
-        lines.append(f"  \nRe-checked with fresh test points: {_md(c.rechecked)}.")
+        lines.append(f"  \nRe-checked with fresh test points: {esc(c.rechecked)}.")
     return "\n".join(lines)
 
 
