@@ -23,7 +23,8 @@ from ui.services import Services
 HELP = (
     "Find: words in a step's text, code or output, `answer:18`, `status:error`, `kind:answer`, `#12` "
     "(all must hold). **Focus** shows only the best path and its siblings; **Collapse** hides what is "
-    "below the node selected in the tree (key **c**)."
+    "below the node selected in the tree (key **c**); **Zoom** centres the tree on the first match "
+    "(double-click the tree to see all of it)."
 )
 HIGHLIGHT_JS = """(found) => {
   const d = found ? JSON.parse(found) : null;
@@ -39,6 +40,12 @@ COLLAPSE_JS = """() => { window.dispatchEvent(new CustomEvent('canopy-view',
   {detail: {target: 'tree', collapse: 'selected'}})); }"""
 EXPAND_ALL_JS = """() => { window.dispatchEvent(new CustomEvent('canopy-view',
   {detail: {target: 'tree', collapse: 'none'}})); }"""
+ZOOM_JS = """(found) => {
+  const d = found ? JSON.parse(found) : null;
+  if (d && d.ids.length) window.dispatchEvent(new CustomEvent('canopy-view',
+    {detail: {target: 'tree', zoom: d.ids[0]}}));
+  return found;
+}"""
 
 
 def find(services: Services, run_id: str | None, query: str) -> tuple[str, str]:
@@ -67,6 +74,7 @@ def build_bigtree(services: Services, solve: Any) -> None:
             focus = gr.Checkbox(label="Focus: the best path and its siblings", elem_id="focus-toggle")
             collapse = gr.Button("Collapse / expand the selected node", elem_id="collapse-btn")
             expand_all = gr.Button("Expand all", elem_id="expand-all-btn")
+            zoom = gr.Button("Zoom to the first match", elem_id="zoom-btn")
 
     def on_find(run_id: str | None, text: str) -> tuple[str, str]:
         return find(services, run_id, text)
@@ -77,3 +85,4 @@ def build_bigtree(services: Services, solve: Any) -> None:
     focus.change(None, focus, None, js=FOCUS_JS)
     collapse.click(None, None, None, js=COLLAPSE_JS)
     expand_all.click(None, None, None, js=EXPAND_ALL_JS)
+    zoom.click(None, found, None, js=ZOOM_JS)  # double-click the tree to see all of it again

@@ -208,7 +208,7 @@ def _lesson(pg) -> str:
     """The lesson's text without Gradio's progress line above it ("processing | 0.3s")."""
     text = pg.inner_text("#teach-lesson")
     starts = [text.find(w) for w in ("Iteration ", "That was", "The search is", "Press ") if w in text]
-    return text[min(starts):] if starts else text
+    return text[min(starts) :] if starts else text
 
 
 def _settled_lesson(pg, before: str) -> bool:
@@ -310,6 +310,19 @@ def test_keys_move_the_selection_through_the_tree_and_drive_pause_and_step(page,
 # --- big trees ---------------------------------------------------------------------------------
 
 
+#: the x axis spans 20 units centred on the node's x (zoom to node)
+ZOOMED = """(id) => {
+  const el = document.querySelector('#tree .canopy-plot'), r = el.layout.xaxis.range;
+  for (const t of el.data) {
+    if (!String(t.name).startsWith('nodes')) continue;
+    const k = t.customdata.findIndex((row) => row[0] === id);
+    if (k < 0) continue;
+    return !!r && Math.abs(r[1] - r[0] - 20) < 1e-6 && Math.abs((r[0] + r[1]) / 2 - t.x[k]) < 1e-6;
+  }
+  return false;
+}"""
+
+
 def _tree_data(pg) -> dict:
     return pg.eval_on_selector("#tree .canopy-tree", "e => Object.assign({}, e.dataset)")
 
@@ -330,6 +343,9 @@ def test_find_rings_the_matching_nodes_focus_and_collapse_hide_the_rest(page, se
     wait_until(lambda: _tree_data(page).get("highlight"), what="the matches ringed")
     assert sorted(int(i) for i in _tree_data(page)["highlight"].split(",")) == failing
     assert f"{len(failing)} node(s) match" in page.inner_text("#find-result")
+    page.click("#zoom-btn")  # zoom to the first match: the axes centred on it
+    wait_until(lambda: page.evaluate(ZOOMED, failing[0]), what="the tree zoomed on the first match")
+    page.dblclick("#tree .canopy-plot .nsewdrag")  # autosize: the whole tree again
     # focus: the best path and its siblings only
     best = set(tree.best_path())
     shown = {n.id for n in tree.nodes.values() if n.parent is None or n.parent in best}

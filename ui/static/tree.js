@@ -486,8 +486,16 @@ window.addEventListener('canopy-view', (e) => {
   }
   if (d.collapse === 'none') view.collapsed.clear();
   window.canopyViewAt = performance.now();
+  if ('zoom' in d) { zoomTo(d.zoom); return; }
   draw();
 });
+// zoom-to-node: the axes centred on a node, about 20 siblings wide and 8 levels high
+function zoomTo(id) {
+  const m = model, k = m ? m.slot.get(id) : undefined;
+  if (k === undefined || !plot) return;
+  const x = m.x[k], y = -m.depth[k];
+  Plotly.relayout(plot, {'xaxis.range': [x - 10, x + 10], 'yaxis.range': [y - 4, y + 4]});
+}
 window.addEventListener('canopy-highlight', (e) => {
   const d = e.detail || {};
   if (!d.target || !element.closest('#' + d.target)) return;
