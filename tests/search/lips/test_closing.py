@@ -4,7 +4,7 @@ import pytest
 
 from backend.search.lips.closing import CloseConfig, close_goal
 from backend.search.lips.numeric import evaluate, feasible
-from backend.search.lips.positivity import is_nonneg
+from backend.search.lips.positivity import is_nonneg, positivity
 from backend.search.lips.problem import parse_problem
 from backend.search.lips.problems import load_inequalities
 from backend.search.lips.univariate import eliminate_linear
@@ -65,3 +65,13 @@ def test_mo_int_closing_census():
     """How many MO-INT theorems the checkers close outright (no scaling): 4 with z3 at 5 s."""
     proved = [p.id for p in load_inequalities("mo-int") if close_goal(p, p.goal).proved]
     assert {"mo-int-P5", "mo-int-P7", "mo-int-P9", "mo-int-P16"} <= set(proved)
+
+
+def test_positivity_gives_up_at_once_on_a_goal_negative_in_the_sign_orthant():
+    # 1 - ab >= 0 holds only thanks to a + b = 2: no form of it can be non-negative by the signs
+    # alone, so the float pre-test answers before any sympy form is built
+    p = parse_problem("a, b > 0; a + b = 2; prove a*b <= 1")
+    r = positivity(p, p.goal)
+    assert r.status == "unknown" and r.detail == "negative at a point of the sign orthant"
+    q = parse_problem("a, b > 0; prove 2*a*b/(a + b) <= (a + b)/2")  # proved by a factored numerator
+    assert positivity(q, q.goal).status == "proved"
