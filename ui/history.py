@@ -36,6 +36,20 @@ DOWNLOAD_JS = """() => { setTimeout(() => {
   if (a) a.click(); }, 50); }"""
 
 
+#: after Export HTML: click the link to this run's file once it is on the page (a big file
+#: can take longer to appear than the JSONL's 50 ms; an earlier export's link is not this one)
+DOWNLOAD_HTML_JS = """(runId) => {
+  const name = 'canopy-run-' + runId + '.html';
+  let tries = 0;
+  const look = () => {
+    const a = [...document.querySelectorAll('#hist-download a')]
+      .find((x) => (x.getAttribute('download') || '') === name || (x.href || '').endsWith('/' + name));
+    if (a) a.click(); else if (++tries < 200) setTimeout(look, 50);
+  };
+  setTimeout(look, 50);
+}"""
+
+
 class HistoryHandlers:
     def __init__(self, services: Services) -> None:
         self.s = services
@@ -125,24 +139,25 @@ class HistoryHandlers:
             return f"⚠ Export failed: {md_esc(exc)}", gr.File(value=None, visible=False)
         return f"Exported {n} events of run {md_code(run_id)}.", gr.File(value=str(path), visible=True)
 
-    def export_html(self, run_id: str | None) -> tuple[str, Any]:
-        """(message, download): the run as one HTML file that replays it offline
-        (``backend/html_replay.py``), drawn with the page's own node styles."""
+    def export_html(self, run_id: str | None) -> tuple[str, Any, str]:
+        """(message, download, the run id for the download click): the run as one HTML file
+        that replays it offline (``backend/html_replay.py``), drawn with the page's own node styles."""
         from backend.html_replay import export_replay
 
         if not run_id:
-            return "Open a run first.", None
+            return "Open a run first.", None, ""
         if self._export_dir is None:
             self._export_dir = Path(tempfile.mkdtemp(prefix="canopy-export-"))
         path = self._export_dir / f"canopy-run-{_file_safe(run_id)}.html"
         try:
             made = export_replay(self.s.store, run_id, path, replay_styler(self.s, run_id))
         except (ValueError, OSError) as exc:
-            return f"⚠ Export failed: {md_esc(exc)}", gr.File(value=None, visible=False)
+            return f"⚠ Export failed: {md_esc(exc)}", gr.File(value=None, visible=False), ""
         return (
             f"Wrote an HTML replay of run {md_code(run_id)}: {made.bytes / 2**20:.1f} MiB "
             f"({made.events} events; it opens offline in any browser).",
             gr.File(value=str(path), visible=True),
+            _file_safe(run_id),
         )
 
     def import_file(self, file: Any, text: str, algorithm: str, status: str) -> tuple:
@@ -336,8 +351,9 @@ def build_history(services: Services) -> HistoryScreen:
     tree.node_click(hs.click, [opened, slider], inspector.outputs, **fast)  # type: ignore[attr-defined]
     delete.click(hs.delete, [opened, *filters], [message, runs, opened], **fast)
     export.click(hs.export, opened, [message, download], **fast).then(None, None, None, js=DOWNLOAD_JS)
-    export_html.click(hs.export_html, opened, [message, download], **fast).then(
-        None, None, None, js=DOWNLOAD_JS
+    exported = gr.Textbox(visible=False)  # the run whose HTML file the download click waits for
+    export_html.click(hs.export_html, opened, [message, download, exported], **fast).then(
+        None, exported, None, js=DOWNLOAD_HTML_JS
     )
     shown = [opened, slider, *view, *inspector.outputs]
     upload.upload(hs.import_file, [upload, *filters], [message, runs, run_id, *shown], **fast)
