@@ -304,9 +304,9 @@ def stats_panel(tree: Tree) -> str:
     tokens = int(fin.get("tokens", s["tokens"]))
     tps = tokens / gen_s if gen_s > 0 else 0.0
     statuses = ", ".join(f"{md_esc(k)} {v}" for k, v in sorted(s["statuses"].items()))
-    rounds = voc.rounds_phrase(tree, s["iterations"]).split(" ", 1)[1]  # "iterations" or "pops (…)"
+    count, rounds = voc.rounds_phrase(tree, s["iterations"]).split(" ", 1)  # "iterations" or "pops (…)"
     return (
-        f"**{s['iterations']}** {rounds} · **{s['nodes']}** nodes · depth {s['depth']} · "
+        f"**{count}** {rounds} · **{s['nodes']}** nodes · depth {s['depth']} · "
         f"{tokens} tokens · "
         f"{tps:.1f} tokens/s · wall {wall:.1f} s (generation {gen_s:.1f} s, execution {exec_s:.1f} s, "
         f"verification {verify_s:.1f} s)\n\nNodes by status: {statuses}"

@@ -20,6 +20,7 @@ from ui.figure import message_figure
 from ui.inspector import NodeView, uct_table
 from ui.services import Services
 from ui.views import encode, plot_view, tree_view
+from ui.vocabulary import vocabulary
 
 LATEX = [
     {"left": "$$", "right": "$$", "display": True},
@@ -141,7 +142,8 @@ class SolveHandlers:
             h.run_status(self.s, run_id),
             "Pause",
             self.s.engine.status(),
-            *Inspector.values(NodeView()),
+            # no empty code boxes before a click for algorithms that run no code
+            *Inspector.values(NodeView(runs_code=vocabulary(algorithm).runs_code)),
             *(gr.skip() for _ in range(4)),  # the new run's stream draws them
         )
 

@@ -176,5 +176,7 @@ def rounds_phrase(tree: Any, count: int) -> str:
     """"12 iterations" or, for LIPS, "3 pops (goals taken from the queue)"."""
     v = of_tree(tree)
     if v.rounds == "pops":
+        # a pop ends with iteration_done; one cut short by the time limit still tried its closers
+        count = max(count, sum(1 for n in tree.nodes.values() if n.detail and n.detail.get("attempts")))
         return f"{count} pop{'s' if count != 1 else ''} (goals taken from the queue)"
     return f"{count} iterations"

@@ -1,7 +1,7 @@
 """The screenshots of docs/UI.md: real runs with the embedded model (rStar-Math, CPL, LIPS), taken
 by headless chromium. Not a test (no ``test_`` name): run it by hand after a change to the page.
 
-    python -m tests.ui.screenshots            # writes docs/img/run-{rstar,cpl,lips}.png
+    python -m tests.ui.screenshots            # docs/img/run-{rstar,cpl,lips,lips-proof}.png
     python -m tests.ui.screenshots cpl lips   # only those
 
 It starts ``app.py`` on a free port with a fresh history under a temporary folder, runs each
@@ -30,8 +30,9 @@ GSM8K_0 = (
     "per fresh duck egg. How much in dollars does she make every day at the farmers' market?"
 )
 INEQUALITY = "a, b, c > 0; prove a^2 + b^2 + c^2 >= ab + bc + ca"
+SCHUR = "a,b,c >= 0; prove a^3+b^3+c^3 + 3*a*b*c >= a*b*(a+b) + b*c*(b+c) + c*a*(c+a)"
 #: which screenshots to take (all by default): python -m tests.ui.screenshots cpl lips
-WHICH = sys.argv[1:] or ["rstar", "cpl", "lips"]
+WHICH = sys.argv[1:] or ["rstar", "cpl", "lips", "lips-proof"]
 
 
 def shoot(page, name: str) -> Path:
@@ -64,17 +65,36 @@ def finish(page, timeout: float = 900) -> None:
     time.sleep(2)
 
 
-def inspect_some_node(page, pick: str) -> None:
-    """Click the first drawn node whose trace name contains ``pick`` (a style's label)."""
-    node = page.evaluate(
-        """(pick) => { const el = document.querySelector('#tree .canopy-plot');
-        const t = (el.data || []).find((d) => String(d.name).includes(pick));
-        return t ? t.customdata[0][0] : null; }""",
-        pick,
-    )
-    if node is not None:
-        click_node(page, node)
-        time.sleep(2)
+def inspect_some_node(page, *picks: str) -> None:
+    """Click the first drawn node whose trace name contains the first of ``picks`` (a style's
+    label) that any node has."""
+    for pick in picks:
+        node = page.evaluate(
+            """(pick) => { const el = document.querySelector('#tree .canopy-plot');
+            const t = (el.data || []).find((d) => String(d.name).includes(pick));
+            return t ? t.customdata[0][0] : null; }""",
+            pick,
+        )
+        if node is not None:
+            click_node(page, node)
+            time.sleep(2)
+            return
+
+
+def lips_run(page, problem: str, preset: str) -> None:
+    page.fill("#problem textarea", problem)
+    if page.input_value("#algorithm input") != "lips":
+        choose(page, "lips")
+    if not page.is_visible("#preset-lips"):
+        page.locator("#settings").get_by_text("Settings", exact=True).click()
+    wait_until(lambda: page.is_visible("#preset-lips"), what="the lips settings")
+    page.click("#preset-lips input")
+    page.get_by_role("option", name=preset, exact=True).click()
+    time.sleep(1.5)  # the preset's values land before ours
+    set_settings(page, "lips", {"min_proof_depth": 1})
+    start_run(page, problem, "lips")
+    finish(page)
+    inspect_some_node(page, "goal closed", "counterexample")
 
 
 def main() -> None:
@@ -99,21 +119,12 @@ def main() -> None:
                     finish(page)
                     inspect_some_node(page, "plan step")
                     shoot(page, "run-cpl")
-                if "lips" not in WHICH:
-                    context.close()
-                    return
-                page.fill("#problem textarea", INEQUALITY)
-                choose(page, "lips")
-                page.locator("#settings").get_by_text("Settings", exact=True).click()
-                wait_until(lambda: page.is_visible("#preset-lips"), what="the lips settings")
-                page.click("#preset-lips input")
-                page.get_by_role("option", name="quick", exact=True).click()
-                set_settings(page, "lips", {"min_proof_depth": 1})
-                page.locator("#settings").get_by_text("Settings", exact=True).click()
-                start_run(page, INEQUALITY, "lips")
-                finish(page)
-                inspect_some_node(page, "goal closed")
-                shoot(page, "run-lips")
+                if "lips" in WHICH:  # with the model: rewrites asked of it (quick preset)
+                    lips_run(page, INEQUALITY, "quick")
+                    shoot(page, "run-lips")
+                if "lips-proof" in WHICH:  # the symbolic preset asks no model
+                    lips_run(page, SCHUR, "symbolic")
+                    shoot(page, "run-lips-proof")
                 context.close()
         finally:
             app.terminate()

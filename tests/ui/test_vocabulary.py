@@ -254,3 +254,29 @@ def test_a_lips_run_with_hostile_fields_stays_inert(lips_events):
     for node in tree.nodes.values():
         assert_inert_markdown(node_view(tree, node.id, events=events).verification, f"goal {node.id}", LATEX)
     assert_inert_markdown(answer_panel(tree, events), "the LIPS answer panel", LATEX)
+
+
+def test_a_lips_pop_cut_short_by_the_time_limit_still_counts(lips_events):
+    from ui.vocabulary import rounds_phrase
+
+    first = next(k for k, e in enumerate(lips_events) if isinstance(e, ev.IterationDone))
+    cut = lips_events[:first]
+    tree = Tree.from_events(cut)  # the root was popped (its closers ran) but no iteration ended
+    assert not tree.iterations and rounds_phrase(tree, 0) == "1 pop (goals taken from the queue)"
+    assert "**1** pop (goals" in stats_panel(tree)
+
+
+def test_the_inspector_of_a_new_lips_or_cpl_run_has_no_code_box(services):
+    from ui import handlers as h
+    from ui.solve import SolveHandlers
+
+    controls = h.algorithm_controls(services.algorithm_names())
+    values = []
+    for name in services.algorithm_names():
+        info = h.algorithm_info(name)
+        values += h.preset_values(name, info["default_preset"], [c for c in controls if c.algorithm == name])
+    out = SolveHandlers(services, controls).start(None, None, "a, b > 0; prove a >= b", "lips", "vote", "", 0,
+                                                   *values)
+    code, output = out[6], out[7]
+    assert code["visible"] is False and output["visible"] is False
+    services.runs.shutdown()
