@@ -71,19 +71,25 @@ def main(rollouts: int = 4) -> None:
             time.sleep(1.5)
             shot(page, "#tree", "focus")
             page.uncheck("#focus-toggle input")
-            # teacher mode: a few phases, then a question and its reveal
+            # teacher mode: phases and questions until a reveal with visited siblings' arithmetic
             page.check("#teach-toggle input")
-            for _ in range(12):
+            asked = False
+            for _ in range(80):
                 page.click("#teach-next")
                 time.sleep(0.8)
-                if page.is_visible("#teach-predict"):
+                if "last phase" in page.inner_text("#teach-lesson"):
                     break
-            shot(page, "#teach-panel", "teacher-question")
-            if page.is_visible("#teach-predict"):
+                if not page.is_visible("#teach-predict"):
+                    continue
+                if not asked:
+                    shot(page, "#teach-panel", "teacher-question")
+                    asked = True
                 page.locator("#teach-predict label").first.click()
                 page.click("#teach-check")
                 time.sleep(1.0)
-                shot(page, "#teach-panel", "teacher-reveal")
+                if "√(ln" in page.inner_text("#teach-lesson"):  # a visited sibling's UCT arithmetic
+                    break
+            shot(page, "#teach-panel", "teacher-reveal")
             # steering: fork from the deepest open step (the finished run cannot be steered)
             deep = max((n for n in tree.nodes.values() if not n.terminal and n.parent is not None),
                        key=lambda n: n.depth, default=None)
