@@ -98,3 +98,15 @@ def test_lips_phases_are_rank_pop_tactics_filter():
     phases = lesson(log.events)
     assert [p.kind for p in phases] == ["rank", "pop", "tactics", "filter"]
     assert phases[1].nodes == [0] and phases[2].nodes == [1] and "proved" in phases[3].sentences[0]
+
+
+def test_a_real_lips_run_is_told_in_lips_phases():
+    from backend.runspec import RunSpec, build_search
+    from backend.teach import LIPS_PHASES
+
+    spec = RunSpec(problem="a, b > 0; prove a^3 + b^3 >= a^2*b + a*b^2", algorithm="lips", engine=None)
+    search = build_search(spec, None)
+    search.run()
+    phases = lesson(search.log.events)
+    assert phases and {p.kind for p in phases} <= set(LIPS_PHASES)
+    assert phases[0].kind == "pop" and phases[0].nodes == [0]
