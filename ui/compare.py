@@ -29,13 +29,20 @@ SIDE_COLOURS = {"both": "#bdbdbd", "a": "#1f77b4", "b": "#ff7f0e"}
 TABLE_HEADERS = ["method", "status", "answer", "correct", "tokens", "wall s", "nodes", "iterations", "run id"]
 
 
-def budget_controls(algorithm: str, problem: str, tokens: int) -> tuple[list[h.Control], list[Any]]:
-    """The controls and values that put ``algorithm`` on ``tokens`` (the way ``start_run`` takes them)."""
-    from backend.compare import budget_overrides
+def method_controls(method: Any, problem: str, tokens: int) -> tuple[list[h.Control], list[Any], str | None]:
+    """(controls, values, PPM choice) that start ``method`` (``backend/compare.py: Method``) on
+    ``tokens``, the way ``start_run`` takes them: the budget fitted to the method's settings as
+    ``canopy compare`` does; a ``ppm=...`` setting is the run's PPM choice, not a config field."""
+    from backend.compare import Method, method_spec
     from backend.runspec import RunSpec
 
-    overrides, _ = budget_overrides(RunSpec(problem=problem, algorithm=algorithm), ("tokens", int(tokens)))
-    return [h.Control(algorithm, k, "int", None) for k in overrides], list(overrides.values())
+    settings = dict(method.overrides)
+    ppm = settings.pop("ppm", None)
+    spec, _ = method_spec(
+        RunSpec(problem=problem), Method(method.label, method.algorithm, settings), ("tokens", tokens)
+    )
+    config = dict(spec.config)
+    return [h.Control(method.algorithm, k, "str", None) for k in config], list(config.values()), ppm
 
 
 def run_row(tree: Tree, label: str, run_id: str) -> list[Any]:
@@ -149,20 +156,34 @@ class CompareHandlers:
     def __init__(self, services: Services) -> None:
         self.s = services
 
-    def start(self, problem: str, reference: str, algos: list[str], budget: float, seed: float) -> tuple:
-        """(run ids, status, timer): every algorithm started on the same budget and seed."""
-        algos = list(dict.fromkeys(algos or []))
-        if not 2 <= len(algos) <= MOST:
+    def start(
+        self, problem: str, reference: str, algos: list[str], budget: float, seed: float, methods: str = ""
+    ) -> tuple:
+        """(run ids, status, timer): every method started on the same budget and seed. ``methods``
+        (``ALGO`` or ``ALGO:KEY=VALUE``, comma-separated, as ``canopy compare --algos``; ``ppm=none``
+        picks the PPM) replaces the ticked algorithms when given."""
+        from backend.compare import Method, parse_methods
+
+        try:
+            chosen = (
+                parse_methods(methods) if (methods or "").strip() else [Method(a, a) for a in algos or []]
+            )
+        except ValueError as exc:
+            return gr.skip(), f"⚠ {md_esc(exc)}", gr.Timer(active=False)
+        chosen = list({m.label: m for m in chosen}.values())
+        if not 2 <= len(chosen) <= MOST:
             return gr.skip(), f"⚠ Pick two to {MOST} algorithms.", gr.Timer(active=False)
         tokens = int(budget or 0)
         if tokens < 1:
             return gr.skip(), "⚠ The token budget must be at least 1.", gr.Timer(active=False)
         started: list[list[str]] = []
         try:
-            for algo in algos:
-                controls, values = budget_controls(algo, problem or "", tokens)
-                run_id = h.start_run(self.s, controls, problem, algo, "auto", reference, seed, values)
-                started.append([algo, run_id])
+            plans = [(m, *method_controls(m, problem or "", tokens)) for m in chosen]  # all checked first
+            for m, controls, values, ppm in plans:
+                run_id = h.start_run(
+                    self.s, controls, problem, m.algorithm, "auto", reference, seed, values, ppm=ppm
+                )
+                started.append([m.label, run_id])
         except (h.UserFacingError, ValueError) as exc:
             for _, run_id in started:  # all or none: a comparison of a subset is not the one asked for
                 h.control_run(self.s, run_id, "stop")
@@ -254,6 +275,11 @@ def build_compare(services: Services) -> CompareScreen:
         label="Algorithms (2 to 4)",
         elem_id="cmp-algos",
     )
+    methods = gr.Textbox(
+        label="Or methods with settings (replaces the ticks): ALGO or ALGO:KEY=VALUE, comma-separated",
+        placeholder="rstar, rstar:ppm=none, rstar:children=2",
+        elem_id="cmp-methods",
+    )
     start = gr.Button("Start together", variant="primary", elem_id="cmp-start")
     status = gr.Markdown(elem_id="cmp-status")
     runs = gr.State([])
@@ -282,9 +308,9 @@ def build_compare(services: Services) -> CompareScreen:
 
     fast = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
     shown = [*views, table, convergence, answer, timer]
-    start.click(ch.start, [problem, reference, algos, budget, seed], [runs, status, timer], **fast).then(
-        ch.refresh, runs, shown, **fast
-    )
+    start.click(
+        ch.start, [problem, reference, algos, budget, seed, methods], [runs, status, timer], **fast
+    ).then(ch.refresh, runs, shown, **fast)
     timer.tick(ch.refresh, runs, shown, **fast)
     answer.change(ch.highlight, [runs, answer], lights, **fast).then(None, lights, None, js=HIGHLIGHT_JS)
     diff_btn.click(ch.diff, [run_a, run_b], [diff_text, diff_plot], **fast)

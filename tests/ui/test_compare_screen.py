@@ -1,0 +1,43 @@
+"""The Compare screen's handlers (ui/compare.py) without a browser: methods with settings,
+the budget put on each, all-or-none starts (tests/ui/test_browser_compare.py has the page)."""
+
+from __future__ import annotations
+
+import time
+
+from tests.ui.scripted_runs import PROBLEM
+from ui.compare import CompareHandlers
+
+
+def wait_done(services, run_ids, timeout=60.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if all(services.store.get(r).status != "running" for r in run_ids):
+            return
+        time.sleep(0.1)
+    raise AssertionError("runs did not end")
+
+
+def test_methods_with_settings_start_together_on_one_budget(services):
+    ch = CompareHandlers(services)
+    runs, status, _ = ch.start(PROBLEM, "18", [], 120, 3, "rstar:children=2, rstar:ppm=none, cpl")
+    assert [label for label, _ in runs] == ["rstar:children=2", "rstar:ppm=none", "cpl"]
+    assert "Started on 120 tokens, seed 3" in status
+    wait_done(services, [r for _, r in runs])
+    started = [services.runs.events(r)[0] for _, r in runs]
+    assert [s.algorithm for s in started] == ["rstar", "rstar", "cpl"]
+    assert [s.spec["seed"] for s in started] == [3, 3, 3]
+    assert [s.config["token_budget"] for s in started] == [120, 120, 120]
+    assert started[0].config["children"] == 2 and started[1].spec["ppm"] == "none"
+    *_, table, _, _, _ = ch.refresh(runs)
+    assert [row[0] for row in table] == ["rstar:children=2", "rstar:ppm=none", "cpl"]
+
+
+def test_a_bad_method_starts_nothing(services):
+    ch = CompareHandlers(services)
+    before = len(services.store.list_runs())
+    _, status, _ = ch.start(PROBLEM, "", [], 120, 0, "rstar, rstar:nonsense=3")
+    assert status.startswith("⚠") and "nonsense" in status
+    _, status, _ = ch.start(PROBLEM, "", ["rstar"], 120, 0, "")
+    assert "two to 4" in status
+    assert len(services.store.list_runs()) == before
