@@ -120,11 +120,14 @@ def budget_overrides(base: RunSpec, budget: tuple[str, int] | None) -> tuple[dic
 def method_spec(base: RunSpec, method: Method, budget: tuple[str, int] | None) -> tuple[RunSpec, str]:
     """The RunSpec of ``method`` on ``budget`` (checked: a bad setting fails before any run).
     The budget is worked out on the method's own settings (``sc:max_tokens=200`` fits more
-    samples); where both name a field, the method's setting wins."""
-    spec = base.fork(algorithm=method.algorithm, config=dict(method.overrides), preset=None)
+    samples); where both name a field, the method's setting wins. ``ppm=...`` is the run's
+    PPM (``default``, ``none`` or a directory), not a config field: ``rstar,rstar:ppm=none``."""
+    settings = dict(method.overrides)
+    ppm = {"ppm": str(settings.pop("ppm"))} if "ppm" in settings else {}
+    spec = base.fork(algorithm=method.algorithm, config=settings, preset=None, **ppm)
     search_parts(spec)
     extra, rule = budget_overrides(spec, budget)
-    spec = spec.fork(config={**extra, **method.overrides})
+    spec = spec.fork(config={**extra, **settings})
     search_config(spec)
     return spec, rule
 

@@ -71,6 +71,11 @@ def test_one_token_budget_is_put_on_each_algorithm_as_it_can_take_it():
     assert dict(spec.config) == {"samples": 15, "max_tokens": "100"}
     spec, _ = method_spec(base(), Method("rstar:rollouts=4", "rstar", {"rollouts": "4"}), ("tokens", 900))
     assert dict(spec.config) == {"token_budget": 900, "rollouts": "4"}
+    # ppm=... is the run's PPM, not a config field
+    spec, _ = method_spec(
+        base().fork(ppm="default"), Method("rstar:ppm=none", "rstar", {"ppm": "none"}), None
+    )
+    assert spec.ppm == "none" and dict(spec.config) == {}
 
 
 def test_every_method_runs_the_same_problems_seeds_and_engine_graded_after_the_search():

@@ -33,15 +33,12 @@ def method_controls(method: Any, problem: str, tokens: int) -> tuple[list[h.Cont
     """(controls, values, PPM choice) that start ``method`` (``backend/compare.py: Method``) on
     ``tokens``, the way ``start_run`` takes them: the budget fitted to the method's settings as
     ``canopy compare`` does; a ``ppm=...`` setting is the run's PPM choice, not a config field."""
-    from backend.compare import Method, method_spec
+    from backend.compare import method_spec
     from backend.runspec import RunSpec
 
-    settings = dict(method.overrides)
-    ppm = settings.pop("ppm", None)
-    spec, _ = method_spec(
-        RunSpec(problem=problem), Method(method.label, method.algorithm, settings), ("tokens", tokens)
-    )
+    spec, _ = method_spec(RunSpec(problem=problem), method, ("tokens", tokens))
     config = dict(spec.config)
+    ppm = spec.ppm if "ppm" in method.overrides else None
     return [h.Control(method.algorithm, k, "str", None) for k in config], list(config.values()), ppm
 
 
