@@ -9,6 +9,7 @@ from typing import Any
 
 from backend.tree import Tree
 from ui.escape import esc
+from ui.vocabulary import rounds_phrase
 
 #: most points per convergence line: past this many iterations the panel plots every
 #: k-th one (k a power of two, so earlier samples stay put) and the last
@@ -143,7 +144,7 @@ def empty_convergence(tree: Tree) -> dict[str, Any]:
             **none,
             "empty": "No convergence chart for LIPS: it has no visits or values to converge. It pops the "
             "best-ranked goal from a queue, tries to close it, else adds the goals its tactics make "
-            f"({len(tree.iterations)} pops so far). The answer panel shows the proof.",
+            f"({rounds_phrase(tree, len(tree.iterations))} so far). The answer panel shows the proof.",
         }
     if algorithm in ("rstar", "cpl"):
         return {**none, "empty": "No iteration has finished yet: the chart starts after the first."}

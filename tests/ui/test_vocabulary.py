@@ -264,6 +264,7 @@ def test_a_lips_pop_cut_short_by_the_time_limit_still_counts(lips_events):
     tree = Tree.from_events(cut)  # the root was popped (its closers ran) but no iteration ended
     assert not tree.iterations and rounds_phrase(tree, 0) == "1 pop (goals taken from the queue)"
     assert "**1** pop (goals" in stats_panel(tree)
+    assert "(1 pop (goals taken from the queue) so far)" in convergence_figure(tree)["empty"]
 
 
 def test_the_inspector_of_a_new_lips_or_cpl_run_has_no_code_box(services):
