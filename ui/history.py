@@ -17,6 +17,7 @@ import gradio as gr
 
 from backend.export import RunImportError, export_run, import_run
 from ui import handlers as h
+from ui import history_share as share
 from ui.cost import COST_MODES
 from ui.escape import md_code, md_esc
 from ui.inspector import NodeView
@@ -34,20 +35,6 @@ HISTORY_WIDTHS = ["9%", "9%", "6%", "7%", "6%", "5%", "5%", "5%", "10%", "38%"]
 DOWNLOAD_JS = """() => { setTimeout(() => {
   const a = document.querySelector('#hist-download a[download], #hist-download a');
   if (a) a.click(); }, 50); }"""
-
-
-#: after Export HTML: click the link to this run's file once it is on the page (a big file
-#: can take longer to appear than the JSONL's 50 ms; an earlier export's link is not this one)
-DOWNLOAD_HTML_JS = """(runId) => {
-  const name = 'canopy-run-' + runId + '.html';
-  let tries = 0;
-  const look = () => {
-    const a = [...document.querySelectorAll('#hist-download a')]
-      .find((x) => (x.getAttribute('download') || '') === name || (x.href || '').endsWith('/' + name));
-    if (a) a.click(); else if (++tries < 200) setTimeout(look, 50);
-  };
-  setTimeout(look, 50);
-}"""
 
 
 class HistoryHandlers:
@@ -104,17 +91,8 @@ class HistoryHandlers:
         return Inspector.values(h.inspect(self.s, run_id, data.get("node_id"), upto=int(upto)))
 
     def cost(self, run_id: str | None, upto: float, mode: str) -> tuple:
-        """(breakdown, figure) of the cost view at replay step ``upto`` (``ui/cost.py``)."""
-        from ui.cost import COST_MODES, breakdown_markdown, cost_figure
-
-        if not run_id or h.run_length(self.s, run_id) == 0:
-            return "", encode({"data": [], "layout": {"height": 60}})
-        grade = h.run_grader(self.s, run_id)
-        mode = mode if mode in COST_MODES else "tokens"
-        text, fig = h.replay_view(
-            self.s, run_id, int(upto), lambda tree: (breakdown_markdown(tree), cost_figure(tree, mode, grade))
-        )
-        return text, encode(fig)
+        """(breakdown, figure) of the cost view at replay step ``upto`` (``ui/history_share.py``)."""
+        return share.cost_view(self.s, run_id, int(upto), mode)
 
     def delete(self, run_id: str | None, text: str, algorithm: str, status: str) -> tuple:
         """(message, list, opened run); a refused delete (``h.delete_run``) leaves both as they are."""
@@ -141,24 +119,12 @@ class HistoryHandlers:
 
     def export_html(self, run_id: str | None) -> tuple[str, Any, str]:
         """(message, download, the run id for the download click): the run as one HTML file
-        that replays it offline (``backend/html_replay.py``), drawn with the page's own node styles."""
-        from backend.html_replay import export_replay
-
+        that replays it offline (``ui/history_share.py``)."""
         if not run_id:
             return "Open a run first.", None, ""
         if self._export_dir is None:
             self._export_dir = Path(tempfile.mkdtemp(prefix="canopy-export-"))
-        path = self._export_dir / f"canopy-run-{_file_safe(run_id)}.html"
-        try:
-            made = export_replay(self.s.store, run_id, path, replay_styler(self.s, run_id))
-        except (ValueError, OSError) as exc:
-            return f"⚠ Export failed: {md_esc(exc)}", gr.File(value=None, visible=False), ""
-        return (
-            f"Wrote an HTML replay of run {md_code(run_id)}: {made.bytes / 2**20:.1f} MiB "
-            f"({made.events} events; it opens offline in any browser).",
-            gr.File(value=str(path), visible=True),
-            _file_safe(run_id),
-        )
+        return share.export_html(self.s, run_id, self._export_dir / f"canopy-run-{_file_safe(run_id)}.html")
 
     def import_file(self, file: Any, text: str, algorithm: str, status: str) -> tuple:
         """(message, list, run id box, *the opened run's views): the imported run replaces
@@ -221,18 +187,6 @@ def is_upload(path: str | os.PathLike) -> bool:
     on the server (Gradio refuses those too; this holds whatever Gradio does)."""
     real = os.path.realpath(path)
     return os.path.commonpath([real, upload_folder()]) == upload_folder() and os.path.isfile(real)
-
-
-def replay_styler(services: Services, run_id: str) -> Any:
-    """How the page draws a node of this run (``ui.figure.node_style`` with the run's grader),
-    for the HTML replay, so the file draws what the History screen draws."""
-    from ui.figure import node_style
-    from ui.vocabulary import vocabulary
-
-    grade = h.run_grader(services, run_id)
-    record = services.store.get(run_id)
-    vocab = vocabulary(record.algorithm if record is not None else None)
-    return lambda node: node_style(node, grade, vocab)
 
 
 def _file_safe(name: str) -> str:
@@ -353,7 +307,7 @@ def build_history(services: Services) -> HistoryScreen:
     export.click(hs.export, opened, [message, download], **fast).then(None, None, None, js=DOWNLOAD_JS)
     exported = gr.Textbox(visible=False)  # the run whose HTML file the download click waits for
     export_html.click(hs.export_html, opened, [message, download, exported], **fast).then(
-        None, exported, None, js=DOWNLOAD_HTML_JS
+        None, exported, None, js=share.DOWNLOAD_HTML_JS
     )
     shown = [opened, slider, *view, *inspector.outputs]
     upload.upload(hs.import_file, [upload, *filters], [message, runs, run_id, *shown], **fast)
