@@ -26,7 +26,7 @@ import sympy as sp
 
 from backend.search.lips.closing import seed_points
 from backend.search.lips.numeric import PointCache, evaluate, feasible
-from backend.search.lips.positivity import is_nonneg
+from backend.search.lips.positivity import is_nonneg, negative_in_sign_orthant
 from backend.search.lips.problem import Goal, Inequality
 from backend.search.lips.smt import Pending, SmtResult, submit
 
@@ -192,8 +192,10 @@ def _implication(problem: Inequality, old: Goal, new: Goal, config: FilterConfig
     claim = implication_claim(old, new)
     signs = {problem.symbols[n]: problem.sign_of(n) for n in problem.variables}
     # sympy's factor of a large claim can take minutes (MO-INT P19's homogenisation step: 68 s
-    # for a claim z3 settles in 3 s), so positivity tries only claims that are cheap to factor
-    small = claim is not None and _cheap_to_factor(claim)
+    # for a claim z3 settles in 3 s; MO-INT P15: over 200 s), so positivity tries only claims that
+    # are cheap to factor and not negative at a point of the sign orthant (where no form can be
+    # non-negative by the signs)
+    small = claim is not None and _cheap_to_factor(claim) and not negative_in_sign_orthant(claim, signs)
     if claim is not None and (claim == 0 or (small and is_nonneg(sp.factor(sp.together(claim)), signs))):
         return None
     if claim is not None:

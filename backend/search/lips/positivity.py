@@ -7,6 +7,7 @@ its numerator expanded or factored. Sound by construction: it never looks at a p
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Iterator
@@ -67,7 +68,7 @@ def positivity(problem: Inequality, goal: Goal, max_ops: int = 400) -> Attempt:
     t0 = time.perf_counter()
     signs = signs_of(problem)
     d = goal.rhs - goal.lhs
-    if _negative_somewhere(d, signs):
+    if negative_in_sign_orthant(d, signs):
         return Attempt("positivity", "unknown", ms_since(t0), "negative at a point of the sign orthant")
     for name, form in _forms(d, max_ops):
         ok = is_nonneg(form, signs) if not isinstance(form, tuple) else \
@@ -88,13 +89,17 @@ def _forms(d: sp.Expr, max_ops: int) -> Iterator[tuple[str, sp.Expr | tuple[sp.E
         yield "factored numerator", (sp.factor(num), den)
 
 
-def _negative_somewhere(d: sp.Expr, signs: dict[sp.Symbol, str], tries: int = 6) -> bool:
-    """d < 0 (clearly, in floats) at one of a few points that respect only the variables' signs."""
+def negative_in_sign_orthant(d: sp.Expr, signs: dict[sp.Symbol, str], tries: int = 8) -> bool:
+    """d < 0 (clearly, in floats) at one of a few points that respect only the variables' signs:
+    all variables 1/2, then log-uniform magnitudes in [0.05, 5] (a sign drawn for real ones), so
+    small and large values both occur."""
     rng = random.Random(0)
     syms = sorted(d.free_symbols, key=str)
-    for _ in range(tries):
-        point = {s: rng.uniform(-3.0, 3.0) if signs.get(s, "real") == "real" else rng.uniform(0.1, 3.0)
-                 for s in syms}
+    for i in range(tries):
+        point = {}
+        for s in syms:
+            v = 0.5 if i == 0 else math.exp(rng.uniform(math.log(0.05), math.log(5.0)))
+            point[s] = -v if signs.get(s, "real") == "real" and rng.random() < 0.5 else v
         v = fast_eval(d, point)
         if v is not None and abs(v.imag) < 1e-12 * (1 + abs(v.real)) and v.real < -1e-9 * (1 + abs(v.real)):
             return True

@@ -3,6 +3,7 @@ unsound steps are caught; only a proved implication passes."""
 
 import sympy as sp
 
+from backend.search.lips import filtering
 from backend.search.lips.filtering import FilterConfig, check_step
 from backend.search.lips.lemmas import lemma_by_name
 from backend.search.lips.numeric import PointCache, evaluate, feasible
@@ -63,3 +64,17 @@ def test_claims_costly_to_factor_skip_positivity_and_go_to_z3():
     big = sum(x / (y**3 + 4 * z**3) for x, y, z in ((a, b, c), (b, c, d), (c, d, a), (d, a, b)))
     assert not _cheap_to_factor(big)
     assert _cheap_to_factor((a + b) / 2 - sp.sqrt(a * b) + a / (b + c))
+
+
+def test_a_claim_negative_in_the_sign_orthant_goes_to_z3_without_sympy_factor(monkeypatch):
+    # ab(a+b)/2 - ab >= 0 only because a + b = 2: positivity cannot show it, so the claim is not
+    # factored (MO-INT P15: one such factor ran for minutes) and z3 proves the step
+    p = parse_problem("a, b > 0; a + b = 2; prove a*b <= 1")
+    a, b = p.symbols["a"], p.symbols["b"]
+
+    def no_factor(*args, **kwargs):
+        raise AssertionError("sympy factor called")
+
+    monkeypatch.setattr(filtering.sp, "factor", no_factor)
+    r = check_step(p, p.goal, Goal(a * b * (a + b) / 2, p.goal.rhs))
+    assert (r.status, r.method) == ("passed", "z3")
