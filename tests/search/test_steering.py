@@ -205,3 +205,24 @@ def test_user_completion_reads_a_typed_step_in_the_format_and_keeps_a_formatted_
     c = user_completion("<code>\nx = 1\n<end_of_step>", None, stops)
     assert (c.text, c.stop_reason) == ("<code>\nx = 1\n", "<end_of_step>")
     assert Steer("prune", 1).at == 0
+
+
+def test_steering_events_survive_export_and_import_and_replay_from_the_file(tmp_path):
+    from backend.events import read_jsonl, write_jsonl
+
+    spec = rstar_spec()
+    run = paused_run(spec, run_id="exported")
+    tree = Tree.from_events(run.log.events)
+    first = next(tree.nodes[k] for k in tree.root.children if tree.nodes[k].status == "ok")
+    run.act("add_step", first.id, text="Sell the rest", code="print(left * 2)")
+    run.act("prune", first.id)
+    run.resume()
+    assert run.wait(120)
+    path = tmp_path / "steered.jsonl"
+    write_jsonl(run.log.events, path)
+    _, back = read_jsonl(path)  # every field checked, as an import does
+    assert [e.to_dict() for e in back] == [e.to_dict() for e in run.log.events]
+    folded = Tree.from_events(back)
+    assert folded.nodes[first.id].pruned and any(isinstance(a, ev.UserStep) for a in folded.actions)
+    again = replay(runspec_from_started(back[0]), scripted_engine(), recorded_steering(back), run_id="again")
+    assert Tree.from_events(again.log.events).stats()["nodes"] == folded.stats()["nodes"]
