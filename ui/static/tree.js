@@ -321,7 +321,7 @@ function buildData(m) {
       const k = m.slot.get(id);
       if (k !== undefined && !(hide && hide[k])) { hx.push(m.x[k]); hy.push(-m.depth[k]); }
     }
-    data.push({type: m.big ? 'scattergl' : 'scatter', name: 'highlighted', mode: 'markers', x: hx, y: hy,
+    data.push({type: 'scatter', name: 'highlighted', mode: 'markers', x: hx, y: hy,
                hoverinfo: 'skip', marker: {symbol: 'circle-open', size: 24, color: '#2a9d8f', line: {width: 3}}});
   }
   return data;
