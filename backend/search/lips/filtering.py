@@ -33,7 +33,8 @@ from backend.search.lips.smt import Pending, SmtResult, submit
 log = logging.getLogger(__name__)
 
 FACTOR_OPS = 200  # larger implication claims skip the sympy positivity check and go to z3
-FACTOR_DENOMINATOR_DEGREE = 8  # ... as do claims whose distinct denominators' degrees sum above this
+FACTOR_DENOMINATOR_DEGREE = 4  # ... as do claims whose distinct denominators' degrees sum above this (8 let
+# MO-INT P15 spend minutes in factor: denominators (a+b)^2, (a+c)^2, (b+c)^2 and their scaled forms)
 
 
 def _cheap_to_factor(claim: sp.Expr) -> bool:
