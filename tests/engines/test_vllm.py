@@ -342,11 +342,12 @@ def test_the_gpu_split_between_policy_and_ppm_is_an_engine_option(monkeypatch, t
     engine = engine_module.VLLMEngine.load("org/model", **options)
     assert made[-1]["gpu_memory_utilization"] == 0.6
     asked = []
-    monkeypatch.setattr(ppm_module.FullPPM, "load", classmethod(lambda cls, d, **kw: asked.append(kw) or "ppm"))
+    fake_load = classmethod(lambda cls, d, **kw: asked.append(kw) or "ppm")
+    monkeypatch.setattr(ppm_module.FullPPM, "load", fake_load)
     (tmp_path / "canopy_ppm.json").write_text('{"format": "canopy-ppm"}')
     assert load_step_scorer(tmp_path, engine) == "ppm"
     assert asked == [{"gpu_memory_utilization": 0.3}]
-    with pytest.raises(ValueError, match="at most 0.98"):
+    with pytest.raises(ValueError, match=r"at most 0\.98"):
         engine_module.VLLMEngine.load("org/model", gpu_memory_utilization=0.9, ppm_gpu_memory_utilization=0.2)
     with pytest.raises(ValueError, match="between 0 and 1"):
         engine_module.VLLMEngine.load("org/model", gpu_memory_utilization=1.5)
