@@ -76,6 +76,7 @@ def search_trees(
         spec = RunSpec(
             problem=problem.question,
             algorithm="rstar",
+            engine=getattr(getattr(engine, "info", None), "name", None) or "llamacpp",
             config=dict(config or {}),
             reward="truth",
             ppm=ppm,

@@ -51,6 +51,7 @@ def test_truth_searches_are_kept_gzipped_resume_and_give_the_official_pairs(tmp_
     with gzip.open(paths[0], "rt") as fh:
         assert '"reward":"truth"' in fh.read()
     tree = read_tree(paths[0])
+    assert tree.started.spec["engine"] == "scripted"  # the spec names the engine that searched
     answers = {n.answer for n in tree.nodes.values() if n.answer}
     assert answers == {"10", "12"}  # a mixed tree: the pairs' raw material
     found = collect_pairs(paths)
