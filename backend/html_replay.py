@@ -111,21 +111,10 @@ def known_answer(events: list[ev.Event]) -> str | None:
 
 
 def answer_grader(events: list[ev.Event]) -> Callable[[str], bool] | None:
-    """A grader of stated answers against the run's known answer (math-verify, once per
-    distinct answer); None without a known answer."""
-    reference = known_answer(events)
-    if not reference:
-        return None
-    from backend.verify.answers import answers_equal
+    """A grader of stated answers against the run's known answer; None without one."""
+    from backend.verify.answers import answer_grader as grader_for
 
-    seen: dict[str, bool] = {}
-
-    def grade(answer: str) -> bool:
-        if answer not in seen:
-            seen[answer] = answers_equal(answer, reference)
-        return seen[answer]
-
-    return grade
+    return grader_for(known_answer(events))
 
 
 def styled_events(events: list[ev.Event], styler: Styler) -> tuple[list[dict[str, Any]], list[Style]]:

@@ -17,6 +17,7 @@ from typing import Any
 from backend.ppm_diagnostics import disagreements, last_pick, ppm_line, ppm_note
 from backend.run import PAUSED_STATES
 from backend.tree import Tree
+from backend.verify.answers import answer_grader
 from ui.diagnostics import disagreement_panel
 from ui.escape import md_code, md_esc
 from ui.figure import FigureStream, convergence_figure, touched_by, tree_figure
@@ -421,21 +422,6 @@ def known_answer(services: Services, run_id: str, tree: Tree) -> str | None:
     return spec.get("reference") or None
 
 
-def answer_grader(reference: str | None) -> Any:
-    """A grader of answer nodes against ``reference`` (None: no grader), memoised per answer:
-    a tree states few distinct answers, each compared once (math-verify)."""
-    if not reference:
-        return None
-    from backend.verify.answers import answers_equal
-
-    seen: dict[str, bool] = {}
-
-    def grade(answer: str) -> bool:
-        if answer not in seen:
-            seen[answer] = answers_equal(answer, reference)
-        return seen[answer]
-
-    return grade
 
 
 @dataclass(frozen=True)

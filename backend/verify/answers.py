@@ -553,3 +553,18 @@ def gold_answer(record_answer: str, dataset: str) -> str:
         final = text.rsplit("####", 1)[-1].strip()
         return final.replace(",", "") if _THOUSANDS_RE.match(final) else final
     return text
+
+
+def answer_grader(reference: str | None) -> Callable[[str], bool] | None:
+    """A grader of stated answers against ``reference`` (None: no grader), memoised per answer:
+    a tree states few distinct answers, each compared once (math-verify)."""
+    if not reference:
+        return None
+    seen: dict[str, bool] = {}
+
+    def grade(answer: str) -> bool:
+        if answer not in seen:
+            seen[answer] = answers_equal(answer, reference)
+        return seen[answer]
+
+    return grade
