@@ -30,52 +30,23 @@ from typing import Any
 
 from backend import __version__
 from backend import events as ev
+from backend import vocabulary as vocab
 from backend.paths import assets_dir
 from backend.tree import Node, Tree
 
 #: (Plotly marker symbol, outline colour, legend label)
-Style = tuple[str, str, str]
+Style = vocab.Style
 #: how a node is drawn, from its state in the folded tree
 Styler = Callable[[Node], Style]
-
-#: marker styles by drawn status: (symbol, outline colour, legend label), rStar-Math's words
-#: (ui/figure.py draws with the same table; backend/ may not import ui/, so the web app hands
-#: ``export_replay`` its own ``styler`` and the command line uses this one)
-GOOD, BAD, PLAIN, NONE = "#1a9850", "#d73027", "#444444", "#9e9e9e"
-STATUS_STYLE: dict[str | None, Style] = {
-    "ok": ("circle", PLAIN, "code ran"),
-    "error": ("x", BAD, "code failed"),
-    "timeout": ("x", BAD, "code timed out"),
-    "correct": ("star", GOOD, "answer correct"),
-    "incorrect": ("diamond-x", BAD, "answer wrong"),
-    "answered": ("diamond", PLAIN, "answer (ungraded)"),
-    "proved": ("star", GOOD, "proved"),
-    "refuted": ("triangle-down", BAD, "refuted"),
-    "counterexample": ("triangle-down", BAD, "counterexample"),
-    "equivalent": ("circle", GOOD, "equivalent rewrite"),
-    "rejected": ("circle-x", BAD, "rejected rewrite"),
-    "unknown": ("circle-dot", NONE, "unknown"),
-    None: ("circle", NONE, "unverified"),
-}
-PRUNED_STYLE: Style = ("circle-open", NONE, "pruned")
-#: statuses of a node that states an answer no verifier has graded (ui/figure.py: drawn_status)
-_UNGRADED = (None, "ok", "answered")
+PRUNED_STYLE: Style = vocab.PRUNED
 
 
-def default_styler(grade: Callable[[str], bool] | None) -> Styler:
-    """How the app draws a node (ui/figure.py: node_style): pruned, else by its status, an
-    ungraded answer graded against the run's known answer when there is one."""
-
-    def style(node: Node) -> Style:
-        if node.pruned:
-            return PRUNED_STYLE
-        status = node.status
-        if node.answer is not None and status in _UNGRADED:
-            verdict = grade(node.answer) if grade is not None else None
-            status = "answered" if verdict is None else ("correct" if verdict else "incorrect")
-        return STATUS_STYLE.get(status, STATUS_STYLE[None])
-
-    return style
+def default_styler(grade: Callable[[str], bool] | None, algorithm: str | None = None) -> Styler:
+    """How the app draws a node (``backend/vocabulary.node_style``): pruned, else by its status
+    in ``algorithm``'s words (a CPL "plan step", a LIPS "goal made by a tactic"; rStar-Math's
+    for the baselines), an ungraded answer graded against the run's known answer when there is one."""
+    words = vocab.vocabulary(algorithm)
+    return lambda node: vocab.node_style(node, grade, words)
 
 
 #: characters that could end or confuse a <script> block, as JSON escapes (same string after JSON.parse)
@@ -152,10 +123,11 @@ def replay_document(
     events: list[ev.Event], header: dict[str, Any] | None = None, styler: Styler | None = None
 ) -> str:
     """The whole HTML file of a run's events (``events[0]`` is its ``run_started``); ``styler``
-    draws a node (default: ``default_styler`` with the run's known answer)."""
+    draws a node (default: ``default_styler`` in the run's algorithm's words, with its known answer)."""
     if not events or not isinstance(events[0], ev.RunStarted):
         raise ValueError("a replay needs a run's events, run_started first")
-    data_events, styles = styled_events(events, styler or default_styler(answer_grader(events)))
+    styler = styler or default_styler(answer_grader(events), events[0].algorithm)
+    data_events, styles = styled_events(events, styler)
     data = {
         "format": "canopy-html-replay",
         "version": 1,

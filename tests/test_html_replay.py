@@ -12,7 +12,6 @@ import pytest
 from backend import events as ev
 from backend.html_replay import (
     PRUNED_STYLE,
-    STATUS_STYLE,
     default_styler,
     replay_document,
     script_json,
@@ -59,12 +58,37 @@ def test_the_document_holds_plotly_and_every_event_once():
 
 
 def test_styles_are_the_apps():
-    """The command line's table is the web app's rStar table (ui/figure.py draws with it)."""
+    """The replay draws with the page's tables (one copy, in backend/vocabulary.py)."""
+    from backend import vocabulary
     from ui.figure import PRUNED_STYLE as UI_PRUNED
     from ui.figure import STATUS_STYLE as UI_STATUS
+    from ui.vocabulary import CPL_STYLES as UI_CPL
 
-    assert {k: tuple(v) for k, v in STATUS_STYLE.items()} == {k: tuple(v) for k, v in UI_STATUS.items()}
+    assert UI_STATUS is vocabulary.RSTAR_STYLES and UI_CPL is vocabulary.CPL_STYLES
     assert tuple(PRUNED_STYLE) == tuple(UI_PRUNED)
+
+
+def test_canopy_export_html_of_a_cpl_run_speaks_cpl(tmp_path, capsys):
+    """`canopy export --html` of a CPL run draws plan steps and format failures in CPL's words,
+    never rStar-Math's "code ran" / "code failed" (the command line has no page to ask)."""
+    from backend.cli import main
+    from tests.ui.scripted_runs import make_run
+
+    search = make_run(algorithm="cpl", run_id="cpl1", rollouts=4, children=3, max_depth=3)
+    search.run()
+    db = tmp_path / "canopy.sqlite"
+    store = SQLiteStore(db)
+    store.import_events("cpl1", search.log.events)
+    store.close()
+    out = tmp_path / "cpl1.html"
+    assert main(["export", "cpl1", "--html", str(out), "--db", str(db)]) == 0
+    capsys.readouterr()
+    data = data_block(out.read_text(encoding="utf-8"))
+    used = {data["styles"][e["style"]][2] for e in data["events"] if "style" in e}
+    assert "plan step (format ok)" in used and "not a plan step (format failure)" in used
+    assert not used & {"code ran", "code failed", "code timed out"}
+    rstar = data_block(replay_document(small_run()))  # an rStar run keeps its code words
+    assert "code ran" in {s[2] for s in rstar["styles"]}
 
 
 def test_events_carry_the_look_the_node_takes_after_them():

@@ -40,7 +40,6 @@ from __future__ import annotations
 import itertools
 import math
 import operator
-from collections.abc import Callable
 from typing import Any
 
 from backend import events as ev
@@ -102,27 +101,8 @@ HOVER = (
 LIPS_HOVER = "#%{customdata[0]} %{customdata[4]} · %{meta}<br>%{text}<extra></extra>"
 
 
-#: grades a stated answer against the run's known answer (True/False), None when there is none
-Grade = Callable[[str], "bool | None"]
-#: statuses of a node that states an answer no verifier has graded (rStar's final code ran: "ok")
-_UNGRADED = (None, "ok", "answered")
-
-
-def drawn_status(node: Node, grade: Grade | None = None) -> str | None:
-    """The status a node is drawn with: an ungraded answer is "answered", or "correct" /
-    "incorrect" when the run has a known answer (``grade``), so the legend's star and
-    crossed diamond appear in any run given one."""
-    if node.answer is None or node.status not in _UNGRADED:
-        return node.status
-    verdict = grade(node.answer) if grade is not None else None
-    return "answered" if verdict is None else ("correct" if verdict else "incorrect")
-
-
-def node_style(
-    node: Node, grade: Grade | None = None, vocab: voc.Vocabulary = voc.RSTAR
-) -> tuple[str, str, str]:
-    """(symbol, outline, label) of a node in its algorithm's words (``vocab``)."""
-    return vocab.style(node, drawn_status(node, grade))
+#: grades a stated answer; the drawn status and style of a node (``backend/vocabulary.py``)
+Grade, drawn_status, node_style = voc.Grade, voc.drawn_status, voc.node_style
 
 
 def marker_size(n: int, big: bool = False) -> float:
