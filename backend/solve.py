@@ -332,25 +332,28 @@ def evaluate_spec(
         one = spec.fork(problem=prob.question, reference=prob.answer, seed=spec.seed + i)
         res = solve_spec(one, engine=engine, on_event=on_event, **search_options)
         reward = res.reward
-        results.append(
-            {
-                "id": prob.id,
-                "question": prob.question,
-                "reference": prob.answer,
-                "answer": res.answer,
-                "correct": res.correct,
-                "status": res.status,
-                "votes": res.votes,
-                "tokens": res.tokens,
-                "wall_s": res.wall_s,
-                "iterations": res.stats.get("iterations", 0),
-                "nodes": res.stats.get("nodes", 0),
-                "in_tree": right_answer_in_tree(res.events, prob.answer),
-            }
-        )
+        results.append(result_row(prob, res))
         if on_result is not None:
             on_result(i, prob, res)
     return EvalReport(spec.algorithm, dataset, reward, config_dict(cfg), results, time.monotonic() - t0)
+
+
+def result_row(prob: Any, res: SolveResult) -> dict[str, Any]:
+    """One problem's line of an eval report (the in-process eval and ``backend/scale`` share it)."""
+    return {
+        "id": prob.id,
+        "question": prob.question,
+        "reference": prob.answer,
+        "answer": res.answer,
+        "correct": res.correct,
+        "status": res.status,
+        "votes": res.votes,
+        "tokens": res.tokens,
+        "wall_s": res.wall_s,
+        "iterations": res.stats.get("iterations", 0),
+        "nodes": res.stats.get("nodes", 0),
+        "in_tree": right_answer_in_tree(res.events, prob.answer),
+    }
 
 
 def right_answer_in_tree(events: Iterable[ev.Event], reference: str | None) -> bool | None:
