@@ -5,8 +5,10 @@ the generation time (``node_added``), and the time its check took (``node_verifi
 check that ran the step's Python in the sandbox (method ``python``) is *execution*; every
 other check (answer grading, format, z3, sympy...) is *verification*. This module turns
 those into colour values for a tree drawn by cost (``cost_figure``, the History screen's
-cost panel) and into a per-run breakdown (``breakdown``, ``breakdown_markdown``). The
-one-file HTML replay has the same colour modes (``assets/html_replay/replay.js``).
+cost panel; ``cost_row``, the live tree's cost columns, so the Solve screen's **Colour by**
+offers the same modes without a server round trip) and into a per-run breakdown
+(``breakdown``, ``breakdown_markdown``). The one-file HTML replay has the same colour modes
+(``assets/html_replay/replay.js``).
 """
 
 from __future__ import annotations
@@ -43,6 +45,14 @@ def node_cost(node: Node, mode: str) -> float:
     if mode == "verify_ms":
         return 0.0 if executed else float(node.verify_ms)
     raise ValueError(f"unknown cost mode {mode!r} (known: {', '.join(COST_MODES)})")
+
+
+def cost_row(node: Node) -> tuple[float, ...]:
+    """What ``node`` cost in every mode, in ``COST_MODES`` order, rounded as the page gets it
+    (ui/figure.py: the node table's cost columns)."""
+    executed = node.method in EXECUTION_METHODS
+    ms = round(float(node.verify_ms), 1)
+    return (node.tokens, round(float(node.gen_ms), 1), ms if executed else 0.0, 0.0 if executed else ms)
 
 
 def cost_values(tree: Tree, ids: list[int], mode: str) -> list[float]:

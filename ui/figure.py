@@ -54,6 +54,7 @@ from ui.convergence import (  # noqa: F401  (the convergence panel: its names st
     empty_convergence,
     sampled,
 )
+from ui.cost import COST_MODES, COST_SCALE, cost_row
 from ui.escape import esc
 from ui.layout import TidyLayout
 
@@ -86,10 +87,14 @@ _VIRIDIS = ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#
             "#b5de2b", "#fde725"]  # fmt: skip
 SEQUENTIAL = [[round(i / (len(_VIRIDIS) - 1), 4), c] for i, c in enumerate(_VIRIDIS)]
 
+#: what a node cost, one column per cost colour mode (``ui/cost.py``: tokens, generation,
+#: execution and verification ms)
+COST_COLUMNS = tuple(COST_MODES)
 #: the node table's columns, in the order of ``FigureStream`` rows
-COLUMNS = ("id", "parent", "x", "depth", "n", "q", "ppm", "kind", "style", "size", "text")
-#: what a known node may change (a delta's ``upd``), besides x (``mv`` / ``xs``)
-CHANGING = ("n", "q", "ppm", "style", "size")
+COLUMNS = ("id", "parent", "x", "depth", "n", "q", "ppm", "kind", "style", "size", "text", *COST_COLUMNS)
+#: what a known node may change (a delta's ``upd``), besides x (``mv`` / ``xs``): a node's
+#: execution or verification time comes with its check, after it was added
+CHANGING = ("n", "q", "ppm", "style", "size", *COST_COLUMNS)
 
 HOVER = (
     "#%{customdata[0]} %{customdata[4]} · %{meta}<br>N=%{customdata[1]} Q=%{customdata[2]:.3f} "
@@ -185,7 +190,7 @@ class FigureStream:
         self.run: str | None = None
         self.rev: int | None = None
         self.big: bool | None = None
-        self.sent: dict[int, tuple[Any, ...]] = {}  # id -> (n, q, ppm, style, size) as sent, page order
+        self.sent: dict[int, tuple[Any, ...]] = {}  # id -> _state as sent, page order
         self.sent_x: list[float] = []  # x as sent, page order (= layout slot order)
         self._texts: dict[int, str] = {}
         self._texts_big: bool | None = None
@@ -218,8 +223,8 @@ class FigureStream:
         return text
 
     def _state(self, node: Node, size: dict[int, float], big: bool) -> tuple[Any, ...]:
-        """(n, q, ppm, style, size) of a node as the page gets them (x is kept apart:
-        moves are the commonest change and need no new tuple)."""
+        """(n, q, ppm, style, size, then the cost columns) of a node as the page gets them
+        (x is kept apart: moves are the commonest change and need no new tuple)."""
         n = node.n
         s = size.get(n)
         if s is None:
@@ -227,7 +232,7 @@ class FigureStream:
         style = _STYLE_INDEX[self.vocab.style(node, drawn_status(node, self.grade))]
         scores = node.scores
         ppm = scores.get("ppm") if scores else None
-        return (n, round(node.q, 4), None if ppm is None else round(ppm, 4), style, s)
+        return (n, round(node.q, 4), None if ppm is None else round(ppm, 4), style, s, *cost_row(node))
 
     def figure(
         self,
@@ -294,7 +299,7 @@ class FigureStream:
             "fresh": fresh,
             "flags": [i for i in flags if i in slot],
             "has_ppm": self._ppm_seen,
-            "colors": _color_modes(max(map(_N, self.sent.values())), max(lay.depth)),
+            "colors": _color_modes(max(map(_N, self.sent.values())), max(lay.depth), self._cost_maxima()),
         }
         if delta is None:
             sent = self.sent
@@ -314,9 +319,15 @@ class FigureStream:
         return out
 
     def _row(self, node: Node, x: float, s: tuple[Any, ...], big: bool) -> list[Any]:
-        n, q, ppm, style, size = s
+        n, q, ppm, style, size, *costs = s
         kind = esc(self.vocab.kind_word(node))  # in the hover label, which Plotly reads as HTML
-        return [node.id, node.parent, x, node.depth, n, q, ppm, kind, style, size, self._text(node, big)]
+        text = self._text(node, big)
+        return [node.id, node.parent, x, node.depth, n, q, ppm, kind, style, size, text, *costs]
+
+    def _cost_maxima(self) -> list[float]:
+        """The largest value of each cost column sent (the top of its colour scale)."""
+        states = self.sent.values()
+        return [max(map(operator.itemgetter(_COST_AT + k), states)) for k in range(len(COST_COLUMNS))]
 
     def _delta(
         self, tree: Tree, lay: TidyLayout, rx: list[float], touched: set[int] | None, big: bool
@@ -363,6 +374,7 @@ class FigureStream:
 
 
 _N = operator.itemgetter(0)  # N in a sent state tuple
+_COST_AT = 5  # where the cost columns start in a sent state tuple
 
 
 def tree_figure(
@@ -424,29 +436,39 @@ def apply_delta(fig: dict[str, Any], delta: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-# Colour modes: the page takes each node's value from its column (q, ppm, n or depth),
-# so switching needs no server round trip.
+# Colour modes: the page takes each node's value from its column (q, ppm, n, depth or a
+# cost column), so switching needs no server round trip.
 COLOR_MODES: dict[str, dict[str, Any]] = {
     "q": {"scale": DIVERGING, "cmin": -1, "cmax": 1, "title": "Q"},
     "ppm": {"scale": DIVERGING, "cmin": -1, "cmax": 1, "title": "PPM"},
     "visits": {"scale": SEQUENTIAL, "cmin": 0, "title": "N"},
     "depth": {"scale": SEQUENTIAL, "cmin": 0, "title": "depth"},
 }
-_MODE_COLUMN = {"q": "q", "ppm": "ppm", "visits": "n", "depth": "depth"}
+COLOR_MODES.update(
+    {mode: {"scale": COST_SCALE, "cmin": 0, "title": title if unit == "tokens" else f"{title} ({unit})"}
+     for mode, (title, unit) in COST_MODES.items()}
+)
+_MODE_COLUMN = {"q": "q", "ppm": "ppm", "visits": "n", "depth": "depth", **{c: c for c in COST_COLUMNS}}
 
 
 def color_modes(tree: Tree) -> dict[str, dict[str, Any]]:
     """Scales and bounds of each colour mode (maxima of visits and depth from the tree)."""
+    costs = [cost_row(n) for n in tree.nodes.values()]
     return _color_modes(
         max((n.n for n in tree.nodes.values()), default=1),
         max((n.depth for n in tree.nodes.values()), default=1),
+        [max(col, default=0) for col in zip(*costs, strict=True)] if costs else None,
     )
 
 
-def _color_modes(most_n: int, most_depth: int) -> dict[str, dict[str, Any]]:
+def _color_modes(
+    most_n: int, most_depth: int, most_cost: list[float] | None = None
+) -> dict[str, dict[str, Any]]:
     modes = {k: dict(v) for k, v in COLOR_MODES.items()}
     modes["visits"]["cmax"] = most_n or 1
     modes["depth"]["cmax"] = most_depth or 1
+    for k, mode in enumerate(COST_COLUMNS):  # an all-zero column still gets a scale
+        modes[mode]["cmax"] = (most_cost[k] if most_cost else 0) or 1
     return modes
 
 

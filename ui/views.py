@@ -28,6 +28,8 @@ TREE_TEMPLATE = """
     <label>Colour by <select class="canopy-mode">
       <option value="q">Q (value)</option><option value="ppm">PPM score</option>
       <option value="visits">visits N</option><option value="depth">depth</option>
+      <option value="tokens">tokens</option><option value="gen_ms">generation time</option>
+      <option value="exec_ms">execution time</option><option value="verify_ms">verification time</option>
     </select></label>
     <span class="canopy-scale" title="colour scale"><span class="canopy-scale-title">Q</span>
       <span class="canopy-scale-min"></span><span class="canopy-scale-bar"></span>

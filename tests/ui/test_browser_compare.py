@@ -282,3 +282,38 @@ def test_the_diff_colours_exactly_the_nodes_that_differ(page, server):
     assert ids("in both runs", 1) == [0, 1, 3] and ids("in both runs", 2) == [0, 1, 3]
     colours = {name: t["marker"]["color"] for name, t in traces.items() if name != "edges"}
     assert colours == {"in both runs": "#bdbdbd", "only in A": "#1f77b4", "only in B": "#ff7f0e"}
+
+
+#: each drawn node's colour value (SVG drawing: the marker's value array) and the scale's top
+COLOUR_VALUES = """() => {
+  const el = document.querySelector('#tree .canopy-plot'), out = {values: {}, cmax: null};
+  for (const t of el.data || []) {
+    if (!String(t.name).startsWith('nodes')) continue;
+    const c = t.marker.color;
+    t.customdata.forEach((r, k) => { out.values[r[0]] = Array.isArray(c) ? c[k] : null; });
+    out.cmax = t.marker.cmax;
+  }
+  out.title = document.querySelector('#tree .canopy-scale-title').textContent;
+  return out;
+}"""
+
+
+def test_the_solve_screens_colour_picker_colours_the_live_tree_by_cost(page, server):
+    """Issue 17 item 3 on the Solve screen: **Colour by** tokens or execution time colours each
+    node by what it cost (the folded run's ``node_cost``), with the scale topped at the maximum."""
+    from backend.tree import Tree
+    from ui.cost import node_cost
+
+    services = server[1]
+    run_id = run(page, rollouts=4, **SMALL)
+    wait_until(lambda: "finished" in status(page), what="run end")
+    tb.settle(page, services, run_id)
+    tree = Tree.from_events(services.runs.events(run_id))
+    for mode, title in (("tokens", "tokens generated"), ("exec_ms", "execution time (ms)")):
+        page.select_option("#tree .canopy-mode", mode)
+        tb.wait_until(lambda t=title: page.evaluate(COLOUR_VALUES)["title"] == t, what=f"colour by {mode}")
+        got = page.evaluate(COLOUR_VALUES)
+        want = {nid: node_cost(n, mode) for nid, n in tree.nodes.items()}
+        assert {int(k): v for k, v in got["values"].items()} == pytest.approx(want, abs=0.06), mode
+        assert got["cmax"] == pytest.approx(max(want.values()), abs=0.06) and max(want.values()) > 0
+    assert nodes(page) == len(tree.nodes)

@@ -64,3 +64,33 @@ def test_the_cost_figure_colours_each_node_by_its_cost_at_the_pages_positions():
     assert nodes["marker"]["color"] == [0, 40, 0, 0]
     assert nodes["x"] == [row["x"] for row in table.values()]
     assert cost_figure(tree, "tokens")["data"][1]["marker"]["color"] == [0, 12, 5, 3]
+
+
+def test_the_live_tree_colours_by_cost_from_its_own_columns(services):
+    """Issue 17 item 3 on the Solve screen: every streamed figure (whole or delta) carries each
+    node's tokens and generation / execution / verification ms, so the page's **Colour by**
+    switches to a cost mode without a server round trip; folded like the page folds them, the
+    columns equal ``node_cost`` of the run's tree, and each cost mode's scale tops at its maximum."""
+    from backend.tree import Tree
+    from tests.ui.test_handlers import SMALL, start_rstar, wait_finished
+    from ui import handlers as h
+    from ui.cost import COST_MODES
+    from ui.figure import apply_delta, color_values
+
+    run_id = start_rstar(services, rollouts=4, delay_s=0.01, **SMALL)
+    snaps = [s.tree for s in h.stream_run(services, run_id, viewer="tab-cost")]
+    wait_finished(services, run_id)
+    assert "delta" in [s["kind"] for s in snaps]
+    fig = snaps[0]
+    for value in snaps[1:]:
+        fig = apply_delta(fig, value)
+    tree = Tree.from_events(services.store.read(run_id))
+    ids = fig["nodes"]["id"]
+    assert sorted(ids) == sorted(tree.nodes)
+    for mode in COST_MODES:
+        want = [node_cost(tree.nodes[i], mode) for i in ids]
+        assert color_values(fig, mode) == pytest.approx(want, abs=0.06), mode
+        assert fig["colors"][mode]["cmax"] == pytest.approx(max(want) or 1, abs=0.06)
+        assert fig["colors"][mode]["cmin"] == 0
+    assert max(color_values(fig, "tokens")) > 0 and max(color_values(fig, "exec_ms")) > 0
+    assert fig["colors"]["gen_ms"]["title"] == "generation time (ms)"

@@ -17,9 +17,13 @@ const config = {
   // slowest part of a big frame without a GPU)
   plotGlPixelRatio: Math.min(2, Math.max(1, window.devicePixelRatio || 1)),
 };
-const COLUMNS = ['id', 'parent', 'x', 'depth', 'n', 'q', 'ppm', 'kind', 'style', 'size', 'text'];
-const CHANGING = ['n', 'q', 'ppm', 'style', 'size'];
-const MODE_COLUMN = {q: 'q', ppm: 'ppm', visits: 'n', depth: 'depth'};
+// the cost columns (ui/cost.py: tokens, generation / execution / verification ms) colour the
+// tree by cost like the History's cost view, with no server round trip
+const COST = ['tokens', 'gen_ms', 'exec_ms', 'verify_ms'];
+const COLUMNS = ['id', 'parent', 'x', 'depth', 'n', 'q', 'ppm', 'kind', 'style', 'size', 'text', ...COST];
+const CHANGING = ['n', 'q', 'ppm', 'style', 'size', ...COST];
+const MODE_COLUMN = {q: 'q', ppm: 'ppm', visits: 'n', depth: 'depth', tokens: 'tokens', gen_ms: 'gen_ms',
+                     exec_ms: 'exec_ms', verify_ms: 'verify_ms'};
 const BANDS = 11; // ui/figure.py: COLOR_BANDS
 const UNSCORED = '#bdbdbd'; // ui/figure.py: UNSCORED
 let plot = null, selected = null, busy = false, pending = false, flashTimer = null, ringsOn = false;
