@@ -20,10 +20,16 @@ Only the standard library is used (no ``openai`` package needed).
   adds or overrides fields for any server.
 - ``logprobs=1`` makes the server return each sampled token's log-probability;
   their sum is ``Completion.logprob`` (None when the server sends none).
-- Connection failures, 408/429 and 5xx are retried with exponential backoff;
-  other 4xx errors are raised at once with the server's message. A read timeout
-  (``timeout``, default $CANOPY_OPENAI_TIMEOUT or 600 s) is not retried: the server
-  may still be generating, and a resend would only add a second long generation.
+- Several servers (``base_url="URL1,URL2"``, a list, or ``--model URL1,URL2``): requests
+  go to the one with the fewest in flight, a server that goes away hands its requests to
+  the others and is re-probed after a back-off (``backend/engines/server_pool.py``).
+- Connection failures, 408/429 and 5xx are retried with exponential backoff (on another
+  server first); other 4xx errors are raised at once with the server's message. A read
+  timeout (``timeout``, default $CANOPY_OPENAI_TIMEOUT or 600 s) is not sent again to the
+  same server (it may still be generating); with several, it moves once to another. Every
+  error names the server's URL.
+- A server that ignores ``n`` (llama_cpp.server) gets one request per sample, all at once,
+  so that the samples of one prompt spread over the servers too.
 - Chat template: ``chat_prompt`` renders with the served model's own template where
   the server exposes it (vLLM: ``POST /tokenize`` with ``messages``, then
   ``/detokenize``), else with the tokenizer's template when transformers can load
@@ -44,8 +50,6 @@ import json
 import logging
 import os
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -54,12 +58,23 @@ from typing import Any
 from backend._optional import is_available
 from backend.engines.base import Completion, EngineInfo, GenerationRequest, cut_at_stop, plain_chat_prompt
 from backend.engines.embedded import EMBEDDED_ALIASES
+from backend.engines.server_pool import (
+    ServerError,
+    ServerPool,
+    ServersFailed,
+    auth_headers,
+    looks_like_urls,
+    probe_models,
+    send_json,
+    split_urls,
+)
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
 DEFAULT_TIMEOUT_S = 600.0
-_RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
+START_HINT = ("start one, e.g. `vllm serve MODEL` or `python -m llama_cpp.server --model FILE.gguf`, "
+              "or set OPENAI_BASE_URL / --engine-opt base_url=URL[,URL2]")
 
 #: the neutral value of each sampler a server would otherwise fill in itself, by server kind
 #: (``/v1/models``' ``owned_by``); vLLM's top_k −1 (disabled) is accepted by every release
@@ -80,10 +95,6 @@ def default_timeout() -> float:
         return DEFAULT_TIMEOUT_S
 
 
-class ServerError(RuntimeError):
-    """The server answered with an error that retrying will not fix."""
-
-
 def choice_to_completion(choice: dict[str, Any], stop: Sequence[str], gen_ms: float = 0.0) -> Completion:
     """One ``choices[i]`` of a /v1/completions response -> Completion."""
     text, hit = cut_at_stop(choice.get("text") or "", stop)
@@ -102,13 +113,18 @@ def choice_to_completion(choice: dict[str, Any], stop: Sequence[str], gen_ms: fl
 
 
 class OpenAIEngine:
-    """Client for an OpenAI-compatible completions server."""
+    """Client for one or several OpenAI-compatible completions servers (one model)."""
 
-    def __init__(self, base_url: str, model: str, *, api_key: str | None = None,
+    #: safe to call from several threads at once (the server pool is locked)
+    thread_safe = True
+
+    def __init__(self, base_url: str | Sequence[str], model: str, *, api_key: str | None = None,
                  timeout: float | None = None, max_retries: int = 3, backoff: float = 0.5,
                  concurrency: int = 8, server_kind: str | None = None,
                  extra_body: dict[str, Any] | None = None, tokenizer: str | None = None):
-        self.base_url = base_url.rstrip("/")
+        self.pool = ServerPool(split_urls(base_url),
+                               probe=lambda url: probe_models(url, api_key, self.timeout))
+        self.base_url = self.pool.urls[0]  # the first server (the others: self.pool.urls)
         self.model = model
         self.api_key = api_key
         self.timeout = default_timeout() if timeout is None else float(timeout)
@@ -116,45 +132,74 @@ class OpenAIEngine:
         self.concurrency = max(1, concurrency)
         #: "vllm", "llama_cpp" or None (unknown: standard fields only); see NEUTRAL_SAMPLING
         self.server_kind = server_kind
+        self.ignores_n = server_kind == "llama_cpp"  # learnt from answers too (see _one)
         self.extra_body = dict(extra_body or {})
         self.tokenizer = tokenizer  # an HF id/dir whose chat template to use (default: the served name)
         self._hf_tokenizer: Any = None
-        self.info = EngineInfo(name="openai", model=model,
-                               details={"base_url": self.base_url, "concurrency": self.concurrency,
-                                        "server": server_kind, "timeout_s": self.timeout})
+        self.info = EngineInfo(name="openai", model=model, details=self._details())
+
+    def _details(self) -> dict[str, Any]:
+        return {"base_url": ",".join(self.pool.urls), "servers": self.pool.urls,
+                "concurrency": self.concurrency, "server": self.server_kind, "timeout_s": self.timeout}
 
     @classmethod
     def load(cls, model: str | None = None, *, base_url: str | None = None, api_key: str | None = None,
              timeout: float | None = None, max_retries: int = 3, backoff: float = 0.5,
              concurrency: int = 8, extra_body: dict[str, Any] | None = None,
              tokenizer: str | None = None) -> OpenAIEngine:
-        """Connect to ``base_url`` (default $OPENAI_BASE_URL, else http://127.0.0.1:8000/v1).
+        """Connect to ``base_url`` (default $OPENAI_BASE_URL, else http://127.0.0.1:8000/v1):
+        one URL, or several separated by commas (``model`` may be those URLs instead).
 
         ``model`` is the served model's name; None or "embedded" takes the first the server
-        lists (``/v1/models``, which also tells the server kind). api_key: default
-        $OPENAI_API_KEY. timeout: one request's read timeout in seconds (default
-        $CANOPY_OPENAI_TIMEOUT, else 600); a timed-out generation is not sent again.
-        extra_body: fields added to every completion request (override the neutral ones).
+        lists (``/v1/models``, which also tells the server kind). Every server is asked; one
+        that does not answer starts as down (re-probed later), one that serves another model
+        is refused. api_key: default $OPENAI_API_KEY. timeout: one request's read timeout in
+        seconds (default $CANOPY_OPENAI_TIMEOUT, else 600); a timed-out generation is not
+        sent again to that server. extra_body: fields added to every completion request.
         """
+        if looks_like_urls(model):
+            if base_url:
+                raise ValueError("give the servers once: in --model or in base_url, not both")
+            base_url, model = model, None
         base_url = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
         api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         engine = cls(base_url, model or "", api_key=api_key, timeout=timeout, max_retries=max_retries,
                      backoff=backoff, concurrency=concurrency, extra_body=extra_body, tokenizer=tokenizer)
         ask = not model or model.lower() in EMBEDDED_ALIASES
-        try:
-            listed = engine._request("GET", "/models").get("data", [])
-        except ServerError:
-            if ask:
-                raise
-            listed = []  # a server without /models: the name was given, the kind stays unknown
+        listed: dict[str, list[dict[str, Any]]] = {}
+        unreachable: dict[str, str] = {}
+        for url in engine.pool.urls:
+            try:
+                listed[url] = engine._request("GET", "/models", pin=url).get("data", [])
+            except ServerError:
+                if ask:
+                    raise
+                listed[url] = []  # a server without /models: the name was given, the kind stays unknown
+            except (ConnectionError, TimeoutError) as exc:
+                failures = getattr(exc, "failures", {})
+                unreachable[url] = failures.get(url, str(exc))
+        if not listed:
+            raise ServersFailed(unreachable, hint=START_HINT)
+        for url, error in unreachable.items():  # the others serve; this one is tried again later
+            engine.pool.mark_down(url, error)
+            log.warning("server %s did not answer at start (%s); it is re-probed later", url, error)
+        first_url, first = next(iter(listed.items()))
         if ask:
-            if not listed:
-                raise ServerError(f"{engine.base_url} serves no models")
-            engine.model = listed[0]["id"]
-        entry = next((m for m in listed if m.get("id") == engine.model), listed[0] if listed else {})
-        engine.server_kind = _KINDS.get(str(entry.get("owned_by", "")).lower())
-        details = {**engine.info.details, "server": engine.server_kind}
-        engine.info = EngineInfo("openai", engine.model, details)
+            if not first:
+                raise ServerError(f"{first_url} serves no models")
+            engine.model = first[0]["id"]
+        kinds = set()
+        serving = {u for u, models in listed.items() if engine.model in [m.get("id") for m in models]}
+        for url, models in listed.items():
+            if serving and models and url not in serving:  # the others serve it: this one is wrong
+                served = ", ".join(str(m.get("id")) for m in models)
+                raise ServerError(f"{url} does not serve {engine.model!r} (it serves {served}; "
+                                  f"{', '.join(sorted(serving))} do); give servers of one model")
+            kinds.add(_KINDS.get(str(next((m for m in models if m.get("id") == engine.model),
+                                          models[0] if models else {}).get("owned_by", "")).lower()))
+        engine.server_kind = kinds.pop() if len(kinds) == 1 else None  # mixed kinds: standard fields
+        engine.ignores_n = engine.server_kind == "llama_cpp"
+        engine.info = EngineInfo("openai", engine.model, engine._details())
         return engine
 
     def request_body(self, prompt: str, req: GenerationRequest) -> dict[str, Any]:
@@ -174,54 +219,44 @@ class OpenAIEngine:
         body.update(self.extra_body)
         return body
 
-    def _root(self) -> str:
+    @staticmethod
+    def _root(url: str) -> str:
         """The server's root URL (vLLM's /tokenize lives beside /v1, not under it)."""
-        return self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
+        return url[: -len("/v1")] if url.endswith("/v1") else url
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None = None, *,
-                 root: bool = False, retry: bool = True) -> dict[str, Any]:
-        url = (self._root() if root else self.base_url) + path
+                 root: bool = False, retry: bool = True, pin: str | None = None) -> dict[str, Any]:
+        """One request through the pool (``pin``: to that server only); ServerError for an
+        answer that retrying will not fix, ConnectionError (``ServersFailed``) naming each
+        server when none answered, TimeoutError for a read timeout."""
         data = None if body is None else json.dumps(body).encode("utf-8")
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        for attempt in range(self.max_retries + 1):
-            req = urllib.request.Request(url, data=data, headers=headers, method=method)
-            try:
-                with urllib.request.urlopen(req, timeout=self.timeout) as resp:
-                    return json.loads(resp.read().decode("utf-8"))
-            except urllib.error.HTTPError as exc:
-                detail = exc.read().decode("utf-8", "replace")[:500]
-                if exc.code not in _RETRY_STATUS or attempt == self.max_retries:
-                    raise ServerError(f"{method} {url} -> HTTP {exc.code}: {detail}") from exc
-                problem = f"HTTP {exc.code}"
-            except TimeoutError as exc:  # no answer within the read timeout: the server may still be busy
-                raise TimeoutError(
-                    f"{method} {url}: no answer in {self.timeout:g} s (not sent again: the server may "
-                    "still be generating); raise the timeout (timeout=, $CANOPY_OPENAI_TIMEOUT) for long "
-                    "generations") from exc
-            except (urllib.error.URLError, ConnectionError) as exc:
-                if attempt == self.max_retries or not retry:
-                    raise ConnectionError(
-                        f"cannot reach an OpenAI-compatible server at {self.base_url} ({exc}); "
-                        "start one, e.g. "
-                        "`vllm serve MODEL` or `python -m llama_cpp.server --model FILE.gguf`, or set "
-                        "OPENAI_BASE_URL / --base-url"
-                    ) from exc
-                problem = str(exc)
-            delay = self.backoff * 2**attempt
-            log.warning("%s %s failed (%s); retrying in %.1f s", method, url, problem, delay)
-            time.sleep(delay)
-        raise AssertionError("unreachable")
+        try:
+            headers = auth_headers(self.api_key)
+            return self.pool.call(lambda base: send_json(method, (self._root(base) if root else base) + path,
+                                                         data, headers, self.timeout),
+                                  retries=self.max_retries, backoff=self.backoff, retry=retry, pin=pin,
+                                  hint=START_HINT)
+        except ServersFailed as exc:
+            if exc.down:
+                raise
+            raise ServerError(str(exc)) from exc
 
-    def _one(self, prompt: str, req: GenerationRequest) -> list[Completion]:
+    def _one(self, prompt: str, req: GenerationRequest, sample: int | None = None) -> list[Completion]:
+        """A prompt's n completions; ``sample`` k: only its k-th, alone (seed + k), for a
+        server that ignores n."""
         n, stop, seed = req.n, list(req.stop), req.seed
         body = self.request_body(prompt, req)
+        if sample is not None:
+            body["n"] = n = 1
+            if seed is not None:
+                body["seed"] = seed + sample
         resp = self._request("POST", "/completions", body)
         choices = sorted(resp.get("choices", []), key=lambda c: c.get("index", 0))
         comps = [choice_to_completion(c, stop) for c in choices]
         if len(comps) == 1 and n > 1 and req.temperature == 0:
             comps *= n  # greedy: one request, copied (the contract allows identical completions)
+        if 0 < len(comps) < n:
+            self.ignores_n = True  # later calls send one request per sample at once
         while 0 < len(comps) < n:  # a server that ignores n (llama_cpp.server): one request per sample
             body["n"] = 1
             if seed is not None:
@@ -246,11 +281,16 @@ class OpenAIEngine:
         req = GenerationRequest.make(prompts, n=n, max_tokens=max_tokens, temperature=temperature,
                                      top_p=top_p, stop=stop, seed=seed)
         t0 = time.perf_counter()
-        if len(req.prompts) <= 1:
-            out = [self._one(p, req) for p in req.prompts]
+        # one request per sample when the server ignores n (not when greedy: one copied answer)
+        split = self.ignores_n and req.n > 1 and req.temperature != 0
+        jobs = [(p, k) for p in req.prompts for k in (range(req.n) if split else [None])]
+        if len(jobs) <= 1:
+            done = [self._one(p, req, k) for p, k in jobs]
         else:
-            with ThreadPoolExecutor(min(self.concurrency, len(req.prompts))) as pool:
-                out = list(pool.map(lambda p: self._one(p, req), req.prompts))
+            with ThreadPoolExecutor(min(self.concurrency, len(jobs))) as pool:
+                done = list(pool.map(lambda job: self._one(job[0], req, job[1]), jobs))
+        per = req.n if split else 1
+        out = [[c for part in done[i * per:(i + 1) * per] for c in part] for i in range(len(req.prompts))]
         # the call's wall time shared by its prompts (concurrent latencies would sum past it)
         gen_ms = (time.perf_counter() - t0) * 1000 / max(len(out), 1)
         timed: dict[int, Completion] = {}  # a greedy copy stays one object (copies are the same one)
