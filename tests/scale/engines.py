@@ -1,0 +1,44 @@
+"""Test engines for Ray workers: importable by name (Ray workers start in the repo root), so
+an engine factory travels to a worker as a reference, not as code."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from backend.engines.scripted import ScriptedEngine
+
+
+class WatchedEngine(ScriptedEngine):
+    """The scripted engine that writes each prompt's question to ``log`` and, once (while
+    ``sentinel`` does not exist), kills its own process on a prompt holding ``crash_on``."""
+
+    log: Path | None = None
+    crash_on: str | None = None
+    sentinel: Path | None = None
+
+    def generate(self, prompts: Any, **kw: Any) -> Any:
+        for prompt in prompts:
+            if self.log is not None:
+                with self.log.open("a", encoding="utf-8") as fh:
+                    fh.write(prompt.rsplit("Question: ", 1)[-1].split("\n", 1)[0] + "\n")
+            if self.crash_on and self.crash_on in prompt and self.sentinel and not self.sentinel.exists():
+                self.sentinel.touch()
+                os._exit(1)  # a worker killed mid-problem
+        return super().generate(prompts, **kw)
+
+
+@dataclass(frozen=True)
+class WatchedFactory:
+    """RunSpec -> a WatchedEngine over the spec's rules file."""
+
+    log: Path | None = None
+    crash_on: str | None = None
+    sentinel: Path | None = None
+
+    def __call__(self, spec: Any) -> WatchedEngine:
+        engine = WatchedEngine.from_file(spec.model)
+        engine.log, engine.crash_on, engine.sentinel = self.log, self.crash_on, self.sentinel
+        return engine

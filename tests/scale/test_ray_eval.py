@@ -1,0 +1,100 @@
+"""``backend/scale/ray_eval.py`` on a local Ray instance (2 CPUs) with the scripted engine over
+the real rStar core: the same per-problem results as the in-process eval, a worker killed
+mid-problem does not lose it, a rerun asks no worker again, every run lands in the history."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from backend import events as ev
+from backend.engines.scripted import ScriptedEngine
+from backend.problems import Problem
+from backend.runspec import RunSpec
+from backend.scale.ray_eval import ray_evaluate_spec
+from backend.scale.results import ResultsFile
+from backend.solve import evaluate_spec
+from backend.store import MemoryStore
+from tests.scale.engines import WatchedFactory
+
+pytest.importorskip("ray")
+
+FINAL = "\n\n# Now print the final answer\nprint(x)\n<end_of_code>"
+PROGRAM = "<code>\n# Step 1: compute\nx = {expr}\n<end_of_step>" + FINAL
+#: (question, known answer, what the scripted model computes): four right, two wrong
+CASES = [
+    ("Add 2 and 3.", "5", "2 + 3"),
+    ("Multiply 4 by 6.", "24", "4 * 6"),
+    ("Subtract 5 from 15.", "10", "15 - 4"),
+    ("Divide 12 by 3.", "4", "12 // 3"),
+    ("Square 7.", "49", "7 * 7"),
+    ("Halve 30.", "15", "30 // 3"),
+]
+PROBLEMS = [Problem(f"six/{i}", "six", q, a) for i, (q, a, _) in enumerate(CASES)]
+RULES = {
+    "rules": [{"match": f"x = {expr}\n<end_of_step>", "texts": [FINAL]} for _, _, expr in CASES]
+    + [{"match": f"Question: {q}", "texts": [PROGRAM.format(expr=expr)]} for q, _, expr in CASES]
+}
+#: what differs between two runs of the same spec: ids and measured times
+MEASURED = ("run_id", "wall_s")
+
+
+@pytest.fixture
+def spec(tmp_path):
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps(RULES))
+    return RunSpec(problem="", config={"rollouts": 2, "children": 2, "few_shot": 0},
+                   engine="scripted", model=str(rules), ppm="none")
+
+
+def same(rows):
+    return [{k: v for k, v in row.items() if k not in MEASURED} for row in rows]
+
+
+def test_a_ray_eval_of_six_problems_matches_the_in_process_eval_and_fills_the_history(ray_local, spec):
+    local = evaluate_spec(PROBLEMS, spec, engine=ScriptedEngine.from_file(spec.model), dataset="six")
+    store, seen = MemoryStore(), []
+    report, stats = ray_evaluate_spec(PROBLEMS, spec, workers=2, dataset="six", store=store,
+                                      on_result=lambda p, row: seen.append(p.id))
+    assert same(report.results) == same(local.results)
+    assert [r["correct"] for r in report.results] == [True, True, False, True, True, False]
+    assert report.summary()["accuracy"] == local.summary()["accuracy"] and report.reward == local.reward
+    assert sorted(seen) == sorted(p.id for p in PROBLEMS) and stats.submitted == 6 and stats.retried == 0
+    # every worker's run is in the history, whole: its tree gives the report's answer
+    assert len(store.list_runs()) == 6
+    for row in report.results:
+        events = store.read(row["run_id"])
+        assert isinstance(events[-1], ev.RunFinished) and events[-1].answer == row["answer"]
+
+
+def test_a_worker_killed_mid_problem_loses_nothing(ray_local, spec, tmp_path):
+    crash = WatchedFactory(crash_on="Question: Square 7.", sentinel=tmp_path / "crashed")
+    report, stats = ray_evaluate_spec(PROBLEMS, spec, workers=2, engine_factory=crash)
+    assert (tmp_path / "crashed").exists()  # the worker did die on that problem
+    assert stats.retried == 1 and stats.actors == 3 and stats.submitted == 7
+    assert [r["answer"] for r in report.results] == ["5", "24", "11", "4", "49", "10"]
+
+
+def asked(lines):
+    """The problems whose questions the workers' engines were asked."""
+    return {q for q, _, _ in CASES if any(q in line for line in lines)}
+
+
+def test_a_rerun_skips_finished_problems_without_asking_a_worker(ray_local, spec, tmp_path):
+    results, log = tmp_path / "report.results.jsonl", tmp_path / "asked.txt"
+    watched = WatchedFactory(log=log)
+    first, _ = ray_evaluate_spec(PROBLEMS[:4], spec, workers=2, results=results, engine_factory=watched)
+    asked_first = log.read_text().splitlines()
+    assert asked(asked_first) == {q for q, _, _ in CASES[:4]} and len(ResultsFile(results).finished()) == 4
+
+    again, stats = ray_evaluate_spec(PROBLEMS, spec, workers=2, results=results, engine_factory=watched)
+    asked_again = log.read_text().splitlines()[len(asked_first):]
+    assert stats.submitted == 2  # only the two new problems went to a worker
+    assert asked(asked_again) == {q for q, _, _ in CASES[4:]}
+    assert again.results[:4] == first.results  # read back, not run again
+    assert [r["answer"] for r in again.results] == ["5", "24", "11", "4", "49", "10"]
+
+    # another seed is another RunSpec: nothing is skipped
+    _, other = ray_evaluate_spec(PROBLEMS[:2], spec.fork(seed=5), workers=2, results=results)
+    assert other.submitted == 2
