@@ -26,6 +26,7 @@ from typing import Literal
 
 import sympy as sp
 
+from backend.search.lips.deadline import poll
 from backend.search.lips.numeric import Sampler, evaluate
 from backend.search.lips.positivity import is_nonneg
 from backend.search.lips.problem import Goal, Inequality
@@ -126,6 +127,7 @@ def sym_rewrites(problem: Inequality, goal: Goal, max_ops: int = 400) -> list[Re
     if sp.count_ops(d) > HEAVY_OPS:  # no time limit reaches inside sympy: MO-INT P19 sat here for minutes
         forms = {k: v for k, v in forms.items() if k not in ("simplify", "factor")}
     for name, fn in forms.items():
+        poll()  # a search past its time limit stops between sympy forms
         e = fn()
         if e != d:
             out.append(RewriteCandidate(name, Goal.from_difference(e), "equal"))

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from backend.search.lips.acrules import ACRules
+from backend.search.lips.deadline import POLL_EVERY, poll
 from backend.search.lips.exprtools import (
     _point,
     clean_root,
@@ -100,6 +101,8 @@ class Matcher(ACRules):
         self.steps += 1
         if self.steps > self.config.max_steps:
             raise _OutOfBudget
+        if self.steps % POLL_EVERY == 0:
+            poll()  # a search past its time limit stops here, not after 20,000 steps
 
     def _unbound(self, p: sp.Expr, b: Binding) -> set[sp.Symbol]:
         return {s for s in pattern_syms(p) if s in self.wild and s not in b}

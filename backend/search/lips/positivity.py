@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import sympy as sp
 
 from backend.search.lips.attempt import Attempt, ms_since
+from backend.search.lips.deadline import poll
 from backend.search.lips.exprtools import fast_eval
 from backend.search.lips.problem import Goal, Inequality
 
@@ -75,6 +76,7 @@ def positivity(problem: Inequality, goal: Goal, max_ops: int = 400) -> Attempt:
     if negative_in_sign_orthant(d, signs):
         return Attempt("positivity", "unknown", ms_since(t0), "negative at a point of the sign orthant")
     for name, form in _forms(d, max_ops):
+        poll()  # each form costs a sympy together/expand/factor: stop between them
         ok = is_nonneg(form, signs) if not isinstance(form, tuple) else \
             is_nonneg(form[0], signs) and is_nonneg(form[1], signs, strict=True)
         if ok:

@@ -26,6 +26,7 @@ from backend.search.base import Outcome, Search
 from backend.search.lips import expand, verdict
 from backend.search.lips.admission import Admission
 from backend.search.lips.closing import CloseConfig, close_goal
+from backend.search.lips.deadline import polling
 from backend.search.lips.config import PRESETS, LipsConfig
 from backend.search.lips.expand import Candidate, Refused
 from backend.search.lips.filtering import FilterConfig
@@ -122,9 +123,10 @@ class LipsSearch(Admission, Search):
 
     def _iterate(self) -> None:
         try:
-            nid = self._select()
-            self.popped.append(nid)
-            self._pop(self.nodes[nid])
+            with polling(self.check_stop):  # the matcher, closers and tactics stop at the limit
+                nid = self._select()
+                self.popped.append(nid)
+                self._pop(self.nodes[nid])
         finally:
             self.state.iteration += 1
         it, answer = self.state.iteration - 1, self.outcome().answer
@@ -241,9 +243,11 @@ class LipsSearch(Admission, Search):
     # --- the proof ------------------------------------------------------------------------
 
     def recheck(self, nid: int) -> tuple[bool, str, list[dict[str, Any]]]:
-        """Re-check every step on root -> nid with fresh test points, then the close."""
-        return recheck(self.problem, self.nodes, self.path(nid), filter_cfg=self.recheck_cfg,
-                       close_cfg=self.close_cfg, z3_timeout_s=self.config.z3_timeout_s)
+        """Re-check every step on root -> nid with fresh test points, then the close; not cut
+        by the time limit (a proof found just before it is checked, not dropped)."""
+        with polling(lambda: None):
+            return recheck(self.problem, self.nodes, self.path(nid), filter_cfg=self.recheck_cfg,
+                           close_cfg=self.close_cfg, z3_timeout_s=self.config.z3_timeout_s)
 
     def tactic_script(self, name: str = "canopy_proof") -> str:
         """The proof as a NeqLIPS tactic script under its Lean statement (``export.py``; empty

@@ -21,6 +21,7 @@ import sympy as sp
 
 from backend.search.lips.cancel_power import cancel_power
 from backend.search.lips.closing import CloseConfig
+from backend.search.lips.deadline import poll
 from backend.search.lips.numeric import PointCache
 from backend.search.lips.pqr import pqr_method
 from backend.search.lips.problem import Goal, Inequality
@@ -38,6 +39,7 @@ def symbolic_steps(problem: Inequality, goal: Goal, cache: PointCache | None = N
     """Every symbolic tactic on one goal (the official rewriter runs them on every expansion)."""
     out = []
     for name, fn in FUNCTIONS.items():
+        poll()  # a search past its time limit stops between tactics
         try:
             out.append(fn(problem, goal, cache, config))
         except (NotImplementedError, ValueError, TypeError, ZeroDivisionError, sp.PolynomialError) as exc:
