@@ -26,8 +26,8 @@ from backend.search.base import Outcome, Search
 from backend.search.lips import expand, verdict
 from backend.search.lips.admission import Admission
 from backend.search.lips.closing import CloseConfig, close_goal
-from backend.search.lips.deadline import polling
 from backend.search.lips.config import PRESETS, LipsConfig
+from backend.search.lips.deadline import polling
 from backend.search.lips.expand import Candidate, Refused
 from backend.search.lips.filtering import FilterConfig
 from backend.search.lips.frontier import Frontier, GoalNode
