@@ -46,6 +46,11 @@ def evolve(
     no_base_eval: Annotated[
         bool, typer.Option("--no-base-eval", help="Skip round 0 (the base policy on the held-out slice).")
     ] = False,
+    preset: Annotated[
+        str | None, typer.Option(help="paper-round1..4: the paper's scale for a GPU with vLLM "
+                                      "(docs/EVOLVE.md); options you give override it.")
+    ] = None,
+    ctx: typer.Context = None,  # type: ignore[assignment]  # typer passes it: which options were typed
 ) -> None:
     """Run rStar-Math's rounds: truth-rewarded MCTS on GSM8K train problems, the official SFT
     data and PPM pairs, LoRA fine-tuning of the policy (and a PPM), evaluation on held-out
@@ -70,6 +75,16 @@ def evolve(
         eval_search={"rollouts": eval_rollouts} if eval_rollouts else {}, seed=seed, top_k=top_k, sft=sft,
         finetune_from=finetune_from, ppm_min_pairs=ppm_min_pairs, ppm=ppm, evaluate_base=not no_base_eval,
     )
+    if preset:
+        from backend.evolve.presets import apply
+
+        # by name: typer ships its own click, whose ParameterSource is not click's
+        source = ctx.get_parameter_source
+        typed = {k for k in ctx.params if getattr(source(k), "name", "DEFAULT") != "DEFAULT"}
+        try:
+            settings, engine, model = apply(preset, settings, engine, model, typed)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--preset") from None
     models = LocalModels(engine, model, threads)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns) as bar:
