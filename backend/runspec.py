@@ -277,6 +277,8 @@ def default_ppm_applies(spec: RunSpec, engine: Any) -> str | None:
     from backend.engines.embedded import EMBEDDED
     from backend.reward.step_scorer import MARKER
 
+    if spec.algorithm == "cpl":
+        return "the shipped PPM is rStar-Math's; CPL takes a value head (a canopy-cpl-value directory)"
     info = getattr(engine, "info", None)
     name, model = getattr(info, "name", None), getattr(info, "model", None)
     sha = model_checksum(name, model if isinstance(model, str) else None)
@@ -305,8 +307,24 @@ def step_scorer_for(spec: RunSpec, engine: Any) -> tuple[Any, str | None]:
         directory = str(shipped_ppm_dir())
         scorer = load_step_scorer(directory, engine)
         return scorer, f"{PPM_NOTE_VALUED}Canopy's shipped PPM ({_describe(scorer)})"
-    scorer = load_step_scorer(request, engine)
+    scorer = _cpl_value(spec, request) or load_step_scorer(request, engine)
     return scorer, f"{PPM_NOTE_VALUED}the PPM in {request} ({_describe(scorer)})"
+
+
+def _cpl_value(spec: RunSpec, directory: str) -> Any:
+    """CPL's value head when ``directory`` holds one (``backend/train/value_head.py``); None for
+    an rStar-Math PPM. Each algorithm takes only its own kind."""
+    from backend.reward.step_scorer import read_marker
+    from backend.search.cpl import VALUE_FORMAT
+
+    is_value = read_marker(directory)["format"] == VALUE_FORMAT
+    if is_value != (spec.algorithm == "cpl"):
+        raise ValueError(f"{directory}: CPL takes a {VALUE_FORMAT} directory and rStar-Math a PPM")
+    if not is_value:
+        return None
+    from backend.train.value_head import CPLValue
+
+    return CPLValue.load(directory)
 
 
 def _describe(scorer: Any) -> str:

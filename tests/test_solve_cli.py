@@ -119,7 +119,7 @@ def test_solve_prints_answer_grading_path_and_writes_events(files, tmp_path):
         (["--reward", "ppm"], "needs a process preference model"),
         (["--reward", "ppm", "--ppm", "none"], "needs a process preference model"),
         (["--ppm", "/no/such/ppm"], "is not a Canopy PPM directory"),
-        (["--algo", "cpl", "--ppm", "/no/such/ppm"], "cpl does not use a PPM"),
+        (["--algo", "cpl", "--ppm", "/no/such/ppm"], "is not a Canopy PPM directory"),
         (["--reward", "truth"], "needs the known answer"),
         (["--set", "rollouts"], "--set takes KEY=VALUE"),
         (["--set", "rolouts=3"], "did you mean 'rollouts'"),

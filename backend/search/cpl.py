@@ -19,25 +19,51 @@ plan-space policy over the shared core (``backend/search/mcts.py``):
   ``eval_final_answer`` with ``update_recursive(…, root)``);
 - ``expansions`` bounds the number of expansions, the unit of the official ``iterations``.
 
-Not here: the paper's **value head** (a trained tanh head on the policy model, whose
-estimate of each expanded leaf is backed up). Canopy has no such model; terminals are
-rewarded by the run's reward like rStar: ``vote`` (agreement, no ground truth) when a search
-is evaluated, ``truth`` (±1 against the known answer, the official terminal reward) only in
-that named training-data mode. Differences are listed in docs/ALGORITHMS.md.
+- ``step_format``: ``plan`` (round 1) or ``xml`` (round 2's tags, ``cpl_format.py``).
+
+**Value head** (official ``mcts_tree.py: generate_next_step`` and ``mcts_solver.py``), when
+the run has one (``RunSpec.ppm`` naming a ``canopy-cpl-value`` directory, handed to the search
+as its ``step_scorer`` like rStar-Math's PPM; ``backend/train/value_head.py``): one iteration
+selects ONE leaf by PUCT from the root, the head's estimate of that leaf (its path rendered as
+the official value data, ``value_chunks``) is backed up from the leaf to the root BEFORE the
+leaf is expanded, then the leaf's children are generated and the terminal ones graded (±1
+with ``truth``, backed up to the root). So ``rollouts`` counts leaves then, not root-to-
+terminal walks. Without a head, terminals alone give values (each rollout walks down to one)
+and are rewarded by the run's reward like rStar: ``vote`` (agreement, no ground truth) when a
+search is evaluated, ``truth`` (±1 against the known answer, the official terminal reward)
+only in that named training-data mode. Differences are listed in docs/ALGORITHMS.md.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from backend import events as ev
 from backend.engines.base import Completion
 from backend.search.base import Stopped
 from backend.search.config import check_config, knob
-from backend.search.cpl_format import PLANS, STEP_STOPS, PlanStep, load_prompt, read_step
+from backend.search.cpl_format import (
+    PLANS,
+    STEP_STOPS,
+    XML,
+    XML_STOPS,
+    PlanStep,
+    XMLPrompt,
+    load_prompt,
+    plain_step,
+    read_step,
+    read_xml_step,
+    value_chunks,
+)
 from backend.search.mcts import MCTSConfig, MCTSSearch, MNode, NodeSpec, StepPolicy, Verdict
+from backend.search.selection import pick, selection_scores
+
+#: the ``format`` of a CPL value head directory's marker (``backend/train/value_head.py``)
+VALUE_FORMAT = "canopy-cpl-value"
 
 
 @dataclass(frozen=True)
@@ -63,6 +89,9 @@ class CPLConfig(MCTSConfig):
     )
     few_shot: int = knob(2, "demonstrations in the prompt (official 2)", min=0, max=2)
     chat: bool = knob(True, "render with the model's chat template (off: the official raw completion prompt)")
+    step_format: Literal["plan", "xml"] = knob(
+        "plan", "step format: round 1's Plan k:/<endstep> or round 2's XML tags"
+    )
 
     def __post_init__(self) -> None:
         check_config(self)
@@ -81,27 +110,38 @@ _ROUND1: dict[str, Any] = {
 }
 PRESETS: dict[str, dict[str, Any]] = {
     "paper-round1": _ROUND1,
-    # mcts_plan/configs/mcts_round2.yaml: iterations 100, the rest as round 1; its XML step
-    # format is not implemented (docs/ALGORITHMS.md), so this preset uses the round-1 format
-    "paper-round2": {**_ROUND1, "expansions": 100},
+    # mcts_plan/configs/mcts_round2.yaml: iterations 100 and the XML step format
+    "paper-round2": {**_ROUND1, "expansions": 100, "step_format": "xml"},
     # sized for the embedded 0.5B model on 2 CPU cores (a few minutes per problem)
     "cpu-demo": {},
 }
 
 
+def policy_prefix(problem: str, engine: Any, cfg: CPLConfig) -> str:
+    """The prompt before the first step, in the config's format (what the search sends, and
+    what CPL's SFT and Step-APO data put before a path: ``backend/evolve/cpl_data.py``)."""
+    prompt = load_prompt()
+    if cfg.step_format == XML:
+        xml = XMLPrompt.from_round1(prompt)
+        if cfg.chat:
+            return engine.chat_prompt(xml.messages(problem, cfg.few_shot))
+        return xml.raw_prompt(problem, cfg.few_shot)
+    if cfg.chat:
+        return engine.chat_prompt(prompt.messages(problem, cfg.few_shot)) + PLANS
+    return prompt.raw_prompt(problem, cfg.few_shot)
+
+
 class CPLPolicy(StepPolicy):
     """Prompts, step reading and verification of CPL's plan steps."""
 
-    stops = STEP_STOPS
+    stops: tuple[str, ...] = STEP_STOPS
 
     def __init__(self, problem: str, engine: Any, cfg: CPLConfig) -> None:
         self.problem = problem
         self.cfg = cfg
-        prompt = load_prompt()
-        if cfg.chat:
-            self.prefix = engine.chat_prompt(prompt.messages(problem, cfg.few_shot)) + PLANS
-        else:
-            self.prefix = prompt.raw_prompt(problem, cfg.few_shot)
+        self.prefix = policy_prefix(problem, engine, cfg)
+        if cfg.step_format == XML:
+            self.stops = XML_STOPS
 
     def root(self) -> NodeSpec:
         return NodeSpec(kind="root", text=self.problem, meta={"prompt_chars": len(self.prefix)})
@@ -130,8 +170,12 @@ class CPLPolicy(StepPolicy):
             return [(c, 0) for c in outs]
         return self.dedup(outs, key=lambda c: c.text.strip())
 
+    def value_text(self, node: MNode) -> str:
+        """The node's path as the value head reads it (official value data, ``value_chunks``)."""
+        return "".join(value_chunks(self.problem, [plain_step(n.text) for n in node.path()[1:]]))
+
     def _spec(self, c: Completion, dups: int, share: float) -> NodeSpec:
-        step = read_step(c)
+        step = read_xml_step(c) if self.cfg.step_format == XML else read_step(c)
         meta = self.step_meta(c, step.kind, step.why, dups)
         prior = None
         if c.mean_logprob is not None:
@@ -178,11 +222,63 @@ class CPLSearch(MCTSSearch):
     default_preset = "cpu-demo"
     rewards = ("vote", "truth")
     invalid_to_root = True
+    #: takes a step scorer: its value head (a ``canopy-cpl-value`` directory), never rStar's PPM
+    uses_ppm = True
 
     def __init__(self, problem: str, **kwargs: Any) -> None:
         super().__init__(problem, **kwargs)
+        scorer = self.step_scorer
+        if scorer is not None and getattr(scorer, "format", None) != VALUE_FORMAT:
+            what = getattr(scorer, "name", type(scorer).__name__)
+            raise ValueError(f"CPL takes a CPL value head ({VALUE_FORMAT}), not {what!r}")
         self.policy = CPLPolicy(self.state.problem, self.engine, self.config)
         self.expansions = 0
+
+    # --- the value head's loop: one leaf per iteration (official) ----------------------
+
+    def _iterate(self) -> None:
+        if self.step_scorer is None or self.config.parallel > 1:
+            super()._iterate()
+            return
+        it = self.state.iteration
+        node, path, levels = self.root, [self.root.id], []
+        try:
+            while node.expanded and not node.terminal:
+                rows = selection_scores(node, self.config.c, self.config.selection)
+                index = self._forced_index(node, rows)
+                index = pick(rows) if index is None else index
+                if index is None:  # official: a node with only terminal children becomes terminal
+                    self._mark_dead(node)
+                    return
+                node = self.nodes[rows[index]["id"]]
+                path.append(node.id)
+                levels.append(rows)
+                self.emit(ev.NodeSelected, iteration=it, path=list(path), children=[list(r) for r in levels])
+            if node.terminal or node.dead:
+                return
+            value = self._leaf_value(node)
+            self._backprop(node, value, to_root=True)  # official: backed up before the expansion
+            self._expand(node)
+        finally:
+            self.state.iteration += 1
+            self._iteration_done(it)
+
+    def _leaf_value(self, node: MNode) -> float:
+        """The value head's estimate of ``node`` (a ``node_scored`` event, source "value_head")."""
+        t = time.monotonic()
+        (value,) = self.step_scorer.score_steps([self.policy.value_text(node)])
+        self.ppm_s += time.monotonic() - t
+        self.emit(ev.NodeScored, id=node.id, score=round(float(value), 6), source="value_head")
+        return float(value)
+
+    def _value_steps(self, kids: Sequence[MNode]) -> dict[int, float]:
+        """Not rStar's first value per new step: CPL values a leaf when it is selected."""
+        return {}
+
+    def answer_choice(self) -> str:
+        """A value head does not score answers: ``auto`` stays the vote (or the config's)."""
+        how = self.config.answer_choice
+        return "vote" if how == "auto" else how
 
     def children_for(self, node: MNode) -> int:
         return self.config.root_children if node.parent is None else self.config.children
@@ -204,4 +300,4 @@ class CPLSearch(MCTSSearch):
             raise Stopped()
 
 
-__all__ = ["PRESETS", "CPLConfig", "CPLPolicy", "CPLSearch"]
+__all__ = ["PRESETS", "VALUE_FORMAT", "CPLConfig", "CPLPolicy", "CPLSearch", "policy_prefix"]

@@ -112,10 +112,10 @@ def test_the_builder_gives_rstar_the_ppm_and_auto_reward_becomes_ppm():
     assert any(n.startswith("no PPM:") for n in notes)
 
 
-def test_an_algorithm_without_a_ppm_refuses_one():
+def test_cpl_refuses_an_rstar_ppm_its_slot_takes_only_a_cpl_value_head():
     from backend.search.cpl import CPLSearch
 
-    with pytest.raises(ValueError, match="does not use a PPM"):
+    with pytest.raises(ValueError, match="CPL takes a CPL value head"):
         CPLSearch(PROBLEM, engine=engine(), step_scorer=SCORER)
-    with pytest.raises(ValueError, match="does not use a PPM"):
+    with pytest.raises(ValueError, match="is not a Canopy PPM directory"):
         build_search(RunSpec(PROBLEM, algorithm="cpl", ppm="/some/dir", engine="scripted"), engine())
