@@ -1,0 +1,299 @@
+"""What an evolve run directory holds right now, read from its files alone (so the web app's
+Training tab can show a run while another process is writing it): the manifest's summary,
+each round's finished stages, the stage in progress and how far it got, the report rows the
+charts are drawn from, and the round policies and PPMs that exist.
+
+The stage outputs are the ones ``stages.py`` writes atomically (a file that exists is
+whole): ``search.json`` after ``trees/`` (one file per problem), ``data.json``,
+``policy.json``, ``ppm.json``, ``eval.json`` after ``eval/<kind>/`` (one file per problem),
+and the round's ``report.json``. Nothing here writes, and nothing is followed out of the
+directory it was given: symbolic links are skipped, a broken or oversized JSON file makes
+the run "unreadable" with the reason instead of an exception.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backend.evolve.manifest import FORMAT, MANIFEST
+from backend.evolve.report import baseline_report
+
+#: a round's stages in the order they run, with the file that says each one is done
+STAGES = (
+    ("search", "search.json"),
+    ("data", "data.json"),
+    ("policy", "policy.json"),
+    ("ppm", "ppm.json"),
+    ("eval", "eval.json"),
+    ("report", "report.json"),
+)
+EVAL_KINDS = ("greedy", "search")
+#: JSON files bigger than this are not read (a manifest of 7,473 problems is ~1 MB)
+MAX_JSON_BYTES = 16 << 20
+_ROUND_DIR = re.compile(r"round-(\d)$")
+
+
+class UnreadableRun(ValueError):
+    """A run directory whose files cannot be read as an evolve run (the message says why)."""
+
+
+@dataclass(frozen=True)
+class RoundState:
+    """One round as its files show it."""
+
+    number: int
+    done: tuple[str, ...]  # the stages whose output exists
+    searched: int = 0  # per-problem tree files written so far
+    to_search: int = 0  # the run's training problems
+    evaluated: int = 0  # per-problem evaluation files (greedy and search together)
+    to_evaluate: int = 0
+    policy: Path | None = None  # round-N/policy when this round fine-tuned one
+    ppm: Path | None = None  # round-N/ppm when this round trained one
+    notes: tuple[str, ...] = ()  # why no policy / no PPM, as the stage files say
+
+    @property
+    def finished(self) -> bool:
+        return "report" in self.done
+
+    @property
+    def current(self) -> str | None:
+        """The first stage without output (None when the round is finished)."""
+        names = [name for name, _ in (STAGES if self.number else (("eval", ""), ("report", "")))]
+        return next((name for name in names if name not in self.done), None)
+
+
+@dataclass(frozen=True)
+class RunState:
+    """One evolve run directory: what it was made with, where it stands, its report rows."""
+
+    path: Path
+    manifest: Mapping[str, Any]
+    rounds: tuple[RoundState, ...]
+    rows: tuple[Mapping[str, Any], ...]  # report rows of the finished rounds (round 0 first)
+    last_change: float  # newest mtime of the files read (seconds since the epoch)
+    fingerprint: tuple = field(repr=False, default=())
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def planned_rounds(self) -> int:
+        return int(self.manifest.get("settings", {}).get("rounds", 0))
+
+    @property
+    def finished(self) -> bool:
+        trained = [r for r in self.rounds if r.number > 0]
+        return len(trained) >= self.planned_rounds and all(r.finished for r in trained)
+
+    @property
+    def working_on(self) -> RoundState | None:
+        """The first unfinished round (None when every round is finished)."""
+        return next((r for r in self.rounds if not r.finished), None)
+
+    def round(self, number: int) -> RoundState | None:
+        return next((r for r in self.rounds if r.number == number), None)
+
+
+def inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` resolves to ``root`` or below it (no link leads out)."""
+    try:
+        path.resolve().relative_to(root.resolve())
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _plain_dir(path: Path, root: Path) -> bool:
+    return not path.is_symlink() and path.is_dir() and inside(path, root)
+
+
+def _plain_file(path: Path, root: Path) -> bool:
+    return not path.is_symlink() and path.is_file() and inside(path, root)
+
+
+def _read_json(path: Path, root: Path) -> Any:
+    """The JSON in ``path``; None when it is absent. UnreadableRun when it is a link, too big
+    or not JSON."""
+    if path.is_symlink():
+        raise UnreadableRun(f"{path.name} is a symbolic link (not followed)")
+    if not path.is_file():
+        return None
+    if not inside(path, root):
+        raise UnreadableRun(f"{path.name} lies outside the run directory")
+    if path.stat().st_size > MAX_JSON_BYTES:
+        raise UnreadableRun(f"{path.name} is over {MAX_JSON_BYTES >> 20} MB")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UnreadableRun(f"{path.parent.name}/{path.name} is not valid JSON ({exc})") from None
+
+
+def is_run(path: Path) -> bool:
+    """A directory with an evolve ``manifest.json`` (the format is checked when read)."""
+    return not path.is_symlink() and (path / MANIFEST).is_file() and not (path / MANIFEST).is_symlink()
+
+
+def list_runs(root: str | Path) -> list[Path]:
+    """The evolve runs in ``root``: ``root`` itself when it is one, else its subdirectories
+    that are (one level, no links), newest manifest first."""
+    base = Path(root)
+    if not base.is_dir():
+        raise FileNotFoundError(f"{base} is not a directory")
+    if is_run(base):
+        return [base]
+    found = []
+    with os.scandir(base) as entries:
+        for entry in entries:
+            child = base / entry.name
+            if entry.is_dir(follow_symlinks=False) and is_run(child) and inside(child, base):
+                found.append(child)
+    return sorted(found, key=lambda p: ((p / MANIFEST).stat().st_mtime, p.name), reverse=True)
+
+
+def _count(folder: Path, suffix: str, root: Path) -> int:
+    if not _plain_dir(folder, root):
+        return 0
+    return sum(1 for p in folder.iterdir() if p.name.endswith(suffix) and not p.is_symlink())
+
+
+def _round_state(folder: Path, number: int, manifest: Mapping[str, Any], root: Path) -> tuple:
+    """(RoundState, its report row or None, the mtimes seen)."""
+    stamps = []
+    outputs: dict[str, Any] = {}
+    for name, filename in STAGES:
+        data = _read_json(folder / filename, root)
+        if data is not None:
+            if not isinstance(data, dict):
+                raise UnreadableRun(f"{folder.name}/{filename} is not a JSON object")
+            outputs[name] = data
+            stamps.append((folder / filename).stat().st_mtime)
+    searched = _count(folder / "trees", ".jsonl.gz", root)
+    evaluated = sum(_count(folder / "eval" / kind, ".json", root) for kind in EVAL_KINDS)
+    for sub in (folder / "trees", *(folder / "eval" / k for k in EVAL_KINDS)):
+        if _plain_dir(sub, root):
+            stamps.append(sub.stat().st_mtime)
+    notes = []
+    policy = ppm = None
+    if outputs.get("policy", {}).get("trained") and _plain_dir(folder / "policy", root):
+        policy = folder / "policy"
+    elif "policy" in outputs:
+        notes.append(f"no policy trained: {outputs['policy'].get('why', 'the stage says none')}")
+    if outputs.get("ppm", {}).get("trained") and _plain_dir(folder / "ppm", root):
+        ppm = folder / "ppm"
+    elif "ppm" in outputs:
+        notes.append(f"no PPM trained: {outputs['ppm'].get('why', 'the stage says none')}")
+    row = outputs.get("report")
+    if number == 0:  # round 0 is the base policy's evaluation only
+        row = baseline_report(outputs["eval"]) if "eval" in outputs else None
+        outputs = {k: v for k, v in outputs.items() if k == "eval"}
+        if row is not None:
+            outputs["report"] = row
+    state = RoundState(
+        number=number,
+        done=tuple(name for name, _ in STAGES if name in outputs),
+        searched=searched if number else 0,
+        to_search=len(manifest.get("train_problems", ())) if number else 0,
+        evaluated=evaluated,
+        to_evaluate=len(EVAL_KINDS) * len(manifest.get("test_problems", ())),
+        policy=policy,
+        ppm=ppm,
+        notes=tuple(notes),
+    )
+    return state, row, stamps
+
+
+def read_run(path: str | Path) -> RunState:
+    """The run in ``path`` as its files show it now; UnreadableRun says what is wrong."""
+    root = Path(path)
+    manifest = _read_json(root / MANIFEST, root)
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise UnreadableRun(f"{MANIFEST} is not an evolve manifest")
+    settings = manifest.get("settings")
+    if not isinstance(settings, dict):
+        raise UnreadableRun(f"{MANIFEST} has no settings")
+    planned = int(settings.get("rounds", 0))
+    numbers = [0] if settings.get("evaluate_base", True) else []
+    numbers += list(range(1, planned + 1))
+    rounds, rows = [], []
+    stamps = [(root / MANIFEST).stat().st_mtime]
+    for number in numbers:
+        folder = root / f"round-{number}"
+        if folder.is_symlink() or (folder.exists() and not _plain_dir(folder, root)):
+            raise UnreadableRun(f"{folder.name} is not a plain directory (links are not followed)")
+        state, row, seen = _round_state(folder, number, manifest, root)
+        rounds.append(state)
+        stamps += seen
+        if row is not None:
+            rows.append(row)
+    fingerprint = tuple(sorted(stamps)) + tuple((r.searched, r.evaluated) for r in rounds)
+    return RunState(root, manifest, tuple(rounds), tuple(rows), max(stamps), fingerprint)
+
+
+def progress_line(run: RunState) -> str:
+    """Where the run stands, in words (plain text): finished, or the round and stage whose
+    output is missing and how far its per-problem files got. Files cannot tell a running
+    process from a stopped one, so the caller shows ``last_change`` beside this."""
+    if run.finished:
+        return f"finished: {len(run.rounds) - (run.rounds[0].number == 0)} round(s)"
+    rnd = run.working_on
+    if rnd is None:
+        return "no round started"
+    stage = rnd.current
+    where = f"round {rnd.number}, {stage}"
+    if stage == "search":
+        return f"{where}: {rnd.searched}/{rnd.to_search} problems searched"
+    if stage == "eval":
+        return f"{where}: {rnd.evaluated}/{rnd.to_evaluate} held-out solves (greedy and search)"
+    return where
+
+
+def summary(run: RunState) -> dict[str, Any]:
+    """The manifest's headline numbers (values as stored; the caller escapes them)."""
+    m, s = run.manifest, run.manifest.get("settings", {})
+    base = m.get("models", {}).get("base", {})
+    return {
+        "created": m.get("created"),
+        "canopy": m.get("canopy"),
+        "rounds": s.get("rounds"),
+        "train": f"{m.get('train_set')} {s.get('train_start')}-"
+                 f"{int(s.get('train_start', 0)) + len(m.get('train_problems', ())) - 1}",
+        "held_out": f"{m.get('test_set')} {s.get('test_start')}-"
+                    f"{int(s.get('test_start', 0)) + len(m.get('test_problems', ())) - 1}",
+        "search": s.get("search"),
+        "base_model": f"{base.get('engine')} · {base.get('model')}",
+        "seed": s.get("seed"),
+        "finetune_from": s.get("finetune_from"),
+    }
+
+
+def round_number(path: Path) -> int | None:
+    """N of a ``round-N`` folder name (None for any other name)."""
+    found = _ROUND_DIR.match(path.name)
+    return int(found.group(1)) if found else None
+
+
+def round_model(path: str | Path, kind: str) -> tuple[Path, int]:
+    """(the run directory, N) when ``path`` is ``RUN/round-N/policy`` (``kind`` "policy") or
+    ``RUN/round-N/ppm`` ("ppm") of an evolve run whose stage files say that round trained it;
+    UnreadableRun otherwise. The web app checks every path a page sends with this."""
+    if kind not in ("policy", "ppm"):
+        raise ValueError(f"kind must be policy or ppm, not {kind!r}")
+    folder = Path(path)
+    number = round_number(folder.parent)
+    if folder.name != kind or number is None or number == 0:
+        raise UnreadableRun(f"not a round's {kind} folder (RUN/round-N/{kind})")
+    run = folder.parent.parent
+    if not is_run(run):
+        raise UnreadableRun(f"{run.name} is not an evolve run")
+    state = read_run(run).round(number)
+    made = getattr(state, kind, None) if state is not None else None
+    if made is None or made.resolve() != folder.resolve():
+        raise UnreadableRun(f"round {number} of {run.name} trained no {kind}")
+    return run, number

@@ -1,0 +1,85 @@
+"""Hand-made evolve run directories (the files ``stages.py`` and ``rounds.py`` write, with
+made-up numbers): a finished 2-round run, a run in the middle of round 2's search, and the
+pieces to break one. Shared by tests/evolve/test_runs_index.py and the Training tab's tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from backend.evolve.manifest import EvolveSettings, new_manifest, write_json
+from backend.evolve.report import round_report
+
+TRAIN = [f"gsm8k-train/{i}" for i in range(5)]
+TEST = [f"gsm8k/{100 + i}" for i in range(2)]
+
+
+def _eval(accuracy_greedy: float, accuracy_search: float) -> dict[str, Any]:
+    return {"problems": len(TEST), "greedy": {"accuracy": accuracy_greedy, "correct": 1, "seconds": 3.0},
+            "search": {"accuracy": accuracy_search, "correct": 1, "seconds": 9.0}}
+
+
+def _fake_weights(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text("{}", encoding="utf-8")
+    (folder / "model.safetensors").write_bytes(b"not real weights")
+
+
+def write_round(run: Path, number: int, *, ppm: bool, loss: tuple[float, float]) -> dict[str, Any]:
+    """Every stage file of round ``number`` (a trained policy, a PPM when ``ppm``)."""
+    folder = run / f"round-{number}"
+    for i in range(len(TRAIN)):
+        (folder / "trees").mkdir(parents=True, exist_ok=True)
+        (folder / "trees" / f"gsm8k-train_{i}.jsonl.gz").write_bytes(b"")
+    search = {"problems": 5, "right_answer_in_tree": 2 + number, "search_answer_right": 1 + number,
+              "nodes": 40, "seconds": 50.0}
+    data = {"sft_examples": 3 * number, "ppm_pairs": 30 + number, "seconds": 0.1}
+    policy = {"trained": True, "policy": str(folder / "policy"), "steps": 2, "first_loss": loss[0],
+              "last_loss": loss[1], "seconds": 20.0}
+    _fake_weights(folder / "policy")
+    if ppm:
+        made = {"trained": True, "ppm": str(folder / "ppm"), "heldout_pairwise_accuracy": 0.6, "seconds": 5.0}
+        _fake_weights(folder / "ppm")
+    else:
+        made = {"trained": False, "ppm": None, "why": "12 PPM pairs; a PPM needs at least 30", "seconds": 0.0}
+    evaluation = _eval(0.5, 0.5 if number == 1 else 1.0)
+    for name, content in (("search", search), ("data", data), ("policy", policy), ("ppm", made),
+                          ("eval", evaluation)):
+        write_json(folder / f"{name}.json", content)
+    row = round_report(number, "terminal-guided", policy_in=None, ppm_in=None, search=search, data=data,
+                       policy=policy, ppm=made, evaluation=evaluation)
+    write_json(folder / "report.json", row)
+    return row
+
+
+def start_run(run: Path, rounds: int = 2) -> None:
+    """A run's manifest and round 0 (the base policy's held-out evaluation)."""
+    settings = EvolveSettings(rounds=rounds, train_count=len(TRAIN), test_count=len(TEST))
+    manifest = new_manifest(settings, train_ids=TRAIN, test_ids=TEST,
+                            base={"engine": "llamacpp", "model": "embedded", "sha256": "0" * 64})
+    write_json(run / "manifest.json", manifest)
+    write_json(run / "round-0" / "eval.json", _eval(0.0, 0.5))
+
+
+def finished_run(run: Path) -> Path:
+    """Two rounds done: round 1 trained a policy and no PPM, round 2 a policy and a PPM."""
+    start_run(run)
+    rows = [write_round(run, 1, ppm=False, loss=(1.2, 0.8)), write_round(run, 2, ppm=True, loss=(0.9, 0.5))]
+    write_json(run / "report.json", {"rounds": rows})
+    return run
+
+
+def mid_search_run(run: Path, searched: int = 3) -> Path:
+    """Round 1 done; round 2 has searched ``searched`` of the 5 training problems."""
+    start_run(run)
+    write_round(run, 1, ppm=False, loss=(1.2, 0.8))
+    trees = run / "round-2" / "trees"
+    trees.mkdir(parents=True)
+    for i in range(searched):
+        (trees / f"gsm8k-train_{i}.jsonl.gz").write_bytes(b"")
+    return run
+
+
+def break_json(path: Path) -> None:
+    path.write_text(json.dumps({"rounds": 1})[:-3], encoding="utf-8")

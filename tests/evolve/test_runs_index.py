@@ -1,0 +1,93 @@
+"""The evolve run reader (backend/evolve/runs_index.py) on hand-made run directories:
+a finished run, one in the middle of a round's search, broken JSON, links that lead out."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend.evolve import runs_index as ri
+from tests.evolve.run_dirs import break_json, finished_run, mid_search_run, start_run
+
+
+def test_a_finished_run_lists_its_rounds_rows_and_models(tmp_path):
+    run = finished_run(tmp_path / "done")
+    state = ri.read_run(run)
+    assert state.finished and ri.progress_line(state) == "finished: 2 round(s)"
+    assert [r["round"] for r in state.rows] == [0, 1, 2]
+    assert state.rows[0]["heldout_greedy_accuracy"] == 0.0 and state.rows[2]["heldout_search_accuracy"] == 1.0
+    one, two = state.round(1), state.round(2)
+    assert one.policy == run / "round-1" / "policy" and one.ppm is None
+    assert any("no PPM trained" in note for note in one.notes)
+    assert two.policy == run / "round-2" / "policy" and two.ppm == run / "round-2" / "ppm"
+    info = ri.summary(state)
+    assert info["train"] == "gsm8k-train 0-4" and info["held_out"] == "gsm8k 100-101"
+
+
+def test_a_run_mid_search_says_the_stage_and_the_problems_done(tmp_path):
+    run = mid_search_run(tmp_path / "live", searched=3)
+    state = ri.read_run(run)
+    assert not state.finished and state.working_on.number == 2
+    assert state.round(2).current == "search"
+    assert ri.progress_line(state) == "round 2, search: 3/5 problems searched"
+    assert [r["round"] for r in state.rows] == [0, 1]  # only finished rounds are charted
+    assert state.round(2).policy is None
+    before = state.fingerprint
+    (run / "round-2" / "trees" / "gsm8k-train_3.jsonl.gz").write_bytes(b"")
+    after = ri.read_run(run)
+    assert ri.progress_line(after) == "round 2, search: 4/5 problems searched"
+    assert after.fingerprint != before  # the page redraws only when this changes
+
+
+def test_later_stages_and_the_evaluation_progress(tmp_path):
+    run = mid_search_run(tmp_path / "live", searched=5)
+    (run / "round-2" / "search.json").write_text('{"problems": 5}', encoding="utf-8")
+    assert ri.progress_line(ri.read_run(run)) == "round 2, data"
+    for name in ("data", "policy", "ppm"):
+        (run / "round-2" / f"{name}.json").write_text('{"trained": false}', encoding="utf-8")
+    (run / "round-2" / "eval" / "greedy").mkdir(parents=True)
+    (run / "round-2" / "eval" / "greedy" / "gsm8k_100.json").write_text("{}", encoding="utf-8")
+    assert ri.progress_line(ri.read_run(run)) == "round 2, eval: 1/4 held-out solves (greedy and search)"
+
+
+def test_broken_json_is_an_unreadable_run_with_the_reason(tmp_path):
+    run = finished_run(tmp_path / "r")
+    break_json(run / "round-1" / "policy.json")
+    with pytest.raises(ri.UnreadableRun, match=r"round-1/policy\.json is not valid JSON"):
+        ri.read_run(run)
+    other = tmp_path / "m"
+    other.mkdir()
+    (other / "manifest.json").write_text('{"format": "something else"}', encoding="utf-8")
+    with pytest.raises(ri.UnreadableRun, match="not an evolve manifest"):
+        ri.read_run(other)
+
+
+def test_listing_finds_runs_one_level_down_and_follows_no_link(tmp_path):
+    root = tmp_path / "runs"
+    finished_run(root / "a")
+    mid_search_run(root / "b")
+    (root / "not-a-run").mkdir()
+    outside = finished_run(tmp_path / "outside")
+    (root / "link").symlink_to(outside, target_is_directory=True)
+    assert sorted(p.name for p in ri.list_runs(root)) == ["a", "b"]
+    assert ri.list_runs(root / "a") == [root / "a"]  # a run directory given itself
+    with pytest.raises(FileNotFoundError):
+        ri.list_runs(tmp_path / "missing")
+
+
+def test_a_round_folder_that_is_a_link_is_not_read(tmp_path):
+    run = tmp_path / "r"
+    start_run(run)
+    elsewhere = finished_run(tmp_path / "x") / "round-1"
+    (run / "round-1").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(ri.UnreadableRun, match="not a plain directory"):
+        ri.read_run(run)
+
+
+def test_round_model_accepts_only_a_trained_rounds_folder(tmp_path):
+    run = finished_run(tmp_path / "r")
+    assert ri.round_model(run / "round-2" / "ppm", "ppm") == (run, 2)
+    assert ri.round_model(run / "round-1" / "policy", "policy") == (run, 1)
+    for bad, kind in ((run / "round-1" / "ppm", "ppm"), (run / "round-1", "policy"),
+                      (tmp_path / "policy", "policy"), (run / "round-0" / "policy", "policy")):
+        with pytest.raises(ri.UnreadableRun):
+            ri.round_model(bad, kind)
