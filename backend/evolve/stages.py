@@ -57,19 +57,22 @@ def search_stage(rnd: Round, problems: Sequence[Problem]) -> dict[str, Any]:
     if (done := _done(out)) is not None:
         return done
     trees = rnd.folder / "trees"
-    missing = [p for p in problems if not tree_file(trees, p).is_file()]
-    engine = rnd.models.engine(rnd.policy_in) if missing else None
     count = iter(range(1, len(problems) + 1))
-    rnd.progress(f"round {rnd.number}: search", 0, len(problems))
-    paths = search_trees(
-        problems,
-        trees,
-        engine=engine,
-        config=rnd.settings.search,
-        ppm=rnd.ppm_in or "none",
-        seed=rnd.settings.seed,
-        on_done=lambda p, path, res: rnd.progress(f"round {rnd.number}: search", next(count), len(problems)),
-    )
+    label = f"round {rnd.number}: search"
+    rnd.progress(label, 0, len(problems))
+    options = {
+        "config": rnd.settings.search,
+        "ppm": rnd.ppm_in or "none",
+        "seed": rnd.settings.seed,
+        "on_done": lambda p, path, res: rnd.progress(label, next(count), len(problems)),
+    }
+    spread = getattr(rnd.models, "search_trees", None)  # Ray workers (backend/scale/evolve_search.py)
+    if spread is not None:
+        paths = spread(rnd.policy_in, problems, trees, **options)
+    else:
+        missing = [p for p in problems if not tree_file(trees, p).is_file()]
+        engine = rnd.models.engine(rnd.policy_in) if missing else None
+        paths = search_trees(problems, trees, engine=engine, **options)
     solved = right = nodes = 0
     wall = 0.0
     for path in paths:

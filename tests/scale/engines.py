@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backend.engines.scripted import ScriptedEngine
+from backend.engines.scripted import Rule, ScriptedEngine
 
 
 class WatchedEngine(ScriptedEngine):
@@ -42,3 +42,35 @@ class WatchedFactory:
         engine = WatchedEngine.from_file(spec.model)
         engine.log, engine.crash_on, engine.sentinel = self.log, self.crash_on, self.sentinel
         return engine
+
+
+STEP = "<code>\n# Step 1: start from one\nx = 1\n<end_of_step>"
+
+
+def evolve_rules(cases: tuple[tuple[str, str], ...]) -> list[Rule]:
+    """Per (question, answer): a first step, then a right and a wrong final step (the wrong
+    one first for every other problem, so the searches differ); as tests/evolve's rules."""
+    rules = []
+    for i, (question, answer) in enumerate(cases):
+        right = f"\n# Now print the final answer\nprint(x + {answer} - 1)\n<end_of_code>"
+        wrong = f"\n# Now print the final answer\nprint(x + {answer})\n<end_of_code>"
+        finals = [right, wrong] if i % 2 == 0 else [wrong, right]
+        rules.append(Rule(lambda t, q=question: q in t and t.endswith("<end_of_step>"), finals))
+        rules.append(Rule(lambda t, q=question: q in t and t.endswith("assistant\n"), [STEP + right]))
+    return rules
+
+
+@dataclass(frozen=True)
+class ScriptedPolicies:
+    """The evolve Models seam over the scripted engine (search only: nothing to train)."""
+
+    cases: tuple[tuple[str, str], ...]
+
+    def engine(self, policy: str | None) -> ScriptedEngine:
+        return ScriptedEngine(evolve_rules(self.cases))
+
+    def describe(self, policy: str | None) -> dict[str, Any]:
+        return {"engine": "scripted", "model": policy or "base", "sha256": None}
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,115 @@
+"""The search stage of ``canopy evolve --ray``: each training problem's truth search on a Ray
+worker, its events file written here.
+
+``RayModels`` wraps the run's Models seam (``backend/evolve/models.py``): everything but the
+search stage (SFT data, fine-tuning, the PPM, the held-out evaluation) uses the wrapped one in
+this process; ``search_trees`` sends the problems whose events file is missing to workers,
+each of which builds its own Models (``worker_models``, e.g. ``LocalModels`` with the run's
+engine and model) and runs ``backend/train/ppm_data.py: search_trees`` on one problem, the
+in-process code itself. The gzipped file comes back as bytes and is written atomically under
+the round's ``trees/``, so a rerun skips it as the in-process stage does and a worker needs
+no shared disk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from backend.scale.cluster import ray_cluster
+from backend.scale.pool import PoolStats, run_jobs
+
+
+def _tree_searcher(
+    worker_models: Callable[[], Any], policy: str | None, config: dict[str, Any], ppm: str | None, seed: int
+) -> Callable[[dict[str, Any]], bytes]:
+    """On a worker: the policy's engine, loaded once; then one problem's events file a call."""
+    from backend.problems import Problem
+    from backend.train.ppm_data import search_trees
+
+    engine = worker_models().engine(policy)
+
+    def search(problem: dict[str, Any]) -> bytes:
+        with tempfile.TemporaryDirectory(prefix="canopy-search-") as tmp:
+            one = [Problem(**problem)]
+            (path,) = search_trees(one, tmp, engine=engine, config=config, ppm=ppm, seed=seed)
+            return path.read_bytes()
+
+    return search
+
+
+class RayModels:
+    """The Models seam with a distributed search stage (see the module's docstring)."""
+
+    def __init__(
+        self, inner: Any, worker_models: Callable[[], Any], *, address: str | None, workers: int,
+        num_gpus: float = 0.0,
+    ) -> None:
+        self.inner = inner
+        self.worker_models = worker_models
+        self.address, self.workers, self.num_gpus = address, workers, num_gpus
+        self.stats = PoolStats()
+        self._ray = contextlib.ExitStack()
+        self._joined = False
+        self.threads = getattr(inner, "threads", None)
+
+    def engine(self, policy: str | None) -> Any:
+        return self.inner.engine(policy)
+
+    def trainable(self, policy: str | None) -> tuple[Any, Any]:
+        return self.inner.trainable(policy)
+
+    def describe(self, policy: str | None) -> dict[str, Any]:
+        return self.inner.describe(policy)
+
+    def close(self) -> None:
+        try:
+            self.inner.close()
+        finally:
+            self._ray.close()
+
+    def search_trees(
+        self, policy: str | None, problems: Sequence[Any], out_dir: Path, *, config: Mapping[str, Any],
+        ppm: str | None, seed: int, on_done: Callable[[Any, Path, Any], None] | None = None,
+    ) -> list[Path]:
+        """Every problem's events file (as ``ppm_data.search_trees`` returns them); the
+        missing ones are searched on the workers."""
+        from backend.train.ppm_data import tree_file
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for problem in problems:
+            if problem.answer is None:
+                raise ValueError(f"{problem.id} has no known answer: a truth-rewarded search needs one")
+        by_id = {p.id: p for p in problems}
+        jobs = []
+        for problem in problems:
+            if tree_file(out, problem).is_file():
+                if on_done is not None:
+                    on_done(problem, tree_file(out, problem), None)
+            else:
+                jobs.append((problem.id, {"id": problem.id, "dataset": problem.dataset,
+                                          "question": problem.question, "answer": problem.answer}))
+
+        def written(key: Any, data: bytes) -> None:
+            path = tree_file(out, by_id[key])
+            partial = path.with_name(path.name + ".partial")
+            partial.write_bytes(data)
+            partial.replace(path)  # a file that exists is a whole search
+            if on_done is not None:
+                on_done(by_id[key], path, None)
+
+        if jobs:
+            if not self._joined:
+                self._ray.enter_context(ray_cluster(self.address, self.workers))
+                self._joined = True
+            setup = functools.partial(_tree_searcher, self.worker_models, policy, dict(config), ppm, seed)
+            stats = run_jobs(jobs, setup, workers=self.workers, on_done=written, num_gpus=self.num_gpus)
+            self.stats.submitted += stats.submitted
+            self.stats.retried += stats.retried
+            self.stats.actors += stats.actors
+        return [tree_file(out, p) for p in problems]
