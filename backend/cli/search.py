@@ -58,6 +58,20 @@ EngineOptionsOpt = Annotated[
 ThreadsOpt = Annotated[
     int | None, typer.Option("--threads", min=1, help="llamacpp engine threads (default: all cores).")
 ]
+RayOpt = Annotated[
+    bool,
+    typer.Option(
+        "--ray", help="Spread the problems over Ray workers (the scale extra); alone: a local Ray. Finished "
+        "problems are kept beside the report and skipped on a rerun; every run goes into the history.",
+    ),
+]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address", help="A Ray cluster to join (auto, HOST:6379, ray://HOST:10001); implies --ray."
+    ),
+]
+RayWorkersOpt = Annotated[int, typer.Option("--ray-workers", min=1, help="Ray workers (one engine each).")]
 
 
 def _fail(msg: str) -> typer.Exit:
@@ -286,6 +300,9 @@ def eval_cmd(
     model: ModelOpt = None,
     threads: ThreadsOpt = None,
     engine_opts: EngineOptionsOpt = None,
+    ray: RayOpt = False,
+    ray_address: RayAddressOpt = None,
+    ray_workers: RayWorkersOpt = 2,
 ) -> None:
     """Solve the first N problems of a set and report accuracy, tokens and time."""
     from rich.console import Console
@@ -304,8 +321,13 @@ def eval_cmd(
             )
         overrides = _overrides(algo, rollouts, children, samples, sets)
         spec = _spec("", algo, preset, overrides, reward, ppm, engine, model, seed, None, engine_opts)
-        eng = _engine(spec, threads)
-        rep = _run_eval(console, problems, dataset, eng, spec)
+        if ray or ray_address:
+            from backend.scale.command import ray_eval
+
+            rep = ray_eval(console, problems, dataset, spec, address=ray_address, workers=ray_workers,
+                           threads=threads, report=report)
+        else:
+            rep = _run_eval(console, problems, dataset, _engine(spec, threads), spec)
         if report is not None:
             from backend.report_html import eval_html
 

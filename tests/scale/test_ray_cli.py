@@ -1,0 +1,52 @@
+"""``canopy eval --ray``: the same report file as the in-process eval, the runs in the history,
+finished problems kept beside the report and skipped by the next run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from backend.cli import app
+from backend.cli.search import register
+from backend.store import open_store
+from tests.scale.test_ray_eval import PROBLEMS, RULES
+
+pytest.importorskip("ray")
+register(app)
+runner = CliRunner()
+
+
+def test_eval_with_ray_writes_the_in_process_report_and_a_rerun_skips_everything(
+    ray_local, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("CANOPY_HOME", str(tmp_path / "home"))
+    rules, data = tmp_path / "rules.json", tmp_path / "six.jsonl"
+    rules.write_text(json.dumps(RULES))
+    lines = [json.dumps({"question": p.question, "answer": p.answer}) + "\n" for p in PROBLEMS]
+    data.write_text("".join(lines))
+    args = ["eval", "--dataset", str(data), "--engine", "scripted", "--model", str(rules), "--ppm", "none",
+            "--rollouts", "2", "--children", "2", "--set", "few_shot=0"]
+
+    plain = runner.invoke(app, [*args, "--report", str(tmp_path / "plain.json")])
+    ray_args = ["--ray", "--ray-workers", "2", "--report", str(tmp_path / "ray.json")]
+    spread = runner.invoke(app, [*args, *ray_args])
+    assert plain.exit_code == 0 and spread.exit_code == 0, spread.output
+    mine, theirs = (json.loads((tmp_path / f"{n}.json").read_text()) for n in ("plain", "ray"))
+    assert [{k: v for k, v in r.items() if k not in ("run_id", "wall_s")} for r in theirs["problems"]] == [
+        {k: v for k, v in r.items() if k != "wall_s"} for r in mine["problems"]
+    ]
+    assert theirs["accuracy"] == mine["accuracy"] and "accuracy 66.7% (4/6)" in spread.output
+    assert "6 problem(s) run on 2 worker(s), 0 already finished" in " ".join(spread.output.split())
+    assert (tmp_path / "ray.results.jsonl").is_file() and (tmp_path / "ray.html").is_file()
+    store = open_store(tmp_path / "home" / "canopy.sqlite")
+    try:
+        assert {r.id for r in store.list_runs()} == {r["run_id"] for r in theirs["problems"]}
+    finally:
+        store.close()
+
+    again = runner.invoke(app, [*args, "--ray", "--report", str(tmp_path / "ray.json")])
+    assert again.exit_code == 0, again.output
+    assert "0 problem(s) run on 0 worker(s), 6 already finished" in " ".join(again.output.split())
+    assert json.loads((tmp_path / "ray.json").read_text())["problems"] == theirs["problems"]
