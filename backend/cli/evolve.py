@@ -50,6 +50,9 @@ def evolve(
         str | None, typer.Option(help="paper-round1..4: the paper's scale for a GPU with vLLM "
                                       "(docs/EVOLVE.md); options you give override it.")
     ] = None,
+    ray: Annotated[bool, typer.Option("--ray", help="Search stage on Ray workers (local Ray).")] = False,
+    ray_address: Annotated[str | None, typer.Option(help="A Ray cluster's address; implies --ray.")] = None,
+    ray_workers: Annotated[int, typer.Option(min=1, help="Ray workers (one engine each).")] = 2,
     ctx: typer.Context = None,  # type: ignore[assignment]  # typer passes it: which options were typed
 ) -> None:
     """Run rStar-Math's rounds: truth-rewarded MCTS on GSM8K train problems, the official SFT
@@ -86,6 +89,13 @@ def evolve(
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--preset") from None
     models = LocalModels(engine, model, threads)
+    if ray or ray_address:  # the search stage on Ray workers, each with its own LocalModels (docs/SCALE.md)
+        from functools import partial
+
+        from backend.scale.evolve_search import RayModels
+
+        models = RayModels(models, partial(LocalModels, engine, model, threads), address=ray_address,
+                           workers=ray_workers)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns) as bar:
         tasks: dict[str, int] = {}
