@@ -50,3 +50,24 @@ def test_eval_with_ray_writes_the_in_process_report_and_a_rerun_skips_everything
     assert again.exit_code == 0, again.output
     assert "0 problem(s) run on 0 worker(s), 6 already finished" in " ".join(again.output.split())
     assert json.loads((tmp_path / "ray.json").read_text())["problems"] == theirs["problems"]
+
+
+def test_evolve_with_ray_gives_the_rounds_a_ray_search_stage_over_local_models(monkeypatch, tmp_path):
+    pytest.importorskip("trl")
+    pytest.importorskip("peft")
+    from backend.cli import main
+    from backend.evolve.models import LocalModels
+    from backend.scale.evolve_search import RayModels
+
+    seen = {}
+
+    def run_evolve(run_dir, settings, models, **kw):
+        seen["models"] = models
+        return [{}]
+
+    monkeypatch.setattr("backend.evolve.rounds.run_evolve", run_evolve)
+    assert main(["evolve", str(tmp_path / "run"), "--ray", "--ray-workers", "3", "--threads", "1"]) == 0
+    models = seen["models"]
+    assert isinstance(models, RayModels) and models.workers == 3 and models.address is None
+    worker = models.worker_models()  # what each worker builds: the run's engine and model
+    assert isinstance(worker, LocalModels) and worker.engine_name == "llamacpp" and worker.threads == 1
