@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Status = Literal["proved", "refuted", "unknown"]
 
@@ -20,6 +20,7 @@ class Attempt:
     ms: float
     detail: str = ""
     point: tuple[tuple[str, float], ...] | None = None  # the counterexample when refuted
+    certificate: dict[str, Any] | None = None  # what a proof shows (SOS: the squares, `sos_cert.record`)
 
 
 def ms_since(t0: float) -> float:

@@ -18,6 +18,7 @@ from backend.search.lips.filtering import FilterConfig, check_step
 from backend.search.lips.frontier import GoalNode
 from backend.search.lips.numeric import PointCache
 from backend.search.lips.problem import Inequality
+from backend.search.lips.readable_cert import certificate_lines
 from backend.search.lips.symtactics import rederive
 
 
@@ -67,6 +68,7 @@ def proof_text(
     path: list[int],
     chain: list[dict[str, Any]],
     closed_by: str,
+    certificate: dict[str, Any] | None = None,
 ) -> str:
     """The proof as a readable chain of justified steps: for each step the tactic, the lemma and
     its instantiation (or the rewrite / the symbolic tactic's side conditions), how the step was
@@ -99,4 +101,5 @@ def proof_text(
     last = nodes[path[-1]].goal
     again = f" (re-checked with fresh test points: {closes[0]})" if closes else ""
     lines.append(f"  closed: {last} by {closed_by}{again}")
+    lines += [f"    {line}" for line in certificate_lines(certificate)]
     return "\n".join(lines)

@@ -24,11 +24,15 @@ from typing import Any
 import sympy as sp
 
 from backend import events as ev
-from backend.search.lips.expr import to_plain
+from backend.search.lips.readable_cert import (
+    CHECKER_WORDS,
+    Certificate,
+    closing_certificate,
+    parse_goal_text,
+)
 
-#: past this many operations a goal is shown as text, not factored for the certificate
-MAX_OPS = 300
-
+__all__ = ["CHECKER_WORDS", "Certificate", "ProofStep", "ReadableProof", "goal_latex", "proof_markdown",
+           "proof_plain", "readable_proof"]
 
 @dataclass(frozen=True)
 class ProofStep:
@@ -40,17 +44,6 @@ class ProofStep:
     valid: str  # why the new goal implies the previous one, as checked when it was made
     side_conditions: list[dict[str, Any]] = field(default_factory=list)  # claim, status, method
     rechecked: str = ""
-
-
-@dataclass(frozen=True)
-class Certificate:
-    goal: str
-    method: str  # the checker that closed the last goal
-    words: str  # what that checker established, in words
-    latex: str  # the certificate as a formula ("" when there is nothing to show)
-    plain: str
-    tried: list[tuple[str, str]]  # (checker, status) in the order they ran
-    rechecked: str
 
 
 @dataclass(frozen=True)
@@ -143,78 +136,17 @@ def readable_proof(events: Iterable[ev.Event]) -> ReadableProof | None:
         steps.append(ProofStep(k, nid, g.text, _how(g.meta), inst, _valid(made), side, again.get(nid, "")))
     variables = [str(v) for v in root.meta.get("variables") or []]
     constraints = [str(c) for c in root.meta.get("constraints") or []]
-    cert = _certificate(goals[last], close, variables)
+    cert = closing_certificate(goals[last].text, close, variables)
     return ReadableProof(variables, constraints, root.text, steps, cert)
 
 
 # --- the closing certificate ------------------------------------------------------------------
 
 
-def _parse(text: str, variables: list[str]) -> Any:
-    """The goal as a LIPS Goal (safe grammar), or None."""
-    from backend.search.lips.problem import make_symbols, parse_goal
-
-    try:
-        return parse_goal(text, make_symbols(variables))
-    except ValueError:
-        return None
-
-
 def goal_latex(text: str, variables: list[str]) -> str:
     """``lhs \\le rhs`` in LaTeX, or '' when the text does not parse."""
-    goal = _parse(text, variables)
+    goal = parse_goal_text(text, variables)
     return "" if goal is None else f"{sp.latex(goal.lhs)} \\le {sp.latex(goal.rhs)}"
-
-
-def _difference(goal: Any) -> tuple[sp.Expr, sp.Expr] | None:
-    """(factored numerator, denominator) of rhs - lhs, or None when too big to factor quickly."""
-    d = goal.rhs - goal.lhs
-    if sp.count_ops(d) > MAX_OPS:
-        return None
-    num, den = sp.fraction(sp.together(d))
-    if sp.count_ops(num) > MAX_OPS:
-        return None
-    return sp.factor(num), den
-
-
-CHECKER_WORDS = {
-    "positivity": "rhs − lhs is nonnegative term by term under the constraints (a sum/product of "
-    "nonnegative parts: squares, even powers, positive variables)",
-    "z3": "z3 found no real point satisfying the constraints with lhs > rhs (the negation is "
-    "unsatisfiable), so lhs ≤ rhs wherever the constraints hold",
-    "sos": "rhs − lhs (cleared of denominators) is a sum of squares: an exact rational Gram matrix, "
-    "checked positive semidefinite in exact arithmetic (the matrix itself is not kept in the run's "
-    "events)",
-    "univariate": "one variable: rhs − lhs keeps its sign on the whole feasible interval (sympy)",
-}
-
-
-def _certificate(g: _Goal, close: ev.NodeVerified, variables: list[str]) -> Certificate:
-    method = close.method
-    detail = close.detail or {}
-    tried = [(str(a.get("method")), str(a.get("status"))) for a in detail.get("attempts") or []]
-    rechecked = next((c.get("method", "") for c in detail.get("chain") or [] if c.get("close")), "")
-    goal = _parse(g.text, variables)
-    latex = plain = ""
-    if goal is not None:
-        lhs, rhs = sp.latex(goal.lhs), sp.latex(goal.rhs)
-        if method == "z3":
-            cons = ", ".join(variables)
-            latex = f"\\neg\\exists\\, {cons}:\\ \\text{{constraints}} \\wedge {lhs} > {rhs}"
-            plain = (
-                f"no {', '.join(variables)} with the constraints and {to_plain(goal.lhs)} > "
-                f"{to_plain(goal.rhs)} (z3: unsat)"
-            )
-        elif method in ("positivity", "sos", "univariate"):
-            parts = _difference(goal)
-            if parts is not None:
-                num, den = parts
-                frac = sp.latex(num) if den == 1 else f"\\frac{{{sp.latex(num)}}}{{{sp.latex(den)}}}"
-                latex = f"{rhs} - ({lhs}) = {frac} \\ge 0"
-                shown = to_plain(num) if den == 1 else f"({to_plain(num)}) / ({to_plain(den)})"
-                plain = f"rhs - lhs = {shown} >= 0"
-    words = CHECKER_WORDS.get(method, f"closed by {method}")
-    return Certificate(g.text, method, words, latex, plain, tried, rechecked)
 
 
 # --- rendering ----------------------------------------------------------------------------------
@@ -261,8 +193,8 @@ def proof_markdown(proof: ReadableProof, esc: Callable[[str], str] = _md) -> str
     c = proof.certificate
     last = proof.steps[-1].number if proof.steps else 0
     lines += ["", f"**Closed** (goal {last}) by **{esc(c.method)}**: {esc(c.words)}."]
-    if c.latex:
-        lines += ["", f"$${c.latex}$$"]
+    for tex in c.latex.split("\n") if c.latex else []:
+        lines += ["", f"$${tex}$$"]
     if c.tried:
         lines += ["", "Checkers tried: " + ", ".join(f"{esc(m)} ({esc(st)})" for m, st in c.tried)]
     if c.rechecked:
@@ -292,7 +224,9 @@ def proof_plain(proof: ReadableProof) -> str:
     c = proof.certificate
     lines.append(f"  closed: goal {proof.steps[-1].number if proof.steps else 0} by {c.method}: {c.words}")
     if c.plain:
-        lines.append(f"    certificate: {c.plain}")
+        first, *more = c.plain.split("\n")
+        lines.append(f"    certificate: {first}")
+        lines += [f"      {m}" for m in more]
     if c.tried:
         lines.append("    checkers tried: " + ", ".join(f"{m} ({st})" for m, st in c.tried))
     if c.rechecked:

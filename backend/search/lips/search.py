@@ -65,6 +65,7 @@ class LipsSearch(Admission, Search):
         self.frontier = Frontier(self.problem)
         self.proof_chain: list[dict[str, Any]] = []  # the re-check of the proved chain
         self.proved_by = ""
+        self.proof_certificate: dict[str, Any] | None = None  # the closer's (SOS: the squares)
         self.proved: int | None = None
         self.refuted: bool = False
         self.best: int | None = None
@@ -155,6 +156,7 @@ class LipsSearch(Admission, Search):
             ok, why, checks = self.recheck(node.id)
             if ok:
                 self.proved, self.proved_by, self.proof_chain = node.id, res.method, checks
+                self.proof_certificate = verdict.certificate(res)
                 self._verified(node.id, verdict.proved(res, checks))
                 return
             message = f"closed by {res.method} but the chain did not re-check: {why}"
@@ -262,7 +264,8 @@ class LipsSearch(Admission, Search):
         """The proof as a readable chain of justified steps (empty when not proved)."""
         if self.proved is None:
             return ""
-        return proof_text(self.problem, self.nodes, self.path(self.proved), self.proof_chain, self.proved_by)
+        return proof_text(self.problem, self.nodes, self.path(self.proved), self.proof_chain, self.proved_by,
+                          self.proof_certificate)
 
 
 if __name__ == "__main__":  # the set runner lives in runset.py

@@ -32,28 +32,28 @@ import sympy as sp
 
 from backend.search.lips.attempt import Attempt, ms_since
 from backend.search.lips.problem import Goal, Inequality
+from backend.search.lips.sos_cert import Block, Certificate, record
 from backend.search.lips.sos_form import NO_HOMOGENISING, polynomial_form
 from backend.search.lips.sos_gram import (
+    DENOMINATORS,
     coefficient_equations,
     equality_zeros,
+    exact_grams,
     exact_rref,
     gram_cells,
     half_degree_basis,
     monomial_values,
     prune_basis,
-    psd_exact,
 )
 from backend.search.lips.sos_mult import multiplier_certificate
+
+__all__ = ["DENOMINATORS", "available", "sos_close"]
 
 log = logging.getLogger(__name__)
 
 MAX_BASIS = 120  # Gram matrix size limit (120 x 120: ~7k unknowns; a few seconds with Clarabel)
 
 MAX_UNKNOWNS = 600  # exact elimination over the rationals is pure Python: ~O(rows^2 x unknowns)
-# rounding grids tried in turn: small highly composite numbers first (a Gram matrix with entries
-# like 2/3 or 5/12 is found exactly), then powers of two
-DENOMINATORS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 36, 48, 60, 64, 120, 128, 256, 360, 512, 720, 1024,
-                2520, 4096, 5040, 2**16, 55440, 720720, 2**20, 2**30)
 
 
 def available() -> bool:
@@ -77,7 +77,8 @@ def sos_close(problem: Inequality, goal: Goal, timeout_s: float = 30.0,
         cert = multiplier_certificate(problem, goal, deadline)
         if isinstance(cert, str):
             return Attempt("sos", "unknown", ms_since(t0), f"{form}; with equality multipliers: {cert}")
-        return Attempt("sos", "proved", ms_since(t0), cert.describe())
+        return Attempt("sos", "proved", ms_since(t0), cert.describe(),
+                       certificate=record(problem, goal, cert, "with equality multipliers"))
     if isinstance(form, str):
         return Attempt("sos", "unknown", ms_since(t0), form)
     poly, how = form
@@ -109,28 +110,22 @@ def sos_close(problem: Inequality, goal: Goal, timeout_s: float = 30.0,
     ech = exact_rref(rows, len(pairs), deadline)
     if ech is None:
         return Attempt("sos", "unknown", ms_since(t0), "no exact Gram matrix on the face (or out of time)")
-    ech_rows, pivots = ech
     rf = _solve_sdp(k, pairs, [[float(x) for x in r[:-1]] for r in rows], [float(r[-1]) for r in rows],
                     max(1.0, deadline - time.perf_counter()))
     if rf is None:
         return Attempt("sos", "unknown", ms_since(t0), f"SDP infeasible or failed ({k} x {k} Gram matrix)")
-    free = [c for c in range(len(pairs)) if c not in set(pivots)]
-    for den in DENOMINATORS:
-        if time.perf_counter() > deadline:
-            break
-        vals = {c: Fraction(round(rf[pairs[c][0]][pairs[c][1]] * den), den) for c in free}
-        sol = dict(vals)
-        for row, pc in zip(ech_rows, pivots, strict=True):
-            sol[pc] = row[-1] - sum(row[c] * vals[c] for c in free if row[c] != 0)
-        r_mat = [[Fraction(0)] * k for _ in range(k)]
-        for c, (a, b) in enumerate(pairs):
-            r_mat[a][b] = r_mat[b][a] = sol[c]
-        if psd_exact(r_mat):
-            face_note = f", {len(zeros)} zeros -> face {k} x {k}" if zeros else ""
-            detail = f"exact Gram matrix {n} x {n}{face_note}, denominators {den}"
-            detail += f" ({how})" if how else ""
-            return Attempt("sos", "proved", ms_since(t0), detail)
-    return Attempt("sos", "unknown", ms_since(t0), f"SDP solved ({k} x {k}) but no rounding was exactly PSD")
+    floats = [rf[a][b] for a, b in pairs]
+    found = exact_grams(ech, floats, [(0, a, b) for a, b in pairs], [k], deadline)
+    if found is None:
+        why = f"SDP solved ({k} x {k}) but no rounding was exactly PSD"
+        return Attempt("sos", "unknown", ms_since(t0), why)
+    (gram,), _, den = found
+    face_note = f", {len(zeros)} zeros -> face {k} x {k}" if zeros else ""
+    detail = f"exact Gram matrix {n} x {n}{face_note}, denominators {den}"
+    detail += f" ({how})" if how else ""
+    cert = Certificate(tuple(poly.gens), poly.as_expr(), (), (),
+                       (Block(tuple(basis), tuple(tuple(c) for c in cols), tuple(tuple(r) for r in gram)),))
+    return Attempt("sos", "proved", ms_since(t0), detail, certificate=record(problem, goal, cert, how))
 
 
 def _solve_sdp(k: int, pairs: list[tuple[int, int]], a_rows: list[list[float]], b: list[float],

@@ -36,24 +36,63 @@ def half_degree_basis(poly: sp.Poly) -> list[tuple[int, ...]] | None:
 
 def psd_exact(mat: list[list[Fraction]]) -> bool:
     """Exact PSD test: symmetric Gaussian elimination; a zero pivot needs a zero row."""
+    return ldl_exact(mat) is not None
+
+
+def ldl_exact(mat: list[list[Fraction]]) -> list[tuple[Fraction, list[Fraction]]] | None:
+    """R = sum_k d_k l_k l_k^T with every d_k > 0 (exact LDL^T; l_k has 1 at k and zeros above),
+    or None when R is not PSD. So w^T R w = sum_k d_k (l_k . w)^2: the squares of the proof."""
     m = [row[:] for row in mat]
     n = len(m)
+    out = []
     for k in range(n):
         piv = m[k][k]
         if piv < 0:
-            return False
+            return None
         if piv == 0:
             if any(m[k][j] != 0 for j in range(k + 1, n)):
-                return False
+                return None
             continue
+        col = [Fraction(0)] * k + [Fraction(1)] + [m[i][k] / piv for i in range(k + 1, n)]
+        out.append((piv, col))
         for i in range(k + 1, n):
-            f = m[i][k] / piv
+            f = col[i]
             if f == 0:
                 continue
             row_i, row_k = m[i], m[k]
             for j in range(k + 1, n):
                 row_i[j] -= f * row_k[j]
-    return True
+    return out
+
+
+# rounding grids tried in turn: small highly composite numbers first (a Gram matrix with entries
+# like 2/3 or 5/12 is found exactly), then powers of two
+DENOMINATORS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 36, 48, 60, 64, 120, 128, 256, 360, 512, 720, 1024,
+                2520, 4096, 5040, 2**16, 55440, 720720, 2**20, 2**30)
+
+
+def exact_grams(ech: tuple[list[list[Fraction]], list[int]], floats: list[float],
+                pairs: list[tuple[int, int, int]], sizes: list[int], deadline: float
+                ) -> tuple[list[list[list[Fraction]]], dict[int, Fraction], int] | None:
+    """The float SDP solution made exact: its free unknowns rounded to each grid in turn, the
+    pivot unknowns solved from the exact echelon form ``ech``, the Gram blocks (``pairs``: column
+    -> (block, a, b), upper triangles first) filled in; the first rounding whose blocks are all
+    exactly PSD wins: (blocks, every unknown, the denominator), else None. One tail for the
+    plain certificate (one block) and the one with equality multipliers (extra columns)."""
+    ech_rows, pivots = ech
+    free = [c for c in range(len(floats)) if c not in set(pivots)]
+    for den in DENOMINATORS:
+        if time.perf_counter() > deadline:
+            break
+        sol = {c: Fraction(round(floats[c] * den), den) for c in free}
+        for row, pc in zip(ech_rows, pivots, strict=True):
+            sol[pc] = row[-1] - sum(row[c] * sol[c] for c in free if row[c] != 0)
+        grams = [[[Fraction(0)] * k for _ in range(k)] for k in sizes]
+        for col, (c, a, b) in enumerate(pairs):
+            grams[c][a][b] = grams[c][b][a] = sol[col]
+        if all(psd_exact(g) for g in grams):
+            return grams, sol, den
+    return None
 
 
 def gram_cells(basis: list[tuple[int, ...]]) -> dict[tuple[int, ...], list[tuple[int, int]]]:

@@ -20,59 +20,18 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass
 from fractions import Fraction
 
 import sympy as sp
 
-from backend.search.lips.expr import to_plain
 from backend.search.lips.problem import Goal, Inequality
+from backend.search.lips.sos_cert import Block, Certificate, monomial
 from backend.search.lips.sos_form import goal_numerator, squares
-from backend.search.lips.sos_gram import exact_rref, psd_exact
+from backend.search.lips.sos_gram import exact_grams, exact_rref
+
+__all__ = ["Block", "Certificate", "certify", "multiplier_certificate"]
 
 MAX_UNKNOWNS = 600  # Gram entries + multiplier coefficients (the exact elimination is pure Python)
-
-
-@dataclass(frozen=True)
-class Block:
-    """sigma's part z^T N R N^T z over one parity class of monomials z (N: integer columns)."""
-
-    basis: tuple[tuple[int, ...], ...]
-    face: tuple[tuple[int, ...], ...]  # the columns of N, each of len(basis) integers
-    gram: tuple[tuple[Fraction, ...], ...]  # R, k x k, exactly PSD
-
-    def polynomial(self, gens: tuple[sp.Symbol, ...]) -> sp.Expr:
-        z = [_monomial(gens, m) for m in self.basis]
-        w = [sp.Add(*[col[i] * z[i] for i in range(len(z))]) for col in self.face]
-        return sp.expand(sp.Add(*[sp.Rational(r.numerator, r.denominator) * w[a] * w[b]
-                                  for a, row in enumerate(self.gram) for b, r in enumerate(row) if r]))
-
-
-@dataclass(frozen=True)
-class Certificate:
-    """p + sum_k multipliers[k] * constraints[k] = sum of the blocks' squares."""
-
-    gens: tuple[sp.Symbol, ...]
-    target: sp.Expr
-    constraints: tuple[sp.Expr, ...]
-    multipliers: tuple[sp.Expr, ...]
-    blocks: tuple[Block, ...]
-
-    def describe(self) -> str:
-        """The proof's detail line: block sizes and the multipliers."""
-        sizes = "+".join(f"{len(b.face)}" for b in self.blocks)
-        lam = "; ".join(f"lambda = {to_plain(m)}" for m in self.multipliers)
-        return (f"exact Gram blocks {sizes} with equality multipliers ({lam}); identity checked exactly"
-                " (x_sq: a variable >= 0 written as a square)")
-
-    def verify(self) -> bool:
-        """The identity and every block's PSD-ness, in sympy's exact rational arithmetic."""
-        sigma = sp.Add(*[b.polynomial(self.gens) for b in self.blocks])
-        lhs = self.target + sp.Add(*[m * h for m, h in zip(self.multipliers, self.constraints, strict=True)])
-        if sp.expand(lhs - sigma) != 0:
-            return False
-        return all(sp.Matrix([[sp.Rational(x.numerator, x.denominator) for x in row] for row in b.gram])
-                   .is_positive_semidefinite for b in self.blocks)
 
 
 def multiplier_certificate(problem: Inequality, goal: Goal, deadline: float) -> Certificate | str:
@@ -96,10 +55,6 @@ def multiplier_certificate(problem: Inequality, goal: Goal, deadline: float) -> 
             return cert if cert.verify() else "the certificate did not verify in sympy"
         why = cert
     return why
-
-
-def _monomial(gens: tuple[sp.Symbol, ...], exps: tuple[int, ...]) -> sp.Expr:
-    return sp.Mul(*[g**e for g, e in zip(gens, exps, strict=True)])
 
 
 def _monomials(n: int, max_deg: int, even: bool) -> list[tuple[int, ...]]:
@@ -153,8 +108,6 @@ def _face(basis: list[tuple[int, ...]], zeros: list[tuple[int, ...]]) -> list[tu
 def certify(target: sp.Expr, constraints: list[sp.Expr], gens: tuple[sp.Symbol, ...], deadline: float,
             extra_degree: int = 0) -> Certificate | str:
     """A certificate of degree D = (the larger of deg p, deg h, even) + extra_degree, or why none."""
-    from backend.search.lips.sos import DENOMINATORS  # the same rounding grids
-
     n = len(gens)
     p = _poly_dict(target, gens)
     hs = [_poly_dict(h, gens) for h in constraints]
@@ -181,31 +134,22 @@ def certify(target: sp.Expr, constraints: list[sp.Expr], gens: tuple[sp.Symbol, 
     ech = exact_rref(rows, ncols, deadline)
     if ech is None:
         return f"no exact certificate of degree {deg} (or out of time)"
-    ech_rows, pivots = ech
     fl = _solve_sdp([len(face) for _, face in blocks], pairs, len(mults),
                     [[float(x) for x in r[:-1]] for r in rows], [float(r[-1]) for r in rows],
                     max(1.0, deadline - time.perf_counter()))
     if fl is None:
         return f"SDP infeasible or failed (degree {deg})"
-    free = [c for c in range(ncols) if c not in set(pivots)]
-    for den in DENOMINATORS:
-        if time.perf_counter() > deadline:
-            break
-        sol = {c: Fraction(round(fl[c] * den), den) for c in free}
-        for row, pc in zip(ech_rows, pivots, strict=True):
-            sol[pc] = row[-1] - sum(row[c] * sol[c] for c in free if row[c] != 0)
-        grams = [[[Fraction(0)] * len(face) for _ in face] for _, face in blocks]
-        for col, (c, a, b) in enumerate(pairs):
-            grams[c][a][b] = grams[c][b][a] = sol[col]
-        if all(psd_exact(g) for g in grams):
-            lam = [sp.S.Zero] * len(hs)
-            for j, (k, m) in enumerate(mults):
-                v = sol[len(pairs) + j]
-                lam[k] += sp.Rational(v.numerator, v.denominator) * _monomial(gens, m)
-            return Certificate(gens, target, tuple(constraints), tuple(lam), tuple(
-                Block(tuple(basis), tuple(face), tuple(tuple(r) for r in g))
-                for (basis, face), g in zip(blocks, grams, strict=True)))
-    return f"SDP solved (degree {deg}) but no rounding was exactly PSD"
+    found = exact_grams(ech, fl, pairs, [len(face) for _, face in blocks], deadline)
+    if found is None:
+        return f"SDP solved (degree {deg}) but no rounding was exactly PSD"
+    grams, sol, _ = found
+    lam = [sp.S.Zero] * len(hs)
+    for j, (k, m) in enumerate(mults):
+        v = sol[len(pairs) + j]
+        lam[k] += sp.Rational(v.numerator, v.denominator) * monomial(gens, m)
+    return Certificate(gens, target, tuple(constraints), tuple(lam), tuple(
+        Block(tuple(basis), tuple(face), tuple(tuple(r) for r in g))
+        for (basis, face), g in zip(blocks, grams, strict=True)))
 
 
 def _equations(p: dict, hs: list[dict], blocks: list, pairs: list, mults: list) -> list[list[Fraction]]:

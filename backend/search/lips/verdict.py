@@ -45,16 +45,19 @@ def refuted(res: CloseResult, root: bool) -> Verdict:
     )
 
 
+def certificate(res: CloseResult) -> dict[str, Any] | None:
+    """What the deciding checker showed (SOS: the squares, ``sos_cert.record``), or None."""
+    return next((a.certificate for a in res.attempts if a.status == res.status and a.certificate), None)
+
+
 def proved(res: CloseResult, chain: list[dict[str, Any]]) -> Verdict:
-    """A popped goal closed, and the chain that leads to it re-checked (``proof.recheck``)."""
-    return Verdict(
-        "proved",
-        res.method,
-        ms=round(res.ms, 3),
-        terminal=True,
-        answer="proved",
-        detail={"attempts": _attempts(res), "chain": chain},
-    )
+    """A popped goal closed, and the chain that leads to it re-checked (``proof.recheck``);
+    ``detail.certificate`` when the checker gave one (issue 15: the SOS squares)."""
+    detail: dict[str, Any] = {"attempts": _attempts(res), "chain": chain}
+    cert = certificate(res)
+    if cert is not None:
+        detail["certificate"] = cert
+    return Verdict("proved", res.method, ms=round(res.ms, 3), terminal=True, answer="proved", detail=detail)
 
 
 def not_rechecked(chain: list[dict[str, Any]]) -> Verdict:
