@@ -19,6 +19,7 @@ from ui.escape import esc, md_code, md_esc
 from ui.figure import message_figure
 from ui.inspector import NodeView, uct_table
 from ui.services import Services
+from ui.steering import build_inspector_steering
 from ui.views import encode, plot_view, tree_view
 from ui.vocabulary import vocabulary
 
@@ -49,6 +50,8 @@ class Inspector:
     uct_note: gr.Markdown
     path: gr.Markdown
     why: gr.Markdown
+    #: what ``build_inspector``'s ``actions`` laid out under the title (None without)
+    actions: Any = None
 
     @property
     def outputs(self) -> list[gr.Component]:
@@ -77,8 +80,11 @@ class Inspector:
         ]
 
 
-def build_inspector(prefix: str) -> Inspector:
+def build_inspector(prefix: str, actions: Any = None) -> Inspector:
+    """The inspector's boxes; ``actions()`` lays out what can be done to the node under its title
+    (the Solve screen's steering buttons, ``ui/steering.py``)."""
     title = gr.Markdown(NodeView().title, elem_id=f"{prefix}-title")
+    laid_out = actions() if actions is not None else None
     text = gr.Markdown(latex_delimiters=LATEX, elem_id=f"{prefix}-text", label="step")
     code = gr.Code(language="python", label="code", interactive=False, elem_id=f"{prefix}-code")
     output = gr.Code(
@@ -92,7 +98,7 @@ def build_inspector(prefix: str) -> Inspector:
     uct = gr.Markdown(elem_id=f"{prefix}-uct", elem_classes=["canopy-uct"])
     with gr.Accordion("Path from the root", open=False):
         path = gr.Markdown(elem_id=f"{prefix}-path", latex_delimiters=LATEX)
-    return Inspector(title, text, code, output, verification, numbers, uct, uct_note, path, why)
+    return Inspector(title, text, code, output, verification, numbers, uct, uct_note, path, why, laid_out)
 
 
 class SolveHandlers:
@@ -366,6 +372,8 @@ class SolveScreen:
     pause: gr.Button
     stream_outputs: list[gr.Component]
     handlers: SolveHandlers
+    #: the inspected node's steering buttons (``ui/steering.py: InspectorSteer``)
+    steer: Any = None
 
 
 def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
@@ -429,7 +437,8 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
             disagree, ppm_btn, ppm_summary, calibration, length = build_ppm_diagnostics()
             with gr.Row(equal_height=False):
                 with gr.Column(scale=1):
-                    inspector = build_inspector("insp")
+                    # issue 16: the inspected node's steering buttons, under its title
+                    inspector = build_inspector("insp", build_inspector_steering)
                 with gr.Column(scale=1):
                     answer = gr.Markdown(elem_id="answer", latex_delimiters=LATEX)
                     convergence = plot_view("convergence")
@@ -476,4 +485,4 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
     form = [problem, algorithm, reward, ppm, reference, seed, *widgets]
     attached.then(hs.form_values, run, form, **fast)
     attached.then(**stream).then(hs.after_stream, run, pause, **fast)
-    return SolveScreen(run, tree, status, engine, pause, stream_outputs, hs)
+    return SolveScreen(run, tree, status, engine, pause, stream_outputs, hs, inspector.actions)

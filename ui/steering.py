@@ -1,7 +1,10 @@
 """Steer the live search from the page: prune a subtree, expand a node now, add my own step,
 fork a new run from a node.
 
-The node is the one last clicked in the tree (the inspector's node). Prune, expand and add
+The node is the one last clicked in the tree (the inspector's node). The inspector itself has
+buttons for it under its title (``InspectorSteer``: prune, expand now, go through it next,
+fork; shown once a node is clicked, the three that change a search only while the run is
+live); the "Steer the search" panel has those and "Add my step here". Prune, expand and add
 go to the live Run's queue (``Run.act``); its worker applies them between iterations and
 records each as an event (``backend/steering.py``), so History's replay and an export show
 them and the run's RunSpec plus its user actions reproduce it. Fork starts a new run from
@@ -51,12 +54,22 @@ class SteerHandlers:
     def __init__(self, services: Services) -> None:
         self.s = services
 
-    def pick(self, run_id: str | None, evt: gr.EventData) -> tuple[Any, str]:
+    def pick(self, run_id: str | None, evt: gr.EventData) -> tuple[Any, ...]:
+        """(node, the panel's message, then the inspector's row: its group, the prune, expand
+        and go-through buttons, its message) for the clicked node."""
         data = getattr(evt, "_data", None) or {}
         node = _node(data.get("node_id"))
         if node is None or (data.get("run_id") and data.get("run_id") != run_id):
-            return gr.skip(), gr.skip()
-        return node, f"Steering node **#{node}** of run {md_code(run_id)}."
+            return (gr.skip(),) * 7
+        live = self._live(run_id, node)[2] is None
+        shown = gr.update(visible=live)
+        said = (
+            f"Steer node **#{node}**: applied between iterations."
+            if live
+            else f"Node **#{node}**: the run is not running, so it can only be forked from here."
+        )
+        panel = f"Steering node **#{node}** of run {md_code(run_id)}."
+        return node, panel, gr.update(visible=True), shown, shown, shown, said
 
     def _live(self, run_id: str | None, node: Any) -> tuple[Any, int | None, str | None]:
         nid = _node(node)
@@ -79,7 +92,11 @@ class SteerHandlers:
             run.act("force", nid)
         else:
             run.act(action, nid)
-        said = {"prune": "prune the subtree of", "expand": "expand now and walk through"}[action]
+        said = {
+            "prune": "prune the subtree of",
+            "expand": "expand now and walk through",
+            "force": "walk the next rollout through",
+        }[action]
         return f"Asked the search to {said} node **#{nid}** (applied between iterations)."
 
     def prune(self, run_id: str | None, node: Any) -> str:
@@ -87,6 +104,9 @@ class SteerHandlers:
 
     def expand(self, run_id: str | None, node: Any) -> str:
         return self.act("expand", run_id, node)
+
+    def force(self, run_id: str | None, node: Any) -> str:
+        return self.act("force", run_id, node)
 
     def add_step(self, run_id: str | None, node: Any, text: str, code: str) -> str:
         run, nid, problem = self._live(run_id, node)
@@ -158,6 +178,31 @@ class SteerPanel:
     message: gr.Markdown
 
 
+@dataclass
+class InspectorSteer:
+    """The inspected node's steering buttons, laid out in the Solve screen's inspector."""
+
+    group: gr.Group
+    prune: gr.Button
+    expand: gr.Button
+    force: gr.Button
+    fork: gr.Button
+    message: gr.Markdown
+
+
+def build_inspector_steering() -> InspectorSteer:
+    """Lay out the inspector's steering row (hidden until a node is clicked); ``build_steering``
+    wires it."""
+    with gr.Group(visible=False, elem_id="insp-steer") as group:
+        with gr.Row():
+            prune = gr.Button("Prune (avoid)", size="sm", elem_id="insp-prune")
+            expand = gr.Button("Expand now", size="sm", elem_id="insp-expand")
+            force = gr.Button("Go through it next", size="sm", elem_id="insp-force")
+            fork = gr.Button("Fork from here", size="sm", elem_id="insp-fork")
+        message = gr.Markdown(elem_id="insp-steer-message")
+    return InspectorSteer(group, prune, expand, force, fork, message)
+
+
 def build_steering(services: Services, solve: Any) -> SteerPanel:
     """The steering panel under the Solve screen, wired to its tree, run and stream."""
     from ui.solve import SET_URL_JS
@@ -179,12 +224,18 @@ def build_steering(services: Services, solve: Any) -> SteerPanel:
             seed = gr.Number(value=1, precision=0, label="Fork's seed", elem_id="steer-seed")
             fork = gr.Button("Fork a new run from this node", elem_id="steer-fork")
         new_run = gr.Textbox(visible=False)
-    solve.tree.node_click(hs.pick, solve.run, [node, message], trigger_mode="always_last", **fast)
+    row: InspectorSteer = solve.steer
+    shown = [row.group, row.prune, row.expand, row.force, row.message]
+    solve.tree.node_click(hs.pick, solve.run, [node, message, *shown], trigger_mode="always_last", **fast)
     prune.click(hs.prune, [solve.run, node], message, **fast)
     expand.click(hs.expand, [solve.run, node], message, **fast)
     add.click(hs.add_step, [solve.run, node, text, code], message, **fast)
-    forked = fork.click(hs.fork, [solve.run, node, seed], [solve.run, new_run, message], **fast)
-    forked.then(None, new_run, None, js=SET_URL_JS).then(
-        solve.handlers.stream, solve.run, solve.stream_outputs, trigger_mode="multiple", **fast
-    )
+    row.prune.click(hs.prune, [solve.run, node], row.message, **fast)
+    row.expand.click(hs.expand, [solve.run, node], row.message, **fast)
+    row.force.click(hs.force, [solve.run, node], row.message, **fast)
+    for button, said in ((fork, message), (row.fork, row.message)):
+        forked = button.click(hs.fork, [solve.run, node, seed], [solve.run, new_run, said], **fast)
+        forked.then(None, new_run, None, js=SET_URL_JS).then(
+            solve.handlers.stream, solve.run, solve.stream_outputs, trigger_mode="multiple", **fast
+        )
     return SteerPanel(node, message)

@@ -145,6 +145,32 @@ def test_prune_from_the_page_excludes_the_subtree_and_draws_it_faded(page, serve
     assert any(name != "nodes: pruned" for k, name in drawn.items() if int(k) not in below)
 
 
+def test_the_inspector_prunes_the_clicked_node_with_its_own_button(page, server, pace):
+    """Issue 16 item 2 from the inspector itself: a clicked node of a live run gets a steering row
+    under the inspector's title; its Prune records a prune of that node and fades its subtree."""
+    _, services = server
+    pace(0.2)
+    run_id = run(page, **tb.ENDLESS)
+    assert not page.is_visible("#insp-prune")  # nothing to steer before a click
+    wait_until(lambda: len(_events(services, run_id, "IterationDone")) >= 2, timeout=60, what="2 rollouts")
+    page.click("#pause-btn")
+    tb.wait_paused(page, services, run_id)
+    tree = services.trees.view(run_id, lambda t: t)
+    target = next(tree.nodes[k] for k in tree.root.children if tree.nodes[k].children)
+    below = set(services.trees.view(run_id, lambda t: t.subtree(target.id)))
+    tb.click_node(page, target.id)
+    wait_until(lambda: f"node #{target.id}:" in page.inner_text("#insp-steer-message"), what="the row")
+    assert all(page.is_visible(f"#insp-{b}") for b in ("expand", "force", "fork"))
+    page.click("#insp-prune")
+    wait_until(lambda: "prune the subtree of" in page.inner_text("#insp-steer-message"), what="the answer")
+    pruned = lambda: [e.node for e in _events(services, run_id, "UserAction") if e.action == "prune"]  # noqa: E731
+    wait_until(lambda: pruned() == [target.id], what="the prune event")
+    wait_until(
+        lambda: all(page.evaluate(TRACE_OF).get(str(k)) == "nodes: pruned" for k in below),
+        what="the subtree faded",
+    )
+
+
 def test_add_my_step_from_the_page_runs_the_code_and_the_inspector_shows_its_output(page, server, pace):
     _, services = server
     pace(0.2)

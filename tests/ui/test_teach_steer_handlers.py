@@ -84,3 +84,62 @@ def test_teacher_mode_steps_a_live_run_one_iteration_when_the_lesson_catches_up(
     assert done() == 2 and told == phases_of_first + 1  # every phase of rollout 1 told before rollout 2 ran
     run.stop()
     run.wait(10)
+
+
+class _Click:
+    """What Gradio hands a handler of the tree's ``node_click``."""
+
+    def __init__(self, run_id, node_id):
+        self._data = {"run_id": run_id, "node_id": node_id}
+
+
+def _paused_run(services):
+    from tests.ui.scripted_runs import PROBLEM
+    from ui import handlers as h
+
+    controls = h.algorithm_controls(services.algorithm_names())
+    values = [None] * len(controls)
+    run_id = h.start_run(services, controls, PROBLEM, "rstar", "vote", "", 0, values, paused=True)
+    return run_id, services.runs.get(run_id)
+
+
+def _wait(cond, timeout=20.0):
+    import time
+
+    end = time.monotonic() + timeout
+    while not cond() and time.monotonic() < end:
+        time.sleep(0.02)
+    assert cond(), "timed out"
+
+
+def test_the_inspectors_steering_buttons_steer_the_clicked_node_of_a_live_run(services):
+    """Issue 16 item 2 from the inspector: clicking a node of a live run shows its steering row
+    (prune, expand now, go through it next, fork); "Go through it next" makes the next rollout
+    walk through that node, recorded as a user action; a finished run's row offers only fork."""
+    from ui.steering import SteerHandlers
+
+    run_id, run = _paused_run(services)
+    done = lambda: sum(isinstance(e, ev.IterationDone) for e in run.log.events)  # noqa: E731
+    run.step()
+    _wait(lambda: done() == 1)
+    tree = Tree.from_events(run.log.events)
+    walked = next(e for e in run.log.events if isinstance(e, ev.NodeSelected)).path
+    aside = [k for k in tree.root.children if k not in walked and not tree.nodes[k].terminal]
+    target = aside[-1]  # a root child the first rollout did not take (the last of them)
+    hs = SteerHandlers(services)
+    node, _, group, prune, expand, force, said = hs.pick(run_id, _Click(run_id, target))
+    assert node == target and group["visible"] and prune["visible"] and expand["visible"] and force["visible"]
+    assert f"#{target}" in said and "between iterations" in said
+    assert "walk the next rollout through" in hs.force(run_id, node)
+    run.step()
+    _wait(lambda: done() == 2)
+    forced = [e for e in run.log.events if isinstance(e, ev.UserAction) and e.action == "force"]
+    assert [e.node for e in forced] == [target]
+    after = [e for e in run.log.events if isinstance(e, ev.NodeSelected) and e.seq > forced[0].seq]
+    assert after and target in after[0].path  # the next selection went through the node
+    run.stop()
+    run.wait(10)
+    _, _, group, prune, expand, force, said = hs.pick(run_id, _Click(run_id, target))
+    assert group["visible"] and not (prune["visible"] or expand["visible"] or force["visible"])
+    assert "forked" in said
+    assert "cannot be steered" in hs.prune(run_id, target)
