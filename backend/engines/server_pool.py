@@ -245,7 +245,7 @@ class ServerPool:
                 self.probe(s.url)
             except Exception as exc:  # any failure: still down, a longer back-off
                 with self._lock:
-                    s.last_error, s.probing = f"probe: {exc}", False
+                    s.last_error, s.probing = f"probe GET {s.url}/models: {exc}", False
                     self._mark_down(s)
             else:
                 with self._lock:

@@ -10,20 +10,16 @@ sample) and does not report which stop string ended a completion.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
+import threading
 import time
-import urllib.request
 
 import pytest
 
 from backend._optional import is_available
 from tests.engines.conftest import requires_llamacpp
 from tests.engines.contract import EngineContract
+from tests.engines.llama_server import SERVER_DEPS, llama_server
 
-SERVER_DEPS = ("fastapi", "uvicorn", "sse_starlette", "starlette_context", "pydantic_settings")
 pytestmark = [
     pytest.mark.model,
     pytest.mark.slow,  # a server process plus serialised requests: about a minute on 2 busy cores
@@ -31,49 +27,14 @@ pytestmark = [
     pytest.mark.skipif(not all(map(is_available, SERVER_DEPS)), reason="needs llama-cpp-python[server]"),
 ]
 
-LAUNCH = """
-import sys
-import llama_cpp.llama_cpp as L
-default_params = L.llama_model_default_params
-def params():
-    p = default_params()
-    p.use_extra_bufts = False  # AMX repacking segfaults on multi-token prompts
-    return p
-L.llama_model_default_params = params
-from llama_cpp.server.__main__ import main
-sys.argv = ["llama_cpp.server"] + sys.argv[1:]
-main()
-"""
-
 
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory):
-    from backend.engines.embedded import ensure_embedded
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    cmd = [sys.executable, "-c", LAUNCH, "--model", str(ensure_embedded()), "--host", "127.0.0.1",
-           "--port", str(port), "--n_ctx", "2048", "--model_alias", "embedded-qwen"]
-    log = tmp_path_factory.mktemp("server") / "server.log"  # not a pipe: its chatty log would fill one
-    env = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}  # see backend/engines/_threads.py
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log.open("wb"), env=env)
-    url = f"http://127.0.0.1:{port}/v1"
     try:
-        for _ in range(240):
-            if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited: {log.read_text(errors='replace')[-2000:]}")
-            try:
-                urllib.request.urlopen(url + "/models", timeout=1).read()
-                break
-            except OSError:
-                time.sleep(0.25)
-        else:
-            pytest.fail("llama_cpp.server did not start in 60 s")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
+        with llama_server(tmp_path_factory.mktemp("server")) as server:
+            yield server.url
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="module")
@@ -109,3 +70,36 @@ class TestServerContract(EngineContract):
                        "MIN_PREFILL_BATCH)", strict=False)
     def test_same_seed_same_completions(self, engine):
         super().test_same_seed_same_completions(engine)
+
+
+def test_two_servers_one_killed_mid_run_the_run_completes(tmp_path):
+    """Issue 21: a real rStar run through two llama_cpp.server instances; one is killed (SIGKILL)
+    while it is answering a request; that request and the rest go to the other, the run finishes."""
+    from backend.engines.openai import OpenAIEngine
+    from backend.solve import solve
+
+    with llama_server(tmp_path, threads=1) as a, llama_server(tmp_path, threads=1) as b:
+        engine = OpenAIEngine.load(f"{a.url},{b.url}", timeout=300, backoff=0.2)
+        assert engine.model == "embedded-qwen" and engine.server_kind == "llama_cpp"
+        killed = threading.Event()
+
+        def kill_a_mid_request() -> None:  # after a has answered once, kill it while it answers again
+            while not killed.is_set() and a.proc.poll() is None:
+                state = engine.pool.snapshot()[0]
+                if state["served"] >= 1 and state["outstanding"] >= 1:
+                    a.proc.kill()
+                    killed.set()
+                time.sleep(0.01)
+
+        watcher = threading.Thread(target=kill_a_mid_request, daemon=True)
+        watcher.start()
+        config = {"rollouts": 3, "children": 2, "max_depth": 3, "max_step_tokens": 48, "few_shot": 0}
+        result = solve("What is 6 times 7?", algorithm="rstar", engine=engine, config=config,
+                       reward="vote", ppm=None, seed=0)
+        killed.set()
+        watcher.join(5)
+        a_state, b_state = engine.pool.snapshot()
+    assert a.proc.returncode == -9, "a was not killed during the run: nothing was tested"
+    assert result.status in ("solved", "exhausted"), result.stats  # not "error"
+    assert not a_state["up"] and a.url in a_state["last_error"]
+    assert b_state["up"] and b_state["served"] > a_state["served"] >= 1
