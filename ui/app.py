@@ -28,6 +28,7 @@ from ui.services import Services
 from ui.solve import build_solve
 from ui.steering import build_steering
 from ui.teach import build_teacher
+from ui.training import build_training
 from ui.views import CSS, plotly_js_path
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def build_app(services: Services) -> gr.Blocks:
     with gr.Blocks(title="Canopy", analytics_enabled=False) as demo:
         gr.Markdown(HEADER)
         history_notice(services)
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             with gr.Tab("Solve", id="solve"):
                 solve = build_solve(services, demo)
                 build_clusters(services, solve.run, solve.status)  # issue 16: answer clusters
@@ -55,6 +56,8 @@ def build_app(services: Services) -> gr.Blocks:
                 build_replay_player()  # issue 15: play / pause and speed under the replay slider
             with gr.Tab("Compare", id="compare"):
                 build_compare(services)  # issue 17: runs side by side on one budget, tree diff
+            with gr.Tab("Training", id="training"):
+                build_training(services, demo, solve, tabs)  # issue 20: evolve runs, charts, use a round
         history_tab.select(
             history.handlers.rows,
             history.refresh_inputs,
@@ -243,6 +246,13 @@ def parse_args(argv: Sequence[str] | None = None, prog: str = "app.py") -> argpa
         help="process preference model: default (the shipped one, rStar-Math with the embedded model), "
         "none, or a PPM directory",
     )
+    p.add_argument(
+        "--runs-dir",
+        default="runs",
+        metavar="DIR",
+        help="where the Training tab lists `canopy evolve` runs (default ./runs); on loopback the page may "
+        "also list any folder typed, off loopback only folders inside DIR",
+    )
     p.add_argument("--verbose", "-v", action="store_true", help="log progress details")
     return p.parse_args(argv)
 
@@ -271,6 +281,7 @@ def open_services(args: argparse.Namespace) -> Services:
     from backend.engines import DEFAULT_ENGINE
     from backend.store import StoreError, open_store
     from ui.services import EngineSlot
+    from ui.training_runs import TrainingSettings
 
     store = open_store(args.db)
     try:
@@ -287,6 +298,9 @@ def open_services(args: argparse.Namespace) -> Services:
         ),
         default_algorithm=args.algorithm,
         ppm=args.ppm,
+        training=TrainingSettings(  # the page may type folders outside --runs-dir on this machine only
+            Path(getattr(args, "runs_dir", "runs")), anywhere=is_loopback(args.host) and not args.share
+        ),
     )
 
 

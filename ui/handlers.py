@@ -225,11 +225,14 @@ def start_run(
     values: Sequence[Any],
     paused: bool = False,
     ppm: str | None = None,
+    policy: str | None = None,
 ) -> str:
     """Start a run and return its id; raises UserFacingError saying what to fix.
 
     ``ppm`` is the page's PPM choice (``ppm_choices``: "default", "none" or the app's
-    ``--ppm`` directory); None takes the app's ``--ppm`` (``Services.ppm``).
+    ``--ppm`` directory, or a round's PPM picked on the Training tab); None takes the app's
+    ``--ppm`` (``Services.ppm``). ``policy``: a round's policy folder picked on the Training
+    tab (run on the transformers engine); None runs the server's engine.
 
     The form becomes a ``RunSpec`` and the run is built by ``backend/runspec.py:
     build_search``, the one builder the CLI uses too (so the known answer grades the run
@@ -249,8 +252,10 @@ def start_run(
         raise UserFacingError("Type a problem (or pick an example) first.")
     if algorithm not in services.algorithm_names():
         raise UserFacingError(f"Unknown algorithm {algorithm!r}.")
+    from ui.training_runs import Refused, policy_slot, round_ppm_allowed
+
     offered = [value for _, value in ppm_choices(services)]
-    if ppm is not None and ppm not in offered:
+    if ppm is not None and ppm not in offered and not round_ppm_allowed(services, ppm):
         # a page may only pick what this server offers: a stored or imported run's spec may
         # name a PPM directory, and a browser must never make the server read a path it names
         raise UserFacingError(
@@ -261,6 +266,11 @@ def start_run(
         c.name: v for c, v in zip(controls, values, strict=True) if c.algorithm == algorithm and v is not None
     }
     slot, reward = services.engine, reward or "auto"
+    if policy:
+        try:
+            slot = policy_slot(services, policy)  # checked: a trained round's policy the server may use
+        except Refused as exc:
+            raise UserFacingError(str(exc)) from exc
     try:
         spec = RunSpec(
             problem=problem,
@@ -279,7 +289,7 @@ def start_run(
     except ValueError as exc:
         raise UserFacingError(page_message(str(exc))) from exc
     try:
-        engine = services.engine.get()
+        engine = slot.get()
     except RuntimeError as exc:
         raise UserFacingError(str(exc)) from exc
     from backend.verify.answers import answers_equal

@@ -204,6 +204,9 @@ class Services:
     #: loading a real PPM (``ui.handlers.start_run``), so browser tests can drive PPM runs
     #: before a trained PPM ships; the page says "test PPM" wherever it names the PPM
     step_scorer_override: Any = None
+    #: the Training tab's runs folder and round-policy engines (``ui/training_runs.TrainingSettings``;
+    #: None: ./runs, nothing outside it)
+    training: Any = None
 
     def __post_init__(self) -> None:
         self.runs = RunManager(self.store, max_live=self.max_live_runs)

@@ -119,10 +119,12 @@ class SolveHandlers:
         seed: float,
         *values: Any,
         ppm: str | None = None,
+        policy: str | None = None,
     ) -> tuple:
         try:
             run_id = h.start_run(
-                self.s, self.controls, problem, algorithm, reward, reference, seed, values, ppm=ppm
+                self.s, self.controls, problem, algorithm, reward, reference, seed, values, ppm=ppm,
+                policy=policy,
             )
         except h.UserFacingError as exc:
             gr.Warning(esc(exc))  # a toast renders HTML
@@ -161,12 +163,17 @@ class SolveHandlers:
         algorithm: str,
         reward: str,
         ppm: str,
+        policy: str,
         reference: str,
         seed: float,
         *values: Any,
     ) -> tuple:
-        """Run, as the page calls it: the PPM control's value comes after Reward."""
-        return self.start(request, old_run, problem, algorithm, reward, reference, seed, *values, ppm=ppm)
+        """Run, as the page calls it: the PPM and Policy controls' values come after Reward
+        (Policy: "" for the server's engine, or a round's policy picked on the Training tab)."""
+        return self.start(
+            request, old_run, problem, algorithm, reward, reference, seed, *values, ppm=ppm,
+            policy=policy or None,
+        )
 
     def stream(self, run_id: str | None, request: gr.Request) -> Iterator[tuple]:
         # one stream per browser tab: a newer stream (a new run, a re-attach) ends this one
@@ -374,6 +381,10 @@ class SolveScreen:
     handlers: SolveHandlers
     #: the inspected node's steering buttons (``ui/steering.py: InspectorSteer``)
     steer: Any = None
+    #: the form controls the Training tab sets ("use this round")
+    algorithm: gr.Dropdown | None = None
+    ppm: gr.Dropdown | None = None
+    policy: gr.Dropdown | None = None
 
 
 def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
@@ -409,6 +420,11 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
                 info=h.ppm_choice_info(services),
                 visible=takes_ppm(default),
                 elem_id="ppm",
+            )
+            policy = gr.Dropdown(  # a round's policy from the Training tab; hidden until one is picked
+                choices=[("the server's engine", "")], value="", label="Policy", elem_id="policy",
+                visible=False,
+                info="the server's engine, or an evolve round's policy (transformers engine)",
             )
             seed = gr.Number(value=0, precision=0, label="Seed", elem_id="seed")
             groups, widgets, presets = [], [], {}
@@ -460,7 +476,7 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
         dd.change(hs.preset, [gr.State(name), dd], mine, **fast)
     started = run_btn.click(
         hs.start_from_page,
-        [run, problem, algorithm, reward, ppm, reference, seed, *widgets],
+        [run, problem, algorithm, reward, ppm, policy, reference, seed, *widgets],
         [run, status, pause, engine, *inspector.outputs, tree, convergence, stats, answer],
         concurrency_limit=None,
         api_visibility="private",
@@ -485,4 +501,7 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
     form = [problem, algorithm, reward, ppm, reference, seed, *widgets]
     attached.then(hs.form_values, run, form, **fast)
     attached.then(**stream).then(hs.after_stream, run, pause, **fast)
-    return SolveScreen(run, tree, status, engine, pause, stream_outputs, hs, inspector.actions)
+    return SolveScreen(
+        run, tree, status, engine, pause, stream_outputs, hs, inspector.actions, algorithm=algorithm, ppm=ppm,
+        policy=policy,
+    )

@@ -41,6 +41,8 @@ def write_round(run: Path, number: int, *, ppm: bool, loss: tuple[float, float])
     if ppm:
         made = {"trained": True, "ppm": str(folder / "ppm"), "heldout_pairwise_accuracy": 0.6, "seconds": 5.0}
         _fake_weights(folder / "ppm")
+        marker = '{"format": "canopy-ppm", "version": 1}'  # what runspec checks before a run
+        (folder / "ppm" / "canopy_ppm.json").write_text(marker, encoding="utf-8")
     else:
         made = {"trained": False, "ppm": None, "why": "12 PPM pairs; a PPM needs at least 30", "seconds": 0.0}
     evaluation = _eval(0.5, 0.5 if number == 1 else 1.0)

@@ -1,0 +1,154 @@
+"""The Training tab without a browser (ui/training.py, ui/training_runs.py): which folders a
+page may list, the runs and their charts, the live redraw rule, and "use this round", whose
+policy and PPM reach the Solve form and a Run's RunSpec (the policy's engine is the scripted
+one through ``TrainingSettings.policy_loader``, a test seam: what is tested is what the page
+does with a round's folders, not a trained model)."""
+
+from __future__ import annotations
+
+import html
+import json
+
+import gradio as gr
+import pytest
+
+from backend.tree import Tree
+from tests.evolve.run_dirs import break_json, finished_run, mid_search_run
+from tests.ui.scripted_runs import PROBLEM, scripted_engine, scripted_ppm
+from tests.ui.server import demo_services
+from ui import handlers as h
+from ui import training_runs as tr
+from ui.training import TrainingHandlers
+
+SMALL = {"rollouts": 3, "children": 2, "max_depth": 3}
+
+
+@pytest.fixture
+def runs(tmp_path):
+    root = tmp_path / "runs"
+    finished_run(root / "done")
+    mid_search_run(root / "live")
+    return root
+
+
+@pytest.fixture
+def services(runs):
+    s = demo_services(update_every_s=0.05, step_scorer=scripted_ppm())
+    s.training = tr.TrainingSettings(runs, policy_loader=lambda path: scripted_engine())
+    yield s
+    s.close()
+
+
+def value(update):
+    return update.constructor_args["value"] if hasattr(update, "constructor_args") else update
+
+
+def choices(update):
+    return update.constructor_args["choices"]
+
+
+def test_the_runs_folder_lists_its_runs_with_where_they_stand(services, runs):
+    folder, dropdown, message = TrainingHandlers(services).list_runs("")
+    assert folder == runs.resolve() and message == "2 run(s)."
+    labels = dict((v, k) for k, v in choices(dropdown))
+    assert labels[str(runs.resolve() / "done")] == "done · finished: 2 round(s)"
+    assert labels[str(runs.resolve() / "live")] == "live · round 2, search: 3/5 problems searched"
+    folder, _, _ = TrainingHandlers(services).list_runs("done")  # relative: inside the runs folder
+    assert folder == (runs / "done").resolve()
+
+
+def test_a_folder_outside_the_runs_folder_only_on_a_loopback_server(services, runs, tmp_path):
+    elsewhere = finished_run(tmp_path / "elsewhere" / "r").parent
+    for typed in (str(elsewhere), "../elsewhere"):
+        folder, dropdown, message = TrainingHandlers(services).list_runs(typed)
+        assert folder is None and choices(dropdown) == [] and "--runs-dir only" in html.unescape(message)
+    services.training.anywhere = True
+    folder, dropdown, _ = TrainingHandlers(services).list_runs(str(elsewhere))
+    assert folder == elsewhere.resolve() and len(choices(dropdown)) == 1
+    folder, _, message = TrainingHandlers(services).list_runs(str(tmp_path / "nope"))
+    assert folder is None and "No folder" in html.unescape(message)
+
+
+def test_a_run_shows_its_summary_and_the_report_charts(services, runs):
+    hs = TrainingHandlers(services)
+    folder, _, _ = hs.list_runs("")
+    about, progress, chart, rounds, _, timer = hs.show(folder, str(folder / "done"))
+    shown = html.unescape(about)
+    assert "**done**" in shown and "gsm8k-train 0-4" in shown and "<code>llamacpp · embedded</code>" in about
+    assert progress.startswith("**Finished.**")
+    figure = json.loads(chart)
+    greedy = next(t for t in figure["data"] if t["name"] == "greedy")
+    assert greedy["x"] == [0, 1, 2] and greedy["y"] == [0.0, 0.5, 0.5]  # rounds 0-2, from the stage files
+    assert "held-out accuracy" in json.dumps(figure["layout"])  # charts.py's figure, not another
+    assert choices(rounds) == [("round 1: policy", 1), ("round 2: policy + PPM", 2)] and value(rounds) == 2
+    assert timer.constructor_args["active"] is False  # a finished run is not polled
+
+
+def test_a_live_run_is_polled_and_redrawn_only_when_its_files_change(services, runs):
+    hs = TrainingHandlers(services)
+    folder, _, _ = hs.list_runs("")
+    live = str(folder / "live")
+    _, progress, chart, _, seen, timer = hs.show(folder, live)
+    assert timer.constructor_args["active"] is True
+    shown = html.unescape(progress)
+    assert "round 2, search: 3/5 problems searched" in shown and "last file written" in shown
+    assert [t["x"] for t in json.loads(chart)["data"] if t["name"] == "greedy"] == [[0, 1]]
+    again = hs.show(folder, live, seen)
+    assert all(isinstance(again[i], type(gr.skip())) for i in (0, 2, 3, 4))  # nothing new: no redraw
+    (runs / "live" / "round-2" / "trees" / "gsm8k-train_3.jsonl.gz").write_bytes(b"")
+    changed = hs.show(folder, live, seen)
+    assert "4/5 problems searched" in html.unescape(changed[1]) and changed[4] != seen
+
+
+def test_an_unreadable_run_says_why_and_a_run_not_listed_is_refused(services, runs):
+    break_json(runs / "done" / "round-2" / "report.json")
+    hs = TrainingHandlers(services)
+    folder, dropdown, _ = hs.list_runs("")
+    assert any("unreadable" in label for label, _ in choices(dropdown))
+    about, *_ = hs.show(folder, str(folder / "done"))
+    assert "cannot be read" in about and "not valid JSON" in html.unescape(about)
+    _, progress, *_ = hs.show(folder, "/etc")
+    assert "not in the listed folder" in html.unescape(progress)
+
+
+def test_use_this_round_fills_the_solve_form(services, runs):
+    hs = TrainingHandlers(services)
+    folder, _, _ = hs.list_runs("")
+    policy, ppm, algorithm, note, tabs = hs.use(folder, str(folder / "done"), 2)
+    done = (runs / "done").resolve()
+    assert value(policy) == str(done / "round-2" / "policy") and policy.constructor_args["visible"] is True
+    rounds = [str(done / "round-1" / "policy"), str(done / "round-2" / "policy")]
+    assert [v for _, v in choices(policy)] == ["", *rounds]  # the server's engine, then the run's rounds
+    assert value(ppm) == str(done / "round-2" / "ppm")
+    offered = [v for _, v in choices(ppm)]
+    assert str(done / "round-2" / "ppm") in offered and "none" in offered
+    assert algorithm == "rstar" and tabs.constructor_args["selected"] == "solve" and "round 2" in note
+    policy, ppm, *_ = hs.use(folder, str(folder / "done"), 1)  # round 1 trained no PPM
+    assert value(policy) == str(done / "round-1" / "policy") and value(ppm) == "none"
+
+
+def start(services, **kw):
+    controls = h.algorithm_controls(["rstar"])
+    values = h.preset_values("rstar", h.algorithm_info("rstar")["default_preset"], controls)
+    values = [SMALL.get(c.name, v) for c, v in zip(controls, values, strict=True)]
+    run_id = h.start_run(services, controls, PROBLEM, "rstar", "vote", "", 0, values, **kw)
+    assert services.runs.get(run_id).wait(60), "the run did not finish"
+    return Tree.from_events(services.runs.events(run_id))
+
+
+def test_a_run_with_a_picked_round_uses_its_policy_and_ppm(services, runs):
+    done = (runs / "done").resolve()
+    policy, ppm = str(done / "round-2" / "policy"), str(done / "round-2" / "ppm")
+    tree = start(services, policy=policy, ppm=ppm)
+    assert tree.started.spec["engine"] == "transformers" and tree.started.spec["model"] == policy
+    assert tree.started.spec["ppm"] == ppm
+    plain = start(services, ppm="none")  # without a pick: the server's engine
+    assert plain.started.spec["engine"] == "scripted"
+
+
+def test_a_run_refuses_a_policy_or_ppm_that_is_not_a_trained_round(services, runs, tmp_path):
+    done = (runs / "done").resolve()
+    for kw in ({"policy": str(done / "round-1")}, {"policy": "/etc"}, {"ppm": str(done / "round-1" / "ppm")},
+               {"policy": str(finished_run(tmp_path / "outside") / "round-1" / "policy")}):
+        with pytest.raises(h.UserFacingError):
+            start(services, **kw)

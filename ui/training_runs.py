@@ -1,0 +1,209 @@
+"""The Training tab's logic, without Gradio: which folder may be listed, the runs in it, one
+run's summary, progress and charts, and a round's policy and PPM for the Solve screen.
+
+What a page sends (a folder typed, a run or round picked, a policy or PPM path on Run) is
+checked here every time: a folder outside ``--runs-dir`` only on a server that listens on
+this machine alone (``TrainingSettings.anywhere``), a run only if it is one of the runs
+listed in that folder, a policy or PPM only if it is a round's ``policy/`` or ``ppm/`` that
+the round's stage files say it trained (``backend/evolve/runs_index.round_model``).
+Everything shown is escaped (``ui.escape``).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backend.evolve import runs_index as ri
+from ui.escape import md_code, md_esc
+
+#: the charts' Plotly figure before any round has finished (plot.js shows ``empty`` as a note)
+NO_ROUNDS = {"empty": "No round has finished yet: the charts appear when round 0 or round 1 ends."}
+KEEP_POLICIES = 2  # round policies kept loaded (a teacher compares two rounds)
+
+
+@dataclass
+class TrainingSettings:
+    """Where the Training tab looks for runs, and the engines of the round policies picked."""
+
+    root: Path = Path("runs")
+    #: may a page list a folder outside ``root``? Only where the server listens on loopback
+    anywhere: bool = False
+    #: TEST SEAM: makes the engine of a policy folder (default: the transformers engine)
+    policy_loader: Callable[[str], Any] | None = None
+    _slots: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def slot(self, policy: str) -> Any:
+        """The engine slot of a checked policy folder (loaded on first use, two kept)."""
+        from ui.services import EngineSlot
+
+        with self._lock:
+            if policy not in self._slots:
+                loader = (lambda: self.policy_loader(policy)) if self.policy_loader else None
+                self._slots[policy] = EngineSlot("transformers", policy, loader=loader)
+            self._slots.move_to_end(policy)
+            while len(self._slots) > KEEP_POLICIES:
+                self._slots.popitem(last=False)  # a search still using it keeps its engine alive
+            return self._slots[policy]
+
+
+def settings_of(services: Any) -> TrainingSettings:
+    """The services' Training settings (made with the defaults when the app set none)."""
+    if getattr(services, "training", None) is None:
+        services.training = TrainingSettings()
+    return services.training
+
+
+class Refused(ValueError):
+    """A folder, run or model the page may not use here; the message says why (plain text)."""
+
+
+def open_folder(settings: TrainingSettings, typed: str | None) -> Path:
+    """The folder to list: ``typed`` (relative to the runs folder), or the runs folder."""
+    text = (typed or "").strip()
+    if not text:
+        path = settings.root
+    else:
+        if "\x00" in text or len(text) > 1024:
+            raise Refused("That is not a folder path.")
+        path = Path(text).expanduser() if settings.anywhere else Path(text)
+        if not path.is_absolute():
+            path = settings.root / path
+    if not path.is_dir():
+        raise Refused(f"No folder {text or str(settings.root)} on the server"
+                      + ("" if text else " yet: `canopy evolve runs/NAME` makes one") + ".")
+    if not settings.anywhere and not ri.inside(path, settings.root):
+        raise Refused("This server lists evolve runs under its --runs-dir only (it is reachable from "
+                      "other machines); type a folder inside it.")
+    return path.resolve()
+
+
+def run_choices(folder: Path) -> list[tuple[str, str]]:
+    """(label, path) of the runs in ``folder``, each with where it stands."""
+    out = []
+    for run in ri.list_runs(folder):
+        try:
+            where = ri.progress_line(ri.read_run(run))
+        except ri.UnreadableRun as exc:
+            where = f"unreadable: {exc}"
+        out.append((f"{run.name} · {where}", str(run)))
+    return out
+
+
+def checked_run(folder: Path | None, run: str | None) -> Path:
+    """``run`` when it is one of the runs listed in ``folder`` (the page may send anything)."""
+    if folder is None or not run:
+        raise Refused("Pick a run first.")
+    found = {str(p): p for p in ri.list_runs(folder)}
+    if run not in found:
+        raise Refused("That run is not in the listed folder; list the folder again.")
+    return found[run]
+
+
+@dataclass(frozen=True)
+class RunView:
+    about: str  # Markdown, escaped
+    progress: str  # Markdown, escaped
+    figure: dict[str, Any]
+    rounds: list[tuple[str, int]]  # (label, N) of the rounds with a trained policy
+    fingerprint: tuple
+    finished: bool
+
+
+def _ago(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def run_view(run: Path, now: float | None = None) -> RunView:
+    """What the tab shows of ``run``; an unreadable run says why (and draws nothing)."""
+    from backend.evolve.charts import round_figure
+
+    try:
+        state = ri.read_run(run)
+    except ri.UnreadableRun as exc:
+        return RunView(f"⚠ {md_code(run.name)} cannot be read: {md_esc(exc)}", "", NO_ROUNDS, [], (), True)
+    info = ri.summary(state)
+    about = " · ".join([
+        f"**{md_esc(run.name)}**",
+        f"created {md_esc(info['created'])} with Canopy {md_esc(info['canopy'])}",
+        f"{md_esc(info['rounds'])} round(s)",
+        f"train {md_esc(info['train'])}",
+        f"held out {md_esc(info['held_out'])}",
+        f"base {md_code(info['base_model'])}",
+        f"search {md_code(json.dumps(info['search'], sort_keys=True))}",
+        f"seed {md_esc(info['seed'])}",
+    ])
+    age = (time.time() if now is None else now) - state.last_change
+    line = ri.progress_line(state)
+    if state.finished:
+        progress = f"**Finished.** {md_esc(line)}"
+    else:
+        progress = (f"**In progress or stopped:** {md_esc(line)} · last file written {_ago(age)} ago "
+                    "(the files cannot tell a running process from a stopped one)")
+    notes = [f"round {r.number}: {note}" for r in state.rounds for note in r.notes]
+    if notes:
+        progress += "  \n" + "  \n".join(md_esc(n) for n in notes)
+    figure = json.loads(round_figure(state.rows).to_json()) if state.rows else NO_ROUNDS
+    rounds = [(f"round {r.number}: policy" + (" + PPM" if r.ppm else ""), r.number)
+              for r in state.rounds if r.policy is not None]
+    return RunView(about, progress, figure, rounds, state.fingerprint, state.finished)
+
+
+@dataclass(frozen=True)
+class Pick:
+    """What "use this round" puts on the Solve screen."""
+
+    policy: str
+    ppm: str  # the round's PPM folder, or "none" when the round trained none
+    policies: list[tuple[str, str]]  # every trained round policy of the run (label, path)
+    ppms: list[tuple[str, str]]  # every trained round PPM of the run (label, path)
+    note: str  # Markdown, escaped
+
+
+def pick_round(run: Path, number: int | None) -> Pick:
+    if number is None:
+        raise Refused("Pick a round first.")
+    state = ri.read_run(run)
+    chosen = state.round(int(number))
+    if chosen is None or chosen.policy is None:
+        raise Refused(f"Round {number} of {run.name} trained no policy.")
+    policies = [(f"{run.name} · round {r.number} policy", str(r.policy.resolve()))
+                for r in state.rounds if r.policy is not None]
+    ppms = [(f"{run.name} · round {r.number} PPM", str(r.ppm.resolve())) for r in state.rounds if r.ppm]
+    ppm = str(chosen.ppm.resolve()) if chosen.ppm else "none"
+    note = (f"Solve now uses {md_code(run.name)} round {chosen.number}'s policy on the transformers "
+            f"engine and " + ("its PPM." if chosen.ppm else "no PPM (this round trained none)."))
+    return Pick(str(chosen.policy.resolve()), ppm, policies, ppms, note)
+
+
+def allowed_model(settings: TrainingSettings, path: str, kind: str) -> Path:
+    """``path`` when it is a round's trained ``kind`` folder the page may use; Refused otherwise."""
+    folder = Path(path)
+    try:
+        ri.round_model(folder, kind)
+    except (ri.UnreadableRun, OSError) as exc:
+        raise Refused(f"That {kind} is not a trained round {kind} of an evolve run ({exc}).") from None
+    if not settings.anywhere and not ri.inside(folder, settings.root):
+        raise Refused(f"This server uses round {kind}s under its --runs-dir only.")
+    return folder.resolve()
+
+
+def policy_slot(services: Any, policy: str) -> Any:
+    """The engine slot a Run with ``policy`` (a round's policy folder) uses; Refused if not allowed."""
+    settings = settings_of(services)
+    return settings.slot(str(allowed_model(settings, policy, "policy")))
+
+
+def round_ppm_allowed(services: Any, ppm: str) -> bool:
+    try:
+        allowed_model(settings_of(services), ppm, "ppm")
+    except Refused:
+        return False
+    return True
