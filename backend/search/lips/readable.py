@@ -195,6 +195,8 @@ def proof_markdown(proof: ReadableProof, esc: Callable[[str], str] = _md) -> str
     lines += ["", f"**Closed** (goal {last}) by **{esc(c.method)}**: {esc(c.words)}."]
     for tex in c.latex.split("\n") if c.latex else []:
         lines += ["", f"$${tex}$$"]
+    if c.squares is not None and not c.latex:  # an SOS record that did not read: its text, escaped
+        lines += ["", *[f"- {esc(line)}" for line in c.plain.split("\n")]]
     if c.tried:
         lines += ["", "Checkers tried: " + ", ".join(f"{esc(m)} ({esc(st)})" for m, st in c.tried)]
     if c.rechecked:

@@ -93,21 +93,34 @@ def certificate_lines(rec: dict[str, Any] | None) -> list[str]:
     return lines
 
 
-def certificate_latex(rec: dict[str, Any]) -> list[str]:
+def certificate_latex(rec: dict[str, Any], variables: list[str]) -> list[str]:
     """The SOS record as LaTeX formulas, one per line of the argument (the page shows each as a
-    display formula)."""
-    num, den = rec.get("numerator_latex", ""), rec.get("denominator_latex", "1")
+    display formula). Made here from the record's plain parts read with LIPS's safe grammar and
+    printed by ``sp.latex``: an imported events file's own LaTeX never reaches the page. [] when
+    a part does not read (the page then shows the plain lines, escaped)."""
+    from backend.search.lips.expr import make_symbols, parse_expression
+
+    symbols = make_symbols(variables)
+
+    def tex(text: Any) -> str:
+        return sp.latex(parse_expression(str(text), symbols))
+
+    try:
+        num, den = tex(rec.get("numerator", "")), tex(rec.get("denominator", "1"))
+        poly = tex(rec.get("polynomial", ""))
+        mults = [(tex(m.get("multiplier", "")), tex(m.get("constraint", "")))
+                 for m in rec.get("multipliers") or []]
+        squares = [(tex(q.get("factor", "1")), tex(q.get("square", ""))) for q in rec.get("squares") or []]
+    except (ValueError, TypeError, AttributeError):
+        return []
     rows = [f"\\text{{rhs}} - \\text{{lhs}} = {num}" if den == "1" else
             f"\\text{{rhs}} - \\text{{lhs}} = \\frac{{{num}}}{{{den}}}, \\quad {den} > 0"]
-    poly = rec.get("polynomial_latex", "")
     if not rec.get("same_as_numerator", True):
         rows.append(f"{num} = {poly} \\quad \\text{{on the constraints}}")
-    mults = rec.get("multipliers") or []
-    lhs = poly + "".join(f" + \\left({m['multiplier_latex']}\\right)\\left({m['constraint_latex']}\\right)"
-                         for m in mults)
-    squares = [s["latex"] for s in rec.get("squares") or []]
+    lhs = poly + "".join(f" + \\left({m}\\right)\\left({h}\\right)" for m, h in mults)
     if squares:
-        rows.append(f"{lhs} = " + " + ".join(squares) + " \\ge 0")
+        terms = [("" if f == "1" else f + " ") + f"\\left({q}\\right)^{{2}}" for f, q in squares]
+        rows.append(f"{lhs} = " + " + ".join(terms) + " \\ge 0")
     return rows
 
 
@@ -125,7 +138,7 @@ def closing_certificate(text: str, close: ev.NodeVerified, variables: list[str])
     if isinstance(rec, dict) and rec.get("kind") == "sos":
         squares = [str(s.get("plain", "")) for s in rec.get("squares") or []]
         plain = "\n".join(certificate_lines(rec))
-        latex = "\n".join(certificate_latex(rec))  # one display formula per line
+        latex = "\n".join(certificate_latex(rec, variables))  # one display formula per line
         return Certificate(text, method, words, latex, plain, tried, rechecked, squares)
     goal = parse_goal_text(text, variables)
     latex = plain = ""

@@ -132,7 +132,7 @@ def record(problem: Inequality, goal: Goal, cert: Certificate, how: str = "") ->
              for m, h in zip(cert.multipliers, cert.constraints, strict=True) if m != 0]
     sigma = sp.Add(*[w * q**2 for w, q in terms])
     checked = sp.expand(poly + sp.Add(*[m * h for m, h in mults]) - sigma) == 0
-    shown = [_term(w, q) for w, q in terms]
+    shown = [(*_term(f, q), to_plain(f), to_plain(q)) for f, q in terms]
     out: dict[str, Any] = {
         "kind": "sos",
         "numerator": to_plain(numerator), "denominator": to_plain(den),
@@ -142,10 +142,10 @@ def record(problem: Inequality, goal: Goal, cert: Certificate, how: str = "") ->
         "how": how,
         "multipliers": [{"multiplier": to_plain(m), "constraint": to_plain(h),
                          "multiplier_latex": sp.latex(m), "constraint_latex": sp.latex(h)} for m, h in mults],
-        "squares": [{"plain": p, "latex": t} for p, t in shown],
+        "squares": [{"plain": p, "latex": t, "factor": f, "square": q} for p, t, f, q in shown],
         "count": len(shown),
         "identity_checked": bool(checked),
     }
-    if len(shown) > MAX_SQUARES or sum(len(p) + len(t) for p, t in shown) > MAX_CHARS:
+    if len(shown) > MAX_SQUARES or sum(len(p) + len(t) for p, t, _, _ in shown) > MAX_CHARS:
         out["squares"] = []  # too large to read: the count stays
     return out

@@ -79,3 +79,26 @@ def test_the_squares_are_the_exact_ldl_split_of_the_gram_matrix():
     parts = ldl_exact(r)
     assert parts == [(F(2), [F(1), F(1, 2)]), (F(3, 2), [F(0), F(1)])]
     assert ldl_exact([[F(1), F(2)], [F(2), F(1)]]) is None
+
+
+def test_the_page_makes_its_latex_from_the_record_read_with_the_safe_grammar(z3_withheld):
+    # an imported events file may carry any text: its own LaTeX fields never reach the page, and
+    # a part that does not read as an expression is shown as escaped text
+    import dataclasses
+
+    s = _sos_run(SCHUR_FREE)
+    bad = "\\href{http://x.test}{y} <img src=x onerror=alert(1)>"
+    events = []
+    for e in s.state.log.events:
+        if isinstance(e, ev.NodeVerified) and "certificate" in (e.detail or {}):
+            rec = dict(e.detail["certificate"])
+            kept = [dict(q, latex=bad) for q in rec["squares"]]
+            e = dataclasses.replace(e, detail={**e.detail, "certificate": {**rec, "squares": kept}})
+        events.append(e)
+    md = proof_markdown(readable_proof(events))
+    assert "\\left(" in md and "href" not in md and "<img" not in md
+    rec["squares"][0] = dict(rec["squares"][0], square=bad)
+    hostile = [dataclasses.replace(e, detail={**e.detail, "certificate": rec})
+               if isinstance(e, ev.NodeVerified) and "certificate" in (e.detail or {}) else e for e in events]
+    md = proof_markdown(readable_proof(hostile))
+    assert "\\href" not in md.replace("\\\\href", "") and "<img" not in md.replace("\\<img", "")
