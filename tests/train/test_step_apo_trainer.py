@@ -1,0 +1,68 @@
+"""Step-APO through TRL's DPOTrainer (``StepAPOTrainer``): on a batch, its loss is
+``step_apo_loss`` of the policy's and the frozen reference's sequence log-probabilities (with
+the Q margin), and one optimiser step changes the model (tiny Qwen2 of tiny.py)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from backend.train.step_apo import StepPair, sequence_logps, step_apo_loss
+from tests.train.tiny import tiny_model_and_tokenizer
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("trl")
+pytest.importorskip("datasets")
+
+from backend.train.step_apo_trainer import StepAPOConfig, make_trainer, train_step_apo  # noqa: E402
+
+PAIRS = [
+    StepPair("find x plan\n", "isolate x", "guess bad", 0.8, -0.6, False, 1, 2),
+    StepPair("Let x be\n", "add one", "guess", 0.5, -1.0, False, 3, 4),
+]
+
+
+def model_and_tokenizer():
+    model, tok = tiny_model_and_tokenizer()
+    tok.eos_token = "<|endoftext|>"
+    return model, tok
+
+
+def expected_loss(model, ref, tok, alpha):
+    eos = tok.eos_token  # TRL appends EOS to both completions
+    prompts = [p.prompt for p in PAIRS]
+    chosen, rejected = [p.chosen + eos for p in PAIRS], [p.rejected + eos for p in PAIRS]
+    with torch.no_grad():
+        logps = [sequence_logps(m, tok, prompts, c) for m in (model, ref) for c in (chosen, rejected)]
+    q_w = torch.tensor([p.q_chosen for p in PAIRS])
+    q_l = torch.tensor([p.q_rejected for p in PAIRS])
+    return step_apo_loss(*logps, q_w, q_l, beta=0.3, alpha=alpha).mean().item()
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.0])
+def test_the_trainers_loss_is_step_apo_on_the_same_batch(tmp_path, alpha):
+    model, tok = model_and_tokenizer()
+    with torch.no_grad():  # move the policy off the reference so the log-ratios are not zero
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    ref = copy.deepcopy(model)
+    trainer = make_trainer(model, tok, PAIRS, StepAPOConfig(batch_size=2, alpha=alpha), str(tmp_path))
+    batch = next(iter(trainer.get_train_dataloader()))
+    assert set(batch) >= {"q_chosen", "q_rejected", "ref_chosen_logps", "ref_rejected_logps"}
+    with torch.no_grad():
+        got = trainer.compute_loss(trainer.model, batch).item()
+    assert got == pytest.approx(expected_loss(model, ref, tok, alpha), rel=1e-4)
+
+
+def test_one_step_apo_step_changes_the_model(tmp_path):
+    model, tok = model_and_tokenizer()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    config = StepAPOConfig(batch_size=2, max_steps=1, lr=1e-3, threads=1)
+    losses, _ = train_step_apo(model, tok, PAIRS, config)
+    assert len(losses) == 1
+    # at the first step the policy is the reference: h = 0, so the loss is -log σ(α (Q_l - Q_w))
+    margin = torch.tensor([p.q_rejected - p.q_chosen for p in PAIRS])
+    assert losses[0] == pytest.approx(torch.nn.functional.softplus(-margin).mean().item(), rel=1e-3)
+    changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
+    assert changed, "one Step-APO step left every weight as it was"
