@@ -19,6 +19,7 @@ from backend.run import PAUSED_STATES
 from backend.tree import Tree
 from backend.verify.answers import answer_grader
 from ui.diagnostics import disagreement_panel
+from ui.engine_line import engine_line
 from ui.escape import md_code, md_esc
 from ui.figure import FigureStream, convergence_figure, touched_by, tree_figure
 from ui.inspector import NodeView, answer_panel, md_text, node_view, stats_panel
@@ -413,7 +414,8 @@ def run_status(services: Services, run_id: str | None, tree: Tree | None = None)
     unnamed = TEST_PPM if services.step_scorer_override is not None else "a PPM given to the search"
     line = ppm_line(tree, unnamed)
     ppm = f"  \n**PPM:** {md_esc(line)}" if line else ""
-    return " · ".join(parts) + ppm
+    engine = engine_line(tree.started)  # which engine, model and servers produced the run
+    return " · ".join(parts) + (f"  \n{engine}" if engine else "") + ppm
 
 
 # --- what the screens draw -----------------------------------------------------------------

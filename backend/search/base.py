@@ -144,6 +144,9 @@ class Search:
         self.state.t0 = time.monotonic()
         info = getattr(self.engine, "info", None)
         engine = {"name": getattr(info, "name", "?"), "model": getattr(info, "model", "?")}
+        servers = (getattr(info, "details", None) or {}).get("servers")
+        if servers:  # an OpenAI-compatible engine's base URLs: where the run's text came from
+            engine["servers"] = list(servers)
         self.emit(
             ev.RunStarted,
             run_id=self.state.run_id,
