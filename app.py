@@ -4,6 +4,7 @@
     python app.py --host 0.0.0.0 --auth-file logins.txt   # the network, with logins (docs/UI.md)
     python app.py --engine transformers --model Qwen/Qwen2.5-Math-1.5B-Instruct
     python app.py --engine scripted --model rules.json   # canned text: pipeline demos, not a model
+    python app.py --engine openai --model http://gpu1:8000/v1,http://gpu2:8000/v1  # vllm serve boxes
 
 The engine loads on the first Run (the page comes up at once and says when the model is
 missing). History lives in ``$CANOPY_HOME/canopy.sqlite`` (default ``~/.cache/canopy``).

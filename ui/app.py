@@ -229,7 +229,12 @@ def parse_args(argv: Sequence[str] | None = None, prog: str = "app.py") -> argpa
     p.add_argument(
         "--engine", default=None, help="llamacpp (default), transformers, vllm, openai or scripted"
     )
-    p.add_argument("--model", default=None, help="GGUF path, HF id, served model name or scripted rules file")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="GGUF path, HF id, served model name, scripted rules file, or (openai) the servers' base "
+        "URLs: URL or URL1,URL2 (requests spread over them; docs/GPU.md)",
+    )
     p.add_argument(
         "--engine-opt",
         action="append",
