@@ -43,6 +43,12 @@ def evolve(
     model: Annotated[str | None, typer.Option(help="Base model (default: the embedded model).")] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="CPU threads (default: all cores).")] = None,
     seed: Annotated[int, typer.Option(min=0)] = 0,
+    algo: Annotated[
+        str, typer.Option(help="rstar (rStar-Math's rounds) or cpl (CPL's 2: SFT, Step-APO, value head).")
+    ] = "rstar",
+    apo_max_steps: Annotated[
+        int | None, typer.Option(min=1, help="CPL: stop Step-APO after this many steps (smoke runs).")
+    ] = None,
     no_base_eval: Annotated[
         bool, typer.Option("--no-base-eval", help="Skip round 0 (the base policy on the held-out slice).")
     ] = False,
@@ -88,6 +94,17 @@ def evolve(
             settings, engine, model = apply(preset, settings, engine, model, typed)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--preset") from None
+    if algo not in ("rstar", "cpl"):
+        raise typer.BadParameter(f"--algo must be rstar or cpl, not {algo!r}")
+    run = run_evolve
+    if algo == "cpl":  # CPL's rounds (backend/evolve/cpl_rounds.py, docs/EVOLVE.md)
+        from backend.evolve.cpl_rounds import CPLSettings, run_cpl_evolve
+
+        cpl = CPLSettings(settings, apo={"max_steps": apo_max_steps} if apo_max_steps else {})
+
+        def run(run_dir, _settings, models, **kw):  # type: ignore[no-redef]
+            return run_cpl_evolve(run_dir, cpl, models, **kw)
+
     models = LocalModels(engine, model, threads)
     if ray or ray_address:  # the search stage on Ray workers, each with its own LocalModels (docs/SCALE.md)
         from functools import partial
@@ -106,7 +123,7 @@ def evolve(
             bar.update(tasks[what], completed=done, total=total)
 
         try:
-            rows = run_evolve(run_dir, settings, models, say=bar.console.print, progress=progress)
+            rows = run(run_dir, settings, models, say=bar.console.print, progress=progress)
         finally:
             models.close()
     last = rows[-1]
