@@ -108,12 +108,17 @@ def _js(name: str) -> str:
     return (STATIC / name).read_text(encoding="utf-8")
 
 
+#: the tree view's parts (ui/static/tree.js, then the minimap's minimap.js) are declared first,
+#: then it starts: watch its value and draw the first one
+TREE_START = "\nwatch('value', onValue);\nonValue();\n"
+
+
 def tree_view(elem_id: str) -> gr.HTML:
     """The live tree (see module docstring); its click event is ``.node_click``."""
     return gr.HTML(
         value="",
         html_template=TREE_TEMPLATE,
-        js_on_load=_js("tree.js"),
+        js_on_load=_js("tree.js") + _js("minimap.js") + TREE_START,
         head=plotly_head(),
         elem_id=elem_id,
         min_height=600,

@@ -391,3 +391,49 @@ def test_find_rings_the_matching_nodes_focus_and_collapse_hide_the_rest(page, se
     assert _tree_data(page)["collapsed"] == str(inner.id)
     page.click("#expand-all-btn")
     wait_until(lambda: len(tb.node_ids(page)) == len(tree.nodes), what="everything shown")
+
+
+#: the axes' x range and the y range, as the page's plot holds them
+AXES = """() => { const fl = document.querySelector('#tree .canopy-plot')._fullLayout;
+  return [fl.xaxis.range[0], fl.xaxis.range[1], fl.yaxis.range[0], fl.yaxis.range[1]]; }"""
+
+
+def test_a_big_tree_has_a_minimap_whose_click_moves_the_view(page, server):
+    """Issue 16 item 3: a tree of 300 nodes or more shows a minimap (every node, the viewport's
+    rectangle); a click on it centres the axes on that point of the tree, and the rectangle
+    follows the axes. A small tree has none."""
+    from backend.tree import Tree
+    from tests.ui.scripted_runs import make_run
+
+    url, services = server
+    search = make_run(algorithm="cpl", rollouts=10_000, children=4, max_depth=12, run_id="minimap-400")
+    search.start()
+    while search.state.next_id < 400:
+        search.step()
+    search.finish(status="stopped")
+    services.store.import_events("minimap-400", search.log.events)
+    page.goto(f"{url}?run=minimap-400")
+    count = len(Tree.from_events(search.log.events).nodes)
+    assert count >= 400
+    wait_until(lambda: _tree_data(page).get("nodes") == str(count), timeout=60, what="the stored tree drawn")
+    wait_until(lambda: _tree_data(page).get("minimap") == "1", what="the minimap")
+    box = page.locator("#tree .canopy-minimap").bounding_box()
+    assert box and box["width"] > 100
+    page.mouse.click(box["x"] + 0.25 * box["width"], box["y"] + 0.75 * box["height"])
+    wait_until(lambda: page.evaluate(AXES)[1] - page.evaluate(AXES)[0] < 21, what="the axes zoomed in")
+    x0, x1, y0, y1 = page.evaluate(AXES)
+    cols = page.eval_on_selector("#tree .canopy-plot", "e => e.data.filter((t) => String(t.name)"
+                                 ".startsWith('nodes')).flatMap((t) => t.x)")
+    lo, hi = min(cols), max(cols)
+    depth = max(n.depth for n in services.trees.view("minimap-400", lambda t: t).nodes.values())
+    w, h = box["width"], box["height"]  # the minimap keeps a 5 px margin on each side
+    at_x = lo + (0.25 * w - 5) / (w - 10) * (hi - lo)
+    at_depth = (0.75 * h - 5) / (h - 10) * depth
+    assert abs((x0 + x1) / 2 - at_x) < 0.02 * (hi - lo) and abs((y0 + y1) / 2 + at_depth) < 0.05 * depth
+    wait_until(
+        lambda: _tree_data(page).get("minimapView") == ",".join(f"{v:.2f}" for v in page.evaluate(AXES)),
+        what="the rectangle following the axes",
+    )
+    page.goto(url)  # a new, empty view: no minimap
+    wait_until(lambda: _tree_data(page).get("nodes") == "0", what="an empty tree")
+    assert not page.locator("#tree .canopy-minimap").is_visible()

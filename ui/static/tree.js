@@ -274,6 +274,7 @@ function buildData(m) {
   const vals = m[MODE_COLUMN[mode] || 'q'];
   const n = m.id.length;
   const hide = hiddenRows(m);
+  m.hide = hide;  // the minimap draws what the tree draws
   m.hiddenCount = hide ? hide.reduce((a, b) => a + b, 0) : 0;
   const [ex, ey] = edgeWalk(m, hide);
   const [bx, by] = pathLine(m, m.best);
@@ -402,6 +403,7 @@ async function drawOnce() {
     box.classList.toggle('canopy-error', !!(m && m.empty));
   }
   if (empty) {
+    minimap(null);
     if (plot) { Plotly.purge(plot); plot = null; }
     Object.assign(r.dataset, {nodes: 0, rev: m ? m.rev : -1, run: m ? m.run : ''});
     return;
@@ -414,6 +416,7 @@ async function drawOnce() {
     plot = el;
     await Plotly.newPlot(el, data, layoutOf(m, true), config);
     el.on('plotly_click', onClick);
+    el.on('plotly_relayout', () => minimapFrame());  // zoom, pan, double-click: move the rectangle
   } else {
     await Plotly.react(el, data, layoutOf(m, true), config);
   }
@@ -430,6 +433,7 @@ async function drawOnce() {
   flash(el, m);
   await painted();
   window.canopyPaintedAt = Date.now();  // the frame with this drawing is on screen
+  minimap(m);  // after the tree's frame: the overview never delays it
 }
 
 async function draw() {
@@ -506,5 +510,5 @@ window.addEventListener('canopy-highlight', (e) => {
   highlight = d.ids && d.ids.length ? d : null;
   draw();
 });
-watch('value', onValue);
-onValue();
+// ui/static/minimap.js follows (ui/views.py: tree_view joins the two and starts the view)
+
