@@ -148,7 +148,9 @@ def test_a_run_with_a_picked_round_uses_its_policy_and_ppm(services, runs):
 
 def test_a_run_refuses_a_policy_or_ppm_that_is_not_a_trained_round(services, runs, tmp_path):
     done = (runs / "done").resolve()
+    outside = finished_run(tmp_path / "outside")  # a real run, outside --runs-dir
     for kw in ({"policy": str(done / "round-1")}, {"policy": "/etc"}, {"ppm": str(done / "round-1" / "ppm")},
-               {"policy": str(finished_run(tmp_path / "outside") / "round-1" / "policy")}):
+               {"policy": str(outside / "round-1" / "policy")}, {"ppm": str(outside / "round-2" / "ppm")},
+               {"ppm": str(done / "round-2")}):
         with pytest.raises(h.UserFacingError):
             start(services, **kw)
