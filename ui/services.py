@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 
 class LockedEngine:
-    """Same interface as the engine it wraps; one ``generate`` at a time."""
+    """Same interface as the engine it wraps; one ``generate`` at a time, unless the engine
+    says it is ``thread_safe`` (the OpenAI engine: its servers take concurrent requests)."""
 
     def __init__(self, engine: Any) -> None:
         self.inner = engine
@@ -40,6 +41,8 @@ class LockedEngine:
         self._lock = threading.Lock()
 
     def generate(self, prompts: Sequence[str], **kw: Any) -> Any:
+        if getattr(self.inner, "thread_safe", False):  # e.g. a pool of servers: runs use it at once
+            return self.inner.generate(prompts, **kw)
         with self._lock:
             return self.inner.generate(prompts, **kw)
 

@@ -5,16 +5,18 @@ app's engine slot is the one ``python app.py --engine openai --model URL1,URL2``
 from __future__ import annotations
 
 import html
+import threading
 from types import SimpleNamespace
 
+from backend.engines.openai import OpenAIEngine
 from backend.store import MemoryStore
-from tests.engines.test_openai_pool import Loopback
+from tests.engines.test_openai_pool import InFlight, Loopback
 from tests.security.hostile import HOSTILE_LINE
 from tests.security.test_html_escape import assert_inert_markdown
 from ui import handlers as h
 from ui.app import engine_options, parse_args
 from ui.engine_line import engine_line
-from ui.services import EngineSlot, Services
+from ui.services import EngineSlot, LockedEngine, Services
 
 
 def test_a_run_through_two_servers_says_which_engine_model_and_servers():
@@ -54,3 +56,22 @@ def test_the_engine_line_is_inert_and_short():
     one = engine_line(SimpleNamespace(engine={"name": "llamacpp", "model": "embedded"}))
     assert one == "**Engine:** llamacpp · embedded"
     assert engine_line(SimpleNamespace(engine={})) == "" and engine_line(None) == ""
+
+
+def test_two_runs_use_the_servers_at_once():
+    """The page's engine lock serialises local engines; the OpenAI engine is thread-safe, so two
+    runs (two browser sessions) send requests to the servers at the same time."""
+    a, b = Loopback("a"), Loopback("b")
+    a.delay_s = b.delay_s = 0.3
+    InFlight.now = InFlight.peak = 0
+    try:
+        engine = LockedEngine(OpenAIEngine.load(None, base_url=[a.url, b.url]))
+        threads = [threading.Thread(target=engine.generate, args=([p],)) for p in ("x", "y")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert InFlight.peak == 2 and len(a.completions()) == len(b.completions()) == 1
+    finally:
+        a.stop()
+        b.stop()
