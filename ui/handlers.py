@@ -324,6 +324,9 @@ class RunForm:
     seed: int
     #: the algorithm's controls' values (``controls`` order, that algorithm's only)
     values: list[Any]
+    #: the engine and model it ran on (a round's policy puts the Policy control back)
+    engine: str | None = None
+    model: str | None = None
 
 
 def run_form(services: Services, run_id: str, controls: Sequence[Control]) -> RunForm | None:
@@ -356,6 +359,8 @@ def run_form(services: Services, run_id: str, controls: Sequence[Control]) -> Ru
         reference=spec.reference or reference or "",
         seed=spec.seed,
         values=values,
+        engine=spec.engine,
+        model=spec.model,
     )
 
 

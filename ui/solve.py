@@ -241,12 +241,14 @@ class SolveHandlers:
         return run_id, h.run_status(self.s, run_id), h.pause_label(self.s, run_id), status
 
     def form_values(self, run_id: str | None) -> list[Any]:
-        """Problem, algorithm, reward, PPM, known answer, seed and every setting widget as
+        """Problem, algorithm, reward, PPM, known answer, seed, policy and every setting widget as
         ``run_id`` was started (``h.run_form``), so Run after a refresh starts the same thing;
         all skipped when there is no such run."""
+        from ui.training import restored_policy
+
         form = h.run_form(self.s, run_id, self.controls) if run_id else None
         if form is None or form.algorithm not in self.s.algorithm_names():
-            return [gr.skip() for _ in range(6 + len(self.controls))]
+            return [gr.skip() for _ in range(7 + len(self.controls))]
         rewards = h.algorithm_info(form.algorithm)["rewards"]
         ppms = h.ppm_choices(self.s)
         if form.ppm not in [v for _, v in ppms]:
@@ -260,6 +262,7 @@ class SolveHandlers:
             gr.Dropdown(choices=ppms, value=form.ppm, visible=takes_ppm(form.algorithm)),
             form.reference,
             form.seed,
+            restored_policy(self.s, form.engine, form.model),
             *settings,
         ]
 
@@ -498,7 +501,7 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
     tree.resync(hs.resync, run, tree, **fast)  # type: ignore[attr-defined]
     ppm_btn.click(hs.ppm_history, None, [ppm_summary, calibration, length], **fast)
     attached = demo.load(hs.attach, None, [run, status, pause, engine], **fast)
-    form = [problem, algorithm, reward, ppm, reference, seed, *widgets]
+    form = [problem, algorithm, reward, ppm, reference, seed, policy, *widgets]
     attached.then(hs.form_values, run, form, **fast)
     attached.then(**stream).then(hs.after_stream, run, pause, **fast)
     return SolveScreen(

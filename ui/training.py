@@ -87,6 +87,20 @@ def policy_choices(services: Services, rounds: Sequence[tuple[str, str]] = ()) -
     return [(server, SERVER_ENGINE), *rounds]
 
 
+def restored_policy(services: Services, engine: str | None, model: str | None) -> Any:
+    """The Policy control of a re-attached run: its round policy when it ran one this server
+    may use (skipped otherwise: the control stays as it is)."""
+    if engine != "transformers" or not model:
+        return gr.skip()
+    try:
+        folder = tr.allowed_model(tr.settings_of(services), model, "policy")
+        run, number = ri.round_model(folder, "policy")
+    except tr.Refused:
+        return gr.skip()
+    rounds = [(f"{run.name} · round {number} policy", str(folder))]
+    return gr.Dropdown(choices=policy_choices(services, rounds), value=str(folder), visible=True)
+
+
 def build_training(services: Services, demo: gr.Blocks, solve: Any, tabs: gr.Tabs) -> TrainingHandlers:
     """Lay out the Training tab in the current Blocks context and wire it to ``solve``'s
     form (``SolveScreen.policy``, ``.ppm``, ``.algorithm``) and ``tabs``."""

@@ -154,3 +154,19 @@ def test_a_run_refuses_a_policy_or_ppm_that_is_not_a_trained_round(services, run
                {"ppm": str(done / "round-2")}):
         with pytest.raises(h.UserFacingError):
             start(services, **kw)
+
+
+def test_a_refresh_puts_a_round_policy_back_on_the_form(services, runs):
+    from ui.solve import SolveHandlers
+
+    done = (runs / "done").resolve()
+    policy = str(done / "round-2" / "policy")
+    controls = h.algorithm_controls(services.algorithm_names())
+    plain = start(services, ppm="none")
+    tree = start(services, policy=policy, ppm="none")
+    values = SolveHandlers(services, controls).form_values(tree.started.run_id)
+    restored = values[6]  # problem, algorithm, reward, PPM, known answer, seed, policy, settings...
+    assert value(restored) == policy and restored.constructor_args["visible"] is True
+    assert len(values) == 7 + len(controls)
+    untouched = SolveHandlers(services, controls).form_values(plain.started.run_id)[6]
+    assert isinstance(untouched, type(gr.skip()))  # a run on the server's engine leaves it alone
