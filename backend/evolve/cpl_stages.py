@@ -129,7 +129,8 @@ def apo_stage(rnd: Round, start: str | None, apo: Mapping[str, Any]) -> dict[str
         return summary
     pairs = [StepPair(**{k: v for k, v in r.items() if k != "problem"}) for r in rows]
     threads = getattr(rnd.models, "threads", None)
-    config = StepAPOConfig(**{"seed": rnd.settings.seed, "threads": threads, **apo})
+    length = rnd.settings.sft.get("max_length", StepAPOConfig.max_length)  # the SFT's: the same prompts
+    config = StepAPOConfig(**{"seed": rnd.settings.seed, "threads": threads, "max_length": length, **apo})
     model, tokenizer = rnd.models.trainable(start)
     label = f"round {rnd.number}: Step-APO"
     losses, seconds = train_step_apo(model, tokenizer, pairs, config,

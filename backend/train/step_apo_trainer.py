@@ -45,7 +45,7 @@ class StepAPOConfig:
     epochs: int = 3
     batch_size: int = 1
     grad_accum: int = 1
-    max_length: int = 1024
+    max_length: int = 2048  # tokens of prompt + step (the SFT's default; longer pairs keep their start)
     seed: int = 0
     max_steps: int | None = None
     threads: int | None = None
@@ -139,6 +139,8 @@ def make_trainer(model: Any, tokenizer: Any, pairs: Sequence[StepPair], config: 
              "q_chosen": p.q_chosen, "q_rejected": p.q_rejected} for p in pairs]
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
+    if all(len(tokenizer(p.prompt)["input_ids"]) >= config.max_length for p in pairs):
+        raise ValueError(f"every Step-APO prompt fills max_length={config.max_length} tokens: raise it")
     collator = QCollator(pad_token_id=tokenizer.pad_token_id, max_length=config.max_length)
     return StepAPOTrainer(
         model=model, args=apo_arguments(config, output_dir), train_dataset=datasets.Dataset.from_list(rows),

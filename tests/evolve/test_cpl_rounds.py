@@ -132,3 +132,22 @@ def test_a_cpl_run_killed_mid_round_resumes_to_the_same_report(tmp_path, problem
     # what was finished before the kill was read back, not made again (reports are rewritten)
     remade = ("manifest.json", "report.json")
     assert not [p for p, t in kept.items() if p.name not in remade and p.stat().st_mtime_ns != t]
+
+
+def test_canopy_evolve_algo_cpl_runs_a_cpl_round(tmp_path, problems, monkeypatch, capsys):
+    from backend.cli import main
+    from tests.evolve.test_cli_evolve import ARGS
+
+    train, test = problem_sets(EvolveSettings(train_count=2, test_count=1))
+    models = ScriptedModels(ScriptedEngine(cpl_rules(train + test)))
+    monkeypatch.setattr("backend.evolve.models.LocalModels", lambda engine, model, threads: models)
+    run = tmp_path / "run"
+    long = ["--max-length", "6000"]  # the XML prompt has 2 demonstrations; the tiny tokenizer is near bytes
+    assert main(["evolve", str(run), *ARGS, *long, "--algo", "cpl", "--apo-max-steps", "1"]) == 0
+    assert "report:" in capsys.readouterr().out
+    manifest = read_json(run / "manifest.json")
+    assert manifest["settings"]["algo"] == "cpl" and manifest["settings"]["apo"] == {"max_steps": 1}
+    row = read_json(run / "round-1" / "report.json")
+    assert row["kind"] == "CPL plan format, terminal-guided" and row["apo_steps"] == 1
+    assert main(["evolve", str(tmp_path / "r3"), *ARGS, "--algo", "cpl", "--rounds", "3"]) == 2
+    assert "CPL has 2 rounds" in capsys.readouterr().err
