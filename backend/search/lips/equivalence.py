@@ -27,6 +27,7 @@ from typing import Literal
 import sympy as sp
 
 from backend.search.lips.deadline import poll
+from backend.search.lips.exprtools import EXPAND_BOUND, expansion_bound
 from backend.search.lips.numeric import Sampler, evaluate
 from backend.search.lips.positivity import is_nonneg
 from backend.search.lips.problem import Goal, Inequality
@@ -102,6 +103,16 @@ class RewriteCandidate:
 
 
 HEAVY_OPS = 150  # larger goals get no sympy simplify / factor rewrite (both can run for minutes)
+#: ... nor do goals whose distinct denominators' degrees sum above this (MO-INT P19's homogenised
+#: goal, 89 operations, four cubic denominators: simplify ran 15 s past a 30 s limit, factor 6 s)
+HEAVY_DENOMINATOR_DEGREE = 6
+
+
+def heavy(d: sp.Expr) -> bool:
+    """sympy's simplify / factor of d may run for many seconds, beyond any time check."""
+    from backend.search.lips.filtering import denominator_degree
+
+    return sp.count_ops(d) > HEAVY_OPS or denominator_degree(d) > HEAVY_DENOMINATOR_DEGREE
 
 
 def _signs(problem: Inequality) -> dict:
@@ -124,7 +135,8 @@ def sym_rewrites(problem: Inequality, goal: Goal, max_ops: int = 400) -> list[Re
     out: list[RewriteCandidate] = []
     forms = {"simplify": lambda: sp.simplify(d), "mul_expand": lambda: sp.expand(d),
              "factor": lambda: sp.factor(d), "frac_together": lambda: sp.together(d)}
-    if sp.count_ops(d) > HEAVY_OPS:  # no time limit reaches inside sympy: MO-INT P19 sat here for minutes
+    too_heavy = heavy(d)
+    if too_heavy:  # no time limit reaches inside sympy: MO-INT P19 sat here for minutes
         forms = {k: v for k, v in forms.items() if k not in ("simplify", "factor")}
     for name, fn in forms.items():
         poll()  # a search past its time limit stops between sympy forms
@@ -133,11 +145,11 @@ def sym_rewrites(problem: Inequality, goal: Goal, max_ops: int = 400) -> list[Re
             out.append(RewriteCandidate(name, Goal.from_difference(e), "equal"))
     signs = _signs(problem)
     num, den = sp.fraction(sp.together(d))
-    if den != 1 and is_nonneg(den, signs, strict=True):
+    poll()
+    if den != 1 and is_nonneg(den, signs, strict=True) and expansion_bound(num) <= EXPAND_BOUND:
         out.append(RewriteCandidate("cancel_denom", Goal.from_difference(sp.expand(num)), "positive_multiple",
                                     f"multiplied by the positive denominator {den}"))
-    heavy = sp.count_ops(d) > HEAVY_OPS
-    kept, dropped = _drop_positive_factors(num if heavy else sp.factor(num), signs)
+    kept, dropped = _drop_positive_factors(num if too_heavy else sp.factor(num), signs)
     if dropped and kept != num:
         out.append(RewriteCandidate("cancel_factor", Goal.from_difference(kept), "positive_multiple",
                                     f"divided by positive factors {dropped} and {den}"))

@@ -42,15 +42,21 @@ def _cheap_to_factor(claim: sp.Expr) -> bool:
     low degree (the sum of the distinct variable denominators' total degrees)."""
     if sp.count_ops(claim) > FACTOR_OPS:
         return False
-    dens = {sp.fraction(t)[1] for t in sp.Add.make_args(claim)}
+    return denominator_degree(claim) <= FACTOR_DENOMINATOR_DEGREE
+
+
+def denominator_degree(expr: sp.Expr) -> float:
+    """The sum of the total degrees of the distinct variable denominators of expr's terms (inf
+    when one is not a polynomial): what makes sympy's factor/simplify of it slow."""
+    dens = {sp.fraction(t)[1] for t in sp.Add.make_args(expr)}
     total = 0
     for d in dens:
         if not d.free_symbols:
             continue
         if not d.is_polynomial(*d.free_symbols):
-            return False
+            return float("inf")
         total += sp.Poly(d, *d.free_symbols).total_degree()
-    return total <= FACTOR_DENOMINATOR_DEGREE
+    return total
 
 
 @dataclass(frozen=True)

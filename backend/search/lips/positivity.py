@@ -16,7 +16,7 @@ import sympy as sp
 
 from backend.search.lips.attempt import Attempt, ms_since
 from backend.search.lips.deadline import poll
-from backend.search.lips.exprtools import fast_eval
+from backend.search.lips.exprtools import EXPAND_BOUND, expansion_bound, fast_eval
 from backend.search.lips.problem import Goal, Inequality
 
 #: larger expanded numerators are not factored (MO-INT P1, P19: 5.7-7.2 s of a pop in factor, for
@@ -90,7 +90,7 @@ def _forms(d: sp.Expr, max_ops: int) -> Iterator[tuple[str, sp.Expr | tuple[sp.E
         return
     num, den = sp.fraction(sp.together(d))
     yield "fraction", (num, den)
-    if sp.count_ops(num) <= max_ops:
+    if sp.count_ops(num) <= max_ops and expansion_bound(num) <= EXPAND_BOUND:
         expanded = sp.expand(num)
         yield "expanded numerator", (expanded, den)
         if len(sp.Add.make_args(expanded)) <= FACTOR_TERMS:

@@ -13,6 +13,7 @@ import math
 
 import sympy as sp
 
+from backend.search.lips.exprtools import EXPAND_BOUND, expansion_bound
 from backend.search.lips.positivity import is_nonneg
 from backend.search.lips.problem import Goal, Inequality
 
@@ -72,6 +73,8 @@ def goal_numerator(problem: Inequality, goal: Goal) -> sp.Expr | str:
         return "denominator not positive by structure"
     if den.is_number and den < 0:
         num = -num
+    if expansion_bound(num) > EXPAND_BOUND:  # no time check reaches inside expand (P19: 24 s)
+        return f"numerator too large to expand (up to {expansion_bound(num)} terms)"
     p = sp.expand(num)
     if p.is_number:
         return "constant"

@@ -79,3 +79,17 @@ def test_sym_rewrites_skip_simplify_and_factor_on_a_large_goal(monkeypatch):
     monkeypatch.setattr(equivalence.sp, "factor", heavy)
     names = {c.name for c in sym_rewrites(p, p.goal)}
     assert "frac_together" in names and not names & {"simplify", "factor"}
+
+
+def test_sym_rewrites_skip_simplify_and_factor_on_a_goal_with_high_degree_denominators(monkeypatch):
+    # MO-INT P19 (89 operations, under HEAVY_OPS): its homogenised goal's simplify ran 15 s past
+    # a 30 s limit, factor 6 s; four cubic denominators say so before sympy starts
+    p = parse_problem("a,b,c,d > 0; prove 2/3 <= a/(4 + b^3) + b/(4 + c^3) + c/(4 + d^3) + d/(4 + a^3)")
+
+    def heavy(*args, **kwargs):
+        raise AssertionError("sympy simplify/factor called")
+
+    monkeypatch.setattr(equivalence.sp, "simplify", heavy)
+    monkeypatch.setattr(equivalence.sp, "factor", heavy)
+    names = {c.name for c in sym_rewrites(p, p.goal)}
+    assert "frac_together" in names and not names & {"simplify", "factor"}
