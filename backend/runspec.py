@@ -252,6 +252,15 @@ def uses_ppm(algorithm: str) -> bool:
     return bool(getattr(algorithm_spec(algorithm).cls, "uses_ppm", False))
 
 
+def takes_value_head(algorithm: str) -> bool:
+    """Whether the algorithm takes CPL's value head in the PPM's place: ``RunSpec.ppm`` naming
+    a ``canopy-cpl-value`` directory (``backend/train/value_head.py``), handed to the search as
+    its ``step_scorer``. There is no default one."""
+    from backend.search.registry import algorithm_spec
+
+    return bool(getattr(algorithm_spec(algorithm).cls, "takes_value_head", False))
+
+
 def ppm_request(spec: RunSpec) -> str | None:
     """What ``spec.ppm`` asks for, checked without loading anything: None (no PPM),
     ``"default"``, or a PPM directory that exists (a ValueError says what is wrong)."""
@@ -260,7 +269,7 @@ def ppm_request(spec: RunSpec) -> str | None:
         return None
     if value.lower() == PPM_DEFAULT:
         return PPM_DEFAULT
-    if not uses_ppm(spec.algorithm):
+    if not uses_ppm(spec.algorithm) and not takes_value_head(spec.algorithm):
         raise ValueError(
             f"{spec.algorithm} does not use a PPM (rStar-Math does): drop --ppm or give --ppm none"
         )
@@ -277,8 +286,6 @@ def default_ppm_applies(spec: RunSpec, engine: Any) -> str | None:
     from backend.engines.embedded import EMBEDDED
     from backend.reward.step_scorer import MARKER
 
-    if spec.algorithm == "cpl":
-        return "the shipped PPM is rStar-Math's; CPL takes a value head (a canopy-cpl-value directory)"
     info = getattr(engine, "info", None)
     name, model = getattr(info, "name", None), getattr(info, "model", None)
     sha = model_checksum(name, model if isinstance(model, str) else None)
@@ -298,8 +305,9 @@ def step_scorer_for(spec: RunSpec, engine: Any) -> tuple[Any, str | None]:
     from backend.reward.step_scorer import load_step_scorer
 
     request = ppm_request(spec)
-    if request is None or not uses_ppm(spec.algorithm):
-        return None, None  # "default" for an algorithm without a PPM: nothing to say
+    ppm = uses_ppm(spec.algorithm)
+    if request is None or (not ppm and (request == PPM_DEFAULT or not takes_value_head(spec.algorithm))):
+        return None, None  # "default" for an algorithm without a PPM (CPL's head has none): nothing to say
     if request == PPM_DEFAULT:
         why_not = default_ppm_applies(spec, engine)
         if why_not is not None:
@@ -318,7 +326,7 @@ def _cpl_value(spec: RunSpec, directory: str) -> Any:
     from backend.search.cpl import VALUE_FORMAT
 
     is_value = read_marker(directory)["format"] == VALUE_FORMAT
-    if is_value != (spec.algorithm == "cpl"):
+    if is_value != takes_value_head(spec.algorithm):
         raise ValueError(f"{directory}: CPL takes a {VALUE_FORMAT} directory and rStar-Math a PPM")
     if not is_value:
         return None
@@ -405,7 +413,7 @@ def build_search(
     reward = make_reward(name, answer_for_search(spec), scorer=step_scorer)
     if spec.prefix:
         options["prefix"] = [dict(step) for step in spec.prefix]
-    if uses_ppm(spec.algorithm):
+    if uses_ppm(spec.algorithm) or takes_value_head(spec.algorithm):
         options["step_scorer"] = step_scorer
         options["notes"] = [note] if note else []
     recorded = dataclasses.replace(spec, reference=answer_for_search(spec), reconstructed=False)

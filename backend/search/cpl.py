@@ -222,15 +222,16 @@ class CPLSearch(MCTSSearch):
     default_preset = "cpu-demo"
     rewards = ("vote", "truth")
     invalid_to_root = True
-    #: takes a step scorer: its value head (a ``canopy-cpl-value`` directory), never rStar's PPM
-    uses_ppm = True
+    #: takes its value head in the core's ``step_scorer`` slot (``runspec.takes_value_head``),
+    #: never rStar-Math's PPM (``uses_ppm`` stays False: no PPM control, no shipped default)
+    takes_value_head = True
 
-    def __init__(self, problem: str, **kwargs: Any) -> None:
-        super().__init__(problem, **kwargs)
-        scorer = self.step_scorer
-        if scorer is not None and getattr(scorer, "format", None) != VALUE_FORMAT:
-            what = getattr(scorer, "name", type(scorer).__name__)
+    def __init__(self, problem: str, *, step_scorer: Any = None, **kwargs: Any) -> None:
+        if step_scorer is not None and getattr(step_scorer, "format", None) != VALUE_FORMAT:
+            what = getattr(step_scorer, "name", type(step_scorer).__name__)
             raise ValueError(f"CPL takes a CPL value head ({VALUE_FORMAT}), not {what!r}")
+        super().__init__(problem, **kwargs)
+        self.step_scorer = step_scorer  # the core's slot for a step scorer: here the value head
         self.policy = CPLPolicy(self.state.problem, self.engine, self.config)
         self.expansions = 0
 

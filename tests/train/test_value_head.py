@@ -96,3 +96,19 @@ def test_a_trained_head_saved_and_loaded_scores_tanh_of_its_value(tmp_path):
         raw = token_values(head.model, ids, torch.ones_like(ids))[0, -1].item()
     assert head.score_steps([text]) == [pytest.approx(math.tanh(raw), abs=1e-5)]
     assert head.score_steps([text])[0] > head.score_steps(["find x\nbad guess\n"])[0]
+
+
+def test_runspec_hands_each_algorithm_only_its_own_kind_of_scorer(tmp_path):
+    import json
+
+    from backend.runspec import RunSpec, step_scorer_for
+
+    for name, kind in (("value", "canopy-cpl-value"), ("ppm", "canopy-ppm")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "canopy_ppm.json").write_text(json.dumps({"format": kind}))
+    with pytest.raises(ValueError, match="CPL takes a canopy-cpl-value directory and rStar-Math a PPM"):
+        step_scorer_for(RunSpec(PROBLEM, algorithm="rstar", ppm=str(tmp_path / "value")), engine())
+    with pytest.raises(ValueError, match="CPL takes a canopy-cpl-value directory and rStar-Math a PPM"):
+        step_scorer_for(RunSpec(PROBLEM, algorithm="cpl", ppm=str(tmp_path / "ppm")), engine())
+    # CPL has no default value head: "default" gives none and says nothing
+    assert step_scorer_for(RunSpec(PROBLEM, algorithm="cpl"), engine()) == (None, None)
