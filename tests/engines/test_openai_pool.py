@@ -121,8 +121,8 @@ def test_the_pool_picks_the_server_with_fewest_requests_in_flight():
     assert pool.acquire().url == "http://b/v1"
     pool.release(a)
     pool.release(c)
-    assert pool.acquire().url == "http://a/v1"  # a and c idle: a has served fewer... tie on served: order
-    assert pool.acquire().url == "http://c/v1"  # a busy again, c idle
+    assert pool.acquire().url == "http://a/v1"  # a and c idle, each served one: the first in order
+    assert pool.acquire().url == "http://c/v1"  # a and b busy, c idle
 
 
 def test_a_slow_server_gets_fewer_requests(servers):
