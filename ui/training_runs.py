@@ -143,7 +143,7 @@ def run_view(run: Path, now: float | None = None) -> RunView:
     age = (time.time() if now is None else now) - state.last_change
     line = ri.progress_line(state)
     if state.finished:
-        progress = f"**Finished.** {md_esc(line)}"
+        progress = f"**{md_esc(line.capitalize())}.**"  # "Finished: 2 round(s)."
     else:
         progress = (f"**In progress or stopped:** {md_esc(line)} · last file written {_ago(age)} ago "
                     "(the files cannot tell a running process from a stopped one)")

@@ -72,7 +72,8 @@ def test_training_tab_follows_a_live_run_draws_charts_and_fills_the_solve_form(p
                what="the timer's redraw of the new tree file")
 
     pick(page, "training-run", "done · finished: 2 round(s)")
-    wait_until(lambda: "Finished." in page.inner_text("#training-progress"), what="the finished run")
+    wait_until(lambda: "Finished: 2 round(s)." in page.inner_text("#training-progress"),
+               what="the finished run")
     wait_until(lambda: {"greedy", "search", "SFT examples"} <= set(page.evaluate(CHART_TRACES)),
                what="the round charts")
     assert "gsm8k-train 0-4" in page.inner_text("#training-about")

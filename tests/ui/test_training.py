@@ -75,7 +75,7 @@ def test_a_run_shows_its_summary_and_the_report_charts(services, runs):
     about, progress, chart, rounds, _, timer = hs.show(folder, str(folder / "done"))
     shown = html.unescape(about)
     assert "**done**" in shown and "gsm8k-train 0-4" in shown and "<code>llamacpp · embedded</code>" in about
-    assert progress.startswith("**Finished.**")
+    assert html.unescape(progress).startswith("**Finished: 2 round(s).**  \nround 1: no PPM trained")
     figure = json.loads(chart)
     greedy = next(t for t in figure["data"] if t["name"] == "greedy")
     assert greedy["x"] == [0, 1, 2] and greedy["y"] == [0.0, 0.5, 0.5]  # rounds 0-2, from the stage files
