@@ -179,12 +179,17 @@ def value_stage(rnd: Round, policy: str | None) -> dict[str, Any]:
     return summary
 
 
+#: greedy decoding in CPL's format: one path, the likeliest token each time, one candidate a step
+GREEDY = {"rollouts": 1, "children": 1, "root_children": 1, "temperature": 0.0}
+
+
 def cpl_eval_stage(
     folder: Path, label: str, rnd_models: Any, settings: Any, policy: str | None, value: str | None,
     fmt: str, problems: Sequence[Problem], progress: Progress,
 ) -> dict[str, Any]:
-    """Held-out GSM8K *test* accuracy: greedy decoding of ``policy``, and CPL's search with it
-    in ``fmt`` (and ``value``). Reported, never used to pick settings."""
+    """Held-out GSM8K *test* accuracy of ``policy`` in CPL's format ``fmt``: greedy (one path,
+    temperature 0, one candidate per step: ``GREEDY``) and CPL's search (with ``value``).
+    Reported, never used to pick settings."""
     from backend.runspec import RunSpec
     from backend.solve import solve_spec
 
@@ -196,11 +201,10 @@ def cpl_eval_stage(
     about = rnd_models.describe(policy)
     for kind in ("greedy", "search"):
         search = kind == "search"
+        config = {**settings.eval_search, **({} if search else GREEDY), "step_format": fmt}
         spec = RunSpec(
-            problem="", algorithm="cpl" if search else "greedy",
-            config={**settings.eval_search, "step_format": fmt} if search else {},
-            ppm=(value or "none") if search else "none", engine=about["engine"], model=about["model"],
-            seed=settings.seed,
+            problem="", algorithm="cpl", config=config, ppm=(value or "none") if search else "none",
+            engine=about["engine"], model=about["model"], seed=settings.seed,
         )
         right = wall = 0.0
         for i, problem in enumerate(problems):
