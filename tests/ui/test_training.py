@@ -170,3 +170,19 @@ def test_a_refresh_puts_a_round_policy_back_on_the_form(services, runs):
     assert len(values) == 7 + len(controls)
     untouched = SolveHandlers(services, controls).form_values(plain.started.run_id)[6]
     assert isinstance(untouched, type(gr.skip()))  # a run on the server's engine leaves it alone
+
+
+@pytest.mark.parametrize(
+    ("flags", "anywhere"),
+    [([], True), (["--host", "0.0.0.0", "--no-auth"], False), (["--share", "--no-auth"], False)],
+)
+def test_runs_dir_flag_and_typed_folders_only_on_loopback(tmp_path, flags, anywhere):
+    from ui.app import open_services, parse_args
+
+    args = parse_args(["--runs-dir", str(tmp_path / "mine"), "--db", str(tmp_path / "h.sqlite"), *flags])
+    services = open_services(args)
+    try:
+        assert services.training.root == tmp_path / "mine" and services.training.anywhere is anywhere
+    finally:
+        services.close()
+    assert parse_args([]).runs_dir == "runs"
