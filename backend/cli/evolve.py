@@ -49,6 +49,9 @@ def evolve(
     apo_max_steps: Annotated[
         int | None, typer.Option(min=1, help="CPL: stop Step-APO after this many steps (smoke runs).")
     ] = None,
+    apo_lora_rank: Annotated[
+        int | None, typer.Option(min=1, help="CPL: Step-APO with LoRA rank r (default: full fine-tune).")
+    ] = None,
     no_base_eval: Annotated[
         bool, typer.Option("--no-base-eval", help="Skip round 0 (the base policy on the held-out slice).")
     ] = False,
@@ -100,7 +103,8 @@ def evolve(
     if algo == "cpl":  # CPL's rounds (backend/evolve/cpl_rounds.py, docs/EVOLVE.md)
         from backend.evolve.cpl_rounds import CPLSettings, run_cpl_evolve
 
-        cpl = CPLSettings(settings, apo={"max_steps": apo_max_steps} if apo_max_steps else {})
+        apo = {"max_steps": apo_max_steps, "lora_rank": apo_lora_rank}
+        cpl = CPLSettings(settings, apo={k: v for k, v in apo.items() if v is not None})
 
         def run(run_dir, _settings, models, **kw):  # type: ignore[no-redef]
             return run_cpl_evolve(run_dir, cpl, models, **kw)
