@@ -133,8 +133,9 @@ def apo_stage(rnd: Round, start: str | None, apo: Mapping[str, Any]) -> dict[str
     config = StepAPOConfig(**{"seed": rnd.settings.seed, "threads": threads, "max_length": length, **apo})
     model, tokenizer = rnd.models.trainable(start)
     label = f"round {rnd.number}: Step-APO"
-    losses, seconds = train_step_apo(model, tokenizer, pairs, config,
-                                     progress=lambda s, n, _: rnd.progress(label, s, n))
+    model, losses, seconds = train_step_apo(
+        model, tokenizer, pairs, config, progress=lambda s, n, _: rnd.progress(label, s, n)
+    )
     folder = save_policy(model, tokenizer, rnd.folder / "policy-apo", start_from=start or "base",
                          round=rnd.number, pairs=len(pairs), losses=losses, **config.about())
     summary = {"trained": True, "policy": str(folder), "pairs": len(pairs), "steps": len(losses),

@@ -49,6 +49,9 @@ class StepAPOConfig:
     seed: int = 0
     max_steps: int | None = None
     threads: int | None = None
+    #: None: the official full fine-tune; r: PEFT LoRA adapters (alpha 2r, every linear layer),
+    #: merged afterwards; the reference is then the model with the adapters off (the same weights)
+    lora_rank: int | None = None
 
     def about(self) -> dict[str, Any]:
         return {"trainer": "trl.DPOTrainer (StepAPOTrainer: the Step-APO loss)", **asdict(self)}
@@ -142,17 +145,25 @@ def make_trainer(model: Any, tokenizer: Any, pairs: Sequence[StepPair], config: 
     if all(len(tokenizer(p.prompt)["input_ids"]) >= config.max_length for p in pairs):
         raise ValueError(f"every Step-APO prompt fills max_length={config.max_length} tokens: raise it")
     collator = QCollator(pad_token_id=tokenizer.pad_token_id, max_length=config.max_length)
+    peft = None
+    if config.lora_rank:
+        from backend.train.ppm_trainer import LoRA
+        from backend.train.sft import lora_config
+
+        peft = lora_config(LoRA(r=config.lora_rank, alpha=2 * config.lora_rank))
     return StepAPOTrainer(
         model=model, args=apo_arguments(config, output_dir), train_dataset=datasets.Dataset.from_list(rows),
         processing_class=tokenizer, data_collator=collator, callbacks=list(callbacks), alpha=config.alpha,
+        peft_config=peft,
     )
 
 
 def train_step_apo(
     model: Any, tokenizer: Any, pairs: Sequence[StepPair], config: StepAPOConfig | None = None, *,
     progress: Callable[[int, int, float], None] | None = None,
-) -> tuple[list[float], float]:
-    """Train ``model`` in place on ``pairs``; (every optimiser step's loss, seconds)."""
+) -> tuple[Any, list[float], float]:
+    """Train ``model`` on ``pairs``; (the trained model, with LoRA adapters merged in; every
+    optimiser step's loss; seconds)."""
     if not pairs:
         raise ValueError("no Step-APO pairs to train on")
     config = config or StepAPOConfig()
@@ -164,5 +175,6 @@ def train_step_apo(
         trainer = make_trainer(model, tokenizer, pairs, config, scratch, [log])
         trainer.remove_callback(transformers.PrinterCallback)
         trainer.train()
-    model.eval()
-    return log.losses, round(time.monotonic() - t0, 2)
+        trained = trainer.model.merge_and_unload() if config.lora_rank else trainer.model
+    trained.eval()
+    return trained, log.losses, round(time.monotonic() - t0, 2)

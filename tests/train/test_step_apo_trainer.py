@@ -55,14 +55,16 @@ def test_the_trainers_loss_is_step_apo_on_the_same_batch(tmp_path, alpha):
     assert got == pytest.approx(expected_loss(model, ref, tok, alpha), rel=1e-4)
 
 
-def test_one_step_apo_step_changes_the_model(tmp_path):
+@pytest.mark.parametrize("lora_rank", [None, 4])
+def test_one_step_apo_step_changes_the_model(tmp_path, lora_rank):
     model, tok = model_and_tokenizer()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    config = StepAPOConfig(batch_size=2, max_steps=1, lr=1e-3, threads=1)
-    losses, _ = train_step_apo(model, tok, PAIRS, config)
+    config = StepAPOConfig(batch_size=2, max_steps=1, lr=1e-3, threads=1, lora_rank=lora_rank)
+    model, losses, _ = train_step_apo(model, tok, PAIRS, config)
     assert len(losses) == 1
     # at the first step the policy is the reference: h = 0, so the loss is -log σ(α (Q_l - Q_w))
     margin = torch.tensor([p.q_rejected - p.q_chosen for p in PAIRS])
     assert losses[0] == pytest.approx(torch.nn.functional.softplus(-margin).mean().item(), rel=1e-3)
+    assert set(model.state_dict()) == set(before)  # LoRA adapters merged: a plain causal LM again
     changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
     assert changed, "one Step-APO step left every weight as it was"
