@@ -17,8 +17,7 @@ plan-space policy over the shared core (``backend/search/mcts.py``):
   a solution without one, a malformed step, and any step deeper than ``max_depth`` are
   invalid terminals whose negative reward goes up to the root (official ``create_child``,
   ``eval_final_answer`` with ``update_recursive(…, root)``);
-- ``expansions`` bounds the number of expansions, the unit of the official ``iterations``.
-
+- ``expansions`` bounds the number of expansions, the unit of the official ``iterations``;
 - ``step_format``: ``plan`` (round 1) or ``xml`` (round 2's tags, ``cpl_format.py``).
 
 **Value head** (official ``mcts_tree.py: generate_next_step`` and ``mcts_solver.py``), when
@@ -231,6 +230,8 @@ class CPLSearch(MCTSSearch):
             what = getattr(step_scorer, "name", type(step_scorer).__name__)
             raise ValueError(f"CPL takes a CPL value head ({VALUE_FORMAT}), not {what!r}")
         super().__init__(problem, **kwargs)
+        if step_scorer is not None and self.config.parallel > 1:
+            raise ValueError("CPL's value-head loop expands one leaf at a time: run it with parallel = 1")
         self.step_scorer = step_scorer  # the core's slot for a step scorer: here the value head
         self.policy = CPLPolicy(self.state.problem, self.engine, self.config)
         self.expansions = 0
@@ -238,7 +239,7 @@ class CPLSearch(MCTSSearch):
     # --- the value head's loop: one leaf per iteration (official) ----------------------
 
     def _iterate(self) -> None:
-        if self.step_scorer is None or self.config.parallel > 1:
+        if self.step_scorer is None:
             super()._iterate()
             return
         it = self.state.iteration
