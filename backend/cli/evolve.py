@@ -90,6 +90,9 @@ def evolve(
     if preset:
         from backend.evolve.presets import apply
 
+        if algo != "rstar":
+            raise typer.BadParameter("the paper-round presets are rStar-Math's; not with --algo cpl")
+
         # by name: typer ships its own click, whose ParameterSource is not click's
         source = ctx.get_parameter_source
         typed = {k for k in ctx.params if getattr(source(k), "name", "DEFAULT") != "DEFAULT"}

@@ -102,3 +102,9 @@ def test_no_preset_changes_nothing_and_an_unknown_one_is_refused(tmp_path, captu
     assert captured["engine"] == "llamacpp"
     assert main(["evolve", str(tmp_path / "s"), "--preset", "paper-round9"]) == 2
     assert "unknown preset" in capsys.readouterr().err
+
+
+def test_a_preset_is_refused_for_cpl(tmp_path, captured, capsys):
+    """The presets hold rStar-Math's search numbers: a CPL run must not quietly take them."""
+    assert main(["evolve", str(tmp_path / "c"), "--algo", "cpl", "--preset", "paper-round1"]) == 2
+    assert "rStar-Math's" in capsys.readouterr().err and "settings" not in captured
