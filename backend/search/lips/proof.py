@@ -19,6 +19,7 @@ from backend.search.lips.frontier import GoalNode
 from backend.search.lips.numeric import PointCache
 from backend.search.lips.problem import Inequality
 from backend.search.lips.readable_cert import certificate_lines
+from backend.search.lips.sos_cert import check_record
 from backend.search.lips.symtactics import rederive
 
 
@@ -30,9 +31,12 @@ def recheck(
     filter_cfg: FilterConfig,
     close_cfg: CloseConfig,
     z3_timeout_s: float,
+    certificate: dict[str, Any] | None = None,
 ) -> tuple[bool, str, list[dict[str, Any]]]:
     """Re-check every step on ``path`` (root first) with fresh test points, then the close:
-    (ok, why not, one record per check)."""
+    (ok, why not, one record per check). A close with an SOS ``certificate`` is re-checked by
+    reading its squares back and summing them exactly (``sos_cert.check_record``) instead of
+    solving the SDP again; when that fails, the close is run again as for any checker."""
     checks: list[dict[str, Any]] = []
     cache = PointCache()
     for a, b in itertools.pairwise(path):
@@ -55,6 +59,12 @@ def recheck(
         if not ok:
             return False, f"step to node {b} not justified ({method})", checks
     last = path[-1]
+    if certificate is not None and certificate.get("kind") == "sos":
+        ok, how = check_record(problem, nodes[last].goal, certificate)
+        if ok:
+            method = f"close:sos certificate ({how})"
+            checks.append({"node": last, "ok": True, "method": method, "close": True})
+            return True, "", checks
     cr = close_goal(problem, nodes[last].goal, cache, close_cfg)
     checks.append({"node": last, "ok": cr.proved, "method": f"close:{cr.method}", "close": True})
     if not cr.proved:

@@ -153,7 +153,7 @@ class LipsSearch(Admission, Search):
                 self.refuted = True
             return
         if res.status == "proved" and node.depth >= self.config.min_proof_depth:
-            ok, why, checks = self.recheck(node.id)
+            ok, why, checks = self.recheck(node.id, verdict.certificate(res))
             if ok:
                 self.proved, self.proved_by, self.proof_chain = node.id, res.method, checks
                 self.proof_certificate = verdict.certificate(res)
@@ -244,12 +244,14 @@ class LipsSearch(Admission, Search):
 
     # --- the proof ------------------------------------------------------------------------
 
-    def recheck(self, nid: int) -> tuple[bool, str, list[dict[str, Any]]]:
+    def recheck(self, nid: int, certificate: dict[str, Any] | None = None
+                ) -> tuple[bool, str, list[dict[str, Any]]]:
         """Re-check every step on root -> nid with fresh test points, then the close; not cut
         by the time limit (a proof found just before it is checked, not dropped)."""
         with polling(lambda: None):
             return recheck(self.problem, self.nodes, self.path(nid), filter_cfg=self.recheck_cfg,
-                           close_cfg=self.close_cfg, z3_timeout_s=self.config.z3_timeout_s)
+                           close_cfg=self.close_cfg, z3_timeout_s=self.config.z3_timeout_s,
+                           certificate=certificate)
 
     def tactic_script(self, name: str = "canopy_proof") -> str:
         """The proof as a NeqLIPS tactic script under its Lean statement (``export.py``; empty

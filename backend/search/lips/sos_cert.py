@@ -149,3 +149,52 @@ def record(problem: Inequality, goal: Goal, cert: Certificate, how: str = "") ->
     if len(shown) > MAX_SQUARES or sum(len(p) + len(t) for p, t, _, _ in shown) > MAX_CHARS:
         out["squares"] = []  # too large to read: the count stays
     return out
+
+
+def check_record(problem: Inequality, goal: Goal, rec: dict[str, Any]) -> tuple[bool, str]:
+    """Re-check an SOS proof from the text it shows (``record``), read with the safe grammar:
+    rhs - lhs = N / D with D > 0 by structure; N = P, or N - P vanishing on an equality
+    constraint (homogenisation: one variable solved from it); P + sum lambda h = sum of the
+    weighted squares (exact expand), each h an equality constraint of the problem, each factor
+    a monomial in variables known >= 0 and each square's base real there. The re-check of a
+    proof closed by SOS (``proof.recheck``): exact, and no SDP solved again (seconds under load)."""
+    from backend.search.lips.positivity import is_nonneg
+
+    signs = {s: problem.sign_of(s.name) for s in problem.symbol_list}
+    try:
+        read = problem.parse
+        num, den, poly = read(rec["numerator"]), read(rec["denominator"]), read(rec["polynomial"])
+        mults = [(read(m["multiplier"]), read(m["constraint"])) for m in rec.get("multipliers") or []]
+        terms = [(read(q["factor"]), read(q["square"])) for q in rec.get("squares") or []]
+    except (KeyError, TypeError, ValueError) as exc:
+        return False, f"the certificate does not read: {exc}"
+    if not terms:
+        return False, "no squares recorded"
+    gn, gd = sp.fraction(sp.together(goal.rhs - goal.lhs))
+    if sp.expand(num * gd - den * gn) != 0:
+        return False, "N / D is not rhs - lhs"
+    if not (den.is_number and den > 0) and not is_nonneg(den, signs, strict=True):
+        return False, "D is not positive by structure"
+    equalities = [sp.expand(c.expr) for c in problem.equalities]
+    if any(all(sp.expand(h - e) != 0 and sp.expand(h + e) != 0 for e in equalities) for _, h in mults):
+        return False, "a multiplier's constraint is not an equality constraint of the problem"
+    if sp.expand(poly - num) != 0 and not any(_vanishes_on(sp.expand(poly - num), e) for e in equalities):
+        return False, "P differs from N off the constraints"
+    for f, q in terms:  # a square of a real number times a factor >= 0: roots only of x >= 0
+        roots = {p.base for p in sp.preorder_traversal(q) if p.is_Pow and not p.exp.is_Integer}
+        if not is_nonneg(f, signs) or any(signs.get(r) not in ("pos", "nonneg") for r in roots):
+            return False, f"{f}*({q})^2 is not >= 0 by structure"
+    sigma = sp.Add(*[f * q**2 for f, q in terms])
+    if sp.expand(poly + sp.Add(*[m * h for m, h in mults]) - sigma) != 0:
+        return False, "the squares do not sum to the polynomial"
+    return True, f"{len(terms)} squares re-read and summed exactly"
+
+
+def _vanishes_on(diff: sp.Expr, constraint: sp.Expr) -> bool:
+    """diff = 0 wherever constraint = 0: a variable of degree 1 in the constraint solved from it."""
+    for s in sorted(constraint.free_symbols, key=str):
+        if sp.degree(constraint, s) == 1:
+            sol = sp.solve(constraint, s)
+            if len(sol) == 1:
+                return sp.expand(sp.together(diff.xreplace({s: sol[0]})).as_numer_denom()[0]) == 0
+    return False

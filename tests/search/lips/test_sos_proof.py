@@ -102,3 +102,41 @@ def test_the_page_makes_its_latex_from_the_record_read_with_the_safe_grammar(z3_
                if isinstance(e, ev.NodeVerified) and "certificate" in (e.detail or {}) else e for e in events]
     md = proof_markdown(readable_proof(hostile))
     assert "\\href" not in md.replace("\\\\href", "") and "<img" not in md.replace("\\<img", "")
+
+
+def test_the_recheck_of_an_sos_close_reads_its_squares_back_instead_of_solving_again(z3_withheld, monkeypatch):
+    # under load a second SDP could miss its budget and drop a found proof (MO-INT P2 in a 30 s
+    # run at load 13); the shown squares, read back and summed exactly, are the re-check
+    from backend.search.lips import sos
+
+    calls = []
+    real = sos.sos_close
+
+    def counted(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(sos, "sos_close", counted)
+    s = _sos_run(ABC)
+    assert len(calls) == 1
+    closing_check = [c for c in s.proof_chain if c.get("close")][0]
+    assert closing_check["ok"] and closing_check["method"].startswith("close:sos certificate")
+
+
+def test_a_tampered_certificate_does_not_re_check():
+    import copy
+
+    from backend.search.lips.sos import sos_close
+    from backend.search.lips.sos_cert import check_record
+
+    p = parse_problem(ABC)
+    rec = sos_close(p, p.goal, 60).certificate
+    assert check_record(p, p.goal, rec)[0]
+    wrong_weight = copy.deepcopy(rec)
+    wrong_weight["squares"][0]["factor"] = "2*(" + rec["squares"][0]["factor"] + ")"
+    wrong_constraint = copy.deepcopy(rec)
+    wrong_constraint["multipliers"][0]["constraint"] = "a*b*c - 2"
+    negative = copy.deepcopy(rec)
+    negative["squares"].append({"factor": "-1", "square": "a - b"})
+    for bad in (wrong_weight, wrong_constraint, negative):
+        assert not check_record(p, p.goal, bad)[0]
