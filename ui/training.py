@@ -74,7 +74,7 @@ class TrainingHandlers:
         return [
             gr.Dropdown(choices=policy_choices(self.s, pick.policies), value=pick.policy, visible=True),
             gr.Dropdown(choices=h.ppm_choices(self.s) + pick.ppms, value=pick.ppm),
-            "rstar",  # the evolved policies are rStar-Math step-format policies
+            pick.algorithm,  # the run's: its policies were trained on that algorithm's format
             pick.note,
             gr.Tabs(selected="solve"),
         ]

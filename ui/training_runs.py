@@ -117,6 +117,25 @@ class RunView:
     finished: bool
 
 
+def summary(run: ri.RunState) -> dict[str, Any]:
+    """The manifest's headline numbers (values as stored; the caller escapes them)."""
+    m, s = run.manifest, run.manifest.get("settings", {})
+    base = m.get("models", {}).get("base", {})
+    return {
+        "created": m.get("created"),
+        "canopy": m.get("canopy"),
+        "rounds": s.get("rounds"),
+        "train": f"{m.get('train_set')} {s.get('train_start')}-"
+                 f"{int(s.get('train_start', 0)) + len(m.get('train_problems', ())) - 1}",
+        "held_out": f"{m.get('test_set')} {s.get('test_start')}-"
+                    f"{int(s.get('test_start', 0)) + len(m.get('test_problems', ())) - 1}",
+        "search": s.get("search"),
+        "base_model": f"{base.get('engine')} · {base.get('model')}",
+        "seed": s.get("seed"),
+        "finetune_from": s.get("finetune_from"),
+    }
+
+
 def _ago(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
@@ -129,7 +148,7 @@ def run_view(run: Path, now: float | None = None) -> RunView:
         state = ri.read_run(run)
     except ri.UnreadableRun as exc:
         return RunView(f"⚠ {md_code(run.name)} cannot be read: {md_esc(exc)}", "", NO_ROUNDS, [], (), True)
-    info = ri.summary(state)
+    info = summary(state)
     about = " · ".join([
         f"**{md_esc(run.name)}**",
         f"created {md_esc(info['created'])} with Canopy {md_esc(info['canopy'])}",
@@ -151,7 +170,8 @@ def run_view(run: Path, now: float | None = None) -> RunView:
     if notes:
         progress += "  \n" + "  \n".join(md_esc(n) for n in notes)
     figure = json.loads(round_figure(state.rows).to_json()) if state.rows else NO_ROUNDS
-    rounds = [(f"round {r.number}: policy" + (" + PPM" if r.ppm else ""), r.number)
+    scorer = " + PPM" if state.algo == "rstar" else " + value head"
+    rounds = [(f"round {r.number}: policy" + (scorer if r.ppm else ""), r.number)
               for r in state.rounds if r.policy is not None]
     return RunView(about, progress, figure, rounds, state.fingerprint, state.finished)
 
@@ -160,8 +180,9 @@ def run_view(run: Path, now: float | None = None) -> RunView:
 class Pick:
     """What "use this round" puts on the Solve screen."""
 
+    algorithm: str  # the run's: "rstar" or "cpl"
     policy: str
-    ppm: str  # the round's PPM folder, or "none" when the round trained none
+    ppm: str  # the round's PPM folder, or "none" (no PPM, or a CPL run: see pick_round)
     policies: list[tuple[str, str]]  # every trained round policy of the run (label, path)
     ppms: list[tuple[str, str]]  # every trained round PPM of the run (label, path)
     note: str  # Markdown, escaped
@@ -176,11 +197,14 @@ def pick_round(run: Path, number: int | None) -> Pick:
         raise Refused(f"Round {number} of {run.name} trained no policy.")
     policies = [(f"{run.name} · round {r.number} policy", str(r.policy.resolve()))
                 for r in state.rounds if r.policy is not None]
+    where = f"Solve now uses {md_code(run.name)} round {chosen.number}'s policy on the transformers engine"
+    if state.algo != "rstar":  # the Solve screen's PPM control is rStar-Math's: no value head there yet
+        note = f"{where} with CPL; its value head is not offered on the Solve screen yet (no value head)."
+        return Pick(state.algo, str(chosen.policy.resolve()), "none", policies, [], note)
     ppms = [(f"{run.name} · round {r.number} PPM", str(r.ppm.resolve())) for r in state.rounds if r.ppm]
     ppm = str(chosen.ppm.resolve()) if chosen.ppm else "none"
-    note = (f"Solve now uses {md_code(run.name)} round {chosen.number}'s policy on the transformers "
-            f"engine and " + ("its PPM." if chosen.ppm else "no PPM (this round trained none)."))
-    return Pick(str(chosen.policy.resolve()), ppm, policies, ppms, note)
+    note = f"{where} and " + ("its PPM." if chosen.ppm else "no PPM (this round trained none).")
+    return Pick(state.algo, str(chosen.policy.resolve()), ppm, policies, ppms, note)
 
 
 def allowed_model(settings: TrainingSettings, path: str, kind: str) -> Path:

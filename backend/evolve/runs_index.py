@@ -33,6 +33,23 @@ STAGES = (
     ("eval", "eval.json"),
     ("report", "report.json"),
 )
+#: CPL's rounds (``cpl_rounds.py``): SFT ("policy"), then Step-APO, then the value head
+CPL_STAGES = (
+    ("search", "search.json"),
+    ("data", "data.json"),
+    ("policy", "policy.json"),
+    ("apo", "apo.json"),
+    ("value", "value.json"),
+    ("eval", "eval.json"),
+    ("report", "report.json"),
+)
+#: per algorithm: its stages, the (stage, folder) that make a round's policy (the last one
+#: trained wins: CPL's Step-APO policy over its SFT one), and the (stage, folder) of the
+#: round's step scorer (rStar-Math's PPM, CPL's value head)
+LAYOUTS: dict[str, tuple[tuple, tuple, tuple[str, str]]] = {
+    "rstar": (STAGES, (("policy", "policy"),), ("ppm", "ppm")),
+    "cpl": (CPL_STAGES, (("policy", "policy"), ("apo", "policy-apo")), ("value", "value")),
+}
 EVAL_KINDS = ("greedy", "search")
 #: JSON files bigger than this are not read (a manifest of 7,473 problems is ~1 MB)
 MAX_JSON_BYTES = 16 << 20
@@ -53,9 +70,10 @@ class RoundState:
     to_search: int = 0  # the run's training problems
     evaluated: int = 0  # per-problem evaluation files (greedy and search together)
     to_evaluate: int = 0
-    policy: Path | None = None  # round-N/policy when this round fine-tuned one
-    ppm: Path | None = None  # round-N/ppm when this round trained one
+    policy: Path | None = None  # round-N/policy (CPL: policy-apo, else policy) when trained
+    ppm: Path | None = None  # round-N/ppm (CPL: its value head, round-N/value) when trained
     notes: tuple[str, ...] = ()  # why no policy / no PPM, as the stage files say
+    stages: tuple[str, ...] = tuple(name for name, _ in STAGES)  # this algorithm's, in order
 
     @property
     def finished(self) -> bool:
@@ -64,7 +82,7 @@ class RoundState:
     @property
     def current(self) -> str | None:
         """The first stage without output (None when the round is finished)."""
-        names = [name for name, _ in (STAGES if self.number else (("eval", ""), ("report", "")))]
+        names = self.stages if self.number else ("eval", "report")
         return next((name for name in names if name not in self.done), None)
 
 
@@ -82,6 +100,11 @@ class RunState:
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def algo(self) -> str:
+        """"rstar" or "cpl" (``canopy evolve --algo``)."""
+        return str(self.manifest.get("settings", {}).get("algo", "rstar"))
 
     @property
     def planned_rounds(self) -> int:
@@ -163,11 +186,12 @@ def _count(folder: Path, suffix: str, root: Path) -> int:
     return sum(1 for p in folder.iterdir() if p.name.endswith(suffix) and not p.is_symlink())
 
 
-def _round_state(folder: Path, number: int, manifest: Mapping[str, Any], root: Path) -> tuple:
+def _round_state(folder: Path, number: int, manifest: Mapping[str, Any], root: Path, algo: str) -> tuple:
     """(RoundState, its report row or None, the mtimes seen)."""
+    stages, policies, (scorer_stage, scorer_dir) = LAYOUTS[algo]
     stamps = []
     outputs: dict[str, Any] = {}
-    for name, filename in STAGES:
+    for name, filename in stages:
         data = _read_json(folder / filename, root)
         if data is not None:
             if not isinstance(data, dict):
@@ -181,14 +205,17 @@ def _round_state(folder: Path, number: int, manifest: Mapping[str, Any], root: P
             stamps.append(sub.stat().st_mtime)
     notes = []
     policy = ppm = None
-    if outputs.get("policy", {}).get("trained") and _plain_dir(folder / "policy", root):
-        policy = folder / "policy"
-    elif "policy" in outputs:
-        notes.append(f"no policy trained: {outputs['policy'].get('why', 'the stage says none')}")
-    if outputs.get("ppm", {}).get("trained") and _plain_dir(folder / "ppm", root):
-        ppm = folder / "ppm"
-    elif "ppm" in outputs:
-        notes.append(f"no PPM trained: {outputs['ppm'].get('why', 'the stage says none')}")
+    for stage, sub in policies:
+        if outputs.get(stage, {}).get("trained") and _plain_dir(folder / sub, root):
+            policy = folder / sub
+        elif stage in outputs:
+            what = "Step-APO policy" if stage == "apo" else "policy"
+            notes.append(f"no {what} trained: {outputs[stage].get('why', 'the stage says none')}")
+    scorer = "PPM" if algo == "rstar" else "value head"
+    if outputs.get(scorer_stage, {}).get("trained") and _plain_dir(folder / scorer_dir, root):
+        ppm = folder / scorer_dir
+    elif scorer_stage in outputs:
+        notes.append(f"no {scorer} trained: {outputs[scorer_stage].get('why', 'the stage says none')}")
     row = outputs.get("report")
     if number == 0:  # round 0 is the base policy's evaluation only
         row = baseline_report(outputs["eval"]) if "eval" in outputs else None
@@ -197,7 +224,7 @@ def _round_state(folder: Path, number: int, manifest: Mapping[str, Any], root: P
             outputs["report"] = row
     state = RoundState(
         number=number,
-        done=tuple(name for name, _ in STAGES if name in outputs),
+        done=tuple(name for name, _ in stages if name in outputs),
         searched=searched if number else 0,
         to_search=len(manifest.get("train_problems", ())) if number else 0,
         evaluated=evaluated,
@@ -205,6 +232,7 @@ def _round_state(folder: Path, number: int, manifest: Mapping[str, Any], root: P
         policy=policy,
         ppm=ppm,
         notes=tuple(notes),
+        stages=tuple(name for name, _ in stages),
     )
     return state, row, stamps
 
@@ -219,6 +247,9 @@ def read_run(path: str | Path) -> RunState:
     if not isinstance(settings, dict):
         raise UnreadableRun(f"{MANIFEST} has no settings")
     planned = int(settings.get("rounds", 0))
+    algo = str(settings.get("algo", "rstar"))
+    if algo not in LAYOUTS:
+        raise UnreadableRun(f"{MANIFEST}: unknown algorithm {algo!r}")
     numbers = [0] if settings.get("evaluate_base", True) else []
     numbers += list(range(1, planned + 1))
     rounds, rows = [], []
@@ -227,7 +258,7 @@ def read_run(path: str | Path) -> RunState:
         folder = root / f"round-{number}"
         if folder.is_symlink() or (folder.exists() and not _plain_dir(folder, root)):
             raise UnreadableRun(f"{folder.name} is not a plain directory (links are not followed)")
-        state, row, seen = _round_state(folder, number, manifest, root)
+        state, row, seen = _round_state(folder, number, manifest, root, algo)
         rounds.append(state)
         stamps += seen
         if row is not None:
@@ -254,25 +285,6 @@ def progress_line(run: RunState) -> str:
     return where
 
 
-def summary(run: RunState) -> dict[str, Any]:
-    """The manifest's headline numbers (values as stored; the caller escapes them)."""
-    m, s = run.manifest, run.manifest.get("settings", {})
-    base = m.get("models", {}).get("base", {})
-    return {
-        "created": m.get("created"),
-        "canopy": m.get("canopy"),
-        "rounds": s.get("rounds"),
-        "train": f"{m.get('train_set')} {s.get('train_start')}-"
-                 f"{int(s.get('train_start', 0)) + len(m.get('train_problems', ())) - 1}",
-        "held_out": f"{m.get('test_set')} {s.get('test_start')}-"
-                    f"{int(s.get('test_start', 0)) + len(m.get('test_problems', ())) - 1}",
-        "search": s.get("search"),
-        "base_model": f"{base.get('engine')} · {base.get('model')}",
-        "seed": s.get("seed"),
-        "finetune_from": s.get("finetune_from"),
-    }
-
-
 def round_number(path: Path) -> int | None:
     """N of a ``round-N`` folder name (None for any other name)."""
     found = _ROUND_DIR.match(path.name)
@@ -283,11 +295,12 @@ def round_model(path: str | Path, kind: str) -> tuple[Path, int]:
     """(the run directory, N) when ``path`` is ``RUN/round-N/policy`` (``kind`` "policy") or
     ``RUN/round-N/ppm`` ("ppm") of an evolve run whose stage files say that round trained it;
     UnreadableRun otherwise. The web app checks every path a page sends with this."""
-    if kind not in ("policy", "ppm"):
+    names = {"policy": ("policy", "policy-apo"), "ppm": ("ppm", "value")}
+    if kind not in names:
         raise ValueError(f"kind must be policy or ppm, not {kind!r}")
     folder = Path(path)
     number = round_number(folder.parent)
-    if folder.name != kind or number is None or number == 0:
+    if folder.name not in names[kind] or number is None or number == 0:
         raise UnreadableRun(f"not a round's {kind} folder (RUN/round-N/{kind})")
     run = folder.parent.parent
     if not is_run(run):

@@ -85,3 +85,27 @@ def mid_search_run(run: Path, searched: int = 3) -> Path:
 
 def break_json(path: Path) -> None:
     path.write_text(json.dumps({"rounds": 1})[:-3], encoding="utf-8")
+
+
+def cpl_run(run: Path) -> Path:
+    """A CPL run (``--algo cpl``): round 1 finished (SFT, Step-APO and value head trained),
+    round 2 between its SFT and its Step-APO stage."""
+    start_run(run)
+    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    manifest["settings"]["algo"] = "cpl"
+    write_json(run / "manifest.json", manifest)
+    for number in (1, 2):
+        folder = run / f"round-{number}"
+        write_json(folder / "search.json", {"problems": 5})
+        write_json(folder / "data.json", {"sft_examples": 4})
+        write_json(folder / "policy.json", {"trained": True, "policy": str(folder / "policy")})
+        _fake_weights(folder / "policy")
+    one = run / "round-1"
+    write_json(one / "apo.json", {"trained": True, "policy": str(one / "policy-apo")})
+    _fake_weights(one / "policy-apo")
+    write_json(one / "value.json", {"trained": True, "value": str(one / "value")})
+    _fake_weights(one / "value")
+    write_json(one / "eval.json", _eval(0.5, 0.5))
+    row = {"round": 1, "heldout_greedy_accuracy": 0.5, "heldout_search_accuracy": 0.5}
+    write_json(one / "report.json", row)
+    return run

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from backend.evolve import runs_index as ri
-from tests.evolve.run_dirs import break_json, finished_run, mid_search_run, start_run
+from tests.evolve.run_dirs import break_json, cpl_run, finished_run, mid_search_run, start_run
 
 
 def test_a_finished_run_lists_its_rounds_rows_and_models(tmp_path):
@@ -19,8 +19,6 @@ def test_a_finished_run_lists_its_rounds_rows_and_models(tmp_path):
     assert one.policy == run / "round-1" / "policy" and one.ppm is None
     assert any("no PPM trained" in note for note in one.notes)
     assert two.policy == run / "round-2" / "policy" and two.ppm == run / "round-2" / "ppm"
-    info = ri.summary(state)
-    assert info["train"] == "gsm8k-train 0-4" and info["held_out"] == "gsm8k 100-101"
 
 
 def test_a_run_mid_search_says_the_stage_and_the_problems_done(tmp_path):
@@ -91,3 +89,18 @@ def test_round_model_accepts_only_a_trained_rounds_folder(tmp_path):
                       (tmp_path / "policy", "policy"), (run / "round-0" / "policy", "policy")):
         with pytest.raises(ri.UnreadableRun):
             ri.round_model(bad, kind)
+
+
+def test_a_cpl_run_has_cpls_stages_and_its_step_apo_policy_and_value_head(tmp_path):
+    run = cpl_run(tmp_path / "cpl")
+    state = ri.read_run(run)
+    assert state.algo == "cpl" and not state.finished
+    one, two = state.round(1), state.round(2)
+    assert one.finished and one.policy == run / "round-1" / "policy-apo"  # Step-APO's, not SFT's
+    assert one.ppm == run / "round-1" / "value"  # the value head in the PPM's place
+    assert two.current == "apo" and ri.progress_line(state) == "round 2, apo"
+    assert two.policy == run / "round-2" / "policy"  # SFT done, Step-APO not yet
+    assert ri.round_model(run / "round-1" / "value", "ppm") == (run, 1)
+    assert ri.round_model(run / "round-1" / "policy-apo", "policy") == (run, 1)
+    with pytest.raises(ri.UnreadableRun):
+        ri.round_model(run / "round-1" / "policy", "policy")  # superseded by the Step-APO policy

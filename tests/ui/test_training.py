@@ -74,7 +74,8 @@ def test_a_run_shows_its_summary_and_the_report_charts(services, runs):
     folder, _, _ = hs.list_runs("")
     about, progress, chart, rounds, _, timer = hs.show(folder, str(folder / "done"))
     shown = html.unescape(about)
-    assert "**done**" in shown and "gsm8k-train 0-4" in shown and "<code>llamacpp · embedded</code>" in about
+    assert "**done**" in shown and "gsm8k-train 0-4" in shown and "held out gsm8k 100-101" in shown
+    assert "<code>llamacpp · embedded</code>" in about
     assert html.unescape(progress).startswith("**Finished: 2 round(s).**  \nround 1: no PPM trained")
     figure = json.loads(chart)
     greedy = next(t for t in figure["data"] if t["name"] == "greedy")
@@ -186,3 +187,16 @@ def test_runs_dir_flag_and_typed_folders_only_on_loopback(tmp_path, flags, anywh
     finally:
         services.close()
     assert parse_args([]).runs_dir == "runs"
+
+
+def test_a_cpl_runs_round_sets_cpl_and_its_policy_and_no_value_head(services, runs):
+    from tests.evolve.run_dirs import cpl_run
+
+    cpl = cpl_run(runs / "cpl").resolve()
+    hs = TrainingHandlers(services)
+    folder, _, _ = hs.list_runs("")
+    _, _, _, rounds, _, _ = hs.show(folder, str(cpl))
+    assert choices(rounds) == [("round 1: policy + value head", 1), ("round 2: policy", 2)]
+    policy, ppm, algorithm, note, _ = hs.use(folder, str(cpl), 1)
+    assert algorithm == "cpl" and value(policy) == str(cpl / "round-1" / "policy-apo")
+    assert value(ppm) == "none" and "value head is not offered" in html.unescape(note)
