@@ -7,7 +7,9 @@ style (``assets/html_replay/``) and the run's events as JSON in a
 ``backend/tree.py`` does, and lays the tree out with a port of the app's tidy layout
 (``ui/layout.py``), so the slider replays to the same tree the app draws at every event
 (tests/ui/test_browser_compare.py compares both in chromium) and the file stays about the
-size of the events: no per-step positions are stored.
+size of the events: no per-step positions are stored. Nodes are drawn and named in the run's
+own algorithm's words (``backend/vocabulary.py``, the page's tables: a CPL "plan step", a LIPS
+"goal made by a tactic"), so the command line's file says what the History screen's does.
 
 Content is data: the JSON block escapes ``<``, ``>``, ``&`` and the two JavaScript line
 separators, so no text in a run (a step that prints ``</script>``) can end the block, and the

@@ -165,8 +165,8 @@ class FigureStream:
     (the previous answer's ``rev``) holding:
 
     - ``add``: the new nodes, every column (``COLUMNS``), in the order the page stores them;
-    - ``upd``: id plus every ``CHANGING`` column of known nodes whose N, Q, PPM, style or size
-      changed;
+    - ``upd``: id plus every ``CHANGING`` column of known nodes whose N, Q, PPM, style, size or
+      cost (a check's execution or verification time) changed;
     - ``mv``: ``{"id": [...], "x": [...]}`` for known nodes the layout moved, or ``xs``: the
       x of every known node in the page's order when more than a third of them moved;
     - ``best``, ``fresh``, ``flags``, ``has_ppm``, ``colors``, ``count`` as in a full figure.
