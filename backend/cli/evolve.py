@@ -112,6 +112,8 @@ def evolve(
         def run(run_dir, _settings, models, **kw):  # type: ignore[no-redef]
             return run_cpl_evolve(run_dir, cpl, models, **kw)
 
+    if (ray or ray_address) and algo != "rstar":
+        raise typer.BadParameter("only rStar-Math's search stage runs on Ray, not CPL's", param_hint="--ray")
     models = LocalModels(engine, model, threads)
     if ray or ray_address:  # the search stage on Ray workers, each with its own LocalModels (docs/SCALE.md)
         from functools import partial

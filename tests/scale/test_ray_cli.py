@@ -71,3 +71,13 @@ def test_evolve_with_ray_gives_the_rounds_a_ray_search_stage_over_local_models(m
     assert isinstance(models, RayModels) and models.workers == 3 and models.address is None
     worker = models.worker_models()  # what each worker builds: the run's engine and model
     assert isinstance(worker, LocalModels) and worker.engine_name == "llamacpp" and worker.threads == 1
+
+
+def test_evolve_with_ray_refuses_cpl_rather_than_run_it_here_unsaid(monkeypatch, tmp_path, capsys):
+    pytest.importorskip("trl")
+    pytest.importorskip("peft")
+    from backend.cli import main
+
+    monkeypatch.setattr("backend.evolve.cpl_rounds.run_cpl_evolve", lambda *a, **kw: pytest.fail("ran here"))
+    assert main(["evolve", str(tmp_path / "run"), "--algo", "cpl", "--ray"]) == 2
+    assert "only rStar-Math's search stage runs on Ray" in capsys.readouterr().err
