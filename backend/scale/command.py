@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,8 @@ def ray_eval(
     from backend.store import open_store
 
     kept = results_path(report, dataset, spec)
+    if threads is None and address is None:  # a local Ray: the workers share this machine's cores
+        threads = max(1, (os.cpu_count() or 1) // workers)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     store = open_store()
     what = f"{spec.algorithm} on {dataset} · {workers} Ray workers"
