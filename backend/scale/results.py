@@ -50,7 +50,17 @@ class ResultsFile:
     def add(self, key: str, value: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps({"key": key, **value}, ensure_ascii=False) + "\n"
+        if self._cut_short():
+            line = "\n" + line  # after a line a kill cut short, start a new one
         with self.path.open("a", encoding="utf-8") as fh:
             fh.write(line)
             fh.flush()
             os.fsync(fh.fileno())
+
+    def _cut_short(self) -> bool:
+        """Whether the file ends inside a line."""
+        if not self.path.is_file() or self.path.stat().st_size == 0:
+            return False
+        with self.path.open("rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            return fh.read(1) != b"\n"
