@@ -200,3 +200,17 @@ def test_a_cpl_runs_round_sets_cpl_and_its_policy_and_no_value_head(services, ru
     policy, ppm, algorithm, note, _ = hs.use(folder, str(cpl), 1)
     assert algorithm == "cpl" and value(policy) == str(cpl / "round-1" / "policy-apo")
     assert value(ppm) == "none" and "value head is not offered" in html.unescape(note)
+
+
+def test_names_and_manifest_text_reach_the_page_escaped(services, runs):
+    hostile = "<img src=x onerror=alert(1)>"
+    run = finished_run(runs / hostile.replace("/", "_"))
+    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    manifest["models"]["base"]["model"] = hostile
+    manifest["canopy"] = "[link](javascript:alert(1))"
+    (run / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    hs = TrainingHandlers(services)
+    folder, _, _ = hs.list_runs("")
+    about, progress, *_ = hs.show(folder, str(run.resolve()))
+    assert "<img" not in about and "<img" not in progress and "](javascript" not in about
+    assert "img src=x" in html.unescape(about)  # shown, as text
