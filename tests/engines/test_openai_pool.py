@@ -127,7 +127,7 @@ def test_the_pool_picks_the_server_with_fewest_requests_in_flight():
 
 def test_a_slow_server_gets_fewer_requests(servers):
     slow, fast = servers("slow", "fast")
-    slow.delay_s, fast.delay_s = 0.5, 0.02
+    slow.delay_s, fast.delay_s = 1.0, 0.02
     engine = OpenAIEngine.load(None, base_url=f"{slow.url},{fast.url}", concurrency=4)
     out = engine.generate([f"p{i}" for i in range(12)], n=1)
     assert [row[0].text.split(":")[1] for row in out] == [f"p{i}" for i in range(12)]  # prompt order kept
