@@ -195,8 +195,8 @@ def test_a_down_server_is_probed_again_and_gets_requests_back(servers):
 
 def test_a_read_timeout_moves_the_request_to_another_server(servers):
     slow, fast = servers("slow", "fast")
-    engine = OpenAIEngine.load(None, base_url=f"{slow.url},{fast.url}", timeout=0.3, backoff=0.01)
-    slow.delay_s = 1.0
+    engine = OpenAIEngine.load(None, base_url=f"{slow.url},{fast.url}", timeout=1.0, backoff=0.01)
+    slow.delay_s = 2.5
     out = engine.generate(["a", "b"], n=1)
     assert [row[0].text.split(":")[0] for row in out] == ["fast", "fast"]
 

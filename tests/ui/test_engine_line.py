@@ -62,7 +62,7 @@ def test_two_runs_use_the_servers_at_once():
     """The page's engine lock serialises local engines; the OpenAI engine is thread-safe, so two
     runs (two browser sessions) send requests to the servers at the same time."""
     a, b = Loopback("a"), Loopback("b")
-    a.delay_s = b.delay_s = 0.3
+    a.delay_s = b.delay_s = 0.5
     InFlight.now = InFlight.peak = 0
     try:
         engine = LockedEngine(OpenAIEngine.load(None, base_url=[a.url, b.url]))
