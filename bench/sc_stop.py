@@ -1,7 +1,8 @@
 """How long Stop takes on a self-consistency (sc) run with the embedded model (issue 15 item 13).
 
 sc draws its k samples in one batched engine call unless ``per_call`` (a config knob) splits
-them; a Stop is honoured between calls, never inside one (the engines have no cancellation).
+them. Since backend/engines/cancel.py a Stop also ends the llama.cpp call under way within a
+decode step (before it, a Stop waited for the whole call: ~18 s on the embedded model).
 This script starts an sc run, asks it to stop after ``--stop-after`` seconds, and prints the
 time from the request to ``run_finished`` with ``per_call`` samples per call and with one
 call of all k (the default), and their ratio; ``--full`` times whole runs both ways instead.

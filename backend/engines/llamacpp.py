@@ -49,6 +49,7 @@ from backend._optional import require
 from backend.engines._sampling import sample_rows
 from backend.engines._threads import available_cores, passive_openmp_wait
 from backend.engines.base import Completion, EngineInfo, GenerationRequest, cut_at_stop, plain_chat_prompt
+from backend.engines.cancel import GenerationCancelled, cancel_requested
 from backend.engines.embedded import resolve_model
 
 _llama_log = logging.getLogger("llama.cpp")
@@ -328,10 +329,14 @@ class LlamaCppEngine:
         elif len(s.tokens) >= limit:
             s.finish = "length"
 
-    def _run(self, seqs: list[_Seq], rows: np.ndarray, req: GenerationRequest, limit: int) -> None:
-        """Sample all ``seqs`` to the end, one batched decode per step; ``rows``: their first logits."""
+    def _run(self, seqs: list[_Seq], rows: np.ndarray, req: GenerationRequest, limit: int) -> bool:
+        """Sample all ``seqs`` to the end, one batched decode per step; ``rows``: their first logits.
+        False when the caller asked to stop first (backend/engines/cancel.py): the sequences still
+        running are left unfinished."""
         live = seqs
         while live:
+            if cancel_requested():
+                return False
             toks, lps = sample_rows(rows, req.temperature, req.top_p, [s.rng for s in live], self._work)
             for s, t, lp in zip(live, toks.tolist(), lps.tolist(), strict=True):
                 self._step(s, t, lp, req.stop, limit)
@@ -340,6 +345,7 @@ class LlamaCppEngine:
                 self._decode([s.tokens[-1] for s in live], [s.plen + len(s.tokens) - 1 for s in live],
                              [s.seq_id for s in live], all_logits=True)
                 rows = self._logits(len(live))
+        return True
 
     def generate(
         self,
@@ -361,9 +367,17 @@ class LlamaCppEngine:
             self.last_stats = {"prompt_tokens": 0, "reused_tokens": 0, "generated_tokens": 0,
                                "prefill_ms": 0.0, "decode_ms": 0.0}
             tokens = [self._checked_tokens(p) for p in req.prompts]
-            if self._fits_together(tokens, req):
-                return self._together(tokens, req, base)
-            return [self._one(t, i, req, base) for i, t in enumerate(tokens)]
+            done: list[list[Completion]] = []
+            try:
+                if self._fits_together(tokens, req):
+                    return self._together(tokens, req, base)
+                for i, t in enumerate(tokens):
+                    done.append(self._one(t, i, req, base))
+                return done
+            except GenerationCancelled as exc:  # keep the prompts answered before the stop
+                rows = done + exc.finished
+                rows += [[] for _ in range(len(tokens) - len(rows))]
+                raise GenerationCancelled(rows, self.last_stats["generated_tokens"]) from None
 
     def _checked_tokens(self, prompt: str) -> list[int]:
         tokens = self.tokenize(prompt)
@@ -410,7 +424,7 @@ class LlamaCppEngine:
                 rows.append(firsts[i])
         t1 = time.perf_counter()
         limit = min(req.max_tokens, self.n_ctx - max(len(t) for t in tokens))
-        self._run(seqs, np.stack(rows), req, limit)
+        finished = self._run(seqs, np.stack(rows), req, limit)
         self._cache = tokens[0]
         t2 = time.perf_counter()
         st = self.last_stats
@@ -422,8 +436,11 @@ class LlamaCppEngine:
         st["together"] = len(tokens)
         gen_ms = (t2 - t0) * 1000 / len(tokens)  # the call's time, shared between its prompts
         out = [Completion(s.text, len(s.tokens), s.logprob, s.finish or "length", s.stop_reason, gen_ms)
-               for s in seqs]
-        return [out[i * n:(i + 1) * n] for i in range(len(tokens))]
+               if s.finish else None for s in seqs]
+        rows_out = [out[i * n:(i + 1) * n] for i in range(len(tokens))]
+        if not finished:
+            raise GenerationCancelled([[c for c in row if c is not None] for row in rows_out], 0)
+        return rows_out
 
     def _one(self, tokens: list[int], index: int, req: GenerationRequest, base: int) -> list[Completion]:
         plen, n = len(tokens), req.n
@@ -443,8 +460,10 @@ class LlamaCppEngine:
             for j in range(1, k):
                 self._lib.llama_memory_seq_cp(self._mem, 0, j, -1, -1)
             seqs = [_Seq(j, np.random.default_rng([base, index, len(done) + j]), plen) for j in range(k)]
-            self._run(seqs, np.broadcast_to(first, (k, first.shape[0])), req, limit)
+            finished = self._run(seqs, np.broadcast_to(first, (k, first.shape[0])), req, limit)
             done.extend(seqs)
+            if not finished:
+                break
         # sequence 0 holds the prompt (and its own sampled tokens, trimmed next call); a prompt under
         # MIN_PREFILL_BATCH tokens went through the small-batch kernels, so it is not offered for reuse
         self._cache = tokens if plen >= MIN_PREFILL_BATCH else []
@@ -457,7 +476,9 @@ class LlamaCppEngine:
         st["decode_ms"] += (t2 - t1) * 1000
         gen_ms = (t2 - t0) * 1000
         out = [Completion(s.text, len(s.tokens), s.logprob, s.finish or "length", s.stop_reason, gen_ms)
-               for s in done]
+               if s.finish else None for s in done]
+        if not finished:
+            raise GenerationCancelled([[c for c in out if c is not None]], 0)
         return out * n if distinct == 1 and n > 1 else out
 
     def close(self) -> None:

@@ -11,7 +11,8 @@ would; no seed is seed 0). So a seeded call repeats exactly, as the engine
 contract's seed clause asks, and one run's text never depends on what earlier runs
 drew. Stop strings and ``max_tokens`` (counted in whitespace-separated words) are
 applied as a real engine would; ``delay_s`` is a pretend generation time per call,
-for tests that need a run to go slowly.
+for tests that need a run to go slowly; ``sample_delay_s`` a pretend time per sample, during
+which a stop ends the call as the real decode loops do (backend/engines/cancel.py).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from backend.engines.base import Completion, EngineInfo, GenerationRequest, cut_at_stop, plain_chat_prompt
+from backend.engines.cancel import GenerationCancelled, cancel_requested
 
 Matcher = str | Callable[[str], bool]
 
@@ -46,11 +48,14 @@ class ScriptedEngine:
         *,
         default: str | None = None,
         delay_s: float = 0.0,
+        sample_delay_s: float = 0.0,
     ):
         self.rules = [r if isinstance(r, Rule) else Rule(r[0], list(r[1])) for r in rules]
         self.default = default
         #: seconds each call pretends to generate (outside the lock: parallel callers overlap)
         self.delay_s = delay_s
+        #: seconds each sample pretends to take, the call's caller able to stop it between samples
+        self.sample_delay_s = sample_delay_s
         self.calls: list[dict] = []
         self.info = EngineInfo(name="scripted", model="scripted (test double, not a model)")
         self._lock = threading.Lock()
@@ -99,10 +104,23 @@ class ScriptedEngine:
             self.calls.append(
                 {"prompts": list(req.prompts), "n": req.n, "stop": list(req.stop), "seed": req.seed}
             )
-            return [
+            rows = [
                 [self._finish(*raw, req.max_tokens, req.stop) for raw in self._draw(p, req.n, req.seed)]
                 for p in req.prompts
             ]
+        if self.sample_delay_s:
+            self._pretend_decoding(rows)
+        return rows
+
+    def _pretend_decoding(self, rows: list[list[Completion]]) -> None:
+        """Spend ``sample_delay_s`` per sample, ending the call early once its caller stops."""
+        drawn: list[list[Completion]] = [[] for _ in rows]
+        for i, row in enumerate(rows):
+            for c in row:
+                time.sleep(self.sample_delay_s)
+                if cancel_requested():  # a sample the stop interrupted is not a sample
+                    raise GenerationCancelled(drawn, sum(d.tokens for r in drawn for d in r) + c.tokens)
+                drawn[i].append(c)
 
     def _draw(self, prompt: str, n: int, seed: int | None) -> list[tuple[str, float]]:
         """n raw (text, logprob per token) pairs from the seed's place in the cycle; nothing

@@ -45,6 +45,7 @@ from typing import Any
 from backend._optional import require
 from backend.engines._threads import available_cores, passive_openmp_wait
 from backend.engines.base import Completion, EngineInfo, GenerationRequest, cut_at_stop, plain_chat_prompt
+from backend.engines.cancel import GenerationCancelled, cancel_requested
 from backend.engines.embedded import models_dir, resolve_model
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,25 @@ def seeded_rng(torch: Any, seed: int | None, device: Any):
         for d in cuda:
             torch.cuda.default_generators[d].manual_seed(seed)
         yield
+
+
+def _cancel_criteria(torch: Any) -> Any:
+    """A stopping criterion that ends every row once the caller asks to stop (backend/engines/cancel.py)."""
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class _Cancel(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            stop = cancel_requested()
+            return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+
+    return StoppingCriteriaList([_Cancel()])
+
+
+def _cancelled(rows: list[list[Completion]], max_tokens: int) -> GenerationCancelled:
+    """The stop's exception: rows that ended on their own (a stop, EOS or the token limit) are
+    kept; rows the stop cut short are not samples and are dropped."""
+    kept = [[c for c in row if c.finish_reason == "stop" or c.tokens >= max_tokens] for row in rows]
+    return GenerationCancelled(kept, sum(c.tokens for row in rows for c in row))
 
 
 class TransformersEngine:
@@ -221,6 +241,8 @@ class TransformersEngine:
                         out[i].extend(rows[j * k : (j + 1) * k])
                     done += k
                     chunk_index += 1
+                    if cancel_requested():
+                        raise _cancelled(out, req.max_tokens)
         if greedy:
             out = [c * req.n for c in out]
         # the call's wall time shared by its prompts: a prompt whose samples took several chunks
@@ -255,6 +277,7 @@ class TransformersEngine:
             gen_kwargs.update(temperature=None, top_p=None, top_k=None)
         if stop:
             gen_kwargs.update(stop_strings=stop, tokenizer=self.tokenizer)
+        gen_kwargs["stopping_criteria"] = _cancel_criteria(torch)
         t0 = time.perf_counter()
         with seeded_rng(torch, seed, self.model.device), torch.inference_mode():
             result = self.model.generate(**enc, **gen_kwargs)

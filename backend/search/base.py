@@ -28,11 +28,19 @@ from typing import Any, ClassVar
 
 from backend import events as ev
 from backend.engines.base import Completion, Engine
+from backend.engines.cancel import GenerationCancelled, cancellable
 from backend.search.config import config_dict
 
 
 class Stopped(Exception):
-    """Raised inside an iteration when a stop was requested or a budget ran out mid-way."""
+    """Raised inside an iteration when a stop was requested or a budget ran out mid-way.
+
+    ``partial``: when a stop ended an engine call early, per prompt the completions that had
+    finished before it (an algorithm may keep them: self-consistency keeps its samples)."""
+
+    def __init__(self, partial: list[list[Completion]] | None = None) -> None:
+        super().__init__("stopped")
+        self.partial = partial or []
 
 
 @dataclass
@@ -252,10 +260,18 @@ class Search:
     def generate(
         self, prompts: Sequence[str], *, n: int, seed: int, **sampling: Any
     ) -> list[list[Completion]]:
-        """One engine call, timed and counted; refuses to start once a stop is requested."""
+        """One engine call, timed and counted; refuses to start once a stop is requested, and
+        a stop requested during it ends it early where the engine can (backend/engines/cancel.py)."""
         self.check_stop()
         t = time.monotonic()
-        out = self.engine.generate(list(prompts), n=n, seed=seed, **sampling)
+        try:
+            with cancellable(self.state.stop_flag):
+                out = self.engine.generate(list(prompts), n=n, seed=seed, **sampling)
+        except GenerationCancelled as exc:
+            self.state.gen_s += time.monotonic() - t
+            self.state.engine_calls += 1
+            self.state.tokens += exc.spent_tokens  # cut samples cost tokens too
+            raise Stopped(exc.finished) from None
         self.state.gen_s += time.monotonic() - t
         self.state.engine_calls += 1
         # an engine may answer greedy n > 1 with n references to one completion: count it once

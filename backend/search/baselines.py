@@ -52,8 +52,8 @@ class SampleConfig:
     exec_timeout_s: float = knob(10.0, "wall-clock limit of one program run", min=0.1, max=120.0)
     per_call: int = knob(
         0,
-        "samples per engine call: 0 = all in one batched call (fastest); fewer lets Stop act between "
-        "calls (bench/sc_stop.py: calls of 4 of 8 samples were 1.26x slower, Stop 1.3x sooner)",
+        "samples per engine call: 0 = all in one batched call (fastest); llama.cpp and transformers "
+        "end a call at a Stop anyway, so fewer only helps engines that cannot (HTTP, vLLM)",
         min=0,
         max=256,
     )
@@ -71,7 +71,8 @@ class Sample:
 
 def chunks(n: int, temperature: float, per_call: int = 0) -> list[int]:
     """The sizes of the engine calls that draw ``n`` samples: all at once unless ``per_call``
-    (a Stop waits for the call under way, never for the calls after it); greedy: one call."""
+    (a Stop ends a call under way where the engine can, and always skips the calls after it);
+    greedy: one call."""
     if temperature == 0 or not per_call or n <= per_call:
         return [n]
     return [per_call] * (n // per_call) + ([n % per_call] if n % per_call else [])
@@ -109,7 +110,7 @@ class SampleSearch(Search):
         try:
             sizes = chunks(params.pop("n"), params["temperature"], getattr(self.config, "per_call", 0))
             for k, n in enumerate(sizes):
-                try:  # a stop is honoured between chunks: the samples drawn so far are kept
+                try:  # a stop ends the call early; the samples drawn so far are kept
                     [part] = self.generate(
                         [self.prefix],
                         n=n,
@@ -118,7 +119,8 @@ class SampleSearch(Search):
                         stop=list(SOLUTION_STOPS),
                         **params,
                     )
-                except Stopped:
+                except Stopped as cut:  # samples finished before the stop are kept
+                    outs += cut.partial[0] if cut.partial else []
                     if not outs:
                         raise
                     break

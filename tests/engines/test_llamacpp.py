@@ -8,6 +8,7 @@ multi-token prompt unless models load with ``use_extra_bufts=False``.
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -178,3 +179,29 @@ def test_a_missing_gguf_path_is_reported_as_missing(tmp_path):
     missing = tmp_path / "nowhere.gguf"
     with pytest.raises(ValueError, match="model file not found"):
         LlamaCppEngine.load(str(missing))
+
+
+@pytest.mark.parametrize("prompts", [1, 3], ids=["one prompt", "prompts together"])
+def test_a_stop_ends_a_call_inside_its_decode_loop_and_the_next_call_is_unchanged(llama_engine, prompts):
+    """Stop on a long batched call (sc's k samples) ends it within a decode step (issue 15
+    item 13), keeping only samples that finished, and leaves the KV cache sound: the same
+    seeded call afterwards gives what it gives on an engine that was never interrupted."""
+    from backend.engines.cancel import GenerationCancelled, cancellable
+
+    e = llama_engine
+    base = e.chat_prompt([{"role": "user", "content": "Write a long story about a river."}])
+    batch = [base + start for start in ("The river", "A river", "Rivers")][:prompts]
+    kw = dict(n=3, max_tokens=96, temperature=0.9, seed=5)
+    t = time.monotonic()
+    expected = e.generate(batch, **kw)
+    flag = threading.Event()
+    threading.Timer((time.monotonic() - t) * 0.4, flag.set).start()  # well inside the same call
+    with cancellable(flag), pytest.raises(GenerationCancelled) as cut:
+        e.generate(batch, **kw)
+    spent = sum(c.tokens for row in expected for c in row)
+    assert 0 < cut.value.spent_tokens < spent  # it ended early, having generated something
+    assert len(cut.value.finished) == prompts
+    for row in cut.value.finished:  # only samples that ended on their own are handed back
+        assert all(c.finish_reason == "stop" or c.tokens == 96 for c in row)
+    again = e.generate(batch, **kw)
+    assert [[c.text for c in r] for r in again] == [[c.text for c in r] for r in expected]

@@ -71,3 +71,24 @@ def test_converted_copy_is_reused(hf_engine):
     assert again.info.details["converted_copy"] == conv
     first_s = hf_engine.info.details["load_s"]
     assert again.info.details["load_s"] < first_s or first_s < 5
+
+
+def test_a_stop_ends_a_call_inside_generate_keeping_only_finished_samples(hf_engine):
+    """A search's Stop reaches transformers' generate as a stopping criterion (issue 15 item 13)."""
+    import threading
+    import time
+
+    from backend.engines.cancel import GenerationCancelled, cancellable
+
+    prompt = hf_engine.chat_prompt([{"role": "user", "content": "Write a long story about a river."}])
+    kw = dict(n=4, max_tokens=160, temperature=1.0, seed=3)
+    t = time.monotonic()
+    expected = hf_engine.generate([prompt], **kw)
+    flag = threading.Event()
+    threading.Timer((time.monotonic() - t) * 0.3, flag.set).start()
+    with cancellable(flag), pytest.raises(GenerationCancelled) as cut:
+        hf_engine.generate([prompt], **kw)
+    assert 0 < cut.value.spent_tokens < sum(c.tokens for c in expected[0])
+    assert all(c.finish_reason == "stop" or c.tokens == 160 for c in cut.value.finished[0])
+    again = hf_engine.generate([prompt], **kw)  # nothing of the stop leaks into the next call
+    assert [c.text for c in again[0]] == [c.text for c in expected[0]]

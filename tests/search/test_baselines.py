@@ -103,3 +103,35 @@ def test_greedy_copies_of_one_completion_count_their_tokens_once():
     s = create_search("sc", P, engine=eng, config=make_config("sc", samples=4, temperature=0.0), seed=0)
     s.run()
     assert s.state.tokens == 17 and s.stats()["tokens"] == 17  # one generation, not four
+
+
+def test_a_stop_during_one_batched_sc_call_ends_it_and_keeps_the_finished_samples():
+    # issue 15 item 13: Stop sat at "stopping" while one batched call drew every sample
+    import threading
+    import time
+
+    eng = ScriptedEngine([("Question: What is 6", [RIGHT, WRONG])], sample_delay_s=0.05)
+    s = create_search("sc", P, engine=eng, config=make_config("sc", samples=64), seed=0)
+    threading.Timer(0.3, s.request_stop).start()
+    t = time.monotonic()
+    s.run()
+    took = time.monotonic() - t
+    tree = Tree.from_events(s.log.events)
+    drawn = len(tree.nodes[0].children)
+    assert len(eng.calls) == 1 and eng.calls[0]["n"] == 64  # one call, cut short inside
+    assert 1 <= drawn < 64 and tree.finished.status == "stopped"
+    assert took < 64 * 0.05 / 2  # well before the call would have ended on its own
+    assert tree.finished.answer is not None  # the samples drawn before the stop still vote
+    assert s.stats()["tokens"] >= sum(n.tokens or 0 for n in tree.nodes.values())
+
+
+def test_a_stop_before_any_sample_finished_stops_with_no_answer():
+    import threading
+
+    eng = ScriptedEngine([("Question: What is 6", [RIGHT])], sample_delay_s=0.2)
+    s = create_search("sc", P, engine=eng, config=make_config("sc", samples=8), seed=0)
+    threading.Timer(0.05, s.request_stop).start()
+    s.run()
+    tree = Tree.from_events(s.log.events)
+    assert tree.nodes[0].children == [] and tree.finished.status == "stopped"
+    assert tree.finished.answer is None
