@@ -25,6 +25,11 @@ MAX_VALUE_CHARS = 4096
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
+#: options whose repeats add up (``--engine-opt base_url=A --engine-opt base_url=B``: two servers,
+#: as ``base_url=A,B``); any other option given twice is refused rather than the last one winning
+LIST_OPTIONS = frozenset({"base_url"})
+
+
 def engine_option_kinds(engine: str) -> dict[str, str]:
     """``{option: kind}`` of ``engine``'s ``load`` keywords (not the model, not ``**kwargs``);
     kind is bool, dict, int, float or str, read from the annotation (else the default's type)."""
@@ -70,7 +75,12 @@ def parse_engine_options(engine: str, items: Iterable[str] | None) -> dict[str, 
             raise unknown_name_error("option", key, kinds, owner=f"the {engine} engine")
         if len(raw) > MAX_VALUE_CHARS:
             raise ValueError(f"--engine-opt {key}: the value is over {MAX_VALUE_CHARS} characters")
-        out[key] = _typed(key, raw, kinds[key])
+        value = _typed(key, raw, kinds[key])
+        if key in out:
+            if key not in LIST_OPTIONS:
+                raise ValueError(f"--engine-opt {key} is given twice ({out[key]!r}, {value!r}): give it once")
+            value = f"{out[key]},{value}"
+        out[key] = value
     return out
 
 

@@ -24,6 +24,13 @@ def test_values_take_the_type_of_the_engines_option():
     assert parse_engine_options("llamacpp", ["n_threads=2"]) == {"n_threads": 2}
 
 
+def test_repeated_servers_add_up_and_any_other_repeat_is_refused():
+    got = parse_engine_options("openai", ["base_url=http://a:8000/v1", "base_url=http://b:8000/v1"])
+    assert got == {"base_url": "http://a:8000/v1,http://b:8000/v1"}  # two servers, as the engine reads them
+    with pytest.raises(ValueError, match="given twice"):  # not the last one silently winning
+        parse_engine_options("llamacpp", ["n_threads=2", "n_threads=4"])
+
+
 @pytest.mark.parametrize(
     ("engine", "item", "needle"),
     [
