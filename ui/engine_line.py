@@ -25,11 +25,16 @@ def engine_line(started: Any) -> str:
     text = f"**Engine:** {md_esc(engine['name'])}"
     if engine.get("model"):
         text += f" · {md_esc(engine['model'])}"
-    servers = [s for s in engine.get("servers") or [] if isinstance(s, str)]
-    if len(servers) == 1:
-        text += f" · server {md_code(servers[0])}"
-    elif servers:
-        listed = ", ".join(md_code(s) for s in servers[:MAX_LISTED])
-        more = f" and {len(servers) - MAX_LISTED} more" if len(servers) > MAX_LISTED else ""
-        text += f" · {len(servers)} servers: {listed}{more}"
-    return text
+    return text + servers_text(engine.get("servers"))
+
+
+def servers_text(servers: Any) -> str:
+    """`` · 2 servers: <url>, <url>`` (Markdown) for an OpenAI-compatible engine's base URLs, or ""."""
+    urls = [s for s in servers or [] if isinstance(s, str)]
+    if len(urls) == 1:
+        return f" · server {md_code(urls[0])}"
+    if not urls:
+        return ""
+    listed = ", ".join(md_code(s) for s in urls[:MAX_LISTED])
+    more = f" and {len(urls) - MAX_LISTED} more" if len(urls) > MAX_LISTED else ""
+    return f" · {len(urls)} servers: {listed}{more}"

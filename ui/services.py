@@ -26,6 +26,7 @@ from typing import Any
 from backend import events as ev
 from backend.run import RunManager
 from backend.tree import Tree
+from ui.engine_line import servers_text
 from ui.escape import md_esc
 
 log = logging.getLogger(__name__)
@@ -106,8 +107,10 @@ class EngineSlot:
         what = md_esc(self.name) + (f" · {md_esc(self.model)}" if self.model else "")
         if self._engine is not None:
             info = self._engine.info
+            servers = servers_text((getattr(info, "details", None) or {}).get("servers"))
             return (
-                f"Engine ready: {md_esc(info.name)} · {md_esc(info.model)} (loaded in {self._load_s:.1f} s)"
+                f"Engine ready: {md_esc(info.name)} · {md_esc(info.model)}{servers}"
+                f" (loaded in {self._load_s:.1f} s)"
             )
         if self._loading:
             return f"Loading engine {what}…"

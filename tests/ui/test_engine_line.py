@@ -41,6 +41,8 @@ def test_a_run_through_two_servers_says_which_engine_model_and_servers():
         assert f"**Engine:** openai · fake-model · 2 servers: <code>{a.url}</code>, <code>{b.url}</code>" in (
             shown.replace("&#58;", ":").replace("\\", ""))
         assert a.completions() and b.completions()  # both served the run
+        ready = html.unescape(slot.status()).replace("&#58;", ":").replace("\\", "")
+        assert ready.startswith("Engine ready: openai") and f"2 servers: <code>{a.url}</code>" in ready
     finally:
         services.close()
         a.stop()
