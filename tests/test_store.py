@@ -214,3 +214,32 @@ def test_a_killed_writer_loses_no_committed_event(tmp_path):
     assert store.recover() == ["k"]  # its owner is dead
     assert store.get("k").status == "interrupted"
     assert len(Tree.from_events(store.read("k")).nodes) == 200
+
+
+# The old module names stay: ``from backend.store import X`` for everything that was public
+# in backend/store.py before it became a package (callers, docs and tests use them).
+PUBLIC_BEFORE_THE_SPLIT = [
+    "DB_NAME", "LEASE_S", "DuplicateEvent", "HistoryCorrupt", "HistoryForeign", "HistoryReadOnly",
+    "MemoryStore", "RunBusy", "RunRecord", "SQLiteStore", "Store", "StoreError", "check_run_id",
+    "default_home", "open_store", "owner_alive", "process_owner",
+]  # fmt: skip
+
+
+def test_every_public_name_is_still_importable_from_backend_store():
+    import backend.store
+
+    missing = [name for name in PUBLIC_BEFORE_THE_SPLIT if not hasattr(backend.store, name)]
+    assert missing == []
+    assert sorted(backend.store.__all__) == sorted(PUBLIC_BEFORE_THE_SPLIT)
+
+
+def test_history_warnings_keep_the_backend_store_logger_name(tmp_path, caplog):
+    """docs/CLI.md tells users to look for ``WARNING backend.store: ...``: the package's
+    modules all log under that one name."""
+    db = tmp_path / "canopy.sqlite"
+    db.write_bytes(b"not an sqlite file at all" * 100)
+    with caplog.at_level("WARNING", logger="backend.store"):
+        store = open_store(db)
+    store.close()
+    names = {r.name for r in caplog.records if "moved to" in r.getMessage()}
+    assert names == {"backend.store"}
