@@ -1,6 +1,6 @@
 """The page over a history file that is read-only, corrupt, foreign or busy.
 
-``open_store`` never fails on the file (backend/store.py); the page says what it did (a
+``open_store`` never fails on the file (backend/store/opening.py); the page says what it did (a
 banner under the header) and refuses, with a message, what the history cannot do: a
 read-only history lists, opens and exports runs, but Run, Delete and Import are refused.
 A run another Canopy process is still writing cannot be deleted (``RunBusy``): a message,
