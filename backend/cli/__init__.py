@@ -6,6 +6,7 @@ the command groups, one module each (docs/CLI.md):
     train.py    pairs, train-ppm
     sandbox.py  exec
     models.py   models
+    gguf.py     export-gguf
 
 ``canopy serve`` is not here: the web app is ``ui/``, which ``backend`` never imports, so the
 console script is ``ui/cli.py``, these commands plus ``serve``. ``python -m backend.cli`` runs
@@ -29,7 +30,7 @@ import typer
 from backend import __version__
 
 #: the command groups, in the order ``canopy --help`` lists them: ``backend/cli/<name>.py``
-GROUPS = ("sandbox", "models", "search", "runs", "train", "compare", "evolve")
+GROUPS = ("sandbox", "models", "search", "runs", "train", "compare", "evolve", "gguf")
 
 
 class UserError(Exception):
