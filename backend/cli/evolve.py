@@ -41,6 +41,9 @@ def evolve(
     ] = None,
     engine: Annotated[str, typer.Option(help="Engine of the base policy's searches.")] = "llamacpp",
     model: Annotated[str | None, typer.Option(help="Base model (default: the embedded model).")] = None,
+    policy_engine: Annotated[str, typer.Option(
+        help="Engine of fine-tuned policies: transformers, or llamacpp (each policy exported to GGUF).")
+    ] = "transformers",
     threads: Annotated[int | None, typer.Option(min=1, help="CPU threads (default: all cores).")] = None,
     seed: Annotated[int, typer.Option(min=0)] = 0,
     algo: Annotated[
@@ -114,14 +117,14 @@ def evolve(
 
     if (ray or ray_address) and algo != "rstar":
         raise typer.BadParameter("only rStar-Math's search stage runs on Ray, not CPL's", param_hint="--ray")
-    models = LocalModels(engine, model, threads)
+    models = LocalModels(engine, model, threads, policy_engine)
     if ray or ray_address:  # the search stage on Ray workers, each with its own LocalModels (docs/SCALE.md)
         from functools import partial
 
         from backend.scale.evolve_search import RayModels
 
-        models = RayModels(models, partial(LocalModels, engine, model, threads), address=ray_address,
-                           workers=ray_workers)
+        worker_models = partial(LocalModels, engine, model, threads, policy_engine)
+        models = RayModels(models, worker_models, address=ray_address, workers=ray_workers)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns) as bar:
         tasks: dict[str, int] = {}

@@ -5,7 +5,8 @@ embedded model on this CPU, an HF model on a GPU, and the tests (scripted engine
 A policy is ``None`` (the base model) or a fine-tuned policy folder (``backend/train/sft.py:
 save_policy``). The base model searches on the run's engine (llama.cpp by default: the
 embedded model at its own speed); a fine-tuned folder is an HF folder, so it searches on the
-transformers engine (no HF → GGUF converter ships here: docs/EVOLVE.md).
+transformers engine, or with ``policy_engine="llamacpp"`` on llama.cpp from a GGUF written
+beside it (``RUN/round-N/policy.gguf``, backend/evolve/gguf_export.py; docs/EVOLVE.md).
 """
 
 from __future__ import annotations
@@ -49,13 +50,32 @@ class CachedEngine:
 
 class LocalModels:
     """The base model on ``engine`` (llama.cpp and the embedded model by default), fine-tuned
-    folders on the transformers engine; weights to train through the transformers engine."""
+    folders on ``policy_engine`` (transformers, or llamacpp from the policy's exported GGUF);
+    weights to train through the transformers engine."""
 
-    def __init__(self, engine: str = "llamacpp", base: str | None = None, threads: int | None = None) -> None:
+    def __init__(self, engine: str = "llamacpp", base: str | None = None, threads: int | None = None,
+                 policy_engine: str = "transformers") -> None:
+        if policy_engine not in ("transformers", "llamacpp"):
+            raise ValueError(f"the policy engine must be transformers or llamacpp, not {policy_engine!r}")
+        if policy_engine == "llamacpp" and base is not None and not base.lower().endswith(".gguf"):
+            raise ValueError("policies run on llama.cpp only from a GGUF base model (the export's template)")
         self.engine_name = engine
         self.base = base
         self.threads = threads
+        self.policy_engine = policy_engine
         self._cache = CachedEngine()
+
+    def prepare_policy(self, policy: str) -> dict[str, Any]:
+        """What a new policy needs before it searches: its GGUF when it runs on llama.cpp."""
+        if self.policy_engine != "llamacpp":
+            return {}
+        import time
+
+        from backend.evolve.gguf_export import ensure_policy_gguf
+
+        start = time.perf_counter()
+        path = ensure_policy_gguf(policy, self.base)
+        return {"gguf": str(path), "gguf_seconds": round(time.perf_counter() - start, 1)}
 
     def engine(self, policy: str | None) -> Any:
         from backend.engines import load_engine
@@ -64,6 +84,11 @@ class LocalModels:
             if policy is None:
                 opts = {"n_threads": self.threads} if self.threads and self.engine_name == "llamacpp" else {}
                 return load_engine(self.engine_name, self.base, **opts)
+            if self.policy_engine == "llamacpp":
+                from backend.evolve.gguf_export import ensure_policy_gguf
+
+                gguf = str(ensure_policy_gguf(policy, self.base))
+                return load_engine("llamacpp", gguf, **({"n_threads": self.threads} if self.threads else {}))
             return load_engine("transformers", policy, **({"threads": self.threads} if self.threads else {}))
 
         return self._cache.get(policy, load)
@@ -88,7 +113,7 @@ class LocalModels:
         if policy is None:
             return {"engine": self.engine_name, "model": self.base or "embedded",
                     "sha256": model_checksum(self.engine_name, self.base)}
-        return {"engine": "transformers", "model": policy, "sha256": folder_sha256(policy)}
+        return {"engine": self.policy_engine, "model": policy, "sha256": folder_sha256(policy)}
 
     def close(self) -> None:
         self._cache.close()

@@ -191,6 +191,9 @@ def policy_stage(rnd: Round, start_from: str | None) -> dict[str, Any]:
         "sha256": folder_sha256(folder),
         "seconds": result.seconds,
     }
+    inner = getattr(rnd.models, "inner", rnd.models)  # RayModels wraps the driver's LocalModels
+    if prepare := getattr(inner, "prepare_policy", None):  # e.g. policy.gguf for llama.cpp
+        summary.update(prepare(str(folder)))
     write_json(out, summary)
     return summary
 
