@@ -16,6 +16,7 @@ they were) keeps the base's own blocks, so an unchanged tensor loses nothing to 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -53,6 +54,20 @@ class ExportResult:
     types: dict[str, int] = field(default_factory=dict)  # tensor type → how many tensors
     as_f16: list[str] = field(default_factory=list)  # base tensors in a K-quant, written as F16
     unchanged: list[str] = field(default_factory=list)  # the base's blocks copied as they are
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_reader(path: str, stamp: tuple[int, int, int]) -> Any:
+    import gguf
+
+    return gguf.GGUFReader(path)
+
+
+def read_gguf(path: str | Path) -> Any:
+    """A GGUFReader, kept while the file is unchanged: parsing the 151,936-token vocabulary
+    takes seconds, and a run reads the same base (and checks the same export) again and again."""
+    st = os.stat(path)
+    return _cached_reader(str(path), (st.st_ino, st.st_size, st.st_mtime_ns))
 
 
 def _field(reader: Any, key: str) -> Any:
@@ -192,7 +207,7 @@ def export_gguf(
     start = time.perf_counter()
     policy, out = Path(policy_dir), Path(out)
     base_path = resolve_model(base)
-    reader = gguf.GGUFReader(base_path)
+    reader = read_gguf(base_path)
     arch = _field(reader, "general.architecture")
     config = json.loads((policy / "config.json").read_text(encoding="utf-8"))
     check_config(config, reader)
@@ -243,10 +258,8 @@ def export_gguf(
 
 def gguf_source_sha(path: str | Path) -> str | None:
     """The policy checksum an exported GGUF records, or None (not one of ours, or unreadable)."""
-    import gguf
-
     try:
-        value = _field(gguf.GGUFReader(path), SOURCE_SHA_KEY)
+        value = _field(read_gguf(path), SOURCE_SHA_KEY)
     except (OSError, ValueError):
         return None
     return str(value) if value is not None else None

@@ -1,0 +1,181 @@
+"""An evolved policy as a GGUF for the llama.cpp engine (backend/evolve/gguf_export.py).
+
+The round trip is the real one: the embedded GGUF as transformers loads it (the HF folder the
+transformers engine caches, float32, what fine-tuning starts from) exported back must give
+llama.cpp's greedy text of the original GGUF token for token; one scaled layer must change
+it; a policy of another shape is refused before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.engines.conftest import requires_llamacpp
+
+pytest.importorskip("gguf")
+
+QUESTIONS = [
+    "Write a Python function that returns the sum of a list.",
+    "What is 17 * 23? Think step by step.",
+    "Natalia sold clips to 48 of her friends in April, and then half as many in May. How many in all?",
+]
+TOKENS = 24
+CHANGED = "model.layers.6.mlp.up_proj.weight"  # Q5_0 in the base: re-encoded by the exporter
+
+
+def greedy(path: str | None) -> list[tuple[str, int]]:
+    from backend.engines.llamacpp import LlamaCppEngine
+
+    engine = LlamaCppEngine.load(path, max_batch=4, seed=0)
+    try:
+        prompts = [engine.chat_prompt([{"role": "user", "content": q}]) for q in QUESTIONS]
+        rows = engine.generate(prompts, max_tokens=TOKENS, temperature=0)
+        return [(row[0].text, row[0].tokens) for row in rows]
+    finally:
+        engine.close()
+
+
+@pytest.fixture(scope="module")
+def hf_base() -> Path:
+    """The embedded GGUF converted by transformers (cached by the transformers engine)."""
+    from backend.engines.embedded import resolve_model
+    from backend.engines.transformers import TransformersEngine, _load_gguf_source
+
+    source = resolve_model(None)
+    _where, converted = _load_gguf_source(source, True)
+    if converted is None:
+        TransformersEngine.load(source, device="cpu", dtype="float32").close()
+        _where, converted = _load_gguf_source(source, True)
+    if converted is None:
+        pytest.skip("no converted copy of the embedded model could be cached")
+    return converted
+
+
+@pytest.fixture(scope="module")
+def base_text() -> list[tuple[str, int]]:
+    return greedy(None)
+
+
+@pytest.fixture(scope="module")
+def changed_policy(hf_base, tmp_path_factory) -> Path:
+    """A policy folder (RUN/round-1/policy) whose one MLP layer is scaled by 0.5."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    folder = tmp_path_factory.mktemp("run") / "round-1" / "policy"
+    folder.mkdir(parents=True)
+    shutil.copy(hf_base / "config.json", folder / "config.json")
+    with safe_open(str(hf_base / "model.safetensors"), framework="pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not iterable)
+    tensors[CHANGED] = tensors[CHANGED] * 0.5
+    save_file(tensors, str(folder / "model.safetensors"))
+    return folder
+
+
+pytestmark = [pytest.mark.model, requires_llamacpp]
+
+
+def test_round_trip_gives_the_original_gguf_greedy_tokens(hf_base, base_text, tmp_path):
+    import gguf
+
+    from backend.evolve.gguf_export import SOURCE_SHA_KEY, export_gguf
+    from backend.evolve.manifest import folder_sha256
+
+    res = export_gguf(hf_base, tmp_path / "rt.gguf")
+    reader = gguf.GGUFReader(res.path)
+    assert reader.fields[SOURCE_SHA_KEY].contents() == folder_sha256(hf_base)
+    assert len(res.unchanged) == len(reader.tensors) and not res.as_f16  # nothing re-encoded
+    assert greedy(str(res.path)) == base_text
+
+
+def test_reencoding_the_base_weights_gives_the_base_blocks_back():
+    """The encoder on its own: Q5_0 and Q8_0 tensors dequantised (as transformers loads them)
+    and re-encoded are byte for byte the base's blocks; the K-quants, which gguf.quants cannot
+    write, become F16."""
+    import gguf
+    import numpy as np
+    from gguf import GGMLQuantizationType as T
+
+    from backend.engines.embedded import resolve_model
+    from backend.evolve.gguf_export import _encode, read_gguf, target_type
+
+    tensors = {t.name: t for t in read_gguf(resolve_model(None)).tensors}
+    for name in ("blk.0.attn_q.weight", "blk.0.attn_v.weight", "blk.0.attn_q.bias", "blk.0.attn_k.weight"):
+        t = tensors[name]
+        assert target_type(t.tensor_type) == t.tensor_type
+        again = _encode(gguf.quants.dequantize(t.data, t.tensor_type), t.tensor_type)
+        assert np.array_equal(again.view(np.uint8).reshape(-1), np.asarray(t.data).view(np.uint8).reshape(-1))
+    assert {target_type(T.Q4_K), target_type(T.Q6_K)} == {T.F16}
+
+
+def test_a_scaled_layer_changes_the_greedy_text(changed_policy, base_text):
+    import gguf
+    import numpy as np
+    from safetensors import safe_open
+
+    from backend.evolve.gguf_export import export_gguf
+
+    res = export_gguf(changed_policy, changed_policy.with_name("policy.gguf"))
+    assert res.as_f16 == [] and "blk.6.ffn_up.weight" not in res.unchanged
+    assert len(res.unchanged) == sum(res.types.values()) - 1  # the other 290 keep the base's blocks
+    written = next(t for t in gguf.GGUFReader(res.path).tensors if t.name == "blk.6.ffn_up.weight")
+    with safe_open(str(changed_policy / "model.safetensors"), framework="pt") as f:
+        want = f.get_tensor(CHANGED).numpy()
+    got = gguf.quants.dequantize(written.data, written.tensor_type)
+    assert np.abs(got - want).max() <= 0.05 * np.abs(want).max()  # Q5_0: 1/16 of a block's range
+    assert greedy(str(res.path)) != base_text
+
+
+def test_evolve_searches_a_policy_on_llamacpp_from_its_exported_gguf(changed_policy, monkeypatch):
+    """LocalModels(policy_engine="llamacpp") runs a policy from RUN/round-N/policy.gguf and
+    does not export again when that file already records the policy's checksum."""
+    import backend.evolve.gguf_export as gx
+    from backend.evolve.models import LocalModels
+
+    gguf_path = changed_policy.with_name("policy.gguf")
+    if not gguf_path.is_file():
+        gx.export_gguf(changed_policy, gguf_path)
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported again although policy.gguf is this policy's")
+
+    monkeypatch.setattr(gx, "export_gguf", no_export)
+    models = LocalModels("llamacpp", None, policy_engine="llamacpp")
+    try:
+        engine = models.engine(str(changed_policy))
+        assert engine.info.name == "llamacpp" and Path(engine.info.model).name == "policy.gguf"
+        assert models.prepare_policy(str(changed_policy))["gguf"] == str(gguf_path)
+        assert models.describe(str(changed_policy))["engine"] == "llamacpp"
+    finally:
+        models.close()
+
+
+def test_a_policy_of_another_shape_is_refused_before_writing(hf_base, tmp_path):
+    from backend.cli import main
+    from backend.evolve.gguf_export import PolicyMismatch, export_gguf
+
+    config = json.loads((hf_base / "config.json").read_text())
+    for key, value, said in [("num_hidden_layers", 23, "num_hidden_layers 23 (base: 24)"),
+                             ("model_type", "llama", "architecture 'llama'"),
+                             ("vocab_size", 151665, "vocab_size 151665")]:
+        policy = tmp_path / key
+        policy.mkdir()
+        (policy / "config.json").write_text(json.dumps({**config, key: value}))
+        with pytest.raises(PolicyMismatch, match="does not match the base GGUF") as err:
+            export_gguf(policy, tmp_path / f"{key}.gguf")
+        assert said in str(err.value)
+        assert not list(tmp_path.glob(f"{key}.gguf*"))
+    assert main(["export-gguf", str(tmp_path / "num_hidden_layers"), str(tmp_path / "x.gguf")]) == 2
+
+
+def test_a_policy_engine_that_cannot_run_a_policy_is_refused():
+    from backend.evolve.models import LocalModels
+
+    with pytest.raises(ValueError, match="transformers or llamacpp"):
+        LocalModels(policy_engine="vllm")
+    with pytest.raises(ValueError, match="GGUF base"):
+        LocalModels("transformers", "Qwen/Qwen2.5-0.5B-Instruct", policy_engine="llamacpp")
