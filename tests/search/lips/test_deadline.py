@@ -118,3 +118,15 @@ def test_sos_and_positivity_do_not_expand_a_numerator_past_the_bound(monkeypatch
     monkeypatch.setattr(sp, "expand", boom)
     assert "too large" in goal_numerator(p, goal)
     assert positivity(p, goal).status == "unknown"
+
+
+def test_expansion_bound_saturates_on_nested_powers_instead_of_computing_a_giant_integer():
+    # the exact bound of ((a + b + c)^20 + 1)^20 ... is astronomically large: computing it ran a
+    # 120 s MO-INT search past its limit by minutes (Karatsuba on giant ints)
+    from backend.search.lips.exprtools import BOUND_CAP, expansion_bound
+
+    a, b, c = sp.symbols("a b c", real=True)
+    e = a + b + c
+    for _ in range(6):
+        e = (e**20 + 1) * (e + a) ** 30
+    assert expansion_bound(e) == BOUND_CAP
