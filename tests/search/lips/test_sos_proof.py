@@ -104,7 +104,8 @@ def test_the_page_makes_its_latex_from_the_record_read_with_the_safe_grammar(z3_
     assert "\\href" not in md.replace("\\\\href", "") and "<img" not in md.replace("\\<img", "")
 
 
-def test_the_recheck_of_an_sos_close_reads_its_squares_back_instead_of_solving_again(z3_withheld, monkeypatch):
+def test_the_recheck_of_an_sos_close_reads_its_squares_back_instead_of_solving_it_again(z3_withheld,
+                                                                                         monkeypatch):
     # under load a second SDP could miss its budget and drop a found proof (MO-INT P2 in a 30 s
     # run at load 13); the shown squares, read back and summed exactly, are the re-check
     from backend.search.lips import sos
@@ -119,7 +120,7 @@ def test_the_recheck_of_an_sos_close_reads_its_squares_back_instead_of_solving_a
     monkeypatch.setattr(sos, "sos_close", counted)
     s = _sos_run(ABC)
     assert len(calls) == 1
-    closing_check = [c for c in s.proof_chain if c.get("close")][0]
+    closing_check = next(c for c in s.proof_chain if c.get("close"))
     assert closing_check["ok"] and closing_check["method"].startswith("close:sos certificate")
 
 
