@@ -80,15 +80,12 @@ pytestmark = [pytest.mark.model, requires_llamacpp]
 
 
 def test_round_trip_gives_the_original_gguf_greedy_tokens(hf_base, base_text, tmp_path):
-    import gguf
-
-    from backend.evolve.gguf_export import SOURCE_SHA_KEY, export_gguf
+    from backend.evolve.gguf_export import export_gguf
     from backend.evolve.manifest import folder_sha256
 
     res = export_gguf(hf_base, tmp_path / "rt.gguf")
-    reader = gguf.GGUFReader(res.path)
-    assert reader.fields[SOURCE_SHA_KEY].contents() == folder_sha256(hf_base)
-    assert len(res.unchanged) == len(reader.tensors) and not res.as_f16  # nothing re-encoded
+    assert res.source_sha256 == folder_sha256(hf_base)
+    assert len(res.unchanged) == sum(res.types.values()) == 291 and not res.as_f16  # nothing re-encoded
     assert greedy(str(res.path)) == base_text
 
 
@@ -112,17 +109,34 @@ def test_reencoding_the_base_weights_gives_the_base_blocks_back():
     assert {target_type(T.Q4_K), target_type(T.Q6_K)} == {T.F16}
 
 
+def test_only_a_bit_for_bit_unchanged_weight_keeps_the_base_blocks():
+    """What decides copy or re-encode: one element off by one ulp is a changed weight."""
+    import gguf
+    import numpy as np
+
+    from backend.engines.embedded import resolve_model
+    from backend.evolve.gguf_export import _same_as_base, read_gguf
+
+    for t in read_gguf(resolve_model(None)).tensors:
+        if t.name in ("blk.0.ffn_down.weight", "blk.0.attn_q.weight", "blk.0.attn_norm.weight"):
+            weight = gguf.quants.dequantize(t.data, t.tensor_type).copy()
+            assert _same_as_base(t, weight)
+            weight.flat[7] = np.nextafter(weight.flat[7], np.float32(1))
+            assert not _same_as_base(t, weight), t.name
+
+
+@pytest.mark.slow  # writes a 2.5 GB policy folder and exports it: about a minute here
 def test_a_scaled_layer_changes_the_greedy_text(changed_policy, base_text):
     import gguf
     import numpy as np
     from safetensors import safe_open
 
-    from backend.evolve.gguf_export import export_gguf
+    from backend.evolve.gguf_export import export_gguf, read_gguf
 
     res = export_gguf(changed_policy, changed_policy.with_name("policy.gguf"))
     assert res.as_f16 == [] and "blk.6.ffn_up.weight" not in res.unchanged
     assert len(res.unchanged) == sum(res.types.values()) - 1  # the other 290 keep the base's blocks
-    written = next(t for t in gguf.GGUFReader(res.path).tensors if t.name == "blk.6.ffn_up.weight")
+    written = next(t for t in read_gguf(res.path).tensors if t.name == "blk.6.ffn_up.weight")
     with safe_open(str(changed_policy / "model.safetensors"), framework="pt") as f:
         want = f.get_tensor(CHANGED).numpy()
     got = gguf.quants.dequantize(written.data, written.tensor_type)
@@ -130,6 +144,7 @@ def test_a_scaled_layer_changes_the_greedy_text(changed_policy, base_text):
     assert greedy(str(res.path)) != base_text
 
 
+@pytest.mark.slow  # shares the scaled policy above
 def test_evolve_searches_a_policy_on_llamacpp_from_its_exported_gguf(changed_policy, monkeypatch):
     """LocalModels(policy_engine="llamacpp") runs a policy from RUN/round-N/policy.gguf and
     does not export again when that file already records the policy's checksum."""
