@@ -1,0 +1,98 @@
+"""An evolved policy as a GGUF (backend/evolve/gguf_export.py): export time and size, then
+greedy tokens/s of the same policy on llama.cpp (the exported GGUF) and on transformers (the HF
+folder), and how far their greedy texts agree.
+
+    python bench/gguf_export.py POLICY_DIR              # e.g. runs/evolve-1/round-1/policy
+    python bench/gguf_export.py                         # the embedded model as transformers loads it
+    python bench/gguf_export.py POLICY_DIR --threads 2 --tokens 64
+
+Prints the load average beside every figure: on a shared machine the ratio is the number to
+compare, not the absolute tokens/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # runnable from a checkout without install
+
+QUESTIONS = [
+    "Write a Python function that returns the sum of a list.",
+    "What is 17 * 23? Think step by step.",
+    "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
+    "How many clips did Natalia sell altogether in April and May?",
+]
+
+
+def load() -> str:
+    return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def greedy(engine, tokens: int) -> tuple[list, float]:
+    """One prompt at a time (a greedy evaluation's shape); seconds spent generating."""
+    prompts = [engine.chat_prompt([{"role": "user", "content": q}]) for q in QUESTIONS]
+    engine.generate([prompts[0]], max_tokens=4, temperature=0)  # warm up
+    start = time.perf_counter()
+    outs = [engine.generate([p], max_tokens=tokens, temperature=0)[0][0] for p in prompts]
+    return outs, time.perf_counter() - start
+
+
+def common_prefix_tokens(engine, a: str, b: str) -> int:
+    ta, tb = engine.tokenize(a), engine.tokenize(b)
+    n = 0
+    while n < min(len(ta), len(tb)) and ta[n] == tb[n]:
+        n += 1
+    return n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("policy", nargs="?", help="policy folder (default: the embedded model's HF copy)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--tokens", type=int, default=64)
+    args = ap.parse_args()
+
+    from backend.engines import load_engine
+    from backend.evolve.gguf_export import export_gguf
+
+    policy = args.policy
+    if policy is None:
+        from backend.engines.embedded import resolve_model
+        from backend.engines.transformers import TransformersEngine, _load_gguf_source
+
+        source = resolve_model(None)
+        if _load_gguf_source(source, True)[1] is None:
+            TransformersEngine.load(source, device="cpu", dtype="float32").close()
+        policy = str(_load_gguf_source(source, True)[1])
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "policy.gguf"
+        print(f"exporting {policy} ({load()})")
+        res = export_gguf(policy, out)
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(res.types.items()))
+        kept, f16 = len(res.unchanged), len(res.as_f16)
+        print(f"export: {res.seconds:.1f} s, {res.size_bytes / 1e6:.0f} MB ({kinds}); "
+              f"{kept} tensors kept the base's blocks, {f16} K-quant as F16 ({load()})")
+
+        llama = load_engine("llamacpp", str(out), n_threads=args.threads)
+        l_outs, l_s = greedy(llama, args.tokens)
+        l_tok = sum(c.tokens for c in l_outs)
+        print(f"llama.cpp, exported GGUF: {l_tok} tokens in {l_s:.1f} s = {l_tok / l_s:.1f} tok/s ({load()})")
+        hf = load_engine("transformers", policy, threads=args.threads)  # as LocalModels loads it
+        h_outs, h_s = greedy(hf, args.tokens)
+        h_tok = sum(c.tokens for c in h_outs)
+        print(f"transformers, HF folder: {h_tok} tokens in {h_s:.1f} s = {h_tok / h_s:.1f} tok/s ({load()})")
+        print(f"ratio llama.cpp / transformers: {(l_tok / l_s) / (h_tok / h_s):.1f}x")
+        for q, a, b in zip(QUESTIONS, l_outs, h_outs, strict=True):
+            same = common_prefix_tokens(llama, a.text, b.text)
+            print(f"  greedy agreement: first {same} of {min(a.tokens, b.tokens)} tokens the same [{q[:40]}]")
+        llama.close()
+        hf.close()
+
+
+if __name__ == "__main__":
+    main()
