@@ -1,6 +1,6 @@
 """An evolved policy as a GGUF (backend/evolve/gguf_export.py): export time and size, then
 greedy tokens/s of the same policy on llama.cpp (the exported GGUF) and on transformers (the HF
-folder), and how far their greedy texts agree.
+folder), beside the embedded GGUF on llama.cpp, and how far the two policy texts agree.
 
     python bench/gguf_export.py POLICY_DIR              # e.g. runs/evolve-1/round-1/policy
     python bench/gguf_export.py                         # the embedded model as transformers loads it
@@ -78,6 +78,11 @@ def main() -> None:
         print(f"export: {res.seconds:.1f} s, {res.size_bytes / 1e6:.0f} MB ({kinds}); "
               f"{kept} tensors kept the base's blocks, {f16} K-quant as F16 ({load()})")
 
+        base = load_engine("llamacpp", None, n_threads=args.threads)
+        b_outs, b_s = greedy(base, args.tokens)
+        b_tok = sum(c.tokens for c in b_outs)
+        base.close()
+        print(f"llama.cpp, embedded GGUF: {b_tok} tokens in {b_s:.1f} s = {b_tok / b_s:.1f} tok/s ({load()})")
         llama = load_engine("llamacpp", str(out), n_threads=args.threads)
         l_outs, l_s = greedy(llama, args.tokens)
         l_tok = sum(c.tokens for c in l_outs)
@@ -86,7 +91,8 @@ def main() -> None:
         h_outs, h_s = greedy(hf, args.tokens)
         h_tok = sum(c.tokens for c in h_outs)
         print(f"transformers, HF folder: {h_tok} tokens in {h_s:.1f} s = {h_tok / h_s:.1f} tok/s ({load()})")
-        print(f"ratio llama.cpp / transformers: {(l_tok / l_s) / (h_tok / h_s):.1f}x")
+        print(f"ratio llama.cpp / transformers: {(l_tok / l_s) / (h_tok / h_s):.1f}x; "
+              f"exported / embedded GGUF on llama.cpp: {(l_tok / l_s) / (b_tok / b_s):.2f}x")
         for q, a, b in zip(QUESTIONS, l_outs, h_outs, strict=True):
             same = common_prefix_tokens(llama, a.text, b.text)
             print(f"  greedy agreement: first {same} of {min(a.tokens, b.tokens)} tokens the same [{q[:40]}]")
