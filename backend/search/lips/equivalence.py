@@ -138,6 +138,8 @@ def sym_rewrites(problem: Inequality, goal: Goal, max_ops: int = 400) -> list[Re
     too_heavy = heavy(d)
     if too_heavy:  # no time limit reaches inside sympy: MO-INT P19 sat here for minutes
         forms = {k: v for k, v in forms.items() if k not in ("simplify", "factor")}
+    if expansion_bound(d) > EXPAND_BOUND:  # MO-INT P19 at 120 s: 18 s past its limit in this expand
+        forms.pop("mul_expand")
     for name, fn in forms.items():
         poll()  # a search past its time limit stops between sympy forms
         e = fn()
