@@ -76,9 +76,12 @@ def changed_policy(hf_base, tmp_path_factory) -> Path:
     return folder
 
 
-pytestmark = [pytest.mark.model, requires_llamacpp]
+def needs_model(test):
+    """The embedded model, on llama.cpp (integration)."""
+    return pytest.mark.model(requires_llamacpp(test))
 
 
+@needs_model
 def test_round_trip_gives_the_original_gguf_greedy_tokens(hf_base, base_text, tmp_path):
     from backend.evolve.gguf_export import export_gguf
     from backend.evolve.manifest import folder_sha256
@@ -89,6 +92,7 @@ def test_round_trip_gives_the_original_gguf_greedy_tokens(hf_base, base_text, tm
     assert greedy(str(res.path)) == base_text
 
 
+@needs_model
 def test_reencoding_the_base_weights_gives_the_base_blocks_back():
     """The encoder on its own: Q5_0 and Q8_0 tensors dequantised (as transformers loads them)
     and re-encoded are byte for byte the base's blocks; the K-quants, which gguf.quants cannot
@@ -109,6 +113,7 @@ def test_reencoding_the_base_weights_gives_the_base_blocks_back():
     assert {target_type(T.Q4_K), target_type(T.Q6_K)} == {T.F16}
 
 
+@needs_model
 def test_only_a_bit_for_bit_unchanged_weight_keeps_the_base_blocks():
     """What decides copy or re-encode: one element off by one ulp is a changed weight."""
     import gguf
@@ -126,6 +131,7 @@ def test_only_a_bit_for_bit_unchanged_weight_keeps_the_base_blocks():
 
 
 @pytest.mark.slow  # writes a 2.5 GB policy folder and exports it: about a minute here
+@needs_model
 def test_a_scaled_layer_changes_the_greedy_text(changed_policy, base_text):
     import gguf
     import numpy as np
@@ -145,6 +151,7 @@ def test_a_scaled_layer_changes_the_greedy_text(changed_policy, base_text):
 
 
 @pytest.mark.slow  # shares the scaled policy above
+@needs_model
 def test_evolve_searches_a_policy_on_llamacpp_from_its_exported_gguf(changed_policy, monkeypatch):
     """LocalModels(policy_engine="llamacpp") runs a policy from RUN/round-N/policy.gguf and
     does not export again when that file already records the policy's checksum."""
@@ -169,6 +176,7 @@ def test_evolve_searches_a_policy_on_llamacpp_from_its_exported_gguf(changed_pol
         models.close()
 
 
+@needs_model
 def test_a_policy_of_another_shape_is_refused_before_writing(hf_base, tmp_path):
     from backend.cli import main
     from backend.evolve.gguf_export import PolicyMismatch, export_gguf
@@ -194,3 +202,26 @@ def test_a_policy_engine_that_cannot_run_a_policy_is_refused():
         LocalModels(policy_engine="vllm")
     with pytest.raises(ValueError, match="GGUF base"):
         LocalModels("transformers", "Qwen/Qwen2.5-0.5B-Instruct", policy_engine="llamacpp")
+
+
+def test_the_policy_stage_prepares_each_new_policy_for_its_engine(tmp_path):
+    """With ``--policy-engine llamacpp`` the policy stage exports the GGUF right after
+    fine-tuning (LocalModels.prepare_policy) and policy.json records it; a round with the tiny
+    Qwen2 and the scripted engine, the GGUF step stood in for."""
+    pytest.importorskip("trl")
+    pytest.importorskip("peft")
+    from backend.engines.scripted import ScriptedEngine
+    from backend.evolve.rounds import problem_sets, run_evolve
+    from tests.evolve.test_rounds import ScriptedModels, rules_for, settings
+
+    class PreparingModels(ScriptedModels):
+        def prepare_policy(self, policy):
+            self.prepared = policy
+            return {"gguf": policy + ".gguf", "gguf_seconds": 1.5}
+
+    train, test = problem_sets(settings(rounds=1, evaluate_base=False))
+    models = PreparingModels(ScriptedEngine(rules_for(train + test)))
+    run_evolve(tmp_path / "run", settings(rounds=1, evaluate_base=False), models, say=lambda _s: None)
+    summary = json.loads((tmp_path / "run" / "round-1" / "policy.json").read_text())
+    assert models.prepared == summary["policy"] == str(tmp_path / "run" / "round-1" / "policy")
+    assert summary["gguf"] == summary["policy"] + ".gguf" and summary["gguf_seconds"] == 1.5
