@@ -117,13 +117,14 @@ def evolve(
 
     if (ray or ray_address) and algo != "rstar":
         raise typer.BadParameter("only rStar-Math's search stage runs on Ray, not CPL's", param_hint="--ray")
-    models = LocalModels(engine, model, threads, policy_engine)
+    placed = {"policy_engine": policy_engine} if policy_engine != "transformers" else {}
+    models = LocalModels(engine, model, threads, **placed)
     if ray or ray_address:  # the search stage on Ray workers, each with its own LocalModels (docs/SCALE.md)
         from functools import partial
 
         from backend.scale.evolve_search import RayModels
 
-        worker_models = partial(LocalModels, engine, model, threads, policy_engine)
+        worker_models = partial(LocalModels, engine, model, threads, **placed)
         models = RayModels(models, worker_models, address=ray_address, workers=ray_workers)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns) as bar:
