@@ -55,21 +55,42 @@ class SteerHandlers:
         self.s = services
 
     def pick(self, run_id: str | None, evt: gr.EventData) -> tuple[Any, ...]:
-        """(node, the panel's message, then the inspector's row: its group, the prune, expand
-        and go-through buttons, its message) for the clicked node."""
+        """(node, the panel's message, then the inspector's row: its group, the prune, expand,
+        go-through and fork buttons, its message) for the clicked node."""
         data = getattr(evt, "_data", None) or {}
         node = _node(data.get("node_id"))
         if node is None or (data.get("run_id") and data.get("run_id") != run_id):
-            return (gr.skip(),) * 7
+            return (gr.skip(),) * 8
         live = self._live(run_id, node)[2] is None
+        forkable = self._forkable(run_id)
         shown = gr.update(visible=live)
-        said = (
-            f"Steer node **#{node}**: applied between iterations."
-            if live
-            else f"Node **#{node}**: the run is not running, so it can only be forked from here."
-        )
+        if live:
+            said = f"Steer node **#{node}**: applied between iterations."
+        elif forkable:
+            said = f"Node **#{node}**: the run is not running, so it can only be forked from here."
+        else:
+            said = f"Node **#{node}**: the run is not running, and only MCTS runs can be forked."
         panel = f"Steering node **#{node}** of run {md_code(run_id)}."
-        return node, panel, gr.update(visible=True), shown, shown, shown, said
+        return node, panel, gr.update(visible=True), shown, shown, shown, gr.update(visible=forkable), said
+
+    def reset(self, run_id: str | None) -> tuple[Any, ...]:
+        """A new run on the page (typed, forked, re-attached): the clicked node belonged to the
+        last one, so it is forgotten and the inspector's row hidden until a node of this run
+        is clicked (else a button would steer node #N of a run the user never clicked in)."""
+        return None, gr.update(visible=False)
+
+    def _forkable(self, run_id: str | None) -> bool:
+        """Whether the run's algorithm can start from a kept path (only MCTS searches can)."""
+        from backend.runspec import takes_prefix
+        from backend.store import StoreError
+
+        if not run_id:
+            return False
+        try:
+            started = self.s.trees.view(run_id, lambda t: t.started)
+        except (KeyError, ValueError, StoreError):
+            return False
+        return started is not None and takes_prefix(getattr(started, "algorithm", "") or "")
 
     def _live(self, run_id: str | None, node: Any) -> tuple[Any, int | None, str | None]:
         nid = _node(node)
@@ -225,8 +246,9 @@ def build_steering(services: Services, solve: Any) -> SteerPanel:
             fork = gr.Button("Fork a new run from this node", elem_id="steer-fork")
         new_run = gr.Textbox(visible=False)
     row: InspectorSteer = solve.steer
-    shown = [row.group, row.prune, row.expand, row.force, row.message]
+    shown = [row.group, row.prune, row.expand, row.force, row.fork, row.message]
     solve.tree.node_click(hs.pick, solve.run, [node, message, *shown], trigger_mode="always_last", **fast)
+    solve.run.change(hs.reset, solve.run, [node, row.group], **fast)
     prune.click(hs.prune, [solve.run, node], message, **fast)
     expand.click(hs.expand, [solve.run, node], message, **fast)
     add.click(hs.add_step, [solve.run, node, text, code], message, **fast)

@@ -169,6 +169,10 @@ def test_the_inspector_prunes_the_clicked_node_with_its_own_button(page, server,
         lambda: all(page.evaluate(TRACE_OF).get(str(k)) == "nodes: pruned" for k in below),
         what="the subtree faded",
     )
+    second = run(page, **tb.ENDLESS)  # the clicked node was the last run's: its row goes
+    assert second != run_id
+    wait_until(lambda: not page.is_visible("#insp-steer"), what="the row hidden for the new run")
+    page.click("#stop-btn")
 
 
 def test_add_my_step_from_the_page_runs_the_code_and_the_inspector_shows_its_output(page, server, pace):

@@ -127,8 +127,9 @@ def test_the_inspectors_steering_buttons_steer_the_clicked_node_of_a_live_run(se
     aside = [k for k in tree.root.children if k not in walked and not tree.nodes[k].terminal]
     target = aside[-1]  # a root child the first rollout did not take (the last of them)
     hs = SteerHandlers(services)
-    node, _, group, prune, expand, force, said = hs.pick(run_id, _Click(run_id, target))
+    node, _, group, prune, expand, force, fork, said = hs.pick(run_id, _Click(run_id, target))
     assert node == target and group["visible"] and prune["visible"] and expand["visible"] and force["visible"]
+    assert fork["visible"]  # an rStar run can be forked
     assert f"#{target}" in said and "between iterations" in said
     assert "walk the next rollout through" in hs.force(run_id, node)
     run.step()
@@ -139,7 +140,31 @@ def test_the_inspectors_steering_buttons_steer_the_clicked_node_of_a_live_run(se
     assert after and target in after[0].path  # the next selection went through the node
     run.stop()
     run.wait(10)
-    _, _, group, prune, expand, force, said = hs.pick(run_id, _Click(run_id, target))
+    _, _, group, prune, expand, force, fork, said = hs.pick(run_id, _Click(run_id, target))
     assert group["visible"] and not (prune["visible"] or expand["visible"] or force["visible"])
+    assert fork["visible"]
     assert "forked" in said
     assert "cannot be steered" in hs.prune(run_id, target)
+
+
+def test_fork_is_offered_only_for_runs_that_can_start_from_a_kept_path(services):
+    """A finished greedy run's node offers no fork (only MCTS searches take a prefix), instead
+    of a button that answers with an error (a browser walk found it)."""
+    from tests.ui.scripted_runs import PROBLEM
+    from ui import handlers as h
+    from ui.steering import SteerHandlers
+
+    controls = h.algorithm_controls(services.algorithm_names())
+    run_id = h.start_run(services, controls, PROBLEM, "greedy", "vote", "", 0, [None] * len(controls))
+    assert services.runs.get(run_id).wait(20)
+    *_, fork, said = SteerHandlers(services).pick(run_id, _Click(run_id, 1))
+    assert not fork["visible"] and "only MCTS runs can be forked" in said
+
+
+def test_a_new_run_forgets_the_clicked_node_and_hides_the_inspectors_row(services):
+    """The clicked node belongs to its run: once another run is on the page the row is hidden
+    and the node forgotten, so no button steers node #N of a run nobody clicked in."""
+    from ui.steering import SteerHandlers
+
+    node, row = SteerHandlers(services).reset("another-run")
+    assert node is None and row["visible"] is False
