@@ -387,8 +387,9 @@ def pause_label(services: Services, run_id: str | None) -> str:
 def finished_state(fin: Any) -> str:
     """How a finished run is named in the status: with a known answer the grade decides the
     words ("finished · answer 12 · ✗ wrong (known 10)"), never "solved" beside "wrong"."""
-    if fin.correct is None:
-        return f"finished ({md_esc(fin.status)})"
+    if fin.correct is None:  # no known answer: the search's own answer, ungraded
+        said = f" · answer {md_esc(fin.answer)}" if fin.answer is not None else ""
+        return f"finished ({md_esc(fin.status)}){said}"
     head = "finished" if fin.status == "solved" else f"finished ({md_esc(fin.status)})"
     answer = md_esc(fin.answer) if fin.answer is not None else "(none)"
     grade = "✓ correct" if fin.correct else f"✗ wrong (known {md_esc(fin.reference)})"
@@ -670,7 +671,8 @@ def history_rows(services: Services, text: str = "", algorithm: str = "", status
                 r.id,
                 time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created)),
                 r.algorithm,
-                r.status,
+                # a graded wrong answer is "answered", never "solved" beside correct "no"
+                "answered" if r.status == "solved" and r.correct is False else r.status,
                 r.answer or "",
                 {True: "yes", False: "no", None: ""}[r.correct],
                 r.nodes,

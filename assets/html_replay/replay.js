@@ -369,7 +369,12 @@
       case 'iteration_done': return 'iteration ' + e.iteration + ' done: best answer ' + (e.best_answer == null ? 'none yet' : e.best_answer);
       case 'user_action': return 'the user pressed ' + e.action + (e.node !== null && e.node !== undefined ? ' on #' + e.node : '');
       case 'note': return e.level + ': ' + e.message;
-      case 'run_finished': return 'run finished: ' + e.status + (e.answer !== null && e.answer !== undefined ? ', answer ' + e.answer : '');
+      case 'run_finished': {
+        const graded = e.correct !== null && e.correct !== undefined;
+        return 'run finished' + (graded && e.status === 'solved' ? '' : ': ' + e.status) +
+          (e.answer !== null && e.answer !== undefined ? ', answer ' + e.answer : '') +
+          (graded ? (e.correct ? ', correct' : ', wrong (known ' + e.reference + ')') : '');
+      }
       case 'run_started': return 'run started: ' + e.algorithm + ', reward ' + (e.reward || '?');
       default: return e.type;
     }
@@ -422,9 +427,12 @@
     const started = EVENTS[0] || {}, spec = started.spec || {}, fin = EVENTS.find((e) => e.type === 'run_finished');
     document.title = 'Canopy replay: ' + String(started.problem || '').slice(0, 80);
     $('cr-problem').textContent = started.problem || '';
+    // as the page says it: with a known answer the grade decides the words, never "solved" beside "wrong"
+    const graded = fin && fin.correct !== null && fin.correct !== undefined;
     $('cr-outcome').textContent = fin
-      ? 'finished (' + fin.status + ') · answer ' + (fin.answer == null ? '(none)' : fin.answer) +
-        (fin.correct === null || fin.correct === undefined ? '' : (fin.correct ? ' · correct' : ' · wrong (known ' + fin.reference + ')'))
+      ? (graded && fin.status === 'solved' ? 'finished' : 'finished (' + fin.status + ')') +
+        ' · answer ' + (fin.answer == null ? '(none)' : fin.answer) +
+        (graded ? (fin.correct ? ' · correct' : ' · wrong (known ' + fin.reference + ')') : '')
       : 'not finished in this file';
     const eng = started.engine || {};
     const rows = [

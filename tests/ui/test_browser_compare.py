@@ -126,6 +126,8 @@ def test_html_replay_opens_offline_and_its_slider_replays_the_live_tree(page, se
         for word in ("run id", run_id, "seed", "engine", "scripted", "Canopy (file)", "settings"):
             assert word in spec, word
         assert pg.inner_text("#cr-problem").startswith("An HTML replay problem: 16 - 3 - 4 eggs at $2")
+        outcome = pg.inner_text("#cr-outcome")  # graded: the grade speaks, never "solved" beside "wrong"
+        assert "(solved)" not in outcome and ("· correct" in outcome or "· wrong (known 18)" in outcome)
         spent = sum(n.tokens for n in Tree.from_events(events).nodes.values())
         assert pg.inner_text("#cr-cost").startswith(f"Spent so far: {spent} tokens")
         pg.select_option("#cr-mode", "tokens")

@@ -233,6 +233,25 @@ def test_history_rows_keep_the_problem_and_cut_the_model_name(services):
     assert row["problem"] == problem and len(row["model"]) <= 24 and row["model"].endswith("…")
 
 
+
+def test_a_wrong_graded_run_is_never_called_solved_and_an_ungraded_one_shows_its_answer(services):
+    """History's status column and the status line (a browser walk saw "solved" beside correct
+    "no", and "finished (solved)" with no answer for a run without a known answer)."""
+    pace(services, 0.0)
+    controls = h.algorithm_controls(["rstar"])
+    values = h.preset_values("rstar", "cpu-demo", controls)
+    values = [SMALL.get(c.name, v) for c, v in zip(controls, values, strict=True)]
+    wrong = h.start_run(services, controls, "A graded problem", "rstar", "vote", "-999", 0, values)
+    assert services.runs.get(wrong).wait(30)
+    row = dict(zip(h.HISTORY_HEADERS, h.history_rows(services)[0], strict=True))
+    assert row["correct"] == "no" and row["status"] == "answered"
+    plain = h.start_run(services, controls, "An ungraded problem", "rstar", "vote", "", 0, values)
+    assert services.runs.get(plain).wait(30)
+    tree = services.trees.view(plain, lambda t: t)
+    assert tree.finished.answer is not None and tree.finished.correct is None
+    assert f"· answer {tree.finished.answer}" in h.finished_state(tree.finished)
+
+
 # --- item 3: a goal's '*' is multiplication, not italics ------------------------------------------
 
 
