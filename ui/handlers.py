@@ -293,6 +293,11 @@ def start_run(
         engine = slot.get()
     except RuntimeError as exc:
         raise UserFacingError(str(exc)) from exc
+    from backend.prompt_room import problem_too_long
+
+    too_long = problem_too_long(getattr(engine, "inner", engine), spec.problem, spec.algorithm)
+    if too_long:  # refused before a run exists, not a run that fails at its first call
+        raise UserFacingError(too_long)
     from backend.verify.answers import answers_equal
 
     options = {}

@@ -258,6 +258,7 @@ def solve_cmd(
     from rich.console import Console
     from rich.live import Live
 
+    from backend.prompt_room import problem_too_long
     from backend.solve import solve_spec
 
     console = Console()
@@ -265,6 +266,9 @@ def solve_cmd(
         overrides = _overrides(algo, rollouts, children, samples, sets)
         spec = _spec(problem, algo, preset, overrides, reward, ppm, engine, model, seed, answer, engine_opts)
         eng = _engine(spec, threads)
+        too_long = problem_too_long(eng, spec.problem, spec.algorithm)
+        if too_long:
+            raise ValueError(too_long)
         with Live("starting…", console=Console(stderr=True), transient=True, refresh_per_second=4) as live:
             res = solve_spec(spec, engine=eng, on_event=ProgressLine(live))
         if events is not None:

@@ -205,3 +205,13 @@ def test_a_stop_ends_a_call_inside_its_decode_loop_and_the_next_call_is_unchange
         assert all(c.finish_reason == "stop" or c.tokens == 96 for c in row)
     again = e.generate(batch, **kw)
     assert [[c.text for c in r] for r in again] == [[c.text for c in r] for r in expected]
+
+
+def test_a_problem_the_model_cannot_read_is_refused_by_its_token_count(llama_engine):
+    from backend.prompt_room import problem_too_long
+
+    long = "Tom has 3 apples and buys 4 more. " * 1200  # ~12,000 tokens for a 4,096-token context
+    said = problem_too_long(llama_engine, long, "rstar")
+    assert said and "too long for this model" in said and f"{llama_engine.n_ctx:,}" in said
+    assert problem_too_long(llama_engine, long[:1500], "rstar") is None  # ~400 tokens: fits
+    assert problem_too_long(llama_engine, long, "lips") is None  # LIPS has its own limits

@@ -233,3 +233,18 @@ def test_a_quiet_runs_next_event_is_sent_at_once(services):
     assert time.monotonic() - t < 1.2  # not a wait for the next 2 s tick
     stream.close()
     services.runs.shutdown()
+
+
+def test_a_problem_too_long_for_the_model_is_refused_before_a_run_exists(services):
+    """A browser walk pasted 42,000 characters: the run started and ended in "error" with the
+    engine's n_ctx message. Now the page refuses it, saying the sizes, and keeps no run."""
+    inner = services.engine.get().inner
+    inner.n_ctx = 4096  # the scripted engine counting words as a llama.cpp engine counts tokens
+    inner.tokenize = lambda text: text.split()
+    controls = h.algorithm_controls(services.algorithm_names())
+    values = [None] * len(controls)
+    with pytest.raises(h.UserFacingError, match=r"too long for this model: 6,000 tokens.*at most 4,096"):
+        h.start_run(services, controls, "word " * 6000, "rstar", "vote", "", 0, values)
+    assert services.store.list_runs() == []
+    run_id = h.start_run(services, controls, "word " * 300, "rstar", "vote", "", 0, values)  # fits
+    assert services.runs.get(run_id).wait(30)
