@@ -64,9 +64,17 @@ def breakdown(tree: Tree) -> dict[str, Any]:
     by node kind and by depth, and the costliest nodes."""
     nodes = list(tree.nodes.values())
     totals = {mode: round(sum(node_cost(n, mode) for n in nodes), 3) for mode in COST_MODES}
-    wall_s = float((tree.finished.stats or {}).get("wall_s", 0.0)) if tree.finished else 0.0
-    wall_s = wall_s or float(tree.last_t)
-    spent_s = (totals["gen_ms"] + totals["exec_ms"] + totals["verify_ms"]) / 1000
+    stats = (tree.finished.stats or {}) if tree.finished else {}
+    wall_s = float(stats.get("wall_s", 0.0)) or float(tree.last_t)
+    # the run's own totals include what no node carries: samples dropped as duplicates, steps
+    # that failed to parse, calls cut by a stop (a finished run only; else the nodes' sums)
+    run = {
+        "tokens": max(float(stats.get("tokens", 0.0)), totals["tokens"]),
+        "gen_ms": max(float(stats.get("gen_s", 0.0)) * 1000, totals["gen_ms"]),
+        "exec_ms": max(float(stats.get("exec_s", 0.0)) * 1000, totals["exec_ms"]),
+        "verify_ms": max(float(stats.get("verify_s", 0.0)) * 1000, totals["verify_ms"]),
+    }
+    spent_s = (run["gen_ms"] + run["exec_ms"] + run["verify_ms"]) / 1000
     kinds: Counter[str] = Counter()
     depths: Counter[int] = Counter()
     for n in nodes:
@@ -76,6 +84,8 @@ def breakdown(tree: Tree) -> dict[str, Any]:
     return {
         **totals,
         "nodes": len(nodes),
+        #: the run's totals (what the nodes carry plus what they do not)
+        "run": {k: round(v, 3) for k, v in run.items()},
         "wall_s": round(wall_s, 3),
         #: time not spent generating, executing or verifying nodes (selection, scoring, waiting)
         "other_s": round(max(wall_s - spent_s, 0.0), 3),
@@ -94,13 +104,26 @@ def breakdown_markdown(tree: Tree) -> str:
     if not tree.nodes:
         return "No nodes yet: nothing spent."
     b = breakdown(tree)
-    wall = b["wall_s"]
+    wall, run = b["wall_s"], b["run"]
+    head = f"**Where it went:** {run['tokens']:.0f} tokens"
+    unkept = run["tokens"] - b["tokens"]
+    if unkept > 0:
+        head += (f" ({b['tokens']:.0f} on the {b['nodes']} nodes, {unkept:.0f} on text no node kept: "
+                 "duplicate samples, steps that did not parse, calls cut by a stop)")
+    else:
+        head += f" over {b['nodes']} nodes"
+
+    def part(name: str, key: str) -> str:
+        line = f"- {name} {run[key] / 1000:.2f} s{_share(run[key] / 1000, wall)}"
+        if run[key] - b[key] > 0.5:  # some of it went to text no node kept
+            line += f", {b[key] / 1000:.2f} s of it on the nodes"
+        return line
+
     lines = [
-        f"**Where it went:** {b['tokens']:.0f} tokens over {b['nodes']} nodes · wall {wall:.2f} s",
-        f"- generation {b['gen_ms'] / 1000:.2f} s{_share(b['gen_ms'] / 1000, wall)}",
-        f"- execution (sandboxed code) {b['exec_ms'] / 1000:.2f} s{_share(b['exec_ms'] / 1000, wall)}",
-        f"- verification (answers, formats, provers) {b['verify_ms'] / 1000:.2f} s"
-        f"{_share(b['verify_ms'] / 1000, wall)}",
+        head + f" · wall {wall:.2f} s",
+        part("generation", "gen_ms"),
+        part("execution (sandboxed code)", "exec_ms"),
+        part("verification (answers, formats, provers)", "verify_ms"),
         f"- everything else (selection, scoring, waits) {b['other_s']:.2f} s{_share(b['other_s'], wall)}",
         "- tokens by kind: " + ", ".join(f"{md_esc(k)} {v}" for k, v in b["tokens_by_kind"].items()),
         "- tokens by depth: " + ", ".join(f"{d}: {v}" for d, v in b["tokens_by_depth"].items()),

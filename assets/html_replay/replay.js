@@ -383,8 +383,13 @@
     let tok = 0, gen = 0, exe = 0, ver = 0;
     for (const n of s.nodes.values()) { tok += n.tokens; gen += n.gen_ms; exe += execMs(n); ver += n.verify_ms - execMs(n); }
     const sec = (ms) => (ms / 1000).toFixed(2) + ' s';
+    const run = (s.finished && s.finished.stats) || {};  // the run's totals, known at its end
+    const unkept = run.tokens > tok
+      ? ' · run total ' + run.tokens + ' tokens, generation ' + sec((run.gen_s || 0) * 1000) +
+        ' (the rest went to text no node kept: duplicate samples, steps that did not parse, calls cut by a stop)'
+      : '';
     $('cr-cost').textContent = 'Spent so far: ' + tok + ' tokens · generation ' + sec(gen) + ' · execution ' + sec(exe) +
-      ' · verification ' + sec(ver) + ' · ' + s.order.length + ' nodes';
+      ' · verification ' + sec(ver) + ' · ' + s.order.length + ' nodes' + unkept;
   }
   function caption(at) {
     const e = EVENTS[at];

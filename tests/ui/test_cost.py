@@ -11,7 +11,7 @@ from backend.tree import Tree
 from ui.cost import breakdown, breakdown_markdown, cost_figure, node_cost
 
 
-def costly_run() -> Tree:
+def costly_run(stats: dict | None = None) -> Tree:
     """Root; #1 code step (12 tokens, 300 ms to write, 40 ms to run); #2 answer (5 tokens,
     100 ms, graded in 7 ms); #3 CPL-like plan step checked by format (2 ms). Wall 1.0 s."""
     log = EventLog(clock=iter([0.0, 0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 1.0]).__next__)
@@ -23,7 +23,7 @@ def costly_run() -> Tree:
     log.emit(ev.NodeVerified, id=2, status="answered", method="answer", ms=7.0, answer="4")
     log.emit(ev.NodeAdded, id=3, parent=0, kind="plan", text="Plan 1", tokens=3, gen_ms=50.0)
     log.emit(ev.NodeVerified, id=3, status="ok", method="format", ms=2.0)
-    log.emit(ev.RunFinished, status="solved", answer="4", best_path=[0, 1, 2], stats={"wall_s": 1.0})
+    log.emit(ev.RunFinished, status="solved", answer="4", best_path=[0, 1, 2], stats=stats or {"wall_s": 1.0})
     return Tree.from_events(log.events)
 
 
@@ -51,6 +51,18 @@ def test_the_breakdown_adds_up_to_the_wall_time():
     text = breakdown_markdown(costly_run())
     assert "execution (sandboxed code) 0.04 s (4% of the wall time)" in text
     assert "generation 0.45 s (45% of the wall time)" in text
+
+
+def test_text_no_node_kept_is_counted_from_the_runs_own_totals():
+    """A browser walk saw a third of a run's tokens and generation time missing from the cost
+    view (samples dropped as duplicates carry no node) and filed under "everything else"."""
+    tree = costly_run({"wall_s": 1.0, "tokens": 32, "gen_s": 0.7, "exec_s": 0.04, "verify_s": 0.009})
+    b = breakdown(tree)
+    assert b["run"] == {"tokens": 32, "gen_ms": 700, "exec_ms": 40, "verify_ms": 9}
+    assert b["other_s"] == pytest.approx(1.0 - 0.749)  # not the unkept generation's 0.25 s
+    text = breakdown_markdown(tree)
+    assert "32 tokens (20 on the 4 nodes, 12 on text no node kept" in text
+    assert "generation 0.70 s (70% of the wall time), 0.45 s of it on the nodes" in text
 
 
 def test_the_cost_figure_colours_each_node_by_its_cost_at_the_pages_positions():
