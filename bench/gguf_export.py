@@ -33,13 +33,22 @@ def load() -> str:
     return "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def greedy(engine, tokens: int) -> tuple[list, float]:
-    """One prompt at a time (a greedy evaluation's shape); seconds spent generating."""
-    prompts = [engine.chat_prompt([{"role": "user", "content": q}]) for q in QUESTIONS]
-    engine.generate([prompts[0]], max_tokens=4, temperature=0)  # warm up
-    start = time.perf_counter()
-    outs = [engine.generate([p], max_tokens=tokens, temperature=0)[0][0] for p in prompts]
-    return outs, time.perf_counter() - start
+def interleaved(engines: dict, tokens: int) -> dict:
+    """Greedy, one prompt at a time (a greedy evaluation's shape), the engines taking turns on
+    each prompt so that a change in the machine's load falls on all of them alike. Per engine:
+    completions, wall seconds and process CPU seconds spent generating."""
+    got = {name: ([], 0.0, 0.0) for name in engines}
+    for engine in engines.values():  # warm up
+        hello = engine.chat_prompt([{"role": "user", "content": "Hi"}])
+        engine.generate([hello], max_tokens=4, temperature=0)
+    for q in QUESTIONS:
+        for name, engine in engines.items():
+            prompt = engine.chat_prompt([{"role": "user", "content": q}])
+            wall, cpu = time.perf_counter(), time.process_time()
+            out = engine.generate([prompt], max_tokens=tokens, temperature=0)[0][0]
+            outs, w, c = got[name]
+            got[name] = ([*outs, out], w + time.perf_counter() - wall, c + time.process_time() - cpu)
+    return got
 
 
 def common_prefix_tokens(engine, a: str, b: str) -> int:
@@ -78,26 +87,29 @@ def main() -> None:
         print(f"export: {res.seconds:.1f} s, {res.size_bytes / 1e6:.0f} MB ({kinds}); "
               f"{kept} tensors kept the base's blocks, {f16} K-quant as F16 ({load()})")
 
-        base = load_engine("llamacpp", None, n_threads=args.threads)
-        b_outs, b_s = greedy(base, args.tokens)
-        b_tok = sum(c.tokens for c in b_outs)
-        base.close()
-        print(f"llama.cpp, embedded GGUF: {b_tok} tokens in {b_s:.1f} s = {b_tok / b_s:.1f} tok/s ({load()})")
-        llama = load_engine("llamacpp", str(out), n_threads=args.threads)
-        l_outs, l_s = greedy(llama, args.tokens)
-        l_tok = sum(c.tokens for c in l_outs)
-        print(f"llama.cpp, exported GGUF: {l_tok} tokens in {l_s:.1f} s = {l_tok / l_s:.1f} tok/s ({load()})")
-        hf = load_engine("transformers", policy, threads=args.threads)  # as LocalModels loads it
-        h_outs, h_s = greedy(hf, args.tokens)
-        h_tok = sum(c.tokens for c in h_outs)
-        print(f"transformers, HF folder: {h_tok} tokens in {h_s:.1f} s = {h_tok / h_s:.1f} tok/s ({load()})")
-        print(f"ratio llama.cpp / transformers: {(l_tok / l_s) / (h_tok / h_s):.1f}x; "
-              f"exported / embedded GGUF on llama.cpp: {(l_tok / l_s) / (b_tok / b_s):.2f}x")
+        engines = {
+            "llama.cpp, embedded GGUF": load_engine("llamacpp", None, n_threads=args.threads),
+            "llama.cpp, exported GGUF": load_engine("llamacpp", str(out), n_threads=args.threads),
+            "transformers, HF folder": load_engine("transformers", policy, threads=args.threads),
+        }
+        got = interleaved(engines, args.tokens)
+        rate = {}
+        for name, (outs, wall, cpu) in got.items():
+            n = sum(c.tokens for c in outs)
+            rate[name] = n / wall
+            print(f"{name}: {n} tokens in {wall:.1f} s = {n / wall:.1f} tok/s, "
+                  f"{1000 * cpu / n:.0f} ms CPU a token")
+        print(f"({load()})")
+        b_rate, l_rate, h_rate = rate.values()
+        print(f"ratio llama.cpp / transformers (the policy): {l_rate / h_rate:.1f}x; "
+              f"exported / embedded GGUF on llama.cpp: {l_rate / b_rate:.2f}x")
+        llama = engines["llama.cpp, exported GGUF"]
+        l_outs, h_outs = got["llama.cpp, exported GGUF"][0], got["transformers, HF folder"][0]
         for q, a, b in zip(QUESTIONS, l_outs, h_outs, strict=True):
             same = common_prefix_tokens(llama, a.text, b.text)
             print(f"  greedy agreement: first {same} of {min(a.tokens, b.tokens)} tokens the same [{q[:40]}]")
-        llama.close()
-        hf.close()
+        for engine in engines.values():
+            engine.close()
 
 
 if __name__ == "__main__":
