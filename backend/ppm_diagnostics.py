@@ -290,6 +290,8 @@ def ppm_line(tree: Tree, unnamed: str = "a PPM given to the search") -> str | No
     chosen = (started.spec or {}).get("ppm", "default")
     if not scored and (chosen is None or str(chosen).strip().lower() in ("", "none")):
         return "none (chosen for this run): Q comes from the rollouts' rewards only"
+    if note is None and not scored:  # the run's first moments: its root note comes with the root
+        return "not known yet (the run has not said which PPM values its steps)"
     which = note.message[len(_VALUED) :] if note is not None else unnamed
     if not scored:
         return f"{which}; no step scored yet"

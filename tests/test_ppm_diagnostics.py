@@ -208,3 +208,5 @@ def test_ppm_line_names_the_ppm_or_says_why_there_is_none():
     assert chosen.startswith("none (chosen for this run)")
     assert ppm_line(tree_of(note=None), unnamed="a test PPM") == "a test PPM; 4 steps scored"
     assert ppm_line(tree_of(algorithm="cpl", note=None, scores=False)) is None  # CPL takes no PPM
+    # a run's first moments, before its root note: not "a PPM given to the search" when none ships
+    assert ppm_line(tree_of(note=None, scores=False)).startswith("not known yet")

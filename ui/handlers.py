@@ -401,6 +401,15 @@ def finished_state(fin: Any) -> str:
     return f"{head} · answer {answer} · {grade}"
 
 
+#: why a run ended before its planned rollouts (``Search.exhausted``), in the status's words
+EARLY_END = {
+    "tokens": "its token budget was spent",
+    "time": "its time limit was reached",
+    "tree": "no node was left to expand (every path ended, failed or was pruned)",
+    "queue": "no goal was left to try",
+}
+
+
 def run_status(services: Services, run_id: str | None, tree: Tree | None = None) -> str:
     if not run_id:
         if services.history_read_only:  # say it before the user types a problem for nothing
@@ -417,6 +426,9 @@ def run_status(services: Services, run_id: str | None, tree: Tree | None = None)
         f"Run {md_code(run_id)} · {algo} · **{state}** · {rounds_phrase(tree, len(tree.iterations))} · "
         f"{len(tree.nodes)} nodes"
     ]
+    early = EARLY_END.get(str(((tree.finished.stats or {}) if tree.finished else {}).get("budget")))
+    if early:  # the run ended before its rollouts or samples were spent: say why
+        parts.append(f"ended early: {early}")
     which = ppm_note(tree)  # said on its own line below, not among the notes
     for note in [n for n in tree.notes if n is not which][-2:]:
         parts.append(f"{md_esc(note.level)}: {md_esc(note.message)}")

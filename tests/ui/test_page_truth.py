@@ -283,3 +283,23 @@ def test_a_lips_goal_node_shows_its_stars(services):
     log.emit(ev.NodeAdded, id=0, parent=None, kind="goal", text="prove 1/(a*b^3 + c*b^3) >= 0")
     view = node_view(Tree.from_events(log.after(-1)), 0)
     assert "<em>" not in render(view.text) and render(view.text).count("*") == 2
+
+
+def test_the_status_says_why_a_run_ended_before_its_rollouts(services):
+    """A browser walk pruned a node and the 4-rollout run ended after 1 iteration without a
+    word: the run's budget reason ("tree": nothing left to expand) is now said."""
+    from backend import events as ev
+    from backend.events import EventLog
+    from backend.tree import Tree
+
+    log = EventLog()
+    log.emit(ev.RunStarted, run_id="early", algorithm="rstar", problem="2+2?")
+    log.emit(ev.NodeAdded, id=0, parent=None, kind="root", text="2+2?")
+    log.emit(ev.RunFinished, status="exhausted", answer=None, best_path=[0], stats={"budget": "tree"})
+    tree = Tree.from_events(log.events)
+    assert "ended early: no node was left to expand" in h.run_status(services, "early", tree=tree)
+    log = EventLog()
+    log.emit(ev.RunStarted, run_id="full", algorithm="rstar", problem="2+2?")
+    log.emit(ev.NodeAdded, id=0, parent=None, kind="root", text="2+2?")
+    log.emit(ev.RunFinished, status="solved", answer="4", best_path=[0], stats={"budget": "rollouts"})
+    assert "ended early" not in h.run_status(services, "full", tree=Tree.from_events(log.events))
