@@ -144,6 +144,9 @@ class _Parts:
     declared: list[str] = field(default_factory=list)
     constraints: list[str] = field(default_factory=list)
     goals: list[str] = field(default_factory=list)
+    #: constraints that led a part with conditions after them ("GOAL with a, b > 0"): with no
+    #: 'prove' anywhere, a lone one of them is the goal
+    leads: list[int] = field(default_factory=list)
 
 
 def _unwrap_latex(text: str) -> tuple[str, bool]:
@@ -172,6 +175,8 @@ def _split_parts(text: str) -> _Parts:
             if goal:
                 chunk = chunk[marks[i - 1].end() - start:]
             _add_part(out, chunk.strip(_STRIP), goal)
+    if not out.goals and len(out.leads) == 1:  # "a/b + b/a >= 2 with a, b > 0": the lead is the goal
+        out.goals.append(out.constraints.pop(out.leads[0]))
     return out
 
 
@@ -187,7 +192,10 @@ def _add_part(out: _Parts, part: str, goal: bool) -> None:
     if goal:
         out.goals.append(pieces[0])
     elif pieces[0]:
+        before = len(out.constraints)
         _add_condition(out, pieces[0])
+        if len(pieces) > 1 and len(out.constraints) == before + 1:
+            out.leads.append(before)
     for p in pieces[1:]:
         if p:
             _add_condition(out, p)

@@ -134,6 +134,10 @@ AB_GOAL = Goal(2 * A * B, A**2 + B**2)
     "For positive reals a, b, show that a^2 + b^2 >= 2ab",
     "If a > 0 and b > 0, prove that a^2 + b^2 >= 2ab",
     "a, b are positive; prove: a^2 + b^2 >= 2ab",
+    # no 'prove': the relation a part leads with, before its conditions, is the goal
+    "a^2 + b^2 >= 2ab with a, b > 0",
+    "a^2 + b^2 >= 2ab for all positive reals a, b",
+    r"$a^2 + b^2 \ge 2ab$ where $a, b > 0$",
 ])
 def test_natural_phrasings(text):
     p = parse_problem(text)
