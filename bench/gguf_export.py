@@ -83,9 +83,9 @@ def main() -> None:
         print(f"exporting {policy} ({load()})")
         res = export_gguf(policy, out)
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(res.types.items()))
-        kept, f16 = len(res.unchanged), len(res.as_f16)
+        kept, f16 = len(res.unchanged), len(res.retyped)
         print(f"export: {res.seconds:.1f} s, {res.size_bytes / 1e6:.0f} MB ({kinds}); "
-              f"{kept} tensors kept the base's blocks, {f16} K-quant as F16 ({load()})")
+              f"{kept} tensors kept the base's blocks, {f16} K-quant as Q8_0 ({load()})")
 
         engines = {
             "llama.cpp, embedded GGUF": load_engine("llamacpp", None, n_threads=args.threads),

@@ -25,8 +25,8 @@ def export_gguf(
     res = export(policy_dir, out, base)
     kinds = ", ".join(f"{n} {k}" for k, n in sorted(res.types.items()))
     typer.echo(f"wrote {res.path} ({res.size_bytes / 1e6:.0f} MB, {kinds}) in {res.seconds:.1f} s")
-    kept, f16 = len(res.unchanged), len(res.as_f16)
-    typer.echo(f"{kept} tensors kept the base's blocks; {f16} K-quant tensors written as F16")
+    kept, f16 = len(res.unchanged), len(res.retyped)
+    typer.echo(f"{kept} tensors kept the base's blocks; {f16} K-quant tensors written as Q8_0")
     typer.echo(f"run it: canopy solve PROBLEM --engine llamacpp --model {res.path}")
 
 

@@ -9,7 +9,8 @@ loads a GGUF (``gguf.get_tensor_name_map``; qwen2 needs no q/k permutation, unli
 
 Quantisation follows the base tensor by tensor where ``gguf.quants`` writes llama.cpp's block
 format (Q8_0, Q5_0, Q4_0, ... and F32); the K-quants (Q4_K, Q6_K) it cannot write, so those
-tensors become F16 (docs/EVOLVE.md gives the sizes and what changes). A policy weight that
+tensors become Q8_0: finer than the base's own K-quant, and on llama.cpp's CPU path faster than
+F16 (docs/EVOLVE.md gives the sizes, speeds and what changes). A policy weight that
 is bit for bit the base tensor dequantised (LoRA leaves the embeddings, norms and LM head as
 they were) keeps the base's own blocks, so an unchanged tensor loses nothing to re-encoding.
 """
@@ -52,7 +53,7 @@ class ExportResult:
     size_bytes: int
     source_sha256: str
     types: dict[str, int] = field(default_factory=dict)  # tensor type → how many tensors
-    as_f16: list[str] = field(default_factory=list)  # base tensors in a K-quant, written as F16
+    retyped: list[str] = field(default_factory=list)  # base tensors in a K-quant, written as Q8_0
     unchanged: list[str] = field(default_factory=list)  # the base's blocks copied as they are
 
 
@@ -95,11 +96,11 @@ def check_config(config: dict[str, Any], reader: Any) -> None:
 
 
 def target_type(base_type: Any) -> Any:
-    """The type a tensor is written in: the base's where gguf.quants writes it, else F16."""
+    """The type a tensor is written in: the base's where gguf.quants writes it, else Q8_0."""
     from gguf import GGMLQuantizationType as T
 
     writable = {T.F32, T.F16, T.BF16, T.Q8_0, T.Q5_0, T.Q5_1, T.Q4_0, T.Q4_1}
-    return base_type if base_type in writable else T.F16
+    return base_type if base_type in writable else T.Q8_0
 
 
 class PolicyWeights:
@@ -249,11 +250,11 @@ def export_gguf(
     finally:
         tmp.unlink(missing_ok=True)
     types = Counter(qtype.name for _t, qtype, _s, _c in plan)
-    as_f16 = [t.name for t, qtype, _s, _c in plan if qtype != t.tensor_type]
+    retyped = [t.name for t, qtype, _s, _c in plan if qtype != t.tensor_type]
     unchanged = [t.name for t, _q, _s, copy in plan if copy]
     seconds = time.perf_counter() - start
     log.info("exported %s to %s in %.1f s", policy, out, seconds)
-    return ExportResult(out, seconds, out.stat().st_size, sha, dict(types), as_f16, unchanged)
+    return ExportResult(out, seconds, out.stat().st_size, sha, dict(types), retyped, unchanged)
 
 
 def gguf_source_sha(path: str | Path) -> str | None:

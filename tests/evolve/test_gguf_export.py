@@ -88,7 +88,7 @@ def test_round_trip_gives_the_original_gguf_greedy_tokens(hf_base, base_text, tm
 
     res = export_gguf(hf_base, tmp_path / "rt.gguf")
     assert res.source_sha256 == folder_sha256(hf_base)
-    assert len(res.unchanged) == sum(res.types.values()) == 291 and not res.as_f16  # nothing re-encoded
+    assert len(res.unchanged) == sum(res.types.values()) == 291 and not res.retyped  # nothing re-encoded
     assert greedy(str(res.path)) == base_text
 
 
@@ -96,7 +96,7 @@ def test_round_trip_gives_the_original_gguf_greedy_tokens(hf_base, base_text, tm
 def test_reencoding_the_base_weights_gives_the_base_blocks_back():
     """The encoder on its own: Q5_0 and Q8_0 tensors dequantised (as transformers loads them)
     and re-encoded are byte for byte the base's blocks; the K-quants, which gguf.quants cannot
-    write, become F16."""
+    write, become Q8_0."""
     import gguf
     import numpy as np
     from gguf import GGMLQuantizationType as T
@@ -110,7 +110,7 @@ def test_reencoding_the_base_weights_gives_the_base_blocks_back():
         assert target_type(t.tensor_type) == t.tensor_type
         again = _encode(gguf.quants.dequantize(t.data, t.tensor_type), t.tensor_type)
         assert np.array_equal(again.view(np.uint8).reshape(-1), np.asarray(t.data).view(np.uint8).reshape(-1))
-    assert {target_type(T.Q4_K), target_type(T.Q6_K)} == {T.F16}
+    assert {target_type(T.Q4_K), target_type(T.Q6_K)} == {T.Q8_0}
 
 
 @needs_model
@@ -140,7 +140,7 @@ def test_a_scaled_layer_changes_the_greedy_text(changed_policy, base_text):
     from backend.evolve.gguf_export import export_gguf, read_gguf
 
     res = export_gguf(changed_policy, changed_policy.with_name("policy.gguf"))
-    assert res.as_f16 == [] and "blk.6.ffn_up.weight" not in res.unchanged
+    assert res.retyped == [] and "blk.6.ffn_up.weight" not in res.unchanged
     assert len(res.unchanged) == sum(res.types.values()) - 1  # the other 290 keep the base's blocks
     written = next(t for t in read_gguf(res.path).tensors if t.name == "blk.6.ffn_up.weight")
     with safe_open(str(changed_policy / "model.safetensors"), framework="pt") as f:
