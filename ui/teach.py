@@ -169,12 +169,20 @@ class TeachHandlers:
         text = _text(phase, index, len(phases), reveal)
         return _figure(self.s, run_id, phase), text, gr.update(visible=False), p, _score(p)
 
-    def toggled(self, on: bool, run_id: str | None) -> Any:
-        """Show the panel; a live run pauses, since from now on the lesson steps it."""
-        run = self.s.runs.get(run_id) if on and run_id else None
+    def toggled(self, on: bool, run_id: str | None) -> tuple[Any, str]:
+        """(the panel, the Pause button's label): on, a live run pauses, since from now on the
+        lesson steps it; off, it runs on by itself again (a walk found it left paused, with
+        nothing on the page saying so but the button)."""
+        from backend.run import PAUSED_STATES
+        from ui.handlers import pause_label
+
+        run = self.s.runs.get(run_id) if run_id else None
         if run is not None and not run.finished:
-            run.pause()
-        return gr.update(visible=bool(on))
+            if on:
+                run.pause()
+            elif run.state in PAUSED_STATES:
+                run.resume()
+        return gr.update(visible=bool(on)), pause_label(self.s, run_id)
 
     def reset(self, run_id: str | None) -> tuple[Any, ...]:
         return (
@@ -206,7 +214,7 @@ def build_teacher(services: Services, solve: Any) -> None:
         tree = tree_view("teach-tree")
     progress = gr.State(None)
     outputs = [tree, lesson_md, predict, progress, score]
-    toggle.change(hs.toggled, [toggle, solve.run], panel, **fast)
+    toggle.change(hs.toggled, [toggle, solve.run], [panel, solve.pause], **fast)
     nxt.click(hs.next, [solve.run, progress, ask], outputs, **fast)
     check_btn.click(hs.check, [solve.run, progress, predict], outputs, **fast)
     solve.run.change(hs.reset, solve.run, outputs, **fast)

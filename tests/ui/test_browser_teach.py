@@ -354,7 +354,11 @@ ZOOMED = """(id) => {
 
 
 def _tree_data(pg) -> dict:
-    return pg.eval_on_selector("#tree .canopy-tree", "e => Object.assign({}, e.dataset)")
+    """The tree view's data attributes ({} until the page has drawn its tree element)."""
+    return pg.evaluate(
+        "() => { const e = document.querySelector('#tree .canopy-tree');"
+        " return e ? Object.assign({}, e.dataset) : {}; }"
+    )
 
 
 def test_find_rings_the_matching_nodes_focus_and_collapse_hide_the_rest(page, server):

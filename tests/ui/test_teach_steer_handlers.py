@@ -168,3 +168,20 @@ def test_a_new_run_forgets_the_clicked_node_and_hides_the_inspectors_row(service
 
     node, row = SteerHandlers(services).reset("another-run")
     assert node is None and row["visible"] is False
+
+
+def test_teacher_mode_off_lets_the_run_go_on_by_itself_and_the_button_says_so(services):
+    """On pauses a live run (the lesson steps it) and the Pause button reads Resume; off resumes
+    it (a walk found the run left paused with nothing but the button saying so)."""
+    from ui.teach import TeachHandlers
+
+    run_id, run = _paused_run(services)
+    run.resume()
+    hs = TeachHandlers(services)
+    panel, label = hs.toggled(True, run_id)
+    assert panel["visible"] and label == "Resume"
+    _wait(lambda: run.state == "paused")
+    panel, label = hs.toggled(False, run_id)
+    assert not panel["visible"] and label == "Pause" and run.state == "running"
+    run.stop()
+    run.wait(10)
