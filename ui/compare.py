@@ -48,7 +48,7 @@ def run_row(tree: Tree, label: str, run_id: str) -> list[Any]:
     correct = "" if fin is None or fin.correct is None else ("yes" if fin.correct else "no")
     return [
         label,
-        fin.status if fin else "running",
+        ("answered" if fin.status == "solved" and fin.correct is False else fin.status) if fin else "running",
         (fin.answer if fin else None) or "-",
         correct,
         stats["tokens"],
@@ -204,7 +204,8 @@ class CompareHandlers:
 
     def refresh(self, runs: list[list[str]] | None) -> list[Any]:
         """Every tree (tree views beyond the runs empty), the table, the convergence overlay,
-        the answers to highlight, and the timer (off when all ended)."""
+        the answers to highlight, the timer (off when all ended) and the status (said again
+        when all ended, so "Started on ..." does not stay after the runs)."""
         runs = runs or []
         trees, rows, live, folded = [], [], False, []
         for label, run_id in runs:
@@ -224,7 +225,11 @@ class CompareHandlers:
         trees += [None] * (MOST - len(trees))
         overlay = encode(convergence_overlay(folded))
         answers = [] if live else list(self._clusters(runs))
-        return [*trees, rows, overlay, gr.Dropdown(choices=answers), gr.Timer(active=live)]
+        status = gr.skip() if live or not runs else (
+            f"All {len(runs)} runs ended: " + " · ".join(f"{md_esc(r[0])} {md_esc(r[1])}" for r in rows)
+            + " (the table has their answers, tokens and times)."
+        )
+        return [*trees, rows, overlay, gr.Dropdown(choices=answers), gr.Timer(active=live), status]
 
     def diff(self, run_a: str, run_b: str) -> tuple[str, Any]:
         """(summary, figure) of the tree diff of two stored runs."""
@@ -304,7 +309,7 @@ def build_compare(services: Services) -> CompareScreen:
     diff_plot = plot_view("cmp-diff-plot")
 
     fast = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
-    shown = [*views, table, convergence, answer, timer]
+    shown = [*views, table, convergence, answer, timer, status]
     start.click(
         ch.start, [problem, reference, algos, budget, seed, methods], [runs, status, timer], **fast
     ).then(ch.refresh, runs, shown, **fast)

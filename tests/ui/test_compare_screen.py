@@ -29,8 +29,9 @@ def test_methods_with_settings_start_together_on_one_budget(services):
     assert [s.spec["seed"] for s in started] == [3, 3, 3]
     assert [s.config["token_budget"] for s in started] == [120, 120, 120]
     assert started[0].config["children"] == 2 and started[1].spec["ppm"] == "none"
-    *_, table, _, _, _ = ch.refresh(runs)
+    *_, table, _, _, _, said = ch.refresh(runs)
     assert [row[0] for row in table] == ["rstar:children=2", "rstar:ppm=none", "cpl"]
+    assert said.startswith("All 3 runs ended: rstar&#58;children&#61;2 ")  # escaped; not "Started on ..."
 
 
 def test_a_bad_method_starts_nothing(services):
