@@ -88,9 +88,11 @@ class SteerHandlers:
             return False
         try:
             started = self.s.trees.view(run_id, lambda t: t.started)
+            # an imported run may name an algorithm this Canopy lacks (or hostile text): not forkable,
+            # never an exception whose message (the name) a page would show
+            return started is not None and takes_prefix(getattr(started, "algorithm", "") or "")
         except (KeyError, ValueError, StoreError):
             return False
-        return started is not None and takes_prefix(getattr(started, "algorithm", "") or "")
 
     def _live(self, run_id: str | None, node: Any) -> tuple[Any, int | None, str | None]:
         nid = _node(node)

@@ -185,3 +185,14 @@ def test_teacher_mode_off_lets_the_run_go_on_by_itself_and_the_button_says_so(se
     assert not panel["visible"] and label == "Pause" and run.state == "running"
     run.stop()
     run.wait(10)
+
+
+def test_a_run_of_an_unknown_or_hostile_algorithm_is_simply_not_forkable(services):
+    """An imported run may name an algorithm this Canopy lacks (or markup): clicking its node
+    must not raise (a page shows an exception's message, here the markup), only hide Fork."""
+    from tests.security.hostile import hostile_events
+    from ui.steering import SteerHandlers
+
+    services.store.import_events("hostile-fork", hostile_events("hostile-fork", level="warning"))
+    *_, fork, said = SteerHandlers(services).pick("hostile-fork", _Click("hostile-fork", 0))
+    assert not fork["visible"] and "only MCTS runs can be forked" in said
