@@ -81,15 +81,18 @@ def history_notice(services: Services) -> gr.Markdown:
 MAX_UPLOAD = "100mb"
 
 
-def launch_options(exposed: bool = False) -> dict[str, Any]:
+def launch_options() -> dict[str, Any]:
     """What ``Blocks.launch`` needs for Canopy: local plotly.js, CSS, no telemetry, no API
-    docs, no monitoring or run-history pages; on a network (``exposed``) unexpected errors
-    are not shown to the page (their text can name server paths)."""
+    docs, no monitoring or run-history pages. Unexpected errors are never shown to the page,
+    on a network or not: their text can name server paths, and it can carry a run's or a file's
+    own text, which Gradio's error toast renders as HTML (an imported run's markup in a
+    ValueError loaded an image once). Messages meant for the user are returned or raised as
+    ``gr.Error`` with escaped text; the full error is in the server's log."""
     return {
         "allowed_paths": [str(plotly_js_path())],
         "css": CSS,
         "theme": gr.themes.Default(),  # its fonts ship with Gradio: no request leaves the machine
-        "show_error": not exposed,
+        "show_error": False,
         "footer_links": ["settings"],  # no "api": every event is private (ui/solve.py, ui/history.py)
         "run_history": False,
         "enable_monitoring": False,
@@ -181,7 +184,7 @@ def serve(
         root_path=root_path,
         prevent_thread_lock=not block,
         quiet=not block,
-        **launch_options(exposed=share or not is_loopback(host)),
+        **launch_options(),
     )
     return demo
 
