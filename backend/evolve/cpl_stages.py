@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from backend.evolve.cpl_data import apo_rows, best_plans, read_lines, write_lines
-from backend.evolve.manifest import folder_sha256, read_json, write_json
-from backend.evolve.stages import _SAFE, Progress, Round, _done
+from backend.evolve.manifest import folder_sha256, write_json
+from backend.evolve.stages import Progress, Round, _done, held_out_accuracy
 from backend.problems import Problem
 
 
@@ -192,7 +192,6 @@ def cpl_eval_stage(
     temperature 0, one candidate per step: ``GREEDY``) and CPL's search (with ``value``).
     Reported, never used to pick settings."""
     from backend.runspec import RunSpec
-    from backend.solve import solve_spec
 
     out = folder / "eval.json"
     if (done := _done(out)) is not None:
@@ -207,19 +206,9 @@ def cpl_eval_stage(
             problem="", algorithm="cpl", config=config, ppm=(value or "none") if search else "none",
             engine=about["engine"], model=about["model"], seed=settings.seed,
         )
-        right = wall = 0.0
-        for i, problem in enumerate(problems):
-            path = folder / "eval" / kind / f"{_SAFE.sub('_', problem.id)}.json"
-            if not path.is_file():
-                one = spec.fork(problem=problem.question, reference=problem.answer, seed=settings.seed + i)
-                res = solve_spec(one, engine=rnd_models.engine(policy))
-                write_json(path, {"id": problem.id, "answer": res.answer, "reference": problem.answer,
-                                  "correct": bool(res.correct), "wall_s": res.wall_s, "tokens": res.tokens})
-            row = read_json(path)
-            right += row["correct"]
-            wall += row["wall_s"]
-            progress(f"{label}: {kind} on held-out", i + 1, len(problems))
-        summary[kind] = {"accuracy": round(right / len(problems), 4) if problems else None,
-                         "correct": int(right), "seconds": round(wall, 2)}
+        summary[kind] = held_out_accuracy(
+            folder / "eval" / kind, spec, problems, lambda: rnd_models.engine(policy), settings.seed,
+            lambda i: progress(f"{label}: {kind} on held-out", i, len(problems)),  # noqa: B023 - called now
+        )
     write_json(out, summary)
     return summary

@@ -272,7 +272,6 @@ def eval_stage(
     default rStar-Math search with it (and ``ppm``). Reported, never used to pick settings;
     one file per problem, so a kill loses one problem at most."""
     from backend.runspec import RunSpec
-    from backend.solve import solve_spec
 
     out = folder / "eval.json"
     if (done := _done(out)) is not None:
@@ -286,19 +285,34 @@ def eval_stage(
             problem="", algorithm=algorithm, config=config, ppm=ppm if kind == "search" else "none",
             engine=about["engine"], model=about["model"], seed=settings.seed,
         )
-        right = wall = 0.0
-        for i, problem in enumerate(problems):
-            path = folder / "eval" / kind / f"{_SAFE.sub('_', problem.id)}.json"
-            if not path.is_file():
-                one = spec.fork(problem=problem.question, reference=problem.answer, seed=settings.seed + i)
-                res = solve_spec(one, engine=models.engine(policy))
-                write_json(path, {"id": problem.id, "answer": res.answer, "reference": problem.answer,
-                                  "correct": bool(res.correct), "wall_s": res.wall_s, "tokens": res.tokens})
-            row = read_json(path)
-            right += row["correct"]
-            wall += row["wall_s"]
-            progress(f"{label}: {kind} on held-out", i + 1, len(problems))
-        summary[kind] = {"accuracy": round(right / len(problems), 4) if problems else None,
-                         "correct": int(right), "seconds": round(wall, 2)}
+        summary[kind] = held_out_accuracy(
+            folder / "eval" / kind, spec, problems, lambda: models.engine(policy), settings.seed,
+            lambda i: progress(f"{label}: {kind} on held-out", i, len(problems)),  # noqa: B023 - called now
+        )
     write_json(out, summary)
     return summary
+
+
+def held_out_accuracy(
+    folder: Path, spec: Any, problems: Sequence[Problem], engine: Callable[[], Any], seed: int,
+    progress: Callable[[int], None],
+) -> dict[str, Any]:
+    """``spec`` run on each held-out problem (seed ``seed + i``, graded by its known answer),
+    one result file per problem in ``folder`` (a kill loses one problem at most; files already
+    there are read, not run again); the accuracy, count right and seconds."""
+    from backend.solve import solve_spec
+
+    right = wall = 0.0
+    for i, problem in enumerate(problems):
+        path = folder / f"{_SAFE.sub('_', problem.id)}.json"
+        if not path.is_file():
+            one = spec.fork(problem=problem.question, reference=problem.answer, seed=seed + i)
+            res = solve_spec(one, engine=engine())
+            write_json(path, {"id": problem.id, "answer": res.answer, "reference": problem.answer,
+                              "correct": bool(res.correct), "wall_s": res.wall_s, "tokens": res.tokens})
+        row = read_json(path)
+        right += row["correct"]
+        wall += row["wall_s"]
+        progress(i + 1)
+    return {"accuracy": round(right / len(problems), 4) if problems else None,
+            "correct": int(right), "seconds": round(wall, 2)}

@@ -245,6 +245,27 @@ def fit(
     is the Trainer's scratch directory (a temporary one by default; nothing is saved there)."""
     if not pairs:
         raise ValueError("no PPM pairs to train on")
+    return train_in_place(
+        model, config, PPMTrainer, _Pairs(pairs), PPMCollator(tokenizer, config.max_length),
+        progress=progress, output_dir=output_dir, prefix="canopy-ppm-",
+    )
+
+
+def train_in_place(
+    model: ProcessPreferenceModel,
+    config: PPMTrainConfig,
+    trainer_class: type[transformers.Trainer],
+    dataset: Any,
+    collator: Any,
+    *,
+    progress: Callable[[int, int, float], None] | None = None,
+    output_dir: str | None = None,
+    prefix: str = "canopy-head-",
+) -> list[float]:
+    """The one training loop of a head on a backbone (the PPM's pairs, CPL's value examples):
+    seeded LoRA adapters (merged afterwards) or gradient checkpointing as ``config`` says,
+    ``trainer_class`` (its own loss) over ``dataset`` with ``collator``, the thread count set;
+    every optimiser step's loss."""
     transformers.set_seed(config.seed)  # LoRA's initial adapters, before the Trainer seeds again
     if config.lora is not None:
         add_lora(model, config.lora, checkpointing=config.gradient_checkpointing)
@@ -252,12 +273,12 @@ def fit(
         checkpoint_activations(model.backbone)
     log = LossProgress(progress)
     with torch_threads(config.threads), contextlib.ExitStack() as stack:
-        scratch = output_dir or stack.enter_context(tempfile.TemporaryDirectory(prefix="canopy-ppm-"))
-        trainer = PPMTrainer(
+        scratch = output_dir or stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix))
+        trainer = trainer_class(
             model=model,
             args=training_arguments(config, scratch),
-            train_dataset=_Pairs(pairs),
-            data_collator=PPMCollator(tokenizer, config.max_length),
+            train_dataset=dataset,
+            data_collator=collator,
             callbacks=[log],
         )
         # disable_tqdm swaps the tqdm bar for a printer of every log line; LossProgress reports

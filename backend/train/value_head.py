@@ -25,10 +25,8 @@ preprocess_value_dataset``, ``custom_trainer.py: CustomTrainer.compute_loss``), 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,15 +39,7 @@ from backend.reward.ppm import HEAD_FILE, ProcessPreferenceModel, head_values, p
 from backend.reward.step_scorer import MARKER
 from backend.search.cpl import VALUE_FORMAT
 from backend.search.cpl_format import plain_step, value_chunks
-from backend.train.ppm_trainer import (
-    LossProgress,
-    PPMTrainConfig,
-    add_lora,
-    checkpoint_activations,
-    merge_lora,
-    torch_threads,
-    training_arguments,
-)
+from backend.train.ppm_trainer import PPMTrainConfig, train_in_place
 from backend.tree import Node, Tree
 
 #: official run_sft.py command: lr 1e-5, 7 epochs, cutoff_len 1024
@@ -182,27 +172,10 @@ def fit_value_head(
     if not examples:
         raise ValueError("no value examples to train on")
     config = config or PPMTrainConfig(**VALUE_TRAIN)
-    transformers.set_seed(config.seed)
-    if config.lora is not None:
-        add_lora(model, config.lora, checkpointing=config.gradient_checkpointing)
-    if config.gradient_checkpointing:
-        checkpoint_activations(model.backbone)
-    log = LossProgress(progress)
-    with torch_threads(config.threads), contextlib.ExitStack() as stack:
-        scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="canopy-value-"))
-        trainer = ValueTrainer(
-            model=model,
-            args=training_arguments(config, scratch),
-            train_dataset=_Examples(examples),
-            data_collator=ValueCollator(tokenizer, config.max_length),
-            callbacks=[log],
-        )
-        trainer.remove_callback(transformers.PrinterCallback)
-        trainer.train()
-    if config.lora is not None:
-        merge_lora(model)
-    model.eval()
-    return log.losses
+    return train_in_place(
+        model, config, ValueTrainer, _Examples(examples), ValueCollator(tokenizer, config.max_length),
+        progress=progress, prefix="canopy-value-",
+    )
 
 
 # --- files and the search's view ------------------------------------------------------------
