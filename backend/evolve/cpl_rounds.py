@@ -42,7 +42,7 @@ from backend.evolve.manifest import (
     write_json,
 )
 from backend.evolve.models import Models
-from backend.evolve.report import _cell
+from backend.evolve.report import _cell, eval_seconds
 from backend.evolve.rounds import problem_sets
 from backend.evolve.stages import Progress, Round, Say, policy_stage
 
@@ -195,7 +195,7 @@ def cpl_row(
         "fine_tune": sft["seconds"],
         "step_apo": apo["seconds"],
         "value_head": value["seconds"],
-        "eval": round(sum(evaluation.get(k, {}).get("seconds", 0.0) for k in ("greedy", "search")), 2),
+        "eval": eval_seconds(evaluation),
     }
     guided = "value-head" if rnd.ppm_in else "terminal-guided"
     return {

@@ -26,7 +26,7 @@ def round_report(
         "data": data["seconds"],
         "fine_tune": policy["seconds"],
         "ppm": ppm["seconds"],
-        "eval": _eval_seconds(evaluation),
+        "eval": eval_seconds(evaluation),
     }
     return {
         "round": number,
@@ -54,7 +54,8 @@ def round_report(
     }
 
 
-def _eval_seconds(evaluation: Mapping[str, Any]) -> float:
+def eval_seconds(evaluation: Mapping[str, Any]) -> float:
+    """Seconds of a round's held-out evaluation (greedy and search together)."""
     return round(sum(evaluation.get(k, {}).get("seconds", 0.0) for k in ("greedy", "search")), 2)
 
 
@@ -66,7 +67,7 @@ def baseline_report(evaluation: Mapping[str, Any]) -> dict[str, Any]:
         "heldout_problems": evaluation["problems"],
         "heldout_greedy_accuracy": evaluation.get("greedy", {}).get("accuracy"),
         "heldout_search_accuracy": evaluation.get("search", {}).get("accuracy"),
-        "seconds": {"eval": _eval_seconds(evaluation)},
+        "seconds": {"eval": eval_seconds(evaluation)},
     }
 
 
