@@ -11,9 +11,9 @@ the old one on the constraints and is homogeneous. The official code then asks z
 
 Differences: the official code writes the new goal as ``E ≤ 0`` (E = lhs - rhs homogenised);
 Canopy keeps the two sides, each term lifted to the goal's top degree, so the scaling lemmas
-still see the sides. It uses the first equality constraint that fits (the official takes the
-first equality, or failing that the first inequality constraint, whose check then usually
-fails); ``intro_by_homogeneous`` (a homogeneous goal with no equality: assume
+still see the sides. It uses the first equality constraint that fits, or failing that the first
+inequality constraint that fits (as the official does; the z3 check decides whether the lifted
+goal implies the old one); ``intro_by_homogeneous`` (a homogeneous goal with no equality: assume
 ``a + b + c = n``) is not done: Canopy's goals share the problem's constraints.
 """
 
@@ -35,8 +35,13 @@ def _degree(e: sp.Expr) -> sp.Expr | float:
 
 
 def delta_of(problem: Inequality) -> tuple[sp.Expr, sp.Expr, str] | None:
-    """(delta, its degree, the constraint's text) for the first equality ``P = k`` that fits."""
-    for con in problem.equalities:
+    """(delta, its degree, the constraint's text) for the first equality ``P = k`` that fits,
+    else (as the official code) the first inequality ``P <= k`` / ``P >= k`` that fits: delta is
+    then only <= 1 (or >= 1) on the feasible set, so the lifted goal may be stronger than the old
+    one or not, which the step's z3 implication check decides (MO-INT P15: ``a^2 + b^2 + c^2 +
+    (a+b+c)^2 <= 4`` lifts the 1s in ``(1 + ab)/(a+b)^2``; the homogeneous goal closes by z3)."""
+    inequalities = [c for c in problem.constraints if c.rel in (">=", ">")]
+    for con in list(problem.equalities) + inequalities:
         terms = sp.Add.make_args(sp.expand(con.expr))
         const = sp.Add(*[t for t in terms if not t.free_symbols])
         head = sp.Add(*[t for t in terms if t.free_symbols])

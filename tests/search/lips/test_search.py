@@ -310,6 +310,26 @@ def test_make_homogeneous_lifts_lower_degree_terms_with_the_equality():
     assert make_homogeneous(r, r.goal) is None
 
 
+def test_an_inequality_constraint_homogenises_when_no_equality_fits():
+    """MO-INT P15 (official: the first inequality when no equality fits): the 1s of
+    (1 + ab)/(a+b)^2 are lifted with a^2+b^2+c^2+(a+b+c)^2 <= 4 (so the new goal is stronger),
+    and z3 proves the step sound."""
+    from backend.search.lips.filtering import FilterConfig, check_step
+    from backend.search.lips.homogenise import make_homogeneous
+    from backend.search.lips.problem import parse_problem
+    from backend.search.lips.score import get_degree
+
+    p = parse_problem("a,b,c > 0; a^2+b^2+c^2+(a+b+c)^2 <= 4; "
+                      "prove (a*b+1)/(a+b)^2 + (b*c+1)/(b+c)^2 + (c*a+1)/(c+a)^2 >= 3")
+    new, _ = make_homogeneous(p, p.goal)
+    assert get_degree(new.diff) == 0
+    a, b, c = p.symbol_list
+    delta = (a**2 + b**2 + c**2 + (a + b + c) ** 2) / 4
+    want = (a * b + delta) / (a + b) ** 2 + (b * c + delta) / (b + c) ** 2 + (c * a + delta) / (c + a) ** 2
+    assert new.lhs == 3 and sp.simplify(new.rhs - want) == 0
+    assert check_step(p, p.goal, new, config=FilterConfig()).status == "passed"
+
+
 def test_homogenisation_is_the_first_z3_checked_proof_step():
     s = _run(SUMSQ, min_proof_depth=1, sos_timeout_s=0.0)
     tree = Tree.from_events(s.log.events)
