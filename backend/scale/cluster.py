@@ -34,3 +34,35 @@ def ray_cluster(address: str | None, workers: int) -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
+
+
+#: engines that cannot run without a GPU of their own on each worker
+GPU_ENGINES = frozenset({"vllm"})
+
+
+def refuse_gpuless(engine: str, gpus_per_worker: float) -> None:
+    """A ValueError, before any work, for a GPU engine on workers that ask Ray for no GPU:
+    Ray then reserves none and sets no ``CUDA_VISIBLE_DEVICES``, so every worker's engine
+    would load onto the node's first GPU (vLLM takes 0.85 of its memory: the second fails)."""
+    if engine in GPU_ENGINES and gpus_per_worker <= 0:
+        raise ValueError(
+            f"--engine {engine} on Ray workers needs a GPU each: give --ray-gpus-per-worker 1 "
+            "(or a fraction, e.g. 0.5 for two workers per GPU), or serve the model once "
+            "(vllm serve) and run the workers on --engine openai"
+        )
+
+
+def workers_that_fit(ray: Any, workers: int, gpus_per_worker: float = 0.0) -> int:
+    """How many of ``workers`` actors (1 CPU and ``gpus_per_worker`` GPUs each) the cluster
+    holds at once: an actor asked beyond that would wait forever for its resources, and so
+    would the problem given to it. A ValueError when not even one fits."""
+    total = ray.cluster_resources()
+    fit = min(workers, int(total.get("CPU", 0)))
+    if gpus_per_worker > 0:
+        fit = min(fit, int(total.get("GPU", 0) / gpus_per_worker + 1e-9))
+    if fit < 1:
+        raise ValueError(
+            f"this Ray cluster has {total.get('CPU', 0):g} CPU(s) and {total.get('GPU', 0):g} GPU(s): "
+            f"not enough for one worker of 1 CPU and {gpus_per_worker:g} GPU(s)"
+        )
+    return fit

@@ -28,16 +28,18 @@ def results_path(report: Path | None, dataset: str, spec: Any) -> Path:
 
 def ray_eval(
     console: Any, problems: list, dataset: str, spec: Any, *, address: str | None, workers: int,
-    threads: int | None = None, report: Path | None = None, gpus: float = 0.0,
+    threads: int | None = None, report: Path | None = None, gpus: float = 0.0, timeout_s: float | None = None,
 ) -> Any:
-    """The eval report of ``problems`` run on Ray workers, under a progress bar."""
+    """The eval report of ``problems`` run on Ray workers (``gpus`` GPUs each; ``timeout_s``:
+    the most one problem may take), under a progress bar."""
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from backend.scale.cluster import ray_cluster
+    from backend.scale.cluster import ray_cluster, refuse_gpuless
     from backend.scale.ray_eval import ray_evaluate_spec, spec_engine
     from backend.store import open_store
 
+    refuse_gpuless(spec.engine, gpus)  # before Ray starts
     kept = results_path(report, dataset, spec)
     if threads is None and address is None:  # a local Ray: the workers share this machine's cores
         threads = max(1, (os.cpu_count() or 1) // workers)
@@ -53,24 +55,33 @@ def ray_eval(
                 right[0] += bool(row["correct"])
                 right[1] += 1
                 mark = "[green]✓[/]" if row["correct"] else "[red]✗[/]"
-                bar.console.print(mark + escape(
-                    f" {prob.id}: answer {row['answer']} · reference {prob.answer} · "
-                    f"{row['tokens']} tokens · {row['wall_s']:.1f} s · run {row['run_id']}"
-                ), highlight=False)
+                said = (f"failed: {row['error']}" if row.get("error") else
+                        f"answer {row['answer']} · reference {prob.answer} · "
+                        f"{row['tokens']} tokens · {row['wall_s']:.1f} s · run {row['run_id']}")
+                bar.console.print(mark + escape(f" {prob.id}: {said}"), highlight=False)
                 bar.update(task, advance=1, description=f"{what} · {right[0]}/{right[1]} right")
 
             rep, stats = ray_evaluate_spec(
                 problems, spec, workers=workers, dataset=dataset, results=kept, store=store,
                 on_result=on_result, engine_factory=functools.partial(spec_engine, threads=threads),
-                num_gpus=gpus,
+                num_gpus=gpus, timeout_s=timeout_s,
             )
     finally:
         store.close()
-    skipped = len(problems) - (stats.submitted - stats.retried)
-    console.print(
-        f"ray: {stats.submitted - stats.retried} problem(s) run on {stats.actors} worker(s), "
-        f"{skipped} already finished in {kept}, {stats.retried} retried after a worker died; "
-        + (store.notice or f"each run is in the history {getattr(store, 'path', '')} (canopy runs)"),
-        markup=False, highlight=False,
-    )
+    console.print(_summary(stats, len(problems), workers, kept) + (
+        store.notice or f"each run is in the history {getattr(store, 'path', '')} (canopy runs)"
+    ), markup=False, highlight=False)
     return rep
+
+
+def _summary(stats: Any, total: int, workers: int, kept: Path) -> str:
+    """What the pool did, in one line: run, skipped, retried, failed, and a pool the cluster cut."""
+    ran = stats.submitted - stats.retried
+    line = (f"ray: {ran} problem(s) run on {stats.actors} worker(s), {total - ran} already finished in "
+            f"{kept}, {stats.retried} retried after a worker died or hung ({stats.timed_out} past the "
+            "time limit); ")
+    if stats.failed:
+        line += f"{stats.failed} failed on every try (not kept: the next run tries them again); "
+    if stats.width and stats.width < workers:
+        line += f"the cluster fits {stats.width} of the {workers} worker(s) asked at once; "
+    return line

@@ -47,11 +47,12 @@ class RayModels:
 
     def __init__(
         self, inner: Any, worker_models: Callable[[], Any], *, address: str | None, workers: int,
-        num_gpus: float = 0.0,
+        num_gpus: float = 0.0, timeout_s: float | None = None,
     ) -> None:
         self.inner = inner
         self.worker_models = worker_models
         self.address, self.workers, self.num_gpus = address, workers, num_gpus
+        self.timeout_s = timeout_s
         self.stats = PoolStats()
         self._ray = contextlib.ExitStack()
         self._joined = False
@@ -108,8 +109,16 @@ class RayModels:
                 self._ray.enter_context(ray_cluster(self.address, self.workers))
                 self._joined = True
             setup = functools.partial(_tree_searcher, self.worker_models, policy, dict(config), ppm, seed)
-            stats = run_jobs(jobs, setup, workers=self.workers, on_done=written, num_gpus=self.num_gpus)
-            self.stats.submitted += stats.submitted
-            self.stats.retried += stats.retried
-            self.stats.actors += stats.actors
+            failed: list[str] = []
+            stats = run_jobs(
+                jobs, setup, workers=self.workers, on_done=written, num_gpus=self.num_gpus,
+                timeout_s=self.timeout_s, on_failed=lambda key, why: failed.append(f"{key}: {why}"),
+            )
+            for name in ("submitted", "retried", "actors", "timed_out", "failed"):
+                setattr(self.stats, name, getattr(self.stats, name) + getattr(stats, name))
+            if failed:  # the others' trees are written: a rerun searches only these
+                raise RuntimeError(
+                    f"{len(failed)} problem(s) of the search stage failed on every try "
+                    f"({'; '.join(failed)}); the other trees are kept: the same command again retries them"
+                )
         return [tree_file(out, p) for p in problems]

@@ -7,6 +7,10 @@ finished problem comes back as its report line (``solve.result_row``) and its ev
 Canopy JSON Lines: the line is appended to the results file (a rerun skips it), the events
 go into the history store (the page opens any worker's run), ``on_result`` moves a progress
 bar. The report is the in-process eval's ``EvalReport``, in the problems' order.
+
+A problem whose worker died or hung (``timeout_s``) on every try is a failed line in the
+report (``status`` ``error``, the reason in ``error``, no run) and is not kept in the
+results file, so the next run tries it again.
 """
 
 from __future__ import annotations
@@ -71,16 +75,20 @@ def ray_evaluate_spec(
     engine_factory: EngineFactory = spec_engine,
     max_retries: int = 2,
     num_gpus: float = 0.0,
+    timeout_s: float | None = None,
 ) -> tuple[Any, PoolStats]:
     """(the eval report, what the pool did). Needs Ray initialised (``cluster.ray_cluster``).
     ``results``: the results file (finished problems are skipped and not sent to a worker);
-    ``store``: the history the runs' events are imported into."""
+    ``store``: the history the runs' events are imported into; ``num_gpus``: each worker's
+    GPUs; ``timeout_s``: the most one problem may take on a worker (None: no limit)."""
     from backend import events as ev
     from backend.runspec import search_config
+    from backend.scale.cluster import refuse_gpuless
     from backend.search.config import config_dict
     from backend.solve import EvalReport
 
     cfg = search_config(spec)  # a bad setting fails before a worker starts
+    refuse_gpuless(spec.engine, num_gpus)  # before any work, not on every worker
     t0 = time.monotonic()
     ones = [
         spec.fork(problem=p.question, reference=p.answer, seed=spec.seed + i) for i, p in enumerate(problems)
@@ -110,11 +118,18 @@ def ray_evaluate_spec(
         for key, one, p in zip(keys, ones, problems, strict=True)
         if key not in done
     ]
+    def failed(key: Any, reason: str) -> None:  # not kept: the next run tries it again
+        row = _failed_row(problem_of[key], reason)
+        done[key] = {"row": row, "reward": None}
+        if on_result is not None:
+            on_result(problem_of[key], row)
+
     setup = functools.partial(_solver, engine_factory, spec.to_dict())
-    stats = run_jobs(jobs, setup, workers=workers, on_done=finished, max_retries=max_retries,
-                     num_gpus=num_gpus)
+    stats = run_jobs(jobs, setup, workers=workers, on_done=finished, on_failed=failed,
+                     max_retries=max_retries, num_gpus=num_gpus, timeout_s=timeout_s)
     rows = [done[k]["row"] for k in keys]
-    reward = done[keys[-1]]["reward"] if keys else spec.reward
+    rewards = [done[k]["reward"] for k in keys if done[k]["reward"] is not None]
+    reward = rewards[-1] if rewards else spec.reward
     report = EvalReport(spec.algorithm, dataset, reward, config_dict(cfg), rows, time.monotonic() - t0)
     return report, stats
 
@@ -122,3 +137,10 @@ def ray_evaluate_spec(
 def _problem_dict(problem: Any) -> dict[str, Any]:
     return {"id": problem.id, "dataset": problem.dataset, "question": problem.question,
             "answer": problem.answer, "meta": dict(problem.meta)}
+
+
+def _failed_row(problem: Any, reason: str) -> dict[str, Any]:
+    """The report line of a problem no worker finished: no answer, no run, and why."""
+    return {"id": problem.id, "question": problem.question, "reference": problem.answer, "answer": None,
+            "correct": False, "status": "error", "error": reason, "votes": {}, "tokens": 0, "wall_s": 0.0,
+            "iterations": 0, "nodes": 0, "in_tree": None, "run_id": None}

@@ -4,6 +4,7 @@ an engine factory travels to a worker as a reference, not as code."""
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,50 @@ class WatchedFactory:
         engine = WatchedEngine.from_file(spec.model)
         engine.log, engine.crash_on, engine.sentinel = self.log, self.crash_on, self.sentinel
         return engine
+
+
+@dataclass(frozen=True)
+class HangingFactory:
+    """RunSpec -> the scripted engine over the spec's rules file, except that a prompt holding
+    ``always`` never gets an answer (a server that never answers), and one holding ``once``
+    gets none the first time (while ``sentinel`` does not exist: the hang creates it)."""
+
+    always: str | None = None
+    once: str | None = None
+    sentinel: Path | None = None
+
+    def __call__(self, spec: Any) -> ScriptedEngine:
+        engine = ScriptedEngine.from_file(spec.model)
+        answer = engine.generate
+
+        def generate(prompts: Any, **kw: Any) -> Any:
+            text = "\n".join(prompts)
+            first = self.once and self.once in text and self.sentinel and not self.sentinel.exists()
+            if (self.always and self.always in text) or first:
+                if first:
+                    self.sentinel.touch()  # type: ignore[union-attr]
+                time.sleep(3600)  # hung: only a kill ends it
+            return answer(prompts, **kw)
+
+        engine.generate = generate  # type: ignore[method-assign]
+        return engine
+
+
+@dataclass(frozen=True)
+class GpuLoggingFactory:
+    """RunSpec -> the scripted engine, after writing down which GPUs Ray gave the worker that
+    builds it (``ray.get_gpu_ids()`` and the ``CUDA_VISIBLE_DEVICES`` Ray set), a line per
+    worker in ``log``: what a real GPU engine on that worker would load onto."""
+
+    log: Path
+
+    def __call__(self, spec: Any) -> ScriptedEngine:
+        import ray
+
+        ids = ",".join(str(i) for i in ray.get_gpu_ids())
+        with self.log.open("a", encoding="utf-8") as fh:
+            fh.write(f"{os.getpid()} gpu_ids={ids} cuda_visible={os.environ.get('CUDA_VISIBLE_DEVICES')}\n")
+        return ScriptedEngine.from_file(spec.model)
 
 
 STEP = "<code>\n# Step 1: start from one\nx = 1\n<end_of_step>"

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from backend.cli import app
 from backend.cli.search import register
 from backend.store import open_store
-from tests.scale.test_ray_eval import PROBLEMS, RULES
+from tests.scale.six import PROBLEMS, RULES
 
 pytest.importorskip("ray")
 register(app)

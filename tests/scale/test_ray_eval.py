@@ -4,52 +4,18 @@ mid-problem does not lose it, a rerun asks no worker again, every run lands in t
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from backend import events as ev
 from backend.engines.scripted import ScriptedEngine
-from backend.problems import Problem
-from backend.runspec import RunSpec
 from backend.scale.ray_eval import ray_evaluate_spec
 from backend.scale.results import ResultsFile
 from backend.solve import evaluate_spec
 from backend.store import MemoryStore
 from tests.scale.engines import WatchedFactory
+from tests.scale.six import CASES, PROBLEMS, same
 
 pytest.importorskip("ray")
-
-FINAL = "\n\n# Now print the final answer\nprint(x)\n<end_of_code>"
-PROGRAM = "<code>\n# Step 1: compute\nx = {expr}\n<end_of_step>" + FINAL
-#: (question, known answer, what the scripted model computes): four right, two wrong
-CASES = [
-    ("Add 2 and 3.", "5", "2 + 3"),
-    ("Multiply 4 by 6.", "24", "4 * 6"),
-    ("Subtract 5 from 15.", "10", "15 - 4"),
-    ("Divide 12 by 3.", "4", "12 // 3"),
-    ("Square 7.", "49", "7 * 7"),
-    ("Halve 30.", "15", "30 // 3"),
-]
-PROBLEMS = [Problem(f"six/{i}", "six", q, a) for i, (q, a, _) in enumerate(CASES)]
-RULES = {
-    "rules": [{"match": f"x = {expr}\n<end_of_step>", "texts": [FINAL]} for _, _, expr in CASES]
-    + [{"match": f"Question: {q}", "texts": [PROGRAM.format(expr=expr)]} for q, _, expr in CASES]
-}
-#: what differs between two runs of the same spec: ids and measured times
-MEASURED = ("run_id", "wall_s")
-
-
-@pytest.fixture
-def spec(tmp_path):
-    rules = tmp_path / "rules.json"
-    rules.write_text(json.dumps(RULES))
-    return RunSpec(problem="", config={"rollouts": 2, "children": 2, "few_shot": 0},
-                   engine="scripted", model=str(rules), ppm="none")
-
-
-def same(rows):
-    return [{k: v for k, v in row.items() if k not in MEASURED} for row in rows]
 
 
 def test_a_ray_eval_of_six_problems_matches_the_in_process_eval_and_fills_the_history(ray_local, spec):
