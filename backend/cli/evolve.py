@@ -65,6 +65,11 @@ def evolve(
     ray: Annotated[bool, typer.Option("--ray", help="Search stage on Ray workers (local Ray).")] = False,
     ray_address: Annotated[str | None, typer.Option(help="A Ray cluster's address; implies --ray.")] = None,
     ray_workers: Annotated[int, typer.Option(min=1, help="Ray workers (one engine each).")] = 2,
+    ray_gpus_per_worker: Annotated[float, typer.Option(
+        min=0.0, help="GPUs Ray reserves for each worker (0.5: two per GPU); vllm needs them.")] = 0.0,
+    ray_problem_timeout: Annotated[float | None, typer.Option(
+        min=1.0, help="Seconds one problem's search may take on a worker before it is killed and the "
+                      "problem tried again (3 tries; then the stage stops, the other trees kept).")] = None,
     ctx: typer.Context = None,  # type: ignore[assignment]  # typer passes it: which options were typed
 ) -> None:
     """Run rStar-Math's rounds: truth-rewarded MCTS on GSM8K train problems, the official SFT
@@ -117,6 +122,15 @@ def evolve(
 
     if (ray or ray_address) and algo != "rstar":
         raise typer.BadParameter("only rStar-Math's search stage runs on Ray, not CPL's", param_hint="--ray")
+    if (ray_gpus_per_worker or ray_problem_timeout) and not (ray or ray_address):
+        raise typer.BadParameter("only with Ray workers: add --ray", param_hint="--ray-gpus-per-worker")
+    if ray or ray_address:
+        from backend.scale.cluster import refuse_gpuless
+
+        try:
+            refuse_gpuless(engine, ray_gpus_per_worker)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--ray-gpus-per-worker") from None
     placed = {"policy_engine": policy_engine} if policy_engine != "transformers" else {}
     models = LocalModels(engine, model, threads, **placed)
     if ray or ray_address:  # the search stage on Ray workers, each with its own LocalModels (docs/SCALE.md)
@@ -125,7 +139,8 @@ def evolve(
         from backend.scale.evolve_search import RayModels
 
         worker_models = partial(LocalModels, engine, model, threads, **placed)
-        models = RayModels(models, worker_models, address=ray_address, workers=ray_workers)
+        models = RayModels(models, worker_models, address=ray_address, workers=ray_workers,
+                           num_gpus=ray_gpus_per_worker, timeout_s=ray_problem_timeout)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns) as bar:
         tasks: dict[str, int] = {}

@@ -72,6 +72,21 @@ RayAddressOpt = Annotated[
     ),
 ]
 RayWorkersOpt = Annotated[int, typer.Option("--ray-workers", min=1, help="Ray workers (one engine each).")]
+RayGpusOpt = Annotated[
+    float,
+    typer.Option(
+        "--ray-gpus-per-worker", min=0.0, help="GPUs Ray reserves for each worker (0.5: two workers per "
+        "GPU); --engine vllm needs them. Default 0.",
+    ),
+]
+RayTimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--ray-problem-timeout", min=1.0, help="Seconds one problem may take on a worker: past it the worker "
+        "is killed and replaced and the problem tried again (3 tries in all), then reported failed. "
+        "Default: no limit.",
+    ),
+]
 
 
 def _fail(msg: str) -> typer.Exit:
@@ -307,6 +322,8 @@ def eval_cmd(
     ray: RayOpt = False,
     ray_address: RayAddressOpt = None,
     ray_workers: RayWorkersOpt = 2,
+    ray_gpus_per_worker: RayGpusOpt = 0.0,
+    ray_problem_timeout: RayTimeoutOpt = None,
 ) -> None:
     """Solve the first N problems of a set and report accuracy, tokens and time."""
     from rich.console import Console
@@ -325,11 +342,14 @@ def eval_cmd(
             )
         overrides = _overrides(algo, rollouts, children, samples, sets)
         spec = _spec("", algo, preset, overrides, reward, ppm, engine, model, seed, None, engine_opts)
+        if (ray_gpus_per_worker or ray_problem_timeout) and not (ray or ray_address):
+            raise ValueError("--ray-gpus-per-worker and --ray-problem-timeout are for Ray workers: add --ray")
         if ray or ray_address:
             from backend.scale.command import ray_eval
 
             rep = ray_eval(console, problems, dataset, spec, address=ray_address, workers=ray_workers,
-                           threads=threads, report=report)
+                           threads=threads, report=report, gpus=ray_gpus_per_worker,
+                           timeout_s=ray_problem_timeout)
         else:
             rep = _run_eval(console, problems, dataset, _engine(spec, threads), spec)
         if report is not None:

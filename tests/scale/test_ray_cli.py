@@ -66,9 +66,11 @@ def test_evolve_with_ray_gives_the_rounds_a_ray_search_stage_over_local_models(m
         return [{}]
 
     monkeypatch.setattr("backend.evolve.rounds.run_evolve", run_evolve)
-    assert main(["evolve", str(tmp_path / "run"), "--ray", "--ray-workers", "3", "--threads", "1"]) == 0
+    assert main(["evolve", str(tmp_path / "run"), "--ray", "--ray-workers", "3", "--threads", "1",
+                 "--ray-gpus-per-worker", "1", "--ray-problem-timeout", "600"]) == 0
     models = seen["models"]
     assert isinstance(models, RayModels) and models.workers == 3 and models.address is None
+    assert models.num_gpus == 1 and models.timeout_s == 600
     worker = models.worker_models()  # what each worker builds: the run's engine and model
     assert isinstance(worker, LocalModels) and worker.engine_name == "llamacpp" and worker.threads == 1
 
@@ -81,3 +83,48 @@ def test_evolve_with_ray_refuses_cpl_rather_than_run_it_here_unsaid(monkeypatch,
     monkeypatch.setattr("backend.evolve.cpl_rounds.run_cpl_evolve", lambda *a, **kw: pytest.fail("ran here"))
     assert main(["evolve", str(tmp_path / "run"), "--algo", "cpl", "--ray"]) == 2
     assert "only rStar-Math's search stage runs on Ray" in capsys.readouterr().err
+
+
+def test_evolve_with_vllm_on_workers_without_a_gpu_is_refused(monkeypatch, tmp_path, capsys):
+    pytest.importorskip("trl")
+    pytest.importorskip("peft")
+    from backend.cli import main
+
+    monkeypatch.setattr("backend.evolve.rounds.run_evolve", lambda *a, **kw: pytest.fail("ran"))
+    assert main(["evolve", str(tmp_path / "run"), "--engine", "vllm", "--ray"]) == 2
+    said = " ".join(capsys.readouterr().err.replace("│", " ").split())  # the words inside typer's box
+    assert "vllm on Ray workers needs a GPU each: give --ray-gpus-per-worker 1" in said
+
+
+def _six(tmp_path):
+    data = tmp_path / "six.jsonl"
+    lines = [json.dumps({"question": p.question, "answer": p.answer}) + "\n" for p in PROBLEMS]
+    data.write_text("".join(lines))
+    return str(data)
+
+
+def test_eval_gives_the_workers_their_gpus_and_time_limit_and_wants_ray_for_them(monkeypatch, tmp_path):
+    from backend.solve import EvalReport
+
+    seen = {}
+
+    def ray_eval(console, problems, dataset, spec, **kw):
+        seen.update(kw)
+        return EvalReport("rstar", dataset, "vote", {}, [], 0.0)
+
+    monkeypatch.setattr("backend.scale.command.ray_eval", ray_eval)
+    args = ["eval", "--dataset", _six(tmp_path), "--engine", "scripted", "--model", "rules.json"]
+    out = runner.invoke(app, [*args, "--ray", "--ray-gpus-per-worker", "0.5", "--ray-problem-timeout", "90"])
+    assert out.exit_code == 0, out.output
+    assert seen["gpus"] == 0.5 and seen["timeout_s"] == 90.0
+    alone = runner.invoke(app, [*args, "--ray-problem-timeout", "90"])  # not silently ignored
+    assert alone.exit_code == 2 and "are for Ray workers: add --ray" in alone.output
+
+
+def test_eval_of_vllm_on_workers_without_a_gpu_is_refused_before_ray_starts(monkeypatch, tmp_path):
+    monkeypatch.setattr("backend.scale.cluster.ray_cluster", lambda *a, **kw: pytest.fail("Ray started"))
+    out = runner.invoke(app, ["eval", "--dataset", _six(tmp_path), "--engine", "vllm", "--model",
+                              "Qwen/Qwen2.5-Math-1.5B-Instruct", "--ray"])
+    assert out.exit_code == 2
+    assert "--engine vllm on Ray workers needs a GPU each: give --ray-gpus-per-worker 1" in " ".join(
+        out.output.split())

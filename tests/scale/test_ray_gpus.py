@@ -22,7 +22,7 @@ def seen(log):
     return {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in log.read_text().splitlines()}
 
 
-@pytest.mark.timeout(180)  # without the pool's cap the second worker, and its problem, wait forever
+@pytest.mark.timeout(180)  # a problem given to a worker Ray cannot place would wait forever
 def test_two_workers_asking_one_gpu_each_share_the_one_gpu_in_turn_and_match_the_in_process_eval(
     ray_local, spec, tmp_path
 ):
@@ -31,7 +31,7 @@ def test_two_workers_asking_one_gpu_each_share_the_one_gpu_in_turn_and_match_the
     log = tmp_path / "gpus.txt"
     report, stats = ray_evaluate_spec(PROBLEMS, spec, workers=2, num_gpus=1,
                                       engine_factory=GpuLoggingFactory(log))
-    assert stats.width == 1 and stats.actors == 1  # one GPU holds one such worker at a time
+    assert stats.width == 1 and stats.actors == 1  # one GPU holds one such worker: no second is asked for
     assert list(seen(log).values()) == ["gpu_ids=0 cuda_visible=0"]
     assert same(report.results) == same(local.results)
 
