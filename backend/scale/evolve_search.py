@@ -47,12 +47,12 @@ class RayModels:
 
     def __init__(
         self, inner: Any, worker_models: Callable[[], Any], *, address: str | None, workers: int,
-        num_gpus: float = 0.0, timeout_s: float | None = None,
+        num_gpus: float = 0.0, timeout_s: float | None = None, max_retries: int = 2,
     ) -> None:
         self.inner = inner
         self.worker_models = worker_models
         self.address, self.workers, self.num_gpus = address, workers, num_gpus
-        self.timeout_s = timeout_s
+        self.timeout_s, self.max_retries = timeout_s, max_retries
         self.stats = PoolStats()
         self._ray = contextlib.ExitStack()
         self._joined = False
@@ -112,7 +112,8 @@ class RayModels:
             failed: list[str] = []
             stats = run_jobs(
                 jobs, setup, workers=self.workers, on_done=written, num_gpus=self.num_gpus,
-                timeout_s=self.timeout_s, on_failed=lambda key, why: failed.append(f"{key}: {why}"),
+                timeout_s=self.timeout_s, max_retries=self.max_retries,
+                on_failed=lambda key, why: failed.append(f"{key}: {why}"),
             )
             for name in ("submitted", "retried", "actors", "timed_out", "failed"):
                 setattr(self.stats, name, getattr(self.stats, name) + getattr(stats, name))

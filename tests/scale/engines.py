@@ -45,31 +45,36 @@ class WatchedFactory:
         return engine
 
 
+def hanging(engine: ScriptedEngine, always: str | None = None, once: str | None = None,
+            sentinel: Path | None = None) -> ScriptedEngine:
+    """``engine``, except that a prompt holding ``always`` never gets an answer (a server that
+    never answers), and one holding ``once`` gets none the first time (while ``sentinel`` does
+    not exist: the hang creates it)."""
+    answer = engine.generate
+
+    def generate(prompts: Any, **kw: Any) -> Any:
+        text = "\n".join(prompts)
+        first = bool(once and once in text and sentinel and not sentinel.exists())
+        if (always and always in text) or first:
+            if first:
+                sentinel.touch()  # type: ignore[union-attr]
+            time.sleep(3600)  # hung: only a kill ends it
+        return answer(prompts, **kw)
+
+    engine.generate = generate  # type: ignore[method-assign]
+    return engine
+
+
 @dataclass(frozen=True)
 class HangingFactory:
-    """RunSpec -> the scripted engine over the spec's rules file, except that a prompt holding
-    ``always`` never gets an answer (a server that never answers), and one holding ``once``
-    gets none the first time (while ``sentinel`` does not exist: the hang creates it)."""
+    """RunSpec -> the scripted engine over the spec's rules file, :func:`hanging` as told."""
 
     always: str | None = None
     once: str | None = None
     sentinel: Path | None = None
 
     def __call__(self, spec: Any) -> ScriptedEngine:
-        engine = ScriptedEngine.from_file(spec.model)
-        answer = engine.generate
-
-        def generate(prompts: Any, **kw: Any) -> Any:
-            text = "\n".join(prompts)
-            first = self.once and self.once in text and self.sentinel and not self.sentinel.exists()
-            if (self.always and self.always in text) or first:
-                if first:
-                    self.sentinel.touch()  # type: ignore[union-attr]
-                time.sleep(3600)  # hung: only a kill ends it
-            return answer(prompts, **kw)
-
-        engine.generate = generate  # type: ignore[method-assign]
-        return engine
+        return hanging(ScriptedEngine.from_file(spec.model), self.always, self.once, self.sentinel)
 
 
 @dataclass(frozen=True)
@@ -119,3 +124,13 @@ class ScriptedPolicies:
 
     def close(self) -> None:
         pass
+
+
+@dataclass(frozen=True)
+class HangingPolicies(ScriptedPolicies):
+    """ScriptedPolicies whose engine never answers a prompt holding ``always``."""
+
+    always: str = ""
+
+    def engine(self, policy: str | None) -> ScriptedEngine:
+        return hanging(super().engine(policy), always=self.always)

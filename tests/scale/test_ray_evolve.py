@@ -10,7 +10,7 @@ from backend.evolve.stages import Round, search_stage
 from backend.problems import load_problems
 from backend.scale.evolve_search import RayModels
 from backend.train.ppm_data import read_tree, tree_file
-from tests.scale.engines import ScriptedPolicies
+from tests.scale.engines import HangingPolicies, ScriptedPolicies
 
 pytest.importorskip("ray")
 
@@ -46,3 +46,24 @@ def test_the_evolve_search_stage_over_ray_writes_the_same_trees(ray_local, tmp_p
     again = RayModels(models, lambda: models, address=None, workers=2)
     search_stage(Round(1, there.folder, SETTINGS, again, None, None, say=lambda _: None), problems)
     assert again.stats.submitted == 0
+
+
+@pytest.mark.timeout(120)  # without the limit this test hangs for good
+def test_a_hung_search_stops_the_stage_after_the_others_are_written_and_a_rerun_searches_only_it(
+    ray_local, tmp_path
+):
+    problems = load_problems("gsm8k-train", 3)
+    cases = tuple((p.question, p.answer) for p in problems)
+    hung = HangingPolicies(cases, always=problems[1].question)
+    spread = RayModels(hung, lambda: hung, address=None, workers=2, timeout_s=6, max_retries=0)
+    there = Round(1, tmp_path / "ray", SETTINGS, spread, policy_in=None, ppm_in=None, say=lambda _: None)
+    with pytest.raises(RuntimeError, match=f"1 problem.*{problems[1].id}: ran past the 6 s limit"):
+        search_stage(there, problems)
+    trees = there.folder / "trees"
+    assert [tree_file(trees, p).is_file() for p in problems] == [True, False, True]
+    assert spread.stats.timed_out == 1 and spread.stats.failed == 1
+
+    fine = ScriptedPolicies(cases)
+    again = RayModels(fine, lambda: fine, address=None, workers=2)
+    summary = search_stage(Round(1, there.folder, SETTINGS, again, None, None, say=lambda _: None), problems)
+    assert again.stats.submitted == 1 and summary["problems"] == 3
