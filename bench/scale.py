@@ -8,6 +8,7 @@ printed on its own. The answers of both runs are compared (they should agree: sa
 
     python -m bench.scale --problems 6 --algo greedy
     python -m bench.scale --problems 4 --algo rstar --set rollouts=2 --set children=2
+    python -m bench.scale --engine vllm --model Qwen/Qwen2.5-Math-1.5B-Instruct --gpus-per-worker 1  # GPUs
 """
 
 from __future__ import annotations
@@ -23,21 +24,25 @@ from backend.scale.cluster import ray_cluster
 from backend.scale.ray_eval import ray_evaluate_spec, spec_engine
 
 
-def timed_load(threads: int) -> float:
-    """Seconds one llama.cpp engine takes to load the embedded model here (what each worker pays)."""
+def timed_load(spec: RunSpec, threads: int) -> float:
+    """Seconds one engine of the spec takes to load here (what each worker pays)."""
     t0 = time.monotonic()
-    spec_engine(RunSpec(problem="", engine="llamacpp"), threads=threads).close()
+    spec_engine(spec, threads=threads).close()
     return time.monotonic() - t0
 
 
-def run(problems: list, spec: RunSpec, workers: int, threads: int) -> tuple[float, list]:
-    """(wall seconds, answers) of one Ray eval on a fresh local Ray with ``workers`` CPUs."""
+def run(problems: list, spec: RunSpec, workers: int, threads: int, gpus: float) -> tuple[float, list]:
+    """(wall seconds, answers) of one Ray eval on a fresh local Ray with ``workers`` CPUs and
+    ``gpus`` GPUs per worker."""
     factory = functools.partial(spec_engine, threads=threads)
     with ray_cluster(None, workers):
         t0 = time.monotonic()
-        report, stats = ray_evaluate_spec(problems, spec, workers=workers, engine_factory=factory)
+        report, stats = ray_evaluate_spec(problems, spec, workers=workers, engine_factory=factory,
+                                          num_gpus=gpus)
         wall = time.monotonic() - t0
-    assert stats.actors == min(workers, len(problems)), stats
+    assert stats.actors == stats.width, stats  # no worker lost
+    if stats.width < min(workers, len(problems)):
+        print(f"the cluster fit {stats.width} of {workers} worker(s) at {gpus:g} GPU(s) each")
     return wall, [r["answer"] for r in report.results]
 
 
@@ -49,17 +54,24 @@ def main() -> None:
     parser.add_argument("--algo", default="greedy")
     parser.add_argument("--set", dest="sets", action="append", default=[], help="config KEY=VALUE")
     parser.add_argument("--threads-per-worker", dest="threads", type=int, default=1)
+    parser.add_argument("--engine", default="llamacpp")
+    parser.add_argument("--model", default=None, help="default: the embedded model")
+    parser.add_argument("--gpus-per-worker", dest="gpus", type=float, default=0.0)
     args = parser.parse_args()
 
     config = dict(item.split("=", 1) for item in args.sets)
-    spec = RunSpec(problem="", algorithm=args.algo, config=config, ppm="none", engine="llamacpp")
+    spec = RunSpec(problem="", algorithm=args.algo, config=config, ppm="none", engine=args.engine,
+                   model=args.model)
     problems = load_problems(args.dataset, args.problems)
     print(f"{len(problems)} {args.dataset} problems · {args.algo} {config or ''} · {args.threads} thread(s) "
-          f"per engine · {os.cpu_count()} cores · load average before {os.getloadavg()[0]:.2f}")
-    print(f"one engine load here: {timed_load(args.threads):.1f} s (each worker pays one, inside the wall)")
+          f"per engine · {args.engine} {args.model or ''} · {args.gpus:g} GPU(s) per worker · "
+          f"{os.cpu_count()} cores · load average before {os.getloadavg()[0]:.2f}")
+    if args.gpus == 0:  # a GPU engine loaded here would hold the GPU the workers need
+        load_s = timed_load(spec, args.threads)
+        print(f"one engine load here: {load_s:.1f} s (each worker pays one, inside the wall)")
     rates, answers = {}, {}
     for workers in (1, 2):
-        wall, answers[workers] = run(problems, spec, workers, args.threads)
+        wall, answers[workers] = run(problems, spec, workers, args.threads, args.gpus)
         rates[workers] = len(problems) / wall * 60
         print(f"{workers} worker(s): {wall:.1f} s · "
               f"{rates[workers]:.2f} problems/min · load average {os.getloadavg()[0]:.2f}")

@@ -128,3 +128,17 @@ def test_eval_of_vllm_on_workers_without_a_gpu_is_refused_before_ray_starts(monk
     assert out.exit_code == 2
     assert "--engine vllm on Ray workers needs a GPU each: give --ray-gpus-per-worker 1" in " ".join(
         out.output.split())
+
+
+def test_the_summary_line_says_what_failed_and_what_the_cluster_could_not_hold(tmp_path):
+    from backend.scale.command import _summary
+    from backend.scale.pool import PoolStats
+
+    stats = PoolStats(submitted=9, retried=3, actors=4, timed_out=3, failed=1, width=1)
+    line = _summary(stats, 8, 2, tmp_path / "r.results.jsonl")
+    assert line.startswith("ray: 6 problem(s) run on 4 worker(s), 2 already finished in ")
+    assert "3 retried after a worker died or hung (3 past the time limit)" in line
+    assert "1 failed on every try (not kept: the next run tries them again)" in line
+    assert "the cluster fits 1 of the 2 worker(s) asked at once" in line
+    quiet = _summary(PoolStats(submitted=6, actors=2, width=2), 6, 2, tmp_path / "r.results.jsonl")
+    assert "failed" not in quiet and "fits" not in quiet
