@@ -64,3 +64,9 @@ def test_a_rerun_skips_finished_problems_without_asking_a_worker(ray_local, spec
     # another seed is another RunSpec: nothing is skipped
     _, other = ray_evaluate_spec(PROBLEMS[:2], spec.fork(seed=5), workers=2, results=results)
     assert other.submitted == 2
+
+
+def test_an_engine_that_cannot_load_stops_the_eval_with_its_own_error(ray_local, spec, tmp_path):
+    missing = spec.fork(model=str(tmp_path / "no-such-rules.json"))
+    with pytest.raises(ValueError, match="scripted engine rules file not found"):
+        ray_evaluate_spec(PROBLEMS, missing, workers=2)
