@@ -102,6 +102,11 @@ class EngineSlot:
             finally:
                 self._loading = False
 
+    @property
+    def ready(self) -> bool:
+        """True once the engine is loaded (the next Run starts without loading it)."""
+        return self._engine is not None
+
     def status(self) -> str:
         """The engine line of the page (Markdown; names and errors escaped, ``ui.escape``)."""
         what = md_esc(self.name) + (f" · {md_esc(self.model)}" if self.model else "")

@@ -175,6 +175,13 @@ class SolveHandlers:
             policy=policy or None,
         )
 
+    def starting(self) -> str:
+        """The status line the moment Run is pressed, in words: Gradio's own progress text
+        ("processing | 1.5s") is hidden on this line (it flashed there and read as the run's)."""
+        if self.s.engine.ready:
+            return "Starting the run…"
+        return "Starting the run… (the engine loads on the first Run: this can take a while)"
+
     def stream(self, run_id: str | None, request: gr.Request) -> Iterator[tuple]:
         # one stream per browser tab: a newer stream (a new run, a re-attach) ends this one
         viewer = getattr(request, "session_hash", None) if request is not None else None
@@ -477,11 +484,14 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
     for name, dd in presets.items():
         mine = [w for c, w in zip(controls, widgets, strict=True) if c.algorithm == name]
         dd.change(hs.preset, [gr.State(name), dd], mine, **fast)
-    started = run_btn.click(
+    # the status says in words that the Run is starting; no Gradio progress text on the page's
+    # lines (show_progress hidden: its "processing | 1.5s" timer read as the run's status)
+    started = run_btn.click(hs.starting, None, status, **fast).then(
         hs.start_from_page,
         [run, problem, algorithm, reward, ppm, policy, reference, seed, *widgets],
         [run, status, pause, engine, *inspector.outputs, tree, convergence, stats, answer],
         concurrency_limit=None,
+        show_progress="hidden",
         api_visibility="private",
         api_name="start",  # the event's name stays "start" (private: no REST call reaches it)
     )

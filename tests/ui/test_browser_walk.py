@@ -1,0 +1,43 @@
+"""What a new user's walk through the page found (2026-12-03), in the browser. Fixtures and
+helpers are test_browser.py's (one server per module)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.ui import test_browser as tb
+from tests.ui.test_browser import SMALL, run, wait_until
+
+# the fixtures of test_browser.py, shared (one server and one chromium for this module)
+server, browser, page, pace = tb.server, tb.browser, tb.page, tb.pace
+
+pytestmark = [pytest.mark.browser]
+
+#: every text the status line shows from now on, and the progress text Gradio shows on it
+#: (a visible status tracker's: one hidden by show_progress="hidden" stays in the DOM, faded)
+WATCH_STATUS = """() => {
+  const el = document.querySelector('#run-status');
+  const shown = (t) => { const s = getComputedStyle(t);
+    return s.display !== 'none' && s.visibility !== 'hidden' && Number(s.opacity) > 0; };
+  const look = () => {
+    const t = el.querySelector('[data-testid="status-tracker"]');
+    window.statusSeen.push(el.querySelector('[data-testid="markdown"]')?.innerText || '');
+    if (t && shown(t) && t.innerText.trim()) window.progressSeen.push(t.innerText.trim());
+  };
+  window.statusSeen = []; window.progressSeen = [];
+  look();
+  const all = {subtree: true, childList: true, characterData: true, attributes: true};
+  new MutationObserver(look).observe(el, all);
+}"""
+
+
+def test_run_says_it_is_starting_and_no_progress_timer_shows_in_the_status_line(page, pace):
+    """Gradio's progress text ("processing | 1.5s", "0.1s") flashed in the status line while
+    Run was answered and read as the run's status; the line says "Starting the run…" instead."""
+    pace(0.05)
+    page.evaluate(WATCH_STATUS)
+    run_id = run(page, **SMALL)
+    wait_until(lambda: run_id in page.inner_text("#run-status"), what="the run's status")
+    assert not page.evaluate("window.progressSeen")
+    seen = page.evaluate("window.statusSeen")
+    assert any(s.startswith("Starting the run") for s in seen), seen
