@@ -59,6 +59,14 @@ def run_row(tree: Tree, label: str, run_id: str) -> list[Any]:
     ]
 
 
+def slot_updates(count: int) -> list[Any]:
+    """The tree slots' columns, then their rows, shown for ``count`` methods (at least two):
+    two methods compared show two trees, not two and two empty frames."""
+    shown = max(2, min(count, MOST))
+    columns = [gr.Column(visible=k < shown) for k in range(MOST)]
+    return [*columns, *(gr.Row(visible=2 * r < shown) for r in range(MOST // 2))]
+
+
 def diff_figure(g: Any) -> dict[str, Any]:
     """The merged tree at tidy-layout positions (``ui/layout.py``), one trace per side."""
     from ui.layout import tidy_layout
@@ -203,9 +211,9 @@ class CompareHandlers:
         return json.dumps(chosen + [{"target": t, "run": r, "ids": []} for t, r in targets if t not in lit])
 
     def refresh(self, runs: list[list[str]] | None) -> list[Any]:
-        """Every tree (tree views beyond the runs empty), the table, the convergence overlay,
-        the answers to highlight, the timer (off when all ended) and the status (said again
-        when all ended, so "Started on ..." does not stay after the runs)."""
+        """Every tree (tree views beyond the runs empty), the slots shown (``slot_updates``), the
+        table, the convergence overlay, the answers to highlight, the timer (off when all ended)
+        and the status (said again when all ended, so "Started on ..." does not stay after the runs)."""
         runs = runs or []
         trees, rows, live, folded = [], [], False, []
         for label, run_id in runs:
@@ -223,6 +231,7 @@ class CompareHandlers:
             live = live or row[1] == "running"
             folded.append((label, iterations))
         trees += [None] * (MOST - len(trees))
+        trees += slot_updates(len(runs))
         overlay = encode(convergence_overlay(folded))
         answers = [] if live else list(self._clusters(runs))
         status = gr.skip() if live or not runs else (
@@ -286,11 +295,13 @@ def build_compare(services: Services) -> CompareScreen:
     status = gr.Markdown(elem_id="cmp-status")
     runs = gr.State([])
     table = gr.Dataframe(headers=TABLE_HEADERS, interactive=False, elem_id="cmp-table")
-    views = []
-    for row in range(MOST // 2):
-        with gr.Row(equal_height=False):
-            for k in (2 * row, 2 * row + 1):
-                with gr.Column():
+    views, columns, rows = [], [], []
+    for r in range(MOST // 2):  # a slot per method compared, two a row; the rest hidden (slot_updates)
+        with gr.Row(equal_height=False, visible=r == 0) as row:
+            rows.append(row)
+            for k in (2 * r, 2 * r + 1):
+                with gr.Column(visible=k < 2) as column:
+                    columns.append(column)
                     views.append(tree_view(f"cmp-tree-{k}"))
     with gr.Row(equal_height=False):
         convergence = plot_view("cmp-convergence")
@@ -309,7 +320,7 @@ def build_compare(services: Services) -> CompareScreen:
     diff_plot = plot_view("cmp-diff-plot")
 
     fast = {"concurrency_limit": None, "show_progress": "hidden", "api_visibility": "private"}
-    shown = [*views, table, convergence, answer, timer, status]
+    shown = [*views, *columns, *rows, table, convergence, answer, timer, status]
     start.click(
         ch.start, [problem, reference, algos, budget, seed, methods], [runs, status, timer], **fast
     ).then(ch.refresh, runs, shown, **fast)

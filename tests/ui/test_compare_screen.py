@@ -42,3 +42,16 @@ def test_a_bad_method_starts_nothing(services):
     _, status, _ = ch.start(PROBLEM, "", ["rstar"], 120, 0, "")
     assert "two to 4" in status
     assert len(services.store.list_runs()) == before
+
+
+def test_the_tree_slots_shown_are_the_methods_compared(services):
+    """Two methods compared show two tree slots, three show three: the slots beyond the runs
+    are hidden (the page showed four frames, two of them empty, for two methods)."""
+    ch = CompareHandlers(services)
+    for methods, shown in (("greedy, sc", 2), ("greedy, sc, rstar:children=2", 3)):
+        runs, _, _ = ch.start(PROBLEM, "", [], 60, 0, methods)
+        wait_done(services, [r for _, r in runs])
+        out = ch.refresh(runs)
+        columns, rows = out[4:8], out[8:10]
+        assert [c.visible for c in columns] == [k < shown for k in range(4)]
+        assert [r.visible for r in rows] == [True, shown > 2]
