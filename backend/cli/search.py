@@ -76,7 +76,7 @@ RayGpusOpt = Annotated[
     float,
     typer.Option(
         "--ray-gpus-per-worker", min=0.0, help="GPUs Ray reserves for each worker (0.5: two workers per "
-        "GPU); --engine vllm needs them. Default 0.",
+        "GPU); --engine vllm needs them.",
     ),
 ]
 RayTimeoutOpt = Annotated[
