@@ -286,10 +286,13 @@ class SolveHandlers:
             gr.Warning(esc(exc))
             return gr.Dropdown(choices=[], value=None)
 
-    def unpick(self) -> None:
-        """The Examples box shows no choice once the problem is the user's own text (None as
-        the value itself: in ``gr.Dropdown(value=None)`` None means "unchanged")."""
-        return None
+    def unpick(self, example: str | None = None) -> tuple[Any, Any]:
+        """(example, known answer) once the problem is the user's own text: the Examples box
+        shows no choice (None as the value itself: in ``gr.Dropdown(value=None)`` None means
+        "unchanged"), and a known answer the picked example filled in is emptied (it graded the
+        user's next problem: a LIPS proof read "✗ wrong (known 3)" after a GSM8K pick). A known
+        answer typed with no example picked stays."""
+        return None, ("" if example else gr.skip())
 
     def pick(self, dataset: str, problem_id: str) -> tuple[Any, Any]:
         if not problem_id:
@@ -479,7 +482,7 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
     dataset.change(hs.examples, dataset, example, **fast)
     example.change(hs.pick, [dataset, example], [problem, reference], **fast)
     # typing one's own problem (input: the user, not a picked example) un-picks the example
-    problem.input(hs.unpick, None, example, **fast)
+    problem.input(hs.unpick, example, [example, reference], **fast)
     algorithm.change(hs.choose_algorithm, [algorithm, reward], [description, reward, ppm, *groups], **fast)
     for name, dd in presets.items():
         mine = [w for c, w in zip(controls, widgets, strict=True) if c.algorithm == name]

@@ -80,9 +80,12 @@ def test_typing_a_problem_unpicks_the_example(page):
     page.get_by_role("option").first.click()
     wait_until(lambda: "Janet" in page.input_value("#problem textarea"), timeout=60, what="the example")
     assert page.input_value("#example input")  # picked
+    wait_until(lambda: page.input_value("#reference textarea") == "18", timeout=60, what="its known answer")
     page.fill("#problem textarea", "")
     page.locator("#problem textarea").press_sequentially("My own problem", delay=20)  # keys, as a user types
     wait_until(lambda: page.input_value("#example input") == "", timeout=60, what="the example un-picked")
+    # the example's known answer goes with it: it would grade the user's own problem
+    wait_until(lambda: page.input_value("#reference textarea") == "", timeout=60, what="the answer emptied")
 
 
 SELECTED_PATH = """(sel) => {

@@ -1,0 +1,19 @@
+"""What a new user's walk through the page found (2026-12-03), at the handler level
+(tests/ui/test_browser_walk.py has what only the page shows)."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from ui.solve import SolveHandlers
+
+
+def test_typing_ones_own_problem_empties_the_known_answer_a_picked_example_filled(services):
+    """A GSM8K pick filled "3"; the user then typed an inequality for LIPS and its proof read
+    "✗ wrong (known 3)". The known answer goes with the example; one typed with no example
+    picked stays."""
+    hs = SolveHandlers(services, [])
+    example, reference = hs.unpick("gsm8k/1")
+    assert example is None and reference == ""
+    example, reference = hs.unpick(None)
+    assert example is None and isinstance(reference, type(gr.skip()))
