@@ -53,16 +53,23 @@ def refuse_gpuless(engine: str, gpus_per_worker: float) -> None:
 
 
 def workers_that_fit(ray: Any, workers: int, gpus_per_worker: float = 0.0) -> int:
-    """How many of ``workers`` actors (1 CPU and ``gpus_per_worker`` GPUs each) the cluster
-    holds at once: an actor asked beyond that would wait forever for its resources, and so
-    would the problem given to it. A ValueError when not even one fits."""
-    total = ray.cluster_resources()
-    fit = min(workers, int(total.get("CPU", 0)))
-    if gpus_per_worker > 0:
-        fit = min(fit, int(total.get("GPU", 0) / gpus_per_worker + 1e-9))
+    """How many of ``workers`` actors (1 CPU and ``gpus_per_worker`` GPUs each) the cluster's
+    live nodes hold at once, node by node (an actor cannot span two): one asked beyond that
+    would wait forever for its resources, and so would the problem given to it. A ValueError
+    when not even one fits."""
+    fit = 0
+    for node in ray.nodes():
+        if not node.get("Alive", True):
+            continue
+        have = node.get("Resources", {})
+        here = int(have.get("CPU", 0))
+        if gpus_per_worker > 0:
+            here = min(here, int(have.get("GPU", 0) / gpus_per_worker + 1e-9))
+        fit += here
     if fit < 1:
+        total = ray.cluster_resources()
         raise ValueError(
             f"this Ray cluster has {total.get('CPU', 0):g} CPU(s) and {total.get('GPU', 0):g} GPU(s): "
-            f"not enough for one worker of 1 CPU and {gpus_per_worker:g} GPU(s)"
+            f"no node holds one worker of 1 CPU and {gpus_per_worker:g} GPU(s)"
         )
-    return fit
+    return min(workers, fit)

@@ -49,6 +49,31 @@ def test_a_gpu_engine_on_workers_without_a_gpu_is_refused_before_any_work(ray_lo
     with pytest.raises(ValueError, match="needs a GPU each: give --ray-gpus-per-worker 1"):
         ray_evaluate_spec(PROBLEMS, vllm, workers=2, engine_factory=GpuLoggingFactory(log))
     # more GPUs per worker than the cluster has: not one worker fits, said before any work
-    with pytest.raises(ValueError, match="1 GPU"):
+    with pytest.raises(ValueError, match="no node holds one worker of 1 CPU and 2 GPU"):
         ray_evaluate_spec(PROBLEMS, spec, workers=2, num_gpus=2, engine_factory=GpuLoggingFactory(log))
     assert not log.exists()  # no worker built an engine
+
+
+class Cluster:
+    """What ``workers_that_fit`` reads of Ray: its nodes and their resources."""
+
+    def __init__(self, *nodes):
+        self._nodes = [{"Alive": alive, "Resources": res} for alive, res in nodes]
+
+    def nodes(self):
+        return self._nodes
+
+    def cluster_resources(self):
+        return {"CPU": sum(n["Resources"].get("CPU", 0) for n in self._nodes),
+                "GPU": sum(n["Resources"].get("GPU", 0) for n in self._nodes)}
+
+
+def test_workers_fit_node_by_node_and_dead_nodes_hold_none():
+    from backend.scale.cluster import workers_that_fit
+
+    two = Cluster((True, {"CPU": 8, "GPU": 1}), (True, {"CPU": 8, "GPU": 1}), (False, {"CPU": 8, "GPU": 4}))
+    assert workers_that_fit(two, 16) == 16  # CPUs only: 8 + 8
+    assert workers_that_fit(two, 16, 1) == 2 and workers_that_fit(two, 16, 0.5) == 4
+    assert workers_that_fit(two, 1, 0.5) == 1
+    with pytest.raises(ValueError, match="no node holds one worker"):  # 2 GPUs in all, but 1 a node
+        workers_that_fit(two, 4, 2)
