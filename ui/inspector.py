@@ -244,8 +244,8 @@ def answer_panel(tree: Tree, events: list[Any] | None = None) -> str:
         live = tree.iterations[-1].best_answer if tree.iterations else None
         head = f"**Best answer so far: {md_esc(live) if live is not None else '(none yet)'}**"
     lines = [head]
-    if votes:
-        lines.append("Votes: " + ", ".join(f"{md_esc(a)}: {v:g}" for a, v in list(votes.items())[:6]))
+    if votes:  # a paragraph of its own: one newline ran it on after "known answer 3"
+        lines.append("\nVotes: " + ", ".join(f"{md_esc(a)}: {v:g}" for a, v in list(votes.items())[:6]))
     if len(best) > 1:
         lines.append("\n**Best path**\n")
         lines.append(best_path_text(tree, best))

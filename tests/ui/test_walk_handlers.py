@@ -17,3 +17,15 @@ def test_typing_ones_own_problem_empties_the_known_answer_a_picked_example_fille
     assert example is None and reference == ""
     example, reference = hs.unpick(None)
     assert example is None and isinstance(reference, type(gr.skip()))
+
+
+def test_the_votes_are_a_paragraph_of_their_own_under_the_final_answer():
+    """One newline ran "Votes: 6: 16, 3: 3" on after "known answer 3" in the rendered panel."""
+    import markdown_it
+
+    from backend.tree import Tree
+    from tests.ui.test_figure import small_run
+    from ui.inspector import answer_panel
+
+    html = markdown_it.MarkdownIt().render(answer_panel(Tree.from_events(small_run())))
+    assert "<p>Votes: 2: " in html
