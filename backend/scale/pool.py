@@ -102,7 +102,7 @@ class _Pool:
         kill(job.actor)
         if job.attempt >= self.max_retries:
             self.stats.failed += 1
-            why = f"{reason} (tried {job.attempt + 1} times)"
+            why = f"{reason} (tried {job.attempt + 1} times)" if job.attempt else f"{reason} (tried once)"
             if self.on_failed is None:
                 raise RuntimeError(f"job {job.key}: {why}")
             self.on_failed(job.key, why)
