@@ -299,7 +299,10 @@ class FigureStream:
             "fresh": fresh,
             "flags": [i for i in flags if i in slot],
             "has_ppm": self._ppm_seen,
-            "colors": _color_modes(max(map(_N, self.sent.values())), max(lay.depth), self._cost_maxima()),
+            "colors": offered(
+                _color_modes(max(map(_N, self.sent.values())), max(lay.depth), self._cost_maxima()),
+                self.vocab,
+            ),
         }
         if delta is None:
             sent = self.sent
@@ -472,6 +475,24 @@ def _color_modes(
     return modes
 
 
+def meaningful_modes(vocab: voc.Vocabulary) -> list[str]:
+    """The colour modes that mean something for a run of ``vocab``'s algorithm: LIPS goals have
+    no visits, Q or PPM (they are ranked in a queue: those columns are 0 or empty), and only
+    algorithms that run code have execution times."""
+    modes = list(COLOR_MODES)
+    if vocab.family == "lips":
+        modes = [m for m in modes if m not in ("q", "ppm", "visits")]
+    if not vocab.runs_code:
+        modes.remove("exec_ms")
+    return modes
+
+
+def offered(modes: dict[str, dict[str, Any]], vocab: voc.Vocabulary) -> dict[str, dict[str, Any]]:
+    """``modes`` cut to those the page offers for ``vocab``'s runs (tree.js hides the rest of
+    **Colour by** and falls back to the first one offered when the picked one is not)."""
+    return {k: v for k, v in modes.items() if k in meaningful_modes(vocab)}
+
+
 def color_values(fig: dict[str, Any], mode: str) -> list[float | None]:
     """What the page colours each node by in ``mode``, in node-table order; None: no PPM
     score, drawn in ``UNSCORED`` grey (tree.js), not as the scale's middle."""
@@ -479,8 +500,12 @@ def color_values(fig: dict[str, Any], mode: str) -> list[float | None]:
 
 
 def default_color_mode(fig: dict[str, Any]) -> str:
-    """The page's colour mode until the user picks one: PPM when a node has a PPM score, else Q."""
-    return "ppm" if fig.get("has_ppm") else "q"
+    """The page's colour mode until the user picks one (tree.js: ``modeOf``): PPM when a node has
+    a PPM score, else Q, else (LIPS) the first mode offered."""
+    colors = fig.get("colors") or COLOR_MODES
+    if fig.get("has_ppm") and "ppm" in colors:
+        return "ppm"
+    return "q" if "q" in colors else next(iter(colors))
 
 
 def _tree_layout(run_id: str, title: str) -> dict[str, Any]:

@@ -204,6 +204,14 @@ def test_a_lips_run_shows_goals_and_a_proof_a_student_can_read(page, server):
     assert "Goal 0" in answer and "Goal 1" in answer and "Closed" in answer and "positivity" in answer
     assert page.locator("#answer .katex").count() >= 3  # the goals and the certificate as formulas
     assert "goal closed (proved)" in page.inner_text("#tree .canopy-legend")
+    # Colour by offers what LIPS goals have: no Q, PPM or visits (they stay 0 or empty); depth first
+    offered = page.evaluate(
+        "() => [...document.querySelectorAll('#tree .canopy-mode option')]"
+        ".filter((o) => !o.hidden).map((o) => o.value)"
+    )
+    assert offered == ["depth", "tokens", "gen_ms", "verify_ms"]
+    assert page.eval_on_selector("#tree .canopy-tree", "e => e.dataset.color") == "depth"
+    assert page.inner_text("#tree .canopy-scale-title") == "depth"
     note = page.locator("#convergence .canopy-plot-note")
     assert note.is_visible() and "No convergence chart for LIPS" in note.inner_text()
     tree = server[1].trees.view(run_id, lambda t: t)

@@ -45,13 +45,21 @@ const MODE_KEY = 'canopy-colour:';
 function savedMode(run) {
   try { return run ? sessionStorage.getItem(MODE_KEY + run) : null; } catch (e) { return null; }
 }
+// the modes offered for this run: the keys of m.colors (ui/figure.py: meaningful_modes; LIPS
+// goals have no Q, PPM or visits); a pick that is not offered falls back to the default
+const offers = (m, mode) => !!(m && m.colors && m.colors[mode]);
 function pickedMode(m) {
   if (!m) return null;
-  if (userMode && userMode.run === m.run) return userMode.mode;
+  if (userMode && userMode.run === m.run) return offers(m, userMode.mode) ? userMode.mode : null;
   const saved = savedMode(m.run);
-  return saved && MODE_COLUMN[saved] ? saved : null;
+  return saved && MODE_COLUMN[saved] && offers(m, saved) ? saved : null;
 }
-const modeOf = (m) => pickedMode(m) || (m && m.hasPpm ? 'ppm' : 'q');
+function defaultMode(m) {
+  if (!m || !m.colors) return 'q';
+  if (m.hasPpm && offers(m, 'ppm')) return 'ppm';
+  return offers(m, 'q') ? 'q' : (Object.keys(m.colors)[0] || 'q');
+}
+const modeOf = (m) => pickedMode(m) || defaultMode(m);
 const scored = (v) => v !== null && v !== undefined;
 
 function applyFull(v) {
@@ -392,7 +400,10 @@ async function drawOnce() {
   const el = r.querySelector('.canopy-plot');
   const sel = r.querySelector('.canopy-mode');
   const mode = modeOf(m);
-  if (sel && sel.value !== mode) sel.value = mode;
+  if (sel) {  // only the modes that mean something for this run's algorithm
+    for (const o of sel.options) o.hidden = o.disabled = !!(m && m.colors) && !offers(m, o.value);
+    if (sel.value !== mode) sel.value = mode;
+  }
   const empty = !m || !m.count;
   const box = r.querySelector('.canopy-empty');
   box.style.display = empty ? 'block' : 'none';
