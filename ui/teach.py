@@ -19,18 +19,21 @@ from typing import Any
 
 import gradio as gr
 
-from backend.teach import Phase, check, lesson
+from backend.teach import MCTS_PHASES, Phase, check, lesson
 from ui.escape import md_esc
 from ui.services import Services
 from ui.views import encode, tree_view
 
 #: how long Next waits for the stepped iteration before saying the search is still working
 STEP_WAIT_S = 30.0
+#: MCTS phases by where they are in the rollout, not numbered: a rollout repeats select, expand,
+#: verify on its way down and a new tree's first one starts by expanding the root, so "phase 2 of
+#: 4" came first and "phase 1 of 4" third (a walk found the order confusing)
 PHASE_NAMES = {
-    "select": "select (phase 1 of 4)",
-    "expand": "expand (phase 2 of 4)",
-    "evaluate": "verify / evaluate (phase 3 of 4)",
-    "backpropagate": "backpropagate (phase 4 of 4)",
+    "select": "select ↓ (going down: pick a child)",
+    "expand": "expand ↓ (going down: the model writes new steps)",
+    "evaluate": "verify / evaluate ↓ (going down: check the new steps)",
+    "backpropagate": "backpropagate ↑ (back up: the rollout ends)",
     "rank": "rank",
     "pop": "pop",
     "tactics": "tactics",
@@ -86,13 +89,30 @@ def _figure(services: Services, run_id: str, phase: Phase, before: bool = False)
     return encode(replay_view(services, run_id, upto, draw))
 
 
+#: said where a rollout starts (the first phase, each one after a backpropagation) and before the lesson
+ROLLOUT = (
+    "One iteration is one rollout: from the root it goes **down** the tree, repeating select → expand "
+    "→ verify until it reaches an answer or a dead end, then **backpropagates** the result back up "
+    "the path. A root with no children yet has nothing to select, so the first rollout starts by "
+    "expanding it."
+)
+START = "Press **Next phase** to start the lesson of this run."
+
+
 def _head(phase: Phase, index: int, total: int) -> str:
     name = PHASE_NAMES.get(phase.kind, phase.kind)
     return f"**Iteration {phase.iteration + 1} · {name}** (step {index + 1} of {total})"
 
 
-def _text(phase: Phase, index: int, total: int, extra: list[str] | None = None) -> str:
-    head = _head(phase, index, total)
+def _starts_rollout(phases: list[Phase], index: int) -> bool:
+    """True at the lesson's first phase and after each backpropagation, where a rollout starts
+    from the root again (MCTS only: LIPS pops have their own words)."""
+    first = index == 0 or phases[index - 1].kind == "backpropagate"
+    return first and phases[index].kind in MCTS_PHASES
+
+
+def _text(phase: Phase, index: int, total: int, extra: list[str] | None = None, *, new: bool = False) -> str:
+    head = _head(phase, index, total) + (f"\n\n_{ROLLOUT}_" if new else "")
     lines = [md_esc(s) for s in phase.sentences]
     if extra:
         lines += extra
@@ -137,14 +157,15 @@ class TeachHandlers:
             choices = [(f"#{o}", str(o)) for o in q.options]
             said = (
                 f"{_head(phase, index, len(phases))}\n\n"
-                f"Which child of #{q.parent} will MCTS pick? Choose one below, then press **Check**."
+                + (f"_{ROLLOUT}_\n\n" if _starts_rollout(phases, index) else "")
+                + f"Which child of #{q.parent} will MCTS pick? Choose one below, then press **Check**."
             )
             radio = gr.update(choices=choices, value=None, visible=True)
             return _figure(self.s, run_id, phase, before=True), said, radio, p, _score(p)
         p.index, p.asking = index, None
         return (
             _figure(self.s, run_id, phase),
-            _text(phase, index, len(phases)),
+            _text(phase, index, len(phases), new=_starts_rollout(phases, index)),
             gr.update(visible=False),
             p,
             _score(p),
@@ -166,7 +187,7 @@ class TeachHandlers:
         p.index, p.asking = index, None
         mark = "✓" if right else "✗"
         reveal = [f"{mark} {md_esc(verdict)}", *(f"- {md_esc(line)}" for line in phase.question.reveal)]  # type: ignore[union-attr]
-        text = _text(phase, index, len(phases), reveal)
+        text = _text(phase, index, len(phases), reveal, new=_starts_rollout(phases, index))
         return _figure(self.s, run_id, phase), text, gr.update(visible=False), p, _score(p)
 
     def toggled(self, on: bool, run_id: str | None) -> tuple[Any, str]:
@@ -187,7 +208,7 @@ class TeachHandlers:
     def reset(self, run_id: str | None) -> tuple[Any, ...]:
         return (
             "",
-            "Press **Next phase** to start the lesson of this run.",
+            f"{START}\n\n_{ROLLOUT}_",
             gr.update(visible=False),
             Progress(run_id),
             ("No prediction yet."),
@@ -205,9 +226,7 @@ def build_teacher(services: Services, solve: Any) -> None:
         with gr.Row():
             ask = gr.Checkbox(label="Ask which child MCTS will pick", value=True, elem_id="teach-ask")
             nxt = gr.Button("Next phase", variant="primary", elem_id="teach-next")
-        lesson_md = gr.Markdown(
-            "Press **Next phase** to start the lesson of this run.", elem_id="teach-lesson"
-        )
+        lesson_md = gr.Markdown(f"{START}\n\n_{ROLLOUT}_", elem_id="teach-lesson")
         predict = gr.Radio(label="Your prediction", choices=[], visible=False, elem_id="teach-predict")
         check_btn = gr.Button("Check", elem_id="teach-check")
         score = gr.Markdown("No prediction yet.", elem_id="teach-score")

@@ -52,3 +52,25 @@ def test_colour_by_offers_only_what_means_something_for_the_algorithm(lips_event
     rstar = tree_figure(Tree.from_events(small_run()))
     assert list(rstar["colors"]) == ["q", "ppm", "visits", "depth", "tokens", "gen_ms", "exec_ms",
                                      "verify_ms"]
+
+
+def test_teacher_mode_names_phases_by_the_rollout_not_by_a_number_that_runs_backwards(services):
+    """The lesson began "expand (phase 2 of 4)", then "verify (phase 3 of 4)", then "select (phase
+    1 of 4)": the numbers ran backwards. Phases now say where they are in the rollout (down, back
+    up), and where a rollout starts the lesson says what one is and why the first one expands."""
+    from tests.ui.test_teach_steer_handlers import _events
+    from ui.teach import ROLLOUT, TeachHandlers
+
+    for e in _events():
+        services.store.append("taught", e)
+    teach = TeachHandlers(services)
+    texts, progress = [], None
+    for _ in range(6):
+        _, text, _, progress, _ = teach.next("taught", progress, False)
+        texts.append(text)
+    assert not any(" of 4)" in t for t in texts), texts
+    assert texts[0].startswith("**Iteration 1 · expand ↓") and ROLLOUT in texts[0]
+    assert ROLLOUT not in texts[1]  # once per rollout
+    assert any("backpropagate ↑" in t for t in texts) and any("select ↓" in t for t in texts)
+    backprop = next(k for k, t in enumerate(texts) if "backpropagate ↑" in t)
+    assert ROLLOUT in texts[backprop + 1]  # after a backpropagation a rollout starts again
