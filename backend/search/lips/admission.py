@@ -15,6 +15,7 @@ from typing import Any
 
 from backend import events as ev
 from backend.search.lips import verdict
+from backend.search.lips.cauchy_cert import certifier
 from backend.search.lips.expand import Candidate, Refused
 from backend.search.lips.filtering import FilterResult, check_new_goal, check_step
 from backend.search.lips.frontier import GoalNode
@@ -71,7 +72,8 @@ class Admission:
         """``check_step`` (old -> new sound, new not false) or ``check_new_goal``, timed."""
         t0 = time.perf_counter()
         if check == "step":
-            fr = check_step(self.problem, parent.goal, child.goal, self.cache, self.filter_cfg)
+            exact = certifier(self.problem, parent.goal, child.goal, child.kind, child.justification)
+            fr = check_step(self.problem, parent.goal, child.goal, self.cache, self.filter_cfg, exact)
         else:
             fr = check_new_goal(self.problem, child.goal, self.cache, self.filter_cfg)
         self.state.verify_s += time.perf_counter() - t0

@@ -114,7 +114,8 @@ def scale_candidates(goal: Goal, limit: int, check_stop: Callable[[], None]) -> 
             "direction": st.direction,
             "instantiation": _instantiation(st.binding()),
         }
-        yield Candidate(st.new, "scale", meta, {"lemma": st.lemma}, _judge_scale, check="step")
+        justification = {"lemma": st.lemma, "instantiation": st.instantiation}
+        yield Candidate(st.new, "scale", meta, justification, _judge_scale, check="step")
 
 
 # --- rewriting -----------------------------------------------------------------------------

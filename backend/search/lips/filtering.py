@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -134,10 +135,13 @@ def _z3(problem: Inequality, facts: list, timeout: float) -> SmtResult:
 
 
 def check_step(problem: Inequality, old: Goal, new: Goal, cache: PointCache | None = None,
-               config: FilterConfig = FilterConfig()) -> FilterResult:
+               config: FilterConfig = FilterConfig(),
+               implied_by: Callable[[], str | None] | None = None) -> FilterResult:
     """Filter one candidate step; see the module docstring for the stages. The two z3 questions
     (is the new goal false? does new imply old?) go to two worker processes at once (issue 18:
-    they ran one after the other); the answer is the sequential one (a false new goal first)."""
+    they ran one after the other); the answer is the sequential one (a false new goal first).
+    ``implied_by`` (after the test points) may prove new => old exactly instead of positivity
+    and z3: it returns how, or None (``cauchy_cert.titu_certificate`` for Titu steps)."""
     t0 = time.perf_counter()
     cache = cache if cache is not None else PointCache()
     seed_points(problem, cache, config.n_points)
@@ -146,7 +150,8 @@ def check_step(problem: Inequality, old: Goal, new: Goal, cache: PointCache | No
         return by_points
     refuting = _submit(problem, [(new.rhs - new.lhs, "<")], config.refute_timeout_s, 0) \
         if config.refute_new_goal else None
-    implied = _implication(problem, old, new, config)  # positivity here, while z3 works
+    exact = implied_by() if implied_by is not None else None
+    implied = None if exact else _implication(problem, old, new, config)  # positivity here, while z3 works
     new_proved = False
     if refuting is not None:
         r = refuting.result()
@@ -157,6 +162,8 @@ def check_step(problem: Inequality, old: Goal, new: Goal, cache: PointCache | No
             return FilterResult("counterexample", "new_goal_false", r.model, "z3", _ms(t0),
                                 "z3 found a feasible point where the new goal fails")
         new_proved = r.status == "unsat"
+    if exact:
+        return FilterResult("passed", "", None, "identity", _ms(t0), exact, new_proved)
     if not isinstance(implied, Pending):
         return FilterResult("passed", "", None, "positivity", _ms(t0), "changed side moved the right way",
                             new_proved)

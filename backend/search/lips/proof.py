@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+from backend.search.lips.cauchy_cert import certifier
 from backend.search.lips.closing import CloseConfig, close_goal
 from backend.search.lips.equivalence import check_rewrite
 from backend.search.lips.filtering import FilterConfig, check_step
@@ -53,7 +54,8 @@ def recheck(
             er = check_rewrite(problem, old, new, use_constraints=True, z3_timeout_s=z3_timeout_s)
             ok, method = er.accepted, f"equivalence:{er.method}"
         if not ok:
-            fr = check_step(problem, old, new, cache, filter_cfg)
+            exact = certifier(problem, old, new, nb.kind, nb.justification)
+            fr = check_step(problem, old, new, cache, filter_cfg, exact)
             ok, method = fr.status == "passed", f"check_step:{fr.method}:{fr.status}"
         checks.append({"node": b, "ok": ok, "method": method})
         if not ok:
