@@ -398,6 +398,8 @@ class SolveScreen:
     algorithm: gr.Dropdown | None = None
     ppm: gr.Dropdown | None = None
     policy: gr.Dropdown | None = None
+    #: the inspector's components (``Inspector.outputs``): a fork clears them for its new run
+    inspector_outputs: list[gr.Component] | None = None
 
 
 def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
@@ -519,5 +521,5 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
     attached.then(**stream).then(hs.after_stream, run, pause, **fast)
     return SolveScreen(
         run, tree, status, engine, pause, stream_outputs, hs, inspector.actions, algorithm=algorithm, ppm=ppm,
-        policy=policy,
+        policy=policy, inspector_outputs=inspector.outputs,
     )

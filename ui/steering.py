@@ -22,6 +22,7 @@ import gradio as gr
 from backend.tree import Tree
 from ui.escape import md_code, md_esc
 from ui.services import Services
+from ui.vocabulary import vocabulary
 
 HELP = (
     "Click a node in the tree, then: **Prune** its subtree (never selected again, drawn faded, "
@@ -140,22 +141,36 @@ class SteerHandlers:
         run.act("add_step", nid, text=text or "", code=(code or None))
         return f"Asked the search to add your step under node **#{nid}** (run and verified like any step)."
 
-    def fork(self, run_id: str | None, node: Any, seed: float | None) -> tuple[Any, Any, str]:
-        """Start the fork; returns (the new run id for the page, the same for the URL, a message)."""
+    def fork(self, run_id: str | None, node: Any, seed: float | None) -> tuple[Any, ...]:
+        """Start the fork; returns (the new run id for the page, the same for the URL, a message,
+        then the inspector's values): the page follows the fork, so the inspector no longer shows
+        the parent's node (it did, with no ring in the new tree) but says what was forked."""
         from backend.steering import fork_spec
+        from ui.inspector import NodeView
+        from ui.solve import Inspector
 
+        keep = [gr.skip()] * len(Inspector.values(NodeView()))
         nid = _node(node)
         if not run_id or nid is None:
-            return gr.skip(), gr.skip(), "Click a node in the tree first."
+            return gr.skip(), gr.skip(), "Click a node in the tree first.", *keep
+        from ui.handlers import known_answer
+
         try:
-            spec = self.s.trees.view(run_id, lambda t: fork_spec(t, nid))
-            new_id = start_spec(self.s, spec.fork(seed=int(seed or 0)))
+            spec, known = self.s.trees.view(
+                run_id, lambda t: (fork_spec(t, nid), known_answer(self.s, run_id, t))
+            )
+            # the parent's known answer grades the fork as it graded the parent (a stored spec
+            # holds it only for a truth run: a fork of a graded run came out "ungraded")
+            new_id = start_spec(self.s, spec.fork(seed=int(seed or 0), reference=spec.reference or known))
         except ValueError as exc:
-            return gr.skip(), gr.skip(), f"⚠ {md_esc(exc)}"
-        return new_id, new_id, (
+            return gr.skip(), gr.skip(), f"⚠ {md_esc(exc)}", *keep
+        said = (
             f"Forked run {md_code(new_id)} from node **#{nid}** of {md_code(run_id)}: it starts "
             f"with the {len(spec.prefix)} step(s) of that path."
         )
+        shown = NodeView(title=f"{said} Click a node of its tree to inspect it.",
+                         runs_code=vocabulary(spec.algorithm).runs_code)
+        return new_id, new_id, said, *Inspector.values(shown)
 
 
 def start_spec(services: Services, spec: Any) -> str:
@@ -258,7 +273,8 @@ def build_steering(services: Services, solve: Any) -> SteerPanel:
     row.expand.click(hs.expand, [solve.run, node], row.message, **fast)
     row.force.click(hs.force, [solve.run, node], row.message, **fast)
     for button, said in ((fork, message), (row.fork, row.message)):
-        forked = button.click(hs.fork, [solve.run, node, seed], [solve.run, new_run, said], **fast)
+        outputs = [solve.run, new_run, said, *(solve.inspector_outputs or [])]
+        forked = button.click(hs.fork, [solve.run, node, seed], outputs, **fast)
         forked.then(None, new_run, None, js=SET_URL_JS).then(
             solve.handlers.stream, solve.run, solve.stream_outputs, trigger_mode="multiple", **fast
         )

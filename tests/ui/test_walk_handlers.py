@@ -74,3 +74,24 @@ def test_teacher_mode_names_phases_by_the_rollout_not_by_a_number_that_runs_back
     assert any("backpropagate ↑" in t for t in texts) and any("select ↓" in t for t in texts)
     backprop = next(k for k, t in enumerate(texts) if "backpropagate ↑" in t)
     assert ROLLOUT in texts[backprop + 1]  # after a backpropagation a rollout starts again
+
+
+def test_a_fork_is_graded_by_its_parents_known_answer_and_clears_the_inspector(services):
+    """Forking a run graded against 26 gave an "ungraded" fork (the stored spec of a non-truth
+    run holds no known answer), and the inspector went on showing the parent's node #2 beside
+    the fork's tree."""
+    from tests.ui.scripted_runs import PROBLEM
+    from ui import handlers as h
+    from ui.steering import SteerHandlers
+
+    controls = h.algorithm_controls(services.algorithm_names())
+    values = [None] * len(controls)
+    run_id = h.start_run(services, controls, PROBLEM, "rstar", "vote", "18", 0, values)
+    assert services.runs.get(run_id).wait(60)
+    node = next(k for k in services.trees.view(run_id, lambda t: t.root.children))
+    new_id, _, said, title, text, *_ = SteerHandlers(services).fork(run_id, node, 1)
+    assert f"#{node}" in said and new_id != run_id
+    run = services.runs.get(new_id)
+    assert run.reference == "18" and run.wait(60)
+    assert services.trees.view(new_id, lambda t: t.finished.reference) == "18"
+    assert title.startswith("Forked run") and "Click a node of its tree" in title and text == ""
