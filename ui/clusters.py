@@ -49,12 +49,22 @@ CSS = """
 def clusters_value(tree: Tree, run_id: str, target: str = "tree") -> dict[str, Any]:
     """The panel's value: every cluster with its leaves, path nodes and weights; ``label`` is
     the answer escaped for Plotly's labels, ``answer`` the raw text (the page sets it as text)."""
+    if tree.started is not None and tree.started.algorithm == "lips":
+        # one verdict, reached by no visits, Q or PPM: a bar of height 0 said nothing
+        return {"run": run_id, "rev": tree.last_seq, "target": target, "clusters": [], "empty": LIPS_NOTE}
     rows = []
     for c in answer_clusters(tree):
         row = c.to_dict()
         row["label"] = esc(c.answer)
         rows.append(row)
     return {"run": run_id, "rev": tree.last_seq, "target": target, "clusters": rows}
+
+
+#: the panel's words for a LIPS run (clusters.js shows a value's ``empty`` text)
+LIPS_NOTE = (
+    "LIPS ends with one verdict (proved or refuted), not answers that vote: nothing to cluster. "
+    "The answer panel has the proof."
+)
 
 
 class ClusterHandlers:
@@ -97,6 +107,7 @@ def _answers_only(tree: Tree) -> Tree:
     from copy import copy
 
     out = Tree()
+    out.started = tree.started  # the algorithm (clusters_value's LIPS note)
     out.last_seq = tree.last_seq
     out.root_id = tree.root_id
     for node in tree.answer_nodes():

@@ -212,6 +212,9 @@ def test_a_lips_run_shows_goals_and_a_proof_a_student_can_read(page, server):
     assert offered == ["depth", "tokens", "gen_ms", "verify_ms"]
     assert page.eval_on_selector("#tree .canopy-tree", "e => e.dataset.color") == "depth"
     assert page.inner_text("#tree .canopy-scale-title") == "depth"
+    # no answer clusters for one verdict: the panel says so instead of a bar of height 0
+    wait_until(lambda: "nothing to cluster" in page.inner_text("#clusters"), what="the clusters note")
+    assert page.eval_on_selector("#clusters .canopy-clusters", "e => e.dataset.count") == "0"
     note = page.locator("#convergence .canopy-plot-note")
     assert note.is_visible() and "No convergence chart for LIPS" in note.inner_text()
     tree = server[1].trees.view(run_id, lambda t: t)

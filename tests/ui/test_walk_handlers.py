@@ -95,3 +95,19 @@ def test_a_fork_is_graded_by_its_parents_known_answer_and_clears_the_inspector(s
     assert run.reference == "18" and run.wait(60)
     assert services.trees.view(new_id, lambda t: t.finished.reference) == "18"
     assert title.startswith("Forked run") and "Click a node of its tree" in title and text == ""
+
+
+def test_a_lips_run_has_no_answer_clusters_and_the_panel_says_why(lips_events, services):
+    """A LIPS proof drew one "proved" bar of height 0 (weighted by visits, which LIPS goals do
+    not have); the panel says why there is nothing to cluster instead."""
+    import json
+
+    from backend.tree import Tree
+    from ui.clusters import LIPS_NOTE, ClusterHandlers, clusters_value
+
+    value = clusters_value(Tree.from_events(lips_events), "proof")
+    assert value["clusters"] == [] and value["empty"] == LIPS_NOTE
+    run_id = lips_events[0].run_id
+    for e in lips_events:
+        services.store.append(run_id, e)
+    assert json.loads(ClusterHandlers(services).value(run_id))["empty"] == LIPS_NOTE  # the live panel's way

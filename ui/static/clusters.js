@@ -60,7 +60,9 @@ async function draw() {
   const by = b.querySelector('.canopy-cluster-weight').value;
   b.dataset.count = String(clusters.length);
   b.dataset.run = val ? val.run : '';
-  b.querySelector('.canopy-cluster-empty').style.display = clusters.length ? 'none' : 'block';
+  const empty = b.querySelector('.canopy-cluster-empty');
+  empty.style.display = clusters.length ? 'none' : 'block';
+  empty.textContent = (val && val.empty) || 'No final answer yet.';  // LIPS: why there are none
   const el = b.querySelector('.canopy-cluster-plot');
   list(clusters);
   if (chosen !== null) {  // the tree grew: the chosen cluster's leaves may have too
