@@ -120,8 +120,6 @@ def evolve(
         def run(run_dir, _settings, models, **kw):  # type: ignore[no-redef]
             return run_cpl_evolve(run_dir, cpl, models, **kw)
 
-    if (ray or ray_address) and algo != "rstar":
-        raise typer.BadParameter("only rStar-Math's search stage runs on Ray, not CPL's", param_hint="--ray")
     if (ray_gpus_per_worker or ray_problem_timeout) and not (ray or ray_address):
         raise typer.BadParameter("only with Ray workers: add --ray", param_hint="--ray-gpus-per-worker")
     if ray or ray_address:

@@ -10,7 +10,6 @@ search (``trees/``, ``search.json``) → data (``sft.jsonl``, ``apo_pairs.jsonl`
 
 from __future__ import annotations
 
-import gzip
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,41 +27,26 @@ def search_config(rnd: Round, fmt: str) -> dict[str, Any]:
 
 def cpl_search_stage(rnd: Round, problems: Sequence[Problem], fmt: str) -> dict[str, Any]:
     """Truth-rewarded CPL MCTS (±1 from the known answer) on the training problems with the
-    round's policy, its step format and the value head it was given (``rnd.ppm_in``)."""
-    from backend import events as ev
-    from backend.runspec import RunSpec
-    from backend.solve import solve_spec
-    from backend.train.ppm_data import problem_seed, read_tree, tree_file
+    round's policy, its step format and the value head it was given (``rnd.ppm_in``): the
+    rStar rounds' search machinery (``backend/evolve/trees.py``) with ``algorithm="cpl"``, so
+    it runs on Ray workers as theirs does."""
+    from backend.evolve.trees import round_trees
+    from backend.train.ppm_data import read_tree
 
     out = rnd.folder / "search.json"
     if (done := _done(out)) is not None:
         return done
-    trees = rnd.folder / "trees"
-    trees.mkdir(parents=True, exist_ok=True)
     config = search_config(rnd, fmt)
+    label = f"round {rnd.number}: CPL search"
+    paths = round_trees(rnd, problems, algorithm="cpl", config=config, label=label)
     solved = right = nodes = 0
     wall = 0.0
-    for i, problem in enumerate(problems):
-        path = tree_file(trees, problem)
-        if not path.is_file():
-            engine = rnd.models.engine(rnd.policy_in)
-            spec = RunSpec(
-                problem=problem.question, algorithm="cpl", config=config, reward="truth",
-                ppm=rnd.ppm_in or "none", reference=problem.answer,
-                seed=problem_seed(problem, rnd.settings.seed),
-                engine=getattr(getattr(engine, "info", None), "name", None) or "llamacpp",
-            )
-            result = solve_spec(spec, engine=engine)
-            partial = path.with_name(path.name + ".partial")
-            with gzip.open(partial, "wt", encoding="utf-8") as fh:
-                ev.write_jsonl(result.events, fh, algorithm="cpl")
-            partial.replace(path)
+    for path in paths:
         tree = read_tree(path)
         solved += any(n.answer is not None and n.q > 0.999 for n in tree.nodes.values())
         right += bool(tree.finished is not None and tree.finished.correct)
         nodes += len(tree.nodes)
         wall += float(tree.finished.stats.get("wall_s", 0.0)) if tree.finished else 0.0
-        rnd.progress(f"round {rnd.number}: CPL search", i + 1, len(problems))
     summary = {
         "problems": len(problems), "right_answer_in_tree": solved, "search_answer_right": right,
         "nodes": nodes, "config": config, "value_head": rnd.ppm_in, "policy": rnd.policy_in or "base",

@@ -51,28 +51,14 @@ def search_stage(rnd: Round, problems: Sequence[Problem]) -> dict[str, Any]:
     """Truth-rewarded rStar-Math MCTS on the training problems with the round's policy (and
     PPM from round 3), one events file per problem (``backend/train/ppm_data.py``)."""
     from backend.evolve.sft_data import correct_traces
-    from backend.train.ppm_data import read_tree, search_trees, tree_file
+    from backend.evolve.trees import round_trees
+    from backend.train.ppm_data import read_tree
 
     out = rnd.folder / "search.json"
     if (done := _done(out)) is not None:
         return done
-    trees = rnd.folder / "trees"
-    count = iter(range(1, len(problems) + 1))
-    label = f"round {rnd.number}: search"
-    rnd.progress(label, 0, len(problems))
-    options = {
-        "config": rnd.settings.search,
-        "ppm": rnd.ppm_in or "none",
-        "seed": rnd.settings.seed,
-        "on_done": lambda p, path, res: rnd.progress(label, next(count), len(problems)),
-    }
-    spread = getattr(rnd.models, "search_trees", None)  # Ray workers (backend/scale/evolve_search.py)
-    if spread is not None:
-        paths = spread(rnd.policy_in, problems, trees, **options)
-    else:
-        missing = [p for p in problems if not tree_file(trees, p).is_file()]
-        engine = rnd.models.engine(rnd.policy_in) if missing else None
-        paths = search_trees(problems, trees, engine=engine, **options)
+    label = f"round {rnd.number}: search"  # in process or on Ray workers (backend/evolve/trees.py)
+    paths = round_trees(rnd, problems, algorithm="rstar", config=rnd.settings.search, label=label)
     solved = right = nodes = 0
     wall = 0.0
     for path in paths:

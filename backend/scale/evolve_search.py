@@ -1,14 +1,16 @@
-"""The search stage of ``canopy evolve --ray``: each training problem's truth search on a Ray
-worker, its events file written here.
+"""The search stage of ``canopy evolve --ray`` (rStar-Math's rounds and CPL's): each training
+problem's truth search on a Ray worker, its events file written here.
 
 ``RayModels`` wraps the run's Models seam (``backend/evolve/models.py``): everything but the
-search stage (SFT data, fine-tuning, the PPM, the held-out evaluation) uses the wrapped one in
-this process; ``search_trees`` sends the problems whose events file is missing to workers,
-each of which builds its own Models (``worker_models``, e.g. ``LocalModels`` with the run's
-engine and model) and runs ``backend/train/ppm_data.py: search_trees`` on one problem, the
-in-process code itself. The gzipped file comes back as bytes and is written atomically under
-the round's ``trees/``, so a rerun skips it as the in-process stage does and a worker needs
-no shared disk.
+search stage (SFT data, fine-tuning, the PPM or value head, the held-out evaluation) uses the
+wrapped one in this process; ``search_trees`` sends the problems whose events file is missing
+to workers, each of which builds its own Models (``worker_models``, e.g. ``LocalModels`` with
+the run's engine and model) and runs ``backend/train/ppm_data.py: search_trees`` on one
+problem, the in-process code itself, with the round's algorithm (``rstar`` or ``cpl``). The
+gzipped file comes back as bytes and is written atomically under the round's ``trees/``, so a
+rerun skips it as the in-process stage does and a worker needs no shared disk for its output
+(a round's policy, PPM or value head is a path: workers on other machines need it at that
+same path).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from backend.scale.pool import PoolStats, run_jobs
 
 
 def _tree_searcher(
-    worker_models: Callable[[], Any], policy: str | None, config: dict[str, Any], ppm: str | None, seed: int
+    worker_models: Callable[[], Any], policy: str | None, algorithm: str, config: dict[str, Any],
+    ppm: str | None, seed: int,
 ) -> Callable[[dict[str, Any]], bytes]:
     """On a worker: the policy's engine, loaded once; then one problem's events file a call."""
     from backend.problems import Problem
@@ -36,7 +39,8 @@ def _tree_searcher(
     def search(problem: dict[str, Any]) -> bytes:
         with tempfile.TemporaryDirectory(prefix="canopy-search-") as tmp:
             one = [Problem(**problem)]
-            (path,) = search_trees(one, tmp, engine=engine, config=config, ppm=ppm, seed=seed)
+            (path,) = search_trees(one, tmp, engine=engine, algorithm=algorithm, config=config, ppm=ppm,
+                                   seed=seed)
             return path.read_bytes()
 
     return search
@@ -75,7 +79,8 @@ class RayModels:
 
     def search_trees(
         self, policy: str | None, problems: Sequence[Any], out_dir: Path, *, config: Mapping[str, Any],
-        ppm: str | None, seed: int, on_done: Callable[[Any, Path, Any], None] | None = None,
+        ppm: str | None, seed: int, algorithm: str = "rstar",
+        on_done: Callable[[Any, Path, Any], None] | None = None,
     ) -> list[Path]:
         """Every problem's events file (as ``ppm_data.search_trees`` returns them); the
         missing ones are searched on the workers."""
@@ -108,7 +113,9 @@ class RayModels:
             if not self._joined:
                 self._ray.enter_context(ray_cluster(self.address, self.workers))
                 self._joined = True
-            setup = functools.partial(_tree_searcher, self.worker_models, policy, dict(config), ppm, seed)
+            setup = functools.partial(
+                _tree_searcher, self.worker_models, policy, algorithm, dict(config), ppm, seed
+            )
             failed: list[str] = []
             stats = run_jobs(
                 jobs, setup, workers=self.workers, on_done=written, num_gpus=self.num_gpus,

@@ -1,4 +1,5 @@
-"""The trees a PPM is trained from: truth-rewarded rStar-Math searches on training problems.
+"""The trees a PPM is trained from: truth-rewarded rStar-Math searches on training problems
+(and, with ``algorithm="cpl"``, the truth-mode plan trees CPL's rounds learn from).
 
 rStar-Math's round 1 (official ``config/sample_mcts.yaml``) runs MCTS with the terminal
 reward +1 / −1 from the ground truth, so every step's Q says how often it led to a right
@@ -50,14 +51,16 @@ def search_trees(
     out_dir: str | Path,
     *,
     engine: Any,
+    algorithm: str = "rstar",
     config: Mapping[str, Any] | None = None,
     ppm: str | None = None,
     seed: int = 0,
     on_done: Callable[[Problem, Path, Any], None] | None = None,
 ) -> list[Path]:
-    """Run one truth-rewarded rStar search per problem (skipping problems whose file exists)
-    and return every problem's events file. ``ppm`` (a PPM directory) values new steps as in
-    the paper's rounds 2-4; None is round 1. ``on_done(problem, path, result)`` is called
+    """Run one truth-rewarded search of ``algorithm`` per problem (rStar-Math's MCTS, or CPL's
+    plan MCTS: ``"cpl"``), skipping problems whose file exists, and return every problem's
+    events file. ``ppm`` (a PPM directory; for CPL a value head) values new steps as in the
+    paper's rounds 2-4; None is round 1. ``on_done(problem, path, result)`` is called
     after each new search (``result`` is None for a problem already done)."""
     from backend.solve import solve_spec
 
@@ -75,7 +78,7 @@ def search_trees(
             continue
         spec = RunSpec(
             problem=problem.question,
-            algorithm="rstar",
+            algorithm=algorithm,
             engine=getattr(getattr(engine, "info", None), "name", None) or "llamacpp",
             config=dict(config or {}),
             reward="truth",
@@ -86,7 +89,7 @@ def search_trees(
         result = solve_spec(spec, engine=engine)
         partial = path.with_name(path.name + ".partial")
         with gzip.open(partial, "wt", encoding="utf-8") as fh:
-            ev.write_jsonl(result.events, fh, algorithm="rstar")
+            ev.write_jsonl(result.events, fh, algorithm=algorithm)
         partial.replace(path)  # a file that exists is a whole search
         if on_done:
             on_done(problem, path, result)

@@ -75,14 +75,25 @@ def test_evolve_with_ray_gives_the_rounds_a_ray_search_stage_over_local_models(m
     assert isinstance(worker, LocalModels) and worker.engine_name == "llamacpp" and worker.threads == 1
 
 
-def test_evolve_with_ray_refuses_cpl_rather_than_run_it_here_unsaid(monkeypatch, tmp_path, capsys):
+def test_evolve_algo_cpl_with_ray_gives_cpls_rounds_a_ray_search_stage(monkeypatch, tmp_path):
     pytest.importorskip("trl")
     pytest.importorskip("peft")
     from backend.cli import main
+    from backend.evolve.models import LocalModels
+    from backend.scale.evolve_search import RayModels
 
-    monkeypatch.setattr("backend.evolve.cpl_rounds.run_cpl_evolve", lambda *a, **kw: pytest.fail("ran here"))
-    assert main(["evolve", str(tmp_path / "run"), "--algo", "cpl", "--ray"]) == 2
-    assert "only rStar-Math's search stage runs on Ray" in capsys.readouterr().err
+    seen = {}
+
+    def run_cpl_evolve(run_dir, settings, models, **kw):
+        seen["models"] = models
+        return [{}]
+
+    monkeypatch.setattr("backend.evolve.cpl_rounds.run_cpl_evolve", run_cpl_evolve)
+    assert main(["evolve", str(tmp_path / "run"), "--algo", "cpl", "--ray", "--ray-workers", "3",
+                 "--threads", "1"]) == 0
+    models = seen["models"]  # the search stage on Ray: tests/scale/test_ray_evolve.py runs it
+    assert isinstance(models, RayModels) and models.workers == 3
+    assert isinstance(models.worker_models(), LocalModels)
 
 
 def test_evolve_with_vllm_on_workers_without_a_gpu_is_refused(monkeypatch, tmp_path, capsys):

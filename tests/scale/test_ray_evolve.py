@@ -3,9 +3,13 @@ the same trees as the in-process stage, and a rerun sends no problem to a worker
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 
+from backend.engines.scripted import ScriptedEngine
 from backend.evolve.manifest import EvolveSettings
+from backend.evolve.rounds import problem_sets
 from backend.evolve.stages import Round, search_stage
 from backend.problems import load_problems
 from backend.scale.evolve_search import RayModels
@@ -68,3 +72,53 @@ def test_a_hung_search_stops_the_stage_after_the_others_are_written_and_a_rerun_
     again = RayModels(fine, lambda: fine, address=None, workers=2)
     summary = search_stage(Round(1, there.folder, SETTINGS, again, None, None, say=lambda _: None), problems)
     assert again.stats.submitted == 1 and summary["problems"] == 3
+
+
+@dataclass(frozen=True)
+class RulePolicies:
+    """What a worker builds: the scripted engine over ``rules`` (made there: an engine holds a
+    lock, which does not travel), whichever policy is asked for."""
+
+    rules: tuple
+
+    def engine(self, policy):
+        return ScriptedEngine(list(self.rules))
+
+
+def test_cpl_rounds_over_ray_write_the_in_process_trees_and_report(ray_local, tmp_path):
+    """Both of CPL's rounds (round 2: the XML format and round 1's value head, read on the
+    workers) with the search stage on Ray: the same trees and report rows as in process, and a
+    rerun of a search stage whose trees are written sends nothing to a worker."""
+    pytest.importorskip("trl")
+    from backend.evolve.cpl_rounds import run_cpl_evolve
+    from backend.evolve.cpl_stages import cpl_search_stage
+    from tests.evolve.test_cpl_rounds import cpl_rules, settings
+    from tests.evolve.test_rounds import ScriptedModels
+
+    cpl = settings()
+    train, test = problem_sets(cpl.evolve)
+    rules = cpl_rules(train + test)
+    local = run_cpl_evolve(tmp_path / "here", cpl, ScriptedModels(ScriptedEngine(rules)), say=lambda _: None)
+    workers = RulePolicies(tuple(rules))
+    spread = RayModels(ScriptedModels(ScriptedEngine(rules)), lambda: workers, address=None, workers=2)
+    remote = run_cpl_evolve(tmp_path / "ray", cpl, spread, say=lambda _: None)
+
+    assert spread.stats.submitted == 2 * len(train) and spread.stats.failed == 0
+    paths = ("seconds", "policy", "policy_in", "value", "value_in")
+    assert [{k: v for k, v in r.items() if k not in paths} for r in remote] == [
+        {k: v for k, v in r.items() if k not in paths} for r in local
+    ]
+    assert remote[2]["value_in"].endswith("ray/round-1/value")  # round 2 searched with the run's own head
+    for number in (1, 2):
+        for problem in train:
+            mine, theirs = (read_tree(tree_file(tmp_path / run / f"round-{number}" / "trees", problem))
+                            for run in ("here", "ray"))
+            assert shape(theirs) == shape(mine) and len(mine.nodes) > 3
+    two = tmp_path / "ray" / "round-2" / "trees"
+    assert any("<step>" in n.text for n in read_tree(tree_file(two, train[0])).nodes.values())  # XML
+
+    (tmp_path / "ray" / "round-1" / "search.json").unlink()
+    again = RayModels(ScriptedModels(ScriptedEngine(rules)), lambda: workers, address=None, workers=2)
+    rnd = Round(1, tmp_path / "ray" / "round-1", cpl.evolve, again, None, None, say=lambda _: None)
+    assert cpl_search_stage(rnd, train, "plan")["right_answer_in_tree"] == len(train)
+    assert again.stats.submitted == 0
