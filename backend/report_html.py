@@ -107,10 +107,20 @@ class Markup(str):
     """A table cell that is HTML this module wrote itself (values inside already escaped)."""
 
 
+def failed(r: dict[str, Any]) -> bool:
+    """A problem whose run never finished (e.g. the Ray pool gave it up): status ``error``."""
+    return r.get("status") == "error"
+
+
 def _verdict(r: dict[str, Any]) -> Markup:
     mark = '<span class="right">✓</span>' if r.get("correct") else '<span class="wrong">✗</span>'
-    answer = r.get("answer") if r.get("answer") is not None else "(none)"
-    return Markup(f"{mark} {_e(answer)} · {_e(r.get('tokens'))} tok")
+    if failed(r):  # no answer to show: say so, and why (the reason is data: escaped)
+        why = f": {_e(r['error'])}" if r.get("error") else ""
+        return Markup(f'{mark} <span class="wrong">failed</span> (status error){why}')
+    if r.get("answer") is None:
+        status = f", {r['status']}" if r.get("status") else ""
+        return Markup(f"{mark} {_e('(none' + status + ')')} · {_e(r.get('tokens'))} tok")
+    return Markup(f"{mark} {_e(r.get('answer'))} · {_e(r.get('tokens'))} tok")
 
 
 def _short(text: Any, most: int = 160) -> str:
@@ -118,12 +128,18 @@ def _short(text: Any, most: int = 160) -> str:
     return text if len(text) <= most else text[: most - 1] + "…"
 
 
+def _right(m: dict[str, Any]) -> str:
+    """Right out of all, and how many of all failed (counted wrong) when some did."""
+    lost = f" ({m['failed']} failed)" if m.get("failed") else ""
+    return f"{m['correct']}/{m['total']}{lost}"
+
+
 def _method_rows(methods: list[dict[str, Any]]) -> list[list[Any]]:
     return [
         [
             m["label"],
             f"{m['accuracy']:.1%}",
-            f"{m['correct']}/{m['total']}",
+            _right(m),
             m["mean_tokens"],
             f"{m['mean_wall_s']:.2f}",
             f"{m['wall_s']:.1f}",
@@ -167,6 +183,7 @@ def compare_html(report: dict[str, Any]) -> str:
     per_problem = {
         label: [{"id": p["id"], **p["results"][label]} for p in report["problems"]] for label in labels
     }
+    methods = [{**m, "failed": sum(failed(r) for r in per_problem[m["label"]])} for m in methods]
     budget = report.get("budget") or {}
     said = ", ".join(f"{k} = {v}" for k, v in budget.items()) or "none"
     head = (
@@ -210,11 +227,13 @@ def compare_html(report: dict[str, Any]) -> str:
 def eval_html(report: dict[str, Any]) -> str:
     """The HTML report of ``backend.solve.EvalReport.to_dict()`` (one method)."""
     label = report.get("algorithm", "method")
-    method = {**report, "label": label}
     rows = report.get("problems", [])
+    lost = sum(failed(r) for r in rows)
+    method = {**report, "label": label, "failed": lost}
+    counts = f"{report.get('correct', 0)} right, {lost} failed (no answer, counted wrong) of {len(rows)}"
     head = (
         f"<h1>Canopy eval: {_e(label)} on {_e(report.get('dataset'))}, {len(rows)} problems</h1>"
-        f"<p>reward {_e(report.get('reward'))} · Canopy eval report</p>"
+        f"<p>{_e(counts)} · reward {_e(report.get('reward'))} · Canopy eval report</p>"
     )
     problems = [
         [r.get("id"), _short(r.get("question")), r.get("reference"), _verdict(r), r.get("wall_s")]
