@@ -294,10 +294,22 @@ class SolveHandlers:
         answer typed with no example picked stays."""
         return None, ("" if example else gr.skip())
 
-    def pick(self, dataset: str, problem_id: str) -> tuple[Any, Any]:
+    def pick(self, dataset: str, problem_id: str, algorithm: str | None = None) -> tuple[Any, Any, Any]:
+        """(problem, known answer, algorithm) of a picked example: an inequality set's example
+        puts LIPS on the form, a word problem's takes LIPS off it (an MO-INT inequality picked
+        while rStar-Math was chosen ran rStar on it)."""
         if not problem_id:
-            return gr.skip(), gr.skip()
-        return h.pick_example(self.s, dataset, problem_id)
+            return gr.skip(), gr.skip(), gr.skip()
+        from backend.problems import inequality_sets
+
+        problem, answer = h.pick_example(self.s, dataset, problem_id)
+        names = self.s.algorithm_names()
+        if dataset in inequality_sets():
+            fits = "lips" if "lips" in names and algorithm != "lips" else None
+        else:
+            default = self.s.default_algorithm if self.s.default_algorithm in names else names[0]
+            fits = default if algorithm == "lips" and default != "lips" else None
+        return problem, answer, fits or gr.skip()
 
     def choose_algorithm(self, algorithm: str, reward: str | None = None) -> list[Any]:
         """The algorithm's description, rewards and settings group; the reward chosen stays
@@ -482,7 +494,7 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
     algorithm.change(hs.preview, [problem, algorithm], preview, trigger_mode="always_last", **fast)
     algorithm.change(hs.problem_hint, algorithm, problem, **fast)
     dataset.change(hs.examples, dataset, example, **fast)
-    example.change(hs.pick, [dataset, example], [problem, reference], **fast)
+    example.change(hs.pick, [dataset, example, algorithm], [problem, reference, algorithm], **fast)
     # typing one's own problem (input: the user, not a picked example) un-picks the example
     problem.input(hs.unpick, example, [example, reference], **fast)
     algorithm.change(hs.choose_algorithm, [algorithm, reward], [description, reward, ppm, *groups], **fast)

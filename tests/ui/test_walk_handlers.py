@@ -111,3 +111,16 @@ def test_a_lips_run_has_no_answer_clusters_and_the_panel_says_why(lips_events, s
     for e in lips_events:
         services.store.append(run_id, e)
     assert json.loads(ClusterHandlers(services).value(run_id))["empty"] == LIPS_NOTE  # the live panel's way
+
+
+def test_picking_an_inequality_puts_lips_on_the_form_and_a_word_problem_takes_it_off(services):
+    """An MO-INT example picked while rStar-Math was chosen ran rStar on an inequality."""
+    hs = SolveHandlers(services, [])
+    skip = type(gr.skip())
+    ineq = services.problems("mo-int", 1)[0]
+    problem, answer, algorithm = hs.pick("mo-int", ineq.id, "rstar")
+    assert problem == ineq.question and answer == "proved" and algorithm == "lips"
+    assert isinstance(hs.pick("mo-int", ineq.id, "lips")[2], skip)  # already there
+    word = services.problems("gsm8k", 1)[0]
+    assert hs.pick("gsm8k", word.id, "lips")[2] == services.default_algorithm == "rstar"
+    assert isinstance(hs.pick("gsm8k", word.id, "sc")[2], skip)  # the user's own choice stays
