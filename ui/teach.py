@@ -101,7 +101,8 @@ START = "Press **Next phase** to start the lesson of this run."
 
 def _head(phase: Phase, index: int, total: int) -> str:
     name = PHASE_NAMES.get(phase.kind, phase.kind)
-    return f"**Iteration {phase.iteration + 1} · {name}** (step {index + 1} of {total})"
+    rounds = "Iteration" if phase.kind in MCTS_PHASES else "Pop"  # LIPS counts pops, not iterations
+    return f"**{rounds} {phase.iteration + 1} · {name}** (step {index + 1} of {total})"
 
 
 def _starts_rollout(phases: list[Phase], index: int) -> bool:

@@ -124,3 +124,14 @@ def test_picking_an_inequality_puts_lips_on_the_form_and_a_word_problem_takes_it
     word = services.problems("gsm8k", 1)[0]
     assert hs.pick("gsm8k", word.id, "lips")[2] == services.default_algorithm == "rstar"
     assert isinstance(hs.pick("gsm8k", word.id, "sc")[2], skip)  # the user's own choice stays
+
+
+def test_a_lips_lesson_counts_pops_not_iterations(lips_events, services):
+    """LIPS takes goals off a queue (its status line counts pops); its lesson said "Iteration 1"."""
+    from ui.teach import TeachHandlers
+
+    run_id = lips_events[0].run_id
+    for e in lips_events:
+        services.store.append(run_id, e)
+    _, text, *_ = TeachHandlers(services).next(run_id, None, False)
+    assert text.startswith("**Pop 1 · ") and "Iteration" not in text
