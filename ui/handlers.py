@@ -373,11 +373,11 @@ def control_run(services: Services, run_id: str | None, action: str) -> str:
     """Pause / resume / toggle / step / stop; returns the run's status line."""
     run = services.runs.get(run_id)
     if run is None:
-        return (
-            "No live run to control."
-            if not run_id
-            else f"Run {md_code(run_id)} is not running in this server."
-        )
+        if not run_id:
+            return "No live run to control."
+        if run_length(services, run_id):  # an ended run keeps its status (it was replaced by a notice)
+            return run_status(services, run_id) + "  \n_This run has ended: nothing to pause, step or stop._"
+        return f"Run {md_code(run_id)} is not running in this server."
     if action == "toggle":
         action = "resume" if run.state in PAUSED_STATES else "pause"
     {"pause": run.pause, "resume": run.resume, "step": run.step, "stop": run.stop}[action]()

@@ -135,3 +135,16 @@ def test_a_lips_lesson_counts_pops_not_iterations(lips_events, services):
         services.store.append(run_id, e)
     _, text, *_ = TeachHandlers(services).next(run_id, None, False)
     assert text.startswith("**Pop 1 · ") and "Iteration" not in text
+
+
+def test_step_on_an_ended_run_keeps_its_status_and_says_it_has_ended(lips_events, services):
+    """Step or Pause on a reopened, ended run replaced its status line ("finished (proved) ...")
+    with "Run X is not running in this server"."""
+    from ui.handlers import control_run
+
+    run_id = lips_events[0].run_id
+    for e in lips_events:
+        services.store.append(run_id, e)
+    said = control_run(services, run_id, "step")
+    assert "finished (proved)" in said and "This run has ended" in said
+    assert "is not running" in control_run(services, "no-such-run", "step")
