@@ -68,7 +68,7 @@ class Refused(ValueError):
 def open_folder(settings: TrainingSettings, typed: str | None) -> Path:
     """The folder to list: ``typed`` (relative to the runs folder), or the runs folder."""
     text = (typed or "").strip()
-    if not text:
+    if not text or Path(text) == settings.root:  # the box shows the root itself ("runs"): not runs/runs
         path = settings.root
     else:
         if "\x00" in text or len(text) > 1024:
@@ -78,7 +78,7 @@ def open_folder(settings: TrainingSettings, typed: str | None) -> Path:
             path = settings.root / path
     if not path.is_dir():
         raise Refused(f"No folder {text or str(settings.root)} on the server"
-                      + ("" if text else " yet: `canopy evolve runs/NAME` makes one") + ".")
+                      + ("" if path != settings.root else " yet: `canopy evolve runs/NAME` makes one") + ".")
     if not settings.anywhere and not ri.inside(path, settings.root):
         raise Refused("This server lists evolve runs under its --runs-dir only (it is reachable from "
                       "other machines); type a folder inside it.")

@@ -148,3 +148,21 @@ def test_step_on_an_ended_run_keeps_its_status_and_says_it_has_ended(lips_events
     said = control_run(services, run_id, "step")
     assert "finished (proved)" in said and "This run has ended" in said
     assert "is not running" in control_run(services, "no-such-run", "step")
+
+
+def test_the_training_tab_lists_a_relative_runs_dir_as_its_box_shows_it(services, tmp_path, monkeypatch):
+    """With the default --runs-dir runs (relative) the box shows "runs", which was read as
+    runs/runs: the tab opened on "⚠ No folder runs on the server" beside an existing ./runs."""
+    from pathlib import Path
+
+    from ui.training import TrainingHandlers
+    from ui.training_runs import TrainingSettings
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "runs").mkdir()
+    services.training = TrainingSettings(Path("runs"), anywhere=True)
+    folder, _, message = TrainingHandlers(services).list_runs("runs")  # the box's value on open
+    assert folder == (tmp_path / "runs").resolve() and "No evolve run in runs yet" in message
+    (tmp_path / "runs").rmdir()
+    _, _, message = TrainingHandlers(services).list_runs("runs")
+    assert "canopy evolve runs/NAME" in message  # the hint, since it is the runs folder itself
