@@ -103,6 +103,13 @@ class HistoryHandlers:
             return message, gr.skip(), gr.skip()
         return message, self.rows(text, algorithm, status), None
 
+    def after_delete(self, opened: str | None) -> tuple:
+        """The replay view once the opened run is gone (``opened`` None): emptied, so a deleted
+        run's tree, answer and caption no longer read as a run still there; else unchanged."""
+        if opened is not None:
+            return tuple(gr.skip() for _ in range(6 + len(Inspector.values(NodeView()))))
+        return self.open("")[1:]
+
     def export(self, run_id: str | None) -> tuple[str, Any]:
         """(message, download); a malformed or unknown id (an API caller's) or a damaged
         stored run is a message, and no earlier run's file stays on offer."""
@@ -303,7 +310,9 @@ def build_history(services: Services) -> HistoryScreen:
     )
     cost_mode.change(hs.cost, *costs, **fast)
     tree.node_click(hs.click, [opened, slider], inspector.outputs, **fast)  # type: ignore[attr-defined]
-    delete.click(hs.delete, [opened, *filters], [message, runs, opened], **fast)
+    delete.click(hs.delete, [opened, *filters], [message, runs, opened], **fast).then(
+        hs.after_delete, opened, [slider, *view, *inspector.outputs], **fast
+    )
     export.click(hs.export, opened, [message, download], **fast).then(None, None, None, js=DOWNLOAD_JS)
     exported = gr.Textbox(visible=False)  # the run whose HTML file the download click waits for
     export_html.click(hs.export_html, opened, [message, download, exported], **fast).then(

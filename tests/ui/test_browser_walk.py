@@ -41,3 +41,19 @@ def test_run_says_it_is_starting_and_no_progress_timer_shows_in_the_status_line(
     assert not page.evaluate("window.progressSeen")
     seen = page.evaluate("window.statusSeen")
     assert any(s.startswith("Starting the run") for s in seen), seen
+
+
+def test_delete_in_history_empties_the_replay_of_the_deleted_run(page, server):
+    """Delete said "Deleted run X." and went on drawing X's tree, caption and answer; the empty
+    tree kept the deleted run's colour scale beside the picker."""
+    from tests.ui.test_browser_truth import open_in_history
+
+    run_id = run(page, **SMALL)
+    assert server[1].runs.get(run_id).wait(60)
+    open_in_history(page, run_id)
+    wait_until(lambda: tb.nodes(page, "#hist-tree") > 0, timeout=60, what="the replayed tree")
+    page.click("#hist-delete")
+    wait_until(lambda: "Deleted run" in page.inner_text("#hist-message"), timeout=60, what="the delete")
+    wait_until(lambda: tb.nodes(page, "#hist-tree") == 0, timeout=60, what="the tree emptied")
+    assert run_id not in page.inner_text("#hist-caption") and page.inner_text("#hist-answer").strip() == ""
+    assert not page.is_visible("#hist-tree .canopy-scale")

@@ -166,3 +166,23 @@ def test_the_training_tab_lists_a_relative_runs_dir_as_its_box_shows_it(services
     (tmp_path / "runs").rmdir()
     _, _, message = TrainingHandlers(services).list_runs("runs")
     assert "canopy evolve runs/NAME" in message  # the hint, since it is the runs folder itself
+
+
+def test_a_deleted_run_leaves_the_history_replay_view(services):
+    """History's Delete said "Deleted run X." and kept drawing X's tree, answer and caption."""
+    from tests.ui.scripted_runs import PROBLEM
+    from ui import handlers as h
+    from ui.history import HistoryHandlers
+
+    controls = h.algorithm_controls(services.algorithm_names())
+    run_id = h.start_run(services, controls, PROBLEM, "greedy", "vote", "", 0, [None] * len(controls))
+    assert services.runs.get(run_id).wait(20)
+    hs = HistoryHandlers(services)
+    _, _, caption, tree, _, _, answer, *_ = hs.open(run_id)
+    assert caption and tree and answer
+    message, _, opened = hs.delete(run_id, "", "", "")
+    assert opened is None and "Deleted" in message
+    _, caption, tree, _, stats, answer, title, *_ = hs.after_delete(opened)
+    assert (tree, stats, answer) == ("", "", "") and run_id not in caption
+    assert title.startswith("Click a node")
+    assert all(isinstance(v, type(gr.skip())) for v in hs.after_delete("still-open"))  # a refused delete

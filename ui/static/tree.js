@@ -413,6 +413,8 @@ async function drawOnce() {
     box.textContent = (m && m.empty) || EMPTY;
     box.classList.toggle('canopy-error', !!(m && m.empty));
   }
+  // no tree, no scale: the previous run's (LIPS: depth) stayed beside the select's default
+  r.querySelector('.canopy-scale').style.visibility = empty ? 'hidden' : '';
   if (empty) {
     minimap(null);
     if (plot) { Plotly.purge(plot); plot = null; }
