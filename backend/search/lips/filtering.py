@@ -41,9 +41,16 @@ FACTOR_DENOMINATOR_DEGREE = 4  # ... as do claims whose distinct denominators' d
 def _cheap_to_factor(claim: sp.Expr) -> bool:
     """Whether ``factor(together(claim))`` is cheap: few operations and a common denominator of
     low degree (the sum of the distinct variable denominators' total degrees)."""
-    if sp.count_ops(claim) > FACTOR_OPS:
+    if sp.count_ops(claim) > FACTOR_OPS or _variable_power(claim):
         return False
     return denominator_degree(claim) <= FACTOR_DENOMINATOR_DEGREE
+
+
+def _variable_power(e: sp.Expr) -> bool:
+    """A power with a variable exponent (``d^(4*d)``): sympy factors over such terms as extra
+    generators, and its gcds then ran for minutes (MO-INT P20, > 5 min in one ``factor``);
+    positivity cannot use them anyway, z3 decides."""
+    return any(p.is_Pow and p.exp.free_symbols for p in sp.preorder_traversal(e))
 
 
 def denominator_degree(expr: sp.Expr) -> float:

@@ -66,6 +66,19 @@ def test_claims_costly_to_factor_skip_positivity_and_go_to_z3():
     assert _cheap_to_factor((a + b) / 2 - sp.sqrt(a * b) + a / (b + c))
 
 
+def test_a_claim_with_a_variable_power_is_not_factored():
+    """MO-INT P20 (``a^a b^b c^c d^d``): sympy's factor of this step claim from its search ran
+    for over five minutes inside one filter (gcds over the powers as generators), past the
+    120 s limit; such claims go to z3 (which calls them unsupported: unknown, never passed)."""
+    from backend.search.lips.filtering import _cheap_to_factor
+
+    a, b, c, d = sp.symbols("a b c d", positive=True)
+    inner = b ** (4 * b) * c ** (4 * c) * (a + 2 * b + 3 * c + 4 * d) ** 4 / 4 + sp.Rational(1, 4)
+    claim = (d ** (4 * d) + 1) ** 2 * inner**2 / 4 - (d ** (4 * d) + 1) * inner / 2 + sp.Rational(1, 4)
+    assert not _cheap_to_factor(claim)
+    assert _cheap_to_factor(claim.subs({b ** (4 * b): b**4, c ** (4 * c): c**4, d ** (4 * d): d**4}))
+
+
 def test_a_claim_negative_in_the_sign_orthant_goes_to_z3_without_sympy_factor(monkeypatch):
     # ab(a+b)/2 - ab >= 0 only because a + b = 2: positivity cannot show it, so the claim is not
     # factored (MO-INT P15: one such factor ran for minutes) and z3 proves the step
