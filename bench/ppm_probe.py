@@ -1,0 +1,141 @@
+"""Which of the embedded model's layers, if any, separates the PPM's step pairs?
+
+The shipped-PPM design reads the *last* layer's last-token state (llama.cpp gives only that)
+and a linear head ranked held-out pairs at chance (docs/PPM.md). Before paying for more
+searches or a fine-tuned backbone, this asks a cheaper question: does any layer's frozen
+last-token state carry what the pairs separate? For every ``--every``-th layer it fits the
+same linear head with the official pairwise loss (``backend/reward/ppm_head.py``) under
+5-fold cross-validation *by problem* (no problem's pairs on both sides), and prints the pooled
+held-out pairwise accuracy with a binomial standard error, next to two text-only baselines
+(prefer the shorter step; prefer the step whose code has fewer characters of output).
+
+Data: the pairs of the committed training searches (``assets/ppm-data/trees``, GSM8K *train*
+problems only; the official filter of ``backend/train/ppm_pairs.py``).
+
+    python -m bench.ppm_probe --threads 2 --every 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TREES = ROOT / "assets" / "ppm-data" / "trees"
+FOLDS = 5
+
+
+def fold_of(problem_id: str) -> int:
+    """A problem's fold, from a hash of its id (stable across runs and subsets)."""
+    return hashlib.sha256(problem_id.encode()).digest()[0] % FOLDS
+
+
+def layer_states(model, tokenizer, texts, max_length, cache: Path | None):
+    """Array (layers + 1, len(texts), hidden) of last-token states, one text at a time (no
+    padding); kept in ``cache`` (keyed by the texts) so a second look costs nothing."""
+    import numpy as np
+    import torch
+
+    key = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
+    if cache is not None and cache.is_file():
+        held = np.load(cache)
+        if str(held["key"]) == key:
+            return held["states"]
+    rows = []
+    with torch.no_grad():
+        for i, text in enumerate(texts):
+            ids = tokenizer(text, return_tensors="pt").input_ids[:, :max_length]
+            out = model(input_ids=ids, output_hidden_states=True)
+            rows.append(np.stack([h[0, -1].float().numpy() for h in out.hidden_states]))
+            if (i + 1) % 50 == 0:
+                print(f"  {i + 1}/{len(texts)} texts", flush=True)
+    states = np.stack(rows, axis=1)
+    if cache is not None:
+        np.savez(cache, key=key, states=states)
+    return states
+
+
+def cross_validated(fc, fr, weights, folds, **opts):
+    """(accuracy, ties): pooled held-out pairwise accuracy of the linear head over the folds,
+    a tie counting as wrong, and how many held-out pairs tied."""
+    import numpy as np
+
+    from backend.reward.ppm_head import train_head
+
+    right = ties = 0
+    for k in np.unique(folds):
+        test = folds == k
+        if test.all():
+            continue
+        w, _, _ = train_head(fc[~test], fr[~test], weights[~test], **opts)
+        sc, sr = fc[test] @ w, fr[test] @ w
+        right += int(np.sum(sc > sr))
+        ties += int(np.sum(sc == sr))
+    return right / len(folds), ties
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--every", type=int, default=4, help="probe every N-th layer (and the last)")
+    parser.add_argument("--max-length", type=int, default=1024)
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--l2", type=float, default=1e-2)
+    parser.add_argument("--folds", choices=["hash5", "problem"], default="problem",
+                        help="5 folds by a hash of the problem id, or leave one problem out")
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/canopy-ppm-probe.npz"))
+    args = parser.parse_args()
+
+    import numpy as np
+    import torch
+
+    from backend.reward.ppm import load_backbone
+    from backend.train.build_ppm import collect_pairs
+
+    torch.set_num_threads(args.threads)
+    found = collect_pairs(sorted(TREES.glob("*.jsonl.gz")))
+    pairs = [p for _, p in found]
+    ids = sorted({pid for pid, _ in found})
+    if args.folds == "hash5":
+        folds = np.array([fold_of(pid) for pid, _ in found])
+    else:
+        folds = np.array([ids.index(pid) for pid, _ in found])
+    weights = np.array([p.weight for p in pairs], dtype=np.float32)
+    n = len(pairs)
+    se = 0.5 / math.sqrt(n)
+    print(f"{n} pairs from {len(ids)} problems, folds: {args.folds}; "
+          f"one SE of an accuracy near 0.5: ±{se:.3f}")
+
+    longer = np.mean([len(p.chosen) > len(p.rejected) for p in pairs])
+    print(f"baseline: prefer the longer step (no fit)    {longer:.3f}")
+    same_end = np.mean([p.chosen[-1:] == p.rejected[-1:] for p in pairs])
+    print(f"pairs whose two steps end in the same character: {same_end:.2f}")
+
+    model, tokenizer = load_backbone(None)
+    model.eval()
+    depth = model.config.num_hidden_layers
+    layers = sorted({*range(0, depth + 1, args.every), depth})
+    texts = sorted({p.prefix + s for p in pairs for s in (p.chosen, p.rejected)})
+    t0 = time.monotonic()
+    states = layer_states(model, tokenizer, texts, args.max_length, args.cache)
+    print(f"hidden states of {len(texts)} texts, every layer, in {time.monotonic() - t0:.0f} s")
+    index = {t: i for i, t in enumerate(texts)}
+    ci = np.array([index[p.prefix + p.chosen] for p in pairs])
+    ri = np.array([index[p.prefix + p.rejected] for p in pairs])
+    opts = {"epochs": args.epochs, "lr": args.lr, "l2": args.l2}
+    length = np.array([[len(t)] for t in texts], dtype=np.float64)
+    acc, ties = cross_validated(length[ci], length[ri], weights, folds, **opts)
+    print(f"step length alone, fitted:   held-out pairwise accuracy {acc:.3f} ({ties} ties)")
+    for layer in layers:
+        x = states[layer]
+        acc, ties = cross_validated(x[ci], x[ri], weights, folds, **opts)
+        print(f"layer {layer:2d}/{depth}: held-out pairwise accuracy {acc:.3f} (±{se:.3f}, {ties} ties)",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
