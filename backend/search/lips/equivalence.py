@@ -109,10 +109,12 @@ HEAVY_DENOMINATOR_DEGREE = 6
 
 
 def heavy(d: sp.Expr) -> bool:
-    """sympy's simplify / factor of d may run for many seconds, beyond any time check."""
-    from backend.search.lips.filtering import denominator_degree
+    """sympy's simplify / factor of d may run for many seconds, beyond any time check (also
+    when d has a variable power: MO-INT P20's ``a^a b^b c^c d^d`` goals ran 6 s past 120 s)."""
+    from backend.search.lips.filtering import _variable_power, denominator_degree
 
-    return sp.count_ops(d) > HEAVY_OPS or denominator_degree(d) > HEAVY_DENOMINATOR_DEGREE
+    return sp.count_ops(d) > HEAVY_OPS or denominator_degree(d) > HEAVY_DENOMINATOR_DEGREE \
+        or _variable_power(d)
 
 
 def _signs(problem: Inequality) -> dict:
