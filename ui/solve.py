@@ -70,10 +70,12 @@ class Inspector:
 
     @staticmethod
     def values(v: NodeView) -> list[Any]:
-        """The inspector's values; the code and output boxes only for algorithms that run code
-        (a CPL plan step or a LIPS goal has none: ``ui/vocabulary.py``)."""
-        code = gr.update(value=v.code, visible=v.runs_code)
-        output = gr.update(value=v.output, visible=v.runs_code)
+        """The inspector's values; the code and output boxes only for a node with code or output
+        of an algorithm that runs code (a CPL plan step or a LIPS goal has none:
+        ``ui/vocabulary.py``; no node clicked yet, or the root, has neither)."""
+        boxes = v.runs_code and bool(v.code or v.output)
+        code = gr.update(value=v.code, visible=boxes)
+        output = gr.update(value=v.output, visible=boxes)
         return [
             *(v.title, v.text, code, output, v.verification, v.numbers),
             *(uct_table(v.uct), v.uct_note, v.path, v.why),
@@ -86,9 +88,14 @@ def build_inspector(prefix: str, actions: Any = None) -> Inspector:
     title = gr.Markdown(NodeView().title, elem_id=f"{prefix}-title")
     laid_out = actions() if actions is not None else None
     text = gr.Markdown(latex_delimiters=LATEX, elem_id=f"{prefix}-text", label="step")
-    code = gr.Code(language="python", label="code", interactive=False, elem_id=f"{prefix}-code")
+    # hidden until a node with code is inspected (Inspector.values): a new user's first page
+    # showed two big empty code boxes under "Click a node"
+    code = gr.Code(
+        language="python", label="code", interactive=False, elem_id=f"{prefix}-code", visible=False
+    )
     output = gr.Code(
-        label="execution output (stdout / stderr)", interactive=False, elem_id=f"{prefix}-output"
+        label="execution output (stdout / stderr)", interactive=False, elem_id=f"{prefix}-output",
+        visible=False,
     )
     verification = gr.Markdown(elem_id=f"{prefix}-verification", latex_delimiters=LATEX)
     numbers = gr.Markdown(elem_id=f"{prefix}-numbers")

@@ -34,6 +34,8 @@ WATCH_STATUS = """() => {
 def test_run_says_it_is_starting_and_no_progress_timer_shows_in_the_status_line(page, pace):
     """Gradio's progress text ("processing | 1.5s", "0.1s") flashed in the status line while
     Run was answered and read as the run's status; the line says "Starting the run…" instead."""
+    # the first page has no empty code boxes under "Click a node in the tree to inspect it"
+    assert not page.is_visible("#insp-code") and not page.is_visible("#insp-output")
     pace(0.05)
     page.evaluate(WATCH_STATUS)
     run_id = run(page, **SMALL)

@@ -186,3 +186,19 @@ def test_a_deleted_run_leaves_the_history_replay_view(services):
     assert (tree, stats, answer) == ("", "", "") and run_id not in caption
     assert title.startswith("Click a node")
     assert all(isinstance(v, type(gr.skip())) for v in hs.after_delete("still-open"))  # a refused delete
+
+
+def test_the_inspector_shows_code_boxes_only_for_a_node_with_code_or_output():
+    """The first page (and a new run's inspector) showed two big empty code boxes under "Click a
+    node in the tree to inspect it"."""
+    from ui.inspector import NodeView
+    from ui.solve import Inspector
+
+    def boxes(view):
+        _, _, code, output, *_ = Inspector.values(view)
+        return code["visible"], output["visible"]
+
+    assert boxes(NodeView()) == (False, False)  # nothing clicked yet
+    assert boxes(NodeView(code="x = 1")) == (True, True)
+    assert boxes(NodeView(output="Traceback ...")) == (True, True)
+    assert boxes(NodeView(code="x = 1", runs_code=False)) == (False, False)
