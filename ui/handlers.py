@@ -253,6 +253,12 @@ def start_run(
         raise UserFacingError("Type a problem (or pick an example) first.")
     if algorithm not in services.algorithm_names():
         raise UserFacingError(f"Unknown algorithm {algorithm!r}.")
+    if algorithm == "lips" and (reference or "").strip().lower() not in ("", "proved", "refuted"):
+        # a LIPS run ends proved or refuted: any other known answer graded every proof wrong
+        raise UserFacingError(
+            f"A LIPS run ends proved or refuted: the known answer is `proved`, `refuted` or empty, not "
+            f"{str(reference).strip()[:40]!r}."
+        )
     from ui.training_runs import Refused, policy_slot, round_ppm_allowed
 
     offered = [value for _, value in ppm_choices(services)]

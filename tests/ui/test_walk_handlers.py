@@ -202,3 +202,19 @@ def test_the_inspector_shows_code_boxes_only_for_a_node_with_code_or_output():
     assert boxes(NodeView(code="x = 1")) == (True, True)
     assert boxes(NodeView(output="Traceback ...")) == (True, True)
     assert boxes(NodeView(code="x = 1", runs_code=False)) == (False, False)
+
+
+def test_a_lips_run_takes_only_proved_or_refuted_as_its_known_answer(services):
+    """A known answer of 3 graded a LIPS proof "✗ wrong (known 3)"; the Run says what LIPS takes."""
+    import pytest
+
+    from ui import handlers as h
+
+    controls = h.algorithm_controls(services.algorithm_names())
+    values = [None] * len(controls)
+    problem = "a,b > 0; prove a^2+b^2 >= 2*a*b"
+    with pytest.raises(h.UserFacingError, match="known answer is `proved`, `refuted` or empty"):
+        h.start_run(services, controls, problem, "lips", "auto", "3", 0, values)
+    run_id = h.start_run(services, controls, problem, "lips", "auto", "Proved", 0, values)
+    assert services.runs.get(run_id).wait(60)
+    assert services.trees.view(run_id, lambda t: t.finished.correct) is True
