@@ -26,6 +26,7 @@ from typing import Literal
 import sympy as sp
 
 from backend.search.lips.closing import seed_points
+from backend.search.lips.exprtools import BOUND_CAP, expansion_bound
 from backend.search.lips.numeric import PointCache, evaluate, feasible
 from backend.search.lips.positivity import is_nonneg, negative_in_sign_orthant
 from backend.search.lips.problem import Goal, Inequality
@@ -34,6 +35,7 @@ from backend.search.lips.smt import Pending, SmtResult, submit
 log = logging.getLogger(__name__)
 
 FACTOR_OPS = 200  # larger implication claims skip the sympy positivity check and go to z3
+FACTOR_TERMS = 2000  # ... as do claims whose common numerator may have more terms than this
 FACTOR_DENOMINATOR_DEGREE = 4  # ... as do claims whose distinct denominators' degrees sum above this (8 let
 # MO-INT P15 spend minutes in factor: denominators (a+b)^2, (a+c)^2, (b+c)^2 and their scaled forms)
 
@@ -43,7 +45,18 @@ def _cheap_to_factor(claim: sp.Expr) -> bool:
     low degree (the sum of the distinct variable denominators' total degrees)."""
     if sp.count_ops(claim) > FACTOR_OPS or _variable_power(claim):
         return False
-    return denominator_degree(claim) <= FACTOR_DENOMINATOR_DEGREE
+    return denominator_degree(claim) <= FACTOR_DENOMINATOR_DEGREE and together_bound(claim) <= FACTOR_TERMS
+
+
+def together_bound(e: sp.Expr) -> int:
+    """An upper bound on the terms of ``together(e)``'s numerator: the numerators' terms times
+    every distinct denominator's (``exprtools.expansion_bound``). MO-INT P13: a claim under both
+    caps above spent 15 s past its 120 s limit in the expand inside ``factor``."""
+    parts = [sp.fraction(t) for t in sp.Add.make_args(e)]
+    out = min(BOUND_CAP, sum(expansion_bound(n) for n, _ in parts))
+    for d in {d for _, d in parts}:
+        out = min(BOUND_CAP, out * expansion_bound(d))
+    return out
 
 
 def _variable_power(e: sp.Expr) -> bool:
