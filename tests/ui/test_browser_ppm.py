@@ -196,7 +196,10 @@ def test_a_run_with_ppm_none_keeps_q_colouring_and_says_there_is_no_ppm(page, se
     # asked for PPM colouring anyway, the legend says there is nothing to show
     page.select_option("#tree .canopy-mode", "ppm")
     wait_until(lambda: page.evaluate(COLORBAR_TITLE) == "PPM", what="PPM colouring")
-    assert "no node has a PPM score" in page.inner_text("#tree .canopy-unscored")
+    note = page.inner_text("#tree .canopy-unscored")
+    assert "no node has a PPM score" in note
+    # not "run with PPM default": where no PPM has been built that gives none (a walk found it)
+    assert 'PPM "default" on' not in note and "the PPM control says" in note
     assert not page.is_visible("#tree .canopy-scale-bar")
     # the control is rStar-Math's: CPL takes no PPM, and the control goes away
     choose(page, "cpl")

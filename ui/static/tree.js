@@ -361,7 +361,8 @@ function legend(m) {
   bar.style.background = `linear-gradient(to right, ${css})`;
   const note = r.querySelector('.canopy-unscored');
   note.style.display = missing ? '' : 'none';
-  note.textContent = none ? 'no node has a PPM score (this run has no PPM: for one, run rStar-Math with PPM "default" on the embedded model)'
+  // not "run with PPM default": where no PPM has been built, default means none (the PPM control says)
+  note.textContent = none ? 'no node has a PPM score: this run had no PPM (the PPM control says what "default" gives on this server)'
     : `grey = not scored (${missing} of ${vals.length}: the root, steps that ended without an answer)`;
 }
 
