@@ -76,12 +76,14 @@ def open_folder(settings: TrainingSettings, typed: str | None) -> Path:
         path = Path(text).expanduser() if settings.anywhere else Path(text)
         if not path.is_absolute():
             path = settings.root / path
+    # outside the runs folder is refused before the disk is looked at: which folders exist
+    # elsewhere on the server is not for a page on the network to learn
+    if not settings.anywhere and path != settings.root and not ri.inside(path, settings.root):
+        raise Refused("This server lists evolve runs under its --runs-dir only (it is reachable from "
+                      "other machines); type a folder inside it.")
     if not path.is_dir():
         raise Refused(f"No folder {text or str(settings.root)} on the server"
                       + ("" if path != settings.root else " yet: `canopy evolve runs/NAME` makes one") + ".")
-    if not settings.anywhere and not ri.inside(path, settings.root):
-        raise Refused("This server lists evolve runs under its --runs-dir only (it is reachable from "
-                      "other machines); type a folder inside it.")
     return path.resolve()
 
 
@@ -91,7 +93,7 @@ def run_choices(folder: Path) -> list[tuple[str, str]]:
     for run in ri.list_runs(folder):
         try:
             where = ri.progress_line(ri.read_run(run))
-        except ri.UnreadableRun as exc:
+        except (ri.UnreadableRun, OSError) as exc:  # one bad run does not hide the others
             where = f"unreadable: {exc}"
         out.append((f"{run.name} · {where}", str(run)))
     return out
@@ -210,12 +212,12 @@ def pick_round(run: Path, number: int | None) -> Pick:
 def allowed_model(settings: TrainingSettings, path: str, kind: str) -> Path:
     """``path`` when it is a round's trained ``kind`` folder the page may use; Refused otherwise."""
     folder = Path(path)
+    if not settings.anywhere and not ri.inside(folder, settings.root):  # before any file is read
+        raise Refused(f"This server uses round {kind}s under its --runs-dir only.")
     try:
         ri.round_model(folder, kind)
     except (ri.UnreadableRun, OSError) as exc:
         raise Refused(f"That {kind} is not a trained round {kind} of an evolve run ({exc}).") from None
-    if not settings.anywhere and not ri.inside(folder, settings.root):
-        raise Refused(f"This server uses round {kind}s under its --runs-dir only.")
     return folder.resolve()
 
 

@@ -21,8 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backend.evolve.manifest import FORMAT, MANIFEST
+from backend.evolve.manifest import MANIFEST
 from backend.evolve.report import baseline_report
+from backend.evolve.run_checks import MAX_ROUNDS, UnreadableRun, check_base_eval, check_manifest, check_row
+
+__all__ = ["MAX_ROUNDS", "UnreadableRun"]
 
 #: a round's stages in the order they run, with the file that says each one is done
 STAGES = (
@@ -54,10 +57,6 @@ EVAL_KINDS = ("greedy", "search")
 #: JSON files bigger than this are not read (a manifest of 7,473 problems is ~1 MB)
 MAX_JSON_BYTES = 16 << 20
 _ROUND_DIR = re.compile(r"round-(\d)$")
-
-
-class UnreadableRun(ValueError):
-    """A run directory whose files cannot be read as an evolve run (the message says why)."""
 
 
 @dataclass(frozen=True)
@@ -154,8 +153,8 @@ def _read_json(path: Path, root: Path) -> Any:
         raise UnreadableRun(f"{path.name} is over {MAX_JSON_BYTES >> 20} MB")
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UnreadableRun(f"{path.parent.name}/{path.name} is not valid JSON ({exc})") from None
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad JSON, UTF-8 or a 5,000-digit int
+        raise UnreadableRun(f"{path.parent.name}/{path.name} is not valid JSON ({str(exc)[:200]})") from None
 
 
 def is_run(path: Path) -> bool:
@@ -217,8 +216,14 @@ def _round_state(folder: Path, number: int, manifest: Mapping[str, Any], root: P
     elif scorer_stage in outputs:
         notes.append(f"no {scorer} trained: {outputs[scorer_stage].get('why', 'the stage says none')}")
     row = outputs.get("report")
+    if row is not None and number:
+        check_row(row, number)
     if number == 0:  # round 0 is the base policy's evaluation only
+        if "eval" in outputs:
+            check_base_eval(outputs["eval"])
         row = baseline_report(outputs["eval"]) if "eval" in outputs else None
+        if row is not None:
+            check_row(row, 0)
         outputs = {k: v for k, v in outputs.items() if k == "eval"}
         if row is not None:
             outputs["report"] = row
@@ -241,12 +246,9 @@ def read_run(path: str | Path) -> RunState:
     """The run in ``path`` as its files show it now; UnreadableRun says what is wrong."""
     root = Path(path)
     manifest = _read_json(root / MANIFEST, root)
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise UnreadableRun(f"{MANIFEST} is not an evolve manifest")
-    settings = manifest.get("settings")
-    if not isinstance(settings, dict):
-        raise UnreadableRun(f"{MANIFEST} has no settings")
-    planned = int(settings.get("rounds", 0))
+    check_manifest(manifest)
+    settings = manifest["settings"]
+    planned = settings.get("rounds", 0)
     algo = str(settings.get("algo", "rstar"))
     if algo not in LAYOUTS:
         raise UnreadableRun(f"{MANIFEST}: unknown algorithm {algo!r}")
