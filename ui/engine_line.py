@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from backend.engines.server_pool import shown_url
 from ui.escape import md_code, md_esc
 
 #: servers listed by URL; more are counted
@@ -30,7 +31,8 @@ def engine_line(started: Any) -> str:
 
 def servers_text(servers: Any) -> str:
     """`` · 2 servers: <url>, <url>`` (Markdown) for an OpenAI-compatible engine's base URLs, or ""."""
-    urls = [s for s in servers or [] if isinstance(s, str)]
+    listed = servers if isinstance(servers, (list, tuple)) else []
+    urls = [shown_url(s) for s in listed if isinstance(s, str)]  # a stored run's login or token: not shown
     if len(urls) == 1:
         return f" · server {md_code(urls[0])}"
     if not urls:

@@ -66,6 +66,7 @@ from backend.engines.server_pool import (
     looks_like_urls,
     probe_models,
     send_json,
+    shown_url,
     split_urls,
 )
 
@@ -73,6 +74,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000/v1"
 DEFAULT_TIMEOUT_S = 600.0
+MAX_MODEL_NAME = 256  # characters of a served model's name (it is shown on the page and recorded)
 START_HINT = ("start one, e.g. `vllm serve MODEL` or `python -m llama_cpp.server --model FILE.gguf`, "
               "or set OPENAI_BASE_URL / --engine-opt base_url=URL[,URL2]")
 
@@ -112,6 +114,14 @@ def choice_to_completion(choice: dict[str, Any], stop: Sequence[str], gen_ms: fl
     return Completion(text, tokens, float(sum(token_lps)) if token_lps else None, finish, stop_reason, gen_ms)
 
 
+def _model_list(answer: Any, url: str) -> list[dict[str, Any]]:
+    """``GET /models``'s ``data``: a list of objects, or ServerError (a server's answer is not trusted)."""
+    data = answer.get("data", []) if isinstance(answer, dict) else None
+    if not isinstance(data, list) or not all(isinstance(m, dict) for m in data):
+        raise ServerError(f"{shown_url(url)}/models did not answer with a list of models")
+    return data
+
+
 class OpenAIEngine:
     """Client for one or several OpenAI-compatible completions servers (one model)."""
 
@@ -139,7 +149,8 @@ class OpenAIEngine:
         self.info = EngineInfo(name="openai", model=model, details=self._details())
 
     def _details(self) -> dict[str, Any]:
-        return {"base_url": ",".join(self.pool.urls), "servers": self.pool.urls,
+        shown = [shown_url(u) for u in self.pool.urls]  # recorded in runs and shown: no login, no query
+        return {"base_url": ",".join(shown), "servers": shown,
                 "concurrency": self.concurrency, "server": self.server_kind, "timeout_s": self.timeout}
 
     @classmethod
@@ -170,7 +181,7 @@ class OpenAIEngine:
         unreachable: dict[str, str] = {}
         for url in engine.pool.urls:
             try:
-                listed[url] = engine._request("GET", "/models", pin=url).get("data", [])
+                listed[url] = _model_list(engine._request("GET", "/models", pin=url), url)
             except ServerError:
                 if ask:
                     raise
@@ -182,19 +193,23 @@ class OpenAIEngine:
             raise ServersFailed(unreachable, hint=START_HINT)
         for url, error in unreachable.items():  # the others serve; this one is tried again later
             engine.pool.mark_down(url, error)
-            log.warning("server %s did not answer at start (%s); it is re-probed later", url, error)
+            log.warning("server %s did not answer at start (%s); it is re-probed later",
+                        shown_url(url), error)
         first_url, first = next(iter(listed.items()))
         if ask:
             if not first:
-                raise ServerError(f"{first_url} serves no models")
+                raise ServerError(f"{shown_url(first_url)} serves no models")
+            if not isinstance(first[0].get("id"), str) or len(first[0]["id"]) > MAX_MODEL_NAME:
+                raise ServerError(f"{shown_url(first_url)} names its model with no short text")
             engine.model = first[0]["id"]
         kinds = set()
         serving = {u for u, models in listed.items() if engine.model in [m.get("id") for m in models]}
         for url, models in listed.items():
             if serving and models and url not in serving:  # the others serve it: this one is wrong
-                served = ", ".join(str(m.get("id")) for m in models)
-                raise ServerError(f"{url} does not serve {engine.model!r} (it serves {served}; "
-                                  f"{', '.join(sorted(serving))} do); give servers of one model")
+                served = ", ".join(str(m.get("id")) for m in models)[:500]
+                others = ", ".join(sorted(map(shown_url, serving)))
+                raise ServerError(f"{shown_url(url)} does not serve {engine.model!r} (it serves {served}; "
+                                  f"{others} do); give servers of one model")
             kinds.add(_KINDS.get(str(next((m for m in models if m.get("id") == engine.model),
                                           models[0] if models else {}).get("owned_by", "")).lower()))
         engine.server_kind = kinds.pop() if len(kinds) == 1 else None  # mixed kinds: standard fields

@@ -29,6 +29,7 @@ import logging
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,35 @@ T = TypeVar("T")
 #: HTTP answers worth another try (busy, overloaded, restarting); other 4xx are the request's fault
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 PROBE_TIMEOUT_S = 5.0  # a down server's re-probe (GET /models) waits no longer than this
+#: an answer longer than this is refused (n=64 completions of 4,096 tokens with logprobs: ~40 MiB)
+MAX_ANSWER_BYTES = 128 << 20
+_CHUNK = 1 << 16
+
+
+def shown_url(url: str) -> str:
+    """``url`` as messages, logs, run events and pages show it: without a login or a query
+    (``http://user:token@host/v1?key=...`` -> ``http://***@host/v1?***``); requests use the real one."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # "http://[": a stored run's text, not a URL this engine could use
+        return "***"
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"***@{host}" if "@" in parts.netloc else host
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "***" if parts.query else "", ""))
+
+
+def read_capped(resp: Any, deadline: float, limit: int | None = None) -> bytes:
+    """The body of ``resp``, refused past ``limit`` bytes or ``deadline`` (monotonic): the socket
+    timeout alone is per read, so a server trickling a byte at a time held a thread for ever."""
+    chunks, size, limit = [], 0, limit or MAX_ANSWER_BYTES
+    while chunk := resp.read1(_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise ServerError(f"the answer is over {limit >> 20} MiB (not read further)")
+        if time.monotonic() > deadline:
+            raise TimeoutError("the answer did not arrive whole in time")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def split_urls(value: str | Sequence[str]) -> list[str]:
@@ -83,9 +113,10 @@ class ServersFailed(ConnectionError):
         self.failures, self.down = dict(failures), down
         if len(failures) == 1:
             ((url, error),) = failures.items()
-            text = f"cannot reach an OpenAI-compatible server at {url} ({error})" if down else error
+            where = shown_url(url)
+            text = f"cannot reach an OpenAI-compatible server at {where} ({error})" if down else error
         else:
-            listed = "; ".join(f"{url}: {error}" for url, error in failures.items())
+            listed = "; ".join(f"{shown_url(url)}: {error}" for url, error in failures.items())
             text = f"none of {len(failures)} OpenAI-compatible servers answered ({listed})"
         super().__init__(text + (f"; {hint}" if hint and down else ""))
 
@@ -106,30 +137,36 @@ def send_json(method: str, url: str, data: bytes | None, headers: dict[str, str]
     """One HTTP try at one server: its JSON answer, ServerError (retrying will not help), or a
     ``Failure`` saying whether the server is down or was only busy."""
     req = urllib.request.Request(url, data=data, headers=headers, method=method)
+    deadline = time.monotonic() + 2 * timeout  # the answer and its body together
+    shown = shown_url(url)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return json.loads(resp.read().decode("utf-8"))
+            body = read_capped(resp, deadline)
+        try:
+            return json.loads(body.decode("utf-8"))
+        except ValueError as exc:  # not UTF-8, not JSON, or a 5,000-digit number
+            raise ServerError(f"{method} {shown}: the answer is not JSON ({str(exc)[:200]})") from None
     except urllib.error.HTTPError as exc:
-        detail = exc.read().decode("utf-8", "replace")[:500]
-        message = f"{method} {url} -> HTTP {exc.code}: {detail}"
+        detail = exc.read(2000).decode("utf-8", "replace")[:500]
+        message = f"{method} {shown} -> HTTP {exc.code}: {detail}"
         if exc.code not in RETRY_STATUS:
             raise ServerError(message) from exc
         raise Failure(message, down=False) from exc
     except TimeoutError as exc:  # no answer within the read timeout: the server may still be busy
         raise Failure(
-            f"{method} {url}: no answer in {timeout:g} s (not sent again to it: the server may still "
+            f"{method} {shown}: no answer in {timeout:g} s (not sent again to it: the server may still "
             "be generating); raise the timeout (timeout=, $CANOPY_OPENAI_TIMEOUT) for long generations",
             down=True, timeout=True) from exc
     except (urllib.error.URLError, ConnectionError, http.client.HTTPException) as exc:
         # refused, reset mid-answer (the server stopped), or a cut-off body
-        raise Failure(f"{method} {url}: {exc}", down=True) from exc
+        raise Failure(f"{method} {shown}: {exc}", down=True) from exc
 
 
 def probe_models(url: str, api_key: str | None, timeout: float) -> None:
     """A down server's re-probe: ``GET /models`` answers within a few seconds, or it stays down."""
     req = urllib.request.Request(url + "/models", headers=auth_headers(api_key))
     with urllib.request.urlopen(req, timeout=min(timeout, PROBE_TIMEOUT_S)) as resp:
-        resp.read()
+        read_capped(resp, time.monotonic() + 2 * PROBE_TIMEOUT_S, limit=1 << 20)
 
 
 @dataclass
@@ -214,7 +251,7 @@ class ServerPool:
         """Each server's state (for logs and diagnostics)."""
         with self._lock:
             now = self.clock()
-            return [{"url": s.url, "up": s.up, "outstanding": s.outstanding, "served": s.served,
+            return [{"url": shown_url(s.url), "up": s.up, "outstanding": s.outstanding, "served": s.served,
                      "retry_in_s": None if s.up else max(0.0, (s.down_until or now) - now),
                      "last_error": s.last_error} for s in self.servers]
 
@@ -224,11 +261,11 @@ class ServerPool:
         server.down_until = self.clock() + wait
         if len(self.servers) > 1:
             log.warning("server %s is down (%s); its requests go to the others, retried in %.1f s",
-                        server.url, server.last_error, wait)
+                        shown_url(server.url), server.last_error, wait)
 
     def _mark_up(self, server: Server) -> None:  # under the lock
         if not server.up and len(self.servers) > 1:
-            log.warning("server %s answers again", server.url)
+            log.warning("server %s answers again", shown_url(server.url))
         server.down_until, server.failures = None, 0
 
     def _probe_due(self) -> None:
@@ -245,7 +282,7 @@ class ServerPool:
                 self.probe(s.url)
             except Exception as exc:  # any failure: still down, a longer back-off
                 with self._lock:
-                    s.last_error, s.probing = f"probe GET {s.url}/models: {exc}", False
+                    s.last_error, s.probing = f"probe GET {shown_url(s.url)}/models: {exc}", False
                     self._mark_down(s)
             else:
                 with self._lock:
@@ -284,7 +321,7 @@ class ServerPool:
                 if pin or not self.has_fresh(failures):
                     delay = backoff * 2**sleeps
                     sleeps += 1
-                    log.warning("%s failed (%s); retrying in %.1f s", server.url, failure, delay)
+                    log.warning("%s failed (%s); retrying in %.1f s", shown_url(server.url), failure, delay)
                     time.sleep(delay)
                 continue
             except BaseException:
