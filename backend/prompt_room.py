@@ -16,8 +16,9 @@ from typing import Any
 
 #: tokens kept for the instructions, two worked examples (~800 tokens) and a few steps
 RESERVED_TOKENS = 1536
-#: problems under this many characters always fit (a token is at least one character)
-_SURELY_FITS_CHARS = 512
+#: problems under this many UTF-8 bytes always fit: a token is at least one byte, not one
+#: character (a character outside ASCII is 2-4 bytes, and a byte-level BPE may spend a token on each)
+_SURELY_FITS_BYTES = 512
 
 
 def problem_too_long(engine: Any, problem: str, algorithm: str) -> str | None:
@@ -26,7 +27,7 @@ def problem_too_long(engine: Any, problem: str, algorithm: str) -> str | None:
     tokenize = getattr(engine, "tokenize", None)
     if algorithm == "lips" or not isinstance(n_ctx, int) or not callable(tokenize):
         return None
-    if len(problem) < _SURELY_FITS_CHARS:
+    if len(problem) < _SURELY_FITS_BYTES // 4 or len(problem.encode("utf-8")) < _SURELY_FITS_BYTES:
         return None
     room = max(n_ctx - RESERVED_TOKENS, 0)
     tokens = len(tokenize(problem))
