@@ -108,8 +108,9 @@ def _head(phase: Phase, index: int, total: int) -> str:
 def _starts_rollout(phases: list[Phase], index: int) -> bool:
     """True at the lesson's first phase and after each backpropagation, where a rollout starts
     from the root again (MCTS only: LIPS pops have their own words)."""
-    first = index == 0 or phases[index - 1].kind == "backpropagate"
-    return first and phases[index].kind in MCTS_PHASES
+    kind = phases[index].kind
+    first = index == 0 or (phases[index - 1].kind == "backpropagate" and kind != "backpropagate")
+    return first and kind in MCTS_PHASES  # CPL backs up each failed step at once: several in a row
 
 
 def _text(phase: Phase, index: int, total: int, extra: list[str] | None = None, *, new: bool = False) -> str:

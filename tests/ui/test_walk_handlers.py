@@ -76,6 +76,17 @@ def test_teacher_mode_names_phases_by_the_rollout_not_by_a_number_that_runs_back
     assert ROLLOUT in texts[backprop + 1]  # after a backpropagation a rollout starts again
 
 
+def test_the_rollout_note_comes_after_the_last_of_several_backpropagations():
+    """CPL backs up each failed plan step at once: two backpropagations in a row, and the second
+    was told as a new rollout."""
+    from backend.teach import Phase
+    from ui.teach import _starts_rollout
+
+    kinds = ["expand", "evaluate", "backpropagate", "backpropagate", "select", "rank"]
+    phases = [Phase(k, 0, i, i, []) for i, k in enumerate(kinds)]
+    assert [_starts_rollout(phases, i) for i in range(len(kinds))] == [True, False, False, False, True, False]
+
+
 def test_a_fork_is_graded_by_its_parents_known_answer_and_clears_the_inspector(services):
     """Forking a run graded against 26 gave an "ungraded" fork (the stored spec of a non-truth
     run holds no known answer), and the inspector went on showing the parent's node #2 beside
