@@ -256,7 +256,7 @@ def start_run(
     if algorithm == "lips" and (reference or "").strip().lower() not in ("", "proved", "refuted"):
         # a LIPS run ends proved or refuted: any other known answer graded every proof wrong
         raise UserFacingError(
-            f"A LIPS run ends proved or refuted: the known answer is `proved`, `refuted` or empty, not "
+            f"A LIPS run ends proved or refuted: the known answer is proved, refuted or empty, not "
             f"{str(reference).strip()[:40]!r}."
         )
     from ui.training_runs import Refused, policy_slot, round_ppm_allowed

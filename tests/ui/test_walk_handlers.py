@@ -224,7 +224,7 @@ def test_a_lips_run_takes_only_proved_or_refuted_as_its_known_answer(services):
     controls = h.algorithm_controls(services.algorithm_names())
     values = [None] * len(controls)
     problem = "a,b > 0; prove a^2+b^2 >= 2*a*b"
-    with pytest.raises(h.UserFacingError, match="known answer is `proved`, `refuted` or empty"):
+    with pytest.raises(h.UserFacingError, match="known answer is proved, refuted or empty"):
         h.start_run(services, controls, problem, "lips", "auto", "3", 0, values)
     run_id = h.start_run(services, controls, problem, "lips", "auto", "Proved", 0, values)
     assert services.runs.get(run_id).wait(60)
