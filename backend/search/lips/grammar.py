@@ -73,6 +73,7 @@ class _Parser:
     def __init__(self, tokens: list[Token], text: str, symbols: Mapping[str, sp.Symbol], where: str,
                  limits: Limits) -> None:
         self.tokens, self.text, self.symbols, self.where, self.limits = tokens, text, symbols, where, limits
+        self.extrema_args = 0  # Max/Min arguments so far (Limits.max_extrema_args)
         self.i = 0
         self.depth = 0
 
@@ -192,6 +193,11 @@ class _Parser:
         if not lo <= len(args) <= hi:
             count = lo if lo == hi else f"{lo} to {hi}"
             raise self.fail(f"{fname} takes {count} argument(s), got {len(args)}")
+        if fname in ("Max", "Min"):
+            self.extrema_args += len(args)
+            if self.extrema_args > self.limits.max_extrema_args:
+                raise self.fail(f"more than {self.limits.max_extrema_args} arguments of Max and Min in one "
+                                "expression (the limit max_extrema_args)")
         return _checked(_call(fname, args, self), self)
 
 
@@ -271,6 +277,35 @@ def _checked(node: Node, p: _Parser) -> Node:
         raise ExprParseError(f"{p.where}: number too large (more than {lim.max_bits} bits, the limit "
                              f"max_bits)")
     return node
+
+
+_RELATIONS = re.compile(r"[<>=!≤≥]+")
+
+
+def extrema_args(texts: list[str], limits: Limits = LIMITS) -> int:
+    """Arguments of the Max/Min calls in ``texts`` together (text that does not tokenize counts 0:
+    its own parse says why). A problem's parts meet ``max_extrema_args`` together, before any is
+    built: sympy compares a Max's arguments pairwise, so 64 constraints of 16 each still froze."""
+    total = 0
+    for text in (side for whole in texts for side in _RELATIONS.split(whole)):  # "a <= Max(b, c)": each side
+        try:
+            tokens = tokenize(text, "expression", limits)
+        except ExprParseError:
+            continue
+        depth, open_at = 0, []  # depths where a Max/Min call's parenthesis opened
+        for before, tok in zip([None, *tokens], tokens, strict=False):
+            if tok.text == "(":
+                depth += 1
+                if before is not None and before.text in ("Max", "Min"):
+                    open_at.append(depth)
+                    total += 1
+            elif tok.text == ")":
+                if open_at and open_at[-1] == depth:
+                    open_at.pop()
+                depth -= 1
+            elif tok.text == "," and open_at and open_at[-1] == depth:
+                total += 1
+    return total
 
 
 def parse_plain(text: str, symbols: Mapping[str, sp.Symbol], *, where: str = "expression",

@@ -38,6 +38,9 @@ class Limits:
     max_bits: int = 4096  # size of a rational number a power may produce
     max_degree: int = 128  # total degree (division counts like multiplication)
     max_terms: int = 10_000  # monomials the expanded expression may have (an upper estimate)
+    #: arguments of all Max/Min calls together: sympy compares them pairwise when it builds them
+    #: (64 arguments of (a+b)^k took ~4 s, one problem froze the server's interpreter)
+    max_extrema_args: int = 16
 
 
 LIMITS = Limits()

@@ -21,8 +21,10 @@ from backend.search.lips.expr import (
     parse_latex_expression,
     to_plain,
 )
+from backend.search.lips.grammar import extrema_args
 from backend.search.lips.implicit_products import _apply_products, _bare_names, _implicit_products
 from backend.search.lips.latex import latex_to_plain
+from backend.search.lips.limits import LIMITS
 from backend.search.lips.reading import (
     FORMAT_HINT,
     ProblemParseError,
@@ -217,6 +219,7 @@ def parse_problem(text: str, *, id: str = "", source: str = "") -> Inequality:
     used = [n for body in (*cons, goal_text) for n in _names_in(body)]
     names = tuple(sorted(dict.fromkeys([*parts.declared, *used])))
     _check_names(names)
+    _check_extrema([*cons, goal_text])
     symbols = make_symbols(names)
     constraints: list[Constraint] = []
     for i, c in enumerate(cons, start=1):
@@ -227,6 +230,12 @@ def parse_problem(text: str, *, id: str = "", source: str = "") -> Inequality:
     readings = tuple(f"{n} read as {f}" for n, f in (latex_runs | products).items())
     return Inequality(names, tuple(constraints), goal, id=id, source=source, statement=text.strip(),
                       readings=readings)
+
+
+def _check_extrema(texts: list[str]) -> None:
+    if extrema_args(texts) > LIMITS.max_extrema_args:
+        raise ProblemParseError(f"problem: more than {LIMITS.max_extrema_args} arguments of Max and Min "
+                                "in all (the limit max_extrema_args)")
 
 
 def _goal_count_message(goals: list[str]) -> str:
@@ -253,6 +262,7 @@ def parse_latex_problem(goal_latex: str, constraints: list[str] = (), *, id: str
         raise ProblemParseError(str(exc)) from exc
     names = sorted(set(_names_in(plain_goal)) | {n for c in constraints for n in _names_in(c)})
     _check_names(names)
+    _check_extrema([plain_goal, *constraints])
     symbols = make_symbols(names)
     try:
         rel = parse_latex_expression(goal_latex, symbols)
