@@ -173,6 +173,15 @@ class TeachHandlers:
             _score(p),
         )
 
+    def waiting(self, run_id: str | None, progress: Progress | None) -> Any:
+        """The lesson's line while Next steps a live run (up to ``STEP_WAIT_S``): the model is
+        working, said at once; no change when the next phase is already there."""
+        p = progress if progress is not None and progress.run == run_id else Progress(run=run_id)
+        run = self.s.runs.get(run_id) if run_id else None
+        if run is None or run.finished or p.index + 1 < len(_phases(self.s, run_id)):
+            return gr.skip()
+        return "_Asking the search for its next iteration: the model is working…_"
+
     def check(self, run_id: str | None, progress: Progress | None, picked: str | None) -> tuple[Any, ...]:
         """Score the prediction and reveal the selection with every sibling's arithmetic."""
         p = progress if progress is not None and progress.run == run_id else Progress(run=run_id)
@@ -236,6 +245,8 @@ def build_teacher(services: Services, solve: Any) -> None:
     progress = gr.State(None)
     outputs = [tree, lesson_md, predict, progress, score]
     toggle.change(hs.toggled, [toggle, solve.run], [panel, solve.pause], **fast)
-    nxt.click(hs.next, [solve.run, progress, ask], outputs, **fast)
+    nxt.click(hs.waiting, [solve.run, progress], lesson_md, **fast).then(
+        hs.next, [solve.run, progress, ask], outputs, **fast
+    )
     check_btn.click(hs.check, [solve.run, progress, predict], outputs, **fast)
     solve.run.change(hs.reset, solve.run, outputs, **fast)

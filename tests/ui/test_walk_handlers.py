@@ -229,3 +229,22 @@ def test_a_lips_run_takes_only_proved_or_refuted_as_its_known_answer(services):
     run_id = h.start_run(services, controls, problem, "lips", "auto", "Proved", 0, values)
     assert services.runs.get(run_id).wait(60)
     assert services.trees.view(run_id, lambda t: t.finished.correct) is True
+
+
+def test_next_says_at_once_that_the_model_is_working_when_it_must_step_the_run(services):
+    """Next, at the end of what a live run has done, steps it and waits up to 30 s for the
+    iteration with nothing on the page; the lesson now says the model is working first."""
+    from tests.ui.scripted_runs import PROBLEM
+    from ui import handlers as h
+    from ui.teach import TeachHandlers
+
+    controls = h.algorithm_controls(services.algorithm_names())
+    values = [None] * len(controls)
+    run_id = h.start_run(services, controls, PROBLEM, "rstar", "vote", "", 0, values, paused=True)
+    teach = TeachHandlers(services)
+    _, _, _, progress, _ = teach.next(run_id, None, False)  # the root's expansion, there before any rollout
+    assert "the model is working" in teach.waiting(run_id, progress)  # the next phase needs a step
+    _, _, _, progress, _ = teach.next(run_id, progress, False)  # stepped: a rollout's phases are there
+    assert isinstance(teach.waiting(run_id, progress), type(gr.skip()))
+    services.runs.get(run_id).stop()
+    assert services.runs.get(run_id).wait(10)
