@@ -76,6 +76,10 @@ def parse_engine_options(engine: str, items: Iterable[str] | None) -> dict[str, 
         if len(raw) > MAX_VALUE_CHARS:
             raise ValueError(f"--engine-opt {key}: the value is over {MAX_VALUE_CHARS} characters")
         value = _typed(key, raw, kinds[key])
+        if key in LIST_OPTIONS:  # refused now, before a run records it (no login or query in a URL)
+            from backend.engines.server_pool import split_urls
+
+            split_urls(str(value))
         if key in out:
             if key not in LIST_OPTIONS:
                 raise ValueError(f"--engine-opt {key} is given twice ({out[key]!r}, {value!r}): give it once")

@@ -82,7 +82,10 @@ def split_urls(value: str | Sequence[str]) -> list[str]:
         if not url:
             continue
         if not url.startswith(("http://", "https://")):
-            raise ValueError(f"a server's base URL starts with http:// or https://, got {part!r}")
+            raise ValueError(f"a server's base URL starts with http:// or https://, got {shown_url(part)!r}")
+        if shown_url(url) != url:  # a login is not sent (urllib takes it for the host), a query breaks paths
+            raise ValueError(f"a server's base URL holds no login, query or fragment (give the key in "
+                             f"$OPENAI_API_KEY), got {shown_url(url)!r}")
         if url not in urls:
             urls.append(url)
     if not urls:
