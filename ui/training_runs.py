@@ -138,6 +138,12 @@ def summary(run: ri.RunState) -> dict[str, Any]:
     }
 
 
+def _clip(value: Any, most: int = 300) -> str:
+    """A manifest value as the page shows it: a file may hold megabytes in one field."""
+    text = str(value)
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
 def _ago(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
@@ -150,7 +156,7 @@ def run_view(run: Path, now: float | None = None) -> RunView:
         state = ri.read_run(run)
     except ri.UnreadableRun as exc:
         return RunView(f"⚠ {md_code(run.name)} cannot be read: {md_esc(exc)}", "", NO_ROUNDS, [], (), True)
-    info = summary(state)
+    info = {key: _clip(value) for key, value in summary(state).items() if key != "search"}
     about = " · ".join([
         f"**{md_esc(run.name)}**",
         f"created {md_esc(info['created'])} with Canopy {md_esc(info['canopy'])}",
@@ -158,7 +164,7 @@ def run_view(run: Path, now: float | None = None) -> RunView:
         f"train {md_esc(info['train'])}",
         f"held out {md_esc(info['held_out'])}",
         f"base {md_code(info['base_model'])}",
-        f"search {md_code(json.dumps(info['search'], sort_keys=True))}",
+        f"search {md_code(_clip(json.dumps(state.manifest['settings'].get('search'), sort_keys=True)))}",
         f"seed {md_esc(info['seed'])}",
     ])
     age = (time.time() if now is None else now) - state.last_change
@@ -170,7 +176,7 @@ def run_view(run: Path, now: float | None = None) -> RunView:
                     "(the files cannot tell a running process from a stopped one)")
     notes = [f"round {r.number}: {note}" for r in state.rounds for note in r.notes]
     if notes:
-        progress += "  \n" + "  \n".join(md_esc(n) for n in notes)
+        progress += "  \n" + "  \n".join(md_esc(_clip(n)) for n in notes[:20])
     figure = json.loads(round_figure(state.rows).to_json()) if state.rows else NO_ROUNDS
     scorer = " + PPM" if state.algo == "rstar" else " + value head"
     rounds = [(f"round {r.number}: policy" + (scorer if r.ppm else ""), r.number)

@@ -106,3 +106,13 @@ def test_a_network_server_refuses_outside_folders_without_saying_which_exist(tmp
     with pytest.raises(tr.Refused) as refused:
         tr.allowed_model(settings, str(outside), "policy")
     assert "--runs-dir only" in str(refused.value) and "JSON" not in str(refused.value)
+
+
+def test_megabytes_in_one_manifest_field_do_not_reach_the_page(tmp_path):
+    run = finished_run(tmp_path / "runs" / "wordy")
+    _edit(run / "manifest.json", lambda m: (m.update(created="<b>" * 1_000_000),
+                                             m["settings"].update(search={"k": "x" * 3_000_000})))
+    _edit(run / "round-1" / "ppm.json", lambda made: made.update(why="y" * 3_000_000))
+    view = tr.run_view(run)  # sent to every open page, again after each change
+    assert len(view.about) < 5_000 and len(view.progress) < 5_000
+    assert "<b>" not in view.about and "no PPM trained&#58; yyy" in view.progress
