@@ -42,6 +42,8 @@ def evaluate(expr: sp.Expr, point: Point, names: Sequence[str] | None = None) ->
         v = compile_expr(expr, names)(*[float(point[n]) for n in names])
     except (ZeroDivisionError, ValueError, OverflowError, TypeError):
         return None
+    except RecursionError:  # a deeply nested goal (MO-INT P20) is too deep for Python's compiler
+        return None
     if isinstance(v, complex):
         if abs(v.imag) > 1e-12 * (1 + abs(v.real)):
             return None

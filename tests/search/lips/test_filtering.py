@@ -95,3 +95,16 @@ def test_a_claim_negative_in_the_sign_orthant_goes_to_z3_without_sympy_factor(mo
     monkeypatch.setattr(filtering.sp, "factor", no_factor)
     r = check_step(p, p.goal, Goal(a * b * (a + b) / 2, p.goal.rhs))
     assert (r.status, r.method) == ("passed", "z3")
+
+
+def test_a_goal_too_deep_to_compile_is_undefined_at_a_point_not_a_crash(monkeypatch):
+    """MO-INT P20 at 120 s: lambdify of one candidate raised RecursionError ("maximum recursion
+    depth exceeded during compilation") through the filter and ended the whole eval."""
+    from backend.search.lips import numeric
+
+    def too_deep(*args, **kwargs):
+        raise RecursionError("maximum recursion depth exceeded during compilation")
+
+    monkeypatch.setattr(numeric, "compile_expr", too_deep)
+    a = sp.Symbol("a")
+    assert evaluate(a + 1, {"a": 1.0}) is None  # undefined decides nothing: points only refute
