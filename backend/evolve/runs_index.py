@@ -18,6 +18,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,9 @@ LAYOUTS: dict[str, tuple[tuple, tuple, tuple[str, str]]] = {
 EVAL_KINDS = ("greedy", "search")
 #: JSON files bigger than this are not read (a manifest of 7,473 problems is ~1 MB)
 MAX_JSON_BYTES = 16 << 20
+#: entries looked at in one folder on each poll (a round of 7,473 problems writes that many trees;
+#: a folder of a million files took seconds per poll, per open page)
+MAX_ENTRIES = 100_000
 _ROUND_DIR = re.compile(r"round-(\d)$")
 
 
@@ -172,7 +176,7 @@ def list_runs(root: str | Path) -> list[Path]:
         return [base]
     found = []
     with os.scandir(base) as entries:
-        for entry in entries:
+        for entry in islice(entries, MAX_ENTRIES):
             child = base / entry.name
             if entry.is_dir(follow_symlinks=False) and is_run(child) and inside(child, base):
                 found.append(child)
@@ -182,7 +186,8 @@ def list_runs(root: str | Path) -> list[Path]:
 def _count(folder: Path, suffix: str, root: Path) -> int:
     if not _plain_dir(folder, root):
         return 0
-    return sum(1 for p in folder.iterdir() if p.name.endswith(suffix) and not p.is_symlink())
+    with os.scandir(folder) as entries:  # the entries' own types: no stat per file
+        return sum(1 for e in islice(entries, MAX_ENTRIES) if e.name.endswith(suffix) and not e.is_symlink())
 
 
 def _round_state(folder: Path, number: int, manifest: Mapping[str, Any], root: Path, algo: str) -> tuple:

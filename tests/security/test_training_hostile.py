@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from backend.evolve import runs_index as ri
 from tests.evolve.run_dirs import finished_run
 from ui import training_runs as tr
 
@@ -116,3 +117,16 @@ def test_megabytes_in_one_manifest_field_do_not_reach_the_page(tmp_path):
     view = tr.run_view(run)  # sent to every open page, again after each change
     assert len(view.about) < 5_000 and len(view.progress) < 5_000
     assert "<b>" not in view.about and "no PPM trained&#58; yyy" in view.progress
+
+
+def test_a_folder_of_very_many_files_is_looked_at_only_up_to_a_bound(tmp_path, monkeypatch):
+    """Each poll of each open page counted every file (a million: seconds of the server's time)."""
+    monkeypatch.setattr(ri, "MAX_ENTRIES", 50)
+    root = tmp_path / "runs"
+    run = finished_run(root / "r")
+    trees = run / "round-2" / "trees"
+    for i in range(300):
+        (trees / f"extra_{i}.jsonl.gz").touch()
+        (root / f"junk_{i}").mkdir()
+    assert ri.read_run(run).round(2).searched <= 50
+    assert len(list(ri.list_runs(root))) <= 1
