@@ -326,6 +326,14 @@ def main(argv: Sequence[str] | None = None, prog: str = "app.py") -> int:
     except ValueError as exc:
         print(f"canopy: --engine-opt: {exc}", file=sys.stderr)
         return 2
+    from backend.engines.server_pool import looks_like_urls, split_urls
+
+    try:  # server URLs in --model are shown on the page: one with a login or query is refused now
+        if looks_like_urls(args.model):
+            split_urls(args.model)
+    except ValueError as exc:
+        print(f"canopy: --model: {exc}", file=sys.stderr)
+        return 2
     ok, message = check_exposure(args.host, args.share, auth, args.no_auth)
     if message:
         print(message, file=sys.stderr)

@@ -133,3 +133,17 @@ def test_logins_and_tokens_in_base_urls_are_refused_and_never_shown():
     line = engine_line(stored)  # a run recorded before, or imported from another machine
     assert "pw123" not in line and "s3cret" not in line and "t0ken" not in line and "<img" not in line
     assert "gpu.example" in line
+
+
+def test_the_app_refuses_server_urls_with_a_login_before_the_page_shows_them(monkeypatch, capsys, tmp_path):
+    """The engine loads on the first run, but the Policy control names ``--model`` at once."""
+    from ui import app
+
+    served = []
+    monkeypatch.setattr(app, "serve", lambda *a, **kw: served.append(kw))
+    db = tmp_path / "canopy.sqlite"
+    argv = ["--engine", "openai", "--model", "http://alice:s3cret@127.0.0.1:9/v1", "--db", str(db)]
+    assert app.main(argv) == 2
+    err = capsys.readouterr().err
+    assert "no login, query or fragment" in err and "s3cret" not in err
+    assert served == [] and not db.exists()
