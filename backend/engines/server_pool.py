@@ -135,6 +135,17 @@ def auth_headers(api_key: str | None) -> dict[str, str]:
     return headers
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect is an error: the engine talks to the servers it was given, not to whatever host
+    (a cloud metadata address, an ftp:// URL) one of them names."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
 def send_json(method: str, url: str, data: bytes | None, headers: dict[str, str],
               timeout: float) -> dict[str, Any]:
     """One HTTP try at one server: its JSON answer, ServerError (retrying will not help), or a
@@ -143,7 +154,7 @@ def send_json(method: str, url: str, data: bytes | None, headers: dict[str, str]
     deadline = time.monotonic() + 2 * timeout  # the answer and its body together
     shown = shown_url(url)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with _OPENER.open(req, timeout=timeout) as resp:
             body = read_capped(resp, deadline)
         try:
             return json.loads(body.decode("utf-8"))
@@ -168,7 +179,7 @@ def send_json(method: str, url: str, data: bytes | None, headers: dict[str, str]
 def probe_models(url: str, api_key: str | None, timeout: float) -> None:
     """A down server's re-probe: ``GET /models`` answers within a few seconds, or it stays down."""
     req = urllib.request.Request(url + "/models", headers=auth_headers(api_key))
-    with urllib.request.urlopen(req, timeout=min(timeout, PROBE_TIMEOUT_S)) as resp:
+    with _OPENER.open(req, timeout=min(timeout, PROBE_TIMEOUT_S)) as resp:
         read_capped(resp, time.monotonic() + 2 * PROBE_TIMEOUT_S, limit=1 << 20)
 
 

@@ -147,3 +147,23 @@ def test_the_app_refuses_server_urls_with_a_login_before_the_page_shows_them(mon
     err = capsys.readouterr().err
     assert "no login, query or fragment" in err and "s3cret" not in err
     assert served == [] and not db.exists()
+
+
+def test_a_redirect_is_an_error_and_the_named_host_is_never_asked(serve):
+    asked = []
+
+    def elsewhere(conn, stopped):
+        asked.append(1)
+        body = b'{"object": "list", "data": [{"id": "secret-from-elsewhere"}]}'
+        _head(conn, len(body))
+        conn.sendall(body)
+
+    target = serve(elsewhere)
+
+    def redirect(conn, stopped):
+        conn.sendall(f"HTTP/1.1 302 Found\r\nLocation: {target}/models\r\nContent-Length: 0\r\n\r\n".encode())
+
+    url = serve(redirect)
+    with pytest.raises(sp.ServerError, match="HTTP 302"):
+        sp.send_json("GET", url + "/models", None, {}, timeout=5.0)
+    assert asked == []
