@@ -11,6 +11,7 @@ multipliers in between when the certificate needed them).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,6 +128,24 @@ def certificate_latex(rec: dict[str, Any], variables: list[str]) -> list[str]:
 # --- the certificate of the closing check ------------------------------------------------------
 
 
+def _readable_record(rec: Any) -> bool:
+    """An SOS record shaped and sized as ``sos_cert.record`` writes one (at most ``MAX_SQUARES``
+    squares, text within bounds). Any other (an imported file's: 2,000 squares took ~1 s to read
+    and print, a 16 MB line ~2 min, on every render) is not read: the goal's own difference is shown."""
+    from backend.search.lips.sos_cert import MAX_CHARS, MAX_SQUARES
+
+    if not isinstance(rec, dict) or rec.get("kind") != "sos":
+        return False
+    parts = [rec.get("squares") or [], rec.get("multipliers") or []]
+    if not all(isinstance(p, list) and len(p) <= MAX_SQUARES for p in parts):
+        return False
+    keys = (("plain", "factor", "square"), ("multiplier", "constraint"))
+    for part, need in zip(parts, keys, strict=True):
+        if not all(isinstance(x, dict) and all(isinstance(x.get(k), str) for k in need) for x in part):
+            return False
+    return len(json.dumps(rec, default=str)) <= 8 * MAX_CHARS
+
+
 def closing_certificate(text: str, close: ev.NodeVerified, variables: list[str]) -> Certificate:
     """What the checker that closed the goal ``text`` established, from its ``node_verified``."""
     method = close.method
@@ -135,7 +154,7 @@ def closing_certificate(text: str, close: ev.NodeVerified, variables: list[str])
     rechecked = next((c.get("method", "") for c in detail.get("chain") or [] if c.get("close")), "")
     words = CHECKER_WORDS.get(method, f"closed by {method}")
     rec = detail.get("certificate")
-    if isinstance(rec, dict) and rec.get("kind") == "sos":
+    if _readable_record(rec):
         squares = [str(s.get("plain", "")) for s in rec.get("squares") or []]
         plain = "\n".join(certificate_lines(rec))
         latex = "\n".join(certificate_latex(rec, variables))  # one display formula per line
