@@ -32,3 +32,23 @@ def test_a_record_of_the_wrong_shape_shows_the_goals_difference_instead_of_faili
                   "polynomial": "a^2-2*a*b+b^2", "squares": squares}
         cert = closing_certificate(GOAL, _close(record), ["a", "b"])  # raised KeyError / TypeError
         assert "a - b" in cert.plain or "rhs - lhs" in cert.plain, cert.plain
+
+
+def test_a_proof_deeper_than_any_lips_run_is_not_rendered_step_by_step():
+    """An imported file's chain of 5,000 goals: each is parsed to be shown (3.6 s per render)."""
+    from backend.search.lips.readable import MAX_PROOF_STEPS, readable_proof
+
+    def chain(n: int) -> list[ev.Event]:
+        out: list[ev.Event] = [ev.RunStarted(seq=0, t=0.0, run_id="r", algorithm="lips", problem="a > 0")]
+        out.append(ev.NodeAdded(seq=1, t=0.0, id=0, parent=None, kind="root", text="a^2+1 >= 2*a",
+                                meta={"variables": ["a"], "constraints": ["a > 0"]}))
+        for i in range(1, n + 1):
+            out.append(ev.NodeAdded(seq=len(out), t=0.0, id=i, parent=i - 1, kind="step",
+                                    text=f"(a+{i})^2+1 >= 2*a*{i}", meta={"tactic": "t"}))
+        out.append(ev.NodeVerified(seq=len(out), t=0.0, id=n, status="proved", method="z3"))
+        return out
+
+    assert len(readable_proof(chain(MAX_PROOF_STEPS)).steps) == MAX_PROOF_STEPS
+    start = time.perf_counter()
+    assert readable_proof(chain(5000)) is None
+    assert time.perf_counter() - start < 0.5

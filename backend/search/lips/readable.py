@@ -114,6 +114,10 @@ def _valid(check: ev.NodeVerified | None) -> str:
     return f"{check.status} by {check.method}{': ' + said if said else ''}"
 
 
+#: steps a proof may have (``LipsConfig.max_depth`` is at most 100); 5,000 took 3.6 s per render
+MAX_PROOF_STEPS = 100
+
+
 def readable_proof(events: Iterable[ev.Event]) -> ReadableProof | None:
     """The proof of a LIPS run whose goal was closed, or None (no goal closed)."""
     goals, path = _goals(events)
@@ -121,6 +125,8 @@ def readable_proof(events: Iterable[ev.Event]) -> ReadableProof | None:
     if last is None or last not in goals or not goals:
         return None
     path = _path_to(goals, last)
+    if len(path) - 1 > MAX_PROOF_STEPS:  # not a LIPS run's (an imported file's): each step is parsed to show
+        return None
     root = goals[path[0]]
     close = next((c for c in reversed(goals[last].checks) if c.status == "proved"), None)
     if close is None:
