@@ -52,3 +52,21 @@ def test_a_proof_deeper_than_any_lips_run_is_not_rendered_step_by_step():
     start = time.perf_counter()
     assert readable_proof(chain(5000)) is None
     assert time.perf_counter() - start < 0.5
+
+
+def test_a_root_naming_more_variables_than_a_problem_can_have_is_not_rendered():
+    """50,000 variables in an imported root's meta: every goal shown made their symbols (5 s)."""
+    from backend.search.lips.readable import readable_proof
+
+    def run(variables) -> list[ev.Event]:
+        out: list[ev.Event] = [ev.RunStarted(seq=0, t=0.0, run_id="r", algorithm="lips", problem="a > 0")]
+        out.append(ev.NodeAdded(seq=1, t=0.0, id=0, parent=None, kind="root", text="a^2+1 >= 2*a",
+                                meta={"variables": variables, "constraints": ["a > 0"]}))
+        out.append(ev.NodeAdded(seq=2, t=0.0, id=1, parent=0, kind="step", text="(a-1)^2 >= 0",
+                                meta={"tactic": "t"}))
+        out.append(ev.NodeVerified(seq=3, t=0.0, id=1, status="proved", method="z3"))
+        return out
+
+    assert readable_proof(run(["a"])).variables == ["a"]
+    for hostile in ([f"v{i}" for i in range(50_000)], 5, "abc"):
+        assert readable_proof(run(hostile)) is None  # 5 raised TypeError

@@ -24,12 +24,14 @@ from typing import Any
 import sympy as sp
 
 from backend import events as ev
+from backend.search.lips.problem import MAX_CONSTRAINTS
 from backend.search.lips.readable_cert import (
     CHECKER_WORDS,
     Certificate,
     closing_certificate,
     parse_goal_text,
 )
+from backend.search.lips.reading import MAX_VARIABLES
 
 __all__ = ["CHECKER_WORDS", "Certificate", "ProofStep", "ReadableProof", "goal_latex", "proof_markdown",
            "proof_plain", "readable_proof"]
@@ -140,8 +142,11 @@ def readable_proof(events: Iterable[ev.Event]) -> ReadableProof | None:
         side = list((made.detail or {}).get("checks") or []) if made else []
         inst = {str(a): str(b) for a, b in (g.meta.get("instantiation") or {}).items()}
         steps.append(ProofStep(k, nid, g.text, _how(g.meta), inst, _valid(made), side, again.get(nid, "")))
-    variables = [str(v) for v in root.meta.get("variables") or []]
-    constraints = [str(c) for c in root.meta.get("constraints") or []]
+    named, given = root.meta.get("variables") or [], root.meta.get("constraints") or []
+    if not isinstance(named, list) or not isinstance(given, list) or len(named) > MAX_VARIABLES \
+            or len(given) > MAX_CONSTRAINTS:  # not a LIPS problem's: each goal shown makes their symbols
+        return None
+    variables, constraints = [str(v) for v in named], [str(c) for c in given]
     cert = closing_certificate(goals[last].text, close, variables)
     return ReadableProof(variables, constraints, root.text, steps, cert)
 
