@@ -47,7 +47,8 @@ def _point(p: dict[str, Any] | None) -> str:
 
 def _variables(tree: Tree) -> list[str]:
     root = tree.nodes.get(tree.root_id) if tree.root_id is not None else None
-    return [str(v) for v in (root.meta.get("variables") or [])] if root is not None else []
+    named = root.meta.get("variables") if root is not None else None
+    return [str(v) for v in named] if isinstance(named, list) else []  # a stored run's meta: any JSON
 
 
 def _made_by(node: Node) -> str:

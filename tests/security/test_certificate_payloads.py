@@ -70,3 +70,28 @@ def test_a_root_naming_more_variables_than_a_problem_can_have_is_not_rendered():
     assert readable_proof(run(["a"])).variables == ["a"]
     for hostile in ([f"v{i}" for i in range(50_000)], 5, "abc"):
         assert readable_proof(run(hostile)) is None  # 5 raised TypeError
+
+
+def test_a_goal_is_not_read_over_more_variables_than_a_problem_can_have():
+    """The inspector shows each goal as LaTeX over the root's variables (a stored run's, any size)."""
+    from backend.search.lips.readable import goal_latex
+
+    assert goal_latex("a^2 >= 0", ["a"]) == "0 \\le a^{2}"
+    start = time.perf_counter()
+    assert goal_latex("a^2 >= 0", [f"v{i}" for i in range(50_000)] + ["a"]) == ""
+    assert time.perf_counter() - start < 0.2
+
+
+def test_the_inspector_story_of_a_stored_lips_run_with_odd_variables_does_not_fail():
+    from backend.tree import Tree
+    from ui.stories import node_story
+    from ui.vocabulary import vocabulary
+
+    for named in (5, "ab", {"a": 1}, [f"v{i}" for i in range(50_000)]):
+        events = [ev.RunStarted(seq=0, t=0.0, run_id="r", algorithm="lips", problem="a > 0"),
+                  ev.NodeAdded(seq=1, t=0.0, id=0, parent=None, kind="root", text="a^2 >= 0",
+                               meta={"variables": named})]
+        tree = Tree.from_events(events)
+        start = time.perf_counter()
+        story = node_story(vocabulary("lips"), tree, tree.nodes[0], events)  # 5 raised TypeError
+        assert time.perf_counter() - start < 0.5 and "$$" not in story
