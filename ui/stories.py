@@ -15,6 +15,14 @@ from backend.tree import Node, Tree
 from ui.escape import md_esc
 from ui.vocabulary import Vocabulary
 
+#: entries of a stored event's list or object shown (a run's own hold a few)
+MAX_LISTED = 50
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """The objects of a stored event's list, the first ``MAX_LISTED`` (anything else: none)."""
+    return [x for x in value if isinstance(x, dict)][:MAX_LISTED] if isinstance(value, list) else []
+
 
 def node_story(vocab: Vocabulary, tree: Tree, node: Node, events: list[Any] | None) -> str:
     """Markdown to append to the verification section ('' when there is nothing to add)."""
@@ -39,10 +47,11 @@ def _cpl(node: Node) -> str:
     return ""
 
 
-def _point(p: dict[str, Any] | None) -> str:
-    if not p:
+def _point(p: Any) -> str:
+    if not isinstance(p, dict) or not p:  # a stored run's detail: any JSON
         return "a point the event does not give"
-    return ", ".join(f"{md_esc(k)} = {float(v):.4g}" for k, v in p.items())
+    return ", ".join(f"{md_esc(k)} = " + (f"{v:.4g}" if isinstance(v, (int, float)) else md_esc(v))
+                     for k, v in list(p.items())[:MAX_LISTED])
 
 
 def _variables(tree: Tree) -> list[str]:
@@ -56,7 +65,9 @@ def _made_by(node: Node) -> str:
     if node.parent is None:
         cons = ", ".join(md_esc(c) for c in m.get("constraints") or []) or "none"
         return f"**The problem's goal.** Constraints: {cons}."
-    inst = ", ".join(f"{md_esc(k)} := {md_esc(v)}" for k, v in (m.get("instantiation") or {}).items())
+    given = m.get("instantiation")
+    pairs = given.items() if isinstance(given, dict) else ()
+    inst = ", ".join(f"{md_esc(k)} := {md_esc(v)}" for k, v in pairs)
     if m.get("lemma"):
         side = {"lhs": "left-hand side", "rhs": "right-hand side"}.get(str(m.get("side")), "goal")
         made = f"**Tactic:** scale by lemma **{md_esc(m['lemma'])}** on the {side}"
@@ -80,7 +91,7 @@ def _check(e: ev.NodeVerified, first: bool) -> str:
         return f"**Popped, not closed:** {_attempts(detail) or md_esc(e.method)}; then its tactics ran."
     head = "**Step check** (made when the goal was created)" if first else "**Check**"
     out = f"{head}: {md_esc(e.status)} by {md_esc(e.method)}{said}"
-    for c in detail.get("checks") or []:
+    for c in _dicts(detail.get("checks")):
         out += (
             f"  \n· side condition {md_esc(c.get('claim', ''))}: {md_esc(c.get('status', ''))} "
             f"by {md_esc(c.get('method', ''))}"
@@ -89,7 +100,7 @@ def _check(e: ev.NodeVerified, first: bool) -> str:
 
 
 def _attempts(detail: dict[str, Any]) -> str:
-    tried = detail.get("attempts") or []
+    tried = _dicts(detail.get("attempts"))
     if not tried:
         return ""
     return "tried " + ", ".join(f"{md_esc(a.get('method'))} ({md_esc(a.get('status'))})" for a in tried)

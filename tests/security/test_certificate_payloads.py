@@ -95,3 +95,35 @@ def test_the_inspector_story_of_a_stored_lips_run_with_odd_variables_does_not_fa
         start = time.perf_counter()
         story = node_story(vocabulary("lips"), tree, tree.nodes[0], events)  # 5 raised TypeError
         assert time.perf_counter() - start < 0.5 and "$$" not in story
+
+
+ODD = (5, "text", ["x", 1], {"a": "not a number"}, [{"method": "<b>m</b>"}] * 10_000)
+
+
+def test_odd_shapes_in_a_stored_lips_runs_details_neither_fail_nor_flood_the_page():
+    """Counterexamples, instantiations, attempts, side conditions and chains are free JSON in a
+    stored run; each was read as the shape Canopy writes (AttributeError, ValueError, or 10,000
+    entries shown)."""
+    from backend.search.lips.readable import proof_markdown, readable_proof
+    from backend.tree import Tree
+    from ui.stories import lips_answer, node_story
+    from ui.vocabulary import vocabulary
+
+    for odd in ODD:
+        events = [
+            ev.RunStarted(seq=0, t=0.0, run_id="r", algorithm="lips", problem="a > 0"),
+            ev.NodeAdded(seq=1, t=0.0, id=0, parent=None, kind="root", text="a^2+1 >= 2*a",
+                         meta={"variables": ["a"], "constraints": ["a > 0"]}),
+            ev.NodeAdded(seq=2, t=0.0, id=1, parent=0, kind="step", text="(a-1)^2 >= 0",
+                         meta={"tactic": "t", "instantiation": odd}),
+            ev.NodeVerified(seq=3, t=0.0, id=1, status="ok", method="z3", detail={"checks": odd}),
+            ev.NodeVerified(seq=4, t=0.0, id=0, status="counterexample", method="z3",
+                            detail={"counterexample": odd}),
+            ev.NodeVerified(seq=5, t=0.0, id=1, status="proved", method="z3",
+                            detail={"attempts": odd, "chain": odd}),
+        ]
+        tree = Tree.from_events(events)
+        shown = [node_story(vocabulary("lips"), tree, tree.nodes[n], events) for n in (0, 1)]
+        shown += [lips_answer(tree, events), proof_markdown(readable_proof(events))]
+        assert all(len(text) < 20_000 for text in shown), [len(t) for t in shown]
+        assert "<b>" not in "".join(shown)

@@ -120,6 +120,11 @@ def _valid(check: ev.NodeVerified | None) -> str:
 MAX_PROOF_STEPS = 100
 
 
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """The objects of a stored event's list (a run's own are lists of objects; an import's: any JSON)."""
+    return [x for x in value if isinstance(x, dict)][:MAX_PROOF_STEPS] if isinstance(value, list) else []
+
+
 def readable_proof(events: Iterable[ev.Event]) -> ReadableProof | None:
     """The proof of a LIPS run whose goal was closed, or None (no goal closed)."""
     goals, path = _goals(events)
@@ -133,14 +138,15 @@ def readable_proof(events: Iterable[ev.Event]) -> ReadableProof | None:
     close = next((c for c in reversed(goals[last].checks) if c.status == "proved"), None)
     if close is None:
         return None
-    chain = (close.detail or {}).get("chain") or []
+    chain = _dicts((close.detail or {}).get("chain"))
     again = {c.get("node"): c.get("method", "") for c in chain if not c.get("close")}
     steps = []
     for k, nid in enumerate(path[1:], 1):
         g = goals[nid]
         made = g.checks[0] if g.checks else None
-        side = list((made.detail or {}).get("checks") or []) if made else []
-        inst = {str(a): str(b) for a, b in (g.meta.get("instantiation") or {}).items()}
+        side = _dicts((made.detail or {}).get("checks")) if made else []
+        given = g.meta.get("instantiation")
+        inst = {str(a): str(b) for a, b in (given.items() if isinstance(given, dict) else ())}
         steps.append(ProofStep(k, nid, g.text, _how(g.meta), inst, _valid(made), side, again.get(nid, "")))
     named, given = root.meta.get("variables") or [], root.meta.get("constraints") or []
     if not isinstance(named, list) or not isinstance(given, list) or len(named) > MAX_VARIABLES \

@@ -153,8 +153,9 @@ def closing_certificate(text: str, close: ev.NodeVerified, variables: list[str])
     """What the checker that closed the goal ``text`` established, from its ``node_verified``."""
     method = close.method
     detail = close.detail or {}
-    tried = [(str(a.get("method")), str(a.get("status"))) for a in detail.get("attempts") or []]
-    rechecked = next((c.get("method", "") for c in detail.get("chain") or [] if c.get("close")), "")
+    attempts, chain = ([*v] if isinstance(v := detail.get(k), list) else [] for k in ("attempts", "chain"))
+    tried = [(str(a.get("method")), str(a.get("status"))) for a in attempts[:50] if isinstance(a, dict)]
+    rechecked = next((c.get("method", "") for c in chain if isinstance(c, dict) and c.get("close")), "")
     words = CHECKER_WORDS.get(method, f"closed by {method}")
     rec = detail.get("certificate")
     if _readable_record(rec):
