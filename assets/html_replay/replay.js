@@ -340,6 +340,15 @@
         if (!plotted) {
           await Plotly.newPlot(plotEl, data, layout, config);
           plotEl.on('plotly_click', onClick);
+          // as in ui/static/tree.js (separateClickTrains): a press on another node than the last
+          // starts a new click train, so Plotly does not take two quick node clicks for a double-click
+          let lastDown = null;
+          plotEl.addEventListener('mousedown', () => {
+            const p = (plotEl._hoverdata || []).find((q) => q.data && String(q.data.name).startsWith('nodes'));
+            const id = p ? (p.customdata || p.data.customdata[p.pointIndex])[0] : null;
+            if (id !== lastDown) plotEl._mouseDownTime = 0;
+            lastDown = id;
+          }, true);
           T.plotted = performance.now();
           plotted = true;
         } else {

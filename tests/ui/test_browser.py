@@ -247,25 +247,16 @@ def test_clicking_a_node_fills_the_inspector(page):
     wait_until(lambda: "Final answer: 18" in page.inner_text("#answer"), what="the final answer")
     wait_until(lambda: len(node_ids(page)) == nodes(page) > 3, what="the tree drawn")
     times, retried = [], []
-    for node_id in (1, 2, 3, 4, 1):
+    for node_id in (1, 2, 3, 4, 1, 2, 3, 4, 1):
         # measured in the page: from the mouse press to the inspector title naming the node
         page.evaluate(WATCH_INSPECTOR, node_id)
         click_node(page, node_id)
-        try:
-            page.wait_for_function("window.canopyInspectorMs !== null", timeout=10_000)
-        except Exception:
-            # KNOWN FLAKE (2026-12-02, in the closing note): about one run in three in the full
-            # suite, a click right after inspecting a failed step never reaches the inspector;
-            # a second click does. One retry, counted, until the cause is found.
-            retried.append(node_id)
-            page.evaluate(WATCH_INSPECTOR, node_id)
-            click_node(page, node_id)
-            page.wait_for_function("window.canopyInspectorMs !== null", timeout=10_000)
+        # every click counts: Plotly took a press on another node within 500 ms of the last for a
+        # double-click and dropped it (about one click in three here), until tree.js split the trains
+        page.wait_for_function("window.canopyInspectorMs !== null", timeout=10_000)
         times.append(page.evaluate("window.canopyInspectorMs"))
         assert f"Node #{node_id} " in page.inner_text("#insp-title")
-        # the click event is Gradio's default trigger_mode "once": a click that comes while the
-        # last one's event is still finishing (just after its title changed) is dropped
-        time.sleep(0.3)
+        time.sleep(0.3)  # a user moving on: well inside Plotly's 500 ms double-click window
     page.select_option("#tree .canopy-mode", "visits")  # colour by N instead of Q, in the page only
     wait_until(lambda: page.evaluate(COLORBAR_TITLE) == "N", what="the colour mode")
     text = page.inner_text("#insp-text")
@@ -273,7 +264,6 @@ def test_clicking_a_node_fills_the_inspector(page):
     assert page.inner_text("#insp-code")  # the step's code, highlighted
     # a round trip through the server's queue: tens of ms here, seconds only if something is wrong
     assert statistics.median(times) < 2000 and max(times) < 10_000, times
-    assert len(retried) <= 1, retried  # one lost click is the known flake; more is a bug
 
 
 def test_pause_freezes_step_adds_one_iteration_and_stop_stops(page, server, pace):

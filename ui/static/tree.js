@@ -381,6 +381,23 @@ function onClick(ev) {
   if (plot && model) requestAnimationFrame(() => Plotly.relayout(plot, {shapes: shapes(model, ringsOn)}));
 }
 
+// Plotly counts a second press within its doubleClickDelay (500 ms) as a double-click: it
+// autosizes the axes and drops the click, so clicking one node and then another quickly lost
+// the second click (and the zoom). A press on another node than the last press starts a new
+// click train (Plotly keeps the train's start in gd._mouseDownTime); a real double-click on one
+// node or on empty space still resets the view.
+function separateClickTrains(el) {
+  if (el.canopyTrains) return;
+  el.canopyTrains = true;
+  let last = null;
+  el.addEventListener('mousedown', () => {
+    const p = (el._hoverdata || []).find((q) => q.data && String(q.data.name).startsWith('nodes'));
+    const id = p ? (p.customdata || p.data.customdata[p.pointIndex])[0] : null;
+    if (id !== last) el._mouseDownTime = 0;
+    last = id;
+  }, true);
+}
+
 function flash(el, m) {
   // "newest nodes flash": their rings go away after a moment (shapes only, no trace redraw)
   if (flashTimer) clearTimeout(flashTimer);
@@ -430,6 +447,7 @@ async function drawOnce() {
     plot = el;
     await Plotly.newPlot(el, data, layoutOf(m, true), config);
     el.on('plotly_click', onClick);
+    separateClickTrains(el);
     el.on('plotly_relayout', () => minimapFrame());  // zoom, pan, double-click: move the rectangle
   } else {
     await Plotly.react(el, data, layoutOf(m, true), config);
