@@ -174,8 +174,9 @@ class HistoryHandlers:
         return message, *(gr.skip() for _ in range(2 + OPEN_OUTPUTS))
 
 
-#: how many values ``HistoryHandlers.open`` returns (opened, slider, 5 views, the inspector)
-OPEN_OUTPUTS = 7 + len(NodeView.__dataclass_fields__)
+#: how many values ``HistoryHandlers.open`` returns (opened, slider, 5 views, the inspector's
+#: outputs: not NodeView's fields, one of which only decides what is shown)
+OPEN_OUTPUTS = 7 + len(Inspector.values(NodeView()))
 
 
 NOT_UPLOADED = "only a file uploaded with the Import button can be imported."

@@ -90,8 +90,12 @@ def test_read_only_history_refuses_delete_and_import_but_exports(read_only, tmp_
     assert (rows, opened) == (gr.skip(), gr.skip())
     src = tmp_path / "run.jsonl"
     ev.write_jsonl(run_events("other"), src)
-    message, rows, *_ = hs.import_file(str(src), "", "", "")
+    refused = hs.import_file(str(src), "", "", "")
+    message, rows, *_ = refused
     assert "read-only" in plain(message) and "not imported" in plain(message) and rows == gr.skip()
+    # one value per output of the Import event (message, list, run id box, then what open shows):
+    # the refusal returned one more, which Gradio warned about on every failed import
+    assert len(refused) == 3 + len(hs.open("done"))
     assert [r.id for r in read_only.store.list_runs()] == ["done"]
     assert hs.export("done")[0].startswith("Exported")
     assert "is read-only" in plain(h.history_banner(read_only))
