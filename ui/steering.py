@@ -231,7 +231,8 @@ class InspectorSteer:
 def build_inspector_steering() -> InspectorSteer:
     """Lay out the inspector's steering row (hidden until a node is clicked); ``build_steering``
     wires it."""
-    with gr.Group(visible=False, elem_id="insp-steer") as group:
+    # the id on a Column: Gradio draws a Group's elem_id on two nested divs (#insp-steer twice)
+    with gr.Column(visible=False, elem_id="insp-steer") as group, gr.Group():
         with gr.Row():
             prune = gr.Button("Prune (avoid)", size="sm", elem_id="insp-prune")
             expand = gr.Button("Expand now", size="sm", elem_id="insp-expand")

@@ -233,7 +233,8 @@ def build_teacher(services: Services, solve: Any) -> None:
     toggle = gr.Checkbox(
         label="Teacher mode: one search phase at a time", value=False, elem_id="teach-toggle"
     )
-    with gr.Group(visible=False, elem_id="teach-panel") as panel:
+    # the id on a Column: Gradio draws a Group's elem_id on two nested divs (#teach-panel twice)
+    with gr.Column(visible=False, elem_id="teach-panel") as panel, gr.Group():
         with gr.Row():
             ask = gr.Checkbox(label="Ask which child MCTS will pick", value=True, elem_id="teach-ask")
             nxt = gr.Button("Next phase", variant="primary", elem_id="teach-next")
