@@ -119,16 +119,14 @@ def problem_preview(text: str, algorithm: str = "") -> str:
 
 
 def example_choices(services: Services, dataset: str, limit: int = 60) -> list[tuple[str, str]]:
-    """(label, problem id) pairs for the examples picker."""
+    """(label, problem id) pairs for the examples picker: the problem, never its answer (a
+    student sees the picker; ``pick_example`` fills the known answer in, which grades the run)."""
     if not dataset:
         return []
     out = []
     for p in services.problems(dataset, limit):
         q = " ".join(p.question.split())
-        label = f"{p.id}: {q[:80]}{'…' if len(q) > 80 else ''}" + (
-            f"  [answer: {p.answer}]" if p.answer else ""
-        )
-        out.append((label, p.id))
+        out.append((f"{p.id}: {q[:80]}{'…' if len(q) > 80 else ''}", p.id))
     return out
 
 

@@ -248,3 +248,20 @@ def test_next_says_at_once_that_the_model_is_working_when_it_must_step_the_run(s
     assert isinstance(teach.waiting(run_id, progress), type(gr.skip()))
     services.runs.get(run_id).stop()
     assert services.runs.get(run_id).wait(10)
+
+
+def test_the_examples_picker_shows_each_problem_not_its_answer(services):
+    """Every label read "gsm8k/0: Janet's ducks … [answer: 18]": a student saw the answer before
+    solving. The label is the problem; picking it still fills the known answer, which grades the run."""
+    from backend.problems import load_problems
+
+    for dataset in services.datasets():
+        problems = load_problems(dataset, 60)
+        labels = [label for label, _ in SolveHandlers(services, []).examples(dataset).choices]
+        assert len(labels) == len(problems)
+        for label, p in zip(labels, problems, strict=True):
+            assert "[answer:" not in label and p.id in label
+            if p.answer and p.answer not in p.question:
+                assert not label.rstrip().endswith(p.answer), label
+    problem, reference, _ = SolveHandlers(services, []).pick("gsm8k", "gsm8k/0")
+    assert "Janet" in problem and reference == "18"
