@@ -11,6 +11,8 @@ A context variable (not a global) keeps concurrent searches in threads apart.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -35,3 +37,38 @@ def poll() -> None:
     check = _CHECK.get()
     if check is not None:
         check()
+
+
+class CallFlag:
+    """The cancel flag of one engine call (``backend/engines/cancel.py``): set by a stop
+    request or once the run's deadline has passed, so an engine that decodes step by step ends
+    the call at the time limit instead of writing every answer to ``max_tokens`` (an LLM-preset
+    run with a 60 s limit ran 180 s inside its rewriting calls). A stop is the user's; the
+    deadline is the time limit's: the search tells them apart, the flag need not."""
+
+    def __init__(self, stop: threading.Event, deadline: float | None) -> None:
+        self.stop, self.deadline = stop, deadline
+
+    def is_set(self) -> bool:
+        return self.stop.is_set() or (self.deadline is not None and time.monotonic() >= self.deadline)
+
+
+#: the fewest tokens worth asking the LLM for (a boxed rewrite or a ranking list)
+MIN_CALL_TOKENS = 24
+#: seconds of a call's time kept back for parsing and admitting its answers
+CALL_MARGIN_S = 1.0
+
+
+def token_cap(max_tokens: int, prompts: int, left_s: float | None, tokens: int, gen_s: float) -> int:
+    """Most tokens per answer of a call of ``prompts`` prompts that fits in ``left_s``: the
+    run's measured throughput (``tokens / gen_s``, batching included) shared by the prompts.
+    ``max_tokens`` when there is no limit or nothing is measured yet (the call flag still
+    cuts that call at the deadline); 0 when less than ``MIN_CALL_TOKENS`` would fit."""
+    if left_s is None:
+        return max_tokens
+    if left_s <= CALL_MARGIN_S:
+        return 0
+    if tokens <= 0 or gen_s <= 0:
+        return max_tokens
+    fit = int((tokens / gen_s) * (left_s - CALL_MARGIN_S) / max(1, prompts))
+    return min(max_tokens, fit) if fit >= MIN_CALL_TOKENS else 0

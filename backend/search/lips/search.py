@@ -18,17 +18,19 @@ fields come from ``verdict.py``). Code map: docs/LIPS.md.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
 
 from backend import events as ev
-from backend.search.base import Outcome, Search
+from backend.engines.base import Completion
+from backend.engines.cancel import GenerationCancelled, cancellable
+from backend.search.base import Outcome, Search, Stopped
 from backend.search.lips import expand, verdict
 from backend.search.lips.admission import Admission
 from backend.search.lips.closing import CloseConfig, close_goal
 from backend.search.lips.config import PRESETS, LipsConfig
-from backend.search.lips.deadline import polling
+from backend.search.lips.deadline import CallFlag, polling, token_cap
 from backend.search.lips.expand import Candidate, Refused
 from backend.search.lips.filtering import FilterConfig
 from backend.search.lips.frontier import Frontier, GoalNode
@@ -75,6 +77,7 @@ class LipsSearch(Admission, Search):
         self.best: int | None = None
         self.popped: list[int] = []  # node ids in the order they were popped
         self.unjustified: set[int] = set()  # nodes whose step failed a chain's re-check
+        self.stop_asked_s: float | None = None  # when a stop was requested (run seconds)
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -112,10 +115,30 @@ class LipsSearch(Admission, Search):
             return Outcome("refuted", [0], answer_node=0)
         return Outcome(None, self.path(self.best) if self.best is not None else [])
 
+    def request_stop(self) -> None:
+        if self.stop_asked_s is None and self.state.started:
+            self.stop_asked_s = self.state.elapsed()
+        super().request_stop()
+
+    def _user_stopped(self) -> bool:
+        """A stop the user asked for before the time limit (one asked after it, while the
+        run was ending at its limit, leaves the limit as the reason: one reason, not both)."""
+        if not self.stopped:
+            return False
+        limit = self.config.time_limit_s
+        return not limit or self.stop_asked_s is None or self.stop_asked_s < limit
+
     def finish(self, *, status: str | None = None, **kw: Any) -> ev.RunFinished:
         if status is None and self.state.finished is None:
-            status = "stopped" if self.stopped else ("proved" if self.proved is not None else "exhausted")
+            stopped = self._user_stopped()
+            status = "stopped" if stopped else ("proved" if self.proved is not None else "exhausted")
         return super().finish(status=status, **kw)
+
+    def stats(self) -> dict[str, Any]:
+        out = super().stats()
+        if self._user_stopped():  # stopped by the user: no budget ended it, even if a stop took a while
+            out["budget"] = None
+        return out
 
     def path(self, nid: int) -> list[int]:
         out = []
@@ -225,14 +248,56 @@ class LipsSearch(Admission, Search):
         rewrites = expand.gather_rewrites(self.problem, node.goal, ask, c.rewrite_prompts)
         return expand.rewrite_candidates(rewrites, node.llm_streak)
 
+    def _time_left(self) -> float | None:
+        limit = self.config.time_limit_s
+        return limit - self.state.elapsed() if limit and self.state.started else None
+
     def _llm_texts(self, prompts: list[str]) -> list[str] | None:
+        """One batched LLM call; its answers are cut to the tokens that fit in the time left
+        (``token_cap``); none is made (None, a Note) when too little time is left for one.
+        Under a time limit the run's first call asks one prompt alone: it measures the
+        engine's throughput, which caps the rest (an engine that cannot be cut mid-call would
+        otherwise write 13 answers of ``max_tokens`` before the first check)."""
         if self.engine is None:
             return None
+        self.check_stop()
+        c, s = self.config, self.state
+        left = self._time_left()
+        if left is not None and len(prompts) > 1 and s.gen_s <= 0:
+            first = self._llm_texts(prompts[:1])
+            rest = self._llm_texts(prompts[1:]) if first is not None else None
+            return None if first is None else first + (rest or [""] * (len(prompts) - 1))
+        cap = token_cap(c.max_tokens, len(prompts), left, s.tokens, s.gen_s)
+        if cap <= 0:
+            message = f"LLM call skipped: {max(0.0, left or 0.0):.1f} s left, too little for an answer"
+            self.emit(ev.Note, level="info", message=message)
+            return None
         chat = [self.engine.chat_prompt([{"role": "user", "content": p}]) for p in prompts]
-        c, seed = self.config, self.state.call_seed(self.state.iteration, len(self.nodes))
-        out = self.generate(chat, n=1, seed=seed, max_tokens=c.max_tokens, temperature=c.temperature,
-                            top_p=c.top_p)
+        seed = s.call_seed(s.iteration, len(self.nodes))
+        out = self.generate(chat, n=1, seed=seed, max_tokens=cap, temperature=c.temperature, top_p=c.top_p)
         return [row[0].text if row else "" for row in out]
+
+    def generate(self, prompts: Sequence[str], *, n: int, seed: int, **sampling: Any
+                 ) -> list[list[Completion]]:
+        """``Search.generate`` with the call also cut at the run's deadline (``CallFlag``):
+        an engine that decodes step by step ends there, one that cannot is bounded by the
+        capped ``max_tokens``. The time limit, not a stop, then ends the run."""
+        self.check_stop()
+        left = self._time_left()
+        deadline = None if left is None else time.monotonic() + left
+        s, t = self.state, time.monotonic()
+        try:
+            with cancellable(CallFlag(s.stop_flag, deadline)):  # type: ignore[arg-type]
+                out = self.engine.generate(list(prompts), n=n, seed=seed, **sampling)
+        except GenerationCancelled as exc:
+            s.gen_s += time.monotonic() - t
+            s.engine_calls += 1
+            s.tokens += exc.spent_tokens
+            raise Stopped(exc.finished) from None
+        s.gen_s += time.monotonic() - t
+        s.engine_calls += 1
+        s.tokens += sum(c.tokens for c in {id(c): c for row in out for c in row}.values())
+        return out
 
     def _queue(self, new: list[GoalNode]) -> None:
         """Best goal so far; the new open goals join the global queue."""

@@ -130,3 +130,85 @@ def test_expansion_bound_saturates_on_nested_powers_instead_of_computing_a_giant
     for _ in range(6):
         e = (e**20 + 1) * (e + a) ** 30
     assert expansion_bound(e) == BOUND_CAP
+
+
+# --- the time limit holds through LLM calls (an LLM-preset run with a 60 s limit ran 180 s) ---
+
+LONG = "Rewrite: " + " ".join(["step"] * 600) + r" \boxed{a^2+b^2-2*a*b >= 0}"
+#: nothing closes (no proof before the limit) and SOS is off: the run can only end at its limit
+OPEN = {"min_proof_depth": 100, "sos_timeout_s": 0.0}
+SLACK_S = 2.5
+
+
+class MeteredEngine:
+    """A scripted engine that cannot be cut mid-call (like an HTTP one) and writes ``rate``
+    tokens a second: a call's time grows with its ``max_tokens``."""
+
+    def __init__(self, rate: float) -> None:
+        from backend.engines.scripted import ScriptedEngine
+
+        self.inner, self.rate = ScriptedEngine([], default=LONG), rate
+        self.info, self.chat_prompt = self.inner.info, self.inner.chat_prompt
+        self.calls: list[tuple[int, int]] = []
+
+    def generate(self, prompts, **kw):
+        import time
+
+        out = self.inner.generate(prompts, **kw)
+        self.calls.append((len(prompts), kw["max_tokens"]))
+        time.sleep(sum(c.tokens for row in out for c in row) / self.rate)
+        return out
+
+
+def _timed_run(engine, limit_s: float, stop_at_s: float | None = None, **config):
+    import threading
+    import time
+
+    s = LipsSearch(AMGM, engine=engine, config=LipsConfig(time_limit_s=limit_s, **OPEN, **config))
+    if stop_at_s is not None:
+        threading.Timer(stop_at_s, s.request_stop).start()
+    t0 = time.monotonic()
+    fin = s.run()
+    return s, fin, time.monotonic() - t0
+
+
+def test_a_call_an_engine_can_cut_ends_at_the_time_limit():
+    # 13 rewrite prompts, a second a sample: 13 s a call; before, the call ran to its end
+    from backend.engines.scripted import ScriptedEngine
+
+    engine = ScriptedEngine([], default=LONG, sample_delay_s=1.0)
+    _, fin, wall = _timed_run(engine, 3.0)
+    assert wall < 3.0 + SLACK_S, wall
+    assert (fin.status, fin.stats["budget"]) == ("exhausted", "time")
+
+
+def test_calls_an_engine_cannot_cut_get_the_tokens_the_time_left_allows():
+    # 1000 tokens/s, 13 prompts of 512 tokens: 6.7 s a call uncapped, past a 3 s limit
+    engine = MeteredEngine(rate=1000.0)
+    _, fin, wall = _timed_run(engine, 3.0)
+    assert wall < 3.0 + SLACK_S, (wall, engine.calls)
+    assert engine.calls[0] == (1, 512)  # the first call measures the throughput with one prompt
+    assert all(mt < 512 for n, mt in engine.calls[1:] if n > 1), engine.calls
+    assert (fin.status, fin.stats["budget"]) == ("exhausted", "time")
+
+
+@pytest.mark.parametrize(
+    ("stop_at_s", "status", "budget"), [(0.3, "stopped", None), (1.5, "exhausted", "time")]
+)
+def test_a_run_ends_with_one_reason_the_stop_or_the_time_limit(stop_at_s, status, budget):
+    # one uncuttable 2 s call spans both the stop and the 1 s limit: the earlier one is the reason
+    # (before, a stop before the limit finished as "stopped" with budget "time": both said)
+    from backend.engines.scripted import ScriptedEngine
+
+    _, fin, _ = _timed_run(ScriptedEngine([], default=LONG, delay_s=2.0), 1.0, stop_at_s)
+    assert (fin.status, fin.stats["budget"]) == (status, budget)
+
+
+def test_token_cap_shares_the_measured_throughput_among_the_prompts():
+    from backend.search.lips.deadline import token_cap
+
+    assert token_cap(512, 13, None, 0, 0.0) == 512  # no limit
+    assert token_cap(512, 13, 50.0, 0, 0.0) == 512  # nothing measured yet: the call flag cuts it
+    assert token_cap(512, 10, 11.0, 1000, 10.0) == 100  # 100 tok/s x 10 s / 10 prompts
+    assert token_cap(512, 10, 2.0, 1000, 10.0) == 0  # 10 tokens each: not worth a call
+    assert token_cap(512, 1, 0.5, 1000, 1.0) == 0
