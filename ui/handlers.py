@@ -141,15 +141,18 @@ def pick_example(services: Services, dataset: str, problem_id: str, limit: int =
 # --- the PPM a run uses --------------------------------------------------------------------
 
 PPM_DEFAULT_LABEL = "default (shipped PPM)"
+#: "default" where the shipped PPM does not apply (``default_ppm_applies``): the run has no PPM
+PPM_DEFAULT_NONE_SHIPS = "default (none ships yet: no PPM)"
+PPM_DEFAULT_OTHER_MODEL = "default (no PPM for this model)"
 #: how the page names ``Services.step_scorer_override`` (a test fixture, never a trained model)
 TEST_PPM = "a test PPM (rule table injected by the test harness)"
 
 
 def ppm_choices(services: Services) -> list[tuple[str, str]]:
-    """(label, RunSpec.ppm value) of the page's PPM control: the shipped default, none, and
-    the app's ``--ppm`` directory when it gave one."""
-    default = "default (test PPM)" if services.step_scorer_override is not None else PPM_DEFAULT_LABEL
-    out = [(default, "default"), ("none", "none")]
+    """(label, RunSpec.ppm value) of the page's PPM control: the default (named for what it gives
+    on this server: the shipped PPM, or no PPM when none ships or the model is another), none,
+    and the app's ``--ppm`` directory when it gave one."""
+    out = [(_default_ppm_label(services), "default"), ("none", "none")]
     mine = (services.ppm or "").strip()
     if mine.lower() not in ("", "default", "none"):
         out.append((f"{mine} (--ppm)", mine))
@@ -168,21 +171,40 @@ def ppm_choice_info(services: Services) -> str:
     """The control's help line: what "default" gives on this server (the shipped PPM applies
     to rStar-Math on the llamacpp engine with the embedded model only, and only once it has
     been built), so a user learns before Run that default means no PPM here."""
+    if services.step_scorer_override is not None:
+        return "default here: a test PPM (a rule table the test harness injected), not a trained model."
+    why_not = _default_ppm_missing(services)
+    if why_not is None:
+        return "default here: Canopy's shipped PPM values every new step (rStar-Math only)."
+    return f"default here means no PPM: {why_not}."
+
+
+def _default_ppm_missing(services: Services) -> str | None:
+    """Why "default" gives no PPM on this server's engine (``default_ppm_applies``); None: the
+    shipped PPM values the steps."""
     from types import SimpleNamespace
 
     from backend.runspec import RunSpec, default_ppm_applies
 
-    if services.step_scorer_override is not None:
-        return "default here: a test PPM (a rule table the test harness injected), not a trained model."
     slot = services.engine
     engine = SimpleNamespace(info=SimpleNamespace(name=slot.name, model=slot.model))
     try:
-        why_not = default_ppm_applies(RunSpec(problem="?", engine=slot.name, model=slot.model), engine)
+        return default_ppm_applies(RunSpec(problem="?", engine=slot.name, model=slot.model), engine)
     except (OSError, ValueError) as exc:
-        why_not = str(exc)
-    if why_not is None:
-        return "default here: Canopy's shipped PPM values every new step (rStar-Math only)."
-    return f"default here means no PPM: {why_not}."
+        return str(exc)
+
+
+def _default_ppm_label(services: Services) -> str:
+    """The control's name for "default": "shipped PPM" only where one ships and applies (it read
+    "default (shipped PPM)" with none in assets/ppm, where the run has no PPM)."""
+    from backend.reward.step_scorer import MARKER
+    from backend.runspec import shipped_ppm_dir
+
+    if services.step_scorer_override is not None:
+        return "default (test PPM)"
+    if _default_ppm_missing(services) is None:
+        return PPM_DEFAULT_LABEL
+    return PPM_DEFAULT_OTHER_MODEL if (shipped_ppm_dir() / MARKER).is_file() else PPM_DEFAULT_NONE_SHIPS
 
 
 # --- starting and controlling runs -------------------------------------------------------

@@ -76,7 +76,7 @@ def test_a_run_with_ppm_none_keeps_q_colouring_and_says_there_is_no_ppm(ppm_serv
 def test_the_ppm_control_offers_default_none_and_the_apps_directory():
     services = demo_services()
     try:
-        assert h.ppm_choices(services) == [("default (shipped PPM)", "default"), ("none", "none")]
+        assert h.ppm_choices(services) == [("default (none ships yet: no PPM)", "default"), ("none", "none")]
         assert h.ppm_default_value(services) == "default"
         # the scripted engine is not the embedded model on llama.cpp: default means no PPM here
         info = h.ppm_choice_info(services)
@@ -88,6 +88,23 @@ def test_the_ppm_control_offers_default_none_and_the_apps_directory():
         assert h.ppm_default_value(services) == "none" and len(h.ppm_choices(services)) == 2
         services.step_scorer_override = scripted_ppm()
         assert "test PPM" in h.ppm_choice_info(services) and "test PPM" in h.ppm_choices(services)[0][0]
+    finally:
+        services.close()
+
+
+def test_the_default_ppm_is_named_for_what_it_gives_on_this_server(monkeypatch, tmp_path):
+    """The control read "default (shipped PPM)" where assets/ppm holds none (the run then has no
+    PPM); it says so, and names the shipped PPM only where one ships and applies."""
+    import backend.runspec as runspec
+
+    monkeypatch.setattr(runspec, "shipped_ppm_dir", lambda: tmp_path)
+    services = demo_services()
+    try:
+        assert h.ppm_choices(services)[0] == ("default (none ships yet: no PPM)", "default")
+        (tmp_path / "canopy_ppm.json").write_text("{}")  # one ships, for the embedded model only
+        assert h.ppm_choices(services)[0] == ("default (no PPM for this model)", "default")
+        monkeypatch.setattr(runspec, "default_ppm_applies", lambda spec, engine: None)
+        assert h.ppm_choices(services)[0] == ("default (shipped PPM)", "default")
     finally:
         services.close()
 
