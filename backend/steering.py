@@ -22,6 +22,7 @@ from typing import Any
 
 from backend import events as ev
 from backend.engines.base import Completion
+from backend.search.prompts import inert_markup
 
 #: requests that change the search (pause/resume/step are controls: they change only timing)
 STEERING = frozenset({"prune", "expand", "force", "add_step"})
@@ -48,7 +49,8 @@ def user_completion(text: str, code: str | None, stops: Sequence[str]) -> Comple
     verbatim (a fork keeps generated steps so); otherwise the text becomes comment lines
     above the code, ended by the format's step end (or, for code that prints, the end of
     the program)."""
-    text = text or ""
+    text = inert_markup(text or "")
+    code = inert_markup(code) if code else code
     for stop in stops:
         if stop and text.endswith(stop):
             return Completion(text[: -len(stop)], 0, None, "stop", stop)

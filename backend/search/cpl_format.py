@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backend.engines.base import Completion
-from backend.search.prompts import PROMPTS_DIR, FewShotPrompt, read_few_shot
+from backend.search.prompts import PROMPTS_DIR, FewShotPrompt, inert_markup, read_few_shot
 
 STEP_END = "<endstep>"
 SOLUTION_END = "<endsolution>"
@@ -83,7 +83,8 @@ class CPLPrompt(FewShotPrompt):
         shots = self.examples[:few_shot]
         demos = "".join(f"Question: {q}\n\n{s}\n\n" for q, s in shots)
         intro = f"The following are {len(shots)} demonstration examples.\n\n" if shots else ""
-        return f"{self.system}\n\n{intro}{demos}Now! It's your turn.\n\nQuestion: {problem}\n\n{PLANS}"
+        question = inert_markup(problem)
+        return f"{self.system}\n\n{intro}{demos}Now! It's your turn.\n\nQuestion: {question}\n\n{PLANS}"
 
 
 def load_prompt(directory: str | None = None) -> CPLPrompt:
@@ -200,12 +201,12 @@ class XMLPrompt(FewShotPrompt):
         for question, solution in self.examples[:few_shot]:
             msgs += [{"role": "user", "content": xml_question(question)},
                      {"role": "assistant", "content": solution}]
-        return [*msgs, {"role": "user", "content": xml_question(problem)}]
+        return [*msgs, {"role": "user", "content": xml_question(inert_markup(problem))}]
 
     def raw_prompt(self, problem: str, few_shot: int) -> str:
         """Official ``FEWSHOT_XML + prompt_wrap``: the demonstrations, then the question."""
         demos = "".join(f"{xml_question(q)}{s}\n\n" for q, s in self.examples[:few_shot])
-        return demos + xml_question(problem)
+        return demos + xml_question(inert_markup(problem))
 
 
 def read_xml_step(c: Completion) -> PlanStep:

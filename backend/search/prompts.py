@@ -12,12 +12,26 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from backend.paths import assets_dir
 
 PROMPTS_DIR = assets_dir() / "prompts"
+
+#: a chat template's control token as text: ``<|im_start|>``, ``<|im_end|>``, ``<|endoftext|>``...
+_MARKUP = re.compile(r"<\|([^|<>\s]{1,64})\|>")
+
+
+def inert_markup(text: str) -> str:
+    """A person's text with every ``<|name|>`` broken by spaces (``< |name| >``).
+
+    Engines that parse special tokens in prompt text (llama.cpp) would otherwise read a typed
+    ``<|im_end|><|im_start|>system`` as a real end of turn and a new system message: a problem
+    or a steered step could speak with the instructions' voice. Maths never needs the form.
+    """
+    return _MARKUP.sub(r"< |\1| >", text)
 
 
 @dataclass(frozen=True)
@@ -30,7 +44,7 @@ class FewShotPrompt:
         for question, solution in self.examples[:few_shot]:
             msgs.append({"role": "user", "content": f"Question: {question}"})
             msgs.append({"role": "assistant", "content": solution})
-        msgs.append({"role": "user", "content": f"Question: {problem}"})
+        msgs.append({"role": "user", "content": f"Question: {inert_markup(problem)}"})
         return msgs
 
 
