@@ -26,6 +26,7 @@ from backend.search.lips.implicit_products import _apply_products, _bare_names, 
 from backend.search.lips.latex import latex_to_plain
 from backend.search.lips.limits import LIMITS
 from backend.search.lips.reading import (
+    _REL_SPLIT,
     FORMAT_HINT,
     ProblemParseError,
     _check_names,
@@ -204,7 +205,8 @@ def parse_problem(text: str, *, id: str = "", source: str = "") -> Inequality:
         raise ProblemParseError(f"problem: too long ({len(text)} characters; at most {MAX_PROBLEM_CHARS})")
     unwrapped, latex = _unwrap_latex(text)
     parts = _split_parts(unwrapped)
-    if len(parts.goals) != 1 or not parts.goals[0]:
+    implicit = not parts.goals and bool(parts.constraints)  # no 'prove': the goal is chosen below
+    if not implicit and (len(parts.goals) != 1 or not parts.goals[0]):
         raise ProblemParseError(_goal_count_message(parts.goals))
     _check_names(list(dict.fromkeys(parts.declared)))
     if len(parts.constraints) > MAX_CONSTRAINTS:
@@ -212,7 +214,11 @@ def parse_problem(text: str, *, id: str = "", source: str = "") -> Inequality:
     latex_runs: dict[str, str] = {}
     cons = [_to_plain_text(c, latex, f"constraint {i} ({quote(c)})", latex_runs)
             for i, c in enumerate(parts.constraints, start=1)]
-    goal_text = _to_plain_text(parts.goals[0], latex, f"goal ({quote(parts.goals[0])})", latex_runs)
+    if implicit:
+        goal_text, cons, chosen = _implicit_goal(cons)
+    else:
+        goal_text = _to_plain_text(parts.goals[0], latex, f"goal ({quote(parts.goals[0])})", latex_runs)
+        chosen = {}
     products = _implicit_products(set(parts.declared).union(*map(_bare_names, cons)), [*cons, goal_text])
     cons = [_apply_products(c, products) for c in cons]
     goal_text = _apply_products(goal_text, products)
@@ -227,9 +233,29 @@ def parse_problem(text: str, *, id: str = "", source: str = "") -> Inequality:
         if len(constraints) > MAX_CONSTRAINTS:
             raise ProblemParseError(f"problem: more than {MAX_CONSTRAINTS} constraints")
     goal = parse_goal(goal_text, symbols, where=f"goal ({quote(goal_text)})")
-    readings = tuple(f"{n} read as {f}" for n, f in (latex_runs | products).items())
+    readings = tuple(f"{n} read as {f}" for n, f in (chosen | latex_runs | products).items())
     return Inequality(names, tuple(constraints), goal, id=id, source=source, statement=text.strip(),
                       readings=readings)
+
+
+def _implicit_goal(cons: list[str]) -> tuple[str, list[str], dict[str, str]]:
+    """With no 'prove', the goal is the last part that is one <= / >= relation ("a^2+b^2 >= 2ab",
+    "a, b > 0; a + b = 2; a*b <= 1"); lists and chains ("a, b > 0", "0 < a <= 1") stay
+    constraints. With none, a last part of one other relation ("a > b") is taken, for
+    ``parse_goal`` to refuse by name. Returns the goal, the other parts and the reading to show."""
+    single = [i for i, c in enumerate(cons) if len(_relations(c)) == 1 and len(_split_top_commas(c)) == 1]
+    plain = [i for i in single if _relations(cons[i])[0] in ("<=", ">=", "≤", "≥")]
+    pick = plain[-1] if plain else len(cons) - 1 if single and single[-1] == len(cons) - 1 else None
+    if pick is None:
+        raise ProblemParseError(f"problem: no goal found (no 'prove', and no part is one <= or >= "
+                                f"relation). {FORMAT_HINT}")
+    goal = cons[pick]
+    return goal, cons[:pick] + cons[pick + 1:], {quote(goal): "the goal (no 'prove' given)"}
+
+
+def _relations(text: str) -> list[str]:
+    """The relations of a part, in order (no parse: the part is read again as the goal)."""
+    return [r for r in _REL_SPLIT.split(text)[1::2] if r]
 
 
 def _check_extrema(texts: list[str]) -> None:

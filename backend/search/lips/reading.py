@@ -32,7 +32,7 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_VARIABLES = 12
 QUOTE_CHARS = 80  # of the user's text in an error message
 EXAMPLE = "a, b, c > 0; prove a^2+b^2+c^2 >= a*b+b*c+c*a"
-FORMAT_HINT = (f"Write constraints and the goal separated by ';', the goal starting with 'prove', "
+FORMAT_HINT = (f"Write constraints and the goal separated by ';', the goal last or after 'prove', "
                f"e.g. `{EXAMPLE}`")
 
 

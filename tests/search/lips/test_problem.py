@@ -32,7 +32,7 @@ def test_chains_declarations_and_roundtrip():
 
 
 @pytest.mark.parametrize(("text", "fragment"), [
-    ("a > 0; a + b >= 2", "no goal found. Write constraints and the goal separated by ';'"),
+    ("a > 0; a + b", "no goal found .*Write constraints and the goal separated by ';'"),
     ("a > 0; prove a + q$ >= 0", "unsupported character"),
     ("a > 0; prove a < 1", "strict goal"),
     ("a > 0; prove a = 1", "must be an inequality"),
@@ -195,7 +195,9 @@ def test_a_lone_dollar_is_not_latex():
 
 @pytest.mark.parametrize("text", [
     "a, b, c > 0, a^2 + b^2 >= 2*a*b",
-    "a^2 + b^2 >= 2*a*b",
+    "a^2 + b^2",
+    "hello",
+    "a > 0; 0 < a <= 1",
     "",
 ])
 def test_a_missing_goal_shows_the_format_with_an_example(text):
@@ -238,3 +240,44 @@ def test_describe_reading_says_how_the_text_was_read():
         "read: bc read as b*c",
         "read: ca read as c*a",
     ]
+
+
+# --- a bare inequality is the goal (no 'prove': "no goal found" before) --------------------------
+
+
+@pytest.mark.parametrize(("text", "constraints"), [
+    ("a^2+b^2>=2ab", []),
+    ("a^2 + b^2 >= 2*a*b", []),
+    ("a^2+b^2 ≥ 2ab", []),
+    ("$a^2+b^2 \\ge 2ab$", []),
+    ("a, b > 0; a^2 + b^2 >= 2*a*b", ["a > 0", "b > 0"]),
+    ("a^2 + b^2 >= 2*a*b; a, b > 0", ["a > 0", "b > 0"]),  # lists stay constraints
+])
+def test_a_bare_inequality_is_the_goal(text, constraints):
+    p = parse_problem(text)
+    a, b = p.symbols["a"], p.symbols["b"]
+    assert p.goal == Goal(2 * a * b, a**2 + b**2)
+    assert [str(c) for c in p.constraints] == constraints
+    assert any("read as the goal (no 'prove' given)" in r for r in p.readings)
+
+
+def test_without_prove_the_last_inequality_is_the_goal_and_the_rest_constraints():
+    p = parse_problem("a, b > 0; a + b = 2; a*b <= 1")
+    a, b = p.symbols["a"], p.symbols["b"]
+    assert p.goal == Goal(a * b, sp.Integer(1))
+    assert [(c.expr, c.rel) for c in p.constraints] == [(a, ">"), (b, ">"), (a + b - 2, "==")]
+    p = parse_problem("x^2+1 >= 2x for real x")
+    x = p.symbols["x"]
+    assert p.goal == Goal(2 * x, x**2 + 1) and p.constraints == ()
+
+
+@pytest.mark.parametrize(("text", "fragment"), [
+    ("a, b > 0; a > b", "strict goal 'a > b' is not supported"),  # the last part, named
+    ("a, b > 0; a + b = 2", "the goal must be an inequality"),
+    ("a > 0; 0 < a <= 1", "no goal found"),  # a chain is a constraint, not a goal
+    ("a^2 >= __import__(a)", "unknown name '__import__'"),  # the goal is parsed by the safe grammar
+    ("a^2 + b^2 >= 2*a*b " + "+ a" * 6000, "too long"),  # the text cap comes before any reading
+])
+def test_a_bare_text_without_a_usable_goal_gets_a_clear_error(text, fragment):
+    with pytest.raises(ProblemParseError, match=fragment):
+        parse_problem(text)
