@@ -10,7 +10,8 @@ never produces an element, an attribute or a link:
 - ``md_esc``: a literal value inside a Markdown component (an answer, a method, a note,
   an error, a run id): every character that Markdown or HTML could read as markup is a
   numeric character reference, which Markdown shows as that character and never parses;
-- ``md_code``: the same, shown in a code font (a run id);
+- ``md_code``: the same, shown in a code font (a run id); ``md_esc_code``: a backend message
+  whose backtick spans are drawn as code;
 - ``defang``: for content that keeps its Markdown and LaTeX (``ui.inspector.md_text``):
   the brackets of link and image syntax, the ``:`` of ``scheme://``, ``@`` of e-mail
   autolinks, ``www.`` and ``~~~`` become references, so no link, image, autolink or
@@ -51,7 +52,10 @@ def md_esc(value: Any) -> str:
     Whitespace runs (newlines included) become one space, so the value cannot start a
     block of its own (a list, a heading, an indented code block) in the line it is put in.
     """
-    text = _SPACES.sub(" ", "" if value is None else str(value)).strip()
+    return _literal(_SPACES.sub(" ", "" if value is None else str(value)).strip())
+
+
+def _literal(text: str) -> str:
     return _DOTS.sub(lambda m: m.group(0)[:-1] + "&#46;", text.translate(_MD_TABLE))
 
 
@@ -59,6 +63,18 @@ def md_code(value: Any) -> str:
     """``value`` shown literally in a code font inside Markdown (a backtick code span could be
     closed by a backtick in the value; character references are not decoded inside one)."""
     return f"<code>{md_esc(value)}</code>"
+
+
+#: a backtick code span in a backend message ("build one with `canopy build-ppm`")
+_CODE_SPAN = re.compile(r"`([^`]+)`")
+
+
+def md_esc_code(value: Any) -> str:
+    """A backend message (a note, the PPM line) as ``md_esc`` shows it, except that its backtick
+    code spans (written for the command line: "build one with `canopy build-ppm`") are drawn in a
+    code font (``md_code``) instead of showing their backticks."""
+    parts = _CODE_SPAN.split(_SPACES.sub(" ", "" if value is None else str(value)).strip())
+    return "".join(md_code(p) if k % 2 else _literal(p) for k, p in enumerate(parts))
 
 
 _DEFANG = re.compile(r"(\\*)([\[\]])|:(?=//)|@|(?i:www)\.|~{3,}")

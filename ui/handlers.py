@@ -20,7 +20,7 @@ from backend.tree import Tree
 from backend.verify.answers import answer_grader
 from ui.diagnostics import disagreement_panel
 from ui.engine_line import engine_line
-from ui.escape import md_code, md_esc
+from ui.escape import md_code, md_esc, md_esc_code
 from ui.figure import FigureStream, convergence_figure, touched_by, tree_figure
 from ui.inspector import NodeView, answer_panel, md_text, node_view, stats_panel
 from ui.services import Services
@@ -457,12 +457,12 @@ def run_status(services: Services, run_id: str | None, tree: Tree | None = None)
         parts.append(f"ended early: {early}")
     which = ppm_note(tree)  # said on its own line below, not among the notes
     for note in [n for n in tree.notes if n is not which][-2:]:
-        parts.append(f"{md_esc(note.level)}: {md_esc(note.message)}")
+        parts.append(f"{md_esc(note.level)}: {md_esc_code(note.message)}")
     if run is not None and run.store_error:
         parts.append(f"⚠ {md_esc(run.store_error)}")
     unnamed = TEST_PPM if services.step_scorer_override is not None else "a PPM given to the search"
     line = ppm_line(tree, unnamed)
-    ppm = f"  \n**PPM:** {md_esc(line)}" if line else ""
+    ppm = f"  \n**PPM:** {md_esc_code(line)}" if line else ""
     engine = engine_line(tree.started)  # which engine, model and servers produced the run
     return " · ".join(parts) + (f"  \n{engine}" if engine else "") + ppm
 
@@ -779,7 +779,7 @@ def _what_happened(e: Any) -> str:
     if isinstance(e, ev.UserStep):  # steering (issue 16): the step follows as its own node
         return f"the user added a step under #{md_esc(e.node)}: {_first(e.text or e.code or '')}"
     if isinstance(e, ev.Note):
-        return f"{md_esc(e.level)}: {md_esc(e.message)}"
+        return f"{md_esc(e.level)}: {md_esc_code(e.message)}"
     if isinstance(e, ev.RunFinished):
         return finished_state(e)
     return md_esc(e.type)

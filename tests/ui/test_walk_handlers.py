@@ -265,3 +265,27 @@ def test_the_examples_picker_shows_each_problem_not_its_answer(services):
                 assert not label.rstrip().endswith(p.answer), label
     problem, reference, _ = SolveHandlers(services, []).pick("gsm8k", "gsm8k/0")
     assert "Janet" in problem and reference == "18"
+
+
+def test_the_ppm_line_and_notes_show_code_in_a_code_font_not_with_backticks(services):
+    """The status's PPM line read "none (no PPM ships in … (build one with `canopy build-ppm`))"
+    with its backticks: the backend writes commands as Markdown code spans and the page escaped
+    them. They are drawn as code; everything else in the message stays literal text."""
+    import markdown_it
+
+    from backend import events as ev
+    from backend.tree import Tree
+    from tests.factories import small_run
+    from ui import handlers as h
+
+    events = small_run()
+    last = events[-1]
+    said = "no PPM: no PPM ships in /x/assets/ppm (build one with `canopy build-ppm`) *not bold* <b>"
+    notes = [ev.Note(seq=last.seq + 1, t=last.t, level="info", message=said),
+             ev.Note(seq=last.seq + 2, t=last.t, level="warning", message="try `canopy runs` then _x_ `<img src=x>`")]
+    tree = Tree.from_events([*events, *notes])
+    html = markdown_it.MarkdownIt().render(h.run_status(services, "r1", tree))
+    assert "`" not in html and "<b>" not in html and "<em>" not in html and "<img" not in html
+    assert "build one with <code>canopy build-ppm</code>" in html
+    assert "try <code>canopy runs</code> then _x_" in html
+    assert html.count("<code>") == 4  # the run id too
