@@ -19,6 +19,7 @@ import gradio as gr
 from backend.node_search import search_nodes
 from ui.escape import md_esc
 from ui.services import Services
+from ui.words import count
 
 HELP = (
     "Find: words in a step's text, code or output, `answer:18`, `status:error`, `kind:answer`, `#12` "
@@ -54,7 +55,7 @@ def find(services: Services, run_id: str | None, query: str) -> tuple[str, str]:
         return "Start a run first (or open one from History).", ""
     ids = services.trees.view(run_id, lambda tree: search_nodes(tree, query or ""))
     shown = ", ".join(f"#{i}" for i in ids[:20]) + (" …" if len(ids) > 20 else "")
-    said = f"{len(ids)} node(s) match {md_esc(query)}: {shown}"
+    said = f"{count(len(ids), 'node')} {'matches' if len(ids) == 1 else 'match'} {md_esc(query)}: {shown}"
     if not ids:
         said = f"No node matches {md_esc(query)}."
     return said, json.dumps({"run": run_id, "ids": ids})

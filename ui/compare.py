@@ -22,6 +22,7 @@ from ui import handlers as h
 from ui.escape import esc, md_code, md_esc
 from ui.services import Services
 from ui.views import encode, plot_view, tree_view
+from ui.words import count
 
 MOST = 4
 #: colours of the diff: shared, only in A, only in B
@@ -258,7 +259,7 @@ class CompareHandlers:
             return f"⚠ {md_esc(exc)}", gr.skip()
         n = sides(g)
         text = (
-            f"A {md_code(run_a)} vs B {md_code(run_b)}: {n['both']} steps in both, "
+            f"A {md_code(run_a)} vs B {md_code(run_b)}: {count(n['both'], 'step')} in both, "
             f"{n['a']} only in A (blue), {n['b']} only in B (orange)."
         )
         return text, encode(diff_figure(g))

@@ -18,6 +18,7 @@ from typing import Any
 
 from backend.tree import Node, Tree
 from ui.escape import esc, md_esc
+from ui.words import count
 
 #: checks that ran the step's code (the rest verify)
 EXECUTION_METHODS = frozenset({"python"})
@@ -105,13 +106,13 @@ def breakdown_markdown(tree: Tree) -> str:
         return "No nodes yet: nothing spent."
     b = breakdown(tree)
     wall, run = b["wall_s"], b["run"]
-    head = f"**Where it went:** {run['tokens']:.0f} tokens"
+    head = f"**Where it went:** {count(run['tokens'], 'token')}"
     unkept = run["tokens"] - b["tokens"]
     if unkept > 0:
-        head += (f" ({b['tokens']:.0f} on the {b['nodes']} nodes, {unkept:.0f} on text no node kept: "
-                 "duplicate samples, steps that did not parse, calls cut by a stop)")
+        head += (f" ({b['tokens']:.0f} on the {count(b['nodes'], 'node')}, {unkept:.0f} on text no node "
+                 "kept: duplicate samples, steps that did not parse, calls cut by a stop)")
     else:
-        head += f" over {b['nodes']} nodes"
+        head += f" over {count(b['nodes'], 'node')}"
 
     def part(name: str, key: str) -> str:
         line = f"- {name} {run[key] / 1000:.2f} s{_share(run[key] / 1000, wall)}"

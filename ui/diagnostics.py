@@ -13,6 +13,7 @@ from typing import Any
 from backend.ppm_diagnostics import MIN_GAP, MIN_VISITS, Calibration, Disagreement, LengthBias, scored_nodes
 from backend.tree import Tree
 from ui.escape import md_esc
+from ui.words import count, plural
 
 STEP_WIDTH = 70
 
@@ -141,7 +142,7 @@ def length_figure(lb: LengthBias) -> dict[str, Any]:
         "layout": {
             "height": 320,
             "margin": {"l": 50, "r": 10, "t": 40, "b": 45},
-            "title": {"text": f"{len(lb.points)} steps · {r}", "font": {"size": 12}},
+            "title": {"text": f"{count(len(lb.points), 'step')} · {r}", "font": {"size": 12}},
             "xaxis": {"title": {"text": "step length (characters the PPM read)"}},
             "yaxis": {"title": {"text": "PPM score"}},
             "showlegend": False,
@@ -152,7 +153,7 @@ def length_figure(lb: LengthBias) -> dict[str, Any]:
 
 
 def _runs(k: int) -> str:
-    return f"{k} run" if k == 1 else f"{k} runs"
+    return count(k, "run")
 
 
 def history_summary(cal: Calibration, lb: LengthBias, runs: int, scanned: int) -> str:
@@ -162,12 +163,13 @@ def history_summary(cal: Calibration, lb: LengthBias, runs: int, scanned: int) -
             f"None of the {scanned} most recent rStar-Math runs in the history has PPM scores: "
             "run one with a PPM first."
         )
-    parts = [f"**{runs}** run{'s' if runs != 1 else ''} with PPM scores (of the {scanned} most recent)."]
+    parts = [f"**{runs}** {plural(runs, 'run')} with PPM scores (of the {scanned} most recent)."]
 
     if cal.terminals:
         share = cal.correct / cal.terminals
         parts.append(
-            f"**Calibration:** {cal.terminals} scored final answers from {_runs(cal.runs)} with a "
+            f"**Calibration:** {cal.terminals} scored final {plural(cal.terminals, 'answer')} from "
+            f"{_runs(cal.runs)} with a "
             f"known answer, {cal.correct} correct ({share:.0%})."
         )
         if cal.ranking is not None:
@@ -178,5 +180,6 @@ def history_summary(cal: Calibration, lb: LengthBias, runs: int, scanned: int) -
     else:
         parts.append("**Calibration:** no run with a known answer has PPM-scored final answers yet.")
     if lb.r is not None:
-        parts.append(f"**Length bias:** Pearson r = {lb.r:+.2f} over {len(lb.points)} scored steps.")
+        steps = f"{len(lb.points)} scored {plural(len(lb.points), 'step')}"
+        parts.append(f"**Length bias:** Pearson r = {lb.r:+.2f} over {steps}.")
     return " ".join(parts)

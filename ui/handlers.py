@@ -25,6 +25,7 @@ from ui.figure import FigureStream, convergence_figure, touched_by, tree_figure
 from ui.inspector import NodeView, answer_panel, md_text, node_view, stats_panel
 from ui.services import Services
 from ui.vocabulary import rounds_phrase
+from ui.words import count
 
 log = logging.getLogger(__name__)
 
@@ -450,7 +451,7 @@ def run_status(services: Services, run_id: str | None, tree: Tree | None = None)
     algo = md_esc(tree.started.algorithm) if tree.started else "?"
     parts = [
         f"Run {md_code(run_id)} · {algo} · **{state}** · {rounds_phrase(tree, len(tree.iterations))} · "
-        f"{len(tree.nodes)} nodes"
+        f"{count(len(tree.nodes), 'node')}"
     ]
     early = EARLY_END.get(str(((tree.finished.stats or {}) if tree.finished else {}).get("budget")))
     if early:  # the run ended before its rollouts or samples were spent: say why
@@ -765,7 +766,8 @@ def _what_happened(e: Any) -> str:
         return f"selection walked {_ids(e.path)} (the dashed purple line)"
     if isinstance(e, ev.Backprop):
         return (
-            f"backpropagation updated N and Q of {len(e.updated)} nodes ({_ids([r[0] for r in e.updated])})"
+            f"backpropagation updated N and Q of {count(len(e.updated), 'node')} "
+            f"({_ids([r[0] for r in e.updated])})"
         )
     if isinstance(e, ev.IterationDone):
         votes = ", ".join(f"{md_esc(a)}: {v:g}" for a, v in list(e.votes.items())[:4])

@@ -24,6 +24,7 @@ from ui.inspector import NodeView
 from ui.services import Services
 from ui.solve import LATEX, Inspector, build_inspector
 from ui.views import encode, plot_view, tree_view
+from ui.words import count
 
 STATUSES = ["", "running", "solved", "proved", "exhausted", "stopped", "error", "interrupted"]
 
@@ -122,7 +123,8 @@ class HistoryHandlers:
             n = export_run(self.s.store, run_id, path)
         except (ValueError, OSError) as exc:  # StoreError is a ValueError
             return f"⚠ Export failed: {md_esc(exc)}", gr.File(value=None, visible=False)
-        return f"Exported {n} events of run {md_code(run_id)}.", gr.File(value=str(path), visible=True)
+        said = f"Exported {count(n, 'event')} of run {md_code(run_id)}."
+        return said, gr.File(value=str(path), visible=True)
 
     def export_html(self, run_id: str | None) -> tuple[str, Any, str]:
         """(message, download, the run id for the download click): the run as one HTML file

@@ -13,6 +13,7 @@ from ui import handlers as h
 from ui.escape import md_code, md_esc
 from ui.services import Services
 from ui.views import encode
+from ui.words import count
 
 #: after Export HTML: click the link to this run's file once it is on the page (a big file
 #: can take longer to appear than the JSONL's 50 ms; an earlier export's link is not this one)
@@ -51,7 +52,7 @@ def export_html(services: Services, run_id: str, path: Path) -> tuple[str, Any, 
         return f"⚠ Export failed: {md_esc(exc)}", gr.File(value=None, visible=False), ""
     return (
         f"Wrote an HTML replay of run {md_code(run_id)}: {made.bytes / 2**20:.1f} MiB "
-        f"({made.events} events; it opens offline in any browser).",
+        f"({count(made.events, 'event')}; it opens offline in any browser).",
         gr.File(value=str(path), visible=True),
         path.name.removeprefix("canopy-run-").removesuffix(".html"),
     )

@@ -13,10 +13,12 @@ from typing import Any
 from backend.ppm_diagnostics import Pick, pick_driver
 from backend.tree import Node, Tree
 from ui import vocabulary as voc
+from ui import words
 from ui.escape import DOLLAR, md_esc
 from ui.figure import Grade, drawn_status
 from ui.model_text import md_text
 from ui.stories import lips_answer, node_story
+from ui.words import plural
 
 __all__ = ["DOLLAR", "NodeView", "answer_panel", "md_text", "node_view", "stats_panel"]
 
@@ -306,8 +308,8 @@ def stats_panel(tree: Tree) -> str:
     statuses = ", ".join(f"{md_esc(k)} {v}" for k, v in sorted(s["statuses"].items()))
     count, rounds = voc.rounds_phrase(tree, s["iterations"]).split(" ", 1)  # "iterations" or "pops (…)"
     return (
-        f"**{count}** {rounds} · **{s['nodes']}** nodes · depth {s['depth']} · "
-        f"{tokens} tokens · "
+        f"**{count}** {rounds} · **{s['nodes']}** {plural(s['nodes'], 'node')} · depth {s['depth']} · "
+        f"{words.count(tokens, 'token')} · "
         f"{tps:.1f} tokens/s · wall {wall:.1f} s (generation {gen_s:.1f} s, execution {exec_s:.1f} s, "
         f"verification {verify_s:.1f} s)\n\nNodes by status: {statuses}"
     )

@@ -23,6 +23,7 @@ from backend.tree import Tree
 from ui.escape import md_code, md_esc
 from ui.services import Services
 from ui.vocabulary import vocabulary
+from ui.words import count
 
 HELP = (
     "Click a node in the tree, then: **Prune** its subtree (never selected again, drawn faded, "
@@ -166,7 +167,7 @@ class SteerHandlers:
             return gr.skip(), gr.skip(), f"⚠ {md_esc(exc)}", *keep
         said = (
             f"Forked run {md_code(new_id)} from node **#{nid}** of {md_code(run_id)}: it starts "
-            f"with the {len(spec.prefix)} step(s) of that path."
+            f"with the {count(len(spec.prefix), 'step')} of that path."
         )
         shown = NodeView(title=f"{said} Click a node of its tree to inspect it.",
                          runs_code=vocabulary(spec.algorithm).runs_code)

@@ -18,6 +18,7 @@ from ui import training_runs as tr
 from ui.escape import esc, md_esc
 from ui.services import Services
 from ui.views import encode, plot_view
+from ui.words import count
 
 #: seconds between looks at a run that is not finished
 POLL_S = 3.0
@@ -46,7 +47,7 @@ class TrainingHandlers:
             return None, gr.Dropdown(choices=[], value=None), f"⚠ {md_esc(exc)}"
         if not choices:
             return folder, gr.Dropdown(choices=[], value=None), f"No evolve run in {md_esc(folder.name)} yet."
-        return folder, gr.Dropdown(choices=choices, value=choices[0][1]), f"{len(choices)} run(s)."
+        return folder, gr.Dropdown(choices=choices, value=choices[0][1]), f"{count(len(choices), 'run')}."
 
     def show(self, folder: Path | None, run: str | None, seen: Any = None) -> list[Any]:
         """about, progress, chart, round choice, fingerprint, timer; all skipped but the

@@ -27,6 +27,8 @@
     if (cls) e.className = cls;
     return e;
   };
+  // "1 node", "2 nodes" (ui/words.py: count)
+  const count = (n, word) => n + ' ' + (n === 1 ? word : word + 's');
   const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
     .replace(/"/g, '&quot;').replace(/'/g, '&#x27;');
 
@@ -374,7 +376,7 @@
       case 'node_verified': return 'node #' + e.id + ' checked: ' + e.status + ' by ' + e.method + (e.answer !== null && e.answer !== undefined ? ', answer ' + e.answer : '');
       case 'node_scored': return 'node #' + e.id + ' scored ' + Number(e.score).toFixed(3) + ' by ' + e.source;
       case 'node_selected': return 'selection walked ' + (e.path || []).map((i) => '#' + i).join(' → ') + ' (the dashed purple line)';
-      case 'backprop': return 'backpropagation updated N and Q of ' + (e.updated || []).length + ' nodes';
+      case 'backprop': return 'backpropagation updated N and Q of ' + count((e.updated || []).length, 'node');
       case 'iteration_done': return 'iteration ' + e.iteration + ' done: best answer ' + (e.best_answer == null ? 'none yet' : e.best_answer);
       case 'user_action': return 'the user pressed ' + e.action + (e.node !== null && e.node !== undefined ? ' on #' + e.node : '');
       case 'note': return e.level + ': ' + e.message;
@@ -394,11 +396,11 @@
     const sec = (ms) => (ms / 1000).toFixed(2) + ' s';
     const run = (s.finished && s.finished.stats) || {};  // the run's totals, known at its end
     const unkept = run.tokens > tok
-      ? ' · run total ' + run.tokens + ' tokens, generation ' + sec((run.gen_s || 0) * 1000) +
+      ? ' · run total ' + count(run.tokens, 'token') + ', generation ' + sec((run.gen_s || 0) * 1000) +
         ' (the rest went to text no node kept: duplicate samples, steps that did not parse, calls cut by a stop)'
       : '';
-    $('cr-cost').textContent = 'Spent so far: ' + tok + ' tokens · generation ' + sec(gen) + ' · execution ' + sec(exe) +
-      ' · verification ' + sec(ver) + ' · ' + s.order.length + ' nodes' + unkept;
+    $('cr-cost').textContent = 'Spent so far: ' + count(tok, 'token') + ' · generation ' + sec(gen) + ' · execution ' + sec(exe) +
+      ' · verification ' + sec(ver) + ' · ' + count(s.order.length, 'node') + unkept;
   }
   function caption(at) {
     const e = EVENTS[at];

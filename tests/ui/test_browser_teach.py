@@ -376,7 +376,8 @@ def test_find_rings_the_matching_nodes_focus_and_collapse_hide_the_rest(page, se
     page.click("#find-btn")
     wait_until(lambda: _tree_data(page).get("highlight"), what="the matches ringed")
     assert sorted(int(i) for i in _tree_data(page)["highlight"].split(",")) == failing
-    assert f"{len(failing)} node(s) match" in page.inner_text("#find-result")
+    said = "node matches" if len(failing) == 1 else "nodes match"
+    assert f"{len(failing)} {said}" in page.inner_text("#find-result")
     page.click("#zoom-btn")  # zoom to the first match: the axes centred on it
     wait_until(lambda: page.evaluate(ZOOMED, failing[0]), what="the tree zoomed on the first match")
     page.dblclick("#tree .canopy-plot .nsewdrag")  # autosize: the whole tree again

@@ -59,3 +59,26 @@ def test_delete_in_history_empties_the_replay_of_the_deleted_run(page, server):
     wait_until(lambda: tb.nodes(page, "#hist-tree") == 0, timeout=60, what="the tree emptied")
     assert run_id not in page.inner_text("#hist-caption") and page.inner_text("#hist-answer").strip() == ""
     assert not page.is_visible("#hist-tree .canopy-scale")
+
+
+def test_the_html_replay_counts_one_node_in_the_singular(browser, tmp_path):
+    """The replay's cost line and captions said "1 nodes" / "1 tokens" (as the status said
+    "1 iterations")."""
+    from backend import events as ev
+    from backend.html_replay import write_replay
+    from tests.ui.test_browser_compare import offline_page, seek
+
+    log = ev.EventLog(clock=iter(range(100)).__next__)
+    log.emit(ev.RunStarted, run_id="r1", algorithm="rstar", problem="1+1?", reward="vote")
+    log.emit(ev.NodeAdded, id=0, parent=None, kind="root", text="1+1?", tokens=1)
+    log.emit(ev.Backprop, iteration=1, path=[0], reward=1.0, updated=[[0, 1, 1.0]])
+    path = tmp_path / "one.html"
+    write_replay(log.events, path)
+    context, pg, _ = offline_page(browser, path)
+    try:
+        seek(pg, 2)
+        assert "updated N and Q of 1 node" in pg.inner_text("#cr-caption")
+        cost = pg.inner_text("#cr-cost")
+        assert cost.startswith("Spent so far: 1 token ·") and cost.endswith("· 1 node"), cost
+    finally:
+        context.close()

@@ -266,7 +266,7 @@ def test_answer_and_stats_panels():
     assert "Final answer: 2" in answer_panel(tree) and "correct" in answer_panel(tree)
     live = Tree.from_events(small_run()[:-1])
     assert "Best answer so far: 2" in answer_panel(live)
-    assert "**1** iterations" in stats_panel(tree) and "**4** nodes" in stats_panel(tree)
+    assert "**1** iteration ·" in stats_panel(tree) and "**4** nodes" in stats_panel(tree)
 
 
 def test_markdown_text_keeps_comments_and_money_literal():

@@ -50,7 +50,7 @@ def test_find_and_teacher_mode_handlers_on_a_stored_run(services):
         services.store.append("taught", e)
     said, found = find(services, "taught", "status:error")
     ids = json.loads(found)["ids"]
-    assert ids and f"{len(ids)} node(s) match" in said
+    assert ids and f"{len(ids)} {'node matches' if len(ids) == 1 else 'nodes match'}" in said
     teach = TeachHandlers(services)
     _, text, radio, progress, _ = teach.next("taught", None, True)
     assert "(step 1 of " in text and "expand" in text and isinstance(progress, Progress)

@@ -49,7 +49,7 @@ def choices(update):
 
 def test_the_runs_folder_lists_its_runs_with_where_they_stand(services, runs):
     folder, dropdown, message = TrainingHandlers(services).list_runs("")
-    assert folder == runs.resolve() and message == "2 run(s)."
+    assert folder == runs.resolve() and message == "2 runs."
     labels = dict((v, k) for k, v in choices(dropdown))
     assert labels[str(runs.resolve() / "done")] == "done · finished: 2 round(s)"
     assert labels[str(runs.resolve() / "live")] == "live · round 2, search: 3/5 problems searched"

@@ -282,10 +282,37 @@ def test_the_ppm_line_and_notes_show_code_in_a_code_font_not_with_backticks(serv
     last = events[-1]
     said = "no PPM: no PPM ships in /x/assets/ppm (build one with `canopy build-ppm`) *not bold* <b>"
     notes = [ev.Note(seq=last.seq + 1, t=last.t, level="info", message=said),
-             ev.Note(seq=last.seq + 2, t=last.t, level="warning", message="try `canopy runs` then _x_ `<img src=x>`")]
+             ev.Note(seq=last.seq + 2, t=last.t, level="warning",
+                     message="try `canopy runs` then _x_ `<img src=x>`")]
     tree = Tree.from_events([*events, *notes])
     html = markdown_it.MarkdownIt().render(h.run_status(services, "r1", tree))
     assert "`" not in html and "<b>" not in html and "<em>" not in html and "<img" not in html
     assert "build one with <code>canopy build-ppm</code>" in html
     assert "try <code>canopy runs</code> then _x_" in html
     assert html.count("<code>") == 4  # the run id too
+
+
+def test_counts_of_one_are_singular_in_the_status_stats_and_captions(services):
+    """The status of a one-iteration run read "1 iterations"; a count of one is singular wherever
+    the page counts (status, statistics, the History caption, find, the words helper)."""
+    from backend import events as ev
+    from backend.tree import Tree
+    from tests.factories import small_run
+    from ui import handlers as h
+    from ui.bigtree import find
+    from ui.inspector import stats_panel
+    from ui.words import count
+
+    tree = Tree.from_events(small_run())
+    assert len(tree.iterations) == 1
+    assert "· 1 iteration · 4 nodes" in h.run_status(services, "r1", tree)
+    assert "**1** iteration ·" in stats_panel(tree)
+    one = ev.Backprop(seq=1, t=0.0, iteration=1, path=[0], reward=1.0, updated=[[0, 1, 1.0]])
+    assert "updated N and Q of 1 node (" in h._what_happened(one)
+    for e in small_run():
+        services.store.append("r1", e)
+    said, _ = find(services, "r1", "guess")
+    assert said.startswith("1 node matches")
+    assert [count(k, "node") for k in (0, 1, 2)] == ["0 nodes", "1 node", "2 nodes"]
+    assert count(1, "leaf") == "1 leaf" and count(3, "leaf") == "3 leaves"
+    assert count(1.0, "token") == "1 token"
