@@ -240,7 +240,14 @@
     modeBarButtonsToRemove: ['select2d', 'lasso2d', 'autoScale2d'],
     plotGlPixelRatio: Math.min(2, Math.max(1, window.devicePixelRatio || 1))};
   const hasPpm = (s) => s.order.some((id) => ppmOf(s.nodes.get(id)) !== null);
-  const modeOf = (s) => userMode || (hasPpm(s) ? 'ppm' : 'q');
+  // the modes that mean something for the run's algorithm, as the page offers them (ui/figure.py:
+  // meaningful_modes): LIPS goals have no Q, PPM or visits; CPL and LIPS run no code
+  const STARTED = EVENTS[0] || {}, ALGORITHM = STARTED.algorithm || (STARTED.spec || {}).algorithm || '';
+  const OFFERED = Object.keys(MODES).filter((k) => !(ALGORITHM === 'lips' && ['q', 'ppm', 'visits'].includes(k)) &&
+    !(['cpl', 'lips'].includes(ALGORITHM) && k === 'exec_ms'));
+  // the page's default (ui/figure.py: default_color_mode): PPM when a node has a score, else Q, else the first
+  const modeOf = (s) => (userMode && OFFERED.includes(userMode) ? userMode
+    : (hasPpm(s) && OFFERED.includes('ppm') ? 'ppm' : (OFFERED.includes('q') ? 'q' : OFFERED[0])));
 
   function edgeWalk(s, lay) { // down each edge and back: one SVG path (tree.js: edgeWalk)
     const ex = [], ey = [];
@@ -473,6 +480,7 @@
   }
 
   header();
+  for (const o of Array.from($('cr-mode').options)) if (!OFFERED.includes(o.value)) o.remove();
   slider.max = String(Math.max(EVENTS.length - 1, 0));
   slider.value = slider.max;
   slider.addEventListener('input', () => draw(Number(slider.value)));

@@ -82,3 +82,32 @@ def test_the_html_replay_counts_one_node_in_the_singular(browser, tmp_path):
         assert cost.startswith("Spent so far: 1 token ·") and cost.endswith("· 1 node"), cost
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("algorithm", ["rstar", "cpl", "lips", "sc"])
+def test_the_html_replay_offers_only_the_colour_modes_of_the_runs_algorithm(browser, tmp_path, algorithm):
+    """The replay of a LIPS run offered Colour by Q, PPM and visits (its goals have none); the page
+    offers what ``ui.figure.meaningful_modes`` says for the algorithm, and so does the replay, which
+    starts on the page's default (LIPS: depth)."""
+    from dataclasses import replace
+
+    from backend.html_replay import write_replay
+    from tests.factories import small_run
+    from tests.ui.test_browser_compare import offline_page
+    from ui.figure import meaningful_modes
+    from ui.vocabulary import vocabulary
+
+    events = small_run()
+    events[0] = replace(events[0], algorithm=algorithm)
+    path = tmp_path / f"{algorithm}.html"
+    write_replay(events, path)
+    context, pg, _ = offline_page(browser, path)
+    try:
+        offered = pg.evaluate("() => [...document.querySelectorAll('#cr-mode option')].map((o) => o.value)")
+        expected = meaningful_modes(vocabulary(algorithm))
+        assert offered == expected
+        # small_run has a PPM score: PPM where it is offered, else Q, else the first (the page's default)
+        start = "ppm" if "ppm" in expected else ("q" if "q" in expected else expected[0])
+        assert pg.input_value("#cr-mode") == start
+    finally:
+        context.close()
