@@ -248,8 +248,13 @@ def start_run(
     paused: bool = False,
     ppm: str | None = None,
     policy: str | None = None,
+    replaces: Sequence[str | None] = (),
 ) -> str:
     """Start a run and return its id; raises UserFacingError saying what to fix.
+
+    ``replaces``: runs this Run replaces (the tab's run): those still going are stopped once the
+    new run is checked and about to start (a refused Run stops nothing), and the new run's status
+    names them (``Services.replaced``).
 
     ``ppm`` is the page's PPM choice (``ppm_choices``: "default", "none" or the app's
     ``--ppm`` directory, or a round's PPM picked on the Training tab); None takes the app's
@@ -331,6 +336,7 @@ def start_run(
     override = services.step_scorer_override
     if override is not None and uses_ppm(spec.algorithm) and ppm_request(spec) is not None:
         options["step_scorer"] = override  # tests only (Services.step_scorer_override)
+    stopped = stop_runs(services, replaces)
     try:
         run = services.runs.start(
             lambda run_id: build_search(spec, engine, run_id, **options),
@@ -340,7 +346,27 @@ def start_run(
         )
     except (RuntimeError, ValueError) as exc:
         raise UserFacingError(str(exc)) from exc
+    services.note_replaced(run.run_id, stopped)
     return run.run_id
+
+
+#: how long a Run waits for the runs it stopped to end (their slots count against max_live_runs)
+REPLACED_WAIT_S = 5.0
+
+
+def stop_runs(services: Services, run_ids: Sequence[str | None]) -> list[str]:
+    """Stop those of ``run_ids`` still going and wait (a few seconds at most) for them to end;
+    returns the ids stopped."""
+    runs = []
+    for run_id in dict.fromkeys(r for r in run_ids if r):
+        run = services.runs.get(run_id)
+        if run is not None and not run.finished:
+            run.stop()
+            runs.append(run)
+    deadline = time.monotonic() + REPLACED_WAIT_S
+    for run in runs:
+        run.wait(max(0.0, deadline - time.monotonic()))
+    return [run.run_id for run in runs]
 
 
 @dataclass(frozen=True)
@@ -461,6 +487,9 @@ def run_status(services: Services, run_id: str | None, tree: Tree | None = None)
         parts.append(f"{md_esc(note.level)}: {md_esc_code(note.message)}")
     if run is not None and run.store_error:
         parts.append(f"⚠ {md_esc(run.store_error)}")
+    stopped = services.replaced(run_id)
+    if stopped:  # the tab's previous run, still going when Run was pressed
+        parts.append(f"this Run stopped and replaced {', '.join(md_code(r) for r in stopped)}")
     unnamed = TEST_PPM if services.step_scorer_override is not None else "a PPM given to the search"
     line = ppm_line(tree, unnamed)
     ppm = f"  \n**PPM:** {md_esc_code(line)}" if line else ""

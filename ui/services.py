@@ -227,6 +227,10 @@ class Services:
         self._resync: set[str] = set()
         self._tickets = itertools.count(1)
         self._viewers_lock = threading.Lock()
+        #: per tab (session hash): a lock its Runs start under, and the run its last Run started
+        self._tabs: dict[str, tuple[threading.Lock, list[str | None]]] = {}
+        #: run id -> the runs its Run stopped (said in its status)
+        self._replaced: dict[str, list[str]] = {}
 
     def watch(self, viewer: str) -> int:
         """Register a new stream for ``viewer``; earlier streams of that viewer should end."""
@@ -271,6 +275,24 @@ class Services:
             if self._viewers.get(viewer) == ticket:
                 del self._viewers[viewer]
             return True
+
+    def tab(self, viewer: str) -> tuple[threading.Lock, list[str | None]]:
+        """(the lock a tab's Runs start under, [the run its last Run started]): Run replaces the
+        tab's run, so one tab never has two live searches (two quick Runs, a lost run id)."""
+        with self._viewers_lock:
+            if viewer not in self._tabs:
+                self._tabs[viewer] = (threading.Lock(), [None])
+            return self._tabs[viewer]
+
+    def note_replaced(self, run_id: str, stopped: list[str]) -> None:
+        if stopped:
+            with self._viewers_lock:
+                self._replaced[run_id] = list(stopped)
+
+    def replaced(self, run_id: str | None) -> list[str]:
+        """The runs that ``run_id``'s Run stopped (they were the tab's, still going)."""
+        with self._viewers_lock:
+            return list(self._replaced.get(run_id or "", ()))
 
     @property
     def history_notice(self) -> str | None:

@@ -128,11 +128,10 @@ class SolveHandlers:
         ppm: str | None = None,
         policy: str | None = None,
     ) -> tuple:
+        viewer = getattr(request, "session_hash", None) if request is not None else None
         try:
-            run_id = h.start_run(
-                self.s, self.controls, problem, algorithm, reward, reference, seed, values, ppm=ppm,
-                policy=policy,
-            )
+            run_id = self._start_in_tab(viewer, old_run, problem, algorithm, reward, reference, seed, values,
+                                        ppm, policy)
         except h.UserFacingError as exc:
             gr.Warning(esc(exc))  # a toast renders HTML
             # the error stays on screen: the previous run's tree, answer and "finished" status
@@ -161,6 +160,23 @@ class SolveHandlers:
             *Inspector.values(NodeView(runs_code=vocabulary(algorithm).runs_code)),
             *(gr.skip() for _ in range(4)),  # the new run's stream draws them
         )
+
+    def _start_in_tab(
+        self, viewer: str | None, old_run: str | None, problem: str, algorithm: str, reward: str,
+        reference: str, seed: float, values: Sequence[Any], ppm: str | None, policy: str | None,
+    ) -> str:
+        """Start a run that replaces the tab's run: the one the page shows and the one the tab's last
+        Run started (a double Run, a page that lost its id), stopped if still going. A tab's Runs
+        start one at a time, so it never has two live searches."""
+        if not viewer:
+            return h.start_run(self.s, self.controls, problem, algorithm, reward, reference, seed, values,
+                               ppm=ppm, policy=policy, replaces=[old_run])
+        lock, last = self.s.tab(viewer)
+        with lock:
+            run_id = h.start_run(self.s, self.controls, problem, algorithm, reward, reference, seed, values,
+                                 ppm=ppm, policy=policy, replaces=[old_run, last[0]])
+            last[0] = run_id
+        return run_id
 
     def start_from_page(
         self,

@@ -317,7 +317,9 @@ def test_refresh_reattaches_to_a_live_run(page, pace):
     wait_until(lambda: "finished (stopped)" in status(page), what="stopped")
 
 
-def test_a_new_run_in_the_same_tab_takes_over_the_view(page, pace):
+def test_a_new_run_in_the_same_tab_takes_over_the_view(page, pace, server):
+    """The new run is drawn, and the first, still going, is stopped (it went on unseen, eating the
+    CPU): the status says so."""
     pace(0.3)
     first = run(page, **ENDLESS)
     wait_until(lambda: nodes(page) > 3, what="growth")
@@ -326,11 +328,12 @@ def test_a_new_run_in_the_same_tab_takes_over_the_view(page, pace):
         lambda: page.eval_on_selector("#tree .canopy-tree", "e => e.dataset.run") == second, what="switch"
     )
     shown = []
-    for _ in range(8):  # the first run goes on in the server, but no longer draws here
+    for _ in range(8):  # the first run no longer draws here
         time.sleep(0.4)
         shown.append(page.eval_on_selector("#tree .canopy-tree", "e => e.dataset.run"))
     assert set(shown) == {second}, (first, second, shown)
-    assert second in status(page)
+    assert second in status(page) and f"stopped and replaced {first}" in status(page)
+    assert server[1].runs.get(first).finished and server[1].runs.live_ids() == [second]
 
 
 def test_two_sessions_run_at_once_without_cross_talk(browser, server, pace):

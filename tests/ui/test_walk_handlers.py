@@ -316,3 +316,51 @@ def test_counts_of_one_are_singular_in_the_status_stats_and_captions(services):
     assert [count(k, "node") for k in (0, 1, 2)] == ["0 nodes", "1 node", "2 nodes"]
     assert count(1, "leaf") == "1 leaf" and count(3, "leaf") == "3 leaves"
     assert count(1.0, "token") == "1 token"
+
+
+def test_run_while_the_tabs_run_is_going_stops_that_run_and_says_so(services):
+    """Run pressed while the tab's run was going started a second search; the first went on
+    unwatched, eating the CPU. Run now replaces it: the old run is stopped (it ends "stopped",
+    History keeps it) and the new run's status says so. One tab never has two live searches,
+    even when the page lost its run id; other tabs' runs are not touched; a Run refused for bad
+    input stops nothing."""
+    from types import SimpleNamespace
+
+    from backend.tree import Tree
+    from tests.ui.test_handlers import ENDLESS, controls_and_defaults, pace
+
+    controls, values = controls_and_defaults("rstar")
+    values = [ENDLESS.get(c.name, v) for c, v in zip(controls, values, strict=True)]
+    pace(services, 0.02)
+    hs = SolveHandlers(services, controls)
+    tab, other_tab = SimpleNamespace(session_hash="tab-1"), SimpleNamespace(session_hash="tab-2")
+
+    def run(request, old, problem="What is 16 - 7?"):
+        return hs.start(request, old, problem, "rstar", "vote", "", 0, *values)
+
+    try:
+        first = run(tab, None)[0]
+        assert services.runs.get(first).state == "running"
+        second, status = run(tab, first, "What is 9 + 9?")[:2]
+        assert second and second != first
+        assert services.runs.get(first).wait(10)
+        assert Tree.from_events(services.runs.events(first)).finished.status == "stopped"
+        assert services.runs.live_ids() == [second]
+        assert first in status and "stopped" in status and "replaced" in status
+        assert first in h_status(services, second)  # and it stays said while the new run streams
+        third = run(tab, None)[0]  # the page's run id lost (a double Run): still one search per tab
+        services.runs.get(second).wait(10)
+        assert services.runs.live_ids() == [third]
+        other = run(other_tab, None)[0]
+        assert sorted(services.runs.live_ids()) == sorted([third, other])
+        refused = run(tab, third, "   ")
+        assert refused[0] is None and "Run not started" in refused[1]
+        assert sorted(services.runs.live_ids()) == sorted([third, other])
+    finally:
+        services.runs.shutdown()
+
+
+def h_status(services, run_id):
+    from ui.handlers import run_status
+
+    return run_status(services, run_id)
