@@ -88,7 +88,7 @@ def status(pg) -> str:
 
 
 def iterations(pg) -> int:
-    m = re.search(r"(\d+) iterations", status(pg))
+    m = re.search(r"(\d+) iterations?\b", status(pg))
     return int(m.group(1)) if m else -1
 
 
