@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sympy as sp
 
 from backend.search.lips.cauchy_cert import certifier, lagrange_form, titu_certificate
@@ -57,3 +58,44 @@ def test_a_step_that_is_not_the_lemma_gets_no_certificate():
     # another lemma family, or a rewrite node: no certifier
     assert titu_certificate(p, step.old, step.new, "AM_GM_normal_right_2vars", step.instantiation) is None
     assert certifier(p, step.old, step.new, "rewrite", {"lemma": step.lemma}) is None
+
+
+# --- the pop order: a certified Titu goal is not buried by its long sums ------------------------
+
+
+def test_the_goal_of_a_step_proved_by_an_identity_queues_at_its_parents_score():
+    # MO-INT P1: the certified Titu goal scored 123 against 68 for the AM-GM goals beside it,
+    # ranked 55th, and was never popped in 120 s; at its parent's score it is popped 4th
+    from backend import events as ev
+    from backend.search.lips.frontier import GoalNode
+    from backend.search.lips.search import LipsConfig, LipsSearch
+
+    s = LipsSearch("a,b > 0; prove a^2+b^2 >= 2*a*b", engine=None, config=LipsConfig())
+    s.start()
+    s.frontier.pop()  # the root: the test queues its own children
+    a, b = s.problem.symbol_list
+    root = s.nodes[0].score
+    certified = GoalNode(1, Goal(2 * a * b, a**2 + b**2 + 1), 0, 1, root + 50, "scale", checked_by="identity")
+    by_z3 = GoalNode(2, Goal(2 * a * b, a**2 + b**2 + 2), 0, 1, root + 10, "scale", checked_by="z3")
+    unsound = GoalNode(3, Goal(2 * a * b, a**2 + b**2 + 3), 0, 1, root + 5, "rewrite", checked_by="identity")
+    for n in (certified, by_z3, unsound):
+        s.nodes[n.id] = n
+    s._queue([by_z3, unsound, certified])
+    assert s.frontier.ranked() == [1, 3, 2]  # only a scaling step proved by an identity moves
+    assert (certified.score, by_z3.score) == (root, root + 10)
+    moved = [e for e in s.log.events if isinstance(e, ev.NodeScored) and e.detail.get("from_parent") == 0]
+    assert [(e.id, e.score) for e in moved] == [(1, float(root))]
+
+
+@pytest.mark.slow
+def test_mo_int_p1_is_proved_through_its_certified_titu_step():
+    # the symbolic preset, as `canopy eval --dataset mo-int --limit 1 --preset symbolic` runs it
+    from backend.search.lips.config import PRESETS
+    from backend.search.lips.search import LipsConfig, LipsSearch
+
+    p = next(q for q in load_inequalities("mo-int") if q.id == "mo-int-P1")
+    s = LipsSearch(p.statement, engine=None, config=LipsConfig(**PRESETS["symbolic"], time_limit_s=600.0))
+    assert s.run().status == "proved"
+    lemmas = [s.nodes[i].justification.get("lemma") or "" for i in s.path(s.proved)]
+    assert any(name.startswith("Titu_") for name in lemmas), lemmas
+    assert all(c["ok"] for c in s.proof_chain), s.proof_chain  # every step re-checked from scratch
