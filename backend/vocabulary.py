@@ -204,4 +204,4 @@ def rounds_phrase(tree: Any, count: int) -> str:
         # a pop ends with iteration_done; one cut short by the time limit still tried its closers
         count = max(count, sum(1 for n in tree.nodes.values() if n.detail and n.detail.get("attempts")))
         return f"{count} pop{'s' if count != 1 else ''} (goals taken from the queue)"
-    return f"{count} iterations"
+    return f"{count} iteration{'s' if count != 1 else ''}"

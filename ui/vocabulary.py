@@ -4,8 +4,6 @@ its own algorithm's words too (the backend may not import ``ui/``)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from backend.vocabulary import (  # noqa: F401  (the page's names for the backend's tables)
     BAD,
     BY_ALGORITHM,
@@ -29,14 +27,7 @@ from backend.vocabulary import (  # noqa: F401  (the page's names for the backen
     drawn_status,
     node_style,
     of_tree,
+    rounds_phrase,
     tactic_name,
     vocabulary,
 )
-from backend.vocabulary import rounds_phrase as _rounds_phrase
-
-
-def rounds_phrase(tree: Any, count: int) -> str:
-    """"1 iteration", "12 iterations", or for LIPS "3 pops (goals taken from the queue)" (the
-    backend's phrase said "1 iterations": ``backend/vocabulary.py`` is not this layer's to change)."""
-    phrase = _rounds_phrase(tree, count)
-    return "1 iteration" + phrase[len("1 iterations"):] if phrase.startswith("1 iterations") else phrase

@@ -246,7 +246,7 @@ def test_clicking_a_node_fills_the_inspector(page):
     wait_until(lambda: "finished (solved)" in status(page), what="run end")
     wait_until(lambda: "Final answer: 18" in page.inner_text("#answer"), what="the final answer")
     wait_until(lambda: len(node_ids(page)) == nodes(page) > 3, what="the tree drawn")
-    times, retried = [], []
+    times = []
     for node_id in (1, 2, 3, 4, 1, 2, 3, 4, 1):
         # measured in the page: from the mouse press to the inspector title naming the node
         page.evaluate(WATCH_INSPECTOR, node_id)
