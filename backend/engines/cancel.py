@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Iterator
 from contextvars import ContextVar
 
 from backend.engines.base import Completion
 
-_flag: ContextVar[threading.Event | None] = ContextVar("canopy_engine_cancel", default=None)
+_flag: ContextVar[threading.Event | CallFlag | None] = ContextVar("canopy_engine_cancel", default=None)
 
 
 class GenerationCancelled(Exception):
@@ -37,8 +38,22 @@ class GenerationCancelled(Exception):
         self.spent_tokens = spent_tokens
 
 
+class CallFlag:
+    """The cancel flag of one engine call: set by a stop request or once the run's deadline
+    (``time.monotonic()`` seconds; None: no time limit) has passed, so an engine that decodes
+    step by step ends the call at the time limit too, not only at a user's Stop (a LIPS
+    LLM-preset run with a 60 s limit ran 180 s inside its rewriting calls; an rStar call of 8
+    samples runs tens of seconds on a CPU). The search tells a stop from the limit apart."""
+
+    def __init__(self, stop: threading.Event, deadline: float | None) -> None:
+        self.stop, self.deadline = stop, deadline
+
+    def is_set(self) -> bool:
+        return self.stop.is_set() or (self.deadline is not None and time.monotonic() >= self.deadline)
+
+
 @contextlib.contextmanager
-def cancellable(flag: threading.Event) -> Iterator[None]:
+def cancellable(flag: threading.Event | CallFlag) -> Iterator[None]:
     """Engine calls made in this block end early once ``flag`` is set."""
     token = _flag.set(flag)
     try:

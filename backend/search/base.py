@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 from backend import events as ev
 from backend.engines.base import Completion, Engine
-from backend.engines.cancel import GenerationCancelled, cancellable
+from backend.engines.cancel import CallFlag, GenerationCancelled, cancellable
 from backend.search.config import config_dict
 
 
@@ -253,6 +253,11 @@ class Search:
 
     # --- helpers for subclasses -----------------------------------------------------
 
+    def _deadline(self) -> float | None:
+        """When the time limit ends, in ``time.monotonic()`` seconds (None: no limit)."""
+        limit = getattr(self.config, "time_limit_s", 0)
+        return self.state.t0 + limit if limit and self.state.started else None
+
     def check_stop(self) -> None:
         if self.stopped or self.exhausted() in ("tokens", "time"):
             raise Stopped()
@@ -260,12 +265,13 @@ class Search:
     def generate(
         self, prompts: Sequence[str], *, n: int, seed: int, **sampling: Any
     ) -> list[list[Completion]]:
-        """One engine call, timed and counted; refuses to start once a stop is requested, and
-        a stop requested during it ends it early where the engine can (backend/engines/cancel.py)."""
+        """One engine call, timed and counted; refuses to start once a stop is requested or the
+        time limit has passed, and either one during the call ends it early where the engine
+        can (backend/engines/cancel.py): the time limit holds to within one decoding step."""
         self.check_stop()
         t = time.monotonic()
         try:
-            with cancellable(self.state.stop_flag):
+            with cancellable(CallFlag(self.state.stop_flag, self._deadline())):
                 out = self.engine.generate(list(prompts), n=n, seed=seed, **sampling)
         except GenerationCancelled as exc:
             self.state.gen_s += time.monotonic() - t

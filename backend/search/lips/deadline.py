@@ -11,8 +11,6 @@ A context variable (not a global) keeps concurrent searches in threads apart.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -37,20 +35,6 @@ def poll() -> None:
     check = _CHECK.get()
     if check is not None:
         check()
-
-
-class CallFlag:
-    """The cancel flag of one engine call (``backend/engines/cancel.py``): set by a stop
-    request or once the run's deadline has passed, so an engine that decodes step by step ends
-    the call at the time limit instead of writing every answer to ``max_tokens`` (an LLM-preset
-    run with a 60 s limit ran 180 s inside its rewriting calls). A stop is the user's; the
-    deadline is the time limit's: the search tells them apart, the flag need not."""
-
-    def __init__(self, stop: threading.Event, deadline: float | None) -> None:
-        self.stop, self.deadline = stop, deadline
-
-    def is_set(self) -> bool:
-        return self.stop.is_set() or (self.deadline is not None and time.monotonic() >= self.deadline)
 
 
 #: the fewest tokens worth asking the LLM for (a boxed rewrite or a ranking list)

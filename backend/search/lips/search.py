@@ -18,19 +18,17 @@ fields come from ``verdict.py``). Code map: docs/LIPS.md.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any, ClassVar
 
 from backend import events as ev
-from backend.engines.base import Completion
-from backend.engines.cancel import GenerationCancelled, cancellable
-from backend.search.base import Outcome, Search, Stopped
+from backend.search.base import Outcome, Search
 from backend.search.lips import expand, verdict
 from backend.search.lips.admission import Admission
 from backend.search.lips.closing import CloseConfig, close_goal
 from backend.search.lips.config import PRESETS, LipsConfig
-from backend.search.lips.deadline import CallFlag, polling, token_cap
+from backend.search.lips.deadline import polling, token_cap
 from backend.search.lips.expand import Candidate, Refused
 from backend.search.lips.filtering import FilterConfig
 from backend.search.lips.frontier import Frontier, GoalNode
@@ -276,28 +274,6 @@ class LipsSearch(Admission, Search):
         seed = s.call_seed(s.iteration, len(self.nodes))
         out = self.generate(chat, n=1, seed=seed, max_tokens=cap, temperature=c.temperature, top_p=c.top_p)
         return [row[0].text if row else "" for row in out]
-
-    def generate(self, prompts: Sequence[str], *, n: int, seed: int, **sampling: Any
-                 ) -> list[list[Completion]]:
-        """``Search.generate`` with the call also cut at the run's deadline (``CallFlag``):
-        an engine that decodes step by step ends there, one that cannot is bounded by the
-        capped ``max_tokens``. The time limit, not a stop, then ends the run."""
-        self.check_stop()
-        left = self._time_left()
-        deadline = None if left is None else time.monotonic() + left
-        s, t = self.state, time.monotonic()
-        try:
-            with cancellable(CallFlag(s.stop_flag, deadline)):  # type: ignore[arg-type]
-                out = self.engine.generate(list(prompts), n=n, seed=seed, **sampling)
-        except GenerationCancelled as exc:
-            s.gen_s += time.monotonic() - t
-            s.engine_calls += 1
-            s.tokens += exc.spent_tokens
-            raise Stopped(exc.finished) from None
-        s.gen_s += time.monotonic() - t
-        s.engine_calls += 1
-        s.tokens += sum(c.tokens for c in {id(c): c for row in out for c in row}.values())
-        return out
 
     def _queue(self, new: list[GoalNode]) -> None:
         """Best goal so far; the new open goals join the global queue. A scaling step proved
