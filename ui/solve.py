@@ -130,8 +130,9 @@ class SolveHandlers:
     ) -> tuple:
         viewer = getattr(request, "session_hash", None) if request is not None else None
         try:
-            run_id = self._start_in_tab(viewer, old_run, problem, algorithm, reward, reference, seed, values,
-                                        ppm, policy)
+            run_id = self._start_in_tab(
+                viewer, problem, algorithm, reward, reference, seed, values, ppm, policy
+            )
         except h.UserFacingError as exc:
             gr.Warning(esc(exc))  # a toast renders HTML
             # the error stays on screen: the previous run's tree, answer and "finished" status
@@ -162,19 +163,20 @@ class SolveHandlers:
         )
 
     def _start_in_tab(
-        self, viewer: str | None, old_run: str | None, problem: str, algorithm: str, reward: str,
+        self, viewer: str | None, problem: str, algorithm: str, reward: str,
         reference: str, seed: float, values: Sequence[Any], ppm: str | None, policy: str | None,
     ) -> str:
-        """Start a run that replaces the tab's run: the one the page shows and the one the tab's last
-        Run started (a double Run, a page that lost its id), stopped if still going. A tab's Runs
-        start one at a time, so it never has two live searches."""
+        """Start a run that replaces the tab's run: the one the tab's last Run started (also after a
+        double Run or a page that lost its id), stopped if still going. A tab's Runs start one at a
+        time, so it never has two live searches. A run the tab only shows (opened from a shared
+        link or History, another person's) is never stopped by this tab's Run."""
         if not viewer:
             return h.start_run(self.s, self.controls, problem, algorithm, reward, reference, seed, values,
-                               ppm=ppm, policy=policy, replaces=[old_run])
+                               ppm=ppm, policy=policy)
         lock, last = self.s.tab(viewer)
         with lock:
             run_id = h.start_run(self.s, self.controls, problem, algorithm, reward, reference, seed, values,
-                                 ppm=ppm, policy=policy, replaces=[old_run, last[0]])
+                                 ppm=ppm, policy=policy, replaces=[last[0]])
             last[0] = run_id
         return run_id
 

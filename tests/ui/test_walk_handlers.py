@@ -322,8 +322,8 @@ def test_run_while_the_tabs_run_is_going_stops_that_run_and_says_so(services):
     """Run pressed while the tab's run was going started a second search; the first went on
     unwatched, eating the CPU. Run now replaces it: the old run is stopped (it ends "stopped",
     History keeps it) and the new run's status says so. One tab never has two live searches,
-    even when the page lost its run id; other tabs' runs are not touched; a Run refused for bad
-    input stops nothing."""
+    even when the page lost its run id; other tabs' runs are not touched, even one this tab shows
+    (a shared link); a Run refused for bad input stops nothing."""
     from types import SimpleNamespace
 
     from backend.tree import Tree
@@ -353,6 +353,12 @@ def test_run_while_the_tabs_run_is_going_stops_that_run_and_says_so(services):
         assert services.runs.live_ids() == [third]
         other = run(other_tab, None)[0]
         assert sorted(services.runs.live_ids()) == sorted([third, other])
+        # a tab showing another tab's run (a shared ?run= link) does not stop it by pressing Run
+        watcher = SimpleNamespace(session_hash="tab-3")
+        own = run(watcher, other, "What is 2 + 2?")[0]
+        assert sorted(services.runs.live_ids()) == sorted([third, other, own])
+        services.runs.get(own).stop()
+        services.runs.get(own).wait(10)
         refused = run(tab, third, "   ")
         assert refused[0] is None and "Run not started" in refused[1]
         assert sorted(services.runs.live_ids()) == sorted([third, other])
