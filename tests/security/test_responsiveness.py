@@ -1,6 +1,6 @@
 """One user's input never stalls the others: while an attacker sends the worst inputs to a real
 server (through the queue, as the page does), another user's requests keep being answered
-within 1 s. Before the bounded parser, ``prove 9^9^9^9 >= 0`` held the interpreter lock for
+within 2 s. Before the bounded parser, ``prove 9^9^9^9 >= 0`` held the interpreter lock for
 minutes and every user's request waited."""
 
 from __future__ import annotations
@@ -38,7 +38,10 @@ HEAVY = [
     "a, b, c > 0; a*b*c = 1; prove (a^2+b^2+c^2)^3 >= 27*a^2*b^2*c^2",
     "a, b, c > 0; prove a/(b+c) + b/(c+a) + c/(a+b) >= 3/2",
 ]
-LATENCY_LIMIT_S = 1.0
+#: a stall is what this test catches: the bombs held the interpreter for 6 s (the Max bomb) to
+#: minutes (9^9^9^9). Probes take ~50 ms; the slowest alone 0.28-0.37 s, and once 1.08 s in a
+#: full-suite run on 2 cores (a pause of the whole process, not an input), so the bound is 2 s
+LATENCY_LIMIT_S = 2.0
 
 
 def start_inputs(client: httpx.Client, problem: str, algorithm: str) -> list[Any]:
@@ -75,7 +78,7 @@ def server():
     services.close()
 
 
-def test_another_user_is_answered_within_a_second_while_the_worst_inputs_arrive(server):
+def test_another_user_is_answered_within_two_seconds_while_the_worst_inputs_arrive(server):
     client, services = server
     answers: list[str] = []
 
