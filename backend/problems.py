@@ -149,28 +149,37 @@ def _resolve(name_or_path: str) -> tuple[str, Path, DatasetSpec]:
     return path.stem, path, DatasetSpec(filename=str(path))
 
 
-def load_problems(name_or_path: str, limit: int | None = None) -> list[Problem]:
+def load_problems(name_or_path: str, limit: int | None = None, start: int = 0) -> list[Problem]:
     """Load a registered set (``dataset_names()``) or a ``.jsonl`` file, in file order.
 
-    ``limit`` keeps the first N problems (reading stops there). Every failure is a
+    ``start`` skips the first K problems (their ids keep their place in the file, so problem
+    ``gsm8k-120`` is the same problem with or without ``start``); ``limit`` keeps the next N
+    (reading stops there). Every failure is a
     ValueError that says what is wrong and where: unknown names (with a close match and
     the choices), missing files, malformed JSON and bad records (``file:line``).
     """
     if limit is not None and limit < 0:
         raise ValueError(f"limit must be >= 0 or None, got {limit}")
+    if start < 0:
+        raise ValueError(f"start must be >= 0, got {start}")
     dataset, path, spec = _resolve(name_or_path)
     if not path.is_file():
         raise ValueError(f"problem file not found: {path}")
     problems: list[Problem] = []
     if limit == 0:
         return problems
+    index = 0
     for lineno, record in spec.read(path):
         if not isinstance(record, Mapping):
             raise ValueError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
         try:
-            problems.append(spec.parse(record, dataset, len(problems)))
+            problem = spec.parse(record, dataset, index)
         except ValueError as err:
             raise ValueError(f"{path}:{lineno}: {err}") from None
+        index += 1
+        if index <= start:
+            continue
+        problems.append(problem)
         if limit is not None and len(problems) >= limit:
             break
     return problems

@@ -87,6 +87,15 @@ def test_limit_keeps_the_first_n():
         load_problems("gsm8k", limit=-1)
 
 
+def test_start_skips_problems_and_ids_keep_their_place():
+    assert [p.id for p in load_problems("gsm8k", limit=2, start=5)] == ["gsm8k/5", "gsm8k/6"]
+    tail = load_problems("mo-int", start=15)
+    assert [p.id for p in tail] == [p.id for p in load_problems("mo-int")[15:]] and len(tail) == 5
+    assert load_problems("gsm8k", start=5, limit=1)[0] == load_problems("gsm8k", limit=6)[5]
+    with pytest.raises(ValueError, match="start must be >= 0"):
+        load_problems("gsm8k", limit=1, start=-1)
+
+
 def test_problem_is_frozen_and_hashable():
     p = load_problems("gsm8k", limit=1)[0]
     with pytest.raises(AttributeError):

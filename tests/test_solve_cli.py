@@ -82,6 +82,63 @@ def test_eval_on_three_problems_gives_exact_accuracy(files, tmp_path, algo):
     assert data["reward"] == "vote"
 
 
+def test_eval_start_skips_the_first_problems(files, tmp_path):
+    rules, probs = files
+    report = tmp_path / "report.json"
+    args = [
+        "eval",
+        "--dataset",
+        str(probs),
+        "--algo",
+        "greedy",
+        "--engine",
+        "scripted",
+        "--model",
+        str(rules),
+        "--start",
+        "1",
+        "--report",
+        str(report),
+    ]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    data = json.loads(report.read_text())
+    assert [p["answer"] for p in data["problems"]] == ["24", "11"] and data["total"] == 2
+    assert "accuracy 50.0% (1/2)" in res.output
+
+
+def test_eval_start_keeps_each_problems_seed(files, tmp_path, monkeypatch):
+    """Slices of a set run each problem with the seed the whole-set run gives it (seed + file index)."""
+    import backend.solve as solve_mod
+
+    rules, probs = files
+    seen: list[tuple[str, int]] = []
+    real = solve_mod.solve_spec
+
+    def spy(spec, **kw):
+        seen.append((spec.problem, spec.seed))
+        return real(spec, **kw)
+
+    monkeypatch.setattr(solve_mod, "solve_spec", spy)
+    base = [
+        "eval",
+        "--dataset",
+        str(probs),
+        "--algo",
+        "greedy",
+        "--engine",
+        "scripted",
+        "--model",
+        str(rules),
+        "--seed",
+        "7",
+    ]
+    assert runner.invoke(app, base).exit_code == 0
+    whole, seen[:] = list(seen), []
+    assert runner.invoke(app, [*base, "--start", "2"]).exit_code == 0
+    assert seen == whole[2:] and [s for _, s in whole] == [7, 8, 9]
+
+
 def test_solve_prints_answer_grading_path_and_writes_events(files, tmp_path):
     rules, _ = files
     out = tmp_path / "run.jsonl"

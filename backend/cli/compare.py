@@ -35,6 +35,9 @@ def compare_cmd(
         ),
     ] = "greedy,sc,rstar",
     limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="First N problems.")] = None,
+    start: Annotated[
+        int, typer.Option("--start", min=0, help="Skip the first K problems (ids keep their place).")
+    ] = 0,
     budget: Annotated[
         str | None, typer.Option("--budget", help="tokens=N or iterations=N, the same for every method.")
     ] = None,
@@ -65,12 +68,12 @@ def compare_cmd(
     try:
         methods = parse_methods(algos)
         plan = parse_budget(budget)
-        problems = load_problems(dataset, limit)
+        problems = load_problems(dataset, limit, start)
         if not problems:
             raise ValueError(f"no problems in {dataset}")
         if any(p.answer is None for p in problems):
             raise ValueError(f"some problems in {dataset} have no answer to grade against")
-        base = _spec("", methods[0].algorithm, None, {}, reward, ppm, engine, model, seed)
+        base = _spec("", methods[0].algorithm, None, {}, reward, ppm, engine, model, seed + start)
         for m in methods:  # a bad method or setting fails before the model loads
             method_spec(base, m, plan)
         eng = _engine(base, threads)

@@ -303,6 +303,9 @@ def solve_cmd(
 def eval_cmd(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="gsm8k, math500, ineq-easy, ... or .jsonl")],
     limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="First N problems.")] = None,
+    start: Annotated[
+        int, typer.Option("--start", min=0, help="Skip the first K problems (ids keep their place).")
+    ] = 0,
     algo: AlgoOpt = "rstar",
     reward: RewardOpt = "auto",
     ppm: PpmOpt = "default",
@@ -325,14 +328,14 @@ def eval_cmd(
     ray_gpus_per_worker: RayGpusOpt = 0.0,
     ray_problem_timeout: RayTimeoutOpt = None,
 ) -> None:
-    """Solve the first N problems of a set and report accuracy, tokens and time."""
+    """Solve N problems of a set (the first, or from --start) and report accuracy, tokens and time."""
     from rich.console import Console
 
     from backend.problems import load_problems
 
     console = Console()
     try:
-        problems = load_problems(dataset, limit)
+        problems = load_problems(dataset, limit, start)
         if not problems:
             raise ValueError(f"no problems in {dataset}")
         graded = [p for p in problems if p.answer is not None]
@@ -341,7 +344,8 @@ def eval_cmd(
                 f"{len(problems) - len(graded)} problem(s) in {dataset} have no answer to grade against"
             )
         overrides = _overrides(algo, rollouts, children, samples, sets)
-        spec = _spec("", algo, preset, overrides, reward, ppm, engine, model, seed, None, engine_opts)
+        # problem i of the file runs with seed + i, with or without --start
+        spec = _spec("", algo, preset, overrides, reward, ppm, engine, model, seed + start, None, engine_opts)
         if (ray_gpus_per_worker or ray_problem_timeout) and not (ray or ray_address):
             raise ValueError("--ray-gpus-per-worker and --ray-problem-timeout are for Ray workers: add --ray")
         if ray or ray_address:
