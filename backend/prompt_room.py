@@ -7,7 +7,10 @@ examples and the steps so far, so the problem itself must leave room for those: 
 refused when the problem alone takes more than the model's context less ``RESERVED_TOKENS``.
 Only engines that can count tokens here (``tokenize`` and ``n_ctx``: llama.cpp) are checked;
 for the others the engine's own error still stops the run. LIPS reads the problem with its
-grammar and its own limits, and sends the model only goals, so it is not checked.
+grammar and its own limits, and sends the model only goals, so it is not checked here; but a
+goal can grow past the context as the proof search rewrites it (MO-INT P19: a 6,847-token
+rewriting prompt ended a whole ``canopy eval`` with the engine's error), so LIPS asks
+:func:`prompt_fits` before each call and leaves out the prompts that do not fit.
 """
 
 from __future__ import annotations
@@ -38,3 +41,15 @@ def problem_too_long(engine: Any, problem: str, algorithm: str) -> str | None:
         f"{n_ctx:,}, of which about {RESERVED_TOKENS:,} go to the instructions, worked examples "
         f"and the search's steps (so at most {room:,} for the problem). Shorten it."
     )
+
+
+def prompt_fits(engine: Any, prompt: str, room: int = 0) -> bool:
+    """Whether ``engine`` can read ``prompt`` and still write ``room`` tokens after it. True when
+    the engine cannot count tokens here (its own error then speaks)."""
+    n_ctx = getattr(engine, "n_ctx", None)
+    tokenize = getattr(engine, "tokenize", None)
+    if not isinstance(n_ctx, int) or not callable(tokenize):
+        return True
+    if len(prompt.encode("utf-8")) + room < n_ctx:  # a token is at least one byte
+        return True
+    return len(tokenize(prompt)) + room < n_ctx

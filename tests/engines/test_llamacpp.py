@@ -215,3 +215,14 @@ def test_a_problem_the_model_cannot_read_is_refused_by_its_token_count(llama_eng
     assert said and "too long for this model" in said and f"{llama_engine.n_ctx:,}" in said
     assert problem_too_long(llama_engine, long[:1500], "rstar") is None  # ~400 tokens: fits
     assert problem_too_long(llama_engine, long, "lips") is None  # LIPS has its own limits
+
+
+def test_prompt_fits_counts_the_real_models_tokens(llama_engine):
+    """LIPS asks this before each LLM call (a grown goal once ended a whole eval)."""
+    from backend.prompt_room import prompt_fits
+
+    goal = "(a^5 + b^5 + c^5)/(a*b*c) - " * 700  # ~12,000 tokens for a 4,096-token context
+    assert not prompt_fits(llama_engine, goal)
+    assert prompt_fits(llama_engine, goal[:2000], room=200)
+    with pytest.raises(ValueError, match="n_ctx"):  # what the prompt would have met
+        llama_engine.generate([goal], n=1, max_tokens=4)

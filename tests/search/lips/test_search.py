@@ -122,6 +122,39 @@ def test_unusable_ranking_falls_back_with_a_note():
     assert s.state.finished.status == "proved"
 
 
+class _SmallContext(ScriptedEngine):
+    """A scripted engine that reads at most ``n_ctx`` tokens, one token per character."""
+
+    def __init__(self, n_ctx: int, *args, **kw):
+        super().__init__(*args, **kw)
+        self.n_ctx = n_ctx
+
+    def tokenize(self, text: str) -> list[int]:
+        return [ord(ch) for ch in text]
+
+
+def test_prompts_longer_than_the_context_are_left_out_not_fatal():
+    """MO-INT P19's 6,847-token rewriting prompt ended a whole `canopy eval` with the engine's
+    "prompt has ... tokens; n_ctx is 4096": now such prompts are not sent, a warning says so,
+    and the symbolic search goes on."""
+    eng = _SmallContext(64, [], default="\\boxed{(1)}")
+    s = _run(AMGM, engine=eng, min_proof_depth=1, max_candidates=8)
+    assert s.state.finished.status == "proved" and eng.calls == []
+    notes = [e.message for e in s.log.events if isinstance(e, ev.Note) and e.level == "warning"]
+    assert any("longer than the model reads (64 tokens)" in m for m in notes)
+
+
+def test_only_the_prompts_that_fit_are_sent_and_answers_stay_in_place():
+    eng = _SmallContext(0, [("short", ["A"]), ("tiny", ["B"])], default="?")
+    s = LipsSearch(AMGM, engine=eng, config=LipsConfig(time_limit_s=60.0))
+    fits = len(eng.chat_prompt([{"role": "user", "content": "short"}])) + 40
+    eng.n_ctx = fits
+    answers = s._llm_texts(["short", "x" * fits, "tiny"])
+    assert answers == ["A", "", "B"]
+    sent = [eng.chat_prompt([{"role": "user", "content": p}]) for p in ("short", "tiny")]
+    assert eng.calls[-1]["prompts"] == sent
+
+
 def test_eval_datasets_are_registered():
     from backend.problems import load_problems
 
