@@ -228,6 +228,11 @@ def _finish(
     return search.finish(status=status, reference=reference, correct=_grade(answer, reference), error=error)
 
 
+#: problems in a row whose search may raise before an eval stops: one is that problem's (a
+#: goal grown past the model's context), several in a row are the engine's (a dead server)
+MAX_ERRORS_IN_A_ROW = 3
+
+
 @dataclass
 class EvalReport:
     algorithm: str
@@ -236,6 +241,8 @@ class EvalReport:
     config: dict[str, Any]
     results: list[dict[str, Any]]
     wall_s: float
+    #: why the eval stopped before its last problem (None: it ran them all)
+    stopped: str | None = None
 
     @property
     def total(self) -> int:
@@ -261,6 +268,7 @@ class EvalReport:
             "wall_s": round(self.wall_s, 3),
             #: problems where some terminal stated the known answer (the ceiling of a perfect verifier)
             "in_tree": sum(1 for r in self.results if r.get("in_tree")),
+            "errors": sum(1 for r in self.results if r.get("status") == "error"),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -271,6 +279,7 @@ class EvalReport:
             "reward": self.reward,
             "config": self.config,
             "problems": self.results,
+            **({"stopped": self.stopped} if self.stopped else {}),
         }
 
 
@@ -320,22 +329,65 @@ def evaluate_spec(
     dataset: str = "",
     on_result: Callable[[int, Any, SolveResult], None] | None = None,
     on_event: EventHook | None = None,
+    on_error: Callable[[int, Any, str], None] | None = None,
     **search_options: Any,
 ) -> EvalReport:
     """Solve each problem with ``spec``'s settings: problem ``i`` runs as
-    ``spec.fork(problem=..., reference=..., seed=spec.seed + i)`` and is graded."""
+    ``spec.fork(problem=..., reference=..., seed=spec.seed + i)`` and is graded.
+
+    A problem whose search raises is an ``error`` line (``error_row``; ``on_error`` hears of
+    it) and the eval goes on: one problem's failure must not throw away the others' hours
+    (MO-INT P19's grown goal once ended a 12-minute eval with nothing written). After
+    ``MAX_ERRORS_IN_A_ROW`` such problems in a row the eval stops (``EvalReport.stopped``)."""
     cfg = search_config(spec)  # a bad setting fails before the first problem
     results: list[dict[str, Any]] = []
     t0 = time.monotonic()
     reward = spec.reward
+    in_a_row = 0
+    stopped = None
     for i, prob in enumerate(problems):
         one = spec.fork(problem=prob.question, reference=prob.answer, seed=spec.seed + i)
-        res = solve_spec(one, engine=engine, on_event=on_event, **search_options)
+        t = time.monotonic()
+        try:
+            res = solve_spec(one, engine=engine, on_event=on_event, **search_options)
+        except Exception as exc:  # any search failure: that problem's line says which
+            reason = f"{type(exc).__name__}: {exc}"
+            results.append(error_row(prob, reason, time.monotonic() - t))
+            if on_error is not None:
+                on_error(i, prob, reason)
+            in_a_row += 1
+            if in_a_row >= MAX_ERRORS_IN_A_ROW:
+                stopped = f"stopped after {in_a_row} problems in a row ended in error; the last: {reason}"
+                break
+            continue
+        in_a_row = 0
         reward = res.reward
         results.append(result_row(prob, res))
         if on_result is not None:
             on_result(i, prob, res)
-    return EvalReport(spec.algorithm, dataset, reward, config_dict(cfg), results, time.monotonic() - t0)
+    wall = time.monotonic() - t0
+    return EvalReport(spec.algorithm, dataset, reward, config_dict(cfg), results, wall, stopped)
+
+
+def error_row(problem: Any, reason: str, wall_s: float = 0.0) -> dict[str, Any]:
+    """The report line of a problem that has no result: no answer, no run, and why (a search
+    that raised here, or on Ray a problem no worker finished)."""
+    return {
+        "id": problem.id,
+        "question": problem.question,
+        "reference": problem.answer,
+        "answer": None,
+        "correct": False,
+        "status": "error",
+        "error": reason,
+        "votes": {},
+        "tokens": 0,
+        "wall_s": round(wall_s, 3),
+        "iterations": 0,
+        "nodes": 0,
+        "in_tree": None,
+        "run_id": None,
+    }
 
 
 def result_row(prob: Any, res: SolveResult) -> dict[str, Any]:

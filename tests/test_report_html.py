@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from backend.problems import Problem
 from backend.report_html import eval_html
-from backend.scale.ray_eval import _failed_row
-from backend.solve import EvalReport
+from backend.solve import EvalReport, error_row
 
 REASON = "ran past the 600 s limit <script>alert(1)</script> (tried 3 times)"
 
@@ -19,7 +18,7 @@ def _row(pid: str, answer: str | None, status: str) -> dict:
 
 
 def test_a_failed_problem_shows_its_status_and_escaped_reason_and_the_counts_say_how_many_failed():
-    gave_up = _failed_row(Problem(id="gsm8k/7", dataset="gsm8k", question="Q?", answer="3"), REASON)
+    gave_up = error_row(Problem(id="gsm8k/7", dataset="gsm8k", question="Q?", answer="3"), REASON)
     rows = [_row("gsm8k/1", "2", "solved"), _row("gsm8k/2", None, "exhausted"), gave_up]
     page = eval_html(EvalReport("rstar", "gsm8k", "vote", {}, rows, 3.0).to_dict())
 

@@ -219,3 +219,115 @@ def test_known_answer_only_grades_unless_truth_is_asked(files):
     assert truth.events[0].reward == "truth"
     scored = [e for e in truth.events if isinstance(e, ev.NodeScored)]
     assert scored and all(e.score == -1.0 and e.source == "truth" for e in scored)
+
+
+class _Breaks(ScriptedEngine):
+    """The scripted rules, but a prompt naming one of ``broken`` raises as a real engine does
+    for a prompt it cannot take (llama.cpp: "prompt has N tokens; n_ctx is 4096")."""
+
+    def __init__(self, *broken: str):
+        super().__init__([(r["match"], r["texts"]) for r in RULES["rules"]])
+        self.broken = broken
+
+    def generate(self, prompts, **kw):
+        if any(b in p for p in prompts for b in self.broken):
+            raise ValueError("prompt has 6847 tokens; n_ctx is 4096: load with a larger n_ctx")
+        return super().generate(prompts, **kw)
+
+
+def _problems():
+    from backend.problems import Problem
+
+    return [
+        Problem(
+            id=f"t/{i}",
+            dataset="t",
+            question=p.get("question") or p["problem"],
+            answer=p["answer"].replace("#### ", ""),
+        )
+        for i, p in enumerate(PROBLEMS)
+    ]
+
+
+def test_a_problem_whose_search_raises_is_an_error_line_and_the_eval_goes_on():
+    """MO-INT P19's grown goal once ended a 12-minute eval with nothing written."""
+    from backend.runspec import RunSpec
+    from backend.solve import evaluate_spec
+
+    heard = []
+    rep = evaluate_spec(
+        _problems(),
+        RunSpec(problem="", algorithm="greedy"),
+        engine=_Breaks("Multiply"),
+        on_error=lambda i, prob, why: heard.append((i, prob.id, why)),
+    )
+    assert [r["status"] for r in rep.results] == ["solved", "error", "solved"]
+    assert rep.results[1]["answer"] is None and rep.results[1]["correct"] is False
+    assert "n_ctx is 4096" in rep.results[1]["error"] and heard == [(1, "t/1", rep.results[1]["error"])]
+    assert rep.correct == 1 and rep.summary()["errors"] == 1 and rep.stopped is None
+
+
+def test_an_engine_failing_on_every_problem_stops_the_eval_after_three():
+    from backend.runspec import RunSpec
+    from backend.solve import MAX_ERRORS_IN_A_ROW, evaluate_spec
+
+    many = _problems() * 3
+    rep = evaluate_spec(many, RunSpec(problem="", algorithm="greedy"), engine=_Breaks("Question"))
+    assert len(rep.results) == MAX_ERRORS_IN_A_ROW == 3 and rep.stopped
+    assert "3 problems in a row" in rep.stopped and "n_ctx" in rep.stopped
+
+
+def test_eval_cli_writes_the_report_with_the_error_line(files, tmp_path, monkeypatch):
+    import backend.cli.search as cli_search
+
+    rules, probs = files
+    monkeypatch.setattr(cli_search, "_engine", lambda spec, threads: _Breaks("Subtract"))
+    report = tmp_path / "report.json"
+    res = runner.invoke(
+        app,
+        [
+            "eval",
+            "--dataset",
+            str(probs),
+            "--algo",
+            "greedy",
+            "--engine",
+            "scripted",
+            "--model",
+            str(rules),
+            "--report",
+            str(report),
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    flat = " ".join(res.output.split())
+    assert "error ValueError: prompt has 6847 tokens" in flat and "1 ended in error" in flat
+    data = json.loads(report.read_text())
+    assert [p["status"] for p in data["problems"]][2] == "error" and data["errors"] == 1
+
+
+def test_eval_cli_stopped_by_errors_still_writes_its_report_and_exits_2(files, tmp_path, monkeypatch):
+    import backend.cli.search as cli_search
+
+    rules, probs = files
+    monkeypatch.setattr(cli_search, "_engine", lambda spec, threads: _Breaks("Question"))
+    report = tmp_path / "report.json"
+    res = runner.invoke(
+        app,
+        [
+            "eval",
+            "--dataset",
+            str(probs),
+            "--algo",
+            "greedy",
+            "--engine",
+            "scripted",
+            "--model",
+            str(rules),
+            "--report",
+            str(report),
+        ],
+    )
+    assert res.exit_code == 2
+    assert "stopped after 3 problems in a row ended in error" in " ".join(res.output.split())
+    assert json.loads(report.read_text())["stopped"].startswith("stopped after 3")

@@ -364,13 +364,17 @@ def eval_cmd(
     except _ERRORS as exc:
         raise _fail(str(exc)) from None
     s = rep.summary()
+    errors = f" · {s['errors']} ended in error" if s["errors"] else ""
     console.print(
         f"accuracy {s['accuracy']:.1%} ({s['correct']}/{s['total']}) · mean tokens {s['mean_tokens']:.0f} · "
         f"mean time {s['mean_wall_s']:.1f} s · wall {s['wall_s']:.1f} s · "
-        f"a right answer somewhere in the tree {s['in_tree']}/{s['total']}"
+        f"a right answer somewhere in the tree {s['in_tree']}/{s['total']}{errors}",
+        markup=False,
     )
     if report is not None:
-        console.print(f"report: {report} · {_html_beside(report)} (accuracy against tokens)")
+        console.print(f"report: {report} · {_html_beside(report)} (accuracy against tokens)", markup=False)
+    if rep.stopped:
+        raise _fail(f"{rep.stopped} ({len(rep.results)} of {len(problems)} problems in the report)")
 
 
 def _html_beside(report: Path) -> Path:
@@ -384,6 +388,7 @@ def _html_beside(report: Path) -> Path:
 
 def _run_eval(console: Any, problems: list, dataset: str, eng: Any, spec: Any) -> Any:
     """evaluate_spec() under a progress bar, one line per problem."""
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from backend.solve import evaluate_spec
@@ -404,7 +409,13 @@ def _run_eval(console: Any, problems: list, dataset: str, eng: Any, spec: Any) -
             )
             bar.update(task, advance=1, description=f"{algo} on {dataset} · {right[0]}/{i + 1} right")
 
-        return evaluate_spec(problems, spec, engine=eng, dataset=dataset, on_result=on_result)
+        def on_error(i: int, prob: Any, reason: str) -> None:
+            bar.console.print(f"[red]✗ {escape(prob.id)}: error[/] {escape(reason)}")
+            bar.update(task, advance=1, description=f"{algo} on {dataset} · {right[0]}/{i + 1} right")
+
+        return evaluate_spec(
+            problems, spec, engine=eng, dataset=dataset, on_result=on_result, on_error=on_error
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -8,9 +8,9 @@ Canopy JSON Lines: the line is appended to the results file (a rerun skips it), 
 go into the history store (the page opens any worker's run), ``on_result`` moves a progress
 bar. The report is the in-process eval's ``EvalReport``, in the problems' order.
 
-A problem whose worker died or hung (``timeout_s``) on every try is a failed line in the
-report (``status`` ``error``, the reason in ``error``, no run) and is not kept in the
-results file, so the next run tries it again.
+A problem whose search raised, or whose worker died or hung (``timeout_s``) on every try, is
+a failed line in the report (``status`` ``error``, the reason in ``error``, no run;
+``solve.error_row``) and is not kept in the results file, so the next run tries it again.
 """
 
 from __future__ import annotations
@@ -54,7 +54,10 @@ def _solver(engine_factory: EngineFactory, spec: dict[str, Any]) -> Callable[[Jo
     def solve_one(job: Job) -> Job:
         one = RunSpec.from_dict(job["spec"])
         problem = Problem(**job["problem"])
-        res = solve_spec(one, engine=engine)
+        try:
+            res = solve_spec(one, engine=engine)
+        except Exception as exc:  # that problem's error line, as in-process (solve.evaluate_spec)
+            return {"error": f"{type(exc).__name__}: {exc}"}
         text = io.StringIO()
         ev.write_jsonl(res.events, text, algorithm=one.algorithm)
         return {"row": {**result_row(problem, res), "run_id": res.run_id}, "reward": res.reward,
@@ -85,7 +88,7 @@ def ray_evaluate_spec(
     from backend.runspec import search_config
     from backend.scale.cluster import refuse_gpuless
     from backend.search.config import config_dict
-    from backend.solve import EvalReport
+    from backend.solve import EvalReport, error_row
 
     cfg = search_config(spec)  # a bad setting fails before a worker starts
     refuse_gpuless(spec.engine, num_gpus)  # before any work, not on every worker
@@ -103,6 +106,9 @@ def ray_evaluate_spec(
             on_result(problem_of[key], done[key]["row"])
 
     def finished(key: Any, out: dict[str, Any]) -> None:
+        if "error" in out:  # the search raised on the worker: an error line, tried again next run
+            failed(key, out["error"])
+            return
         _header, events = ev.read_jsonl(io.StringIO(out["events"]))  # checked like any imported file
         value = {"row": out["row"], "reward": out["reward"]}
         if store is not None:
@@ -119,7 +125,7 @@ def ray_evaluate_spec(
         if key not in done
     ]
     def failed(key: Any, reason: str) -> None:  # not kept: the next run tries it again
-        row = _failed_row(problem_of[key], reason)
+        row = error_row(problem_of[key], reason)
         done[key] = {"row": row, "reward": None}
         if on_result is not None:
             on_result(problem_of[key], row)
@@ -137,10 +143,3 @@ def ray_evaluate_spec(
 def _problem_dict(problem: Any) -> dict[str, Any]:
     return {"id": problem.id, "dataset": problem.dataset, "question": problem.question,
             "answer": problem.answer, "meta": dict(problem.meta)}
-
-
-def _failed_row(problem: Any, reason: str) -> dict[str, Any]:
-    """The report line of a problem no worker finished: no answer, no run, and why."""
-    return {"id": problem.id, "question": problem.question, "reference": problem.answer, "answer": None,
-            "correct": False, "status": "error", "error": reason, "votes": {}, "tokens": 0, "wall_s": 0.0,
-            "iterations": 0, "nodes": 0, "in_tree": None, "run_id": None}

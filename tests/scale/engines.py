@@ -19,9 +19,12 @@ class WatchedEngine(ScriptedEngine):
     log: Path | None = None
     crash_on: str | None = None
     sentinel: Path | None = None
+    raise_on: str | None = None
 
     def generate(self, prompts: Any, **kw: Any) -> Any:
         for prompt in prompts:
+            if self.raise_on and self.raise_on in prompt:  # a prompt the engine refuses
+                raise ValueError("prompt has 6847 tokens; n_ctx is 4096: load with a larger n_ctx")
             if self.log is not None:
                 with self.log.open("a", encoding="utf-8") as fh:
                     fh.write(prompt.rsplit("Question: ", 1)[-1].split("\n", 1)[0] + "\n")
@@ -38,10 +41,12 @@ class WatchedFactory:
     log: Path | None = None
     crash_on: str | None = None
     sentinel: Path | None = None
+    raise_on: str | None = None
 
     def __call__(self, spec: Any) -> WatchedEngine:
         engine = WatchedEngine.from_file(spec.model)
         engine.log, engine.crash_on, engine.sentinel = self.log, self.crash_on, self.sentinel
+        engine.raise_on = self.raise_on
         return engine
 
 

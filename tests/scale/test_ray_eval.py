@@ -66,6 +66,18 @@ def test_a_rerun_skips_finished_problems_without_asking_a_worker(ray_local, spec
     assert other.submitted == 2
 
 
+def test_a_search_that_raises_is_an_error_line_as_in_process_and_is_tried_again(ray_local, spec, tmp_path):
+    refuses = WatchedFactory(raise_on="Question: Square 7.")
+    results = tmp_path / "results.jsonl"
+    report, _ = ray_evaluate_spec(PROBLEMS, spec, workers=2, engine_factory=refuses, results=results)
+    local = evaluate_spec(PROBLEMS, spec, engine=refuses(spec))
+    assert [r["status"] for r in report.results] == [r["status"] for r in local.results]
+    bad = [r for r in report.results if r["status"] == "error"]
+    assert len(bad) == 1 and "n_ctx is 4096" in bad[0]["error"] and bad[0]["answer"] is None
+    _, again = ray_evaluate_spec(PROBLEMS, spec, workers=2, results=results)
+    assert again.submitted == 1  # not kept: only that problem runs again
+
+
 def test_an_engine_that_cannot_load_stops_the_eval_with_its_own_error(ray_local, spec, tmp_path):
     missing = spec.fork(model=str(tmp_path / "no-such-rules.json"))
     with pytest.raises(ValueError, match="scripted engine rules file not found"):
