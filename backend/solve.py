@@ -405,6 +405,8 @@ def result_row(prob: Any, res: SolveResult) -> dict[str, Any]:
         "iterations": res.stats.get("iterations", 0),
         "nodes": res.stats.get("nodes", 0),
         "in_tree": right_answer_in_tree(res.events, prob.answer),
+        # LIPS: the proof as a NeqLIPS tactic script (which chain closed it), "" otherwise
+        **({"tactic_script": res.tactic_script} if res.tactic_script else {}),
     }
 
 

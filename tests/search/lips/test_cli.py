@@ -52,3 +52,20 @@ def test_solve_lean_prints_the_tactic_script_and_json_carries_it(tmp_path):
     js = json.loads(runner.invoke(app, [*args, "--json"]).output)
     lines = js["tactic_script"].splitlines()
     assert lines and lines[0] in script and lines[-1].strip() in script
+
+
+def test_eval_report_rows_carry_each_proofs_tactic_script(tmp_path):
+    """Which tactic chain each proof used, straight from `canopy eval --report` (issue 18)."""
+    probs = tmp_path / "two.jsonl"
+    probs.write_text(
+        json.dumps({"problem": "a,b > 0; prove a^2+b^2 >= 2*a*b", "answer": "proved"}) + "\n"
+        + json.dumps({"problem": "a,b > 0; prove a^2+b^2 >= 3*a*b", "answer": "refuted"}) + "\n"
+    )
+    report = tmp_path / "r.json"
+    args = ["eval", "--dataset", str(probs), "--algo", "lips", "--preset", "symbolic", "--set",
+            "min_proof_depth=1", "--set", "max_candidates=8", "--report", str(report)]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    proved, refuted = json.loads(report.read_text())["problems"]
+    assert proved["answer"] == "proved" and proved["tactic_script"].strip().endswith("try close")
+    assert refuted["answer"] == "refuted" and "tactic_script" not in refuted
