@@ -59,7 +59,8 @@ def evolve(
         bool, typer.Option("--no-base-eval", help="Skip round 0 (the base policy on the held-out slice).")
     ] = False,
     preset: Annotated[
-        str | None, typer.Option(help="paper-round1..4: the paper's scale for a GPU with vLLM "
+        str | None, typer.Option(help="paper-round1..4: the paper's scale for a GPU with vLLM; "
+                                      "cpu-smoke: the whole loop on 2 cores in < 30 min "
                                       "(docs/EVOLVE.md); options you give override it.")
     ] = None,
     ray: Annotated[bool, typer.Option("--ray", help="Search stage on Ray workers (local Ray).")] = False,
@@ -99,13 +100,15 @@ def evolve(
         from backend.evolve.presets import apply
 
         if algo != "rstar":
-            raise typer.BadParameter("the paper-round presets are rStar-Math's; not with --algo cpl")
+            raise typer.BadParameter("the presets hold rStar-Math's settings; not with --algo cpl")
 
         # by name: typer ships its own click, whose ParameterSource is not click's
         source = ctx.get_parameter_source
         typed = {k for k in ctx.params if getattr(source(k), "name", "DEFAULT") != "DEFAULT"}
         try:
-            settings, engine, model = apply(preset, settings, engine, model, typed)
+            settings, engine, model, policy_engine = apply(
+                preset, settings, engine, model, typed, policy_engine
+            )
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--preset") from None
     if algo not in ("rstar", "cpl"):

@@ -1,15 +1,17 @@
 """``canopy evolve --preset paper-round1..4``: rStar-Math's scale for a GPU with vLLM, one
 typed table with the source of every value, so a reader can check each number against the
 paper (arXiv 2501.04519) or the official code (github.com/microsoft/rStar, branch
-rStar-math; the configs are quoted in docs/ALGORITHMS.md).
+rStar-math; the configs are quoted in docs/ALGORITHMS.md). ``cpu-smoke`` is the other end:
+the whole loop (2 rounds of 20 problems x 4 rollouts, LoRA) on a 2-core laptop in under 30
+minutes with the embedded model, to check that everything runs, not to learn anything.
 
 ``paper-roundN`` runs rounds 1..N with round N's search settings: Canopy's run directory
 holds one search setting for all its rounds (``EvolveSettings.search``), so round 1 of a
 ``paper-round2`` run samples at round 2's temperature (1.0, not round 1's 0.7); docs/EVOLVE.md
 says so. Options given on the command line always win over a preset's values (``apply``).
 
-None of these settings has run here (no GPU on this machine): they are the paper's scale,
-not a measured configuration.
+None of the paper presets has run here (no GPU on this machine): they are the paper's scale,
+not a measured configuration. ``cpu-smoke``'s time is measured (docs/EVOLVE.md).
 """
 
 from __future__ import annotations
@@ -93,7 +95,30 @@ def _preset(number: int) -> EvolvePreset:
     return EvolvePreset(f"paper-round{number}", options, search, eval_search)
 
 
-PRESETS: dict[str, EvolvePreset] = {p.name: p for p in (_preset(n) for n in range(1, 5))}
+def _cpu_smoke() -> EvolvePreset:
+    why = "issue 20's smoke scale: 2 rounds x 20 problems x 4 rollouts with LoRA, < 30 min on 2 cores"
+    options = {
+        "rounds": Setting(2, why),
+        "engine": Setting("llamacpp", "the embedded model on llama.cpp: the fastest CPU engine"),
+        "model": Setting(None, "the embedded model (ships with the package)"),
+        "policy_engine": Setting("llamacpp", "fine-tuned policies exported to GGUF: searches at the "
+                                             "embedded model's speed (transformers is ~5x slower)"),
+        "train_start": Setting(0, "gsm8k-train 0-19"),
+        "train_count": Setting(20, why),
+        "test_start": Setting(100, "GSM8K test 100-104: the slice nobody tunes on"),
+        "test_count": Setting(5, "5 held-out problems: a check that evaluation runs, not a measure"),
+        "children": Setting(2, "half the default width: the search stage is half the round's time"),
+        "rollouts": Setting(4, why),
+        "eval_rollouts": Setting(2, "the held-out search only has to run"),
+        "epochs": Setting(1, "one pass: ~15 s per example on 2 cores is the SFT stage's cost"),
+    }
+    return EvolvePreset("cpu-smoke", options, {}, {})
+
+
+PRESETS: dict[str, EvolvePreset] = {
+    **{p.name: p for p in (_preset(n) for n in range(1, 5))},
+    "cpu-smoke": _cpu_smoke(),
+}
 
 #: where each ``canopy evolve`` option lands in EvolveSettings: a field, or (field, key)
 _TARGETS: dict[str, str | tuple[str, str]] = {
@@ -112,6 +137,10 @@ _TARGETS: dict[str, str | tuple[str, str]] = {
 }
 
 
+#: options that choose engines and models, not EvolveSettings fields
+_ENGINE_OPTIONS = ("engine", "model", "policy_engine")
+
+
 def preset(name: str) -> EvolvePreset:
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
@@ -124,9 +153,10 @@ def apply(
     engine: str,
     model: str | None,
     explicit: Collection[str],
-) -> tuple[EvolveSettings, str, str | None]:
-    """(settings, engine, model) with the preset's values, except for the options in
-    ``explicit`` (those the user typed): what the user typed wins."""
+    policy_engine: str = "transformers",
+) -> tuple[EvolveSettings, str, str | None, str]:
+    """(settings, engine, model, policy_engine) with the preset's values, except for the
+    options in ``explicit`` (those the user typed): what the user typed wins."""
     chosen = preset(name)
     fields: dict[str, Any] = {
         "search": {**{k: s.value for k, s in chosen.search.items()}, **settings.search},
@@ -134,7 +164,7 @@ def apply(
         "sft": dict(settings.sft),
     }
     for option, setting in chosen.options.items():
-        if option in explicit or option in ("engine", "model"):
+        if option in explicit or option in _ENGINE_OPTIONS:
             continue
         target = _TARGETS[option]
         if isinstance(target, tuple):
@@ -145,7 +175,9 @@ def apply(
         engine = chosen.options["engine"].value
     if "model" not in explicit:
         model = chosen.options["model"].value
-    return dataclasses.replace(settings, **fields), engine, model
+    if "policy_engine" not in explicit and "policy_engine" in chosen.options:
+        policy_engine = chosen.options["policy_engine"].value
+    return dataclasses.replace(settings, **fields), engine, model, policy_engine
 
 
 def table(name: str) -> list[tuple[str, Any, str]]:

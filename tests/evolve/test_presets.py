@@ -49,7 +49,7 @@ def test_the_search_fields_agree_with_the_rstar_paper_presets():
 
 def test_apply_fills_what_was_not_typed_and_keeps_what_was():
     typed = EvolveSettings(rounds=1, search={"rollouts": 3, "children": 4}, sft={"epochs": 5, "lr": 1e-4})
-    settings, engine, model = presets.apply(
+    settings, engine, model, policy_engine = presets.apply(
         "paper-round3", typed, "llamacpp", "my-model", explicit={"rollouts", "epochs", "model"}
     )
     assert settings.rounds == 3 and settings.train_count == 7473 and settings.test_count == 1319
@@ -57,7 +57,7 @@ def test_apply_fills_what_was_not_typed_and_keeps_what_was():
     assert settings.search["children"] == 12 and settings.search["temperature"] == 1.0  # preset
     assert settings.sft["epochs"] == 5 and settings.sft["max_length"] == 2048
     assert settings.eval_search["rollouts"] == 12 and settings.eval_search["children"] == 32
-    assert engine == "vllm" and model == "my-model"
+    assert engine == "vllm" and model == "my-model" and policy_engine == "transformers"
 
 
 @pytest.fixture
@@ -65,8 +65,8 @@ def captured(monkeypatch):
     seen = {}
 
     class Models:
-        def __init__(self, engine, model, threads):
-            seen["engine"], seen["model"] = engine, model
+        def __init__(self, engine, model, threads, policy_engine="transformers"):
+            seen["engine"], seen["model"], seen["policy_engine"] = engine, model, policy_engine
 
         def close(self):
             pass
@@ -108,3 +108,21 @@ def test_a_preset_is_refused_for_cpl(tmp_path, captured, capsys):
     """The presets hold rStar-Math's search numbers: a CPL run must not quietly take them."""
     assert main(["evolve", str(tmp_path / "c"), "--algo", "cpl", "--preset", "paper-round1"]) == 2
     assert "rStar-Math's" in capsys.readouterr().err and "settings" not in captured
+
+
+def test_cpu_smoke_is_the_small_loop_on_the_embedded_model(tmp_path, captured):
+    assert main(["evolve", str(tmp_path / "s"), "--preset", "cpu-smoke"]) == 0
+    settings = captured["settings"]
+    sizes = (settings.rounds, settings.train_count, settings.test_start, settings.test_count)
+    assert sizes == (2, 20, 100, 5)
+    assert settings.search == {"rollouts": 4, "children": 2} and settings.eval_search == {"rollouts": 2}
+    assert settings.sft["epochs"] == 1 and settings.sft["lora_rank"] == 16  # LoRA, the option's default
+    engines = (captured["engine"], captured["model"], captured["policy_engine"])
+    assert engines == ("llamacpp", None, "llamacpp")
+    assert all(source.strip() for _, _, source in presets.table("cpu-smoke"))
+
+
+def test_cpu_smoke_keeps_a_typed_policy_engine(tmp_path, captured):
+    assert main(["evolve", str(tmp_path / "s"), "--preset", "cpu-smoke", "--policy-engine", "transformers",
+                 "--test-count", "3"]) == 0
+    assert captured["policy_engine"] == "transformers" and captured["settings"].test_count == 3
