@@ -308,9 +308,17 @@ class LlamaCppEngine:
         if common == 0 or not lib.llama_memory_seq_rm(mem, 0, common, -1):  # partial removal may fail
             lib.llama_memory_clear(mem, True)
             common = 0
-        for start, end in self._chunks(common, len(tokens)):
-            self._decode(tokens[start:end], range(start, end), [0] * (end - start), all_logits=False)
+        self._prefill_chunks(tokens, common, 0)
         return self._logits(1)[0].copy(), common
+
+    def _prefill_chunks(self, tokens: list[int], start: int, seq: int) -> None:
+        """Decode ``tokens[start:]`` into sequence ``seq`` chunk by chunk, ending the call between
+        two chunks once its caller asks (a 4,000-token prompt is ~20 s of prefill on 2 cores: a
+        LIPS run with a 120 s limit ran 169 s; backend/engines/cancel.py)."""
+        for a, b in self._chunks(start, len(tokens)):
+            if cancel_requested():
+                raise GenerationCancelled([], 0)
+            self._decode(tokens[a:b], range(a, b), [seq] * (b - a), all_logits=False)
 
     def _step(self, s: _Seq, token: int, lp: float, stop: Sequence[str], limit: int) -> None:
         """Record one sampled token; decide whether the sequence is finished and why."""
@@ -410,8 +418,7 @@ class LlamaCppEngine:
             shared = max(0, min(_common_prefix(tokens[0], toks), len(toks) - MIN_PREFILL_BATCH))
             if shared:
                 lib.llama_memory_seq_cp(mem, 0, sid, 0, shared)
-            for start, end in self._chunks(shared, len(toks)):
-                self._decode(toks[start:end], range(start, end), [sid] * (end - start), all_logits=False)
+            self._prefill_chunks(toks, shared, sid)
             firsts.append(self._logits(1)[0].copy())
             reused += shared
         seqs, rows = [], []

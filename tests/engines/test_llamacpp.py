@@ -207,6 +207,35 @@ def test_a_stop_ends_a_call_inside_its_decode_loop_and_the_next_call_is_unchange
     assert [[c.text for c in r] for r in again] == [[c.text for c in r] for r in expected]
 
 
+def test_a_stop_ends_a_long_prompts_prefill_between_chunks(llama_engine, monkeypatch):
+    """A long prompt is several 512-token prefill chunks (4,000 tokens: ~20 s on 2 cores): a stop or
+    the run's deadline ends the call between two of them, not after the whole prompt (MO-INT
+    P19's LLM-preset run ended at 169 s of 120). The next call is unchanged."""
+    from backend.engines.cancel import GenerationCancelled, cancellable
+
+    e = llama_engine
+    words = " ".join(f"x{i} + y{i}" for i in range(75))  # ~650 tokens: two chunks
+    batch = [e.chat_prompt([{"role": "user", "content": words}])]
+    kw = dict(n=1, max_tokens=4, temperature=0.5, seed=3)
+    expected = e.generate(batch, **kw)
+    e.generate(["Hello"], n=1, max_tokens=2, temperature=0)  # no cached prefix to reuse
+    flag, chunks = threading.Event(), []
+    real = e._decode
+
+    def decode(tokens, *args, **kwargs):  # the flag goes up once the first chunk is in
+        chunks.append(len(tokens))
+        flag.set()
+        return real(tokens, *args, **kwargs)
+
+    monkeypatch.setattr(e, "_decode", decode)
+    with cancellable(flag), pytest.raises(GenerationCancelled) as cut:
+        e.generate(batch, **kw)
+    assert chunks == [512] and cut.value.finished == [[]]  # one chunk, then it stopped
+    monkeypatch.undo()
+    again = e.generate(batch, **kw)
+    assert [[c.text for c in r] for r in again] == [[c.text for c in r] for r in expected]
+
+
 def test_a_problem_the_model_cannot_read_is_refused_by_its_token_count(llama_engine):
     from backend.prompt_room import problem_too_long
 
