@@ -3,7 +3,8 @@
 The shipped-PPM design reads the *last* layer's last-token state (llama.cpp gives only that)
 and a linear head ranked held-out pairs at chance (docs/PPM.md). Before paying for more
 searches or a fine-tuned backbone, this asks a cheaper question: does any layer's frozen
-last-token state carry what the pairs separate? For every ``--every``-th layer it fits the
+last-token state (or its mean over the step's tokens, or the model's own log-probability of
+the step) carry what the pairs separate? For every ``--every``-th layer it fits the
 same linear head with the official pairwise loss (``backend/reward/ppm_head.py``) under
 5-fold cross-validation *by problem* (no problem's pairs on both sides), and prints the pooled
 held-out pairwise accuracy with a binomial standard error, next to two text-only baselines
@@ -33,29 +34,38 @@ def fold_of(problem_id: str) -> int:
     return hashlib.sha256(problem_id.encode()).digest()[0] % FOLDS
 
 
-def layer_states(model, tokenizer, texts, max_length, cache: Path | None):
-    """Array (layers + 1, len(texts), hidden) of last-token states, one text at a time (no
-    padding); kept in ``cache`` (keyed by the texts) so a second look costs nothing."""
+def layer_states(model, tokenizer, texts, max_length, cache: Path | None, starts=None):
+    """(last, pooled, logprob): arrays (layers + 1, len(texts), hidden) of each layer's
+    last-token state and of its mean over the step's tokens (those from ``starts[i]``, the
+    prefix's token count), and (len(texts),) the step tokens' mean log-probability under the
+    model itself (its own confidence in the step). One text at a time (no padding); kept in
+    ``cache`` (keyed by the texts) so a second look costs nothing."""
     import numpy as np
     import torch
 
-    key = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
+    starts = starts or [0] * len(texts)
+    key = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16] + "-v2"
     if cache is not None and cache.is_file():
         held = np.load(cache)
         if str(held["key"]) == key:
-            return held["states"]
-    rows = []
+            return held["states"], held["pooled"], held["logprob"]
+    rows, pooled, logprob = [], [], []
     with torch.no_grad():
         for i, text in enumerate(texts):
             ids = tokenizer(text, return_tensors="pt").input_ids[:, :max_length]
             out = model(input_ids=ids, output_hidden_states=True)
+            first = min(max(starts[i], 1), ids.shape[1] - 1)  # the step's first token
             rows.append(np.stack([h[0, -1].float().numpy() for h in out.hidden_states]))
+            pooled.append(np.stack([h[0, first:].float().mean(0).numpy() for h in out.hidden_states]))
+            logits = torch.log_softmax(out.logits[0, first - 1 : -1].float(), dim=-1)
+            picked = logits.gather(1, ids[0, first:].unsqueeze(1))
+            logprob.append(float(picked.mean()))
             if (i + 1) % 50 == 0:
                 print(f"  {i + 1}/{len(texts)} texts", flush=True)
-    states = np.stack(rows, axis=1)
+    states, pooled_a, logprob_a = np.stack(rows, axis=1), np.stack(pooled, axis=1), np.array(logprob)
     if cache is not None:
-        np.savez(cache, key=key, states=states)
-    return states
+        np.savez(cache, key=key, states=states, pooled=pooled_a, logprob=logprob_a)
+    return states, pooled_a, logprob_a
 
 
 def cross_validated(fc, fr, weights, folds, **opts):
@@ -119,9 +129,11 @@ def main() -> None:
     model.eval()
     depth = model.config.num_hidden_layers
     layers = sorted({*range(0, depth + 1, args.every), depth})
-    texts = sorted({p.prefix + s for p in pairs for s in (p.chosen, p.rejected)})
+    sides = {p.prefix + s: p.prefix for p in pairs for s in (p.chosen, p.rejected)}
+    texts = sorted(sides)
+    starts = [len(tokenizer(sides[t]).input_ids) for t in texts]
     t0 = time.monotonic()
-    states = layer_states(model, tokenizer, texts, args.max_length, args.cache)
+    states, pooled, logprob = layer_states(model, tokenizer, texts, args.max_length, args.cache, starts)
     print(f"hidden states of {len(texts)} texts, every layer, in {time.monotonic() - t0:.0f} s")
     index = {t: i for i, t in enumerate(texts)}
     ci = np.array([index[p.prefix + p.chosen] for p in pairs])
@@ -130,11 +142,17 @@ def main() -> None:
     length = np.array([[len(t)] for t in texts], dtype=np.float64)
     acc, ties = cross_validated(length[ci], length[ri], weights, folds, **opts)
     print(f"step length alone, fitted:   held-out pairwise accuracy {acc:.3f} ({ties} ties)")
-    for layer in layers:
-        x = states[layer]
-        acc, ties = cross_validated(x[ci], x[ri], weights, folds, **opts)
-        print(f"layer {layer:2d}/{depth}: held-out pairwise accuracy {acc:.3f} (±{se:.3f}, {ties} ties)",
-              flush=True)
+    higher = np.mean(logprob[ci] > logprob[ri])
+    print(f"prefer the step the model finds likelier (mean token log-prob, no fit): {higher:.3f}")
+    both = np.stack([length[:, 0], logprob], axis=1)
+    acc, ties = cross_validated(both[ci], both[ri], weights, folds, **opts)
+    print(f"step length + mean log-prob, fitted: held-out pairwise accuracy {acc:.3f} ({ties} ties)")
+    for name, feats in (("last token", states), ("mean over the step", pooled)):
+        for layer in layers:
+            x = feats[layer]
+            acc, ties = cross_validated(x[ci], x[ri], weights, folds, **opts)
+            print(f"{name}, layer {layer:2d}/{depth}: held-out pairwise accuracy {acc:.3f} "
+                  f"(±{se:.3f}, {ties} ties)", flush=True)
 
 
 if __name__ == "__main__":
