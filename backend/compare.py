@@ -223,9 +223,12 @@ def compare(
     budget: tuple[str, int] | None = None,
     dataset: str = "",
     on_result: Callable[[Method, int, Any, Any], None] | None = None,
+    on_error: Callable[[Method, int, Any, str], None] | None = None,
     **search_options: Any,
 ) -> CompareReport:
-    """Run every method on every problem (same seeds, same budget, same engine) and grade them."""
+    """Run every method on every problem (same seeds, same budget, same engine) and grade them.
+    A problem whose search raised is an error row of that method (``solve.evaluate_spec``),
+    counted wrong in the pairwise table."""
     from backend.solve import evaluate_spec
 
     if base.reward == "truth":
@@ -235,6 +238,8 @@ def compare(
     results = []
     for method, (spec, rule) in zip(methods, specs, strict=True):
         hook = None if on_result is None else (lambda i, p, r, m=method: on_result(m, i, p, r))
-        rep = evaluate_spec(problems, spec, engine=engine, dataset=dataset, on_result=hook, **search_options)
+        fail = None if on_error is None else (lambda i, p, why, m=method: on_error(m, i, p, why))
+        rep = evaluate_spec(problems, spec, engine=engine, dataset=dataset, on_result=hook, on_error=fail,
+                            **search_options)
         results.append(MethodResult(method, rule, rep))
     return CompareReport(dataset, budget, base, results, time.monotonic() - t0)

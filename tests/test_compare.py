@@ -202,3 +202,19 @@ def test_canopy_eval_reports_gain_the_html_chart(tmp_path, capsys):
     assert [t["name"] for t in chart["data"]] == ["greedy · per problem", "greedy · accuracy"]
     assert chart["data"][1]["y"] == [0.5] and HOSTILE_Q not in page
     assert json.loads(report.read_text())["correct"] == 1  # the JSON report is still the JSON report
+
+
+def test_a_method_whose_search_raises_on_a_problem_keeps_the_others_and_loses_that_one():
+    class Refuses(ScriptedEngine):
+        def generate(self, prompts, **kw):
+            if any("Multiply" in p for p in prompts) and kw.get("temperature", 1) == 0:
+                raise ValueError("prompt has 6847 tokens; n_ctx is 4096")
+            return super().generate(prompts, **kw)
+
+    heard = []
+    rep = compare(PROBLEMS, parse_methods("greedy,sc"), base(), engine=Refuses(RULES),
+                  on_error=lambda m, i, p, why: heard.append((m.label, p.id)))
+    greedy, sc = rep.methods
+    assert [r["status"] for r in greedy.report.results][1] == "error" and heard == [("greedy", "t/1")]
+    assert all(r["status"] != "error" for r in sc.report.results)
+    assert greedy.report.correct == 1  # the first problem still counted

@@ -86,7 +86,11 @@ def compare_cmd(
                 highlight=False,
             )
 
-        rep = compare(problems, methods, base, engine=eng, budget=plan, dataset=dataset, on_result=progress)
+        def failed(method: Any, i: int, prob: Any, why: str) -> None:
+            console.print(f"✗ {method.label} · {prob.id}: error {why}", markup=False, highlight=False)
+
+        rep = compare(problems, methods, base, engine=eng, budget=plan, dataset=dataset, on_result=progress,
+                      on_error=failed)
         data = rep.to_dict()
         stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(dataset).stem) or "dataset"
         report = report or Path(f"compare-{stem}.json")
