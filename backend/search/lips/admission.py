@@ -16,6 +16,7 @@ from typing import Any
 from backend import events as ev
 from backend.search.lips import verdict
 from backend.search.lips.cauchy_cert import certifier
+from backend.search.lips.deadline import poll
 from backend.search.lips.expand import Candidate, Refused
 from backend.search.lips.filtering import FilterResult, check_new_goal, check_step
 from backend.search.lips.frontier import GoalNode
@@ -33,10 +34,14 @@ class Admission:
 
     def _admit(self, parent: GoalNode, candidates: Iterable[Candidate | Refused]) -> list[GoalNode]:
         """Each candidate becomes a node (unless a duplicate), is filtered, and gets its verdict;
-        the ones still open are returned for ranking. No stop check between an LLM's rewrites:
-        a paid-for answer is kept."""
+        the ones still open are returned for ranking. The time limit is polled before each
+        symbolic candidate (a pop of 48 scaling candidates, each up to 1.25 s of z3, ran MO-INT
+        P14 / chen-no P32 to 128 s of 120); not between an LLM's rewrites: a paid-for answer is
+        kept."""
         kept = []
         for cand in candidates:
+            if not isinstance(cand, Refused) and cand.meta.get("source") != "llm":
+                poll()
             if isinstance(cand, Refused):
                 self.emit(ev.Note, level="info", node=parent.id, message=cand.message)
                 continue

@@ -51,6 +51,32 @@ def test_a_search_past_its_limit_stops_inside_a_lemma_match(monkeypatch):
     assert s.proved is None
 
 
+def test_a_search_past_its_limit_stops_between_the_candidates_of_one_expansion(monkeypatch):
+    """A pop admits its scaling candidates one by one, each checked by z3 (up to 1.25 s): MO-INT
+    P14 / chen-no P32 ran to 128 s of 120 in one pop's admissions. The limit is polled before
+    each symbolic candidate."""
+    from backend.search.base import Stopped
+    from backend.search.lips import expand
+
+    s = LipsSearch(CUBIC, engine=None, config=LipsConfig(**SYMBOLIC))
+    s.start()
+    root = s.nodes[0]
+    candidates = list(expand.scale_candidates(root.goal, 48, lambda: None))
+    assert len(candidates) > 2
+    filtered = []
+    real = s._filter
+
+    def watched(parent, child, check):
+        filtered.append(child.id)
+        return real(parent, child, check)
+
+    monkeypatch.setattr(s, "_filter", watched)
+    monkeypatch.setattr(s, "exhausted", lambda: "time" if filtered else None)
+    with pytest.raises(Stopped), polling(s.check_stop):
+        s._admit(root, candidates)
+    assert len(filtered) == 1, filtered  # without the poll: every candidate of the pop
+
+
 def test_the_recheck_of_a_proof_found_at_the_limit_is_not_cut(monkeypatch):
     real = search_mod.recheck
     entered = []
