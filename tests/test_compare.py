@@ -212,9 +212,39 @@ def test_a_method_whose_search_raises_on_a_problem_keeps_the_others_and_loses_th
             return super().generate(prompts, **kw)
 
     heard = []
-    rep = compare(PROBLEMS, parse_methods("greedy,sc"), base(), engine=Refuses(RULES),
-                  on_error=lambda m, i, p, why: heard.append((m.label, p.id)))
+    rep = compare(
+        PROBLEMS,
+        parse_methods("greedy,sc"),
+        base(),
+        engine=Refuses(RULES),
+        on_error=lambda m, i, p, why: heard.append((m.label, p.id)),
+    )
     greedy, sc = rep.methods
     assert [r["status"] for r in greedy.report.results][1] == "error" and heard == [("greedy", "t/1")]
     assert all(r["status"] != "error" for r in sc.report.results)
     assert greedy.report.correct == 1  # the first problem still counted
+
+
+def test_canopy_compare_prints_file_text_literally(tmp_path, capsys, monkeypatch):
+    """A problem id or reference holding rich markup ("[/x]") crashed the comparison's progress
+    line (MarkupError); it is printed as it is."""
+    from backend.cli import main
+
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"rules": [{"match": m, "texts": t} for m, t in RULES]}))
+    probs = tmp_path / "one.jsonl"
+    probs.write_text(json.dumps({"id": "[/boom]", "question": "Add 2 and 3.", "answer": "[a,b]"}) + "\n")
+    monkeypatch.chdir(tmp_path)
+    args = [
+        "compare",
+        "--dataset",
+        str(probs),
+        "--algos",
+        "greedy",
+        "--engine",
+        "scripted",
+        "--model",
+        str(rules),
+    ]
+    assert main(args) == 0
+    assert "[/boom]: answer 5 · reference [a,b]" in " ".join(capsys.readouterr().out.split())

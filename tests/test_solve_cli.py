@@ -331,3 +331,39 @@ def test_eval_cli_stopped_by_errors_still_writes_its_report_and_exits_2(files, t
     assert res.exit_code == 2
     assert "stopped after 3 problems in a row ended in error" in " ".join(res.output.split())
     assert json.loads(report.read_text())["stopped"].startswith("stopped after 3")
+
+
+def test_eval_prints_file_text_literally_not_as_terminal_markup(files, tmp_path):
+    """Problem ids, references and the dataset's path are file text: rich markup in them once
+    vanished ("[a,b]") or crashed the eval ("[/x]": MarkupError) instead of being printed."""
+    rules, _ = files
+    probs = tmp_path / "odd[b].jsonl"
+    probs.write_text(json.dumps({"id": "[/boom]", "question": "Add 2 and 3.", "answer": "[a,b]"}) + "\n")
+    res = runner.invoke(
+        app,
+        ["eval", "--dataset", str(probs), "--algo", "greedy", "--engine", "scripted", "--model", str(rules)],
+    )
+    assert res.exit_code == 0, res.output
+    flat = " ".join(res.output.split())
+    assert "[/boom]: answer 5 · reference [a,b]" in flat
+
+
+def test_solve_prints_a_known_answer_with_markup_literally(files):
+    rules, _ = files
+    res = runner.invoke(
+        app,
+        [
+            "solve",
+            "Add 2 and 3.",
+            "--algo",
+            "greedy",
+            "--engine",
+            "scripted",
+            "--model",
+            str(rules),
+            "--answer",
+            "[/boom]",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    assert "wrong (reference [/boom])" in " ".join(res.output.split())

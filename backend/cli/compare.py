@@ -59,6 +59,7 @@ def compare_cmd(
     """Run every method on the same problems, seeds and budget; report accuracy, tokens, time
     and the problems each method won and lost against each other."""
     from rich.console import Console
+    from rich.markup import escape
 
     from backend.compare import compare, method_spec, parse_budget, parse_methods
     from backend.problems import load_problems
@@ -80,17 +81,26 @@ def compare_cmd(
 
         def progress(method: Any, i: int, prob: Any, res: Any) -> None:
             mark = "[green]✓[/]" if res.correct else "[red]✗[/]"
-            console.print(
-                f"{mark} {method.label} · {prob.id}: answer {res.answer} · reference {prob.answer} · "
-                f"{res.tokens} tokens · {res.wall_s:.1f} s",
+            console.print(  # labels, ids, answers are user, file and model text: never markup
+                mark
+                + escape(f" {method.label} · {prob.id}: answer {res.answer} · reference {prob.answer} · ")
+                + f"{res.tokens} tokens · {res.wall_s:.1f} s",
                 highlight=False,
             )
 
         def failed(method: Any, i: int, prob: Any, why: str) -> None:
             console.print(f"✗ {method.label} · {prob.id}: error {why}", markup=False, highlight=False)
 
-        rep = compare(problems, methods, base, engine=eng, budget=plan, dataset=dataset, on_result=progress,
-                      on_error=failed)
+        rep = compare(
+            problems,
+            methods,
+            base,
+            engine=eng,
+            budget=plan,
+            dataset=dataset,
+            on_result=progress,
+            on_error=failed,
+        )
         data = rep.to_dict()
         stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(dataset).stem) or "dataset"
         report = report or Path(f"compare-{stem}.json")
@@ -104,14 +114,15 @@ def compare_cmd(
 
 
 def _print_summary(console: Any, data: dict[str, Any]) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"compare on {data['dataset']} · budget {data['budget'] or 'none'}")
+    table = Table(title=escape(f"compare on {data['dataset']} · budget {data['budget'] or 'none'}"))
     for col in ("method", "accuracy", "right", "mean tokens", "mean s", "wall s", "budget"):
         table.add_column(col, overflow="fold")
     for m in data["methods"]:
         table.add_row(
-            m["label"],
+            escape(m["label"]),
             f"{m['accuracy']:.1%}",
             f"{m['correct']}/{m['total']}",
             f"{m['mean_tokens']:.0f}",
@@ -125,6 +136,7 @@ def _print_summary(console: Any, data: dict[str, Any]) -> None:
             f"{p['a']} vs {p['b']}: {p['a']} won {p['a_won']}, {p['b']} won {p['b_won']}, "
             f"both right {p['both']}, both wrong {p['neither']}",
             highlight=False,
+            markup=False,
         )
 
 

@@ -214,12 +214,15 @@ def _proof(res: Any) -> str:
 
 
 def _print_result(console: Any, res: Any) -> None:
+    from rich.markup import escape
     for message in _root_notes(res):
         console.print(f"note: {message}", markup=False, highlight=False)
     verdict = ""
     if res.correct is not None:
-        verdict = "  [green]correct[/]" if res.correct else f"  [red]wrong[/] (reference {res.reference})"
-    console.print(f"[bold]answer:[/] {res.answer if res.answer is not None else '(none)'}{verdict}")
+        reference = escape(f"(reference {res.reference})")  # file text: never markup
+        verdict = "  [green]correct[/]" if res.correct else f"  [red]wrong[/] {reference}"
+    answer = escape(str(res.answer if res.answer is not None else "(none)"))  # model text
+    console.print(f"[bold]answer:[/] {answer}{verdict}")
     console.print(f"{res.algorithm} · reward {res.reward} · status {res.status}")
     if res.steps:
         console.print("[bold]best path:[/]")
@@ -397,21 +400,21 @@ def _run_eval(console: Any, problems: list, dataset: str, eng: Any, spec: Any) -
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task(f"{algo} on {dataset}", total=len(problems))
+        task = bar.add_task(escape(f"{algo} on {dataset}"), total=len(problems))
         right = [0]
 
         def on_result(i: int, prob: Any, res: Any) -> None:
             right[0] += bool(res.correct)
             mark = "[green]✓[/]" if res.correct else "[red]✗[/]"
-            bar.console.print(
-                f"{mark} {prob.id}: answer {res.answer} · reference {prob.answer} · "
-                f"{res.tokens} tokens · {res.wall_s:.1f} s"
+            bar.console.print(  # ids, answers and references are file and model text: never markup
+                mark + escape(f" {prob.id}: answer {res.answer} · reference {prob.answer} · ")
+                + f"{res.tokens} tokens · {res.wall_s:.1f} s"
             )
-            bar.update(task, advance=1, description=f"{algo} on {dataset} · {right[0]}/{i + 1} right")
+            bar.update(task, advance=1, description=escape(f"{algo} on {dataset} · {right[0]}/{i + 1} right"))
 
         def on_error(i: int, prob: Any, reason: str) -> None:
             bar.console.print(f"[red]✗ {escape(prob.id)}: error[/] {escape(reason)}")
-            bar.update(task, advance=1, description=f"{algo} on {dataset} · {right[0]}/{i + 1} right")
+            bar.update(task, advance=1, description=escape(f"{algo} on {dataset} · {right[0]}/{i + 1} right"))
 
         return evaluate_spec(
             problems, spec, engine=eng, dataset=dataset, on_result=on_result, on_error=on_error
