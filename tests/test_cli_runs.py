@@ -94,3 +94,24 @@ def test_pairs_turns_a_database_failure_into_one_error_line(tmp_path, capsys, mo
     err = capsys.readouterr().err
     assert _one_error_line(err) and "history database: disk I/O error" in err
     assert not (tmp_path / "p.jsonl").exists()
+
+
+def test_runs_table_shows_typed_text_literally(tmp_path, capsys):
+    """A problem or answer holding rich markup ("[/x]") crashed `canopy runs` (MarkupError) or
+    vanished from the table ("[a]"); it is shown as typed."""
+    import dataclasses
+
+    from backend import events as ev
+
+    db = str(tmp_path / "h.sqlite")
+    src = tmp_path / "run.jsonl"
+    events = [
+        dataclasses.replace(e, problem="[/x] odd [bold]1+1?") if isinstance(e, ev.RunStarted) else e
+        for e in small_run()
+    ]
+    write_jsonl(events, src)
+    assert main(["import", str(src), "--db", db]) == 0
+    capsys.readouterr()
+    assert main(["runs", "--db", db]) == 0
+    out = capsys.readouterr().out  # the column folds: look for the pieces
+    assert "[/x]" in out and "[bold]1+1?" in out

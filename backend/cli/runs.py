@@ -53,6 +53,7 @@ def runs(
         typer.echo(json.dumps([r.to_dict() for r in records], indent=2))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"Canopy runs ({len(records)})")
@@ -60,7 +61,7 @@ def runs(
         table.add_column(col, overflow="fold")
     for r in records:
         correct = "-" if r.correct is None else ("yes" if r.correct else "no")
-        table.add_row(
+        cells = (
             r.id,
             r.algorithm,
             r.status,
@@ -70,6 +71,7 @@ def runs(
             f"{r.wall_s:.1f}",
             r.problem[:60],
         )
+        table.add_row(*(escape(c) for c in cells))  # typed and imported text: never markup
     Console().print(table)
 
 
