@@ -45,7 +45,7 @@ def ray_eval(
         threads = max(1, (os.cpu_count() or 1) // workers)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     store = open_store()
-    what = f"{spec.algorithm} on {dataset} · {workers} Ray workers"
+    what = escape(f"{spec.algorithm} on {dataset} · {workers} Ray workers")  # a path: never markup
     try:
         with ray_cluster(address, workers), Progress(*columns, console=console, transient=True) as bar:
             task = bar.add_task(what, total=len(problems))
