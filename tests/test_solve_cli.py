@@ -367,3 +367,25 @@ def test_solve_prints_a_known_answer_with_markup_literally(files):
     )
     assert res.exit_code == 0, res.output
     assert "wrong (reference [/boom])" in " ".join(res.output.split())
+
+
+def test_eval_start_past_the_end_says_so(files):
+    rules, probs = files
+    res = runner.invoke(
+        app,
+        [
+            "eval",
+            "--dataset",
+            str(probs),
+            "--algo",
+            "greedy",
+            "--engine",
+            "scripted",
+            "--model",
+            str(rules),
+            "--start",
+            "3",
+        ],
+    )
+    assert res.exit_code == 2
+    assert "no problems in" in res.output and "after skipping the first 3 (--start)" in res.output

@@ -71,7 +71,8 @@ def compare_cmd(
         plan = parse_budget(budget)
         problems = load_problems(dataset, limit, start)
         if not problems:
-            raise ValueError(f"no problems in {dataset}")
+            skipped = f" after skipping the first {start} (--start)" if start else ""
+            raise ValueError(f"no problems in {dataset}{skipped}")
         if any(p.answer is None for p in problems):
             raise ValueError(f"some problems in {dataset} have no answer to grade against")
         base = _spec("", methods[0].algorithm, None, {}, reward, ppm, engine, model, seed + start)

@@ -340,7 +340,8 @@ def eval_cmd(
     try:
         problems = load_problems(dataset, limit, start)
         if not problems:
-            raise ValueError(f"no problems in {dataset}")
+            skipped = f" after skipping the first {start} (--start)" if start else ""
+            raise ValueError(f"no problems in {dataset}{skipped}")
         graded = [p for p in problems if p.answer is not None]
         if len(graded) < len(problems):
             raise ValueError(
