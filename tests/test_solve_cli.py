@@ -49,6 +49,22 @@ def files(tmp_path):
     return rules, probs
 
 
+def _greedy_eval(rules, dataset, *extra):
+    """`canopy eval` of ``dataset`` with greedy decoding on the scripted engine."""
+    args = [
+        "eval",
+        "--dataset",
+        str(dataset),
+        "--algo",
+        "greedy",
+        "--engine",
+        "scripted",
+        "--model",
+        str(rules),
+    ]
+    return runner.invoke(app, [*args, *extra])
+
+
 @pytest.mark.parametrize("algo", ["rstar", "greedy", "sc"])
 def test_eval_on_three_problems_gives_exact_accuracy(files, tmp_path, algo):
     rules, probs = files
@@ -85,22 +101,7 @@ def test_eval_on_three_problems_gives_exact_accuracy(files, tmp_path, algo):
 def test_eval_start_skips_the_first_problems(files, tmp_path):
     rules, probs = files
     report = tmp_path / "report.json"
-    args = [
-        "eval",
-        "--dataset",
-        str(probs),
-        "--algo",
-        "greedy",
-        "--engine",
-        "scripted",
-        "--model",
-        str(rules),
-        "--start",
-        "1",
-        "--report",
-        str(report),
-    ]
-    res = runner.invoke(app, args)
+    res = _greedy_eval(rules, probs, "--start", "1", "--report", str(report))
     assert res.exit_code == 0, res.output
     data = json.loads(report.read_text())
     assert [p["answer"] for p in data["problems"]] == ["24", "11"] and data["total"] == 2
@@ -120,22 +121,9 @@ def test_eval_start_keeps_each_problems_seed(files, tmp_path, monkeypatch):
         return real(spec, **kw)
 
     monkeypatch.setattr(solve_mod, "solve_spec", spy)
-    base = [
-        "eval",
-        "--dataset",
-        str(probs),
-        "--algo",
-        "greedy",
-        "--engine",
-        "scripted",
-        "--model",
-        str(rules),
-        "--seed",
-        "7",
-    ]
-    assert runner.invoke(app, base).exit_code == 0
+    assert _greedy_eval(rules, probs, "--seed", "7").exit_code == 0
     whole, seen[:] = list(seen), []
-    assert runner.invoke(app, [*base, "--start", "2"]).exit_code == 0
+    assert _greedy_eval(rules, probs, "--seed", "7", "--start", "2").exit_code == 0
     assert seen == whole[2:] and [s for _, s in whole] == [7, 8, 9]
 
 
@@ -283,22 +271,7 @@ def test_eval_cli_writes_the_report_with_the_error_line(files, tmp_path, monkeyp
     rules, probs = files
     monkeypatch.setattr(cli_search, "_engine", lambda spec, threads: _Breaks("Subtract"))
     report = tmp_path / "report.json"
-    res = runner.invoke(
-        app,
-        [
-            "eval",
-            "--dataset",
-            str(probs),
-            "--algo",
-            "greedy",
-            "--engine",
-            "scripted",
-            "--model",
-            str(rules),
-            "--report",
-            str(report),
-        ],
-    )
+    res = _greedy_eval(rules, probs, "--report", str(report))
     assert res.exit_code == 0, res.output
     flat = " ".join(res.output.split())
     assert "error ValueError: prompt has 6847 tokens" in flat and "1 ended in error" in flat
@@ -312,22 +285,7 @@ def test_eval_cli_stopped_by_errors_still_writes_its_report_and_exits_2(files, t
     rules, probs = files
     monkeypatch.setattr(cli_search, "_engine", lambda spec, threads: _Breaks("Question"))
     report = tmp_path / "report.json"
-    res = runner.invoke(
-        app,
-        [
-            "eval",
-            "--dataset",
-            str(probs),
-            "--algo",
-            "greedy",
-            "--engine",
-            "scripted",
-            "--model",
-            str(rules),
-            "--report",
-            str(report),
-        ],
-    )
+    res = _greedy_eval(rules, probs, "--report", str(report))
     assert res.exit_code == 2
     assert "stopped after 3 problems in a row ended in error" in " ".join(res.output.split())
     assert json.loads(report.read_text())["stopped"].startswith("stopped after 3")
@@ -339,10 +297,7 @@ def test_eval_prints_file_text_literally_not_as_terminal_markup(files, tmp_path)
     rules, _ = files
     probs = tmp_path / "odd[b].jsonl"
     probs.write_text(json.dumps({"id": "[/boom]", "question": "Add 2 and 3.", "answer": "[a,b]"}) + "\n")
-    res = runner.invoke(
-        app,
-        ["eval", "--dataset", str(probs), "--algo", "greedy", "--engine", "scripted", "--model", str(rules)],
-    )
+    res = _greedy_eval(rules, probs)
     assert res.exit_code == 0, res.output
     flat = " ".join(res.output.split())
     assert "[/boom]: answer 5 · reference [a,b]" in flat
@@ -371,21 +326,6 @@ def test_solve_prints_a_known_answer_with_markup_literally(files):
 
 def test_eval_start_past_the_end_says_so(files):
     rules, probs = files
-    res = runner.invoke(
-        app,
-        [
-            "eval",
-            "--dataset",
-            str(probs),
-            "--algo",
-            "greedy",
-            "--engine",
-            "scripted",
-            "--model",
-            str(rules),
-            "--start",
-            "3",
-        ],
-    )
+    res = _greedy_eval(rules, probs, "--start", "3")
     assert res.exit_code == 2
     assert "no problems in" in res.output and "after skipping the first 3 (--start)" in res.output
