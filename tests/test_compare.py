@@ -39,6 +39,13 @@ PROBLEMS = [
 ]
 
 
+def _rules_file(folder):
+    """RULES as the scripted engine's rules file (what `--model` takes on the command line)."""
+    rules = folder / "rules.json"
+    rules.write_text(json.dumps({"rules": [{"match": m, "texts": t} for m, t in RULES]}))
+    return rules
+
+
 def base(**kw) -> RunSpec:
     return RunSpec(problem="", engine="scripted", model="rules", ppm="none", seed=7, **kw)
 
@@ -138,8 +145,7 @@ def test_pairwise_counts_problems_won_lost_and_tied():
 def test_canopy_compare_writes_json_and_a_self_contained_html_report(tmp_path, capsys, monkeypatch):
     from backend.cli import main
 
-    rules = tmp_path / "rules.json"
-    rules.write_text(json.dumps({"rules": [{"match": m, "texts": t} for m, t in RULES]}))
+    rules = _rules_file(tmp_path)
     probs = tmp_path / "two.jsonl"
     probs.write_text(
         "".join(json.dumps({"question": p.question, "answer": p.answer}) + "\n" for p in PROBLEMS)
@@ -177,8 +183,7 @@ def test_canopy_compare_writes_json_and_a_self_contained_html_report(tmp_path, c
 def test_canopy_eval_reports_gain_the_html_chart(tmp_path, capsys):
     from backend.cli import main
 
-    rules = tmp_path / "rules.json"
-    rules.write_text(json.dumps({"rules": [{"match": m, "texts": t} for m, t in RULES]}))
+    rules = _rules_file(tmp_path)
     probs = tmp_path / "two.jsonl"
     probs.write_text(
         "".join(json.dumps({"question": p.question, "answer": p.answer}) + "\n" for p in PROBLEMS)
@@ -230,8 +235,7 @@ def test_canopy_compare_prints_file_text_literally(tmp_path, capsys, monkeypatch
     line (MarkupError); it is printed as it is."""
     from backend.cli import main
 
-    rules = tmp_path / "rules.json"
-    rules.write_text(json.dumps({"rules": [{"match": m, "texts": t} for m, t in RULES]}))
+    rules = _rules_file(tmp_path)
     probs = tmp_path / "one.jsonl"
     probs.write_text(json.dumps({"id": "[/boom]", "question": "Add 2 and 3.", "answer": "[a,b]"}) + "\n")
     monkeypatch.chdir(tmp_path)
