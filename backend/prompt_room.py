@@ -9,14 +9,17 @@ Only engines that can count tokens here (``tokenize`` and ``n_ctx``: llama.cpp) 
 for the others the engine's own error still stops the run. LIPS reads the problem with its
 grammar and its own limits, and sends the model only goals, so it is not checked here; but a
 goal can grow past the context as the proof search rewrites it (MO-INT P19: a 6,847-token
-rewriting prompt ended a whole ``canopy eval`` with the engine's error), so LIPS asks
-:func:`prompt_fits` before each call and leaves out the prompts that do not fit.
+rewriting prompt ended a whole ``canopy eval`` with the engine's error), and an rStar path grows
+step by step, so every search asks :func:`prompt_fits` before each engine call
+(``Search.generate``) and leaves out the prompts that do not fit.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+#: fewest tokens a prompt must leave the model to write (a step, a boxed rewrite, a ranking)
+MIN_ROOM_TOKENS = 16
 #: tokens kept for the instructions, two worked examples (~800 tokens) and a few steps
 RESERVED_TOKENS = 1536
 #: problems under this many UTF-8 bytes always fit: a token is at least one byte, not one

@@ -29,6 +29,7 @@ from typing import Any, ClassVar
 from backend import events as ev
 from backend.engines.base import Completion, Engine
 from backend.engines.cancel import CallFlag, GenerationCancelled, cancellable
+from backend.prompt_room import MIN_ROOM_TOKENS, prompt_fits
 from backend.search.config import config_dict
 
 
@@ -267,8 +268,24 @@ class Search:
     ) -> list[list[Completion]]:
         """One engine call, timed and counted; refuses to start once a stop is requested or the
         time limit has passed, and either one during the call ends it early where the engine
-        can (backend/engines/cancel.py): the time limit holds to within one decoding step."""
+        can (backend/engines/cancel.py): the time limit holds to within one decoding step.
+
+        A prompt longer than the model reads is not sent: its row comes back empty (an rStar or
+        CPL node with no children ends there; a LIPS rewrite is refused) and a warning Note says
+        so. A context grows with the search (a deep path, a rewritten goal: MO-INT P19's 6,847
+        tokens), and the engine's refusal used to end the whole run, or a whole eval."""
         self.check_stop()
+        fits = [prompt_fits(self.engine, p, MIN_ROOM_TOKENS) for p in prompts]
+        if not all(fits):
+            message = (f"{fits.count(False)} of {len(fits)} prompts not sent: longer than the model reads "
+                       f"({self.engine.n_ctx:,} tokens)")
+            self.emit(ev.Note, level="warning", message=message)
+            if not any(fits):
+                return [[] for _ in prompts]
+            sent = self.generate([p for p, ok in zip(prompts, fits, strict=True) if ok], n=n, seed=seed,
+                                 **sampling)
+            rows = iter(sent)
+            return [next(rows) if ok else [] for ok in fits]
         t = time.monotonic()
         try:
             with cancellable(CallFlag(self.state.stop_flag, self._deadline())):

@@ -164,3 +164,31 @@ def test_run_started_states_config_engine_and_reward():
     assert started.algorithm == "rstar" and started.reward == "vote"
     assert started.config["children"] == 3 and started.engine["name"] == "scripted"
     assert isinstance(s.log.events[-1], ev.RunFinished)
+
+
+class _SmallContext(ScriptedEngine):
+    """``engine()``'s rules on a model that reads ``n_ctx`` tokens, one per character."""
+
+    def __init__(self, n_ctx: int):
+        super().__init__(engine().rules)
+        self.n_ctx = n_ctx
+
+    def tokenize(self, text: str) -> list[int]:
+        return [ord(ch) for ch in text]
+
+
+def test_a_path_grown_past_the_models_context_ends_there_not_the_run():
+    """A deep path's prompt can outgrow the context; the engine's refusal ("prompt has N
+    tokens; n_ctx is 4096") used to end the run in error. Now that node gets no children (it
+    ends there), a warning says why, and the search goes on to its answer elsewhere."""
+    root = engine()
+    s0 = RStarSearch(PROBLEM, engine=root, config=make_config("rstar", rollouts=1, children=3))
+    s0.run()
+    first = len(root.calls[0]["prompts"][0])
+    eng = _SmallContext(first + 16 + len(S1_OK) // 2)  # the root's prompt fits, a step's does not
+    s, _ = run(eng=eng)
+    assert s.state.finished.status in ("solved", "exhausted") and s.state.finished.error is None
+    notes = [e.message for e in s.log.events if isinstance(e, ev.Note) and e.level == "warning"]
+    assert any("longer than the model reads" in m for m in notes)
+    assert all(len(p) < eng.n_ctx for call in eng.calls for p in call["prompts"])
+    assert all(n.dead or n.terminal for n in s.root.children)

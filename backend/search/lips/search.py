@@ -23,13 +23,12 @@ from dataclasses import replace
 from typing import Any, ClassVar
 
 from backend import events as ev
-from backend.prompt_room import prompt_fits
 from backend.search.base import Outcome, Search
 from backend.search.lips import expand, verdict
 from backend.search.lips.admission import Admission
 from backend.search.lips.closing import CloseConfig, close_goal
 from backend.search.lips.config import PRESETS, LipsConfig
-from backend.search.lips.deadline import MIN_CALL_TOKENS, polling, token_cap
+from backend.search.lips.deadline import polling, token_cap
 from backend.search.lips.expand import Candidate, Refused
 from backend.search.lips.filtering import FilterConfig
 from backend.search.lips.frontier import Frontier, GoalNode
@@ -272,18 +271,9 @@ class LipsSearch(Admission, Search):
             self.emit(ev.Note, level="info", message=message)
             return None
         chat = [self.engine.chat_prompt([{"role": "user", "content": p}]) for p in prompts]
-        fits = [prompt_fits(self.engine, p, MIN_CALL_TOKENS) for p in chat]
-        if not all(fits):
-            message = (f"LLM call skipped for {fits.count(False)} of {len(fits)} prompts: the goal is "
-                       f"longer than the model reads ({self.engine.n_ctx:,} tokens)")
-            self.emit(ev.Note, level="warning", message=message)
-        sent = [p for p, ok in zip(chat, fits, strict=True) if ok]
-        if not sent:
-            return [""] * len(prompts)
         seed = s.call_seed(s.iteration, len(self.nodes))
-        out = self.generate(sent, n=1, seed=seed, max_tokens=cap, temperature=c.temperature, top_p=c.top_p)
-        answers = iter(row[0].text if row else "" for row in out)
-        return [next(answers) if ok else "" for ok in fits]
+        out = self.generate(chat, n=1, seed=seed, max_tokens=cap, temperature=c.temperature, top_p=c.top_p)
+        return [row[0].text if row else "" for row in out]  # "": not sent (too long) or no answer
 
     def _queue(self, new: list[GoalNode]) -> None:
         """Best goal so far; the new open goals join the global queue. A scaling step proved
