@@ -36,6 +36,10 @@ def evolve(
     ppm_min_pairs: Annotated[
         int, typer.Option(min=1, help="Fewer PPM pairs than this: the round trains no PPM.")
     ] = 30,
+    ppm_training: Annotated[bool, typer.Option(
+        "--ppm-training/--no-ppm-training",
+        help="Train each round's PPM (off: the pairs are kept, no PPM; the full PPM takes hours on a CPU).",
+    )] = True,
     ppm: Annotated[
         str | None, typer.Option(help="A PPM directory for rounds 3-4 when the run has trained none.")
     ] = None,
@@ -94,7 +98,8 @@ def evolve(
         rounds=rounds, train_start=train_start, train_count=train_count, test_start=test_start,
         test_count=test_count, search={"rollouts": rollouts, "children": children},
         eval_search={"rollouts": eval_rollouts} if eval_rollouts else {}, seed=seed, top_k=top_k, sft=sft,
-        finetune_from=finetune_from, ppm_min_pairs=ppm_min_pairs, ppm=ppm, evaluate_base=not no_base_eval,
+        finetune_from=finetune_from, ppm_min_pairs=ppm_min_pairs, train_ppm=ppm_training, ppm=ppm,
+        evaluate_base=not no_base_eval,
     )
     if preset:
         from backend.evolve.presets import apply

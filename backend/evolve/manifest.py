@@ -52,6 +52,9 @@ class EvolveSettings:
     finetune_from: str = "base"
     #: fewer PPM pairs than this: the round trains no PPM (and says so)
     ppm_min_pairs: int = 30
+    #: False: the rounds keep their PPM pairs but train no PPM (the full PPM's fine-tune takes
+    #: hours on a 2-core CPU; a round that only measures the policy's SFT can skip it)
+    train_ppm: bool = True
     #: PPM training settings (backend/train/ppm_trainer.py: PPMTrainConfig fields, LoRA on)
     ppm_train: Mapping[str, Any] = field(default_factory=dict)
     #: a PPM directory for the PPM-augmented rounds when the run has trained none
@@ -61,6 +64,11 @@ class EvolveSettings:
     def __post_init__(self) -> None:
         if self.rounds < 1 or self.train_count < 1 or self.test_count < 0 or self.top_k < 1:
             raise ValueError("rounds, train_count and top_k must be ≥ 1; test_count ≥ 0")
+        if self.rounds >= FIRST_PPM_ROUND and not self.train_ppm and self.ppm is None:
+            raise ValueError(
+                f"rounds {FIRST_PPM_ROUND}-{self.rounds} are PPM-augmented: with PPM training off "
+                "(--no-ppm-training) give a PPM (--ppm DIR), or stop at round 2"
+            )
         if self.finetune_from not in ("base", "previous"):
             raise ValueError(f"finetune_from must be base or previous, not {self.finetune_from!r}")
         object.__setattr__(self, "search", dict(self.search))

@@ -197,6 +197,15 @@ def ppm_stage(rnd: Round, policy: str | None) -> dict[str, Any]:
     if (done := _done(out)) is not None:
         return done
     found = read_pairs_with_problems(rnd.folder / "ppm_pairs.jsonl")
+    if not rnd.settings.train_ppm:
+        why = (
+            f"PPM training is off for this run (--no-ppm-training); "
+            f"its {len(found)} pairs are in ppm_pairs.jsonl"
+        )
+        rnd.say(f"round {rnd.number}: no PPM trained: {why}")
+        summary = {"trained": False, "ppm": None, "why": why, "pairs": len(found), "seconds": 0.0}
+        write_json(out, summary)
+        return summary
     need = rnd.settings.ppm_min_pairs
     train = [p for pid, p in found if not heldout(pid)]
     held = [p for pid, p in found if heldout(pid)]

@@ -41,3 +41,11 @@ def test_evolve_runs_a_round_and_refuses_a_resume_with_other_options(tmp_path, s
     assert main(["evolve", str(run), *ARGS, "--top-k", "1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "other settings" in err and err.count("\n") == 1
+
+
+def test_no_ppm_training_reaches_the_settings_and_the_round(tmp_path, scripted, capsys):
+    run = tmp_path / "run"
+    assert main(["evolve", str(run), *ARGS, "--no-ppm-training"]) == 0
+    assert read_json(run / "manifest.json")["settings"]["train_ppm"] is False
+    assert "--no-ppm-training" in read_json(run / "round-1" / "ppm.json")["why"]
+

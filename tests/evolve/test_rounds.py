@@ -192,6 +192,26 @@ def test_a_ppm_round_without_a_ppm_says_why(tmp_path, problems):
         run_evolve(tmp_path, quick, models, say=lambda _: None)
 
 
+def test_with_ppm_training_off_the_pairs_are_kept_and_no_ppm_is_trained(tmp_path, problems):
+    """--no-ppm-training (a CPU round measuring the policy only): the same pairs that would
+    train a PPM (the bar lowered to 1) are written, and the round says why it trained none."""
+    train, test = problems
+    models = ScriptedModels(ScriptedEngine(rules_for(train + test, far_apart=True)))
+    said: list[str] = []
+    quick = settings(rounds=1, evaluate_base=False, test_count=1, ppm_min_pairs=1, train_ppm=False)
+    (one,) = run_evolve(tmp_path, quick, models, say=said.append)
+    assert one["ppm_pairs"] >= 3 and not one["ppm_trained"] and one["policy_trained"]
+    assert "--no-ppm-training" in one["ppm_note"] and any("--no-ppm-training" in s for s in said)
+    lines = (tmp_path / "round-1" / "ppm_pairs.jsonl").read_text().splitlines()
+    assert len(lines) == one["ppm_pairs"] and not (tmp_path / "round-1" / "ppm").exists()
+
+
+def test_ppm_rounds_with_ppm_training_off_and_no_ppm_are_refused_before_any_work():
+    with pytest.raises(ValueError, match="--no-ppm-training"):
+        settings(rounds=3, train_ppm=False)
+    assert settings(rounds=3, train_ppm=False, ppm="some/ppm").rounds == 3
+
+
 def test_a_trained_ppm_drives_the_ppm_augmented_round_3(tmp_path, problems):
     """With pairs enough (the bar lowered to 1), each round trains a PPM (the new policy's
     backbone + a value head) and measures it on the held-out share of its problems
