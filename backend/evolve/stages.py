@@ -197,23 +197,18 @@ def ppm_stage(rnd: Round, policy: str | None) -> dict[str, Any]:
     if (done := _done(out)) is not None:
         return done
     found = read_pairs_with_problems(rnd.folder / "ppm_pairs.jsonl")
-    if not rnd.settings.train_ppm:
-        why = (
-            f"PPM training is off for this run (--no-ppm-training); "
-            f"its {len(found)} pairs are in ppm_pairs.jsonl"
-        )
-        rnd.say(f"round {rnd.number}: no PPM trained: {why}")
-        summary = {"trained": False, "ppm": None, "why": why, "pairs": len(found), "seconds": 0.0}
-        write_json(out, summary)
-        return summary
     need = rnd.settings.ppm_min_pairs
     train = [p for pid, p in found if not heldout(pid)]
     held = [p for pid, p in found if heldout(pid)]
-    if len(found) < need or not train or not held:
+    why = None
+    if not rnd.settings.train_ppm:
+        why = f"PPM training is off (--no-ppm-training); its {len(found)} pairs are in ppm_pairs.jsonl"
+    elif len(found) < need or not train or not held:
         why = (
             f"{len(found)} PPM pairs ({len(train)} to train, {len(held)} held out); "
             f"a PPM needs at least {need}, with some on each side"
         )
+    if why:
         rnd.say(f"round {rnd.number}: no PPM trained: {why}")
         summary = {"trained": False, "ppm": None, "why": why, "pairs": len(found), "seconds": 0.0}
         write_json(out, summary)
