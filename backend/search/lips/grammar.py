@@ -323,4 +323,17 @@ def parse_plain(text: str, symbols: Mapping[str, sp.Symbol], *, where: str = "ex
         raise ExprParseError(f"{where}: {_show(text)} divides by zero or is undefined")
     if not isinstance(expr, sp.Expr):
         raise ExprParseError(f"{where}: {_show(text)} is not an arithmetic expression")
+    if _has_non_real_number(expr):
+        raise ExprParseError(f"{where}: {_show(text)} has a value that is not real (a root or log of a negative "
+                             "number): an inequality compares real values")
     return expr
+
+
+def _has_non_real_number(expr: sp.Expr) -> bool:
+    """Whether a constant part of ``expr`` is not real (``sqrt(-2)``, ``(-8)^(1/3)``, ``log(-1)``):
+    such a goal has no order, and the provers' exact arithmetic assumes real coefficients."""
+    return any(
+        sub.is_number and sub.is_extended_real is False
+        for sub in sp.preorder_traversal(expr)
+        if isinstance(sub, sp.Expr)
+    )

@@ -44,6 +44,23 @@ def test_errors_name_the_part(text, fragment):
         parse_problem(text)
 
 
+@pytest.mark.parametrize("text", [
+    "sqrt(-1)*x >= 0",  # reached the SOS prover's exact arithmetic and crashed it (AttributeError)
+    "x >= sqrt(-2)",
+    "(-8)^(1/3)*x >= 0",  # the principal cube root: complex, with no I in it
+    "log(-1)*x >= 0",
+    "x >= 0; prove x + \\sqrt{-3} >= 0",
+])
+def test_a_constant_that_is_not_real_is_refused_with_why(text):
+    with pytest.raises(ProblemParseError, match="not real .*an inequality compares real values"):
+        parse_problem(text)
+
+
+def test_roots_of_variables_and_real_constants_still_parse():
+    assert parse_problem("x >= 0; prove sqrt(x) + (-8)^(1/3)*0 + sqrt(2) >= 0").variables == ("x",)
+    assert parse_problem("a >= 0; b >= 0; prove sqrt(-a-1) >= b").variables == ("a", "b")
+
+
 def test_expression_whitelist_blocks_code():
     syms = make_symbols(["a"])
     with pytest.raises(ExprParseError, match="unsupported character"):
