@@ -190,9 +190,9 @@ class Pick:
 
     algorithm: str  # the run's: "rstar" or "cpl"
     policy: str
-    ppm: str  # the round's PPM folder, or "none" (no PPM, or a CPL run: see pick_round)
+    ppm: str  # the round's PPM folder (a CPL run: its value head), or "none"
     policies: list[tuple[str, str]]  # every trained round policy of the run (label, path)
-    ppms: list[tuple[str, str]]  # every trained round PPM of the run (label, path)
+    ppms: list[tuple[str, str]]  # every trained round PPM / value head of the run (label, path)
     note: str  # Markdown, escaped
 
 
@@ -206,12 +206,13 @@ def pick_round(run: Path, number: int | None) -> Pick:
     policies = [(f"{run.name} · round {r.number} policy", str(r.policy.resolve()))
                 for r in state.rounds if r.policy is not None]
     where = f"Solve now uses {md_code(run.name)} round {chosen.number}'s policy on the transformers engine"
-    if state.algo != "rstar":  # the Solve screen's PPM control is rStar-Math's: no value head there yet
-        note = f"{where} with CPL; its value head is not offered on the Solve screen yet (no value head)."
-        return Pick(state.algo, str(chosen.policy.resolve()), "none", policies, [], note)
-    ppms = [(f"{run.name} · round {r.number} PPM", str(r.ppm.resolve())) for r in state.rounds if r.ppm]
+    # the PPM control carries the round's step scorer: rStar-Math's PPM, or CPL's value head
+    scorer = "PPM" if state.algo == "rstar" else "value head"
+    ppms = [(f"{run.name} · round {r.number} {scorer}", str(r.ppm.resolve())) for r in state.rounds if r.ppm]
     ppm = str(chosen.ppm.resolve()) if chosen.ppm else "none"
-    note = f"{where} and " + ("its PPM." if chosen.ppm else "no PPM (this round trained none).")
+    with_algo = "" if state.algo == "rstar" else " with CPL"
+    made = f"its {scorer}." if chosen.ppm else f"no {scorer} (this round trained none)."
+    note = f"{where}{with_algo} and {made}"
     return Pick(state.algo, str(chosen.policy.resolve()), ppm, policies, ppms, note)
 
 

@@ -189,8 +189,9 @@ def test_runs_dir_flag_and_typed_folders_only_on_loopback(tmp_path, flags, anywh
     assert parse_args([]).runs_dir == "runs"
 
 
-def test_a_cpl_runs_round_sets_cpl_and_its_policy_and_no_value_head(services, runs):
+def test_a_cpl_runs_round_sets_cpl_its_policy_and_its_value_head(services, runs):
     from tests.evolve.run_dirs import cpl_run
+    from ui.training_runs import round_ppm_allowed
 
     cpl = cpl_run(runs / "cpl").resolve()
     hs = TrainingHandlers(services)
@@ -199,7 +200,12 @@ def test_a_cpl_runs_round_sets_cpl_and_its_policy_and_no_value_head(services, ru
     assert choices(rounds) == [("round 1: policy + value head", 1), ("round 2: policy", 2)]
     policy, ppm, algorithm, note, _ = hs.use(folder, str(cpl), 1)
     assert algorithm == "cpl" and value(policy) == str(cpl / "round-1" / "policy-apo")
-    assert value(ppm) == "none" and "value head is not offered" in html.unescape(note)
+    head = str(cpl / "round-1" / "value")
+    assert value(ppm) == head and ("cpl · round 1 value head", head) in choices(ppm)
+    assert "with CPL and its value head" in html.unescape(note)
+    assert round_ppm_allowed(services, head)  # a Run with it passes the page's path check
+    _, ppm, _, note, _ = hs.use(folder, str(cpl), 2)  # round 2 trained no value head
+    assert value(ppm) == "none" and "no value head" in html.unescape(note)
 
 
 def test_names_and_manifest_text_reach_the_page_escaped(services, runs):
