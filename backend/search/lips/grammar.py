@@ -324,8 +324,8 @@ def parse_plain(text: str, symbols: Mapping[str, sp.Symbol], *, where: str = "ex
     if not isinstance(expr, sp.Expr):
         raise ExprParseError(f"{where}: {_show(text)} is not an arithmetic expression")
     if _has_non_real_number(expr):
-        raise ExprParseError(f"{where}: {_show(text)} has a value that is not real (a root or log of a negative "
-                             "number): an inequality compares real values")
+        raise ExprParseError(f"{where}: {_show(text)} has a value that is not real (a root or log of a "
+                             "negative number): an inequality compares real values")
     return expr
 
 

@@ -10,6 +10,7 @@ certificate for p(y^2) covers the non-negative orthant.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import sympy as sp
 
@@ -78,7 +79,19 @@ def goal_numerator(problem: Inequality, goal: Goal) -> sp.Expr | str:
     p = sp.expand(num)
     if p.is_number:
         return "constant"
+    if not rational_coefficients(p, syms):
+        return IRRATIONAL
     return p
+
+
+#: why the SOS provers decline a polynomial with sqrt(2), e, … among its coefficients
+IRRATIONAL = "irrational coefficients: the exact certificate check works over the rationals"
+
+
+def rational_coefficients(p: sp.Expr, gens: Sequence[sp.Symbol]) -> bool:
+    """Whether ``p`` is a polynomial in ``gens`` with rational coefficients only (a goal may hold
+    ``sqrt(2)*a*b*c``: z3 and the scaling lemmas handle it, an exact Gram matrix does not)."""
+    return all(c.is_Rational for c in sp.Poly(p, *gens).coeffs())
 
 
 def squares(problem: Inequality) -> dict[sp.Symbol, sp.Expr]:
@@ -114,4 +127,6 @@ def polynomial_form(problem: Inequality, goal: Goal,
         p = sp.expand(p.xreplace(sq))
         how.append(f"{', '.join(s.name for s in sq)} >= 0 written as squares")
     ys = sorted(p.free_symbols, key=str)
+    if not rational_coefficients(p, ys):  # homogenising with `a*b = sqrt(2)` brings one in
+        return IRRATIONAL
     return sp.Poly(p, *ys), "; ".join(how)

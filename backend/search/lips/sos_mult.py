@@ -26,7 +26,7 @@ import sympy as sp
 
 from backend.search.lips.problem import Goal, Inequality
 from backend.search.lips.sos_cert import Block, Certificate, monomial
-from backend.search.lips.sos_form import goal_numerator, squares
+from backend.search.lips.sos_form import IRRATIONAL, goal_numerator, rational_coefficients, squares
 from backend.search.lips.sos_gram import exact_grams, exact_rref
 
 __all__ = ["Block", "Certificate", "certify", "multiplier_certificate"]
@@ -45,6 +45,8 @@ def multiplier_certificate(problem: Inequality, goal: Goal, deadline: float) -> 
     hs = [sp.expand(c.expr.xreplace(sq)) for c in problem.equalities]
     if not all(h.is_polynomial(*h.free_symbols) for h in hs):
         return "a constraint is not polynomial"
+    if not all(rational_coefficients(h, sorted(h.free_symbols, key=str)) for h in hs if h.free_symbols):
+        return f"an equality constraint has {IRRATIONAL}"
     gens = tuple(sorted(set().union(target.free_symbols, *[h.free_symbols for h in hs]), key=str))
     why = "out of time"
     for extra in (0, 2, 4):

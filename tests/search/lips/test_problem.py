@@ -52,7 +52,7 @@ def test_errors_name_the_part(text, fragment):
     "x >= 0; prove x + \\sqrt{-3} >= 0",
 ])
 def test_a_constant_that_is_not_real_is_refused_with_why(text):
-    with pytest.raises(ProblemParseError, match="not real .*an inequality compares real values"):
+    with pytest.raises(ProblemParseError, match=r"not real .*an inequality compares real values"):
         parse_problem(text)
 
 

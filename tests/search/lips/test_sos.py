@@ -54,6 +54,21 @@ def test_no_certificate_no_proof(text):
     assert sos_close(p, p.goal).status == "unknown"
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a,b,c >= 0; prove a^3+b^3+c^3 >= sqrt(2)*a*b*c",  # raised AttributeError ('Mul' has no .p)
+        "a,b,c >= 0; prove a^3+b^3+c^3 >= exp(1)*a*b*c",
+        "a,b >= 0; a*b = sqrt(2); prove a^2+b^2 >= 2",  # homogenised with the constraint
+        "a,b,c >= 0; a*b*c = sqrt(2); prove a^2+b^2+c^2 >= 2",  # the equality multipliers' path
+    ],
+)
+def test_irrational_coefficients_are_declined_with_why_not_crashed(text):
+    p = parse_problem(text)
+    r = sos_close(p, p.goal)
+    assert r.status == "unknown" and "irrational coefficients" in r.detail
+
+
 def test_polynomial_form_writes_nonnegative_variables_as_squares():
     p = parse_problem("a,b > 0; prove a + b >= 2*a*b/(a+b)")
     poly, how = polynomial_form(p, p.goal)
