@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from backend.search.base import Stopped
 from backend.search.lips.attempt import Attempt, Status, ms_since
 from backend.search.lips.numeric import PointCache, Sampler, evaluate, feasible, minimise
 from backend.search.lips.positivity import positivity
@@ -150,16 +152,16 @@ def close_goal(problem: Inequality, goal: Goal, cache: PointCache | None = None,
     cache = cache if cache is not None else PointCache()
     seed_points(problem, cache, config.n_points)
     checks = [
-        lambda: [refute_by_points(problem, goal, cache, config)],
-        lambda: [positivity(problem, goal, config.max_ops)],
-        lambda: [univariate(problem, goal, config.max_ops)],
-        lambda: z3_then_sos(problem, goal, config),
+        ("points", lambda: [refute_by_points(problem, goal, cache, config)]),
+        ("positivity", lambda: [positivity(problem, goal, config.max_ops)]),
+        ("univariate", lambda: [univariate(problem, goal, config.max_ops)]),
+        ("z3", lambda: z3_then_sos(problem, goal, config)),
     ]
     if config.minimise_starts > 0:
-        checks.append(lambda: [refute_by_minimising(problem, goal, cache, config)])
+        checks.append(("minimise", lambda: [refute_by_minimising(problem, goal, cache, config)]))
     attempts: list[Attempt] = []
-    for check in checks:
-        for a in check():
+    for method, check in checks:
+        for a in _guarded(method, check, goal):
             attempts.append(a)
             if a.status != "unknown":
                 if a.point:
@@ -167,6 +169,21 @@ def close_goal(problem: Inequality, goal: Goal, cache: PointCache | None = None,
                 log.info("goal %s: %s by %s", goal, a.status, a.method)
                 return CloseResult(a.status, a.method, ms_since(t0), a.point, tuple(attempts))
     return CloseResult("unknown", "", ms_since(t0), None, tuple(attempts))
+
+
+def _guarded(method: str, check: Callable[[], list[Attempt]], goal: Goal) -> list[Attempt]:
+    """``check()``, or, when a checker fails on a goal it was not written for, one "unknown"
+    attempt that says so: one prover's fault (sympy on an unforeseen shape) must not end the
+    whole search. The search's own stop (time limit, Stop) still propagates."""
+    t0 = time.perf_counter()
+    try:
+        return check()
+    except Stopped:
+        raise
+    except Exception as exc:  # recorded on the goal and logged with its traceback
+        log.exception("goal %s: the %s checker failed", goal, method)
+        why = f"internal error in the {method} checker ({type(exc).__name__}: {str(exc)[:200]})"
+        return [Attempt(method, "unknown", ms_since(t0), why)]
 
 
 def main() -> None:

@@ -88,3 +88,33 @@ def test_positivity_does_not_factor_a_large_numerator(monkeypatch):
 
     monkeypatch.setattr(positivity_module.sp, "factor", no_factor)
     assert positivity(p, p.goal).status == "unknown"
+
+
+def test_a_checker_that_raises_is_recorded_and_the_next_one_still_closes(monkeypatch, caplog):
+    """A prover's bug on an unforeseen goal (sympy on a shape it was not written for) costs that
+    checker, not the whole search: the attempt says why and z3 still proves the goal."""
+    import backend.search.lips.closing as closing
+
+    def broken(*_a, **_k):
+        raise AttributeError("'Mul' object has no attribute 'p'")
+
+    monkeypatch.setattr(closing, "refute_by_points", broken)  # the first checker
+    p = parse_problem("a,b > 0; prove a^2+b^2 >= 2*a*b")
+    r = close_goal(p, p.goal)
+    assert r.status == "proved" and r.method != "points"
+    failed = r.attempts[0]
+    assert failed.method == "points" and failed.status == "unknown" and "internal error" in failed.detail
+    assert "AttributeError" in failed.detail and "points checker failed" in caplog.text
+
+
+def test_the_searchs_stop_still_ends_the_closing(monkeypatch):
+    import backend.search.lips.closing as closing
+    from backend.search.base import Stopped
+
+    def stop(*_a, **_k):
+        raise Stopped("time limit")
+
+    monkeypatch.setattr(closing, "refute_by_points", stop)
+    p = parse_problem("a,b > 0; prove a^2+b^2 >= 2*a*b")
+    with pytest.raises(Stopped):
+        close_goal(p, p.goal)
