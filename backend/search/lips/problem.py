@@ -143,6 +143,16 @@ class Inequality:
         return "; ".join(parts)
 
 
+#: names a reader may take for a constant: each is a variable here, and when no constraint or
+#: declaration makes it one plainly, the reading says so (`pi >= 3` came back "refuted" with
+#: nothing to explain it)
+CONSTANT_LOOKALIKES = {
+    "pi": "pi read as a variable, not the constant π (Canopy's provers use no π)",
+    "e": "e read as a variable, not Euler's number (write exp(1) for that)",
+    "E": "E read as a variable, not Euler's number (write exp(1) for that)",
+}
+
+
 def _normalise(lhs: sp.Expr, rel: str, rhs: sp.Expr, text: str) -> Constraint:
     flips = {"<": ">", "<=": ">="}
     if rel in flips:
@@ -234,6 +244,9 @@ def parse_problem(text: str, *, id: str = "", source: str = "") -> Inequality:
             raise ProblemParseError(f"problem: more than {MAX_CONSTRAINTS} constraints")
     goal = parse_goal(goal_text, symbols, where=f"goal ({quote(goal_text)})")
     readings = tuple(f"{n} read as {f}" for n, f in (chosen | latex_runs | products).items())
+    constrained = {*parts.declared, *(n for c in cons for n in _names_in(c))}
+    readings += tuple(CONSTANT_LOOKALIKES[n] for n in names
+                      if n in CONSTANT_LOOKALIKES and n not in constrained)
     return Inequality(names, tuple(constraints), goal, id=id, source=source, statement=text.strip(),
                       readings=readings)
 

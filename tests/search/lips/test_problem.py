@@ -61,6 +61,13 @@ def test_roots_of_variables_and_real_constants_still_parse():
     assert parse_problem("a >= 0; b >= 0; prove sqrt(-a-1) >= b").variables == ("a", "b")
 
 
+def test_a_name_that_looks_like_a_constant_is_said_to_be_a_variable():
+    """`pi >= 3` is refuted (pi is a variable): the reading must say so, or the answer looks wrong."""
+    assert any("pi read as a variable, not the constant π" in r for r in parse_problem("pi >= 3").readings)
+    assert any("Euler" in r for r in parse_problem("x > 0; prove x*e >= 0").readings)
+    assert parse_problem("a,b,c,d,e > 0; prove a+b+c+d+e >= 0").readings == ()  # e plainly a variable
+
+
 def test_expression_whitelist_blocks_code():
     syms = make_symbols(["a"])
     with pytest.raises(ExprParseError, match="unsupported character"):
