@@ -2,8 +2,9 @@
 
 Terms z3 cannot express directly get auxiliary variables with exact definitions, collected in
 `Translator.side`: `x^(p/q)` -> t with t >= 0, t^q = x^p and the domain fact x >= 0 (x > 0 for
-negative exponents); `x^(-n)` -> 1 / x^n with x != 0; `|x|` -> t >= 0, t^2 = x^2. Variable
-exponents, exp, log, ... raise `Unsupported`. Each thread builds terms in its own z3 context.
+negative exponents); `x^(-n)` -> 1 / x^n with x != 0; `|x|` -> t >= 0, t^2 = x^2; `Max`/`Min`
+-> exact if-then-else chains. Variable exponents, exp, log, ... raise `Unsupported`. Each thread
+builds terms in its own z3 context.
 """
 
 from __future__ import annotations
@@ -65,6 +66,13 @@ class Translator:
             return self.z3.Product([self.term(a) for a in e.args])
         if e.is_Pow:
             return self._pow(e.base, e.exp)
+        if isinstance(e, (sp.Max, sp.Min)):  # exact: a chain of if-then-else over the arguments
+            args = [self.term(a) for a in e.args]
+            bigger = isinstance(e, sp.Max)
+            out = args[0]
+            for a in args[1:]:
+                out = self.z3.If(a >= out, a, out) if bigger else self.z3.If(a <= out, a, out)
+            return out
         if isinstance(e, sp.Abs):  # t >= 0 and t^2 = x^2 pins t = |x|
             t, x = self.z3.FreshReal("abs", self.ctx), self.term(e.args[0])
             self.side += [t >= 0, t * t == x * x]

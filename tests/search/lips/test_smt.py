@@ -133,3 +133,14 @@ def test_a_step_refuted_by_z3_leaves_no_stale_answer_in_the_implication_worker()
     # the next query on the implication's worker gets its own answer, not the implication's "sat"
     contradiction = smt.submit(p.variables, [(a, ">"), (a, "<")], 3.0, slot=1).result()
     assert contradiction.status == "unsat"
+
+
+@pytest.mark.parametrize(("text", "status"), [
+    ("a, b > 0; prove Max(a, b) >= (a + b)/2", "unsat"),  # was "cannot encode Max": no proof at all
+    ("x real; prove Min(x, 1, x^2) <= 1", "unsat"),
+    ("a, b > 0; prove Min(a, b) >= Max(a, b)", "sat"),  # false: z3 finds a counterexample
+])
+def test_max_and_min_are_encoded_exactly(text, status):
+    q = parse_problem(text)
+    r = smt.find_counterexample(q, q.goal.rhs - q.goal.lhs, 3.0)
+    assert r.status == status, r
