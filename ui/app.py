@@ -8,10 +8,12 @@ by a test, around a memory store and the scripted engine).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import logging
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -176,17 +178,48 @@ def serve(
     demo = build_app(services)
     # api_open=False: no direct REST call skips the queue (every event goes through it, as the page's do)
     demo.queue(default_concurrency_limit=None, api_open=False)
-    demo.launch(
-        server_name=host,
-        server_port=port,
-        share=share,
-        auth=list(auth) if auth else None,
-        root_path=root_path,
-        prevent_thread_lock=not block,
-        quiet=not block,
-        **launch_options(),
-    )
+    with patient_localhost_check(LOCALHOST_PATIENCE_S):
+        demo.launch(
+            server_name=host,
+            server_port=port,
+            share=share,
+            auth=list(auth) if auth else None,
+            root_path=root_path,
+            prevent_thread_lock=not block,
+            quiet=not block,
+            **launch_options(),
+        )
     return demo
+
+
+#: how long launch may wait for the new server to answer its own first request
+LOCALHOST_PATIENCE_S = 60.0
+
+
+@contextlib.contextmanager
+def patient_localhost_check(patience_s: float = LOCALHOST_PATIENCE_S) -> Iterator[None]:
+    """Gradio's ``launch`` asks the server it just started for its page, gives up at the first
+    3 s timeout, and then refuses to start ("When localhost is not accessible, a shareable
+    link must be created"). A laptop busy with a search or an evolve run answers slower than
+    that (seen here at a load average of 5 on 2 cores), so within ``launch`` that check is
+    retried until ``patience_s`` has passed; a server that never answers still gets the error."""
+    from gradio import networking
+
+    quick = networking.url_ok
+
+    def patient(url: str) -> bool:
+        deadline = time.monotonic() + patience_s
+        while not quick(url):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.5)
+        return True
+
+    networking.url_ok = patient
+    try:
+        yield
+    finally:
+        networking.url_ok = quick
 
 
 def parse_args(argv: Sequence[str] | None = None, prog: str = "app.py") -> argparse.Namespace:
