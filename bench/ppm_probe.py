@@ -68,6 +68,35 @@ def layer_states(model, tokenizer, texts, max_length, cache: Path | None, starts
     return states, pooled_a, logprob_a
 
 
+#: questions appended after the step, asking the model itself to judge it (two, fixed before
+#: looking: a comment in the code's own language, and a plain chat-style question)
+JUDGES = (
+    "\n# Check: is the last step above correct? Answer yes or no.\n# Answer:",
+    "\n\nQuestion: Is the last step of this solution correct? Answer yes or no.\nAnswer:",
+)
+
+
+def judge_margins(model, tokenizer, texts, max_length, judges=JUDGES):
+    """(len(JUDGES), len(texts)): logit(" yes") - logit(" no") at the end of text + question,
+    the model's own verdict on the step (a value read off its last-token state through the
+    language-model head)."""
+    import numpy as np
+    import torch
+
+    yes = tokenizer(" yes").input_ids[-1]
+    no = tokenizer(" no").input_ids[-1]
+    out = np.zeros((len(judges), len(texts)))
+    with torch.no_grad():
+        for j, question in enumerate(judges):
+            for i, text in enumerate(texts):
+                ids = tokenizer(text + question, return_tensors="pt").input_ids[:, -max_length:]
+                logits = model(input_ids=ids).logits[0, -1].float()
+                out[j, i] = float(logits[yes] - logits[no])
+                if (i + 1) % 100 == 0:
+                    print(f"  judge {j}: {i + 1}/{len(texts)} texts", flush=True)
+    return out
+
+
 def cross_validated(fc, fr, weights, folds, **opts):
     """(accuracy, ties): pooled held-out pairwise accuracy of the linear head over the folds,
     a tie counting as wrong, and how many held-out pairs tied."""
@@ -97,6 +126,10 @@ def main() -> None:
     parser.add_argument("--l2", type=float, default=1e-2)
     parser.add_argument("--folds", choices=["hash5", "problem"], default="problem",
                         help="5 folds by a hash of the problem id, or leave one problem out")
+    parser.add_argument("--judge", action="store_true",
+                        help="also ask the model to judge each step (yes/no logit margin)")
+    parser.add_argument("--judge-only", action="store_true", help="stop after the judge features")
+    parser.add_argument("--judges", type=int, default=len(JUDGES), help="how many of the questions to ask")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/canopy-ppm-probe.npz"))
     args = parser.parse_args()
 
@@ -132,14 +165,26 @@ def main() -> None:
     sides = {p.prefix + s: p.prefix for p in pairs for s in (p.chosen, p.rejected)}
     texts = sorted(sides)
     starts = [len(tokenizer(sides[t]).input_ids) for t in texts]
-    t0 = time.monotonic()
-    states, pooled, logprob = layer_states(model, tokenizer, texts, args.max_length, args.cache, starts)
-    print(f"hidden states of {len(texts)} texts, every layer, in {time.monotonic() - t0:.0f} s")
     index = {t: i for i, t in enumerate(texts)}
     ci = np.array([index[p.prefix + p.chosen] for p in pairs])
     ri = np.array([index[p.prefix + p.rejected] for p in pairs])
     opts = {"epochs": args.epochs, "lr": args.lr, "l2": args.l2}
     length = np.array([[len(t)] for t in texts], dtype=np.float64)
+    if args.judge:
+        t0 = time.monotonic()
+        margins = judge_margins(model, tokenizer, texts, args.max_length, JUDGES[: args.judges])
+        print(f"the model's own verdicts on {len(texts)} texts in {time.monotonic() - t0:.0f} s")
+        for j, m in enumerate(margins):
+            wins = np.mean(m[ci] > m[ri])
+            feats = np.stack([length[:, 0], m], axis=1)
+            acc, ties = cross_validated(feats[ci], feats[ri], weights, folds, **opts)
+            print(f"judge {j} ({JUDGES[j].strip()[:40]!r}): prefer the step it calls right (no fit) "
+                  f"{wins:.3f}; + step length, fitted {acc:.3f} ({ties} ties)", flush=True)
+        if args.judge_only:
+            return
+    t0 = time.monotonic()
+    states, pooled, logprob = layer_states(model, tokenizer, texts, args.max_length, args.cache, starts)
+    print(f"hidden states of {len(texts)} texts, every layer, in {time.monotonic() - t0:.0f} s")
     acc, ties = cross_validated(length[ci], length[ri], weights, folds, **opts)
     print(f"step length alone, fitted:   held-out pairwise accuracy {acc:.3f} ({ties} ties)")
     higher = np.mean(logprob[ci] > logprob[ri])
