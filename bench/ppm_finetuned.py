@@ -9,6 +9,7 @@ Trainer) on the pairs of the committed training searches (``assets/ppm-data/tree
 held-out problems' pairs before and after training, with a binomial standard error.
 
     python -m bench.ppm_finetuned --epochs 2 --lr 1e-4 --lora-rank 16 --threads 2
+    python -m bench.ppm_finetuned --top-layers 4 --trees assets/ppm-data/trees RUN/round-1/trees
 
 Nothing is saved: it answers a question, it does not ship a PPM.
 """
@@ -42,6 +43,11 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=768)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--top-layers", type=int, default=None,
+                        help="LoRA on the last N decoder layers only (a CPU's backward pass stops there)")
+    parser.add_argument("--trees", type=Path, nargs="*", default=[TREES],
+                        help="folders of truth-mode search trees (default: the committed ones); an "
+                             "evolve round's RUN/round-N/trees adds its searches' pairs")
     args = parser.parse_args()
 
     import torch
@@ -51,7 +57,7 @@ def main() -> None:
     from backend.train.ppm_trainer import LoRA, PPMTrainConfig, fit
 
     torch.set_num_threads(args.threads)
-    found = collect_pairs(sorted(TREES.glob("*.jsonl.gz")))
+    found = collect_pairs(sorted(f for folder in args.trees for f in folder.glob("*.jsonl.gz")))
     train = [p for pid, p in found if not heldout(pid)]
     held = [p for pid, p in found if heldout(pid)]
     problems = {pid for pid, _ in found}
@@ -65,7 +71,8 @@ def main() -> None:
 
     config = PPMTrainConfig(
         epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
-        max_length=args.max_length, lora=LoRA(r=args.lora_rank, alpha=2 * args.lora_rank),
+        max_length=args.max_length,
+        lora=LoRA(r=args.lora_rank, alpha=2 * args.lora_rank, top_layers=args.top_layers),
         threads=args.threads,
     )
     t0 = time.monotonic()

@@ -75,6 +75,10 @@ def train_ppm(
     lora_rank: Annotated[
         int, typer.Option("--lora-rank", min=1, max=1024, help="LoRA rank r (alpha = 2r).")
     ] = 16,
+    lora_top_layers: Annotated[
+        int | None,
+        typer.Option("--lora-top-layers", min=1, help="With --lora: adapters on the last N layers (CPU)."),
+    ] = None,
     gradient_checkpointing: Annotated[
         bool,
         typer.Option("--gradient-checkpointing", help="Recompute activations in backward (big backbones)."),
@@ -107,7 +111,7 @@ def train_ppm(
         max_length=max_length,
         seed=seed,
         gradient_checkpointing=gradient_checkpointing,
-        lora=LoRA(r=lora_rank, alpha=2 * lora_rank) if lora else None,
+        lora=LoRA(r=lora_rank, alpha=2 * lora_rank, top_layers=lora_top_layers) if lora else None,
         threads=threads,
     )
     pairs = read_pairs(pairs_file, PPMPair)

@@ -46,10 +46,15 @@ class LoRA:
     alpha: int = 32  # the usual 2·r
     dropout: float = 0.05
     target_modules: str | tuple[str, ...] = "all-linear"  # PEFT: every linear layer but the LM head
+    #: adapters on the last N decoder layers only (None: all). On a CPU the backward pass then
+    #: stops N layers below the head instead of at the embeddings (PEFT ``layers_to_transform``)
+    top_layers: int | None = None
 
     def __post_init__(self) -> None:
         if self.r < 1 or self.alpha < 1:
             raise ValueError(f"LoRA rank and alpha must be ≥ 1, not r={self.r}, alpha={self.alpha}")
+        if self.top_layers is not None and self.top_layers < 1:
+            raise ValueError(f"top_layers must be ≥ 1 (or None for all), not {self.top_layers}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"LoRA dropout must be in [0, 1), not {self.dropout}")
 
@@ -209,13 +214,20 @@ def add_lora(model: ProcessPreferenceModel, lora: LoRA, *, checkpointing: bool =
     from backend._optional import require
 
     peft = require("peft", extra="train")
+    targets = list(lora.target_modules) if isinstance(lora.target_modules, tuple) else lora.target_modules
+    layers = None
+    if lora.top_layers is not None:
+        depth = model.backbone.config.num_hidden_layers
+        layers = list(range(max(0, depth - lora.top_layers), depth))
+        if targets == "all-linear":  # PEFT takes layers_to_transform with named modules only
+            targets = sorted({name.rsplit(".", 1)[-1] for name, m in model.backbone.named_modules()
+                              if isinstance(m, torch.nn.Linear) and "lm_head" not in name})
     settings = peft.LoraConfig(
         r=lora.r,
         lora_alpha=lora.alpha,
         lora_dropout=lora.dropout,
-        target_modules=list(lora.target_modules)
-        if isinstance(lora.target_modules, tuple)
-        else lora.target_modules,
+        target_modules=targets,
+        layers_to_transform=layers,
     )
     model.backbone = peft.get_peft_model(model.backbone, settings)
     if checkpointing:

@@ -195,6 +195,9 @@ def test_pairs_train_load_from_the_command_line(tmp_path, capsys):
         model, tok, ["P\nisolate x step one add isolate x", "P\nguess guess guess guess guess"]
     )
     assert chosen > rejected
+    top = ["train-ppm", str(pairs_file), "--out", str(tmp_path / "top"), "--base", str(tmp_path / "base")]
+    assert main([*top, "--epochs", "1", "--lora", "--lora-top-layers", "1", "--threads", "1"]) == 0
+    assert json.loads((tmp_path / "top" / "canopy_ppm.json").read_text())["lora"]["top_layers"] == 1
 
     assert main(["pairs", run_id, "--kind", "nope", "--db", db]) == 2
     assert main(["train-ppm", str(src), "--out", str(tmp_path / "x")]) == 2  # an events file is not pairs

@@ -176,6 +176,31 @@ def test_lora_trains_adapters_and_the_whole_head_then_merges():
     assert chosen > rejected
 
 
+def test_lora_on_the_top_layers_adapts_only_those_and_still_learns():
+    pytest.importorskip("peft")
+    import re
+
+    from backend.train.ppm_trainer import add_lora
+
+    model, tokenizer = _ppm()
+    depth = model.backbone.config.num_hidden_layers
+    add_lora(model, LoRA(r=4, top_layers=1))
+    adapted = {int(m.group(1)) for n, p in model.named_parameters()
+               if p.requires_grad and (m := re.search(r"layers\.(\d+)\..*lora_", n))}
+    assert adapted == {depth - 1}
+
+    model, tokenizer = _ppm()
+    base = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    fit(model, tokenizer, PAIRS * 2, PPMTrainConfig(epochs=6, lr=1e-2, batch_size=2,
+                                                     lora=LoRA(r=4, top_layers=1)))
+    changed = {k for k, v in model.backbone.state_dict().items() if not torch.equal(v, base[k])}
+    assert changed and all(f"layers.{depth - 1}." in k for k in changed)  # merged: only the top layer
+    chosen, rejected = score(model, tokenizer, ["find x " + GOOD, "find x " + BAD])
+    assert chosen > rejected
+    with pytest.raises(ValueError, match="top_layers"):
+        LoRA(top_layers=0)
+
+
 def test_a_saved_ppm_scores_the_same_after_loading(tmp_path):
     from backend.reward.step_scorer import MARKER as STEP_SCORER_MARKER
     from backend.reward.step_scorer import load_step_scorer
