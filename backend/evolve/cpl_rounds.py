@@ -42,9 +42,9 @@ from backend.evolve.manifest import (
     write_json,
 )
 from backend.evolve.models import Models
-from backend.evolve.report import _cell, eval_seconds
+from backend.evolve.report import _cell, eval_seconds, won_lost
 from backend.evolve.rounds import problem_sets
-from backend.evolve.stages import Progress, Round, Say, policy_stage
+from backend.evolve.stages import Progress, Round, Say, policy_stage, versus_round_0
 
 CPL_ROUNDS = 2
 
@@ -226,6 +226,7 @@ def cpl_row(
         "heldout_problems": evaluation["problems"],
         "heldout_greedy_accuracy": evaluation["greedy"]["accuracy"],
         "heldout_search_accuracy": evaluation["search"]["accuracy"],
+        **won_lost(versus_round_0(rnd.folder)),
         "seconds": {**seconds, "total": round(sum(seconds.values()), 2)},
     }
 
@@ -266,6 +267,8 @@ _COLUMNS = (
     ("value_loss_last", "value loss last"),
     ("heldout_greedy_accuracy", "held-out greedy"),
     ("heldout_search_accuracy", "held-out search"),
+    ("heldout_greedy_won_lost", "greedy won/lost vs round 0"),
+    ("heldout_search_won_lost", "search won/lost vs round 0"),
 )
 
 

@@ -19,8 +19,10 @@ def round_report(
     policy: Mapping[str, Any],
     ppm: Mapping[str, Any],
     evaluation: Mapping[str, Any],
+    versus: Mapping[str, Sequence[int]] | None = None,
 ) -> dict[str, Any]:
-    """What one round did, in numbers."""
+    """What one round did, in numbers; ``versus``: [won, lost] against round 0 per evaluation
+    (``stages.versus_round_0``)."""
     seconds = {
         "search": search["seconds"],
         "data": data["seconds"],
@@ -50,8 +52,16 @@ def round_report(
         "heldout_problems": evaluation["problems"],
         "heldout_greedy_accuracy": evaluation.get("greedy", {}).get("accuracy"),
         "heldout_search_accuracy": evaluation.get("search", {}).get("accuracy"),
+        **won_lost(versus),
         "seconds": {**seconds, "total": round(sum(seconds.values()), 2)},
     }
+
+
+def won_lost(versus: Mapping[str, Sequence[int]] | None) -> dict[str, list[int] | None]:
+    """The row keys of a round's pairwise count against round 0 (None: no round 0)."""
+    versus = versus or {}
+    return {f"heldout_{kind}_won_lost": list(versus[kind]) if kind in versus else None
+            for kind in ("greedy", "search")}
 
 
 def eval_seconds(evaluation: Mapping[str, Any]) -> float:
@@ -76,6 +86,8 @@ def _cell(value: Any) -> str:
         return "–"
     if isinstance(value, float):
         return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+    if isinstance(value, (list, tuple)):  # [won, lost]
+        return "/".join(str(v) for v in value)
     return str(value)
 
 
@@ -91,6 +103,8 @@ _COLUMNS = (
     ("ppm_heldout_pairwise_accuracy", "PPM held-out acc."),
     ("heldout_greedy_accuracy", "held-out greedy"),
     ("heldout_search_accuracy", "held-out search"),
+    ("heldout_greedy_won_lost", "greedy won/lost vs round 0"),
+    ("heldout_search_won_lost", "search won/lost vs round 0"),
 )
 
 
@@ -109,6 +123,7 @@ def markdown(rows: Sequence[Mapping[str, Any]], title: str = "Evolve run") -> st
     lines += [
         "",
         "Held-out accuracy is on GSM8K test problems (never searched for training, never used to "
-        "pick settings); solved in search = the truth-rewarded tree held a right answer.",
+        "pick settings); solved in search = the truth-rewarded tree held a right answer; won/lost = "
+        "held-out problems right in this round and wrong in round 0 (same seeds), and the reverse.",
     ]
     return "\n".join(lines) + "\n"

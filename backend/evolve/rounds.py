@@ -47,6 +47,7 @@ from backend.evolve.stages import (
     policy_stage,
     ppm_stage,
     search_stage,
+    versus_round_0,
 )
 
 
@@ -130,7 +131,7 @@ def _one_round(rnd: Round, train: list[Any], test: list[Any], *, start_from: str
     )
     row = round_report(
         rnd.number, round_kind(rnd.number), policy_in=rnd.policy_in, ppm_in=rnd.ppm_in, search=search,
-        data=data, policy=trained, ppm=ppm, evaluation=evaluation,
+        data=data, policy=trained, ppm=ppm, evaluation=evaluation, versus=versus_round_0(rnd.folder),
     )
     write_json(rnd.folder / "report.json", row)
     (rnd.folder / "report.md").write_text(markdown([row], f"Round {rnd.number}"), encoding="utf-8")

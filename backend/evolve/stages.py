@@ -283,6 +283,26 @@ def eval_stage(
     return summary
 
 
+def versus_round_0(round_folder: Path) -> dict[str, list[int]]:
+    """This round against round 0 on the held-out problems both evaluated (the same problems
+    and seeds), per evaluation: [won, lost] = right now and wrong in round 0, and the reverse;
+    a pairwise count shows what an accuracy difference hides. Empty without a round 0."""
+    base_eval = round_folder.parent / "round-0" / "eval"
+    out: dict[str, list[int]] = {}
+    for kind in EVALS:
+        base, now = _correct_by_id(base_eval / kind), _correct_by_id(round_folder / "eval" / kind)
+        both = base.keys() & now.keys()
+        if both:
+            out[kind] = [sum(now[i] and not base[i] for i in both), sum(base[i] and not now[i] for i in both)]
+    return out
+
+
+def _correct_by_id(folder: Path) -> dict[str, bool]:
+    """The per-problem result files of one held-out evaluation (``held_out_accuracy``)."""
+    rows = [read_json(path) for path in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+    return {row["id"]: bool(row["correct"]) for row in rows}
+
+
 def held_out_accuracy(
     folder: Path, spec: Any, problems: Sequence[Problem], engine: Callable[[], Any], seed: int,
     progress: Callable[[int], None],

@@ -131,6 +131,8 @@ def test_two_rounds_run_end_to_end_and_write_manifest_reports_and_policies(tmp_p
     assert any("no PPM trained" in s for s in said)
     # greedy right on both held-out problems (the scripted solution prints the answer)
     assert rows[0]["heldout_greedy_accuracy"] == one["heldout_greedy_accuracy"] == 1.0
+    assert one["heldout_greedy_won_lost"] == [0, 0]  # right in round 0 and round 1 alike
+    assert "heldout_greedy_won_lost" not in rows[0]  # round 0 is what the others are counted against
 
     run = tmp_path / "run"
     manifest = read_json(run / "manifest.json")
@@ -150,6 +152,27 @@ def test_two_rounds_run_end_to_end_and_write_manifest_reports_and_policies(tmp_p
     calls = len(engine.calls)
     again = run_evolve(run, settings(), models, say=lambda _: None)
     assert again == rows and len(engine.calls) == calls
+
+
+def test_won_and_lost_count_each_held_out_problem_against_round_0(tmp_path):
+    from backend.evolve.manifest import write_json
+    from backend.evolve.report import markdown, won_lost
+    from backend.evolve.stages import versus_round_0
+
+    def results(round_, kind, right):
+        for pid, ok in right.items():
+            name = pid.replace("/", "_") + ".json"  # as held_out_accuracy names them
+            write_json(tmp_path / round_ / "eval" / kind / name, {"id": pid, "correct": ok})
+
+    results("round-0", "greedy", {"gsm8k/100": True, "gsm8k/101": False, "gsm8k/102": False})
+    results("round-1", "greedy", {"gsm8k/100": False, "gsm8k/101": True, "gsm8k/102": True})
+    results("round-0", "search", {"gsm8k/100": True})  # round 1's search has not run yet
+    versus = versus_round_0(tmp_path / "round-1")
+    assert versus == {"greedy": [2, 1]}
+    row = {"round": 1, **won_lost(versus)}
+    assert row["heldout_search_won_lost"] is None
+    assert "| 2/1 | – |" in markdown([row]) and "won/lost vs round 0" in markdown([row])
+    assert versus_round_0(tmp_path / "elsewhere" / "round-1") == {}  # no round 0: nothing to count
 
 
 def test_a_run_killed_mid_round_resumes_to_the_same_report(tmp_path, problems):
