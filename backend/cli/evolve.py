@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -151,10 +153,13 @@ def evolve(
     with Progress(*columns) as bar:
         tasks: dict[str, int] = {}
 
-        def progress(what: str, done: int, total: int) -> None:
+        def bars(what: str, done: int, total: int) -> None:
             if what not in tasks:
                 tasks[what] = bar.add_task(what, total=total)
             bar.update(tasks[what], completed=done, total=total)
+
+        plain = LogLines(lambda line: bar.console.print(line, markup=False, highlight=False))
+        progress = bars if bar.console.is_terminal else plain
 
         try:
             rows = run(run_dir, settings, models, say=bar.console.print, progress=progress)
@@ -164,6 +169,29 @@ def evolve(
     typer.echo(f"{len(rows)} report rows; last round: held-out greedy {last.get('heldout_greedy_accuracy')}, "
                f"search {last.get('heldout_search_accuracy')}")
     typer.echo(f"report: {Path(run_dir) / 'report.md'}")
+
+
+class LogLines:
+    """Progress as plain lines when the output is a file (``nohup … > run.log``): rich draws
+    no bars there, so a run of hours printed nothing until it ended. One line per stage at
+    most every ``every_s`` seconds, and one when it completes."""
+
+    def __init__(self, echo: Callable[[str], None], every_s: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.echo, self.every_s, self.clock = echo, every_s, clock
+        self.last: dict[str, float] = {}
+        self.finished: set[str] = set()
+
+    def __call__(self, what: str, done: int, total: int) -> None:
+        now = self.clock()
+        if done >= total:
+            if what in self.finished:
+                return
+            self.finished.add(what)
+        elif what in self.last and now - self.last[what] < self.every_s:
+            return
+        self.last[what] = now
+        self.echo(f"{time.strftime('%H:%M:%S')} {what}: {done}/{total}")
 
 
 def register(app: typer.Typer) -> None:

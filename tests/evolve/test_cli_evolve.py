@@ -32,6 +32,7 @@ def test_evolve_runs_a_round_and_refuses_a_resume_with_other_options(tmp_path, s
     assert main(["evolve", str(run), *ARGS]) == 0
     out = capsys.readouterr().out
     assert "report:" in out and (run / "report.md").is_file()
+    assert "round 1: search: 2/2" in out  # not a terminal: progress as plain log lines
     manifest = read_json(run / "manifest.json")
     assert manifest["settings"]["search"] == {"rollouts": 2, "children": 2}
     assert manifest["settings"]["sft"]["max_steps"] == 1 and manifest["settings"]["evaluate_base"] is False
@@ -48,4 +49,18 @@ def test_no_ppm_training_reaches_the_settings_and_the_round(tmp_path, scripted, 
     assert main(["evolve", str(run), *ARGS, "--no-ppm-training"]) == 0
     assert read_json(run / "manifest.json")["settings"]["train_ppm"] is False
     assert "--no-ppm-training" in read_json(run / "round-1" / "ppm.json")["why"]
+
+
+def test_log_lines_print_each_stage_at_most_every_interval_and_at_its_end():
+    from backend.cli.evolve import LogLines
+
+    now, lines = [0.0], []
+    log = LogLines(lines.append, every_s=60.0, clock=lambda: now[0])
+    for done, at in ((0, 0.0), (1, 10.0), (2, 70.0), (3, 80.0), (4, 90.0), (4, 95.0)):
+        now[0] = at
+        log("round 1: search", done, 4)
+    log("round 1: fine-tune", 1, 9)
+    got = [line.split(" ", 1)[1] for line in lines]  # without the clock time
+    assert got == ["round 1: search: 0/4", "round 1: search: 2/4", "round 1: search: 4/4",
+                   "round 1: fine-tune: 1/9"]
 
