@@ -65,9 +65,11 @@ class EvolveSettings:
         if self.rounds < 1 or self.train_count < 1 or self.test_count < 0 or self.top_k < 1:
             raise ValueError("rounds, train_count and top_k must be ≥ 1; test_count ≥ 0")
         if self.rounds >= FIRST_PPM_ROUND and not self.train_ppm and self.ppm is None:
+            which = (f"round {FIRST_PPM_ROUND} is" if self.rounds == FIRST_PPM_ROUND
+                     else f"rounds {FIRST_PPM_ROUND}-{self.rounds} are")
             raise ValueError(
-                f"rounds {FIRST_PPM_ROUND}-{self.rounds} are PPM-augmented: with PPM training off "
-                "(--no-ppm-training) give a PPM (--ppm DIR), or stop at round 2"
+                f"{which} PPM-augmented: with PPM training off (--no-ppm-training) give a PPM "
+                f"(--ppm DIR), or stop at round {FIRST_PPM_ROUND - 1}"
             )
         if self.finetune_from not in ("base", "previous"):
             raise ValueError(f"finetune_from must be base or previous, not {self.finetune_from!r}")
