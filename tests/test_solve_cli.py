@@ -49,20 +49,14 @@ def files(tmp_path):
     return rules, probs
 
 
+def _scripted_greedy(rules) -> list[str]:
+    """The options of a greedy run on the scripted engine that replays ``rules``."""
+    return ["--algo", "greedy", "--engine", "scripted", "--model", str(rules)]
+
+
 def _greedy_eval(rules, dataset, *extra):
     """`canopy eval` of ``dataset`` with greedy decoding on the scripted engine."""
-    args = [
-        "eval",
-        "--dataset",
-        str(dataset),
-        "--algo",
-        "greedy",
-        "--engine",
-        "scripted",
-        "--model",
-        str(rules),
-    ]
-    return runner.invoke(app, [*args, *extra])
+    return runner.invoke(app, ["eval", "--dataset", str(dataset), *_scripted_greedy(rules), *extra])
 
 
 @pytest.mark.parametrize("algo", ["rstar", "greedy", "sc"])
@@ -305,21 +299,7 @@ def test_eval_prints_file_text_literally_not_as_terminal_markup(files, tmp_path)
 
 def test_solve_prints_a_known_answer_with_markup_literally(files):
     rules, _ = files
-    res = runner.invoke(
-        app,
-        [
-            "solve",
-            "Add 2 and 3.",
-            "--algo",
-            "greedy",
-            "--engine",
-            "scripted",
-            "--model",
-            str(rules),
-            "--answer",
-            "[/boom]",
-        ],
-    )
+    res = runner.invoke(app, ["solve", "Add 2 and 3.", *_scripted_greedy(rules), "--answer", "[/boom]"])
     assert res.exit_code == 0, res.output
     assert "wrong (reference [/boom])" in " ".join(res.output.split())
 
