@@ -28,6 +28,7 @@ HELP = (
     "the stage it is in. **Use this round** puts that round's policy (on the transformers engine) "
     "and its PPM on the Solve screen, so one problem can be solved with round 1 and then round 2."
 )
+NO_POLICY_YET = "No round of this run has trained a policy yet."
 SERVER_ENGINE = ""  # the Policy control's value for "the server's own engine"
 
 
@@ -62,8 +63,9 @@ class TrainingHandlers:
         if seen is not None and tuple(seen) == view.fingerprint:
             return [gr.skip(), view.progress, gr.skip(), gr.skip(), gr.skip(), timer]
         last = view.rounds[-1][1] if view.rounds else None
+        info = None if view.rounds else NO_POLICY_YET
         return [view.about, view.progress, encode(view.figure),
-                gr.Dropdown(choices=view.rounds, value=last), list(view.fingerprint), timer]
+                gr.Dropdown(choices=view.rounds, value=last, info=info), list(view.fingerprint), timer]
 
     def use(self, folder: Path | None, run: str | None, number: Any) -> list[Any]:
         """Solve's policy, PPM and algorithm controls, the note, and the tab to show."""

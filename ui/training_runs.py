@@ -172,7 +172,9 @@ def run_view(run: Path, now: float | None = None) -> RunView:
     if state.finished:
         progress = f"**{md_esc(line.capitalize())}.**"  # "Finished: 2 round(s)."
     else:
-        progress = (f"**In progress or stopped:** {md_esc(line)} · last file written {_ago(age)} ago "
+        pace = ri.pace_line(state)
+        progress = (f"**In progress or stopped:** {md_esc(line)}" + (f" · {md_esc(pace)}" if pace else "")
+                    + f" · last file written {_ago(age)} ago "
                     "(the files cannot tell a running process from a stopped one)")
     notes = [f"round {r.number}: {note}" for r in state.rounds for note in r.notes]
     if notes:
@@ -197,9 +199,12 @@ class Pick:
 
 
 def pick_round(run: Path, number: int | None) -> Pick:
-    if number is None:
-        raise Refused("Pick a round first.")
     state = ri.read_run(run)
+    if number is None:
+        if not any(r.policy is not None for r in state.rounds):
+            raise Refused(f"No round of {run.name} has trained a policy yet: a round's policy can be "
+                          "used once its fine-tuning stage ends.")
+        raise Refused("Pick a round first.")
     chosen = state.round(int(number))
     if chosen is None or chosen.policy is None:
         raise Refused(f"Round {number} of {run.name} trained no policy.")

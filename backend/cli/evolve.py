@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from backend.evolve.runs_index import duration_words
+
 
 def evolve(
     run_dir: Annotated[Path, typer.Argument(help="Run directory (made, or resumed when it exists).")],
@@ -180,6 +182,7 @@ class LogLines:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.echo, self.every_s, self.clock = echo, every_s, clock
         self.last: dict[str, float] = {}
+        self.first: dict[str, tuple[float, int]] = {}  # per stage: (clock, done) when first seen
         self.finished: set[str] = set()
 
     def __call__(self, what: str, done: int, total: int) -> None:
@@ -191,7 +194,12 @@ class LogLines:
         elif what in self.last and now - self.last[what] < self.every_s:
             return
         self.last[what] = now
-        self.echo(f"{time.strftime('%H:%M:%S')} {what}: {done}/{total}")
+        started, done_then = self.first.setdefault(what, (now, done))
+        line = f"{time.strftime('%H:%M:%S')} {what}: {done}/{total}"
+        if done_then < done < total:  # this process's own pace (a resumed stage starts mid-way)
+            each = (now - started) / (done - done_then)
+            line += f" · {each:.0f} s each, about {duration_words(each * (total - done))} to go"
+        self.echo(line)
 
 
 def register(app: typer.Typer) -> None:

@@ -17,7 +17,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,9 @@ LAYOUTS: dict[str, tuple[tuple, tuple, tuple[str, str]]] = {
     "cpl": (CPL_STAGES, (("policy", "policy"), ("apo", "policy-apo")), ("value", "value")),
 }
 EVAL_KINDS = ("greedy", "search")
+#: the newest per-problem files the recent pace is read from (a pause, e.g. a laptop lid
+#: closed, leaves the estimate once this many more files are written)
+PACE_FILES = 10
 #: JSON files bigger than this are not read (a manifest of 7,473 problems is ~1 MB)
 MAX_JSON_BYTES = 16 << 20
 #: entries looked at in one folder on each poll (a round of 7,473 problems writes that many trees;
@@ -76,6 +79,9 @@ class RoundState:
     policy: Path | None = None  # round-N/policy (CPL: policy-apo, else policy) when trained
     ppm: Path | None = None  # round-N/ppm (CPL: its value head, round-N/value) when trained
     notes: tuple[str, ...] = ()  # why no policy / no PPM, as the stage files say
+    #: the stage in progress, per problem: (what, files left, seconds a file over the newest
+    #: PACE_FILES) when its files show a pace, else None
+    pace: tuple[str, int, float] | None = None
     stages: tuple[str, ...] = tuple(name for name, _ in STAGES)  # this algorithm's, in order
 
     @property
@@ -190,6 +196,42 @@ def _count(folder: Path, suffix: str, root: Path) -> int:
         return sum(1 for e in islice(entries, MAX_ENTRIES) if e.name.endswith(suffix) and not e.is_symlink())
 
 
+def _mtimes(folder: Path, suffix: str, root: Path) -> list[float]:
+    """The modification times of ``folder``'s per-problem files, oldest first."""
+    if not _plain_dir(folder, root):
+        return []
+    times = []
+    with os.scandir(folder) as entries:
+        for entry in islice(entries, MAX_ENTRIES):
+            if entry.name.endswith(suffix) and not entry.is_symlink():
+                try:
+                    times.append(entry.stat(follow_symlinks=False).st_mtime)
+                except OSError:  # removed since it was listed
+                    continue
+    return sorted(times)
+
+
+def _pace(folder: Path, suffix: str, root: Path, total: int, what: str) -> tuple[str, int, float] | None:
+    """(what, files left, seconds a file lately), from the newest PACE_FILES files' times."""
+    times = _mtimes(folder, suffix, root)
+    recent = times[-PACE_FILES:]
+    if len(recent) < 3 or recent[-1] <= recent[0] or len(times) >= total:
+        return None
+    return what, total - len(times), (recent[-1] - recent[0]) / (len(recent) - 1)
+
+
+def _stage_pace(folder: Path, current: str | None, to_search: int, to_test: int,
+                root: Path) -> tuple[str, int, float] | None:
+    """The recent pace of the per-problem stage in progress (search, or an eval kind)."""
+    if current == "search":
+        return _pace(folder / "trees", ".jsonl.gz", root, to_search, "problem")
+    if current == "eval":
+        for kind in EVAL_KINDS:  # they run in this order: the first one unfinished
+            if _count(folder / "eval" / kind, ".json", root) < to_test:
+                return _pace(folder / "eval" / kind, ".json", root, to_test, f"{kind} solve")
+    return None
+
+
 def _round_state(folder: Path, number: int, manifest: Mapping[str, Any], root: Path, algo: str) -> tuple:
     """(RoundState, its report row or None, the mtimes seen)."""
     stages, policies, (scorer_stage, scorer_dir) = LAYOUTS[algo]
@@ -232,19 +274,21 @@ def _round_state(folder: Path, number: int, manifest: Mapping[str, Any], root: P
         outputs = {k: v for k, v in outputs.items() if k == "eval"}
         if row is not None:
             outputs["report"] = row
+    to_test = len(manifest.get("test_problems", ()))
     state = RoundState(
         number=number,
         done=tuple(name for name, _ in stages if name in outputs),
         searched=searched if number else 0,
         to_search=len(manifest.get("train_problems", ())) if number else 0,
         evaluated=evaluated,
-        to_evaluate=len(EVAL_KINDS) * len(manifest.get("test_problems", ())),
+        to_evaluate=len(EVAL_KINDS) * to_test,
         policy=policy,
         ppm=ppm,
         notes=tuple(notes),
         stages=tuple(name for name, _ in stages),
     )
-    return state, row, stamps
+    pace = _stage_pace(folder, state.current, state.to_search, to_test, root)
+    return replace(state, pace=pace), row, stamps
 
 
 def read_run(path: str | Path) -> RunState:
@@ -290,6 +334,24 @@ def progress_line(run: RunState) -> str:
     if stage == "eval":
         return f"{where}: {rnd.evaluated}/{rnd.to_evaluate} held-out solves (greedy and search)"
     return where
+
+
+def pace_line(run: RunState) -> str | None:
+    """The stage in progress at its recent pace, in words ("23 s a problem lately: about
+    1 h 29 min to go in this stage"), or None when its files show no pace yet."""
+    rnd = run.working_on
+    if rnd is None or rnd.pace is None:
+        return None
+    what, left, seconds = rnd.pace
+    return (f"{seconds:.0f} s a {what} lately: about {duration_words(left * seconds)} to go "
+            f"for the {left} left")
+
+
+def duration_words(seconds: float) -> str:
+    """``95`` → "2 min", ``5400`` → "1 h 30 min" (estimates: whole minutes are enough)."""
+    minutes = max(1, round(seconds / 60))
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
 def round_number(path: Path) -> int | None:

@@ -60,7 +60,10 @@ def test_log_lines_print_each_stage_at_most_every_interval_and_at_its_end():
         now[0] = at
         log("round 1: search", done, 4)
     log("round 1: fine-tune", 1, 9)
+    now[0] = 695.0
+    log("round 1: fine-tune", 4, 9)  # resumed at 1/9: the pace is this process's, 200 s a step
     got = [line.split(" ", 1)[1] for line in lines]  # without the clock time
-    assert got == ["round 1: search: 0/4", "round 1: search: 2/4", "round 1: search: 4/4",
-                   "round 1: fine-tune: 1/9"]
+    assert got == ["round 1: search: 0/4", "round 1: search: 2/4 · 35 s each, about 1 min to go",
+                   "round 1: search: 4/4", "round 1: fine-tune: 1/9",
+                   "round 1: fine-tune: 4/9 · 200 s each, about 17 min to go"]
 

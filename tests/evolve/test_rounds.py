@@ -269,3 +269,16 @@ def test_the_charts_plot_the_report_rows():
     assert list(traces["greedy"].y) == [0.25, 0.35] and list(traces["search"].x) == [0, 1]
     assert list(traces["SFT examples"].x) == [1] and list(traces["SFT examples"].y) == [15]
     assert list(traces["loss, last step"].y) == [0.5]
+
+
+def test_the_charts_keep_equal_accuracies_apart_and_say_why_panels_are_empty():
+    from backend.evolve.charts import round_figure
+
+    fig = round_figure([{"round": 0, "heldout_greedy_accuracy": 0.26, "heldout_search_accuracy": 0.26}])
+    traces = {t.name: t for t in fig.data}
+    greedy, search = traces["greedy"].marker, traces["search"].marker
+    assert greedy.symbol == "circle-open" and greedy.size > search.size  # one ring around one dot
+    assert [a.text for a in fig.layout.annotations if a.text.startswith("drawn")] == [
+        "drawn when round 1 ends"] * 2
+    later = round_figure([{"round": 0}, {"round": 1, "sft_examples": 3}])
+    assert not [a for a in later.layout.annotations if a.text.startswith("drawn")]

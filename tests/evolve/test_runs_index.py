@@ -3,6 +3,9 @@ a finished run, one in the middle of a round's search, broken JSON, links that l
 
 from __future__ import annotations
 
+import json
+import os
+
 import pytest
 
 from backend.evolve import runs_index as ri
@@ -45,6 +48,50 @@ def test_later_stages_and_the_evaluation_progress(tmp_path):
     (run / "round-2" / "eval" / "greedy").mkdir(parents=True)
     (run / "round-2" / "eval" / "greedy" / "gsm8k_100.json").write_text("{}", encoding="utf-8")
     assert ri.progress_line(ri.read_run(run)) == "round 2, eval: 1/4 held-out solves (greedy and search)"
+
+
+def _stamp(files, start: float, every_s: float) -> None:
+    for i, path in enumerate(files):
+        os.utime(path, (start + i * every_s, start + i * every_s))
+
+
+def test_the_stage_in_progress_is_timed_from_its_newest_files(tmp_path):
+    run = mid_search_run(tmp_path / "live", searched=2)
+    trees = sorted((run / "round-2" / "trees").iterdir())
+    _stamp(trees, 1_000_000, 20)
+    assert ri.read_run(run).round(2).pace is None and ri.pace_line(ri.read_run(run)) is None  # 2 files
+    (run / "round-2" / "trees" / "gsm8k-train_2.jsonl.gz").write_bytes(b"")
+    _stamp(sorted((run / "round-2" / "trees").iterdir()), 1_000_000, 20)
+    state = ri.read_run(run)
+    assert state.round(2).pace == ("problem", 2, 20.0)
+    assert ri.pace_line(state) == "20 s a problem lately: about 1 min to go for the 2 left"
+
+
+def test_the_evaluation_is_timed_by_the_kind_in_progress(tmp_path):
+    run = mid_search_run(tmp_path / "live", searched=5)
+    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    manifest["test_problems"] = [f"gsm8k/{100 + i}" for i in range(100)]
+    (run / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    for name in ("search", "data", "policy", "ppm"):
+        (run / "round-2" / f"{name}.json").write_text('{"trained": false}', encoding="utf-8")
+    for kind, done in (("greedy", 100), ("search", 12)):
+        folder = run / "round-2" / "eval" / kind
+        folder.mkdir(parents=True)
+        for i in range(done):
+            (folder / f"gsm8k_{100 + i}.json").write_text("{}", encoding="utf-8")
+    _stamp(sorted((run / "round-2" / "eval" / "greedy").iterdir()), 1_000_000, 7)
+    # the first two search files are old (a pause): only the newest ten set the pace
+    _stamp(sorted((run / "round-2" / "eval" / "search").iterdir()), 2_000_000, 48)
+    os.utime(run / "round-2" / "eval" / "search" / "gsm8k_100.json", (1_000, 1_000))
+    state = ri.read_run(run)
+    assert state.round(2).pace == ("search solve", 88, 48.0)
+    assert ri.pace_line(state) == "48 s a search solve lately: about 1 h 10 min to go for the 88 left"
+
+
+@pytest.mark.parametrize(("seconds", "words"), [(5, "1 min"), (95, "2 min"), (3600, "1 h 0 min"),
+                                                (5400, "1 h 30 min")])
+def test_durations_in_words(seconds, words):
+    assert ri.duration_words(seconds) == words
 
 
 def test_broken_json_is_an_unreadable_run_with_the_reason(tmp_path):

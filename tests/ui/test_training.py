@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import html
 import json
+import os
 
 import gradio as gr
 import pytest
 
 from backend.tree import Tree
-from tests.evolve.run_dirs import break_json, finished_run, mid_search_run
+from tests.evolve.run_dirs import break_json, finished_run, mid_search_run, start_run
 from tests.ui.scripted_runs import PROBLEM, scripted_engine, scripted_ppm
 from tests.ui.server import demo_services
 from ui import handlers as h
 from ui import training_runs as tr
-from ui.training import TrainingHandlers
+from ui.training import NO_POLICY_YET, TrainingHandlers
 
 SMALL = {"rollouts": 3, "children": 2, "max_depth": 3}
 
@@ -126,6 +127,30 @@ def test_use_this_round_fills_the_solve_form(services, runs):
     assert algorithm == "rstar" and tabs.constructor_args["selected"] == "solve" and "round 2" in note
     policy, ppm, *_ = hs.use(folder, str(folder / "done"), 1)  # round 1 trained no PPM
     assert value(policy) == str(done / "round-1" / "policy") and value(ppm) == "none"
+
+
+def test_a_live_stage_shows_its_recent_pace_and_time_to_go(runs):
+    trees = sorted((runs / "live" / "round-2" / "trees").iterdir())  # 3 of 5 problems searched
+    for i, path in enumerate(trees):
+        os.utime(path, (1_000_000 + 30 * i, 1_000_000 + 30 * i))
+    shown = html.unescape(tr.run_view(runs / "live").progress)
+    assert "3/5 problems searched · 30 s a problem lately: about 1 min to go for the 2 left" in shown
+
+
+def test_a_run_with_no_trained_round_says_so_in_the_round_control_and_on_use(services, runs):
+    fresh = runs / "fresh"
+    start_run(fresh)
+    (fresh / "round-1" / "trees").mkdir(parents=True)  # round 1 is searching: nothing trained
+    hs = TrainingHandlers(services)
+    folder, _, _ = hs.list_runs("")
+    *_, rounds, _, _ = hs.show(folder, str(fresh))
+    assert choices(rounds) == [] and rounds.constructor_args["info"] == NO_POLICY_YET
+    *_, note, _ = hs.use(folder, str(fresh), None)
+    assert "No round of fresh has trained a policy yet" in html.unescape(note)
+    *_, note, _ = hs.use(folder, str(folder / "done"), None)  # rounds exist: one must be picked
+    assert "Pick a round first" in html.unescape(note)
+    *_, rounds, _, _ = hs.show(folder, str(folder / "done"))
+    assert rounds.constructor_args["info"] is None  # cleared once rounds exist
 
 
 def start(services, **kw):
