@@ -10,6 +10,7 @@ search (``trees/``, ``search.json``) → data (``sft.jsonl``, ``apo_pairs.jsonl`
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 
 from backend.evolve.cpl_data import apo_rows, best_plans, read_lines, write_lines
 from backend.evolve.manifest import folder_sha256, write_json
-from backend.evolve.stages import Progress, Round, _done, held_out_accuracy
+from backend.evolve.stages import SFT_SAVE_EVERY, Progress, Round, _done, held_out_accuracy
 from backend.problems import Problem
 
 
@@ -117,8 +118,10 @@ def apo_stage(rnd: Round, start: str | None, apo: Mapping[str, Any]) -> dict[str
     config = StepAPOConfig(**{"seed": rnd.settings.seed, "threads": threads, "max_length": length, **apo})
     model, tokenizer = rnd.models.trainable(start)
     label = f"round {rnd.number}: Step-APO"
+    checkpoints = rnd.folder / "policy-apo.checkpoints"  # a killed run resumes here, not at step 1
     model, losses, seconds = train_step_apo(
-        model, tokenizer, pairs, config, progress=lambda s, n, _: rnd.progress(label, s, n)
+        model, tokenizer, pairs, config, progress=lambda s, n, _: rnd.progress(label, s, n),
+        checkpoints=checkpoints, save_every=SFT_SAVE_EVERY,
     )
     folder = save_policy(model, tokenizer, rnd.folder / "policy-apo", start_from=start or "base",
                          round=rnd.number, pairs=len(pairs), losses=losses, **config.about())
@@ -126,6 +129,7 @@ def apo_stage(rnd: Round, start: str | None, apo: Mapping[str, Any]) -> dict[str
                "first_loss": losses[0], "last_loss": losses[-1], "sha256": folder_sha256(folder),
                "seconds": seconds}
     write_json(out, summary)
+    shutil.rmtree(checkpoints, ignore_errors=True)  # the policy is saved: nothing to resume
     return summary
 
 

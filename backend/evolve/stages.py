@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,9 @@ from backend.problems import Problem
 Say = Callable[[str], None]
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+#: fine-tuning steps between checkpoints (on this CPU a step of 4 examples takes about a
+#: minute, so a kill costs at most a few minutes of training)
+SFT_SAVE_EVERY = 5
 
 
 @dataclass
@@ -159,8 +163,10 @@ def policy_stage(rnd: Round, start_from: str | None) -> dict[str, Any]:
     config = sft_config(rnd.settings, getattr(rnd.models, "threads", None))
     model, tokenizer = rnd.models.trainable(start_from)
     label = f"round {rnd.number}: fine-tune"
+    checkpoints = rnd.folder / "policy.checkpoints"  # a killed run resumes here, not at step 1
     merged, result = fine_tune(
-        model, tokenizer, examples, config, progress=lambda step, steps, _: rnd.progress(label, step, steps)
+        model, tokenizer, examples, config, progress=lambda step, steps, _: rnd.progress(label, step, steps),
+        checkpoints=checkpoints, save_every=SFT_SAVE_EVERY,
     )
     folder = save_policy(
         merged, tokenizer, rnd.folder / "policy", start_from=start_from or "base", round=rnd.number,
@@ -181,6 +187,7 @@ def policy_stage(rnd: Round, start_from: str | None) -> dict[str, Any]:
     if prepare := getattr(inner, "prepare_policy", None):  # e.g. policy.gguf for llama.cpp
         summary.update(prepare(str(folder)))
     write_json(out, summary)
+    shutil.rmtree(checkpoints, ignore_errors=True)  # the policy is saved: nothing to resume
     return summary
 
 

@@ -39,6 +39,7 @@ from typing import Any
 import torch
 import transformers
 
+from backend.train.checkpoints import save_arguments, train_resuming
 from backend.train.ppm_trainer import LoRA, LossProgress, checkpoint_activations, torch_threads
 
 #: the marker file of a fine-tuned policy folder
@@ -88,8 +89,10 @@ class SFTResult:
         return len(self.losses)
 
 
-def sft_arguments(config: SFTTrainConfig, output_dir: str) -> Any:
-    """TRL's ``SFTConfig``: prompt masked out of the loss, every step's loss logged, nothing saved."""
+def sft_arguments(config: SFTTrainConfig, output_dir: str, save_every: int | None = None) -> Any:
+    """TRL's ``SFTConfig``: prompt masked out of the loss, every step's loss logged; a
+    checkpoint (adapters, optimiser, RNG, step) every ``save_every`` steps, the newest kept,
+    or nothing saved when None."""
     from trl import SFTConfig
 
     cuda = torch.cuda.is_available()
@@ -108,7 +111,7 @@ def sft_arguments(config: SFTTrainConfig, output_dir: str) -> Any:
         bf16=cuda and torch.cuda.is_bf16_supported(),
         use_cpu=not cuda,
         logging_steps=1,  # every step's loss reaches LossProgress
-        save_strategy="no",  # save_policy writes the result
+        **save_arguments(save_every),  # the checkpoints to resume from; save_policy writes the result
         report_to="none",
         disable_tqdm=True,
         dataloader_num_workers=0,
@@ -136,10 +139,19 @@ def fine_tune(
     config: SFTTrainConfig = SFTTrainConfig(),  # frozen: one shared default is safe
     *,
     progress: Callable[[int, int, float], None] | None = None,
+    checkpoints: str | Path | None = None,
+    save_every: int = 10,
 ) -> tuple[Any, SFTResult]:
     """Fine-tune ``model`` on ``SFTExample``s (``prompt`` / ``completion``) with LoRA; returns
     (the model with the adapters merged in, what the run did). ``progress(step, steps, loss)``
-    is called after every optimiser step."""
+    is called after every optimiser step.
+
+    ``checkpoints``: a folder for the Trainer's checkpoints, one every ``save_every`` steps
+    (the LoRA adapters, the optimiser, the RNG states and the data position; the newest
+    kept). A run killed mid-way and called again with the same folder, model and examples
+    resumes from its last checkpoint instead of step 0: on this CPU an SFT round of a few
+    hundred examples takes over an hour. The caller removes the folder once the policy is
+    saved."""
     from backend._optional import require
 
     require("trl", extra="hf")
@@ -156,9 +168,10 @@ def fine_tune(
     log = LossProgress(progress)
     t0 = time.monotonic()
     with torch_threads(config.threads), tempfile.TemporaryDirectory(prefix="canopy-sft-") as scratch:
+        output_dir = str(checkpoints) if checkpoints is not None else scratch
         trainer = SFTTrainer(
             model=model,
-            args=sft_arguments(config, scratch),
+            args=sft_arguments(config, output_dir, save_every if checkpoints is not None else None),
             train_dataset=datasets.Dataset.from_list(rows),
             processing_class=tokenizer,
             peft_config=lora_config(config.lora),
@@ -169,10 +182,11 @@ def fine_tune(
             raise ValueError(
                 f"every SFT example's prompt fills max_length={config.max_length} tokens: raise it"
             )
-        trainer.train()
+        losses = train_resuming(trainer, checkpoints)
         merged = trainer.model.merge_and_unload()
     merged.eval()
-    return merged, SFTResult(log.losses, len(examples), round(time.monotonic() - t0, 2))
+    return merged, SFTResult(losses, len(examples), round(time.monotonic() - t0, 2))
+
 
 
 def save_policy(model: Any, tokenizer: Any, directory: str | Path, **about: Any) -> Path:

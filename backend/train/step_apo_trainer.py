@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -29,6 +30,7 @@ import transformers
 from trl import DPOConfig, DPOTrainer
 from trl.trainer.dpo_trainer import DataCollatorForPreference
 
+from backend.train.checkpoints import save_arguments, train_resuming
 from backend.train.ppm_trainer import LossProgress, torch_threads
 from backend.train.step_apo import ALPHA, BETA, StepPair, step_apo_loss
 
@@ -110,7 +112,8 @@ class StepAPOTrainer(DPOTrainer):
         return (loss, {"losses": losses}) if return_outputs else loss
 
 
-def apo_arguments(config: StepAPOConfig, output_dir: str) -> DPOConfig:
+def apo_arguments(config: StepAPOConfig, output_dir: str, save_every: int | None = None) -> DPOConfig:
+    """TRL's ``DPOConfig`` for Step-APO; a checkpoint every ``save_every`` steps (None: none)."""
     cuda = torch.cuda.is_available()
     return DPOConfig(
         output_dir=output_dir,
@@ -126,7 +129,7 @@ def apo_arguments(config: StepAPOConfig, output_dir: str) -> DPOConfig:
         bf16=cuda and torch.cuda.is_bf16_supported(),
         use_cpu=not cuda,
         logging_steps=1,
-        save_strategy="no",
+        **save_arguments(save_every),
         report_to="none",
         disable_tqdm=True,
         dataloader_num_workers=0,
@@ -134,7 +137,8 @@ def apo_arguments(config: StepAPOConfig, output_dir: str) -> DPOConfig:
 
 
 def make_trainer(model: Any, tokenizer: Any, pairs: Sequence[StepPair], config: StepAPOConfig,
-                 output_dir: str, callbacks: Sequence[Any] = ()) -> StepAPOTrainer:
+                 output_dir: str, callbacks: Sequence[Any] = (),
+                 save_every: int | None = None) -> StepAPOTrainer:
     """The trainer over ``pairs`` (prompt, chosen, rejected and their Q values)."""
     import datasets
 
@@ -152,7 +156,8 @@ def make_trainer(model: Any, tokenizer: Any, pairs: Sequence[StepPair], config: 
 
         peft = lora_config(LoRA(r=config.lora_rank, alpha=2 * config.lora_rank))
     return StepAPOTrainer(
-        model=model, args=apo_arguments(config, output_dir), train_dataset=datasets.Dataset.from_list(rows),
+        model=model, args=apo_arguments(config, output_dir, save_every),
+        train_dataset=datasets.Dataset.from_list(rows),
         processing_class=tokenizer, data_collator=collator, callbacks=list(callbacks), alpha=config.alpha,
         peft_config=peft,
     )
@@ -161,9 +166,13 @@ def make_trainer(model: Any, tokenizer: Any, pairs: Sequence[StepPair], config: 
 def train_step_apo(
     model: Any, tokenizer: Any, pairs: Sequence[StepPair], config: StepAPOConfig | None = None, *,
     progress: Callable[[int, int, float], None] | None = None,
+    checkpoints: str | Path | None = None,
+    save_every: int = 10,
 ) -> tuple[Any, list[float], float]:
     """Train ``model`` on ``pairs``; (the trained model, with LoRA adapters merged in; every
-    optimiser step's loss; seconds)."""
+    optimiser step's loss; seconds). ``checkpoints``: a folder to save to every
+    ``save_every`` steps and to resume from when called again after a kill
+    (``backend/train/checkpoints.py``); the caller removes it once the policy is saved."""
     if not pairs:
         raise ValueError("no Step-APO pairs to train on")
     config = config or StepAPOConfig()
@@ -172,9 +181,11 @@ def train_step_apo(
     t0 = time.monotonic()
     with torch_threads(config.threads), contextlib.ExitStack() as stack:
         scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="canopy-apo-"))
-        trainer = make_trainer(model, tokenizer, pairs, config, scratch, [log])
+        output_dir = str(checkpoints) if checkpoints is not None else scratch
+        trainer = make_trainer(model, tokenizer, pairs, config, output_dir, [log],
+                               save_every if checkpoints is not None else None)
         trainer.remove_callback(transformers.PrinterCallback)
-        trainer.train()
+        losses = train_resuming(trainer, checkpoints)
         trained = trainer.model.merge_and_unload() if config.lora_rank else trainer.model
     trained.eval()
-    return trained, log.losses, round(time.monotonic() - t0, 2)
+    return trained, losses, round(time.monotonic() - t0, 2)

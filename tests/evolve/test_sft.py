@@ -82,3 +82,47 @@ def test_no_examples_is_refused():
     model, tokenizer = tiny()
     with pytest.raises(ValueError, match="no SFT examples"):
         fine_tune(model, tokenizer, [])
+
+
+class Killed(Exception):
+    """Stands for the process being killed mid-training (raised from the progress hook)."""
+
+
+def test_a_fine_tune_killed_mid_way_resumes_from_its_checkpoint_to_the_same_policy(tmp_path):
+    """Four steps with a checkpoint every two: a run killed at step 3 and run again with the
+    same folder starts at step 3 (not 1) and ends with the uninterrupted run's weights and
+    its four losses."""
+    import torch
+
+    from backend.train.checkpoints import last_checkpoint
+    from backend.train.sft import SFTTrainConfig, fine_tune
+
+    config = SFTTrainConfig(max_steps=4, grad_accum=1, lr=1e-2, threads=1)
+    whole, ran = fine_tune(*tiny(), examples(4), config)
+
+    def kill_at_3(step, steps, loss):
+        if step == 3:
+            raise Killed
+
+    folder = tmp_path / "policy.checkpoints"
+    with pytest.raises(Killed):
+        fine_tune(*tiny(), examples(4), config, progress=kill_at_3, checkpoints=folder, save_every=2)
+    assert last_checkpoint(folder).endswith("checkpoint-2")
+    steps_run = []
+    resumed, result = fine_tune(*tiny(), examples(4), config, checkpoints=folder, save_every=2,
+                                progress=lambda step, *_: steps_run.append(step))
+    assert steps_run == [3, 4]  # steps 1-2 came from the checkpoint
+    assert result.losses == pytest.approx(ran.losses)
+    after, want = resumed.state_dict(), whole.state_dict()
+    assert all(torch.allclose(after[k], want[k], atol=1e-6) for k in want)
+
+
+def test_a_checkpoint_killed_while_being_written_is_passed_over(tmp_path):
+    from backend.train.checkpoints import last_checkpoint
+
+    assert last_checkpoint(tmp_path / "none") is None
+    for step, whole in ((10, True), (20, False)):
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        if whole:
+            (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}", encoding="utf-8")
+    assert last_checkpoint(tmp_path) == str(tmp_path / "checkpoint-10")

@@ -68,3 +68,31 @@ def test_one_step_apo_step_changes_the_model(tmp_path, lora_rank):
     assert set(model.state_dict()) == set(before)  # LoRA adapters merged: a plain causal LM again
     changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
     assert changed, "one Step-APO step left every weight as it was"
+
+
+class Killed(Exception):
+    """Stands for the process being killed mid-training (raised from the progress hook)."""
+
+
+@pytest.mark.parametrize("lora_rank", [None, 4])
+def test_a_step_apo_run_killed_mid_way_resumes_from_its_checkpoint_to_the_same_model(tmp_path, lora_rank):
+    """Four steps with a checkpoint every two: killed at step 3 and called again with the same
+    folder, the run does steps 3-4 only (the frozen reference is still the model handed in)
+    and ends with the uninterrupted run's weights and losses."""
+    config = StepAPOConfig(batch_size=1, max_steps=4, lr=1e-3, threads=1, lora_rank=lora_rank)
+    whole, whole_losses, _ = train_step_apo(*model_and_tokenizer(), PAIRS * 2, config)
+
+    def kill_at_3(step, steps, loss):
+        if step == 3:
+            raise Killed
+
+    folder = tmp_path / "policy-apo.checkpoints"
+    with pytest.raises(Killed):
+        train_step_apo(*model_and_tokenizer(), PAIRS * 2, config, progress=kill_at_3, checkpoints=folder,
+                       save_every=2)
+    steps = []
+    resumed, losses, _ = train_step_apo(*model_and_tokenizer(), PAIRS * 2, config, checkpoints=folder,
+                                        save_every=2, progress=lambda step, *_: steps.append(step))
+    assert steps == [3, 4] and losses == pytest.approx(whole_losses)
+    want = whole.state_dict()
+    assert all(torch.allclose(v, want[k], atol=1e-6) for k, v in resumed.state_dict().items())
