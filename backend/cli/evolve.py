@@ -173,6 +173,10 @@ def evolve(
     typer.echo(f"report: {Path(run_dir) / 'report.md'}")
 
 
+#: progress calls closer together than this are items an earlier process already did
+SKIPPED_S = 0.5
+
+
 class LogLines:
     """Progress as plain lines when the output is a file (``nohup … > run.log``): rich draws
     no bars there, so a run of hours printed nothing until it ended. One line per stage at
@@ -182,11 +186,18 @@ class LogLines:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.echo, self.every_s, self.clock = echo, every_s, clock
         self.last: dict[str, float] = {}
-        self.first: dict[str, tuple[float, int]] = {}  # per stage: (clock, done) when first seen
+        #: per stage: (clock, done) the pace is measured from, and the clock of the last call
+        self.since: dict[str, tuple[float, int]] = {}
+        self.seen: dict[str, float] = {}
         self.finished: set[str] = set()
 
     def __call__(self, what: str, done: int, total: int) -> None:
         now = self.clock()
+        if what not in self.seen or now - self.seen[what] < SKIPPED_S:
+            # the first call, or one right after the last: a problem done by an earlier process
+            # (a resumed stage reports those first, all at once): the pace starts after them
+            self.since[what] = (now, done)
+        self.seen[what] = now
         if done >= total:
             if what in self.finished:
                 return
@@ -194,9 +205,9 @@ class LogLines:
         elif what in self.last and now - self.last[what] < self.every_s:
             return
         self.last[what] = now
-        started, done_then = self.first.setdefault(what, (now, done))
+        started, done_then = self.since[what]
         line = f"{time.strftime('%H:%M:%S')} {what}: {done}/{total}"
-        if done_then < done < total:  # this process's own pace (a resumed stage starts mid-way)
+        if done_then < done < total:  # this process's own pace
             each = (now - started) / (done - done_then)
             line += f" · {each:.0f} s each, about {duration_words(each * (total - done))} to go"
         self.echo(line)

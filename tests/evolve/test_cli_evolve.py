@@ -62,8 +62,14 @@ def test_log_lines_print_each_stage_at_most_every_interval_and_at_its_end():
     log("round 1: fine-tune", 1, 9)
     now[0] = 695.0
     log("round 1: fine-tune", 4, 9)  # resumed at 1/9: the pace is this process's, 200 s a step
+    for done in range(0, 131):  # a resumed search reports the 130 problems done before at once
+        now[0] = 1000.0 + done * 0.001
+        log("round 2: search", done, 300)
+    now[0] = 1000.13 + 3 * 25.0
+    log("round 2: search", 133, 300)  # three problems searched by this process, 25 s each
     got = [line.split(" ", 1)[1] for line in lines]  # without the clock time
     assert got == ["round 1: search: 0/4", "round 1: search: 2/4 · 35 s each, about 1 min to go",
                    "round 1: search: 4/4", "round 1: fine-tune: 1/9",
-                   "round 1: fine-tune: 4/9 · 200 s each, about 17 min to go"]
+                   "round 1: fine-tune: 4/9 · 200 s each, about 17 min to go",
+                   "round 2: search: 0/300", "round 2: search: 133/300 · 25 s each, about 1 h 10 min to go"]
 
