@@ -116,3 +116,17 @@ def test_python_m_forms(module, serve):
     res = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0 and "solve" in res.stdout
     assert bool(re.search(r"\bserve\b", res.stdout)) == serve
+
+
+def test_every_commands_help_is_plain_terminal_text():
+    """Help comes from docstrings, which use reST's double backticks; the terminal prints them
+    as they are (``--html`` showed as ``--html`` in `canopy --help`)."""
+    from typer.main import get_command
+
+    from backend.cli import app
+
+    commands = get_command(app).commands
+    assert {"evolve", "export", "export-gguf", "import", "solve"} <= set(commands)
+    texts = {name: [c.help or "", *(p.help or "" for p in c.params if hasattr(p, "help"))]
+             for name, c in commands.items()}
+    assert {name: t for name, ts in texts.items() for t in ts if "``" in t} == {}

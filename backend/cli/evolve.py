@@ -81,9 +81,10 @@ def evolve(
                       "problem tried again (3 tries; then the stage stops, the other trees kept).")] = None,
     ctx: typer.Context = None,  # type: ignore[assignment]  # typer passes it: which options were typed
 ) -> None:
-    """Run rStar-Math's rounds: truth-rewarded MCTS on GSM8K train problems, the official SFT
+    """Run self-evolution rounds: truth-rewarded MCTS on GSM8K train problems, the official SFT
     data and PPM pairs, LoRA fine-tuning of the policy (and a PPM), evaluation on held-out
-    GSM8K test problems. Stop it any time; the same command resumes it."""
+    GSM8K test problems (rStar-Math; --algo cpl: CPL's plan search, SFT, Step-APO and value
+    head). Stop it any time; the same command resumes it."""
     from backend._optional import require
 
     for name in ("torch", "transformers", "trl", "peft"):

@@ -17,7 +17,7 @@ def export_gguf(
     ] = None,
 ) -> None:
     """Write a fine-tuned policy as a GGUF (the base GGUF's metadata and tokenizer, the policy's
-    weights) so ``--engine llamacpp --model OUT`` runs it."""
+    weights) so `--engine llamacpp --model OUT` runs it."""
     from backend.evolve.gguf_export import export_gguf as export
 
     if not (policy_dir / "config.json").is_file():

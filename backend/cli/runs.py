@@ -87,7 +87,7 @@ def export(
     db: DbOption = None,
 ) -> None:
     """Export a stored run as Canopy JSON Lines (a versioned header, then its events), or with
-    ``--html`` as one HTML file that replays it offline (backend/html_replay.py)."""
+    --html as one HTML file that replays it offline (backend/html_replay.py)."""
     from backend.events import RUN_ID_RULE, valid_run_id
     from backend.export import export_run
 
@@ -114,7 +114,7 @@ def import_(
 ) -> None:
     """Validate a run file and add it to the history (nothing is written if it is malformed).
 
-    Also takes a NeqLIPS ``proof.json`` (the official LIPS proof tree), converted to events.
+    Also takes a NeqLIPS proof.json (the official LIPS proof tree), converted to events.
     """
     from backend.export import import_run
 
