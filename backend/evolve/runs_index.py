@@ -338,7 +338,7 @@ def progress_line(run: RunState) -> str:
 
 def pace_line(run: RunState) -> str | None:
     """The stage in progress at its recent pace, in words ("23 s a problem lately: about
-    1 h 29 min to go in this stage"), or None when its files show no pace yet."""
+    1 h 29 min to go for the 232 left"), or None when its files show no pace yet."""
     rnd = run.working_on
     if rnd is None or rnd.pace is None:
         return None
