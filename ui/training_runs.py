@@ -119,25 +119,6 @@ class RunView:
     finished: bool
 
 
-def summary(run: ri.RunState) -> dict[str, Any]:
-    """The manifest's headline numbers (values as stored; the caller escapes them)."""
-    m, s = run.manifest, run.manifest.get("settings", {})
-    base = m.get("models", {}).get("base", {})
-    return {
-        "created": m.get("created"),
-        "canopy": m.get("canopy"),
-        "rounds": s.get("rounds"),
-        "train": f"{m.get('train_set')} {s.get('train_start')}-"
-                 f"{int(s.get('train_start', 0)) + len(m.get('train_problems', ())) - 1}",
-        "held_out": f"{m.get('test_set')} {s.get('test_start')}-"
-                    f"{int(s.get('test_start', 0)) + len(m.get('test_problems', ())) - 1}",
-        "search": s.get("search"),
-        "base_model": f"{base.get('engine')} · {base.get('model')}",
-        "seed": s.get("seed"),
-        "finetune_from": s.get("finetune_from"),
-    }
-
-
 def _clip(value: Any, most: int = 300) -> str:
     """A manifest value as the page shows it: a file may hold megabytes in one field."""
     text = str(value)
@@ -156,7 +137,7 @@ def run_view(run: Path, now: float | None = None) -> RunView:
         state = ri.read_run(run)
     except ri.UnreadableRun as exc:
         return RunView(f"⚠ {md_code(run.name)} cannot be read: {md_esc(exc)}", "", NO_ROUNDS, [], (), True)
-    info = {key: _clip(value) for key, value in summary(state).items() if key != "search"}
+    info = {key: _clip(value) for key, value in ri.summary(state).items() if key != "search"}
     about = " · ".join([
         f"**{md_esc(run.name)}**",
         f"created {md_esc(info['created'])} with Canopy {md_esc(info['canopy'])}",

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -214,5 +215,49 @@ class LogLines:
         self.echo(line)
 
 
+def evolve_status(
+    run_dir: Annotated[Path, typer.Argument(help="An evolve run directory.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print it as JSON.")] = False,
+) -> None:
+    """Where an evolve run stands, from its files alone (a running process is not disturbed):
+    its settings, the stage in progress with its recent pace and the time to go, and the
+    table of the rounds finished so far. What the web app's Training tab shows, for a shell."""
+    from backend.cli import UserError
+    from backend.evolve import runs_index as ri
+    from backend.evolve.report import markdown
+
+    if not ri.is_run(run_dir):
+        raise UserError(f"{run_dir} holds no evolve run (no manifest.json)")
+    try:
+        state = ri.read_run(run_dir)
+    except ri.UnreadableRun as exc:
+        raise UserError(f"{run_dir} cannot be read: {exc}") from None
+    about = ri.summary(state)
+    age = time.time() - state.last_change
+    status = {
+        "run": state.name, **about, "finished": state.finished, "stage": ri.progress_line(state),
+        "pace": ri.pace_line(state), "last_change_s_ago": round(age),
+        "notes": [f"round {r.number}: {note}" for r in state.rounds for note in r.notes],
+        "finished_rounds": list(state.rows),  # their report rows, round 0 (the base policy) first
+    }
+    if as_json:
+        typer.echo(json.dumps(status, indent=2, ensure_ascii=False, default=str))
+        return
+    typer.echo(f"{state.name} · {about['train']} → held out {about['held_out']} · "
+               f"base {about['base_model']} · {about['rounds']} round(s) · seed {about['seed']}")
+    if state.finished:
+        typer.echo(status["stage"].capitalize() + ".")
+    else:
+        pace = f" · {status['pace']}" if status["pace"] else ""
+        typer.echo(f"In progress or stopped: {status['stage']}{pace} · last file written "
+                   f"{ri.duration_words(age) if age >= 60 else f'{age:.0f} s'} ago")
+    for note in status["notes"]:
+        typer.echo(note)
+    if state.rows:
+        typer.echo("")
+        typer.echo(markdown(state.rows, title=state.name).split("\n", 2)[2].rstrip())
+
+
 def register(app: typer.Typer) -> None:
     app.command("evolve")(evolve)
+    app.command("evolve-status")(evolve_status)

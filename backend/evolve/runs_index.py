@@ -318,6 +318,25 @@ def read_run(path: str | Path) -> RunState:
     return RunState(root, manifest, tuple(rounds), tuple(rows), max(stamps), fingerprint)
 
 
+def summary(run: RunState) -> dict[str, Any]:
+    """The manifest's headline numbers (values as stored; the caller escapes them)."""
+    m, s = run.manifest, run.manifest.get("settings", {})
+    base = m.get("models", {}).get("base", {})
+    return {
+        "created": m.get("created"),
+        "canopy": m.get("canopy"),
+        "rounds": s.get("rounds"),
+        "train": f"{m.get('train_set')} {s.get('train_start')}-"
+                 f"{int(s.get('train_start', 0)) + len(m.get('train_problems', ())) - 1}",
+        "held_out": f"{m.get('test_set')} {s.get('test_start')}-"
+                    f"{int(s.get('test_start', 0)) + len(m.get('test_problems', ())) - 1}",
+        "search": s.get("search"),
+        "base_model": f"{base.get('engine')} · {base.get('model')}",
+        "seed": s.get("seed"),
+        "finetune_from": s.get("finetune_from"),
+    }
+
+
 def progress_line(run: RunState) -> str:
     """Where the run stands, in words (plain text): finished, or the round and stage whose
     output is missing and how far its per-problem files got. Files cannot tell a running

@@ -73,3 +73,32 @@ def test_log_lines_print_each_stage_at_most_every_interval_and_at_its_end():
                    "round 1: fine-tune: 4/9 · 200 s each, about 17 min to go",
                    "round 2: search: 0/300", "round 2: search: 133/300 · 25 s each, about 1 h 10 min to go"]
 
+
+
+def test_evolve_status_shows_a_live_run_a_finished_one_and_refuses_other_folders(tmp_path, capsys):
+    import json
+    import os
+
+    from tests.evolve.run_dirs import break_json, finished_run, mid_search_run
+
+    live = mid_search_run(tmp_path / "live", searched=3)
+    for i, path in enumerate(sorted((live / "round-2" / "trees").iterdir())):
+        os.utime(path, (1_000_000 + 40 * i, 1_000_000 + 40 * i))
+    assert main(["evolve-status", str(live)]) == 0
+    out = capsys.readouterr().out
+    assert "live · gsm8k-train 0-4 → held out gsm8k 100-101" in out
+    assert "round 2, search: 3/5 problems searched · 40 s a problem lately: about 1 min to go" in out
+    assert "| 1 | terminal-guided |" in out  # round 1 finished: its row is in the table
+    assert "round 1: no PPM trained" in out
+
+    done = finished_run(tmp_path / "done")
+    assert main(["evolve-status", str(done), "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["finished"] and status["stage"] == "finished: 2 round(s)" and status["pace"] is None
+    assert [r["round"] for r in status["finished_rounds"]] == [0, 1, 2] and status["rounds"] == 2
+
+    assert main(["evolve-status", str(tmp_path)]) == 2
+    assert "holds no evolve run" in capsys.readouterr().err
+    break_json(done / "round-1" / "policy.json")
+    assert main(["evolve-status", str(done)]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
