@@ -4,8 +4,8 @@ print the same thing; the code runs in the sandbox."""
 
 from __future__ import annotations
 
-from bench.ppm_pair_equivalence import effect
 from backend.verify.sandbox import run_code
+from bench.ppm_pair_equivalence import effect
 
 PREFIX = ("Paddington has 40 more goats than Washington...\n<code>\n# Step 1\nwashington = 140\n"
           "<end_of_step> \n\n# Step 2\npaddington = washington + 40\n<end_of_step>")
