@@ -10,6 +10,7 @@ held-out problems' pairs before and after training, with a binomial standard err
 
     python -m bench.ppm_finetuned --epochs 2 --lr 1e-4 --lora-rank 16 --threads 2
     python -m bench.ppm_finetuned --top-layers 4 --trees assets/ppm-data/trees RUN/round-1/trees
+    python -m bench.ppm_finetuned --top-layers 4 --drop-equivalent   # without renamed-equal pairs
 
 Nothing is saved: it answers a question, it does not ship a PPM.
 """
@@ -45,6 +46,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--top-layers", type=int, default=None,
                         help="LoRA on the last N decoder layers only (a CPU's backward pass stops there)")
+    parser.add_argument("--drop-equivalent", action="store_true",
+                        help="train without the pairs whose two steps compute the same values "
+                             "(bench/ppm_pair_equivalence.py); held-out accuracy is printed on all "
+                             "held-out pairs and on the others alone")
     parser.add_argument("--trees", type=Path, nargs="*", default=[TREES],
                         help="folders of truth-mode search trees (default: the committed ones); an "
                              "evolve round's RUN/round-N/trees adds its searches' pairs")
@@ -62,6 +67,16 @@ def main() -> None:
     held = [p for pid, p in found if heldout(pid)]
     problems = {pid for pid, _ in found}
     print(f"{len(found)} pairs from {len(problems)} problems: {len(train)} train, {len(held)} held out")
+    distinct_held = held
+    if args.drop_equivalent:
+        from backend.verify.sandbox import run_code
+        from bench.ppm_pair_equivalence import equivalent
+
+        def distinct(pairs):
+            return [p for p in pairs if not equivalent(p.prefix, p.chosen, p.rejected, run_code)]
+
+        train, distinct_held = distinct(train), distinct(held)
+        print(f"without equivalent pairs: {len(train)} train, {len(distinct_held)} held out")
 
     backbone, tokenizer = load_backbone(None)
     torch.manual_seed(args.seed)
@@ -85,6 +100,9 @@ def main() -> None:
     print(f"train accuracy after:    {accuracy(model, tokenizer, train):.3f} ({len(train)} pairs)")
     after = accuracy(model, tokenizer, held)
     print(f"held-out accuracy after: {after:.3f} ({len(held)} pairs, one SE ±{se:.3f})")
+    if args.drop_equivalent:
+        print(f"  on the {len(distinct_held)} held-out pairs that differ: "
+              f"{accuracy(model, tokenizer, distinct_held):.3f}")
 
 
 if __name__ == "__main__":

@@ -64,6 +64,12 @@ def effect(prefix: str, step: str, run) -> tuple[str, str] | None:
     return printed.strip(), values.strip()
 
 
+def equivalent(prefix: str, chosen: str, rejected: str, run) -> bool:
+    """Both steps run and leave the same values and output."""
+    one = effect(prefix, chosen, run)
+    return one is not None and one == effect(prefix, rejected, run)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trees", type=Path, nargs="+", default=[ROOT / "assets" / "ppm-data" / "trees"])

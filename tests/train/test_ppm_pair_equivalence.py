@@ -32,3 +32,12 @@ def test_final_steps_compare_what_they_print_and_a_failing_step_is_none():
 def test_a_first_step_runs_without_a_prefix_program():
     first = effect("A problem?\n", "<code>\n# Step 1\nsales = 36 * 1/3\n<end_of_step>", run_code)
     assert first == ("", '["12"]')
+
+
+def test_equivalent_needs_both_sides_to_run_and_agree():
+    from bench.ppm_pair_equivalence import equivalent
+
+    total, reordered = step("a = washington + paddington"), step("b = paddington + washington")
+    assert equivalent(PREFIX, total, reordered, run_code)
+    assert not equivalent(PREFIX, step("a = washington + paddington"), step("b = paddington"), run_code)
+    assert not equivalent(PREFIX, step("a = nope"), step("b = nope"), run_code)  # neither runs
