@@ -55,6 +55,9 @@ LAYOUTS: dict[str, tuple[tuple, tuple, tuple[str, str]]] = {
     "cpl": (CPL_STAGES, (("policy", "policy"), ("apo", "policy-apo")), ("value", "value")),
 }
 EVAL_KINDS = ("greedy", "search")
+#: the fine-tuning stages' Trainer checkpoints (``backend/train/checkpoints.py``), in the round's
+#: folder while the stage runs: the tab reads the newest one's step and loss
+CHECKPOINTS = {"policy": "policy.checkpoints", "apo": "policy-apo.checkpoints"}
 #: the newest per-problem files the recent pace is read from (a pause, e.g. a laptop lid
 #: closed, leaves the estimate once this many more files are written)
 PACE_FILES = 10
@@ -82,6 +85,9 @@ class RoundState:
     #: the stage in progress, per problem: (what, files left, seconds a file over the newest
     #: PACE_FILES) when its files show a pace, else None
     pace: tuple[str, int, float] | None = None
+    #: a fine-tuning stage in progress: (steps saved, steps in all, the last saved loss) from
+    #: its newest whole checkpoint, else None
+    training: tuple[int, int, float | None] | None = None
     stages: tuple[str, ...] = tuple(name for name, _ in STAGES)  # this algorithm's, in order
 
     @property
@@ -232,6 +238,29 @@ def _stage_pace(folder: Path, current: str | None, to_search: int, to_test: int,
     return None
 
 
+def _training(folder: Path, current: str | None, root: Path) -> tuple[int, int, float | None] | None:
+    """(step, max steps, last loss) of the newest whole checkpoint of the fine-tuning stage in
+    progress; None when there is none yet (or it cannot be read: a progress detail, not a
+    reason to call the run unreadable)."""
+    sub = CHECKPOINTS.get(current or "")
+    if sub is None or not _plain_dir(folder / sub, root):
+        return None
+    with os.scandir(folder / sub) as entries:
+        steps = sorted((int(e.name[len("checkpoint-"):]), e.name) for e in islice(entries, 1000)
+                       if e.name.startswith("checkpoint-") and e.name[len("checkpoint-"):].isdigit())
+    for _, name in reversed(steps):
+        try:
+            state = _read_json(folder / sub / name / "trainer_state.json", root)
+        except UnreadableRun:
+            continue
+        if isinstance(state, dict) and isinstance(state.get("global_step"), int):
+            losses = [e["loss"] for e in state.get("log_history", ()) if isinstance(e, dict)
+                      and isinstance(e.get("loss"), (int, float))]
+            total = state.get("max_steps") if isinstance(state.get("max_steps"), int) else 0
+            return state["global_step"], total, (losses[-1] if losses else None)
+    return None
+
+
 def _round_state(folder: Path, number: int, manifest: Mapping[str, Any], root: Path, algo: str) -> tuple:
     """(RoundState, its report row or None, the mtimes seen)."""
     stages, policies, (scorer_stage, scorer_dir) = LAYOUTS[algo]
@@ -288,7 +317,10 @@ def _round_state(folder: Path, number: int, manifest: Mapping[str, Any], root: P
         stages=tuple(name for name, _ in stages),
     )
     pace = _stage_pace(folder, state.current, state.to_search, to_test, root)
-    return replace(state, pace=pace), row, stamps
+    training = _training(folder, state.current, root)
+    if training is not None:  # a new checkpoint is a change: "last file written" and the redraw
+        stamps.append((folder / CHECKPOINTS[str(state.current)]).stat().st_mtime)
+    return replace(state, pace=pace, training=training), row, stamps
 
 
 def read_run(path: str | Path) -> RunState:
@@ -314,7 +346,7 @@ def read_run(path: str | Path) -> RunState:
         stamps += seen
         if row is not None:
             rows.append(row)
-    fingerprint = tuple(sorted(stamps)) + tuple((r.searched, r.evaluated) for r in rounds)
+    fingerprint = tuple(sorted(stamps)) + tuple((r.searched, r.evaluated, r.training) for r in rounds)
     return RunState(root, manifest, tuple(rounds), tuple(rows), max(stamps), fingerprint)
 
 
@@ -352,6 +384,10 @@ def progress_line(run: RunState) -> str:
         return f"{where}: {rnd.searched}/{rnd.to_search} problems searched"
     if stage == "eval":
         return f"{where}: {rnd.evaluated}/{rnd.to_evaluate} held-out solves (greedy and search)"
+    if rnd.training is not None:
+        step, total, loss = rnd.training
+        of = f"/{total}" if total else ""
+        return f"{where}: step {step}{of} saved" + (f", loss {loss:.3f}" if loss is not None else "")
     return where
 
 

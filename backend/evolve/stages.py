@@ -20,6 +20,7 @@ from typing import Any
 
 from backend.evolve.manifest import EvolveSettings, folder_sha256, read_json, write_json
 from backend.evolve.models import Models
+from backend.evolve.runs_index import CHECKPOINTS
 from backend.problems import Problem
 
 Say = Callable[[str], None]
@@ -163,7 +164,7 @@ def policy_stage(rnd: Round, start_from: str | None) -> dict[str, Any]:
     config = sft_config(rnd.settings, getattr(rnd.models, "threads", None))
     model, tokenizer = rnd.models.trainable(start_from)
     label = f"round {rnd.number}: fine-tune"
-    checkpoints = rnd.folder / "policy.checkpoints"  # a killed run resumes here, not at step 1
+    checkpoints = rnd.folder / CHECKPOINTS["policy"]  # a killed run resumes here, not at step 1
     merged, result = fine_tune(
         model, tokenizer, examples, config, progress=lambda step, steps, _: rnd.progress(label, step, steps),
         checkpoints=checkpoints, save_every=SFT_SAVE_EVERY,

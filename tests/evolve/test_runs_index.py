@@ -88,6 +88,28 @@ def test_the_evaluation_is_timed_by_the_kind_in_progress(tmp_path):
     assert ri.pace_line(state) == "48 s a search solve lately: about 1 h 10 min to go for the 88 left"
 
 
+def test_a_fine_tuning_stage_shows_its_newest_whole_checkpoints_step_and_loss(tmp_path):
+    run = mid_search_run(tmp_path / "live", searched=5)
+    for name in ("search", "data"):
+        (run / "round-2" / f"{name}.json").write_text("{}", encoding="utf-8")
+    assert ri.progress_line(ri.read_run(run)) == "round 2, policy"  # no checkpoint yet
+    saved = run / "round-2" / "policy.checkpoints"
+    state = {"global_step": 10, "max_steps": 107,
+             "log_history": [{"loss": 0.9}, {"loss": 0.41}, {"train_loss": 1}]}
+    (saved / "checkpoint-10").mkdir(parents=True)
+    (saved / "checkpoint-10" / "trainer_state.json").write_text(json.dumps(state), encoding="utf-8")
+    (saved / "checkpoint-15").mkdir()  # cut off while being written: no trainer_state.json
+    before = ri.read_run(run)
+    assert ri.progress_line(before) == "round 2, policy: step 10/107 saved, loss 0.410"
+    (saved / "checkpoint-15" / "trainer_state.json").write_text("{not json", encoding="utf-8")
+    assert ri.progress_line(ri.read_run(run)).startswith("round 2, policy: step 10/107")  # still readable
+    (saved / "checkpoint-15" / "trainer_state.json").write_text(
+        json.dumps({**state, "global_step": 15, "log_history": [{"loss": 0.3}]}), encoding="utf-8")
+    after = ri.read_run(run)
+    assert ri.progress_line(after) == "round 2, policy: step 15/107 saved, loss 0.300"
+    assert after.fingerprint != before.fingerprint  # the page redraws
+
+
 @pytest.mark.parametrize(("seconds", "words"), [(5, "1 min"), (95, "2 min"), (3600, "1 h 0 min"),
                                                 (5400, "1 h 30 min")])
 def test_durations_in_words(seconds, words):
