@@ -340,7 +340,10 @@ def open_services(args: argparse.Namespace) -> Services:
         default_algorithm=args.algorithm,
         ppm=args.ppm,
         training=TrainingSettings(  # the page may type folders outside --runs-dir on this machine only
-            Path(getattr(args, "runs_dir", "runs")), anywhere=is_loopback(args.host) and not args.share
+            Path(getattr(args, "runs_dir", "runs")), anywhere=is_loopback(args.host) and not args.share,
+            # a round's GGUF loads as the server's llama.cpp engine does (threads, buffer types)
+            llamacpp_options=dict(getattr(args, "engine_options", None) or {})
+            if (args.engine or DEFAULT_ENGINE) == "llamacpp" else {},
         ),
     )
 

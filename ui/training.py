@@ -25,7 +25,8 @@ POLL_S = 3.0
 HELP = (
     "Runs of `canopy evolve` (docs/EVOLVE.md): what each was made with, its rounds' charts "
     "(held-out accuracy, what each search produced, the fine-tuning loss), and while a round runs, "
-    "the stage it is in. **Use this round** puts that round's policy (on the transformers engine) "
+    "the stage it is in. **Use this round** puts that round's policy (on llama.cpp when the run exported "
+    "its GGUF, else on the transformers engine) "
     "and its PPM on the Solve screen, so one problem can be solved with round 1 and then round 2."
 )
 NO_POLICY_YET = "No round of this run has trained a policy yet."
@@ -93,8 +94,12 @@ def policy_choices(services: Services, rounds: Sequence[tuple[str, str]] = ()) -
 def restored_policy(services: Services, engine: str | None, model: str | None) -> Any:
     """The Policy control of a re-attached run: its round policy when it ran one this server
     may use (skipped otherwise: the control stays as it is)."""
-    if engine != "transformers" or not model:
+    if not model or engine not in ("transformers", "llamacpp"):
         return gr.skip()
+    if engine == "llamacpp":  # a round's exported GGUF: RUN/round-N/policy.gguf beside its folder
+        if not model.endswith("policy.gguf"):
+            return gr.skip()
+        model = model[: -len(".gguf")]
     try:
         folder = tr.allowed_model(tr.settings_of(services), model, "policy")
         run, number = ri.round_model(folder, "policy")

@@ -35,8 +35,11 @@ class TrainingSettings:
     root: Path = Path("runs")
     #: may a page list a folder outside ``root``? Only where the server listens on loopback
     anywhere: bool = False
-    #: TEST SEAM: makes the engine of a policy folder (default: the transformers engine)
+    #: TEST SEAM: makes the engine of a policy folder (default: llama.cpp on the round's GGUF
+    #: when it exported one, else the transformers engine)
     policy_loader: Callable[[str], Any] | None = None
+    #: the llama.cpp load options of a round's GGUF (the server's own, when it runs llama.cpp)
+    llamacpp_options: dict[str, Any] = field(default_factory=dict)
     _slots: OrderedDict = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -46,8 +49,13 @@ class TrainingSettings:
 
         with self._lock:
             if policy not in self._slots:
-                loader = (lambda: self.policy_loader(policy)) if self.policy_loader else None
-                self._slots[policy] = EngineSlot("transformers", policy, loader=loader)
+                if self.policy_loader is not None:
+                    self._slots[policy] = EngineSlot("transformers", policy,
+                                                     loader=lambda: self.policy_loader(policy))
+                elif (gguf := ri.round_gguf(Path(policy))) is not None:  # 3x faster on this CPU
+                    self._slots[policy] = EngineSlot("llamacpp", str(gguf), options=self.llamacpp_options)
+                else:
+                    self._slots[policy] = EngineSlot("transformers", policy)
             self._slots.move_to_end(policy)
             while len(self._slots) > KEEP_POLICIES:
                 self._slots.popitem(last=False)  # a search still using it keeps its engine alive
@@ -191,7 +199,9 @@ def pick_round(run: Path, number: int | None) -> Pick:
         raise Refused(f"Round {number} of {run.name} trained no policy.")
     policies = [(f"{run.name} · round {r.number} policy", str(r.policy.resolve()))
                 for r in state.rounds if r.policy is not None]
-    where = f"Solve now uses {md_code(run.name)} round {chosen.number}'s policy on the transformers engine"
+    exported = ri.round_gguf(chosen.policy) is not None
+    runs_on = "llama.cpp (the GGUF the round exported)" if exported else "the transformers engine"
+    where = f"Solve now uses {md_code(run.name)} round {chosen.number}'s policy on {runs_on}"
     # the PPM control carries the round's step scorer: rStar-Math's PPM, or CPL's value head
     scorer = "PPM" if state.algo == "rstar" else "value head"
     ppms = [(f"{run.name} · round {r.number} {scorer}", str(r.ppm.resolve())) for r in state.rounds if r.ppm]

@@ -409,6 +409,28 @@ def duration_words(seconds: float) -> str:
     return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
+def round_gguf(policy: Path) -> Path | None:
+    """The GGUF an rStar-Math round exported of its ``policy`` folder (``round-N/policy.gguf``,
+    ``canopy evolve --policy-engine llamacpp``) when the round's ``policy.json`` names it and
+    the file records that policy's checksum; None otherwise (the folder then runs on
+    transformers). Reading the GGUF's metadata takes seconds the first time (its vocabulary),
+    then it is cached while the file is unchanged."""
+    folder = policy.parent
+    gguf = policy.with_name(policy.name + ".gguf")
+    if policy.name != "policy" or not _plain_file(gguf, folder):
+        return None
+    try:
+        stage = _read_json(folder / "policy.json", folder)
+    except UnreadableRun:
+        return None
+    named = Path(str(stage.get("gguf") or "")).name if isinstance(stage, dict) else ""
+    if named != gguf.name or not stage.get("sha256"):
+        return None
+    from backend.evolve.gguf_export import gguf_source_sha
+
+    return gguf if gguf_source_sha(gguf) == stage["sha256"] else None
+
+
 def round_number(path: Path) -> int | None:
     """N of a ``round-N`` folder name (None for any other name)."""
     found = _ROUND_DIR.match(path.name)

@@ -109,3 +109,25 @@ def cpl_run(run: Path) -> Path:
     row = {"round": 1, "heldout_greedy_accuracy": 0.5, "heldout_search_accuracy": 0.5}
     write_json(one / "report.json", row)
     return run
+
+
+def export_gguf_stub(run: Path, number: int, *, records: str = "0" * 64) -> Path:
+    """What ``canopy evolve --policy-engine llamacpp`` adds to a round: ``policy.gguf`` (here a
+    real GGUF file with the metadata alone, no tensors) recording the checksum ``records``,
+    and ``policy.json`` naming it with the policy folder's checksum ``"0" * 64``."""
+    import gguf
+
+    from backend.evolve.gguf_export import SOURCE_SHA_KEY
+
+    folder = run / f"round-{number}"
+    out = folder / "policy.gguf"
+    writer = gguf.GGUFWriter(str(out), "qwen2")
+    writer.add_string(SOURCE_SHA_KEY, records)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    stage = json.loads((folder / "policy.json").read_text(encoding="utf-8"))
+    write_json(folder / "policy.json", {**stage, "sha256": "0" * 64, "gguf": str(out)})
+    return out
+

@@ -173,3 +173,19 @@ def test_a_cpl_run_has_cpls_stages_and_its_step_apo_policy_and_value_head(tmp_pa
     assert ri.round_model(run / "round-1" / "policy-apo", "policy") == (run, 1)
     with pytest.raises(ri.UnreadableRun):
         ri.round_model(run / "round-1" / "policy", "policy")  # superseded by the Step-APO policy
+
+
+def test_a_rounds_exported_gguf_is_found_only_when_it_records_that_policy(tmp_path):
+    from tests.evolve.run_dirs import export_gguf_stub
+
+    run = finished_run(tmp_path / "done")
+    policy = run / "round-2" / "policy"
+    assert ri.round_gguf(policy) is None  # the round exported none
+    gguf = export_gguf_stub(run, 2)
+    assert ri.round_gguf(policy) == gguf
+    export_gguf_stub(run, 2, records="1" * 64)  # exported from another policy (stale)
+    assert ri.round_gguf(policy) is None
+    export_gguf_stub(run, 1)
+    (run / "round-1" / "policy.gguf").rename(run / "round-1" / "elsewhere.gguf")
+    (run / "round-1" / "policy.gguf").symlink_to(run / "round-1" / "elsewhere.gguf")
+    assert ri.round_gguf(run / "round-1" / "policy") is None  # links are not followed

@@ -245,3 +245,29 @@ def test_names_and_manifest_text_reach_the_page_escaped(services, runs):
     about, progress, *_ = hs.show(folder, str(run.resolve()))
     assert "<img" not in about and "<img" not in progress and "](javascript" not in about
     assert "img src=x" in html.unescape(about)  # shown, as text
+
+
+def test_a_round_that_exported_its_gguf_runs_on_llamacpp_and_a_rerun_finds_its_policy(runs):
+    """``--policy-engine llamacpp`` rounds carry ``policy.gguf``: "use this round" loads it on
+    llama.cpp (with the server's llama.cpp options) instead of the float32 folder on
+    transformers, says so, and a stored run of that GGUF maps back to its round's policy."""
+    from tests.evolve.run_dirs import export_gguf_stub
+    from ui.training import restored_policy
+
+    done = (runs / "done").resolve()
+    gguf = export_gguf_stub(done, 2)
+    settings = tr.TrainingSettings(runs, llamacpp_options={"n_threads": 2})
+    services = demo_services()
+    services.training = settings
+    try:
+        slot = tr.policy_slot(services, str(done / "round-2" / "policy"))
+        assert (slot.name, slot.model, slot.options) == ("llamacpp", str(gguf), {"n_threads": 2})
+        other = tr.policy_slot(services, str(done / "round-1" / "policy"))  # no GGUF: transformers
+        assert (other.name, other.model) == ("transformers", str(done / "round-1" / "policy"))
+        assert "on llama.cpp (the GGUF the round exported)" in tr.pick_round(done, 2).note
+        assert "on the transformers engine" in tr.pick_round(done, 1).note
+        control = restored_policy(services, "llamacpp", str(gguf))
+        assert value(control) == str(done / "round-2" / "policy")
+        assert isinstance(restored_policy(services, "llamacpp", "/elsewhere/model.gguf"), type(gr.skip()))
+    finally:
+        services.close()
