@@ -225,3 +225,37 @@ def test_the_policy_stage_prepares_each_new_policy_for_its_engine(tmp_path):
     summary = json.loads((tmp_path / "run" / "round-1" / "policy.json").read_text())
     assert models.prepared == summary["policy"] == str(tmp_path / "run" / "round-1" / "policy")
     assert summary["gguf"] == summary["policy"] + ".gguf" and summary["gguf_seconds"] == 1.5
+
+
+def test_one_string_field_is_read_by_walking_the_header(tmp_path):
+    """``string_field`` seeks over every other value (string arrays included, as a vocabulary
+    is) and gives what gguf's own reader gives; a file that is not GGUF, or is cut short, is a
+    ValueError, and ``gguf_source_sha`` says None for both."""
+    import gguf
+
+    from backend.evolve.gguf_export import SOURCE_SHA_KEY, gguf_source_sha, string_field
+
+    path = tmp_path / "stub.gguf"
+    writer = gguf.GGUFWriter(str(path), "qwen2")
+    writer.add_array("tokenizer.ggml.tokens", ["a", "bb", "ccc"] * 1000)
+    writer.add_array("tokenizer.ggml.scores", [0.5] * 3000)
+    writer.add_uint32("qwen2.block_count", 24)
+    writer.add_bool("flag", True)
+    writer.add_string(SOURCE_SHA_KEY, "ab" * 32)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    reader = gguf.GGUFReader(str(path))
+    for key in ("general.architecture", SOURCE_SHA_KEY):
+        assert string_field(path, key) == reader.fields[key].contents()
+    assert string_field(path, "no.such.key") is None and gguf_source_sha(path) == "ab" * 32
+    with pytest.raises(ValueError, match="not a string"):
+        string_field(path, "qwen2.block_count")
+
+    (tmp_path / "text.gguf").write_text("not a model", encoding="utf-8")
+    (tmp_path / "cut.gguf").write_bytes(path.read_bytes()[:200])
+    for bad in ("text.gguf", "cut.gguf"):
+        with pytest.raises(ValueError):
+            string_field(tmp_path / bad, SOURCE_SHA_KEY)
+        assert gguf_source_sha(tmp_path / bad) is None
