@@ -19,7 +19,7 @@ from typing import Any
 from backend.evolve.cpl_data import apo_rows, best_plans, read_lines, write_lines
 from backend.evolve.manifest import folder_sha256, write_json
 from backend.evolve.runs_index import CHECKPOINTS
-from backend.evolve.stages import SFT_SAVE_EVERY, Progress, Round, _done, held_out_accuracy
+from backend.evolve.stages import CHECKPOINT_EVERY, Progress, Round, _done, held_out_accuracy
 from backend.problems import Problem
 
 
@@ -122,7 +122,7 @@ def apo_stage(rnd: Round, start: str | None, apo: Mapping[str, Any]) -> dict[str
     checkpoints = rnd.folder / CHECKPOINTS["apo"]  # a killed run resumes here, not at step 1
     model, losses, seconds = train_step_apo(
         model, tokenizer, pairs, config, progress=lambda s, n, _: rnd.progress(label, s, n),
-        checkpoints=checkpoints, save_every=SFT_SAVE_EVERY,
+        checkpoints=checkpoints, save_every=CHECKPOINT_EVERY,
     )
     folder = save_policy(model, tokenizer, rnd.folder / "policy-apo", start_from=start or "base",
                          round=rnd.number, pairs=len(pairs), losses=losses, **config.about())

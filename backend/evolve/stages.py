@@ -26,9 +26,9 @@ from backend.problems import Problem
 Say = Callable[[str], None]
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
-#: fine-tuning steps between checkpoints (on this CPU a step of 4 examples takes about a
-#: minute, so a kill costs at most a few minutes of training)
-SFT_SAVE_EVERY = 5
+#: optimiser steps between the fine-tuning stages' checkpoints (SFT, CPL's Step-APO: on this
+#: CPU a step of 4 examples takes about a minute, so a kill costs a few minutes of training)
+CHECKPOINT_EVERY = 5
 
 
 @dataclass
@@ -167,7 +167,7 @@ def policy_stage(rnd: Round, start_from: str | None) -> dict[str, Any]:
     checkpoints = rnd.folder / CHECKPOINTS["policy"]  # a killed run resumes here, not at step 1
     merged, result = fine_tune(
         model, tokenizer, examples, config, progress=lambda step, steps, _: rnd.progress(label, step, steps),
-        checkpoints=checkpoints, save_every=SFT_SAVE_EVERY,
+        checkpoints=checkpoints, save_every=CHECKPOINT_EVERY,
     )
     folder = save_policy(
         merged, tokenizer, rnd.folder / "policy", start_from=start_from or "base", round=rnd.number,

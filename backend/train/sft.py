@@ -188,7 +188,6 @@ def fine_tune(
     return merged, SFTResult(losses, len(examples), round(time.monotonic() - t0, 2))
 
 
-
 def save_policy(model: Any, tokenizer: Any, directory: str | Path, **about: Any) -> Path:
     """A folder ``--engine transformers --model DIR`` loads: weights, tokenizer (with its chat
     template) and ``canopy_policy.json`` (``about``: base model, data, settings, losses).
