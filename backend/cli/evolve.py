@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
@@ -177,6 +178,8 @@ def evolve(
 
 #: progress calls closer together than this are items an earlier process already did
 SKIPPED_S = 0.5
+#: the newest progress calls a log line's pace is measured over
+PACE_CALLS = 11
 
 
 class LogLines:
@@ -188,8 +191,9 @@ class LogLines:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.echo, self.every_s, self.clock = echo, every_s, clock
         self.last: dict[str, float] = {}
-        #: per stage: (clock, done) the pace is measured from, and the clock of the last call
-        self.since: dict[str, tuple[float, int]] = {}
+        #: per stage: the (clock, done) of its newest calls, the pace's window (a pause, e.g.
+        #: SIGSTOP or a closed lid, leaves it once PACE_CALLS more items are done)
+        self.window: dict[str, deque[tuple[float, int]]] = {}
         self.seen: dict[str, float] = {}
         self.finished: set[str] = set()
 
@@ -198,8 +202,9 @@ class LogLines:
         if what not in self.seen or now - self.seen[what] < SKIPPED_S:
             # the first call, or one right after the last: a problem done by an earlier process
             # (a resumed stage reports those first, all at once): the pace starts after them
-            self.since[what] = (now, done)
+            self.window[what] = deque(maxlen=PACE_CALLS)
         self.seen[what] = now
+        self.window[what].append((now, done))
         if done >= total:
             if what in self.finished:
                 return
@@ -207,9 +212,9 @@ class LogLines:
         elif what in self.last and now - self.last[what] < self.every_s:
             return
         self.last[what] = now
-        started, done_then = self.since[what]
+        started, done_then = self.window[what][0]
         line = f"{time.strftime('%H:%M:%S')} {what}: {done}/{total}"
-        if done_then < done < total:  # this process's own pace
+        if done_then < done < total:  # this process's own recent pace
             each = (now - started) / (done - done_then)
             line += f" · {each:.0f} s each, about {duration_words(each * (total - done))} to go"
         self.echo(line)

@@ -67,11 +67,21 @@ def test_log_lines_print_each_stage_at_most_every_interval_and_at_its_end():
         log("round 2: search", done, 300)
     now[0] = 1000.13 + 3 * 25.0
     log("round 2: search", 133, 300)  # three problems searched by this process, 25 s each
+    now[0] += 3600.0  # paused an hour (SIGSTOP), then 11 more problems at 30 s each
+    for done in range(134, 145):  # the pause weighs less with each problem, then leaves the window
+        log("round 2: search", done, 300)
+        now[0] += 30.0
     got = [line.split(" ", 1)[1] for line in lines]  # without the clock time
     assert got == ["round 1: search: 0/4", "round 1: search: 2/4 · 35 s each, about 1 min to go",
                    "round 1: search: 4/4", "round 1: fine-tune: 1/9",
                    "round 1: fine-tune: 4/9 · 200 s each, about 17 min to go",
-                   "round 2: search: 0/300", "round 2: search: 133/300 · 25 s each, about 1 h 10 min to go"]
+                   "round 2: search: 0/300", "round 2: search: 133/300 · 25 s each, about 1 h 10 min to go",
+                   "round 2: search: 134/300 · 919 s each, about 42 h 22 min to go",
+                   "round 2: search: 136/300 · 622 s each, about 28 h 22 min to go",
+                   "round 2: search: 138/300 · 474 s each, about 21 h 21 min to go",
+                   "round 2: search: 140/300 · 386 s each, about 17 h 8 min to go",
+                   "round 2: search: 142/300 · 326 s each, about 14 h 19 min to go",
+                   "round 2: search: 144/300 · 30 s each, about 1 h 18 min to go"]
 
 
 
