@@ -227,13 +227,13 @@ def _pace(folder: Path, suffix: str, root: Path, total: int, what: str) -> tuple
 
 
 def _stage_pace(folder: Path, current: str | None, to_search: int, to_test: int,
-                root: Path) -> tuple[str, int, float] | None:
+                per_kind: Mapping[str, int], root: Path) -> tuple[str, int, float] | None:
     """The recent pace of the per-problem stage in progress (search, or an eval kind)."""
     if current == "search":
         return _pace(folder / "trees", ".jsonl.gz", root, to_search, "problem")
     if current == "eval":
         for kind in EVAL_KINDS:  # they run in this order: the first one unfinished
-            if _count(folder / "eval" / kind, ".json", root) < to_test:
+            if per_kind[kind] < to_test:
                 return _pace(folder / "eval" / kind, ".json", root, to_test, f"{kind} solve")
     return None
 
@@ -274,7 +274,8 @@ def _round_state(folder: Path, number: int, manifest: Mapping[str, Any], root: P
             outputs[name] = data
             stamps.append((folder / filename).stat().st_mtime)
     searched = _count(folder / "trees", ".jsonl.gz", root)
-    evaluated = sum(_count(folder / "eval" / kind, ".json", root) for kind in EVAL_KINDS)
+    per_kind = {kind: _count(folder / "eval" / kind, ".json", root) for kind in EVAL_KINDS}
+    evaluated = sum(per_kind.values())
     for sub in (folder / "trees", *(folder / "eval" / k for k in EVAL_KINDS)):
         if _plain_dir(sub, root):
             stamps.append(sub.stat().st_mtime)
@@ -316,7 +317,7 @@ def _round_state(folder: Path, number: int, manifest: Mapping[str, Any], root: P
         notes=tuple(notes),
         stages=tuple(name for name, _ in stages),
     )
-    pace = _stage_pace(folder, state.current, state.to_search, to_test, root)
+    pace = _stage_pace(folder, state.current, state.to_search, to_test, per_kind, root)
     training = _training(folder, state.current, root)
     if training is not None:  # a new checkpoint is a change: "last file written" and the redraw
         stamps.append((folder / CHECKPOINTS[str(state.current)]).stat().st_mtime)
