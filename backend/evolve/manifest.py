@@ -161,11 +161,25 @@ def open_manifest(run_dir: Path, settings: EvolveSettings, fresh: dict[str, Any]
     if stored.get("format") != FORMAT:
         raise ValueError(f"{path} is not an evolve manifest")
     for key in ("settings", "train_problems", "test_problems"):
-        if stored.get(key) != fresh[key]:
+        if _identity(key, stored.get(key)) != _identity(key, fresh[key]):
             raise ValueError(
                 f"{run_dir} was started with other {key.replace('_', ' ')}; resume it with the same "
                 "options, or use a new run directory"
             )
     if stored.get("models", {}).get("base") != fresh["models"]["base"]:
         raise ValueError(f"{run_dir} was started with another base model: {stored['models']['base']}")
+    if fresh["settings"].get("evaluate_base") and not stored["settings"].get("evaluate_base", True):
+        stored["settings"]["evaluate_base"] = True  # round 0 measured later: listed from now on
+        write_json(path, stored)
     return stored
+
+
+#: settings that say what is done in this invocation, not what the experiment is: round 0 may
+#: be measured after the rounds (a long run's searches first, its baseline in a later session)
+_NOT_IDENTITY = ("evaluate_base",)
+
+
+def _identity(key: str, value: Any) -> Any:
+    if key != "settings" or not isinstance(value, dict):
+        return value
+    return {k: v for k, v in value.items() if k not in _NOT_IDENTITY}

@@ -207,6 +207,23 @@ def test_a_resume_with_other_settings_is_refused(tmp_path, problems):
         run_evolve(tmp_path, settings(rounds=1, evaluate_base=False, top_k=1), models, say=lambda _: None)
 
 
+def test_round_0_can_be_measured_after_the_rounds(tmp_path, problems):
+    """A long run does its searches first (--no-base-eval) and measures the base policy in a
+    later invocation: that resume is the same experiment, not a refused change of settings."""
+    train, test = problems
+    models = ScriptedModels(ScriptedEngine(rules_for(train + test)))
+    first = run_evolve(tmp_path, settings(rounds=1, evaluate_base=False), models, say=lambda _: None)
+    assert [r["round"] for r in first] == [1] and not (tmp_path / "round-0").exists()
+    rows = run_evolve(tmp_path, settings(rounds=1), models, say=lambda _: None)
+    assert [r["round"] for r in rows] == [0, 1]
+    assert rows[1]["heldout_greedy_won_lost"] is not None, "compared with the round 0 measured later"
+    assert read_json(tmp_path / "manifest.json")["settings"]["evaluate_base"] is True
+    # a later resume without round 0 neither refuses nor forgets it
+    again = run_evolve(tmp_path, settings(rounds=1, evaluate_base=False), models, say=lambda _: None)
+    assert [r["round"] for r in again] == [1]
+    assert read_json(tmp_path / "manifest.json")["settings"]["evaluate_base"] is True
+
+
 def test_a_ppm_round_without_a_ppm_says_why(tmp_path, problems):
     train, test = problems
     models = ScriptedModels(ScriptedEngine(rules_for(train + test)))
