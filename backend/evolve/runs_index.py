@@ -58,6 +58,8 @@ EVAL_KINDS = ("greedy", "search")
 #: the fine-tuning stages' Trainer checkpoints (``backend/train/checkpoints.py``), in the round's
 #: folder while the stage runs: the tab reads the newest one's step and loss
 CHECKPOINTS = {"policy": "policy.checkpoints", "apo": "policy-apo.checkpoints"}
+#: a fine-tuned round's LoRA adapter in 16 bits (backend/train/sft.py: save_adapter)
+ADAPTER = "policy.adapter"
 #: the newest per-problem files the recent pace is read from (a pause, e.g. a laptop lid
 #: closed, leaves the estimate once this many more files are written)
 PACE_FILES = 10

@@ -20,7 +20,7 @@ from typing import Any
 
 from backend.evolve.manifest import EvolveSettings, folder_sha256, read_json, write_json
 from backend.evolve.models import Models
-from backend.evolve.runs_index import CHECKPOINTS
+from backend.evolve.runs_index import ADAPTER, CHECKPOINTS
 from backend.problems import Problem
 
 Say = Callable[[str], None]
@@ -150,10 +150,12 @@ def policy_stage(rnd: Round, start_from: str | None) -> dict[str, Any]:
     """Fine-tune ``start_from`` (None: the base model) on the round's SFT examples; with none,
     the round keeps its input policy (and says so)."""
     from backend.evolve.sft_data import read_examples
-    from backend.train.sft import fine_tune, save_policy
+    from backend.train.sft import POLICY_MARKER, fine_tune, save_policy
 
     out = rnd.folder / "policy.json"
     if (done := _done(out)) is not None:
+        if done.get("trained") and not (rnd.folder / "policy").is_dir():
+            return _policy_from_adapter(rnd, done)
         return done
     examples = read_examples(rnd.folder / "sft.jsonl")
     if not examples:
@@ -167,12 +169,14 @@ def policy_stage(rnd: Round, start_from: str | None) -> dict[str, Any]:
     checkpoints = rnd.folder / CHECKPOINTS["policy"]  # a killed run resumes here, not at step 1
     merged, result = fine_tune(
         model, tokenizer, examples, config, progress=lambda step, steps, _: rnd.progress(label, step, steps),
-        checkpoints=checkpoints, save_every=CHECKPOINT_EVERY,
+        checkpoints=checkpoints, save_every=CHECKPOINT_EVERY, adapter_dir=rnd.folder / ADAPTER,
     )
-    folder = save_policy(
-        merged, tokenizer, rnd.folder / "policy", start_from=start_from or "base", round=rnd.number,
-        examples=len(examples), losses=result.losses, **config.about(),
-    )
+    about = {
+        "start_from": start_from or "base", "round": rnd.number, "examples": len(examples),
+        "losses": result.losses, **config.about(),
+    }
+    write_json(rnd.folder / ADAPTER / POLICY_MARKER, {"format": "canopy-policy-adapter", **about})
+    folder = save_policy(merged, tokenizer, rnd.folder / "policy", **about)
     summary = {
         "trained": True,
         "policy": str(folder),
@@ -182,13 +186,49 @@ def policy_stage(rnd: Round, start_from: str | None) -> dict[str, Any]:
         "first_loss": result.losses[0],
         "last_loss": result.losses[-1],
         "sha256": folder_sha256(folder),
+        "adapter": ADAPTER,
+        "adapter_sha256": folder_sha256(rnd.folder / ADAPTER),
         "seconds": result.seconds,
     }
-    inner = getattr(rnd.models, "inner", rnd.models)  # RayModels wraps the driver's LocalModels
-    if prepare := getattr(inner, "prepare_policy", None):  # e.g. policy.gguf for llama.cpp
-        summary.update(prepare(str(folder)))
+    summary.update(_prepare(rnd, folder))
     write_json(out, summary)
     shutil.rmtree(checkpoints, ignore_errors=True)  # the policy is saved: nothing to resume
+    return summary
+
+
+def _prepare(rnd: Round, folder: Path) -> dict[str, Any]:
+    inner = getattr(rnd.models, "inner", rnd.models)  # RayModels wraps the driver's LocalModels
+    if prepare := getattr(inner, "prepare_policy", None):  # e.g. policy.gguf for llama.cpp
+        return prepare(str(folder))
+    return {}
+
+
+def _policy_from_adapter(rnd: Round, done: dict[str, Any]) -> dict[str, Any]:
+    """A fine-tuned round whose merged policy folder is gone (the run was carried to another
+    machine without its 2 GB of weights) is rebuilt from its 16-bit adapter over the model it
+    started from: the same weights, checked against the recorded checksum; no adapter (a
+    run from before adapters were kept) says what to do instead of training again."""
+    from backend.train.sft import POLICY_MARKER, merge_adapter, save_policy
+
+    adapter = rnd.folder / ADAPTER
+    if not adapter.is_dir():
+        raise ValueError(
+            f"{rnd.folder / 'policy'} is missing and no {ADAPTER}/ is there to rebuild it from: "
+            f"delete {rnd.folder / 'policy.json'} to fine-tune round {rnd.number} again"
+        )
+    start = done.get("start_from", "base")
+    about = read_json(adapter / POLICY_MARKER) if (adapter / POLICY_MARKER).is_file() else {}
+    about.pop("format", None)
+    model, tokenizer = rnd.models.trainable(None if start == "base" else start)
+    folder = save_policy(merge_adapter(model, adapter), tokenizer, rnd.folder / "policy", **about)
+    same = folder_sha256(folder) == done.get("sha256")
+    rnd.say(
+        f"round {rnd.number}: policy rebuilt from {ADAPTER}/"
+        + ("" if same else " (its checksum differs from the one recorded when it was trained)")
+    )
+    summary = {**done, "policy": str(folder), "rebuilt_from_adapter": True, "same_sha256": same}
+    summary.update(_prepare(rnd, folder))
+    write_json(rnd.folder / "policy.json", summary)
     return summary
 
 

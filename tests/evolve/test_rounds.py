@@ -224,6 +224,37 @@ def test_round_0_can_be_measured_after_the_rounds(tmp_path, problems):
     assert read_json(tmp_path / "manifest.json")["settings"]["evaluate_base"] is True
 
 
+def test_a_run_carried_without_its_merged_policy_rebuilds_it_from_the_adapter(tmp_path, problems):
+    """A run folder copied to another machine without the merged weights (2 GB on the
+    embedded model) resumes from the round's 16-bit adapter: the same policy, checksum and
+    report, and no fine-tuning again."""
+    import shutil
+
+    train, test = problems
+    models = ScriptedModels(ScriptedEngine(rules_for(train + test)))
+    quick = settings(rounds=1, evaluate_base=False)
+    rows = run_evolve(tmp_path, quick, models, say=lambda _: None)
+    trained = read_json(tmp_path / "round-1" / "policy.json")
+    adapter = tmp_path / "round-1" / "policy.adapter"
+    assert read_json(adapter / "canopy_policy.json")["format"] == "canopy-policy-adapter"
+    assert trained["adapter_sha256"] == folder_sha256(adapter)
+
+    shutil.rmtree(tmp_path / "round-1" / "policy")
+    said = []
+    again = run_evolve(tmp_path, quick, models, say=said.append)
+    rebuilt = read_json(tmp_path / "round-1" / "policy.json")
+    assert rebuilt["rebuilt_from_adapter"] and rebuilt["same_sha256"]
+    assert folder_sha256(tmp_path / "round-1" / "policy") == trained["sha256"]
+    assert any("policy rebuilt from policy.adapter/" in line for line in said)
+    assert not any("fine-tune" in line for line in said), said
+    assert without_times(again) == without_times(rows)
+
+    shutil.rmtree(tmp_path / "round-1" / "policy")
+    shutil.rmtree(adapter)
+    with pytest.raises(ValueError, match=r"delete \S*policy\.json to fine-tune round 1 again"):
+        run_evolve(tmp_path, quick, models, say=lambda _: None)
+
+
 def test_a_ppm_round_without_a_ppm_says_why(tmp_path, problems):
     train, test = problems
     models = ScriptedModels(ScriptedEngine(rules_for(train + test)))
