@@ -50,6 +50,7 @@ from backend.engines._threads import available_cores, passive_openmp_wait
 from backend.engines.base import Completion, EngineInfo, GenerationRequest, cut_at_stop, plain_chat_prompt
 from backend.engines.cancel import GenerationCancelled, cancel_requested
 from backend.engines.embedded import resolve_model
+from backend.gguf_header import lora_base
 
 _llama_log = logging.getLogger("llama.cpp")
 _LOG_CALLBACK: Any = None  # the ctypes callback must outlive every model, so it lives here
@@ -162,6 +163,11 @@ class LlamaCppEngine:
         if not (path.lower().endswith(".gguf") and Path(path).is_file()):
             raise ValueError(f"the llamacpp engine loads .gguf files; {model!r} is not one "
                              "(for a Hugging Face id or directory use --engine transformers)")
+        adapter = None
+        if (base := lora_base(path)) is not None:  # a LoRA GGUF: its base model, then the adapter
+            adapter, path = path, resolve_model(None if base == "embedded" else base)
+            if not (path.lower().endswith(".gguf") and Path(path).is_file()):
+                raise ValueError(f"the LoRA adapter {adapter} belongs to {base!r}, which is not a GGUF here")
         if max_batch < 1 or n_ctx < 16:
             raise ValueError(f"need max_batch >= 1 and n_ctx >= 16, got {max_batch} and {n_ctx}")
         _route_logs(lib)  # process-wide: llama.cpp has one log callback
@@ -177,6 +183,10 @@ class LlamaCppEngine:
         mdl = lib.llama_model_load_from_file(path.encode(), mp)
         if not mdl:
             raise RuntimeError(f"llama.cpp could not load {path} (run with verbose=True for its log)")
+        lora = lib.llama_adapter_lora_init(mdl, adapter.encode()) if adapter else None
+        if adapter and not lora:  # freed with the model otherwise
+            lib.llama_model_free(mdl)
+            raise RuntimeError(f"llama.cpp could not apply the LoRA adapter {adapter} to {path}")
         n_batch = max(512, max_batch)
         cp = lib.llama_context_default_params()
         cp.n_ctx = kv_cells or 4 * n_ctx
@@ -194,10 +204,17 @@ class LlamaCppEngine:
             lib.llama_model_free(mdl)
             raise RuntimeError(
                 f"llama.cpp could not create a context (kv_cells={cp.n_ctx}, n_seq_max={max_batch})")
+        if lora and lib.llama_set_adapters_lora(
+            ctx, (lib.llama_adapter_lora_p_ctypes * 1)(lora), 1, (ctypes.c_float * 1)(1.0)
+        ):
+            lib.llama_free(ctx)
+            lib.llama_model_free(mdl)
+            raise RuntimeError(f"llama.cpp could not set the LoRA adapter {adapter}")
         info = EngineInfo(
             name="llamacpp",
-            model=path,
+            model=adapter or path,
             details={
+                **({"lora_base": path} if adapter else {}),
                 "n_threads": threads,
                 "n_ctx": n_ctx,
                 "kv_cells": lib.llama_n_ctx(ctx),

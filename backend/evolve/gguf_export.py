@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backend.gguf_header import string_field
+
 log = logging.getLogger(__name__)
 
 #: the policy folder's weight checksum (``backend/evolve/manifest.py: folder_sha256``)
@@ -263,68 +265,6 @@ def gguf_source_sha(path: str | Path) -> str | None:
         return string_field(path, SOURCE_SHA_KEY)
     except (OSError, ValueError):
         return None
-
-
-#: GGUF value types → their fixed sizes in bytes (8: string and 9: array are variable)
-_GGUF_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
-_GGUF_STRING, _GGUF_ARRAY = 8, 9
-#: bounds a header may not pass (a file in a runs folder is data, not trusted)
-_MAX_KEYS, _MAX_ITEMS, _MAX_TEXT = 100_000, 10_000_000, 64 << 20
-
-
-def string_field(path: str | Path, key: str) -> str | None:
-    """One string value of a GGUF header, found by walking the key-value section and seeking
-    over the rest: ``gguf.GGUFReader`` builds every field (a 151,936-token vocabulary), which
-    took 12 s on this busy CPU for one checksum. ValueError on a file that is not GGUF."""
-    import struct
-
-    def number(f: Any, fmt: str) -> int:
-        raw = f.read(struct.calcsize(fmt))
-        if len(raw) != struct.calcsize(fmt):
-            raise ValueError("the GGUF header ends early")
-        return struct.unpack("<" + fmt, raw)[0]
-
-    def text(f: Any) -> bytes:
-        size = number(f, "Q")
-        if size > _MAX_TEXT:
-            raise ValueError("a GGUF string is implausibly long")
-        raw = f.read(size)
-        if len(raw) != size:
-            raise ValueError("the GGUF header ends early")
-        return raw
-
-    def skip(f: Any, kind: int) -> None:
-        if kind == _GGUF_STRING:
-            f.seek(number(f, "Q"), os.SEEK_CUR)
-        elif kind == _GGUF_ARRAY:
-            item, count = number(f, "I"), number(f, "Q")
-            if count > _MAX_ITEMS:
-                raise ValueError("a GGUF array is implausibly long")
-            if item in _GGUF_SIZES:
-                f.seek(count * _GGUF_SIZES[item], os.SEEK_CUR)
-            else:
-                for _ in range(count):
-                    skip(f, item)
-        elif kind in _GGUF_SIZES:
-            f.seek(_GGUF_SIZES[kind], os.SEEK_CUR)
-        else:
-            raise ValueError(f"unknown GGUF value type {kind}")
-
-    with open(path, "rb") as f:
-        if f.read(4) != b"GGUF":
-            raise ValueError(f"{Path(path).name} is not a GGUF file")
-        version, _tensors, keys = number(f, "I"), number(f, "Q"), number(f, "Q")
-        if version < 2 or keys > _MAX_KEYS:
-            raise ValueError(f"unsupported GGUF header (version {version}, {keys} keys)")
-        wanted = key.encode()
-        for _ in range(keys):
-            name, kind = text(f), number(f, "I")
-            if name == wanted:
-                if kind != _GGUF_STRING:
-                    raise ValueError(f"GGUF key {key} is not a string")
-                return text(f).decode("utf-8")
-            skip(f, kind)
-    return None
 
 
 def ensure_policy_gguf(policy_dir: str | Path, base: str | None = None) -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -259,3 +260,207 @@ def test_one_string_field_is_read_by_walking_the_header(tmp_path):
         with pytest.raises(ValueError):
             string_field(tmp_path / bad, SOURCE_SHA_KEY)
         assert gguf_source_sha(tmp_path / bad) is None
+
+
+def test_the_header_reader_gives_gguf_readers_values_and_shapes_without_the_arrays(tmp_path):
+    """``read_header`` (what the LoRA export checks an adapter against): every scalar and
+    string, every tensor's numpy shape, as gguf's reader gives them; arrays are passed over;
+    a cut-off header is a ValueError."""
+    import gguf
+    import numpy as np
+
+    from backend.gguf_header import read_header
+
+    path = tmp_path / "small.gguf"
+    writer = gguf.GGUFWriter(str(path), "qwen2")
+    writer.add_array("tokenizer.ggml.tokens", ["a", "bb"] * 500)
+    writer.add_uint32("qwen2.block_count", 2)
+    writer.add_float32("adapter.lora.alpha", 8.0)
+    writer.add_bool("flag", True)
+    writer.add_tensor("blk.0.attn_q.weight", np.zeros((6, 4), dtype=np.float16))
+    writer.add_tensor("blk.1.ffn_up.weight", np.zeros((3, 5, 2), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    header = read_header(path)
+    reader = gguf.GGUFReader(str(path))
+    assert header.shapes == {t.name: tuple(int(d) for d in reversed(t.shape)) for t in reader.tensors}
+    assert header.shapes["blk.0.attn_q.weight"] == (6, 4)
+    assert header.fields["qwen2.block_count"] == 2 and header.fields["flag"] is True
+    assert header.fields["adapter.lora.alpha"] == 8.0 and header.fields["general.architecture"] == "qwen2"
+    assert "tokenizer.ggml.tokens" not in header.fields
+    (tmp_path / "cut.gguf").write_bytes(path.read_bytes()[:120])
+    with pytest.raises(ValueError):
+        read_header(tmp_path / "cut.gguf")
+
+
+# --- a round's LoRA adapter as llama.cpp's LoRA GGUF (backend/evolve/lora_gguf.py) -------------
+
+LORA_TARGETS = ["q_proj", "v_proj", "up_proj"]
+
+
+def _lora_adapter(hf_base: Path, folder: Path, *, std: float) -> Any:
+    """A rank-4 PEFT adapter over the embedded model with B drawn at ``std`` (0: an adapter that
+    changes nothing), rounded and saved as a fine-tuned round saves it; the PeftModel back."""
+    import torch
+    import transformers
+    from peft import LoraConfig, get_peft_model
+
+    from backend.train.sft import round_adapter, save_adapter
+
+    torch.manual_seed(0)
+    model = transformers.AutoModelForCausalLM.from_pretrained(hf_base, dtype=torch.float32)
+    peft_model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules=LORA_TARGETS))
+    with torch.no_grad():
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0.0, std) if std else param.zero_()
+    round_adapter(peft_model)
+    save_adapter(peft_model, folder)
+    return peft_model
+
+
+def _last_logits_llamacpp(base: str, lora: str | None, texts: list[str]) -> list[Any]:
+    """Last-token logits from llama-cpp-python's own Llama (its lora_path): the reference the
+    adapter file is checked with, apart from Canopy's engine."""
+    import numpy as np
+    from llama_cpp import Llama
+
+    llm = Llama(model_path=base, lora_path=lora, n_threads=2, n_ctx=512, verbose=False, logits_all=True)
+    try:
+        out = []
+        for text in texts:
+            llm.reset()
+            tokens = llm.tokenize(text.encode(), add_bos=False)
+            llm.eval(tokens)
+            out.append(np.array(llm.scores[llm.n_tokens - 1], dtype=np.float64))
+        return out
+    finally:
+        llm.close()
+
+
+@needs_model
+def test_a_lora_gguf_changes_llamacpp_as_the_merged_adapter_changes_transformers(hf_base, tmp_path):
+    """The adapter file is right in layout and scale: the change it makes to llama.cpp's logits
+    (quantised base + LoRA) points the way the same adapter changes transformers' float32
+    logits, with the same size (a missing alpha/r would halve it here; a transposed A or B
+    would not load)."""
+    import numpy as np
+    import torch
+
+    from backend.engines.embedded import resolve_model
+    from backend.evolve.lora_gguf import export_lora_gguf
+    from backend.gguf_header import lora_base
+
+    peft_model = _lora_adapter(hf_base, tmp_path / "policy.adapter", std=0.02)
+    res = export_lora_gguf(tmp_path / "policy.adapter", tmp_path / "policy.lora.gguf")
+    assert res.tensors == 2 * 3 * 24 and res.rank == 4 and res.alpha == 8
+    assert res.size_bytes < 2e6 and lora_base(res.path) == "embedded"
+    assert lora_base(resolve_model(None)) is None  # the base itself is no adapter
+
+    import transformers
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(hf_base)
+    texts = [f"Question: {q}\nAnswer:" for q in QUESTIONS]
+    hf_on, hf_off = [], []
+    with torch.no_grad():
+        for text in texts:
+            ids = tokenizer(text, return_tensors="pt").input_ids
+            hf_on.append(peft_model(ids).logits[0, -1].double().numpy())
+            with peft_model.disable_adapter():
+                hf_off.append(peft_model(ids).logits[0, -1].double().numpy())
+    base = resolve_model(None)
+    cpp_off = _last_logits_llamacpp(base, None, texts)
+    cpp_on = _last_logits_llamacpp(base, str(res.path), texts)
+    for on, off, c_on, c_off in zip(hf_on, hf_off, cpp_on, cpp_off, strict=True):
+        want, got = on - off, c_on - c_off
+        assert np.linalg.norm(want) > 0.05 * np.linalg.norm(off), "the adapter must matter"
+        cosine = want @ got / (np.linalg.norm(want) * np.linalg.norm(got))
+        assert cosine > 0.9, cosine
+        assert 0.8 < np.linalg.norm(got) / np.linalg.norm(want) < 1.25
+
+
+def _synthetic_adapter(folder: Path, *, std: float) -> Path:
+    """A PEFT-layout rank-4 adapter on every layer's q, v and up projections of the embedded
+    model, drawn without loading the model (B = 0 when ``std`` is 0)."""
+    import json
+
+    import torch
+    from safetensors.torch import save_file
+
+    shapes = {"self_attn.q_proj": (896, 896), "self_attn.v_proj": (128, 896), "mlp.up_proj": (4864, 896)}
+    gen = torch.Generator().manual_seed(0)
+    tensors = {}
+    for layer in range(24):
+        for module, (out_dim, in_dim) in shapes.items():
+            key = f"base_model.model.model.layers.{layer}.{module}"
+            tensors[f"{key}.lora_A.weight"] = (torch.randn(4, in_dim, generator=gen) * 0.03).half()
+            tensors[f"{key}.lora_B.weight"] = (torch.randn(out_dim, 4, generator=gen) * std).half()
+    folder.mkdir(parents=True)
+    save_file(tensors, str(folder / "adapter_model.safetensors"))
+    config = {"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": LORA_TARGETS}
+    (folder / "adapter_config.json").write_text(json.dumps(config))
+    return folder
+
+
+@needs_model
+def test_the_llamacpp_engine_runs_a_lora_gguf_over_the_base_it_names(base_text, tmp_path):
+    """``--engine llamacpp --model ADAPTER.gguf``: a zero adapter gives the base's greedy text
+    token for token; a strong one changes it; the engine says which base it loaded."""
+    from backend.engines.embedded import resolve_model
+    from backend.engines.llamacpp import LlamaCppEngine
+    from backend.evolve.lora_gguf import export_lora_gguf
+
+    zero = export_lora_gguf(_synthetic_adapter(tmp_path / "zero", std=0.0), tmp_path / "zero.gguf").path
+    assert greedy(str(zero)) == base_text
+    strong = export_lora_gguf(_synthetic_adapter(tmp_path / "strong", std=0.2), tmp_path / "strong.gguf").path
+    assert greedy(str(strong)) != base_text
+    engine = LlamaCppEngine.load(str(strong), max_batch=1)
+    try:
+        assert engine.info.model == str(strong)
+        assert engine.info.details["lora_base"] == resolve_model(None)
+    finally:
+        engine.close()
+
+
+def test_an_adapter_llamacpp_cannot_apply_is_refused_before_writing(tmp_path):
+    import json
+
+    from backend.evolve.lora_gguf import export_lora_gguf
+    from backend.gguf_header import AdapterMismatch
+
+    folder = tmp_path / "adapter"
+    folder.mkdir()
+    with pytest.raises(AdapterMismatch, match="not a saved LoRA adapter"):
+        export_lora_gguf(folder, tmp_path / "out.gguf")
+    (folder / "adapter_model.safetensors").write_bytes(b"")
+    refused = (
+        ({"use_dora": True}, "use_dora"),
+        ({"modules_to_save": ["lm_head"]}, "modules_to_save"),
+        ({"peft_type": "IA3"}, "not LORA"),
+    )
+    for extra, why in refused:
+        config = {"peft_type": "LORA", "r": 4, "lora_alpha": 8, **extra}
+        (folder / "adapter_config.json").write_text(json.dumps(config))
+        with pytest.raises(AdapterMismatch, match=why):
+            export_lora_gguf(folder, tmp_path / "out.gguf")
+    assert not (tmp_path / "out.gguf").exists()
+
+
+def test_a_lora_gguf_that_names_no_base_is_refused_with_the_fix(tmp_path):
+    import gguf
+    import numpy as np
+
+    from backend.gguf_header import AdapterMismatch, lora_base
+
+    path = tmp_path / "foreign.gguf"
+    writer = gguf.GGUFWriter(path, "qwen2")
+    writer.add_type(gguf.GGUFType.ADAPTER)
+    writer.add_tensor("blk.0.attn_q.weight.lora_a", np.zeros((4, 8), dtype=np.float16))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    with pytest.raises(AdapterMismatch, match="names no base model"):
+        lora_base(path)
