@@ -135,6 +135,8 @@ class LlamaCppEngine:
         self._cache: list[int] = []  # the last prompt, whose KV sequence 0 holds
         self._chat: Any = None
         self._lock = threading.Lock()
+        #: the LoRA adapter applied at load (a LoRA GGUF as the model), or None
+        self.lora: Any = None
         #: what the last generate() did: prompt/reused tokens and timings (for tests and bench)
         self.last_stats: dict[str, Any] = {}
 
@@ -225,7 +227,9 @@ class LlamaCppEngine:
                 "load_s": round(time.perf_counter() - t0, 3),
             },
         )
-        return cls(lib, mdl, ctx, info, n_ctx=n_ctx, max_batch=max_batch, n_batch=n_batch, seed=seed)
+        engine = cls(lib, mdl, ctx, info, n_ctx=n_ctx, max_batch=max_batch, n_batch=n_batch, seed=seed)
+        engine.lora = lora  # other contexts on this model (llamacpp_hidden) apply it too
+        return engine
 
     def clear_cache(self) -> None:
         """Forget the KV cache, so the next call decodes its prompt from scratch (tests, benchmarks)."""

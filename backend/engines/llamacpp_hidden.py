@@ -56,6 +56,7 @@ while a call runs. A closed engine makes calls raise RuntimeError.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import itertools
 import time
 import weakref
@@ -105,6 +106,12 @@ class LlamaCppHiddenStates:
         if lib.llama_pooling_type(ctx) != lib.LLAMA_POOLING_TYPE_NONE:
             lib.llama_free(ctx)
             raise RuntimeError("llama.cpp pools this model's embeddings; per-token states are needed")
+        lora = getattr(engine, "lora", None)  # adapters are per context: the states of the model as loaded
+        if lora is not None and lib.llama_set_adapters_lora(
+            ctx, (lib.llama_adapter_lora_p_ctypes * 1)(lora), 1, (ctypes.c_float * 1)(1.0)
+        ):
+            lib.llama_free(ctx)
+            raise RuntimeError("llama.cpp could not set the engine's LoRA adapter on a hidden-state context")
         self._ctx = ctx
         self._mem = lib.llama_get_memory(ctx)
         self._batch = lib.llama_batch_init(n_batch, 0, 1)

@@ -407,7 +407,9 @@ def _synthetic_adapter(folder: Path, *, std: float) -> Path:
 @needs_model
 def test_the_llamacpp_engine_runs_a_lora_gguf_over_the_base_it_names(base_text, tmp_path):
     """``--engine llamacpp --model ADAPTER.gguf``: a zero adapter gives the base's greedy text
-    token for token; a strong one changes it; the engine says which base it loaded."""
+    (and hidden states) exactly; a strong one changes both; the engine says which base it loaded."""
+    import numpy as np
+
     from backend.engines.embedded import resolve_model
     from backend.engines.llamacpp import LlamaCppEngine
     from backend.evolve.lora_gguf import export_lora_gguf
@@ -420,6 +422,25 @@ def test_the_llamacpp_engine_runs_a_lora_gguf_over_the_base_it_names(base_text, 
     try:
         assert engine.info.model == str(strong)
         assert engine.info.details["lora_base"] == resolve_model(None)
+    finally:
+        engine.close()
+    # a hidden-state context on that engine (the head PPM's) sees the model as loaded: adapted
+    base_states = _hidden(None)
+    assert np.array_equal(_hidden(str(zero)), base_states)
+    assert not np.allclose(_hidden(str(strong)), base_states, atol=1e-3)
+
+
+def _hidden(model: str | None) -> Any:
+    from backend.engines.llamacpp import LlamaCppEngine
+    from backend.engines.llamacpp_hidden import LlamaCppHiddenStates
+
+    engine = LlamaCppEngine.load(model, max_batch=1)
+    try:
+        states = LlamaCppHiddenStates(engine)
+        try:
+            return states.last_hidden(["Question: what is 2 + 3?\nAnswer:"])
+        finally:
+            states.close()
     finally:
         engine.close()
 
