@@ -106,6 +106,11 @@ def apo_stage(rnd: Round, start: str | None, apo: Mapping[str, Any]) -> dict[str
 
     out = rnd.folder / "apo.json"
     if (done := _done(out)) is not None:
+        if done.get("trained") and not (rnd.folder / "policy-apo").is_dir():
+            raise ValueError(  # a full fine-tune keeps no adapter to rebuild it from
+                f"{rnd.folder / 'policy-apo'} is missing (a run copied without its weights?): "
+                f"copy it too, or delete {out} to run round {rnd.number}'s Step-APO again"
+            )
         return done
     rows = read_lines(rnd.folder / "apo_pairs.jsonl")
     if not rows:

@@ -109,6 +109,16 @@ def test_two_cpl_rounds_sft_step_apo_value_head_then_xml_with_the_head(tmp_path,
     assert manifest["rounds"]["2"]["search_spec"]["ppm"] == one["value"]
     assert "| 1 | CPL plan format, terminal-guided | 3 | 3 | 3 | 3 | 6 |" in (run / "report.md").read_text()
 
+    # carried without its weights: the SFT policy is rebuilt from its adapter, but a full
+    # Step-APO fine-tune keeps none, so the resume says what to copy instead of failing later
+    import shutil
+
+    shutil.rmtree(run / "round-1" / "policy")
+    shutil.rmtree(run / "round-1" / "policy-apo")
+    with pytest.raises(ValueError, match=r"policy-apo is missing .*delete \S*apo\.json"):
+        run_cpl_evolve(run, settings(), models, say=lambda _: None)
+    assert (run / "round-1" / "policy").is_dir(), "the SFT policy was rebuilt from policy.adapter/"
+
 
 def test_a_cpl_run_killed_mid_round_resumes_to_the_same_report(tmp_path, problems):
     train, test = problems
