@@ -485,3 +485,24 @@ def test_a_lora_gguf_that_names_no_base_is_refused_with_the_fix(tmp_path):
     writer.close()
     with pytest.raises(AdapterMismatch, match="names no base model"):
         lora_base(path)
+
+
+@requires_llamacpp
+def test_a_lora_gguf_whose_base_is_not_a_model_is_refused_before_loading(tmp_path):
+    """The base an adapter names is file data: it is loaded only if it is a GGUF that exists."""
+    import gguf
+
+    from backend.engines.llamacpp import LlamaCppEngine
+    from backend.gguf_header import LORA_BASE_KEY
+
+    for base in ("/etc/passwd", str(tmp_path / "missing.gguf")):
+        path = tmp_path / "hostile.gguf"
+        writer = gguf.GGUFWriter(path, "qwen2")
+        writer.add_type(gguf.GGUFType.ADAPTER)
+        writer.add_string(LORA_BASE_KEY, base)
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+        with pytest.raises(ValueError, match="which is not a GGUF here"):
+            LlamaCppEngine.load(str(path))
