@@ -7,7 +7,7 @@ worked solution in the step format as the completion. Prints the peak resident m
 whole process (load included) against the issue's 12 GB budget, and seconds per optimiser
 step (the first step apart: it pays for allocations).
 
-    python bench/evolve.py --steps 3 [--threads 2] [--max-length 1024] [--gradient-checkpointing]
+    python bench/evolve.py --steps 3 [--threads 2] [--max-length 1024] [--gradient-checkpointing] [--bf16]
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=1024)
     parser.add_argument("--lora-rank", type=int, default=16)
     parser.add_argument("--gradient-checkpointing", action="store_true")
+    parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast (float32 master weights)")
     args = parser.parse_args()
 
     from backend.evolve.memory import PeakRSS
@@ -63,7 +64,7 @@ def main() -> None:
         config = SFTTrainConfig(
             max_steps=args.steps, grad_accum=1, batch_size=1, max_length=args.max_length,
             lora=LoRA(r=args.lora_rank, alpha=2 * args.lora_rank), threads=args.threads,
-            gradient_checkpointing=args.gradient_checkpointing,
+            gradient_checkpointing=args.gradient_checkpointing, bf16=args.bf16 or None,
         )
         t1 = time.monotonic()
         def stamp(*_: object) -> None:
@@ -74,7 +75,8 @@ def main() -> None:
     later = steps[1:] or steps
     print(f"model load: {load_s:.1f} s; tokens per example: {min(lengths)}-{max(lengths)} "
           f"(max_length {args.max_length}); LoRA r={args.lora_rank}; "
-          f"gradient checkpointing {'on' if args.gradient_checkpointing else 'off'}")
+          f"gradient checkpointing {'on' if args.gradient_checkpointing else 'off'}; "
+          f"{'bfloat16 autocast' if args.bf16 else 'float32'}")
     print(f"steps: {len(steps)}; first {steps[0]:.1f} s; later mean {sum(later) / len(later):.1f} s/step; "
           f"losses {[round(x, 3) for x in result.losses]}")
     print(f"peak RSS {peak.peak_mb:.0f} MB = {peak.peak_mb / BUDGET_MB:.2f} of the 12 GB budget "

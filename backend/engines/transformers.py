@@ -184,6 +184,8 @@ class TransformersEngine:
         tok = transformers.AutoTokenizer.from_pretrained(where, **kwargs)
         mdl = transformers.AutoModelForCausalLM.from_pretrained(where, dtype=torch_dtype, **kwargs)
         mdl.to(device).eval()
+        if "gguf_file" in kwargs:
+            _drop_gguf_marker(mdl)
         if "gguf_file" in kwargs and cache_converted:
             converted = _save_converted(source, mdl, tok)
         tok.padding_side = "left"  # decoder-only batches pad on the left so every row ends at its prompt
@@ -334,6 +336,19 @@ def _load_gguf_source(source: str, use_cache: bool) -> tuple[str, Path | None]:
     return source, None
 
 
+def _drop_gguf_marker(model: Any) -> None:
+    """A GGUF whose weights transformers dequantised is a plain float model that transformers
+    still marks "quantized with gguf": its Trainer then refuses to fine-tune it (SFT, the PPM)
+    and ``save_pretrained`` to save it. The marker goes; weights kept in GGUF blocks (with the
+    ``kernels`` package installed) keep it, since those cannot be trained or saved."""
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is None or getattr(quantizer, "packed_modules", None):
+        return
+    quantizer.remove_quantization_config(model)  # what transformers' own dequantize() ends with
+    if getattr(model.config, "_is_quantized", False):
+        model.config._is_quantized = False
+
+
 def _save_converted(source: str, model: Any, tokenizer: Any) -> Path | None:
     """Write a save_pretrained copy next to the cache atomically (temp dir + rename)."""
     conv = _converted_dir(source)
@@ -341,14 +356,8 @@ def _save_converted(source: str, model: Any, tokenizer: Any) -> Path | None:
     quantizer = getattr(model, "hf_quantizer", None)
     if getattr(quantizer, "packed_modules", None):  # weights kept in GGUF blocks: nothing plain to save
         return None
-    qconfig = getattr(model.config, "quantization_config", None)
     try:
         shutil.rmtree(tmp, ignore_errors=True)
-        # The weights are already dequantised to plain tensors; transformers still marks the model
-        # "quantized with gguf" and refuses to save it, so detach the marker for the save only.
-        model.hf_quantizer = None
-        if qconfig is not None:
-            del model.config.quantization_config
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / "canopy-source.json").write_text(json.dumps(_source_key(Path(source))))
@@ -360,7 +369,3 @@ def _save_converted(source: str, model: Any, tokenizer: Any) -> Path | None:
         log.warning("could not cache a converted copy of %s: %s", source, exc)
         shutil.rmtree(tmp, ignore_errors=True)
         return None
-    finally:
-        model.hf_quantizer = quantizer
-        if qconfig is not None:
-            model.config.quantization_config = qconfig

@@ -92,3 +92,28 @@ def test_a_stop_ends_a_call_inside_generate_keeping_only_finished_samples(hf_eng
     assert all(c.finish_reason == "stop" or c.tokens == kw["max_tokens"] for c in cut.value.finished[0])
     again = hf_engine.generate([prompt], **kw)  # nothing of the stop leaks into the next call
     assert [c.text for c in again[0]] == [c.text for c in expected[0]]
+
+
+def test_a_model_loaded_straight_from_a_gguf_fine_tunes_and_saves(tmp_path):
+    """transformers marks a dequantised GGUF "quantized with gguf", and its Trainer refuses to
+    train such a model: on a fresh machine (no converted copy yet) the first SFT or PPM
+    training of a run failed. The engine drops the marker, so the first load trains too."""
+    pytest.importorskip("trl")
+    pytest.importorskip("peft")
+    import torch
+
+    from backend.engines.transformers import TransformersEngine
+    from backend.evolve.sft_data import SFTExample
+    from backend.train.sft import SFTTrainConfig, fine_tune
+
+    engine = TransformersEngine.load(TINY, dtype="float32", threads=2, cache_converted=False)
+    assert engine.info.details["converted_copy"] is None  # loaded from the GGUF itself
+    engine.tokenizer.padding_side = "right"
+    before = engine.model.model.layers[0].self_attn.q_proj.weight.detach().clone()
+    example = SFTExample("toy/0", "Add 2 and 3.", " # Step 1: 2 + 3 = 5", "5", 1.0, 1.0, 1)
+    config = SFTTrainConfig(max_steps=1, grad_accum=1, lr=1e-2, threads=2, max_length=64)
+    merged, result = fine_tune(engine.model, engine.tokenizer, [example], config)
+    assert result.steps == 1
+    assert not torch.equal(before, merged.model.layers[0].self_attn.q_proj.weight)
+    merged.save_pretrained(tmp_path / "policy")  # refused too while the marker stayed
+    assert (tmp_path / "policy" / "config.json").is_file()

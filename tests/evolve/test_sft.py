@@ -159,3 +159,23 @@ def test_a_folder_that_is_not_an_adapter_is_refused_with_the_reason(tmp_path):
     model, _ = tiny()
     with pytest.raises(ValueError, match="not a saved LoRA adapter"):
         merge_adapter(model, tmp_path)
+
+
+def test_bf16_on_a_cpu_autocasts_the_step_and_keeps_float32_weights():
+    """``bf16=True`` runs the forward pass in bfloat16 on a CPU too (the loss moves by
+    bfloat16's rounding, not more) while the merged policy stays float32; None keeps a CPU in
+    float32, as before the option existed."""
+    import torch
+
+    from backend.train.sft import SFTTrainConfig, fine_tune, use_bf16
+
+    assert use_bf16(None) is torch.cuda.is_available() and use_bf16(False) is False
+    losses = {}
+    for bf16 in (None, True):
+        model, tokenizer = tiny()
+        config = SFTTrainConfig(max_steps=1, grad_accum=1, lr=1e-2, threads=1, bf16=bf16)
+        merged, result = fine_tune(model, tokenizer, examples(), config)
+        losses[bf16] = result.losses[0]
+        assert {p.dtype for p in merged.parameters()} == {torch.float32}
+    assert losses[True] != losses[None]  # the step ran in bfloat16
+    assert losses[True] == pytest.approx(losses[None], rel=0.02)
