@@ -39,7 +39,7 @@ def evolve(
     bf16: Annotated[bool | None, typer.Option(
         "--bf16/--fp32",
         help="SFT in bfloat16 autocast (float32 master weights); default: on a GPU that has it. On a "
-             "CPU with AVX512-BF16 or AMX --bf16 halves the step time (bench/evolve.py).")
+             "CPU with AVX512-BF16 or AMX --bf16 cuts the step time by about a quarter (bench/evolve.py).")
     ] = None,
     finetune_from: Annotated[
         str, typer.Option(help="base: each round fine-tunes the base model; previous: the latest policy.")
