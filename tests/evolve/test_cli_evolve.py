@@ -51,6 +51,18 @@ def test_no_ppm_training_reaches_the_settings_and_the_round(tmp_path, scripted, 
     assert "--no-ppm-training" in read_json(run / "round-1" / "ppm.json")["why"]
 
 
+def test_bf16_reaches_the_settings_and_the_policy_record_and_is_absent_when_not_given(tmp_path, scripted):
+    """``--bf16`` is part of the experiment (the manifest) and of what the round trained
+    with; a run that does not give it keeps the manifest it had before the option existed."""
+    assert main(["evolve", str(tmp_path / "bf16"), *ARGS, "--bf16"]) == 0
+    assert read_json(tmp_path / "bf16" / "manifest.json")["settings"]["sft"]["bf16"] is True
+    marker = "round-1/policy.adapter/canopy_policy.json"  # the adapter's record of its training
+    assert read_json(tmp_path / "bf16" / marker)["bf16"] is True
+    assert main(["evolve", str(tmp_path / "plain"), *ARGS]) == 0
+    assert "bf16" not in read_json(tmp_path / "plain" / "manifest.json")["settings"]["sft"]
+    assert read_json(tmp_path / "plain" / marker)["bf16"] is None
+
+
 def test_log_lines_print_each_stage_at_most_every_interval_and_at_its_end():
     from backend.cli.evolve import LogLines
 
