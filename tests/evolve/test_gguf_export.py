@@ -82,6 +82,7 @@ def needs_model(test):
     return pytest.mark.model(requires_llamacpp(test))
 
 
+@pytest.mark.slow  # ~27 s: exports all 291 tensors; the block-level tests below keep the rule in the suite
 @needs_model
 def test_round_trip_gives_the_original_gguf_greedy_tokens(hf_base, base_text, tmp_path):
     from backend.evolve.gguf_export import export_gguf

@@ -85,6 +85,7 @@ class RulePolicies:
         return ScriptedEngine(list(self.rules))
 
 
+@pytest.mark.slow  # ~22 s: CPL's two whole rounds; the search stage over Ray stays in the suite (above)
 def test_cpl_rounds_over_ray_write_the_in_process_trees_and_report(ray_local, tmp_path):
     """Both of CPL's rounds (round 2: the XML format and round 1's value head, read on the
     workers) with the search stage on Ray: the same trees and report rows as in process, and a
