@@ -186,8 +186,8 @@ class TransformersEngine:
         mdl.to(device).eval()
         if "gguf_file" in kwargs:
             _drop_gguf_marker(mdl)
-        if "gguf_file" in kwargs and cache_converted:
-            converted = _save_converted(source, mdl, tok)
+            if cache_converted:
+                converted = _save_converted(source, mdl, tok)
         tok.padding_side = "left"  # decoder-only batches pad on the left so every row ends at its prompt
         info = EngineInfo(
             name="transformers",
