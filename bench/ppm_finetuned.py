@@ -11,6 +11,7 @@ held-out problems' pairs before and after training, with a binomial standard err
     python -m bench.ppm_finetuned --epochs 2 --lr 1e-4 --lora-rank 16 --threads 2
     python -m bench.ppm_finetuned --top-layers 4 --trees assets/ppm-data/trees RUN/round-1/trees
     python -m bench.ppm_finetuned --top-layers 4 --drop-equivalent   # without renamed-equal pairs
+    python -m bench.ppm_finetuned --top-layers 4 --bf16   # bfloat16 autocast (AVX512-BF16 / AMX CPUs)
 
 Nothing is saved: it answers a question, it does not ship a PPM.
 """
@@ -50,6 +51,8 @@ def main() -> None:
                         help="train without the pairs whose two steps compute the same values "
                              "(bench/ppm_pair_equivalence.py); held-out accuracy is printed on all "
                              "held-out pairs and on the others alone")
+    parser.add_argument("--bf16", action="store_true",
+                        help="bfloat16 autocast (float32 master weights); faster on AVX512-BF16/AMX CPUs")
     parser.add_argument("--trees", type=Path, nargs="*", default=[TREES],
                         help="folders of truth-mode search trees (default: the committed ones); an "
                              "evolve round's RUN/round-N/trees adds its searches' pairs")
@@ -93,7 +96,7 @@ def main() -> None:
         epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
         max_length=args.max_length,
         lora=LoRA(r=args.lora_rank, alpha=2 * args.lora_rank, top_layers=args.top_layers),
-        threads=args.threads,
+        threads=args.threads, bf16=args.bf16 or None,
     )
     t0 = time.monotonic()
 

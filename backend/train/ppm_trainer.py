@@ -158,10 +158,22 @@ class _Pairs(torch.utils.data.Dataset):
         return self.pairs[i]
 
 
+def use_bf16(wanted: bool | None) -> bool:
+    """Whether the Trainer autocasts to bfloat16: ``wanted``, or where it is None, on a GPU
+    that supports it. A GPU without bfloat16 is refused rather than silently run in float32."""
+    cuda = torch.cuda.is_available()
+    supported = not cuda or torch.cuda.is_bf16_supported()
+    if wanted and not supported:
+        raise ValueError("bf16 was asked for, but this GPU has no bfloat16: leave it off")
+    if wanted is None:
+        return cuda and supported
+    return wanted
+
+
 def training_arguments(config: PPMTrainConfig, output_dir: str) -> transformers.TrainingArguments:
     """The Trainer's settings for ``config``: every step's loss logged, nothing saved."""
     cuda = torch.cuda.is_available()
-    bf16 = config.bf16 if config.bf16 is not None else cuda and torch.cuda.is_bf16_supported()
+    bf16 = use_bf16(config.bf16)
     return transformers.TrainingArguments(
         output_dir=output_dir,
         num_train_epochs=config.epochs,

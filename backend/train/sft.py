@@ -41,7 +41,7 @@ import torch
 import transformers
 
 from backend.train.checkpoints import save_arguments, train_resuming
-from backend.train.ppm_trainer import LoRA, LossProgress, checkpoint_activations, torch_threads
+from backend.train.ppm_trainer import LoRA, LossProgress, checkpoint_activations, torch_threads, use_bf16
 
 #: the marker file of a fine-tuned policy folder
 POLICY_MARKER = "canopy_policy.json"
@@ -121,18 +121,6 @@ def sft_arguments(config: SFTTrainConfig, output_dir: str, save_every: int | Non
         disable_tqdm=True,
         dataloader_num_workers=0,
     )
-
-
-def use_bf16(wanted: bool | None) -> bool:
-    """Whether the Trainer autocasts to bfloat16: ``wanted``, or where it is None, on a GPU
-    that supports it. A GPU without bfloat16 is refused rather than silently run in float32."""
-    cuda = torch.cuda.is_available()
-    supported = not cuda or torch.cuda.is_bf16_supported()
-    if wanted and not supported:
-        raise ValueError("bf16 was asked for, but this GPU has no bfloat16: leave it off")
-    if wanted is None:
-        return cuda and supported
-    return wanted
 
 
 def lora_config(lora: LoRA) -> Any:

@@ -167,7 +167,8 @@ def test_bf16_on_a_cpu_autocasts_the_step_and_keeps_float32_weights():
     float32, as before the option existed."""
     import torch
 
-    from backend.train.sft import SFTTrainConfig, fine_tune, use_bf16
+    from backend.train.ppm_trainer import use_bf16
+    from backend.train.sft import SFTTrainConfig, fine_tune
 
     assert use_bf16(None) is torch.cuda.is_available() and use_bf16(False) is False
     losses = {}
