@@ -42,9 +42,9 @@ from backend.evolve.manifest import (
     write_json,
 )
 from backend.evolve.models import Models
-from backend.evolve.report import _cell, eval_seconds, won_lost
+from backend.evolve.report import _cell, eval_seconds, heldout_tokens, won_lost
 from backend.evolve.rounds import problem_sets
-from backend.evolve.stages import Progress, Round, Say, policy_stage, versus_round_0
+from backend.evolve.stages import Progress, Round, Say, eval_tokens, policy_stage, versus_round_0
 
 CPL_ROUNDS = 2
 
@@ -119,6 +119,7 @@ def run_cpl_evolve(
                 "heldout_problems": base["problems"],
                 "heldout_greedy_accuracy": base["greedy"]["accuracy"],
                 "heldout_search_accuracy": base["search"]["accuracy"],
+                **heldout_tokens(eval_tokens(root / "round-0")),
                 "seconds": {"eval": round(base["greedy"]["seconds"] + base["search"]["seconds"], 2)},
             }
         )
@@ -226,6 +227,7 @@ def cpl_row(
         "heldout_problems": evaluation["problems"],
         "heldout_greedy_accuracy": evaluation["greedy"]["accuracy"],
         "heldout_search_accuracy": evaluation["search"]["accuracy"],
+        **heldout_tokens(eval_tokens(rnd.folder)),
         **won_lost(versus_round_0(rnd.folder)),
         "seconds": {**seconds, "total": round(sum(seconds.values()), 2)},
     }
@@ -267,6 +269,8 @@ _COLUMNS = (
     ("value_loss_last", "value loss last"),
     ("heldout_greedy_accuracy", "held-out greedy"),
     ("heldout_search_accuracy", "held-out search"),
+    ("heldout_greedy_tokens", "greedy tokens / problem"),
+    ("heldout_search_tokens", "search tokens / problem"),
     ("heldout_greedy_won_lost", "greedy won/lost vs round 0"),
     ("heldout_search_won_lost", "search won/lost vs round 0"),
 )

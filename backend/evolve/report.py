@@ -20,9 +20,11 @@ def round_report(
     ppm: Mapping[str, Any],
     evaluation: Mapping[str, Any],
     versus: Mapping[str, Sequence[int]] | None = None,
+    tokens: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """What one round did, in numbers; ``versus``: [won, lost] against round 0 per evaluation
-    (``stages.versus_round_0``)."""
+    (``stages.versus_round_0``); ``tokens``: mean tokens a problem per evaluation
+    (``stages.eval_tokens``)."""
     seconds = {
         "search": search["seconds"],
         "data": data["seconds"],
@@ -52,6 +54,7 @@ def round_report(
         "heldout_problems": evaluation["problems"],
         "heldout_greedy_accuracy": evaluation.get("greedy", {}).get("accuracy"),
         "heldout_search_accuracy": evaluation.get("search", {}).get("accuracy"),
+        **heldout_tokens(tokens),
         **won_lost(versus),
         "seconds": {**seconds, "total": round(sum(seconds.values()), 2)},
     }
@@ -64,12 +67,20 @@ def won_lost(versus: Mapping[str, Sequence[int]] | None) -> dict[str, list[int] 
             for kind in ("greedy", "search")}
 
 
+def heldout_tokens(tokens: Mapping[str, float] | None) -> dict[str, float | None]:
+    """The row keys of a round's mean tokens per held-out problem (None: not evaluated)."""
+    tokens = tokens or {}
+    return {f"heldout_{kind}_tokens": tokens.get(kind) for kind in ("greedy", "search")}
+
+
 def eval_seconds(evaluation: Mapping[str, Any]) -> float:
     """Seconds of a round's held-out evaluation (greedy and search together)."""
     return round(sum(evaluation.get(k, {}).get("seconds", 0.0) for k in ("greedy", "search")), 2)
 
 
-def baseline_report(evaluation: Mapping[str, Any]) -> dict[str, Any]:
+def baseline_report(
+    evaluation: Mapping[str, Any], tokens: Mapping[str, float] | None = None,
+) -> dict[str, Any]:
     """Round 0: the base policy on the same held-out problems and seeds."""
     return {
         "round": 0,
@@ -77,6 +88,7 @@ def baseline_report(evaluation: Mapping[str, Any]) -> dict[str, Any]:
         "heldout_problems": evaluation["problems"],
         "heldout_greedy_accuracy": evaluation.get("greedy", {}).get("accuracy"),
         "heldout_search_accuracy": evaluation.get("search", {}).get("accuracy"),
+        **heldout_tokens(tokens),
         "seconds": {"eval": eval_seconds(evaluation)},
     }
 
@@ -103,6 +115,8 @@ _COLUMNS = (
     ("ppm_heldout_pairwise_accuracy", "PPM held-out acc."),
     ("heldout_greedy_accuracy", "held-out greedy"),
     ("heldout_search_accuracy", "held-out search"),
+    ("heldout_greedy_tokens", "greedy tokens / problem"),
+    ("heldout_search_tokens", "search tokens / problem"),
     ("heldout_greedy_won_lost", "greedy won/lost vs round 0"),
     ("heldout_search_won_lost", "search won/lost vs round 0"),
 )

@@ -44,6 +44,7 @@ from backend.evolve.stages import (
     Say,
     data_stage,
     eval_stage,
+    eval_tokens,
     policy_stage,
     ppm_stage,
     search_stage,
@@ -92,7 +93,7 @@ def run_evolve(
     rows: list[dict[str, Any]] = []
     if settings.evaluate_base:
         base = eval_stage(root / "round-0", "round 0", models, settings, None, None, test, progress)
-        rows.append(baseline_report(base))
+        rows.append(baseline_report(base, eval_tokens(root / "round-0")))
     policy, latest_ppm = None, settings.ppm
     for number in range(1, settings.rounds + 1):
         ppm_in = latest_ppm if number >= FIRST_PPM_ROUND else None
@@ -132,6 +133,7 @@ def _one_round(rnd: Round, train: list[Any], test: list[Any], *, start_from: str
     row = round_report(
         rnd.number, round_kind(rnd.number), policy_in=rnd.policy_in, ppm_in=rnd.ppm_in, search=search,
         data=data, policy=trained, ppm=ppm, evaluation=evaluation, versus=versus_round_0(rnd.folder),
+        tokens=eval_tokens(rnd.folder),
     )
     write_json(rnd.folder / "report.json", row)
     (rnd.folder / "report.md").write_text(markdown([row], f"Round {rnd.number}"), encoding="utf-8")

@@ -345,6 +345,20 @@ def versus_round_0(round_folder: Path) -> dict[str, list[int]]:
     return out
 
 
+def eval_tokens(round_folder: Path) -> dict[str, float]:
+    """Mean tokens a held-out problem cost, per evaluation of a round, read from its per-problem
+    files (so a report written from an older ``eval.json`` has it too): accuracy alone hides a
+    round that got right by spending ten times the tokens. (Seconds are in the row's
+    ``seconds``: measured, so not part of what a resumed run must reproduce.)"""
+    out: dict[str, float] = {}
+    for kind in EVALS:
+        folder = round_folder / "eval" / kind
+        rows = [read_json(path) for path in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+        if rows:
+            out[kind] = round(sum(int(r.get("tokens") or 0) for r in rows) / len(rows), 1)
+    return out
+
+
 def _correct_by_id(folder: Path) -> dict[str, bool]:
     """The per-problem result files of one held-out evaluation (``held_out_accuracy``)."""
     rows = [read_json(path) for path in sorted(folder.glob("*.json"))] if folder.is_dir() else []

@@ -133,6 +133,11 @@ def test_two_rounds_run_end_to_end_and_write_manifest_reports_and_policies(tmp_p
     assert rows[0]["heldout_greedy_accuracy"] == one["heldout_greedy_accuracy"] == 1.0
     assert one["heldout_greedy_won_lost"] == [0, 0]  # right in round 0 and round 1 alike
     assert "heldout_greedy_won_lost" not in rows[0]  # round 0 is what the others are counted against
+    greedy_files = sorted((tmp_path / "run" / "round-1" / "eval" / "greedy").glob("*.json"))
+    spent = [read_json(f)["tokens"] for f in greedy_files]
+    assert len(spent) == 2 and all(t > 0 for t in spent)
+    assert one["heldout_greedy_tokens"] == round(sum(spent) / 2, 1)  # the cost beside the accuracy
+    assert rows[0]["heldout_search_tokens"] > rows[0]["heldout_greedy_tokens"]  # a search spends more
 
     run = tmp_path / "run"
     manifest = read_json(run / "manifest.json")
@@ -173,6 +178,26 @@ def test_won_and_lost_count_each_held_out_problem_against_round_0(tmp_path):
     assert row["heldout_search_won_lost"] is None
     assert "| 2/1 | – |" in markdown([row]) and "won/lost vs round 0" in markdown([row])
     assert versus_round_0(tmp_path / "elsewhere" / "round-1") == {}  # no round 0: nothing to count
+
+
+def test_a_round_report_gives_the_mean_tokens_a_held_out_problem_cost(tmp_path):
+    from backend.evolve.manifest import write_json
+    from backend.evolve.report import baseline_report, markdown, round_report
+    from backend.evolve.stages import eval_tokens
+
+    for pid, tokens in {"gsm8k/100": 100, "gsm8k/101": 251}.items():
+        write_json(tmp_path / "round-0" / "eval" / "greedy" / (pid.replace("/", "_") + ".json"),
+                   {"id": pid, "correct": True, "tokens": tokens, "wall_s": 1.0})
+    assert eval_tokens(tmp_path / "round-0") == {"greedy": 175.5}  # no search files: no figure
+    row = baseline_report({"problems": 2, "greedy": {"accuracy": 1.0}}, eval_tokens(tmp_path / "round-0"))
+    assert row["heldout_greedy_tokens"] == 175.5 and row["heldout_search_tokens"] is None
+    assert "greedy tokens / problem" in markdown([row]) and "| 175.5 | – |" in markdown([row])
+    assert eval_tokens(tmp_path / "round-1") == {}
+    stage = {"seconds": 0.0, "problems": 0, "right_answer_in_tree": 0, "search_answer_right": 0,
+             "sft_examples": 0, "ppm_pairs": 0, "trained": False}
+    one = round_report(1, "terminal-guided", policy_in=None, ppm_in=None, search=stage, data=stage,
+                       policy=stage, ppm=stage, evaluation={"problems": 2}, tokens={"search": 1500.0})
+    assert one["heldout_search_tokens"] == 1500.0 and one["heldout_greedy_tokens"] is None
 
 
 def test_a_run_killed_mid_round_resumes_to_the_same_report(tmp_path, problems):
