@@ -39,7 +39,8 @@ def evolve(
     bf16: Annotated[bool | None, typer.Option(
         "--bf16/--fp32",
         help="SFT in bfloat16 autocast (float32 master weights); default: on a GPU that has it. On a "
-             "CPU with AVX512-BF16 or AMX --bf16 cuts the step time by about a quarter (bench/evolve.py).")
+             "CPU with AVX512-BF16 or AMX --bf16 cuts the step time by about a quarter (bench/evolve.py); "
+             "refused on a CPU without AVX-512 or AMX, where bfloat16 is emulated about 100x slower.")
     ] = None,
     finetune_from: Annotated[
         str, typer.Option(help="base: each round fine-tunes the base model; previous: the latest policy.")
@@ -108,6 +109,13 @@ def evolve(
         sft["max_steps"] = max_steps
     if bf16 is not None:  # only when given: runs started before the option keep their identity
         sft["bf16"] = bf16
+    if bf16:  # checked now, not hours later when the searches are done and the SFT starts
+        from backend.train.ppm_trainer import use_bf16
+
+        try:
+            use_bf16(True)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--bf16") from None
     settings = EvolveSettings(
         rounds=rounds, train_start=train_start, train_count=train_count, test_start=test_start,
         test_count=test_count, search={"rollouts": rollouts, "children": children},

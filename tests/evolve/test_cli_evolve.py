@@ -51,9 +51,13 @@ def test_no_ppm_training_reaches_the_settings_and_the_round(tmp_path, scripted, 
     assert "--no-ppm-training" in read_json(run / "round-1" / "ppm.json")["why"]
 
 
-def test_bf16_reaches_the_settings_and_the_policy_record_and_is_absent_when_not_given(tmp_path, scripted):
+def test_bf16_reaches_the_settings_and_the_policy_record_and_is_absent_when_not_given(
+    tmp_path, scripted, monkeypatch
+):
     """``--bf16`` is part of the experiment (the manifest) and of what the round trained
     with; a run that does not give it keeps the manifest it had before the option existed."""
+    # the plumbing, on any CPU: the tiny model's step is quick even where bfloat16 is emulated
+    monkeypatch.setattr("backend.train.ppm_trainer.cpu_has_fast_bf16", lambda: True)
     assert main(["evolve", str(tmp_path / "bf16"), *ARGS, "--bf16"]) == 0
     assert read_json(tmp_path / "bf16" / "manifest.json")["settings"]["sft"]["bf16"] is True
     marker = "round-1/policy.adapter/canopy_policy.json"  # the adapter's record of its training
@@ -124,3 +128,16 @@ def test_evolve_status_shows_a_live_run_a_finished_one_and_refuses_other_folders
     break_json(done / "round-1" / "policy.json")
     assert main(["evolve-status", str(done)]) == 2
     assert "not valid JSON" in capsys.readouterr().err
+
+
+def test_bf16_on_a_cpu_that_would_emulate_it_is_one_error_line_before_any_search(
+    tmp_path, scripted, monkeypatch, capsys
+):
+    """Where bfloat16 is emulated (100x slower, measured on an AVX2 CPU), ``--bf16`` is
+    refused at once, not after hours of searches when the SFT begins."""
+    monkeypatch.setattr("backend.train.ppm_trainer.cpu_has_fast_bf16", lambda: False)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert main(["evolve", str(tmp_path / "run"), *ARGS, "--bf16"]) == 2
+    err = " ".join(capsys.readouterr().err.replace("│", " ").split())  # typer's box, unwrapped
+    assert "no fast bfloat16" in err and "--fp32" in err
+    assert not (tmp_path / "run").exists()

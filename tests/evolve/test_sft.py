@@ -161,7 +161,7 @@ def test_a_folder_that_is_not_an_adapter_is_refused_with_the_reason(tmp_path):
         merge_adapter(model, tmp_path)
 
 
-def test_bf16_on_a_cpu_autocasts_the_step_and_keeps_float32_weights():
+def test_bf16_on_a_cpu_autocasts_the_step_and_keeps_float32_weights(monkeypatch):
     """``bf16=True`` runs the forward pass in bfloat16 on a CPU too (the loss moves by
     bfloat16's rounding, not more) while the merged policy stays float32; None keeps a CPU in
     float32, as before the option existed."""
@@ -170,6 +170,8 @@ def test_bf16_on_a_cpu_autocasts_the_step_and_keeps_float32_weights():
     from backend.train.ppm_trainer import use_bf16
     from backend.train.sft import SFTTrainConfig, fine_tune
 
+    # the tiny model's step is quick even on a CPU that emulates bfloat16
+    monkeypatch.setattr("backend.train.ppm_trainer.cpu_has_fast_bf16", lambda: True)
     assert use_bf16(None) is torch.cuda.is_available() and use_bf16(False) is False
     losses = {}
     for bf16 in (None, True):
@@ -180,3 +182,37 @@ def test_bf16_on_a_cpu_autocasts_the_step_and_keeps_float32_weights():
         assert {p.dtype for p in merged.parameters()} == {torch.float32}
     assert losses[True] != losses[None]  # the step ran in bfloat16
     assert losses[True] == pytest.approx(losses[None], rel=0.02)
+
+
+def test_bf16_is_refused_on_a_cpu_that_would_emulate_it(monkeypatch):
+    """A CPU without AVX-512 or AMX emulates bfloat16 (a matmul measured 100x slower than
+    float32): asking for it there is an error that says so, never a silent crawl; float32 and
+    the default are unaffected."""
+    import torch
+
+    from backend.train import ppm_trainer
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(ppm_trainer, "cpu_has_fast_bf16", lambda: False)
+    with pytest.raises(ValueError, match="no fast bfloat16"):
+        ppm_trainer.use_bf16(True)
+    assert ppm_trainer.use_bf16(False) is False and ppm_trainer.use_bf16(None) is False
+    monkeypatch.setattr(ppm_trainer, "cpu_has_fast_bf16", lambda: True)
+    assert ppm_trainer.use_bf16(True) is True
+
+
+def test_the_fast_bf16_check_agrees_with_the_cpu_flags():
+    """oneDNN's check (AVX-512 or AMX) against /proc/cpuinfo, where the machine has one: a
+    CPU with neither must not be taken for one with a fast bfloat16 path."""
+    from pathlib import Path
+
+    from backend.train.ppm_trainer import cpu_has_fast_bf16
+
+    info = Path("/proc/cpuinfo")
+    if not info.is_file():
+        pytest.skip("no /proc/cpuinfo on this system")
+    flags = set(info.read_text().split())
+    if not flags & {"avx512f", "avx512_bf16", "amx_bf16"}:
+        assert cpu_has_fast_bf16() is False
+    elif flags & {"avx512_bf16", "amx_bf16"}:
+        assert cpu_has_fast_bf16() is True
