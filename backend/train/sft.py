@@ -64,7 +64,8 @@ class SFTTrainConfig:
     max_steps: int | None = None  # stop after this many optimiser steps (smoke runs)
     #: bfloat16 autocast over float32 master weights. None: on a GPU that supports it (the
     #: paper's setting). True: on a CPU too: 1.3x faster per step on this AVX512-BF16 CPU, 22%
-    #: less memory (bench/evolve.py --bf16), slower where bfloat16 is emulated. False: float32.
+    #: less memory (bench/evolve.py --bf16); refused where bfloat16 is emulated (77-100x slower
+    #: on an AVX2-only CPU, bench/bf16_matmul.py). False: float32.
     bf16: bool | None = None
 
     def __post_init__(self) -> None:
