@@ -175,7 +175,7 @@ def use_bf16(wanted: bool | None) -> bool:
     supported = torch.cuda.is_bf16_supported() if cuda else cpu_has_fast_bf16()
     if wanted and not supported:
         where = "this GPU has no bfloat16" if cuda else (
-            "this CPU has no fast bfloat16 (AVX-512 or AMX): emulated, a step runs about 100x slower")
+            "this CPU has no fast bfloat16 (AVX-512 or AMX): emulated, a matmul runs 77-100x slower")
         raise ValueError(f"bf16 was asked for, but {where}: leave it off (--fp32)")
     if wanted is None:
         return cuda and supported
