@@ -14,6 +14,11 @@ placement, not quality). Checks, each printing its figures:
    bf16 autocast over fp32 weights) on synthetic pairs: losses, step time, the value head and
    the backbone on the GPU, weights moved by the updates.
 4. Step-APO ``sequence_logps`` on CUDA.
+5. the policy's SFT (``backend/train/sft.fine_tune``: TRL ``SFTTrainer``, LoRA r16, bf16 autocast)
+   on examples as long as round 1's of the 300-problem CPU round (2,286 + 425 characters):
+   seconds and tokens per optimiser step, peak GPU memory, the merged policy on the GPU.
+6. Step-APO training (``backend/train/step_apo_trainer.train_step_apo``: TRL ``DPOTrainer`` with
+   the Step-APO loss, full fine-tune against the frozen reference): seconds per step, peak memory.
 
     python bench/gpu_check.py            # on the GPU machine (about a minute on an H100/H200)
     python bench/gpu_check.py --small    # a tiny shape on CPU: checks the script itself
@@ -24,6 +29,7 @@ Exit status 0 when every check passed; the last line is a JSON summary.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -213,12 +219,83 @@ def main() -> int:
             raise AssertionError(f"log-probs on {got.device}: {got.tolist()}")
         return {"logps": [round(x, 2) for x in got.float().tolist()], "device": str(got.device)}
 
+    def step_times(marks: list[float]) -> dict[str, float]:
+        gaps = [b - a for a, b in itertools.pairwise(marks)]  # the first step (warm-up) left out
+        return {"s_per_step_after_first": round(sorted(gaps)[len(gaps) // 2], 3) if gaps else None}
+
+    def peak_reset():
+        if device == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+
+    def peak_gib():
+        return round(torch.cuda.max_memory_allocated() / 2**30, 2) if device == "cuda" else None
+
+    @check("sft")
+    def sft_check():
+        from backend.evolve.sft_data import SFTExample
+        from backend.train.sft import SFTTrainConfig, fine_tune
+
+        peak_reset()
+        text = " ".join(CORPUS)
+        prompt = (text * (2286 // len(text) + 1))[:2286]
+        completion = (CORPUS[1] + "\n" + CORPUS[2] + "\n") * (425 // (len(CORPUS[1]) + len(CORPUS[2])) + 1)
+        completion = completion[:425]
+        examples = [SFTExample(problem_id=str(i), prompt=prompt, completion=completion, answer="10",
+                               mean_q=1.0, min_q=1.0, node_id=i) for i in range(64)]
+        tokens = len(tok(prompt + completion)["input_ids"])
+        batch, steps = (8, 8) if not args.small else (2, 3)
+        model = random_model(shape, tok, device, torch.float32, seed=3)
+        marks: list[float] = []
+        losses: list[float] = []
+
+        def progress(step, total, loss):
+            marks.append(time.perf_counter())
+            losses.append(loss)
+
+        merged, result = fine_tune(model, tok, examples, SFTTrainConfig(batch_size=batch, grad_accum=1,
+                                   max_steps=steps, epochs=1), progress=progress)
+        where = str(next(merged.parameters()).device)
+        if not (len(losses) == steps and all(x == x for x in losses) and where.startswith(device)):
+            raise AssertionError(f"{len(losses)} losses of {steps}: {losses}; merged model on {where}")
+        timing = step_times(marks)
+        per_step = timing["s_per_step_after_first"]
+        return {"examples_per_step": batch, "tokens_per_example": tokens, "steps": steps, **timing,
+                "train_tokens_per_s": round(batch * tokens / per_step, 1) if per_step else None,
+                "losses": [round(x, 4) for x in losses], "seconds": result.seconds,
+                "peak_gpu_gib": peak_gib(), "merged_on": where}
+
+    @check("step_apo_train")
+    def step_apo_train_check():
+        from backend.train.step_apo import StepPair
+        from backend.train.step_apo_trainer import StepAPOConfig, train_step_apo
+
+        peak_reset()
+        prompt = (" ".join(CORPUS) * 4)[:1200]
+        pairs = [StepPair(prompt=prompt, chosen=CORPUS[1], rejected=CORPUS[2] + " x" * (i % 5),
+                          q_chosen=0.8, q_rejected=-0.4, solution=False, chosen_id=2 * i,
+                          rejected_id=2 * i + 1) for i in range(48)]
+        batch, steps = (8, 6) if not args.small else (2, 3)
+        model = random_model(shape, tok, device, torch.float32, seed=4)
+        marks: list[float] = []
+        trained, losses, seconds = train_step_apo(
+            model, tok, pairs, StepAPOConfig(batch_size=batch, max_steps=steps, epochs=1),
+            progress=lambda step, total, loss: marks.append(time.perf_counter()))
+        where = str(next(trained.parameters()).device)
+        if not (len(losses) == steps and all(x == x for x in losses) and where.startswith(device)):
+            raise AssertionError(f"{len(losses)} losses of {steps}: {losses}; model on {where}")
+        return {"pairs_per_step": batch, "steps": steps, **step_times(marks),
+                "losses": [round(x, 4) for x in losses], "seconds": seconds, "peak_gpu_gib": peak_gib()}
+
     engine_check()
     rstar_check()
     ppm_check()
     step_apo_check()
     if device == "cuda":
-        results["max_gpu_mem_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+        results["peak_gpu_gib_checks_1_to_4"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+    state.clear()
+    sft_check()
+    step_apo_train_check()
     ok = all(v.get("ok") for v in results.values() if isinstance(v, dict) and "ok" in v)
     print(json.dumps({"ok": ok, **results}))
     return 0 if ok else 1

@@ -260,6 +260,17 @@ def add_lora(model: ProcessPreferenceModel, lora: LoRA, *, checkpointing: bool =
         p.requires_grad_(True)
 
 
+def drop_autocast(model: Any) -> Any:
+    """``model`` without the mixed-precision wrapper the Trainer's ``accelerate`` put on its
+    ``forward`` (bf16 on a GPU): otherwise the trained model keeps running every later forward
+    pass under bfloat16 autocast, so the model in memory scores and generates differently from
+    the same weights saved and loaded (measured on an H200: PPM values 3e-3 apart). Returns
+    the same object."""
+    from accelerate.utils import extract_model_from_parallel
+
+    return extract_model_from_parallel(model, keep_fp32_wrapper=False)
+
+
 def merge_lora(model: ProcessPreferenceModel) -> None:
     """Fold the adapters into the backbone's weights: a plain causal LM again."""
     if hasattr(model.backbone, "merge_and_unload"):
@@ -320,6 +331,7 @@ def train_in_place(
         # disable_tqdm swaps the tqdm bar for a printer of every log line; LossProgress reports
         trainer.remove_callback(transformers.PrinterCallback)
         trainer.train()
+        drop_autocast(trainer.model)
     if config.lora is not None:
         merge_lora(model)
     model.eval()

@@ -91,7 +91,8 @@ def test_the_trainer_loss_is_the_weighted_official_loss(tmp_path):
     trainer = PPMTrainer(
         model=model, args=training_arguments(FAST, str(tmp_path)), data_collator=PPMCollator(tokenizer)
     )
-    batch = PPMCollator(tokenizer)(PAIRS)
+    device = next(model.parameters()).device  # the Trainer put it on the GPU where there is one
+    batch = {k: v.to(device) for k, v in PPMCollator(tokenizer)(PAIRS).items()}
     model.eval()  # no dropout: the same values twice
     with torch.no_grad():
         loss = trainer.compute_loss(model, dict(batch))
@@ -169,9 +170,9 @@ def test_lora_trains_adapters_and_the_whole_head_then_merges():
     fit(model, tokenizer, PAIRS * 2, PPMTrainConfig(epochs=6, lr=1e-2, batch_size=2, lora=LoRA(r=4)))
     assert type(model.backbone).__name__ == "Qwen2ForCausalLM"  # merged: a plain causal LM again
     assert model.backbone.state_dict().keys() == base.keys()
-    changed = [k for k, v in model.backbone.state_dict().items() if not torch.equal(v, base[k])]
+    changed = [k for k, v in model.backbone.state_dict().items() if not torch.equal(v, base[k].to(v.device))]
     assert changed and all(k.endswith("proj.weight") for k in changed)  # only the adapted linears
-    assert not torch.equal(model.v_head.summary.weight, head)
+    assert not torch.equal(model.v_head.summary.weight, head.to(model.v_head.summary.weight.device))
     chosen, rejected = score(model, tokenizer, ["find x " + GOOD, "find x " + BAD])
     assert chosen > rejected
 
@@ -193,7 +194,7 @@ def test_lora_on_the_top_layers_adapts_only_those_and_still_learns():
     base = {k: v.clone() for k, v in model.backbone.state_dict().items()}
     fit(model, tokenizer, PAIRS * 2, PPMTrainConfig(epochs=6, lr=1e-2, batch_size=2,
                                                      lora=LoRA(r=4, top_layers=1)))
-    changed = {k for k, v in model.backbone.state_dict().items() if not torch.equal(v, base[k])}
+    changed = {k for k, v in model.backbone.state_dict().items() if not torch.equal(v, base[k].to(v.device))}
     assert changed and all(f"layers.{depth - 1}." in k for k in changed)  # merged: only the top layer
     chosen, rejected = score(model, tokenizer, ["find x " + GOOD, "find x " + BAD])
     assert chosen > rejected
@@ -232,6 +233,21 @@ def test_a_saved_ppm_scores_the_same_after_loading(tmp_path):
         FullPPM.load(tmp_path / "head")
 
 
+def test_after_a_bf16_fit_the_model_in_memory_scores_like_the_saved_one(monkeypatch, tmp_path):
+    """The Trainer's bf16 mode wraps the model's forward in bfloat16 autocast (``accelerate``);
+    ``fit`` takes the wrapper off again, so the trained model scores in float32 like the same
+    weights saved and loaded (on an H200 the two were 3e-3 apart before). A CPU reproduces it:
+    the tiny model's steps are quick even where bfloat16 is emulated."""
+    monkeypatch.setattr("backend.train.ppm_trainer.cpu_has_fast_bf16", lambda: True)
+    model, tokenizer = _ppm()
+    fit(model, tokenizer, PAIRS, PPMTrainConfig(epochs=2, lr=1e-2, batch_size=2, bf16=True))
+    assert "_original_forward" not in model.__dict__  # accelerate's autocast wrapper is gone
+    texts = ["find x " + GOOD, "find x " + BAD]
+    in_memory = FullPPM.from_model(model, tokenizer).score_steps(texts)
+    save_ppm(model, tokenizer, tmp_path)
+    assert FullPPM.load(tmp_path).score_steps(texts) == pytest.approx(in_memory, abs=1e-6)
+
+
 def test_the_vllm_path_gives_the_transformers_numbers(monkeypatch, tmp_path):
     """FullPPM on vLLM, with a stand-in vllm whose embed() returns what vLLM's LAST pooler
     returns: the decoder's final hidden state at the last token (computed here by the saved
@@ -245,7 +261,7 @@ def test_the_vllm_path_gives_the_transformers_numbers(monkeypatch, tmp_path):
 
     @torch.no_grad()
     def last_state(ids):
-        return decoder(input_ids=torch.tensor([ids])).last_hidden_state[0, -1].tolist()
+        return decoder(input_ids=torch.tensor([ids], device=decoder.device)).last_hidden_state[0, -1].tolist()
 
     import transformers
 
