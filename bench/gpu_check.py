@@ -98,10 +98,41 @@ def random_model(shape, tok, device, dtype, seed=0):
     return model
 
 
+def sweep(shape, tok, device, dtype, batches: list[int], max_tokens: int = 128) -> int:
+    """The transformers engine's generated tokens per second at each batch size (8 samples per
+    prompt, every sequence run to ``max_tokens``: random weights seldom stop early)."""
+    import torch
+
+    from backend.engines.base import EngineInfo
+    from backend.engines.transformers import TransformersEngine
+
+    model = random_model(shape, tok, device, dtype)
+    rows = []
+    for batch in batches:
+        eng = TransformersEngine(model, tok, EngineInfo("transformers", "random-qwen2", {"device": device}),
+                                 max_batch=batch)
+        prompt = eng.chat_prompt([{"role": "user", "content": PROBLEM}])
+        n = min(8, batch)
+        eng.generate([prompt] * (batch // n), n=n, max_tokens=8, temperature=0.7, seed=0)  # warm-up
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        out = eng.generate([prompt] * (batch // n), n=n, max_tokens=max_tokens, temperature=0.7, seed=1)
+        wall = time.perf_counter() - t0
+        tokens = sum(c.tokens for row in out for c in row)
+        rows.append({"batch": batch, "tokens": tokens, "wall_s": round(wall, 2),
+                     "tokens_per_s": round(tokens / wall, 1)})
+        print("[sweep]", json.dumps(rows[-1]), flush=True)
+    print(json.dumps({"ok": True, "sweep": rows}))
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--small", action="store_true", help="a tiny shape (on CPU when there is no GPU)")
     ap.add_argument("--device", default=None, help="default: cuda when available")
+    ap.add_argument("--sweep", default=None, metavar="N,N,...",
+                    help="only the engine's throughput at these batch sizes (sequences per generate call)")
     args = ap.parse_args()
 
     import torch
@@ -119,6 +150,8 @@ def main() -> int:
     results["env"] = info
     tok = tokenizer()
     gen_dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    if args.sweep:
+        return sweep(shape, tok, device, gen_dtype, [int(n) for n in args.sweep.split(",")])
     state: dict[str, object] = {}
 
     @check("engine")
