@@ -98,6 +98,26 @@ def random_model(shape, tok, device, dtype, seed=0):
     return model
 
 
+def decode_step_ms(model, tok, prompt: str, batch: int, device: str, steps: int = 32) -> float:
+    """One bare decode step of the model (one new token per row over a prefilled KV cache, no
+    sampling, no ``generate``): what a step costs the model itself, to set beside generate's."""
+    import torch
+
+    ids = tok([prompt] * batch, return_tensors="pt")["input_ids"].to(device)
+    with torch.inference_mode():
+        out = model(input_ids=ids, use_cache=True)
+        cache, nxt = out.past_key_values, out.logits[:, -1:].argmax(-1)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            out = model(input_ids=nxt, past_key_values=cache, use_cache=True)
+            cache, nxt = out.past_key_values, out.logits[:, -1:].argmax(-1)
+        if device == "cuda":
+            torch.cuda.synchronize()
+    return round((time.perf_counter() - t0) * 1000 / steps, 2)
+
+
 def sweep(shape, tok, device, dtype, batches: list[int], max_tokens: int = 128) -> int:
     """The transformers engine's generated tokens per second at each batch size (8 samples per
     prompt, every sequence run to ``max_tokens``: random weights seldom stop early)."""
@@ -121,7 +141,9 @@ def sweep(shape, tok, device, dtype, batches: list[int], max_tokens: int = 128) 
         wall = time.perf_counter() - t0
         tokens = sum(c.tokens for row in out for c in row)
         rows.append({"batch": batch, "tokens": tokens, "wall_s": round(wall, 2),
-                     "tokens_per_s": round(tokens / wall, 1)})
+                     "tokens_per_s": round(tokens / wall, 1),
+                     "generate_ms_per_step": round(wall * 1000 / max_tokens, 1),
+                     "forward_ms_per_step": decode_step_ms(model, tok, prompt, batch, device)})
         print("[sweep]", json.dumps(rows[-1]), flush=True)
     print(json.dumps({"ok": True, "sweep": rows}))
     return 0
