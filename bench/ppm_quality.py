@@ -67,10 +67,12 @@ def sc_samples(rows: list[dict]) -> int:
     return max(2, round(p / max(g, 1)))
 
 
-def table(rows: list[dict]) -> str:
+def table(rows: list[dict], methods: tuple[str, ...] = METHODS) -> str:
+    """The table over the problems every one of ``methods`` has done (greedy among them: the
+    won / lost column is against it)."""
     by = {(r["method"], r["id"]): r for r in rows}
     ids = sorted({r["id"] for r in rows}, key=lambda s: int(s.rsplit("/", 1)[-1]))
-    common = [i for i in ids if all((m, i) in by for m in METHODS)]
+    common = [i for i in ids if all((m, i) in by for m in methods)]
     lines = [
         f"{len(common)} problems done by every method ({common[0] if common else '-'} .. "
         f"{common[-1] if common else '-'})",
@@ -78,7 +80,7 @@ def table(rows: list[dict]) -> str:
         "| won / lost vs greedy |",
         "|---|---|---|---|---|---|",
     ]
-    for m in METHODS:
+    for m in methods:
         rs = [by[(m, i)] for i in common]
         if not rs:
             continue
@@ -92,7 +94,7 @@ def table(rows: list[dict]) -> str:
             f"{sum(r['wall_s'] for r in rs) / n:.1f} | {'' if tree is None else f'{tree}/{n}'} | "
             f"{'' if m == 'greedy' else f'{won} / {lost}'} |"
         )
-    if all(("rstar-vote", i) in by for i in common) and common:
+    if {"rstar-ppm", "rstar-vote"} <= set(methods) and common:
         won = sum(by[("rstar-ppm", i)]["correct"] and not by[("rstar-vote", i)]["correct"] for i in common)
         lost = sum(not by[("rstar-ppm", i)]["correct"] and by[("rstar-vote", i)]["correct"] for i in common)
         lines.append(f"rstar-ppm vs rstar-vote: won {won}, lost {lost}")
@@ -107,7 +109,12 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--out", type=Path, default=Path("bench/results/ppm_quality.jsonl"))
     ap.add_argument("--table-only", action="store_true")
+    ap.add_argument("--sc-samples", type=int, default=None,
+                    help="self-consistency's k, fixed (default: matched to rstar-ppm's tokens so far)")
     args = ap.parse_args()
+    methods = tuple(args.methods.split(","))
+    if "greedy" not in methods or set(methods) - set(METHODS):
+        ap.error(f"--methods: greedy and any of {', '.join(METHODS[1:])}")
     rows = done_rows(args.out)
     if not args.table_only:
         problems = load_problems("gsm8k", args.start + args.count)[args.start :]
@@ -115,10 +122,11 @@ def main() -> None:
         sha = model_checksum("llamacpp", None)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         for k, prob in enumerate(problems):
-            for method in args.methods.split(","):
+            for method in methods:
                 if any(r["method"] == method and r["id"] == prob.id for r in rows):
                     continue
-                spec = spec_of(method, prob, args.seed + args.start + k, sc_samples(rows), "llamacpp")
+                sc_k = args.sc_samples or sc_samples(rows)
+                spec = spec_of(method, prob, args.seed + args.start + k, sc_k, "llamacpp")
                 t = time.monotonic()
                 res = solve_spec(spec.fork(model_sha256=sha), engine=engine)
                 row = {
@@ -143,7 +151,7 @@ def main() -> None:
                     f"{res.tokens} tok {row['wall_s']:.1f}s",
                     flush=True,
                 )
-    print(table(rows))
+    print(table(rows, methods))
 
 
 if __name__ == "__main__":
