@@ -36,6 +36,7 @@ import torch
 import transformers
 
 from backend.reward.ppm import ProcessPreferenceModel, pad_id, pad_rows, ppm_loss, token_rows
+from backend.train.checkpoints import drop_autocast
 
 
 @dataclass(frozen=True)
@@ -258,17 +259,6 @@ def add_lora(model: ProcessPreferenceModel, lora: LoRA, *, checkpointing: bool =
         model.backbone.enable_input_require_grads()  # checkpointed blocks need a grad-carrying input
     for p in model.v_head.parameters():
         p.requires_grad_(True)
-
-
-def drop_autocast(model: Any) -> Any:
-    """``model`` without the mixed-precision wrapper the Trainer's ``accelerate`` put on its
-    ``forward`` (bf16 on a GPU): otherwise the trained model keeps running every later forward
-    pass under bfloat16 autocast, so the model in memory scores and generates differently from
-    the same weights saved and loaded (measured on an H200: PPM values 3e-3 apart). Returns
-    the same object."""
-    from accelerate.utils import extract_model_from_parallel
-
-    return extract_model_from_parallel(model, keep_fp32_wrapper=False)
 
 
 def merge_lora(model: ProcessPreferenceModel) -> None:

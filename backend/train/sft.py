@@ -41,14 +41,7 @@ import torch
 import transformers
 
 from backend.train.checkpoints import save_arguments, train_resuming
-from backend.train.ppm_trainer import (
-    LoRA,
-    LossProgress,
-    checkpoint_activations,
-    drop_autocast,
-    torch_threads,
-    use_bf16,
-)
+from backend.train.ppm_trainer import LoRA, LossProgress, checkpoint_activations, torch_threads, use_bf16
 
 #: the marker file of a fine-tuned policy folder
 POLICY_MARKER = "canopy_policy.json"
@@ -201,7 +194,6 @@ def fine_tune(
                 f"every SFT example's prompt fills max_length={config.max_length} tokens: raise it"
             )
         losses = train_resuming(trainer, checkpoints)
-        drop_autocast(trainer.model)  # the policy generates in its own precision afterwards
         if adapter_dir is not None:
             round_adapter(trainer.model)  # the merge below uses exactly what the adapter file holds
             save_adapter(trainer.model, adapter_dir)

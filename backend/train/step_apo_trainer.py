@@ -31,7 +31,7 @@ from trl import DPOConfig, DPOTrainer
 from trl.trainer.dpo_trainer import DataCollatorForPreference
 
 from backend.train.checkpoints import save_arguments, train_resuming
-from backend.train.ppm_trainer import LossProgress, drop_autocast, torch_threads
+from backend.train.ppm_trainer import LossProgress, torch_threads
 from backend.train.step_apo import ALPHA, BETA, StepPair, step_apo_loss
 
 _Q = ("q_chosen", "q_rejected")
@@ -186,7 +186,6 @@ def train_step_apo(
                                save_every if checkpoints is not None else None)
         trainer.remove_callback(transformers.PrinterCallback)
         losses = train_resuming(trainer, checkpoints)
-        drop_autocast(trainer.model)  # a full fine-tune returns the Trainer's model itself
         trained = trainer.model.merge_and_unload() if config.lora_rank else trainer.model
     trained.eval()
     return trained, losses, round(time.monotonic() - t0, 2)

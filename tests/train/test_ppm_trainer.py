@@ -324,19 +324,19 @@ def test_drop_autocast_gives_a_prepared_model_its_float32_forward_back():
     ``accelerate``'s bf16 preparation makes a module compute in bfloat16 behind a float32
     output; afterwards the module computes in float32 again."""
     import accelerate
+    from accelerate.state import AcceleratorState
 
-    from backend.train.ppm_trainer import drop_autocast
+    from backend.train.checkpoints import drop_autocast
 
     torch.manual_seed(0)
     layer, x = torch.nn.Linear(64, 64), torch.randn(4, 64)
     exact = torch.nn.functional.linear(x, layer.weight, layer.bias)
+    AcceleratorState._reset_state(reset_partial_state=True)  # process-wide: earlier Trainers set it
     try:
         accelerate.Accelerator(mixed_precision="bf16", cpu=True).prepare_model(layer)
         with torch.no_grad():
             assert not torch.equal(layer(x), exact)  # bfloat16 inside, float32 outside
             assert drop_autocast(layer) is layer
             assert torch.equal(layer(x), exact)
-    finally:  # accelerate's state is process-wide: the next test's Trainer makes its own
-        from accelerate.state import AcceleratorState
-
+    finally:  # and the next test's Trainer makes its own
         AcceleratorState._reset_state(reset_partial_state=True)
