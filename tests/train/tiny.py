@@ -14,7 +14,7 @@ CORPUS = [
 ]
 
 
-def tiny_model_and_tokenizer(seed: int = 0):
+def tiny_model_and_tokenizer(seed: int = 0, layers: int = 1):
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
     tokenizers = pytest.importorskip("tokenizers")
@@ -34,7 +34,7 @@ def tiny_model_and_tokenizer(seed: int = 0):
         vocab_size=tok.get_vocab_size(),
         hidden_size=16,
         intermediate_size=32,
-        num_hidden_layers=1,
+        num_hidden_layers=layers,
         num_attention_heads=2,
         num_key_value_heads=1,
         max_position_embeddings=128,

@@ -1,0 +1,155 @@
+"""Does a PPM with a fine-tuned top of the backbone rank held-out steps better than step length?
+
+The frozen embedded model's states rank held-out pairs no better than "prefer the longer step"
+(docs/PPM.md). The paper fine-tunes the backbone. This bench trains the top N decoder layers
+(LoRA, or all their weights with ``--lora-rank 0``) plus the value head with the official loss,
+over cached states of the frozen layers below (``backend/train/ppm_top_layers.py``: the same
+scores as the whole model, several times cheaper a step on a CPU), on the pairs of the
+committed truth-mode searches of GSM8K *train* problems, and measures held-out pairwise
+accuracy by k-fold cross-validation *by problem* (no problem's pairs on both sides; every
+pair is held out once), next to "prefer the longer step" on the same pairs.
+
+    python -m bench.ppm_top_layers --top-layers 4 --folds 5 --epochs 2 --lr 1e-4
+    python -m bench.ppm_top_layers --top-layers 2 --lora-rank 0 --lr 7e-6   # the paper's full fine-tune
+
+Nothing is saved but the cached states (``--states``, reused by later runs with the same
+texts and split): it answers a question, it does not ship a PPM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import math
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TREES = [ROOT / "assets" / "ppm-data" / "trees", ROOT / "assets" / "evolve-300" / "round-1" / "trees"]
+
+
+def fold_of(problem_id: str, folds: int) -> int:
+    """A problem's fold: a hash of its id (independent of which trees a run reads)."""
+    return int.from_bytes(hashlib.sha256(problem_id.encode()).digest()[4:8], "big") % folds
+
+
+def longer(pairs) -> float:
+    """The baseline: prefer the longer step (ties count half)."""
+    return sum((len(p.chosen) > len(p.rejected)) + 0.5 * (len(p.chosen) == len(p.rejected))
+               for p in pairs) / len(pairs)
+
+
+def load_states(path: Path, texts: list[str], make):
+    """Cached states for ``texts`` from ``path`` when it holds exactly these texts, else made."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    key = hashlib.sha256("\0".join(texts).encode()).hexdigest()
+    if path.is_file():
+        saved = load_file(path)
+        if saved.get("key") is not None and bytes(saved["key"].tolist()).decode() == key:
+            return [saved[f"t{i}"] for i in range(len(texts))]
+    states = make()
+    tensors = {f"t{i}": s.contiguous() for i, s in enumerate(states)}
+    tensors["key"] = torch.tensor(list(key.encode()), dtype=torch.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, path)
+    return states
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--top-layers", type=int, default=4)
+    parser.add_argument("--lora-rank", type=int, default=16, help="0: train the top layers' weights in full")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--max-length", type=int, default=768)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--only-folds", type=int, nargs="*", default=None, help="run these folds only")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--trees", type=Path, nargs="*", default=TREES)
+    parser.add_argument("--states", type=Path, default=None,
+                        help="cache file of the frozen layers' states "
+                             "(default: /tmp/canopy-ppm-states-N.safetensors)")
+    args = parser.parse_args()
+
+    import torch
+
+    from backend.reward.ppm import load_backbone
+    from backend.train.build_ppm import collect_pairs
+    from backend.train.ppm_top_layers import (
+        TopLayersPPM,
+        bottom_states,
+        cached_values,
+        fit_top_layers,
+        index_pairs,
+    )
+    from backend.train.ppm_trainer import LoRA, PPMTrainConfig
+
+    torch.set_num_threads(args.threads)
+    found = collect_pairs(sorted(f for folder in args.trees for f in folder.glob("*.jsonl.gz")))
+    problems = sorted({pid for pid, _ in found})
+    pairs = [p for _, p in found]
+    texts, cached = index_pairs(pairs)
+    folds = [fold_of(pid, args.folds) for pid, _ in found]
+    print(f"{len(pairs)} pairs from {len(problems)} problems, {len(texts)} distinct texts; "
+          f"{args.folds} folds of {[folds.count(k) for k in range(args.folds)]} pairs")
+
+    backbone, tokenizer = load_backbone(None)
+    backbone.eval()
+    t0 = time.monotonic()
+    states_path = args.states or Path(f"/tmp/canopy-ppm-states-{args.top_layers}.safetensors")
+
+    def make():
+        def progress(done: int, total: int) -> None:
+            print(f"  frozen layers: {done}/{total} texts  {time.monotonic() - t0:.0f} s", flush=True)
+
+        return bottom_states(backbone, tokenizer, texts, args.top_layers, max_length=args.max_length,
+                             progress=progress)
+
+    states = load_states(states_path, texts, make)
+    tokens = sum(s.shape[0] for s in states)
+    print(f"states: {len(states)} texts, {tokens} tokens ({time.monotonic() - t0:.0f} s)")
+
+    lora = LoRA(r=args.lora_rank, alpha=2 * args.lora_rank) if args.lora_rank > 0 else None
+    config = PPMTrainConfig(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
+                            lora=lora, threads=args.threads)
+    right = {"ppm": 0.0, "longer": 0.0, "train": 0.0}
+    counted = trained = 0
+    for k in args.only_folds if args.only_folds is not None else range(args.folds):
+        train = [c for c, f in zip(cached, folds, strict=True) if f != k]
+        held = [i for i, f in enumerate(folds) if f == k]
+        if not held:
+            continue
+        torch.manual_seed(args.seed)
+        model = TopLayersPPM(backbone, args.top_layers)
+        t1 = time.monotonic()
+
+        def progress(step: int, total: int, loss: float, t1=t1) -> None:
+            if step % 20 == 0 or step == total:
+                print(f"  step {step}/{total}  loss {loss:.4f}  {time.monotonic() - t1:.0f} s", flush=True)
+
+        losses = fit_top_layers(model, states, train, config, progress=progress)
+        values = cached_values(model, states)
+        hits = sum(values[cached[i].chosen] > values[cached[i].rejected] for i in held)
+        fit_hits = sum(values[c.chosen] > values[c.rejected] for c in train)
+        base = longer([pairs[i] for i in held]) * len(held)
+        right["ppm"] += hits
+        right["longer"] += base
+        right["train"] += fit_hits
+        counted += len(held)
+        trained += len(train)
+        print(f"fold {k}: held-out {hits}/{len(held)} = {hits / len(held):.3f} "
+              f"(longer {base / len(held):.3f}); "
+              f"train {fit_hits / len(train):.3f}; loss {losses[0]:.3f} -> {losses[-1]:.3f}; "
+              f"{len(losses)} steps in {time.monotonic() - t1:.0f} s", flush=True)
+    se = 0.5 / math.sqrt(max(counted, 1))
+    print(f"held-out pairwise accuracy: PPM {right['ppm'] / counted:.3f}, prefer-longer "
+          f"{right['longer'] / counted:.3f} over {counted} pairs (one SE ±{se:.3f}); "
+          f"train fit {right['train'] / trained:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""A PPM trained in its top layers over cached states of the frozen rest
+(backend/train/ppm_top_layers.py), on a three-layer tiny Qwen2: it must score exactly as the
+whole backbone does, and training must move only its own copy."""
+
+from __future__ import annotations
+
+import pytest
+
+from backend.train.ppm_pairs import PPMPair
+from tests.train.tiny import tiny_model_and_tokenizer
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("accelerate")
+
+from backend.reward.ppm import ProcessPreferenceModel, head_values  # noqa: E402
+from backend.train.ppm_top_layers import (  # noqa: E402
+    CachedPair,
+    TopLayersPPM,
+    bottom_states,
+    cached_values,
+    fit_top_layers,
+)
+from backend.train.ppm_trainer import LoRA, PPMTrainConfig  # noqa: E402
+
+TEXTS = ["find x plan isolate x step one", "Let x be the number", "print(x) # Step 1: add one and isolate x",
+         "guess"]
+
+
+@pytest.mark.parametrize("top", [1, 2, 3])
+def test_the_top_layers_over_cached_states_score_exactly_as_the_whole_backbone(top):
+    backbone, tokenizer = tiny_model_and_tokenizer(seed=3, layers=3)
+    whole = ProcessPreferenceModel(backbone)
+    torch.nn.init.normal_(whole.v_head.summary.weight)  # a head that is not flat at zero
+    expected = head_values(whole, tokenizer, TEXTS)
+
+    states = bottom_states(backbone, tokenizer, TEXTS, top, batch_size=3)  # padded batches
+    assert [s.shape[0] for s in states] == [len(tokenizer(t)["input_ids"]) for t in TEXTS]
+    model = TopLayersPPM(backbone, top)
+    model.v_head.load_state_dict(whole.v_head.state_dict())
+    got = cached_values(model, states, batch_size=2)
+    assert got == pytest.approx(expected, abs=1e-5)
+    assert len(set(round(v, 4) for v in got)) == len(TEXTS)  # the texts really differ
+
+
+def test_training_the_top_layers_ranks_the_chosen_texts_first_and_leaves_the_source_alone():
+    backbone, tokenizer = tiny_model_and_tokenizer(seed=1, layers=3)
+    before = {k: v.clone() for k, v in backbone.state_dict().items()}
+    states = bottom_states(backbone, tokenizer, TEXTS, 2)
+    pairs = [CachedPair(0, 3, 1.0), CachedPair(2, 1, 0.5)]
+    model = TopLayersPPM(backbone, 2, dropout=0.0)
+    first = cached_values(model, states)
+    losses = fit_top_layers(model, states, pairs, PPMTrainConfig(epochs=8, lr=1e-2, batch_size=2))
+    after = cached_values(model, states)
+    assert losses[-1] < losses[0]
+    assert after[0] > after[3] and after[2] > after[1]
+    assert after != pytest.approx(first)
+    assert all(torch.equal(v, backbone.state_dict()[k]) for k, v in before.items())
+
+
+def test_lora_on_the_top_layers_trains_and_merges_into_a_plain_decoder():
+    backbone, tokenizer = tiny_model_and_tokenizer(seed=2, layers=3)
+    states = bottom_states(backbone, tokenizer, TEXTS, 1)
+    model = TopLayersPPM(backbone, 1, dropout=0.0)
+    config = PPMTrainConfig(epochs=8, lr=3e-2, batch_size=2, lora=LoRA(r=4, alpha=8, dropout=0.0))
+    fit_top_layers(model, states, [CachedPair(0, 3, 1.0), CachedPair(2, 1, 1.0)], config)
+    assert type(model.backbone).__name__ == "Qwen2Model"  # adapters merged away
+    values = cached_values(model, states)
+    assert values[0] > values[3] and values[2] > values[1]
+
+
+def test_impossible_splits_are_refused():
+    backbone, tokenizer = tiny_model_and_tokenizer(layers=2)
+    with pytest.raises(ValueError, match=r"top_layers must be in 1\.\.2"):
+        TopLayersPPM(backbone, 3)
+    with pytest.raises(ValueError, match=r"top_layers must be in 1\.\.2"):
+        bottom_states(backbone, tokenizer, TEXTS, 0)
+    model = TopLayersPPM(backbone, 1)
+    with pytest.raises(ValueError, match="unset"):
+        fit_top_layers(model, [torch.zeros(2, 16)] * 2, [CachedPair(0, 1, 1.0)],
+                       PPMTrainConfig(lora=LoRA(top_layers=1)))
+    with pytest.raises(ValueError, match="no PPM pairs"):
+        fit_top_layers(model, [], [])
+
+
+def test_pairs_as_the_bench_builds_them_are_indices_of_distinct_texts():
+    # CachedPair is how text pairs are reused: one cached state per distinct text
+    pairs = [PPMPair("a ", "b", "c", 1.0, 1, 1, 1, 2), PPMPair("a ", "b", "d", 1.0, 1, 1, 1, 2)]
+    from backend.train.ppm_top_layers import index_pairs
+
+    texts, cached = index_pairs(pairs)
+    assert texts == ["a b", "a c", "a d"]
+    assert cached == [CachedPair(0, 1, pairs[0].weight), CachedPair(0, 2, pairs[1].weight)]
