@@ -517,14 +517,17 @@ def known_answer(services: Services, run_id: str, tree: Tree) -> str | None:
 
 @dataclass(frozen=True)
 class Snapshot:
-    tree: dict[str, Any]
-    convergence: dict[str, Any]
-    stats: str
-    answer: str
+    """One stream update; a status-only one (the run's state changed, its tree did not) has
+    None for every other panel: the page keeps what it shows."""
+
+    tree: dict[str, Any] | None
+    convergence: dict[str, Any] | None
+    stats: str | None
+    answer: str | None
     status: str
     rev: int
     #: the PPM diagnostics panel's disagreement list (Markdown)
-    disagreements: str = ""
+    disagreements: str | None = ""
 
 
 def snapshot(
@@ -609,6 +612,7 @@ def _stream(
 ) -> Iterator[Snapshot]:
     figure = FigureStream()
     shown = -1
+    shown_state: str | None = None  # the run's state the last snapshot's status line said
     idle_since = time.monotonic()
     period = services.update_every_s
     last_sent = -math.inf
@@ -624,9 +628,15 @@ def _stream(
         if resync:
             figure.reset()
         last = services.trees.view(run_id, lambda tree: (tree.last_seq, tree.finished is not None))
-        if last[0] != shown or resync:
+        # a run's state can change with no event after it (pausing -> paused once the rollout
+        # under way ends, stepping -> paused): the status line must say so too
+        state = _live_state(services, run_id, finished=last[1])
+        if last[0] == shown and not resync and state != shown_state:
+            shown_state = state  # the status line alone: no tree update (a page's deltas stay in step)
+            yield Snapshot(None, None, None, None, run_status(services, run_id), shown, None)
+        elif last[0] != shown or resync:
             snap = snapshot(services, run_id, fresh_after=shown if shown >= 0 else None, figure=figure)
-            shown = snap.rev
+            shown, shown_state = snap.rev, state
             idle_since = last_sent = t
             # drawing a big tree costs server time that the search (same process, same GIL)
             # needs too: never spend more than about half of the time drawing
@@ -641,6 +651,13 @@ def _stream(
             return
         else:
             _wait_for_news(services, run_id, shown, min(POLL_S, period))
+
+
+def _live_state(services: Services, run_id: str, *, finished: bool) -> str | None:
+    """The live run's state, as its status line words it; None once the tree has finished
+    (the status then says how it ended, whatever the worker's last state)."""
+    run = services.runs.get(run_id)
+    return None if finished or run is None else run.state
 
 
 def _wait_for_news(services: Services, run_id: str, shown: int, timeout: float) -> None:

@@ -229,7 +229,11 @@ def test_a_quiet_runs_next_event_is_sent_at_once(services):
     time.sleep(2.1)  # quiet for longer than the update period
     h.control_run(services, run_id, "step")
     t = time.monotonic()
-    assert next(stream).rev > rev
+    news = next(stream)
+    if news.tree is None:  # the state changed first (paused -> running): said at once too
+        assert news.rev == rev and "**paused**" not in news.status
+        news = next(stream)
+    assert news.rev > rev
     assert time.monotonic() - t < 1.2  # not a wait for the next 2 s tick
     stream.close()
     services.runs.shutdown()
@@ -248,3 +252,63 @@ def test_a_problem_too_long_for_the_model_is_refused_before_a_run_exists(service
     assert services.store.list_runs() == []
     run_id = h.start_run(services, controls, "word " * 300, "rstar", "vote", "", 0, values)  # fits
     assert services.runs.get(run_id).wait(30)
+
+
+def test_the_stream_follows_the_run_state_when_no_event_comes(services, monkeypatch):
+    """Pause pressed during a rollout makes the run "pausing" with no event until the rollout
+    ends: the stream (which alone writes a streaming tab's status line) must still say so, then
+    say "paused". Before, it waited for an event, and a page could keep a stale state."""
+    import threading
+
+    run_id = start_rstar(services, delay_s=0.01, **ENDLESS)
+    inner = services.engine.get().inner
+    gate, blocked = threading.Event(), threading.Event()
+    gate.set()
+    generate = inner.generate
+
+    def gated(*args, **kwargs):
+        if not gate.is_set():
+            blocked.set()
+        assert gate.wait(20), "the test never opened the gate"
+        return generate(*args, **kwargs)
+
+    monkeypatch.setattr(inner, "generate", gated)
+    statuses: list[str] = []
+    revs: list[int] = []
+
+    def watch() -> None:
+        for snap in h.stream_run(services, run_id, viewer="tab-9"):
+            statuses.append(snap.status)
+            revs.append(snap.rev)
+
+    stream = threading.Thread(target=watch, daemon=True)
+    stream.start()
+    run = services.runs.get(run_id)
+    wait_until = time.monotonic() + 10
+    while services.runs.events(run_id)[-1].seq < 5 and time.monotonic() < wait_until:
+        time.sleep(0.01)
+    assert services.streaming("tab-9") and not services.streaming("tab-0")
+    gate.clear()  # the worker blocks inside its next engine call: no event comes from then on
+    assert blocked.wait(10)
+    last = services.runs.events(run_id)[-1].seq
+    deadline = time.monotonic() + 5
+    while (not revs or revs[-1] != last) and time.monotonic() < deadline:
+        time.sleep(0.01)  # the stream has sent every event: only a state change can move it now
+    assert revs[-1] == last and "**running**" in statuses[-1]
+    seen = len(statuses)
+    h.control_run(services, run_id, "pause")
+    assert run.state == "pausing"
+    deadline = time.monotonic() + 5
+    while not any("**pausing**" in s for s in statuses[seen:]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert any("**pausing**" in s for s in statuses[seen:]), statuses[seen:]
+    assert services.runs.events(run_id)[-1].seq == last  # said with no new event
+    gate.set()
+    deadline = time.monotonic() + 5
+    while "**paused**" not in statuses[-1] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert "**paused**" in statuses[-1]
+    h.control_run(services, run_id, "stop")
+    stream.join(10)
+    assert not stream.is_alive() and "stopped" in statuses[-1]
+    assert not services.streaming("tab-9")
