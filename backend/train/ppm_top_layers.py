@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from backend.reward.ppm import HEAD_DROPOUT, ValueHead, pad_id, pad_rows, ppm_loss, token_rows
-from backend.train.ppm_trainer import PPMTrainConfig, PPMTrainer, train_in_place
+from backend.train.ppm_trainer import ListDataset, PPMTrainConfig, PPMTrainer, train_in_place
 
 
 def decoder_of(backbone: Any) -> Any:
@@ -156,17 +156,6 @@ class CachedPPMTrainer(PPMTrainer):
         return (loss, {"chosen": chosen, "rejected": rejected}) if return_outputs else loss
 
 
-class _Items(torch.utils.data.Dataset):
-    def __init__(self, items: Sequence[Any]) -> None:
-        self.items = list(items)
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> Any:
-        return self.items[i]
-
-
 def fit_top_layers(
     model: TopLayersPPM,
     states: Sequence[torch.Tensor],
@@ -181,7 +170,7 @@ def fit_top_layers(
         raise ValueError("no PPM pairs to train on")
     if config.lora is not None and config.lora.top_layers is not None:
         raise ValueError("the model is the top layers already: leave LoRA's top_layers unset")
-    return train_in_place(model, config, CachedPPMTrainer, _Items(pairs), CachedPairCollator(states),
+    return train_in_place(model, config, CachedPPMTrainer, ListDataset(pairs), CachedPairCollator(states),
                           progress=progress, prefix="canopy-ppm-top-")
 
 

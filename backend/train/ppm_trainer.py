@@ -146,17 +146,18 @@ class LossProgress(transformers.TrainerCallback):
                 self.progress(state.global_step, state.max_steps, self.losses[-1])
 
 
-class _Pairs(torch.utils.data.Dataset):
-    """The pairs as the Trainer's dataset; the collator tokenizes each batch."""
+class ListDataset(torch.utils.data.Dataset):
+    """Items (pairs, value examples) as a Trainer's dataset, as they are: its collator makes
+    each batch's tensors (the PPM's, the CPL value head's and the cached-states PPM's alike)."""
 
-    def __init__(self, pairs: Sequence[Any]) -> None:
-        self.pairs = list(pairs)
+    def __init__(self, items: Sequence[Any]) -> None:
+        self.items = list(items)
 
     def __len__(self) -> int:
-        return len(self.pairs)
+        return len(self.items)
 
     def __getitem__(self, i: int) -> Any:
-        return self.pairs[i]
+        return self.items[i]
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -283,7 +284,7 @@ def fit(
     if not pairs:
         raise ValueError("no PPM pairs to train on")
     return train_in_place(
-        model, config, PPMTrainer, _Pairs(pairs), PPMCollator(tokenizer, config.max_length),
+        model, config, PPMTrainer, ListDataset(pairs), PPMCollator(tokenizer, config.max_length),
         progress=progress, output_dir=output_dir, prefix="canopy-ppm-",
     )
 

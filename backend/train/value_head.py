@@ -39,7 +39,7 @@ from backend.reward.ppm import HEAD_FILE, ProcessPreferenceModel, head_values, p
 from backend.reward.step_scorer import MARKER
 from backend.search.cpl import VALUE_FORMAT
 from backend.search.cpl_format import plain_step, value_chunks
-from backend.train.ppm_trainer import PPMTrainConfig, train_in_place
+from backend.train.ppm_trainer import ListDataset, PPMTrainConfig, train_in_place
 from backend.tree import Node, Tree
 
 #: official run_sft.py command: lr 1e-5, 7 epochs, cutoff_len 1024
@@ -148,17 +148,6 @@ class ValueTrainer(transformers.Trainer):
         return (loss, {"values": values}) if return_outputs else loss
 
 
-class _Examples(torch.utils.data.Dataset):
-    def __init__(self, examples: Sequence[ValueExample]) -> None:
-        self.examples = list(examples)
-
-    def __len__(self) -> int:
-        return len(self.examples)
-
-    def __getitem__(self, i: int) -> ValueExample:
-        return self.examples[i]
-
-
 def fit_value_head(
     model: ProcessPreferenceModel,
     tokenizer: Any,
@@ -173,7 +162,7 @@ def fit_value_head(
         raise ValueError("no value examples to train on")
     config = config or PPMTrainConfig(**VALUE_TRAIN)
     return train_in_place(
-        model, config, ValueTrainer, _Examples(examples), ValueCollator(tokenizer, config.max_length),
+        model, config, ValueTrainer, ListDataset(examples), ValueCollator(tokenizer, config.max_length),
         progress=progress, prefix="canopy-value-",
     )
 
