@@ -249,11 +249,6 @@ class Services:
                 del self._viewers[viewer]
                 self._resync.discard(viewer)
 
-    def streaming(self, viewer: str | None) -> bool:
-        """Whether a stream of ``viewer``'s tab is running (it then owns the status line)."""
-        with self._viewers_lock:
-            return viewer is not None and viewer in self._viewers
-
     def request_resync(self, viewer: str) -> bool:
         """The viewer's page lost track of its tree: its stream's next update is a whole
         figure. False when no stream of that viewer is running (the caller sends one)."""

@@ -232,23 +232,15 @@ class SolveHandlers:
         summary, calibration, length = h.ppm_history_panel(self.s)
         return summary, encode(calibration), encode(length)
 
-    def _control(self, run_id: str | None, action: str, request: gr.Request | None) -> Any:
-        """Pause / step / stop, and the status line to show. While this tab's stream runs it
-        alone writes the status (it follows the run's state): a status computed here would
-        race it and, arriving last, could leave "pausing" on a run long paused."""
-        status = h.control_run(self.s, run_id, action)
-        viewer = getattr(request, "session_hash", None) if request is not None else None
-        live = self.s.runs.get(run_id) is not None
-        return gr.skip() if live and self.s.streaming(viewer) else status
+    def toggle(self, run_id: str | None) -> tuple[str, str]:
+        status = h.control_run(self.s, run_id, "toggle")
+        return status, h.pause_label(self.s, run_id)
 
-    def toggle(self, run_id: str | None, request: gr.Request) -> tuple[Any, str]:
-        return self._control(run_id, "toggle", request), h.pause_label(self.s, run_id)
+    def step(self, run_id: str | None) -> tuple[str, str]:
+        return h.control_run(self.s, run_id, "step"), "Resume"
 
-    def step(self, run_id: str | None, request: gr.Request) -> tuple[Any, str]:
-        return self._control(run_id, "step", request), "Resume"
-
-    def stop(self, run_id: str | None, request: gr.Request) -> tuple[Any, str]:
-        return self._control(run_id, "stop", request), "Pause"
+    def stop(self, run_id: str | None) -> tuple[str, str]:
+        return h.control_run(self.s, run_id, "stop"), "Pause"
 
     def echo(self, run_id: str | None) -> str:
         return run_id or ""
