@@ -86,9 +86,13 @@ class HangingFactory:
 class GpuLoggingFactory:
     """RunSpec -> the scripted engine, after writing down which GPUs Ray gave the worker that
     builds it (``ray.get_gpu_ids()`` and the ``CUDA_VISIBLE_DEVICES`` Ray set), a line per
-    worker in ``log``: what a real GPU engine on that worker would load onto."""
+    worker in ``log``: what a real GPU engine on that worker would load onto. ``together``:
+    each worker then waits (up to 60 s) until that many have written, so they hold their GPU
+    shares at the same time (otherwise a fast first worker may take every job before a
+    second one has loaded, and the pool stops that one unloaded)."""
 
     log: Path
+    together: int = 0
 
     def __call__(self, spec: Any) -> ScriptedEngine:
         import ray
@@ -96,6 +100,9 @@ class GpuLoggingFactory:
         ids = ",".join(str(i) for i in ray.get_gpu_ids())
         with self.log.open("a", encoding="utf-8") as fh:
             fh.write(f"{os.getpid()} gpu_ids={ids} cuda_visible={os.environ.get('CUDA_VISIBLE_DEVICES')}\n")
+        deadline = time.monotonic() + 60
+        while len(self.log.read_text().splitlines()) < self.together and time.monotonic() < deadline:
+            time.sleep(0.05)
         return ScriptedEngine.from_file(spec.model)
 
 

@@ -35,10 +35,10 @@ def test_two_workers_asking_one_gpu_each_share_the_one_gpu_in_turn_and_match_the
     assert list(seen(log).values()) == ["gpu_ids=0 cuda_visible=0"]
     assert same(report.results) == same(local.results)
 
-    # half a GPU each: both workers at once, both on GPU 0
+    # half a GPU each: both workers at once (each loads only once the other has), both on GPU 0
     log2 = tmp_path / "halves.txt"
     half, stats = ray_evaluate_spec(PROBLEMS[:2], spec, workers=2, num_gpus=0.5,
-                                    engine_factory=GpuLoggingFactory(log2))
+                                    engine_factory=GpuLoggingFactory(log2, together=2))
     assert stats.width == 2 and list(seen(log2).values()) == ["gpu_ids=0 cuda_visible=0"] * 2
     assert same(half.results) == same(local.results[:2])
 
