@@ -55,6 +55,10 @@ def evolve(
     ppm: Annotated[
         str | None, typer.Option(help="A PPM directory for rounds 3-4 when the run has trained none.")
     ] = None,
+    ppm_epochs: Annotated[int | None, typer.Option(
+        min=1, help="Epochs of each round's PPM (rStar) or value head (CPL); default: the official "
+                    "(PPM 2, value head 7). Fewer keep a CPU round short.")
+    ] = None,
     engine: Annotated[str, typer.Option(help="Engine of the base policy's searches.")] = "llamacpp",
     model: Annotated[str | None, typer.Option(help="Base model (default: the embedded model).")] = None,
     policy_engine: Annotated[str, typer.Option(
@@ -121,7 +125,7 @@ def evolve(
         test_count=test_count, search={"rollouts": rollouts, "children": children},
         eval_search={"rollouts": eval_rollouts} if eval_rollouts else {}, seed=seed, top_k=top_k, sft=sft,
         finetune_from=finetune_from, ppm_min_pairs=ppm_min_pairs, train_ppm=ppm_training, ppm=ppm,
-        evaluate_base=not no_base_eval,
+        evaluate_base=not no_base_eval, ppm_train={"epochs": ppm_epochs} if ppm_epochs else {},
     )
     if preset:
         from backend.evolve.presets import apply

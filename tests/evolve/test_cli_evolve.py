@@ -51,6 +51,13 @@ def test_no_ppm_training_reaches_the_settings_and_the_round(tmp_path, scripted, 
     assert "--no-ppm-training" in read_json(run / "round-1" / "ppm.json")["why"]
 
 
+def test_ppm_epochs_reach_the_settings_only_when_given(tmp_path, scripted):
+    assert main(["evolve", str(tmp_path / "e"), *ARGS, "--ppm-epochs", "1"]) == 0
+    assert read_json(tmp_path / "e" / "manifest.json")["settings"]["ppm_train"] == {"epochs": 1}
+    assert main(["evolve", str(tmp_path / "d"), *ARGS]) == 0
+    assert read_json(tmp_path / "d" / "manifest.json")["settings"]["ppm_train"] == {}
+
+
 def test_bf16_reaches_the_settings_and_the_policy_record_and_is_absent_when_not_given(
     tmp_path, scripted, monkeypatch
 ):
