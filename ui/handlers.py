@@ -616,6 +616,7 @@ def _stream(
     idle_since = time.monotonic()
     period = services.update_every_s
     last_sent = -math.inf
+    resends: list[float] = []  # when to say the live status again, once nothing else is sent
     while True:
         if viewer and not services.watching(viewer, ticket):
             return
@@ -632,16 +633,21 @@ def _stream(
         # under way ends, stepping -> paused): the status line must say so too
         state = _live_state(services, run_id, finished=last[1])
         if last[0] == shown and not resync and state != shown_state:
+            resends = _resend_times(t, was_live=shown_state is not None)
             shown_state = state  # the status line alone: no tree update (a page's deltas stay in step)
             yield Snapshot(None, None, None, None, run_status(services, run_id), shown, None)
         elif last[0] != shown or resync:
             snap = snapshot(services, run_id, fresh_after=shown if shown >= 0 else None, figure=figure)
+            resends = _resend_times(t, was_live=shown_state is not None or state is not None)
             shown, shown_state = snap.rev, state
             idle_since = last_sent = t
             # drawing a big tree costs server time that the search (same process, same GIL)
             # needs too: never spend more than about half of the time drawing
             period = max(services.update_every_s, 2 * (time.monotonic() - t))
             yield snap
+        elif resends and t >= resends[0]:
+            resends.pop(0)  # the last word on the status line is the stream's (see STATUS_RESEND_S)
+            yield Snapshot(None, None, None, None, run_status(services, run_id), shown, None)
         elif last[1] or services.runs.get(run_id) is None:
             # finished and fully shown, or nobody will ever add to it here; a resync asked
             # for meanwhile is still answered
@@ -651,6 +657,17 @@ def _stream(
             return
         else:
             _wait_for_news(services, run_id, shown, min(POLL_S, period))
+
+
+#: after an update of a live run, the stream says the status line again this many seconds
+#: later (if nothing else was sent meanwhile): a Pause / Step / Stop click's own answer ("pausing")
+#: is a separate request whose reply can reach the page after the stream's "paused", and would
+#: otherwise stay on the page as the run's state
+STATUS_RESEND_S = (1.0, 4.0)
+
+
+def _resend_times(now: float, *, was_live: bool) -> list[float]:
+    return [now + s for s in STATUS_RESEND_S] if was_live else []
 
 
 def _live_state(services: Services, run_id: str, *, finished: bool) -> str | None:

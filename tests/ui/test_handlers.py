@@ -310,3 +310,36 @@ def test_the_stream_follows_the_run_state_when_no_event_comes(services, monkeypa
     h.control_run(services, run_id, "stop")
     stream.join(10)
     assert not stream.is_alive() and "stopped" in statuses[-1]
+
+
+def test_the_stream_says_a_settled_status_again_after_a_pause(services):
+    """A Pause click answers with its own status line ("pausing"), a reply that can reach the
+    page after the stream's "paused" and would stay there: the stream says the status again
+    about 1 s and 4 s after its last update, once each, then stays quiet."""
+    import threading
+
+    run_id = start_rstar(services, delay_s=0.01, **ENDLESS)
+    seen: list[tuple[float, str, bool]] = []
+
+    def watch() -> None:
+        for snap in h.stream_run(services, run_id, viewer="tab-7"):
+            seen.append((time.monotonic(), snap.status, snap.tree is None))
+
+    stream = threading.Thread(target=watch, daemon=True)
+    stream.start()
+    deadline = time.monotonic() + 10
+    while services.runs.events(run_id)[-1].seq < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    h.control_run(services, run_id, "pause")
+    deadline = time.monotonic() + 20
+    while not (seen and "**paused**" in seen[-1][1]) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert "**paused**" in seen[-1][1]
+    first = len(seen) - 1
+    time.sleep(6.0)
+    again = seen[first + 1:]
+    h.control_run(services, run_id, "stop")
+    stream.join(15)
+    assert [(status_only, "**paused**" in s) for _, s, status_only in again] == [(True, True)] * 2, again
+    gaps = [t - seen[first][0] for t, _, _ in again]
+    assert 0.9 <= gaps[0] < 3.9 <= gaps[1] < 10, gaps
