@@ -1,0 +1,101 @@
+"""Measure an evolve run's held-out evaluation again, on this machine, with the run's own specs.
+
+llama.cpp's kernels differ by CPU (AVX2, AVX-512, AMX): the same model, prompt and greedy
+decoding can pick another token at a near-tie and then write another program. On GSM8K test
+100-199 the embedded model's greedy answers differed on 19 of 100 problems between two
+machines (docs/EVOLVE.md). A round compared with round 0 must therefore be measured on the
+same kind of machine; a run carried between machines may not have been. This script re-runs
+one round's held-out evaluation (``greedy`` or ``search``: the RunSpec, problems and seeds of
+``backend/evolve/stages.py: eval_stage``) into ``--out``, one JSON per problem (resumable: files
+there are kept), then prints the accuracy and the problems won and lost against the run's own
+files of another round.
+
+    python -m bench.evolve_same_machine assets/evolve-300 --round 0 --kind search \
+        --out bench/results/evo300-round0-search-avx2 --versus 1 --threads 2
+
+It grades with the known answers only; no search here sees them (the search's reward is the
+vote, as in the run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+
+
+def cpu_name() -> str:
+    """The CPU model and its widest vector extension, for the record beside the numbers."""
+    flags, name = "", platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and not name:
+                name = line.split(":", 1)[1].strip()
+            if line.startswith("flags"):
+                flags = line
+                break
+    except OSError:
+        pass
+    wide = next((w for flag, w in (("amx_tile", "amx"), ("avx512f", "avx512"), ("avx2", "avx2"))
+                 if flag in flags.split()), "?")
+    return f"{name or '?'} ({wide})"
+
+
+def correct_by_id(folder: Path) -> dict[str, bool]:
+    return {row["id"]: bool(row["correct"])
+            for row in (json.loads(p.read_text()) for p in sorted(folder.glob("*.json")))}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from backend.evolve.manifest import EvolveSettings, read_json
+    from backend.evolve.models import LocalModels
+    from backend.evolve.rounds import problem_sets
+    from backend.evolve.stages import held_out_accuracy
+    from backend.runspec import RunSpec
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("run", type=Path, help="an evolve run folder (its manifest.json)")
+    ap.add_argument("--round", type=int, default=0, help="0: the base policy; N: round N's policy folder")
+    ap.add_argument("--kind", choices=("greedy", "search"), default="greedy")
+    ap.add_argument("--out", type=Path, required=True, help="one JSON per problem (kept: resumable)")
+    ap.add_argument("--versus", type=int, default=None, help="a round whose own eval files to compare with")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--policy-engine", default="llamacpp")
+    args = ap.parse_args(argv)
+
+    manifest = read_json(args.run / "manifest.json")
+    settings = EvolveSettings.from_dict(manifest["settings"])
+    _, test = problem_sets(settings)
+    policy = None if args.round == 0 else str(args.run / f"round-{args.round}" / "policy")
+    models = LocalModels("llamacpp", None, args.threads, policy_engine=args.policy_engine)
+    about = models.describe(None) if policy is None else {"engine": args.policy_engine, "model": policy}
+    config = {} if args.kind == "greedy" else dict(settings.eval_search)
+    spec = RunSpec(problem="", algorithm="greedy" if args.kind == "greedy" else "rstar", config=config,
+                   ppm="none", engine=about["engine"], model=about["model"], seed=settings.seed)
+    print(f"{args.run} round {args.round} {args.kind} on {len(test)} held-out problems; CPU: {cpu_name()}",
+          flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "MACHINE.txt").write_text(cpu_name() + "\n")
+
+    def progress(i: int) -> None:
+        if i % 10 == 0 or i == len(test):
+            print(f"  {i}/{len(test)}", flush=True)
+
+    summary = held_out_accuracy(args.out, spec, test, lambda: models.engine(policy), settings.seed, progress)
+    models.close()
+    print(f"{args.kind}, round {args.round}, this machine: {summary['correct']}/{len(test)}")
+    if args.versus is not None:
+        here = correct_by_id(args.out)
+        there = correct_by_id(args.run / f"round-{args.versus}" / "eval" / args.kind)
+        both = here.keys() & there.keys()
+        won = sum(there[i] and not here[i] for i in both)
+        lost = sum(here[i] and not there[i] for i in both)
+        print(f"round {args.versus} (the run's files) vs this: {sum(there[i] for i in both)}/{len(both)} "
+              f"vs {sum(here[i] for i in both)}/{len(both)}; round {args.versus} won {won}, lost {lost}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
