@@ -181,7 +181,11 @@ def test_a_missing_gguf_path_is_reported_as_missing(tmp_path):
         LlamaCppEngine.load(str(missing))
 
 
-@pytest.mark.parametrize("prompts", [1, 3], ids=["one prompt", "prompts together"])
+@pytest.mark.parametrize(
+    "prompts",
+    [1, pytest.param(3, marks=pytest.mark.slow)],  # 28 s: the same stop path, batched
+    ids=["one prompt", "prompts together"],
+)
 def test_a_stop_ends_a_call_inside_its_decode_loop_and_the_next_call_is_unchanged(llama_engine, prompts):
     """Stop on a long batched call (sc's k samples) ends it within a decode step (issue 15
     item 13), keeping only samples that finished, and leaves the KV cache sound: the same

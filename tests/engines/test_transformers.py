@@ -94,6 +94,7 @@ def test_a_stop_ends_a_call_inside_generate_keeping_only_finished_samples(hf_eng
     assert [c.text for c in again[0]] == [c.text for c in expected[0]]
 
 
+@pytest.mark.slow  # 32 s: loads the whole GGUF into transformers; the tiny-Qwen2 SFT tests cover training
 def test_a_model_loaded_straight_from_a_gguf_fine_tunes_and_saves(tmp_path):
     """transformers marks a dequantised GGUF "quantized with gguf", and its Trainer refuses to
     train such a model: on a fresh machine (no converted copy yet) the first SFT or PPM

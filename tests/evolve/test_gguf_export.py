@@ -94,6 +94,7 @@ def test_round_trip_gives_the_original_gguf_greedy_tokens(hf_base, base_text, tm
     assert greedy(str(res.path)) == base_text
 
 
+@pytest.mark.slow  # 13 s; the export tests above check the written blocks against the policy
 @needs_model
 def test_reencoding_the_base_weights_gives_the_base_blocks_back():
     """The encoder on its own: Q5_0 and Q8_0 tensors dequantised (as transformers loads them)
