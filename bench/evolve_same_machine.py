@@ -6,9 +6,9 @@ decoding can pick another token at a near-tie and then write another program. On
 machines (docs/EVOLVE.md). A round compared with round 0 must therefore be measured on the
 same kind of machine; a run carried between machines may not have been. This script re-runs
 one round's held-out evaluation (``greedy`` or ``search``: the RunSpec, problems and seeds of
-``backend/evolve/stages.py: eval_stage``) into ``--out``, one JSON per problem (resumable: files
-there are kept), then prints the accuracy and the problems won and lost against the run's own
-files of another round.
+``backend/evolve/stages.py: eval_stage``) into ``--out``, one JSON per problem with the CPU it ran
+on (resumable: files there are kept), then prints the accuracy and the problems won and lost
+against the run's own files of another round.
 
     python -m bench.evolve_same_machine assets/evolve-300 --round 0 --kind search \
         --out bench/results/evo300-round0-search-avx2 --versus 1 --threads 2
@@ -21,26 +21,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 from pathlib import Path
 
-
-def cpu_name() -> str:
-    """The CPU model and its widest vector extension, for the record beside the numbers."""
-    flags, name = "", platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and not name:
-                name = line.split(":", 1)[1].strip()
-            if line.startswith("flags"):
-                flags = line
-                break
-    except OSError:
-        pass
-    wide = next((w for flag, w in (("amx_tile", "amx"), ("avx512f", "avx512"), ("avx2", "avx2"))
-                 if flag in flags.split()), "?")
-    return f"{name or '?'} ({wide})"
+from backend.evolve.machine import cpu_name
 
 
 def correct_by_id(folder: Path) -> dict[str, bool]:
@@ -77,7 +61,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{args.run} round {args.round} {args.kind} on {len(test)} held-out problems; CPU: {cpu_name()}",
           flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "MACHINE.txt").write_text(cpu_name() + "\n")
 
     def progress(i: int) -> None:
         if i % 10 == 0 or i == len(test):

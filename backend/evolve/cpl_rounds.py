@@ -42,9 +42,17 @@ from backend.evolve.manifest import (
     write_json,
 )
 from backend.evolve.models import Models
-from backend.evolve.report import _cell, eval_seconds, heldout_tokens, won_lost
+from backend.evolve.report import _cell, eval_seconds, heldout_tokens, machine_notes, won_lost
 from backend.evolve.rounds import problem_sets
-from backend.evolve.stages import Progress, Round, Say, eval_tokens, policy_stage, versus_round_0
+from backend.evolve.stages import (
+    Progress,
+    Round,
+    Say,
+    cpu_note,
+    eval_tokens,
+    policy_stage,
+    versus_round_0,
+)
 
 CPL_ROUNDS = 2
 
@@ -229,6 +237,7 @@ def cpl_row(
         "heldout_search_accuracy": evaluation["search"]["accuracy"],
         **heldout_tokens(eval_tokens(rnd.folder)),
         **won_lost(versus_round_0(rnd.folder)),
+        "heldout_cpu_note": cpu_note(rnd.folder),
         "seconds": {**seconds, "total": round(sum(seconds.values()), 2)},
     }
 
@@ -290,6 +299,8 @@ def markdown(rows: Sequence[Mapping[str, Any]], title: str) -> str:
         lines.append("| " + " | ".join(cells) + " |")
     notes = [f"- round {r['round']}: {r['value_note']}" for r in rows if r.get("value_note")]
     lines += ["", *(["Value head:", *notes, ""] if notes else [])]
+    if machines := machine_notes(rows):
+        lines += [*machines[1:], ""]
     lines.append(
         "Held-out accuracy is on GSM8K test problems (never searched for training, never used to pick "
         "settings); solved in search = the truth-mode plan tree held a right answer."

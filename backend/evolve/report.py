@@ -21,10 +21,11 @@ def round_report(
     evaluation: Mapping[str, Any],
     versus: Mapping[str, Sequence[int]] | None = None,
     tokens: Mapping[str, float] | None = None,
+    cpu_note: str | None = None,
 ) -> dict[str, Any]:
     """What one round did, in numbers; ``versus``: [won, lost] against round 0 per evaluation
     (``stages.versus_round_0``); ``tokens``: mean tokens a problem per evaluation
-    (``stages.eval_tokens``)."""
+    (``stages.eval_tokens``); ``cpu_note``: ``stages.cpu_note``."""
     seconds = {
         "search": search["seconds"],
         "data": data["seconds"],
@@ -56,8 +57,15 @@ def round_report(
         "heldout_search_accuracy": evaluation.get("search", {}).get("accuracy"),
         **heldout_tokens(tokens),
         **won_lost(versus),
+        "heldout_cpu_note": cpu_note,
         "seconds": {**seconds, "total": round(sum(seconds.values()), 2)},
     }
+
+
+def machine_notes(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The report's lines for rounds evaluated on another CPU than round 0 (none: no lines)."""
+    notes = [f"- round {r['round']}: {r['heldout_cpu_note']}" for r in rows if r.get("heldout_cpu_note")]
+    return ["", "Machines:", *notes] if notes else []
 
 
 def won_lost(versus: Mapping[str, Sequence[int]] | None) -> dict[str, list[int] | None]:
@@ -134,6 +142,7 @@ def markdown(rows: Sequence[Mapping[str, Any]], title: str = "Evolve run") -> st
     notes = [f"- round {r['round']}: {r['ppm_note']}" for r in rows if r.get("ppm_note")]
     if notes:
         lines += ["", "PPM:", *notes]
+    lines += machine_notes(rows)
     lines += [
         "",
         "Held-out accuracy is on GSM8K test problems (never searched for training, never used to "

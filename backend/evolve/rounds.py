@@ -42,6 +42,7 @@ from backend.evolve.stages import (
     Progress,
     Round,
     Say,
+    cpu_note,
     data_stage,
     eval_stage,
     eval_tokens,
@@ -133,7 +134,7 @@ def _one_round(rnd: Round, train: list[Any], test: list[Any], *, start_from: str
     row = round_report(
         rnd.number, round_kind(rnd.number), policy_in=rnd.policy_in, ppm_in=rnd.ppm_in, search=search,
         data=data, policy=trained, ppm=ppm, evaluation=evaluation, versus=versus_round_0(rnd.folder),
-        tokens=eval_tokens(rnd.folder),
+        tokens=eval_tokens(rnd.folder), cpu_note=cpu_note(rnd.folder),
     )
     write_json(rnd.folder / "report.json", row)
     (rnd.folder / "report.md").write_text(markdown([row], f"Round {rnd.number}"), encoding="utf-8")

@@ -345,6 +345,24 @@ def versus_round_0(round_folder: Path) -> dict[str, list[int]]:
     return out
 
 
+def eval_cpus(round_folder: Path) -> list[str]:
+    """The CPUs a round's held-out result files say they ran on (files written before the
+    CPU was recorded say none)."""
+    return sorted({str(row["cpu"]) for kind in EVALS for row in _rows(round_folder / "eval" / kind)
+                   if row.get("cpu")})
+
+
+def cpu_note(round_folder: Path) -> str | None:
+    """A warning when this round's held-out evaluation and round 0's ran on different CPUs
+    (``backend/evolve/machine.py``: the same policy answers differently there), else None."""
+    base, now = eval_cpus(round_folder.parent / "round-0"), eval_cpus(round_folder)
+    if not base or not now or base == now:
+        return None
+    return (f"held-out evaluation on {' + '.join(now)}, round 0 on {' + '.join(base)}: llama.cpp's "
+            "numerics differ by CPU, so won/lost against round 0 mixes the policy's change with the "
+            "machine's; measure both on one machine (bench/evolve_same_machine.py)")
+
+
 def eval_tokens(round_folder: Path) -> dict[str, float]:
     """Mean tokens a held-out problem cost, per evaluation of a round, read from its per-problem
     files (so a report written from an older ``eval.json`` has it too): accuracy alone hides a
@@ -359,10 +377,13 @@ def eval_tokens(round_folder: Path) -> dict[str, float]:
     return out
 
 
-def _correct_by_id(folder: Path) -> dict[str, bool]:
+def _rows(folder: Path) -> list[dict[str, Any]]:
     """The per-problem result files of one held-out evaluation (``held_out_accuracy``)."""
-    rows = [read_json(path) for path in sorted(folder.glob("*.json"))] if folder.is_dir() else []
-    return {row["id"]: bool(row["correct"]) for row in rows}
+    return [read_json(path) for path in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+
+
+def _correct_by_id(folder: Path) -> dict[str, bool]:
+    return {row["id"]: bool(row["correct"]) for row in _rows(folder)}
 
 
 def held_out_accuracy(
@@ -372,6 +393,7 @@ def held_out_accuracy(
     """``spec`` run on each held-out problem (seed ``seed + i``, graded by its known answer),
     one result file per problem in ``folder`` (a kill loses one problem at most; files already
     there are read, not run again); the accuracy, count right and seconds."""
+    from backend.evolve.machine import cpu_name
     from backend.solve import solve_spec
 
     right = wall = 0.0
@@ -381,7 +403,8 @@ def held_out_accuracy(
             one = spec.fork(problem=problem.question, reference=problem.answer, seed=seed + i)
             res = solve_spec(one, engine=engine())
             write_json(path, {"id": problem.id, "answer": res.answer, "reference": problem.answer,
-                              "correct": bool(res.correct), "wall_s": res.wall_s, "tokens": res.tokens})
+                              "correct": bool(res.correct), "wall_s": res.wall_s, "tokens": res.tokens,
+                              "cpu": cpu_name()})
         row = read_json(path)
         right += row["correct"]
         wall += row["wall_s"]

@@ -136,6 +136,10 @@ def test_two_rounds_run_end_to_end_and_write_manifest_reports_and_policies(tmp_p
     greedy_files = sorted((tmp_path / "run" / "round-1" / "eval" / "greedy").glob("*.json"))
     spent = [read_json(f)["tokens"] for f in greedy_files]
     assert len(spent) == 2 and all(t > 0 for t in spent)
+    from backend.evolve.machine import cpu_name
+
+    assert {read_json(f)["cpu"] for f in greedy_files} == {cpu_name()}  # where it was measured
+    assert one["heldout_cpu_note"] is None  # round 0 on the same CPU
     assert one["heldout_greedy_tokens"] == round(sum(spent) / 2, 1)  # the cost beside the accuracy
     assert rows[0]["heldout_search_tokens"] > rows[0]["heldout_greedy_tokens"]  # a search spends more
 
@@ -355,3 +359,35 @@ def test_the_charts_keep_equal_accuracies_apart_and_say_why_panels_are_empty():
         "drawn when round 1 ends"] * 2
     later = round_figure([{"round": 0}, {"round": 1, "sft_examples": 3}])
     assert not [a for a in later.layout.annotations if a.text.startswith("drawn")]
+
+
+def test_the_cpu_of_each_held_out_result_is_recorded_and_a_round_on_another_cpu_is_flagged(tmp_path):
+    """llama.cpp's greedy answers change with the CPU (19 of 100 between an AVX-512 and an AVX2
+    machine): a round evaluated elsewhere than round 0 says so under its table."""
+    from backend.evolve.machine import describe_cpu
+    from backend.evolve.manifest import write_json
+    from backend.evolve.report import markdown
+    from backend.evolve.stages import cpu_note, eval_cpus
+
+    epyc = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx avx2 fma\n"
+    xeon = "model name\t: Intel Xeon\nflags\t\t: avx2 avx512f avx512_bf16 amx_tile\n"
+    assert describe_cpu(epyc) == "AMD EPYC (avx2)" and describe_cpu(xeon) == "Intel Xeon (amx)"
+    assert describe_cpu("model name : Old\nflags : sse2\n") == "Old"
+
+    def results(round_, cpu):
+        for kind in ("greedy", "search"):
+            row = {"id": "gsm8k/100", "correct": True, **({"cpu": cpu} if cpu else {})}
+            write_json(tmp_path / round_ / "eval" / kind / "gsm8k_100.json", row)
+
+    results("round-0", "Intel Xeon (amx)")
+    results("round-1", "AMD EPYC (avx2)")
+    results("round-2", "Intel Xeon (amx)")
+    assert eval_cpus(tmp_path / "round-1") == ["AMD EPYC (avx2)"]
+    note = cpu_note(tmp_path / "round-1")
+    assert "AMD EPYC (avx2)" in note and "round 0 on Intel Xeon (amx)" in note
+    assert cpu_note(tmp_path / "round-2") is None  # the same CPU: nothing to say
+    results("round-3", None)  # files from before the CPU was recorded: unknown, not flagged
+    assert eval_cpus(tmp_path / "round-3") == [] and cpu_note(tmp_path / "round-3") is None
+    table = markdown([{"round": 1, "heldout_cpu_note": note}, {"round": 2, "heldout_cpu_note": None}])
+    assert "Machines:\n- round 1: held-out evaluation on AMD EPYC (avx2)" in table
+    assert "- round 2" not in table

@@ -1,0 +1,40 @@
+"""Which CPU a held-out evaluation ran on. llama.cpp's kernels differ by CPU (AVX2, AVX-512,
+AMX), so the same model and greedy decoding can take another token at a near-tie: the embedded
+model's greedy answers on GSM8K test 100-199 differed on 19 of 100 problems between an AVX-512
+and an AVX2 machine (docs/EVOLVE.md). A round compared problem by problem with round 0 must be
+measured on the same kind of CPU, so each result file records it."""
+
+from __future__ import annotations
+
+import functools
+import platform
+from pathlib import Path
+
+#: the widest vector extension first: the one llama.cpp's kernels use
+_WIDTHS = (("amx_tile", "amx"), ("avx512f", "avx512"), ("avx2", "avx2"))
+
+
+@functools.cache
+def cpu_name() -> str:
+    """This machine's CPU as :func:`describe_cpu` words it ('AMD EPYC (avx2)'); without
+    /proc/cpuinfo, the platform's processor string."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    return describe_cpu(text)
+
+
+def describe_cpu(cpuinfo: str) -> str:
+    """'<model name> (<widest vector extension>)' from the text of /proc/cpuinfo."""
+    name, flags = "", set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and not name:
+            name = value.strip()
+        elif key.strip() == "flags":
+            flags = set(value.split())
+            break
+    width = next((w for flag, w in _WIDTHS if flag in flags), None)
+    name = name or platform.processor() or platform.machine() or "unknown CPU"
+    return f"{name} ({width})" if width else name
