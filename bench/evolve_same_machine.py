@@ -20,23 +20,17 @@ vote, as in the run).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from backend.evolve.machine import cpu_name
 
 
-def correct_by_id(folder: Path) -> dict[str, bool]:
-    return {row["id"]: bool(row["correct"])
-            for row in (json.loads(p.read_text()) for p in sorted(folder.glob("*.json")))}
-
-
 def main(argv: list[str] | None = None) -> int:
     from backend.evolve.manifest import EvolveSettings, read_json
     from backend.evolve.models import LocalModels
     from backend.evolve.rounds import problem_sets
-    from backend.evolve.stages import held_out_accuracy
+    from backend.evolve.stages import correct_by_id, held_out_accuracy
     from backend.runspec import RunSpec
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

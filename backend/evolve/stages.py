@@ -338,7 +338,7 @@ def versus_round_0(round_folder: Path) -> dict[str, list[int]]:
     base_eval = round_folder.parent / "round-0" / "eval"
     out: dict[str, list[int]] = {}
     for kind in EVALS:
-        base, now = _correct_by_id(base_eval / kind), _correct_by_id(round_folder / "eval" / kind)
+        base, now = correct_by_id(base_eval / kind), correct_by_id(round_folder / "eval" / kind)
         both = base.keys() & now.keys()
         if both:
             out[kind] = [sum(now[i] and not base[i] for i in both), sum(base[i] and not now[i] for i in both)]
@@ -382,7 +382,8 @@ def _rows(folder: Path) -> list[dict[str, Any]]:
     return [read_json(path) for path in sorted(folder.glob("*.json"))] if folder.is_dir() else []
 
 
-def _correct_by_id(folder: Path) -> dict[str, bool]:
+def correct_by_id(folder: Path) -> dict[str, bool]:
+    """Problem id -> right or not, from one held-out evaluation's files."""
     return {row["id"]: bool(row["correct"]) for row in _rows(folder)}
 
 
