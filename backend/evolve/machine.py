@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import platform
+from collections.abc import Collection
 from pathlib import Path
 
 #: the widest vector extension first: the one llama.cpp's kernels use
@@ -38,3 +39,14 @@ def describe_cpu(cpuinfo: str) -> str:
     width = next((w for flag, w in _WIDTHS if flag in flags), None)
     name = name or platform.processor() or platform.machine() or "unknown CPU"
     return f"{name} ({width})" if width else name
+
+
+def mismatch_note(round0: Collection[str], this_round: Collection[str]) -> str | None:
+    """The warning for a round whose held-out results ran on other CPUs than round 0's, or
+    None (the same CPUs, or a side that did not record its CPU)."""
+    base, now = sorted(set(round0)), sorted(set(this_round))
+    if not base or not now or base == now:
+        return None
+    return (f"held-out evaluation on {' + '.join(now)}, round 0 on {' + '.join(base)}: llama.cpp's "
+            "numerics differ by CPU, so won/lost against round 0 mixes the policy's change with the "
+            "machine's; measure both on one machine (bench/evolve_same_machine.py)")

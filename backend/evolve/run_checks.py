@@ -59,6 +59,8 @@ def check_row(row: Any, number: int) -> None:
     bad = [key for key in CHART_FIELDS if row.get(key) is not None and not _number(row[key])]
     if bad:
         raise UnreadableRun(f"round-{number}/report.json: {', '.join(bad)} not a finite number")
+    if not isinstance(row.get("heldout_cpu_note"), str | None):
+        raise UnreadableRun(f"round-{number}/report.json: heldout_cpu_note is not text")
 
 
 def check_base_eval(evaluation: dict[str, Any]) -> None:

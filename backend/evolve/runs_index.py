@@ -22,6 +22,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from backend.evolve.machine import mismatch_note
 from backend.evolve.manifest import MANIFEST
 from backend.evolve.report import baseline_report
 from backend.evolve.run_checks import MAX_ROUNDS, UnreadableRun, check_base_eval, check_manifest, check_row
@@ -284,14 +285,20 @@ def _round_state(folder: Path, number: int, manifest: Mapping[str, Any], root: P
     notes = []
     policy = ppm = None
     for stage, sub in policies:
-        if outputs.get(stage, {}).get("trained") and _plain_dir(folder / sub, root):
-            policy = folder / sub
+        what = "Step-APO policy" if stage == "apo" else "policy"
+        if outputs.get(stage, {}).get("trained"):
+            if _plain_dir(folder / sub, root):
+                policy = folder / sub
+            else:  # e.g. a run copied without its weights (assets/ ship the stage files only)
+                notes.append(f"the trained {what} is not here: no folder {sub}/")
         elif stage in outputs:
-            what = "Step-APO policy" if stage == "apo" else "policy"
             notes.append(f"no {what} trained: {outputs[stage].get('why', 'the stage says none')}")
     scorer = "PPM" if algo == "rstar" else "value head"
-    if outputs.get(scorer_stage, {}).get("trained") and _plain_dir(folder / scorer_dir, root):
-        ppm = folder / scorer_dir
+    if outputs.get(scorer_stage, {}).get("trained"):
+        if _plain_dir(folder / scorer_dir, root):
+            ppm = folder / scorer_dir
+        else:
+            notes.append(f"the trained {scorer} is not here: no folder {scorer_dir}/")
     elif scorer_stage in outputs:
         notes.append(f"no {scorer} trained: {outputs[scorer_stage].get('why', 'the stage says none')}")
     row = outputs.get("report")
@@ -326,6 +333,47 @@ def _round_state(folder: Path, number: int, manifest: Mapping[str, Any], root: P
     return replace(state, pace=pace, training=training), row, stamps
 
 
+def _eval_cpus(folder: Path, root: Path) -> set[str]:
+    """The CPUs a round's held-out result files name (``machine.cpu_name``), read as the index
+    reads every file: plain files inside the run only."""
+    cpus = set()
+    for kind in EVAL_KINDS:
+        sub = folder / "eval" / kind
+        if not _plain_dir(sub, root):
+            continue
+        with os.scandir(sub) as entries:
+            names = [e.name for e in islice(entries, MAX_ENTRIES)
+                     if e.name.endswith(".json") and not e.is_symlink()]
+        for name in names:
+            try:
+                data = _read_json(sub / name, root)
+            except UnreadableRun:  # one bad result file leaves the note out, not the whole run
+                continue
+            if isinstance(data, dict) and isinstance(data.get("cpu"), str):
+                cpus.add(data["cpu"][:200])
+    return cpus
+
+
+def _with_cpu_notes(root: Path, rounds: list[RoundState], rows: list[Mapping[str, Any]]) -> list[RoundState]:
+    """Each finished round's warning when its held-out evaluation ran on other CPUs than round
+    0's (the report row's ``heldout_cpu_note``; a row written before Canopy recorded it: worked
+    out from the result files)."""
+    by_round = {row["round"]: row for row in rows}
+    base: set[str] | None = None
+    out = []
+    for state in rounds:
+        row = by_round.get(state.number)
+        note = None
+        if state.number and row is not None:
+            if "heldout_cpu_note" in row:
+                note = row["heldout_cpu_note"]
+            else:
+                base = _eval_cpus(root / "round-0", root) if base is None else base
+                note = mismatch_note(base, _eval_cpus(root / f"round-{state.number}", root))
+        out.append(replace(state, notes=(*state.notes, note)) if note else state)
+    return out
+
+
 def read_run(path: str | Path) -> RunState:
     """The run in ``path`` as its files show it now; UnreadableRun says what is wrong."""
     root = Path(path)
@@ -349,6 +397,7 @@ def read_run(path: str | Path) -> RunState:
         stamps += seen
         if row is not None:
             rows.append(row)
+    rounds = _with_cpu_notes(root, rounds, rows)
     fingerprint = tuple(sorted(stamps)) + tuple((r.searched, r.evaluated, r.training) for r in rounds)
     return RunState(root, manifest, tuple(rounds), tuple(rows), max(stamps), fingerprint)
 

@@ -355,12 +355,9 @@ def eval_cpus(round_folder: Path) -> list[str]:
 def cpu_note(round_folder: Path) -> str | None:
     """A warning when this round's held-out evaluation and round 0's ran on different CPUs
     (``backend/evolve/machine.py``: the same policy answers differently there), else None."""
-    base, now = eval_cpus(round_folder.parent / "round-0"), eval_cpus(round_folder)
-    if not base or not now or base == now:
-        return None
-    return (f"held-out evaluation on {' + '.join(now)}, round 0 on {' + '.join(base)}: llama.cpp's "
-            "numerics differ by CPU, so won/lost against round 0 mixes the policy's change with the "
-            "machine's; measure both on one machine (bench/evolve_same_machine.py)")
+    from backend.evolve.machine import mismatch_note
+
+    return mismatch_note(eval_cpus(round_folder.parent / "round-0"), eval_cpus(round_folder))
 
 
 def eval_tokens(round_folder: Path) -> dict[str, float]:

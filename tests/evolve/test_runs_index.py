@@ -189,3 +189,48 @@ def test_a_rounds_exported_gguf_is_found_only_when_it_records_that_policy(tmp_pa
     (run / "round-1" / "policy.gguf").rename(run / "round-1" / "elsewhere.gguf")
     (run / "round-1" / "policy.gguf").symlink_to(run / "round-1" / "elsewhere.gguf")
     assert ri.round_gguf(run / "round-1" / "policy") is None  # links are not followed
+
+
+def _eval_files(run, number, cpu):
+    for kind in ("greedy", "search"):
+        folder = run / f"round-{number}" / "eval" / kind
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "gsm8k_100.json").write_text(json.dumps({"id": "gsm8k/100", "correct": True, "cpu": cpu}))
+
+
+def test_a_round_evaluated_on_another_cpu_than_round_0_carries_the_warning(tmp_path):
+    run = finished_run(tmp_path / "done")
+    _eval_files(run, 0, "Xeon (avx512)")
+    _eval_files(run, 1, "EPYC (avx2)")
+    _eval_files(run, 2, "Xeon (avx512)")
+    # rows written before the CPU was recorded: the reader works it out from the result files
+    for number in (1, 2):
+        row = json.loads((run / f"round-{number}" / "report.json").read_text())
+        del row["heldout_cpu_note"]
+        (run / f"round-{number}" / "report.json").write_text(json.dumps(row))
+    state = ri.read_run(run)
+    warned = [n for n in state.round(1).notes if "CPU" in n]
+    assert len(warned) == 1 and "EPYC (avx2)" in warned[0] and "round 0 on Xeon (avx512)" in warned[0]
+    assert not any("CPU" in n for n in state.round(2).notes)  # same CPU as round 0
+    # a row that recorded its note (None: same machine) is believed over the files
+    row = json.loads((run / "round-1" / "report.json").read_text())
+    row["heldout_cpu_note"] = None
+    (run / "round-1" / "report.json").write_text(json.dumps(row))
+    assert not any("CPU" in n for n in ri.read_run(run).round(1).notes)
+    row["heldout_cpu_note"] = ["not", "text"]
+    (run / "round-1" / "report.json").write_text(json.dumps(row))
+    with pytest.raises(ri.UnreadableRun, match="heldout_cpu_note"):
+        ri.read_run(run)
+
+
+def test_a_run_copied_without_its_weights_says_the_trained_models_are_missing(tmp_path):
+    import shutil
+
+    run = finished_run(tmp_path / "done")
+    shutil.rmtree(run / "round-2" / "policy")
+    shutil.rmtree(run / "round-2" / "ppm")
+    two = ri.read_run(run).round(2)
+    assert two.policy is None and two.ppm is None
+    assert "the trained policy is not here: no folder policy/" in two.notes
+    assert "the trained PPM is not here: no folder ppm/" in two.notes
+    assert not any(n.startswith("no ") for n in two.notes)  # it was trained: not "no policy trained"

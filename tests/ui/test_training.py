@@ -271,3 +271,13 @@ def test_a_round_that_exported_its_gguf_runs_on_llamacpp_and_a_rerun_finds_its_p
         assert isinstance(restored_policy(services, "llamacpp", "/elsewhere/model.gguf"), type(gr.skip()))
     finally:
         services.close()
+
+
+def test_a_round_measured_on_another_cpu_is_flagged_on_the_page_escaped(runs):
+    run = runs / "done"
+    row = json.loads((run / "round-1" / "report.json").read_text())
+    row["heldout_cpu_note"] = "held-out evaluation on <b>EPYC</b> (avx2), round 0 on Xeon (avx512)"
+    (run / "round-1" / "report.json").write_text(json.dumps(row))
+    progress = tr.run_view(run).progress
+    assert "<b>" not in progress
+    assert "round 1: held-out evaluation on <b>EPYC</b> (avx2)" in html.unescape(progress).replace("\\", "")
