@@ -11,6 +11,7 @@ pair is held out once), next to "prefer the longer step" on the same pairs.
 
     python -m bench.ppm_top_layers --top-layers 4 --folds 5 --epochs 2 --lr 1e-4
     python -m bench.ppm_top_layers --top-layers 2 --lora-rank 0 --lr 7e-6   # the paper's full fine-tune
+    python -m bench.ppm_top_layers --drop-equivalent   # without pairs of two equal computations
 
 Nothing is saved but the cached states (``--states``, reused by later runs with the same
 texts and split): it answers a question, it does not ship a PPM.
@@ -70,6 +71,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--trees", type=Path, nargs="*", default=TREES)
+    parser.add_argument("--drop-equivalent", action="store_true",
+                        help="leave out pairs whose two steps compute the same thing (run in the sandbox; "
+                             "backend/train/pair_equivalence.py), in training and held out")
     parser.add_argument("--states", type=Path, default=None,
                         help="cache file of the frozen layers' states "
                              "(default: /tmp/canopy-ppm-states-N.safetensors)")
@@ -94,8 +98,16 @@ def main() -> None:
     pairs = [p for _, p in found]
     texts, cached = index_pairs(pairs)
     folds = [fold_of(pid, args.folds) for pid, _ in found]
-    print(f"{len(pairs)} pairs from {len(problems)} problems, {len(texts)} distinct texts; "
-          f"{args.folds} folds of {[folds.count(k) for k in range(args.folds)]} pairs")
+    used = [True] * len(pairs)  # the cache holds every pair's texts: a filter only skips pairs
+    if args.drop_equivalent:
+        from backend.train.pair_equivalence import equivalent
+        from backend.verify.sandbox import run_code
+
+        used = [not equivalent(p.prefix, p.chosen, p.rejected, run_code) for p in pairs]
+        print(f"left out {used.count(False)} pairs whose steps compute the same thing")
+    sizes = [sum(u for f, u in zip(folds, used, strict=True) if f == k) for k in range(args.folds)]
+    print(f"{sum(used)} pairs from {len(problems)} problems, {len(texts)} distinct texts; "
+          f"{args.folds} folds of {sizes} pairs")
 
     backbone, tokenizer = load_backbone(None)
     backbone.eval()
@@ -119,8 +131,8 @@ def main() -> None:
     right = {"ppm": 0.0, "longer": 0.0, "train": 0.0}
     counted = trained = 0
     for k in args.only_folds if args.only_folds is not None else range(args.folds):
-        train = [c for c, f in zip(cached, folds, strict=True) if f != k]
-        held = [i for i, f in enumerate(folds) if f == k]
+        train = [c for c, f, u in zip(cached, folds, used, strict=True) if f != k and u]
+        held = [i for i, (f, u) in enumerate(zip(folds, used, strict=True)) if f == k and u]
         if not held:
             continue
         torch.manual_seed(args.seed)
