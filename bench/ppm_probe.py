@@ -14,6 +14,7 @@ Data: the pairs of the committed training searches (``assets/ppm-data/trees``, G
 problems only; the official filter of ``backend/train/ppm_pairs.py``).
 
     python -m bench.ppm_probe --threads 2 --every 4
+    python -m bench.ppm_probe --model RUN/round-1/policy --trees TREES...   # a fine-tuned policy's states
 """
 
 from __future__ import annotations
@@ -130,8 +131,18 @@ def main() -> None:
                         help="also ask the model to judge each step (yes/no logit margin)")
     parser.add_argument("--judge-only", action="store_true", help="stop after the judge features")
     parser.add_argument("--judges", type=int, default=len(JUDGES), help="how many of the questions to ask")
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/canopy-ppm-probe.npz"))
+    parser.add_argument("--model", default=None,
+                        help="the backbone whose states are probed: an HF folder (e.g. an evolve round's "
+                             "policy/, the paper's PPM starts from the fine-tuned policy) or a .gguf; "
+                             "default: the embedded model")
+    parser.add_argument("--trees", type=Path, nargs="+", default=[TREES],
+                        help="folders of truth-mode search trees (GSM8K train) to read pairs from")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="the states' cache (default: /tmp/canopy-ppm-probe[-MODEL HASH].npz)")
     args = parser.parse_args()
+    if args.cache is None:
+        tag = "" if args.model is None else "-" + hashlib.sha256(str(args.model).encode()).hexdigest()[:8]
+        args.cache = Path(f"/tmp/canopy-ppm-probe{tag}.npz")
 
     import numpy as np
     import torch
@@ -140,7 +151,7 @@ def main() -> None:
     from backend.train.build_ppm import collect_pairs
 
     torch.set_num_threads(args.threads)
-    found = collect_pairs(sorted(TREES.glob("*.jsonl.gz")))
+    found = collect_pairs(sorted(f for folder in args.trees for f in folder.glob("*.jsonl.gz")))
     pairs = [p for _, p in found]
     ids = sorted({pid for pid, _ in found})
     if args.folds == "hash5":
@@ -158,7 +169,7 @@ def main() -> None:
     same_end = np.mean([p.chosen[-1:] == p.rejected[-1:] for p in pairs])
     print(f"pairs whose two steps end in the same character: {same_end:.2f}")
 
-    model, tokenizer = load_backbone(None)
+    model, tokenizer = load_backbone(args.model)
     model.eval()
     depth = model.config.num_hidden_layers
     layers = sorted({*range(0, depth + 1, args.every), depth})
