@@ -168,15 +168,24 @@ def open_manifest(run_dir: Path, settings: EvolveSettings, fresh: dict[str, Any]
             )
     if stored.get("models", {}).get("base") != fresh["models"]["base"]:
         raise ValueError(f"{run_dir} was started with another base model: {stored['models']['base']}")
+    planned, asked = stored["settings"].get("rounds"), fresh["settings"]["rounds"]
+    if isinstance(planned, int) and asked < planned:
+        raise ValueError(f"{run_dir} was started with --rounds {planned}; resume it with --rounds {planned} "
+                         "or more (more rounds continue it)")
+    changed = False
+    if asked != planned:  # more rounds: the rounds done stay as they are, later ones are added
+        stored["settings"]["rounds"], changed = asked, True
     if fresh["settings"].get("evaluate_base") and not stored["settings"].get("evaluate_base", True):
-        stored["settings"]["evaluate_base"] = True  # round 0 measured later: listed from now on
+        stored["settings"]["evaluate_base"], changed = True, True  # round 0 measured later: listed now
+    if changed:
         write_json(path, stored)
     return stored
 
 
 #: settings that say what is done in this invocation, not what the experiment is: round 0 may
-#: be measured after the rounds (a long run's searches first, its baseline in a later session)
-_NOT_IDENTITY = ("evaluate_base",)
+#: be measured after the rounds (a long run's searches first, its baseline in a later session),
+#: and a finished run may be given more rounds (no round depends on how many follow it)
+_NOT_IDENTITY = ("evaluate_base", "rounds")
 
 
 def _identity(key: str, value: Any) -> Any:

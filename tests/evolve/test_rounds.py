@@ -236,6 +236,22 @@ def test_a_resume_with_other_settings_is_refused(tmp_path, problems):
         run_evolve(tmp_path, settings(rounds=1, evaluate_base=False, top_k=1), models, say=lambda _: None)
 
 
+def test_a_finished_run_given_more_rounds_continues_and_fewer_are_refused(tmp_path, problems):
+    train, test = problems
+    models = ScriptedModels(ScriptedEngine(rules_for(train + test)))
+    one = run_evolve(tmp_path, settings(rounds=1, evaluate_base=False), models, say=lambda _: None)
+    # the stage files (a round's report.json is rewritten on every resume: it compares with round 0)
+    kept = {p: p.stat().st_mtime_ns for p in (tmp_path / "round-1").rglob("*.json")
+            if p.name != "report.json"}
+    two = run_evolve(tmp_path, settings(rounds=2, evaluate_base=False), models, say=lambda _: None)
+    assert [r["round"] for r in two] == [1, 2] and two[0] == one[0]
+    assert all(p.stat().st_mtime_ns == t for p, t in kept.items())  # round 1 was read back, not redone
+    assert read_json(tmp_path / "manifest.json")["settings"]["rounds"] == 2
+    assert [r["round"] for r in read_json(tmp_path / "report.json")["rounds"]] == [1, 2]
+    with pytest.raises(ValueError, match="--rounds 2 or more"):
+        run_evolve(tmp_path, settings(rounds=1, evaluate_base=False), models, say=lambda _: None)
+
+
 def test_round_0_can_be_measured_after_the_rounds(tmp_path, problems):
     """A long run does its searches first (--no-base-eval) and measures the base policy in a
     later invocation: that resume is the same experiment, not a refused change of settings."""
