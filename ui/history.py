@@ -18,6 +18,7 @@ import gradio as gr
 from backend.export import RunImportError, export_run, import_run
 from ui import handlers as h
 from ui import history_share as share
+from ui.click_order import ClickOrder
 from ui.cost import COST_MODES
 from ui.escape import md_code, md_esc
 from ui.inspector import NodeView
@@ -42,6 +43,7 @@ class HistoryHandlers:
     def __init__(self, services: Services) -> None:
         self.s = services
         self._export_dir: Path | None = None
+        self.clicks = ClickOrder()
 
     def rows(self, text: str, algorithm: str, status: str) -> list[list[Any]]:
         return h.history_rows(self.s, text or "", algorithm or "", status or "")
@@ -87,9 +89,14 @@ class HistoryHandlers:
         snap = h.replay(self.s, run_id, int(upto))
         return snap.status, encode(snap.tree), encode(snap.convergence), snap.stats, snap.answer
 
-    def click(self, run_id: str | None, upto: float, evt: gr.EventData) -> list[Any]:
+    def click(
+        self, run_id: str | None, upto: float, evt: gr.EventData, request: gr.Request = None
+    ) -> list[Any]:
         data = getattr(evt, "_data", None) or {}
-        return Inspector.values(h.inspect(self.s, run_id, data.get("node_id"), upto=int(upto)))
+        view = h.inspect(self.s, run_id, data.get("node_id"), upto=int(upto))
+        if not self.clicks.newest(request, "inspect", data):  # asked once the answer is ready
+            return [gr.skip() for _ in Inspector.values(view)]  # a newer click was answered meanwhile
+        return Inspector.values(view)
 
     def cost(self, run_id: str | None, upto: float, mode: str) -> tuple:
         """(breakdown, figure) of the cost view at replay step ``upto`` (``ui/history_share.py``)."""
@@ -312,7 +319,9 @@ def build_history(services: Services) -> HistoryScreen:
         hs.cost, *costs, **fast
     )
     cost_mode.change(hs.cost, *costs, **fast)
-    tree.node_click(hs.click, [opened, slider], inspector.outputs, **fast)  # type: ignore[attr-defined]
+    tree.node_click(  # type: ignore[attr-defined]
+        hs.click, [opened, slider], inspector.outputs, trigger_mode="multiple", **fast  # ui/click_order.py
+    )
     delete.click(hs.delete, [opened, *filters], [message, runs, opened], **fast).then(
         hs.after_delete, opened, [slider, *view, *inspector.outputs], **fast
     )

@@ -15,6 +15,7 @@ from typing import Any
 import gradio as gr
 
 from ui import handlers as h
+from ui.click_order import ClickOrder
 from ui.escape import esc, md_code, md_esc
 from ui.figure import message_figure
 from ui.inspector import NodeView, uct_table
@@ -114,6 +115,7 @@ class SolveHandlers:
     def __init__(self, services: Services, controls: Sequence[h.Control]) -> None:
         self.s = services
         self.controls = list(controls)
+        self.clicks = ClickOrder()
 
     def start(
         self,
@@ -260,9 +262,12 @@ class SolveHandlers:
             return gr.skip()  # a late value of an older run: the current run's stream decides
         return encode(h.snapshot(self.s, run_id).tree)
 
-    def click(self, run_id: str | None, evt: gr.EventData) -> list[Any]:
+    def click(self, run_id: str | None, evt: gr.EventData, request: gr.Request = None) -> list[Any]:
         data = getattr(evt, "_data", None) or {}
-        return Inspector.values(h.inspect(self.s, data.get("run_id") or run_id, data.get("node_id")))
+        view = h.inspect(self.s, data.get("run_id") or run_id, data.get("node_id"))
+        if not self.clicks.newest(request, "inspect", data):  # asked once the answer is ready
+            return [gr.skip() for _ in Inspector.values(view)]  # a newer click was answered meanwhile
+        return Inspector.values(view)
 
     def attach(self, request: gr.Request) -> tuple[str | None, str, str, str]:
         """On page load: re-attach to ``?run=ID`` (a refresh keeps watching a live run);
@@ -548,10 +553,10 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
     pause.click(hs.toggle, run, [status, pause], **fast)
     step.click(hs.step, run, [status, pause], **fast)
     stop.click(hs.stop, run, [status, pause], **fast)
-    # the last click wins: with Gradio's default ("once") a click that came while the previous one
-    # was still answered was dropped silently
+    # every click runs and a late answer to an older click is skipped (ui/click_order.py: "once"
+    # dropped clicks, "always_last" replayed the older click's node)
     tree.node_click(  # type: ignore[attr-defined]
-        hs.click, run, inspector.outputs, trigger_mode="always_last", **fast
+        hs.click, run, inspector.outputs, trigger_mode="multiple", **fast
     )
     tree.resync(hs.resync, run, tree, **fast)  # type: ignore[attr-defined]
     ppm_btn.click(hs.ppm_history, None, [ppm_summary, calibration, length], **fast)

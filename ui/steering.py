@@ -20,6 +20,7 @@ from typing import Any
 import gradio as gr
 
 from backend.tree import Tree
+from ui.click_order import ClickOrder
 from ui.escape import md_code, md_esc
 from ui.services import Services
 from ui.vocabulary import vocabulary
@@ -55,8 +56,9 @@ class SteerHandlers:
 
     def __init__(self, services: Services) -> None:
         self.s = services
+        self.clicks = ClickOrder()
 
-    def pick(self, run_id: str | None, evt: gr.EventData) -> tuple[Any, ...]:
+    def pick(self, run_id: str | None, evt: gr.EventData, request: gr.Request = None) -> tuple[Any, ...]:
         """(node, the panel's message, then the inspector's row: its group, the prune, expand,
         go-through and fork buttons, its message) for the clicked node."""
         data = getattr(evt, "_data", None) or {}
@@ -65,6 +67,8 @@ class SteerHandlers:
             return (gr.skip(),) * 8
         live = self._live(run_id, node)[2] is None
         forkable = self._forkable(run_id)
+        if not self.clicks.newest(request, "steer", data):  # a newer click was answered: keep its node
+            return (gr.skip(),) * 8
         shown = gr.update(visible=live)
         if live:
             said = f"Steer node **#{node}**: applied between iterations."
@@ -266,7 +270,7 @@ def build_steering(services: Services, solve: Any) -> SteerPanel:
         new_run = gr.Textbox(visible=False)
     row: InspectorSteer = solve.steer
     shown = [row.group, row.prune, row.expand, row.force, row.fork, row.message]
-    solve.tree.node_click(hs.pick, solve.run, [node, message, *shown], trigger_mode="always_last", **fast)
+    solve.tree.node_click(hs.pick, solve.run, [node, message, *shown], trigger_mode="multiple", **fast)
     solve.run.change(hs.reset, solve.run, [node, row.group], **fast)
     prune.click(hs.prune, [solve.run, node], message, **fast)
     expand.click(hs.expand, [solve.run, node], message, **fast)

@@ -308,6 +308,25 @@ def _inspected(pg) -> int | None:
     return int(m.group(1)) if m else None
 
 
+def _nav_state(pg) -> str:
+    """What a failed key-navigation wait saw: the inspected node, the tree's selection and the
+    focused element (it showed the cause of a flake: "inspected #1, tree selection 0", see
+    ``test_a_late_answer_to_an_older_click_does_not_overwrite_the_newer_one``)."""
+    seen = pg.evaluate(
+        "() => { const e = document.querySelector('#tree .canopy-tree'), a = document.activeElement;"
+        " return {selected: e ? e.dataset.selected : null,"
+        " focus: a ? a.tagName + '#' + a.id + '.' + a.className : null}; }"
+    )
+    return f"inspected #{_inspected(pg)}, tree selection {seen['selected']}, focus {seen['focus']}"
+
+
+def _wait_inspected(pg, node_id: int, what: str) -> None:
+    try:
+        wait_until(lambda: _inspected(pg) == node_id, what=what)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: wanted #{node_id}, {_nav_state(pg)}") from None
+
+
 def test_keys_move_the_selection_through_the_tree_and_drive_pause_and_step(page, server, pace):
     _, services = server
     pace(0.2)
@@ -322,13 +341,13 @@ def test_keys_move_the_selection_through_the_tree_and_drive_pause_and_step(page,
     wait_until(lambda: _inspected(page) == kids[0], what="the clicked node")
     page.mouse.move(5, 5)
     page.keyboard.press("ArrowRight")
-    wait_until(lambda: _inspected(page) == kids[1], what="the next sibling")
+    _wait_inspected(page, kids[1], "the next sibling")
     page.keyboard.press("ArrowLeft")
-    wait_until(lambda: _inspected(page) == kids[0], what="the previous sibling")
+    _wait_inspected(page, kids[0], "the previous sibling")
     page.keyboard.press("ArrowUp")
-    wait_until(lambda: _inspected(page) == tree.root_id, what="the parent")
+    _wait_inspected(page, tree.root_id, "the parent")
     page.keyboard.press("ArrowDown")
-    wait_until(lambda: _inspected(page) == kids[0], what="the first child")
+    _wait_inspected(page, kids[0], "the first child")
     done = len(_events(services, run_id, "IterationDone"))
     page.keyboard.press("s")  # one more rollout
     wait_until(lambda: len(_events(services, run_id, "IterationDone")) == done + 1, what="one step")
@@ -447,3 +466,32 @@ def test_a_big_tree_has_a_minimap_whose_click_moves_the_view(page, server):
     page.goto(url)  # a new, empty view: no minimap
     wait_until(lambda: _tree_data(page).get("nodes") == "0", what="an empty tree")
     assert not page.locator("#tree .canopy-minimap").is_visible()
+
+
+def test_a_late_answer_to_an_older_click_does_not_overwrite_the_newer_one(page, server, pace, monkeypatch):
+    """Click a node whose inspection is slow, then move on with a key at once: the inspector ends
+    on the newer node. (Gradio's "always_last" replayed the older click's data, so the page showed
+    the first node while the tree ringed the second: ui/click_order.py.)"""
+    from ui import handlers
+
+    _, services = server
+    pace(0.2)
+    run_id = run(page, **tb.ENDLESS)
+    wait_until(lambda: len(_events(services, run_id, "IterationDone")) >= 1, timeout=60, what="a rollout")
+    page.keyboard.press("p")
+    tb.wait_paused(page, services, run_id)
+    kids = services.trees.view(run_id, lambda t: t).root.children
+    real = handlers.inspect
+
+    def slow_first(s, rid, node_id, **kw):
+        if node_id == kids[0]:
+            time.sleep(1.5)
+        return real(s, rid, node_id, **kw)
+
+    monkeypatch.setattr(handlers, "inspect", slow_first)
+    tb.click_node(page, kids[0])
+    page.mouse.move(5, 5)
+    page.keyboard.press("ArrowRight")  # its next sibling, asked while the first answer waits
+    _wait_inspected(page, kids[1], "the newer click's node")
+    time.sleep(2.5)  # the older click's answer has come back by now
+    assert _inspected(page) == kids[1], _nav_state(page)

@@ -370,13 +370,20 @@ function layoutOf(m, showFresh) {
   return Object.assign({}, m.layout, {shapes: shapes(m, showFresh)});
 }
 
+// every node click of the page is numbered, so the server can skip a late answer to an older one
+// (ui/click_order.py: Gradio's trigger modes drop clicks or replay an older click's data)
+function nextClick() {
+  window.canopyClickSeq = (window.canopyClickSeq || 0) + 1;
+  return window.canopyClickSeq;
+}
+
 function onClick(ev) {
   const p = (ev.points || []).find((q) => q.data && String(q.data.name).startsWith('nodes'));
   if (!p) return;
   const row = p.customdata || p.data.customdata[p.pointIndex];
   selected = row[0];
   const m = model || {};
-  trigger('node_click', {node_id: selected, run_id: m.run, rev: m.rev});
+  trigger('node_click', {node_id: selected, run_id: m.run, rev: m.rev, seq: nextClick()});
   // move the selection ring only: a layout shape, redrawn without touching the traces
   if (plot && model) requestAnimationFrame(() => Plotly.relayout(plot, {shapes: shapes(model, ringsOn)}));
 }
@@ -514,7 +521,7 @@ window.addEventListener('canopy-nav', (e) => {
   if (id === null || id === undefined) return;
   selected = id;
   root().dataset.selected = String(id);
-  trigger('node_click', {node_id: id, run_id: model.run, rev: model.rev});
+  trigger('node_click', {node_id: id, run_id: model.run, rev: model.rev, seq: nextClick()});
   if (plot) requestAnimationFrame(() => Plotly.relayout(plot, {shapes: shapes(model, ringsOn)}));
 });
 window.addEventListener('canopy-view', (e) => {
