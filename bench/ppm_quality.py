@@ -37,8 +37,10 @@ from backend.solve import right_answer_in_tree, solve_spec
 METHODS = ("greedy", "rstar-ppm", "sc", "rstar-vote")
 
 
-def spec_of(method: str, problem, seed: int, sc_k: int, engine_name: str) -> RunSpec:
-    common = {"problem": problem.question, "reference": problem.answer, "seed": seed, "engine": engine_name}
+def spec_of(method: str, problem, seed: int, sc_k: int, engine_name: str, model: str | None = None,
+            ppm: str = "default") -> RunSpec:
+    common = {"problem": problem.question, "reference": problem.answer, "seed": seed, "engine": engine_name,
+              "model": model}
     if method == "greedy":
         return RunSpec(algorithm="greedy", ppm="none", **common)
     if method == "sc":
@@ -46,7 +48,7 @@ def spec_of(method: str, problem, seed: int, sc_k: int, engine_name: str) -> Run
     if method == "rstar-vote":
         return RunSpec(algorithm="rstar", ppm="none", **common)
     if method == "rstar-ppm":
-        return RunSpec(algorithm="rstar", ppm="default", **common)
+        return RunSpec(algorithm="rstar", ppm=ppm, **common)
     raise ValueError(method)
 
 
@@ -111,22 +113,33 @@ def main() -> None:
     ap.add_argument("--table-only", action="store_true")
     ap.add_argument("--sc-samples", type=int, default=None,
                     help="self-consistency's k, fixed (default: matched to rstar-ppm's tokens so far)")
+    ap.add_argument("--model", default=None,
+                    help="the policy for every method: a .gguf (e.g. an evolve round's policy.gguf); "
+                         "default: the embedded model")
+    ap.add_argument("--ppm", default="default",
+                    help="rstar-ppm's PPM: default (the shipped one) or a PPM directory "
+                         "(e.g. RUN/round-2/ppm)")
     args = ap.parse_args()
     methods = tuple(args.methods.split(","))
     if "greedy" not in methods or set(methods) - set(METHODS):
         ap.error(f"--methods: greedy and any of {', '.join(METHODS[1:])}")
     rows = done_rows(args.out)
+    other = {(r.get("model"), r.get("ppm", "default")) for r in rows} - {(args.model, args.ppm)}
+    if other and not args.table_only:
+        ap.error(f"{args.out} holds results of another --model / --ppm {sorted(map(str, other))}: "
+                 "give each its own --out")
     if not args.table_only:
         problems = load_problems("gsm8k", args.start + args.count)[args.start :]
-        engine = load_engine("llamacpp", None)
-        sha = model_checksum("llamacpp", None)
+        engine = load_engine("llamacpp", args.model)
+        sha = model_checksum("llamacpp", args.model)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         for k, prob in enumerate(problems):
             for method in methods:
                 if any(r["method"] == method and r["id"] == prob.id for r in rows):
                     continue
                 sc_k = args.sc_samples or sc_samples(rows)
-                spec = spec_of(method, prob, args.seed + args.start + k, sc_k, "llamacpp")
+                seed = args.seed + args.start + k
+                spec = spec_of(method, prob, seed, sc_k, "llamacpp", args.model, args.ppm)
                 t = time.monotonic()
                 res = solve_spec(spec.fork(model_sha256=sha), engine=engine)
                 row = {
@@ -141,6 +154,8 @@ def main() -> None:
                     "reward": res.reward,
                     "config": res.config,
                     "ppm_s": res.stats.get("ppm_s"),
+                    "model": args.model,
+                    "ppm": args.ppm,
                 }
                 rows.append(row)
                 with args.out.open("a") as fh:
