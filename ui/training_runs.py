@@ -142,7 +142,7 @@ def run_view(run: Path, now: float | None = None) -> RunView:
     from backend.evolve.charts import round_figure
 
     try:
-        state = ri.read_run(run)
+        state = ri.read_run(run, cpu_from_files=True)
     except ri.UnreadableRun as exc:
         return RunView(f"⚠ {md_code(run.name)} cannot be read: {md_esc(exc)}", "", NO_ROUNDS, [], (), True)
     info = {key: _clip(value) for key, value in ri.summary(state).items() if key != "search"}

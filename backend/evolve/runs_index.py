@@ -354,10 +354,11 @@ def _eval_cpus(folder: Path, root: Path) -> set[str]:
     return cpus
 
 
-def _with_cpu_notes(root: Path, rounds: list[RoundState], rows: list[Mapping[str, Any]]) -> list[RoundState]:
+def _with_cpu_notes(root: Path, rounds: list[RoundState], rows: list[Mapping[str, Any]],
+                    from_files: bool) -> list[RoundState]:
     """Each finished round's warning when its held-out evaluation ran on other CPUs than round
     0's (the report row's ``heldout_cpu_note``; a row written before Canopy recorded it: worked
-    out from the result files)."""
+    out from the result files when ``from_files``, which reads every one of them)."""
     by_round = {row["round"]: row for row in rows}
     base: set[str] | None = None
     out = []
@@ -367,15 +368,17 @@ def _with_cpu_notes(root: Path, rounds: list[RoundState], rows: list[Mapping[str
         if state.number and row is not None:
             if "heldout_cpu_note" in row:
                 note = row["heldout_cpu_note"]
-            else:
+            elif from_files:
                 base = _eval_cpus(root / "round-0", root) if base is None else base
                 note = mismatch_note(base, _eval_cpus(root / f"round-{state.number}", root))
         out.append(replace(state, notes=(*state.notes, note)) if note else state)
     return out
 
 
-def read_run(path: str | Path) -> RunState:
-    """The run in ``path`` as its files show it now; UnreadableRun says what is wrong."""
+def read_run(path: str | Path, *, cpu_from_files: bool = False) -> RunState:
+    """The run in ``path`` as its files show it now; UnreadableRun says what is wrong.
+    ``cpu_from_files``: also work out the CPU warning of rounds whose report predates it from
+    their result files (one page's view of a run, not a listing of many)."""
     root = Path(path)
     manifest = _read_json(root / MANIFEST, root)
     check_manifest(manifest)
@@ -397,7 +400,7 @@ def read_run(path: str | Path) -> RunState:
         stamps += seen
         if row is not None:
             rows.append(row)
-    rounds = _with_cpu_notes(root, rounds, rows)
+    rounds = _with_cpu_notes(root, rounds, rows, cpu_from_files)
     fingerprint = tuple(sorted(stamps)) + tuple((r.searched, r.evaluated, r.training) for r in rounds)
     return RunState(root, manifest, tuple(rounds), tuple(rows), max(stamps), fingerprint)
 
