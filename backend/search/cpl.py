@@ -26,8 +26,9 @@ as its ``step_scorer`` like rStar-Math's PPM; ``backend/train/value_head.py``): 
 selects ONE leaf by PUCT from the root, the head's estimate of that leaf (its path rendered as
 the official value data, ``value_chunks``) is backed up from the leaf to the root BEFORE the
 leaf is expanded, then the leaf's children are generated and the terminal ones graded (±1
-with ``truth``, backed up to the root). So ``rollouts`` counts leaves then, not root-to-
-terminal walks. Without a head, terminals alone give values (each rollout walks down to one)
+with ``truth``, backed up to the root). The budget is then in leaves (official
+``iterations``): ``expansions`` when set, else ``rollouts × max_depth`` leaves (a rollout's
+worth of expansions each: ``CPLSearch.leaf_budget``). Without a head, terminals alone give values (each rollout walks down to one)
 and are rewarded by the run's reward like rStar: ``vote`` (agreement, no ground truth) when a
 search is evaluated, ``truth`` (±1 against the known answer, the official terminal reward)
 only in that named training-data mode. Differences are listed in docs/ALGORITHMS.md.
@@ -69,7 +70,11 @@ VALUE_FORMAT = "canopy-cpl-value"
 class CPLConfig(MCTSConfig):
     # Defaults are the cpu-demo preset (the embedded 0.5B model on 2 CPU cores).
     rollouts: int = knob(
-        3, "rollouts; each goes from the root to a terminal (official: see expansions)", min=1, max=10000
+        3,
+        "rollouts; each goes from the root to a terminal (with a value head: max_depth leaves each; "
+        "official: see expansions)",
+        min=1,
+        max=10000,
     )
     expansions: int = knob(
         0, "stop after this many expansions (official iterations 200 / 100; 0: no limit)", min=0, max=100000
@@ -238,6 +243,23 @@ class CPLSearch(MCTSSearch):
 
     # --- the value head's loop: one leaf per iteration (official) ----------------------
 
+    def _start(self) -> None:
+        super()._start()
+        if self.step_scorer is not None:  # say what the budget counts: leaves, not walks
+            if self.config.expansions:
+                budget = f"{self.config.expansions} expansions"
+            else:
+                budget = (
+                    f"{self.leaf_budget()} leaves (rollouts {self.config.rollouts} × max_depth "
+                    f"{self.config.max_depth})"
+                )
+            self.emit(
+                ev.Note,
+                level="info",
+                message=f"value head on: one leaf per iteration (official), budget {budget}",
+                node=self.root.id,
+            )
+
     def _iterate(self) -> None:
         if self.step_scorer is None:
             super()._iterate()
@@ -289,10 +311,24 @@ class CPLSearch(MCTSSearch):
         self.expansions += 1
         super()._grow(node, specs)
 
+    def leaf_budget(self) -> int:
+        """Iterations a value-head search may run when ``expansions`` does not bound it.
+
+        A head's iteration expands ONE leaf, where a rollout without a head walks from the
+        root to a terminal, expanding every new node on its way: up to ``max_depth`` of them.
+        So each rollout of the budget buys ``max_depth`` leaves; counted one leaf per rollout,
+        a small budget (``--rollouts 6``) never got past the third plan step and the search
+        ended with no answer at all (found in a real evolve round, 2026-12-05)."""
+        return self.config.rollouts * self.config.max_depth
+
     def _exhausted(self) -> str | None:
         limit = self.config.expansions
         if limit and self.expansions >= limit:
             return "expansions"
+        if self.step_scorer is not None:
+            if self.state.started and (self.root.terminal or self.root.dead):
+                return "tree"
+            return "rollouts" if self.state.iteration >= self.leaf_budget() else None
         return super()._exhausted()
 
     def check_stop(self) -> None:

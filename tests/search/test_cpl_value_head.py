@@ -13,7 +13,7 @@ from backend.search.cpl import VALUE_FORMAT, CPLSearch
 from backend.search.cpl_format import XML_STOPS, read_xml_step, value_chunks
 from backend.search.registry import make_config
 from backend.tree import Tree
-from tests.search.test_cpl import PA, PB, PROBLEM, engine
+from tests.search.test_cpl import PA, PB, PROBLEM, SOL10, engine
 
 
 class FakeValue:
@@ -40,7 +40,7 @@ class FakeValue:
 
 def test_each_iteration_values_one_leaf_backs_it_up_then_expands_it():
     head = FakeValue()
-    s = CPLSearch(PROBLEM, engine=engine(), config=make_config("cpl", rollouts=3),
+    s = CPLSearch(PROBLEM, engine=engine(), config=make_config("cpl", expansions=3),
                   reward=make_reward("truth", "10"), step_scorer=head)
     s.run()
     tree = Tree.from_events(s.log.events)
@@ -64,6 +64,37 @@ def test_each_iteration_values_one_leaf_backs_it_up_then_expands_it():
     scored = next(i for i, e in enumerate(events) if isinstance(e, ev.NodeScored) and e.id == by[PB].id)
     first_kid = next(i for i, e in enumerate(events) if isinstance(e, ev.NodeAdded) and e.parent == by[PB].id)
     assert events[scored].source == "value_head" and scored < first_kid
+
+
+def chain_engine():
+    """One candidate per step, a solution only after three plan steps (depth 4)."""
+    steps = [f"Plan {k}: Work on part {k}.<endstep>" for k in (1, 2, 3)]
+    return ScriptedEngine([
+        Rule(lambda t: t.endswith(steps[2] + "\n"), [SOL10]),
+        Rule(lambda t: t.endswith(steps[1] + "\n"), [steps[2]]),
+        Rule(lambda t: t.endswith(steps[0] + "\n"), [steps[1]]),
+        Rule(lambda t: t.endswith("<|im_start|>assistant\nPlans:\n"), [steps[0]]),
+    ])
+
+
+def test_with_a_head_each_rollout_buys_max_depth_leaves_so_a_small_budget_still_answers():
+    # one leaf a rollout stopped this search after one leaf with no answer (a real evolve
+    # round's held-out search answered nothing): a rollout is max_depth leaves now
+    cfg = make_config("cpl", rollouts=1, children=1, root_children=1, max_depth=6)
+    s = CPLSearch(PROBLEM, engine=chain_engine(), config=cfg, reward=make_reward("vote"),
+                  step_scorer=FakeValue())
+    assert s.leaf_budget() == 6
+    fin = s.run()
+    assert fin.answer == "10" and s.expansions == 4  # root, three plans: the 4th leaf answers
+    notes = [e.message for e in s.log.events if isinstance(e, ev.Note)]
+    assert any("budget 6 leaves (rollouts 1 × max_depth 6)" in m for m in notes)
+    # the budget binds: two leaves (rollouts 1 × max_depth 2) stop before the solution
+    short = CPLSearch(PROBLEM, engine=chain_engine(), reward=make_reward("vote"), step_scorer=FakeValue(),
+                      config=make_config("cpl", rollouts=1, children=1, root_children=1, max_depth=2))
+    assert short.run().answer is None and short.state.iteration == 2
+    # without a head a rollout is one root-to-terminal walk, as before
+    plain = CPLSearch(PROBLEM, engine=chain_engine(), config=cfg, reward=make_reward("vote"))
+    assert plain.run().answer == "10" and plain.state.iteration == 1
 
 
 def test_cpl_refuses_a_scorer_that_is_not_a_cpl_value_head():
