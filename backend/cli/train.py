@@ -182,10 +182,25 @@ def build_ppm(
     force: Annotated[
         bool, typer.Option("--force", help="Save the head even when held-out accuracy is too low to ship.")
     ] = False,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="A GGUF policy to search with and read states from (e.g. an evolve round's "
+            "policy.gguf: the paper starts its PPM from the fine-tuned policy); needs --out and --work.",
+        ),
+    ] = None,
 ) -> None:
     """Build Canopy's own PPM from scratch: truth-rewarded rStar-Math searches on GSM8K *train*
     problems with the embedded model, the official Q-value pairs, the model's hidden states,
     a value head (docs/PPM.md). Resumable: searches already in --work are kept."""
+    if model is not None and (out is None or work is None):
+        # the defaults are the shipped PPM and its searches: both belong to the embedded model
+        raise typer.BadParameter(
+            "--model needs its own --out and --work: assets/ppm and assets/ppm-data hold the "
+            "embedded model's PPM and searches",
+            param_hint="--model",
+        )
     from backend.engines import load_engine
     from backend.paths import assets_dir
     from backend.problems import load_problems
@@ -196,7 +211,7 @@ def build_ppm(
     problems = load_problems("gsm8k-train", start + count)[start:]
     if max_steps is not None:
         problems = [p for p in problems if reference_steps(p) <= max_steps]
-    engine = load_engine("llamacpp", None, **({"n_threads": threads} if threads else {}))
+    engine = load_engine("llamacpp", model, **({"n_threads": threads} if threads else {}))
     try:
         report = build(
             problems,

@@ -101,3 +101,20 @@ def test_reference_steps_count_the_calculator_steps_of_a_training_solution():
     first = load_problems("gsm8k-train", 1)[0]  # Natalia's clips: two <<...>> steps
     assert reference_steps(first) == 2
     assert reference_steps(problems(1)[0]) == 0  # no solution, nothing to count
+
+
+def test_build_ppm_with_another_policy_needs_its_own_out_and_work(tmp_path):
+    # the defaults are the shipped PPM and its searches, both the embedded model's: a head over
+    # another policy's states written there would be served as the default PPM
+    from typer.testing import CliRunner
+
+    from backend.cli import app
+
+    runner = CliRunner()
+    for extra in ([], ["--out", str(tmp_path / "ppm")], ["--work", str(tmp_path / "work")]):
+        res = runner.invoke(app, ["build-ppm", "--model", str(tmp_path / "policy.gguf"), *extra])
+        assert res.exit_code == 2 and "needs its own --out and --work" in res.output, res.output
+    res = runner.invoke(app, ["build-ppm", "--model", str(tmp_path / "policy.gguf"), "--count", "1",
+                              "--out", str(tmp_path / "ppm"), "--work", str(tmp_path / "work")])
+    assert "model file not found" in str(res.exception), res.output  # it went on to load that model
+    assert not (tmp_path / "ppm").exists()
