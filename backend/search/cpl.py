@@ -31,7 +31,8 @@ with ``truth``, backed up to the root). The budget is then in leaves (official
 worth of expansions each: ``CPLSearch.leaf_budget``). Without a head, terminals alone give
 values (each rollout walks down to one) and are rewarded by the run's reward like rStar:
 ``vote`` (agreement, no ground truth) when a search is evaluated, ``truth`` (±1 against the
-known answer, the official terminal reward) only in that named training-data mode. Differences are listed in docs/ALGORITHMS.md.
+known answer, the official terminal reward) only in that named training-data mode.
+Differences are listed in docs/ALGORITHMS.md.
 """
 
 from __future__ import annotations
