@@ -312,6 +312,9 @@ class CPLSearch(MCTSSearch):
         self.expansions += 1
         super()._grow(node, specs)
 
+    def iteration_budget(self) -> int:
+        return self.leaf_budget() if self.step_scorer is not None else super().iteration_budget()
+
     def leaf_budget(self) -> int:
         """Iterations a value-head search may run when ``expansions`` does not bound it.
 
@@ -326,10 +329,6 @@ class CPLSearch(MCTSSearch):
         limit = self.config.expansions
         if limit and self.expansions >= limit:
             return "expansions"
-        if self.step_scorer is not None:
-            if self.state.started and (self.root.terminal or self.root.dead):
-                return "tree"
-            return "rollouts" if self.state.iteration >= self.leaf_budget() else None
         return super()._exhausted()
 
     def check_stop(self) -> None:

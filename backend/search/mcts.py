@@ -327,9 +327,13 @@ class MCTSSearch(Search):
     def _exhausted(self) -> str | None:
         if self.state.started and (self.root.terminal or self.root.dead):
             return "tree"
-        if self.state.iteration >= self.config.rollouts:
+        if self.state.iteration >= self.iteration_budget():
             return "rollouts"
         return None
+
+    def iteration_budget(self) -> int:
+        """How many iterations the rollouts buy: one walk each here (CPL's value head: leaves)."""
+        return self.config.rollouts
 
     # --- one rollout ------------------------------------------------------------------
 
