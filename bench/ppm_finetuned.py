@@ -81,11 +81,9 @@ def main() -> None:
         train, distinct_held = distinct(train), distinct(held)
         print(f"without equivalent pairs: {len(train)} train, {len(distinct_held)} held out")
 
-    def longer(pairs) -> float:  # the baseline to beat: prefer the longer step (ties half)
-        return sum((len(p.chosen) > len(p.rejected)) + 0.5 * (len(p.chosen) == len(p.rejected))
-                   for p in pairs) / len(pairs)
+    from backend.train.ppm_pairs import longer_step_accuracy
 
-    print(f"held-out 'prefer the longer step': {longer(held):.3f}")
+    print(f"held-out 'prefer the longer step': {longer_step_accuracy(held):.3f}")
     backbone, tokenizer = load_backbone(None)
     torch.manual_seed(args.seed)
     model = ProcessPreferenceModel(backbone)

@@ -149,6 +149,7 @@ def main() -> None:
 
     from backend.reward.ppm import load_backbone
     from backend.train.build_ppm import collect_pairs
+    from backend.train.ppm_pairs import longer_step_accuracy
 
     torch.set_num_threads(args.threads)
     found = collect_pairs(sorted(f for folder in args.trees for f in folder.glob("*.jsonl.gz")))
@@ -164,8 +165,8 @@ def main() -> None:
     print(f"{n} pairs from {len(ids)} problems, folds: {args.folds}; "
           f"one SE of an accuracy near 0.5: ±{se:.3f}")
 
-    longer = np.mean([len(p.chosen) > len(p.rejected) for p in pairs])
-    print(f"baseline: prefer the longer step (no fit)    {longer:.3f}")
+    longer = longer_step_accuracy(pairs)
+    print(f"baseline: prefer the longer step (no fit, ties half)    {longer:.3f}")
     same_end = np.mean([p.chosen[-1:] == p.rejected[-1:] for p in pairs])
     print(f"pairs whose two steps end in the same character: {same_end:.2f}")
 

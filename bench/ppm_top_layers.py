@@ -36,8 +36,9 @@ def fold_of(problem_id: str, folds: int) -> int:
 
 def longer(pairs) -> float:
     """The baseline: prefer the longer step (ties count half)."""
-    return sum((len(p.chosen) > len(p.rejected)) + 0.5 * (len(p.chosen) == len(p.rejected))
-               for p in pairs) / len(pairs)
+    from backend.train.ppm_pairs import longer_step_accuracy
+
+    return longer_step_accuracy(pairs)
 
 
 def load_states(path: Path, texts: list[str], make):

@@ -231,7 +231,9 @@ def build_ppm(
         engine.close()
     typer.echo(
         f"{report.searched} problems, {report.pairs} pairs; held-out pairwise accuracy "
-        f"{report.heldout_accuracy if report.heldout_accuracy is not None else 'n/a'}"
+        f"{report.heldout_accuracy if report.heldout_accuracy is not None else 'n/a'} "
+        f"('prefer the longer step' on the same pairs: "
+        f"{report.heldout_longer_step if report.heldout_longer_step is not None else 'n/a'})"
     )
 
 

@@ -47,6 +47,8 @@ class BuildReport:
     heldout_pairs: int = 0
     heldout_problems: list[str] = field(default_factory=list)
     heldout_accuracy: float | None = None
+    #: "prefer the longer step" on the same held-out pairs: the bar the head must clear
+    heldout_longer_step: float | None = None
     train_accuracy: float | None = None
     final_loss: float | None = None
     seconds: dict[str, float] = field(default_factory=dict)
@@ -92,6 +94,22 @@ def pair_features(hidden: Any, pairs: Sequence[Any], batch: int = 8) -> tuple[An
     return np.concatenate(chosen), np.concatenate(rejected)
 
 
+def why_not_shipped(report: BuildReport, min_pairs: int = 30, min_accuracy: float = 0.6) -> str | None:
+    """Why a head measured as ``report`` says must not ship, or None when it may: fewer than
+    ``min_pairs`` held-out pairs, accuracy below ``min_accuracy`` (chance would make every
+    default search pick its answer by noise), or no better than "prefer the longer step" on
+    the same pairs (then the head has learnt length, docs/PPM.md)."""
+    acc, n, longer = report.heldout_accuracy, report.heldout_pairs, report.heldout_longer_step
+    if acc is None or n < min_pairs:
+        return f"held-out pairwise accuracy {acc} on {n} pairs (need >= {min_pairs} held-out pairs)"
+    if acc < min_accuracy:
+        return f"held-out pairwise accuracy {acc:.3f} on {n} pairs (need >= {min_accuracy})"
+    if longer is not None and acc <= longer:
+        return (f"held-out pairwise accuracy {acc:.3f} on {n} pairs is no better than 'prefer the "
+                f"longer step' on the same pairs ({longer:.3f})")
+    return None
+
+
 def build_ppm(
     problems: Sequence[Problem],
     out_dir: str | Path,
@@ -112,9 +130,10 @@ def build_ppm(
     """Run the five steps; ``search=False`` uses only the trees already in ``work_dir``.
 
     A head that does not rank at least ``min_heldout_accuracy`` of at least
-    ``min_heldout_pairs`` held-out pairs correctly is not saved (a ValueError says why):
-    a PPM at chance would make every default search pick its answer by noise. ``force``
-    saves it anyway (to study it, not to ship it)."""
+    ``min_heldout_pairs`` held-out pairs correctly, or that does no better there than
+    "prefer the longer step", is not saved (a ValueError says why): a PPM at chance would
+    make every default search pick its answer by noise, and one at length's level has
+    learnt length. ``force`` saves it anyway (to study it, not to ship it)."""
     import numpy as np
 
     from backend.reward.ppm_head import (
@@ -125,6 +144,7 @@ def build_ppm(
         train_head,
     )
     from backend.train.ppm_data import search_trees, tree_file
+    from backend.train.ppm_pairs import longer_step_accuracy
 
     report = BuildReport()
     trees = Path(work_dir) / "trees"
@@ -166,18 +186,15 @@ def build_ppm(
     if report.heldout_pairs and report.train_pairs:
         w, b, _ = train_head(fc[~held], fr[~held], weights[~held], **opts)
         report.heldout_accuracy = round(float(pairwise_accuracy(w, b, fc[held], fr[held])), 4)
-        say(f"held-out pairwise accuracy {report.heldout_accuracy:.3f} ({report.heldout_pairs} pairs)")
-    weak = (
-        report.heldout_accuracy is None
-        or report.heldout_pairs < min_heldout_pairs
-        or report.heldout_accuracy < min_heldout_accuracy
-    )
-    if weak and not force:
-        raise ValueError(
-            f"not saved: held-out pairwise accuracy {report.heldout_accuracy} on {report.heldout_pairs} "
-            f"pairs (need >= {min_heldout_accuracy} on >= {min_heldout_pairs}); search more problems "
-            "(--count) or pass --force to save it for study"
+        held_pairs = [p for p, h in zip(pairs, held, strict=True) if h]
+        report.heldout_longer_step = round(longer_step_accuracy(held_pairs), 4)
+        say(
+            f"held-out pairwise accuracy {report.heldout_accuracy:.3f} ({report.heldout_pairs} pairs; "
+            f"'prefer the longer step' {report.heldout_longer_step:.3f})"
         )
+    weak = why_not_shipped(report, min_heldout_pairs, min_heldout_accuracy)
+    if weak and not force:
+        raise ValueError(f"not saved: {weak}; search more problems (--count) or pass --force to study it")
     w, b, losses = train_head(fc, fr, weights, **opts)
     report.train_accuracy = round(float(pairwise_accuracy(w, b, fc, fr)), 4)
     report.final_loss = round(float(losses[-1]), 6) if losses else None
@@ -198,6 +215,7 @@ def build_ppm(
             "problems": report.heldout_problems,
             "pairs": report.heldout_pairs,
             "pairwise_accuracy": report.heldout_accuracy,
+            "prefer_longer_step": report.heldout_longer_step,
         },
         "train_pairwise_accuracy": report.train_accuracy,
         "seconds": report.seconds,

@@ -145,3 +145,14 @@ def keep(
     return [
         p for p in pairs if p.margin >= min_margin and levenshtein.distance(p.rejected, p.chosen) >= min_edits
     ]
+
+
+def longer_step_accuracy(pairs: Iterable[PPMPair]) -> float:
+    """The bar a PPM must clear: the share of pairs whose chosen step is the longer text
+    (ties count half). On this project's pairs it is 0.53-0.67 (docs/PPM.md), so a head
+    near it has learnt length, not which step is right."""
+    pairs = list(pairs)
+    if not pairs:
+        raise ValueError("no pairs")
+    wins = sum((len(p.chosen) > len(p.rejected)) + 0.5 * (len(p.chosen) == len(p.rejected)) for p in pairs)
+    return wins / len(pairs)

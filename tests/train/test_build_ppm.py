@@ -118,3 +118,24 @@ def test_build_ppm_with_another_policy_needs_its_own_out_and_work(tmp_path):
                               "--out", str(tmp_path / "ppm"), "--work", str(tmp_path / "work")])
     assert "model file not found" in str(res.exception), res.output  # it went on to load that model
     assert not (tmp_path / "ppm").exists()
+
+
+def test_a_head_no_better_than_preferring_the_longer_step_is_not_shipped():
+    from backend.train.build_ppm import BuildReport, why_not_shipped
+    from backend.train.ppm_pairs import PPMPair, longer_step_accuracy
+
+    def pair(chosen, rejected):
+        return PPMPair("q", chosen, rejected, 1.0, 1, 1, 1, 2)
+
+    pairs = [pair("a longer step", "short"), pair("x", "a much longer step"), pair("same", "SAME")]
+    assert longer_step_accuracy(pairs) == pytest.approx((1 + 0 + 0.5) / 3)  # ties count half
+
+    def report(acc, n=40, longer=0.65):
+        return BuildReport(heldout_accuracy=acc, heldout_pairs=n, heldout_longer_step=longer)
+
+    assert why_not_shipped(report(0.70)) is None
+    assert "no better than 'prefer the longer step'" in why_not_shipped(report(0.64))
+    assert "no better than" in why_not_shipped(report(0.65))  # equal is not better
+    assert "need >= 0.6" in why_not_shipped(report(0.55, longer=0.5))
+    assert "need >= 30 held-out pairs" in why_not_shipped(report(0.9, n=20))
+    assert "need >= 30" in why_not_shipped(report(None, n=0, longer=None))
