@@ -102,7 +102,7 @@ def apo_stage(rnd: Round, start: str | None, apo: Mapping[str, Any]) -> dict[str
     """Step-APO on the round's pairs from ``start`` (the SFT policy), the reference frozen at it."""
     from backend.train.sft import save_policy
     from backend.train.step_apo import StepPair
-    from backend.train.step_apo_trainer import StepAPOConfig, train_step_apo
+    from backend.train.step_apo_trainer import StepAPOConfig, pairs_within_budget, train_step_apo
 
     out = rnd.folder / "apo.json"
     if (done := _done(out)) is not None:
@@ -122,6 +122,11 @@ def apo_stage(rnd: Round, start: str | None, apo: Mapping[str, Any]) -> dict[str
     threads = getattr(rnd.models, "threads", None)
     length = rnd.settings.sft.get("max_length", StepAPOConfig.max_length)  # the SFT's: the same prompts
     config = StepAPOConfig(**{"seed": rnd.settings.seed, "threads": threads, "max_length": length, **apo})
+    found = len(pairs)
+    pairs = pairs_within_budget(pairs, config)  # --apo-max-steps: the pairs those steps reach
+    if len(pairs) < found:
+        rnd.say(f"round {rnd.number}: Step-APO on {len(pairs)} of {found} pairs (--apo-max-steps "
+                f"{config.max_steps}: the pairs those steps reach, a seeded sample)")
     model, tokenizer = rnd.models.trainable(start)
     label = f"round {rnd.number}: Step-APO"
     checkpoints = rnd.folder / CHECKPOINTS["apo"]  # a killed run resumes here, not at step 1
@@ -130,8 +135,10 @@ def apo_stage(rnd: Round, start: str | None, apo: Mapping[str, Any]) -> dict[str
         checkpoints=checkpoints, save_every=CHECKPOINT_EVERY,
     )
     folder = save_policy(model, tokenizer, rnd.folder / "policy-apo", start_from=start or "base",
-                         round=rnd.number, pairs=len(pairs), losses=losses, **config.about())
-    summary = {"trained": True, "policy": str(folder), "pairs": len(pairs), "steps": len(losses),
+                         round=rnd.number, pairs=len(pairs), pairs_found=found, losses=losses,
+                         **config.about())
+    summary = {"trained": True, "policy": str(folder), "pairs": len(pairs), "pairs_found": found,
+               "steps": len(losses),
                "first_loss": losses[0], "last_loss": losses[-1], "sha256": folder_sha256(folder),
                "seconds": seconds}
     write_json(out, summary)

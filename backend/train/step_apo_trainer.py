@@ -163,6 +163,24 @@ def make_trainer(model: Any, tokenizer: Any, pairs: Sequence[StepPair], config: 
     )
 
 
+def pairs_within_budget(pairs: Sequence[StepPair], config: StepAPOConfig) -> list[StepPair]:
+    """The pairs ``config.max_steps`` optimiser steps can reach: a seeded sample of
+    ``max_steps × batch_size × grad_accum`` of them, in their order, or all when that is
+    not fewer. TRL scores the frozen reference on every pair of the dataset before step 1
+    (``precompute_ref_log_probs``), so a capped run over the whole set would spend most of
+    its time on pairs it never trains on (measured: 108 pairs, 4 steps, 21 s a pair)."""
+    pairs = list(pairs)
+    if config.max_steps is None:
+        return pairs
+    n = config.max_steps * config.batch_size * config.grad_accum
+    if n >= len(pairs):
+        return pairs
+    import random
+
+    keep = sorted(random.Random(config.seed).sample(range(len(pairs)), n))
+    return [pairs[i] for i in keep]
+
+
 def train_step_apo(
     model: Any, tokenizer: Any, pairs: Sequence[StepPair], config: StepAPOConfig | None = None, *,
     progress: Callable[[int, int, float], None] | None = None,
@@ -170,12 +188,14 @@ def train_step_apo(
     save_every: int = 10,
 ) -> tuple[Any, list[float], float]:
     """Train ``model`` on ``pairs``; (the trained model, with LoRA adapters merged in; every
-    optimiser step's loss; seconds). ``checkpoints``: a folder to save to every
+    optimiser step's loss; seconds). With ``config.max_steps``, only the pairs those steps
+    reach are used (``pairs_within_budget``). ``checkpoints``: a folder to save to every
     ``save_every`` steps and to resume from when called again after a kill
     (``backend/train/checkpoints.py``); the caller removes it once the policy is saved."""
     if not pairs:
         raise ValueError("no Step-APO pairs to train on")
     config = config or StepAPOConfig()
+    pairs = pairs_within_budget(pairs, config)
     transformers.set_seed(config.seed)
     log = LossProgress(progress)
     t0 = time.monotonic()

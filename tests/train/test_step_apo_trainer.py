@@ -98,3 +98,34 @@ def test_a_step_apo_run_killed_mid_way_resumes_from_its_checkpoint_to_the_same_m
     assert steps == [3, 4] and losses == pytest.approx(whole_losses)
     want = whole.state_dict()
     assert all(torch.allclose(v, want[k], atol=1e-6) for k, v in resumed.state_dict().items())
+
+
+def test_a_step_capped_run_scores_the_reference_only_on_the_pairs_its_steps_reach():
+    from backend.train.step_apo_trainer import pairs_within_budget
+
+    many = [StepPair(f"p{i}\n", f"c{i}", f"r{i}", 0.5, -0.5, False, i, i + 1) for i in range(10)]
+    capped = pairs_within_budget(many, StepAPOConfig(max_steps=2, batch_size=1, grad_accum=2, seed=3))
+    assert len(capped) == 4 and len(set(capped)) == 4
+    assert capped == [p for p in many if p in capped]  # in their order
+    assert capped == pairs_within_budget(many, StepAPOConfig(max_steps=2, grad_accum=2, seed=3))  # seeded
+    assert capped != pairs_within_budget(many, StepAPOConfig(max_steps=2, grad_accum=2, seed=4))
+    assert pairs_within_budget(many, StepAPOConfig()) == many  # no cap: every pair (epochs)
+    assert pairs_within_budget(many, StepAPOConfig(max_steps=20)) == many  # the cap reaches them all
+
+
+def test_a_capped_trainer_precomputes_the_reference_on_the_reached_pairs_only(monkeypatch):
+    from backend.train import step_apo_trainer as sat
+
+    model, tok = model_and_tokenizer()
+    many = [StepPair(f"Let x be {i}\n", "add one", "guess", 0.5, -1.0, False, i, i + 1) for i in range(6)]
+    rows = []
+    original = sat.StepAPOTrainer.compute_ref_log_probs
+
+    def counting(self, m, inputs):
+        rows.append(int(inputs["input_ids"].shape[0]))
+        return original(self, m, inputs)
+
+    monkeypatch.setattr(sat.StepAPOTrainer, "compute_ref_log_probs", counting)
+    _, losses, _ = train_step_apo(model, tok, many, StepAPOConfig(max_steps=2, lr=1e-3, threads=1))
+    assert len(losses) == 2
+    assert sum(rows) == 2 * 2  # 2 pairs reached, chosen + rejected each: not all 6 pairs
