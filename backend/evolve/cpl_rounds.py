@@ -42,7 +42,15 @@ from backend.evolve.manifest import (
     write_json,
 )
 from backend.evolve.models import Models
-from backend.evolve.report import _cell, eval_seconds, heldout_tokens, machine_notes, won_lost
+from backend.evolve.report import (
+    _cell,
+    eval_seconds,
+    heldout_tokens,
+    machine_notes,
+    peak_cell,
+    peak_rss,
+    won_lost,
+)
 from backend.evolve.rounds import problem_sets
 from backend.evolve.stages import (
     Progress,
@@ -129,6 +137,7 @@ def run_cpl_evolve(
                 "heldout_search_accuracy": base["search"]["accuracy"],
                 **heldout_tokens(eval_tokens(root / "round-0")),
                 "seconds": {"eval": round(base["greedy"]["seconds"] + base["search"]["seconds"], 2)},
+                **peak_rss(eval=base),
             }
         )
     policy, value = None, None
@@ -239,6 +248,7 @@ def cpl_row(
         **won_lost(versus_round_0(rnd.folder)),
         "heldout_cpu_note": cpu_note(rnd.folder),
         "seconds": {**seconds, "total": round(sum(seconds.values()), 2)},
+        **peak_rss(search=search, data=data, fine_tune=sft, step_apo=apo, value_head=value, eval=evaluation),
     }
 
 
@@ -290,12 +300,13 @@ def markdown(rows: Sequence[Mapping[str, Any]], title: str) -> str:
     lines = [
         f"# {title}",
         "",
-        "| " + " | ".join(h for _, h in _COLUMNS) + " | time (s) |",
-        "|" + "---|" * (len(_COLUMNS) + 1),
+        "| " + " | ".join(h for _, h in _COLUMNS) + " | time (s) | peak RSS (MB) |",
+        "|" + "---|" * (len(_COLUMNS) + 2),
     ]
     for row in rows:
         total = row.get("seconds", {})
-        cells = [_cell(row.get(key)) for key, _ in _COLUMNS] + [_cell(total.get("total", total.get("eval")))]
+        cells = [_cell(row.get(key)) for key, _ in _COLUMNS]
+        cells += [_cell(total.get("total", total.get("eval"))), peak_cell(row)]
         lines.append("| " + " | ".join(cells) + " |")
     notes = [f"- round {r['round']}: {r['value_note']}" for r in rows if r.get("value_note")]
     lines += ["", *(["Value head:", *notes, ""] if notes else [])]

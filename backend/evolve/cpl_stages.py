@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from backend.evolve.cpl_data import apo_rows, best_plans, read_lines, write_lines
-from backend.evolve.manifest import folder_sha256, write_json
+from backend.evolve.manifest import folder_sha256
 from backend.evolve.runs_index import CHECKPOINTS
-from backend.evolve.stages import CHECKPOINT_EVERY, Progress, Round, _done, held_out_accuracy
+from backend.evolve.stages import CHECKPOINT_EVERY, Progress, Round, _done, _finish, held_out_accuracy
 from backend.problems import Problem
 
 
@@ -54,7 +54,7 @@ def cpl_search_stage(rnd: Round, problems: Sequence[Problem], fmt: str) -> dict[
         "nodes": nodes, "config": config, "value_head": rnd.ppm_in, "policy": rnd.policy_in or "base",
         "seconds": round(wall, 2),
     }
-    write_json(out, summary)
+    _finish(out, summary)
     return summary
 
 
@@ -94,7 +94,7 @@ def cpl_data_stage(rnd: Round, problems: Sequence[Problem], plans_per_problem: i
         "apo_pairs": len(pairs), "problems_with_pairs": len({p["problem"] for p in pairs}),
         "value_examples": len(values), "seconds": round(time.monotonic() - t0, 2),
     }
-    write_json(out, summary)
+    _finish(out, summary)
     return summary
 
 
@@ -116,7 +116,7 @@ def apo_stage(rnd: Round, start: str | None, apo: Mapping[str, Any]) -> dict[str
     if not rows:
         rnd.say(f"round {rnd.number}: no Step-APO pairs; the policy stays the SFT one")
         summary = {"trained": False, "policy": start, "why": "no Step-APO pairs", "seconds": 0.0}
-        write_json(out, summary)
+        _finish(out, summary)
         return summary
     pairs = [StepPair(**{k: v for k, v in r.items() if k != "problem"}) for r in rows]
     threads = getattr(rnd.models, "threads", None)
@@ -141,7 +141,7 @@ def apo_stage(rnd: Round, start: str | None, apo: Mapping[str, Any]) -> dict[str
                "steps": len(losses),
                "first_loss": losses[0], "last_loss": losses[-1], "sha256": folder_sha256(folder),
                "seconds": seconds}
-    write_json(out, summary)
+    _finish(out, summary)
     shutil.rmtree(checkpoints, ignore_errors=True)  # the policy is saved: nothing to resume
     return summary
 
@@ -160,7 +160,7 @@ def value_stage(rnd: Round, policy: str | None) -> dict[str, Any]:
         why = "no path ended in a solution with an answer"
         rnd.say(f"round {rnd.number}: no value head trained: {why}")
         summary = {"trained": False, "value": None, "why": why, "examples": 0, "seconds": 0.0}
-        write_json(out, summary)
+        _finish(out, summary)
         return summary
     t0 = time.monotonic()
     examples = [ValueExample(tuple(r["chunks"]), tuple(r["qs"])) for r in rows]
@@ -177,7 +177,7 @@ def value_stage(rnd: Round, policy: str | None) -> dict[str, Any]:
     summary = {"trained": True, "value": str(folder), "examples": len(examples), "steps": len(losses),
                "first_loss": losses[0], "last_loss": losses[-1], "sha256": folder_sha256(folder),
                "seconds": round(time.monotonic() - t0, 2)}
-    write_json(out, summary)
+    _finish(out, summary)
     return summary
 
 
@@ -211,5 +211,5 @@ def cpl_eval_stage(
             folder / "eval" / kind, spec, problems, lambda: rnd_models.engine(policy), settings.seed,
             lambda i: progress(f"{label}: {kind} on held-out", i, len(problems)),  # noqa: B023 - called now
         )
-    write_json(out, summary)
+    _finish(out, summary)
     return summary

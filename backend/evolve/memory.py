@@ -42,3 +42,37 @@ class PeakRSS:
     @property
     def grew_mb(self) -> float:
         return self.peak_mb - self.start_mb
+
+
+# --- a stage's peak, from the kernel's high-water mark ------------------------------------------
+#
+# A stage runs for minutes to hours; sampling RSS from a thread for that long is wasteful, and
+# the kernel already keeps the peak (VmHWM). Linux resets it when "5" is written to
+# /proc/self/clear_refs (proc(5)), so a stage's own peak is: reset at its start, read at its end.
+
+_STATUS = "/proc/self/status"
+_CLEAR_REFS = "/proc/self/clear_refs"
+
+
+def reset_peak_rss() -> bool:
+    """Start a new peak-RSS window for this process; False where the kernel does not allow it
+    (then ``peak_rss_mb`` is the peak since the process started)."""
+    try:
+        with open(_CLEAR_REFS, "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory in MB since the last ``reset_peak_rss`` (or its
+    start); None off Linux. Child processes (the code sandbox, Ray workers) are not counted."""
+    try:
+        with open(_STATUS) as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None

@@ -59,7 +59,20 @@ def round_report(
         **won_lost(versus),
         "heldout_cpu_note": cpu_note,
         "seconds": {**seconds, "total": round(sum(seconds.values()), 2)},
+        **peak_rss(search=search, data=data, fine_tune=policy, ppm=ppm, eval=evaluation),
     }
+
+
+def peak_rss(**stages: Mapping[str, Any]) -> dict[str, dict[str, float | None]]:
+    """The row key of each stage's peak resident memory in MB (``stages._finish``; None for a
+    stage saved before Canopy recorded it). Measured, like ``seconds``."""
+    return {"peak_rss_mb": {name: summary.get("peak_rss_mb") for name, summary in stages.items()}}
+
+
+def peak_cell(row: Mapping[str, Any]) -> str:
+    """The report table's cell: the round's highest stage peak (MB), "–" when none was recorded."""
+    known = [v for v in (row.get("peak_rss_mb") or {}).values() if v is not None]
+    return _cell(max(known)) if known else "–"
 
 
 def machine_notes(rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -98,6 +111,7 @@ def baseline_report(
         "heldout_search_accuracy": evaluation.get("search", {}).get("accuracy"),
         **heldout_tokens(tokens),
         "seconds": {"eval": eval_seconds(evaluation)},
+        **peak_rss(eval=evaluation),
     }
 
 
@@ -132,12 +146,12 @@ _COLUMNS = (
 
 def markdown(rows: Sequence[Mapping[str, Any]], title: str = "Evolve run") -> str:
     """The rounds as one Markdown table (round 0 is the base policy), plus each round's notes."""
-    lines = [f"# {title}", "", "| " + " | ".join(h for _, h in _COLUMNS) + " | time (s) |"]
-    lines.append("|" + "---|" * (len(_COLUMNS) + 1))
+    lines = [f"# {title}", "", "| " + " | ".join(h for _, h in _COLUMNS) + " | time (s) | peak RSS (MB) |"]
+    lines.append("|" + "---|" * (len(_COLUMNS) + 2))
     for row in rows:
         cells = [_cell(row.get(key)) for key, _ in _COLUMNS]
         total = row.get("seconds", {})
-        cells.append(_cell(total.get("total", total.get("eval"))))
+        cells += [_cell(total.get("total", total.get("eval"))), peak_cell(row)]
         lines.append("| " + " | ".join(cells) + " |")
     notes = [f"- round {r['round']}: {r['ppm_note']}" for r in rows if r.get("ppm_note")]
     if notes:

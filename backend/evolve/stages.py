@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.evolve.manifest import EvolveSettings, folder_sha256, read_json, write_json
+from backend.evolve.memory import peak_rss_mb, reset_peak_rss
 from backend.evolve.models import Models
 from backend.evolve.runs_index import ADAPTER, CHECKPOINTS
 from backend.problems import Problem
@@ -46,7 +47,19 @@ class Round:
 
 
 def _done(path: Path) -> dict[str, Any] | None:
-    return read_json(path) if path.is_file() else None
+    """The stage's saved summary, or None when the stage is to run: then its peak-RSS window
+    starts here (``_finish`` records it)."""
+    if path.is_file():
+        return read_json(path)
+    reset_peak_rss()
+    return None
+
+
+def _finish(path: Path, summary: dict[str, Any]) -> None:
+    """Save a stage's summary with the peak resident memory of the process while it ran
+    (``peak_rss_mb``, the issue's 12 GB budget; the sandbox's and Ray workers' not counted)."""
+    summary["peak_rss_mb"] = peak_rss_mb()
+    write_json(path, summary)
 
 
 # --- search ---------------------------------------------------------------------------------
@@ -82,7 +95,7 @@ def search_stage(rnd: Round, problems: Sequence[Problem]) -> dict[str, Any]:
         "policy": rnd.policy_in or "base",
         "seconds": round(wall, 2),
     }
-    write_json(out, summary)
+    _finish(out, summary)
     return summary
 
 
@@ -115,7 +128,7 @@ def data_stage(rnd: Round, problems: Sequence[Problem]) -> dict[str, Any]:
         "problems_with_pairs": len({p["problem"] for p in pairs}),
         "seconds": round(time.monotonic() - t0, 2),
     }
-    write_json(out, summary)
+    _finish(out, summary)
     return summary
 
 
@@ -161,7 +174,7 @@ def policy_stage(rnd: Round, start_from: str | None) -> dict[str, Any]:
     if not examples:
         rnd.say(f"round {rnd.number}: no correct trajectory to fine-tune on; the policy stays as it was")
         summary = {"trained": False, "policy": rnd.policy_in, "why": "no SFT examples", "seconds": 0.0}
-        write_json(out, summary)
+        _finish(out, summary)
         return summary
     config = sft_config(rnd.settings, getattr(rnd.models, "threads", None))
     model, tokenizer = rnd.models.trainable(start_from)
@@ -191,7 +204,7 @@ def policy_stage(rnd: Round, start_from: str | None) -> dict[str, Any]:
         "seconds": result.seconds,
     }
     summary.update(_prepare(rnd, folder))
-    write_json(out, summary)
+    _finish(out, summary)
     shutil.rmtree(checkpoints, ignore_errors=True)  # the policy is saved: nothing to resume
     return summary
 
@@ -259,10 +272,10 @@ def ppm_stage(rnd: Round, policy: str | None) -> dict[str, Any]:
     if why:
         rnd.say(f"round {rnd.number}: no PPM trained: {why}")
         summary = {"trained": False, "ppm": None, "why": why, "pairs": len(found), "seconds": 0.0}
-        write_json(out, summary)
+        _finish(out, summary)
         return summary
     summary = _train_ppm(rnd, policy, train, held)
-    write_json(out, summary)
+    _finish(out, summary)
     return summary
 
 
@@ -327,7 +340,7 @@ def eval_stage(
             folder / "eval" / kind, spec, problems, lambda: models.engine(policy), settings.seed,
             lambda i: progress(f"{label}: {kind} on held-out", i, len(problems)),  # noqa: B023 - called now
         )
-    write_json(out, summary)
+    _finish(out, summary)
     return summary
 
 

@@ -135,7 +135,7 @@ def test_a_cpl_run_killed_mid_round_resumes_to_the_same_report(tmp_path, problem
     resumed = run_cpl_evolve(killed, settings(), ScriptedModels(ScriptedEngine(rules)), say=lambda _: None)
 
     def same(rows):
-        drop = ("seconds", "policy", "policy_in", "value", "value_in")
+        drop = ("seconds", "peak_rss_mb", "policy", "policy_in", "value", "value_in")
         return [{k: v for k, v in r.items() if k not in drop} for r in rows]
 
     assert same(resumed) == same(expected)

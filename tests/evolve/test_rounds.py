@@ -102,9 +102,9 @@ class DyingEngine(ScriptedEngine):
 
 
 def without_times(rows):
-    """Report rows without measured seconds and run-specific paths."""
+    """Report rows without measured seconds and memory, and run-specific paths."""
     text = json.dumps(rows)
-    return [{k: v for k, v in r.items() if k != "seconds"} for r in json.loads(text)]
+    return [{k: v for k, v in r.items() if k not in ("seconds", "peak_rss_mb")} for r in json.loads(text)]
 
 
 @pytest.fixture(scope="module")
