@@ -43,7 +43,10 @@ from backend.train.ppm_trainer import ListDataset, PPMTrainConfig, train_in_plac
 from backend.tree import Node, Tree
 
 #: official run_sft.py command: lr 1e-5, 7 epochs, cutoff_len 1024
-VALUE_TRAIN = {"lr": 1e-5, "epochs": 7, "max_length": 1024}
+#: the official lr, epochs and length; gradient checkpointing (the same gradients) because
+#: without it the 0.5B backbone's value head peaked at 12.0 GB on 4 paths of ~500 tokens, over
+#: issue 20's 12 GB budget, and with it at 4.6 GB, 1.6x slower a step (bench/cpl_value.py)
+VALUE_TRAIN = {"lr": 1e-5, "epochs": 7, "max_length": 1024, "gradient_checkpointing": True}
 _INVALID = {"error", "timeout", "unknown", "rejected"}
 
 

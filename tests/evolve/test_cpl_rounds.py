@@ -16,6 +16,7 @@ from backend.engines.scripted import Rule, ScriptedEngine
 from backend.evolve.cpl_rounds import CPLSettings, run_cpl_evolve
 from backend.evolve.manifest import EvolveSettings, read_json
 from backend.evolve.rounds import problem_sets
+from backend.reward.step_scorer import MARKER
 from tests.evolve.test_rounds import DyingEngine, Killed, ScriptedModels, rules_for
 
 pytest.importorskip("trl")
@@ -87,6 +88,11 @@ def test_two_cpl_rounds_sft_step_apo_value_head_then_xml_with_the_head(tmp_path,
         marker["start_from"].endswith("round-1/policy") and marker["beta"] == 0.3 and marker["alpha"] == 1.0
     )
     assert apo["trained"] and marker["lr"] == 1e-6
+    value_marker = json.loads((run / "round-1" / "value" / MARKER).read_text())
+    assert value_marker["gradient_checkpointing"]  # the 12 GB budget (bench/cpl_value.py)
+    # every stage that ran recorded its own peak memory, and the report carries them
+    assert all(v and v > 0 for v in one["peak_rss_mb"].values()), one["peak_rss_mb"]
+    assert set(one["peak_rss_mb"]) == {"search", "data", "fine_tune", "step_apo", "value_head", "eval"}
     # the SFT completion is the XML format; a pair's prompt is the XML search's own prompt
     sft = [json.loads(line) for line in (run / "round-1" / "sft.jsonl").read_text().splitlines()]
     assert sft[0]["completion"].startswith(
