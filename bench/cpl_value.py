@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-BUDGET_MB = 12 * 1024
+from bench.checkpointing_ab import compare
 
 
 def one(values: Path, steps: int, threads: int | None, checkpointing: bool) -> dict:
@@ -63,25 +62,9 @@ def main() -> None:
     if args.one:
         print(json.dumps(one(args.values, args.steps, args.threads, args.one == "on")))
         return
-    results = {}
-    for setting in ("off", "on"):
-        cmd = [sys.executable, __file__, "--values", str(args.values), "--steps", str(args.steps),
-               "--one", setting, *(["--threads", str(args.threads)] if args.threads else [])]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-        results[setting] = json.loads(out.strip().splitlines()[-1])
-        r = results[setting]
-        later = r["step_s"][1:] or r["step_s"]
-        print(f"gradient checkpointing {setting}: peak RSS {r['peak_rss_mb']:.0f} MB "
-              f"({r['peak_rss_mb'] / BUDGET_MB:.2f} of 12 GB, load included); steps {r['step_s']} s "
-              f"(later mean {sum(later) / len(later):.1f}); losses {r['losses']}; tokens {r['tokens']}")
-    off, on = results["off"], results["on"]
-    def later_mean(r: dict) -> float:  # the first step pays for allocations
-        later = r["step_s"][1:] or r["step_s"]
-        return sum(later) / len(later)
-
-    mean = {k: later_mean(v) for k, v in results.items()}
-    print(f"ratios, on / off: peak RSS {on['peak_rss_mb'] / off['peak_rss_mb']:.2f}, "
-          f"seconds a step {mean['on'] / mean['off']:.2f}; same losses: {on['losses'] == off['losses']}")
+    child = ["--values", str(args.values), "--steps", str(args.steps),
+             *(["--threads", str(args.threads)] if args.threads else [])]
+    compare(__file__, child)
 
 
 if __name__ == "__main__":

@@ -76,3 +76,36 @@ def peak_rss_mb() -> float | None:
     except OSError:
         return None
     return None
+
+
+def rss_mb() -> float | None:
+    """This process's resident memory now, in MB; None off Linux."""
+    try:
+        with open(_STATUS) as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+def release_freed_memory() -> bool:
+    """Collect garbage, then hand the heap's free pages back to the kernel (glibc's
+    ``malloc_trim``). A training stage frees gigabytes of activations and optimiser state
+    in pieces small enough for malloc to keep; without this the process carried them into
+    every later stage (10.2 GB read in an evaluation that needs about 1 GB). False where
+    the C library has no ``malloc_trim`` (not glibc)."""
+    import ctypes
+    import ctypes.util
+    import gc
+
+    gc.collect()
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return False
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    trim(0)
+    return True

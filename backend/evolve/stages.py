@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from backend.evolve.manifest import EvolveSettings, folder_sha256, read_json, write_json
-from backend.evolve.memory import peak_rss_mb, reset_peak_rss
+from backend.evolve.memory import peak_rss_mb, release_freed_memory, reset_peak_rss
 from backend.evolve.models import Models
 from backend.evolve.runs_index import ADAPTER, CHECKPOINTS
 from backend.problems import Problem
@@ -47,10 +47,11 @@ class Round:
 
 
 def _done(path: Path) -> dict[str, Any] | None:
-    """The stage's saved summary, or None when the stage is to run: then its peak-RSS window
-    starts here (``_finish`` records it)."""
+    """The stage's saved summary, or None when the stage is to run: then what earlier stages
+    freed goes back to the kernel and its peak-RSS window starts here (``_finish`` records it)."""
     if path.is_file():
         return read_json(path)
+    release_freed_memory()
     reset_peak_rss()
     return None
 
