@@ -1,7 +1,7 @@
 """The Solve screen: problem, algorithm and its settings, controls, the live tree, inspector.
 
 Layout is built here and every event is wired at the end of ``build_solve``. The logic is
-in ``ui/handlers.py``; ``SolveHandlers`` only adapts it to Gradio (bound methods, because
+in ``ui/handlers/``; ``SolveHandlers`` only adapts it to Gradio (bound methods, because
 Gradio injects ``gr.EventData`` / ``gr.Request`` by type hint, which it cannot see through
 ``functools.partial``). ``gr.State`` holds only the run id.
 """

@@ -305,7 +305,8 @@ def test_best_path_code_fence_cannot_be_closed_by_the_code():
 def test_no_panel_module_builds_markup_from_unescaped_values():
     """A guard against new sinks: the UI modules that format content import the escapers."""
     root = Path(__file__).resolve().parents[2] / "ui"
-    for name in ("inspector.py", "handlers.py", "history.py", "solve.py", "figure.py", "services.py"):
+    handlers = [f"handlers/{m}.py" for m in ("controls", "runs", "screens", "history_file", "history")]
+    for name in ("inspector.py", *handlers, "history.py", "solve.py", "figure.py", "services.py"):
         source = (root / name).read_text(encoding="utf-8")
         assert "from ui.escape import" in source, name
         hit = re.search(r"f\"[^\"\n]*`\{", source)
