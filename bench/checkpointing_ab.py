@@ -7,9 +7,11 @@ prints both and their ratios."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,3 +42,20 @@ def compare(script: str | Path, child_args: list[str]) -> dict[str, dict[str, An
           f"seconds a step {later_mean(on['step_s']) / later_mean(off['step_s']):.2f}; "
           f"same losses: {on['losses'] == off['losses']}")
     return results
+
+
+def main(doc: str, script: str, data_flag: str, default: Path,
+         one: Callable[[Path, int, int | None, bool], dict]) -> None:
+    """The command line of a checkpointing bench: ``data_flag`` (the round's file), ``--steps``,
+    ``--threads``; as a child (``--one``) it runs ``one`` and prints its JSON line."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument(data_flag, type=Path, default=default, dest="data")
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--one", choices=["on", "off"], help=argparse.SUPPRESS)  # a child process
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(one(args.data, args.steps, args.threads, args.one == "on")))
+        return
+    compare(script, [data_flag, str(args.data), "--steps", str(args.steps),
+                     *(["--threads", str(args.threads)] if args.threads else [])])

@@ -13,7 +13,6 @@ process's peak RSS is its own), and prints both peaks, seconds a step and the ra
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.checkpointing_ab import compare
+from bench import checkpointing_ab
 
 
 def one(values: Path, steps: int, threads: int | None, checkpointing: bool) -> dict:
@@ -53,18 +52,7 @@ def one(values: Path, steps: int, threads: int | None, checkpointing: bool) -> d
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--values", type=Path, default=Path("assets/cpl-r20/round-2/value.jsonl"))
-    parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--one", choices=["on", "off"], help=argparse.SUPPRESS)  # a child process
-    args = parser.parse_args()
-    if args.one:
-        print(json.dumps(one(args.values, args.steps, args.threads, args.one == "on")))
-        return
-    child = ["--values", str(args.values), "--steps", str(args.steps),
-             *(["--threads", str(args.threads)] if args.threads else [])]
-    compare(__file__, child)
+    checkpointing_ab.main(__doc__, __file__, "--values", Path("assets/cpl-r20/round-2/value.jsonl"), one)
 
 
 if __name__ == "__main__":

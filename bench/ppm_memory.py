@@ -14,15 +14,13 @@ next stage starts from).
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.checkpointing_ab import compare
+from bench import checkpointing_ab
 
 
 def one(pairs_file: Path, steps: int, threads: int | None, checkpointing: bool) -> dict:
@@ -59,18 +57,8 @@ def one(pairs_file: Path, steps: int, threads: int | None, checkpointing: bool) 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--pairs", type=Path, default=Path("assets/evolve-300/round-1/ppm_pairs.jsonl"))
-    parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--one", choices=["on", "off"], help=argparse.SUPPRESS)  # a child process
-    args = parser.parse_args()
-    if args.one:
-        print(json.dumps(one(args.pairs, args.steps, args.threads, args.one == "on")))
-        return
-    child = ["--pairs", str(args.pairs), "--steps", str(args.steps),
-             *(["--threads", str(args.threads)] if args.threads else [])]
-    compare(__file__, child)
+    pairs = Path("assets/evolve-300/round-1/ppm_pairs.jsonl")
+    checkpointing_ab.main(__doc__, __file__, "--pairs", pairs, one)
 
 
 if __name__ == "__main__":

@@ -65,29 +65,27 @@ def reset_peak_rss() -> bool:
         return False
 
 
-def peak_rss_mb() -> float | None:
-    """This process's peak resident memory in MB since the last ``reset_peak_rss`` (or its
-    start); None off Linux. Child processes (the code sandbox, Ray workers) are not counted."""
+def _status_mb(field: str) -> float | None:
+    """A memory line of /proc/self/status (kB there) in MB; None off Linux."""
     try:
         with open(_STATUS) as fh:
             for line in fh:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return round(int(line.split()[1]) / 1024, 1)
     except OSError:
         return None
     return None
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident memory in MB since the last ``reset_peak_rss`` (or its
+    start); None off Linux. Child processes (the code sandbox, Ray workers) are not counted."""
+    return _status_mb("VmHWM")
 
 
 def rss_mb() -> float | None:
     """This process's resident memory now, in MB; None off Linux."""
-    try:
-        with open(_STATUS) as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        return None
-    return None
+    return _status_mb("VmRSS")
 
 
 def release_freed_memory() -> bool:
