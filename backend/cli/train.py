@@ -81,8 +81,11 @@ def train_ppm(
     ] = None,
     gradient_checkpointing: Annotated[
         bool,
-        typer.Option("--gradient-checkpointing", help="Recompute activations in backward (big backbones)."),
-    ] = False,
+        typer.Option(
+            "--gradient-checkpointing/--no-gradient-checkpointing",
+            help="Recompute activations in backward (official; about a third of the memory, 1.3x a step).",
+        ),
+    ] = True,
     threads: Annotated[
         int | None, typer.Option(min=1, help="CPU torch threads (default: the cores this process may use).")
     ] = None,

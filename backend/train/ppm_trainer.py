@@ -72,7 +72,9 @@ class PPMTrainConfig:
     seed: int = 0
     scheduler: Literal["linear", "constant"] = "linear"  # official: the Trainer's default, linear decay
     weight_decay: float = 0.0  # official: the Trainer's default
-    gradient_checkpointing: bool = False  # official: on (a 7B backbone); off for small ones
+    # official: on. Needed on this CPU too: the 0.5B's LoRA PPM peaked at 11.5 GB off, 4.8 GB
+    # on, 1.3x a step (bench/ppm_memory.py; issue 20's budget is 12 GB)
+    gradient_checkpointing: bool = True
     bf16: bool | None = None  # None: on a CUDA GPU that supports it (official: --bf16)
     lora: LoRA | None = None
     threads: int | None = None  # CPU torch threads; None: the cores this process may run on

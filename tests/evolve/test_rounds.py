@@ -348,6 +348,8 @@ def test_a_trained_ppm_drives_the_ppm_augmented_round_3(tmp_path, problems):
     assert any(n.ppm is not None for n in tree.nodes.values())  # the PPM valued new steps
     ppm = read_json(tmp_path / "round-1" / "ppm.json")
     assert ppm["heldout_pairs"] >= 1 and ppm["train_pairs"] >= 2
+    marker = read_json(tmp_path / "round-1" / "ppm" / "canopy_ppm.json")
+    assert marker["gradient_checkpointing"]  # the 12 GB budget (bench/ppm_memory.py)
 
 
 def test_the_charts_plot_the_report_rows():
