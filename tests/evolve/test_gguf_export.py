@@ -326,10 +326,22 @@ def _lora_adapter(hf_base: Path, folder: Path, *, std: float) -> Any:
 def _last_logits_llamacpp(base: str, lora: str | None, texts: list[str]) -> list[Any]:
     """Last-token logits from llama-cpp-python's own Llama (its lora_path): the reference the
     adapter file is checked with, apart from Canopy's engine."""
+    import llama_cpp.llama_cpp as lib
     import numpy as np
     from llama_cpp import Llama
 
-    llm = Llama(model_path=base, lora_path=lora, n_threads=2, n_ctx=512, verbose=False, logits_all=True)
+    default_params = lib.llama_model_default_params
+
+    def params():  # extra buffer types off, as Canopy's engine loads: AMX repacking segfaults
+        p = default_params()  # on multi-token prompts (backend/engines/llamacpp.py)
+        p.use_extra_bufts = False
+        return p
+
+    lib.llama_model_default_params = params
+    try:
+        llm = Llama(model_path=base, lora_path=lora, n_threads=2, n_ctx=512, verbose=False, logits_all=True)
+    finally:
+        lib.llama_model_default_params = default_params
     try:
         out = []
         for text in texts:
