@@ -25,6 +25,8 @@ from bench import checkpointing_ab
 
 def one(pairs_file: Path, steps: int, threads: int | None, checkpointing: bool) -> dict:
     """Train in this process; what it measured."""
+    import gc
+
     from backend.evolve.memory import peak_rss_mb, release_freed_memory, rss_mb
     from backend.evolve.models import LocalModels
     from backend.evolve.stages import read_pairs_with_problems
@@ -46,8 +48,6 @@ def one(pairs_file: Path, steps: int, threads: int | None, checkpointing: bool) 
     times = [b - a for a, b in zip([t1, *stamps], stamps, strict=False)]
     peak = peak_rss_mb()
     del backbone  # what the next stage of ``canopy evolve`` inherits: freed, and then released
-    import gc
-
     gc.collect()
     after, released = rss_mb(), release_freed_memory() and rss_mb()
     return {"checkpointing": checkpointing, "load_s": round(load_s, 1),
