@@ -41,24 +41,6 @@ def longer(pairs) -> float:
     return longer_step_accuracy(pairs)
 
 
-def load_states(path: Path, texts: list[str], make):
-    """Cached states for ``texts`` from ``path`` when it holds exactly these texts, else made."""
-    import torch
-    from safetensors.torch import load_file, save_file
-
-    key = hashlib.sha256("\0".join(texts).encode()).hexdigest()
-    if path.is_file():
-        saved = load_file(path)
-        if saved.get("key") is not None and bytes(saved["key"].tolist()).decode() == key:
-            return [saved[f"t{i}"] for i in range(len(texts))]
-    states = make()
-    tensors = {f"t{i}": s.contiguous() for i, s in enumerate(states)}
-    tensors["key"] = torch.tensor(list(key.encode()), dtype=torch.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, path)
-    return states
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--top-layers", type=int, default=4)
@@ -90,6 +72,7 @@ def main() -> None:
         cached_values,
         fit_top_layers,
         index_pairs,
+        load_states,
     )
     from backend.train.ppm_trainer import LoRA, PPMTrainConfig
 

@@ -175,9 +175,41 @@ def build_ppm(
     no_search: Annotated[
         bool, typer.Option("--no-search", help="Use only the searches already in --work.")
     ] = False,
-    epochs: Annotated[int, typer.Option(min=1, max=100000)] = 30,
-    lr: Annotated[float, typer.Option(min=0.0, max=10.0)] = 1e-3,
+    epochs: Annotated[
+        int | None, typer.Option(min=1, max=100000, help="Default: 30 for a head, 4 with --top-layers.")
+    ] = None,
+    lr: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=10.0, help="Default: 1e-3 for a head, 5e-4 with --top-layers."),
+    ] = None,
     l2: Annotated[float, typer.Option(min=0.0, max=100.0, help="L2 penalty on the head's weights.")] = 1e-2,
+    top_layers: Annotated[
+        int,
+        typer.Option(
+            "--top-layers",
+            min=0,
+            max=64,
+            help="Also fine-tune the model's top N layers (LoRA, shipped as a LoRA GGUF the PPM applies): "
+            "the paper's fine-tuned PPM with the bottom layers frozen. 0: a head on frozen states.",
+        ),
+    ] = 0,
+    lora_rank: Annotated[int, typer.Option("--lora-rank", min=1, max=256, help="With --top-layers.")] = 16,
+    extra_trees: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--trees",
+            help="With --top-layers: more folders of search trees (*.jsonl.gz, GSM8K train only) to take "
+            "pairs from, e.g. assets/evolve-300/round-1/trees.",
+        ),
+    ] = None,
+    keep_equivalent: Annotated[
+        bool,
+        typer.Option(
+            "--keep-equivalent",
+            help="With --top-layers: keep pairs whose two steps compute the same thing "
+            "(left out by default).",
+        ),
+    ] = False,
     seed: Annotated[int, typer.Option()] = 0,
     threads: Annotated[
         int | None, typer.Option(min=1, help="llama.cpp threads (default: all cores).")
@@ -214,22 +246,43 @@ def build_ppm(
     problems = load_problems("gsm8k-train", start + count)[start:]
     if max_steps is not None:
         problems = [p for p in problems if reference_steps(p) <= max_steps]
+    if top_layers == 0 and (extra_trees or keep_equivalent):
+        raise typer.BadParameter("--trees and --keep-equivalent go with --top-layers", param_hint="--trees")
+    for folder in extra_trees or []:
+        if not folder.is_dir():
+            raise typer.BadParameter(f"{folder} is not a folder of search trees", param_hint="--trees")
     engine = load_engine("llamacpp", model, **({"n_threads": threads} if threads else {}))
     try:
-        report = build(
-            problems,
-            out or shipped_ppm_dir(),
-            engine=engine,
-            work_dir=work or assets_dir() / "ppm-data",
-            search_config={"rollouts": rollouts},
-            epochs=epochs,
-            lr=lr,
-            l2=l2,
-            seed=seed,
-            search=not no_search,
-            force=force,
-            say=typer.echo,
-        )
+        if top_layers:
+            from backend.train.build_ppm import searched_trees
+            from backend.train.build_top_layers_ppm import TopLayersSettings, build_top_layers_ppm
+
+            paths = searched_trees(problems, work or assets_dir() / "ppm-data", engine=engine,
+                                   search_config={"rollouts": rollouts}, seed=seed, search=not no_search,
+                                   say=typer.echo)
+            paths += [f for folder in extra_trees or [] for f in sorted(folder.glob("*.jsonl.gz"))]
+            settings = TopLayersSettings(
+                top_layers=top_layers, lora_rank=lora_rank, lr=5e-4 if lr is None else lr,
+                epochs=4 if epochs is None else epochs, seed=seed, threads=threads or 2,
+                drop_equivalent=not keep_equivalent,
+            )
+            report = build_top_layers_ppm(paths, out or shipped_ppm_dir(), engine=engine, settings=settings,
+                                          force=force, say=typer.echo)
+        else:
+            report = build(
+                problems,
+                out or shipped_ppm_dir(),
+                engine=engine,
+                work_dir=work or assets_dir() / "ppm-data",
+                search_config={"rollouts": rollouts},
+                epochs=30 if epochs is None else epochs,
+                lr=1e-3 if lr is None else lr,
+                l2=l2,
+                seed=seed,
+                search=not no_search,
+                force=force,
+                say=typer.echo,
+            )
     finally:
         engine.close()
     typer.echo(

@@ -61,6 +61,7 @@ import itertools
 import time
 import weakref
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -75,13 +76,14 @@ class LlamaCppHiddenStates:
     """A second llama.cpp context on a :class:`~backend.engines.llamacpp.LlamaCppEngine`'s model
     that returns final-norm hidden states; build it with :meth:`for_engine`."""
 
-    def __init__(self, engine: Any, *, n_ctx: int | None = None, n_batch: int = 128) -> None:
+    def __init__(self, engine: Any, *, n_ctx: int | None = None, n_batch: int = 128,
+                 adapter: str | Path | None = None) -> None:
         with engine._lock:  # the engine must not free its model while a context is made on it
             if engine._model is None:
                 raise RuntimeError("this llamacpp engine is closed")
-            self._open(engine, n_ctx, n_batch)
+            self._open(engine, n_ctx, n_batch, adapter)
 
-    def _open(self, engine: Any, n_ctx: int | None, n_batch: int) -> None:
+    def _open(self, engine: Any, n_ctx: int | None, n_batch: int, adapter: str | Path | None) -> None:
         lib = engine._lib
         self._lib, self._model, self._lock = lib, engine._model, engine._lock
         self._engine = weakref.ref(engine)  # not a strong reference: a cache keyed by the engine can let go
@@ -106,18 +108,26 @@ class LlamaCppHiddenStates:
         if lib.llama_pooling_type(ctx) != lib.LLAMA_POOLING_TYPE_NONE:
             lib.llama_free(ctx)
             raise RuntimeError("llama.cpp pools this model's embeddings; per-token states are needed")
-        lora = getattr(engine, "lora", None)  # adapters are per context: the states of the model as loaded
+        # adapters are per context: the states of the model as the engine loaded it, or of the
+        # base model with ``adapter`` (a PPM's own LoRA GGUF) in place of the engine's adapter
+        lora = getattr(engine, "lora", None)
+        if adapter is not None:
+            lora = lib.llama_adapter_lora_init(self._model, str(adapter).encode())  # freed with the model
+            if not lora:
+                lib.llama_free(ctx)
+                raise RuntimeError(f"llama.cpp could not load the LoRA adapter {adapter} on this model")
         if lora is not None and lib.llama_set_adapters_lora(
             ctx, (lib.llama_adapter_lora_p_ctypes * 1)(lora), 1, (ctypes.c_float * 1)(1.0)
         ):
             lib.llama_free(ctx)
-            raise RuntimeError("llama.cpp could not set the engine's LoRA adapter on a hidden-state context")
+            raise RuntimeError("llama.cpp could not set a LoRA adapter on a hidden-state context")
+        self.adapter = None if adapter is None else str(adapter)
         self._ctx = ctx
         self._mem = lib.llama_get_memory(ctx)
         self._batch = lib.llama_batch_init(n_batch, 0, 1)
         self._held: list[int] = []  # the tokens whose KV sequence 0 holds, at positions 0..len-1
         self.info = {"n_threads": threads, "n_ctx": lib.llama_n_ctx(ctx), "hidden_size": self.hidden_size,
-                     "flash_attn": False, "min_chunk": MIN_CHUNK}
+                     "flash_attn": False, "min_chunk": MIN_CHUNK, "adapter": self.adapter}
         #: what the last call did (for tests and the bench): texts, tokens, decoded and reused
         #: tokens, llama_decode calls, milliseconds
         self.last_stats: dict[str, Any] = {}
@@ -125,11 +135,13 @@ class LlamaCppHiddenStates:
     @classmethod
     def for_engine(cls, engine: Any, **options: Any) -> LlamaCppHiddenStates:
         """A hidden-state context on ``engine``'s loaded model (same library, model object,
-        tokenizer and thread count). ``options``: ``n_ctx`` (the longest text, in tokens;
-        default the engine's), ``n_batch`` (tokens per decode, default 128: without flash
-        attention a decode's attention scores take n_batch x cells x heads floats; measured on
-        Qwen 0.5B after one 4000-token text: +140 MB of RSS at 64, +222 MB at 128, +383 MB at
-        256, and over +670 MB at 512 already after 1500 tokens, at about the same speed)."""
+        tokenizer and thread count). ``options``: ``adapter`` (a LoRA GGUF over the engine's base
+        model, applied in this context only: a PPM's fine-tuned top layers), ``n_ctx`` (the
+        longest text, in tokens; default the engine's), ``n_batch`` (tokens per decode, default
+        128: without flash attention a decode's attention scores take n_batch x cells x heads
+        floats; measured on Qwen 0.5B after one 4000-token text: +140 MB of RSS at 64, +222 MB
+        at 128, +383 MB at 256, and over +670 MB at 512 already after 1500 tokens, at about the
+        same speed)."""
         from backend.engines.llamacpp import LlamaCppEngine
 
         if not isinstance(engine, LlamaCppEngine):

@@ -14,6 +14,12 @@ A head PPM directory holds two JSON files (no pickle: loading one runs no code):
   last-token hidden state (final norm)", ...training info...}``;
 - ``value_head.json``: ``{"weight": [N floats], "bias": float}``.
 
+Version 2 adds the PPM's own fine-tuned top layers: ``"adapter": {"file": "ppm_lora.gguf",
+"sha256": ...}`` names a llama.cpp LoRA GGUF in the same directory (made by
+``backend/train/top_layers_export.py`` from a ``TopLayersPPM``), applied in the hidden-state
+context only, so the policy keeps running the plain model while the PPM reads its adapted
+states (the paper's PPM: a fine-tuned backbone plus the head, with its bottom layers frozen).
+
 :meth:`HeadPPM.load` refuses (ValueError) a directory whose files are malformed, and an
 engine that is not the llama.cpp engine over the very model file the head was trained on
 (checked by sha256): a head is meaningless on another model's hidden states.
@@ -21,10 +27,12 @@ engine that is not the llama.cpp engine over the very model file the head was tr
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import re
+import shutil
 import tempfile
 import threading
 import weakref
@@ -38,7 +46,10 @@ from backend.reward.step_scorer import MARKER, read_marker
 
 FORMAT = "canopy-ppm-head"
 VERSION = 1
+VERSION_ADAPTER = 2  # a head over the PPM's own LoRA adapter (the "adapter" entry)
 HEAD_FILE = "value_head.json"
+ADAPTER_FILE = "ppm_lora.gguf"
+MAX_ADAPTER_BYTES = 64 << 20  # a rank-16 LoRA of 4 layers of the 0.5B model is ~3 MB
 FEATURE = "llama.cpp last-token hidden state (final norm)"
 SCORE_SCALE = 5.0  # rm_generate: tanh(value / 5); the same constant as ppm.SCORE_SCALE (which imports torch)
 MAX_HIDDEN = 1 << 16  # no backbone Canopy runs on a CPU is wider; bounds what a hostile file can ask for
@@ -71,8 +82,17 @@ def check_marker(about: Any, where: str | Path = MARKER) -> dict[str, Any]:
     if about.get("format") != FORMAT:
         raise ValueError(f"{where}: format is {about.get('format')!r}, not {FORMAT!r}")
     version = about.get("version")
-    if isinstance(version, bool) or version != VERSION:
-        raise ValueError(f"{where}: version {version!r} is not one this Canopy reads ({VERSION})")
+    if isinstance(version, bool) or version not in (VERSION, VERSION_ADAPTER):
+        raise ValueError(f"{where}: version {version!r} is not one this Canopy reads "
+                         f"({VERSION}, {VERSION_ADAPTER})")
+    adapter = about.get("adapter")
+    if (adapter is not None) != (version == VERSION_ADAPTER):
+        raise ValueError(f"{where}: version {VERSION_ADAPTER} and only it names an 'adapter'")
+    if adapter is not None:
+        if not isinstance(adapter, dict) or adapter.get("file") != ADAPTER_FILE:
+            raise ValueError(f"{where}: 'adapter' must be {{\"file\": \"{ADAPTER_FILE}\", \"sha256\": ...}}")
+        if not isinstance(adapter.get("sha256"), str) or not _SHA256.fullmatch(adapter["sha256"]):
+            raise ValueError(f"{where}: adapter.sha256 is not a sha256 (64 lowercase hex digits)")
     backbone = about.get("backbone")
     if not isinstance(backbone, dict):
         raise ValueError(f"{where}: no 'backbone' object (sha256, name, hidden_size)")
@@ -126,28 +146,63 @@ def _write_json(path: Path, data: Any) -> None:
         raise
 
 
-def save_head(directory: str | Path, weight: Any, bias: float, about: Mapping[str, Any]) -> Path:
-    """Write a head PPM: ``value_head.json`` then the marker (so a half-written directory is not
-    a PPM). ``about`` must hold ``backbone`` (:func:`backbone_of`) and may hold any JSON
-    training information (pairs, epochs, held-out accuracy...)."""
+def save_head(directory: str | Path, weight: Any, bias: float, about: Mapping[str, Any],
+              adapter: str | Path | None = None) -> Path:
+    """Write a head PPM: ``value_head.json`` (and ``adapter``, a LoRA GGUF, copied in as
+    ``ppm_lora.gguf``), then the marker (so a half-written directory is not a PPM). ``about``
+    must hold ``backbone`` (:func:`backbone_of`) and may hold any JSON training information
+    (pairs, epochs, held-out accuracy...)."""
     w = np.asarray(weight, dtype=np.float64)
     if w.ndim != 1 or not w.size or not np.all(np.isfinite(w)):
         raise ValueError("weight must be a non-empty 1-D array of finite numbers")
     b = _number(bias, "bias")
     about = dict(about)
-    for key in ("format", "version", "feature"):
+    for key in ("format", "version", "feature", "adapter"):
         about.pop(key, None)
-    marker = {"format": FORMAT, "version": VERSION, "backbone": about.pop("backbone", None),
-              "feature": FEATURE, **about}
+    marker = {"format": FORMAT, "version": VERSION if adapter is None else VERSION_ADAPTER,
+              "backbone": about.pop("backbone", None), "feature": FEATURE, **about}
+    if adapter is not None:
+        marker["adapter"] = {"file": ADAPTER_FILE, "sha256": file_sha256(adapter)}
     check_marker(marker, "about")
     if marker["backbone"]["hidden_size"] != w.size:
         raise ValueError(f"backbone.hidden_size is {marker['backbone']['hidden_size']} "
                          f"but the weight has {w.size} entries")
     out = Path(directory).expanduser()
     out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).unlink(missing_ok=True)  # the old marker must not vouch for new files
     _write_json(out / HEAD_FILE, {"weight": w.tolist(), "bias": b})
+    if adapter is not None:
+        if Path(adapter).resolve() != (out / ADAPTER_FILE).resolve():
+            shutil.copyfile(adapter, out / ADAPTER_FILE)
+    else:
+        (out / ADAPTER_FILE).unlink(missing_ok=True)
     _write_json(out / MARKER, marker)
     return out
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def adapter_path(where: Path, about: Mapping[str, Any]) -> Path | None:
+    """The PPM's LoRA GGUF when its (checked) marker names one, verified by size and sha256
+    before llama.cpp reads a byte of it; ValueError otherwise."""
+    adapter = about.get("adapter")
+    if adapter is None:
+        return None
+    path = where / ADAPTER_FILE
+    if not path.is_file():
+        raise ValueError(f"{path}: missing (the marker names this PPM's LoRA adapter)")
+    if path.stat().st_size > MAX_ADAPTER_BYTES:
+        raise ValueError(f"{path}: larger than {MAX_ADAPTER_BYTES} bytes; not a PPM's adapter")
+    if file_sha256(path) != adapter["sha256"]:
+        raise ValueError(f"{path}: its sha256 is not the one the marker records (changed or corrupt)")
+    return path
 
 
 # --- hidden states: one context per engine ---------------------------------------------------
@@ -156,15 +211,19 @@ _HIDDEN: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 _HIDDEN_LOCK = threading.Lock()
 
 
-def hidden_states_for(engine: Any) -> Any:
-    """The :class:`~backend.engines.llamacpp_hidden.LlamaCppHiddenStates` of a llama.cpp engine,
-    made once per engine and shared by every PPM over it (and by feature extraction)."""
+def hidden_states_for(engine: Any, adapter: str | Path | None = None) -> Any:
+    """The :class:`~backend.engines.llamacpp_hidden.LlamaCppHiddenStates` of a llama.cpp engine
+    (with ``adapter``, a LoRA GGUF, applied in it), made once per engine and adapter and shared
+    by every PPM over it (and by feature extraction): llama.cpp frees an adapter only with
+    its model, so it is loaded once."""
     from backend.engines.llamacpp_hidden import LlamaCppHiddenStates
 
+    key = None if adapter is None else str(Path(adapter).resolve())
     with _HIDDEN_LOCK:
-        hidden = _HIDDEN.get(engine)
+        contexts = _HIDDEN.setdefault(engine, {})
+        hidden = contexts.get(key)
         if hidden is None or hidden._ctx is None:
-            hidden = _HIDDEN[engine] = LlamaCppHiddenStates.for_engine(engine)
+            hidden = contexts[key] = LlamaCppHiddenStates.for_engine(engine, adapter=key)
         return hidden
 
 
@@ -220,6 +279,7 @@ class HeadPPM:
         about = check_marker(about, where / MARKER)
         backbone = about["backbone"]
         weight, bias = read_head(where / HEAD_FILE, backbone["hidden_size"])
+        adapter = adapter_path(where, about)  # checked before llama.cpp reads a byte of it
         _require_llamacpp(engine, f"the head PPM in {where}")
         have = backbone_of(engine)
         if have["sha256"] != backbone["sha256"]:
@@ -230,7 +290,7 @@ class HeadPPM:
         if have["hidden_size"] != backbone["hidden_size"]:  # same file, so only a corrupt marker gets here
             raise ValueError(f"{where / MARKER}: hidden_size {backbone['hidden_size']} but the model's is "
                              f"{have['hidden_size']}")
-        return cls(weight, bias, hidden_states_for(engine).last_hidden, about)
+        return cls(weight, bias, hidden_states_for(engine, adapter).last_hidden, about)
 
     def values(self, texts: Sequence[str]) -> np.ndarray:
         """The head's raw values v = w·h + b (float64), one per text."""

@@ -110,6 +110,32 @@ def why_not_shipped(report: BuildReport, min_pairs: int = 30, min_accuracy: floa
     return None
 
 
+def searched_trees(
+    problems: Sequence[Problem],
+    work_dir: str | Path,
+    *,
+    engine: Any,
+    search_config: dict[str, Any] | None = None,
+    seed: int = 0,
+    search: bool = True,
+    say: Callable[[str], None] = print,
+) -> list[Path]:
+    """The tree files of ``problems`` in ``work_dir``/trees: truth-rewarded searches run for
+    those not there yet (``search``), or only the ones already there."""
+    from backend.train.ppm_data import search_trees, tree_file
+
+    trees = Path(work_dir) / "trees"
+    if not search:
+        return [p for p in (tree_file(trees, prob) for prob in problems) if p.is_file()]
+
+    def done(problem: Problem, path: Path, result: Any) -> None:
+        if result is not None:
+            say(f"searched {problem.id}: {result.stats.get('nodes')} nodes, {result.wall_s:.0f} s")
+
+    cfg = dict(DATA_CONFIG if search_config is None else search_config)
+    return search_trees(problems, trees, engine=engine, config=cfg, ppm="none", seed=seed, on_done=done)
+
+
 def build_ppm(
     problems: Sequence[Problem],
     out_dir: str | Path,
@@ -143,23 +169,13 @@ def build_ppm(
         save_head,
         train_head,
     )
-    from backend.train.ppm_data import search_trees, tree_file
     from backend.train.ppm_pairs import longer_step_accuracy
 
     report = BuildReport()
-    trees = Path(work_dir) / "trees"
     cfg = dict(DATA_CONFIG if search_config is None else search_config)
     t0 = time.monotonic()
-    if search:
-        def done(problem: Problem, path: Path, result: Any) -> None:
-            if result is not None:
-                say(f"searched {problem.id}: {result.stats.get('nodes')} nodes, {result.wall_s:.0f} s")
-
-        paths = search_trees(
-            problems, trees, engine=engine, config=cfg, ppm="none", seed=seed, on_done=done
-        )
-    else:
-        paths = [p for p in (tree_file(trees, prob) for prob in problems) if p.is_file()]
+    paths = searched_trees(problems, work_dir, engine=engine, search_config=cfg, seed=seed, search=search,
+                           say=say)
     report.seconds["search"] = round(time.monotonic() - t0, 1)
     report.problems = [problem_key(p) for p in paths]
     report.searched = len(paths)

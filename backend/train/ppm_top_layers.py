@@ -13,8 +13,10 @@ trained through the same ``transformers.Trainer`` loop and loss as ``ppm_trainer
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -195,3 +197,24 @@ def index_pairs(pairs: Sequence[Any]) -> tuple[list[str], list[CachedPair]]:
         ids = [index.setdefault(text, len(index)) for text in (p.prefix + p.chosen, p.prefix + p.rejected)]
         cached.append(CachedPair(ids[0], ids[1], p.weight))
     return list(index), cached
+
+
+def load_states(
+    path: Path, texts: Sequence[str], make: Callable[[], list[torch.Tensor]]
+) -> list[torch.Tensor]:
+    """Cached bottom states of ``texts`` from ``path`` (safetensors) when it holds exactly these
+    texts (a sha256 of them is stored with the states), else ``make()``'s, saved there: the
+    frozen layers' pass is most of a run's setup and the same for every later run."""
+    from safetensors.torch import load_file, save_file
+
+    key = hashlib.sha256("\0".join(texts).encode()).hexdigest()
+    if path.is_file():
+        saved = load_file(path)
+        if saved.get("key") is not None and bytes(saved["key"].tolist()).decode() == key:
+            return [saved[f"t{i}"] for i in range(len(texts))]
+    states = make()
+    tensors = {f"t{i}": s.contiguous() for i, s in enumerate(states)}
+    tensors["key"] = torch.tensor(list(key.encode()), dtype=torch.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, path)
+    return states

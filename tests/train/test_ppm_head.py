@@ -106,6 +106,11 @@ HOSTILE_MARKERS = {
     "hidden_size bool": marker_with(backbone_hidden_size=True),
     "name a list": marker_with(backbone_name=["x"]),
     "other feature": marker_with(feature="transformers hidden_states[-1]"),
+    "adapter in version 1": marker_with(adapter={"file": "ppm_lora.gguf", "sha256": SHA}),
+    "adapter elsewhere": marker_with(version=2, adapter={"file": "../../policy.gguf", "sha256": SHA}),
+    "adapter sha short": marker_with(version=2, adapter={"file": "ppm_lora.gguf", "sha256": "ab"}),
+    "adapter a string": marker_with(version=2, adapter="ppm_lora.gguf"),
+    "adapter file missing": marker_with(version=2, adapter={"file": "ppm_lora.gguf", "sha256": SHA}),
 }
 HOSTILE_HEADS = {
     "missing": "DELETE",
@@ -146,6 +151,28 @@ def test_malformed_or_hostile_directories_are_refused(tmp_path, case):
         where = write_ppm(tmp_path, marker=HOSTILE_MARKERS[case])
     with pytest.raises(ValueError):
         HeadPPM.load(where, None)
+
+
+def test_an_adapter_that_is_not_the_one_recorded_is_never_handed_to_llamacpp(tmp_path):
+    """The marker records the adapter's sha256: a changed, swapped or oversized file is refused
+    before any engine is looked at (engine=None here)."""
+    gguf = tmp_path / "a.gguf"
+    gguf.write_bytes(b"GGUF" + bytes(60))
+    where = save_head(tmp_path / "ppm", np.zeros(HIDDEN), 0.0, about(), adapter=gguf)
+    marker = json.loads((where / MARKER).read_text())
+    assert marker["version"] == 2 and marker["adapter"]["file"] == "ppm_lora.gguf"
+    assert (where / "ppm_lora.gguf").read_bytes() == gguf.read_bytes()
+    (where / "ppm_lora.gguf").write_bytes(b"GGUF" + bytes(59) + b"x")
+    with pytest.raises(ValueError, match="sha256 is not the one the marker records"):
+        HeadPPM.load(where, None)
+    with open(where / "ppm_lora.gguf", "r+b") as f:
+        f.truncate(65 << 20)  # sparse
+    with pytest.raises(ValueError, match="larger than"):
+        HeadPPM.load(where, None)
+    # saving a plain head over it leaves no adapter behind to be mistaken for its own
+    save_head(where, np.zeros(HIDDEN), 0.0, about())
+    assert not (where / "ppm_lora.gguf").exists()
+    assert json.loads((where / MARKER).read_text())["version"] == 1
 
 
 def test_an_oversized_head_file_is_not_read(tmp_path):
@@ -209,6 +236,60 @@ def test_round_trip_on_real_hidden_states(tmp_path, small_engine):
     # one hidden-state context per engine, shared by every head loaded on it
     assert hidden_states_for(small_engine) is hidden_states_for(small_engine)
     assert HeadPPM.load(where, small_engine)._features.__self__ is hidden_states_for(small_engine)
+
+
+def _smollm2_lora(folder, std: float):
+    """A rank-2 PEFT adapter on the q and up projections of SmolLM2's last 3 layers, as
+    llama.cpp's LoRA GGUF over SmolLM2 (what a top-layers PPM ships, on the small model)."""
+    import torch
+    from safetensors.torch import save_file
+
+    from backend.evolve.lora_gguf import export_lora_gguf
+
+    gen = torch.Generator().manual_seed(1)
+    tensors = {}
+    for layer in (27, 28, 29):
+        for module, (out_dim, in_dim) in {"self_attn.q_proj": (576, 576), "mlp.up_proj": (1536, 576)}.items():
+            key = f"base_model.model.model.layers.{layer}.{module}"
+            tensors[f"{key}.lora_A.weight"] = torch.randn(2, in_dim, generator=gen) * 0.05
+            tensors[f"{key}.lora_B.weight"] = torch.randn(out_dim, 2, generator=gen) * std
+    folder.mkdir(parents=True)
+    save_file(tensors, str(folder / "adapter_model.safetensors"))
+    (folder / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 2, "lora_alpha": 2}))
+    return export_lora_gguf(folder, folder.with_suffix(".gguf"), base=SMOLLM2).path
+
+
+@requires_smollm2
+@pytest.mark.model
+def test_a_ppm_with_its_own_adapter_scores_the_adapted_states_and_leaves_the_policy_alone(
+    tmp_path, small_engine
+):
+    """Version 2: the PPM's LoRA is applied in its hidden-state context only. Its scores are
+    the head over the adapted model's states (not the plain model's), and the policy's own
+    generation on the same loaded model is unchanged."""
+    pytest.importorskip("gguf")
+    from backend.engines.llamacpp_hidden import LlamaCppHiddenStates
+
+    prompt = small_engine.chat_prompt([{"role": "user", "content": "What is 2 + 3?"}])
+    before = small_engine.generate([prompt], max_tokens=8, temperature=0)[0][0].text
+    lora = _smollm2_lora(tmp_path / "lora", std=0.5)
+    weight = np.random.default_rng(0).normal(0, 0.05, 576)
+    where = save_head(tmp_path / "ppm", weight, 0.1, {"backbone": backbone_of(small_engine)}, adapter=lora)
+    ppm = HeadPPM.load(where, small_engine)
+    assert ppm._features.__self__.adapter == str((where / "ppm_lora.gguf").resolve())
+    texts = ["Q: 2+2?\nStep 1: 2 + 2 = 4\n", "Q: 2+2?\nStep 1: 2 * 2 = 5\n"]
+    scores = np.array(ppm.score_steps(texts))
+    adapted = LlamaCppHiddenStates.for_engine(small_engine, adapter=lora)
+    try:
+        h = adapted.last_hidden(texts).astype(np.float64)
+    finally:
+        adapted.close()
+    assert scores == pytest.approx(np.tanh((h @ weight + 0.1) / 5), abs=1e-12)
+    plain = hidden_states_for(small_engine).last_hidden(texts).astype(np.float64)
+    assert not np.allclose(plain, h, atol=1e-2)  # the adapter matters
+    assert small_engine.generate([prompt], max_tokens=8, temperature=0)[0][0].text == before
+    # the adapted context is made once per engine and adapter
+    assert HeadPPM.load(where, small_engine)._features.__self__ is ppm._features.__self__
 
 
 @requires_smollm2
