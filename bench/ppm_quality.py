@@ -15,8 +15,8 @@ No search sees the known answer (reward auto: ppm or vote); it only grades. Resu
 appended one line per (method, problem) to --out, so a cut-off run resumes where it
 stopped; the table (accuracy, tokens and seconds per problem, how often the tree held a
 right answer, problems won / lost against greedy) is printed from the whole file.
-Report it on problems nobody tuned on (GSM8K test 100-199; settings were chosen on
-gsm8k-train only).
+Report it on problems nobody tuned on (GSM8K test 100-199); choose settings with
+``--set gsm8k-train`` on training problems no PPM was trained on (``--start 400``).
 """
 
 from __future__ import annotations
@@ -105,6 +105,9 @@ def table(rows: list[dict], methods: tuple[str, ...] = METHODS) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--set", dest="problem_set", default="gsm8k", choices=("gsm8k", "gsm8k-train"),
+                    help="gsm8k (test: report) or gsm8k-train (choose settings on problems no PPM "
+                         "was trained on, e.g. --start 400)")
     ap.add_argument("--start", type=int, default=100)
     ap.add_argument("--count", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
@@ -129,7 +132,7 @@ def main() -> None:
         ap.error(f"{args.out} holds results of another --model / --ppm {sorted(map(str, other))}: "
                  "give each its own --out")
     if not args.table_only:
-        problems = load_problems("gsm8k", args.start + args.count)[args.start :]
+        problems = load_problems(args.problem_set, args.start + args.count)[args.start :]
         engine = load_engine("llamacpp", args.model)
         sha = model_checksum("llamacpp", args.model)
         args.out.parent.mkdir(parents=True, exist_ok=True)

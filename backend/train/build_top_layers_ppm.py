@@ -76,6 +76,7 @@ def build_top_layers_ppm(
     ValueError (nothing saved) when it does not clear the gate, unless ``force``."""
     import torch
 
+    from backend.engines.embedded import resolve_model
     from backend.reward.ppm import load_backbone
     from backend.reward.ppm_head import ADAPTER_FILE, HeadPPM, backbone_of, save_head
     from backend.reward.step_scorer import MARKER
@@ -178,7 +179,9 @@ def build_top_layers_ppm(
 
     t4 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="canopy-ppm-top-") as tmp:
-        files = export_top_layers(model, backbone, s.lora_rank, Path(tmp) / "ppm_lora.gguf")
+        embedded = engine.info.model == resolve_model(None)  # recorded as "embedded": portable
+        files = export_top_layers(model, backbone, s.lora_rank, Path(tmp) / "ppm_lora.gguf",
+                                  base=None if embedded else engine.info.model)
         about = {
             "backbone": backbone_record,
             "trained_by": "canopy build-ppm --top-layers (backend/train/build_top_layers_ppm.py)",

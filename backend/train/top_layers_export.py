@@ -89,9 +89,12 @@ def lora_tensors(model: TopLayersPPM, source: Any, rank: int) -> tuple[dict[str,
     return out, worst
 
 
-def export_top_layers(model: TopLayersPPM, source: Any, rank: int, out: str | Path) -> TopLayersFiles:
-    """Write ``model``'s changes over ``source`` (the embedded model as transformers loads it)
-    as the LoRA GGUF ``out``, and return it with the head's weight and bias."""
+def export_top_layers(
+    model: TopLayersPPM, source: Any, rank: int, out: str | Path, base: str | None = None
+) -> TopLayersFiles:
+    """Write ``model``'s changes over ``source`` (the GGUF ``base`` as transformers loads it;
+    None: the embedded model) as the LoRA GGUF ``out``, and return it with the head's weight
+    and bias."""
     from safetensors.torch import save_file
 
     from backend.evolve.lora_gguf import export_lora_gguf
@@ -105,7 +108,7 @@ def export_top_layers(model: TopLayersPPM, source: Any, rank: int, out: str | Pa
                   "target_modules": modules, "use_dora": False, "use_rslora": False}
         (folder / "adapter_config.json").write_text(json.dumps(config), encoding="utf-8")
         save_file(tensors, str(folder / "adapter_model.safetensors"))
-        written = export_lora_gguf(folder, out)
+        written = export_lora_gguf(folder, out, base=base)
     head = model.v_head.summary
     return TopLayersFiles(
         adapter_gguf=written.path,

@@ -139,3 +139,42 @@ def test_a_head_no_better_than_preferring_the_longer_step_is_not_shipped():
     assert "need >= 0.6" in why_not_shipped(report(0.55, longer=0.5))
     assert "need >= 30 held-out pairs" in why_not_shipped(report(0.9, n=20))
     assert "need >= 30" in why_not_shipped(report(None, n=0, longer=None))
+
+
+@requires_smollm2
+@pytest.mark.model
+def test_a_top_layers_ppm_is_trained_exported_and_scored_by_llamacpp_as_trained(tmp_path):
+    """``canopy build-ppm --top-layers``: LoRA on SmolLM2's top layers over cached states,
+    exported as the PPM's own LoRA GGUF. The directory loads as a version-2 head PPM whose
+    llama.cpp scores order the pairs as the trained model did, and the gate still applies."""
+    pytest.importorskip("peft")
+    pytest.importorskip("gguf")
+    import json
+
+    from backend.engines.llamacpp import LlamaCppEngine
+    from backend.reward.ppm_head import HeadPPM
+    from backend.reward.step_scorer import MARKER
+    from backend.train.build_top_layers_ppm import TopLayersSettings, build_top_layers_ppm
+
+    config = {"rollouts": 4, "children": 4}
+    paths = search_trees(problems(), tmp_path / "trees", engine=engine(), config=config)
+    llama = LlamaCppEngine.load(SMOLLM2, max_batch=1, n_ctx=1024)
+    settings = TopLayersSettings(top_layers=2, lora_rank=4, lr=3e-3, epochs=6, batch_size=2, threads=2,
+                                 drop_equivalent=True)
+    kw = {"engine": llama, "settings": settings, "states_cache": tmp_path / "states.safetensors",
+          "say": lambda _: None}
+    try:
+        with pytest.raises(ValueError, match="not saved: held-out pairwise accuracy"):
+            build_top_layers_ppm(paths, tmp_path / "ppm", **kw)  # 3 toy problems: too few held out
+        assert not (tmp_path / "ppm").exists()
+        report = build_top_layers_ppm(paths, tmp_path / "ppm", force=True, **kw)
+        assert report.pairs > 0 and report.train_accuracy == 1.0  # the one toy preference, learnt
+        marker = json.loads((tmp_path / "ppm" / MARKER).read_text())
+        assert marker["version"] == 2 and marker["training"]["top_layers"] == 2
+        assert marker["training"]["adapted_weights"] == 2 * 7  # every linear weight of both layers
+        assert marker["llamacpp_check"]["same_order_as_trained"] == 1.0
+        ppm = HeadPPM.load(tmp_path / "ppm", llama)
+        right, wrong = ppm.score_steps([QUESTION + "\n" + STEP + RIGHT, QUESTION + "\n" + STEP + WRONG])
+        assert right > wrong
+    finally:
+        llama.close()
