@@ -3,6 +3,7 @@
     python bench/ppm.py                      # 1 GSM8K problem, rStar cpu-demo preset, embedded model
     python bench/ppm.py --problems 2 --rollouts 4 --children 4
     python bench/ppm.py --transformers       # also: the same texts through transformers (slow load)
+    python bench/ppm.py --adapter assets/ppm/ppm_lora.gguf   # with a PPM's own top-layers LoRA
 
 Runs the real rStar-Math search (``backend/solve.py``) with a PPM whose head is all zeros (every
 step valued 0, so the PPM steers nothing and the search is the one a trained head would start
@@ -56,12 +57,12 @@ class BenchScorer:
 
     name = "ppm"
 
-    def __init__(self, engine, hf=None):
+    def __init__(self, engine, hf=None, adapter=None):
         from backend.engines.llamacpp_hidden import LlamaCppHiddenStates
         from backend.reward.ppm_head import HeadPPM
 
-        self.reuse = LlamaCppHiddenStates.for_engine(engine)
-        self.cold = LlamaCppHiddenStates.for_engine(engine)
+        self.reuse = LlamaCppHiddenStates.for_engine(engine, adapter=adapter)
+        self.cold = LlamaCppHiddenStates.for_engine(engine, adapter=adapter)
         self.ppm = HeadPPM([0.0] * self.reuse.hidden_size, 0.0, self._features)
         self.hf = hf
         self._last = None
@@ -120,7 +121,7 @@ def run(args) -> list[tuple[str, str]]:
 
         hf, hf_load = timed(lambda: TransformersEngine.load(args.model, device="cpu", threads=args.threads))
     answers_equal("1", "2")  # import math-verify/sympy once before anything is timed
-    scorer = BenchScorer(engine, hf)
+    scorer = BenchScorer(engine, hf, args.adapter)
     policy = TimedEngine(engine)
     overrides = {k: v for k, v in (("rollouts", args.rollouts), ("children", args.children)) if v is not None}
     problems = load_problems("gsm8k", args.problems)
@@ -144,6 +145,7 @@ def run(args) -> list[tuple[str, str]]:
                         f"{overrides or ''}".rstrip()),
            ("generation", f"{len(policy.calls)} calls, {gen_tokens} tokens, {gen_s:.1f} s: "
                           f"{per_gen:.2f} s per expansion ({gen_tokens / gen_s:.1f} tok/s)"),
+           ("PPM's own LoRA", args.adapter or "none"),
            ("PPM calls", f"{len(rows)}, {per('texts'):.1f} texts and {per('tokens'):.0f} tokens per call")]
     labels = [("a", "(a) hidden states, prefix reuse"), ("b", "(b) hidden states, cleared each call")]
     for key, label in labels:
@@ -183,6 +185,8 @@ def main() -> None:
     ap.add_argument("--children", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--transformers", action="store_true", help="also time transformers on the same texts")
+    ap.add_argument("--adapter", default=None,
+                    help="a PPM's LoRA GGUF (ppm_lora.gguf) applied in the hidden-state contexts")
     args = ap.parse_args()
     threads = str(args.threads or min(8, len(os.sched_getaffinity(0))))
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
