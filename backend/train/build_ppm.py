@@ -94,6 +94,44 @@ def pair_features(hidden: Any, pairs: Sequence[Any], batch: int = 8) -> tuple[An
     return np.concatenate(chosen), np.concatenate(rejected)
 
 
+PPM_LOSS = "official pairwise: -log sigmoid(s_c - s_r) / (pos * neg)"
+
+
+def build_record(
+    report: BuildReport,
+    *,
+    backbone: dict[str, Any],
+    trained_by: str,
+    search: dict[str, Any],
+    training: dict[str, Any],
+    **data: Any,
+) -> dict[str, Any]:
+    """What a built PPM's marker says of it: backbone, data (problem ids, search settings,
+    pairs), training settings, the held-out measurement, times and machine."""
+    return {
+        "backbone": backbone,
+        "trained_by": trained_by,
+        "data": {
+            "set": "gsm8k-train",
+            "problems": report.problems,
+            "search": {"algorithm": "rstar", "reward": "truth", "ppm": "none", **search},
+            "pairs": report.pairs,
+            "pair_filter": "official: margin >= 0.5, >= 20 edits (backend/train/ppm_pairs.py)",
+            **data,
+        },
+        "training": training,
+        "heldout": {
+            "problems": report.heldout_problems,
+            "pairs": report.heldout_pairs,
+            "pairwise_accuracy": report.heldout_accuracy,
+            "prefer_longer_step": report.heldout_longer_step,
+        },
+        "train_pairwise_accuracy": report.train_accuracy,
+        "seconds": report.seconds,
+        "machine": f"{platform.machine()}, Python {platform.python_version()}",
+    }
+
+
 def why_not_shipped(report: BuildReport, min_pairs: int = 30, min_accuracy: float = 0.6) -> str | None:
     """Why a head measured as ``report`` says must not ship, or None when it may: fewer than
     ``min_pairs`` held-out pairs, accuracy below ``min_accuracy`` (chance would make every
@@ -216,27 +254,13 @@ def build_ppm(
     report.final_loss = round(float(losses[-1]), 6) if losses else None
     report.seconds["train"] = round(time.monotonic() - t2, 1)
 
-    about = {
-        "backbone": backbone_of(engine),
-        "trained_by": "canopy build-ppm (backend/train/build_ppm.py)",
-        "data": {
-            "set": "gsm8k-train",
-            "problems": report.problems,
-            "search": {"algorithm": "rstar", "reward": "truth", "ppm": "none", **cfg},
-            "pairs": report.pairs,
-            "pair_filter": "official: margin >= 0.5, >= 20 edits (backend/train/ppm_pairs.py)",
-        },
-        "training": {**opts, "loss": "official pairwise: -log sigmoid(s_c - s_r) / (pos * neg)"},
-        "heldout": {
-            "problems": report.heldout_problems,
-            "pairs": report.heldout_pairs,
-            "pairwise_accuracy": report.heldout_accuracy,
-            "prefer_longer_step": report.heldout_longer_step,
-        },
-        "train_pairwise_accuracy": report.train_accuracy,
-        "seconds": report.seconds,
-        "machine": f"{platform.machine()}, Python {platform.python_version()}",
-    }
+    about = build_record(
+        report,
+        backbone=backbone_of(engine),
+        trained_by="canopy build-ppm (backend/train/build_ppm.py)",
+        search=cfg,
+        training={**opts, "loss": PPM_LOSS},
+    )
     save_head(out_dir, w, b, about)
     say(f"saved the PPM to {out_dir}")
     return report

@@ -18,7 +18,6 @@ trained model does.
 
 from __future__ import annotations
 
-import platform
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -26,7 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backend.train.build_ppm import BuildReport, collect_pairs, heldout, problem_key, why_not_shipped
+from backend.train.build_ppm import (
+    PPM_LOSS,
+    BuildReport,
+    build_record,
+    collect_pairs,
+    heldout,
+    problem_key,
+    why_not_shipped,
+)
 
 #: at most this many pairs are scored through llama.cpp to check the exported files (held-out first)
 CHECK_PAIRS = 60
@@ -52,8 +59,7 @@ class TopLayersSettings:
     def about(self) -> dict[str, Any]:
         return {"top_layers": self.top_layers, "lora_rank": self.lora_rank, "lora_alpha": 2 * self.lora_rank,
                 "lr": self.lr, "epochs": self.epochs, "batch_size": self.batch_size, "seed": self.seed,
-                "max_length": self.max_length, "drop_equivalent": self.drop_equivalent,
-                "loss": "official pairwise: -log sigmoid(s_c - s_r) / (pos * neg)"}
+                "max_length": self.max_length, "drop_equivalent": self.drop_equivalent, "loss": PPM_LOSS}
 
 
 def _accuracy(values: Sequence[float], pairs: Sequence[Any]) -> float:
@@ -182,29 +188,15 @@ def build_top_layers_ppm(
         embedded = engine.info.model == resolve_model(None)  # recorded as "embedded": portable
         files = export_top_layers(model, backbone, s.lora_rank, Path(tmp) / "ppm_lora.gguf",
                                   base=None if embedded else engine.info.model)
-        about = {
-            "backbone": backbone_record,
-            "trained_by": "canopy build-ppm --top-layers (backend/train/build_top_layers_ppm.py)",
-            "data": {
-                "set": "gsm8k-train",
-                "problems": report.problems,
-                "search": {"algorithm": "rstar", "reward": "truth", "ppm": "none"},
-                "pairs": report.pairs,
-                "equivalent_pairs_left_out": dropped,
-                "pair_filter": "official: margin >= 0.5, >= 20 edits (backend/train/ppm_pairs.py)",
-            },
-            "training": {**s.about(), "adapted_weights": files.adapted_weights,
-                         "lora_svd_residual": files.residual},
-            "heldout": {
-                "problems": report.heldout_problems,
-                "pairs": report.heldout_pairs,
-                "pairwise_accuracy": report.heldout_accuracy,
-                "prefer_longer_step": report.heldout_longer_step,
-            },
-            "train_pairwise_accuracy": report.train_accuracy,
-            "seconds": report.seconds,
-            "machine": f"{platform.machine()}, Python {platform.python_version()}",
-        }
+        about = build_record(
+            report,
+            backbone=backbone_record,
+            trained_by="canopy build-ppm --top-layers (backend/train/build_top_layers_ppm.py)",
+            search={},
+            training={**s.about(), "adapted_weights": files.adapted_weights,
+                      "lora_svd_residual": files.residual},
+            equivalent_pairs_left_out=dropped,
+        )
         save_head(out_dir, files.weight, files.bias, about, adapter=files.adapter_gguf)
     report.seconds["export"] = round(time.monotonic() - t4, 1)
 
