@@ -178,3 +178,24 @@ def test_a_top_layers_ppm_is_trained_exported_and_scored_by_llamacpp_as_trained(
         assert right > wrong
     finally:
         llama.close()
+
+
+def test_top_layers_options_are_checked_before_any_model_loads(tmp_path):
+    from typer.testing import CliRunner
+
+    from backend.cli import app
+
+    runner = CliRunner()
+    out = ["--out", str(tmp_path / "p")]
+
+    def said(res) -> str:  # the message, out of rich's wrapped box
+        return " ".join(w for w in res.output.split() if w not in "│╭╮╰╯─")
+
+    res = runner.invoke(app, ["build-ppm", "--no-search", "--trees", str(tmp_path), *out])
+    assert res.exit_code == 2 and "go with --top-layers" in said(res), res.output
+    missing = str(tmp_path / "none")
+    res = runner.invoke(app, ["build-ppm", "--no-search", "--top-layers", "2", "--trees", missing, *out])
+    assert res.exit_code == 2 and "is not a folder of search trees" in said(res), res.output
+    res = runner.invoke(app, ["build-ppm", "--top-layers", "-1"])
+    assert res.exit_code == 2
+    assert not (tmp_path / "p").exists()
