@@ -339,6 +339,10 @@ def _describe(scorer: Any) -> str:
     """The kind of PPM, as its marker names it (`canopy-ppm-head`, `canopy-ppm`)."""
     about = getattr(scorer, "about", None)
     if isinstance(about, dict) and about.get("format"):
+        training = about.get("training")
+        top = training.get("top_layers") if isinstance(training, dict) and about.get("adapter") else None
+        if isinstance(top, int) and not isinstance(top, bool):
+            return f"{about['format']}, its own LoRA on the top {top} layers"
         return str(about["format"])
     return type(scorer).__name__
 

@@ -396,3 +396,19 @@ def test_a_hostile_ppm_marker_is_a_clear_error_before_anything_loads(tmp_path, m
     spec = RunSpec(PROBLEM, ppm=str(tmp_path), engine="scripted")
     with pytest.raises(ValueError, match=r"canopy_ppm\.json"):
         build_search(spec, engine(), "h1")
+
+
+def test_the_ppm_note_names_a_ppm_with_its_own_top_layers_and_survives_odd_markers():
+    from types import SimpleNamespace
+
+    from backend.runspec import _describe
+
+    adapter = {"file": "ppm_lora.gguf", "sha256": "ab" * 32}
+    v2 = SimpleNamespace(about={"format": "canopy-ppm-head", "adapter": adapter,
+                                "training": {"top_layers": 4}})
+    assert _describe(v2) == "canopy-ppm-head, its own LoRA on the top 4 layers"
+    for training in (None, [4], "4", {"top_layers": True}, {"top_layers": "4"}):
+        odd = SimpleNamespace(about={"format": "canopy-ppm-head", "adapter": adapter, "training": training})
+        assert _describe(odd) == "canopy-ppm-head"
+    frozen = SimpleNamespace(about={"format": "canopy-ppm-head", "training": {"top_layers": 4}})
+    assert _describe(frozen) == "canopy-ppm-head"  # no adapter: the frozen model's states
