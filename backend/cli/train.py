@@ -3,6 +3,7 @@ rStar-Math's process preference model trained on PPM pairs (docs/CLI.md)."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -263,7 +264,7 @@ def build_ppm(
             paths += [f for folder in extra_trees or [] for f in sorted(folder.glob("*.jsonl.gz"))]
             settings = TopLayersSettings(
                 top_layers=top_layers, lora_rank=lora_rank, lr=5e-4 if lr is None else lr,
-                epochs=4 if epochs is None else epochs, seed=seed, threads=threads or 2,
+                epochs=4 if epochs is None else epochs, seed=seed, threads=threads or os.cpu_count() or 1,
                 drop_equivalent=not keep_equivalent,
             )
             report = build_top_layers_ppm(paths, out or shipped_ppm_dir(), engine=engine, settings=settings,

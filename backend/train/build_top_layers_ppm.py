@@ -192,9 +192,10 @@ def build_top_layers_ppm(
             report,
             backbone=backbone_record,
             trained_by="canopy build-ppm --top-layers (backend/train/build_top_layers_ppm.py)",
-            search={},
+            search={},  # each folder's own settings: every tree's first event records them
             training={**s.about(), "adapted_weights": files.adapted_weights,
                       "lora_svd_residual": files.residual},
+            tree_folders=sorted({str(Path(p).parent) for p in tree_paths}),
             equivalent_pairs_left_out=dropped,
         )
         save_head(out_dir, files.weight, files.bias, about, adapter=files.adapter_gguf)

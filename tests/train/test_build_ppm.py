@@ -171,6 +171,7 @@ def test_a_top_layers_ppm_is_trained_exported_and_scored_by_llamacpp_as_trained(
         assert report.pairs > 0 and report.train_accuracy == 1.0  # the one toy preference, learnt
         marker = json.loads((tmp_path / "ppm" / MARKER).read_text())
         assert marker["version"] == 2 and marker["training"]["top_layers"] == 2
+        assert marker["data"]["tree_folders"] == [str(tmp_path / "trees")]
         assert marker["training"]["adapted_weights"] == 2 * 7  # every linear weight of both layers
         assert marker["llamacpp_check"]["same_order_as_trained"] == 1.0
         ppm = HeadPPM.load(tmp_path / "ppm", llama)
