@@ -215,15 +215,17 @@ def hidden_states_for(engine: Any, adapter: str | Path | None = None) -> Any:
     """The :class:`~backend.engines.llamacpp_hidden.LlamaCppHiddenStates` of a llama.cpp engine
     (with ``adapter``, a LoRA GGUF, applied in it), made once per engine and adapter and shared
     by every PPM over it (and by feature extraction): llama.cpp frees an adapter only with
-    its model, so it is loaded once."""
+    its model, so it is loaded once (keyed by its path and content: a rebuilt file is a new
+    adapter)."""
     from backend.engines.llamacpp_hidden import LlamaCppHiddenStates
 
-    key = None if adapter is None else str(Path(adapter).resolve())
+    path = None if adapter is None else str(Path(adapter).resolve())
+    key = None if path is None else (path, file_sha256(path))
     with _HIDDEN_LOCK:
         contexts = _HIDDEN.setdefault(engine, {})
         hidden = contexts.get(key)
         if hidden is None or hidden._ctx is None:
-            hidden = contexts[key] = LlamaCppHiddenStates.for_engine(engine, adapter=key)
+            hidden = contexts[key] = LlamaCppHiddenStates.for_engine(engine, adapter=path)
         return hidden
 
 

@@ -288,8 +288,13 @@ def test_a_ppm_with_its_own_adapter_scores_the_adapted_states_and_leaves_the_pol
     plain = hidden_states_for(small_engine).last_hidden(texts).astype(np.float64)
     assert not np.allclose(plain, h, atol=1e-2)  # the adapter matters
     assert small_engine.generate([prompt], max_tokens=8, temperature=0)[0][0].text == before
-    # the adapted context is made once per engine and adapter
+    # the adapted context is made once per engine and adapter; a rebuilt adapter gets its own
     assert HeadPPM.load(where, small_engine)._features.__self__ is ppm._features.__self__
+    rebuilt = _smollm2_lora(tmp_path / "lora2", std=0.1)
+    save_head(where, weight, 0.1, {"backbone": backbone_of(small_engine)}, adapter=rebuilt)
+    again = HeadPPM.load(where, small_engine)
+    assert again._features.__self__ is not ppm._features.__self__
+    assert not np.allclose(again.score_steps(texts), scores, atol=1e-6)
 
 
 @requires_smollm2
