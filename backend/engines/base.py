@@ -90,6 +90,23 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
+#: wrappers nest rarely more than once or twice (the page's lock around a timer, say)
+_MAX_WRAPPERS = 8
+
+
+def underlying(engine: Any) -> Any:
+    """The engine a wrapper stands for. A wrapper that adds behaviour around an engine (the
+    page's ``LockedEngine``, a bench's timer) keeps it as ``inner``; code that needs the
+    engine's own machinery rather than its ``generate`` (the head PPM's llama.cpp context on
+    the loaded model) looks through the wrappers with this."""
+    for _ in range(_MAX_WRAPPERS):
+        inner = getattr(engine, "inner", None)
+        if inner is None or not hasattr(inner, "generate"):
+            break
+        engine = inner
+    return engine
+
+
 @dataclass(frozen=True, slots=True)
 class GenerationRequest:
     """One ``generate`` call's arguments, checked once for every engine.

@@ -217,8 +217,10 @@ def hidden_states_for(engine: Any, adapter: str | Path | None = None) -> Any:
     by every PPM over it (and by feature extraction): llama.cpp frees an adapter only with
     its model, so it is loaded once (keyed by its path and content: a rebuilt file is a new
     adapter)."""
+    from backend.engines.base import underlying
     from backend.engines.llamacpp_hidden import LlamaCppHiddenStates
 
+    engine = underlying(engine)  # one context per loaded model, however a caller wraps it
     path = None if adapter is None else str(Path(adapter).resolve())
     key = None if path is None else (path, file_sha256(path))
     with _HIDDEN_LOCK:
@@ -229,20 +231,25 @@ def hidden_states_for(engine: Any, adapter: str | Path | None = None) -> Any:
         return hidden
 
 
-def _require_llamacpp(engine: Any, what: str) -> None:
+def _llamacpp(engine: Any, what: str) -> Any:
+    """The llama.cpp engine ``engine`` is or wraps (``underlying``: the page runs every engine
+    inside a lock); ValueError naming the flag to use for any other engine."""
+    from backend.engines.base import underlying
     from backend.engines.llamacpp import LlamaCppEngine
 
-    if not isinstance(engine, LlamaCppEngine):
-        kind = getattr(getattr(engine, "info", None), "name", type(engine).__name__)
+    inner = underlying(engine)
+    if not isinstance(inner, LlamaCppEngine):
+        kind = getattr(getattr(inner, "info", None), "name", type(inner).__name__)
         raise ValueError(f"{what} reads the policy model's hidden states through llama.cpp: it needs "
                          f"`--engine llamacpp` with the model it was trained on (this engine is {kind!r})")
+    return inner
 
 
 def backbone_of(engine: Any) -> dict[str, Any]:
     """The ``backbone`` record of a llama.cpp engine's model: sha256, file name, hidden size."""
     from backend.runspec import model_checksum
 
-    _require_llamacpp(engine, "a head PPM")
+    engine = _llamacpp(engine, "a head PPM")
     if engine._model is None:
         raise ValueError("this llamacpp engine is closed")
     sha = model_checksum("llamacpp", engine.info.model)
@@ -282,7 +289,7 @@ class HeadPPM:
         backbone = about["backbone"]
         weight, bias = read_head(where / HEAD_FILE, backbone["hidden_size"])
         adapter = adapter_path(where, about)  # checked before llama.cpp reads a byte of it
-        _require_llamacpp(engine, f"the head PPM in {where}")
+        engine = _llamacpp(engine, f"the head PPM in {where}")
         have = backbone_of(engine)
         if have["sha256"] != backbone["sha256"]:
             raise ValueError(

@@ -299,6 +299,25 @@ def test_a_ppm_with_its_own_adapter_scores_the_adapted_states_and_leaves_the_pol
 
 @requires_smollm2
 @pytest.mark.model
+def test_a_head_ppm_loads_through_the_pages_engine_lock(tmp_path, small_engine):
+    """The page runs every engine inside ``LockedEngine``: a head PPM must look through it to
+    the llama.cpp engine (it used to refuse it as 'not llamacpp', so no PPM could run in the
+    page), and share the engine's one hidden-state context."""
+    from backend.reward.step_scorer import load_step_scorer
+    from ui.services import LockedEngine
+
+    locked = LockedEngine(small_engine)
+    weight = np.random.default_rng(3).normal(0, 0.05, 576)
+    where = save_head(tmp_path / "ppm", weight, 0.0, {"backbone": backbone_of(locked)})
+    ppm = load_step_scorer(where, locked)
+    direct = HeadPPM.load(where, small_engine)
+    assert ppm._features.__self__ is direct._features.__self__ is hidden_states_for(locked)
+    texts = ["Q: 2+2?\nStep 1: 2 + 2 = 4\n"]
+    assert ppm.score_steps(texts) == direct.score_steps(texts)
+
+
+@requires_smollm2
+@pytest.mark.model
 def test_a_head_for_another_model_is_refused(tmp_path, small_engine):
     where = save_head(tmp_path / "ppm", np.zeros(576), 0.0,
                       {"backbone": {"sha256": SHA, "name": "qwen.gguf", "hidden_size": 576}})
