@@ -73,7 +73,10 @@ def collect_pairs(paths: Sequence[Path]) -> list[tuple[str, Any]]:
 
     out = []
     for path in paths:
-        tree = read_tree(path)
+        try:
+            tree = read_tree(path)
+        except (ValueError, OSError, EOFError) as exc:  # EventError is a ValueError; gzip: OSError/EOF
+            raise ValueError(f"{path}: {exc}") from None
         for pair in keep(ppm_pairs(tree)):
             out.append((problem_key(path), pair))
     return out

@@ -200,3 +200,13 @@ def test_top_layers_options_are_checked_before_any_model_loads(tmp_path):
     res = runner.invoke(app, ["build-ppm", "--top-layers", "-1"])
     assert res.exit_code == 2
     assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize("content", [b"not gzip at all", gzip.compress(b'{"not": "canopy"}\n'),
+                                     gzip.compress(b"x" * 100)[:20]])
+def test_a_tree_file_that_is_not_one_is_refused_with_its_name(tmp_path, content):
+    # --trees takes any folder: a broken or foreign file must say which it is, not crash
+    bad = tmp_path / "evil.jsonl.gz"
+    bad.write_bytes(content)
+    with pytest.raises(ValueError, match=r"evil\.jsonl\.gz: "):
+        collect_pairs([bad])
