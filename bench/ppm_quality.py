@@ -9,7 +9,9 @@ Methods (problem i runs with seed --seed + i in every method):
   over the problems done so far (the same token budget; at least 2), majority vote;
 - ``rstar-vote``: rStar-Math MCTS, cpu-demo preset, no PPM, answer by vote;
 - ``rstar-ppm``: the same search with the shipped PPM (``--ppm default``): every new step
-  valued by the PPM, answer = highest-Q terminal.
+  valued by the PPM, answer = highest-Q terminal;
+- ``rstar-greedy``: ``rstar-vote`` with the greedy program as one candidate of each expansion
+  (``greedy_program_tokens`` = the greedy baseline's 400), so the tree holds greedy's answer.
 
 No search sees the known answer (reward auto: ppm or vote); it only grades. Results are
 appended one line per (method, problem) to --out, so a cut-off run resumes where it
@@ -34,7 +36,9 @@ from backend.problems import load_problems
 from backend.runspec import RunSpec, model_checksum
 from backend.solve import right_answer_in_tree, solve_spec
 
-METHODS = ("greedy", "rstar-ppm", "sc", "rstar-vote")
+METHODS = ("greedy", "rstar-ppm", "sc", "rstar-vote", "rstar-greedy")
+#: the whole program's token limit of the greedy baseline (GreedyConfig.max_tokens)
+GREEDY_PROGRAM_TOKENS = 400
 
 
 def spec_of(method: str, problem, seed: int, sc_k: int, engine_name: str, model: str | None = None,
@@ -49,6 +53,9 @@ def spec_of(method: str, problem, seed: int, sc_k: int, engine_name: str, model:
         return RunSpec(algorithm="rstar", ppm="none", **common)
     if method == "rstar-ppm":
         return RunSpec(algorithm="rstar", ppm=ppm, **common)
+    if method == "rstar-greedy":
+        return RunSpec(algorithm="rstar", ppm="none", config={"greedy_program_tokens": GREEDY_PROGRAM_TOKENS},
+                       **common)
     raise ValueError(method)
 
 
@@ -96,10 +103,11 @@ def table(rows: list[dict], methods: tuple[str, ...] = METHODS) -> str:
             f"{sum(r['wall_s'] for r in rs) / n:.1f} | {'' if tree is None else f'{tree}/{n}'} | "
             f"{'' if m == 'greedy' else f'{won} / {lost}'} |"
         )
-    if {"rstar-ppm", "rstar-vote"} <= set(methods) and common:
-        won = sum(by[("rstar-ppm", i)]["correct"] and not by[("rstar-vote", i)]["correct"] for i in common)
-        lost = sum(not by[("rstar-ppm", i)]["correct"] and by[("rstar-vote", i)]["correct"] for i in common)
-        lines.append(f"rstar-ppm vs rstar-vote: won {won}, lost {lost}")
+    for variant in ("rstar-ppm", "rstar-greedy"):
+        if {variant, "rstar-vote"} <= set(methods) and common:
+            won = sum(by[(variant, i)]["correct"] and not by[("rstar-vote", i)]["correct"] for i in common)
+            lost = sum(not by[(variant, i)]["correct"] and by[("rstar-vote", i)]["correct"] for i in common)
+            lines.append(f"{variant} vs rstar-vote: won {won}, lost {lost}")
     return "\n".join(lines)
 
 

@@ -20,3 +20,28 @@ def test_a_greedy_and_sc_run_gets_its_table_with_won_and_lost():
     assert "| sc | 2/3 (66.7%) | 1500 | 1.0 |  | 2 / 1 |" in text
     assert "| greedy | 1/3 (33.3%) | 150 |" in text
     assert "rstar-ppm vs rstar-vote" not in text
+
+
+def test_the_greedy_candidate_search_is_compared_with_the_plain_search():
+    outcomes = {100: (True, False, True), 101: (False, True, True), 102: (False, False, False)}
+    methods = ("greedy", "rstar-vote", "rstar-greedy")
+    rows = [row(m, i, ok, t) for i, oks in outcomes.items()
+            for m, ok, t in zip(methods, oks, (150, 1500, 1900), strict=True)]
+    text = table(rows, ("greedy", "rstar-vote", "rstar-greedy"))
+    assert "| rstar-greedy | 2/3 (66.7%) | 1900 |" in text
+    assert "rstar-greedy vs rstar-vote: won 1, lost 0" in text
+    assert "rstar-ppm vs" not in text
+
+
+def test_the_greedy_candidate_method_runs_the_greedy_baselines_whole_program():
+    from backend.search.baselines import GreedyConfig
+    from backend.search.registry import make_config
+    from bench.ppm_quality import spec_of
+
+    class P:
+        question, answer = "1 + 1?", "2"
+
+    spec = spec_of("rstar-greedy", P, 3, 8, "llamacpp")
+    cfg = make_config("rstar", **spec.config)
+    assert cfg.greedy_program_tokens == GreedyConfig().max_tokens and spec.ppm == "none"
+    assert make_config("rstar").greedy_program_tokens == 0  # off in the plain search

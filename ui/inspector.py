@@ -78,6 +78,8 @@ def node_view(
     title = f"### Node #{md_esc(node.id)} · {md_esc(vocab.kind_word(node))} · depth {node.depth} · {label}"
     if node.terminal:
         title += " · terminal"
+    if (node.meta or {}).get("greedy_program"):
+        title += " · the greedy program from here (temperature 0)"
     verification = "Not verified."
     if node.status is not None:
         verification = (

@@ -35,6 +35,7 @@ from backend.search.config import check_config, knob
 from backend.search.mcts import MCTSConfig, MCTSSearch, MNode, NodeSpec, StepPolicy, Verdict
 from backend.search.rstar_format import (
     ANSWER_END,
+    SOLUTION_STOPS,
     STEP_STOPS,
     Step,
     final_answer,
@@ -65,6 +66,13 @@ class RStarConfig(MCTSConfig):
     )
     exec_timeout_s: float = knob(
         10.0, "wall-clock limit of one program run (official 60 s)", min=0.1, max=120.0
+    )
+    greedy_program_tokens: int = knob(
+        0,
+        "0: off. Otherwise one candidate of each expansion is the greedy (temperature 0) rest of "
+        "the whole program, at most this many tokens, so the tree holds the greedy answer",
+        min=0,
+        max=8192,
     )
 
     def __post_init__(self) -> None:
@@ -133,13 +141,39 @@ class RStarPolicy(StepPolicy):
         self, search: MCTSSearch, nodes: Sequence[MNode], n: int, seed: int
     ) -> list[list[NodeSpec]]:
         """n candidate next steps for each node, from one batched engine call."""
-        batches = self.sample(search, nodes, n, seed)
+        greedy = self.greedy_programs(search, nodes, seed) if self.cfg.greedy_program_tokens else None
+        batches = self.sample(search, nodes, n - 1 if greedy else n, seed) if n > 1 or not greedy else None
         out = []
-        for node, outs in zip(nodes, batches, strict=True):
+        for i, node in enumerate(nodes):
+            row = batches[i] if batches else []
+            first = greedy[i][:1] if greedy else []
+            outs = first + row
             kept = self._filter(outs, after_code=node.state.get("step_kind") == "final_code")
-            share = 1.0 / max(len(outs), 1)  # an engine reports a prompt's wall time on each completion
-            out.append([self._spec(c, dups, share) for c, dups in kept])
+            share = 1.0 / max(len(row), 1)  # an engine reports a prompt's wall time on each completion
+            specs = []
+            for c, dups in kept:
+                spec = self._spec(c, dups, 1.0 if first and c is first[0] else share)
+                if first and c is first[0]:
+                    spec.meta["greedy_program"] = True
+                specs.append(spec)
+            out.append(specs)
         return out
+
+    def greedy_programs(
+        self, search: MCTSSearch, nodes: Sequence[MNode], seed: int
+    ) -> list[list[Completion]]:
+        """The rest of each node's program at temperature 0 in one call, stopping where a whole
+        solution stops (the greedy baseline's stops): from the root it is the greedy baseline's
+        own program, so the tree holds that answer (issue 14's "greedy candidate" setting)."""
+        return search.generate(
+            [self.context(node) for node in nodes],
+            n=1,
+            seed=seed,
+            max_tokens=self.cfg.greedy_program_tokens,
+            temperature=0.0,
+            top_p=1.0,
+            stop=list(SOLUTION_STOPS),
+        )
 
     def _filter(self, outs: Sequence[Completion], *, after_code: bool) -> list[tuple[Completion, int]]:
         """Official ``llm_generate``: drop duplicate texts; after a finished program, keep

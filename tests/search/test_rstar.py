@@ -192,3 +192,74 @@ def test_a_path_grown_past_the_models_context_ends_there_not_the_run():
     assert any("longer than the model reads" in m for m in notes)
     assert all(len(p) < eng.n_ctx for call in eng.calls for p in call["prompts"])
     assert all(n.dead or n.terminal for n in s.root.children)
+
+
+# --- the greedy program as one candidate of each expansion (issue 14's search setting) ------
+
+PROGRAM_10 = S1_OK + FINAL_10  # a whole solution in one completion
+
+
+class _GreedyAware(ScriptedEngine):
+    """``engine()``'s rules for sampled calls; temperature 0 answers ``greedy`` instead, as a
+    model's argmax differs from its samples. Records each call's temperature and max_tokens."""
+
+    def __init__(self, greedy: str):
+        super().__init__(engine().rules)
+        self.greedy = ScriptedEngine([Rule(lambda p: True, [greedy])])
+        self.temperatures: list[tuple[float, int]] = []
+
+    def generate(self, prompts, *, temperature=0.7, max_tokens=256, **kw):
+        self.temperatures.append((temperature, max_tokens))
+        if temperature == 0:
+            rows = self.greedy.generate(prompts, temperature=0, max_tokens=max_tokens, **kw)
+            self.calls.append(self.greedy.calls[-1])
+            return rows
+        return super().generate(prompts, temperature=temperature, max_tokens=max_tokens, **kw)
+
+
+def test_greedy_program_joins_each_expansion_as_one_whole_solution():
+    eng = _GreedyAware(PROGRAM_10)
+    cfg = make_config("rstar", rollouts=3, children=3, greedy_program_tokens=300)
+    s, tree = run(cfg, eng=eng)
+    greedy_calls = [c for c, (t, _) in zip(eng.calls, eng.temperatures, strict=True) if t == 0]
+    sampled = [c for c, (t, _) in zip(eng.calls, eng.temperatures, strict=True) if t > 0]
+    # one greedy call and one sampled call of children - 1 per expansion
+    assert greedy_calls and len(greedy_calls) == len(sampled)
+    assert all(c["n"] == 1 and c["stop"] == ["<end_of_code>", "<end_of_answer>"] for c in greedy_calls)
+    assert all(c["n"] == 2 and "<end_of_step>" in c["stop"] for c in sampled)
+    assert {m for t, m in eng.temperatures if t == 0} == {300}
+    # the root's first child is the greedy baseline's own program: run whole, answered 10
+    first = tree.nodes[tree.nodes[0].children[0]]
+    assert first.meta.get("greedy_program") is True
+    assert first.terminal and first.answer == "10" and first.status == "ok"
+    assert "apples = 3 * 4" in first.code and "print(apples - 2)" in first.code
+    marked = [n for n in tree.nodes.values() if n.meta.get("greedy_program")]
+    assert len(marked) == len(greedy_calls)  # one per expansion (none was a duplicate here)
+    assert s.state.tokens == sum(n.tokens for n in tree.nodes.values())
+    from ui.inspector import node_view  # the inspector names it
+
+    assert "greedy program" in node_view(tree, first.id).title
+    assert "greedy" not in node_view(tree, tree.nodes[0].children[1]).title
+
+
+def test_greedy_program_with_one_child_is_the_greedy_path_alone():
+    eng = _GreedyAware(PROGRAM_10)
+    cfg = make_config("rstar", rollouts=2, children=1, greedy_program_tokens=300)
+    _, tree = run(cfg, eng=eng)
+    assert all(t == 0 for t, _ in eng.temperatures)
+    assert tree.finished.answer == "10"
+
+
+def test_a_sample_equal_to_the_greedy_program_is_a_duplicate_of_it():
+    eng = _GreedyAware(S1_OK)  # the greedy rest of the program is the sampled first step
+    cfg = make_config("rstar", rollouts=1, children=3, greedy_program_tokens=300)
+    _, tree = run(cfg, eng=eng)
+    first = tree.nodes[tree.nodes[0].children[0]]
+    assert first.meta.get("greedy_program") is True and first.meta.get("duplicates") == 1
+    assert len(tree.nodes[0].children) == 2
+
+
+def test_greedy_program_off_by_default_makes_no_greedy_call():
+    eng = _GreedyAware(PROGRAM_10)
+    run(make_config("rstar", rollouts=3, children=3), eng=eng)
+    assert all(t > 0 for t, _ in eng.temperatures)
