@@ -59,6 +59,20 @@ def spec_of(method: str, problem, seed: int, sc_k: int, engine_name: str, model:
     raise ValueError(method)
 
 
+def keep_events(folder: Path, problem, events) -> Path:
+    """One search's events, gzipped, for reading a tree afterwards (the table needs none)."""
+    import gzip
+
+    from backend import events as ev
+    from backend.train.ppm_data import tree_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = tree_file(folder, problem)
+    with gzip.open(path, "wt", encoding="utf-8") as fh:
+        ev.write_jsonl(events, fh)
+    return path
+
+
 def done_rows(path: Path) -> list[dict]:
     if not path.is_file():
         return []
@@ -122,6 +136,8 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--out", type=Path, default=Path("bench/results/ppm_quality.jsonl"))
     ap.add_argument("--table-only", action="store_true")
+    ap.add_argument("--trees", type=Path, default=None,
+                    help="also keep each search's events here (METHOD/ID.jsonl.gz)")
     ap.add_argument("--sc-samples", type=int, default=None,
                     help="self-consistency's k, fixed (default: matched to rstar-ppm's tokens so far)")
     ap.add_argument("--model", default=None,
@@ -168,6 +184,8 @@ def main() -> None:
                     "model": args.model,
                     "ppm": args.ppm,
                 }
+                if args.trees and method.startswith("rstar"):
+                    keep_events(args.trees / method, prob, res.events)
                 rows.append(row)
                 with args.out.open("a") as fh:
                     fh.write(json.dumps(row) + "\n")
