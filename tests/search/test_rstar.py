@@ -203,9 +203,9 @@ class _GreedyAware(ScriptedEngine):
     """``engine()``'s rules for sampled calls; temperature 0 answers ``greedy`` instead, as a
     model's argmax differs from its samples. Records each call's temperature and max_tokens."""
 
-    def __init__(self, greedy: str):
-        super().__init__(engine().rules)
-        self.greedy = ScriptedEngine([Rule(lambda p: True, [greedy])])
+    def __init__(self, greedy: str, rules=None):
+        super().__init__(rules or engine().rules)
+        self.greedy = ScriptedEngine(greedy if isinstance(greedy, list) else [Rule(lambda p: True, [greedy])])
         self.temperatures: list[tuple[float, int]] = []
 
     def generate(self, prompts, *, temperature=0.7, max_tokens=256, **kw):
@@ -263,3 +263,29 @@ def test_greedy_program_off_by_default_makes_no_greedy_call():
     eng = _GreedyAware(PROGRAM_10)
     run(make_config("rstar", rollouts=3, children=3), eng=eng)
     assert all(t > 0 for t, _ in eng.temperatures)
+
+
+def test_greedy_program_rows_stay_with_their_nodes_when_walkers_expand_together():
+    s1_b = "<code>\n# Step 1: apples in the bags\napples = 4 * 3\n<end_of_step>"
+    rules = [Rule(after("<end_of_step>"), [FINAL_10, FINAL_12]),
+             Rule(after("<|im_start|>assistant\n"), [S1_OK, s1_b])]
+    # the greedy rest of the program differs by node, so a row given to the wrong node shows
+    greedy = [Rule(after("3 * 4\n<end_of_step>"), [FINAL_10]),
+              Rule(after("4 * 3\n<end_of_step>"), [FINAL_12]),
+              Rule(lambda p: True, [PROGRAM_10])]
+    eng = _GreedyAware(greedy, rules)
+    cfg = make_config("rstar", rollouts=4, children=3, parallel=2, greedy_program_tokens=300)
+    _, tree = run(cfg, eng=eng)
+    temps = [t for t, _ in eng.temperatures]
+    multi = [c for c, t in zip(eng.calls, temps, strict=True) if t == 0 and len(c["prompts"]) > 1]
+    assert multi, "two walkers' leaves were expanded in one call"
+    checked = 0
+    for node in tree.nodes.values():
+        if node.parent is None or not node.children or not node.code:
+            continue
+        first = tree.nodes[node.children[0]]
+        assert first.meta.get("greedy_program") is True
+        assert first.text == (FINAL_10 if "3 * 4" in node.code else FINAL_12)
+        assert first.answer == ("10" if "3 * 4" in node.code else "12")
+        checked += 1
+    assert checked == 2
