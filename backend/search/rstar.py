@@ -140,20 +140,22 @@ class RStarPolicy(StepPolicy):
     def propose_many(
         self, search: MCTSSearch, nodes: Sequence[MNode], n: int, seed: int
     ) -> list[list[NodeSpec]]:
-        """n candidate next steps for each node, from one batched engine call."""
+        """n candidate next steps for each node, from one batched engine call (plus one greedy
+        call for all the nodes when ``greedy_program_tokens`` is on: its program leads each row)."""
         greedy = self.greedy_programs(search, nodes, seed) if self.cfg.greedy_program_tokens else None
-        batches = self.sample(search, nodes, n - 1 if greedy else n, seed) if n > 1 or not greedy else None
+        sampled = n - 1 if greedy else n
+        batches = self.sample(search, nodes, sampled, seed) if sampled else [[] for _ in nodes]
         out = []
         for i, node in enumerate(nodes):
-            row = batches[i] if batches else []
-            first = greedy[i][:1] if greedy else []
-            outs = first + row
-            kept = self._filter(outs, after_code=node.state.get("step_kind") == "final_code")
+            lead = greedy[i][0] if greedy and greedy[i] else None
+            row = batches[i]
+            after_code = node.state.get("step_kind") == "final_code"
+            kept = self._filter(([lead] if lead else []) + row, after_code=after_code)
             share = 1.0 / max(len(row), 1)  # an engine reports a prompt's wall time on each completion
             specs = []
             for c, dups in kept:
-                spec = self._spec(c, dups, 1.0 if first and c is first[0] else share)
-                if first and c is first[0]:
+                spec = self._spec(c, dups, 1.0 if c is lead else share)
+                if c is lead:
                     spec.meta["greedy_program"] = True
                 specs.append(spec)
             out.append(specs)
