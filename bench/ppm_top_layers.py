@@ -26,7 +26,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-TREES = [ROOT / "assets" / "ppm-data" / "trees", ROOT / "assets" / "evolve-300" / "round-1" / "trees"]
+#: every committed truth-mode search of GSM8K train: the base model's (ppm-data, evolve-300 round 1)
+#: and round 1's policy's (300-399); a PPM scores step texts, whichever policy wrote them
+TREES = [
+    ROOT / "assets" / "ppm-data" / "trees",
+    ROOT / "assets" / "evolve-300" / "round-1" / "trees",
+    ROOT / "assets" / "evolve-300" / "round-1-policy-searches" / "trees",
+]
 
 
 def fold_of(problem_id: str, folds: int) -> int:

@@ -12,6 +12,14 @@ import typer
 from backend.cli.runs import DbOption, history
 
 
+def command_line() -> str:
+    """How this process was started, as a command to paste (for a built PPM's marker and card)."""
+    import shlex
+    import sys
+
+    return shlex.join(["canopy", *sys.argv[1:]])
+
+
 def pairs(
     run_ids: Annotated[list[str], typer.Argument(help="Run ids (see `canopy runs`).")],
     kind: Annotated[
@@ -268,7 +276,7 @@ def build_ppm(
                 drop_equivalent=not keep_equivalent,
             )
             report = build_top_layers_ppm(paths, out or shipped_ppm_dir(), engine=engine, settings=settings,
-                                          force=force, say=typer.echo)
+                                          force=force, command=command_line(), say=typer.echo)
         else:
             report = build(
                 problems,
@@ -282,6 +290,7 @@ def build_ppm(
                 seed=seed,
                 search=not no_search,
                 force=force,
+                command=command_line(),
                 say=typer.echo,
             )
     finally:

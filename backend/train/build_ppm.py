@@ -192,9 +192,11 @@ def build_ppm(
     min_heldout_pairs: int = 30,
     min_heldout_accuracy: float = 0.6,
     force: bool = False,
+    command: str | None = None,
     say: Callable[[str], None] = print,
 ) -> BuildReport:
-    """Run the five steps; ``search=False`` uses only the trees already in ``work_dir``.
+    """Run the five steps (``command``, the command line that ran this, goes into the marker
+    and the model card); ``search=False`` uses only the trees already in ``work_dir``.
 
     A head that does not rank at least ``min_heldout_accuracy`` of at least
     ``min_heldout_pairs`` held-out pairs correctly, or that does no better there than
@@ -210,6 +212,7 @@ def build_ppm(
         save_head,
         train_head,
     )
+    from backend.train.ppm_card import write_card
     from backend.train.ppm_pairs import longer_step_accuracy
 
     report = BuildReport()
@@ -264,6 +267,9 @@ def build_ppm(
         search=cfg,
         training={**opts, "loss": PPM_LOSS},
     )
+    if command:
+        about["command"] = command
     save_head(out_dir, w, b, about)
-    say(f"saved the PPM to {out_dir}")
+    write_card(out_dir)
+    say(f"saved the PPM and its model card to {out_dir}")
     return report

@@ -76,16 +76,19 @@ def build_top_layers_ppm(
     min_heldout_pairs: int = 30,
     min_heldout_accuracy: float = 0.6,
     force: bool = False,
+    command: str | None = None,
     say: Callable[[str], None] = print,
 ) -> BuildReport:
     """Train, gate, export and check a top-layers head PPM from the trees in ``tree_paths``;
-    ValueError (nothing saved) when it does not clear the gate, unless ``force``."""
+    ValueError (nothing saved) when it does not clear the gate, unless ``force``. ``command``
+    (the command line that ran this) goes into the marker and the model card."""
     import torch
 
     from backend.engines.embedded import resolve_model
     from backend.reward.ppm import load_backbone
     from backend.reward.ppm_head import ADAPTER_FILE, HeadPPM, backbone_of, save_head
     from backend.reward.step_scorer import MARKER
+    from backend.train.ppm_card import write_card
     from backend.train.ppm_pairs import longer_step_accuracy
     from backend.train.ppm_top_layers import (
         TopLayersPPM,
@@ -198,6 +201,8 @@ def build_top_layers_ppm(
             tree_folders=sorted({str(Path(p).parent) for p in tree_paths}),
             equivalent_pairs_left_out=dropped,
         )
+        if command:
+            about["command"] = command
         save_head(out_dir, files.weight, files.bias, about, adapter=files.adapter_gguf)
     report.seconds["export"] = round(time.monotonic() - t4, 1)
 
@@ -218,5 +223,6 @@ def build_top_layers_ppm(
     about["llamacpp_check"] = {"pairs": len(check), "same_order_as_trained": round(agree, 4)}
     about["seconds"] = report.seconds
     save_head(out_dir, files.weight, files.bias, about, adapter=Path(out_dir) / ADAPTER_FILE)
-    say(f"saved the PPM to {out_dir}")
+    write_card(out_dir)
+    say(f"saved the PPM and its model card to {out_dir}")
     return report

@@ -82,8 +82,11 @@ def test_a_head_at_chance_is_not_saved_unless_forced(tmp_path):
         with pytest.raises(ValueError, match="not saved: held-out pairwise accuracy"):
             build_ppm(problems(), tmp_path / "ppm", **kw)
         assert not (tmp_path / "ppm").exists()
-        report = build_ppm(problems(), tmp_path / "ppm", force=True, **kw)
+        report = build_ppm(problems(), tmp_path / "ppm", force=True, command="canopy build-ppm --force", **kw)
         assert report.searched == 3 and report.pairs > 0
+        card = (tmp_path / "ppm" / "MODEL_CARD.md").read_text()  # written by the build, from its marker
+        assert "toy 0-2 (3 problems)" in card and "canopy build-ppm --force" in card
+        assert "not measured yet" in card
         ppm = HeadPPM.load(tmp_path / "ppm", llama)
         about = ppm.about
         assert about["data"]["problems"] == ["toy_0", "toy_1", "toy_2"]
