@@ -352,9 +352,10 @@ def test_no_code_reads_a_ppm_from_the_environment_and_nothing_writes_it():
         rel = path.relative_to(ROOT).as_posix()
         if "CANOPY_PPM" in text:
             readers.append(rel)
-        if re.search(r"os\.environ\[[^]]+\]\s*=|os\.putenv|environ\.update", text):
+        if re.search(r"os\.environ\[[^]]+\]\s*=|os\.putenv|environ\.(update|setdefault)", text):
             writers.append(rel)
-    assert readers == [] and writers == []
+    # the one write: OMP_WAIT_POLICY=PASSIVE when unset, before llama.cpp or torch loads libgomp
+    assert readers == [] and writers == ["backend/engines/_threads.py"]
 
 
 def test_the_cli_writes_the_spec_and_takes_ppm_as_an_argument(tmp_path):

@@ -154,8 +154,9 @@ class VLLMEngine:
         batch_invariant: require vLLM's batch-invariant mode, so that a prompt's samples do not
         depend on what else shares its batch (what same-seed-same-output needs on vLLM; beta,
         slower, compute capability >= 8.0). vLLM reads it from ``VLLM_BATCH_INVARIANT=1`` in the
-        environment it starts in; Canopy never writes the environment, so the launcher sets it
-        and this refuses to start without it.
+        environment it starts in; Canopy writes no variable vLLM reads (its one write is the CPU
+        engines' OMP_WAIT_POLICY, ``_threads.py``), so the launcher sets it and this refuses to
+        start without it.
         ppm_gpu_memory_utilization: the GPU share a PPM scored through vLLM gets (a full PPM
         loads as a second vLLM model next to the policy); with ``gpu_memory_utilization`` it
         may not pass GPU_SHARE_CAP. Extra keyword arguments go to ``vllm.LLM``.

@@ -4,7 +4,7 @@ A search object is one run. Its per-run state lives in a :class:`SearchRun` (ids
 seed, counters, the stop flag, the event log): no class-level counters, so two
 runs in one process (two browser sessions) never share anything.
 
-Lifecycle, the same for every algorithm (MCTS, baselines, and later LIPS and CPL):
+Lifecycle, the same for every algorithm (MCTS, baselines, LIPS and CPL):
 
     search = RStarSearch(problem, engine=engine, config=cfg, reward=VoteReward(), seed=0)
     search.start()            # run_started + the root node

@@ -1,4 +1,4 @@
-"""The MCTS core shared by rStar-Math (and later CPL): it knows nothing of prompts or problems.
+"""The MCTS core shared by rStar-Math and CPL: it knows nothing of prompts or problems.
 
 One iteration is one rollout, as in rStar-Math's ``solver.py``: start at the root and
 repeatedly expand (if the node has no children yet) and select a child, until the chosen

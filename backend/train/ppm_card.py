@@ -41,8 +41,12 @@ def id_ranges(ids: Iterable[str]) -> str:
             runs.append(str(first) if first == last else f"{first}-{last}")
             if n is not None:
                 first = last = n
-        parts.append(f"{name} {', '.join(runs)} ({len(nums)} problems)")
+        parts.append(f"{name} {', '.join(runs)} ({_count(len(nums), 'problem')})")
     return "; ".join(parts + sorted(other)) or "none"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -73,6 +77,7 @@ def render_card(marker: Mapping[str, Any], directory: Path | None = None) -> str
             "PPM's context applies)" if top else "a linear value head over the model's frozen "
             "last-token hidden state")
     acc, longer = held.get("pairwise_accuracy"), held.get("prefer_longer_step")
+    held_problems = _count(len(held.get("problems") or []), "problem")
     rows = [
         ("what it is", kind),
         ("backbone", f"`{backbone.get('name')}` (hidden size {backbone.get('hidden_size')}, sha256 "
@@ -89,7 +94,7 @@ def render_card(marker: Mapping[str, Any], directory: Path | None = None) -> str
                                if k not in ("loss",) and not isinstance(v, dict | list))
                      + f"; loss: {training.get('loss')}"),
         ("held-out pairwise accuracy",
-         f"**{_fmt(acc)}** on {held.get('pairs')} pairs of {len(held.get('problems') or [])} problems "
+         f"**{_fmt(acc)}** on {held.get('pairs')} pairs of {held_problems} "
          f"no training pair came from (split by a hash of the problem id); 'prefer the longer step' on "
          f"the same pairs: {_fmt(longer)}"),
         ("training pairs ranked right", _fmt(marker.get("train_pairwise_accuracy"))),

@@ -37,8 +37,9 @@ def about():
 
 
 def test_problem_ids_become_ranges_per_set():
-    ids = ["gsm8k-train_3", "gsm8k-train_1", "gsm8k-train_2", "gsm8k-train_7", "gsm8k-train/9", "toy/0", "odd"]
-    assert id_ranges(ids) == "gsm8k-train 1-3, 7, 9 (5 problems); toy 0 (1 problems); odd"
+    ids = ["gsm8k-train_3", "gsm8k-train_1", "gsm8k-train_2", "gsm8k-train_7", "gsm8k-train/9", "toy/0",
+           "odd"]
+    assert id_ranges(ids) == "gsm8k-train 1-3, 7, 9 (5 problems); toy 0 (1 problem); odd"
     assert id_ranges([]) == "none"
 
 
@@ -47,7 +48,8 @@ def test_the_card_says_what_the_marker_says():
     assert "top 4 layers fine-tuned (LoRA r 16" in card
     assert "gsm8k-train 1-3, 7, 300 (5 problems)" in card
     assert "412 used; 71 left out whose two steps compute the same thing" in card
-    assert "**0.615** on 83 pairs of 1 problems" in card and "'prefer the longer step' on the same pairs: 0.560" in card
+    assert "**0.615** on 83 pairs of 1 problem " in card
+    assert "'prefer the longer step' on the same pairs: 0.560" in card
     assert "order 0.950 of 60 pairs" in card
     assert "states 250 s, train 1700 s" in card
     assert "**not measured yet**" in card  # no effect recorded: the card must not imply one
