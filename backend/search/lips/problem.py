@@ -30,7 +30,9 @@ from backend.search.lips.reading import (
     FORMAT_HINT,
     ProblemParseError,
     _check_names,
+    _is_variable_name,
     _names_in,
+    _Parts,
     _relation_chain,
     _split_parts,
     _split_top_commas,
@@ -166,8 +168,15 @@ def _is_poly(e: sp.Expr) -> bool:
 
 
 def parse_constraint(text: str, symbols: dict[str, sp.Symbol], where: str = "constraint") -> list[Constraint]:
-    """One constraint part; chains and comma lists expand ("a,b,c > 0" -> three constraints)."""
+    """One constraint part; chains and comma lists expand ("a,b,c > 0" -> three constraints,
+    "0 < a, b < 1" -> four). A comma list of whole relations ("x > 0, y > 0") is that many
+    constraints: read as a chain it would say x > 0 > 0, a contradiction from which anything
+    follows."""
     operands, rels = _relation_chain(text, where)
+    segments = _split_top_commas(text)
+    whole = len(segments) > 1 and all(_REL_SPLIT.search(s) for s in segments)
+    if whole and _middle_is_no_name_list(operands):
+        return [c for s in segments for c in parse_constraint(s, symbols, where=where)]
     out: list[Constraint] = []
     for i, rel in enumerate(rels):
         lefts, rights = _split_top_commas(operands[i]), _split_top_commas(operands[i + 1])
@@ -183,6 +192,16 @@ def parse_constraint(text: str, symbols: dict[str, sp.Symbol], where: str = "con
                 label = text.strip() if len(lefts) == len(rights) == len(rels) == 1 else f"{ls} {rel} {rs}"
                 out.append(_normalise(le, rel, re_, label))
     return out
+
+
+def _middle_is_no_name_list(operands: list[str]) -> bool:
+    """Whether an operand between two relations is a comma list of anything but plain names
+    ("x > 0, y > 0" has "0, y" there; "0 < a, b < 1" has the names "a, b")."""
+    for middle in operands[1:-1]:
+        items = _split_top_commas(middle)
+        if len(items) > 1 and not all(_is_variable_name(i) for i in items):
+            return True
+    return False
 
 
 def parse_goal(text: str, symbols: dict[str, sp.Symbol], where: str = "goal") -> Goal:
@@ -215,6 +234,26 @@ def parse_problem(text: str, *, id: str = "", source: str = "") -> Inequality:
         raise ProblemParseError(f"problem: too long ({len(text)} characters; at most {MAX_PROBLEM_CHARS})")
     unwrapped, latex = _unwrap_latex(text)
     parts = _split_parts(unwrapped)
+    try:
+        return _read_parts(text, parts, latex, id=id, source=source)
+    except ProblemParseError:
+        if parts.goals:
+            raise
+        # "For positive reals a, b: GOAL", "If a > 0 then GOAL", "a, b > 0, GOAL": read again
+        # with the goal at the end of a condition; only after the plain reading failed, so a
+        # text that reads without it reads as before, and its error is the one shown
+        again = _split_parts(unwrapped, goal_in_conditions=True)
+        if len(again.goals) != 1:
+            raise
+        try:
+            return _read_parts(text, again, latex, id=id, source=source)
+        except ProblemParseError:
+            pass
+        raise
+
+
+def _read_parts(text: str, parts: _Parts, latex: bool, *, id: str, source: str) -> Inequality:
+    """The inequality of a text cut into ``parts`` (``_split_parts``)."""
     implicit = not parts.goals and bool(parts.constraints)  # no 'prove': the goal is chosen below
     if not implicit and (len(parts.goals) != 1 or not parts.goals[0]):
         raise ProblemParseError(_goal_count_message(parts.goals))

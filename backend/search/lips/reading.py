@@ -125,6 +125,8 @@ _CONNECTOR = re.compile(
     r"|satisfying|provided\s+that|provided|assuming|assume\s+that|assume|suppose\s+that|suppose|let)\b",
     re.IGNORECASE)
 _AND = re.compile(r"\band\b", re.IGNORECASE)
+_THEN = re.compile(r"\bthen\b|:", re.IGNORECASE)  # "if a > 0 then GOAL", "for positive reals a, b: GOAL"
+_ANY_REL = re.compile(r"<|>|=|≤|≥|≠|\\(?:geq?|leq?|gt|lt|ne)\b")  # a relation, plain or LaTeX
 _LATEX_REALS = re.compile(r"\\in\s*\\mathbb\s*\{R\}")  # "a \\in \\mathbb{R}": "a in R"
 _TEXT_CMD = re.compile(r"\\(?:text|textrm|mathrm|mbox)\{([^{}]*)\}")
 _NONNEG = re.compile(r"\bnon[-\s]?negative\b", re.IGNORECASE)
@@ -147,6 +149,8 @@ class _Parts:
     #: constraints that led a part with conditions after them ("GOAL with a, b > 0"): with no
     #: 'prove' anywhere, a lone one of them is the goal
     leads: list[int] = field(default_factory=list)
+    #: whether a condition may end in the goal (``_split_parts``)
+    goal_in_conditions: bool = False
 
 
 def _unwrap_latex(text: str) -> tuple[str, bool]:
@@ -162,9 +166,13 @@ def _unwrap_latex(text: str) -> tuple[str, bool]:
     return text, False
 
 
-def _split_parts(text: str) -> _Parts:
-    """Parts by ';', newlines and sentence ends; a new part before each 'prove'/'show (that)'."""
-    out = _Parts()
+def _split_parts(text: str, *, goal_in_conditions: bool = False) -> _Parts:
+    """Parts by ';', newlines and sentence ends; a new part before each 'prove'/'show (that)'.
+
+    ``goal_in_conditions``: a condition may end in the goal ("for positive reals a, b: GOAL",
+    "if a, b > 0 then GOAL", "a, b > 0, GOAL"); ``parse_problem`` reads a text so only when the
+    plain reading finds no goal, so it never changes a reading that worked."""
+    out = _Parts(goal_in_conditions=goal_in_conditions)
     for piece in _PART_SPLIT.split(text):
         marks = list(_GOAL_WORD.finditer(piece))
         starts = [0, *(m.start() for m in marks)]
@@ -189,6 +197,12 @@ def _add_part(out: _Parts, part: str, goal: bool) -> None:
     if not goal and _declaration(out, part):
         return
     pieces = [p.strip(_STRIP) for p in _CONNECTOR.split(part)]
+    if goal and not pieces[0] and len(pieces) > 1:
+        # "prove that for all real x, GOAL", "show that if a, b > 0 then GOAL": the goal ends
+        # the last clause
+        split = _condition_then_goal(pieces[-1])
+        if split is not None:
+            pieces = [split[1], *pieces[1:-1], split[0]]
     if goal:
         out.goals.append(pieces[0])
     elif pieces[0]:
@@ -210,6 +224,11 @@ def _declaration(out: _Parts, part: str) -> bool:
 
 def _add_condition(out: _Parts, text: str) -> None:
     """'a, b and c be positive reals' -> 'a, b, c > 0'; other text splits at 'and' into constraints."""
+    if out.goal_in_conditions:
+        split = _condition_then_goal(text)
+        if split is not None:
+            text = split[0]
+            out.goals.append(split[1])
     clause = _kind_clause(text)
     if clause is not None:
         names, rel = clause
@@ -220,6 +239,24 @@ def _add_condition(out: _Parts, text: str) -> None:
     if _declaration(out, text):
         return
     out.constraints += [p.strip(_STRIP) for p in _AND.split(text) if p.strip(_STRIP)]
+
+
+def _condition_then_goal(text: str) -> tuple[str, str] | None:
+    """(condition, goal) of a clause that ends in its goal, or None: after the last 'then' or
+    ':' ("positive reals a, b: GOAL", "a, b > 0 then GOAL"), or after the last top-level comma
+    when what comes before is a whole condition by itself ("positive reals a, b, GOAL",
+    "a, b > 0, GOAL"). The goal side must hold a relation."""
+    marks = list(_THEN.finditer(text))
+    if marks:
+        condition, goal = text[:marks[-1].start()].strip(_STRIP), text[marks[-1].end():].strip(_STRIP)
+        return (condition, goal) if condition and _ANY_REL.search(goal) else None
+    segments = _split_top_commas(text)
+    if len(segments) < 2 or not _ANY_REL.search(segments[-1]):
+        return None
+    condition = ", ".join(segments[:-1])
+    if _kind_clause(condition) is None and not _ANY_REL.search(condition):
+        return None
+    return condition, segments[-1]
 
 
 def _kind_clause(text: str) -> tuple[list[str], str | None] | None:

@@ -168,6 +168,53 @@ def test_natural_phrasings(text):
     assert _cons(p) == TWO_POSITIVE and p.goal == AB_GOAL, text
 
 
+@pytest.mark.parametrize("text", [
+    # the goal at the end of a condition, after ':', 'then' or a comma (read only when the text
+    # has no other reading: found by a browser walk, 2026-12-05)
+    "For positive reals a, b: a^2 + b^2 >= 2ab",
+    "For all positive reals a and b: a^2 + b^2 >= 2ab",
+    "For positive reals a, b, a^2 + b^2 >= 2ab",
+    "If a, b > 0 then a^2 + b^2 >= 2ab",
+    "a, b > 0: a^2 + b^2 >= 2ab",
+    "a, b > 0, a^2 + b^2 >= 2ab",
+    "Show that for positive reals a, b, a^2 + b^2 >= 2ab",
+    "Prove that if a, b > 0 then a^2 + b^2 >= 2ab",
+    r"For $a, b > 0$: $a^2 + b^2 \ge 2ab$",
+])
+def test_a_goal_that_ends_a_condition(text):
+    p = parse_problem(text)
+    assert _cons(p) == TWO_POSITIVE and p.goal == AB_GOAL, text
+
+
+def test_a_goal_after_a_quantifier_over_reals():
+    x = sp.symbols("x", real=True)
+    p = parse_problem("Prove that for all real x, x^2 + 1 >= 2x")
+    assert p.constraints == () and p.goal == Goal(2 * x, x**2 + 1)
+
+
+def test_a_comma_list_of_relations_is_that_many_constraints():
+    """'x > 0, y > 0' once read as the chain x > (0, y) > 0, which holds 0 > 0: constraints
+    that contradict each other, from which any goal follows."""
+    x, y = sp.symbols("x y", real=True)
+    p = parse_problem("x > 0, y > 0; x + y >= 2*sqrt(x*y)")
+    assert {(c.expr, c.rel) for c in p.constraints} == {(x, ">"), (y, ">")}
+    p = parse_problem("a >= 1, b >= 2, prove a*b >= 2")
+    assert _cons(p) == {(A - 1, ">="), (B - 2, ">=")}
+    # a list of names between two relations is still a list: 0 < a, b < 1 bounds both
+    p = parse_problem("0 < a, b < 1; prove a*b <= 1")
+    assert _cons(p) == {(A, ">"), (B, ">"), (1 - A, ">"), (1 - B, ">")}
+
+
+@pytest.mark.parametrize("text, message", [
+    ("a, b > 0", "no goal found"),
+    ("For positive reals a, b: hello", "no goal found"),
+    ("For positive reals a, b:", "no goal found"),
+])
+def test_a_text_with_no_goal_still_says_so(text, message):
+    with pytest.raises(ProblemParseError, match=message):
+        parse_problem(text)
+
+
 def test_phrasings_with_equalities_and_non_negative():
     p = parse_problem("Let a,b,c be positive reals with a+b+c=3. Prove that a^2+b^2+c^2 >= 3.")
     assert _cons(p) == {(A, ">"), (B, ">"), (C, ">"), (A + B + C - 3, "==")}
@@ -218,7 +265,7 @@ def test_a_lone_dollar_is_not_latex():
 
 
 @pytest.mark.parametrize("text", [
-    "a, b, c > 0, a^2 + b^2 >= 2*a*b",
+    "a, b, c > 0",  # ("a, b, c > 0, a^2 + b^2 >= 2ab" reads since 2026-12-05: the goal ends the list)
     "a^2 + b^2",
     "hello",
     "a > 0; 0 < a <= 1",
