@@ -252,6 +252,17 @@ def test_a_wrong_graded_run_is_never_called_solved_and_an_ungraded_one_shows_its
     assert f"· answer {tree.finished.answer}" in h.finished_state(tree.finished)
 
 
+def test_a_search_that_found_no_answer_says_so_in_words():
+    """"finished (exhausted)" read as the app failing (a browser walk, 2026-12-05)."""
+    from backend.events import RunFinished
+
+    said = h.finished_state(RunFinished(seq=9, status="exhausted", answer=None))
+    assert said == "finished · no answer found in its budget"
+    graded = h.finished_state(RunFinished(seq=9, status="exhausted", answer=None, reference="<b>7</b>"))
+    assert graded == "finished · no answer found in its budget (known &#60;b&#62;7&#60;/b&#62;)"
+    assert h.finished_state(RunFinished(seq=9, status="stopped", answer=None)) == "finished (stopped)"
+
+
 # --- item 3: a goal's '*' is multiplication, not italics ------------------------------------------
 
 

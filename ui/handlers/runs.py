@@ -257,6 +257,9 @@ def pause_label(services: Services, run_id: str | None) -> str:
 def finished_state(fin: Any) -> str:
     """How a finished run is named in the status: with a known answer the grade decides the
     words ("finished · answer 12 · ✗ wrong (known 10)"), never "solved" beside "wrong"."""
+    if fin.status == "exhausted" and fin.answer is None:  # "exhausted" alone reads as a failure of the app
+        known = f" (known {md_esc(fin.reference)})" if fin.reference is not None else ""
+        return f"finished · no answer found in its budget{known}"
     if fin.correct is None:  # no known answer: the search's own answer, ungraded
         said = f" · answer {md_esc(fin.answer)}" if fin.answer is not None else ""
         return f"finished ({md_esc(fin.status)}){said}"
