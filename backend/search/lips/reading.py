@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 
 _REL_SPLIT = re.compile(r"(<=|>=|==|!=|=|<|>|≤|≥|≠)")
 _REL_NORMAL = {"≤": "<=", "≥": ">=", "≠": "!=", "=": "=="}
-_GOAL_PREFIX = re.compile(r"^\s*(prove|show|goal\s*:|⊢)\s*", re.IGNORECASE)
+#: what makes a part the goal when it starts with it ("Suppose a, b > 0. Then a/b + b/a >= 2.":
+#: read as a name, "Then" would multiply the goal's first term)
+_GOAL_PREFIX = re.compile(r"^\s*(prove|show|goal\s*:|⊢|(?:then|hence|therefore|thus)\b,?)\s*", re.IGNORECASE)
 _VARS_PREFIX = re.compile(r"^\s*(variables|vars)\s*:?\s*", re.IGNORECASE)
 _IN_REALS = re.compile(r"(?:\bin\s+R|∈\s*ℝ)$")  # "x, y in R": the same as "x, y real"
 _FUNCTION_NAMES = FUNCTION_NAMES | {"Real"}
@@ -125,6 +127,8 @@ _CONNECTOR = re.compile(
     r"|satisfying|provided\s+that|provided|assuming|assume\s+that|assume|suppose\s+that|suppose|let)\b",
     re.IGNORECASE)
 _AND = re.compile(r"\band\b", re.IGNORECASE)
+_SUPERSCRIPT = re.compile("[⁰¹²³⁴⁵⁶⁷⁸⁹]+")
+_SUPERSCRIPT_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
 _THEN = re.compile(r"\bthen\b|:", re.IGNORECASE)  # "if a > 0 then GOAL", "for positive reals a, b: GOAL"
 _ANY_REL = re.compile(r"<|>|=|≤|≥|≠|\\(?:geq?|leq?|gt|lt|ne)\b")  # a relation, plain or LaTeX
 _LATEX_REALS = re.compile(r"\\in\s*\\mathbb\s*\{R\}")  # "a \\in \\mathbb{R}": "a in R"
@@ -158,6 +162,7 @@ def _unwrap_latex(text: str) -> tuple[str, bool]:
 
     A lone `$` is left for the parser to refuse.
     """
+    text = _SUPERSCRIPT.sub(lambda m: "^" + m.group(0).translate(_SUPERSCRIPT_DIGITS), text)  # a³ -> a^3
     text = _TEXT_CMD.sub(r" \1 ", text.replace("\\forall", " for all "))
     text = _LATEX_REALS.sub(" in R", text)
     dollars = text.count("$")

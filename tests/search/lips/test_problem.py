@@ -186,6 +186,21 @@ def test_a_goal_that_ends_a_condition(text):
     assert _cons(p) == TWO_POSITIVE and p.goal == AB_GOAL, text
 
 
+def test_a_sentence_that_starts_with_then_or_hence_is_the_goal():
+    """"Then" once read as a variable: 'Suppose a, b > 0. Then a/b + b/a >= 2.' proved
+    2 <= b/a + Then*a/b, silently."""
+    for text in ("Suppose a, b > 0. Then a/b + b/a >= 2.", "a, b > 0. Hence, a/b + b/a >= 2",
+                 "Let a, b be positive reals. Therefore a/b + b/a >= 2"):
+        p = parse_problem(text)
+        assert p.variables == ("a", "b") and p.goal == Goal(sp.Integer(2), A / B + B / A), text
+
+
+def test_superscript_digits_are_powers():
+    p = parse_problem("Let a, b, c ≥ 0. Prove that a³ + b³ + c³ ≥ 3abc.")
+    assert p.goal == Goal(3 * A * B * C, A**3 + B**3 + C**3)
+    assert parse_problem("a² + b² ≥ 2ab").goal == AB_GOAL
+
+
 def test_a_goal_after_a_quantifier_over_reals():
     x = sp.symbols("x", real=True)
     p = parse_problem("Prove that for all real x, x^2 + 1 >= 2x")
