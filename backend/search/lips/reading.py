@@ -32,6 +32,15 @@ _IN_REALS = re.compile(r"(?:\bin\s+R|∈\s*ℝ)$")  # "x, y in R": the same as "
 _FUNCTION_NAMES = FUNCTION_NAMES | {"Real"}
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 MAX_VARIABLES = 12
+#: English words a problem's text may hold that are never meant as variables (3+ letters: two-letter
+#: names such as "ab" may be products of variables)
+_ENGLISH = frozenset({
+    "the", "that", "this", "then", "thus", "hence", "therefore", "prove", "show", "inequality",
+    "inequalities", "holds", "hold", "for", "all", "any", "every", "each", "where", "when", "whenever",
+    "with", "such", "satisfying", "given", "let", "suppose", "assume", "and", "are", "find", "value",
+    "minimum", "maximum", "real", "reals", "number", "numbers", "positive", "negative", "nonnegative",
+    "following", "true",
+})
 QUOTE_CHARS = 80  # of the user's text in an error message
 EXAMPLE = "a, b, c > 0; prove a^2+b^2+c^2 >= a*b+b*c+c*a"
 FORMAT_HINT = (f"Write constraints and the goal separated by ';', the goal last or after 'prove', "
@@ -104,6 +113,12 @@ def _check_names(names: tuple[str, ...] | list[str]) -> None:
     if bad:
         raise ProblemParseError(f"problem: {quote(bad[0], 40)} is not a variable name (a letter, then "
                                 f"letters, digits or single '_')")
+    words = [n for n in names if n.lower() in _ENGLISH]
+    if words:  # "prove the inequality a^2 >= 0" would prove the * inequality * a^2 >= 0, silently
+        shown = ", ".join(quote(w, 20) for w in words[:3])
+        raise ProblemParseError(f"problem: the word(s) {shown} would be read as variables (names side by "
+                                f"side are multiplied). Write the formulas with their conditions, e.g. "
+                                f"`{EXAMPLE}`")
     if len(names) > MAX_VARIABLES:
         raise ProblemParseError(f"problem: {len(names)} variables ({quote(', '.join(names))}); at most "
                                 f"{MAX_VARIABLES} are allowed")
@@ -121,10 +136,11 @@ def quote(text: str, limit: int = QUOTE_CHARS) -> str:
 # 10,000-character text costs linear time; the text cap is checked before any of them runs.
 
 _PART_SPLIT = re.compile(r"[;\n]|\.\s+(?=[A-Za-z\\])")  # ';', newline, or a sentence end ". Next"
-_GOAL_WORD = re.compile(r"\b(?:prove|show)(?:\s+that)?\b\s*:?", re.IGNORECASE)
+_GOAL_WORD = re.compile(
+    r"\b(?:prove|show)(?:\s+that)?(?:\s+the\s+(?:following\s+)?inequalit(?:y|ies))?\b\s*:?", re.IGNORECASE)
 _CONNECTOR = re.compile(
     r"\b(?:for\s+(?:all|any|every|each)|for|where|whenever|when|if|given\s+that|given|with|such\s+that"
-    r"|satisfying|provided\s+that|provided|assuming|assume\s+that|assume|suppose\s+that|suppose|let)\b",
+    r"|satisfying|provided\s+that|provided|assuming|assume\s+that|assume|suppose\s+that|suppose|let|holds)\b",
     re.IGNORECASE)
 _AND = re.compile(r"\band\b", re.IGNORECASE)
 _SUPERSCRIPT = re.compile("[⁰¹²³⁴⁵⁶⁷⁸⁹]+")
@@ -135,7 +151,8 @@ _LATEX_REALS = re.compile(r"\\in\s*\\mathbb\s*\{R\}")  # "a \\in \\mathbb{R}": "
 _TEXT_CMD = re.compile(r"\\(?:text|textrm|mathrm|mbox)\{([^{}]*)\}")
 _NONNEG = re.compile(r"\bnon[-\s]?negative\b", re.IGNORECASE)
 _CLAUSE_CHARS = re.compile(r"[A-Za-z0-9_,\s]+")
-_KINDS: dict[str, str | None] = {"positive": "> 0", "nonnegative": ">= 0", "negative": "< 0", "real": None}
+_KINDS: dict[str, str | None] = {"positive": "> 0", "nonnegative": ">= 0", "negative": "< 0", "real": None,
+                                 "reals": None}
 _NOUNS = frozenset({"real", "reals", "number", "numbers"})
 _VERBS = frozenset({"be", "are", "is", "all"})
 _STRIP = " \t,.:"

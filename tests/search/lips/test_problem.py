@@ -195,6 +195,17 @@ def test_a_sentence_that_starts_with_then_or_hence_is_the_goal():
         assert p.variables == ("a", "b") and p.goal == Goal(sp.Integer(2), A / B + B / A), text
 
 
+def test_filler_words_are_not_variables():
+    """'Prove the inequality a^2 + b^2 >= 2ab' once proved b^2 + inequality*the*a^2 >= 2ab."""
+    for text in ("Prove the inequality a^2 + b^2 >= 2ab", "Prove the following inequality: a^2 + b^2 >= 2ab",
+                 "Prove that the inequality a^2 + b^2 >= 2ab holds for all reals a, b"):
+        p = parse_problem(text)
+        assert p.variables == ("a", "b") and p.goal == AB_GOAL, text
+    words = r"the word\(s\) 'Find', 'minimum', 'the' would be read as variables"
+    with pytest.raises(ProblemParseError, match=words):
+        parse_problem("Find the minimum of x + 1/x for x > 0")
+
+
 def test_superscript_digits_are_powers():
     p = parse_problem("Let a, b, c ≥ 0. Prove that a³ + b³ + c³ ≥ 3abc.")
     assert p.goal == Goal(3 * A * B * C, A**3 + B**3 + C**3)
