@@ -248,6 +248,9 @@ def _add_condition(out: _Parts, text: str) -> None:
     """'a, b and c be positive reals' -> 'a, b, c > 0'; other text splits at 'and' into constraints."""
     if out.goal_in_conditions:
         split = _condition_then_goal(text)
+        if split is None:
+            late = _goal_then_condition(text)
+            split = late[::-1] if late is not None else None
         if split is not None:
             text = split[0]
             out.goals.append(split[1])
@@ -279,6 +282,22 @@ def _condition_then_goal(text: str) -> tuple[str, str] | None:
     if _kind_clause(condition) is None and not _ANY_REL.search(condition):
         return None
     return condition, segments[-1]
+
+
+def _goal_then_condition(text: str) -> tuple[str, str] | None:
+    """(goal, condition) of 'GOAL (CONDITION)': "x + 1/x >= 2 (x > 0)"; both must hold a relation."""
+    body = text.rstrip(" \t.")
+    if not body.endswith(")"):
+        return None
+    depth = 0
+    for i in range(len(body) - 1, -1, -1):
+        depth += (body[i] == ")") - (body[i] == "(")
+        if depth == 0:
+            goal, condition = body[:i].strip(_STRIP), body[i + 1:-1].strip()
+            if _ANY_REL.search(goal) and _ANY_REL.search(condition):
+                return goal, condition
+            return None
+    return None
 
 
 def _kind_clause(text: str) -> tuple[list[str], str | None] | None:

@@ -212,6 +212,12 @@ def test_superscript_digits_are_powers():
     assert parse_problem("a² + b² ≥ 2ab").goal == AB_GOAL
 
 
+def test_a_condition_in_parentheses_after_the_goal():
+    p = parse_problem("a/b + b/a >= 2 (a, b > 0)")
+    assert _cons(p) == TWO_POSITIVE and p.goal == Goal(sp.Integer(2), A / B + B / A)
+    assert parse_problem("(a+b)^2 >= 4ab").constraints == ()  # a parenthesis that is part of the goal
+
+
 def test_a_goal_after_a_quantifier_over_reals():
     x = sp.symbols("x", real=True)
     p = parse_problem("Prove that for all real x, x^2 + 1 >= 2x")
