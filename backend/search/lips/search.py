@@ -76,6 +76,8 @@ class LipsSearch(Admission, Search):
         self.popped: list[int] = []  # node ids in the order they were popped
         self.unjustified: set[int] = set()  # nodes whose step failed a chain's re-check
         self.stop_asked_s: float | None = None  # when a stop was requested (run seconds)
+        #: why the constraints admit no point at all (then every goal follows from them, vacuously)
+        self.infeasible: str | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -94,8 +96,28 @@ class LipsSearch(Admission, Search):
             self.emit(ev.Note, level="info", node=rid, message=message)
         self.frontier.push(node)
         self.best = rid
+        self.infeasible = self._contradiction()
+        if self.infeasible:
+            self.emit(ev.Note, level="error", node=rid, message=self.infeasible)
+
+    def _contradiction(self) -> str | None:
+        """Why no real point satisfies the constraints (z3 unsat), or None (sat, unknown, or
+        none): from contradicting constraints every goal "follows", so none is proved."""
+        from backend.search.lips.smt import constraint_facts, solve
+
+        if not self.problem.constraints:
+            return None
+        res = solve(self.problem.variables, constraint_facts(self.problem),
+                    timeout_s=min(2.0, self.config.z3_timeout_s))
+        if res.status != "unsat":
+            return None
+        shown = "; ".join(str(c) for c in self.problem.constraints[:6])
+        return (f"the constraints contradict each other (z3: no real point satisfies {shown}), so every "
+                "goal would follow from them; nothing is proved. Check the constraints.")
 
     def _exhausted(self) -> str | None:
+        if self.infeasible:
+            return "infeasible"
         if self.proved is not None:
             return "proved"
         if self.refuted:
@@ -127,6 +149,9 @@ class LipsSearch(Admission, Search):
         return not limit or self.stop_asked_s is None or self.stop_asked_s < limit
 
     def finish(self, *, status: str | None = None, **kw: Any) -> ev.RunFinished:
+        if self.infeasible and self.state.finished is None:
+            status = "error"
+            kw["error"] = kw.get("error") or self.infeasible
         if status is None and self.state.finished is None:
             stopped = self._user_stopped()
             status = "stopped" if stopped else ("proved" if self.proved is not None else "exhausted")

@@ -390,3 +390,16 @@ def test_candidates_get_a_short_z3_budget_and_the_proof_path_the_full_one():
     assert s.recheck_cfg.implication_timeout_s == 4.0  # the chain's re-check is not cut
     assert s._close_config(root=True).z3_timeout_s == s.close_cfg.z3_timeout_s  # the root: full budget
     assert s._close_config(root=False).z3_timeout_s == 0.5
+
+
+def test_contradicting_constraints_prove_nothing():
+    """x > 0 and x < 0 admit no point, so z3 and every closer "prove" any goal from them (a
+    univariate check once proved x >= 5); the run ends as an error that says why, without a proof."""
+    res = solve("x > 0; x < 0; prove x >= 5", algorithm="lips", engine=None)
+    assert res.status == "error" and res.answer is None
+    tree = Tree.from_events(res.events)
+    assert "constraints contradict each other" in tree.finished.error
+    assert [n.level for n in tree.notes] == ["error"] and "nothing is proved" in tree.notes[0].message
+    assert all(n.status != "proved" for n in tree.nodes.values())
+    # satisfiable constraints are untouched
+    assert solve("x > 0; x < 1; prove x^2 <= 1", algorithm="lips", engine=None).status == "proved"
