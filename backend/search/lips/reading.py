@@ -144,8 +144,10 @@ _CONNECTOR = re.compile(
     re.IGNORECASE)
 _AND = re.compile(r"\band\b", re.IGNORECASE)
 _SUPERSCRIPT = re.compile("[⁰¹²³⁴⁵⁶⁷⁸⁹]+")
+_ROOT_SIGN = re.compile(r"√\s*(?:\(|([A-Za-z0-9_.]+))")
 _SUPERSCRIPT_DIGITS = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹", "0123456789")
-_THEN = re.compile(r"\bthen\b|:", re.IGNORECASE)  # "if a > 0 then GOAL", "for positive reals a, b: GOAL"
+#: what ends a condition before its goal: "if a > 0 then GOAL", "for reals a, b: GOAL", "a > 0 => GOAL"
+_THEN = re.compile(r"\bthen\b|:|=>|⇒|⟹|→", re.IGNORECASE)
 _ANY_REL = re.compile(r"<|>|=|≤|≥|≠|\\(?:geq?|leq?|gt|lt|ne)\b")  # a relation, plain or LaTeX
 _LATEX_REALS = re.compile(r"\\in\s*\\mathbb\s*\{R\}")  # "a \\in \\mathbb{R}": "a in R"
 _TEXT_CMD = re.compile(r"\\(?:text|textrm|mathrm|mbox)\{([^{}]*)\}")
@@ -180,6 +182,7 @@ def _unwrap_latex(text: str) -> tuple[str, bool]:
     A lone `$` is left for the parser to refuse.
     """
     text = _SUPERSCRIPT.sub(lambda m: "^" + m.group(0).translate(_SUPERSCRIPT_DIGITS), text)  # a³ -> a^3
+    text = _ROOT_SIGN.sub(lambda m: f"sqrt({m.group(1)})" if m.group(1) else "sqrt(", text)  # √x, √(ab)
     text = _TEXT_CMD.sub(r" \1 ", text.replace("\\forall", " for all "))
     text = _LATEX_REALS.sub(" in R", text)
     dollars = text.count("$")

@@ -180,6 +180,8 @@ def test_natural_phrasings(text):
     "Show that for positive reals a, b, a^2 + b^2 >= 2ab",
     "Prove that if a, b > 0 then a^2 + b^2 >= 2ab",
     r"For $a, b > 0$: $a^2 + b^2 \ge 2ab$",
+    "a, b > 0 => a^2 + b^2 >= 2ab",
+    "a, b > 0 ⇒ a² + b² ≥ 2ab",
 ])
 def test_a_goal_that_ends_a_condition(text):
     p = parse_problem(text)
@@ -204,6 +206,12 @@ def test_filler_words_are_not_variables():
     words = r"the word\(s\) 'Find', 'minimum', 'the' would be read as variables"
     with pytest.raises(ProblemParseError, match=words):
         parse_problem("Find the minimum of x + 1/x for x > 0")
+
+
+def test_the_root_sign_is_sqrt():
+    p = parse_problem("a, b > 0 ⇒ a + b ≥ 2√(ab)")
+    assert _cons(p) == TWO_POSITIVE and p.goal == Goal(2 * sp.sqrt(A * B), A + B)
+    assert parse_problem("a >= 0; prove a + 1 >= 2√a").goal == Goal(2 * sp.sqrt(A), A + 1)
 
 
 def test_superscript_digits_are_powers():
