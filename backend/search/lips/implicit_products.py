@@ -14,15 +14,23 @@ from backend.search.lips.reading import (
     _after_dot,
     _is_variable_name,
     _names_in,
+    _relation_groups,
     _split_top_commas,
 )
 
 
 def _bare_names(constraint: str) -> set[str]:
-    """Names a constraint states something about as themselves: `xy` in 'xy > 0', `a`, `b` in 'a, b > 0'."""
+    """Names a constraint states something about as themselves: `xy` in 'xy > 0', `a`, `b` in 'a, b > 0'.
+
+    An equation states a value, not a name: in 'abc = 1' (the classic condition) `abc` is a*b*c
+    wherever a, b and c are variables."""
     out = set()
-    for operand in _REL_SPLIT.split(constraint)[0::2]:
-        out |= {n for n in _split_top_commas(operand) if _is_variable_name(n)}
+    for group in _relation_groups(constraint):  # "a, b, c > 0, abc = 1": two statements
+        pieces = _REL_SPLIT.split(group)
+        if all(rel in ("=", "==") for rel in pieces[1::2]):
+            continue
+        for operand in pieces[0::2]:
+            out |= {n for n in _split_top_commas(operand) if _is_variable_name(n)}
     return out
 
 

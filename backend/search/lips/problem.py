@@ -34,6 +34,7 @@ from backend.search.lips.reading import (
     _names_in,
     _Parts,
     _relation_chain,
+    _relation_groups,
     _split_parts,
     _split_top_commas,
     _to_plain_text,
@@ -169,14 +170,12 @@ def _is_poly(e: sp.Expr) -> bool:
 
 def parse_constraint(text: str, symbols: dict[str, sp.Symbol], where: str = "constraint") -> list[Constraint]:
     """One constraint part; chains and comma lists expand ("a,b,c > 0" -> three constraints,
-    "0 < a, b < 1" -> four). A comma list of whole relations ("x > 0, y > 0") is that many
-    constraints: read as a chain it would say x > 0 > 0, a contradiction from which anything
-    follows."""
+    "0 < a, b < 1" -> four). Where a list between two relations holds anything but names, the
+    commas separate constraints instead ("x > 0, y > 0", "a, b >= 0, a + b = 2"): read as a
+    chain, those would say 0 > 0 or 0 = 2, contradictions from which anything follows."""
     operands, rels = _relation_chain(text, where)
-    segments = _split_top_commas(text)
-    whole = len(segments) > 1 and all(_REL_SPLIT.search(s) for s in segments)
-    if whole and _middle_is_no_name_list(operands):
-        return [c for s in segments for c in parse_constraint(s, symbols, where=where)]
+    if _middle_is_no_name_list(operands):
+        return [c for group in _relation_groups(text) for c in parse_constraint(group, symbols, where=where)]
     out: list[Constraint] = []
     for i, rel in enumerate(rels):
         lefts, rights = _split_top_commas(operands[i]), _split_top_commas(operands[i + 1])

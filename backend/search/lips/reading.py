@@ -66,6 +66,21 @@ def _split_top_commas(text: str) -> list[str]:
     return [p.strip() for p in parts]
 
 
+def _relation_groups(text: str) -> list[str]:
+    """A comma list cut after each item that holds a relation: "a, b >= 0, a + b = 2" ->
+    ["a, b >= 0", "a + b = 2"]; items after the last relation join the last group ("0 < a, b")."""
+    groups: list[list[str]] = [[]]
+    for item in _split_top_commas(text):
+        groups[-1].append(item)
+        if _REL_SPLIT.search(item):
+            groups.append([])
+    tail = groups.pop()
+    if not groups:
+        return [", ".join(tail)]
+    groups[-1] += tail
+    return [", ".join(g) for g in groups]
+
+
 def _relation_chain(text: str, where: str) -> tuple[list[str], list[str]]:
     """'0 < a <= b' -> (['0', 'a', 'b'], ['<', '<=']), with unicode and '=' normalised."""
     pieces = _REL_SPLIT.split(text)

@@ -136,6 +136,24 @@ def test_a_declared_multi_letter_name_stays_a_variable(text):
     assert p.goal == Goal(sp.Integer(0), p.symbols["xy"])
 
 
+def test_an_equation_does_not_declare_its_name():
+    """'abc = 1' is the classic condition a*b*c = 1; it once made `abc` a fourth variable, and
+    the search then refuted a + b + c >= 3 with a point where a*b*c was not 1."""
+    for text in ("a, b, c > 0; abc = 1; prove a + b + c >= 3", "a, b, c > 0, abc = 1; prove a + b + c >= 3"):
+        p = parse_problem(text)
+        assert p.variables == ("a", "b", "c") and (A * B * C - 1, "==") in _cons(p), text
+        assert p.readings == ("abc read as a*b*c",)
+
+
+def test_relation_groups_cut_a_comma_list_after_each_relation():
+    from backend.search.lips.reading import _relation_groups
+
+    assert _relation_groups("a, b >= 0, a + b = 2") == ["a, b >= 0", "a + b = 2"]
+    assert _relation_groups("x > 0, y > 0") == ["x > 0", "y > 0"]
+    assert _relation_groups("0 < a, b") == ["0 < a, b"]  # names after the last relation join it
+    assert _relation_groups("a, b") == ["a, b"]
+
+
 def test_names_with_digits_and_function_names_never_split():
     p = parse_problem("s, q, r, t, x > 0; prove sqrt(x1) + sqrt(x) >= 0")
     assert "x1" in p.variables and p.readings == ()
@@ -240,6 +258,11 @@ def test_a_comma_list_of_relations_is_that_many_constraints():
     assert {(c.expr, c.rel) for c in p.constraints} == {(x, ">"), (y, ">")}
     p = parse_problem("a >= 1, b >= 2, prove a*b >= 2")
     assert _cons(p) == {(A - 1, ">="), (B - 2, ">=")}
+    # names, then a relation, then another constraint: "a, b >= 0, a + b = 2" once held 0 = 2
+    p = parse_problem("a, b >= 0, a + b = 2, prove ab <= 1")
+    assert _cons(p) == {(A, ">="), (B, ">="), (A + B - 2, "==")}
+    p = parse_problem("a, b > 0, ab = 1; prove a + b >= 2")
+    assert _cons(p) == {(A, ">"), (B, ">"), (A * B - 1, "==")}
     # a list of names between two relations is still a list: 0 < a, b < 1 bounds both
     p = parse_problem("0 < a, b < 1; prove a*b <= 1")
     assert _cons(p) == {(A, ">"), (B, ">"), (1 - A, ">"), (1 - B, ">")}
