@@ -210,8 +210,8 @@ def _split_parts(text: str, *, goal_in_conditions: bool = False) -> _Parts:
     """Parts by ';', newlines and sentence ends; a new part before each 'prove'/'show (that)'.
 
     ``goal_in_conditions``: a condition may end in the goal ("for positive reals a, b: GOAL",
-    "if a, b > 0 then GOAL", "a, b > 0, GOAL"); ``parse_problem`` reads a text so only when the
-    plain reading finds no goal, so it never changes a reading that worked."""
+    "if a, b > 0 then GOAL", "a, b > 0, GOAL", "GOAL (a, b > 0)"); ``parse_problem`` reads a text
+    so only after the plain reading failed, so it never changes a reading that worked."""
     out = _Parts(goal_in_conditions=goal_in_conditions)
     for piece in _PART_SPLIT.split(text):
         marks = list(_GOAL_WORD.finditer(piece))
