@@ -63,6 +63,9 @@ def main() -> None:
     parser.add_argument("--drop-equivalent", action="store_true",
                         help="leave out pairs whose two steps compute the same thing (run in the sandbox; "
                              "backend/train/pair_equivalence.py), in training and held out")
+    parser.add_argument("--backbone", default=None,
+                        help="the model under the PPM: a .gguf, an HF folder (a merged evolve policy: "
+                             "RUN/round-1/policy) or id; default the embedded model")
     parser.add_argument("--states", type=Path, default=None,
                         help="cache file of the frozen layers' states "
                              "(default: /tmp/canopy-ppm-states-N.safetensors)")
@@ -79,6 +82,7 @@ def main() -> None:
         fit_top_layers,
         index_pairs,
         load_states,
+        states_source,
     )
     from backend.train.ppm_trainer import LoRA, PPMTrainConfig
 
@@ -99,7 +103,11 @@ def main() -> None:
     print(f"{sum(used)} pairs from {len(problems)} problems, {len(texts)} distinct texts; "
           f"{args.folds} folds of {sizes} pairs")
 
-    backbone, tokenizer = load_backbone(None)
+    from backend.engines.embedded import resolve_model
+
+    model_path = resolve_model(args.backbone)
+    print(f"backbone: {model_path}")
+    backbone, tokenizer = load_backbone(model_path)
     backbone.eval()
     t0 = time.monotonic()
     states_path = args.states or Path(f"/tmp/canopy-ppm-states-{args.top_layers}.safetensors")
@@ -111,7 +119,8 @@ def main() -> None:
         return bottom_states(backbone, tokenizer, texts, args.top_layers, max_length=args.max_length,
                              progress=progress)
 
-    states = load_states(states_path, texts, make)
+    states = load_states(states_path, texts, make,
+                         source=states_source(model_path, args.top_layers, args.max_length))
     tokens = sum(s.shape[0] for s in states)
     print(f"states: {len(states)} texts, {tokens} tokens ({time.monotonic() - t0:.0f} s)")
 

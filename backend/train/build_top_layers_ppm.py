@@ -97,6 +97,7 @@ def build_top_layers_ppm(
         fit_top_layers,
         index_pairs,
         load_states,
+        states_source,
     )
     from backend.train.ppm_trainer import LoRA, PPMTrainConfig, torch_threads
     from backend.train.top_layers_export import export_top_layers
@@ -145,7 +146,8 @@ def build_top_layers_ppm(
                                  progress=progress)
 
     cache = states_cache or Path(tempfile.gettempdir()) / f"canopy-ppm-states-{s.top_layers}.safetensors"
-    states = load_states(cache, texts, make)
+    states = load_states(cache, texts, make,
+                         source=states_source(engine.info.model, s.top_layers, s.max_length))
     report.seconds["states"] = round(time.monotonic() - t1, 1)
     lora = LoRA(r=s.lora_rank, alpha=2 * s.lora_rank)
     config = PPMTrainConfig(epochs=s.epochs, lr=s.lr, batch_size=s.batch_size, seed=s.seed, lora=lora,

@@ -200,14 +200,16 @@ def index_pairs(pairs: Sequence[Any]) -> tuple[list[str], list[CachedPair]]:
 
 
 def load_states(
-    path: Path, texts: Sequence[str], make: Callable[[], list[torch.Tensor]]
+    path: Path, texts: Sequence[str], make: Callable[[], list[torch.Tensor]], *, source: str = ""
 ) -> list[torch.Tensor]:
     """Cached bottom states of ``texts`` from ``path`` (safetensors) when it holds exactly these
-    texts (a sha256 of them is stored with the states), else ``make()``'s, saved there: the
-    frozen layers' pass is most of a run's setup and the same for every later run."""
+    texts from the same ``source`` (the backbone and settings that made them; a sha256 of both
+    is stored with the states), else ``make()``'s, saved there: the frozen layers' pass is most
+    of a run's setup and the same for every later run. Without ``source`` in the key, states of
+    one backbone were silently reused for another."""
     from safetensors.torch import load_file, save_file
 
-    key = hashlib.sha256("\0".join(texts).encode()).hexdigest()
+    key = hashlib.sha256("\0".join([source, *texts]).encode()).hexdigest()
     if path.is_file():
         saved = load_file(path)
         if saved.get("key") is not None and bytes(saved["key"].tolist()).decode() == key:
@@ -218,3 +220,16 @@ def load_states(
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, path)
     return states
+
+
+def states_source(model: str | Path | None, top_layers: int, max_length: int) -> str:
+    """What made a states cache: the backbone file or folder (path, sizes and modification
+    times: cheap, where a sha256 of a GB is not), the frozen layers and the cut."""
+    where = Path(model) if model is not None else None
+    if where is not None and where.exists():
+        files = [where] if where.is_file() else sorted(f for f in where.iterdir() if f.is_file())
+        seen = ";".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files)
+        ident = f"{where.resolve()}[{seen}]"
+    else:
+        ident = str(model)  # a hub id, or None for the embedded default: the name is what there is
+    return f"{ident}|top={top_layers}|max_length={max_length}"

@@ -91,3 +91,31 @@ def test_pairs_as_the_bench_builds_them_are_indices_of_distinct_texts():
     texts, cached = index_pairs(pairs)
     assert texts == ["a b", "a c", "a d"]
     assert cached == [CachedPair(0, 1, pairs[0].weight), CachedPair(0, 2, pairs[1].weight)]
+
+
+def test_cached_states_are_reused_only_for_the_backbone_that_made_them(tmp_path):
+    # the cache once keyed on the texts alone: a PPM over the fine-tuned policy would have trained
+    # on the base model's states, silently
+    from backend.train.ppm_top_layers import load_states, states_source
+
+    base, policy = tmp_path / "base.gguf", tmp_path / "policy"
+    base.write_bytes(b"base weights")
+    policy.mkdir()
+    (policy / "model.safetensors").write_bytes(b"policy weights")
+    cache, texts, made = tmp_path / "states.safetensors", ["a b", "a c"], []
+
+    def make(value: float):
+        def run():
+            made.append(value)
+            return [torch.full((2, 3), value), torch.full((1, 3), value)]
+        return run
+
+    first = load_states(cache, texts, make(1.0), source=states_source(base, 4, 768))
+    again = load_states(cache, texts, make(9.0), source=states_source(base, 4, 768))
+    assert made == [1.0] and torch.equal(again[0], first[0])  # same backbone: read back, not made
+    other = load_states(cache, texts, make(2.0), source=states_source(policy, 4, 768))
+    assert made == [1.0, 2.0] and float(other[0][0, 0]) == 2.0
+    load_states(cache, texts, make(3.0), source=states_source(policy, 2, 768))  # other split: made
+    (policy / "model.safetensors").write_bytes(b"retrained policy weights")  # same path, new weights
+    load_states(cache, texts, make(4.0), source=states_source(policy, 2, 768))
+    assert made == [1.0, 2.0, 3.0, 4.0]
