@@ -12,6 +12,8 @@ pair is held out once), next to "prefer the longer step" on the same pairs.
     python -m bench.ppm_top_layers --top-layers 4 --folds 5 --epochs 2 --lr 1e-4
     python -m bench.ppm_top_layers --top-layers 2 --lora-rank 0 --lr 7e-6   # the paper's full fine-tune
     python -m bench.ppm_top_layers --drop-equivalent   # without pairs of two equal computations
+    python -m bench.ppm_top_layers --backbone runs/evo-300/round-1/policy \
+        --sft runs/evo-300/round-1/sft.jsonl          # on round 1's policy, as the paper starts its PPM
 
 Nothing is saved but the cached states (``--states``, reused by later runs with the same
 texts and split): it answers a question, it does not ship a PPM.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import math
 import time
 from pathlib import Path
@@ -66,6 +69,10 @@ def main() -> None:
     parser.add_argument("--backbone", default=None,
                         help="the model under the PPM: a .gguf, an HF folder (a merged evolve policy: "
                              "RUN/round-1/policy) or id; default the embedded model")
+    parser.add_argument("--sft", type=Path, nargs="*", default=[],
+                        help="SFT data the backbone was fine-tuned on (RUN/round-1/sft.jsonl): those "
+                             "problems' pairs train but are never held out (their right steps are "
+                             "text the backbone has seen)")
     parser.add_argument("--states", type=Path, default=None,
                         help="cache file of the frozen layers' states "
                              "(default: /tmp/canopy-ppm-states-N.safetensors)")
@@ -99,7 +106,14 @@ def main() -> None:
 
         used = [not equivalent(p.prefix, p.chosen, p.rejected, run_code) for p in pairs]
         print(f"left out {used.count(False)} pairs whose steps compute the same thing")
-    sizes = [sum(u for f, u in zip(folds, used, strict=True) if f == k) for k in range(args.folds)]
+    seen = {json.loads(line)["problem_id"].replace("/", "_")
+            for path in args.sft for line in path.read_text().splitlines() if line.strip()}
+    holdable = [pid.replace("/", "_") not in seen for pid, _ in found]
+    if args.sft:
+        print(f"{holdable.count(False)} pairs of {len(seen)} problems in the backbone's SFT data: "
+              "trained on, never held out")
+    sizes = [sum(u and h for f, u, h in zip(folds, used, holdable, strict=True) if f == k)
+             for k in range(args.folds)]
     print(f"{sum(used)} pairs from {len(problems)} problems, {len(texts)} distinct texts; "
           f"{args.folds} folds of {sizes} pairs")
 
@@ -131,8 +145,9 @@ def main() -> None:
     right = {"ppm": 0.0, "longer": 0.0, "train": 0.0}
     counted = trained = 0
     for k in args.only_folds if args.only_folds is not None else range(args.folds):
-        train = [c for c, f, u in zip(cached, folds, used, strict=True) if f != k and u]
-        held = [i for i, (f, u) in enumerate(zip(folds, used, strict=True)) if f == k and u]
+        rows = list(zip(folds, used, holdable, strict=True))
+        train = [c for c, (f, u, h) in zip(cached, rows, strict=True) if u and (f != k or not h)]
+        held = [i for i, (f, u, h) in enumerate(rows) if f == k and u and h]
         if not held:
             continue
         torch.manual_seed(args.seed)
