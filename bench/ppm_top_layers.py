@@ -30,11 +30,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 #: every committed truth-mode search of GSM8K train: the base model's (ppm-data, evolve-300 round 1)
-#: and round 1's policy's (300-399); a PPM scores step texts, whichever policy wrote them
+#: and round 1's policy's (300-399, and evolve-300 round 2 on 0-299); a PPM scores step texts,
+#: whichever policy wrote them
 TREES = [
     ROOT / "assets" / "ppm-data" / "trees",
     ROOT / "assets" / "evolve-300" / "round-1" / "trees",
     ROOT / "assets" / "evolve-300" / "round-1-policy-searches" / "trees",
+    ROOT / "assets" / "evolve-300" / "round-2" / "trees",
 ]
 
 
