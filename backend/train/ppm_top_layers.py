@@ -200,7 +200,7 @@ def index_pairs(pairs: Sequence[Any]) -> tuple[list[str], list[CachedPair]]:
 
 
 def load_states(
-    path: Path, texts: Sequence[str], make: Callable[[], list[torch.Tensor]], *, source: str = ""
+    path: Path, texts: Sequence[str], make: Callable[[], list[torch.Tensor]], *, source: str
 ) -> list[torch.Tensor]:
     """Cached bottom states of ``texts`` from ``path`` (safetensors) when it holds exactly these
     texts from the same ``source`` (the backbone and settings that made them; a sha256 of both
