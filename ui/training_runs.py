@@ -168,7 +168,8 @@ def run_view(run: Path, now: float | None = None) -> RunView:
     notes = [f"round {r.number}: {note}" for r in state.rounds for note in r.notes]
     if notes:
         progress += "  \n" + "  \n".join(md_esc(_clip(n)) for n in notes[:20])
-    figure = json.loads(round_figure(state.rows).to_json()) if state.rows else NO_ROUNDS
+    chart = state.chart_rows
+    figure = json.loads(round_figure(chart).to_json()) if chart else NO_ROUNDS
     scorer = " + PPM" if state.algo == "rstar" else " + value head"
     rounds = [(f"round {r.number}: policy" + (scorer if r.ppm else ""), r.number)
               for r in state.rounds if r.policy is not None]

@@ -10,7 +10,8 @@ from typing import Any
 
 
 def round_figure(rows: Sequence[Mapping[str, Any]]) -> Any:
-    """Three panels over the rounds (round 0 is the base policy)."""
+    """Three panels over the rounds (round 0 is the base policy); a row marked ``so_far`` is a
+    round still running, its tick labelled so."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -40,6 +41,11 @@ def round_figure(rows: Sequence[Mapping[str, Any]]) -> Any:
         fig.update_yaxes(visible=False, row=1, col=2)
         fig.update_yaxes(visible=False, row=1, col=3)
     fig.update_xaxes(title_text="round", dtick=1)
+    running = [r["round"] for r in rows if r.get("so_far")]
+    if running:  # a round still running is drawn with what its finished stages made
+        ticks = sorted(set(rounds))
+        labels = [f"{n} (so far)" if n in running else str(n) for n in ticks]
+        fig.update_xaxes(tickvals=ticks, ticktext=labels)
     fig.update_yaxes(range=[0, 1], row=1, col=1)
     fig.update_layout(height=420, barmode="group", margin={"t": 60, "b": 40})
     return fig

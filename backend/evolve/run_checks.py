@@ -52,13 +52,14 @@ def check_manifest(manifest: Any) -> None:
         raise UnreadableRun(f"{MANIFEST}: models is not an object")
 
 
-def check_row(row: Any, number: int) -> None:
-    """A round's report row as the charts need it: its own round number, finite numbers."""
+def check_row(row: Any, number: int, where: str = "report.json") -> None:
+    """A round's report row as the charts need it: its own round number, finite numbers.
+    ``where``: the file(s) the row was read from, for the message."""
     if not isinstance(row, dict) or row.get("round") != number or isinstance(row.get("round"), bool):
-        raise UnreadableRun(f"round-{number}/report.json is not round {number}'s report")
+        raise UnreadableRun(f"round-{number}/{where} is not round {number}'s report")
     bad = [key for key in CHART_FIELDS if row.get(key) is not None and not _number(row[key])]
     if bad:
-        raise UnreadableRun(f"round-{number}/report.json: {', '.join(bad)} not a finite number")
+        raise UnreadableRun(f"round-{number}/{where}: {', '.join(bad)} not a finite number")
     if not isinstance(row.get("heldout_cpu_note"), str | None):
         raise UnreadableRun(f"round-{number}/report.json: heldout_cpu_note is not text")
 

@@ -92,6 +92,9 @@ class RoundState:
     #: its newest whole checkpoint, else None
     training: tuple[int, int, float | None] | None = None
     stages: tuple[str, ...] = tuple(name for name, _ in STAGES)  # this algorithm's, in order
+    #: a round still running: the chart's numbers of the stages it has finished (its report row
+    #: comes only at its end, hours after its search), marked ``so_far``; else None
+    so_far: Mapping[str, Any] | None = None
 
     @property
     def finished(self) -> bool:
@@ -118,6 +121,11 @@ class RunState:
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def chart_rows(self) -> list[Mapping[str, Any]]:
+        """The finished rounds' rows, then what a running round has produced so far."""
+        return [*self.rows, *(r.so_far for r in self.rounds if r.so_far is not None)]
 
     @property
     def algo(self) -> str:
@@ -330,7 +338,35 @@ def _round_state(folder: Path, number: int, manifest: Mapping[str, Any], root: P
     training = _training(folder, state.current, root)
     if training is not None:  # a new checkpoint is a change: "last file written" and the redraw
         stamps.append((folder / CHECKPOINTS[str(state.current)]).stat().st_mtime)
-    return replace(state, pace=pace, training=training), row, stamps
+    so_far = None if row is not None or not number else _so_far(number, outputs)
+    return replace(state, pace=pace, training=training, so_far=so_far), row, stamps
+
+
+def _so_far(number: int, outputs: Mapping[str, Mapping[str, Any]]) -> dict[str, Any] | None:
+    """A running round's chart numbers from its finished stages' files, under the report
+    rows' keys (``report.round_report``); None before its search has finished."""
+    search = outputs.get("search")
+    if search is None:
+        return None
+    data, policy, evaluation = (outputs.get(name, {}) for name in ("data", "policy", "eval"))
+
+    def accuracy(kind: str) -> Any:
+        part = evaluation.get(kind)
+        return part.get("accuracy") if isinstance(part, dict) else None
+
+    row = {
+        "round": number,
+        "so_far": True,
+        "solved_in_search": search.get("right_answer_in_tree"),
+        "sft_examples": data.get("sft_examples"),
+        "ppm_pairs": data.get("ppm_pairs"),
+        "train_loss_first": policy.get("first_loss"),
+        "train_loss_last": policy.get("last_loss"),
+        "heldout_greedy_accuracy": accuracy("greedy"),
+        "heldout_search_accuracy": accuracy("search"),
+    }
+    check_row(row, number, "stage files")  # finite numbers or nothing, as in a finished round's report
+    return row
 
 
 def _eval_cpus(folder: Path, root: Path) -> set[str]:

@@ -235,3 +235,36 @@ def test_a_run_copied_without_its_weights_says_the_trained_models_are_missing(tm
     assert "the trained policy is not here: no folder policy/" in two.notes
     assert "the trained PPM is not here: no folder ppm/" in two.notes
     assert not any(n.startswith("no ") for n in two.notes)  # it was trained: not "no policy trained"
+
+
+def test_a_running_rounds_finished_stages_are_charted_so_far(tmp_path):
+    # the round's report comes hours after its search: until then the chart showed nothing of it
+    from backend.evolve.charts import round_figure
+
+    run = mid_search_run(tmp_path / "live", searched=5)
+    stage = run / "round-2"
+    (stage / "search.json").write_text(json.dumps({"problems": 5, "right_answer_in_tree": 3}), encoding="utf-8")
+    state = ri.read_run(run)
+    assert [r["round"] for r in state.rows] == [0, 1]  # report rows: finished rounds only
+    so_far = state.chart_rows[-1]
+    assert so_far["round"] == 2 and so_far["so_far"] and so_far["solved_in_search"] == 3
+    assert so_far["sft_examples"] is None and so_far["train_loss_last"] is None
+    (stage / "data.json").write_text(json.dumps({"sft_examples": 4, "ppm_pairs": 2}), encoding="utf-8")
+    (stage / "policy.json").write_text(json.dumps({"trained": True, "first_loss": 0.5, "last_loss": 0.25}),
+                                       encoding="utf-8")
+    so_far = ri.read_run(run).chart_rows[-1]
+    assert (so_far["sft_examples"], so_far["ppm_pairs"], so_far["train_loss_last"]) == (4, 2, 0.25)
+    fig = round_figure(ri.read_run(run).chart_rows)
+    solved = next(t for t in fig.data if t.name == "solved in search")
+    assert list(solved.x) == [1, 2] and solved.y[-1] == 3
+    assert "2 (so far)" in fig.layout.xaxis2.ticktext and "1" in fig.layout.xaxis2.ticktext
+    (stage / "data.json").write_text(json.dumps({"sft_examples": "<b>4</b>"}), encoding="utf-8")
+    with pytest.raises(ri.UnreadableRun, match="sft_examples not a finite number"):
+        ri.read_run(run)
+
+
+def test_a_round_not_yet_past_its_search_or_already_reported_has_no_so_far_row(tmp_path):
+    run = mid_search_run(tmp_path / "live", searched=2)
+    assert all(r.so_far is None for r in ri.read_run(run).rounds)
+    done = ri.read_run(finished_run(tmp_path / "done"))
+    assert all(r.so_far is None for r in done.rounds) and done.chart_rows == list(done.rows)
