@@ -243,7 +243,8 @@ def test_a_running_rounds_finished_stages_are_charted_so_far(tmp_path):
 
     run = mid_search_run(tmp_path / "live", searched=5)
     stage = run / "round-2"
-    (stage / "search.json").write_text(json.dumps({"problems": 5, "right_answer_in_tree": 3}), encoding="utf-8")
+    search = {"problems": 5, "right_answer_in_tree": 3}
+    (stage / "search.json").write_text(json.dumps(search), encoding="utf-8")
     state = ri.read_run(run)
     assert [r["round"] for r in state.rows] == [0, 1]  # report rows: finished rounds only
     so_far = state.chart_rows[-1]
