@@ -484,7 +484,8 @@ def build_solve(services: Services, demo: gr.Blocks) -> SolveScreen:
             policy = gr.Dropdown(  # a round's policy from the Training tab; hidden until one is picked
                 choices=[("the server's engine", "")], value="", label="Policy", elem_id="policy",
                 visible=False,
-                info="the server's engine, or an evolve round's policy (transformers engine)",
+                info="the server's engine, or an evolve round's policy (llama.cpp on the GGUF the round "
+                     "exported, else the transformers engine)",
             )
             seed = gr.Number(value=0, precision=0, label="Seed", elem_id="seed")
             groups, widgets, presets = [], [], {}
