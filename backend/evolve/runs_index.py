@@ -14,6 +14,7 @@ the run "unreadable" with the reason instead of an exception.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -88,9 +89,9 @@ class RoundState:
     #: the stage in progress, per problem: (what, files left, seconds a file over the newest
     #: PACE_FILES) when its files show a pace, else None
     pace: tuple[str, int, float] | None = None
-    #: a fine-tuning stage in progress: (steps saved, steps in all, the last saved loss) from
-    #: its newest whole checkpoint, else None
-    training: tuple[int, int, float | None] | None = None
+    #: a fine-tuning stage in progress: (steps saved, steps in all, the last and the first logged
+    #: loss) from its newest whole checkpoint, else None
+    training: tuple[int, int, float | None, float | None] | None = None
     stages: tuple[str, ...] = tuple(name for name, _ in STAGES)  # this algorithm's, in order
     #: a round still running: the chart's numbers of the stages it has finished (its report row
     #: comes only at its end, hours after its search), marked ``so_far``; else None
@@ -249,10 +250,12 @@ def _stage_pace(folder: Path, current: str | None, to_search: int, to_test: int,
     return None
 
 
-def _training(folder: Path, current: str | None, root: Path) -> tuple[int, int, float | None] | None:
-    """(step, max steps, last loss) of the newest whole checkpoint of the fine-tuning stage in
-    progress; None when there is none yet (or it cannot be read: a progress detail, not a
-    reason to call the run unreadable)."""
+def _training(
+    folder: Path, current: str | None, root: Path
+) -> tuple[int, int, float | None, float | None] | None:
+    """(step, max steps, last loss, first loss) of the newest whole checkpoint of the fine-tuning
+    stage in progress; None when there is none yet (or it cannot be read: a progress detail, not
+    a reason to call the run unreadable)."""
     sub = CHECKPOINTS.get(current or "")
     if sub is None or not _plain_dir(folder / sub, root):
         return None
@@ -266,9 +269,9 @@ def _training(folder: Path, current: str | None, root: Path) -> tuple[int, int, 
             continue
         if isinstance(state, dict) and isinstance(state.get("global_step"), int):
             losses = [e["loss"] for e in state.get("log_history", ()) if isinstance(e, dict)
-                      and isinstance(e.get("loss"), (int, float))]
+                      and isinstance(e.get("loss"), (int, float)) and math.isfinite(e["loss"])]
             total = state.get("max_steps") if isinstance(state.get("max_steps"), int) else 0
-            return state["global_step"], total, (losses[-1] if losses else None)
+            return state["global_step"], total, *((losses[-1], losses[0]) if losses else (None, None))
     return None
 
 
@@ -339,6 +342,8 @@ def _round_state(folder: Path, number: int, manifest: Mapping[str, Any], root: P
     if training is not None:  # a new checkpoint is a change: "last file written" and the redraw
         stamps.append((folder / CHECKPOINTS[str(state.current)]).stat().st_mtime)
     so_far = None if row is not None or not number else _so_far(number, outputs)
+    if so_far is not None and training is not None and state.current == "policy":
+        so_far = {**so_far, "train_loss_first": training[3], "train_loss_last": training[2]}  # so far
     return replace(state, pace=pace, training=training, so_far=so_far), row, stamps
 
 
@@ -476,7 +481,7 @@ def progress_line(run: RunState) -> str:
     if stage == "eval":
         return f"{where}: {rnd.evaluated}/{rnd.to_evaluate} held-out solves (greedy and search)"
     if rnd.training is not None:
-        step, total, loss = rnd.training
+        step, total, loss, _ = rnd.training
         of = f"/{total}" if total else ""
         return f"{where}: step {step}{of} saved" + (f", loss {loss:.3f}" if loss is not None else "")
     return where

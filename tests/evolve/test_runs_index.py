@@ -108,6 +108,16 @@ def test_a_fine_tuning_stage_shows_its_newest_whole_checkpoints_step_and_loss(tm
     after = ri.read_run(run)
     assert ri.progress_line(after) == "round 2, policy: step 15/107 saved, loss 0.300"
     assert after.fingerprint != before.fingerprint  # the page redraws
+    # the chart's loss panel follows the checkpoints too, until policy.json has the whole run's
+    first = before.chart_rows[-1]
+    assert (first["train_loss_first"], first["train_loss_last"]) == (0.9, 0.41)
+    assert after.chart_rows[-1]["train_loss_last"] == 0.3
+    (saved / "checkpoint-20").mkdir()
+    (saved / "checkpoint-20" / "trainer_state.json").write_text(
+        '{"global_step": 20, "max_steps": 107, "log_history": [{"loss": NaN}, {"loss": 0.2}]}',
+        encoding="utf-8")
+    nan = ri.read_run(run)  # a NaN loss is a progress detail: left out, not an unreadable run
+    assert nan.chart_rows[-1]["train_loss_first"] == 0.2 and ri.progress_line(nan).endswith("loss 0.200")
 
 
 @pytest.mark.parametrize(("seconds", "words"), [(5, "1 min"), (95, "2 min"), (3600, "1 h 0 min"),
