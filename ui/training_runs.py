@@ -165,6 +165,9 @@ def run_view(run: Path, now: float | None = None) -> RunView:
         progress = (f"**In progress or stopped:** {md_esc(line)}" + (f" · {md_esc(pace)}" if pace else "")
                     + f" · last file written {_ago(age)} ago "
                     "(the files cannot tell a running process from a stopped one)")
+        held_out = ri.held_out_so_far(state)
+        if held_out:
+            progress += "  \n" + md_esc(_clip(held_out, 600))
     notes = [f"round {r.number}: {note}" for r in state.rounds for note in r.notes]
     if notes:
         progress += "  \n" + "  \n".join(md_esc(_clip(n)) for n in notes[:20])

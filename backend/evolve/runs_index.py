@@ -374,25 +374,71 @@ def _so_far(number: int, outputs: Mapping[str, Mapping[str, Any]]) -> dict[str, 
     return row
 
 
-def _eval_cpus(folder: Path, root: Path) -> set[str]:
-    """The CPUs a round's held-out result files name (``machine.cpu_name``), read as the index
-    reads every file: plain files inside the run only."""
-    cpus = set()
-    for kind in EVAL_KINDS:
-        sub = folder / "eval" / kind
-        if not _plain_dir(sub, root):
+def _eval_results(sub: Path, root: Path) -> dict[str, tuple[bool | None, str | None]]:
+    """One held-out evaluation's per-problem files (``stages.held_out_accuracy``), read as the
+    index reads every file (plain files inside the run only): file name -> (right or not, the
+    CPU it ran on), each None where the file does not say. An unreadable file is left out: a
+    detail of the view, not a reason to call the whole run unreadable."""
+    if not _plain_dir(sub, root):
+        return {}
+    with os.scandir(sub) as entries:
+        names = [e.name for e in islice(entries, MAX_ENTRIES)
+                 if e.name.endswith(".json") and not e.is_symlink()]
+    out: dict[str, tuple[bool | None, str | None]] = {}
+    for name in names:
+        try:
+            data = _read_json(sub / name, root)
+        except UnreadableRun:
             continue
-        with os.scandir(sub) as entries:
-            names = [e.name for e in islice(entries, MAX_ENTRIES)
-                     if e.name.endswith(".json") and not e.is_symlink()]
-        for name in names:
-            try:
-                data = _read_json(sub / name, root)
-            except UnreadableRun:  # one bad result file leaves the note out, not the whole run
+        if isinstance(data, dict):
+            right, cpu = data.get("correct"), data.get("cpu")
+            out[name] = (right if isinstance(right, bool) else None,
+                         cpu[:200] if isinstance(cpu, str) else None)
+    return out
+
+
+def _eval_cpus(folder: Path, root: Path) -> set[str]:
+    """The CPUs a round's held-out result files name (``machine.cpu_name``)."""
+    return {cpu for kind in EVAL_KINDS
+            for _, cpu in _eval_results(folder / "eval" / kind, root).values() if cpu}
+
+
+def held_out_so_far(run: RunState) -> str | None:
+    """While a round's held-out evaluation runs (hours on a CPU), what its per-problem files
+    say so far: per kind, how many of the problems done it got right, and how many of *those
+    same problems* each earlier round got right (the same problems and seeds: a fair read
+    before the round ends, where its accuracy over the first 40 problems against another
+    round's over 100 would not be). A round evaluated on another CPU is marked (llama.cpp's
+    numerics differ by CPU: ``machine.py``). Plain text; None outside an evaluation. Reads
+    every result file of the run: for one page's view, not for a listing."""
+    rnd = run.working_on
+    if rnd is None or rnd.current != "eval":
+        return None
+    to_test = len(run.manifest.get("test_problems", ()))
+    parts = []
+    for kind in EVAL_KINDS:
+        now = _eval_results(run.path / f"round-{rnd.number}" / "eval" / kind, run.path)
+        graded = {name: right for name, (right, _) in now.items() if right is not None}
+        if not graded:
+            continue
+        cpus = {cpu for _, cpu in now.values() if cpu}
+        text = f"{kind} {sum(graded.values())}/{len(graded)} right"
+        text += " so far" if len(graded) < to_test else ""
+        earlier = []
+        for other in run.rounds:
+            if other.number >= rnd.number:
                 continue
-            if isinstance(data, dict) and isinstance(data.get("cpu"), str):
-                cpus.add(data["cpu"][:200])
-    return cpus
+            before = _eval_results(run.path / f"round-{other.number}" / "eval" / kind, run.path)
+            shared = [name for name in graded if before.get(name, (None, None))[0] is not None]
+            if shared:
+                theirs = {cpu for _, cpu in before.values() if cpu}
+                other_cpu = " on another CPU" if cpus and theirs and theirs != cpus else ""
+                earlier.append(f"round {other.number} {sum(bool(before[n][0]) for n in shared)}/{len(shared)}"
+                               + other_cpu)
+        if earlier:
+            text += " (the same problems: " + ", ".join(earlier) + ")"
+        parts.append(text)
+    return f"round {rnd.number} held out: " + "; ".join(parts) if parts else None
 
 
 def _with_cpu_notes(root: Path, rounds: list[RoundState], rows: list[Mapping[str, Any]],

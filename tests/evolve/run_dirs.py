@@ -131,3 +131,34 @@ def export_gguf_stub(run: Path, number: int, *, records: str = "0" * 64) -> Path
     write_json(folder / "policy.json", {**stage, "sha256": "0" * 64, "gguf": str(out)})
     return out
 
+
+
+def eval_result(
+    run: Path, number: int, kind: str, index: int, right: Any, cpu: str = "Xeon (avx512)"
+) -> None:
+    """One per-problem held-out result file (``stages.held_out_accuracy``) of round ``number``."""
+    folder = run / f"round-{number}" / "eval" / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    problem = TEST[index]
+    (folder / f"{problem.replace('/', '_')}.json").write_text(
+        json.dumps({"id": problem, "correct": right, "cpu": cpu}), encoding="utf-8")
+
+
+def mid_eval_run(run: Path) -> Path:
+    """Two rounds; round 2 is in its held-out evaluation: greedy done on both test problems
+    (right on both), search done on the first (right). Rounds 0 and 1 evaluated both problems,
+    round 1 on another CPU: greedy right on one each, search right on both (round 0) and
+    on none (round 1)."""
+    finished_run(run)
+    for name in ("eval.json", "report.json"):
+        (run / "round-2" / name).unlink()
+    (run / "report.json").unlink()
+    results = (("greedy", ((True, False), (False, True))), ("search", ((True, True), (False, False))))
+    for kind, rights in results:
+        for number, cpu in ((0, "Xeon (avx512)"), (1, "EPYC (avx2)")):
+            for i, right in enumerate(rights[number]):
+                eval_result(run, number, kind, i, right, cpu)
+    for i in range(2):
+        eval_result(run, 2, "greedy", i, True)
+    eval_result(run, 2, "search", 0, True)
+    return run

@@ -9,7 +9,15 @@ import os
 import pytest
 
 from backend.evolve import runs_index as ri
-from tests.evolve.run_dirs import break_json, cpl_run, finished_run, mid_search_run, start_run
+from tests.evolve.run_dirs import (
+    break_json,
+    cpl_run,
+    eval_result,
+    finished_run,
+    mid_eval_run,
+    mid_search_run,
+    start_run,
+)
 
 
 def test_a_finished_run_lists_its_rounds_rows_and_models(tmp_path):
@@ -279,3 +287,32 @@ def test_a_round_not_yet_past_its_search_or_already_reported_has_no_so_far_row(t
     assert all(r.so_far is None for r in ri.read_run(run).rounds)
     done = ri.read_run(finished_run(tmp_path / "done"))
     assert all(r.so_far is None for r in done.rounds) and done.chart_rows == list(done.rows)
+
+
+def test_a_running_evaluation_is_compared_with_earlier_rounds_on_the_same_problems_so_far(tmp_path):
+    run = mid_eval_run(tmp_path / "run")
+    state = ri.read_run(run)
+    assert state.working_on.number == 2 and state.working_on.current == "eval"
+    assert ri.held_out_so_far(state) == (
+        "round 2 held out: greedy 2/2 right (the same problems: round 0 1/2, round 1 1/2 on another CPU); "
+        "search 1/1 right so far (the same problems: round 0 1/1, round 1 0/1 on another CPU)")
+    # a result file that does not say right or wrong, or is not JSON, is not counted; a link is not read
+    eval_result(run, 2, "search", 1, "yes")
+    assert "search 1/1 right so far" in ri.held_out_so_far(ri.read_run(run))
+    (run / "round-2" / "eval" / "search" / "gsm8k_101.json").write_text("{", encoding="utf-8")
+    assert "search 1/1 right so far" in ri.held_out_so_far(ri.read_run(run))
+    (run / "round-2" / "eval" / "search" / "gsm8k_101.json").unlink()
+    outside = tmp_path / "outside.json"
+    outside.write_text(json.dumps({"id": "gsm8k/101", "correct": True}), encoding="utf-8")
+    (run / "round-2" / "eval" / "search" / "gsm8k_101.json").symlink_to(outside)
+    assert "search 1/1 right so far" in ri.held_out_so_far(ri.read_run(run))
+
+
+def test_no_held_out_line_outside_an_evaluation(tmp_path):
+    assert ri.held_out_so_far(ri.read_run(finished_run(tmp_path / "done"))) is None
+    assert ri.held_out_so_far(ri.read_run(mid_search_run(tmp_path / "live"))) is None
+    run = mid_eval_run(tmp_path / "fresh")  # in the evaluation, but no result file of its own yet
+    for kind in ("greedy", "search"):
+        for path in (run / "round-2" / "eval" / kind).iterdir():
+            path.unlink()
+    assert ri.held_out_so_far(ri.read_run(run)) is None

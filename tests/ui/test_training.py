@@ -14,7 +14,7 @@ import gradio as gr
 import pytest
 
 from backend.tree import Tree
-from tests.evolve.run_dirs import break_json, finished_run, mid_search_run, start_run
+from tests.evolve.run_dirs import break_json, finished_run, mid_eval_run, mid_search_run, start_run
 from tests.ui.scripted_runs import PROBLEM, scripted_engine, scripted_ppm
 from tests.ui.server import demo_services
 from ui import handlers as h
@@ -281,3 +281,10 @@ def test_a_round_measured_on_another_cpu_is_flagged_on_the_page_escaped(runs):
     progress = tr.run_view(run).progress
     assert "<b>" not in progress
     assert "round 1: held-out evaluation on <b>EPYC</b> (avx2)" in html.unescape(progress).replace("\\", "")
+
+
+def test_a_running_evaluation_shows_its_results_so_far_beside_earlier_rounds(runs):
+    shown = html.unescape(tr.run_view(mid_eval_run(runs / "evaluating")).progress).replace("\\", "")
+    assert "round 2 held out: greedy 2/2 right (the same problems: round 0 1/2" in shown
+    assert "search 1/1 right so far" in shown
+    assert "round 2 held out" not in tr.run_view(runs / "done").progress
