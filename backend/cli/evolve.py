@@ -260,7 +260,8 @@ def evolve_status(
     age = time.time() - state.last_change
     status = {
         "run": state.name, **about, "finished": state.finished, "stage": ri.progress_line(state),
-        "pace": ri.pace_line(state), "last_change_s_ago": round(age),
+        "pace": ri.pace_line(state), "held_out_so_far": ri.held_out_so_far(state),
+        "last_change_s_ago": round(age),
         "notes": [f"round {r.number}: {note}" for r in state.rounds for note in r.notes],
         "finished_rounds": list(state.rows),  # their report rows, round 0 (the base policy) first
     }
@@ -275,6 +276,8 @@ def evolve_status(
         pace = f" · {status['pace']}" if status["pace"] else ""
         typer.echo(f"In progress or stopped: {status['stage']}{pace} · last file written "
                    f"{ri.duration_words(age) if age >= 60 else f'{age:.0f} s'} ago")
+        if status["held_out_so_far"]:
+            typer.echo(status["held_out_so_far"])
     for note in status["notes"]:
         typer.echo(note)
     if state.rows:

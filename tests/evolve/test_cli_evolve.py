@@ -112,7 +112,7 @@ def test_evolve_status_shows_a_live_run_a_finished_one_and_refuses_other_folders
     import json
     import os
 
-    from tests.evolve.run_dirs import break_json, finished_run, mid_search_run
+    from tests.evolve.run_dirs import break_json, finished_run, mid_eval_run, mid_search_run
 
     live = mid_search_run(tmp_path / "live", searched=3)
     for i, path in enumerate(sorted((live / "round-2" / "trees").iterdir())):
@@ -129,6 +129,14 @@ def test_evolve_status_shows_a_live_run_a_finished_one_and_refuses_other_folders
     status = json.loads(capsys.readouterr().out)
     assert status["finished"] and status["stage"] == "finished: 2 round(s)" and status["pace"] is None
     assert [r["round"] for r in status["finished_rounds"]] == [0, 1, 2] and status["rounds"] == 2
+    assert status["held_out_so_far"] is None
+
+    evaluating = mid_eval_run(tmp_path / "evaluating")
+    assert main(["evolve-status", str(evaluating)]) == 0
+    out = capsys.readouterr().out
+    assert "round 2 held out: greedy 2/2 right (the same problems: round 0 1/2, round 1 1/2 on another CPU)" \
+        in out
+    assert "; search 1/1 right so far" in out
 
     assert main(["evolve-status", str(tmp_path)]) == 2
     assert "holds no evolve run" in capsys.readouterr().err
