@@ -69,6 +69,22 @@ def test_lora_on_the_top_layers_trains_and_merges_into_a_plain_decoder():
     assert values[0] > values[3] and values[2] > values[1]
 
 
+def test_with_checkpointing_the_adapters_of_every_layer_learn_though_the_cached_inputs_carry_no_grad():
+    """The whole backbone over cached embeddings (bench --top-layers 24 --gradient-checkpointing):
+    a checkpointed block whose input needs no grad must still pass gradients to its LoRA weights
+    (the non-reentrant checkpoint does; a reentrant one would train the head alone, silently)."""
+    backbone, tokenizer = tiny_model_and_tokenizer(seed=2, layers=3)
+    states = bottom_states(backbone, tokenizer, TEXTS, 3)  # the embeddings: no layer below
+    assert not any(s.requires_grad for s in states)
+    model = TopLayersPPM(backbone, 3, dropout=0.0)
+    before = [layer.self_attn.q_proj.weight.detach().clone() for layer in model.backbone.layers]
+    config = PPMTrainConfig(epochs=4, lr=3e-2, batch_size=2, gradient_checkpointing=True,
+                            lora=LoRA(r=4, alpha=8, dropout=0.0))
+    fit_top_layers(model, states, [CachedPair(0, 3, 1.0), CachedPair(2, 1, 1.0)], config)
+    after = [layer.self_attn.q_proj.weight for layer in model.backbone.layers]
+    assert all(not torch.allclose(a, b) for a, b in zip(after, before, strict=True))  # merged, moved
+
+
 def test_impossible_splits_are_refused():
     backbone, tokenizer = tiny_model_and_tokenizer(layers=2)
     with pytest.raises(ValueError, match=r"top_layers must be in 1\.\.2"):
