@@ -15,6 +15,8 @@ pair is held out once), next to "prefer the longer step" on the same pairs.
     python -m bench.ppm_top_layers --backbone runs/evo-300/round-1/policy \
         --sft runs/evo-300/round-1/sft.jsonl          # on round 1's policy, as the paper starts its PPM
     python -m bench.ppm_top_layers --top-layers 24 --gradient-checkpointing   # the whole backbone (LoRA)
+    python -m bench.ppm_top_layers --reference-pairs runs/reference-pairs.jsonl   # more training pairs,
+        # labelled by the worked solutions (bench/reference_pairs.py); held out: the Q pairs as ever
 
 Nothing is saved but the cached states (``--states``, reused by later runs with the same
 texts and split): it answers a question, it does not ship a PPM.
@@ -79,6 +81,10 @@ def main() -> None:
     parser.add_argument("--gradient-checkpointing", action="store_true",
                         help="recompute the trained layers' activations in the backward pass: needed "
                              "for many layers (all 24: an estimated 10 GB of activations at batch 4 without)")
+    parser.add_argument("--reference-pairs", type=Path, default=None,
+                        help="also train on these pairs labelled by the reference solutions "
+                             "(bench/reference_pairs.py): only those of problems outside the held-out "
+                             "fold; the held-out pairs stay the official Q pairs")
     parser.add_argument("--states", type=Path, default=None,
                         help="cache file of the frozen layers' states "
                              "(default: /tmp/canopy-ppm-states-N.safetensors)")
@@ -102,22 +108,34 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     found = collect_pairs(sorted(f for folder in args.trees for f in folder.glob("*.jsonl.gz")))
     problems = sorted({pid for pid, _ in found})
-    pairs = [p for _, p in found]
-    texts, cached = index_pairs(pairs)
-    folds = [fold_of(pid, args.folds) for pid, _ in found]
-    used = [True] * len(pairs)  # the cache holds every pair's texts: a filter only skips pairs
+    used = [True] * len(found)  # the cache holds every pair's texts: a filter only skips pairs
     if args.drop_equivalent:
         from backend.train.pair_equivalence import equivalent
         from backend.verify.sandbox import run_code
 
-        used = [not equivalent(p.prefix, p.chosen, p.rejected, run_code) for p in pairs]
+        used = [not equivalent(p.prefix, p.chosen, p.rejected, run_code) for _, p in found]
         print(f"left out {used.count(False)} pairs whose steps compute the same thing")
+    official = len(found)
+    if args.reference_pairs:
+        from backend.train.ppm_pairs import PPMPair
+
+        rows = [json.loads(line) for line in args.reference_pairs.read_text().splitlines() if line.strip()]
+        found += [(row.pop("problem"), PPMPair(**row)) for row in rows]
+        used += [True] * len(rows)
+        print(f"{len(rows)} reference-labelled pairs of "
+              f"{len({pid for pid, _ in found[official:]})} problems: trained on outside the held-out fold")
+    #: only the official Q pairs are ever held out: they are the measure, whatever trains
+    measured = [i < official for i in range(len(found))]
+    pairs = [p for _, p in found]
+    texts, cached = index_pairs(pairs)
+    folds = [fold_of(pid, args.folds) for pid, _ in found]
     seen = {json.loads(line)["problem_id"].replace("/", "_")
             for path in args.sft for line in path.read_text().splitlines() if line.strip()}
     holdable = [pid.replace("/", "_") not in seen for pid, _ in found]
     if args.sft:
-        print(f"{holdable.count(False)} pairs of {len(seen)} problems in the backbone's SFT data: "
-              "trained on, never held out")
+        print(f"{holdable[:official].count(False)} Q pairs of {len(seen)} problems in the backbone's "
+              "SFT data: trained on, never held out")
+    holdable = [h and m for h, m in zip(holdable, measured, strict=True)]
     sizes = [sum(u and h for f, u, h in zip(folds, used, holdable, strict=True) if f == k)
              for k in range(args.folds)]
     print(f"{sum(used)} pairs from {len(problems)} problems, {len(texts)} distinct texts; "
@@ -153,7 +171,8 @@ def main() -> None:
     counted = trained = 0
     for k in args.only_folds if args.only_folds is not None else range(args.folds):
         rows = list(zip(folds, used, holdable, strict=True))
-        train = [c for c, (f, u, h) in zip(cached, rows, strict=True) if u and (f != k or not h)]
+        train = [c for c, (f, u, h), m in zip(cached, rows, measured, strict=True)
+                 if u and (f != k or (not h and m))]
         held = [i for i, (f, u, h) in enumerate(rows) if f == k and u and h]
         if not held:
             continue
