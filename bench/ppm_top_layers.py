@@ -138,7 +138,7 @@ def main() -> None:
     holdable = [h and m for h, m in zip(holdable, measured, strict=True)]
     sizes = [sum(u and h for f, u, h in zip(folds, used, holdable, strict=True) if f == k)
              for k in range(args.folds)]
-    print(f"{sum(used)} pairs from {len(problems)} problems, {len(texts)} distinct texts; "
+    print(f"{sum(used[:official])} Q pairs from {len(problems)} problems, {len(texts)} distinct texts; "
           f"{args.folds} folds of {sizes} pairs")
 
     from backend.engines.embedded import resolve_model
