@@ -3,6 +3,8 @@ whose counts docs/PPM.md quotes (bench/reference_pairs.py). Steps run in the rea
 
 from __future__ import annotations
 
+import pytest
+
 from backend import events as ev
 from backend.events import EventLog
 from backend.train.pair_equivalence import effect
@@ -77,3 +79,13 @@ def test_an_expansion_all_on_or_all_off_the_path_gives_no_pair():
         log.emit(ev.NodeAdded, id=nid, parent=0, kind="step", code=code,
                  text=f"<code>\n{code}\n<end_of_step>")
     assert reference_pairs(Tree.from_events(log.events), ref, run_code) == []
+
+
+@pytest.mark.timeout(20)
+def test_a_hostile_solution_is_read_only_up_to_its_cap_and_never_backtracks_for_long():
+    from backend.train.reference_pairs import MAX_SOLUTION_CHARS
+
+    late = "x" * MAX_SOLUTION_CHARS + "<<1+1=2>>2"
+    assert reference("Q", late).computed == set()  # past the cap: not read
+    nested = "<<" * 200_000 + "=" + "9" * 200_000  # no closing ">>": no annotation, and no hang
+    assert reference("Q", nested).computed == set()
