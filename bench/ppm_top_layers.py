@@ -135,6 +135,8 @@ def main() -> None:
     if args.sft:
         print(f"{holdable[:official].count(False)} Q pairs of {len(seen)} problems in the backbone's "
               "SFT data: trained on, never held out")
+    #: the held-out fold's reference pairs are a second, larger measure (never trained on either)
+    unseen = holdable
     holdable = [h and m for h, m in zip(holdable, measured, strict=True)]
     sizes = [sum(u and h for f, u, h in zip(folds, used, holdable, strict=True) if f == k)
              for k in range(args.folds)]
@@ -174,6 +176,8 @@ def main() -> None:
         train = [c for c, (f, u, h), m in zip(cached, rows, measured, strict=True)
                  if u and (f != k or (not h and m))]
         held = [i for i, (f, u, h) in enumerate(rows) if f == k and u and h]
+        held_reference = [i for i, (f, m, n) in enumerate(zip(folds, measured, unseen, strict=True))
+                          if f == k and n and not m]
         if not held:
             continue
         torch.manual_seed(args.seed)
@@ -189,6 +193,11 @@ def main() -> None:
         hits = sum(values[cached[i].chosen] > values[cached[i].rejected] for i in held)
         fit_hits = sum(values[c.chosen] > values[c.rejected] for c in train)
         base = longer([pairs[i] for i in held]) * len(held)
+        if held_reference:
+            ref_hits = sum(values[cached[i].chosen] > values[cached[i].rejected] for i in held_reference)
+            ref_base = longer([pairs[i] for i in held_reference])
+            print(f"fold {k}: held-out reference pairs {ref_hits}/{len(held_reference)} = "
+                  f"{ref_hits / len(held_reference):.3f} (longer {ref_base:.3f})", flush=True)
         right["ppm"] += hits
         right["longer"] += base
         right["train"] += fit_hits

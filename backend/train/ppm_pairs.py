@@ -79,7 +79,7 @@ def ppm_pairs(tree: Tree, prefix_of: Callable[[Tree, int], str] | None = None) -
     text before a child of that node (default: the problem and the path's step texts)."""
     if tree.root_id is None:
         return []
-    prefix_of = prefix_of or _default_prefix
+    prefix_of = prefix_of or prefix_text
     correct, wrong = _outcomes(tree)
     nodes = tree.nodes
     pairs: list[PPMPair] = []
@@ -103,7 +103,8 @@ def ppm_pairs(tree: Tree, prefix_of: Callable[[Tree, int], str] | None = None) -
                         tree, lose, wrong, best=False
                     ):
                         pairs.append(
-                            PPMPair(prefix, _step(w), _step(lose), margin, len(pos), len(neg), w.id, lose.id)
+                            PPMPair(prefix, step_text(w), step_text(lose), margin,
+                                    len(pos), len(neg), w.id, lose.id)
                         )
         queue += [k.id for k in kids if correct[k.id] and wrong[k.id]]
     return pairs
@@ -122,15 +123,17 @@ def _path_mean_q(tree: Tree, node: Node, side: dict[int, int], *, best: bool) ->
         qs.append(node.q)
 
 
-def _step(node: Node) -> str:
+def step_text(node: Node) -> str:
+    """A step as the PPM reads it: every module that builds or scores pairs must agree on this text."""
     return step_input(node.text, node.code)
 
 
-def _default_prefix(tree: Tree, parent: int) -> str:
+def prefix_text(tree: Tree, parent: int) -> str:
+    """The question and the steps from the root down to ``parent``: the context a step is valued in."""
     path: list[str] = []
     nid: int | None = parent
     while nid is not None and nid != tree.root_id:
-        path.append(_step(tree.nodes[nid]))
+        path.append(step_text(tree.nodes[nid]))
         nid = tree.nodes[nid].parent
     return ppm_input(tree.nodes[tree.root_id].text, reversed(path))
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from backend.train.pair_equivalence import effect
-from backend.train.ppm_pairs import PPMPair, _default_prefix, _step
+from backend.train.ppm_pairs import PPMPair, prefix_text, step_text
 from backend.tree import Tree
 
 #: ``<<48/2=24>>``: the value after the last "=" of a calculator annotation
@@ -95,13 +95,13 @@ def reference_pairs(tree: Tree, ref: Reference, run: Callable) -> list[PPMPair]:
         kids = [tree.nodes[k] for k in parent.children if tree.nodes[k].code]
         if len(kids) < 2:
             continue
-        prefix = _default_prefix(tree, parent.id)
-        labels = {k.id: label(effect(prefix, _step(k), run), ref) for k in kids}
+        prefix = prefix_text(tree, parent.id)
+        labels = {k.id: label(effect(prefix, step_text(k), run), ref) for k in kids}
         good = sorted((k for k in kids if labels[k.id] is True), key=lambda k: -k.q)[:PER_SIDE]
         bad = sorted((k for k in kids if labels[k.id] is False), key=lambda k: k.q)[:PER_SIDE]
         for w in good:
             for lose in bad:
-                chosen, rejected = _step(w), _step(lose)
+                chosen, rejected = step_text(w), step_text(lose)
                 if chosen != rejected:
                     pairs.append(PPMPair(prefix, chosen, rejected, 1.0, len(good), len(bad), w.id, lose.id))
     return pairs

@@ -223,7 +223,7 @@ def test_an_rstar_search_with_the_ppm_reward_scores_each_terminal_in_context(tmp
     from backend.reward.ppm import FullPPM, ProcessPreferenceModel, load_ppm, save_ppm, score
     from backend.search.registry import make_config
     from backend.solve import solve
-    from backend.train.ppm_pairs import _default_prefix, _step
+    from backend.train.ppm_pairs import prefix_text, step_text
     from tests.search.test_rstar import PROBLEM, engine
 
     backbone, tokenizer = tiny_model_and_tokenizer()
@@ -246,7 +246,7 @@ def test_an_rstar_search_with_the_ppm_reward_scores_each_terminal_in_context(tmp
     assert scored and {e.source for e in scored} == {"ppm"}
     # the search scores exactly the text PPM pairs are built from: problem + path, in context
     m, tok = load_ppm(tmp_path / "ppm")
-    texts = [_default_prefix(tree, tree.nodes[e.id].parent) + _step(tree.nodes[e.id]) for e in scored]
+    texts = [prefix_text(tree, tree.nodes[e.id].parent) + step_text(tree.nodes[e.id]) for e in scored]
     assert [e.score for e in scored] == pytest.approx(score(m, tok, texts), abs=1e-5)
     assert len({round(e.score, 6) for e in scored}) > 1  # different terminals, different scores
     FullPPM.cache_clear()
