@@ -16,7 +16,10 @@ pair is held out once), next to "prefer the longer step" on the same pairs.
         --sft runs/evo-300/round-1/sft.jsonl          # on round 1's policy, as the paper starts its PPM
     python -m bench.ppm_top_layers --top-layers 24 --gradient-checkpointing   # the whole backbone (LoRA)
     python -m bench.ppm_top_layers --reference-pairs runs/reference-pairs.jsonl   # more training pairs,
-        # labelled by the worked solutions (bench/reference_pairs.py); held out: the Q pairs as ever
+        # labelled by the worked solutions (bench/reference_pairs.py); held out: the Q pairs as ever,
+        # and a second measure, the held-out fold's own reference pairs (never trained on)
+    python -m bench.ppm_top_layers --reference-pairs runs/reference-pairs.jsonl --reference-measure-only
+        # the control: trained on the Q pairs alone, measured on both
 
 Nothing is saved but the cached states (``--states``, reused by later runs with the same
 texts and split): it answers a question, it does not ship a PPM.
@@ -55,6 +58,16 @@ def longer(pairs) -> float:
     return longer_step_accuracy(pairs)
 
 
+def clustered_se(hits: list[float], clusters: list[str]) -> float:
+    """The standard error of a mean of 0/1 outcomes whose clusters (a problem's pairs) are correlated."""
+    n = len(hits)
+    mean = sum(hits) / n
+    residual: dict[str, float] = {}
+    for h, c in zip(hits, clusters, strict=True):
+        residual[c] = residual.get(c, 0.0) + h - mean
+    return math.sqrt(sum(r * r for r in residual.values())) / n
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--top-layers", type=int, default=4)
@@ -85,6 +98,9 @@ def main() -> None:
                         help="also train on these pairs labelled by the reference solutions "
                              "(bench/reference_pairs.py): only those of problems outside the held-out "
                              "fold; the held-out pairs stay the official Q pairs")
+    parser.add_argument("--reference-measure-only", action="store_true",
+                        help="with --reference-pairs: train on the Q pairs alone and use the reference "
+                             "pairs only to measure (the control: does training on them help their measure?)")
     parser.add_argument("--states", type=Path, default=None,
                         help="cache file of the frozen layers' states "
                              "(default: /tmp/canopy-ppm-states-N.safetensors)")
@@ -174,7 +190,7 @@ def main() -> None:
     for k in args.only_folds if args.only_folds is not None else range(args.folds):
         rows = list(zip(folds, used, holdable, strict=True))
         train = [c for c, (f, u, h), m in zip(cached, rows, measured, strict=True)
-                 if u and (f != k or (not h and m))]
+                 if u and (f != k or (not h and m)) and (m or not args.reference_measure_only)]
         held = [i for i, (f, u, h) in enumerate(rows) if f == k and u and h]
         held_reference = [i for i, (f, m, n) in enumerate(zip(folds, measured, unseen, strict=True))
                           if f == k and n and not m]
@@ -194,10 +210,15 @@ def main() -> None:
         fit_hits = sum(values[c.chosen] > values[c.rejected] for c in train)
         base = longer([pairs[i] for i in held]) * len(held)
         if held_reference:
-            ref_hits = sum(values[cached[i].chosen] > values[cached[i].rejected] for i in held_reference)
+            wins = {i: float(values[cached[i].chosen] > values[cached[i].rejected]) for i in held_reference}
+            ref_hits = int(sum(wins.values()))
             ref_base = longer([pairs[i] for i in held_reference])
+            by_problem = [found[i][0] for i in held_reference]
+            se_ref = clustered_se(list(wins.values()), by_problem)
             print(f"fold {k}: held-out reference pairs {ref_hits}/{len(held_reference)} = "
-                  f"{ref_hits / len(held_reference):.3f} (longer {ref_base:.3f})", flush=True)
+                  f"{ref_hits / len(held_reference):.3f} (longer {ref_base:.3f}) from "
+                  f"{len(set(by_problem))} problems; one SE ±{se_ref:.3f} "
+                  "counting a problem's pairs as one cluster", flush=True)
         right["ppm"] += hits
         right["longer"] += base
         right["train"] += fit_hits
