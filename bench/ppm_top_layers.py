@@ -151,7 +151,8 @@ def main() -> None:
     if args.sft:
         print(f"{holdable[:official].count(False)} Q pairs of {len(seen)} problems in the backbone's "
               "SFT data: trained on, never held out")
-    #: the held-out fold's reference pairs are a second, larger measure (never trained on either)
+    #: pairs of problems outside the backbone's SFT data: the held-out fold's reference pairs among
+    #: them are a second, larger measure (never trained on either)
     unseen = holdable
     holdable = [h and m for h, m in zip(holdable, measured, strict=True)]
     sizes = [sum(u and h for f, u, h in zip(folds, used, holdable, strict=True) if f == k)
@@ -210,11 +211,11 @@ def main() -> None:
         fit_hits = sum(values[c.chosen] > values[c.rejected] for c in train)
         base = longer([pairs[i] for i in held]) * len(held)
         if held_reference:
-            wins = {i: float(values[cached[i].chosen] > values[cached[i].rejected]) for i in held_reference}
-            ref_hits = int(sum(wins.values()))
+            wins = [float(values[cached[i].chosen] > values[cached[i].rejected]) for i in held_reference]
+            ref_hits = int(sum(wins))
             ref_base = longer([pairs[i] for i in held_reference])
             by_problem = [found[i][0] for i in held_reference]
-            se_ref = clustered_se(list(wins.values()), by_problem)
+            se_ref = clustered_se(wins, by_problem)
             print(f"fold {k}: held-out reference pairs {ref_hits}/{len(held_reference)} = "
                   f"{ref_hits / len(held_reference):.3f} (longer {ref_base:.3f}) from "
                   f"{len(set(by_problem))} problems; one SE ±{se_ref:.3f} "
