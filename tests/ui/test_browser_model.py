@@ -1,5 +1,6 @@
 """The page with the real embedded model: rStar-Math on a GSM8K problem, start to finish;
-and, once Canopy's PPM ships (assets/ppm), the same run valued by it with default settings.
+and the same run valued by a real PPM: the study PPM given with ``--ppm``, and, once Canopy's
+PPM ships (assets/ppm), the shipped one with default settings.
 
 Slow (minutes on 2 CPU cores): run with ``pytest -m "model and browser and slow"``.
 """
@@ -7,6 +8,7 @@ Slow (minutes on 2 CPU cores): run with ``pytest -m "model and browser and slow"
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -94,13 +96,32 @@ def test_the_default_settings_value_every_step_with_the_shipped_ppm(tmp_path):
     search scored shows a PPM score on the page, and the page colours by it."""
     if not CHROMIUM.exists() or not _model_ready() or not _shipped_ppm():
         pytest.skip("needs /usr/bin/chromium, the embedded model and assets/ppm/canopy_ppm.json")
+    _every_step_valued_in_the_page(tmp_path, "default", "default (shipped PPM)", "PPM: Canopy's shipped PPM")
+
+
+@pytest.mark.timeout(900)
+def test_a_ppm_given_to_the_app_values_every_step_in_the_page(tmp_path):
+    """``python app.py --ppm assets/ppm-study/top4``: a real trained PPM (the study PPM of
+    docs/PPM.md, not the default) values every step of a run started from the page."""
+    from backend.paths import assets_dir
+
+    study = assets_dir() / "ppm-study" / "top4"
+    if not CHROMIUM.exists() or not _model_ready():
+        pytest.skip("needs /usr/bin/chromium and the embedded model (canopy models)")
+    _every_step_valued_in_the_page(tmp_path, str(study), f"{study} (--ppm)", "PPM: the PPM in ")
+
+
+def _every_step_valued_in_the_page(tmp_path, ppm: str, control: str, status_says: str) -> None:
+    """Start the app with ``ppm`` (its ``--ppm``), run rStar-Math from the page with the default
+    reward, and check every valued node's PPM score as the page draws it."""
     from backend.store import SQLiteStore
     from backend.tree import Tree
     from tests.ui.server import free_port
     from ui.app import serve
     from ui.services import EngineSlot, Services
 
-    services = Services(store=SQLiteStore(tmp_path / "h.sqlite"), engine=EngineSlot("llamacpp", None))
+    services = Services(store=SQLiteStore(tmp_path / "h.sqlite"), engine=EngineSlot("llamacpp", None),
+                        ppm=ppm)
     port = free_port()
     demo = serve(services, port=port, block=False)
     try:
@@ -109,7 +130,7 @@ def test_the_default_settings_value_every_step_with_the_shipped_ppm(tmp_path):
             page.set_default_timeout(120_000)
             page.goto(f"http://127.0.0.1:{port}/")
             page.wait_for_function("typeof window.Plotly === 'object'")
-            assert page.input_value("#ppm input") == "default (shipped PPM)"
+            assert page.input_value("#ppm input") == control
             assert page.input_value("#reward input") == "auto"
             page.fill("#problem textarea", "Tom has 3 boxes of 4 apples and eats 2. How many are left?")
             page.locator("#settings").get_by_text("Settings", exact=True).click()
@@ -121,13 +142,14 @@ def test_the_default_settings_value_every_step_with_the_shipped_ppm(tmp_path):
             run_id = page.eval_on_selector("#tree .canopy-tree", "e => e.dataset.run")
             tree = Tree.from_events(services.runs.events(run_id))
             wait_until(lambda: nodes(page) == len(tree.nodes), what="the whole tree drawn")
-            assert "PPM: Canopy's shipped PPM" in status(page), status(page)
+            assert status_says in status(page), status(page)
+            assert ppm == "default" or Path(ppm).name in status(page), status(page)  # names the PPM
             scored = {n.id: n.ppm for n in tree.nodes.values() if n.ppm is not None}
             invalid = {n.id for n in tree.nodes.values() if n.terminal and n.answer is None}
             assert scored and set(scored) == set(tree.nodes) - {tree.root_id} - invalid
             drawn = {int(k): v for k, v in page.evaluate(DRAWN_PPM, "#tree").items()}
-            for nid, ppm in scored.items():
-                assert drawn[nid] == pytest.approx(ppm, abs=1e-4), nid
+            for nid, value in scored.items():
+                assert drawn[nid] == pytest.approx(value, abs=1e-4), nid
             assert page.eval_on_selector("#tree .canopy-tree", "e => e.dataset.color") == "ppm"
     finally:
         demo.close()
