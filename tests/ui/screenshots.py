@@ -3,6 +3,7 @@ by headless chromium. Not a test (no ``test_`` name): run it by hand after a cha
 
     python -m tests.ui.screenshots            # docs/img/run-{rstar,cpl,lips,lips-proof}.png
     python -m tests.ui.screenshots cpl lips   # only those
+    python -m tests.ui.screenshots rstar-ppm  # docs/img/run-rstar-ppm.png: the app with --ppm STUDY_PPM
 
 It starts ``app.py`` on a free port with a fresh history under a temporary folder, runs each
 algorithm from the page as a user would, clicks a node so the inspector shows it, and saves a
@@ -31,8 +32,11 @@ GSM8K_0 = (
 )
 INEQUALITY = "a, b, c > 0; prove a^2 + b^2 + c^2 >= ab + bc + ca"
 SCHUR = "a,b,c >= 0; prove a^3+b^3+c^3 + 3*a*b*c >= a*b*(a+b) + b*c*(b+c) + c*a*(c+a)"
-#: which screenshots to take (all by default): python -m tests.ui.screenshots cpl lips
+#: which screenshots to take (all but rstar-ppm by default): python -m tests.ui.screenshots cpl lips
 WHICH = sys.argv[1:] or ["rstar", "cpl", "lips", "lips-proof"]
+#: ``rstar-ppm`` starts the app with this PPM (docs/PPM.md's study PPM): take it on its own, since
+#: every rStar-Math run of that app is valued by it
+STUDY_PPM = ROOT / "assets" / "ppm-study" / "top4"
 
 
 def shoot(page, name: str) -> Path:
@@ -101,8 +105,10 @@ def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     port = srv.free_port()
     with tempfile.TemporaryDirectory() as tmp:
+        ppm = ["--ppm", str(STUDY_PPM)] if "rstar-ppm" in WHICH else []
         app = subprocess.Popen(
-            [sys.executable, "app.py", "--port", str(port), "--db", str(Path(tmp) / "shots.sqlite")], cwd=ROOT
+            [sys.executable, "app.py", "--port", str(port), "--db", str(Path(tmp) / "shots.sqlite"), *ppm],
+            cwd=ROOT,
         )
         try:
             with srv.chromium() as browser:
@@ -114,6 +120,11 @@ def main() -> None:
                     finish(page)
                     inspect_some_node(page, "answer")
                     shoot(page, "run-rstar")
+                if "rstar-ppm" in WHICH:  # coloured by the PPM, the inspector on an answer
+                    start_run(page, GSM8K_0, "rstar", "18")
+                    finish(page)
+                    inspect_some_node(page, "answer")
+                    shoot(page, "run-rstar-ppm")
                 if "cpl" in WHICH:
                     start_run(page, GSM8K_0, "cpl", "18")
                     finish(page)
