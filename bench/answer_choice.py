@@ -92,7 +92,7 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=10_000)
     args = ap.parse_args()
     rows = []
-    for prob in load_problems(args.problem_set, args.start + args.count, start=args.start):
+    for prob in load_problems(args.problem_set, args.count, start=args.start):
         path = tree_file(args.trees, prob)
         if not path.is_file() or prob.answer is None:
             continue
