@@ -44,18 +44,14 @@ class Graded:
 
 def candidates(tree: Tree) -> list[Candidate]:
     """The valid terminal answers of a finished tree, as the search's own answer choice sees them."""
-    return [
-        Candidate(node=n.id, answer=n.answer, q=n.q, n=n.n)
-        for n in tree.nodes.values()
-        if n.terminal and n.answer is not None and not n.pruned
-    ]
+    return [Candidate(node=n.id, answer=n.answer, q=n.q, n=n.n) for n in tree.answer_nodes() if n.terminal]
 
 
 def grade(events: list[ev.Event], reference: str, problem_id: str) -> Graded:
     """Each rule's answer on the tree the events fold into, graded against ``reference``."""
-    cands = candidates(Tree.from_events(events))
-    finished = [e for e in events if isinstance(e, ev.RunFinished)]
-    own = finished[-1].answer if finished else None
+    tree = Tree.from_events(events)
+    cands = candidates(tree)
+    own = tree.finished.answer if tree.finished is not None else None
     right, same = {}, {}
     for rule in RULES:
         best, _ = choose_answer(cands, rule)
