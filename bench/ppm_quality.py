@@ -11,7 +11,16 @@ Methods (problem i runs with seed --seed + i in every method):
 - ``rstar-ppm``: the same search with the shipped PPM (``--ppm default``): every new step
   valued by the PPM, answer = highest-Q terminal;
 - ``rstar-greedy``: ``rstar-vote`` with the greedy program as one candidate of each expansion
-  (``greedy_program_tokens`` = the greedy baseline's 400), so the tree holds greedy's answer.
+  (``greedy_program_tokens`` = the greedy baseline's 400), so the tree holds greedy's answer;
+- ``rstar-ppm-vote``: the PPM guides the search (every new step's first Q) but the answer is
+  the vote: separates what the PPM's guidance does from what its answer choice does.
+
+``--token-budget B`` gives every rStar method the same budget: it searches until B generated
+tokens (``token_budget``; ``rollouts`` raised to 64 so the budget, not the rollout count, ends
+it) or until its tree is spent (every branch ended: the plain search often stops there first).
+``--match-tokens`` instead gives the PPM methods, problem by problem, the tokens the plain
+``rstar-vote`` search spent on that problem (list ``rstar-vote`` before them), so a PPM-guided
+search that goes deeper cannot buy accuracy with more tokens.
 
 No search sees the known answer (reward auto: ppm or vote); it only grades. Results are
 appended one line per (method, problem) to --out, so a cut-off run resumes where it
@@ -36,15 +45,26 @@ from backend.problems import load_problems
 from backend.runspec import RunSpec, model_checksum
 from backend.solve import right_answer_in_tree, solve_spec
 
-METHODS = ("greedy", "rstar-ppm", "sc", "rstar-vote", "rstar-greedy")
+METHODS = ("greedy", "rstar-ppm", "sc", "rstar-vote", "rstar-greedy", "rstar-ppm-vote")
 #: the whole program's token limit of the greedy baseline (GreedyConfig.max_tokens)
 GREEDY_PROGRAM_TOKENS = 400
+#: rollouts under --token-budget: a cap the budget reaches first (about 10 tokens per rollout or more)
+BUDGET_ROLLOUTS = 64
+#: the methods --match-tokens holds to the plain search's tokens
+MATCHED = ("rstar-ppm", "rstar-ppm-vote")
 
 
 def spec_of(method: str, problem, seed: int, sc_k: int, engine_name: str, model: str | None = None,
-            ppm: str = "default") -> RunSpec:
+            ppm: str = "default", token_budget: int = 0) -> RunSpec:
     common = {"problem": problem.question, "reference": problem.answer, "seed": seed, "engine": engine_name,
               "model": model}
+    spec = _spec_of(method, common, sc_k, ppm)
+    if token_budget and method.startswith("rstar"):
+        spec = spec.fork(config={**spec.config, "token_budget": token_budget, "rollouts": BUDGET_ROLLOUTS})
+    return spec
+
+
+def _spec_of(method: str, common: dict, sc_k: int, ppm: str) -> RunSpec:
     if method == "greedy":
         return RunSpec(algorithm="greedy", ppm="none", **common)
     if method == "sc":
@@ -56,6 +76,8 @@ def spec_of(method: str, problem, seed: int, sc_k: int, engine_name: str, model:
     if method == "rstar-greedy":
         return RunSpec(algorithm="rstar", ppm="none", config={"greedy_program_tokens": GREEDY_PROGRAM_TOKENS},
                        **common)
+    if method == "rstar-ppm-vote":
+        return RunSpec(algorithm="rstar", ppm=ppm, config={"answer_choice": "vote"}, **common)
     raise ValueError(method)
 
 
@@ -90,6 +112,14 @@ def sc_samples(rows: list[dict]) -> int:
     return max(2, round(p / max(g, 1)))
 
 
+def matched_budget(rows: list[dict], problem_id: str) -> int:
+    """The tokens the plain search (rstar-vote) spent on this problem: a PPM method's budget."""
+    spent = [r["tokens"] for r in rows if r["method"] == "rstar-vote" and r["id"] == problem_id]
+    if not spent:
+        raise ValueError(f"--match-tokens: rstar-vote has not run {problem_id}")
+    return max(1, spent[-1])
+
+
 def table(rows: list[dict], methods: tuple[str, ...] = METHODS) -> str:
     """The table over the problems every one of ``methods`` has done (greedy among them: the
     won / lost column is against it)."""
@@ -117,7 +147,7 @@ def table(rows: list[dict], methods: tuple[str, ...] = METHODS) -> str:
             f"{sum(r['wall_s'] for r in rs) / n:.1f} | {'' if tree is None else f'{tree}/{n}'} | "
             f"{'' if m == 'greedy' else f'{won} / {lost}'} |"
         )
-    for variant in ("rstar-ppm", "rstar-greedy"):
+    for variant in ("rstar-ppm", "rstar-greedy", "rstar-ppm-vote"):
         if {variant, "rstar-vote"} <= set(methods) and common:
             won = sum(by[(variant, i)]["correct"] and not by[("rstar-vote", i)]["correct"] for i in common)
             lost = sum(not by[(variant, i)]["correct"] and by[("rstar-vote", i)]["correct"] for i in common)
@@ -143,6 +173,12 @@ def main() -> None:
     ap.add_argument("--model", default=None,
                     help="the policy for every method: a .gguf (e.g. an evolve round's policy.gguf); "
                          "default: the embedded model")
+    ap.add_argument("--token-budget", type=int, default=0,
+                    help="every rStar method searches until this many generated tokens (0: the "
+                         "preset's rollouts); one budget per --out")
+    ap.add_argument("--match-tokens", action="store_true",
+                    help="rstar-ppm and rstar-ppm-vote get, per problem, rstar-vote's tokens on it as "
+                         "their token budget")
     ap.add_argument("--ppm", default="default",
                     help="rstar-ppm's PPM: default (the shipped one) or a PPM directory "
                          "(e.g. RUN/round-2/ppm)")
@@ -151,10 +187,15 @@ def main() -> None:
     if "greedy" not in methods or set(methods) - set(METHODS):
         ap.error(f"--methods: greedy and any of {', '.join(METHODS[1:])}")
     rows = done_rows(args.out)
-    other = {(r.get("model"), r.get("ppm", "default")) for r in rows} - {(args.model, args.ppm)}
+    if args.match_tokens and (args.token_budget or "rstar-vote" not in methods or any(
+            m in methods[: methods.index("rstar-vote")] for m in MATCHED)):
+        ap.error("--match-tokens: no --token-budget, and rstar-vote listed before rstar-ppm / rstar-ppm-vote")
+    rule = "match rstar-vote" if args.match_tokens else str(args.token_budget)
+    run_key = (args.model, args.ppm, rule)
+    other = {(r.get("model"), r.get("ppm", "default"), r.get("budget_rule", "0")) for r in rows} - {run_key}
     if other and not args.table_only:
-        ap.error(f"{args.out} holds results of another --model / --ppm {sorted(map(str, other))}: "
-                 "give each its own --out")
+        ap.error(f"{args.out} holds results of another --model / --ppm / token budget "
+                 f"{sorted(map(str, other))}: give each its own --out")
     if not args.table_only:
         problems = load_problems(args.problem_set, args.start + args.count)[args.start :]
         engine = load_engine("llamacpp", args.model)
@@ -166,7 +207,10 @@ def main() -> None:
                     continue
                 sc_k = args.sc_samples or sc_samples(rows)
                 seed = args.seed + args.start + k
-                spec = spec_of(method, prob, seed, sc_k, "llamacpp", args.model, args.ppm)
+                budget = args.token_budget
+                if args.match_tokens and method in MATCHED:
+                    budget = matched_budget(rows, prob.id)
+                spec = spec_of(method, prob, seed, sc_k, "llamacpp", args.model, args.ppm, budget)
                 t = time.monotonic()
                 res = solve_spec(spec.fork(model_sha256=sha), engine=engine)
                 row = {
@@ -183,6 +227,8 @@ def main() -> None:
                     "ppm_s": res.stats.get("ppm_s"),
                     "model": args.model,
                     "ppm": args.ppm,
+                    "token_budget": budget if method.startswith("rstar") else 0,
+                    "budget_rule": rule,
                 }
                 if args.trees and method.startswith("rstar"):
                     keep_events(args.trees / method, prob, res.events)

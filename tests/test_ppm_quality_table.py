@@ -45,3 +45,56 @@ def test_the_greedy_candidate_method_runs_the_greedy_baselines_whole_program():
     cfg = make_config("rstar", **spec.config)
     assert cfg.greedy_program_tokens == GreedyConfig().max_tokens and spec.ppm == "none"
     assert make_config("rstar").greedy_program_tokens == 0  # off in the plain search
+
+
+def test_the_guidance_only_method_keeps_the_ppm_and_answers_by_vote():
+    from backend.search.registry import make_config
+    from bench.ppm_quality import spec_of
+
+    class P:
+        question, answer = "1 + 1?", "2"
+
+    spec = spec_of("rstar-ppm-vote", P, 3, 8, "llamacpp", ppm="assets/ppm-study/top4")
+    assert spec.ppm == "assets/ppm-study/top4"
+    assert make_config("rstar", **spec.config).answer_choice == "vote"
+    assert make_config("rstar", **spec_of("rstar-ppm", P, 3, 8, "llamacpp").config).answer_choice == "auto"
+
+
+def test_a_token_budget_binds_every_rstar_method_and_no_baseline():
+    from backend.search.registry import make_config
+    from bench.ppm_quality import BUDGET_ROLLOUTS, spec_of
+
+    class P:
+        question, answer = "1 + 1?", "2"
+
+    for method in ("rstar-vote", "rstar-ppm", "rstar-ppm-vote", "rstar-greedy"):
+        cfg = make_config("rstar", **spec_of(method, P, 3, 8, "llamacpp", token_budget=2000).config)
+        assert (cfg.token_budget, cfg.rollouts) == (2000, BUDGET_ROLLOUTS), method
+    assert make_config("rstar", **spec_of("rstar-ppm-vote", P, 3, 8, "llamacpp").config).token_budget == 0
+    greedy = spec_of("greedy", P, 3, 8, "llamacpp", token_budget=2000)
+    assert "token_budget" not in greedy.config
+    assert make_config("rstar", **spec_of("rstar-ppm-vote", P, 3, 8, "llamacpp",
+                                          token_budget=2000).config).answer_choice == "vote"
+
+
+def test_the_guidance_only_search_is_compared_with_the_plain_search():
+    outcomes = {100: (True, False, True), 101: (False, True, False), 102: (False, False, True)}
+    methods = ("greedy", "rstar-vote", "rstar-ppm-vote")
+    rows = [row(m, i, ok, t) for i, oks in outcomes.items()
+            for m, ok, t in zip(methods, oks, (150, 2000, 2000), strict=True)]
+    text = table(rows, methods)
+    assert "rstar-ppm-vote vs rstar-vote: won 2, lost 1" in text
+    assert "| rstar-ppm-vote | 2/3 (66.7%) | 2000 |" in text
+
+
+def test_a_matched_budget_is_the_plain_searchs_tokens_on_that_problem():
+    import pytest
+
+    from bench.ppm_quality import matched_budget
+
+    rows = [row("rstar-vote", 100, True, 1496), row("rstar-vote", 101, False, 2210),
+            row("greedy", 102, True, 99)]
+    assert matched_budget(rows, "gsm8k/100") == 1496
+    assert matched_budget(rows, "gsm8k/101") == 2210
+    with pytest.raises(ValueError, match="rstar-vote has not run gsm8k/102"):
+        matched_budget(rows, "gsm8k/102")
