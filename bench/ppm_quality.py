@@ -186,6 +186,8 @@ def main() -> None:
     methods = tuple(args.methods.split(","))
     if "greedy" not in methods or set(methods) - set(METHODS):
         ap.error(f"--methods: greedy and any of {', '.join(METHODS[1:])}")
+    if args.token_budget < 0:
+        ap.error("--token-budget: a number of tokens, 0 or more")
     rows = done_rows(args.out)
     if args.match_tokens and (args.token_budget or "rstar-vote" not in methods or any(
             m in methods[: methods.index("rstar-vote")] for m in MATCHED)):
