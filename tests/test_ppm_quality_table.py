@@ -98,3 +98,21 @@ def test_a_matched_budget_is_the_plain_searchs_tokens_on_that_problem():
     assert matched_budget(rows, "gsm8k/101") == 2210
     with pytest.raises(ValueError, match="rstar-vote has not run gsm8k/102"):
         matched_budget(rows, "gsm8k/102")
+
+
+def test_a_bad_budget_request_is_a_usage_error_before_any_run(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "ppm_quality.py"
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "r.jsonl"), *args],
+                              capture_output=True, text=True, timeout=120)
+
+    negative = run("--token-budget", "-5")
+    assert negative.returncode == 2 and "--token-budget: a number of tokens, 0 or more" in negative.stderr
+    unordered = run("--match-tokens", "--methods", "greedy,rstar-ppm-vote,rstar-vote")
+    assert unordered.returncode == 2 and "rstar-vote listed before" in unordered.stderr
+    assert not (tmp_path / "r.jsonl").exists()  # nothing ran
