@@ -25,7 +25,8 @@ def ppm(**rules):
 
 
 def run(scorer, reward="ppm", cfg=None, **kw):
-    cfg = cfg or make_config("rstar", rollouts=4, children=3)
+    # "auto" is the official rule (the highest-Q terminal with a PPM); the cpu-demo preset votes
+    cfg = cfg or make_config("rstar", rollouts=4, children=3, answer_choice="auto")
     s = RStarSearch(PROBLEM, engine=engine(), config=cfg, reward=_reward(reward), step_scorer=scorer, **kw)
     s.run()
     return s, Tree.from_events(s.log.events)
@@ -70,6 +71,34 @@ def test_a_terminal_ppm_value_is_backed_up_to_the_root_and_the_answer_is_the_hig
     best = tree.nodes[s.outcome().best_path[-1]]
     terminals = [n for n in tree.nodes.values() if n.terminal and n.answer]
     assert best.q == max(n.q for n in terminals)
+
+
+def test_the_cpu_demo_preset_answers_by_the_vote_with_a_ppm_and_the_paper_preset_by_highest_q():
+    """The answer rule was chosen on GSM8K train (docs/PPM.md): the embedded model's default
+    preset keeps the vote with the shipped PPM; the paper's inference preset keeps eval_output.py.
+    Two differently written finals print the right 10; the PPM prefers the one printing 12."""
+    from backend.engines.scripted import Rule, ScriptedEngine
+    from tests.search.test_rstar import FINAL_10, FINAL_12, S1_BAD, S1_OK, after
+
+    other_10 = FINAL_10.replace("apples - 2", "apples - 1 - 1")
+    scorer = ppm(**{"print(apples - 1 - 1)": -0.2})
+
+    def search(cfg):
+        two_right = ScriptedEngine([
+            Rule(after("apples = 3 * 4\n<end_of_step>"), [FINAL_10, FINAL_12, other_10]),
+            Rule(after("<|im_start|>assistant\n"), [S1_OK, S1_BAD, S1_OK]),
+        ])
+        s = RStarSearch(PROBLEM, engine=two_right, config=cfg, reward=_reward("ppm"), step_scorer=scorer)
+        s.run()
+        return s
+
+    demo = search(make_config("rstar", rollouts=4, children=3))
+    assert demo.answer_choice() == "vote" and demo.outcome().answer == "10"
+    assert demo.outcome().votes == {"10": 2.0, "12": 1.0}
+    assert any(e.source == "ppm" for e in demo.log.events if isinstance(e, ev.NodeScored))  # still valued
+    assert make_config("rstar", preset="paper-inference").answer_choice == "auto"
+    official = search(make_config("rstar", rollouts=4, children=3, answer_choice="auto"))
+    assert official.answer_choice() == "max_q" and official.outcome().answer == "12"
 
 
 def test_truth_mode_values_steps_with_the_ppm_and_terminals_with_the_known_answer():

@@ -34,9 +34,9 @@ INEQUALITY = "a, b, c > 0; prove a^2 + b^2 + c^2 >= ab + bc + ca"
 SCHUR = "a,b,c >= 0; prove a^3+b^3+c^3 + 3*a*b*c >= a*b*(a+b) + b*c*(b+c) + c*a*(c+a)"
 #: which screenshots to take (all but rstar-ppm by default): python -m tests.ui.screenshots cpl lips
 WHICH = sys.argv[1:] or ["rstar", "cpl", "lips", "lips-proof"]
-#: ``rstar-ppm`` starts the app with this PPM (docs/PPM.md's study PPM): take it on its own, since
-#: every rStar-Math run of that app is valued by it
-STUDY_PPM = ROOT / "assets" / "ppm-study" / "top4"
+#: ``rstar-ppm`` starts the app with this PPM given as ``--ppm DIR`` (the shipped one, which a
+#: default run loads anyway): take it on its own, since every rStar-Math run of that app is valued by it
+STUDY_PPM = ROOT / "assets" / "ppm"
 
 
 def shoot(page, name: str) -> Path:

@@ -94,18 +94,23 @@ DRAWN_PPM = """(sel) => {
 def test_the_default_settings_value_every_step_with_the_shipped_ppm(tmp_path):
     """``python app.py`` as shipped: rStar-Math, reward auto, PPM default; every node the
     search scored shows a PPM score on the page, and the page colours by it."""
-    if not CHROMIUM.exists() or not _model_ready() or not _shipped_ppm():
-        pytest.skip("needs /usr/bin/chromium, the embedded model and assets/ppm/canopy_ppm.json")
+    if not CHROMIUM.exists() or not _model_ready():
+        pytest.skip("needs /usr/bin/chromium and the embedded model (canopy models)")
+    assert _shipped_ppm(), "a PPM ships in assets/ppm (docs/PPM.md): a default run is valued by it"
     _every_step_valued_in_the_page(tmp_path, "default", "default (shipped PPM)", "PPM: Canopy's shipped PPM")
 
 
 @pytest.mark.timeout(900)
 def test_a_ppm_given_to_the_app_values_every_step_in_the_page(tmp_path):
-    """``python app.py --ppm assets/ppm-study/top4``: a real trained PPM (the study PPM of
-    docs/PPM.md, not the default) values every step of a run started from the page."""
+    """``python app.py --ppm DIR``: a real trained PPM named by its directory (a copy of the
+    shipped one, so the page names the given directory) values every step of a run started
+    from the page."""
+    import shutil
+
     from backend.paths import assets_dir
 
-    study = assets_dir() / "ppm-study" / "top4"
+    study = tmp_path / "my-ppm"
+    shutil.copytree(assets_dir() / "ppm", study)
     if not CHROMIUM.exists() or not _model_ready():
         pytest.skip("needs /usr/bin/chromium and the embedded model (canopy models)")
     _every_step_valued_in_the_page(tmp_path, str(study), f"{study} (--ppm)", "PPM: the PPM in ")

@@ -76,7 +76,8 @@ def test_a_run_with_ppm_none_keeps_q_colouring_and_says_there_is_no_ppm(ppm_serv
 def test_the_ppm_control_offers_default_none_and_the_apps_directory():
     services = demo_services()
     try:
-        assert h.ppm_choices(services) == [("default (none ships yet: no PPM)", "default"), ("none", "none")]
+        # a PPM ships (assets/ppm), but for the embedded model on llama.cpp only
+        assert h.ppm_choices(services) == [("default (no PPM for this model)", "default"), ("none", "none")]
         assert h.ppm_default_value(services) == "default"
         # the scripted engine is not the embedded model on llama.cpp: default means no PPM here
         info = h.ppm_choice_info(services)
