@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backend.engines import load_engine
 from backend.problems import load_problems
-from backend.runspec import RunSpec, model_checksum
+from backend.runspec import PPM_NOTE_NONE, PPM_NOTE_VALUED, RunSpec, model_checksum
 from backend.solve import right_answer_in_tree, solve_spec
 
 METHODS = ("greedy", "rstar-ppm", "sc", "rstar-vote", "rstar-greedy", "rstar-ppm-vote")
@@ -79,6 +79,18 @@ def _spec_of(method: str, common: dict, sc_k: int, ppm: str) -> RunSpec:
     if method == "rstar-ppm-vote":
         return RunSpec(algorithm="rstar", ppm=ppm, config={"answer_choice": "vote"}, **common)
     raise ValueError(method)
+
+
+def ppm_used(events) -> str | None:
+    """Which PPM valued the run's steps, as its root note says ("steps valued by ..." or "no PPM:
+    ..."); None for a method without a PPM. ``--ppm default`` has meant different PPMs over
+    time (none shipped before session 31), so each row keeps what it actually got."""
+    from backend import events as ev
+
+    for e in events:
+        if isinstance(e, ev.Note) and e.message.startswith((PPM_NOTE_VALUED, PPM_NOTE_NONE)):
+            return e.message
+    return None
 
 
 def keep_events(folder: Path, problem, events) -> Path:
@@ -229,6 +241,7 @@ def main() -> None:
                     "ppm_s": res.stats.get("ppm_s"),
                     "model": args.model,
                     "ppm": args.ppm,
+                    "ppm_used": ppm_used(res.events),
                     "token_budget": budget if method.startswith("rstar") else 0,
                     "budget_rule": rule,
                 }

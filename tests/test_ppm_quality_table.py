@@ -118,3 +118,20 @@ def test_a_bad_budget_request_is_a_usage_error_before_any_run(tmp_path):
     unordered = run("--match-tokens", "--methods", "greedy,rstar-ppm-vote,rstar-vote")
     assert unordered.returncode == 2 and "rstar-vote listed before" in unordered.stderr
     assert not (tmp_path / "r.jsonl").exists()  # nothing ran
+
+
+def test_each_row_records_which_ppm_the_run_actually_got():
+    """``--ppm default`` meant no PPM before one shipped: a row keeps its root's own PPM note."""
+    from backend import events as ev
+    from backend.runspec import RunSpec, build_search
+    from bench.ppm_quality import ppm_used
+    from tests.search.test_rstar import PROBLEM, engine
+
+    spec = RunSpec(PROBLEM, engine="scripted", config={"rollouts": 1})
+    plain = build_search(spec, engine(), "p1")  # the shipped PPM is for the embedded model only
+    plain.run()
+    assert ppm_used(plain.log.events).startswith("no PPM: the shipped PPM values the embedded model")
+    valued = [ev.Note(seq=0, level="info", message="x"),
+              ev.Note(seq=1, level="info", message="steps valued by Canopy's shipped PPM")]
+    assert ppm_used(valued) == "steps valued by Canopy's shipped PPM"
+    assert ppm_used([ev.Note(seq=0, level="info", message="something else")]) is None
