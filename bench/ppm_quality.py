@@ -8,8 +8,9 @@ Methods (problem i runs with seed --seed + i in every method):
 - ``sc``: self-consistency, k samples with k = round(rStar-with-PPM tokens / greedy tokens)
   over the problems done so far (the same token budget; at least 2), majority vote;
 - ``rstar-vote``: rStar-Math MCTS, cpu-demo preset, no PPM, answer by vote;
-- ``rstar-ppm``: the same search with the shipped PPM (``--ppm default``): every new step
-  valued by the PPM, answer = highest-Q terminal;
+- ``rstar-ppm``: the search as shipped, with the shipped PPM (``--ppm default``): every new
+  step valued by the PPM, the answer by the preset's own rule (``cpu-demo``: the vote, chosen
+  on GSM8K train; ``--set answer_choice=auto`` elsewhere gives the highest-Q terminal);
 - ``rstar-greedy``: ``rstar-vote`` with the greedy program as one candidate of each expansion
   (``greedy_program_tokens`` = the greedy baseline's 400), so the tree holds greedy's answer;
 - ``rstar-ppm-vote``: the PPM guides the search (every new step's first Q) but the answer is
@@ -26,6 +27,9 @@ No search sees the known answer (reward auto: ppm or vote); it only grades. Resu
 appended one line per (method, problem) to --out, so a cut-off run resumes where it
 stopped; the table (accuracy, tokens and seconds per problem, how often the tree held a
 right answer, problems won / lost against greedy) is printed from the whole file.
+``--table-only --also FILE`` joins another run's rows (e.g. an earlier ``sc`` run on the same
+problems) into the table, with won / lost and a two-sided sign test for each rStar variant
+against the other methods.
 Report it on problems nobody tuned on (GSM8K test 100-199); choose settings with
 ``--set gsm8k-train`` on training problems no PPM was trained on (``--start 400``).
 """
@@ -34,6 +38,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -132,6 +138,21 @@ def matched_budget(rows: list[dict], problem_id: str) -> int:
     return max(1, spent[-1])
 
 
+def sign_test(won: int, lost: int) -> float:
+    """Two-sided sign test p-value of ``won`` against ``lost`` (ties left out)."""
+    n = won + lost
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(won, lost) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def joined(rows: list[dict], extra: list[dict]) -> list[dict]:
+    """``rows`` plus those of ``extra`` for (method, problem) pairs ``rows`` does not have."""
+    have = {(r["method"], r["id"]) for r in rows}
+    return rows + [r for r in extra if (r["method"], r["id"]) not in have]
+
+
 def table(rows: list[dict], methods: tuple[str, ...] = METHODS) -> str:
     """The table over the problems every one of ``methods`` has done (greedy among them: the
     won / lost column is against it)."""
@@ -141,7 +162,7 @@ def table(rows: list[dict], methods: tuple[str, ...] = METHODS) -> str:
     lines = [
         f"{len(common)} problems done by every method ({common[0] if common else '-'} .. "
         f"{common[-1] if common else '-'})",
-        "| method | accuracy | tokens / problem | s / problem | right answer in the tree "
+        "| method | accuracy | tokens / problem | s / problem (mean, median) | right answer in the tree "
         "| won / lost vs greedy |",
         "|---|---|---|---|---|---|",
     ]
@@ -156,14 +177,17 @@ def table(rows: list[dict], methods: tuple[str, ...] = METHODS) -> str:
         tree = sum(bool(r.get("in_tree")) for r in rs) if m.startswith("rstar") else None
         lines.append(
             f"| {m} | {acc}/{n} ({acc / n:.1%}) | {sum(r['tokens'] for r in rs) / n:.0f} | "
-            f"{sum(r['wall_s'] for r in rs) / n:.1f} | {'' if tree is None else f'{tree}/{n}'} | "
+            f"{sum(r['wall_s'] for r in rs) / n:.1f}, {statistics.median(r['wall_s'] for r in rs):.1f} | "
+            f"{'' if tree is None else f'{tree}/{n}'} | "
             f"{'' if m == 'greedy' else f'{won} / {lost}'} |"
         )
     for variant in ("rstar-ppm", "rstar-greedy", "rstar-ppm-vote"):
-        if {variant, "rstar-vote"} <= set(methods) and common:
-            won = sum(by[(variant, i)]["correct"] and not by[("rstar-vote", i)]["correct"] for i in common)
-            lost = sum(not by[(variant, i)]["correct"] and by[("rstar-vote", i)]["correct"] for i in common)
-            lines.append(f"{variant} vs rstar-vote: won {won}, lost {lost}")
+        for other in ("greedy", "sc", "rstar-vote"):
+            if {variant, other} <= set(methods) and common:
+                won = sum(by[(variant, i)]["correct"] and not by[(other, i)]["correct"] for i in common)
+                lost = sum(not by[(variant, i)]["correct"] and by[(other, i)]["correct"] for i in common)
+                lines.append(f"{variant} vs {other}: won {won}, lost {lost} "
+                             f"(two-sided sign test p = {sign_test(won, lost):.2f})")
     return "\n".join(lines)
 
 
@@ -178,6 +202,9 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--out", type=Path, default=Path("bench/results/ppm_quality.jsonl"))
     ap.add_argument("--table-only", action="store_true")
+    ap.add_argument("--also", type=Path, action="append", default=[],
+                    help="with --table-only: join this file's rows (another run on the same problems, "
+                         "e.g. an sc run) into the table; --out's own rows win on a clash")
     ap.add_argument("--trees", type=Path, default=None,
                     help="also keep each search's events here (METHOD/ID.jsonl.gz)")
     ap.add_argument("--sc-samples", type=int, default=None,
@@ -201,6 +228,11 @@ def main() -> None:
     if args.token_budget < 0:
         ap.error("--token-budget: a number of tokens, 0 or more")
     rows = done_rows(args.out)
+    if args.also and not args.table_only:
+        ap.error("--also joins rows into the table only: give --table-only")
+    missing = [str(f) for f in args.also if not f.is_file()]
+    if missing:
+        ap.error(f"--also: no such file {', '.join(missing)}")
     if args.match_tokens and (args.token_budget or "rstar-vote" not in methods or any(
             m in methods[: methods.index("rstar-vote")] for m in MATCHED)):
         ap.error("--match-tokens: no --token-budget, and rstar-vote listed before rstar-ppm / rstar-ppm-vote")
@@ -256,6 +288,8 @@ def main() -> None:
                     f"{res.tokens} tok {row['wall_s']:.1f}s",
                     flush=True,
                 )
+    for extra in args.also:
+        rows = joined(rows, done_rows(extra))
     print(table(rows, methods))
 
 

@@ -17,7 +17,7 @@ def test_a_greedy_and_sc_run_gets_its_table_with_won_and_lost():
             row("greedy", 103, True, 150)]  # sc has not done 103 yet: left out
     text = table(rows, ("greedy", "sc"))
     assert text.startswith("3 problems done by every method (gsm8k/100 .. gsm8k/102)")
-    assert "| sc | 2/3 (66.7%) | 1500 | 1.0 |  | 2 / 1 |" in text
+    assert "| sc | 2/3 (66.7%) | 1500 | 1.0, 1.0 |  | 2 / 1 |" in text
     assert "| greedy | 1/3 (33.3%) | 150 |" in text
     assert "rstar-ppm vs rstar-vote" not in text
 
@@ -29,7 +29,7 @@ def test_the_greedy_candidate_search_is_compared_with_the_plain_search():
             for m, ok, t in zip(methods, oks, (150, 1500, 1900), strict=True)]
     text = table(rows, ("greedy", "rstar-vote", "rstar-greedy"))
     assert "| rstar-greedy | 2/3 (66.7%) | 1900 |" in text
-    assert "rstar-greedy vs rstar-vote: won 1, lost 0" in text
+    assert "rstar-greedy vs rstar-vote: won 1, lost 0 (two-sided sign test p = 1.00)" in text
     assert "rstar-ppm vs" not in text
 
 
@@ -135,3 +135,52 @@ def test_each_row_records_which_ppm_the_run_actually_got():
               ev.Note(seq=1, level="info", message="steps valued by Canopy's shipped PPM")]
     assert ppm_used(valued) == "steps valued by Canopy's shipped PPM"
     assert ppm_used([ev.Note(seq=0, level="info", message="something else")]) is None
+
+
+def test_the_sign_test_gives_the_binomial_two_sided_p_value():
+    from bench.ppm_quality import sign_test
+
+    assert sign_test(13, 3) == 2 * sum(__import__("math").comb(16, i) for i in range(4)) / 2**16
+    assert round(sign_test(13, 3), 3) == 0.021  # BENCHMARKS: sc against greedy, p ≈ 0.02
+    assert sign_test(3, 13) == sign_test(13, 3)
+    assert sign_test(0, 0) == 1.0 and sign_test(4, 4) == 1.0
+
+
+def test_rows_of_another_run_join_the_table_and_the_shipped_search_is_set_against_them():
+    """The test report joins an earlier sc run: the shipped search's won / lost against it."""
+    from bench.ppm_quality import joined
+
+    mine = [row("greedy", i, i == 100, 150) for i in (100, 101, 102)]
+    mine += [row("rstar-ppm", 100, True, 2000), row("rstar-ppm", 101, True, 2000),
+             row("rstar-ppm", 102, False, 2000)]
+    earlier = [row("greedy", 100, False, 999),  # a clash: --out's own greedy row wins
+               row("sc", 100, False, 1400), row("sc", 101, False, 1400), row("sc", 102, True, 1400)]
+    rows = joined(mine, earlier)
+    assert [r["tokens"] for r in rows if r["method"] == "greedy"] == [150, 150, 150]
+    text = table(rows, ("greedy", "sc", "rstar-ppm"))
+    assert text.startswith("3 problems done by every method")
+    assert "| greedy | 1/3 (33.3%) | 150 |" in text
+    assert "| sc | 1/3 (33.3%) | 1400 |" in text
+    assert "rstar-ppm vs sc: won 2, lost 1 (two-sided sign test p = 1.00)" in text
+    assert "rstar-ppm vs greedy: won 1, lost 0" in text
+    assert "vs rstar-vote" not in text  # no plain search in this table
+
+
+def test_also_without_table_only_or_with_a_missing_file_is_a_usage_error(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "ppm_quality.py"
+    other = tmp_path / "sc.jsonl"
+    other.write_text("")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(script), "--out", str(tmp_path / "r.jsonl"), *args],
+                              capture_output=True, text=True, timeout=120)
+
+    running = run("--also", str(other))
+    assert running.returncode == 2 and "give --table-only" in running.stderr
+    missing = run("--table-only", "--also", str(tmp_path / "nope.jsonl"))
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+    assert not (tmp_path / "r.jsonl").exists()  # nothing ran
