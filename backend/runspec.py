@@ -341,9 +341,12 @@ def _describe(scorer: Any) -> str:
     if isinstance(about, dict) and about.get("format"):
         training = about.get("training")
         top = training.get("top_layers") if isinstance(training, dict) and about.get("adapter") else None
+        kind = str(about["format"])
         if isinstance(top, int) and not isinstance(top, bool):
-            return f"{about['format']}, its own LoRA on the top {top} layers"
-        return str(about["format"])
+            kind += f", its own LoRA on the top {top} layers"
+        if about.get("own_backbone"):  # a head PPM beside a policy that runs another model
+            kind += f", on its own copy of {about['own_backbone']}: the policy is another model"
+        return kind
     return type(scorer).__name__
 
 

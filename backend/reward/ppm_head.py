@@ -21,8 +21,11 @@ context only, so the policy keeps running the plain model while the PPM reads it
 states (the paper's PPM: a fine-tuned backbone plus the head, with its bottom layers frozen).
 
 :meth:`HeadPPM.load` refuses (ValueError) a directory whose files are malformed, and an
-engine that is not the llama.cpp engine over the very model file the head was trained on
-(checked by sha256): a head is meaningless on another model's hidden states.
+engine that is not a llama.cpp engine: a head is meaningless on another model's hidden states,
+so its backbone is checked by sha256. When the policy runs another model (an evolve round's
+fine-tuned policy, say), a head trained on the embedded model loads that model beside the
+policy (:func:`own_backbone`): as in the paper, the PPM is then a model of its own that values
+the policy's steps as text. Any other backbone must be the policy's own model.
 """
 
 from __future__ import annotations
@@ -231,6 +234,39 @@ def hidden_states_for(engine: Any, adapter: str | Path | None = None) -> Any:
         return hidden
 
 
+#: llama.cpp engines of a head PPM's own backbone, loaded beside a policy that runs another
+#: model (by backbone sha256 and thread count), kept for the process as llama.cpp adapters are
+_OWN_BACKBONES: dict[tuple[str, int], Any] = {}
+_OWN_LOCK = threading.Lock()
+#: KV cells of an own backbone's generation context: it never generates (the PPM reads states
+#: in its own hidden-state context, sized by ``n_ctx``), so it holds next to nothing
+_OWN_KV_CELLS = 256
+
+
+def own_backbone(backbone: Mapping[str, Any], where: Path, policy: Any) -> Any:
+    """A llama.cpp engine of the model a head PPM was trained on, for a ``policy`` engine that
+    runs another model. Only the embedded model can be found from a sha256 (it ships with
+    Canopy); for any other backbone a ValueError names the model to load."""
+    from backend.engines.embedded import EMBEDDED
+    from backend.engines.llamacpp import LlamaCppEngine
+
+    have = backbone_of(policy)
+    if backbone["sha256"] != EMBEDDED.sha256:
+        raise ValueError(
+            f"the head PPM in {where} was trained on {backbone.get('name') or 'another model'} "
+            f"(sha256 {backbone['sha256'][:12]}…); this engine runs {have['name']} "
+            f"(sha256 {have['sha256'][:12]}…): load that model (`--engine llamacpp --model ...`)")
+    policy = _llamacpp(policy, "a head PPM")
+    threads = int(policy.info.details.get("n_threads") or 1)
+    key = (backbone["sha256"], threads)
+    with _OWN_LOCK:
+        engine = _OWN_BACKBONES.get(key)
+        if engine is None or engine._model is None:
+            engine = _OWN_BACKBONES[key] = LlamaCppEngine.load(
+                None, n_threads=threads, n_ctx=policy.n_ctx, max_batch=1, kv_cells=_OWN_KV_CELLS)
+        return engine
+
+
 def _llamacpp(engine: Any, what: str) -> Any:
     """The llama.cpp engine ``engine`` is or wraps (``underlying``: the page runs every engine
     inside a lock); ValueError naming the flag to use for any other engine."""
@@ -291,11 +327,10 @@ class HeadPPM:
         adapter = adapter_path(where, about)  # checked before llama.cpp reads a byte of it
         engine = _llamacpp(engine, f"the head PPM in {where}")
         have = backbone_of(engine)
-        if have["sha256"] != backbone["sha256"]:
-            raise ValueError(
-                f"the head PPM in {where} was trained on {backbone.get('name') or 'another model'} "
-                f"(sha256 {backbone['sha256'][:12]}…); this engine runs {have['name']} "
-                f"(sha256 {have['sha256'][:12]}…): load that model (`--engine llamacpp --model ...`)")
+        if have["sha256"] != backbone["sha256"]:  # the policy is another model: the PPM brings its own
+            engine = own_backbone(backbone, where, engine)
+            about = {**about, "own_backbone": backbone_of(engine)["name"]}
+            have = backbone_of(engine)
         if have["hidden_size"] != backbone["hidden_size"]:  # same file, so only a corrupt marker gets here
             raise ValueError(f"{where / MARKER}: hidden_size {backbone['hidden_size']} but the model's is "
                              f"{have['hidden_size']}")

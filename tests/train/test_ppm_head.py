@@ -328,6 +328,36 @@ def test_a_head_for_another_model_is_refused(tmp_path, small_engine):
 
 @requires_smollm2
 @pytest.mark.model
+def test_the_shipped_ppm_values_another_policys_steps_on_its_own_copy_of_its_backbone(
+        small_engine, embedded_engine):
+    """A policy on another model (an evolve round's fine-tuned policy, say: here SmolLM2) gets
+    the shipped PPM on its own copy of the embedded model, loaded once, giving the scores the
+    PPM gives beside the embedded model itself; the root's note says so."""
+    from backend.reward.ppm_head import _OWN_BACKBONES
+    from backend.runspec import RunSpec, shipped_ppm_dir, step_scorer_for
+
+    texts = ["Q: 2+2?\nStep 1: 2 + 2 = 4\n", "Q: 2+2?\nStep 1: 2 + 2 = 5\n",
+             "Q: A box holds 6 eggs. How many in 7 boxes?\nStep 1: eggs = 6 * 7  # 42\n"]
+    direct = HeadPPM.load(shipped_ppm_dir(), embedded_engine)
+    beside = HeadPPM.load(shipped_ppm_dir(), small_engine)
+    assert "own_backbone" not in direct.about
+    assert beside.about["own_backbone"] == backbone_of(embedded_engine)["name"]
+    own = beside._features.__self__._engine()
+    assert own is not embedded_engine and own is not small_engine
+    assert own.info.details["n_threads"] == small_engine.info.details["n_threads"]
+    np.testing.assert_allclose(beside.score_steps(texts), direct.score_steps(texts), atol=2e-3)
+    assert not np.allclose(beside.score_steps(texts[:1]), beside.score_steps(texts[1:2]))
+    before = len(_OWN_BACKBONES)
+    scorer, note = step_scorer_for(RunSpec("2+2?", ppm=str(shipped_ppm_dir())), small_engine)
+    assert len(_OWN_BACKBONES) == before  # loaded once per process, not once per run
+    assert scorer._features.__self__ is beside._features.__self__
+    assert "on its own copy of" in note and "the policy is another model" in note
+    # the default stays the embedded model's: another model's run is told why it has none
+    assert step_scorer_for(RunSpec("2+2?"), small_engine)[0] is None
+
+
+@requires_smollm2
+@pytest.mark.model
 def test_the_shared_context_does_not_keep_its_engine_alive():
     import gc
     import weakref
