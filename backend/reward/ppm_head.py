@@ -329,8 +329,8 @@ class HeadPPM:
         have = backbone_of(engine)
         if have["sha256"] != backbone["sha256"]:  # the policy is another model: the PPM brings its own
             engine = own_backbone(backbone, where, engine)
-            about = {**about, "own_backbone": backbone_of(engine)["name"]}
             have = backbone_of(engine)
+            about = {**about, "own_backbone": have["name"]}
         if have["hidden_size"] != backbone["hidden_size"]:  # same file, so only a corrupt marker gets here
             raise ValueError(f"{where / MARKER}: hidden_size {backbone['hidden_size']} but the model's is "
                              f"{have['hidden_size']}")
