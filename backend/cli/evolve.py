@@ -53,12 +53,22 @@ def evolve(
         help="Train each round's PPM (off: the pairs are kept, no PPM; the full PPM takes hours on a CPU).",
     )] = True,
     ppm: Annotated[
-        str | None, typer.Option(help="A PPM directory for rounds 3-4 when the run has trained none.")
+        str | None, typer.Option(help="A PPM directory for rounds 3-4 when the run has trained none "
+                                      "(PPM options may change until round 3 begins).")
     ] = None,
     ppm_epochs: Annotated[int | None, typer.Option(
         min=1, help="Epochs of each round's PPM (rStar) or value head (CPL); default: the official "
                     "(PPM 2, value head 7). Fewer keep a CPU round short.")
     ] = None,
+    ppm_method: Annotated[str, typer.Option(
+        help="full: the paper's PPM (every layer, LoRA; hours a round on a CPU); top-layers: the "
+             "policy's top 4 layers + a head, run by llama.cpp beside it (needs --policy-engine "
+             "llamacpp; about an hour for a few hundred pairs on 2 cores). docs/EVOLVE.md.")
+    ] = "full",
+    ppm_data: Annotated[str, typer.Option(
+        help="round: a round's PPM learns from its own trees (the paper); all-rounds: from every "
+             "round's so far (more pairs).")
+    ] = "round",
     engine: Annotated[str, typer.Option(help="Engine of the base policy's searches.")] = "llamacpp",
     model: Annotated[str | None, typer.Option(help="Base model (default: the embedded model).")] = None,
     policy_engine: Annotated[str, typer.Option(
@@ -126,6 +136,7 @@ def evolve(
         eval_search={"rollouts": eval_rollouts} if eval_rollouts else {}, seed=seed, top_k=top_k, sft=sft,
         finetune_from=finetune_from, ppm_min_pairs=ppm_min_pairs, train_ppm=ppm_training, ppm=ppm,
         evaluate_base=not no_base_eval, ppm_train={"epochs": ppm_epochs} if ppm_epochs else {},
+        **_ppm_choice(ppm_method, ppm_data, engine, policy_engine),
     )
     if preset:
         from backend.evolve.presets import apply
@@ -288,3 +299,17 @@ def evolve_status(
 def register(app: typer.Typer) -> None:
     app.command("evolve")(evolve)
     app.command("evolve-status")(evolve_status)
+
+
+def _ppm_choice(method: str, data: str, engine: str, policy_engine: str) -> dict[str, str]:
+    """--ppm-method / --ppm-data as settings, checked before any work."""
+    from backend.evolve.manifest import PPM_DATA, PPM_METHODS
+
+    if method not in PPM_METHODS:
+        raise typer.BadParameter(f"must be one of {', '.join(PPM_METHODS)}", param_hint="--ppm-method")
+    if data not in PPM_DATA:
+        raise typer.BadParameter(f"must be one of {', '.join(PPM_DATA)}", param_hint="--ppm-data")
+    if method == "top-layers" and (engine, policy_engine) != ("llamacpp", "llamacpp"):
+        raise typer.BadParameter("a top-layers PPM runs on llama.cpp beside the policy: use --engine "
+                                 "llamacpp --policy-engine llamacpp", param_hint="--ppm-method")
+    return {"ppm_method": method, "ppm_data": data}

@@ -28,6 +28,9 @@ TRAIN_SET = "gsm8k-train"
 TEST_SET = "gsm8k"
 #: the paper's rounds: 1-2 terminal-guided (no PPM), from 3 on PPM-augmented
 FIRST_PPM_ROUND = 3
+#: how a round's PPM is trained (EvolveSettings.ppm_method) and from which trees (ppm_data)
+PPM_METHODS = ("full", "top-layers")
+PPM_DATA = ("round", "all-rounds")
 
 
 @dataclass(frozen=True)
@@ -55,8 +58,16 @@ class EvolveSettings:
     #: False: the rounds keep their PPM pairs but train no PPM (the full PPM's fine-tune takes
     #: hours on a 2-core CPU; a round that only measures the policy's SFT can skip it)
     train_ppm: bool = True
-    #: PPM training settings (backend/train/ppm_trainer.py: PPMTrainConfig fields, LoRA on)
+    #: PPM training settings (backend/train/ppm_trainer.py: PPMTrainConfig fields, LoRA on;
+    #: for "top-layers", backend/train/build_top_layers_ppm.py: TopLayersSettings fields)
     ppm_train: Mapping[str, Any] = field(default_factory=dict)
+    #: "full": the paper's PPM (the round's policy + a value head, LoRA over every layer, run by
+    #: transformers); "top-layers": the CPU lever, the policy's top layers (LoRA) + a head over
+    #: cached states, exported as a LoRA GGUF that llama.cpp runs beside the policy (docs/EVOLVE.md)
+    ppm_method: str = "full"
+    #: "round": a round's PPM learns from its own trees (the paper); "all-rounds": from the trees
+    #: of this round and every earlier one (a CPU round's few hundred searches give few pairs)
+    ppm_data: str = "round"
     #: a PPM directory for the PPM-augmented rounds when the run has trained none
     ppm: str | None = None
     evaluate_base: bool = True
@@ -71,6 +82,10 @@ class EvolveSettings:
                 f"{which} PPM-augmented: with PPM training off (--no-ppm-training) give a PPM "
                 f"(--ppm DIR), or stop at round {FIRST_PPM_ROUND - 1}"
             )
+        if self.ppm_method not in PPM_METHODS:
+            raise ValueError(f"ppm_method must be one of {', '.join(PPM_METHODS)}, not {self.ppm_method!r}")
+        if self.ppm_data not in PPM_DATA:
+            raise ValueError(f"ppm_data must be one of {', '.join(PPM_DATA)}, not {self.ppm_data!r}")
         if self.finetune_from not in ("base", "previous"):
             raise ValueError(f"finetune_from must be base or previous, not {self.finetune_from!r}")
         object.__setattr__(self, "search", dict(self.search))
@@ -121,6 +136,14 @@ def folder_sha256(directory: str | Path, suffixes: tuple[str, ...] = (".safetens
     return h.hexdigest()
 
 
+def ppm_sha256(directory: str | Path) -> str:
+    """A PPM folder's checksum: its weight files, and for a head PPM (``value_head.json`` +
+    ``ppm_lora.gguf``, backend/reward/ppm_head.py) those two."""
+    if (Path(directory) / "value_head.json").is_file():
+        return folder_sha256(directory, (".json", ".gguf"))
+    return folder_sha256(directory)
+
+
 def new_manifest(
     settings: EvolveSettings,
     *,
@@ -160,6 +183,7 @@ def open_manifest(run_dir: Path, settings: EvolveSettings, fresh: dict[str, Any]
     stored = read_json(path)
     if stored.get("format") != FORMAT:
         raise ValueError(f"{path} is not an evolve manifest")
+    changed = _late_ppm_settings(run_dir, stored, fresh["settings"])
     for key in ("settings", "train_problems", "test_problems"):
         if _identity(key, stored.get(key)) != _identity(key, fresh[key]):
             raise ValueError(
@@ -172,7 +196,6 @@ def open_manifest(run_dir: Path, settings: EvolveSettings, fresh: dict[str, Any]
     if isinstance(planned, int) and asked < planned:
         raise ValueError(f"{run_dir} was started with --rounds {planned}; resume it with --rounds {planned} "
                          "or more (more rounds continue it)")
-    changed = False
     if asked != planned:  # more rounds: the rounds done stay as they are, later ones are added
         stored["settings"]["rounds"], changed = asked, True
     if fresh["settings"].get("evaluate_base") and not stored["settings"].get("evaluate_base", True):
@@ -191,4 +214,32 @@ _NOT_IDENTITY = ("evaluate_base", "rounds")
 def _identity(key: str, value: Any) -> Any:
     if key != "settings" or not isinstance(value, dict):
         return value
-    return {k: v for k, v in value.items() if k not in _NOT_IDENTITY}
+    defaults = EvolveSettings().to_dict()  # a key added since the run began: its default, as then
+    return {k: v for k, v in {**defaults, **value}.items() if k not in _NOT_IDENTITY}
+
+
+#: settings that only the PPM stages and the PPM-augmented rounds read: they may change while no
+#: PPM-augmented round has begun (a run's terminal-guided rounds first, its PPM decided later)
+LATE_PPM_SETTINGS = ("ppm", "train_ppm", "ppm_method", "ppm_data", "ppm_train", "ppm_min_pairs")
+
+
+def _late_ppm_settings(run_dir: Path, stored: dict[str, Any], asked: Mapping[str, Any]) -> bool:
+    """Take the PPM settings ``asked`` into ``stored`` when they differ and no round from
+    FIRST_PPM_ROUND on has a folder yet; each change is recorded in the manifest's ``edits``.
+    The PPM stages of rounds already done stay as their files say (a stage is never re-run).
+    True when the manifest changed. Once a PPM-augmented round has begun they are identity."""
+    settings = {**EvolveSettings().to_dict(), **stored.get("settings", {})}
+    diff = {k: asked[k] for k in LATE_PPM_SETTINGS if k in asked and settings.get(k) != asked[k]}
+    begun = [p.name for p in run_dir.glob("round-*") if p.name.split("-")[-1].isdigit()
+             and int(p.name.split("-")[-1]) >= FIRST_PPM_ROUND]
+    if not diff or begun:
+        return False
+    when = time.strftime("%Y-%m-%d", time.gmtime())
+    for key, value in diff.items():
+        stored.setdefault("edits", []).append({
+            "date": when,
+            "what": f"settings.{key} {json.dumps(settings.get(key))} -> {json.dumps(value)} before round "
+                    f"{FIRST_PPM_ROUND} began (the PPM stages already done stay as they were)",
+        })
+        stored["settings"][key] = value
+    return True

@@ -51,7 +51,7 @@ def round_report(
         "ppm_trained": ppm["trained"],
         "ppm": ppm.get("ppm"),
         "ppm_heldout_pairwise_accuracy": ppm.get("heldout_pairwise_accuracy"),
-        "ppm_note": ppm.get("why"),
+        "ppm_note": ppm.get("why") or ppm.get("note"),
         "heldout_problems": evaluation["problems"],
         "heldout_greedy_accuracy": evaluation.get("greedy", {}).get("accuracy"),
         "heldout_search_accuracy": evaluation.get("search", {}).get("accuracy"),

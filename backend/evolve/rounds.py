@@ -144,7 +144,7 @@ def _one_round(rnd: Round, train: list[Any], test: list[Any], *, start_from: str
 
 def _manifest_entry(rnd: Round, row: dict[str, Any]) -> dict[str, Any]:
     """What the manifest keeps of a round: its searches' RunSpec and the models it made."""
-    from backend.evolve.manifest import folder_sha256
+    from backend.evolve.manifest import folder_sha256, ppm_sha256
     from backend.runspec import RunSpec
 
     about = rnd.models.describe(rnd.policy_in)
@@ -154,9 +154,9 @@ def _manifest_entry(rnd: Round, row: dict[str, Any]) -> dict[str, Any]:
         seed=rnd.settings.seed,
     )
     made = {}
-    for key in ("policy", "ppm"):
+    for key, checksum in (("policy", folder_sha256), ("ppm", ppm_sha256)):
         if row.get(f"{key}_trained") and row.get(key):
-            made[key] = {"path": row[key], "sha256": folder_sha256(row[key])}
+            made[key] = {"path": row[key], "sha256": checksum(row[key])}
     return {"kind": row["kind"], "search_spec": spec.to_dict(), "policy_in": about, "made": made}
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backend.evolve.manifest import EvolveSettings, folder_sha256, read_json, write_json
+from backend.evolve.manifest import EvolveSettings, folder_sha256, ppm_sha256, read_json, write_json
 from backend.evolve.memory import peak_rss_mb, release_freed_memory, reset_peak_rss
 from backend.evolve.models import Models
 from backend.evolve.runs_index import ADAPTER, CHECKPOINTS
@@ -250,15 +250,17 @@ def _policy_from_adapter(rnd: Round, done: dict[str, Any]) -> dict[str, Any]:
 
 
 def ppm_stage(rnd: Round, policy: str | None) -> dict[str, Any]:
-    """The round's PPM (the paper's full PPM: the new policy's backbone + a value head,
-    LoRA), trained on the pairs of the problems outside the held-out share and measured on
-    the others; skipped, with the reason, when there are too few pairs."""
+    """The round's PPM (the paper's full PPM: the new policy's backbone + a value head, LoRA;
+    or with ``ppm_method="top-layers"`` its top layers only, run by llama.cpp), trained on the
+    pairs of the problems outside the held-out share and measured on the others; skipped, with
+    the reason, when there are too few pairs."""
     from backend.train.build_ppm import heldout
 
     out = rnd.folder / "ppm.json"
     if (done := _done(out)) is not None:
         return done
-    found = read_pairs_with_problems(rnd.folder / "ppm_pairs.jsonl")
+    found = [pair for folder in ppm_round_folders(rnd)
+             for pair in read_pairs_with_problems(folder / "ppm_pairs.jsonl")]
     need = rnd.settings.ppm_min_pairs
     train = [p for pid, p in found if not heldout(pid)]
     held = [p for pid, p in found if heldout(pid)]
@@ -275,9 +277,75 @@ def ppm_stage(rnd: Round, policy: str | None) -> dict[str, Any]:
         summary = {"trained": False, "ppm": None, "why": why, "pairs": len(found), "seconds": 0.0}
         _finish(out, summary)
         return summary
-    summary = _train_ppm(rnd, policy, train, held)
+    if rnd.settings.ppm_method == "top-layers":
+        summary = _train_top_layers_ppm(rnd, policy)
+    else:
+        summary = _train_ppm(rnd, policy, train, held)
     _finish(out, summary)
     return summary
+
+
+def ppm_round_folders(rnd: Round) -> list[Path]:
+    """The rounds whose data a round's PPM learns from: its own, or with
+    ``ppm_data="all-rounds"`` every round of the run up to it."""
+    numbers = [rnd.number] if rnd.settings.ppm_data == "round" else range(1, rnd.number + 1)
+    return [rnd.folder.parent / f"round-{k}" for k in numbers]
+
+
+def ppm_tree_files(rnd: Round) -> list[Path]:
+    """The search trees of ``ppm_round_folders`` (``round-K/trees/*.jsonl.gz``)."""
+    folders = ppm_round_folders(rnd)
+    return [path for folder in folders for path in sorted((folder / "trees").glob("*.jsonl.gz"))]
+
+
+def _train_top_layers_ppm(rnd: Round, policy: str | None) -> dict[str, Any]:
+    """The CPU lever (``ppm_method="top-layers"``): ``canopy build-ppm --top-layers``'s build over
+    the round's policy as llama.cpp runs it, so the next round's search values its steps at
+    the policy's speed. Trained whatever its held-out accuracy (the paper's rounds use the
+    latest PPM); the accuracy, the gate's verdict and "prefer the longer step" are reported."""
+    from dataclasses import fields
+
+    from backend.train.build_ppm import why_not_shipped
+    from backend.train.build_top_layers_ppm import TopLayersSettings, build_top_layers_ppm
+
+    t0 = time.monotonic()
+    known = {f.name for f in fields(TopLayersSettings)}
+    opts = {"epochs": 1, "seed": rnd.settings.seed, **rnd.settings.ppm_train}
+    unknown = sorted(set(opts) - known)
+    if unknown:
+        raise ValueError(f"ppm_train: {', '.join(unknown)} is not a top-layers PPM setting "
+                         f"({', '.join(sorted(known))})")
+    engine = rnd.models.engine(policy)  # llama.cpp: the PPM is exported for it and checked on it
+    folder = rnd.folder / "ppm"
+    if folder.exists():
+        shutil.rmtree(folder)  # a build killed before its summary was written
+    trees = ppm_tree_files(rnd)
+    label = f"round {rnd.number}: PPM"
+    report = build_top_layers_ppm(
+        trees, folder, engine=engine, settings=TopLayersSettings(**opts), force=True,
+        states_cache=rnd.folder / "ppm-states.safetensors",
+        say=lambda line: rnd.say(f"{label}: {line}"),
+    )
+    (rnd.folder / "ppm-states.safetensors").unlink(missing_ok=True)  # about 1 MB a text: not kept
+    return {
+        "trained": True,
+        "method": "top-layers",
+        "ppm": str(folder),
+        "trees": len(trees),
+        "tree_rounds": rnd.settings.ppm_data,
+        "pairs": report.pairs,
+        "train_pairs": report.train_pairs,
+        "heldout_pairs": report.heldout_pairs,
+        "heldout_pairwise_accuracy": report.heldout_accuracy,
+        "heldout_longer_step": report.heldout_longer_step,
+        "note": (f"top-layers PPM from {len(trees)} trees ({rnd.settings.ppm_data}); "
+                 + (f"used although it would not ship: {gate}" if (gate := why_not_shipped(report)) else
+                    "it clears canopy build-ppm's gate")),
+        "last_loss": report.final_loss,
+        "train_pairwise_accuracy": report.train_accuracy,
+        "sha256": ppm_sha256(folder),
+        "seconds": round(time.monotonic() - t0, 2),
+    }
 
 
 def _train_ppm(rnd: Round, policy: str | None, train: list[Any], held: list[Any]) -> dict[str, Any]:
