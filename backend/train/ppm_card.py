@@ -72,7 +72,11 @@ def render_card(marker: Mapping[str, Any], directory: Path | None = None) -> str
     check = marker.get("llamacpp_check") or {}
     effect = marker.get("effect")
     top = training.get("top_layers")
-    kind = (f"a value head over the embedded model's last-token state, with the top {top} layers "
+    from backend.engines.embedded import EMBEDDED
+
+    which = ("the embedded model's" if (marker.get("backbone") or {}).get("sha256") == EMBEDDED.sha256
+             else "its backbone's (below)")
+    kind = (f"a value head over {which} last-token state, with the top {top} layers "
             f"fine-tuned (LoRA r {training.get('lora_rank')}, shipped as a LoRA GGUF that only the "
             "PPM's context applies)" if top else "a linear value head over the model's frozen "
             "last-token hidden state")

@@ -56,6 +56,15 @@ def test_the_card_says_what_the_marker_says():
     assert "canopy build-ppm --no-search --top-layers 4" in card
 
 
+def test_the_card_names_the_embedded_model_only_when_it_is_the_backbone():
+    """A round's PPM over an evolved policy (its policy.gguf) is not over the embedded model."""
+    from backend.engines.embedded import EMBEDDED
+
+    assert "a value head over its backbone's (below) last-token state" in render_card(about())
+    embedded = {**about(), "backbone": {"sha256": EMBEDDED.sha256, "name": "x.gguf", "hidden_size": 896}}
+    assert "a value head over the embedded model's last-token state" in render_card(embedded)
+
+
 def test_a_table_cell_cannot_break_the_card():
     marker = about()
     marker["trained_by"] = "a | b"
