@@ -155,6 +155,7 @@ def run_view(run: Path, now: float | None = None) -> RunView:
         f"base {md_code(info['base_model'])}",
         f"search {md_code(_clip(json.dumps(state.manifest['settings'].get('search'), sort_keys=True)))}",
         f"seed {md_esc(info['seed'])}",
+        f"PPM: {md_esc(info['ppm'])}",
     ])
     age = (time.time() if now is None else now) - state.last_change
     line = ri.progress_line(state)

@@ -281,6 +281,7 @@ def evolve_status(
         return
     typer.echo(f"{state.name} · {about['train']} → held out {about['held_out']} · "
                f"base {about['base_model']} · {about['rounds']} round(s) · seed {about['seed']}")
+    typer.echo(f"PPM: {about['ppm']}")
     if state.finished:
         typer.echo(status["stage"].capitalize() + ".")
     else:

@@ -508,7 +508,18 @@ def summary(run: RunState) -> dict[str, Any]:
         "base_model": f"{base.get('engine')} · {base.get('model')}",
         "seed": s.get("seed"),
         "finetune_from": s.get("finetune_from"),
+        "ppm": ppm_plan(s),
     }
+
+
+def ppm_plan(settings: dict[str, Any]) -> str:
+    """How the run's PPM is made and which one its PPM-augmented rounds start with, in words."""
+    method, data = settings.get("ppm_method", "full"), settings.get("ppm_data", "round")
+    trees = "its own trees" if data == "round" else "every round's trees so far"
+    made = f"each round trains a {method} PPM from {trees}" if settings.get("train_ppm", True) else (
+        "no PPM training")
+    given = settings.get("ppm")
+    return made + (f"; rounds from 3 search with {given} until a round has trained one" if given else "")
 
 
 def progress_line(run: RunState) -> str:

@@ -123,6 +123,7 @@ def test_evolve_status_shows_a_live_run_a_finished_one_and_refuses_other_folders
     assert "round 2, search: 3/5 problems searched · 40 s a problem lately: about 1 min to go" in out
     assert "| 1 | terminal-guided |" in out  # round 1 finished: its row is in the table
     assert "round 1: no PPM trained" in out
+    assert "PPM: each round trains a full PPM from its own trees\n" in out
 
     done = finished_run(tmp_path / "done")
     assert main(["evolve-status", str(done), "--json"]) == 0
@@ -130,6 +131,14 @@ def test_evolve_status_shows_a_live_run_a_finished_one_and_refuses_other_folders
     assert status["finished"] and status["stage"] == "finished: 2 round(s)" and status["pace"] is None
     assert [r["round"] for r in status["finished_rounds"]] == [0, 1, 2] and status["rounds"] == 2
     assert status["held_out_so_far"] is None
+
+    manifest = json.loads((done / "manifest.json").read_text())  # a CPU run given a PPM late
+    manifest["settings"].update(train_ppm=True, ppm="round-2-ppm", ppm_method="top-layers",
+                                ppm_data="all-rounds")
+    (done / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["evolve-status", str(done)]) == 0
+    assert ("PPM: each round trains a top-layers PPM from every round's trees so far; rounds from 3 search "
+            "with round-2-ppm until a round has trained one") in capsys.readouterr().out
 
     evaluating = mid_eval_run(tmp_path / "evaluating")
     assert main(["evolve-status", str(evaluating)]) == 0

@@ -77,6 +77,7 @@ def test_a_run_shows_its_summary_and_the_report_charts(services, runs):
     shown = html.unescape(about)
     assert "**done**" in shown and "gsm8k-train 0-4" in shown and "held out gsm8k 100-101" in shown
     assert "<code>llamacpp · embedded</code>" in about
+    assert "PPM: each round trains a full PPM from its own trees" in shown
     assert html.unescape(progress).startswith("**Finished: 2 round(s).**  \nround 1: no PPM trained")
     figure = json.loads(chart)
     greedy = next(t for t in figure["data"] if t["name"] == "greedy")
@@ -239,6 +240,7 @@ def test_names_and_manifest_text_reach_the_page_escaped(services, runs):
     manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
     manifest["models"]["base"]["model"] = hostile
     manifest["canopy"] = "[link](javascript:alert(1))"
+    manifest["settings"]["ppm"] = hostile  # a PPM path given late is manifest text too
     (run / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     hs = TrainingHandlers(services)
     folder, _, _ = hs.list_runs("")
