@@ -31,6 +31,7 @@ from backend.evolve.cpl_stages import (
     cpl_data_stage,
     cpl_eval_stage,
     cpl_search_stage,
+    cpl_solved,
     search_config,
 )
 from backend.evolve.manifest import (
@@ -49,6 +50,7 @@ from backend.evolve.report import (
     machine_notes,
     peak_cell,
     peak_rss,
+    search_won_lost,
     won_lost,
 )
 from backend.evolve.rounds import problem_sets
@@ -59,6 +61,7 @@ from backend.evolve.stages import (
     cpu_note,
     eval_tokens,
     policy_stage,
+    versus_previous_search,
     versus_round_0,
 )
 
@@ -224,6 +227,7 @@ def cpl_row(
         "problems_searched": search["problems"],
         "solved_in_search": search["right_answer_in_tree"],
         "search_answer_right": search["search_answer_right"],
+        **search_won_lost(versus_previous_search(rnd.folder, rnd.number, cpl_solved)),
         "sft_examples": data["sft_examples"],
         "apo_pairs": data["apo_pairs"],
         "value_examples": data["value_examples"],
@@ -279,6 +283,7 @@ _COLUMNS = (
     ("kind", "kind"),
     ("problems_searched", "searched"),
     ("solved_in_search", "solved in search"),
+    ("solved_in_search_won_lost", "solved won/lost vs previous round"),
     ("sft_examples", "SFT plans"),
     ("apo_pairs", "Step-APO pairs"),
     ("value_examples", "value examples"),
@@ -314,6 +319,7 @@ def markdown(rows: Sequence[Mapping[str, Any]], title: str) -> str:
         lines += [*machines[1:], ""]
     lines.append(
         "Held-out accuracy is on GSM8K test problems (never searched for training, never used to pick "
-        "settings); solved in search = the truth-mode plan tree held a right answer."
+        "settings); solved in search = the truth-mode plan tree held a right answer (solved won/lost: "
+        "against the previous round on the same training problems)."
     )
     return "\n".join(lines) + "\n"

@@ -27,6 +27,11 @@ def search_config(rnd: Round, fmt: str) -> dict[str, Any]:
     return {**rnd.settings.search, "step_format": fmt}
 
 
+def cpl_solved(tree: Any) -> bool:
+    """A truth-rewarded CPL plan tree "solved in search": a terminal backed up at +1 (the known answer)."""
+    return any(n.answer is not None and n.q > 0.999 for n in tree.nodes.values())
+
+
 def cpl_search_stage(rnd: Round, problems: Sequence[Problem], fmt: str) -> dict[str, Any]:
     """Truth-rewarded CPL MCTS (±1 from the known answer) on the training problems with the
     round's policy, its step format and the value head it was given (``rnd.ppm_in``): the
@@ -45,7 +50,7 @@ def cpl_search_stage(rnd: Round, problems: Sequence[Problem], fmt: str) -> dict[
     wall = 0.0
     for path in paths:
         tree = read_tree(path)
-        solved += any(n.answer is not None and n.q > 0.999 for n in tree.nodes.values())
+        solved += cpl_solved(tree)
         right += bool(tree.finished is not None and tree.finished.correct)
         nodes += len(tree.nodes)
         wall += float(tree.finished.stats.get("wall_s", 0.0)) if tree.finished else 0.0

@@ -22,10 +22,12 @@ def round_report(
     versus: Mapping[str, Sequence[int]] | None = None,
     tokens: Mapping[str, float] | None = None,
     cpu_note: str | None = None,
+    versus_search: Mapping[str, Sequence[int] | None] | None = None,
 ) -> dict[str, Any]:
     """What one round did, in numbers; ``versus``: [won, lost] against round 0 per evaluation
     (``stages.versus_round_0``); ``tokens``: mean tokens a problem per evaluation
-    (``stages.eval_tokens``); ``cpu_note``: ``stages.cpu_note``."""
+    (``stages.eval_tokens``); ``cpu_note``: ``stages.cpu_note``; ``versus_search``: the
+    training search against the previous round's (``stages.versus_previous_search``)."""
     seconds = {
         "search": search["seconds"],
         "data": data["seconds"],
@@ -41,6 +43,7 @@ def round_report(
         "problems_searched": search["problems"],
         "solved_in_search": search["right_answer_in_tree"],
         "search_answer_right": search["search_answer_right"],
+        **search_won_lost(versus_search),
         "sft_examples": data["sft_examples"],
         "ppm_pairs": data["ppm_pairs"],
         "policy_trained": policy["trained"],
@@ -88,6 +91,14 @@ def won_lost(versus: Mapping[str, Sequence[int]] | None) -> dict[str, list[int] 
             for kind in ("greedy", "search")}
 
 
+def search_won_lost(versus: Mapping[str, Sequence[int] | None] | None) -> dict[str, list[int] | None]:
+    """The row keys of a round's training search against the previous round's (None: round 1,
+    or a report built without the trees)."""
+    versus = versus or {}
+    return {key: list(versus[key]) if versus.get(key) is not None else None
+            for key in ("solved_in_search_won_lost", "search_answer_won_lost")}
+
+
 def heldout_tokens(tokens: Mapping[str, float] | None) -> dict[str, float | None]:
     """The row keys of a round's mean tokens per held-out problem (None: not evaluated)."""
     tokens = tokens or {}
@@ -130,6 +141,7 @@ _COLUMNS = (
     ("kind", "kind"),
     ("problems_searched", "searched"),
     ("solved_in_search", "solved in search"),
+    ("solved_in_search_won_lost", "solved won/lost vs previous round"),
     ("sft_examples", "SFT examples"),
     ("ppm_pairs", "PPM pairs"),
     ("train_loss_first", "loss first"),
@@ -160,7 +172,9 @@ def markdown(rows: Sequence[Mapping[str, Any]], title: str = "Evolve run") -> st
     lines += [
         "",
         "Held-out accuracy is on GSM8K test problems (never searched for training, never used to "
-        "pick settings); solved in search = the truth-rewarded tree held a right answer; won/lost = "
+        "pick settings); solved in search = the truth-rewarded tree held a right answer (on the "
+        "training problems, searched again each round with the same seeds: solved won/lost = solved "
+        "in this round and not in the previous one, and the reverse); held-out won/lost = "
         "held-out problems right in this round and wrong in round 0 (same seeds), and the reverse.",
     ]
     return "\n".join(lines) + "\n"

@@ -49,6 +49,7 @@ from backend.evolve.stages import (
     policy_stage,
     ppm_stage,
     search_stage,
+    versus_previous_search,
     versus_round_0,
 )
 
@@ -135,6 +136,7 @@ def _one_round(rnd: Round, train: list[Any], test: list[Any], *, start_from: str
         rnd.number, round_kind(rnd.number), policy_in=rnd.policy_in, ppm_in=rnd.ppm_in, search=search,
         data=data, policy=trained, ppm=ppm, evaluation=evaluation, versus=versus_round_0(rnd.folder),
         tokens=eval_tokens(rnd.folder), cpu_note=cpu_note(rnd.folder),
+        versus_search=versus_previous_search(rnd.folder, rnd.number),
     )
     write_json(rnd.folder / "report.json", row)
     (rnd.folder / "report.md").write_text(markdown([row], f"Round {rnd.number}"), encoding="utf-8")

@@ -69,7 +69,6 @@ def _finish(path: Path, summary: dict[str, Any]) -> None:
 def search_stage(rnd: Round, problems: Sequence[Problem]) -> dict[str, Any]:
     """Truth-rewarded rStar-Math MCTS on the training problems with the round's policy (and
     PPM from round 3), one events file per problem (``backend/train/ppm_data.py``)."""
-    from backend.evolve.sft_data import correct_traces
     from backend.evolve.trees import round_trees
     from backend.train.ppm_data import read_tree
 
@@ -82,7 +81,7 @@ def search_stage(rnd: Round, problems: Sequence[Problem]) -> dict[str, Any]:
     wall = 0.0
     for path in paths:
         tree = read_tree(path)
-        solved += bool(correct_traces(tree))
+        solved += rstar_solved(tree)
         right += bool(tree.finished is not None and tree.finished.correct)
         nodes += len(tree.nodes)
         wall += float(tree.finished.stats.get("wall_s", 0.0)) if tree.finished else 0.0
@@ -425,6 +424,43 @@ def versus_round_0(round_folder: Path) -> dict[str, list[int]]:
         if both:
             out[kind] = [sum(now[i] and not base[i] for i in both), sum(base[i] and not now[i] for i in both)]
     return out
+
+
+def rstar_solved(tree: Any) -> bool:
+    """A truth-rewarded rStar tree "solved in search": some finished trace holds the known answer."""
+    from backend.evolve.sft_data import correct_traces
+
+    return bool(correct_traces(tree))
+
+
+def versus_previous_search(
+    round_folder: Path, number: int, solved: Callable[[Any], bool] = rstar_solved,
+) -> dict[str, list[int] | None]:
+    """This round's training search against the previous round's, on the training problems both
+    searched (same problems, same seeds): [won, lost] = solved now and not in round N-1, and the
+    reverse, for ``solved`` (a right answer in the tree: what feeds the SFT data) and for the
+    search's own answer. The counts show what a "solved in search" difference hides: a gain of 9
+    can be 9 won and none lost, or 20 won and 11 lost. None in round 1 (round 0 searches nothing)."""
+    from backend.train.ppm_data import read_tree
+
+    keys = ("solved_in_search_won_lost", "search_answer_won_lost")
+    before_folder = round_folder.parent / f"round-{number - 1}" / "trees"
+    now_folder = round_folder / "trees"
+    if number < 2 or not before_folder.is_dir() or not now_folder.is_dir():
+        return dict.fromkeys(keys)
+    names = [{p.name for p in folder.glob("*.jsonl.gz")} for folder in (now_folder, before_folder)]
+    both = sorted(names[0] & names[1])
+    if not both:
+        return dict.fromkeys(keys)
+    counts = {key: [0, 0] for key in keys}
+    for name in both:
+        trees = read_tree(now_folder / name), read_tree(before_folder / name)
+        in_tree = [solved(t) for t in trees]
+        answered = [bool(t.finished is not None and t.finished.correct) for t in trees]
+        for key, (now, before) in zip(keys, (in_tree, answered), strict=True):
+            counts[key][0] += now and not before
+            counts[key][1] += before and not now
+    return counts
 
 
 def eval_cpus(round_folder: Path) -> list[str]:

@@ -113,7 +113,10 @@ def test_two_cpl_rounds_sft_step_apo_value_head_then_xml_with_the_head(tmp_path,
     }
     assert manifest["rounds"]["2"]["search_spec"]["config"]["step_format"] == "xml"
     assert manifest["rounds"]["2"]["search_spec"]["ppm"] == one["value"]
-    assert "| 1 | CPL plan format, terminal-guided | 3 | 3 | 3 | 3 | 6 |" in (run / "report.md").read_text()
+    report = (run / "report.md").read_text()
+    assert "| 1 | CPL plan format, terminal-guided | 3 | 3 | – | 3 | 3 | 6 |" in report
+    # round 2 against round 1 on the same training problems: the scripted plans solve all both times
+    assert two["solved_in_search_won_lost"] == [0, 0] and one["solved_in_search_won_lost"] is None
 
     # carried without its weights: the SFT policy is rebuilt from its adapter, but a full
     # Step-APO fine-tune keeps none, so the resume says what to copy instead of failing later

@@ -124,6 +124,8 @@ def test_two_rounds_run_end_to_end_and_write_manifest_reports_and_policies(tmp_p
     one, two = rows[1], rows[2]
     assert one["kind"] == two["kind"] == "terminal-guided"
     assert one["problems_searched"] == 3 and one["solved_in_search"] == 3
+    assert one["solved_in_search_won_lost"] is None  # round 1 has no earlier search to count against
+    assert two["solved_in_search_won_lost"] == [0, 0]  # the scripted engine solves all three both times
     assert one["sft_examples"] >= 3 and one["policy_trained"] and one["train_steps"] == 2
     assert two["policy_in"] == one["policy"]  # round 2 searches with the round-1 policy
     assert one["policy_in"] == "base" and models.asked[0] is None
@@ -182,6 +184,42 @@ def test_won_and_lost_count_each_held_out_problem_against_round_0(tmp_path):
     assert row["heldout_search_won_lost"] is None
     assert "| 2/1 | – |" in markdown([row]) and "won/lost vs round 0" in markdown([row])
     assert versus_round_0(tmp_path / "elsewhere" / "round-1") == {}  # no round 0: nothing to count
+
+
+def test_the_training_search_is_counted_problem_by_problem_against_the_previous_round(tmp_path, problems):
+    from backend.evolve.report import markdown, search_won_lost
+    from backend.evolve.stages import versus_previous_search
+    from backend.train.ppm_data import search_trees
+
+    train, _ = problems
+
+    def search(round_, solved):
+        """Truth searches of the three training problems; the unsolved ones only ever get a
+        wrong final step, so no trace in their tree holds the known answer."""
+        rules = rules_for([p for i, p in enumerate(train) if i in solved])
+        for i, p in enumerate(train):
+            if i not in solved:
+                wrong = f"\n# Now print the final answer\nprint(x + {p.answer})\n<end_of_code>"
+                asks = p.question
+                rules.append(Rule(lambda t, q=asks: q in t and t.endswith("<end_of_step>"), [wrong]))
+                rules.append(Rule(lambda t, q=asks: q in t and t.endswith("assistant\n"), [STEP + wrong]))
+        config = {"rollouts": 2, "children": 2, "few_shot": 0}
+        search_trees(train, tmp_path / round_ / "trees", engine=ScriptedEngine(rules), config=config)
+
+    search("round-1", solved={1})
+    search("round-2", solved={0, 2})
+    versus = versus_previous_search(tmp_path / "round-2", 2)
+    # problems 0 and 2 solved only now, problem 1 only before
+    assert versus["solved_in_search_won_lost"] == [2, 1]
+    assert versus["search_answer_won_lost"] == [2, 1]  # the truth reward backs the right answer
+    row = {"round": 2, "solved_in_search": 2, **search_won_lost(versus)}
+    assert "| 2 | 2/1 |" in markdown([row]) and "solved won/lost vs previous round" in markdown([row])
+
+    (tmp_path / "round-1" / "trees" / "gsm8k-train_1.jsonl.gz").unlink()  # searched in one round only
+    assert versus_previous_search(tmp_path / "round-2", 2)["solved_in_search_won_lost"] == [2, 0]
+    nothing = dict.fromkeys(versus)
+    assert versus_previous_search(tmp_path / "round-1", 1) == nothing  # round 0 searches nothing
+    assert search_won_lost(None) == nothing
 
 
 def test_a_round_report_gives_the_mean_tokens_a_held_out_problem_cost(tmp_path):
