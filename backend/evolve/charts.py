@@ -29,7 +29,8 @@ def round_figure(rows: Sequence[Mapping[str, Any]]) -> Any:
     later = [r["round"] for r in trained]
     for key, name in (("solved_in_search", "solved in search"), ("sft_examples", "SFT examples"),
                       ("ppm_pairs", "PPM pairs")):
-        fig.add_trace(go.Bar(x=later, y=[r.get(key) for r in trained], name=name), 1, 2)
+        hover = [_versus_previous(r) for r in trained] if key == "solved_in_search" else None
+        fig.add_trace(go.Bar(x=later, y=[r.get(key) for r in trained], name=name, hovertext=hover), 1, 2)
     for key, name in (("train_loss_first", "loss, first step"), ("train_loss_last", "loss, last step")):
         fig.add_trace(_line(later, [r.get(key) for r in trained], name), 1, 3)
     if not trained:  # only round 0 (the base policy) has finished: say so, not empty axes
@@ -49,6 +50,14 @@ def round_figure(rows: Sequence[Mapping[str, Any]]) -> Any:
     fig.update_yaxes(range=[0, 1], row=1, col=1)
     fig.update_layout(height=420, barmode="group", margin={"t": 60, "b": 40})
     return fig
+
+
+def _versus_previous(row: Mapping[str, Any]) -> str:
+    """A "solved in search" bar's hover: what the count hides (``stages.versus_previous_search``)."""
+    counts = row.get("solved_in_search_won_lost")
+    if not counts:
+        return ""
+    return f"won {counts[0]}, lost {counts[1]} against round {row['round'] - 1} (same problems)"
 
 
 def _line(x: list[int], y: list[Any], name: str, marker: Mapping[str, Any] | None = None) -> Any:

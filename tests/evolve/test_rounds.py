@@ -397,11 +397,14 @@ def test_the_charts_plot_the_report_rows():
         {"round": 0, "heldout_greedy_accuracy": 0.25, "heldout_search_accuracy": 0.2},
         {"round": 1, "heldout_greedy_accuracy": 0.35, "heldout_search_accuracy": 0.3, "solved_in_search": 8,
          "sft_examples": 15, "ppm_pairs": 4, "train_loss_first": 0.9, "train_loss_last": 0.5},
+        {"round": 2, "solved_in_search": 9, "solved_in_search_won_lost": [3, 2]},
     ]
     traces = {t.name: t for t in round_figure(rows).data}
-    assert list(traces["greedy"].y) == [0.25, 0.35] and list(traces["search"].x) == [0, 1]
-    assert list(traces["SFT examples"].x) == [1] and list(traces["SFT examples"].y) == [15]
-    assert list(traces["loss, last step"].y) == [0.5]
+    assert list(traces["greedy"].y) == [0.25, 0.35, None] and list(traces["search"].x) == [0, 1, 2]
+    # a solved bar's hover says what the count hides; round 1 has nothing to count against
+    assert list(traces["solved in search"].hovertext) == ["", "won 3, lost 2 against round 1 (same problems)"]
+    assert list(traces["SFT examples"].x) == [1, 2] and list(traces["SFT examples"].y) == [15, None]
+    assert list(traces["loss, last step"].y) == [0.5, None]
 
 
 def test_the_charts_keep_equal_accuracies_apart_and_say_why_panels_are_empty():
