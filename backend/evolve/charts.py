@@ -54,8 +54,9 @@ def round_figure(rows: Sequence[Mapping[str, Any]]) -> Any:
 
 def _versus_previous(row: Mapping[str, Any]) -> str:
     """A "solved in search" bar's hover: what the count hides (``stages.versus_previous_search``)."""
-    counts = row.get("solved_in_search_won_lost")
-    if not counts:
+    counts = row.get("solved_in_search_won_lost")  # a run folder's file: only two counts make text
+    if not (isinstance(counts, list) and len(counts) == 2
+            and all(isinstance(c, int) and not isinstance(c, bool) for c in counts)):
         return ""
     return f"won {counts[0]}, lost {counts[1]} against round {row['round'] - 1} (same problems)"
 

@@ -403,6 +403,10 @@ def test_the_charts_plot_the_report_rows():
     assert list(traces["greedy"].y) == [0.25, 0.35, None] and list(traces["search"].x) == [0, 1, 2]
     # a solved bar's hover says what the count hides; round 1 has nothing to count against
     assert list(traces["solved in search"].hovertext) == ["", "won 3, lost 2 against round 1 (same problems)"]
+    # a run folder is data: anything but two counts (a hostile report.json) makes no hover text
+    hostile = [{"round": 2, "solved_in_search": 9, "solved_in_search_won_lost": ["<img onerror=x>", 1]}]
+    solved = next(t for t in round_figure(hostile).data if t.name == "solved in search")
+    assert list(solved.hovertext) == [""]
     assert list(traces["SFT examples"].x) == [1, 2] and list(traces["SFT examples"].y) == [15, None]
     assert list(traces["loss, last step"].y) == [0.5, None]
 
