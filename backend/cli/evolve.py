@@ -290,8 +290,11 @@ def evolve_status(
                    f"{ri.duration_words(age) if age >= 60 else f'{age:.0f} s'} ago")
         if status["held_out_so_far"]:
             typer.echo(status["held_out_so_far"])
-    for note in status["notes"]:
-        typer.echo(note)
+    in_table = {(row["round"], row["ppm_note"]) for row in state.rows if row.get("ppm_note")}
+    for r in state.rounds:  # a finished round's PPM note is already under the table
+        for note in r.notes:
+            if not any(n == r.number and why in note for n, why in in_table):
+                typer.echo(f"round {r.number}: {note}")
     if state.rows:
         typer.echo("")
         typer.echo(markdown(state.rows, title=state.name).split("\n", 2)[2].rstrip())

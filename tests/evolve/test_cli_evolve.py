@@ -122,7 +122,8 @@ def test_evolve_status_shows_a_live_run_a_finished_one_and_refuses_other_folders
     assert "live · gsm8k-train 0-4 → held out gsm8k 100-101" in out
     assert "round 2, search: 3/5 problems searched · 40 s a problem lately: about 1 min to go" in out
     assert "| 1 | terminal-guided |" in out  # round 1 finished: its row is in the table
-    assert "round 1: no PPM trained" in out
+    # round 1's reason for no PPM is said once, under the table, not again above it
+    assert "- round 1: 12 PPM pairs; a PPM needs at least 30" in out and out.count("12 PPM pairs") == 1
     assert "PPM: each round trains a full PPM from its own trees\n" in out
 
     done = finished_run(tmp_path / "done")
@@ -131,6 +132,13 @@ def test_evolve_status_shows_a_live_run_a_finished_one_and_refuses_other_folders
     assert status["finished"] and status["stage"] == "finished: 2 round(s)" and status["pace"] is None
     assert [r["round"] for r in status["finished_rounds"]] == [0, 1, 2] and status["rounds"] == 2
     assert status["held_out_so_far"] is None
+    assert status["notes"] == ["round 1: no PPM trained: 12 PPM pairs; a PPM needs at least 30"]  # JSON: all
+
+    import shutil
+
+    shutil.rmtree(done / "round-2" / "ppm")  # a note the table does not carry is still said
+    assert main(["evolve-status", str(done)]) == 0
+    assert "round 2: the trained PPM is not here: no folder ppm/\n" in capsys.readouterr().out
 
     manifest = json.loads((done / "manifest.json").read_text())  # a CPU run given a PPM late
     manifest["settings"].update(train_ppm=True, ppm="round-2-ppm", ppm_method="top-layers",
