@@ -88,7 +88,7 @@ def render_card(marker: Mapping[str, Any], directory: Path | None = None) -> str
                      f"`{str(backbone.get('sha256'))[:16]}…`)"),
         ("trained by", f"{marker.get('trained_by')}"),
         ("data", f"the official Q-value step pairs (filter: {data.get('pair_filter')}) of truth-rewarded "
-                 f"rStar-Math searches (terminal reward ±1 from the known answer, no PPM) of "
+                 f"rStar-Math searches (terminal reward ±1 from the known answer) of "
                  f"{data.get('set')} problems only: {id_ranges(data.get('problems') or [])}"),
         ("tree folders", ", ".join(f"`{f}`" for f in data.get("tree_folders") or []) or "n/a"),
         ("pairs", f"{data.get('pairs')} used"

@@ -35,6 +35,17 @@ def test_the_shipped_ppm_is_intact_for_the_embedded_model_and_is_the_default():
     assert all(p.startswith("gsm8k-train_") for p in about["data"]["problems"] + about["heldout"]["problems"])
 
 
+def test_every_ppm_committed_under_assets_has_the_files_its_marker_names():
+    """An evolve run's PPMs (assets/evolve-*) are kept for later rounds and the Solve screen;
+    a LoRA GGUF the marker names but git ignored (``*.gguf``) left one unloadable before."""
+    markers = sorted(assets_dir().glob("**/" + MARKER))
+    assert SHIPPED / MARKER in markers and len(markers) > 1
+    for marker in markers:
+        about = check_marker(json.loads(marker.read_text()), marker)
+        adapter_path(marker.parent, about)  # present, with the recorded size and sha256
+        assert (marker.parent / HEAD_FILE).is_file(), marker
+
+
 @pytest.mark.model
 @pytest.mark.slow
 def test_a_default_search_scores_every_step_with_the_shipped_ppm_on_the_real_model(embedded_engine):
