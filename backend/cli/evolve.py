@@ -269,11 +269,12 @@ def evolve_status(
         raise UserError(f"{run_dir} cannot be read: {exc}") from None
     about = ri.summary(state)
     age = time.time() - state.last_change
+    notes = [(r.number, note) for r in state.rounds for note in r.notes]
     status = {
         "run": state.name, **about, "finished": state.finished, "stage": ri.progress_line(state),
         "pace": ri.pace_line(state), "held_out_so_far": ri.held_out_so_far(state),
         "last_change_s_ago": round(age),
-        "notes": [f"round {r.number}: {note}" for r in state.rounds for note in r.notes],
+        "notes": [f"round {number}: {note}" for number, note in notes],
         "finished_rounds": list(state.rows),  # their report rows, round 0 (the base policy) first
     }
     if as_json:
@@ -291,10 +292,9 @@ def evolve_status(
         if status["held_out_so_far"]:
             typer.echo(status["held_out_so_far"])
     in_table = {(row["round"], row["ppm_note"]) for row in state.rows if row.get("ppm_note")}
-    for r in state.rounds:  # a finished round's PPM note is already under the table
-        for note in r.notes:
-            if not any(n == r.number and why in note for n, why in in_table):
-                typer.echo(f"round {r.number}: {note}")
+    for number, note in notes:  # a finished round's PPM note is already under the table
+        if not any(n == number and why in note for n, why in in_table):
+            typer.echo(f"round {number}: {note}")
     if state.rows:
         typer.echo("")
         typer.echo(markdown(state.rows, title=state.name).split("\n", 2)[2].rstrip())
