@@ -54,6 +54,7 @@ from backend.evolve.report import (
     won_lost,
 )
 from backend.evolve.rounds import problem_sets
+from backend.evolve.run_paths import portable
 from backend.evolve.stages import (
     Progress,
     Round,
@@ -148,7 +149,7 @@ def run_cpl_evolve(
         rnd = Round(number, root / f"round-{number}", evolve, models, policy, value, say, progress)
         row, policy, value = _one_round(rnd, settings, train, test)
         manifest["rounds"][str(number)] = _manifest_entry(rnd, row)
-        write_json(root / MANIFEST, manifest)
+        write_json(root / MANIFEST, portable(manifest, root))
         rows.append(row)
         say(
             f"CPL round {number} done: "
@@ -156,7 +157,7 @@ def run_cpl_evolve(
             f"{row['sft_examples']} SFT plans, {row['apo_pairs']} Step-APO pairs, "
             f"held-out greedy {row['heldout_greedy_accuracy']}, search {row['heldout_search_accuracy']}"
         )
-    write_json(root / "report.json", {"algo": "cpl", "rounds": rows})
+    write_json(root / "report.json", portable({"algo": "cpl", "rounds": rows}, root))
     (root / "report.md").write_text(markdown(rows, f"CPL evolve run {root.name}"), encoding="utf-8")
     write_charts(rows, root / "report.html")
     return rows
@@ -187,7 +188,7 @@ def _one_round(rnd: Round, settings: CPLSettings, train: list[Any], test: list[A
         rnd.progress,
     )
     row = cpl_row(rnd, fmt, search, data, sft, apo, value, evaluation)
-    write_json(rnd.folder / "report.json", row)
+    write_json(rnd.folder / "report.json", portable(row, rnd.folder.parent))
     (rnd.folder / "report.md").write_text(markdown([row], f"CPL round {rnd.number}"), encoding="utf-8")
     rnd.say(f"CPL round {rnd.number}: {time.monotonic() - t0:.1f} s in this session")
     return row, policy, new_value

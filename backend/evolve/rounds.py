@@ -38,6 +38,7 @@ from backend.evolve.manifest import (
 )
 from backend.evolve.models import Models
 from backend.evolve.report import baseline_report, markdown, round_report
+from backend.evolve.run_paths import portable
 from backend.evolve.stages import (
     Progress,
     Round,
@@ -109,10 +110,10 @@ def run_evolve(
         row, policy, new_ppm = _one_round(rnd, train, test, start_from=policy)
         latest_ppm = new_ppm or latest_ppm
         manifest["rounds"][str(number)] = _manifest_entry(rnd, row)
-        write_json(root / MANIFEST, manifest)
+        write_json(root / MANIFEST, portable(manifest, root))
         rows.append(row)
         say(f"round {number} done: {_summary(row)}")
-    write_json(root / "report.json", {"rounds": rows})
+    write_json(root / "report.json", portable({"rounds": rows}, root))
     (root / "report.md").write_text(markdown(rows, f"Evolve run {root.name}"), encoding="utf-8")
     write_charts(rows, root / "report.html")
     return rows
@@ -138,7 +139,7 @@ def _one_round(rnd: Round, train: list[Any], test: list[Any], *, start_from: str
         tokens=eval_tokens(rnd.folder), cpu_note=cpu_note(rnd.folder),
         versus_search=versus_previous_search(rnd.folder, rnd.number),
     )
-    write_json(rnd.folder / "report.json", row)
+    write_json(rnd.folder / "report.json", portable(row, rnd.folder.parent))
     (rnd.folder / "report.md").write_text(markdown([row], f"Round {rnd.number}"), encoding="utf-8")
     rnd.say(f"round {rnd.number}: {time.monotonic() - t0:.1f} s in this session")
     return row, policy, new_ppm

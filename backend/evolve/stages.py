@@ -21,6 +21,7 @@ from typing import Any
 from backend.evolve.manifest import EvolveSettings, folder_sha256, ppm_sha256, read_json, write_json
 from backend.evolve.memory import peak_rss_mb, release_freed_memory, reset_peak_rss
 from backend.evolve.models import Models
+from backend.evolve.run_paths import anchored, portable
 from backend.evolve.runs_index import ADAPTER, CHECKPOINTS
 from backend.problems import Problem
 
@@ -50,7 +51,7 @@ def _done(path: Path) -> dict[str, Any] | None:
     """The stage's saved summary, or None when the stage is to run: then what earlier stages
     freed goes back to the kernel and its peak-RSS window starts here (``_finish`` records it)."""
     if path.is_file():
-        return read_json(path)
+        return anchored(read_json(path), path.parent.parent)
     release_freed_memory()
     reset_peak_rss()
     return None
@@ -60,7 +61,13 @@ def _finish(path: Path, summary: dict[str, Any]) -> None:
     """Save a stage's summary with the peak resident memory of the process while it ran
     (``peak_rss_mb``, the issue's 12 GB budget; the sandbox's and Ray workers' not counted)."""
     summary["peak_rss_mb"] = peak_rss_mb()
-    write_json(path, summary)
+    write_record(path, summary)
+
+
+def write_record(path: Path, record: dict[str, Any]) -> None:
+    """A stage record (``RUN/round-N/<stage>.json``) with the run's paths relative to ``RUN``
+    (``run_paths.portable``): ``_done`` reads it back against wherever the run is then."""
+    write_json(path, portable(record, path.parent.parent))
 
 
 # --- search ---------------------------------------------------------------------------------
@@ -241,7 +248,7 @@ def _policy_from_adapter(rnd: Round, done: dict[str, Any]) -> dict[str, Any]:
     )
     summary = {**done, "policy": str(folder), "rebuilt_from_adapter": True, "same_sha256": same}
     summary.update(_prepare(rnd, folder))
-    write_json(rnd.folder / "policy.json", summary)
+    write_record(rnd.folder / "policy.json", summary)
     return summary
 
 

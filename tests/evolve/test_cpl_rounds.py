@@ -112,7 +112,8 @@ def test_two_cpl_rounds_sft_step_apo_value_head_then_xml_with_the_head(tmp_path,
         "threads": 1,
     }
     assert manifest["rounds"]["2"]["search_spec"]["config"]["step_format"] == "xml"
-    assert manifest["rounds"]["2"]["search_spec"]["ppm"] == one["value"]
+    assert manifest["rounds"]["2"]["search_spec"]["ppm"] == "round-1/value"  # the run's own, relative
+    assert one["value"] == str(run / "round-1" / "value")
     report = (run / "report.md").read_text()
     assert "| 1 | CPL plan format, terminal-guided | 3 | 3 | – | 3 | 3 | 6 |" in report
     # round 2 against round 1 on the same training problems: the scripted plans solve all both times

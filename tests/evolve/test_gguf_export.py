@@ -226,8 +226,9 @@ def test_the_policy_stage_prepares_each_new_policy_for_its_engine(tmp_path):
     models = PreparingModels(ScriptedEngine(rules_for(train + test)))
     run_evolve(tmp_path / "run", settings(rounds=1, evaluate_base=False), models, say=lambda _s: None)
     summary = json.loads((tmp_path / "run" / "round-1" / "policy.json").read_text())
-    assert models.prepared == summary["policy"] == str(tmp_path / "run" / "round-1" / "policy")
-    assert summary["gguf"] == summary["policy"] + ".gguf" and summary["gguf_seconds"] == 1.5
+    assert models.prepared == str(tmp_path / "run" / "round-1" / "policy")
+    assert summary["policy"] == "round-1/policy"  # the record keeps the run's paths relative
+    assert summary["gguf"] == "round-1/policy.gguf" and summary["gguf_seconds"] == 1.5
 
 
 def test_one_string_field_is_read_by_walking_the_header(tmp_path):

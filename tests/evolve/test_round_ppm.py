@@ -167,6 +167,7 @@ def test_a_top_layers_round_ppm_is_built_from_all_rounds_and_served_by_llamacpp(
         ppm = HeadPPM.load(tmp_path / "round-2" / "ppm", llama)
         right, wrong = ppm.score_steps([QUESTION + "\n" + STEP + RIGHT, QUESTION + "\n" + STEP + WRONG])
         assert right > wrong
-        assert ppm_stage(rnd, None) == read_json(tmp_path / "round-2" / "ppm.json")  # done: read back
+        assert ppm_stage(rnd, None) == summary  # done: read back, its path where the run is
+        assert read_json(tmp_path / "round-2" / "ppm.json")["ppm"] == "round-2/ppm"
     finally:
         llama.close()

@@ -15,6 +15,7 @@ import pytest
 from backend.engines.scripted import Rule, ScriptedEngine
 from backend.evolve.manifest import EvolveSettings, folder_sha256, read_json
 from backend.evolve.rounds import problem_sets, run_evolve
+from backend.evolve.run_paths import portable
 from tests.train.tiny import tiny_model_and_tokenizer
 
 pytest.importorskip("trl")
@@ -151,12 +152,14 @@ def test_two_rounds_run_end_to_end_and_write_manifest_reports_and_policies(tmp_p
     assert manifest["test_problems"] == ["gsm8k/100", "gsm8k/101"]
     assert manifest["seeds"]["search"]["gsm8k-train/2"] == 2
     assert manifest["rounds"]["1"]["search_spec"]["reward"] == "truth"
-    assert manifest["rounds"]["2"]["policy_in"]["model"] == one["policy"]
+    assert manifest["rounds"]["2"]["policy_in"]["model"] == "round-1/policy"  # relative to the run
+    assert one["policy"] == str(run / "round-1" / "policy")
     assert manifest["rounds"]["1"]["made"]["policy"]["sha256"] == folder_sha256(one["policy"])
     sft = [json.loads(line) for line in (run / "round-1" / "sft.jsonl").read_text().splitlines()]
     assert sft[0]["completion"].startswith(STEP) and "print(x + " in sft[0]["completion"]
     assert "| 1 | terminal-guided | 3 | 3 |" in (run / "report.md").read_text()
-    assert read_json(run / "round-2" / "report.json") == rows[2]
+    assert read_json(run / "round-2" / "report.json") == portable(rows[2], run)
+    assert read_json(run / "round-2" / "report.json")["policy_in"] == "round-1/policy"
     assert "plotly" in (run / "report.html").read_text()[:100000].lower()
 
     # a finished run resumes to the same report without searching or training again
@@ -336,6 +339,50 @@ def test_a_run_carried_without_its_merged_policy_rebuilds_it_from_the_adapter(tm
     shutil.rmtree(adapter)
     with pytest.raises(ValueError, match=r"delete \S*policy\.json to fine-tune round 1 again"):
         run_evolve(tmp_path, quick, models, say=lambda _: None)
+
+
+def test_a_run_moved_to_another_folder_resumes_with_its_own_models(tmp_path, problems):
+    """A run folder copied elsewhere (assets/evolve-300 → runs/evo-300 in any checkout) goes
+    on from the models in the folder it is in now: no record names the old place, and the
+    next round fine-tunes the moved round-1 policy, not a path that is gone."""
+    import shutil
+
+    train, test = problems
+    models = ScriptedModels(ScriptedEngine(rules_for(train + test)))
+    first, moved = tmp_path / "first", tmp_path / "elsewhere" / "run"
+    run_evolve(first, settings(rounds=1, evaluate_base=False, finetune_from="previous"), models,
+               say=lambda _: None)
+    assert read_json(first / "round-1" / "policy.json")["policy"] == "round-1/policy"
+    shutil.move(first, moved)
+    models.asked.clear()
+    rows = run_evolve(moved, settings(rounds=2, evaluate_base=False, finetune_from="previous"), models,
+                      say=lambda _: None)
+    assert rows[1]["policy_in"] == str(moved / "round-1" / "policy")
+    assert read_json(moved / "round-2" / "policy.json")["start_from"] == "round-1/policy"
+    assert models.asked and all(p is None or p.startswith(str(moved)) for p in models.asked)
+    records = [p for p in moved.rglob("*.json") if "policy" not in p.parent.name]  # not model folders
+    assert records and not [p for p in records if str(tmp_path) in p.read_text()]
+
+
+def test_records_keep_run_paths_relative_and_read_old_absolute_ones_from_where_the_run_is(tmp_path):
+    from backend.evolve.run_paths import anchored, portable
+
+    run = tmp_path / "run"
+    (run / "round-2" / "ppm").mkdir(parents=True)
+    record = {"policy": str(run / "round-2" / "policy"), "ppm": "/elsewhere/ppm", "start_from": "base",
+              "why": "/not/a/model is text", "nested": [{"path": str(run / "round-1" / "policy")}]}
+    stored = portable(record, run)
+    assert stored["policy"] == "round-2/policy" and stored["nested"][0]["path"] == "round-1/policy"
+    assert stored["ppm"] == "/elsewhere/ppm" and stored["start_from"] == "base"
+    back = anchored(stored, run)
+    assert back["policy"] == str(run / "round-2" / "policy") and back["ppm"] == "/elsewhere/ppm"
+    assert back["start_from"] == "base"
+    # a record written before paths were portable, by a run that lived somewhere else
+    old = {"ppm": "/work/main/runs/evo-300/round-2/ppm", "policy": str(tmp_path), "gguf": "runs/x.gguf"}
+    fixed = anchored(old, run)
+    assert fixed["ppm"] == str(run / "round-2" / "ppm")
+    assert fixed["policy"] == str(tmp_path)  # exists: a model outside the run, kept
+    assert fixed["gguf"] == "runs/x.gguf"  # relative, not a round's: as the user gave it
 
 
 def test_a_ppm_round_without_a_ppm_says_why(tmp_path, problems):
