@@ -46,7 +46,8 @@ def anchored(record: dict[str, Any], root: str | Path) -> dict[str, Any]:
     """A stage record read from ``root`` with its model paths (``MODEL_KEYS``) absolute again:
     ``round-N/...`` joined to ``root``; an absolute path that no longer exists but runs through
     a ``round-N`` folder (a record from before paths were portable, or a run moved since)
-    re-rooted at ``root``; anything else (``"base"``, None, a path outside the run) as stored."""
+    re-rooted at ``root``; anything else (``"base"``, None, a path outside the run, one with
+    ``..``) as stored."""
     base = Path(root).resolve()
     out = dict(record)
     for key in MODEL_KEYS:
@@ -59,6 +60,8 @@ def anchored(record: dict[str, Any], root: str | Path) -> dict[str, Any]:
 def _in_run(value: str, root: Path) -> str | None:
     path = Path(value)
     parts = path.parts
+    if ".." in parts:  # a record that climbs out of its run is not the run's own model
+        return None
     if not path.is_absolute():
         return str(root.joinpath(*parts)) if parts and _ROUND.fullmatch(parts[0]) else None
     if path.exists():

@@ -383,6 +383,8 @@ def test_records_keep_run_paths_relative_and_read_old_absolute_ones_from_where_t
     assert fixed["ppm"] == str(run / "round-2" / "ppm")
     assert fixed["policy"] == str(tmp_path)  # exists: a model outside the run, kept
     assert fixed["gguf"] == "runs/x.gguf"  # relative, not a round's: as the user gave it
+    climbing = {"ppm": "round-1/../../../etc", "policy": "/gone/round-1/../../x"}
+    assert anchored(climbing, run) == climbing  # never re-rooted outside the run
 
 
 def test_a_ppm_round_without_a_ppm_says_why(tmp_path, problems):
