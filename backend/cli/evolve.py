@@ -88,6 +88,12 @@ def evolve(
     no_base_eval: Annotated[
         bool, typer.Option("--no-base-eval", help="Skip round 0 (the base policy on the held-out slice).")
     ] = False,
+    eval_sc: Annotated[bool, typer.Option(
+        "--eval-sc",
+        help="Also evaluate self-consistency of each round's policy on the held-out slice, with as "
+             "many samples as match its search's tokens (about as long again as the held-out search; "
+             "rStar-Math rounds; may be added to a run whose rounds are done).")
+    ] = False,
     preset: Annotated[
         str | None, typer.Option(help="paper-round1..4: the paper's scale for a GPU with vLLM; "
                                       "cpu-smoke: the whole loop on 2 cores in < 30 min "
@@ -135,7 +141,8 @@ def evolve(
         test_count=test_count, search={"rollouts": rollouts, "children": children},
         eval_search={"rollouts": eval_rollouts} if eval_rollouts else {}, seed=seed, top_k=top_k, sft=sft,
         finetune_from=finetune_from, ppm_min_pairs=ppm_min_pairs, train_ppm=ppm_training, ppm=ppm,
-        evaluate_base=not no_base_eval, ppm_train={"epochs": ppm_epochs} if ppm_epochs else {},
+        evaluate_base=not no_base_eval, eval_sc=eval_sc,
+        ppm_train={"epochs": ppm_epochs} if ppm_epochs else {},
         **_ppm_choice(ppm_method, ppm_data, engine, policy_engine),
     )
     if preset:
@@ -155,6 +162,9 @@ def evolve(
             raise typer.BadParameter(str(exc), param_hint="--preset") from None
     if algo not in ("rstar", "cpl"):
         raise typer.BadParameter(f"--algo must be rstar or cpl, not {algo!r}")
+    if eval_sc and algo != "rstar":
+        raise typer.BadParameter("self-consistency samples rStar-Math's code solutions; not with --algo cpl",
+                                 param_hint="--eval-sc")
     run = run_evolve
     if algo == "cpl":  # CPL's rounds (backend/evolve/cpl_rounds.py, docs/EVOLVE.md)
         from backend.evolve.cpl_rounds import CPLSettings, run_cpl_evolve
@@ -201,8 +211,9 @@ def evolve(
         finally:
             models.close()
     last = rows[-1]
+    sc = f", self-consistency {last['heldout_sc_accuracy']}" if "heldout_sc_accuracy" in last else ""
     typer.echo(f"{len(rows)} report rows; last round: held-out greedy {last.get('heldout_greedy_accuracy')}, "
-               f"search {last.get('heldout_search_accuracy')}")
+               f"search {last.get('heldout_search_accuracy')}{sc}")
     typer.echo(f"report: {Path(run_dir) / 'report.md'}")
 
 

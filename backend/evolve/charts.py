@@ -25,6 +25,10 @@ def round_figure(rows: Sequence[Mapping[str, Any]]) -> Any:
     for key, name, marker in (("heldout_greedy_accuracy", "greedy", {"size": 14, "symbol": "circle-open"}),
                               ("heldout_search_accuracy", "search", {"size": 7})):
         fig.add_trace(_line(rounds, [r.get(key) for r in rows], name, marker), 1, 1)
+    if any("heldout_sc_accuracy" in r for r in rows):  # self-consistency at the search's tokens
+        sc = [r.get("heldout_sc_accuracy") for r in rows]
+        marker = {"size": 9, "symbol": "diamond-open"}
+        fig.add_trace(_line(rounds, sc, "self-consistency (search's tokens)", marker), 1, 1)
     trained = [r for r in rows if r["round"] > 0]
     later = [r["round"] for r in trained]
     for key, name in (("solved_in_search", "solved in search"), ("sft_examples", "SFT examples"),

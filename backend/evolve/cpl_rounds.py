@@ -82,6 +82,9 @@ class CPLSettings:
     def __post_init__(self) -> None:
         if not 1 <= self.evolve.rounds <= CPL_ROUNDS:
             raise ValueError(f"CPL has {CPL_ROUNDS} rounds, not {self.evolve.rounds}")
+        if self.evolve.eval_sc:
+            raise ValueError("held-out self-consistency (eval_sc) samples rStar-Math's code solutions; "
+                             "CPL's rounds do not run it")
         object.__setattr__(self, "apo", dict(self.apo))
 
     def to_dict(self) -> dict[str, Any]:

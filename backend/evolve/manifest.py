@@ -71,6 +71,10 @@ class EvolveSettings:
     #: a PPM directory for the PPM-augmented rounds when the run has trained none
     ppm: str | None = None
     evaluate_base: bool = True
+    #: also self-consistency of each evaluated round's policy on the held-out slice, with as many
+    #: samples as match its search's tokens (stages.sc_samples): the baseline a search must beat
+    #: at equal compute. About as long again as the held-out search; may be asked for later
+    eval_sc: bool = False
 
     def __post_init__(self) -> None:
         if self.rounds < 1 or self.train_count < 1 or self.test_count < 0 or self.top_k < 1:
@@ -200,6 +204,8 @@ def open_manifest(run_dir: Path, settings: EvolveSettings, fresh: dict[str, Any]
         stored["settings"]["rounds"], changed = asked, True
     if fresh["settings"].get("evaluate_base") and not stored["settings"].get("evaluate_base", True):
         stored["settings"]["evaluate_base"], changed = True, True  # round 0 measured later: listed now
+    if fresh["settings"].get("eval_sc") and not stored["settings"].get("eval_sc", False):
+        stored["settings"]["eval_sc"], changed = True, True  # the run's rounds now carry it
     if changed:
         write_json(path, stored)
     return stored
@@ -207,8 +213,9 @@ def open_manifest(run_dir: Path, settings: EvolveSettings, fresh: dict[str, Any]
 
 #: settings that say what is done in this invocation, not what the experiment is: round 0 may
 #: be measured after the rounds (a long run's searches first, its baseline in a later session),
-#: and a finished run may be given more rounds (no round depends on how many follow it)
-_NOT_IDENTITY = ("evaluate_base", "rounds")
+#: a finished run may be given more rounds (no round depends on how many follow it), and
+#: self-consistency may be added to rounds already evaluated (nothing else reads it)
+_NOT_IDENTITY = ("evaluate_base", "rounds", "eval_sc")
 
 
 def _identity(key: str, value: Any) -> Any:

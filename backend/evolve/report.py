@@ -23,11 +23,13 @@ def round_report(
     tokens: Mapping[str, float] | None = None,
     cpu_note: str | None = None,
     versus_search: Mapping[str, Sequence[int] | None] | None = None,
+    search_vs_sc: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """What one round did, in numbers; ``versus``: [won, lost] against round 0 per evaluation
     (``stages.versus_round_0``); ``tokens``: mean tokens a problem per evaluation
     (``stages.eval_tokens``); ``cpu_note``: ``stages.cpu_note``; ``versus_search``: the
-    training search against the previous round's (``stages.versus_previous_search``)."""
+    training search against the previous round's (``stages.versus_previous_search``);
+    ``search_vs_sc``: the held-out search against self-consistency (``stages.versus_search``)."""
     seconds = {
         "search": search["seconds"],
         "data": data["seconds"],
@@ -60,6 +62,7 @@ def round_report(
         "heldout_search_accuracy": evaluation.get("search", {}).get("accuracy"),
         **heldout_tokens(tokens),
         **won_lost(versus),
+        **sc_keys(evaluation, tokens, versus, search_vs_sc),
         "heldout_cpu_note": cpu_note,
         "seconds": {**seconds, "total": round(sum(seconds.values()), 2)},
         **peak_rss(search=search, data=data, fine_tune=policy, ppm=ppm, eval=evaluation),
@@ -105,13 +108,32 @@ def heldout_tokens(tokens: Mapping[str, float] | None) -> dict[str, float | None
     return {f"heldout_{kind}_tokens": tokens.get(kind) for kind in ("greedy", "search")}
 
 
+def sc_keys(
+    evaluation: Mapping[str, Any], tokens: Mapping[str, float] | None,
+    versus: Mapping[str, Sequence[int]] | None, search_vs_sc: Sequence[int] | None,
+) -> dict[str, Any]:
+    """The row keys of a round's held-out self-consistency (``EvolveSettings.eval_sc``): its
+    accuracy, samples and tokens, the search's [won, lost] against it, and its own against
+    round 0's. No keys when the round ran none, so reports of runs without it read as before."""
+    if "sc" not in evaluation:
+        return {}
+    return {
+        "heldout_sc_accuracy": evaluation["sc"].get("accuracy"),
+        "heldout_sc_samples": evaluation.get("sc_samples"),
+        "heldout_sc_tokens": (tokens or {}).get("sc"),
+        "heldout_search_vs_sc_won_lost": list(search_vs_sc) if search_vs_sc is not None else None,
+        "heldout_sc_won_lost": list(versus["sc"]) if versus and "sc" in versus else None,
+    }
+
+
 def eval_seconds(evaluation: Mapping[str, Any]) -> float:
-    """Seconds of a round's held-out evaluation (greedy and search together)."""
-    return round(sum(evaluation.get(k, {}).get("seconds", 0.0) for k in ("greedy", "search")), 2)
+    """Seconds of a round's held-out evaluation (greedy, search and self-consistency together)."""
+    return round(sum(evaluation.get(k, {}).get("seconds", 0.0) for k in ("greedy", "search", "sc")), 2)
 
 
 def baseline_report(
     evaluation: Mapping[str, Any], tokens: Mapping[str, float] | None = None,
+    search_vs_sc: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Round 0: the base policy on the same held-out problems and seeds."""
     return {
@@ -121,6 +143,7 @@ def baseline_report(
         "heldout_greedy_accuracy": evaluation.get("greedy", {}).get("accuracy"),
         "heldout_search_accuracy": evaluation.get("search", {}).get("accuracy"),
         **heldout_tokens(tokens),
+        **sc_keys(evaluation, tokens, None, search_vs_sc),
         "seconds": {"eval": eval_seconds(evaluation)},
         **peak_rss(eval=evaluation),
     }
@@ -156,6 +179,29 @@ _COLUMNS = (
 )
 
 
+_SC_COLUMNS = (
+    ("round", "round"),
+    ("heldout_search_accuracy", "held-out search"),
+    ("heldout_sc_accuracy", "held-out self-consistency"),
+    ("heldout_sc_samples", "samples"),
+    ("heldout_search_tokens", "search tokens / problem"),
+    ("heldout_sc_tokens", "self-consistency tokens / problem"),
+    ("heldout_search_vs_sc_won_lost", "search won/lost vs self-consistency"),
+    ("heldout_sc_won_lost", "self-consistency won/lost vs round 0"),
+)
+
+
+def sc_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The report's lines comparing each round's search with its self-consistency at the same
+    tokens (the rounds that ran it; none: no lines)."""
+    with_sc = [r for r in rows if "heldout_sc_accuracy" in r]
+    if not with_sc:
+        return []
+    lines = ["", "Self-consistency at the search's tokens (samples = search tokens / greedy tokens):", "",
+             "| " + " | ".join(h for _, h in _SC_COLUMNS) + " |", "|" + "---|" * len(_SC_COLUMNS)]
+    return lines + ["| " + " | ".join(_cell(r.get(key)) for key, _ in _SC_COLUMNS) + " |" for r in with_sc]
+
+
 def markdown(rows: Sequence[Mapping[str, Any]], title: str = "Evolve run") -> str:
     """The rounds as one Markdown table (round 0 is the base policy), plus each round's notes."""
     lines = [f"# {title}", "", "| " + " | ".join(h for _, h in _COLUMNS) + " | time (s) | peak RSS (MB) |"]
@@ -169,6 +215,7 @@ def markdown(rows: Sequence[Mapping[str, Any]], title: str = "Evolve run") -> st
     if notes:
         lines += ["", "PPM:", *notes]
     lines += machine_notes(rows)
+    lines += sc_table(rows)
     lines += [
         "",
         "Held-out accuracy is on GSM8K test problems (never searched for training, never used to "

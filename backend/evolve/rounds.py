@@ -52,6 +52,7 @@ from backend.evolve.stages import (
     search_stage,
     versus_previous_search,
     versus_round_0,
+    versus_search,
 )
 
 
@@ -96,7 +97,7 @@ def run_evolve(
     rows: list[dict[str, Any]] = []
     if settings.evaluate_base:
         base = eval_stage(root / "round-0", "round 0", models, settings, None, None, test, progress)
-        rows.append(baseline_report(base, eval_tokens(root / "round-0")))
+        rows.append(baseline_report(base, eval_tokens(root / "round-0"), versus_search(root / "round-0")))
     policy, latest_ppm = None, settings.ppm
     for number in range(1, settings.rounds + 1):
         ppm_in = latest_ppm if number >= FIRST_PPM_ROUND else None
@@ -137,7 +138,7 @@ def _one_round(rnd: Round, train: list[Any], test: list[Any], *, start_from: str
         rnd.number, round_kind(rnd.number), policy_in=rnd.policy_in, ppm_in=rnd.ppm_in, search=search,
         data=data, policy=trained, ppm=ppm, evaluation=evaluation, versus=versus_round_0(rnd.folder),
         tokens=eval_tokens(rnd.folder), cpu_note=cpu_note(rnd.folder),
-        versus_search=versus_previous_search(rnd.folder, rnd.number),
+        versus_search=versus_previous_search(rnd.folder, rnd.number), search_vs_sc=versus_search(rnd.folder),
     )
     write_json(rnd.folder / "report.json", portable(row, rnd.folder.parent))
     (rnd.folder / "report.md").write_text(markdown([row], f"Round {rnd.number}"), encoding="utf-8")
@@ -168,4 +169,6 @@ def _summary(row: dict[str, Any]) -> str:
         f"{row['solved_in_search']}/{row['problems_searched']} solved in search, "
         f"{row['sft_examples']} SFT examples, {row['ppm_pairs']} PPM pairs, "
         f"held-out greedy {row['heldout_greedy_accuracy']}, search {row['heldout_search_accuracy']}"
+        + (f", self-consistency {row['heldout_sc_accuracy']} ({row['heldout_sc_samples']} samples)"
+           if "heldout_sc_accuracy" in row else "")
     )

@@ -16,8 +16,8 @@ from backend.evolve.manifest import FORMAT, MANIFEST
 #: rounds a manifest may plan (``canopy evolve --rounds`` allows 4; folders are ``round-N``, one digit)
 MAX_ROUNDS = 9
 #: report fields the charts draw: each a finite number or absent
-CHART_FIELDS = ("heldout_greedy_accuracy", "heldout_search_accuracy", "solved_in_search", "sft_examples",
-                "ppm_pairs", "train_loss_first", "train_loss_last")
+CHART_FIELDS = ("heldout_greedy_accuracy", "heldout_search_accuracy", "heldout_sc_accuracy",
+                "solved_in_search", "sft_examples", "ppm_pairs", "train_loss_first", "train_loss_last")
 
 
 class UnreadableRun(ValueError):
@@ -67,5 +67,5 @@ def check_row(row: Any, number: int, where: str = "report.json") -> None:
 def check_base_eval(evaluation: dict[str, Any]) -> None:
     """Round 0's ``eval.json`` as ``report.baseline_report`` reads it."""
     if not isinstance(evaluation.get("problems"), int) or not all(
-            isinstance(evaluation.get(kind, {}), dict) for kind in ("greedy", "search")):
+            isinstance(evaluation.get(kind, {}), dict) for kind in ("greedy", "search", "sc")):
         raise UnreadableRun("round-0/eval.json is not a held-out evaluation")

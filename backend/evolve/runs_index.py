@@ -81,8 +81,9 @@ class RoundState:
     done: tuple[str, ...]  # the stages whose output exists
     searched: int = 0  # per-problem tree files written so far
     to_search: int = 0  # the run's training problems
-    evaluated: int = 0  # per-problem evaluation files (greedy and search together)
+    evaluated: int = 0  # per-problem evaluation files (greedy, search and sc together)
     to_evaluate: int = 0
+    eval_kinds: tuple[str, ...] = EVAL_KINDS  # the held-out evaluations the run makes (eval_kinds)
     policy: Path | None = None  # round-N/policy (CPL: policy-apo, else policy) when trained
     ppm: Path | None = None  # round-N/ppm (CPL: its value head, round-N/value) when trained
     notes: tuple[str, ...] = ()  # why no policy / no PPM, as the stage files say
@@ -238,14 +239,25 @@ def _pace(folder: Path, suffix: str, root: Path, total: int, what: str) -> tuple
     return what, total - len(times), (recent[-1] - recent[0]) / (len(recent) - 1)
 
 
+_KIND_WORDS = {"sc": "self-consistency"}
+
+
+def eval_kinds(manifest: Mapping[str, Any]) -> tuple[str, ...]:
+    """The held-out evaluations a run's rounds make, in the order they run: greedy and search,
+    then self-consistency when the run asks for it (``EvolveSettings.eval_sc``)."""
+    settings = manifest.get("settings")
+    asked = isinstance(settings, dict) and settings.get("eval_sc") is True
+    return EVAL_KINDS + (("sc",) if asked else ())
+
+
 def _stage_pace(folder: Path, current: str | None, to_search: int, to_test: int,
                 per_kind: Mapping[str, int], root: Path) -> tuple[str, int, float] | None:
     """The recent pace of the per-problem stage in progress (search, or an eval kind)."""
     if current == "search":
         return _pace(folder / "trees", ".jsonl.gz", root, to_search, "problem")
     if current == "eval":
-        for kind in EVAL_KINDS:  # they run in this order: the first one unfinished
-            if per_kind[kind] < to_test:
+        for kind, count in per_kind.items():  # they run in this order: the first one unfinished
+            if count < to_test:
                 return _pace(folder / "eval" / kind, ".json", root, to_test, f"{kind} solve")
     return None
 
@@ -288,9 +300,10 @@ def _round_state(folder: Path, number: int, manifest: Mapping[str, Any], root: P
             outputs[name] = data
             stamps.append((folder / filename).stat().st_mtime)
     searched = _count(folder / "trees", ".jsonl.gz", root)
-    per_kind = {kind: _count(folder / "eval" / kind, ".json", root) for kind in EVAL_KINDS}
+    kinds = eval_kinds(manifest)
+    per_kind = {kind: _count(folder / "eval" / kind, ".json", root) for kind in kinds}
     evaluated = sum(per_kind.values())
-    for sub in (folder / "trees", *(folder / "eval" / k for k in EVAL_KINDS)):
+    for sub in (folder / "trees", *(folder / "eval" / k for k in kinds)):
         if _plain_dir(sub, root):
             stamps.append(sub.stat().st_mtime)
     notes = []
@@ -331,7 +344,8 @@ def _round_state(folder: Path, number: int, manifest: Mapping[str, Any], root: P
         searched=searched if number else 0,
         to_search=len(manifest.get("train_problems", ())) if number else 0,
         evaluated=evaluated,
-        to_evaluate=len(EVAL_KINDS) * to_test,
+        to_evaluate=len(kinds) * to_test,
+        eval_kinds=kinds,
         policy=policy,
         ppm=ppm,
         notes=tuple(notes),
@@ -536,7 +550,9 @@ def progress_line(run: RunState) -> str:
     if stage == "search":
         return f"{where}: {rnd.searched}/{rnd.to_search} problems searched"
     if stage == "eval":
-        return f"{where}: {rnd.evaluated}/{rnd.to_evaluate} held-out solves (greedy and search)"
+        words = [_KIND_WORDS.get(k, k) for k in rnd.eval_kinds]
+        kinds = ", ".join(words[:-1]) + " and " + words[-1]
+        return f"{where}: {rnd.evaluated}/{rnd.to_evaluate} held-out solves ({kinds})"
     if rnd.training is not None:
         step, total, loss, _ = rnd.training
         of = f"/{total}" if total else ""

@@ -4,7 +4,8 @@ searches and the evaluation, the problem, in progress).
 
 search (``trees/``, one gzipped truth search per problem, then ``search.json``) → data
 (``sft.jsonl``, ``ppm_pairs.jsonl``, ``data.json``) → policy (``policy/``, ``policy.json``)
-→ PPM (``ppm/``, ``ppm.json``) → evaluation (``eval/<kind>/<problem>.json``, ``eval.json``).
+→ PPM (``ppm/``, ``ppm.json``) → evaluation (``eval/<kind>/<problem>.json``, ``eval.json``;
+kinds greedy, search and, when asked, sc).
 """
 
 from __future__ import annotations
@@ -387,7 +388,9 @@ def _train_ppm(rnd: Round, policy: str | None, train: list[Any], held: list[Any]
 
 # --- evaluation -----------------------------------------------------------------------------
 
-EVALS = ("greedy", "search")
+EVALS = ("greedy", "search", "sc")
+#: self-consistency's samples are never fewer than this (one sample is greedy's job)
+MIN_SC_SAMPLES = 2
 
 
 def eval_stage(
@@ -395,18 +398,31 @@ def eval_stage(
     ppm: str | None, problems: Sequence[Problem], progress: Progress,
 ) -> dict[str, Any]:
     """Accuracy on the held-out GSM8K *test* slice: greedy decoding of ``policy`` and the
-    default rStar-Math search with it (and ``ppm``). Reported, never used to pick settings;
-    one file per problem, so a kill loses one problem at most."""
+    default rStar-Math search with it (and ``ppm``); with ``settings.eval_sc``, also
+    self-consistency of ``policy`` at the search's tokens (``sc_samples``), the baseline a
+    search must beat at equal compute. Reported, never used to pick settings; one file per
+    problem, so a kill loses one problem at most. A round evaluated before ``eval_sc`` was
+    asked keeps its greedy and search and gains the self-consistency."""
     from backend.runspec import RunSpec
 
     out = folder / "eval.json"
-    if (done := _done(out)) is not None:
+    done = _done(out)
+    if done is not None and ("sc" in done or not settings.eval_sc):
         return done
-    summary: dict[str, Any] = {"policy": policy or "base", "ppm": ppm, "problems": len(problems)}
+    if done is not None:  # self-consistency asked for after the round was evaluated
+        release_freed_memory()
+        reset_peak_rss()
+    summary: dict[str, Any] = done or {"policy": policy or "base", "ppm": ppm, "problems": len(problems)}
+    earlier_peak = summary.pop("peak_rss_mb", None)
     about = models.describe(policy)
     for kind in EVALS:
-        algorithm = "greedy" if kind == "greedy" else "rstar"
-        config = {} if kind == "greedy" else dict(settings.eval_search)
+        if kind in summary or (kind == "sc" and not settings.eval_sc):
+            continue
+        algorithm = {"greedy": "greedy", "search": "rstar", "sc": "sc"}[kind]
+        if kind == "sc":  # after greedy and search: their tokens set k
+            summary["sc_samples"] = sc_samples(folder)
+        config = {"greedy": {}, "search": dict(settings.eval_search),
+                  "sc": {"samples": summary.get("sc_samples")}}[kind]
         spec = RunSpec(
             problem="", algorithm=algorithm, config=config, ppm=ppm if kind == "search" else "none",
             engine=about["engine"], model=about["model"], seed=settings.seed,
@@ -416,7 +432,35 @@ def eval_stage(
             lambda i: progress(f"{label}: {kind} on held-out", i, len(problems)),  # noqa: B023 - called now
         )
     _finish(out, summary)
+    if earlier_peak is not None:
+        summary["peak_rss_mb"] = max(earlier_peak, summary["peak_rss_mb"])
+        write_record(out, summary)
     return summary
+
+
+def sc_samples(round_folder: Path) -> int:
+    """Self-consistency's k for a round's held-out slice: the search's mean tokens a problem over
+    greedy's (``eval_tokens``), rounded, at least MIN_SC_SAMPLES: the same token budget, the
+    rule of bench/quality.py. Each sample is one greedy-sized program, so k of them cost about
+    what the search did."""
+    tokens = eval_tokens(round_folder)
+    greedy, search = tokens.get("greedy"), tokens.get("search")
+    if not greedy or search is None:
+        raise ValueError(f"{round_folder.name}: self-consistency is matched to the search's tokens, "
+                         "and the greedy and search evaluations have no results there")
+    return max(MIN_SC_SAMPLES, round(search / greedy))
+
+
+def versus_search(round_folder: Path, against: str = "sc") -> list[int] | None:
+    """[won, lost] of a round's held-out search against another of its evaluations (default
+    self-consistency at the same tokens) on the problems both ran: right in the search and
+    wrong there, and the reverse. None when either has no results."""
+    search = correct_by_id(round_folder / "eval" / "search")
+    other = correct_by_id(round_folder / "eval" / against)
+    both = search.keys() & other.keys()
+    if not both:
+        return None
+    return [sum(search[i] and not other[i] for i in both), sum(other[i] and not search[i] for i in both)]
 
 
 def versus_round_0(round_folder: Path) -> dict[str, list[int]]:

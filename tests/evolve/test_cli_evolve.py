@@ -173,3 +173,14 @@ def test_bf16_on_a_cpu_that_would_emulate_it_is_one_error_line_before_any_search
     err = " ".join(capsys.readouterr().err.replace("│", " ").split())  # typer's box, unwrapped
     assert "no fast bfloat16" in err and "--fp32" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_eval_sc_reaches_the_settings_and_is_refused_for_cpl(tmp_path, scripted, capsys):
+    run = tmp_path / "run"
+    assert main(["evolve", str(run), *ARGS, "--eval-sc"]) == 0
+    assert read_json(run / "manifest.json")["settings"]["eval_sc"] is True
+    assert read_json(run / "round-1" / "report.json")["heldout_sc_samples"] >= 2
+    assert "self-consistency" in capsys.readouterr().out  # the closing line names it
+    assert main(["evolve", str(tmp_path / "cpl"), *ARGS, "--algo", "cpl", "--eval-sc"]) == 2
+    err = capsys.readouterr().err
+    assert "--eval-sc" in err and "cpl" in err and not (tmp_path / "cpl").exists()

@@ -503,3 +503,73 @@ def test_the_cpu_of_each_held_out_result_is_recorded_and_a_round_on_another_cpu_
     table = markdown([{"round": 1, "heldout_cpu_note": note}, {"round": 2, "heldout_cpu_note": None}])
     assert "Machines:\n- round 1: held-out evaluation on AMD EPYC (avx2)" in table
     assert "- round 2" not in table
+
+
+def test_self_consistency_is_added_to_evaluated_rounds_at_their_searches_tokens(tmp_path, problems):
+    """``eval_sc`` asked after the rounds were evaluated: each round (round 0 too) gains
+    self-consistency with k = its search's tokens / its greedy's, from one batched call a
+    problem; greedy and search are not run again, and the report compares the search with it."""
+    from backend.evolve.stages import eval_tokens
+
+    train, test = problems
+    engine = ScriptedEngine(rules_for(train + test))
+    models = ScriptedModels(engine)
+    run_evolve(tmp_path, settings(rounds=1), models, say=lambda _: None)
+    before = {p: p.read_bytes() for p in tmp_path.glob("round-*/eval/*/*.json")}
+    calls = len(engine.calls)
+
+    rows = run_evolve(tmp_path, settings(rounds=1, eval_sc=True), models, say=lambda _: None)
+
+    assert {p: p.read_bytes() for p in before} == before, "greedy and search were not run again"
+    sampled = engine.calls[calls:]
+    for number, row in zip((0, 1), rows, strict=True):
+        folder = tmp_path / f"round-{number}"
+        tokens = eval_tokens(folder)
+        k = max(2, round(tokens["search"] / tokens["greedy"]))
+        assert read_json(folder / "eval.json")["sc_samples"] == row["heldout_sc_samples"] == k
+        assert len(list((folder / "eval" / "sc").glob("*.json"))) == len(test)
+        assert row["heldout_sc_accuracy"] == 1.0  # every scripted sample is the right program
+        assert row["heldout_sc_tokens"] == tokens["sc"] and tokens["sc"] > tokens["greedy"]
+        search_wrong = round((1 - row["heldout_search_accuracy"]) * len(test))
+        assert row["heldout_search_vs_sc_won_lost"] == [0, search_wrong]  # right wherever the search was
+    assert rows[1]["heldout_sc_won_lost"] == [0, 0]
+    assert rows[0]["heldout_sc_won_lost"] is None  # round 0 is what the others count against
+    assert [c["n"] for c in sampled] == [rows[0]["heldout_sc_samples"]] * len(test) + [
+        rows[1]["heldout_sc_samples"]] * len(test), "one call of k samples a problem, nothing else"
+    assert read_json(tmp_path / "manifest.json")["settings"]["eval_sc"] is True
+    report = (tmp_path / "report.md").read_text()
+    assert "Self-consistency at the search's tokens" in report
+    assert "search won/lost vs self-consistency" in report
+
+    calls = len(engine.calls)
+    again = run_evolve(tmp_path, settings(rounds=1), models, say=lambda _: None)
+    assert len(engine.calls) == calls and again[1]["heldout_sc_accuracy"] == 1.0  # kept, not re-run
+
+
+def test_self_consistency_samples_match_the_search_and_the_search_is_counted_against_it(tmp_path):
+    from backend.evolve.manifest import write_json
+    from backend.evolve.report import markdown, sc_keys
+    from backend.evolve.stages import sc_samples, versus_search
+
+    def results(kind, rows):
+        for pid, (ok, tokens) in rows.items():
+            write_json(tmp_path / "eval" / kind / (pid.replace("/", "_") + ".json"),
+                       {"id": pid, "correct": ok, "tokens": tokens})
+
+    with pytest.raises(ValueError, match="matched to the search's tokens"):
+        sc_samples(tmp_path)  # nothing to match yet
+    results("greedy", {"gsm8k/100": (True, 150), "gsm8k/101": (False, 150)})
+    results("search", {"gsm8k/100": (True, 2300), "gsm8k/101": (False, 2460)})
+    assert sc_samples(tmp_path) == 16  # 2380 / 150 = 15.9
+    results("search", {"gsm8k/100": (True, 100), "gsm8k/101": (False, 100)})
+    assert sc_samples(tmp_path) == 2  # a search cheaper than two programs still gets a vote of two
+    assert versus_search(tmp_path) is None  # no self-consistency results yet
+    results("sc", {"gsm8k/100": (False, 900), "gsm8k/101": (True, 900), "gsm8k/102": (True, 900)})
+    assert versus_search(tmp_path) == [1, 1]  # only the problems both ran count
+    keys = sc_keys({"problems": 2, "sc": {"accuracy": 0.5}, "sc_samples": 6}, {"sc": 900.0}, None, [1, 1])
+    assert keys == {"heldout_sc_accuracy": 0.5, "heldout_sc_samples": 6, "heldout_sc_tokens": 900.0,
+                    "heldout_search_vs_sc_won_lost": [1, 1], "heldout_sc_won_lost": None}
+    assert sc_keys({"problems": 2}, None, None, None) == {}  # a round without it reads as before
+    row = {"round": 1, "heldout_search_accuracy": 0.5, **keys}
+    assert "| 1 | 0.500 | 0.500 | 6 | – | 900.0 | 1/1 | – |" in markdown([row])
+    assert "self-consistency" not in markdown([{"round": 1}])

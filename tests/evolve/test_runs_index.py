@@ -56,6 +56,13 @@ def test_later_stages_and_the_evaluation_progress(tmp_path):
     (run / "round-2" / "eval" / "greedy").mkdir(parents=True)
     (run / "round-2" / "eval" / "greedy" / "gsm8k_100.json").write_text("{}", encoding="utf-8")
     assert ri.progress_line(ri.read_run(run)) == "round 2, eval: 1/4 held-out solves (greedy and search)"
+    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    manifest["settings"]["eval_sc"] = True  # self-consistency asked for: a third evaluation to wait for
+    (run / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    state = ri.read_run(run)
+    assert ri.progress_line(state) == (
+        "round 2, eval: 1/6 held-out solves (greedy, search and self-consistency)")
+    assert state.round(1).to_evaluate == 6 and state.round(1).eval_kinds == ("greedy", "search", "sc")
 
 
 def _stamp(files, start: float, every_s: float) -> None:
