@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import platform
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 #: the widest vector extension first: the one llama.cpp's kernels use
@@ -50,3 +50,15 @@ def mismatch_note(round0: Collection[str], this_round: Collection[str]) -> str |
     return (f"held-out evaluation on {' + '.join(now)}, round 0 on {' + '.join(base)}: llama.cpp's "
             "numerics differ by CPU, so won/lost against round 0 mixes the policy's change with the "
             "machine's; measure both on one machine (bench/evolve_same_machine.py)")
+
+
+def split_note(by_kind: Mapping[str, Collection[str]]) -> str | None:
+    """The warning for a round whose own held-out evaluations (greedy, search, self-consistency)
+    ran on different CPUs, or None (one CPU, or fewer than two evaluations that recorded one):
+    the search's won/lost against greedy or self-consistency then mixes methods and machines."""
+    named = {kind: sorted(set(cpus)) for kind, cpus in by_kind.items() if cpus}
+    if len({tuple(cpus) for cpus in named.values()}) < 2:
+        return None
+    where = ", ".join(f"{kind} on {' + '.join(cpus)}" for kind, cpus in named.items())
+    return (f"this round's evaluations ran on different CPUs ({where}): comparing them with each other "
+            "mixes the methods with the machines")

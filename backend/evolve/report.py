@@ -133,9 +133,10 @@ def eval_seconds(evaluation: Mapping[str, Any]) -> float:
 
 def baseline_report(
     evaluation: Mapping[str, Any], tokens: Mapping[str, float] | None = None,
-    search_vs_sc: Sequence[int] | None = None,
+    search_vs_sc: Sequence[int] | None = None, cpu_note: str | None = None,
 ) -> dict[str, Any]:
-    """Round 0: the base policy on the same held-out problems and seeds."""
+    """Round 0: the base policy on the same held-out problems and seeds (``cpu_note``: when
+    its own evaluations ran on different CPUs, ``stages.cpu_note``)."""
     return {
         "round": 0,
         "kind": "base policy",
@@ -144,6 +145,7 @@ def baseline_report(
         "heldout_search_accuracy": evaluation.get("search", {}).get("accuracy"),
         **heldout_tokens(tokens),
         **sc_keys(evaluation, tokens, None, search_vs_sc),
+        **({"heldout_cpu_note": cpu_note} if cpu_note else {}),
         "seconds": {"eval": eval_seconds(evaluation)},
         **peak_rss(eval=evaluation),
     }

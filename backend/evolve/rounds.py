@@ -97,7 +97,8 @@ def run_evolve(
     rows: list[dict[str, Any]] = []
     if settings.evaluate_base:
         base = eval_stage(root / "round-0", "round 0", models, settings, None, None, test, progress)
-        rows.append(baseline_report(base, eval_tokens(root / "round-0"), versus_search(root / "round-0")))
+        rows.append(baseline_report(base, eval_tokens(root / "round-0"), versus_search(root / "round-0"),
+                                    cpu_note(root / "round-0")))
     policy, latest_ppm = None, settings.ppm
     for number in range(1, settings.rounds + 1):
         ppm_in = latest_ppm if number >= FIRST_PPM_ROUND else None

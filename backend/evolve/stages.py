@@ -517,16 +517,26 @@ def versus_previous_search(
 def eval_cpus(round_folder: Path) -> list[str]:
     """The CPUs a round's held-out result files say they ran on (files written before the
     CPU was recorded say none)."""
-    return sorted({str(row["cpu"]) for kind in EVALS for row in _rows(round_folder / "eval" / kind)
-                   if row.get("cpu")})
+    return sorted({cpu for cpus in eval_cpus_by_kind(round_folder).values() for cpu in cpus})
+
+
+def eval_cpus_by_kind(round_folder: Path) -> dict[str, list[str]]:
+    """Per held-out evaluation of a round (greedy, search, sc), the CPUs its files name."""
+    return {kind: sorted({str(row["cpu"]) for row in _rows(round_folder / "eval" / kind) if row.get("cpu")})
+            for kind in EVALS}
 
 
 def cpu_note(round_folder: Path) -> str | None:
-    """A warning when this round's held-out evaluation and round 0's ran on different CPUs
-    (``backend/evolve/machine.py``: the same policy answers differently there), else None."""
-    from backend.evolve.machine import mismatch_note
+    """A warning when this round's held-out evaluation and round 0's ran on different CPUs, or
+    this round's own evaluations did (``backend/evolve/machine.py``: the same policy answers
+    differently there), else None."""
+    from backend.evolve.machine import mismatch_note, split_note
 
-    return mismatch_note(eval_cpus(round_folder.parent / "round-0"), eval_cpus(round_folder))
+    against_0 = None
+    if round_folder.name != "round-0":
+        against_0 = mismatch_note(eval_cpus(round_folder.parent / "round-0"), eval_cpus(round_folder))
+    notes = [note for note in (against_0, split_note(eval_cpus_by_kind(round_folder))) if note]
+    return "; ".join(notes) or None
 
 
 def eval_tokens(round_folder: Path) -> dict[str, float]:

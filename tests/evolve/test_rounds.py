@@ -505,6 +505,34 @@ def test_the_cpu_of_each_held_out_result_is_recorded_and_a_round_on_another_cpu_
     assert "- round 2" not in table
 
 
+def test_a_round_whose_own_evaluations_ran_on_different_cpus_says_so(tmp_path):
+    """Round 3 of evo-300: greedy on one machine, search on another. Its search against its
+    greedy (or self-consistency) then compares machines as well as methods."""
+    from backend.evolve.manifest import write_json
+    from backend.evolve.report import baseline_report, markdown
+    from backend.evolve.stages import cpu_note
+
+    def result(round_, kind, cpu):
+        write_json(tmp_path / round_ / "eval" / kind / "gsm8k_100.json",
+                   {"id": "gsm8k/100", "correct": True, "cpu": cpu})
+
+    for kind in ("greedy", "search"):
+        result("round-0", kind, "Intel Xeon (amx)")
+    result("round-3", "greedy", "AMD EPYC (avx512)")
+    result("round-3", "search", "Intel Xeon (amx)")
+    note = cpu_note(tmp_path / "round-3")
+    assert note.startswith("held-out evaluation on AMD EPYC (avx512) + Intel Xeon (amx), round 0 on Intel")
+    assert "different CPUs (greedy on AMD EPYC (avx512), search on Intel Xeon (amx))" in note
+    assert cpu_note(tmp_path / "round-0") is None  # one CPU, and round 0 is not compared with itself
+    result("round-0", "sc", "AMD EPYC (avx2)")  # its self-consistency measured later, elsewhere
+    base_note = cpu_note(tmp_path / "round-0")
+    assert base_note.startswith("this round's evaluations ran on different CPUs (greedy on Intel")
+    assert "sc on AMD EPYC (avx2)" in base_note and "round 0 on" not in base_note
+    row = baseline_report({"problems": 1}, cpu_note=base_note)
+    assert "Machines:\n- round 0: this round's evaluations ran on different CPUs" in markdown([row])
+    assert "heldout_cpu_note" not in baseline_report({"problems": 1})  # nothing to say: no key
+
+
 def test_self_consistency_is_added_to_evaluated_rounds_at_their_searches_tokens(tmp_path, problems):
     """``eval_sc`` asked after the rounds were evaluated: each round (round 0 too) gains
     self-consistency with k = its search's tokens / its greedy's, from one batched call a
