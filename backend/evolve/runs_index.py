@@ -141,7 +141,7 @@ class RunState:
     @property
     def finished(self) -> bool:
         trained = [r for r in self.rounds if r.number > 0]
-        return len(trained) >= self.planned_rounds and all(r.finished for r in trained)
+        return len(trained) >= self.planned_rounds and all(r.finished for r in self.rounds)
 
     @property
     def working_on(self) -> RoundState | None:
@@ -338,9 +338,14 @@ def _round_state(folder: Path, number: int, manifest: Mapping[str, Any], root: P
         if row is not None:
             outputs["report"] = row
     to_test = len(manifest.get("test_problems", ()))
+    done = tuple(name for name, _ in stages if name in outputs)
+    if "sc" in kinds and "sc" not in outputs.get("eval", {"sc": None}):
+        # self-consistency asked for after the round was evaluated: its evaluation (and so the
+        # round) is under way again; its report row stays on the chart meanwhile
+        done = tuple(name for name in done if name not in ("eval", "report"))
     state = RoundState(
         number=number,
-        done=tuple(name for name, _ in stages if name in outputs),
+        done=done,
         searched=searched if number else 0,
         to_search=len(manifest.get("train_problems", ())) if number else 0,
         evaluated=evaluated,
@@ -430,13 +435,13 @@ def held_out_so_far(run: RunState) -> str | None:
         return None
     to_test = len(run.manifest.get("test_problems", ()))
     parts = []
-    for kind in EVAL_KINDS:
+    for kind in rnd.eval_kinds:
         now = _eval_results(run.path / f"round-{rnd.number}" / "eval" / kind, run.path)
         graded = {name: right for name, (right, _) in now.items() if right is not None}
         if not graded:
             continue
         cpus = {cpu for _, cpu in now.values() if cpu}
-        text = f"{kind} {sum(graded.values())}/{len(graded)} right"
+        text = f"{_KIND_WORDS.get(kind, kind)} {sum(graded.values())}/{len(graded)} right"
         text += " so far" if len(graded) < to_test else ""
         earlier = []
         for other in run.rounds:

@@ -60,9 +60,8 @@ def test_later_stages_and_the_evaluation_progress(tmp_path):
     manifest["settings"]["eval_sc"] = True  # self-consistency asked for: a third evaluation to wait for
     (run / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     state = ri.read_run(run)
-    assert ri.progress_line(state) == (
-        "round 2, eval: 1/6 held-out solves (greedy, search and self-consistency)")
-    assert state.round(1).to_evaluate == 6 and state.round(1).eval_kinds == ("greedy", "search", "sc")
+    assert (state.round(2).evaluated, state.round(2).to_evaluate) == (1, 6)
+    assert state.round(2).eval_kinds == ("greedy", "search", "sc")
 
 
 def _stamp(files, start: float, every_s: float) -> None:
@@ -323,3 +322,32 @@ def test_no_held_out_line_outside_an_evaluation(tmp_path):
         for path in (run / "round-2" / "eval" / kind).iterdir():
             path.unlink()
     assert ri.held_out_so_far(ri.read_run(run)) is None
+
+
+def test_self_consistency_asked_after_the_rounds_puts_their_evaluation_back_in_progress(tmp_path):
+    """``canopy evolve --eval-sc`` on a finished run: round 0 gains self-consistency first, then
+    each round. The tab follows it (stage, count, right so far) and keeps every chart row."""
+    run = finished_run(tmp_path / "run")
+    assert ri.read_run(run).finished
+    manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
+    manifest["settings"]["eval_sc"] = True
+    (run / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    for number in (0, 1, 2):
+        for kind in ("greedy", "search"):
+            for i in range(2):
+                eval_result(run, number, kind, i, True)
+    eval_result(run, 0, "sc", 0, False)
+
+    state = ri.read_run(run)
+    assert not state.finished and state.working_on.number == 0 and state.working_on.current == "eval"
+    words = "held-out solves (greedy, search and self-consistency)"
+    assert ri.progress_line(state) == f"round 0, eval: 5/6 {words}"
+    assert "self-consistency 0/1 right so far" in ri.held_out_so_far(state)
+    assert [r["round"] for r in state.chart_rows] == [0, 1, 2]  # still charted meanwhile
+
+    evaluation = json.loads((run / "round-0" / "eval.json").read_text(encoding="utf-8"))
+    evaluation["sc"] = {"accuracy": 0.5, "correct": 1, "seconds": 4.0}
+    (run / "round-0" / "eval.json").write_text(json.dumps(evaluation), encoding="utf-8")
+    state = ri.read_run(run)
+    assert state.round(0).finished and state.working_on.number == 1
+    assert ri.progress_line(state) == f"round 1, eval: 4/6 {words}"
