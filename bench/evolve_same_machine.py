@@ -13,6 +13,12 @@ against the run's own files of another round.
     python -m bench.evolve_same_machine assets/evolve-300 --round 0 --kind search \
         --out bench/results/evo300-round0-search-avx2 --versus 1 --threads 2
 
+``--kind sc`` measures the round's self-consistency at its search's tokens (what ``canopy evolve
+--eval-sc`` adds) outside the run, and ``--kind search --ppm run`` the search with the PPM the
+round used; without ``--ppm run`` a PPM round's search runs without it (the policy alone). A
+round's policy is ``RUN/round-N/policy`` (a committed run has adapters only: run it from the
+``runs/`` copy that ``canopy evolve`` rebuilt).
+
 It grades with the known answers only; no search here sees them (the search's reward is the
 vote, as in the run).
 """
@@ -20,6 +26,7 @@ vote, as in the run).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -30,13 +37,19 @@ def main(argv: list[str] | None = None) -> int:
     from backend.evolve.manifest import EvolveSettings, read_json
     from backend.evolve.models import LocalModels
     from backend.evolve.rounds import problem_sets
-    from backend.evolve.stages import correct_by_id, held_out_accuracy
+    from backend.evolve.run_paths import anchored
+    from backend.evolve.stages import correct_by_id, held_out_accuracy, sc_samples
     from backend.runspec import RunSpec
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("run", type=Path, help="an evolve run folder (its manifest.json)")
     ap.add_argument("--round", type=int, default=0, help="0: the base policy; N: round N's policy folder")
-    ap.add_argument("--kind", choices=("greedy", "search"), default="greedy")
+    ap.add_argument("--kind", choices=("greedy", "search", "sc"), default="greedy",
+                    help="sc: self-consistency with k = the round's search tokens / greedy tokens "
+                         "(stages.sc_samples, from the run's own files), as `canopy evolve --eval-sc`")
+    ap.add_argument("--ppm", choices=("none", "run"), default="none",
+                    help="the search's PPM: none (default), or run: the one the round's own held-out "
+                         "search used (eval.json's ppm; rounds 3-4)")
     ap.add_argument("--out", type=Path, required=True, help="one JSON per problem (kept: resumable)")
     ap.add_argument("--versus", type=int, default=None, help="a round whose own eval files to compare with")
     ap.add_argument("--threads", type=int, default=None)
@@ -49,9 +62,17 @@ def main(argv: list[str] | None = None) -> int:
     policy = None if args.round == 0 else str(args.run / f"round-{args.round}" / "policy")
     models = LocalModels("llamacpp", None, args.threads, policy_engine=args.policy_engine)
     about = models.describe(None) if policy is None else {"engine": args.policy_engine, "model": policy}
-    config = {} if args.kind == "greedy" else dict(settings.eval_search)
-    spec = RunSpec(problem="", algorithm="greedy" if args.kind == "greedy" else "rstar", config=config,
-                   ppm="none", engine=about["engine"], model=about["model"], seed=settings.seed)
+    folder = args.run / f"round-{args.round}"
+    config = {"greedy": {}, "search": dict(settings.eval_search)}.get(args.kind)
+    if args.kind == "sc":
+        config = {"samples": sc_samples(folder)}
+    ppm = "none"
+    if args.kind == "search" and args.ppm == "run":
+        ppm = anchored(read_json(folder / "eval.json"), args.run).get("ppm") or "none"
+    algorithm = {"greedy": "greedy", "search": "rstar", "sc": "sc"}[args.kind]
+    spec = RunSpec(problem="", algorithm=algorithm, config=config, ppm=ppm, engine=about["engine"],
+                   model=about["model"], seed=settings.seed)
+    print(f"spec: {algorithm} {json.dumps(config, sort_keys=True)}, PPM {ppm}", flush=True)
     print(f"{args.run} round {args.round} {args.kind} on {len(test)} held-out problems; CPU: {cpu_name()}",
           flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
