@@ -419,8 +419,8 @@ def eval_stage(
         if kind in summary or (kind == "sc" and not settings.eval_sc):
             continue
         algorithm = {"greedy": "greedy", "search": "rstar", "sc": "sc"}[kind]
-        if kind == "sc":  # after greedy and search: their tokens set k
-            summary["sc_samples"] = sc_samples(folder)
+        if kind == "sc":  # after greedy and search: their tokens set k (no problems: none to set)
+            summary["sc_samples"] = sc_samples(folder) if problems else MIN_SC_SAMPLES
         config = {"greedy": {}, "search": dict(settings.eval_search),
                   "sc": {"samples": summary.get("sc_samples")}}[kind]
         spec = RunSpec(

@@ -601,3 +601,11 @@ def test_self_consistency_samples_match_the_search_and_the_search_is_counted_aga
     row = {"round": 1, "heldout_search_accuracy": 0.5, **keys}
     assert "| 1 | 0.500 | 0.500 | 6 | – | 900.0 | 1/1 | – |" in markdown([row])
     assert "self-consistency" not in markdown([{"round": 1}])
+
+
+def test_self_consistency_with_no_held_out_problems_is_an_empty_row_not_an_error(tmp_path, problems):
+    train, test = problems
+    models = ScriptedModels(ScriptedEngine(rules_for(train + test)))
+    rows = run_evolve(tmp_path, settings(rounds=1, test_count=0, eval_sc=True), models, say=lambda _: None)
+    assert [r["heldout_sc_accuracy"] for r in rows] == [None, None]
+    assert [r["heldout_search_vs_sc_won_lost"] for r in rows] == [None, None]
