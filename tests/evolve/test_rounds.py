@@ -458,6 +458,10 @@ def test_the_charts_plot_the_report_rows():
     assert list(solved.hovertext) == [""]
     assert list(traces["SFT examples"].x) == [1, 2] and list(traces["SFT examples"].y) == [15, None]
     assert list(traces["loss, last step"].y) == [0.5, None]
+    assert not any("self-consistency" in name for name in traces)  # a run without it: no line
+    rows[0]["heldout_sc_accuracy"] = 0.37  # --eval-sc on round 0 only, so far
+    sc = next(t for t in round_figure(rows).data if t.name == "self-consistency (search's tokens)")
+    assert list(sc.x) == [0, 1, 2] and list(sc.y) == [0.37, None, None]
 
 
 def test_the_charts_keep_equal_accuracies_apart_and_say_why_panels_are_empty():
