@@ -339,7 +339,7 @@ def _round_state(folder: Path, number: int, manifest: Mapping[str, Any], root: P
             outputs["report"] = row
     to_test = len(manifest.get("test_problems", ()))
     done = tuple(name for name, _ in stages if name in outputs)
-    if "sc" in kinds and "sc" not in outputs.get("eval", {"sc": None}):
+    if "sc" in kinds and "eval" in outputs and "sc" not in outputs["eval"]:
         # self-consistency asked for after the round was evaluated: its evaluation (and so the
         # round) is under way again; its report row stays on the chart meanwhile
         done = tuple(name for name in done if name not in ("eval", "report"))
