@@ -17,9 +17,10 @@ import json
 import math
 import os
 import re
+import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from itertools import islice
+from itertools import islice, pairwise
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +63,12 @@ EVAL_KINDS = ("greedy", "search")
 CHECKPOINTS = {"policy": "policy.checkpoints", "apo": "policy-apo.checkpoints"}
 #: a fine-tuned round's LoRA adapter in 16 bits (backend/train/sft.py: save_adapter)
 ADAPTER = "policy.adapter"
-#: the newest per-problem files the recent pace is read from (a pause, e.g. a laptop lid
-#: closed, leaves the estimate once this many more files are written)
+#: the newest per-problem files the recent pace is read from: the median gap between them, so
+#: that one pause among them (a laptop lid closed, a run resumed the next day) does not count
 PACE_FILES = 10
+#: gaps shorter than this are files written together, not solved one by one (a run folder
+#: copied with ``cp -r`` stamps every file within milliseconds)
+PACE_MIN_GAP_S = 0.05
 #: JSON files bigger than this are not read (a manifest of 7,473 problems is ~1 MB)
 MAX_JSON_BYTES = 16 << 20
 #: entries looked at in one folder on each poll (a round of 7,473 problems writes that many trees;
@@ -231,12 +235,15 @@ def _mtimes(folder: Path, suffix: str, root: Path) -> list[float]:
 
 
 def _pace(folder: Path, suffix: str, root: Path, total: int, what: str) -> tuple[str, int, float] | None:
-    """(what, files left, seconds a file lately), from the newest PACE_FILES files' times."""
+    """(what, files left, seconds a file lately): the median gap between the newest PACE_FILES
+    files' times. A mean would let one pause among them (the run stopped and resumed) swell the
+    pace: a run resumed after an hour's break read 217 s a solve while it went at 62."""
     times = _mtimes(folder, suffix, root)
     recent = times[-PACE_FILES:]
-    if len(recent) < 3 or recent[-1] <= recent[0] or len(times) >= total:
+    gaps = [b - a for a, b in pairwise(recent) if b - a >= PACE_MIN_GAP_S]
+    if len(gaps) < 2 or len(times) >= total:
         return None
-    return what, total - len(times), (recent[-1] - recent[0]) / (len(recent) - 1)
+    return what, total - len(times), statistics.median(gaps)
 
 
 _KIND_WORDS = {"sc": "self-consistency"}

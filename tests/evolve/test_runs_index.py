@@ -81,22 +81,42 @@ def test_the_stage_in_progress_is_timed_from_its_newest_files(tmp_path):
     assert ri.pace_line(state) == "20 s a problem lately: about 1 min to go for the 2 left"
 
 
-def test_the_evaluation_is_timed_by_the_kind_in_progress(tmp_path):
-    run = mid_search_run(tmp_path / "live", searched=5)
+def _mid_eval_run(root, searched: int):
+    """Round 2 between held-out evaluations: greedy done on 100 problems, ``searched`` searches."""
+    run = mid_search_run(root, searched=5)
     manifest = json.loads((run / "manifest.json").read_text(encoding="utf-8"))
     manifest["test_problems"] = [f"gsm8k/{100 + i}" for i in range(100)]
     (run / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     for name in ("search", "data", "policy", "ppm"):
         (run / "round-2" / f"{name}.json").write_text('{"trained": false}', encoding="utf-8")
-    for kind, done in (("greedy", 100), ("search", 12)):
+    for kind, done in (("greedy", 100), ("search", searched)):
         folder = run / "round-2" / "eval" / kind
         folder.mkdir(parents=True)
         for i in range(done):
             (folder / f"gsm8k_{100 + i}.json").write_text("{}", encoding="utf-8")
     _stamp(sorted((run / "round-2" / "eval" / "greedy").iterdir()), 1_000_000, 7)
+    return run, sorted((run / "round-2" / "eval" / "search").iterdir())
+
+
+def test_a_pause_among_the_newest_files_does_not_swell_the_pace(tmp_path):
+    """A run stopped and resumed an hour later: the mean gap of its newest ten files read 217 s a
+    solve for a run going at 62 (2026-12-07); the median gap is the pace. Files copied together
+    (``cp -r`` stamps them within milliseconds) are not solves either."""
+    run, searches = _mid_eval_run(tmp_path / "live", searched=12)
+    _stamp(searches[:6], 2_000_000, 0.001)  # copied into the run folder together
+    _stamp(searches[6:], 2_000_000 + 3_600, 62)  # the run resumed an hour later: 62 s a solve
+    state = ri.read_run(run)
+    assert state.round(2).pace == ("search solve", 88, 62.0)
+    assert ri.pace_line(state) == "62 s a search solve lately: about 1 h 31 min to go for the 88 left"
+    _stamp(searches, 2_000_000, 0.001)  # nothing but copied files: no pace to tell
+    assert ri.read_run(run).round(2).pace is None
+
+
+def test_the_evaluation_is_timed_by_the_kind_in_progress(tmp_path):
+    run, searches = _mid_eval_run(tmp_path / "live", searched=12)
     # the first two search files are old (a pause): only the newest ten set the pace
-    _stamp(sorted((run / "round-2" / "eval" / "search").iterdir()), 2_000_000, 48)
-    os.utime(run / "round-2" / "eval" / "search" / "gsm8k_100.json", (1_000, 1_000))
+    _stamp(searches, 2_000_000, 48)
+    os.utime(searches[0], (1_000, 1_000))
     state = ri.read_run(run)
     assert state.round(2).pace == ("search solve", 88, 48.0)
     assert ri.pace_line(state) == "48 s a search solve lately: about 1 h 10 min to go for the 88 left"
