@@ -25,7 +25,10 @@ engine that is not a llama.cpp engine: a head is meaningless on another model's 
 so its backbone is checked by sha256. When the policy runs another model (an evolve round's
 fine-tuned policy, say), a head trained on the embedded model loads that model beside the
 policy (:func:`own_backbone`): as in the paper, the PPM is then a model of its own that values
-the policy's steps as text. Any other backbone must be the policy's own model.
+the policy's steps as text. So does a head trained on another model whose GGUF lies beside the
+PPM's folder under the name its marker records (an evolve round's ``round-N/policy.gguf`` next
+to ``round-N/ppm/``), its sha256 checked: round 3's PPM can value round 4's policy's steps.
+Any other backbone must be the policy's own model.
 """
 
 from __future__ import annotations
@@ -245,17 +248,21 @@ _OWN_KV_CELLS = 256
 
 def own_backbone(backbone: Mapping[str, Any], where: Path, policy: Any) -> Any:
     """A llama.cpp engine of the model a head PPM was trained on, for a ``policy`` engine that
-    runs another model. Only the embedded model can be found from a sha256 (it ships with
-    Canopy); for any other backbone a ValueError names the model to load."""
+    runs another model: the embedded model (found from its sha256: it ships with Canopy), or
+    the GGUF beside the PPM (:func:`backbone_beside`). ValueError, naming the model to load,
+    when it is neither."""
     from backend.engines.embedded import EMBEDDED
     from backend.engines.llamacpp import LlamaCppEngine
 
     have = backbone_of(policy)
-    if backbone["sha256"] != EMBEDDED.sha256:
+    model = None if backbone["sha256"] == EMBEDDED.sha256 else backbone_beside(backbone, where)
+    if backbone["sha256"] != EMBEDDED.sha256 and model is None:
+        name = backbone.get("name") or "another model"
         raise ValueError(
-            f"the head PPM in {where} was trained on {backbone.get('name') or 'another model'} "
-            f"(sha256 {backbone['sha256'][:12]}…); this engine runs {have['name']} "
-            f"(sha256 {have['sha256'][:12]}…): load that model (`--engine llamacpp --model ...`)")
+            f"the head PPM in {where} was trained on {name} (sha256 {backbone['sha256'][:12]}…), which "
+            f"is neither the embedded model nor beside the PPM with that checksum; this engine runs "
+            f"{have['name']} (sha256 {have['sha256'][:12]}…): load that model "
+            f"(`--engine llamacpp --model ...`)")
     policy = _llamacpp(policy, "a head PPM")
     threads = int(policy.info.details.get("n_threads") or 1)
     key = (backbone["sha256"], threads)
@@ -263,8 +270,25 @@ def own_backbone(backbone: Mapping[str, Any], where: Path, policy: Any) -> Any:
         engine = _OWN_BACKBONES.get(key)
         if engine is None or engine._model is None:
             engine = _OWN_BACKBONES[key] = LlamaCppEngine.load(
-                None, n_threads=threads, n_ctx=policy.n_ctx, max_batch=1, kv_cells=_OWN_KV_CELLS)
+                model, n_threads=threads, n_ctx=policy.n_ctx, max_batch=1, kv_cells=_OWN_KV_CELLS)
         return engine
+
+
+def backbone_beside(backbone: Mapping[str, Any], where: Path) -> str | None:
+    """The GGUF a head PPM in ``where`` was trained on, when it lies beside it: named as the
+    marker says (a plain file name, no folder) in ``where`` or its parent (an evolve round keeps
+    ``policy.gguf`` next to ``ppm/``), a regular file whose sha256 is the marker's. None if not."""
+    name = backbone.get("name")
+    if not isinstance(name, str) or not name.endswith(".gguf") or Path(name).name != name:
+        return None
+    from backend.runspec import model_checksum
+
+    sha = backbone["sha256"]
+    for folder in (where, where.parent):
+        path = folder / name
+        if path.is_file() and not path.is_symlink() and model_checksum("llamacpp", str(path)) == sha:
+            return str(path.resolve())
+    return None
 
 
 def _llamacpp(engine: Any, what: str) -> Any:

@@ -321,9 +321,69 @@ def test_a_head_ppm_loads_through_the_pages_engine_lock(tmp_path, small_engine):
 def test_a_head_for_another_model_is_refused(tmp_path, small_engine):
     where = save_head(tmp_path / "ppm", np.zeros(576), 0.0,
                       {"backbone": {"sha256": SHA, "name": "qwen.gguf", "hidden_size": 576}})
-    with pytest.raises(ValueError, match=r"trained on qwen.gguf \(sha256 abababababab…\); this engine runs "
+    with pytest.raises(ValueError, match=r"trained on qwen.gguf \(sha256 abababababab…\), which is neither "
+                                         r"the embedded model nor beside the PPM .*; this engine runs "
                                          r"SmolLM2-135M-Instruct.Q4_1.gguf"):
         HeadPPM.load(where, small_engine)
+
+
+def test_a_backbone_is_found_beside_the_ppm_only_by_its_name_and_checksum(tmp_path):
+    """An evolve round keeps ``policy.gguf`` next to ``ppm/``: that file is the PPM's backbone
+    when its sha256 is the marker's; a name with a folder in it, a link, or another file with
+    the name is not."""
+    import hashlib
+
+    from backend.reward.ppm_head import backbone_beside
+
+    round_folder = tmp_path / "round-3"
+    where = round_folder / "ppm"
+    where.mkdir(parents=True)
+    model = round_folder / "policy.gguf"
+    model.write_bytes(b"GGUF" + bytes(60))
+    sha = hashlib.sha256(model.read_bytes()).hexdigest()
+    assert backbone_beside({"sha256": sha, "name": "policy.gguf"}, where) == str(model.resolve())
+    assert backbone_beside({"sha256": SHA, "name": "policy.gguf"}, where) is None  # another model
+    for name in ("../round-3/policy.gguf", "/etc/policy.gguf", "policy.bin", ""):
+        assert backbone_beside({"sha256": sha, "name": name}, where) is None
+    (where / "linked.gguf").symlink_to(model)
+    assert backbone_beside({"sha256": sha, "name": "linked.gguf"}, where) is None
+    inside = where / "inside.gguf"
+    inside.write_bytes(model.read_bytes())
+    assert backbone_beside({"sha256": sha, "name": "inside.gguf"}, where) == str(inside.resolve())
+
+
+@requires_smollm2
+@pytest.mark.model
+def test_a_rounds_ppm_values_another_rounds_policy_on_its_own_copy_of_its_backbone(
+        tmp_path, small_engine, embedded_engine):
+    """A head PPM trained on a model that is not the embedded one (an evolve round's policy:
+    here SmolLM2, its GGUF beside the PPM as ``round-N/policy.gguf``) values another policy's
+    steps (here the embedded model's) on its own copy of that model: the scores it gives beside
+    its own model."""
+    import os
+    import shutil
+
+    from backend.reward.ppm_head import _OWN_BACKBONES
+
+    round_folder = tmp_path / "round-3"
+    round_folder.mkdir()
+    try:
+        os.link(SMOLLM2, round_folder / "policy.gguf")
+    except OSError:  # another file system
+        shutil.copyfile(SMOLLM2, round_folder / "policy.gguf")
+    weight = np.random.default_rng(0).normal(size=576) / 10
+    backbone = {**backbone_of(small_engine), "name": "policy.gguf"}
+    where = save_head(round_folder / "ppm", weight, 0.1, {"backbone": backbone})
+    texts = ["Q: 2+2?\nStep 1: 2 + 2 = 4\n", "Q: 2+2?\nStep 1: 2 + 2 = 5\n"]
+    direct = HeadPPM.load(where, small_engine)
+    beside = HeadPPM.load(where, embedded_engine)
+    assert "own_backbone" not in direct.about and beside.about["own_backbone"] == "policy.gguf"
+    own = beside._features.__self__._engine()
+    assert own is not small_engine and own is not embedded_engine
+    assert own.info.model == str((round_folder / "policy.gguf").resolve())
+    np.testing.assert_allclose(beside.score_steps(texts), direct.score_steps(texts), atol=2e-3)
+    own.close()
+    _OWN_BACKBONES.pop((backbone["sha256"], int(embedded_engine.info.details["n_threads"])), None)
 
 
 @requires_smollm2
