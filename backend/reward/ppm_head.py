@@ -352,9 +352,13 @@ class HeadPPM:
         engine = _llamacpp(engine, f"the head PPM in {where}")
         have = backbone_of(engine)
         if have["sha256"] != backbone["sha256"]:  # the policy is another model: the PPM brings its own
+            policy_name = have["name"]
             engine = own_backbone(backbone, where, engine)
             have = backbone_of(engine)
-            about = {**about, "own_backbone": have["name"]}
+            shown = have["name"]
+            if shown == policy_name:  # two rounds' policy.gguf: say whose
+                shown = f"{Path(engine.info.model).parent.name}/{shown}"
+            about = {**about, "own_backbone": shown}
         if have["hidden_size"] != backbone["hidden_size"]:  # same file, so only a corrupt marker gets here
             raise ValueError(f"{where / MARKER}: hidden_size {backbone['hidden_size']} but the model's is "
                              f"{have['hidden_size']}")

@@ -378,6 +378,16 @@ def test_a_rounds_ppm_values_another_rounds_policy_on_its_own_copy_of_its_backbo
     direct = HeadPPM.load(where, small_engine)
     beside = HeadPPM.load(where, embedded_engine)
     assert "own_backbone" not in direct.about and beside.about["own_backbone"] == "policy.gguf"
+    other = tmp_path / "round-4"  # a policy of the same file name: the note says whose copy
+    other.mkdir()
+    (other / "policy.gguf").symlink_to(embedded_engine.info.model)
+    from backend.engines.llamacpp import LlamaCppEngine
+
+    round_4 = LlamaCppEngine.load(str(other / "policy.gguf"), max_batch=1, n_ctx=512)
+    try:
+        assert HeadPPM.load(where, round_4).about["own_backbone"] == "round-3/policy.gguf"
+    finally:
+        round_4.close()
     own = beside._features.__self__._engine()
     assert own is not small_engine and own is not embedded_engine
     assert own.info.model == str((round_folder / "policy.gguf").resolve())
