@@ -368,6 +368,10 @@ def _round_state(folder: Path, number: int, manifest: Mapping[str, Any], root: P
     if training is not None:  # a new checkpoint is a change: "last file written" and the redraw
         stamps.append((folder / CHECKPOINTS[str(state.current)]).stat().st_mtime)
     so_far = None if row is not None or not number else _so_far(number, outputs)
+    if so_far is not None and "eval" not in outputs:  # a held-out kind done before the stage is
+        for kind in EVAL_KINDS:
+            if per_kind.get(kind) == to_test > 0:
+                so_far[f"heldout_{kind}_accuracy"] = _finished_accuracy(folder / "eval" / kind, to_test, root)
     if so_far is not None and training is not None and state.current == "policy":
         so_far = {**so_far, "train_loss_first": training[3], "train_loss_last": training[2]}  # so far
     return replace(state, pace=pace, training=training, so_far=so_far), row, stamps
@@ -398,6 +402,15 @@ def _so_far(number: int, outputs: Mapping[str, Mapping[str, Any]]) -> dict[str, 
     }
     check_row(row, number, "stage files")  # finite numbers or nothing, as in a finished round's report
     return row
+
+
+def _finished_accuracy(sub: Path, to_test: int, root: Path) -> float | None:
+    """A held-out kind's accuracy from its per-problem files once all ``to_test`` are written
+    (greedy ends hours before the search, and eval.json only with both): None if any file does
+    not say whether it was right."""
+    results = _eval_results(sub, root)
+    graded = [right for right, _ in results.values() if right is not None]
+    return sum(graded) / to_test if len(graded) == to_test else None
 
 
 def _eval_results(sub: Path, root: Path) -> dict[str, tuple[bool | None, str | None]]:

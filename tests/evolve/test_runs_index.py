@@ -308,6 +308,27 @@ def test_a_running_rounds_finished_stages_are_charted_so_far(tmp_path):
         ri.read_run(run)
 
 
+def test_a_held_out_kind_finished_before_its_stage_is_charted_and_a_partial_one_is_not(tmp_path):
+    """Greedy ends hours before the search and eval.json comes only with both: the chart drew
+    no held-out point for a round whose greedy was done (evo-300's round 4, greedy 27/100).
+    A finished kind is drawn; one still running is not (14 of 100 problems is not a point on
+    the same axis as a whole round's)."""
+    from backend.evolve.charts import round_figure
+
+    run = mid_eval_run(tmp_path / "run")  # round 2: greedy right on both problems, search on 1 of 2
+    so_far = ri.read_run(run).chart_rows[-1]
+    assert so_far["round"] == 2 and so_far["so_far"]
+    assert so_far["heldout_greedy_accuracy"] == 1.0 and so_far["heldout_search_accuracy"] is None
+    greedy = next(t for t in round_figure(ri.read_run(run).chart_rows).data if t.name == "greedy")
+    assert list(greedy.x)[-1] == 2 and greedy.y[-1] == 1.0
+    eval_result(run, 2, "greedy", 1, "yes")  # a file that does not say: no accuracy to draw
+    assert ri.read_run(run).chart_rows[-1]["heldout_greedy_accuracy"] is None
+    eval_result(run, 2, "greedy", 1, False)
+    eval_result(run, 2, "search", 1, False)
+    so_far = ri.read_run(run).chart_rows[-1]
+    assert (so_far["heldout_greedy_accuracy"], so_far["heldout_search_accuracy"]) == (0.5, 0.5)
+
+
 def test_a_round_not_yet_past_its_search_or_already_reported_has_no_so_far_row(tmp_path):
     run = mid_search_run(tmp_path / "live", searched=2)
     assert all(r.so_far is None for r in ri.read_run(run).rounds)
