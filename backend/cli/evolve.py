@@ -94,6 +94,11 @@ def evolve(
              "many samples as match its search's tokens (about as long again as the held-out search; "
              "rStar-Math rounds; may be added to a run whose rounds are done).")
     ] = False,
+    retry_rollouts: Annotated[str | None, typer.Option(
+        help="From round 4 (the paper's): search the training problems still unsolved again with "
+             "these many rollouts and another seed, a pass each, e.g. 64,128 (the paper's); off by "
+             "default (hours on a CPU). backend/evolve/retry.py.")
+    ] = None,
     preset: Annotated[
         str | None, typer.Option(help="paper-round1..4: the paper's scale for a GPU with vLLM; "
                                       "cpu-smoke: the whole loop on 2 cores in < 30 min "
@@ -141,7 +146,7 @@ def evolve(
         test_count=test_count, search={"rollouts": rollouts, "children": children},
         eval_search={"rollouts": eval_rollouts} if eval_rollouts else {}, seed=seed, top_k=top_k, sft=sft,
         finetune_from=finetune_from, ppm_min_pairs=ppm_min_pairs, train_ppm=ppm_training, ppm=ppm,
-        evaluate_base=not no_base_eval, eval_sc=eval_sc,
+        evaluate_base=not no_base_eval, eval_sc=eval_sc, retry_rollouts=_rollout_list(retry_rollouts),
         ppm_train={"epochs": ppm_epochs} if ppm_epochs else {},
         **_ppm_choice(ppm_method, ppm_data, engine, policy_engine),
     )
@@ -162,6 +167,9 @@ def evolve(
             raise typer.BadParameter(str(exc), param_hint="--preset") from None
     if algo not in ("rstar", "cpl"):
         raise typer.BadParameter(f"--algo must be rstar or cpl, not {algo!r}")
+    if settings.retry_rollouts and algo != "rstar":
+        raise typer.BadParameter("the retries search rStar-Math's unsolved problems; not with --algo cpl",
+                                 param_hint="--retry-rollouts")
     if eval_sc and algo != "rstar":
         raise typer.BadParameter("self-consistency samples rStar-Math's code solutions; not with --algo cpl",
                                  param_hint="--eval-sc")
@@ -314,6 +322,22 @@ def evolve_status(
 def register(app: typer.Typer) -> None:
     app.command("evolve")(evolve)
     app.command("evolve-status")(evolve_status)
+
+
+def _rollout_list(text: str | None) -> list[int]:
+    """``--retry-rollouts 64,128`` as [64, 128]; BadParameter for anything else than at most
+    MAX_RETRIES increasing whole numbers (1-100000), checked before any work starts."""
+    from backend.evolve.manifest import MAX_RETRIES
+
+    if text is None or not text.strip():
+        return []
+    parts = [part.strip() for part in text.split(",", MAX_RETRIES + 1)]
+    whole = all(part.isascii() and part.isdigit() and len(part) <= 6 for part in parts)
+    if (len(parts) > MAX_RETRIES or not whole or not all(1 <= int(part) <= 100_000 for part in parts)
+            or [int(part) for part in parts] != sorted({int(part) for part in parts})):
+        raise typer.BadParameter(f"give at most {MAX_RETRIES} increasing rollout counts, e.g. 64,128 "
+                                 f"(not {text[:40]!r})", param_hint="--retry-rollouts")
+    return [int(part) for part in parts]
 
 
 def _ppm_choice(method: str, data: str, engine: str, policy_engine: str) -> dict[str, str]:

@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,8 @@ FIRST_PPM_ROUND = 3
 #: how a round's PPM is trained (EvolveSettings.ppm_method) and from which trees (ppm_data)
 PPM_METHODS = ("full", "top-layers")
 PPM_DATA = ("round", "all-rounds")
+#: retry passes a round may make (the paper makes two: 64, then 128 rollouts)
+MAX_RETRIES = 4
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,10 @@ class EvolveSettings:
     #: samples as match its search's tokens (stages.sc_samples): the baseline a search must beat
     #: at equal compute. About as long again as the held-out search; may be asked for later
     eval_sc: bool = False
+    #: from round 4 (the paper's): the training problems still unsolved after the round's search
+    #: are searched again, a pass per entry with that many rollouts and another seed (the paper:
+    #: 64, then 128); empty: no retries (backend/evolve/retry.py)
+    retry_rollouts: Sequence[int] = ()
 
     def __post_init__(self) -> None:
         if self.rounds < 1 or self.train_count < 1 or self.test_count < 0 or self.top_k < 1:
@@ -92,6 +98,13 @@ class EvolveSettings:
             raise ValueError(f"ppm_data must be one of {', '.join(PPM_DATA)}, not {self.ppm_data!r}")
         if self.finetune_from not in ("base", "previous"):
             raise ValueError(f"finetune_from must be base or previous, not {self.finetune_from!r}")
+        retries = self.retry_rollouts
+        if (not isinstance(retries, (list, tuple)) or len(retries) > MAX_RETRIES
+                or not all(isinstance(r, int) and not isinstance(r, bool) and r >= 1 for r in retries)
+                or list(retries) != sorted(set(retries))):
+            raise ValueError(f"retry_rollouts must be at most {MAX_RETRIES} increasing rollout counts "
+                             f"(e.g. 64, 128), not {retries!r}")
+        object.__setattr__(self, "retry_rollouts", list(retries))
         object.__setattr__(self, "search", dict(self.search))
         object.__setattr__(self, "eval_search", dict(self.eval_search))
         object.__setattr__(self, "sft", dict(self.sft))

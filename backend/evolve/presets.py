@@ -81,6 +81,9 @@ def _preset(number: int) -> EvolvePreset:
         "lr": Setting(1e-4, "Canopy's LoRA rate (the paper's 7e-6 is for a full fine-tune; "
                             "Canopy fine-tunes with LoRA)"),
         "max_length": Setting(2048, "official train_SFT.py: 2048 tokens"),
+        "retry_rollouts": Setting([64, 128], "paper §4.4 round 4: problems unsolved after the round's "
+                                             "search get additional rollouts (64 and even 128) with "
+                                             "other seeds; acts from round 4 only"),
     }
     temperature = 0.7 if number == 1 else 1.0
     search = {
@@ -134,6 +137,7 @@ _TARGETS: dict[str, str | tuple[str, str]] = {
     "epochs": ("sft", "epochs"),
     "lr": ("sft", "lr"),
     "max_length": ("sft", "max_length"),
+    "retry_rollouts": "retry_rollouts",
 }
 
 

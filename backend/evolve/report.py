@@ -46,6 +46,8 @@ def round_report(
         "solved_in_search": search["right_answer_in_tree"],
         "search_answer_right": search["search_answer_right"],
         **search_won_lost(versus_search),
+        "retries": search.get("retries"),
+        "solved_after_retries": search.get("right_answer_after_retries"),
         "sft_examples": data["sft_examples"],
         "ppm_pairs": data["ppm_pairs"],
         "policy_trained": policy["trained"],
@@ -79,6 +81,23 @@ def peak_cell(row: Mapping[str, Any]) -> str:
     """The report table's cell: the round's highest stage peak (MB), "–" when none was recorded."""
     known = [v for v in (row.get("peak_rss_mb") or {}).values() if v is not None]
     return _cell(max(known)) if known else "–"
+
+
+def retry_notes(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The report's lines for rounds that searched their unsolved problems again
+    (``backend/evolve/retry.py``; none: no lines)."""
+    notes = []
+    keys = ("searched", "rollouts", "solved")
+    for row in rows:
+        passes = row.get("retries")
+        if not (isinstance(passes, list) and passes and all(  # a run folder's file: counts or nothing
+                isinstance(p, dict) and all(type(p.get(k)) is int for k in keys) for p in passes)):
+            continue
+        each = "; ".join(f"{p['searched']} searched with {p['rollouts']} rollouts, {p['solved']} solved"
+                         for p in passes)
+        notes.append(f"- round {row['round']}: {each}; a right answer in {row.get('solved_after_retries')} "
+                     f"trees after the retries (the table's count is the first search's)")
+    return ["", "Retries of the unsolved training problems:", *notes] if notes else []
 
 
 def machine_notes(rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -216,6 +235,7 @@ def markdown(rows: Sequence[Mapping[str, Any]], title: str = "Evolve run") -> st
     notes = [f"- round {r['round']}: {r['ppm_note']}" for r in rows if r.get("ppm_note")]
     if notes:
         lines += ["", "PPM:", *notes]
+    lines += retry_notes(rows)
     lines += machine_notes(rows)
     lines += sc_table(rows)
     lines += [

@@ -101,6 +101,9 @@ class RoundState:
     #: a round still running: the chart's numbers of the stages it has finished (its report row
     #: comes only at its end, hours after its search), marked ``so_far``; else None
     so_far: Mapping[str, Any] | None = None
+    #: round 4's retries of its unsolved problems (backend/evolve/retry.py): (rollouts, tree
+    #: files written) per pass begun, in order
+    retried: tuple[tuple[int, int], ...] = ()
 
     @property
     def finished(self) -> bool:
@@ -219,6 +222,19 @@ def _count(folder: Path, suffix: str, root: Path) -> int:
         return sum(1 for e in islice(entries, MAX_ENTRIES) if e.name.endswith(suffix) and not e.is_symlink())
 
 
+def _retry_dirs(folder: Path, root: Path) -> list[tuple[int, Path]]:
+    """A round's retry passes (``round-N/trees-retry-R/``, plain folders), fewer rollouts first."""
+    from backend.evolve.retry import RETRY_PREFIX
+
+    if not _plain_dir(folder, root):
+        return []
+    with os.scandir(folder) as entries:
+        names = [e.name for e in islice(entries, MAX_ENTRIES) if e.name.startswith(RETRY_PREFIX)]
+    found = [(int(name[len(RETRY_PREFIX):]), folder / name) for name in names
+             if name[len(RETRY_PREFIX):].isdigit() and len(name) < len(RETRY_PREFIX) + 7]
+    return sorted((r, sub) for r, sub in found if _plain_dir(sub, root))
+
+
 def _mtimes(folder: Path, suffix: str, root: Path) -> list[float]:
     """The modification times of ``folder``'s per-problem files, oldest first."""
     if not _plain_dir(folder, root):
@@ -307,6 +323,8 @@ def _round_state(folder: Path, number: int, manifest: Mapping[str, Any], root: P
             outputs[name] = data
             stamps.append((folder / filename).stat().st_mtime)
     searched = _count(folder / "trees", ".jsonl.gz", root)
+    retried = tuple((rollouts, _count(sub, ".jsonl.gz", root)) for rollouts, sub in _retry_dirs(folder, root))
+    stamps += [sub.stat().st_mtime for _, sub in _retry_dirs(folder, root)]
     kinds = eval_kinds(manifest)
     per_kind = {kind: _count(folder / "eval" / kind, ".json", root) for kind in kinds}
     evaluated = sum(per_kind.values())
@@ -362,6 +380,7 @@ def _round_state(folder: Path, number: int, manifest: Mapping[str, Any], root: P
         ppm=ppm,
         notes=tuple(notes),
         stages=tuple(name for name, _ in stages),
+        retried=retried if number else (),
     )
     pace = _stage_pace(folder, state.current, state.to_search, to_test, per_kind, root)
     training = _training(folder, state.current, root)
@@ -573,7 +592,11 @@ def progress_line(run: RunState) -> str:
     stage = rnd.current
     where = f"round {rnd.number}, {stage}"
     if stage == "search":
-        return f"{where}: {rnd.searched}/{rnd.to_search} problems searched"
+        line = f"{where}: {rnd.searched}/{rnd.to_search} problems searched"
+        if rnd.retried:  # round 4's second look at what it left unsolved
+            rollouts, count = rnd.retried[-1]
+            line += f"; unsolved ones again with {rollouts} rollouts: {count} searched"
+        return line
     if stage == "eval":
         words = [_KIND_WORDS.get(k, k) for k in rnd.eval_kinds]
         kinds = ", ".join(words[:-1]) + " and " + words[-1]

@@ -77,6 +77,7 @@ def write_record(path: Path, record: dict[str, Any]) -> None:
 def search_stage(rnd: Round, problems: Sequence[Problem]) -> dict[str, Any]:
     """Truth-rewarded rStar-Math MCTS on the training problems with the round's policy (and
     PPM from round 3), one events file per problem (``backend/train/ppm_data.py``)."""
+    from backend.evolve.retry import RETRY_ROUND, retry_unsolved
     from backend.evolve.trees import round_trees
     from backend.train.ppm_data import read_tree
 
@@ -85,17 +86,18 @@ def search_stage(rnd: Round, problems: Sequence[Problem]) -> dict[str, Any]:
         return done
     label = f"round {rnd.number}: search"  # in process or on Ray workers (backend/evolve/trees.py)
     paths = round_trees(rnd, problems, algorithm="rstar", config=rnd.settings.search, label=label)
-    solved = right = nodes = 0
+    solved: dict[str, bool] = {}
+    right = nodes = 0
     wall = 0.0
-    for path in paths:
+    for problem, path in zip(problems, paths, strict=True):
         tree = read_tree(path)
-        solved += rstar_solved(tree)
+        solved[problem.id] = rstar_solved(tree)
         right += bool(tree.finished is not None and tree.finished.correct)
         nodes += len(tree.nodes)
         wall += float(tree.finished.stats.get("wall_s", 0.0)) if tree.finished else 0.0
     summary = {
         "problems": len(paths),
-        "right_answer_in_tree": solved,
+        "right_answer_in_tree": sum(solved.values()),
         "search_answer_right": right,
         "nodes": nodes,
         "config": dict(rnd.settings.search),
@@ -103,6 +105,10 @@ def search_stage(rnd: Round, problems: Sequence[Problem]) -> dict[str, Any]:
         "policy": rnd.policy_in or "base",
         "seconds": round(wall, 2),
     }
+    if rnd.number >= RETRY_ROUND and rnd.settings.retry_rollouts:
+        summary["retries"] = retry_unsolved(rnd, problems, solved)
+        summary["right_answer_after_retries"] = sum(solved.values())
+        summary["seconds"] = round(wall + sum(r["seconds"] for r in summary["retries"]), 2)
     _finish(out, summary)
     return summary
 
@@ -113,8 +119,9 @@ def search_stage(rnd: Round, problems: Sequence[Problem]) -> dict[str, Any]:
 def data_stage(rnd: Round, problems: Sequence[Problem]) -> dict[str, Any]:
     """The official SFT examples (top-k correct traces by mean Q) in the policy's prompt
     format, and the official PPM pairs, from the round's trees."""
+    from backend.evolve.retry import problem_trees
     from backend.evolve.sft_data import sft_examples, write_examples
-    from backend.train.ppm_data import read_tree, tree_file
+    from backend.train.ppm_data import read_tree
     from backend.train.ppm_pairs import keep, ppm_pairs
 
     out = rnd.folder / "data.json"
@@ -123,10 +130,11 @@ def data_stage(rnd: Round, problems: Sequence[Problem]) -> dict[str, Any]:
     t0 = time.monotonic()
     chat_prompt = rnd.models.engine(rnd.policy_in).chat_prompt  # the prompt the search sent
     examples, pairs = [], []
-    for problem in problems:
-        tree = read_tree(tree_file(rnd.folder / "trees", problem))
-        examples += sft_examples(tree, problem.id, chat_prompt, k=rnd.settings.top_k)
-        pairs += [{"problem": problem.id, **vars(p)} for p in keep(ppm_pairs(tree))]
+    for problem in problems:  # a retried problem's trees: only one can hold a right answer
+        for path in problem_trees(rnd.folder, problem):
+            tree = read_tree(path)
+            examples += sft_examples(tree, problem.id, chat_prompt, k=rnd.settings.top_k)
+            pairs += [{"problem": problem.id, **vars(p)} for p in keep(ppm_pairs(tree))]
     write_examples(examples, rnd.folder / "sft.jsonl")
     _write_lines(rnd.folder / "ppm_pairs.jsonl", pairs)
     summary = {
@@ -300,9 +308,12 @@ def ppm_round_folders(rnd: Round) -> list[Path]:
 
 
 def ppm_tree_files(rnd: Round) -> list[Path]:
-    """The search trees of ``ppm_round_folders`` (``round-K/trees/*.jsonl.gz``)."""
-    folders = ppm_round_folders(rnd)
-    return [path for folder in folders for path in sorted((folder / "trees").glob("*.jsonl.gz"))]
+    """The search trees of ``ppm_round_folders`` (``round-K/trees/*.jsonl.gz``, then any
+    retry pass's: ``backend/evolve/retry.py``)."""
+    from backend.evolve.retry import retry_folders
+
+    folders = [sub for folder in ppm_round_folders(rnd) for sub in (folder / "trees", *retry_folders(folder))]
+    return [path for folder in folders for path in sorted(folder.glob("*.jsonl.gz"))]
 
 
 def _train_top_layers_ppm(rnd: Round, policy: str | None) -> dict[str, Any]:

@@ -18,20 +18,22 @@ if TYPE_CHECKING:
 
 
 def round_trees(
-    rnd: Round, problems: Sequence[Problem], *, algorithm: str, config: Mapping[str, Any], label: str
+    rnd: Round, problems: Sequence[Problem], *, algorithm: str, config: Mapping[str, Any], label: str,
+    folder: Path | None = None, seed: int | None = None,
 ) -> list[Path]:
-    """Every problem's events file under ``rnd.folder / "trees"``, searched with the round's
-    policy and PPM (or CPL value head); ``label`` names the progress bar."""
+    """Every problem's events file under ``folder`` (default ``rnd.folder / "trees"``), searched
+    with the round's policy and PPM (or CPL value head) and ``seed`` (default the run's);
+    ``label`` names the progress bar."""
     from backend.train.ppm_data import search_trees, tree_file
 
-    trees = rnd.folder / "trees"
+    trees = rnd.folder / "trees" if folder is None else folder
     count = iter(range(1, len(problems) + 1))
     rnd.progress(label, 0, len(problems))
     options = {
         "algorithm": algorithm,
         "config": dict(config),
         "ppm": rnd.ppm_in or "none",
-        "seed": rnd.settings.seed,
+        "seed": rnd.settings.seed if seed is None else seed,
         "on_done": lambda p, path, res: rnd.progress(label, next(count), len(problems)),
     }
     spread = getattr(rnd.models, "search_trees", None)  # Ray workers

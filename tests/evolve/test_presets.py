@@ -126,3 +126,29 @@ def test_cpu_smoke_keeps_a_typed_policy_engine(tmp_path, captured):
     assert main(["evolve", str(tmp_path / "s"), "--preset", "cpu-smoke", "--policy-engine", "transformers",
                  "--test-count", "3"]) == 0
     assert captured["policy_engine"] == "transformers" and captured["settings"].test_count == 3
+
+
+def test_the_paper_presets_retry_round_4s_unsolved_problems_and_the_option_can_say_otherwise(
+        tmp_path, captured, capsys):
+    """Paper §4.4, round 4: 64, then 128 rollouts for the problems still unsolved. Every paper
+    preset carries it (it acts from round 4 only), so a paper-round3 run can go on as paper-round4."""
+    for number in range(1, 5):
+        assert {w: v for w, v, _ in presets.table(f"paper-round{number}")}["retry_rollouts"] == [64, 128]
+    assert main(["evolve", str(tmp_path / "p"), "--preset", "paper-round4"]) == 0
+    assert captured["settings"].retry_rollouts == [64, 128]
+    assert main(["evolve", str(tmp_path / "q"), "--preset", "paper-round4", "--retry-rollouts", "16"]) == 0
+    assert captured["settings"].retry_rollouts == [16]
+    assert main(["evolve", str(tmp_path / "r"), "--retry-rollouts", " 8, 32 "]) == 0
+    assert captured["settings"].retry_rollouts == [8, 32]
+    assert main(["evolve", str(tmp_path / "s")]) == 0
+    assert captured["settings"].retry_rollouts == []  # off by default: hours on a CPU
+    for bad in ("32,16", "8,8", "0", "x", "1,2,3,4,5", "1e3", "٣"):
+        assert main(["evolve", str(tmp_path / "t"), "--retry-rollouts", bad]) == 2
+        assert "increasing rollout counts" in _flat(capsys.readouterr().err)
+    assert main(["evolve", str(tmp_path / "c"), "--algo", "cpl", "--retry-rollouts", "8"]) == 2
+    assert "not with --algo cpl" in _flat(capsys.readouterr().err)
+
+
+def _flat(err: str) -> str:
+    """rich's error box, unwrapped: its borders gone, its lines joined."""
+    return " ".join(err.replace("│", " ").split())
