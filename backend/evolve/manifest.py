@@ -33,6 +33,8 @@ PPM_METHODS = ("full", "top-layers")
 PPM_DATA = ("round", "all-rounds")
 #: retry passes a round may make (the paper makes two: 64, then 128 rollouts)
 MAX_RETRIES = 4
+#: the round from which the unsolved training problems are searched again (the paper's round 4)
+RETRY_ROUND = 4
 
 
 @dataclass(frozen=True)
@@ -241,25 +243,29 @@ def _identity(key: str, value: Any) -> Any:
 #: settings that only the PPM stages and the PPM-augmented rounds read: they may change while no
 #: PPM-augmented round has begun (a run's terminal-guided rounds first, its PPM decided later)
 LATE_PPM_SETTINGS = ("ppm", "train_ppm", "ppm_method", "ppm_data", "ppm_train", "ppm_min_pairs")
+#: each late setting and the first round that reads it: until that round begins it may change
+#: (round 4's retries may be decided once rounds 1-3 are done)
+LATE_SETTINGS = {**dict.fromkeys(LATE_PPM_SETTINGS, FIRST_PPM_ROUND), "retry_rollouts": RETRY_ROUND}
 
 
 def _late_ppm_settings(run_dir: Path, stored: dict[str, Any], asked: Mapping[str, Any]) -> bool:
-    """Take the PPM settings ``asked`` into ``stored`` when they differ and no round from
-    FIRST_PPM_ROUND on has a folder yet; each change is recorded in the manifest's ``edits``.
-    The PPM stages of rounds already done stay as their files say (a stage is never re-run).
-    True when the manifest changed. Once a PPM-augmented round has begun they are identity."""
+    """Take the late settings ``asked`` (``LATE_SETTINGS``: the PPM's, round 4's retries) into
+    ``stored`` when they differ and the first round that reads them has no folder yet; each
+    change is recorded in the manifest's ``edits``. The stages of rounds already done stay as
+    their files say (a stage is never re-run). True when the manifest changed. Once that round
+    has begun they are identity."""
     settings = {**EvolveSettings().to_dict(), **stored.get("settings", {})}
-    diff = {k: asked[k] for k in LATE_PPM_SETTINGS if k in asked and settings.get(k) != asked[k]}
-    begun = [p.name for p in run_dir.glob("round-*") if p.name.split("-")[-1].isdigit()
-             and int(p.name.split("-")[-1]) >= FIRST_PPM_ROUND]
-    if not diff or begun:
+    rounds = [int(p.name.split("-")[-1]) for p in run_dir.glob("round-*") if p.name.split("-")[-1].isdigit()]
+    diff = {k: asked[k] for k, first in LATE_SETTINGS.items()
+            if k in asked and settings.get(k) != asked[k] and not any(n >= first for n in rounds)}
+    if not diff:
         return False
     when = time.strftime("%Y-%m-%d", time.gmtime())
     for key, value in diff.items():
         stored.setdefault("edits", []).append({
             "date": when,
             "what": f"settings.{key} {json.dumps(settings.get(key))} -> {json.dumps(value)} before round "
-                    f"{FIRST_PPM_ROUND} began (the PPM stages already done stay as they were)",
+                    f"{LATE_SETTINGS[key]} began (the stages already done stay as they were)",
         })
         stored["settings"][key] = value
     return True

@@ -2,8 +2,8 @@
 remain unsolved after 16 MCTS rollouts, we perform additional rollouts (64 and even 128), and
 increase the number of MCTS tree expansions with different random seeds").
 
-From round ``RETRY_ROUND`` on, the training problems whose truth-rewarded tree holds no right
-answer after the round's search are searched again, once per entry of
+From round ``manifest.RETRY_ROUND`` (4) on, the training problems whose truth-rewarded tree
+holds no right answer after the round's search are searched again, once per entry of
 ``EvolveSettings.retry_rollouts`` (the paper: 64, then 128), each pass with that many rollouts,
 another seed, and only the problems still unsolved. A pass writes one tree per problem into
 ``round-N/trees-retry-R/`` (resumable like the search: a problem is done when its file exists).
@@ -23,8 +23,6 @@ from backend.problems import Problem
 if TYPE_CHECKING:
     from backend.evolve.stages import Round
 
-#: the paper's round 4; earlier rounds search once
-RETRY_ROUND = 4
 RETRY_PREFIX = "trees-retry-"
 
 

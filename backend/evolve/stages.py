@@ -77,7 +77,8 @@ def write_record(path: Path, record: dict[str, Any]) -> None:
 def search_stage(rnd: Round, problems: Sequence[Problem]) -> dict[str, Any]:
     """Truth-rewarded rStar-Math MCTS on the training problems with the round's policy (and
     PPM from round 3), one events file per problem (``backend/train/ppm_data.py``)."""
-    from backend.evolve.retry import RETRY_ROUND, retry_unsolved
+    from backend.evolve.manifest import RETRY_ROUND
+    from backend.evolve.retry import retry_unsolved
     from backend.evolve.trees import round_trees
     from backend.train.ppm_data import read_tree
 

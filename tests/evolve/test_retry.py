@@ -137,3 +137,28 @@ def test_the_training_tab_and_evolve_status_show_a_retry_pass_in_progress(tmp_pa
     assert ri.progress_line(state) == (
         "round 2, search: 5/5 problems searched; unsolved ones again with 64 rollouts: 2 searched")
     assert state.round(2).pace is None  # the first pass is done; how many the retry takes is not on disk
+
+
+def test_retries_may_be_decided_until_round_4_begins_and_not_after(tmp_path):
+    """Like the PPM settings until round 3: a run's first rounds, then its round 4 planned.
+    The change is recorded in the manifest's edits; once round 4 has a folder it is refused."""
+    from backend.evolve.manifest import new_manifest, open_manifest, read_json
+
+    def opened(settings):
+        fresh = new_manifest(settings, train_ids=["gsm8k-train/0"], test_ids=["gsm8k/100"],
+                             base={"engine": "scripted", "model": "tiny", "sha256": None})
+        return open_manifest(tmp_path, settings, fresh)
+
+    def planned(**changes):
+        return EvolveSettings(**{"rounds": 4, "train_count": 1, "test_count": 1, "train_ppm": False,
+                                 "ppm": "p", **changes})
+
+    opened(planned(rounds=3))
+    (tmp_path / "round-3").mkdir()
+    assert opened(planned(retry_rollouts=[16]))["settings"]["retry_rollouts"] == [16]
+    assert read_json(tmp_path / "manifest.json")["edits"][-1]["what"] == (
+        "settings.retry_rollouts [] -> [16] before round 4 began (the stages already done stay as they were)")
+    (tmp_path / "round-4").mkdir()
+    with pytest.raises(ValueError, match="other settings"):
+        opened(planned(retry_rollouts=[32]))
+    assert opened(planned(retry_rollouts=[16]))["settings"]["retry_rollouts"] == [16]  # the same: resumes
