@@ -72,7 +72,8 @@ def evolve(
     engine: Annotated[str, typer.Option(help="Engine of the base policy's searches.")] = "llamacpp",
     model: Annotated[str | None, typer.Option(help="Base model (default: the embedded model).")] = None,
     policy_engine: Annotated[str, typer.Option(
-        help="Engine of fine-tuned policies: transformers, or llamacpp (each policy exported to GGUF).")
+        help="Engine of fine-tuned policies: transformers, vllm (a GPU; the paper presets), or llamacpp "
+             "(each policy exported to GGUF).")
     ] = "transformers",
     threads: Annotated[int | None, typer.Option(min=1, help="CPU threads (default: all cores).")] = None,
     seed: Annotated[int, typer.Option(min=0)] = 0,

@@ -5,13 +5,17 @@ embedded model on this CPU, an HF model on a GPU, and the tests (scripted engine
 A policy is ``None`` (the base model) or a fine-tuned policy folder (``backend/train/sft.py:
 save_policy``). The base model searches on the run's engine (llama.cpp by default: the
 embedded model at its own speed); a fine-tuned folder is an HF folder, so it searches on the
-transformers engine, or with ``policy_engine="llamacpp"`` on llama.cpp from a GGUF written
-beside it (``RUN/round-N/policy.gguf``, backend/evolve/gguf_export.py; docs/EVOLVE.md).
+transformers engine, with ``policy_engine="vllm"`` on vLLM (a GPU: the paper presets), or with
+``policy_engine="llamacpp"`` on llama.cpp from a GGUF written beside it
+(``RUN/round-N/policy.gguf``, backend/evolve/gguf_export.py; docs/EVOLVE.md).
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
+
+#: the engines a fine-tuned policy folder can search on
+POLICY_ENGINES = ("transformers", "vllm", "llamacpp")
 
 
 class Models(Protocol):
@@ -55,8 +59,9 @@ class LocalModels:
 
     def __init__(self, engine: str = "llamacpp", base: str | None = None, threads: int | None = None,
                  policy_engine: str = "transformers") -> None:
-        if policy_engine not in ("transformers", "llamacpp"):
-            raise ValueError(f"the policy engine must be transformers or llamacpp, not {policy_engine!r}")
+        if policy_engine not in POLICY_ENGINES:
+            raise ValueError(f"the policy engine must be one of {', '.join(POLICY_ENGINES)}, "
+                             f"not {policy_engine!r}")
         if policy_engine == "llamacpp" and base is not None and not base.lower().endswith(".gguf"):
             raise ValueError("policies run on llama.cpp only from a GGUF base model (the export's template)")
         self.engine_name = engine
@@ -89,6 +94,8 @@ class LocalModels:
 
                 gguf = str(ensure_policy_gguf(policy, self.base))
                 return load_engine("llamacpp", gguf, **({"n_threads": self.threads} if self.threads else {}))
+            if self.policy_engine == "vllm":  # the merged HF folder, as vLLM loads any HF model
+                return load_engine("vllm", policy)
             return load_engine("transformers", policy, **({"threads": self.threads} if self.threads else {}))
 
         return self._cache.get(policy, load)

@@ -65,6 +65,8 @@ def _preset(number: int) -> EvolvePreset:
         "rounds": Setting(number, "paper §3.3: four rounds; this preset stops after round "
                                   f"{number}"),
         "engine": Setting("vllm", "issue 20: the paper's scale is for a GPU with vLLM"),
+        "policy_engine": Setting("vllm", "the fine-tuned policies search on vLLM too (their merged HF "
+                                         "folders), not with HF generate"),
         "model": Setting("Qwen/Qwen2.5-Math-7B", "paper: Qwen2.5-Math-7B, MATH 58.8% -> 90.0% "
                                                 "(its round-1 bootstrap policy, DeepSeek-Coder-V2 "
                                                 "236B, does not fit one GPU)"),

@@ -201,10 +201,26 @@ def test_a_policy_of_another_shape_is_refused_before_writing(hf_base, tmp_path):
 def test_a_policy_engine_that_cannot_run_a_policy_is_refused():
     from backend.evolve.models import LocalModels
 
-    with pytest.raises(ValueError, match="transformers or llamacpp"):
-        LocalModels(policy_engine="vllm")
+    with pytest.raises(ValueError, match="transformers, vllm, llamacpp"):
+        LocalModels(policy_engine="openai")
     with pytest.raises(ValueError, match="GGUF base"):
         LocalModels("transformers", "Qwen/Qwen2.5-0.5B-Instruct", policy_engine="llamacpp")
+
+
+def test_on_vllm_a_fine_tuned_policy_searches_from_its_merged_folder(monkeypatch):
+    """The paper presets' GPU path: a round's policy folder goes to vLLM as the HF model it is
+    (vLLM itself needs CUDA: the call is recorded here, the adapter is tests/engines' vLLM
+    tests'), the base model to the run's engine; nothing is exported to GGUF."""
+    from backend.evolve.models import LocalModels
+
+    loaded = []
+    monkeypatch.setattr("backend.engines.load_engine", lambda name, model=None, **kw: loaded.append(
+        (name, model, kw)) or object())
+    models = LocalModels("vllm", "Qwen/Qwen2.5-Math-7B", policy_engine="vllm")
+    assert models.prepare_policy("runs/r/round-1/policy") == {}
+    models.engine("runs/r/round-1/policy")
+    models.engine(None)
+    assert loaded == [("vllm", "runs/r/round-1/policy", {}), ("vllm", "Qwen/Qwen2.5-Math-7B", {})]
 
 
 def test_the_policy_stage_prepares_each_new_policy_for_its_engine(tmp_path):

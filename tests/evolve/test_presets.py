@@ -57,7 +57,7 @@ def test_apply_fills_what_was_not_typed_and_keeps_what_was():
     assert settings.search["children"] == 12 and settings.search["temperature"] == 1.0  # preset
     assert settings.sft["epochs"] == 5 and settings.sft["max_length"] == 2048
     assert settings.eval_search["rollouts"] == 12 and settings.eval_search["children"] == 32
-    assert engine == "vllm" and model == "my-model" and policy_engine == "transformers"
+    assert engine == "vllm" and model == "my-model" and policy_engine == "vllm"  # policies on vLLM too
 
 
 @pytest.fixture
