@@ -37,13 +37,14 @@ def retry_folders(round_folder: Path) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def problem_trees(round_folder: Path, problem: Problem) -> list[Path]:
-    """Every tree the round searched for ``problem``: the search's, then each retry's."""
+def problem_trees(round_folder: Path, problem: Problem, retries: Sequence[Path] | None = None) -> list[Path]:
+    """Every tree the round searched for ``problem``: the search's, then each retry's
+    (``retries``: the round's ``retry_folders``, listed once by a caller that loops over problems)."""
     from backend.train.ppm_data import tree_file
 
     first = tree_file(round_folder / "trees", problem)
-    return [first] + [path for folder in retry_folders(round_folder)
-                      if (path := tree_file(folder, problem)).is_file()]
+    folders = retry_folders(round_folder) if retries is None else retries
+    return [first] + [path for folder in folders if (path := tree_file(folder, problem)).is_file()]
 
 
 def retry_unsolved(rnd: Round, problems: Sequence[Problem], solved: dict[str, bool]) -> list[dict[str, Any]]:

@@ -120,7 +120,7 @@ def search_stage(rnd: Round, problems: Sequence[Problem]) -> dict[str, Any]:
 def data_stage(rnd: Round, problems: Sequence[Problem]) -> dict[str, Any]:
     """The official SFT examples (top-k correct traces by mean Q) in the policy's prompt
     format, and the official PPM pairs, from the round's trees."""
-    from backend.evolve.retry import problem_trees
+    from backend.evolve.retry import problem_trees, retry_folders
     from backend.evolve.sft_data import sft_examples, write_examples
     from backend.train.ppm_data import read_tree
     from backend.train.ppm_pairs import keep, ppm_pairs
@@ -131,8 +131,9 @@ def data_stage(rnd: Round, problems: Sequence[Problem]) -> dict[str, Any]:
     t0 = time.monotonic()
     chat_prompt = rnd.models.engine(rnd.policy_in).chat_prompt  # the prompt the search sent
     examples, pairs = [], []
+    retries = retry_folders(rnd.folder)  # listed once, not once per problem
     for problem in problems:  # a retried problem's trees: only one can hold a right answer
-        for path in problem_trees(rnd.folder, problem):
+        for path in problem_trees(rnd.folder, problem, retries):
             tree = read_tree(path)
             examples += sft_examples(tree, problem.id, chat_prompt, k=rnd.settings.top_k)
             pairs += [{"problem": problem.id, **vars(p)} for p in keep(ppm_pairs(tree))]
